@@ -1,0 +1,31 @@
+"""typogate: catch mail addressed to a look-alike domain before it leaves.
+
+>>> import typogate
+>>> verdict = typogate.check("john@army.ml")
+>>> verdict.action, verdict.suggestion
+(<Action.REJECT: 'reject'>, 'army.mil')
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from typogate.domains import InvalidAddress
+from typogate.policy import Action, Config, ConfigError, Guard, Verdict
+
+__all__ = ["Action", "Config", "ConfigError", "Guard", "InvalidAddress", "Verdict", "check"]
+__version__ = "0.1.0"
+
+
+@lru_cache(maxsize=1)
+def _default_guard() -> Guard:
+    return Guard()
+
+
+def check(recipient: str, sender: str | None = None) -> Verdict:
+    """Judge one recipient with the default configuration (the built-in ``us-gov`` profile).
+
+    For your own domain lists build a :class:`Guard` from a :class:`Config` and reuse it.
+    Raises :class:`InvalidAddress` when ``recipient`` is not a valid address.
+    """
+    return _default_guard().evaluate(recipient, sender)

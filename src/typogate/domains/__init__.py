@@ -1,0 +1,23 @@
+"""Domain names, the typo (error) model and the candidate index: pure, no I/O, the hot path.
+
+Nothing here imports from the rest of typogate.
+"""
+
+from typogate.domains.channel import Edit, Explanation, Slip, explain
+from typogate.domains.confusables import skeleton
+from typogate.domains.index import CandidateIndex
+from typogate.domains.names import Domain, InvalidAddress, Recipient, parse_address, parse_domain
+
+__all__ = [
+    "CandidateIndex",
+    "Domain",
+    "Edit",
+    "Explanation",
+    "InvalidAddress",
+    "Recipient",
+    "Slip",
+    "explain",
+    "parse_address",
+    "parse_domain",
+    "skeleton",
+]

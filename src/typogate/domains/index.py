@@ -1,0 +1,91 @@
+"""The candidate index: which intended domains could a typed domain be a slip for?
+
+Built once over the protected and known domains; a query costs a few dozen dictionary
+look-ups whatever the number of domains (never a scan). Keys:
+
+* single-deletion neighbourhood of the name left of the public suffix (SymSpell): any one
+  omission, insertion, substitution or transposition in the name, and any change of suffix,
+  since the suffix is not part of the key (``army.ml``, ``gmail.con``, ``seibm.com``);
+* the name with dots and hyphens removed, for the whole domain typed as a name
+  (``armymil.com``, ``army-mil.com``);
+* the UTS #39 skeleton of the whole domain, for look-alike characters (``аrmy.mil``, ``arny.mil``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from typogate.domains.confusables import skeleton
+from typogate.domains.names import Domain
+
+# A key maps to one domain id (the common case, saving a list per key) or to a list of ids.
+_Postings = dict[str, "int | list[int]"]
+
+
+def _deletions(name: str) -> Iterator[str]:
+    """The name itself and every string with one character removed."""
+    yield name
+    for cut in range(len(name)):
+        yield name[:cut] + name[cut + 1 :]
+
+
+def _flat(text: str) -> str:
+    return text.replace(".", "").replace("-", "")
+
+
+def _post(table: _Postings, key: str, ident: int) -> None:
+    held = table.get(key)
+    if held is None:
+        table[key] = ident
+    elif isinstance(held, int):
+        if held != ident:
+            table[key] = [held, ident]
+    elif held[-1] != ident:
+        held.append(ident)
+
+
+def _collect(found: set[int], held: int | list[int] | None) -> None:
+    if held is None:
+        return
+    if isinstance(held, int):
+        found.add(held)
+    else:
+        found.update(held)
+
+
+class CandidateIndex:
+    """Candidate intended domains for a typed one, from a fixed set of real domains."""
+
+    def __init__(self, domains: Iterable[Domain]) -> None:
+        self.domains: list[Domain] = []
+        self._ids: dict[str, int] = {}
+        self._near_names: _Postings = {}
+        self._flat: _Postings = {}
+        self._skeletons: _Postings = {}
+        for domain in domains:
+            if domain.ascii in self._ids:
+                continue
+            ident = len(self.domains)
+            self.domains.append(domain)
+            self._ids[domain.ascii] = ident
+            for key in _deletions(domain.name):
+                _post(self._near_names, key, ident)
+            _post(self._flat, _flat(domain.unicode), ident)
+            _post(self._skeletons, skeleton(domain.unicode), ident)
+
+    def __len__(self) -> int:
+        return len(self.domains)
+
+    def __contains__(self, domain: Domain) -> bool:
+        return domain.ascii in self._ids
+
+    def candidates(self, typed: Domain) -> list[Domain]:
+        """Domains of the index that ``typed`` may be a slip for (never ``typed`` itself)."""
+        found: set[int] = set()
+        near = self._near_names
+        for key in _deletions(typed.name):
+            _collect(found, near.get(key))
+        _collect(found, self._flat.get(_flat(typed.name)))
+        _collect(found, self._skeletons.get(skeleton(typed.unicode)))
+        own = self._ids.get(typed.ascii)
+        return [self.domains[ident] for ident in found if ident != own]

@@ -1,0 +1,139 @@
+"""Domain names and recipient addresses: normalisation, IDNA and the public-suffix split.
+
+Everything here is pure and cached: the gateway calls it on every recipient.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+import idna
+from email_validator import EmailNotValidError, validate_email
+from publicsuffixlist import PublicSuffixList
+
+# ICANN section only: a mail domain under a private suffix (blogspot.com, github.io)
+# is still registered under the ICANN suffix from the sender's point of view.
+_PSL = PublicSuffixList(only_icann=True)
+
+# The common case, checked without the full validator: a dot-atom local part and an
+# all-ASCII letter-digit-hyphen domain. Anything else (quoted local parts, Unicode,
+# xn-- labels, odd lengths) goes through email-validator, which has the last word.
+_ATEXT_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+_LDH_DOMAIN = re.compile(
+    r"(?:(?!xn--)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+(?!xn--)[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?"
+)
+
+
+class InvalidAddress(ValueError):
+    """A recipient address or domain that is not valid mail syntax.
+
+    The message says what is wrong in words a sender understands.
+    """
+
+    def __init__(self, text: str, reason: str) -> None:
+        super().__init__(f"{text!r}: {reason}")
+        self.text = text
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Domain:
+    """A normalised domain name, both IDNA forms, split at its public suffix.
+
+    ``ascii`` is the A-label form (``xn--bcher-kva.de``), ``unicode`` the U-label form
+    (``bücher.de``); they are the same domain. ``suffix`` is the public suffix
+    (``co.uk``), ``name`` everything left of it (``mail.example``) and ``registrable``
+    the last name label plus the suffix (``example.co.uk``). The split parts are in
+    Unicode form, as a person reads and types them.
+    """
+
+    ascii: str
+    unicode: str
+    suffix: str
+    name: str
+    registrable: str
+
+    @property
+    def subdomain(self) -> str:
+        """Labels left of the registrable domain (``mail`` in ``mail.example.com``)."""
+        return self.name.rpartition(".")[0]
+
+    def __str__(self) -> str:
+        return self.unicode
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """A parsed mail address: local part and domain."""
+
+    local: str
+    domain: Domain
+
+    def with_domain(self, domain: str) -> str:
+        """The same mailbox at another domain (for "did you mean ...?")."""
+        return f"{self.local}@{domain}"
+
+
+@lru_cache(maxsize=262_144)
+def parse_domain(text: str) -> Domain:
+    """Normalise a domain (case, whitespace, trailing dot, IDNA) and split it.
+
+    Raises :class:`InvalidAddress` when ``text`` is not a valid mail domain.
+    """
+    raw = text.strip().lower()
+    if raw.endswith(".") and not raw.endswith(".."):
+        raw = raw[:-1]
+    if raw.startswith("[") or not raw:
+        raise InvalidAddress(text, "not a domain name")
+    if _LDH_DOMAIN.fullmatch(raw) and len(raw) <= 253:
+        return _split(raw, raw)
+    try:
+        checked = validate_email(f"postmaster@{raw}", check_deliverability=False)
+    except EmailNotValidError as error:
+        raise InvalidAddress(text, _domain_message(str(error))) from None
+    ascii_form = checked.ascii_domain
+    try:
+        unicode_form = idna.decode(ascii_form)
+    except idna.IDNAError as error:
+        raise InvalidAddress(text, f"invalid internationalised domain ({error})") from None
+    return _split(ascii_form, unicode_form)
+
+
+def _domain_message(message: str) -> str:
+    # email-validator speaks of "the part after the @-sign"; for a bare domain say "domain".
+    return message.replace("The part after the @-sign", "The domain").replace(
+        "An email address", "A domain"
+    )
+
+
+def _split(ascii_form: str, unicode_form: str) -> Domain:
+    ascii_suffix = _PSL.publicsuffix(ascii_form) or ascii_form.rsplit(".", 1)[-1]
+    if ascii_suffix == ascii_form:
+        raise InvalidAddress(ascii_form, "is a public suffix, not a domain anyone receives mail at")
+    labels = unicode_form.split(".")
+    cut = len(labels) - ascii_suffix.count(".") - 1
+    name, suffix = ".".join(labels[:cut]), ".".join(labels[cut:])
+    return Domain(ascii_form, unicode_form, suffix, name, f"{labels[cut - 1]}.{suffix}")
+
+
+def parse_address(text: str) -> Recipient:
+    """Parse a recipient address (``john@army.ml``, ``<john@army.ml>``) into parts.
+
+    Raises :class:`InvalidAddress` with a readable reason when the syntax is wrong.
+    """
+    address = text.strip()
+    if address.startswith("<") and address.endswith(">"):
+        address = address[1:-1].strip()
+    at = address.rfind("@")
+    if at <= 0:
+        raise InvalidAddress(text, "an address needs a local part, an @-sign and a domain")
+    local, domain_text = address[:at], address[at + 1 :]
+    if _ATEXT_LOCAL.fullmatch(local) and len(local) <= 64:
+        return Recipient(local, parse_domain(domain_text))
+    try:
+        checked = validate_email(address, check_deliverability=False, allow_quoted_local=True)
+    except EmailNotValidError as error:
+        raise InvalidAddress(text, str(error)) from None
+    return Recipient(checked.local_part, parse_domain(checked.ascii_domain))

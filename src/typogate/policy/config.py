@@ -1,0 +1,210 @@
+"""typogate's configuration: a TOML file, validated, with errors that name the key.
+
+See docs/configuration.md for every key. Everything has a default: no file at all means
+the built-in ``us-gov`` profile, enforce mode, reject likely typos and warn on possible ones.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from typogate.policy.verdict import Action
+
+PROFILES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    # name: (protected list files, known list files) in typogate/policy/profiles/
+    "us-gov": (("us-mil", "us-mil-mail", "us-gov-federal", "mail-providers"), ("us-gov-all",)),
+    "providers": (("mail-providers",), ()),
+    "none": ((), ()),
+}
+DEFAULT_PROFILE = "us-gov"
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used; the message names the file and the key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Domains(_Section):
+    """Which domains are real: protected ones (high prior) and known correspondents."""
+
+    protected: list[str] = []
+    protected_files: list[Path] = []
+    known: list[str] = []
+    known_files: list[Path] = []
+
+
+class Model(_Section):
+    """Where the probability that a domain is a mistake turns into an action."""
+
+    reject_at: float = Field(0.9, ge=0.0, le=1.0)
+    warn_at: float = Field(0.5, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Model:
+        if self.warn_at > self.reject_at:
+            raise ValueError("warn_at must not be above reject_at")
+        return self
+
+
+class Actions(_Section):
+    """The action for each outcome of the model."""
+
+    typo: Action = Action.REJECT
+    possible_typo: Action = Action.WARN
+
+
+class Rule(_Section):
+    """A blanket rule an admin writes: block or allow a whole suffix or domain.
+
+    Exactly one of ``suffix`` (``ml``, ``co.uk``) or ``domain`` (``partner.ml``, which also
+    covers its subdomains). ``except`` lists domains the rule leaves alone.
+    """
+
+    suffix: str | None = None
+    domain: str | None = None
+    action: Action
+    exceptions: list[str] = Field(default_factory=list, alias="except")
+    message: str | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Rule:
+        if (self.suffix is None) == (self.domain is None):
+            raise ValueError("a rule names exactly one of 'suffix' or 'domain'")
+        return self
+
+    @property
+    def target(self) -> str:
+        """``suffix:ml`` or ``domain:partner.ml``: how verdicts name this rule."""
+        return f"suffix:{self.suffix}" if self.suffix is not None else f"domain:{self.domain}"
+
+
+class Config(_Section):
+    """The whole configuration. Build with :meth:`load` or directly in code."""
+
+    mode: Literal["enforce", "audit"] = "enforce"
+    profile: str | None = None
+    domains: Domains = Domains()
+    model: Model = Model()
+    actions: Actions = Actions()
+    rules: list[Rule] = []
+    # Relative list files are read from here (the config file's folder).
+    base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
+
+    @model_validator(mode="after")
+    def _known_profile(self) -> Config:
+        if self.profile is not None and self.profile not in PROFILES:
+            names = ", ".join(sorted(PROFILES))
+            raise ValueError(f"unknown profile {self.profile!r} (built-in: {names})")
+        return self
+
+    @classmethod
+    def load(cls, path: str | Path) -> Config:
+        """Read and validate a TOML file; raises :class:`ConfigError` naming the bad key."""
+        file = Path(path)
+        try:
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except OSError as error:
+            raise ConfigError(f"{file}: cannot read: {error.strerror}") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+            raise ConfigError(f"{file}: not valid TOML: {error}") from None
+        return cls.from_mapping(data, base_dir=file.resolve().parent, source=str(file))
+
+    @classmethod
+    def from_mapping(
+        cls, data: dict[str, object], *, base_dir: Path | None = None, source: str = "config"
+    ) -> Config:
+        """Validate a parsed mapping (the TOML document) into a Config."""
+        try:
+            return cls.model_validate({**data, "base_dir": base_dir or Path.cwd()})
+        except ValidationError as error:
+            raise ConfigError(_describe(error, source)) from None
+
+    def with_lists(self, protected: list[Path], known: list[Path]) -> Config:
+        """A copy with more list files added (the CLI's ``--protect`` and ``--known``)."""
+        domains = self.domains.model_copy(
+            update={
+                "protected_files": [*self.domains.protected_files, *protected],
+                "known_files": [*self.domains.known_files, *known],
+            }
+        )
+        return self.model_copy(update={"domains": domains})
+
+    def domain_lists(self) -> DomainLists:
+        """Every protected and known domain as written, with where it came from.
+
+        The profile's built-in lists are used only when nothing else names protected
+        domains (or when ``profile`` is set explicitly).
+        """
+        protected = [Listed(d, "config: domains.protected") for d in self.domains.protected]
+        known = [Listed(d, "config: domains.known") for d in self.domains.known]
+        for file in self.domains.protected_files:
+            protected.extend(_read_list(self.base_dir / file))
+        for file in self.domains.known_files:
+            known.extend(_read_list(self.base_dir / file))
+        profile = self.profile or (None if protected else DEFAULT_PROFILE)
+        if profile is not None:
+            protected_names, known_names = PROFILES[profile]
+            for name in protected_names:
+                protected.extend(_read_profile(name))
+            for name in known_names:
+                known.extend(_read_profile(name))
+        return DomainLists(protected, known, profile)
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """One domain from a list, and where it was written (``file:line``) for errors."""
+
+    text: str
+    origin: str
+
+
+@dataclass(frozen=True, slots=True)
+class DomainLists:
+    protected: list[Listed]
+    known: list[Listed]
+    profile: str | None
+
+
+def _parse_lines(text: str, origin: str) -> list[Listed]:
+    listed = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        entry = line.split("#", 1)[0].strip()
+        if entry:
+            listed.append(Listed(entry, f"{origin}:{number}"))
+    return listed
+
+
+def _read_list(file: Path) -> list[Listed]:
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"{file}: cannot read domain list: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{file}: domain list is not UTF-8 text") from None
+    return _parse_lines(text, str(file))
+
+
+def _read_profile(name: str) -> list[Listed]:
+    text = resources.files("typogate.policy").joinpath(f"profiles/{name}.txt").read_text("utf-8")
+    return _parse_lines(text, f"profile {name}")
+
+
+def _describe(error: ValidationError, source: str) -> str:
+    lines = []
+    for problem in error.errors():
+        key = ".".join(str(part) for part in problem["loc"]) or "(top level)"
+        message = problem["msg"]
+        if problem["type"] == "extra_forbidden":
+            message = "unknown key"
+        lines.append(f"{source}: {key}: {message}")
+    return "\n".join(lines)

@@ -1,0 +1,119 @@
+"""What typogate decided about one recipient, and why."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class Action(StrEnum):
+    """What the mail flow should do with a recipient, mildest first."""
+
+    ALLOW = "allow"
+    WARN = "warn"
+    HOLD = "hold"
+    REJECT = "reject"
+
+
+# Stable reason codes besides the typo classes of ``typogate.domains.Slip``; docs/reasons.md.
+ALLOWED_PROTECTED = "allowed.protected"
+ALLOWED_KNOWN = "allowed.known"
+ALLOWED_SUBDOMAIN = "allowed.subdomain"
+ALLOWED_OWN_DOMAIN = "allowed.own_domain"
+ALLOWED_RULE = "allowed.rule"
+ALLOWED_UNLIKELY = "allowed.no_likely_typo"
+BLOCKED_DOMAIN = "blocked.domain"
+BLOCKED_SUFFIX = "blocked.suffix"
+TYPO_AMBIGUOUS = "typo.ambiguous"
+
+
+@dataclass(frozen=True, slots=True)
+class DomainVerdict:
+    """The judgement on a recipient domain; every recipient at that domain shares it."""
+
+    domain: str
+    action: Action
+    reason: str
+    explanation: str
+    suggestion: str | None = None
+    score: float = 0.0
+    rule: str = "model"
+    alternatives: tuple[str, ...] = ()
+    edits: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """typogate's answer for one recipient.
+
+    ``action`` is what to do, ``reason`` a stable code (``typo.suffix``, ``blocked.suffix``,
+    ...), ``explanation`` a sentence for the sender, ``suggestion`` the domain typogate
+    believes was meant (``army.mil``) or ``None``, ``score`` the probability that the domain
+    is a mistake, ``rule`` what decided (``model``, ``protected``, ``rule:suffix:ml``, ...).
+    """
+
+    recipient: str
+    judgement: DomainVerdict
+
+    @property
+    def domain(self) -> str:
+        return self.judgement.domain
+
+    @property
+    def action(self) -> Action:
+        return self.judgement.action
+
+    @property
+    def reason(self) -> str:
+        return self.judgement.reason
+
+    @property
+    def explanation(self) -> str:
+        return self.judgement.explanation
+
+    @property
+    def suggestion(self) -> str | None:
+        return self.judgement.suggestion
+
+    @property
+    def score(self) -> float:
+        return self.judgement.score
+
+    @property
+    def rule(self) -> str:
+        return self.judgement.rule
+
+    @property
+    def alternatives(self) -> tuple[str, ...]:
+        return self.judgement.alternatives
+
+    @property
+    def suggested_recipient(self) -> str | None:
+        """The recipient address at the suggested domain (``john@army.mil``)."""
+        if self.judgement.suggestion is None:
+            return None
+        local = self.recipient.rpartition("@")[0]
+        return f"{local}@{self.judgement.suggestion}"
+
+    @property
+    def is_alert(self) -> bool:
+        """True for anything but allow."""
+        return self.judgement.action is not Action.ALLOW
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dictionary (the ``--json`` line of ``typogate check``)."""
+        j = self.judgement
+        return {
+            "recipient": self.recipient,
+            "domain": j.domain,
+            "action": j.action.value,
+            "reason": j.reason,
+            "explanation": j.explanation,
+            "suggestion": j.suggestion,
+            "suggested_recipient": self.suggested_recipient,
+            "alternatives": list(j.alternatives),
+            "score": round(j.score, 4),
+            "rule": j.rule,
+            "edits": list(j.edits),
+        }
