@@ -1,0 +1,26 @@
+# Set-up and the two commands of the README. Every target installs what it needs, so a
+# fresh Debian machine (as root) needs nothing else.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup serve test lint bench
+
+$(STAMP): pyproject.toml scripts/setup.sh $(wildcard scripts/setup.d/*.sh)
+	bash scripts/setup.sh $(VENV)
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+## The main job: policy service, milter, web and store on the embedded default (SQLite).
+serve: $(STAMP)
+	$(VENV)/bin/typogate serve
+
+## The whole test suite, installing what the tests need (Debian packages included).
+test: $(STAMP)
+	$(VENV)/bin/ruff check src tests bench
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/mypy src

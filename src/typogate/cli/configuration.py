@@ -1,0 +1,71 @@
+"""The flags every command that judges recipients shares, and the Guard they build."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from typogate.policy import Config, ConfigError, Guard
+
+ConfigFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", "-c", help="TOML configuration (docs/configuration.md).", show_default=False
+    ),
+]
+ProtectFiles = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--protect",
+        help="File of protected domains, one a line, # comments. Repeatable; adds to the config. "
+        "With any protected list given, no built-in list is used.",
+        show_default=False,
+    ),
+]
+KnownFiles = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--known", help="File of known correspondent domains. Repeatable.", show_default=False
+    ),
+]
+Profile = Annotated[
+    str | None,
+    typer.Option(
+        "--profile",
+        help="Built-in lists: us-gov (default when nothing is protected), providers, none.",
+        show_default=False,
+    ),
+]
+
+stderr = Console(stderr=True)
+
+
+def load_config(
+    config: Path | None, protect: list[Path] | None, known: list[Path] | None, profile: str | None
+) -> Config:
+    """The configuration the flags describe; exits with status 2 on a bad one."""
+    try:
+        loaded = Config.load(config) if config is not None else Config()
+        loaded = loaded.with_lists(list(protect or []), list(known or []))
+        if profile is not None:
+            loaded = Config.from_mapping(
+                {**loaded.model_dump(by_alias=True, exclude={"base_dir"}), "profile": profile},
+                base_dir=loaded.base_dir,
+                source="--profile",
+            )
+        return loaded
+    except ConfigError as error:
+        stderr.print(f"[bold red]configuration error[/]: {error}", highlight=False)
+        raise typer.Exit(2) from None
+
+
+def build_guard(config: Config) -> Guard:
+    """Build the Guard (and its index); exits with status 2 when a domain list is bad."""
+    try:
+        return Guard(config)
+    except ConfigError as error:
+        stderr.print(f"[bold red]configuration error[/]: {error}", highlight=False)
+        raise typer.Exit(2) from None
