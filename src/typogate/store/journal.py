@@ -1,0 +1,62 @@
+"""The contract between the parts that decide (gateway, web) and the store that remembers.
+
+Adapters hand each verdict to a :class:`Journal` as a :class:`VerdictEvent` (fire and
+forget: batched, never blocking a verdict) and each held message as a :class:`HeldMessage`
+(durable before the adapter answers the MTA: a hold that was acknowledged is never lost).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class VerdictEvent:
+    """One verdict as it happened in the mail flow."""
+
+    recipient: str
+    domain: str
+    action: str  # allow | warn | hold | reject (what was decided)
+    reason: str
+    adapter: str  # policy | milter | proxy | cli | web
+    mode: str = "enforce"  # enforce | audit (audit: decided and logged, nothing changed)
+    sender: str | None = None
+    sasl_username: str | None = None
+    suggestion: str | None = None
+    score: float = 0.0
+    rule: str = "model"
+    queue_id: str | None = None
+    client_address: str | None = None
+    time: datetime = field(default_factory=_now)
+
+
+@dataclass(frozen=True, slots=True)
+class HeldMessage:
+    """A message typogate held: in Postfix's hold queue (``postfix-hold``) or its own
+    quarantine (``milter-quarantine``, with the message stored at ``message_path``)."""
+
+    hold_id: str
+    source: str  # postfix-hold | milter-quarantine
+    sender: str | None
+    recipients: tuple[str, ...]
+    reasons: tuple[str, ...]
+    suggestions: tuple[str | None, ...]
+    queue_id: str | None = None
+    message_path: str | None = None
+    time: datetime = field(default_factory=_now)
+
+
+class Journal(Protocol):
+    """Where adapters send what happened. The store implements it; tests may use a list."""
+
+    def record(self, event: VerdictEvent) -> None:
+        """Queue one verdict event; must return at once and never raise for a dead database."""
+
+    def hold(self, held: HeldMessage) -> None:
+        """Store a held message durably before returning (raise if that is impossible)."""
