@@ -63,15 +63,20 @@ class CandidateIndex:
         self._flat: _Postings = {}
         self._skeletons: _Postings = {}
         for domain in domains:
-            if domain.ascii in self._ids:
-                continue
-            ident = len(self.domains)
-            self.domains.append(domain)
-            self._ids[domain.ascii] = ident
-            for key in _deletions(domain.name):
-                _post(self._near_names, key, ident)
-            _post(self._flat, _flat(domain.unicode), ident)
-            _post(self._skeletons, skeleton(domain.unicode), ident)
+            self.add(domain)
+
+    def add(self, domain: Domain) -> bool:
+        """Index one more domain; False when it was already there."""
+        if domain.ascii in self._ids:
+            return False
+        ident = len(self.domains)
+        self.domains.append(domain)
+        self._ids[domain.ascii] = ident
+        for key in _deletions(domain.name):
+            _post(self._near_names, key, ident)
+        _post(self._flat, _flat(domain.unicode), ident)
+        _post(self._skeletons, skeleton(domain.unicode), ident)
+        return True
 
     def __len__(self) -> int:
         return len(self.domains)

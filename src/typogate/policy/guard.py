@@ -35,6 +35,10 @@ from typogate.policy.verdict import Action, DomainVerdict, Verdict
 # Log prior odds, in nats, of an intended domain against a never-seen domain of ordinary length.
 LOG_PRIOR_PROTECTED = 12.0
 LOG_PRIOR_KNOWN = 10.0
+# A learned correspondent's prior grows with the mail sent to it, up to this much more.
+LOG_PRIOR_HISTORY_MAX = 3.0
+# Allowed deliveries to a domain before it counts as a correspondent (it was not a slip).
+CORRESPONDENT_MIN_MAILS = 3
 # A never-seen name shorter than this many characters is likelier to be real, per missing char.
 SHORT_NAME = 6
 SHORT_NAME_NATS = 1.0
@@ -66,6 +70,7 @@ class Guard:
         self.profile = lists.profile
         self._protected = frozenset(domain.ascii for domain in protected)
         self._index = CandidateIndex([*protected, *known])
+        self._mails: dict[str, int] = {}  # learned: allowed deliveries per domain (ascii)
         self._rules = RuleBook(self.config.rules)
         self._judge = lru_cache(maxsize=cache_size)(self._judge_domain)
 
@@ -96,6 +101,24 @@ class Guard:
                 rule="own-domain",
             )
         return Verdict(recipient, judgement)
+
+    def learn(self, counts: dict[str, int]) -> None:
+        """Take in learned history: allowed deliveries per recipient domain (ascii or Unicode).
+
+        A domain with at least ``CORRESPONDENT_MIN_MAILS`` becomes a known correspondent (never
+        flagged, and a candidate whose near-twins are flagged); more mail raises its prior.
+        Clears the verdict cache, so call it with batches, not per message.
+        """
+        for text, count in counts.items():
+            try:
+                domain = parse_domain(text)
+            except InvalidAddress:
+                continue
+            total = self._mails.get(domain.ascii, 0) + count
+            self._mails[domain.ascii] = total
+            if total >= CORRESPONDENT_MIN_MAILS:
+                self._index.add(domain)
+        self._judge.cache_clear()
 
     def judge_domain(self, domain: str) -> DomainVerdict:
         """Judge a bare domain (cached). Raises :class:`InvalidAddress` for a bad domain."""
@@ -167,13 +190,21 @@ class Guard:
         for typed, prefix in self._readings(domain):
             for meant in self._index.candidates(typed):
                 explanation = explain(typed, meant)
-                prior = LOG_PRIOR_PROTECTED if meant.ascii in self._protected else LOG_PRIOR_KNOWN
+                prior = self._log_prior(meant)
                 log_odds = prior - explanation.cost - novelty
                 suggestion = prefix + meant.unicode
                 held = best.get(suggestion)
                 if held is None or held.log_odds < log_odds:
                     best[suggestion] = _Hypothesis(suggestion, log_odds, explanation)
         return sorted(best.values(), key=lambda h: h.log_odds, reverse=True)
+
+    def _log_prior(self, meant: Domain) -> float:
+        if meant.ascii in self._protected:
+            return LOG_PRIOR_PROTECTED
+        mails = self._mails.get(meant.ascii, 0)
+        if mails:
+            return LOG_PRIOR_KNOWN + min(LOG_PRIOR_HISTORY_MAX, math.log(mails))
+        return LOG_PRIOR_KNOWN
 
     @staticmethod
     def _readings(domain: Domain) -> list[tuple[Domain, str]]:
