@@ -16,7 +16,7 @@ from rapidfuzz.distance import Levenshtein
 
 from typogate.domains.confusables import skeleton
 from typogate.domains.keyboard import adjacent
-from typogate.domains.names import Domain
+from typogate.domains.names import Domain, is_real_suffix
 
 
 class Slip(StrEnum):
@@ -44,6 +44,8 @@ COST_INSERTION_NEIGHBOUR = 3.5  # fat finger: the extra key sits next to its nei
 COST_DOUBLING = 3.0  # "gmaill"
 COST_KEYBOARD = 3.5
 COST_SUBSTITUTION = 6.5
+COST_VOWEL = 4.5  # "hotmale", "yahu": a vowel for a vowel is spelling, not a random key
+_VOWELS = frozenset("aeiouy")
 COST_BITFLIP = 6.0
 COST_TRANSPOSITION = 3.5
 COST_DOT_DROPPED = 3.0  # "seibm.com" for "se.ibm.com"
@@ -55,13 +57,18 @@ COST_UNICODE_CONFUSABLE = 1.0  # a Cyrillic "а": nobody types that by accident
 COST_MERGED_SUFFIX = 4.0  # "armymil.com": the whole domain typed as a name
 COST_MERGED_UNUSUAL_SUFFIX = 1.5  # extra when the appended suffix is not a habitual one
 _HABITUAL_SUFFIXES = frozenset({"com", "net", "org"})
+# Typing one real suffix for another (.gr for .fr, .cn for .ca) is rarer than the letter
+# slips suggest: the domain under the other real suffix is usually meant as written.
+COST_OTHER_REAL_SUFFIX = 6.0
 
 # Suffix confusions people make far more often than their edit distance suggests.
 SUFFIX_CONFUSIONS: dict[tuple[str, str], float] = {
     ("mil", "ml"): 1.5,
     ("mil", "mi"): 2.5,
     ("mil", "mill"): 2.5,
-    ("com", "co"): 2.0,
+    ("com", "co"): 1.5,
+    ("com", "net"): 3.5,  # not a slip of the fingers but of memory, and common
+    ("net", "com"): 3.5,
     ("com", "cm"): 2.0,
     ("com", "om"): 2.0,
     ("com", "con"): 2.0,
@@ -86,8 +93,8 @@ SUFFIX_CONFUSIONS: dict[tuple[str, str], float] = {
     ("gov", "giv"): 2.5,
     ("edu", "ed"): 2.0,
     ("edu", "eu"): 2.0,
-    ("co.uk", "co"): 2.5,
-    ("co.uk", "uk"): 2.5,
+    ("co.uk", "co"): 3.0,
+    ("co.uk", "uk"): 3.0,
 }
 
 
@@ -128,12 +135,22 @@ def explain(typed: Domain, meant: Domain) -> Explanation:
     merged = _merged_suffix(typed, meant)
     if merged is not None:
         return merged
-    if typed.name == meant.name:
-        known = SUFFIX_CONFUSIONS.get((meant.suffix, typed.suffix))
-        if known is not None:
-            edit = Edit(Slip.SUFFIX, f".{meant.suffix} typed as .{typed.suffix}", known)
+    known = SUFFIX_CONFUSIONS.get((meant.suffix, typed.suffix))
+    if known is not None:
+        edit = Edit(Slip.SUFFIX, f".{meant.suffix} typed as .{typed.suffix}", known)
+        if typed.name == meant.name:
             return Explanation((edit,), known)
-    return _align(typed.unicode, meant.unicode, len(meant.unicode) - len(meant.suffix))
+        in_name = _align(typed.name, meant.name, len(meant.name))
+        return Explanation((*in_name.edits, edit), in_name.cost + known)
+    aligned = _align(typed.unicode, meant.unicode, len(meant.unicode) - len(meant.suffix))
+    if (
+        typed.suffix != meant.suffix
+        and is_real_suffix(typed.suffix)
+        and any(edit.slip is Slip.SUFFIX for edit in aligned.edits)
+    ):
+        other = Edit(Slip.SUFFIX, f".{typed.suffix} is a real suffix too", COST_OTHER_REAL_SUFFIX)
+        return Explanation((*aligned.edits, other), aligned.cost + other.cost)
+    return aligned
 
 
 def _confusable(typed: Domain, meant: Domain) -> Explanation:
@@ -155,7 +172,7 @@ def _merged_suffix(typed: Domain, meant: Domain) -> Explanation | None:
     def flat(text: str) -> str:
         return text.replace(".", "").replace("-", "")
 
-    if typed.suffix == meant.suffix or flat(typed.name) != flat(meant.unicode):
+    if flat(typed.name) != flat(meant.unicode):
         return None
     cost = COST_MERGED_SUFFIX
     if typed.suffix not in _HABITUAL_SUFFIXES:
@@ -170,38 +187,65 @@ def _is_bitflip(a: str, b: str) -> bool:
 
 
 def _align(typed: str, meant: str, suffix_start: int) -> Explanation:
-    """Cost the cheapest unit-cost alignment of ``meant`` into ``typed``, op by op."""
-    ops = [(op.tag, op.src_pos, op.dest_pos) for op in Levenshtein.editops(meant, typed)]
-    edits: list[Edit] = []
-    index = 0
-    while index < len(ops):
-        tag, i, j = ops[index]
-        pair = ops[index + 1] if index + 1 < len(ops) else None
-        if pair is not None and _is_transposition(meant, typed, (tag, i, j), pair):
-            if "." in meant[min(i, pair[1]) : max(i, pair[1]) + 1]:
-                edits.append(Edit(Slip.DOT, "dot moved by one letter", COST_DOT_MOVED))
+    """The cheapest alignment of ``meant`` into ``typed`` under the operation costs.
+
+    A weighted optimal-string-alignment distance (Damerau's transposition included), with
+    costs that depend on the letters and their neighbours, and the edits read back from it.
+    """
+    rows, cols = len(meant), len(typed)
+    omit = [_classify("delete", i, 0, meant, typed, suffix_start) for i in range(rows)]
+    extra = [_classify("insert", 0, j, meant, typed, suffix_start) for j in range(cols)]
+    swapped: dict[tuple[int, int], Edit] = {}
+    # cost[i][j]: meant[:i] typed as typed[:j]; step[i][j]: the last edit of that alignment.
+    cost = [[0.0] * (cols + 1) for _ in range(rows + 1)]
+    step: list[list[tuple[int, int, Edit | None]]] = [
+        [(0, 0, None)] * (cols + 1) for _ in range(rows + 1)
+    ]
+    for i in range(1, rows + 1):
+        cost[i][0] = cost[i - 1][0] + omit[i - 1].cost
+        step[i][0] = (i - 1, 0, omit[i - 1])
+    for j in range(1, cols + 1):
+        cost[0][j] = cost[0][j - 1] + extra[j - 1].cost
+        step[0][j] = (0, j - 1, extra[j - 1])
+    for i in range(1, rows + 1):
+        was = meant[i - 1]
+        for j in range(1, cols + 1):
+            now = typed[j - 1]
+            if was == now:
+                best, move = cost[i - 1][j - 1], (i - 1, j - 1, None)
             else:
-                detail = f"letters swapped near {meant[max(0, i - 1) : i + 2]!r}"
-                edits.append(Edit(Slip.TRANSPOSITION, detail, COST_TRANSPOSITION))
-            index += 2
-            continue
-        edits.append(_classify(tag, i, j, meant, typed, suffix_start))
-        index += 1
-    return Explanation(tuple(edits), sum(edit.cost for edit in edits))
+                sub = swapped.get((i, j))
+                if sub is None:
+                    sub = swapped[i, j] = _classify(
+                        "replace", i - 1, j - 1, meant, typed, suffix_start
+                    )
+                best, move = cost[i - 1][j - 1] + sub.cost, (i - 1, j - 1, sub)
+            gone = cost[i - 1][j] + omit[i - 1].cost
+            if gone < best:
+                best, move = gone, (i - 1, j, omit[i - 1])
+            added = cost[i][j - 1] + extra[j - 1].cost
+            if added < best:
+                best, move = added, (i, j - 1, extra[j - 1])
+            if i > 1 and j > 1 and was == typed[j - 2] and meant[i - 2] == now and was != now:
+                turn = _transposition(meant[i - 2 : i])
+                if cost[i - 2][j - 2] + turn.cost < best:
+                    best, move = cost[i - 2][j - 2] + turn.cost, (i - 2, j - 2, turn)
+            cost[i][j] = best
+            step[i][j] = move
+    edits: list[Edit] = []
+    i, j = rows, cols
+    while i or j:
+        i, j, edit = step[i][j]
+        if edit is not None:
+            edits.append(edit)
+    edits.reverse()
+    return Explanation(tuple(edits), cost[rows][cols])
 
 
-def _is_transposition(
-    meant: str, typed: str, first: tuple[str, int, int], second: tuple[str, int, int]
-) -> bool:
-    tag1, i1, j1 = first
-    tag2, i2, j2 = second
-    if tag1 == tag2 == "replace":
-        return i2 == i1 + 1 and j2 == j1 + 1 and meant[i1] == typed[j2] and meant[i2] == typed[j1]
-    if {tag1, tag2} == {"insert", "delete"}:
-        deleted = meant[i1] if tag1 == "delete" else meant[i2]
-        inserted = typed[j1] if tag1 == "insert" else typed[j2]
-        return deleted == inserted and abs(i2 - i1) <= 2 and abs(j2 - j1) <= 2
-    return False
+def _transposition(pair: str) -> Edit:
+    if "." in pair:
+        return Edit(Slip.DOT, "dot moved by one letter", COST_DOT_MOVED)
+    return Edit(Slip.TRANSPOSITION, f"{pair!r} typed as {pair[::-1]!r}", COST_TRANSPOSITION)
 
 
 def _classify(tag: str, i: int, j: int, meant: str, typed: str, suffix_start: int) -> Edit:
@@ -244,6 +288,9 @@ def _classify(tag: str, i: int, j: int, meant: str, typed: str, suffix_start: in
         )
     if skeleton(was) == skeleton(now):
         return Edit(Slip.CONFUSABLE, f"{now!r} looks like {was!r}", COST_ASCII_HOMOGLYPH)
+    if was in _VOWELS and now in _VOWELS:
+        slip = Slip.SUFFIX if in_suffix else Slip.SUBSTITUTION
+        return Edit(slip, f"{now!r} for {was!r} (a vowel)", COST_VOWEL)
     if _is_bitflip(was, now):
         return Edit(Slip.BITFLIP, f"{now!r} for {was!r} (one bit)", COST_BITFLIP)
     slip = Slip.SUFFIX if in_suffix else Slip.SUBSTITUTION

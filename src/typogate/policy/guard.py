@@ -39,9 +39,10 @@ LOG_PRIOR_KNOWN = 10.0
 LOG_PRIOR_HISTORY_MAX = 3.0
 # Allowed deliveries to a domain before it counts as a correspondent (it was not a slip).
 CORRESPONDENT_MIN_MAILS = 3
-# A never-seen name shorter than this many characters is likelier to be real, per missing char.
+# A never-seen name shorter than this many characters is likelier to be real, per missing char:
+# nearly every two- or three-letter name is registered somewhere.
 SHORT_NAME = 6
-SHORT_NAME_NATS = 1.0
+SHORT_NAME_NATS = 1.5
 # Two candidates closer than this (a likelihood ratio of 2) are reported as ambiguous.
 AMBIGUITY_NATS = math.log(2.0)
 
@@ -69,7 +70,7 @@ class Guard:
         known = _parse_listed(lists.known)
         self.profile = lists.profile
         self._protected = frozenset(domain.ascii for domain in protected)
-        self._index = CandidateIndex([*protected, *known])
+        self._index = CandidateIndex(known, protected=protected)
         self._mails: dict[str, int] = {}  # learned: allowed deliveries per domain (ascii)
         self._rules = RuleBook(self.config.rules)
         self._judge = lru_cache(maxsize=cache_size)(self._judge_domain)
@@ -186,8 +187,11 @@ class Guard:
     def _hypotheses(self, domain: Domain) -> list[_Hypothesis]:
         """Every intended domain worth considering, best first, one per suggestion."""
         best: dict[str, _Hypothesis] = {}
-        novelty = SHORT_NAME_NATS * max(0, SHORT_NAME - len(domain.registrable.split(".")[0]))
+        length = len(domain.name) - domain.name.count(".")
+        novelty = SHORT_NAME_NATS * max(0, SHORT_NAME - length)
         for typed, prefix in self._readings(domain):
+            if best:
+                break  # a subdomain's registrable part is only a fallback reading
             for meant in self._index.candidates(typed):
                 explanation = explain(typed, meant)
                 prior = self._log_prior(meant)
