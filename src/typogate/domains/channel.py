@@ -9,10 +9,12 @@ are the model: they were set so that one ordinary slip (a dropped letter, a neig
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
-from rapidfuzz.distance import Levenshtein
+from rapidfuzz.distance import OSA, Levenshtein
 
 from typogate.domains.confusables import skeleton
 from typogate.domains.keyboard import adjacent
@@ -128,8 +130,11 @@ class Explanation:
         return max(self.edits, key=lambda edit: edit.cost).slip
 
 
-def explain(typed: Domain, meant: Domain) -> Explanation:
-    """Explain ``typed`` as a slip for ``meant``; the cost is ``-ln P(typed | meant)``."""
+def explain(typed: Domain, meant: Domain, budget: float = math.inf) -> Explanation | None:
+    """Explain ``typed`` as a slip for ``meant``; the cost is ``-ln P(typed | meant)``.
+
+    ``None`` when no explanation costs ``budget`` nats or less (too unlikely to matter).
+    """
     if skeleton(typed.unicode) == skeleton(meant.unicode):
         return _confusable(typed, meant)
     merged = _merged_suffix(typed, meant)
@@ -140,9 +145,14 @@ def explain(typed: Domain, meant: Domain) -> Explanation:
         edit = Edit(Slip.SUFFIX, f".{meant.suffix} typed as .{typed.suffix}", known)
         if typed.name == meant.name:
             return Explanation((edit,), known)
-        in_name = _align(typed.name, meant.name, len(meant.name))
+        in_name = _align(typed.name, meant.name, len(meant.name), budget - known)
+        if in_name is None:
+            return None
         return Explanation((*in_name.edits, edit), in_name.cost + known)
-    aligned = _align(typed.unicode, meant.unicode, len(meant.unicode) - len(meant.suffix))
+    suffix_start = len(meant.unicode) - len(meant.suffix)
+    aligned = _align(typed.unicode, meant.unicode, suffix_start, budget)
+    if aligned is None:
+        return None
     if (
         typed.suffix != meant.suffix
         and is_real_suffix(typed.suffix)
@@ -186,60 +196,121 @@ def _is_bitflip(a: str, b: str) -> bool:
     return flipped & (flipped - 1) == 0
 
 
-def _align(typed: str, meant: str, suffix_start: int) -> Explanation:
+# The cheapest operation _align can charge: a bound that lets it skip hopeless alignments.
+_MIN_EDIT_COST = min(
+    COST_OMISSION_DOUBLE, COST_DOUBLING, COST_DOT_DROPPED, COST_HYPHEN, COST_ASCII_HOMOGLYPH
+)
+_MATCH, _SUB, _OMIT, _EXTRA, _SWAP = range(5)
+
+
+def _align(typed: str, meant: str, suffix_start: int, budget: float) -> Explanation | None:
     """The cheapest alignment of ``meant`` into ``typed`` under the operation costs.
 
     A weighted optimal-string-alignment distance (Damerau's transposition included), with
     costs that depend on the letters and their neighbours, and the edits read back from it.
+    ``None`` when every alignment costs more than ``budget``.
     """
+    if OSA.distance(meant, typed) * _MIN_EDIT_COST > budget:
+        return None
     rows, cols = len(meant), len(typed)
-    omit = [_classify("delete", i, 0, meant, typed, suffix_start) for i in range(rows)]
-    extra = [_classify("insert", 0, j, meant, typed, suffix_start) for j in range(cols)]
-    swapped: dict[tuple[int, int], Edit] = {}
-    # cost[i][j]: meant[:i] typed as typed[:j]; step[i][j]: the last edit of that alignment.
+    omit = [_omission_cost(meant, i) for i in range(rows)]
+    extra = [_insertion_cost(typed, j) for j in range(cols)]
+    # cost[i][j]: meant[:i] typed as typed[:j]; move[i][j]: the last operation of that alignment.
     cost = [[0.0] * (cols + 1) for _ in range(rows + 1)]
-    step: list[list[tuple[int, int, Edit | None]]] = [
-        [(0, 0, None)] * (cols + 1) for _ in range(rows + 1)
-    ]
+    move = [[_MATCH] * (cols + 1) for _ in range(rows + 1)]
     for i in range(1, rows + 1):
-        cost[i][0] = cost[i - 1][0] + omit[i - 1].cost
-        step[i][0] = (i - 1, 0, omit[i - 1])
+        cost[i][0] = cost[i - 1][0] + omit[i - 1]
+        move[i][0] = _OMIT
     for j in range(1, cols + 1):
-        cost[0][j] = cost[0][j - 1] + extra[j - 1].cost
-        step[0][j] = (0, j - 1, extra[j - 1])
+        cost[0][j] = cost[0][j - 1] + extra[j - 1]
+        move[0][j] = _EXTRA
     for i in range(1, rows + 1):
         was = meant[i - 1]
+        above, row = cost[i - 1], cost[i]
+        gone = omit[i - 1]
         for j in range(1, cols + 1):
             now = typed[j - 1]
             if was == now:
-                best, move = cost[i - 1][j - 1], (i - 1, j - 1, None)
+                best, how = above[j - 1], _MATCH
             else:
-                sub = swapped.get((i, j))
-                if sub is None:
-                    sub = swapped[i, j] = _classify(
-                        "replace", i - 1, j - 1, meant, typed, suffix_start
-                    )
-                best, move = cost[i - 1][j - 1] + sub.cost, (i - 1, j - 1, sub)
-            gone = cost[i - 1][j] + omit[i - 1].cost
-            if gone < best:
-                best, move = gone, (i - 1, j, omit[i - 1])
-            added = cost[i][j - 1] + extra[j - 1].cost
-            if added < best:
-                best, move = added, (i, j - 1, extra[j - 1])
-            if i > 1 and j > 1 and was == typed[j - 2] and meant[i - 2] == now and was != now:
-                turn = _transposition(meant[i - 2 : i])
-                if cost[i - 2][j - 2] + turn.cost < best:
-                    best, move = cost[i - 2][j - 2] + turn.cost, (i - 2, j - 2, turn)
-            cost[i][j] = best
-            step[i][j] = move
+                best, how = above[j - 1] + _substitution_cost(was, now), _SUB
+            if above[j] + gone < best:
+                best, how = above[j] + gone, _OMIT
+            if row[j - 1] + extra[j - 1] < best:
+                best, how = row[j - 1] + extra[j - 1], _EXTRA
+            if (
+                i > 1
+                and j > 1
+                and was != now
+                and was == typed[j - 2]
+                and meant[i - 2] == now
+                and cost[i - 2][j - 2] + _swap_cost(meant[i - 2 : i]) < best
+            ):
+                best, how = cost[i - 2][j - 2] + _swap_cost(meant[i - 2 : i]), _SWAP
+            row[j] = best
+            move[i][j] = how
+        if min(row) > budget and min(above) > budget:
+            return None
+    if cost[rows][cols] > budget:
+        return None
+    return Explanation(_edits(typed, meant, suffix_start, move), cost[rows][cols])
+
+
+def _edits(typed: str, meant: str, suffix_start: int, move: list[list[int]]) -> tuple[Edit, ...]:
+    """Read the edits back from the alignment's moves, in reading order."""
     edits: list[Edit] = []
-    i, j = rows, cols
+    i, j = len(meant), len(typed)
     while i or j:
-        i, j, edit = step[i][j]
-        if edit is not None:
-            edits.append(edit)
+        how = move[i][j]
+        if how == _MATCH:
+            i, j = i - 1, j - 1
+        elif how == _SUB:
+            i, j = i - 1, j - 1
+            edits.append(_classify("replace", i, j, meant, typed, suffix_start))
+        elif how == _OMIT:
+            i -= 1
+            edits.append(_classify("delete", i, j, meant, typed, suffix_start))
+        elif how == _EXTRA:
+            j -= 1
+            edits.append(_classify("insert", i, j, meant, typed, suffix_start))
+        else:
+            i, j = i - 2, j - 2
+            edits.append(_transposition(meant[i : i + 2]))
     edits.reverse()
-    return Explanation(tuple(edits), cost[rows][cols])
+    return tuple(edits)
+
+
+def _omission_cost(meant: str, i: int) -> float:
+    ch = meant[i]
+    if ch == ".":
+        return COST_DOT_DROPPED
+    if ch == "-":
+        return COST_HYPHEN
+    if (i and meant[i - 1] == ch) or meant[i + 1 : i + 2] == ch:
+        return COST_OMISSION_DOUBLE
+    return COST_OMISSION
+
+
+def _insertion_cost(typed: str, j: int) -> float:
+    ch = typed[j]
+    if ch == ".":
+        return COST_DOT_ADDED
+    if ch == "-":
+        return COST_HYPHEN
+    before, after = typed[j - 1 : j], typed[j + 1 : j + 2]
+    if ch in (before, after):
+        return COST_DOUBLING
+    if adjacent(ch, before) or adjacent(ch, after):
+        return COST_INSERTION_NEIGHBOUR
+    return COST_INSERTION
+
+
+def _swap_cost(pair: str) -> float:
+    return COST_DOT_MOVED if "." in pair else COST_TRANSPOSITION
+
+
+def _substitution_cost(was: str, now: str) -> float:
+    return _substitution(was, now, False).cost
 
 
 def _transposition(pair: str) -> Edit:
@@ -249,49 +320,47 @@ def _transposition(pair: str) -> Edit:
 
 
 def _classify(tag: str, i: int, j: int, meant: str, typed: str, suffix_start: int) -> Edit:
+    """Describe one operation of an alignment; its cost is the one the alignment charged."""
     in_suffix = i >= suffix_start
     if tag == "delete":
-        ch = meant[i]
+        ch, cost = meant[i], _omission_cost(meant, i)
         if ch == ".":
-            return Edit(Slip.DOT, "dot left out", COST_DOT_DROPPED)
+            return Edit(Slip.DOT, "dot left out", cost)
         if ch == "-":
-            return Edit(Slip.HYPHEN, "hyphen left out", COST_HYPHEN)
-        doubled = (i > 0 and meant[i - 1] == ch) or (i + 1 < len(meant) and meant[i + 1] == ch)
+            return Edit(Slip.HYPHEN, "hyphen left out", cost)
         slip = Slip.SUFFIX if in_suffix else Slip.OMISSION
-        if doubled:
-            return Edit(slip, f"double {ch!r} typed once", COST_OMISSION_DOUBLE)
-        return Edit(slip, f"{ch!r} left out", COST_OMISSION)
+        if cost == COST_OMISSION_DOUBLE:
+            return Edit(slip, f"double {ch!r} typed once", cost)
+        return Edit(slip, f"{ch!r} left out", cost)
     if tag == "insert":
-        ch = typed[j]
+        ch, cost = typed[j], _insertion_cost(typed, j)
         if ch == ".":
-            return Edit(Slip.DOT, "extra dot", COST_DOT_ADDED)
+            return Edit(Slip.DOT, "extra dot", cost)
         if ch == "-":
-            return Edit(Slip.HYPHEN, "extra hyphen", COST_HYPHEN)
-        before = typed[j - 1] if j > 0 else ""
-        after = typed[j + 1] if j + 1 < len(typed) else ""
-        if ch in (before, after):
-            return Edit(
-                Slip.SUFFIX if in_suffix else Slip.DOUBLING, f"{ch!r} doubled", COST_DOUBLING
-            )
+            return Edit(Slip.HYPHEN, "extra hyphen", cost)
+        if cost == COST_DOUBLING:
+            return Edit(Slip.SUFFIX if in_suffix else Slip.DOUBLING, f"{ch!r} doubled", cost)
         slip = Slip.SUFFIX if in_suffix else Slip.INSERTION
-        if adjacent(ch, before) or adjacent(ch, after):
-            return Edit(slip, f"extra {ch!r} from a neighbouring key", COST_INSERTION_NEIGHBOUR)
-        return Edit(slip, f"extra {ch!r}", COST_INSERTION)
-    was, now = meant[i], typed[j]
+        if cost == COST_INSERTION_NEIGHBOUR:
+            return Edit(slip, f"extra {ch!r} from a neighbouring key", cost)
+        return Edit(slip, f"extra {ch!r}", cost)
+    return _substitution(meant[i], typed[j], in_suffix)
+
+
+@lru_cache(maxsize=65_536)
+def _substitution(was: str, now: str, in_suffix: bool) -> Edit:
     if "." in (was, now):
         return Edit(Slip.DOT, f"{now!r} for {was!r}", COST_DOT_ADDED)
     if "-" in (was, now):
         return Edit(Slip.HYPHEN, f"{now!r} for {was!r}", COST_HYPHEN)
+    slip = Slip.SUFFIX if in_suffix else Slip.SUBSTITUTION
     if adjacent(was, now):
-        return Edit(
-            Slip.SUFFIX if in_suffix else Slip.KEYBOARD, f"{now!r} for {was!r}", COST_KEYBOARD
-        )
+        slip = Slip.SUFFIX if in_suffix else Slip.KEYBOARD
+        return Edit(slip, f"{now!r} for {was!r}", COST_KEYBOARD)
     if skeleton(was) == skeleton(now):
         return Edit(Slip.CONFUSABLE, f"{now!r} looks like {was!r}", COST_ASCII_HOMOGLYPH)
     if was in _VOWELS and now in _VOWELS:
-        slip = Slip.SUFFIX if in_suffix else Slip.SUBSTITUTION
         return Edit(slip, f"{now!r} for {was!r} (a vowel)", COST_VOWEL)
     if _is_bitflip(was, now):
         return Edit(Slip.BITFLIP, f"{now!r} for {was!r} (one bit)", COST_BITFLIP)
-    slip = Slip.SUFFIX if in_suffix else Slip.SUBSTITUTION
     return Edit(slip, f"{now!r} for {was!r}", COST_SUBSTITUTION)

@@ -4,9 +4,10 @@ Built once over the protected and known domains; a query costs a few dozen dicti
 look-ups whatever the number of domains (never a scan). Keys:
 
 * the deletion neighbourhood of the name left of the public suffix (SymSpell): up to two
-  deletions for protected domains, one for the rest, so any one or two omissions,
-  insertions, substitutions or transpositions in the name, and any change of suffix, since
-  the suffix is not part of the key (``army.ml``, ``gmail.con``, ``seibm.com``, ``yho.com``).
+  deletions for protected domains, one for the rest and for the typed name, so any one
+  omission, insertion, substitution or transposition in the name, for protected domains
+  also two omissions or one with a substitution (``yho.com``, ``yahu.com``), and any change
+  of suffix, since the suffix is not part of the key (``army.ml``, ``gmail.con``, ``seibm.com``).
   A typed domain is looked up under every reading of where its suffix starts, so a slip in
   a two-label suffix (``gmail.co.um``) or an extra one (``example.com.com``) is found too;
 * the name, and the whole domain, with dots and hyphens removed: the whole domain typed as
@@ -23,11 +24,6 @@ from typogate.domains.names import Domain
 
 # A key maps to one domain id (the common case, saving a list per key) or to a list of ids.
 _Postings = dict[str, "int | list[int]"]
-
-
-# Query names shorter than this get only single deletions: two insertions into a name that
-# short make a different name, not a slip.
-_DOUBLE_DELETE_MIN = 6
 
 
 def _deletions(name: str, depth: int) -> set[str]:
@@ -114,8 +110,7 @@ class CandidateIndex:
         found: set[int] = set()
         near = self._near_names
         for name in _readings(typed):
-            depth = 2 if len(name) >= _DOUBLE_DELETE_MIN else 1
-            for key in _deletions(name, depth):
+            for key in _deletions(name, 1):
                 _collect(found, near.get(key))
             _collect(found, self._flat.get(_flat(name)))
         _collect(found, self._skeletons.get(skeleton(typed.unicode)))

@@ -43,6 +43,8 @@ CORRESPONDENT_MIN_MAILS = 3
 # nearly every two- or three-letter name is registered somewhere.
 SHORT_NAME = 6
 SHORT_NAME_NATS = 1.5
+# Hypotheses below these log-odds (odds of 1:20) cannot move a decision: not even scored.
+LOG_ODDS_FLOOR = -3.0
 # Two candidates closer than this (a likelihood ratio of 2) are reported as ambiguous.
 AMBIGUITY_NATS = math.log(2.0)
 
@@ -193,8 +195,10 @@ class Guard:
             if best:
                 break  # a subdomain's registrable part is only a fallback reading
             for meant in self._index.candidates(typed):
-                explanation = explain(typed, meant)
                 prior = self._log_prior(meant)
+                explanation = explain(typed, meant, budget=prior - novelty - LOG_ODDS_FLOOR)
+                if explanation is None:
+                    continue
                 log_odds = prior - explanation.cost - novelty
                 suggestion = prefix + meant.unicode
                 held = best.get(suggestion)
