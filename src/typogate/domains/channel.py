@@ -146,9 +146,15 @@ def explain(typed: Domain, meant: Domain, budget: float = math.inf) -> Explanati
         if typed.name == meant.name:
             return Explanation((edit,), known)
         in_name = _align(typed.name, meant.name, len(meant.name), budget - known)
-        if in_name is None:
-            return None
-        return Explanation((*in_name.edits, edit), in_name.cost + known)
+        if in_name is not None:
+            budget = in_name.cost + known  # the whole-string reading must beat this
+            confused = Explanation((*in_name.edits, edit), budget)
+            return _aligned_whole(typed, meant, budget) or confused
+    return _aligned_whole(typed, meant, budget)
+
+
+def _aligned_whole(typed: Domain, meant: Domain, budget: float) -> Explanation | None:
+    """Align the whole domains, dots and suffix included (``gmailc.om``: a moved dot)."""
     suffix_start = len(meant.unicode) - len(meant.suffix)
     aligned = _align(typed.unicode, meant.unicode, suffix_start, budget)
     if aligned is None:
@@ -159,6 +165,8 @@ def explain(typed: Domain, meant: Domain, budget: float = math.inf) -> Explanati
         and any(edit.slip is Slip.SUFFIX for edit in aligned.edits)
     ):
         other = Edit(Slip.SUFFIX, f".{typed.suffix} is a real suffix too", COST_OTHER_REAL_SUFFIX)
+        if aligned.cost + other.cost > budget:
+            return None
         return Explanation((*aligned.edits, other), aligned.cost + other.cost)
     return aligned
 

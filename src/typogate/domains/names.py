@@ -105,9 +105,14 @@ def parse_domain(text: str) -> Domain:
 
 def _domain_message(message: str) -> str:
     # email-validator speaks of "the part after the @-sign"; for a bare domain say "domain".
-    return message.replace("The part after the @-sign", "The domain").replace(
-        "An email address", "A domain"
-    )
+    for mail_words, domain_words in (
+        ("The part after the @-sign", "The domain"),
+        ("An email address", "A domain"),
+        ("immediately after the @-sign", "at its start"),
+        ("after the @-sign", "in the domain"),
+    ):
+        message = message.replace(mail_words, domain_words)
+    return message
 
 
 def _split(ascii_form: str, unicode_form: str) -> Domain:

@@ -1,0 +1,119 @@
+"""The `typogate check` contract, run as a real subprocess: JSON fields, order, exit codes."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+TYPOGATE = [str(Path(sys.executable).with_name("typogate"))]
+
+
+def run(*args, stdin=None):
+    return subprocess.run(
+        [*TYPOGATE, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+
+
+FIELDS = {"recipient", "domain", "action", "reason", "explanation", "suggestion", "score", "rule"}
+
+
+def test_default_profile_rejects_army_ml_with_suggestion():
+    result = run("check", "--json", "john@army.ml")
+    assert result.returncode == 0, result.stderr
+    (line,) = result.stdout.splitlines()
+    verdict = json.loads(line)
+    assert verdict.keys() >= FIELDS
+    assert verdict["action"] == "reject"
+    assert verdict["suggestion"] == "army.mil"
+    assert verdict["domain"] == "army.ml"
+
+
+def test_stdin_one_object_per_input_in_order_with_invalid_in_between(tmp_path):
+    protect = tmp_path / "protected.txt"
+    protect.write_text("army.mil\ngmail.com\n")
+    inputs = ["a@army.ml", "not an address", "b@gmail.com", "", "c@gmial.com", "d@@x", "e@аrmy.mil"]
+    result = run("check", "--json", "--protect", str(protect), stdin="\n".join(inputs) + "\n")
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    expected = [text for text in inputs if text]
+    assert [line["recipient"] for line in lines] == expected
+    assert [line["action"] for line in lines] == [
+        "reject",
+        "invalid",
+        "allow",
+        "reject",
+        "invalid",
+        "reject",
+    ]
+    invalid = lines[1]
+    assert invalid["error"] and invalid["suggestion"] is None
+    assert lines[5]["reason"] == "typo.confusable"
+
+
+def test_explicit_lists_do_not_consult_built_in_lists(tmp_path):
+    protect = tmp_path / "p.txt"
+    protect.write_text("example.org\n")
+    result = run("check", "--json", "--protect", str(protect), "john@army.ml")
+    verdict = json.loads(result.stdout)
+    assert verdict["action"] == "allow"  # army.mil is not in the list given
+
+
+def test_known_and_sender_flags(tmp_path):
+    protect = tmp_path / "p.txt"
+    protect.write_text("acme.com\n")
+    known = tmp_path / "k.txt"
+    known.write_text("acne.com\n")
+    verdict = json.loads(run("check", "--json", "--protect", str(protect), "a@acne.com").stdout)
+    assert verdict["action"] == "reject"
+    verdict = json.loads(
+        run(
+            "check", "--json", "--protect", str(protect), "--known", str(known), "a@acne.com"
+        ).stdout
+    )
+    assert verdict["action"] == "allow" and verdict["reason"] == "allowed.known"
+    verdict = json.loads(
+        run(
+            "check", "--json", "--protect", str(protect), "--sender", "me@acne.com", "a@acne.com"
+        ).stdout
+    )
+    assert verdict["reason"] == "allowed.own_domain"
+
+
+def test_config_file_and_profile_flag(tmp_path):
+    config = tmp_path / "typogate.toml"
+    config.write_text("[actions]\ntypo = 'hold'\n")
+    verdict = json.loads(run("check", "--json", "--config", str(config), "a@army.ml").stdout)
+    assert verdict["action"] == "hold"
+    verdict = json.loads(run("check", "--json", "--profile", "providers", "a@army.ml").stdout)
+    assert verdict["action"] == "allow"
+
+
+def test_human_output_is_a_table():
+    result = run("check", "john@army.ml", "jane@army.mil")
+    assert result.returncode == 0
+    assert "army.mil" in result.stdout and "reject" in result.stdout and "allow" in result.stdout
+
+
+def test_bad_usage_exits_2(tmp_path):
+    assert run("check", "--no-such-flag").returncode == 2
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[model]\nreject_at = 7\n")
+    result = run("check", "--config", str(bad), "a@army.ml")
+    assert result.returncode == 2
+    assert "model.reject_at" in result.stderr
+    assert run("check", "--protect", str(tmp_path / "missing.txt"), "a@x.com").returncode == 2
+    assert run("check", "--profile", "nato", "a@x.com").returncode == 2
+
+
+def test_library_call():
+    code = (
+        "import typogate; v = typogate.check('john@army.ml'); print(v.action.value, v.suggestion)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.split() == ["reject", "army.mil"]

@@ -1,0 +1,222 @@
+"""The Guard's decisions on every typo class, the never-flag rules, ambiguity and rules."""
+
+import pytest
+
+import typogate
+from typogate import Action, Config, Guard, InvalidAddress
+
+
+@pytest.fixture(scope="module")
+def guard():
+    return Guard(
+        Config(
+            domains={
+                "protected": [
+                    "army.mil",
+                    "navy.mil",
+                    "af.mil",
+                    "us.af.mil",
+                    "se.ibm.com",
+                    "gmail.com",
+                    "hotmail.com",
+                    "yahoo.com",
+                    "google.com",
+                    "paypal.com",
+                    "ftc.gov",
+                    "fcc.gov",
+                    "example.com",
+                ],
+                "known": ["partner-firm.com", "acme-widgets.com"],
+            }
+        )
+    )
+
+
+TYPOS = [
+    # (typed, meant, reason)
+    ("army.ml", "army.mil", "typo.suffix"),
+    ("navy.ml", "navy.mil", "typo.suffix"),
+    ("gmail.co", "gmail.com", "typo.suffix"),
+    ("gmail.cm", "gmail.com", "typo.suffix"),
+    ("gmail.con", "gmail.com", "typo.suffix"),
+    ("gmail.om", "gmail.com", "typo.suffix"),
+    ("ftc.gv", "ftc.gov", "typo.suffix"),
+    ("gmai.com", "gmail.com", "typo.omission"),
+    ("gmaill.com", "gmail.com", "typo.doubling"),
+    ("gmial.com", "gmail.com", "typo.transposition"),
+    ("gnail.com", "gmail.com", "typo.keyboard"),
+    ("hotmaik.com", "hotmail.com", "typo.keyboard"),
+    ("hotmaill.com", "hotmail.com", "typo.doubling"),
+    ("yahooo.com", "yahoo.com", "typo.doubling"),
+    ("hotmial.com", "hotmail.com", "typo.transposition"),
+    ("seibm.com", "se.ibm.com", "typo.dot"),
+    ("usaf.mil", "us.af.mil", "typo.dot"),
+    ("gmailc.om", "gmail.com", "typo.dot"),
+    ("armymil.com", "army.mil", "typo.merged_suffix"),
+    ("army-mil.com", "army.mil", "typo.merged_suffix"),
+    ("us.af.ml", "us.af.mil", "typo.suffix"),
+    ("arrny.mil", "army.mil", "typo.confusable"),
+    ("g00gle.com", "google.com", "typo.confusable"),
+    ("paypa1.com", "paypal.com", "typo.confusable"),
+    ("аrmy.mil", "army.mil", "typo.confusable"),
+    ("xn--rmy-5cd.mil", "army.mil", "typo.confusable"),
+    ("acme-widget.com", "acme-widgets.com", "typo.omission"),
+    ("partnerfirm.com", "partner-firm.com", "typo.hyphen"),
+]
+
+
+@pytest.mark.parametrize(("typed", "meant", "reason"), TYPOS)
+def test_each_typo_class_is_caught_with_its_suggestion(guard, typed, meant, reason):
+    verdict = guard.evaluate(f"john@{typed}")
+    assert verdict.is_alert, verdict
+    assert verdict.suggestion == meant
+    assert verdict.reason == reason
+    assert verdict.suggested_recipient == f"john@{meant}"
+    assert meant in verdict.explanation
+    assert 0.5 <= verdict.score <= 1.0
+
+
+def test_typo_under_a_subdomain_keeps_the_subdomain(guard):
+    verdict = guard.evaluate("ops@mail.army.ml")
+    assert verdict.action is Action.REJECT
+    assert verdict.suggestion == "mail.army.mil"
+
+
+@pytest.mark.parametrize(
+    "domain", ["fcc.gov", "ftc.gov", "army.mil", "navy.mil", "partner-firm.com", "af.mil"]
+)
+def test_protected_and_known_domains_are_never_typos(guard, domain):
+    verdict = guard.evaluate(f"a@{domain}")
+    assert verdict.action is Action.ALLOW
+    assert verdict.reason in {"allowed.protected", "allowed.known"}
+
+
+def test_subdomains_of_real_domains_are_allowed(guard):
+    verdict = guard.evaluate("a@hq.army.mil")
+    assert verdict.action is Action.ALLOW
+    assert verdict.reason == "allowed.subdomain"
+
+
+@pytest.mark.parametrize("domain", ["wikipedia.org", "kicksend.com", "bücher.de", "company.io"])
+def test_unrelated_domains_are_allowed(guard, domain):
+    verdict = guard.evaluate(f"a@{domain}")
+    assert verdict.action is Action.ALLOW
+    assert verdict.reason == "allowed.no_likely_typo"
+    assert verdict.suggestion is None
+
+
+def test_another_real_suffix_is_not_a_slip(guard):
+    # example.de and example.ca are real domains elsewhere, not mistakes for example.com
+    for domain in ("example.de", "example.ca", "gmail.de"):
+        assert not guard.evaluate(f"a@{domain}").is_alert, domain
+
+
+def test_equally_likely_intended_domains_are_reported_as_ambiguous():
+    guard = Guard(Config(domains={"protected": ["example.de", "example.fr"]}))
+    verdict = guard.evaluate("a@example.fe")  # f->d and r->e are both neighbouring keys
+    assert verdict.is_alert
+    assert verdict.reason == "typo.ambiguous"
+    assert verdict.suggestion is None
+    assert set(verdict.alternatives) == {"example.de", "example.fr"}
+    assert "example.de" in verdict.explanation and "example.fr" in verdict.explanation
+
+
+def test_sender_own_domain_is_allowed():
+    guard = Guard(Config(domains={"protected": ["acme.com"]}))
+    assert guard.evaluate("a@acne.com").is_alert
+    assert not guard.evaluate("a@acne.com", sender="boss@acne.com").is_alert
+
+
+def test_blanket_suffix_rule_with_exception_and_suggestion():
+    config = Config.from_mapping(
+        {
+            "domains": {"protected": ["army.mil"]},
+            "rules": [{"suffix": "ml", "action": "reject", "except": ["partner.ml"]}],
+        }
+    )
+    guard = Guard(config)
+    blocked = guard.evaluate("a@army.ml")
+    assert blocked.action is Action.REJECT
+    assert blocked.reason == "blocked.suffix"
+    assert blocked.rule == "rule:suffix:ml"
+    assert blocked.suggestion == "army.mil"
+    assert guard.evaluate("a@shop.ml").reason == "blocked.suffix"
+    assert guard.evaluate("a@partner.ml").action is Action.ALLOW
+    assert guard.evaluate("a@mail.partner.ml").action is Action.ALLOW
+
+
+def test_allow_rule_overrides_the_model_and_domain_rule_beats_suffix_rule():
+    config = Config.from_mapping(
+        {
+            "domains": {"protected": ["army.mil"]},
+            "rules": [
+                {"suffix": "ml", "action": "hold"},
+                {"domain": "army.ml", "action": "allow", "message": "our Mali office"},
+            ],
+        }
+    )
+    guard = Guard(config)
+    verdict = guard.evaluate("a@army.ml")
+    assert verdict.action is Action.ALLOW
+    assert verdict.explanation == "our Mali office"
+    assert guard.evaluate("a@navy.ml").action is Action.HOLD
+
+
+def test_actions_and_thresholds_come_from_the_config():
+    config = Config.from_mapping(
+        {"domains": {"protected": ["army.mil"]}, "actions": {"typo": "hold"}}
+    )
+    assert Guard(config).evaluate("a@army.ml").action is Action.HOLD
+    lenient = Config.from_mapping(
+        {"domains": {"protected": ["army.mil"]}, "model": {"reject_at": 1.0, "warn_at": 1.0}}
+    )
+    assert Guard(lenient).evaluate("a@army.ml").action is Action.ALLOW
+
+
+def test_learned_correspondents_stop_being_flagged_and_protect_their_twins():
+    guard = Guard(Config(domains={"protected": ["army.mil"]}))
+    assert not guard.evaluate("a@acme-corp.com").is_alert
+    assert not guard.evaluate("a@acme-crop.com").is_alert  # nothing known to be near yet
+    guard.learn({"acme-corp.com": 40})
+    assert guard.evaluate("a@acme-corp.com").reason == "allowed.known"
+    twin = guard.evaluate("a@acme-crop.com")
+    assert twin.is_alert and twin.suggestion == "acme-corp.com"
+
+
+def test_a_few_mails_are_not_yet_a_correspondent():
+    guard = Guard(Config(domains={"protected": ["army.mil"]}))
+    guard.learn({"army.ml": 1})
+    assert guard.evaluate("a@army.ml").is_alert
+
+
+def test_invalid_recipient_raises():
+    guard = Guard(Config(domains={"protected": ["army.mil"]}))
+    with pytest.raises(InvalidAddress):
+        guard.evaluate("not an address")
+
+
+def test_default_profile_out_of_the_box():
+    verdict = typogate.check("john@army.ml")
+    assert verdict.action is Action.REJECT
+    assert verdict.suggestion == "army.mil"
+    assert typogate.check("jane@army.mil").action is Action.ALLOW
+    assert typogate.check("jane@gmial.com").suggestion == "gmail.com"
+    # every real .gov domain is known: a city's domain is not a typo of a federal one
+    assert not typogate.check("clerk@ftc.gov").is_alert
+    assert not typogate.check("clerk@fcc.gov").is_alert
+
+
+def test_verdict_to_dict_is_json_ready():
+    data = typogate.check("john@army.ml").to_dict()
+    for key in (
+        "recipient",
+        "domain",
+        "action",
+        "reason",
+        "explanation",
+        "suggestion",
+        "score",
+        "rule",
+    ):
+        assert key in data
+    assert data["action"] == "reject" and data["suggestion"] == "army.mil"
