@@ -22,12 +22,14 @@ from collections.abc import Iterable
 from typogate.domains.confusables import skeleton
 from typogate.domains.names import Domain
 
-# A key maps to one domain id (the common case, saving a list per key) or to a list of ids.
-_Postings = dict[str, "int | list[int]"]
+# Deletions are taken from the first characters of a name only (SymSpell's prefix length):
+# a slip further right leaves the prefix intact, and the key count stops growing with length.
+PREFIX = 7
 
 
 def _deletions(name: str, depth: int) -> set[str]:
-    """The name itself and every string with up to ``depth`` (1 or 2) characters removed."""
+    """The name's prefix and every string with up to ``depth`` (1 or 2) characters removed."""
+    name = name[:PREFIX]
     once = {name[:cut] + name[cut + 1 :] for cut in range(len(name))}
     keys = {name, *once}
     if depth > 1:
@@ -51,52 +53,60 @@ def _flat(text: str) -> str:
     return text.replace(".", "").replace("-", "")
 
 
-def _post(table: _Postings, key: str, ident: int) -> None:
-    held = table.get(key)
-    if held is None:
-        table[key] = ident
-    elif isinstance(held, int):
-        if held != ident:
-            table[key] = [held, ident]
-    elif held[-1] != ident:
-        held.append(ident)
+def _keys(domain: Domain, depth: int) -> set[str]:
+    """Every key ``domain`` is filed under; the prefixes keep the three kinds apart."""
+    keys = _deletions(domain.name, depth)
+    keys.add(_FLAT + _flat(domain.name))
+    keys.add(_FLAT + _flat(domain.unicode))
+    keys.add(
+        _SKELETON + _skeleton_uncached(domain.unicode)
+    )  # indexed once: keep it out of the cache
+    return keys
 
 
-def _collect(found: set[int], held: int | list[int] | None) -> None:
-    if held is None:
-        return
-    if isinstance(held, int):
-        found.add(held)
-    else:
-        found.update(held)
+_FLAT, _SKELETON = "\x00", "\x01"  # never in a domain name
+_skeleton_uncached = skeleton.__wrapped__
 
 
 class CandidateIndex:
-    """Candidate intended domains for a typed one, from a fixed set of real domains."""
+    """Candidate intended domains for a typed one, from a fixed set of real domains.
+
+    Keys are stored as their hashes: a colliding key only adds a candidate, which the error
+    model then scores and drops, and an int costs half the memory of the string.
+    """
 
     def __init__(self, domains: Iterable[Domain] = (), protected: Iterable[Domain] = ()) -> None:
         self.domains: list[Domain] = []
         self._ids: dict[str, int] = {}
-        self._near_names: _Postings = {}
-        self._flat: _Postings = {}
-        self._skeletons: _Postings = {}
+        self._postings: dict[int, int | list[int]] = {}
         for domain in protected:
             self.add(domain, protected=True)
         for domain in domains:
             self.add(domain)
 
+    def _register(self, domain: Domain) -> int | None:
+        if domain.ascii in self._ids:
+            return None
+        ident = self._ids[domain.ascii] = len(self.domains)
+        self.domains.append(domain)
+        return ident
+
     def add(self, domain: Domain, *, protected: bool = False) -> bool:
         """Index one more domain (two-deletion keys when ``protected``); False if present."""
-        if domain.ascii in self._ids:
+        ident = self._register(domain)
+        if ident is None:
             return False
-        ident = len(self.domains)
-        self.domains.append(domain)
-        self._ids[domain.ascii] = ident
-        for key in _deletions(domain.name, 2 if protected else 1):
-            _post(self._near_names, key, ident)
-        _post(self._flat, _flat(domain.name), ident)
-        _post(self._flat, _flat(domain.unicode), ident)
-        _post(self._skeletons, skeleton(domain.unicode), ident)
+        postings = self._postings
+        get = postings.get
+        # Inlined on purpose: this loop runs for every key of every domain at start-up.
+        for key in map(hash, _keys(domain, 2 if protected else 1)):
+            held = get(key)
+            if held is None:
+                postings[key] = ident
+            elif held.__class__ is int:
+                postings[key] = [held, ident]  # type: ignore[list-item]
+            else:
+                held.append(ident)  # type: ignore[union-attr]
         return True
 
     def __len__(self) -> int:
@@ -107,12 +117,20 @@ class CandidateIndex:
 
     def candidates(self, typed: Domain) -> list[Domain]:
         """Domains of the index that ``typed`` may be a slip for (never ``typed`` itself)."""
-        found: set[int] = set()
-        near = self._near_names
+        keys: set[str] = set()
         for name in _readings(typed):
-            for key in _deletions(name, 1):
-                _collect(found, near.get(key))
-            _collect(found, self._flat.get(_flat(name)))
-        _collect(found, self._skeletons.get(skeleton(typed.unicode)))
+            keys |= _deletions(name, 1)
+            keys.add(_FLAT + _flat(name))
+        keys.add(_SKELETON + skeleton(typed.unicode))
+        found: set[int] = set()
+        postings = self._postings
+        for key in keys:
+            held = postings.get(hash(key))
+            if held is None:
+                continue
+            if isinstance(held, int):
+                found.add(held)
+            else:
+                found.update(held)
         own = self._ids.get(typed.ascii)
         return [self.domains[ident] for ident in found if ident != own]

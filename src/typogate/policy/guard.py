@@ -301,10 +301,11 @@ def _probability(hypotheses: list[_Hypothesis]) -> float:
 
 
 def _parse_listed(listed: list[Listed]) -> list[Domain]:
+    parse = parse_domain.__wrapped__  # lists are parsed once: keep them out of the hot cache
     domains = []
     for entry in listed:
         try:
-            domains.append(parse_domain(entry.text))
+            domains.append(parse(entry.text))
         except InvalidAddress as error:
             raise ConfigError(
                 f"{entry.origin}: {entry.text!r} is not a domain: {error.reason}"
