@@ -34,15 +34,18 @@ from typogate.policy.verdict import Action, DomainVerdict, Verdict
 
 # Log prior odds, in nats, of an intended domain against a never-seen domain of ordinary length.
 LOG_PRIOR_PROTECTED = 12.0
-LOG_PRIOR_KNOWN = 10.0
-# A learned correspondent's prior grows with the mail sent to it, up to this much more.
-LOG_PRIOR_HISTORY_MAX = 3.0
+# A known domain is real but, without history, hardly likelier than any other real domain:
+# its near-twins are mostly other real domains (franklinma.gov, franklinpa.gov).
+LOG_PRIOR_KNOWN = 4.0
+# A learned correspondent's prior grows with the mail sent to it (ln of the count), up to
+# this much more: a near-twin of a domain written to a thousand times is a strong signal.
+LOG_PRIOR_HISTORY_MAX = 7.0
 # Allowed deliveries to a domain before it counts as a correspondent (it was not a slip).
 CORRESPONDENT_MIN_MAILS = 3
 # A never-seen name shorter than this many characters is likelier to be real, per missing char:
 # nearly every two- or three-letter name is registered somewhere.
 SHORT_NAME = 6
-SHORT_NAME_NATS = 1.5
+SHORT_NAME_NATS = 2.0
 # Hypotheses below these log-odds (odds of 1:20) cannot move a decision: not even scored.
 LOG_ODDS_FLOOR = -3.0
 # Two candidates closer than this (a likelihood ratio of 2) are reported as ambiguous.
@@ -211,7 +214,7 @@ class Guard:
             return LOG_PRIOR_PROTECTED
         mails = self._mails.get(meant.ascii, 0)
         if mails:
-            return LOG_PRIOR_KNOWN + min(LOG_PRIOR_HISTORY_MAX, math.log(mails))
+            return LOG_PRIOR_KNOWN + min(LOG_PRIOR_HISTORY_MAX, math.log1p(mails))
         return LOG_PRIOR_KNOWN
 
     @staticmethod
