@@ -117,20 +117,23 @@ class CandidateIndex:
 
     def candidates(self, typed: Domain) -> list[Domain]:
         """Domains of the index that ``typed`` may be a slip for (never ``typed`` itself)."""
-        keys: set[str] = set()
-        for name in _readings(typed):
-            keys |= _deletions(name, 1)
-            keys.add(_FLAT + _flat(name))
+        keys = _deletions(typed.name, 1)
+        keys.add(_FLAT + _flat(typed.name))
         keys.add(_SKELETON + skeleton(typed.unicode))
+        if "." in typed.name or "." in typed.suffix:
+            for name in _readings(typed)[1:]:
+                keys |= _deletions(name, 1)
+                keys.add(_FLAT + _flat(name))
         found: set[int] = set()
-        postings = self._postings
-        for key in keys:
-            held = postings.get(hash(key))
+        get = self._postings.get
+        for held in map(get, map(hash, keys)):
             if held is None:
                 continue
-            if isinstance(held, int):
-                found.add(held)
+            if held.__class__ is int:
+                found.add(held)  # type: ignore[arg-type]
             else:
-                found.update(held)
+                found.update(held)  # type: ignore[arg-type]
+        if not found:
+            return []
         own = self._ids.get(typed.ascii)
         return [self.domains[ident] for ident in found if ident != own]
