@@ -8,7 +8,7 @@ from typogate import Action, Config, Guard, InvalidAddress
 
 @pytest.fixture(scope="module")
 def guard():
-    return Guard(
+    guard = Guard(
         Config(
             domains={
                 "protected": [
@@ -30,6 +30,14 @@ def guard():
             }
         )
     )
+    # Correspondents this organisation writes to often: their near-twins are alarming.
+    guard.learn({"partner-firm.com": 500, "acme-widgets.com": 500})
+    return guard
+
+
+def test_a_known_domain_without_history_is_weak_evidence():
+    guard = Guard(Config(domains={"protected": ["army.mil"], "known": ["franklinma.gov"]}))
+    assert not guard.evaluate("clerk@franklinpa.gov").is_alert
 
 
 TYPOS = [
