@@ -117,3 +117,27 @@ def test_library_call():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.split() == ["reject", "army.mil"]
+
+
+def test_streaming_many_addresses_runs_in_bounded_memory(tmp_path):
+    # 300k distinct domains: far more than the verdict caches hold, so memory must plateau.
+    protect = tmp_path / "p.txt"
+    protect.write_text("army.mil\n")
+    lines = "".join(f"u{i}@host{i}.example{i % 97}.com\n" for i in range(300_000))
+    code = (
+        "import resource, subprocess, sys\n"
+        "done = subprocess.run(sys.argv[1:], stdin=sys.stdin, stdout=subprocess.PIPE)\n"
+        "count = done.stdout.count(b'\\n')\n"
+        "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024\n"
+        "print(count, peak)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, *TYPOGATE, "check", "--json", "--protect", str(protect)],
+        input=lines,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    count, peak_mb = map(int, result.stdout.split())
+    assert count == 300_000
+    assert peak_mb < 250, f"peak RSS {peak_mb} MB"

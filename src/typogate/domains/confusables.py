@@ -32,7 +32,7 @@ def _load_prototypes() -> dict[int, str]:
 _PROTOTYPES = _load_prototypes()
 
 
-@lru_cache(maxsize=262_144)
+@lru_cache(maxsize=65_536)
 def skeleton(text: str) -> str:
     """The UTS #39 skeleton of ``text``, lower-cased so that domain case does not matter.
 

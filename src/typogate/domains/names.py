@@ -78,7 +78,7 @@ class Recipient:
         return f"{self.local}@{domain}"
 
 
-@lru_cache(maxsize=262_144)
+@lru_cache(maxsize=65_536)
 def parse_domain(text: str) -> Domain:
     """Normalise a domain (case, whitespace, trailing dot, IDNA) and split it.
 
