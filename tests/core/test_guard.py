@@ -228,3 +228,20 @@ def test_verdict_to_dict_is_json_ready():
     ):
         assert key in data
     assert data["action"] == "reject" and data["suggestion"] == "army.mil"
+
+
+def test_mixed_script_label_is_flagged_even_without_a_twin(guard):
+    verdict = guard.evaluate("a@армy.mil")  # Cyrillic а р м with a Latin y
+    assert verdict.is_alert
+    assert verdict.reason == "typo.confusable"
+    assert not guard.evaluate("a@пример.рф").is_alert  # all Cyrillic: a real IDN
+
+
+@pytest.mark.parametrize("text", ["a@ar\u200dmy.mil", "a@army\u202e.mil", "a@xn--zz.mil"])
+def test_invisible_and_bidi_characters_are_invalid(guard, text):
+    with pytest.raises(InvalidAddress):
+        guard.evaluate(text)
+
+
+def test_fullwidth_letters_map_to_the_same_domain(guard):
+    assert guard.evaluate("a@ａｒｍｙ.mil").reason == "allowed.protected"

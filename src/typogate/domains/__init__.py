@@ -4,7 +4,7 @@ Nothing here imports from the rest of typogate.
 """
 
 from typogate.domains.channel import Edit, Explanation, Slip, explain
-from typogate.domains.confusables import skeleton
+from typogate.domains.confusables import mixed_script_label, skeleton
 from typogate.domains.index import CandidateIndex
 from typogate.domains.names import Domain, InvalidAddress, Recipient, parse_address, parse_domain
 
@@ -17,6 +17,7 @@ __all__ = [
     "Recipient",
     "Slip",
     "explain",
+    "mixed_script_label",
     "parse_address",
     "parse_domain",
     "skeleton",

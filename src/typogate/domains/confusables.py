@@ -41,3 +41,28 @@ def skeleton(text: str) -> str:
     decomposed = unicodedata.normalize("NFD", text)
     mapped = decomposed.translate(_PROTOTYPES)
     return unicodedata.normalize("NFD", mapped).lower()
+
+
+# Scripts that a spoofed Latin label borrows letters from (UTS #39, section 5: mixed script).
+_SCRIPT_WORDS = ("LATIN", "CYRILLIC", "GREEK", "ARMENIAN", "CHEROKEE", "COPTIC")
+
+
+def mixed_script_label(domain: str) -> str | None:
+    """The first label of ``domain`` (Unicode form) that mixes Latin letters with letters of a
+    look-alike script (``армy`` with Cyrillic ``а р м`` and a Latin ``y``), or ``None``.
+
+    Registries forbid such labels; in a recipient they are a spoofing trick or a paste of
+    mixed text, never an ordinary typo.
+    """
+    if domain.isascii():
+        return None
+    for label in domain.split("."):
+        scripts = set()
+        for ch in label:
+            if ch.isalpha():
+                first = unicodedata.name(ch, "").split(" ", 1)[0]
+                if first in _SCRIPT_WORDS:
+                    scripts.add(first)
+        if len(scripts) > 1 and "LATIN" in scripts:
+            return label
+    return None

@@ -23,7 +23,9 @@ from typogate.domains import (
     Domain,
     Explanation,
     InvalidAddress,
+    Slip,
     explain,
+    mixed_script_label,
     parse_address,
     parse_domain,
 )
@@ -226,6 +228,15 @@ class Guard:
         return readings
 
     def _decide(self, name: str, hypotheses: list[_Hypothesis]) -> DomainVerdict:
+        if not hypotheses and (label := mixed_script_label(name)) is not None:
+            return DomainVerdict(
+                name,
+                self.config.actions.typo,
+                Slip.CONFUSABLE.value,
+                f"{name} mixes Latin letters with look-alike letters of another script in "
+                f"{label!r}, a spoofing trick; check the address.",
+                score=1.0,
+            )
         if not hypotheses:
             return DomainVerdict(
                 name,
