@@ -36,8 +36,12 @@ _PROTOTYPES = _load_prototypes()
 def skeleton(text: str) -> str:
     """The UTS #39 skeleton of ``text``, lower-cased so that domain case does not matter.
 
-    ``skeleton("аrmy.mil") == skeleton("arny.mil") == skeleton("army.mil")``.
+    ``skeleton("аrmy.mil") == skeleton("arrny.mil") == skeleton("army.mil")``.
     """
+    if text.isascii():  # NFD leaves ASCII alone: the common case skips both passes
+        mapped = text.translate(_PROTOTYPES)
+        if mapped.isascii():
+            return mapped.lower()
     decomposed = unicodedata.normalize("NFD", text)
     mapped = decomposed.translate(_PROTOTYPES)
     return unicodedata.normalize("NFD", mapped).lower()

@@ -48,8 +48,8 @@ CORRESPONDENT_MIN_MAILS = 3
 # nearly every two- or three-letter name is registered somewhere.
 SHORT_NAME = 6
 SHORT_NAME_NATS = 2.0
-# Hypotheses below these log-odds (odds of 1:20) cannot move a decision: not even scored.
-LOG_ODDS_FLOOR = -3.0
+# Hypotheses below these log-odds (odds of 1:4.5) barely move a decision: not even scored.
+LOG_ODDS_FLOOR = -1.5
 # Two candidates closer than this (a likelihood ratio of 2) are reported as ambiguous.
 AMBIGUITY_NATS = math.log(2.0)
 
@@ -165,7 +165,7 @@ class Guard:
                     f"{name} is a known correspondent.",
                     rule="known",
                 )
-            parent = self._indexed_parent(domain)
+            parent = self._indexed_parent(domain) if "." in domain.name else None
             if parent is not None:
                 return DomainVerdict(
                     name,
