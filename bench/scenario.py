@@ -1,0 +1,232 @@
+"""The benchmark data sets, built from ../shared/data with a fixed seed.
+
+The typo generator here is the benchmark's own, written independently of typogate's error
+model: it applies each typo class named in the core issue to the protected list, then drops
+every generated domain that is a real domain (so no real domain is counted as a typo).
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import idna
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared" / "data"
+DOMAINS = SHARED / "domains"
+CASES = SHARED / "cases"
+PROVIDERS = ROOT / "src" / "typogate" / "policy" / "profiles" / "mail-providers.txt"
+
+# Organisation mail domains below the second level, where dots get lost (doppelgangers).
+ORG_MAIL_DOMAINS = [
+    "us.af.mil",
+    "us.navy.mil",
+    "us.army.mil",
+    "se.ibm.com",
+    "ca.ibm.com",
+    "us.ibm.com",
+    "aus.intel.com",
+    "chn.dell.com",
+]
+KNOWN_SAMPLE = 2000
+PER_CLASS = 300
+SEED = 20261123
+
+QWERTY = ["1234567890-", "qwertyuiop", "asdfghjkl", "zxcvbnm"]
+SUFFIX_SLIPS = {
+    "mil": ["ml"],
+    "com": ["co", "cm", "con", "om"],
+    "gov": ["gv"],
+    "net": ["ne"],
+    "org": ["og"],
+}
+HOMOGLYPHS = {"m": "rn", "o": "0", "l": "1"}
+CYRILLIC = {"a": "а", "e": "е", "o": "о", "p": "р", "c": "с", "x": "х"}
+
+
+def read_list(path: Path) -> list[str]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [line.split("#")[0].strip().lower() for line in lines if line.split("#")[0].strip()]
+
+
+def _neighbours() -> dict[str, str]:
+    position = {k: (r, c) for r, row in enumerate(QWERTY) for c, k in enumerate(row)}
+    near: dict[str, str] = {}
+    for key, (r, c) in position.items():
+        near[key] = "".join(
+            other
+            for other, (r2, c2) in position.items()
+            if other != key and abs(r - r2) <= 1 and abs(c - c2) <= 1
+        )
+    return near
+
+
+NEAR = _neighbours()
+
+
+def split(domain: str) -> tuple[str, str]:
+    """(name, suffix) with a simple rule good enough for the scenario's suffixes."""
+    for two in ("co.uk", "co.jp", "com.br", "com.au"):
+        if domain.endswith("." + two):
+            return domain[: -len(two) - 1], two
+    name, _, suffix = domain.rpartition(".")
+    return name, suffix
+
+
+def _letter_slips(domain: str, rng: random.Random) -> dict[str, list[str]]:
+    """The letter-level typo classes, applied to the name left of the suffix."""
+    name, suffix = split(domain)
+    out: dict[str, list[str]] = defaultdict(list)
+    letters = [i for i, ch in enumerate(name) if ch.isalnum()]
+    for i in letters:
+        ch = name[i]
+        out["omission"].append(name[:i] + name[i + 1 :])
+        out["doubling"].append(name[:i] + ch + name[i:])
+        for near in NEAR.get(ch, ""):
+            if near.isalnum():
+                out["keyboard"].append(name[:i] + near + name[i + 1 :])
+                out["insertion"].append(name[: i + 1] + near + name[i + 1 :])
+        if i + 1 < len(name) and name[i + 1].isalnum() and name[i + 1] != ch:
+            out["transposition"].append(name[:i] + name[i + 1] + ch + name[i + 2 :])
+        if ch in HOMOGLYPHS:
+            out["ascii_homoglyph"].append(name[:i] + HOMOGLYPHS[ch] + name[i + 1 :])
+        if ch in CYRILLIC:
+            out["unicode_confusable"].append(name[:i] + CYRILLIC[ch] + name[i + 1 :])
+    return {
+        cls: [
+            f"{v}.{suffix}" for v in values if v and not v.startswith((".", "-")) and ".." not in v
+        ]
+        for cls, values in out.items()
+    }
+
+
+def typo_variants(domain: str, rng: random.Random) -> dict[str, list[str]]:
+    """Every typo class of the core issue for one protected domain."""
+    name, suffix = split(domain)
+    out = _letter_slips(domain, rng)
+    out["suffix"] = [f"{name}.{slip}" for slip in SUFFIX_SLIPS.get(suffix, [])]
+    dots = [i for i, ch in enumerate(domain) if ch == "."]
+    out["dot"] = []
+    for i in dots[:-1]:  # dropped dot inside the name: se.ibm.com -> seibm.com
+        out["dot"].append(domain[:i] + domain[i + 1 :])
+    last = dots[-1]
+    if last + 2 < len(domain):  # dot shifted right: gmail.com -> gmailc.om
+        out["dot"].append(domain[:last] + domain[last + 1] + "." + domain[last + 2 :])
+    flat = domain.replace(".", "")
+    tail = "net" if suffix == "com" else "com"
+    out["merged_suffix"] = [f"{flat}.{tail}", f"{domain.replace('.', '-')}.{tail}"]
+    slips = SUFFIX_SLIPS.get(suffix, [])
+    if name.count(".") >= 1:  # us.af.mil -> us.af.ml
+        out["subdomain"] = [f"{name}.{slip}" for slip in slips]
+    else:  # a typo under a mail subdomain: mail.army.ml (meant: mail.army.mil)
+        out["subdomain"] = [f"mail.{name}.{slip}" for slip in slips]
+    unicode_forms = out.get("unicode_confusable", [])
+    out["unicode_confusable"] = []
+    for form in unicode_forms:
+        try:
+            ascii_form = idna.encode(form, uts46=True).decode()
+        except idna.IDNAError:
+            continue
+        out["unicode_confusable"].append(form)
+        out["unicode_confusable_xn"] = [*out.get("unicode_confusable_xn", []), ascii_form]
+    return out
+
+
+@dataclass
+class Typo:
+    domain: str
+    intended: str  # the domain the sender meant (with the subdomain, for a typo under one)
+    cls: str
+    ambiguous: bool = False
+
+
+@dataclass
+class Scenario:
+    protected: list[str]
+    known: list[str]
+    unseen: list[str]
+    typos: list[Typo] = field(default_factory=list)
+
+
+def real_domains() -> set[str]:
+    real = set(read_list(DOMAINS / "dotgov_domains.txt"))
+    real |= set(read_list(DOMAINS / "mil_domains.txt"))
+    real |= set(read_list(DOMAINS / "mil_hostnames.txt"))
+    return real
+
+
+def gov_mil_scenario(per_class: int = PER_CLASS) -> Scenario:
+    """Protect .mil + federal .gov + providers; know a sample of .gov; typos of every class."""
+    rng = random.Random(SEED)
+    protected = sorted(
+        set(read_list(DOMAINS / "mil_domains.txt"))
+        | set(read_list(DOMAINS / "dotgov_federal_domains.txt"))
+        | set(read_list(PROVIDERS))
+        | set(ORG_MAIL_DOMAINS)
+    )
+    protected_set = set(protected)
+    others = sorted(set(read_list(DOMAINS / "dotgov_domains.txt")) - protected_set)
+    rng.shuffle(others)
+    known, unseen = sorted(others[:KNOWN_SAMPLE]), sorted(others[KNOWN_SAMPLE:])
+    real = real_domains() | protected_set
+    sources: dict[str, set[str]] = defaultdict(set)
+    by_class: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for domain in protected:
+        for cls, variants in typo_variants(domain, rng).items():
+            for variant in variants:
+                canonical = idna.decode(variant) if "xn--" in variant else variant
+                if variant in real or canonical in real:
+                    continue
+                sources[canonical].add(domain)
+                by_class[cls].append((variant, domain))
+    typos = []
+    for cls in sorted(by_class):
+        pairs = sorted(set(by_class[cls]))
+        rng.shuffle(pairs)
+        for variant, intended in pairs[:per_class]:
+            canonical = idna.decode(variant) if "xn--" in variant else variant
+            if variant.startswith("mail.") and not intended.startswith("mail."):
+                intended = f"mail.{intended}"
+            typos.append(Typo(variant, intended, cls, ambiguous=len(sources[canonical]) > 1))
+    return Scenario(protected, known, unseen, typos)
+
+
+def _is_domain(text: str) -> bool:
+    """Letters, digits, hyphens and dots only, no empty label: a domain, not a fragment."""
+    if "." not in text or not all(ch.isalnum() or ch in ".-" for ch in text):
+        return False
+    return all(part for part in text.split("."))
+
+
+def peer_cases() -> tuple[list[Typo], list[str], list[str], int]:
+    """The peers' own typo pairs (whole domains only), their controls, a protected list."""
+    typos: list[Typo] = []
+    skipped = 0
+    with open(CASES / "peer_typo_cases.tsv", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle, delimiter="\t"):
+            source = row["source"]
+            if "[label-only" in source or "[tld-only" in source:
+                skipped += 1
+                continue
+            typo, expected = row["typo_domain"].strip().lower(), row["expected_domain"].strip()
+            if not _is_domain(typo) or typo == expected:
+                skipped += 1
+                continue
+            typos.append(Typo(typo, expected, "peer"))
+    with open(CASES / "peer_legit_controls.tsv", encoding="utf-8") as handle:
+        controls = [row["domain"].strip() for row in csv.DictReader(handle, delimiter="\t")]
+    protected = sorted({t.intended for t in typos} | set(read_list(PROVIDERS)))
+    return typos, controls, protected, skipped
+
+
+def known_leak_cases(protected: list[str]) -> tuple[list[Typo], list[str]]:
+    """Typo domains with public evidence of receiving misdirected mail."""
+    typos = []
+    with open(CASES / "known_mail_receiving_typo_domains.tsv", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle, delimiter="\t"):
+            typos.append(Typo(row["typo_domain"], row["intended_domain"], "known_leak"))
+    return typos, sorted(set(protected) | {t.intended for t in typos})
