@@ -3,12 +3,13 @@
 Nothing here imports from the rest of typogate.
 """
 
-from typogate.domains.channel import Edit, Explanation, Slip, explain
+from typogate.domains.channel import MIN_EDIT_COST, Edit, Explanation, Slip, explain
 from typogate.domains.confusables import mixed_script_label, skeleton
 from typogate.domains.index import CandidateIndex
 from typogate.domains.names import Domain, InvalidAddress, Recipient, parse_address, parse_domain
 
 __all__ = [
+    "MIN_EDIT_COST",
     "CandidateIndex",
     "Domain",
     "Edit",

@@ -205,7 +205,7 @@ def _is_bitflip(a: str, b: str) -> bool:
 
 
 # The cheapest operation _align can charge: a bound that lets it skip hopeless alignments.
-_MIN_EDIT_COST = min(
+MIN_EDIT_COST = min(
     COST_OMISSION_DOUBLE, COST_DOUBLING, COST_DOT_DROPPED, COST_HYPHEN, COST_ASCII_HOMOGLYPH
 )
 _MATCH, _SUB, _OMIT, _EXTRA, _SWAP = range(5)
@@ -216,14 +216,22 @@ def _align(typed: str, meant: str, suffix_start: int, budget: float) -> Explanat
 
     A weighted optimal-string-alignment distance (Damerau's transposition included), with
     costs that depend on the letters and their neighbours, and the edits read back from it.
-    ``None`` when every alignment costs more than ``budget``.
+    Only the part between the common prefix and the common suffix is aligned (costs still
+    see the neighbours outside it). ``None`` when every alignment costs more than ``budget``.
     """
-    if OSA.distance(meant, typed) * _MIN_EDIT_COST > budget:
+    if OSA.distance(meant, typed) * MIN_EDIT_COST > budget:
         return None
-    rows, cols = len(meant), len(typed)
-    omit = [_omission_cost(meant, i) for i in range(rows)]
-    extra = [_insertion_cost(typed, j) for j in range(cols)]
-    # cost[i][j]: meant[:i] typed as typed[:j]; move[i][j]: the last operation of that alignment.
+    shorter = min(len(meant), len(typed))
+    lo = 0
+    while lo < shorter and meant[lo] == typed[lo]:
+        lo += 1
+    tail = 0
+    while tail < shorter - lo and meant[-1 - tail] == typed[-1 - tail]:
+        tail += 1
+    rows, cols = len(meant) - lo - tail, len(typed) - lo - tail
+    omit = [_omission_cost(meant, lo + i) for i in range(rows)]
+    extra = [_insertion_cost(typed, lo + j) for j in range(cols)]
+    # cost[i][j]: meant[lo:lo+i] typed as typed[lo:lo+j]; move[i][j]: its last operation.
     cost = [[0.0] * (cols + 1) for _ in range(rows + 1)]
     move = [[_MATCH] * (cols + 1) for _ in range(rows + 1)]
     for i in range(1, rows + 1):
@@ -233,11 +241,11 @@ def _align(typed: str, meant: str, suffix_start: int, budget: float) -> Explanat
         cost[0][j] = cost[0][j - 1] + extra[j - 1]
         move[0][j] = _EXTRA
     for i in range(1, rows + 1):
-        was = meant[i - 1]
+        was = meant[lo + i - 1]
         above, row = cost[i - 1], cost[i]
         gone = omit[i - 1]
         for j in range(1, cols + 1):
-            now = typed[j - 1]
+            now = typed[lo + j - 1]
             if was == now:
                 best, how = above[j - 1], _MATCH
             else:
@@ -250,40 +258,43 @@ def _align(typed: str, meant: str, suffix_start: int, budget: float) -> Explanat
                 i > 1
                 and j > 1
                 and was != now
-                and was == typed[j - 2]
-                and meant[i - 2] == now
-                and cost[i - 2][j - 2] + _swap_cost(meant[i - 2 : i]) < best
+                and was == typed[lo + j - 2]
+                and meant[lo + i - 2] == now
+                and cost[i - 2][j - 2] + _swap_cost(meant[lo + i - 2 : lo + i]) < best
             ):
-                best, how = cost[i - 2][j - 2] + _swap_cost(meant[i - 2 : i]), _SWAP
+                best, how = cost[i - 2][j - 2] + _swap_cost(meant[lo + i - 2 : lo + i]), _SWAP
             row[j] = best
             move[i][j] = how
         if min(row) > budget and min(above) > budget:
             return None
-    if cost[rows][cols] > budget:
+    total = cost[rows][cols]
+    if total > budget:
         return None
-    return Explanation(_edits(typed, meant, suffix_start, move), cost[rows][cols])
+    return Explanation(_edits(typed, meant, suffix_start, move, lo), total)
 
 
-def _edits(typed: str, meant: str, suffix_start: int, move: list[list[int]]) -> tuple[Edit, ...]:
+def _edits(
+    typed: str, meant: str, suffix_start: int, move: list[list[int]], lo: int
+) -> tuple[Edit, ...]:
     """Read the edits back from the alignment's moves, in reading order."""
     edits: list[Edit] = []
-    i, j = len(meant), len(typed)
+    i, j = len(move) - 1, len(move[0]) - 1
     while i or j:
         how = move[i][j]
         if how == _MATCH:
             i, j = i - 1, j - 1
         elif how == _SUB:
             i, j = i - 1, j - 1
-            edits.append(_classify("replace", i, j, meant, typed, suffix_start))
+            edits.append(_classify("replace", lo + i, lo + j, meant, typed, suffix_start))
         elif how == _OMIT:
             i -= 1
-            edits.append(_classify("delete", i, j, meant, typed, suffix_start))
+            edits.append(_classify("delete", lo + i, lo + j, meant, typed, suffix_start))
         elif how == _EXTRA:
             j -= 1
-            edits.append(_classify("insert", i, j, meant, typed, suffix_start))
+            edits.append(_classify("insert", lo + i, lo + j, meant, typed, suffix_start))
         else:
             i, j = i - 2, j - 2
-            edits.append(_transposition(meant[i : i + 2]))
+            edits.append(_transposition(meant[lo + i : lo + i + 2]))
     edits.reverse()
     return tuple(edits)
 

@@ -19,6 +19,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
+
 from typogate.domains.confusables import skeleton
 from typogate.domains.names import Domain
 
@@ -27,12 +30,19 @@ from typogate.domains.names import Domain
 PREFIX = 7
 
 
+_TWO_SLIPS_MIN = 5
+# Fewer candidates than this are cheaper to score one by one than to filter in a batch.
+_BATCH_FILTER_FROM = 6
+
+
 def _deletions(name: str, depth: int) -> set[str]:
     """The name's prefix and every string with up to ``depth`` (1 or 2) characters removed."""
     name = name[:PREFIX]
     once = {name[:cut] + name[cut + 1 :] for cut in range(len(name))}
     keys = {name, *once}
-    if depth > 1:
+    # Two slips in a short name make another real name, not a typo worth a key: and the
+    # one- and two-letter keys would each file hundreds of domains.
+    if depth > 1 and len(name) >= _TWO_SLIPS_MIN:
         for shorter in once:
             keys.update(shorter[:cut] + shorter[cut + 1 :] for cut in range(len(shorter)))
     return keys
@@ -115,15 +125,36 @@ class CandidateIndex:
     def __contains__(self, domain: Domain) -> bool:
         return domain.ascii in self._ids
 
-    def candidates(self, typed: Domain) -> list[Domain]:
-        """Domains of the index that ``typed`` may be a slip for (never ``typed`` itself)."""
-        keys = _deletions(typed.name, 1)
-        keys.add(_FLAT + _flat(typed.name))
-        keys.add(_SKELETON + skeleton(typed.unicode))
+    def candidates(self, typed: Domain, max_edits: int | None = None) -> list[Domain]:
+        """Domains of the index that ``typed`` may be a slip for (never ``typed`` itself).
+
+        With ``max_edits``, candidates found through the deletion keys are kept only when
+        their whole domain is at most that many edits away (checked in C, in one batch: a
+        common prefix such as ``townof`` can file a hundred domains under one key).
+        Candidates found through the dotless and skeleton keys are always kept.
+        """
+        near = _deletions(typed.name, 1)
+        special = {_FLAT + _flat(typed.name), _SKELETON + skeleton(typed.unicode)}
         if "." in typed.name or "." in typed.suffix:
             for name in _readings(typed)[1:]:
-                keys |= _deletions(name, 1)
-                keys.add(_FLAT + _flat(name))
+                near |= _deletions(name, 1)
+                special.add(_FLAT + _flat(name))
+        found = self._look_up(near)
+        if max_edits is not None and len(found) > _BATCH_FILTER_FROM:
+            ids = list(found)
+            kept = process.extract(
+                typed.unicode,
+                [self.domains[ident].unicode for ident in ids],
+                scorer=OSA.distance,
+                score_cutoff=max_edits,
+                limit=None,
+            )
+            found = {ids[position] for _, _, position in kept}
+        found |= self._look_up(special)
+        found.discard(self._ids.get(typed.ascii, -1))
+        return [self.domains[ident] for ident in found]
+
+    def _look_up(self, keys: set[str]) -> set[int]:
         found: set[int] = set()
         get = self._postings.get
         for held in map(get, map(hash, keys)):
@@ -133,7 +164,4 @@ class CandidateIndex:
                 found.add(held)  # type: ignore[arg-type]
             else:
                 found.update(held)  # type: ignore[arg-type]
-        if not found:
-            return []
-        own = self._ids.get(typed.ascii)
-        return [self.domains[ident] for ident in found if ident != own]
+        return found

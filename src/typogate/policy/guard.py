@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from typogate.domains import (
+    MIN_EDIT_COST,
     CandidateIndex,
     Domain,
     Explanation,
@@ -79,6 +80,9 @@ class Guard:
         self._protected = frozenset(domain.ascii for domain in protected)
         self._index = CandidateIndex(known, protected=protected)
         self._mails: dict[str, int] = {}  # learned: allowed deliveries per domain (ascii)
+        # No slip costs less than MIN_EDIT_COST nats, so more edits than this cannot matter.
+        best_prior = max(LOG_PRIOR_PROTECTED, LOG_PRIOR_KNOWN + LOG_PRIOR_HISTORY_MAX)
+        self._max_edits = int((best_prior - LOG_ODDS_FLOOR) // MIN_EDIT_COST)
         self._rules = RuleBook(self.config.rules)
         self._judge = lru_cache(maxsize=cache_size)(self._judge_domain)
 
@@ -199,7 +203,7 @@ class Guard:
         for typed, prefix in self._readings(domain):
             if best:
                 break  # a subdomain's registrable part is only a fallback reading
-            for meant in self._index.candidates(typed):
+            for meant in self._index.candidates(typed, self._max_edits):
                 prior = self._log_prior(meant)
                 explanation = explain(typed, meant, budget=prior - novelty - LOG_ODDS_FLOOR)
                 if explanation is None:
