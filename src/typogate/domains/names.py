@@ -15,9 +15,9 @@ from publicsuffixlist import PublicSuffixList
 
 # ICANN section only: a mail domain under a private suffix (blogspot.com, github.io)
 # is still registered under the ICANN suffix from the sender's point of view.
-_PSL = PublicSuffixList(only_icann=True)
-# The same list without the implicit "*" rule: tells a real suffix (.gr) from a slip (.con).
-_PSL_STRICT = PublicSuffixList(only_icann=True, accept_unknown=False)
+# Without the implicit "*" rule, so that a real suffix (.gr) is told from a slip (.con);
+# an unknown last label is still the suffix of its domain, as "*" would make it.
+_PSL = PublicSuffixList(only_icann=True, accept_unknown=False)
 
 # The common case, checked without the full validator: a dot-atom local part and an
 # all-ASCII letter-digit-hyphen domain. Anything else (quoted local parts, Unicode,
@@ -128,7 +128,7 @@ def _split(ascii_form: str, unicode_form: str) -> Domain:
 @lru_cache(maxsize=4096)
 def is_real_suffix(suffix: str) -> bool:
     """True when ``suffix`` is on the Public Suffix List (``gr``, ``com.ar``; not ``con``)."""
-    return bool(_PSL_STRICT.is_public(suffix))
+    return bool(_PSL.is_public(suffix))
 
 
 def parse_address(text: str) -> Recipient:
