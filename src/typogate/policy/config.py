@@ -87,6 +87,18 @@ class Rule(_Section):
         return f"suffix:{self.suffix}" if self.suffix is not None else f"domain:{self.domain}"
 
 
+class Gateway(_Section):
+    """Where the mail-flow adapters listen, where notices go, where holds are recorded."""
+
+    policy_listen: str = "127.0.0.1:10040"
+    milter_listen: str = "inet:10041@127.0.0.1"
+    proxy_listen: str = "127.0.0.1:10025"
+    next_hop: str = ""  # the SMTP proxy's next hop, host:port
+    notice_relay: str = ""  # host:port that relays typogate's notices to senders; "" = none
+    notice_from: str = "postmaster@localhost"
+    journal: Path = Path("typogate-journal.jsonl")  # verdict events and held messages
+
+
 class Config(_Section):
     """The whole configuration. Build with :meth:`load` or directly in code."""
 
@@ -96,6 +108,7 @@ class Config(_Section):
     model: Model = Model()
     actions: Actions = Actions()
     rules: list[Rule] = []
+    gateway: Gateway = Gateway()
     # Relative list files are read from here (the config file's folder).
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
 

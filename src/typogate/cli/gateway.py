@@ -1,0 +1,118 @@
+"""``typogate policy``, ``typogate milter``, ``typogate proxy``: the mail-flow adapters."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from typing import Annotated
+
+import typer
+
+from typogate.cli import app
+from typogate.cli.configuration import (
+    ConfigFile,
+    KnownFiles,
+    Profile,
+    ProtectFiles,
+    build_guard,
+    load_config,
+    stderr,
+)
+from typogate.gateway.notice import NoticeSender
+from typogate.gateway.policy_service import PolicyService
+from typogate.policy import Config
+from typogate.store.log_file import FileJournal
+
+Mode = Annotated[
+    str | None,
+    typer.Option("--mode", help="enforce (default) or audit: decide and log, change nothing."),
+]
+
+
+def host_port(text: str, flag: str) -> tuple[str, int]:
+    """``127.0.0.1:10040`` or ``[::1]:10040`` -> (host, port); exits 2 when malformed."""
+    host, sep, port = text.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        stderr.print(f"[bold red]bad {flag}[/]: {text!r} (expected HOST:PORT)")
+        raise typer.Exit(2)
+    return host, int(port)
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _with_mode(config: Config, mode: str | None) -> Config:
+    if mode is None:
+        return config
+    if mode not in ("enforce", "audit"):
+        stderr.print(f"[bold red]bad --mode[/]: {mode!r} (enforce or audit)")
+        raise typer.Exit(2)
+    return config.model_copy(update={"mode": mode})
+
+
+def notice_sender(config: Config) -> NoticeSender | None:
+    """The notice sender the config names, or None."""
+    if not config.gateway.notice_relay:
+        return None
+    host, port = host_port(config.gateway.notice_relay, "gateway.notice_relay")
+    return NoticeSender(host, port, config.gateway.notice_from)
+
+
+async def _run_until_stopped(server: asyncio.AbstractServer) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with server:
+        await stop.wait()
+
+
+@app.command()
+def policy(
+    listen: Annotated[
+        str | None, typer.Option("--listen", help="HOST:PORT (default gateway.policy_listen).")
+    ] = None,
+    mode: Mode = None,
+    config: ConfigFile = None,
+    protect: ProtectFiles = None,
+    known: KnownFiles = None,
+    profile: Profile = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every request.")] = False,
+) -> None:
+    """Run the Postfix policy service (check_policy_service), one verdict per recipient.
+
+    \b
+    Postfix main.cf:
+      smtpd_recipient_restrictions = ..., check_policy_service inet:127.0.0.1:10040
+    See docs/postfix.md for fail-open and fail-closed set-ups.
+    """
+    settings = _with_mode(load_config(config, protect, known, profile), mode)
+    host, port = host_port(listen or settings.gateway.policy_listen, "--listen")
+    _setup_logging(verbose)
+    guard = build_guard(settings)
+    journal = FileJournal(settings.base_dir / settings.gateway.journal)
+
+    async def run() -> None:
+        service = PolicyService(
+            guard, mode=settings.mode, journal=journal, notices=notice_sender(settings)
+        )
+        server = await service.start(host, port)
+        logging.getLogger("typogate").info(
+            "policy service on %s:%d (%s mode, %d domains)",
+            host,
+            port,
+            settings.mode,
+            guard.domain_count,
+        )
+        await _run_until_stopped(server)
+
+    try:
+        asyncio.run(run())
+    finally:
+        journal.close()

@@ -1,0 +1,72 @@
+"""What a verdict means for the mail flow, independent of any protocol.
+
+Each adapter (policy service, milter, proxy) turns a :class:`~typogate.Verdict` into its own
+protocol's words; the wording and the status codes live here, once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from typogate.policy import Action, Verdict
+
+# RFC 3463: 5.1.2 "bad destination system address" fits a recipient domain typed wrong;
+# 5.7.1 "delivery not authorized" fits a domain blocked by policy.
+_STATUS_TYPO = "5.1.2"
+_STATUS_BLOCKED = "5.7.1"
+_MAX_TEXT = 400  # SMTP reply lines stay well under 512 octets with code and status
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """An SMTP refusal: ``550 5.1.2 text``."""
+
+    code: int
+    status: str
+    text: str
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.status} {self.text}"
+
+
+def one_line(text: str, limit: int = _MAX_TEXT) -> str:
+    """Text safe on one protocol line: no control characters, bounded length."""
+    flat = "".join(ch if ch.isprintable() else " " for ch in text)
+    flat = " ".join(flat.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def refusal(verdict: Verdict) -> Refusal:
+    """The SMTP refusal for a rejected recipient, saying what looked wrong and what to do."""
+    blocked = verdict.reason.startswith("blocked.")
+    domain = verdict.domain
+    if verdict.suggestion:
+        what = f"{domain} looks like a mistake: did you mean {verdict.suggestion}?"
+        if blocked:
+            what = f"Mail to {domain} is blocked by policy; did you mean {verdict.suggestion}?"
+    elif verdict.alternatives:
+        what = f"{domain} looks like a mistake for {' or '.join(verdict.alternatives)}."
+    else:
+        what = verdict.explanation
+    how = f"If {domain} is right, ask your mail admin to allow it."
+    text = one_line(f"{what} {how} ({verdict.reason})")
+    return Refusal(550, _STATUS_BLOCKED if blocked else _STATUS_TYPO, text)
+
+
+def warning_header(verdict: Verdict) -> tuple[str, str]:
+    """The header added to a message with a suspicious recipient (warn)."""
+    value = f"{verdict.recipient}: {verdict.reason}"
+    if verdict.suggestion:
+        value += f"; did you mean {verdict.suggestion}?"
+    return "X-Typogate", one_line(value, 200)
+
+
+def hold_reason(verdict: Verdict) -> str:
+    """The text Postfix records with a held message (``postcat``/``postqueue`` show it)."""
+    suggestion = f" (did you mean {verdict.suggestion}?)" if verdict.suggestion else ""
+    return one_line(f"typogate: {verdict.recipient} {verdict.reason}{suggestion}", 200)
+
+
+def enforced(verdict: Verdict, mode: str) -> Action:
+    """The action the adapter carries out: in audit mode every verdict is logged, none enforced."""
+    return Action.ALLOW if mode == "audit" else verdict.action

@@ -1,0 +1,86 @@
+"""typogate's own notice to a sender whose message was held (Postfix sends none for HOLD).
+
+Sent like a bounce: null envelope sender and ``Auto-Submitted: auto-replied`` (RFC 3834), so
+it never loops, through the relay the admin names (usually the MTA itself).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+
+import aiosmtplib
+
+from typogate.policy import Verdict
+from typogate.store.journal import HeldMessage
+
+log = logging.getLogger(__name__)
+
+
+class NoticeSender:
+    """Sends notices in the background; a failure is logged, never raised into the mail flow."""
+
+    def __init__(self, relay_host: str, relay_port: int, from_address: str) -> None:
+        self.relay_host = relay_host
+        self.relay_port = relay_port
+        self.from_address = from_address
+        self._pending: set[asyncio.Task[None]] = set()
+
+    def held(self, held: HeldMessage, verdict: Verdict) -> None:
+        """Tell ``held.sender`` that their message was held, why, and what to do."""
+        if not held.sender:
+            return
+        message = self._compose(held, verdict)
+        task = asyncio.get_running_loop().create_task(self._send(message, held.sender))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    def _compose(self, held: HeldMessage, verdict: Verdict) -> EmailMessage:
+        message = EmailMessage()
+        message["From"] = self.from_address
+        message["To"] = held.sender
+        message["Subject"] = f"Held: your message to {verdict.recipient}"
+        message["Date"] = formatdate(localtime=False)
+        message["Message-ID"] = make_msgid(domain=self.from_address.rpartition("@")[2] or None)
+        message["Auto-Submitted"] = "auto-replied"
+        message["X-Typogate-Hold"] = held.hold_id
+        lines = [
+            f"Your message to {verdict.recipient} has been held and not delivered.",
+            "",
+            verdict.explanation,
+        ]
+        if verdict.suggested_recipient:
+            lines += [
+                "",
+                f"If you meant {verdict.suggested_recipient}, send it again to that address.",
+            ]
+        lines += [
+            "",
+            f"If {verdict.domain} is right, ask your mail administrator to release the message",
+            f"(typogate hold {held.hold_id}"
+            + (f", Postfix queue id {held.queue_id})." if held.queue_id else ")."),
+        ]
+        message.set_content("\n".join(lines) + "\n")
+        return message
+
+    async def _send(self, message: EmailMessage, recipient: str) -> None:
+        try:
+            await aiosmtplib.send(
+                message,
+                hostname=self.relay_host,
+                port=self.relay_port,
+                sender="",
+                recipients=[recipient],
+                timeout=30,
+                start_tls=False,
+                use_tls=False,
+            )
+        except (aiosmtplib.SMTPException, OSError) as error:
+            log.error("notice to %s not sent: %s", recipient, error)
+
+    async def drain(self) -> None:
+        """Wait for notices still being sent (at shutdown)."""
+        if self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)

@@ -1,0 +1,204 @@
+"""Postfix policy delegation service (``check_policy_service``), per recipient at RCPT time.
+
+The protocol (Postfix SMTPD_POLICY_README): the client sends ``name=value`` lines and an
+empty line; the server answers ``action=...`` and an empty line; a connection carries many
+requests. Everything that is not a well-formed RCPT request gets ``DUNNO`` and a log line,
+never a crash: a policy service that fails makes Postfix answer 451 to the client.
+
+Bounds: a line longer than ``max_line`` is discarded (the request is answered DUNNO), a
+request of more than ``max_attributes`` lines is answered DUNNO, a connection idle for
+``idle_timeout`` seconds is closed (a request with no blank line never hangs a task
+forever), and at most ``max_connections`` are served at once (more are closed at once,
+and Postfix applies its ``default_action``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass
+
+from typogate.domains import InvalidAddress
+from typogate.gateway import answers
+from typogate.gateway.notice import NoticeSender
+from typogate.policy import Action, Guard, Verdict
+from typogate.store.journal import HeldMessage, Journal, VerdictEvent
+
+log = logging.getLogger(__name__)
+
+DUNNO = "DUNNO"
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyLimits:
+    """Bounds on what one client may send."""
+
+    max_line: int = 4096
+    max_attributes: int = 128
+    idle_timeout: float = 300.0
+    max_connections: int = 512
+
+
+class PolicyService:
+    """Answers Postfix policy requests with the Guard's verdicts.
+
+    ``mode="audit"`` decides and records everything but always answers ``DUNNO``.
+    """
+
+    def __init__(
+        self,
+        guard: Guard,
+        *,
+        mode: str = "enforce",
+        journal: Journal | None = None,
+        notices: NoticeSender | None = None,
+        limits: PolicyLimits | None = None,
+    ) -> None:
+        self.guard = guard
+        self.mode = mode
+        self.journal = journal
+        self.notices = notices
+        self.limits = limits or PolicyLimits()
+        self.connections = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self, host: str, port: int) -> asyncio.Server:
+        """Listen on ``host:port``; returns the running server."""
+        return await asyncio.start_server(
+            self._serve_connection, host, port, limit=self.limits.max_line + 2
+        )
+
+    async def answer(self, request: dict[str, str]) -> str:
+        """The action for one request (``DUNNO``, ``HOLD ...``, ``550 5.1.2 ...``)."""
+        if request.get("request") != "smtpd_access_policy":
+            log.warning("policy: not an smtpd_access_policy request: %r", request.get("request"))
+            return DUNNO
+        if request.get("protocol_state", "").upper() != "RCPT":
+            return DUNNO
+        recipient = request.get("recipient", "")
+        if not recipient:
+            return DUNNO
+        sender = request.get("sender") or None
+        try:
+            verdict = self.guard.evaluate(recipient, sender)
+        except InvalidAddress as error:
+            log.info("policy: %s: %s (left to Postfix)", recipient, error.reason)
+            return DUNNO
+        action = answers.enforced(verdict, self.mode)
+        self._record(verdict, request)
+        if action is Action.REJECT:
+            return str(answers.refusal(verdict))
+        if action is Action.HOLD:
+            return await self._hold(verdict, request)
+        if action is Action.WARN:
+            name, value = answers.warning_header(verdict)
+            return f"PREPEND {name}: {value}"
+        return DUNNO
+
+    def _record(self, verdict: Verdict, request: dict[str, str]) -> None:
+        if self.journal is None:
+            return
+        self.journal.record(
+            VerdictEvent(
+                recipient=verdict.recipient,
+                domain=verdict.domain,
+                action=verdict.action.value,
+                reason=verdict.reason,
+                adapter="policy",
+                mode=self.mode,
+                sender=request.get("sender") or None,
+                sasl_username=request.get("sasl_username") or None,
+                suggestion=verdict.suggestion,
+                score=verdict.score,
+                rule=verdict.rule,
+                queue_id=request.get("queue_id") or None,
+                client_address=request.get("client_address") or None,
+            )
+        )
+
+    async def _hold(self, verdict: Verdict, request: dict[str, str]) -> str:
+        held = HeldMessage(
+            hold_id=uuid.uuid4().hex,
+            source="postfix-hold",
+            sender=request.get("sender") or None,
+            recipients=(verdict.recipient,),
+            reasons=(verdict.reason,),
+            suggestions=(verdict.suggestion,),
+            queue_id=request.get("queue_id") or None,
+        )
+        if self.journal is not None:
+            try:
+                await asyncio.get_running_loop().run_in_executor(None, self.journal.hold, held)
+            except Exception as error:  # the record is what makes a hold releasable
+                log.error("policy: cannot record hold of %s: %s", verdict.recipient, error)
+                return "451 4.3.0 typogate cannot record the hold now; please try again later"
+        if self.notices is not None and held.sender:
+            self.notices.held(held, verdict)
+        return f"HOLD {answers.hold_reason(verdict)}"
+
+    async def _serve_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        if self.connections >= self.limits.max_connections:
+            log.warning("policy: %d connections open, refusing another", self.connections)
+            writer.close()
+            return
+        self.connections += 1
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        try:
+            while True:
+                request = await self._read_request(reader)
+                if request is None:
+                    break
+                action = await self.answer(request) if request else DUNNO
+                writer.write(f"action={answers.one_line(action, 480)}\n\n".encode())
+                await writer.drain()
+        except (ConnectionError, TimeoutError) as error:
+            log.info("policy: connection ended: %s", error)
+        finally:
+            self.connections -= 1
+            if task is not None:
+                self._tasks.discard(task)
+            writer.close()
+
+    async def _read_request(self, reader: asyncio.StreamReader) -> dict[str, str] | None:
+        """One request's attributes; ``{}`` for a malformed one; ``None`` at end of input."""
+        attributes: dict[str, str] = {}
+        valid = True
+        lines = 0
+        while True:
+            try:
+                raw = await asyncio.wait_for(
+                    reader.readuntil(b"\n"), timeout=self.limits.idle_timeout
+                )
+            except asyncio.IncompleteReadError:
+                return None  # end of input (a request with no blank line is dropped)
+            except asyncio.LimitOverrunError:
+                await self._discard_long_line(reader)
+                log.warning("policy: line longer than %d bytes discarded", self.limits.max_line)
+                valid = False
+                continue
+            line = raw.rstrip(b"\r\n")
+            if not line:
+                return attributes if valid else {}
+            lines += 1
+            if lines > self.limits.max_attributes:
+                valid = False
+                continue
+            name, sep, value = line.decode("utf-8", "replace").partition("=")
+            if not sep or not name:
+                log.warning("policy: malformed line %r", line[:80])
+                valid = False
+                continue
+            attributes[name.strip()] = value
+
+    async def _discard_long_line(self, reader: asyncio.StreamReader) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(reader.readuntil(b"\n"), timeout=self.limits.idle_timeout)
+                return
+            except asyncio.LimitOverrunError as overrun:
+                await reader.readexactly(overrun.consumed)

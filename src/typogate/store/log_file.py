@@ -1,0 +1,102 @@
+"""A Journal in an append-only JSON-lines file: the store until a database is configured.
+
+Verdict events are buffered and written by a background thread (never blocking a verdict;
+a full disk is logged, not raised). Held messages are written and fsync'ed before
+:meth:`FileJournal.hold` returns, so a hold the MTA was told about is never lost.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from typogate.store.journal import HeldMessage, VerdictEvent
+
+log = logging.getLogger(__name__)
+
+_FLUSH_SECONDS = 0.5
+_MAX_BUFFERED = 100_000  # past this, events are dropped (and counted) rather than memory grown
+
+
+def _plain(record: VerdictEvent | HeldMessage) -> dict[str, Any]:
+    data = dataclasses.asdict(record)
+    data["time"] = record.time.isoformat()
+    data["kind"] = "hold" if isinstance(record, HeldMessage) else "verdict"
+    return data
+
+
+class FileJournal:
+    """Append verdict events and holds to ``path`` (JSON lines)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.dropped = 0
+        self._buffer: list[str] = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._closed = False
+        self._writer = threading.Thread(target=self._write_loop, name="journal", daemon=True)
+        self._writer.start()
+
+    def record(self, event: VerdictEvent) -> None:
+        """Queue one verdict event; returns at once."""
+        with self._lock:
+            if len(self._buffer) >= _MAX_BUFFERED:
+                self.dropped += 1
+                return
+            self._buffer.append(json.dumps(_plain(event)))
+
+    def hold(self, held: HeldMessage) -> None:
+        """Write a held message durably (fsync) before returning; raises OSError if it cannot."""
+        line = json.dumps(_plain(held)) + "\n"
+        with self._lock, open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(line)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def flush(self) -> None:
+        """Write every queued event now."""
+        with self._lock:
+            lines, self._buffer = self._buffer, []
+            if not lines:
+                return
+            try:
+                with open(self.path, "a", encoding="utf-8") as handle:
+                    handle.write("\n".join(lines) + "\n")
+            except OSError as error:
+                self.dropped += len(lines)
+                log.error("journal %s: %d verdict events lost: %s", self.path, len(lines), error)
+
+    def close(self) -> None:
+        """Flush and stop the writer thread."""
+        self._closed = True
+        self._wake.set()
+        self._writer.join(timeout=5)
+        self.flush()
+
+    def _write_loop(self) -> None:
+        while not self._closed:
+            self._wake.wait(_FLUSH_SECONDS)
+            self.flush()
+
+    def holds(self) -> Iterator[dict[str, Any]]:
+        """Every hold written so far, oldest first (a torn last line is skipped)."""
+        if not self.path.exists():
+            return
+        with open(self.path, encoding="utf-8") as handle:
+            for line in handle:
+                try:
+                    data = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if data.get("kind") == "hold":
+                    data["time"] = datetime.fromisoformat(data["time"])
+                    yield data

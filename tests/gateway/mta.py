@@ -1,0 +1,315 @@
+"""Real processes for the gateway tests: a throwaway Postfix instance, a recording SMTP sink,
+and typogate's own servers, each started here and stopped by its process id."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from pathlib import Path
+
+from aiosmtpd.controller import Controller
+
+TYPOGATE = str(Path(sys.executable).with_name("typogate"))
+
+MASTER_CF = """\
+{smtpd_port} inet n - n - - smtpd
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       1       1       qmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+proxywrite unix -       -       n       -       1       proxymap
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+"""
+
+
+def postfix_root() -> Path:
+    """A fresh folder for a Postfix instance that the postfix user can reach (pytest's own
+    temporary folders are private to root)."""
+    root = Path(tempfile.mkdtemp(prefix="typogate-postfix-", dir="/tmp"))
+    root.chmod(0o755)
+    return root
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
+
+
+@dataclass
+class Delivered:
+    sender: str
+    recipients: list[str]
+    data: bytes
+
+    @property
+    def headers(self):
+        return message_from_bytes(self.data)
+
+
+class _Recorder:
+    def __init__(self, sink: Sink) -> None:
+        self.sink = sink
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd hook)
+        with self.sink.lock:
+            self.sink.messages.append(
+                Delivered(envelope.mail_from, list(envelope.rcpt_tos), envelope.content)
+            )
+        return "250 OK delivered to the test sink"
+
+
+@dataclass
+class Sink:
+    """The final destination: an SMTP server that records what reached it."""
+
+    port: int
+    messages: list[Delivered] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def start(self) -> Sink:
+        self._controller = Controller(_Recorder(self), hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+    def wait_for(self, predicate, timeout: float = 30.0) -> Delivered:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                for message in self.messages:
+                    if predicate(message):
+                        return message
+            time.sleep(0.1)
+        raise AssertionError(f"no such message within {timeout}s; got {self.messages}")
+
+    def to(self, recipient: str) -> list[Delivered]:
+        with self.lock:
+            return [m for m in self.messages if recipient in m.recipients]
+
+
+@dataclass
+class Postfix:
+    """A throwaway Postfix instance on loopback ports with its own queue and log file."""
+
+    root: Path
+    smtpd_port: int
+    relay_port: int
+    settings: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def config_dir(self) -> Path:
+        return self.root / "etc"
+
+    @property
+    def log(self) -> str:
+        path = self.root / "maillog"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def start(self) -> Postfix:
+        self.config_dir.mkdir(parents=True, exist_ok=True)
+        (self.root / "queue").mkdir(exist_ok=True)
+        (self.root / "data").mkdir(exist_ok=True)
+        main = {
+            "compatibility_level": "3.6",
+            "queue_directory": str(self.root / "queue"),
+            "data_directory": str(self.root / "data"),
+            "maillog_file": str(self.root / "maillog"),
+            "maillog_file_prefixes": str(self.root),
+            "myhostname": "typogate-test.localdomain",
+            "mydomain": "localdomain",
+            "mydestination": "",
+            "inet_interfaces": "127.0.0.1",
+            "inet_protocols": "ipv4",
+            "mynetworks": "127.0.0.0/8",
+            "relayhost": f"[127.0.0.1]:{self.relay_port}",
+            "smtp_dns_support_level": "disabled",
+            "smtpd_relay_restrictions": "permit_mynetworks, reject_unauth_destination",
+            "smtpd_delay_open_until_valid_rcpt": "no",
+            "alias_maps": "",
+            "alias_database": "",
+            "local_recipient_maps": "",
+            "biff": "no",
+            "queue_run_delay": "2s",
+            "minimal_backoff_time": "2s",
+            "maximal_backoff_time": "4s",
+            "smtp_connect_timeout": "5s",
+            "smtpd_policy_service_timeout": "10s",
+            "smtpd_policy_service_try_limit": "2",
+            "smtpd_policy_service_retry_delay": "1s",
+            **self.settings,
+        }
+        (self.config_dir / "main.cf").write_text(
+            "".join(f"{key} = {value}\n" for key, value in main.items())
+        )
+        (self.config_dir / "master.cf").write_text(MASTER_CF.format(smtpd_port=self.smtpd_port))
+        self._postfix("set-permissions")
+        self._postfix("start")
+        wait_for_port(self.smtpd_port)
+        return self
+
+    def _postfix(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["postfix", "-c", str(self.config_dir), *args],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+
+    def postsuper(self, *args: str) -> str:
+        done = subprocess.run(
+            ["postsuper", "-c", str(self.config_dir), *args],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        )
+        return done.stdout + done.stderr
+
+    def queue(self) -> str:
+        """The queue listing (``postqueue -p``)."""
+        done = subprocess.run(
+            ["postqueue", "-c", str(self.config_dir), "-p"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        return done.stdout
+
+    def flush(self) -> None:
+        subprocess.run(["postqueue", "-c", str(self.config_dir), "-f"], timeout=30, check=False)
+
+    def sendmail(
+        self, sender: str, recipients: list[str], message: str
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["sendmail", "-C", str(self.config_dir), "-i", "-f", sender, *recipients],
+            input=message,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+
+    def master_pid(self) -> int | None:
+        pid_file = self.root / "queue" / "pid" / "master.pid"
+        try:
+            return int(pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def stop(self) -> None:
+        pid = self.master_pid()
+        if pid is None:
+            return
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.1)
+        os.kill(pid, signal.SIGKILL)
+
+    def remove(self) -> None:
+        """Stop, then delete the instance's folder (queue, log)."""
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+class Server:
+    """A typogate server started as a subprocess, stopped by its PID."""
+
+    def __init__(self, args: list[str], port: int, log: Path) -> None:
+        self.args = args
+        self.port = port
+        self.log_path = log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Server:
+        self._log = open(self.log_path, "ab")
+        self.process = subprocess.Popen([TYPOGATE, *self.args], stdout=self._log, stderr=self._log)
+        try:
+            wait_for_port(self.port)
+        except TimeoutError:
+            self.stop()
+            raise AssertionError(self.log) from None
+        return self
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.kill(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self._log.close()
+
+
+def swaks(
+    port: int, sender: str, recipients: list[str], body: str = "hello"
+) -> subprocess.CompletedProcess[str]:
+    """Send one message over SMTP with swaks; its transcript is in stdout."""
+    return subprocess.run(
+        [
+            "swaks",
+            "--server",
+            f"127.0.0.1:{port}",
+            "--from",
+            sender,
+            "--to",
+            ",".join(recipients),
+            "--body",
+            body,
+            "--timeout",
+            "30",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
