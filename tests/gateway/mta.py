@@ -267,7 +267,7 @@ class Server:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Server:
-        self._log = open(self.log_path, "ab")
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 (lives as long as the server)
         self.process = subprocess.Popen([TYPOGATE, *self.args], stdout=self._log, stderr=self._log)
         try:
             wait_for_port(self.port)

@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from mta import Postfix, Server, Sink, free_port, postfix_root, swaks
 
 pytestmark = [
