@@ -20,7 +20,7 @@ from typogate.cli.configuration import (
     stderr,
 )
 from typogate.gateway.notice import NoticeSender
-from typogate.gateway.policy_service import PolicyService
+from typogate.gateway.policy_service import PolicyLimits, PolicyService
 from typogate.policy import Config
 from typogate.store.log_file import FileJournal
 
@@ -83,6 +83,9 @@ def policy(
     protect: ProtectFiles = None,
     known: KnownFiles = None,
     profile: Profile = None,
+    max_connections: Annotated[
+        int, typer.Option("--max-connections", min=1, help="Connections served at once.")
+    ] = PolicyLimits().max_connections,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every request.")] = False,
 ) -> None:
     """Run the Postfix policy service (check_policy_service), one verdict per recipient.
@@ -100,7 +103,11 @@ def policy(
 
     async def run() -> None:
         service = PolicyService(
-            guard, mode=settings.mode, journal=journal, notices=notice_sender(settings)
+            guard,
+            mode=settings.mode,
+            journal=journal,
+            notices=notice_sender(settings),
+            limits=PolicyLimits(max_connections=max_connections),
         )
         server = await service.start(host, port)
         logging.getLogger("typogate").info(

@@ -1,0 +1,188 @@
+"""The policy protocol against the real server over a socket: normal requests, garbage,
+over-long lines, a request that never ends, other states, audit mode, a connection flood."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+from mta import Server, free_port
+
+CONFIG = """
+[domains]
+protected = ["army.mil", "gmail.com"]
+
+[[rules]]
+domain = "warn.example"
+action = "warn"
+
+[gateway]
+journal = "journal.jsonl"
+"""
+
+
+def request(recipient: str, state: str = "RCPT", **extra: str) -> bytes:
+    attributes = {
+        "request": "smtpd_access_policy",
+        "protocol_state": state,
+        "protocol_name": "ESMTP",
+        "client_address": "192.0.2.7",
+        "sender": "alice@example.org",
+        "recipient": recipient,
+        "queue_id": "4F2A81C0",
+        **extra,
+    }
+    return "".join(f"{k}={v}\n" for k, v in attributes.items()).encode() + b"\n"
+
+
+class Client:
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.buffer = b""
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def answer(self) -> str:
+        while b"\n\n" not in self.buffer:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed")
+            self.buffer += chunk
+        answer, self.buffer = self.buffer.split(b"\n\n", 1)
+        assert answer.startswith(b"action=")
+        return answer[len(b"action=") :].decode()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def start(tmp_path, *flags: str) -> Server:
+    config = tmp_path / "typogate.toml"
+    config.write_text(CONFIG)
+    port = free_port()
+    return Server(
+        ["policy", "--listen", f"127.0.0.1:{port}", "--config", str(config), *flags],
+        port,
+        tmp_path / "policy.log",
+    ).start()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    service = start(tmp_path_factory.mktemp("policy"))
+    yield service
+    service.stop()
+
+
+def test_many_requests_on_one_connection(server):
+    client = Client(server.port)
+    client.send(request("john@army.ml") + request("jane@army.mil") + request("x@warn.example"))
+    reject, allow, warn = client.answer(), client.answer(), client.answer()
+    assert reject.startswith("550 5.1.2 ") and "did you mean army.mil?" in reject
+    assert allow == "DUNNO"
+    assert warn.startswith("PREPEND X-Typogate: x@warn.example")
+    client.close()
+
+
+def test_other_states_and_requests_get_dunno(server):
+    client = Client(server.port)
+    client.send(request("john@army.ml", state="DATA"))
+    assert client.answer() == "DUNNO"
+    client.send(request("john@army.ml", state="END-OF-MESSAGE"))
+    assert client.answer() == "DUNNO"
+    client.send(b"request=junk\nrecipient=john@army.ml\nprotocol_state=RCPT\n\n")
+    assert client.answer() == "DUNNO"
+    client.send(request(""))
+    assert client.answer() == "DUNNO"
+    client.close()
+
+
+def test_garbage_and_unknown_attributes_get_dunno_and_the_connection_goes_on(server):
+    client = Client(server.port)
+    client.send(b"this is not an attribute\n\xff\xfe\x00binary\n\n")
+    assert client.answer() == "DUNNO"
+    client.send(request("john@army.ml", some_future_attribute="whatever"))
+    assert client.answer().startswith("550 ")
+    client.send(request("not an address"))
+    assert client.answer() == "DUNNO"
+    client.close()
+    assert "malformed line" in server.log
+
+
+def test_an_over_long_line_is_discarded(server):
+    client = Client(server.port)
+    client.send(b"recipient=" + b"a" * 100_000 + b"\n\n")
+    assert client.answer() == "DUNNO"
+    client.send(request("john@army.ml"))  # the connection still works
+    assert client.answer().startswith("550 ")
+    client.close()
+    assert "line longer than" in server.log
+
+
+def test_a_request_without_blank_line_does_not_hang_the_server(server):
+    stuck = Client(server.port)
+    stuck.send(b"request=smtpd_access_policy\nprotocol_state=RCPT\nrecipient=a@army.ml\n")
+    other = Client(server.port)  # others are served meanwhile
+    other.send(request("john@army.ml"))
+    assert other.answer().startswith("550 ")
+    stuck.close()  # end of input mid-request: dropped, no answer, no crash
+    other.send(request("jane@army.mil"))
+    assert other.answer() == "DUNNO"
+    other.close()
+
+
+def test_a_flood_of_connections_is_bounded(tmp_path):
+    service = start(tmp_path, "--max-connections", "20")
+    try:
+        served = [Client(service.port) for _ in range(10)]
+        for client in served:
+            client.send(request("john@army.ml"))
+        assert all(client.answer().startswith("550 ") for client in served)
+        flood = [Client(service.port) for _ in range(40)]
+        refused = 0
+        for client in flood:  # over the bound: closed at once, Postfix applies default_action
+            try:
+                client.send(request("john@army.ml"))
+                assert client.answer().startswith("550 ")
+            except ConnectionError:
+                refused += 1
+        assert 40 - 10 <= refused <= 40 - 10 + 1  # room for 10 more (one may be in flux)
+        for client in served:  # the connections being served are unaffected
+            client.send(request("jane@army.mil"))
+            assert client.answer() == "DUNNO"
+        for client in served + flood:
+            client.close()
+        assert "refusing another" in service.log
+    finally:
+        service.stop()
+
+
+def test_audit_mode_decides_and_logs_but_answers_dunno(tmp_path):
+    service = start(tmp_path, "--mode", "audit")
+    try:
+        client = Client(service.port)
+        client.send(request("john@army.ml"))
+        assert client.answer() == "DUNNO"
+        client.close()
+        deadline = time.monotonic() + 5
+        journal = tmp_path / "journal.jsonl"
+        while time.monotonic() < deadline and not journal.exists():
+            time.sleep(0.1)
+        time.sleep(1)  # the journal writer flushes twice a second
+        text = journal.read_text()
+        assert '"action": "reject"' in text and '"mode": "audit"' in text
+    finally:
+        service.stop()
+
+
+def test_bad_listen_address_is_bad_usage(tmp_path):
+    import subprocess
+
+    from mta import TYPOGATE
+
+    done = subprocess.run(
+        [TYPOGATE, "policy", "--listen", "nowhere"], capture_output=True, text=True
+    )
+    assert done.returncode == 2
