@@ -123,3 +123,41 @@ def policy(
         asyncio.run(run())
     finally:
         journal.close()
+
+
+@app.command()
+def milter(
+    listen: Annotated[
+        str | None,
+        typer.Option(
+            "--listen", help="Milter socket, inet:PORT@HOST (default gateway.milter_listen)."
+        ),
+    ] = None,
+    mode: Mode = None,
+    config: ConfigFile = None,
+    protect: ProtectFiles = None,
+    known: KnownFiles = None,
+    profile: Profile = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every message.")] = False,
+) -> None:
+    """Run the milter: whole messages, including mail submitted with sendmail(1).
+
+    \b
+    Postfix main.cf:
+      non_smtpd_milters = inet:127.0.0.1:10041
+      milter_default_action = accept      (fail-open; tempfail = fail-closed)
+    """
+    from typogate.gateway.milter import MilterSettings, run  # needs libmilter: load on use
+
+    settings = _with_mode(load_config(config, protect, known, profile), mode)
+    socket_spec = listen or settings.gateway.milter_listen
+    if not socket_spec.startswith(("inet:", "inet6:", "unix:", "local:")):
+        stderr.print(f"[bold red]bad --listen[/]: {socket_spec!r} (e.g. inet:10041@127.0.0.1)")
+        raise typer.Exit(2)
+    _setup_logging(verbose)
+    guard = build_guard(settings)
+    journal = FileJournal(settings.base_dir / settings.gateway.journal)
+    try:
+        run(MilterSettings(guard, settings.mode, journal, notice_sender(settings)), socket_spec)
+    finally:
+        journal.close()

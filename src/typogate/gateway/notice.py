@@ -29,43 +29,59 @@ class NoticeSender:
         self._pending: set[asyncio.Task[None]] = set()
 
     def held(self, held: HeldMessage, verdict: Verdict) -> None:
-        """Tell ``held.sender`` that their message was held, why, and what to do."""
+        """Tell ``held.sender`` in the background that their message was held, and why."""
         if not held.sender:
             return
-        message = self._compose(held, verdict)
-        task = asyncio.get_running_loop().create_task(self._send(message, held.sender))
+        message = self.compose(verdict, held.sender, held.queue_id, held)
+        task = asyncio.get_running_loop().create_task(self.send(message, held.sender))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
-    def _compose(self, held: HeldMessage, verdict: Verdict) -> EmailMessage:
+    def compose(
+        self, verdict: Verdict, sender: str, queue_id: str | None, held: HeldMessage | None
+    ) -> EmailMessage:
+        """The notice about one recipient: held (``held`` given) or removed from the message."""
         message = EmailMessage()
         message["From"] = self.from_address
-        message["To"] = held.sender
-        message["Subject"] = f"Held: your message to {verdict.recipient}"
+        message["To"] = sender
         message["Date"] = formatdate(localtime=False)
         message["Message-ID"] = make_msgid(domain=self.from_address.rpartition("@")[2] or None)
         message["Auto-Submitted"] = "auto-replied"
-        message["X-Typogate-Hold"] = held.hold_id
-        lines = [
-            f"Your message to {verdict.recipient} has been held and not delivered.",
-            "",
-            verdict.explanation,
-        ]
+        if held is not None:
+            message["Subject"] = f"Held: your message to {verdict.recipient}"
+            message["X-Typogate-Hold"] = held.hold_id
+            lines = [f"Your message to {verdict.recipient} has been held and not delivered."]
+        else:
+            message["Subject"] = f"Not delivered to {verdict.recipient}"
+            lines = [
+                f"Your message was not delivered to {verdict.recipient}; "
+                "the other recipients got it."
+            ]
+        lines += ["", verdict.explanation]
         if verdict.suggested_recipient:
             lines += [
                 "",
                 f"If you meant {verdict.suggested_recipient}, send it again to that address.",
             ]
+        ids = ", ".join(
+            part
+            for part in (
+                f"typogate hold {held.hold_id}" if held is not None else "",
+                f"Postfix queue id {queue_id}" if queue_id else "",
+            )
+            if part
+        )
+        what = "release the message" if held is not None else "allow the domain"
         lines += [
             "",
-            f"If {verdict.domain} is right, ask your mail administrator to release the message",
-            f"(typogate hold {held.hold_id}"
-            + (f", Postfix queue id {held.queue_id})." if held.queue_id else ")."),
+            f"If {verdict.domain} is right, ask your mail administrator to {what}"
+            + (f" ({ids})." if ids else "."),
         ]
         message.set_content("\n".join(lines) + "\n")
         return message
 
-    async def _send(self, message: EmailMessage, recipient: str) -> None:
+    async def send(self, message: EmailMessage, recipient: str) -> None:
+        """Send one notice now; failures are logged."""
         try:
             await aiosmtplib.send(
                 message,

@@ -57,10 +57,8 @@ class FileJournal:
     def hold(self, held: HeldMessage) -> None:
         """Write a held message durably (fsync) before returning; raises OSError if it cannot."""
         line = json.dumps(_plain(held)) + "\n"
-        with self._lock, open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(line)
-            handle.flush()
-            os.fsync(handle.fileno())
+        with self._lock:
+            self._append(line, sync=True)
 
     def flush(self) -> None:
         """Write every queued event now."""
@@ -69,11 +67,24 @@ class FileJournal:
             if not lines:
                 return
             try:
-                with open(self.path, "a", encoding="utf-8") as handle:
-                    handle.write("\n".join(lines) + "\n")
+                self._append("\n".join(lines) + "\n", sync=False)
             except OSError as error:
                 self.dropped += len(lines)
                 log.error("journal %s: %d verdict events lost: %s", self.path, len(lines), error)
+
+    def _append(self, text: str, sync: bool) -> None:
+        # One write(2) on an O_APPEND descriptor: the policy service and the milter may share
+        # the file, and appends from several processes must not interleave.
+        descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        try:
+            data = text.encode("utf-8")
+            written = os.write(descriptor, data)
+            if written != len(data):
+                raise OSError(f"short write to {self.path}")
+            if sync:
+                os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
 
     def close(self) -> None:
         """Flush and stop the writer thread."""

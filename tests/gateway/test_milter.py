@@ -1,0 +1,118 @@
+"""sendmail(1) through a real Postfix and the typogate milter (non_smtpd_milters)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from email import message_from_bytes
+
+import pytest
+
+from mta import Postfix, Server, Sink, free_port, postfix_root
+
+pytestmark = [
+    pytest.mark.postfix,
+    pytest.mark.skipif(shutil.which("sendmail") is None, reason="make test installs postfix"),
+]
+
+CONFIG = """
+[domains]
+protected = ["army.mil", "navy.mil", "example.org"]
+
+[[rules]]
+domain = "navy.ml"
+action = "hold"
+
+[gateway]
+notice_relay = "127.0.0.1:{smtpd_port}"
+notice_from = "typogate@typogate-test.localdomain"
+journal = "journal.jsonl"
+"""
+
+MESSAGE = "From: alice@example.org\nTo: {to}\nSubject: {subject}\n\n{subject} body\n"
+
+
+@pytest.fixture(scope="module")
+def flow(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("milter")
+    sink = Sink(free_port()).start()
+    smtpd_port = free_port()
+    config = tmp / "typogate.toml"
+    config.write_text(CONFIG.format(smtpd_port=smtpd_port))
+    milter_port = free_port()
+    milter = Server(
+        ["milter", "--listen", f"inet:{milter_port}@127.0.0.1", "--config", str(config)],
+        milter_port,
+        tmp / "milter.log",
+    ).start()
+    postfix = Postfix(
+        postfix_root(),
+        smtpd_port,
+        sink.port,
+        {
+            "non_smtpd_milters": f"inet:127.0.0.1:{milter_port}",
+            "milter_default_action": "accept",
+            "milter_protocol": "6",
+        },
+    )
+    try:
+        postfix.start()
+        yield postfix, sink, tmp
+    finally:
+        postfix.remove()
+        milter.stop()
+        sink.stop()
+
+
+def test_sendmail_typo_recipient_is_removed_and_the_rest_delivered(flow):
+    postfix, sink, _ = flow
+    text = MESSAGE.format(to="john@army.ml, jane@army.mil", subject="mixed-sendmail")
+    done = postfix.sendmail("alice@example.org", ["john@army.ml", "jane@army.mil"], text)
+    assert done.returncode == 0, done.stderr
+    delivered = sink.wait_for(lambda m: b"mixed-sendmail body" in m.data)
+    assert delivered.recipients == ["jane@army.mil"]
+    assert "did you mean army.mil" in delivered.headers["X-Typogate"]
+    notice = sink.wait_for(
+        lambda m: m.recipients == ["alice@example.org"] and b"john@army.ml" in m.data
+    )
+    assert message_from_bytes(notice.data)["Auto-Submitted"] == "auto-replied"
+    time.sleep(1)
+    assert sink.to("john@army.ml") == []
+
+
+def test_sendmail_with_only_typo_recipients_bounces_with_a_standard_dsn(flow):
+    postfix, sink, _ = flow
+    text = MESSAGE.format(to="john@army.ml", subject="only-typo")
+    postfix.sendmail("alice@example.org", ["john@army.ml"], text)
+    bounce = sink.wait_for(
+        lambda m: m.recipients == ["alice@example.org"] and b"multipart/report" in m.data
+    )
+    report = message_from_bytes(bounce.data)
+    assert report.get_content_type() == "multipart/report"
+    assert report.get_param("report-type") == "delivery-status"
+    assert b"army.mil" in bounce.data
+    assert sink.to("john@army.ml") == []
+
+
+def test_sendmail_hold_is_quarantined_and_recorded(flow):
+    postfix, sink, tmp = flow
+    text = MESSAGE.format(to="sam@navy.ml", subject="held-sendmail")
+    postfix.sendmail("alice@example.org", ["sam@navy.ml"], text)
+    deadline = time.monotonic() + 20
+    held = []
+    while time.monotonic() < deadline and not held:
+        journal = tmp / "journal.jsonl"
+        if journal.exists():
+            held = [
+                json.loads(line)
+                for line in journal.read_text().splitlines()
+                if '"kind": "hold"' in line and "sam@navy.ml" in line
+            ]
+        time.sleep(0.2)
+    assert held and held[0]["source"] == "milter-quarantine"
+    queue_id = held[0]["queue_id"]
+    assert queue_id and f"{queue_id}!" in postfix.queue()
+    postfix.postsuper("-H", queue_id)
+    postfix.flush()
+    sink.wait_for(lambda m: "sam@navy.ml" in m.recipients and b"held-sendmail body" in m.data)
