@@ -8,7 +8,6 @@ import time
 from email import message_from_bytes
 
 import pytest
-
 from mta import Postfix, Server, Sink, free_port, postfix_root
 
 pytestmark = [
