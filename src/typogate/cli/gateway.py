@@ -161,3 +161,57 @@ def milter(
         run(MilterSettings(guard, settings.mode, journal, notice_sender(settings)), socket_spec)
     finally:
         journal.close()
+
+
+@app.command()
+def proxy(
+    listen: Annotated[
+        str | None, typer.Option("--listen", help="HOST:PORT (default gateway.proxy_listen).")
+    ] = None,
+    next_hop: Annotated[
+        str | None,
+        typer.Option(
+            "--next-hop", help="HOST:PORT every message is relayed to (gateway.next_hop)."
+        ),
+    ] = None,
+    mode: Mode = None,
+    config: ConfigFile = None,
+    protect: ProtectFiles = None,
+    known: KnownFiles = None,
+    profile: Profile = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every session.")] = False,
+) -> None:
+    """Run the SMTP proxy: typo recipients refused at RCPT, the rest relayed to the next hop.
+
+    DATA is answered only after the next hop accepted the message (no queue of its own).
+    """
+    from aiosmtpd.controller import Controller
+
+    from typogate.gateway.proxy import ProxyHandler
+
+    settings = _with_mode(load_config(config, protect, known, profile), mode)
+    host, port = host_port(listen or settings.gateway.proxy_listen, "--listen")
+    if not (next_hop or settings.gateway.next_hop):
+        stderr.print("[bold red]--next-hop is required[/] (or gateway.next_hop in the config)")
+        raise typer.Exit(2)
+    hop = host_port(next_hop or settings.gateway.next_hop, "--next-hop")
+    _setup_logging(verbose)
+    guard = build_guard(settings)
+    journal = FileJournal(settings.base_dir / settings.gateway.journal)
+    handler = ProxyHandler(guard, hop, mode=settings.mode, journal=journal)
+    controller = Controller(handler, hostname=host, port=port, decode_data=False)
+    controller.start()
+    logging.getLogger("typogate").info("proxy on %s:%d -> %s:%d", host, port, *hop)
+
+    async def wait() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+
+    try:
+        asyncio.run(wait())
+    finally:
+        controller.stop()
+        journal.close()

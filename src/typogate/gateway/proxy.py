@@ -1,0 +1,162 @@
+"""SMTP proxy for MTAs that can use a smarthost or content filter.
+
+typogate keeps no queue: each client session is mirrored on a session to the next hop, so
+every answer the client gets is the next hop's answer (or typogate's own refusal of a typo
+recipient at RCPT). DATA is answered 250 only after the next hop accepted the message,
+so nothing is ever acknowledged and then lost. If the next hop is unreachable the client
+gets a 451 and keeps the message.
+
+A held recipient cannot be held here (no queue): it is refused like a reject, with the
+explanation, and recorded. Warnings add an ``X-Typogate`` header on the way through.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiosmtplib
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from typogate.domains import InvalidAddress
+from typogate.gateway import answers
+from typogate.policy import Action, Guard, Verdict
+from typogate.store.journal import Journal, VerdictEvent
+
+log = logging.getLogger(__name__)
+
+_NEXT_HOP_DOWN = "451 4.4.1 next hop unreachable, please try again later"
+
+
+@dataclass
+class _Relay:
+    """The next-hop session mirroring one client session."""
+
+    client: aiosmtplib.SMTP
+    warnings: list[tuple[str, str]] = field(default_factory=list)
+
+
+class ProxyHandler:
+    """aiosmtpd handler hooks: policy at RCPT, relaying through the next hop."""
+
+    def __init__(
+        self,
+        guard: Guard,
+        next_hop: tuple[str, int],
+        *,
+        mode: str = "enforce",
+        journal: Journal | None = None,
+        timeout: float = 60.0,
+    ) -> None:
+        self.guard = guard
+        self.next_hop = next_hop
+        self.mode = mode
+        self.journal = journal
+        self.timeout = timeout
+        self._relays: dict[int, _Relay] = {}
+
+    async def handle_MAIL(  # noqa: N802 (aiosmtpd hook names)
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        await self._close(session)
+        host, port = self.next_hop
+        client = aiosmtplib.SMTP(hostname=host, port=port, timeout=self.timeout, start_tls=False)
+        sender = "" if address.strip("<> ") == "" else address  # bounces: MAIL FROM:<>
+        try:
+            await client.connect()
+            await client.ehlo()
+            reply = await client.mail(sender)
+        except ValueError as error:
+            client.close()
+            return f"501 5.1.7 {answers.one_line(str(error))}"
+        except (aiosmtplib.SMTPException, OSError) as error:
+            log.warning("proxy: next hop %s:%d: %s", host, port, error)
+            client.close()
+            return _reply_of(error) or _NEXT_HOP_DOWN
+        self._relays[id(session)] = _Relay(client)
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return f"{reply.code} {reply.message}"
+
+    async def handle_RCPT(  # noqa: N802
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        relay = self._relays.get(id(session))
+        if relay is None:
+            return "503 5.5.1 MAIL first"
+        try:
+            verdict = self.guard.evaluate(address, envelope.mail_from.strip("<>") or None)
+        except InvalidAddress as error:
+            return f"501 5.1.3 {answers.one_line(error.reason)}"
+        self._record(verdict, envelope, session)
+        action = answers.enforced(verdict, self.mode)
+        if action in (Action.REJECT, Action.HOLD):
+            return str(answers.refusal(verdict))
+        try:
+            reply = await relay.client.rcpt(address)
+        except (aiosmtplib.SMTPException, OSError) as error:
+            return _reply_of(error) or _NEXT_HOP_DOWN
+        if action is Action.WARN:
+            relay.warnings.append(answers.warning_header(verdict))
+        envelope.rcpt_tos.append(address)
+        return f"{reply.code} {reply.message}"
+
+    async def handle_DATA(  # noqa: N802
+        self, server: SMTP, session: Session, envelope: Envelope
+    ) -> str:
+        relay = self._relays.get(id(session))
+        if relay is None:
+            return "503 5.5.1 no valid recipients"
+        content = envelope.original_content or b""
+        headers = "".join(f"{name}: {value}\r\n" for name, value in relay.warnings).encode()
+        try:
+            reply = await relay.client.data(headers + content)
+        except (aiosmtplib.SMTPException, OSError) as error:
+            return _reply_of(error) or _NEXT_HOP_DOWN
+        finally:
+            await self._close(session)
+        return f"{reply.code} {reply.message}"
+
+    async def handle_RSET(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+        await self._close(session)
+        return "250 OK"
+
+    async def handle_QUIT(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+        await self._close(session)
+        return "221 Bye"
+
+    async def _close(self, session: Session) -> None:
+        relay = self._relays.pop(id(session), None)
+        if relay is not None:
+            try:
+                await relay.client.quit()
+            except (aiosmtplib.SMTPException, OSError):
+                relay.client.close()
+
+    def _record(self, verdict: Verdict, envelope: Envelope, session: Session) -> None:
+        if self.journal is None:
+            return
+        peer: Any = session.peer
+        self.journal.record(
+            VerdictEvent(
+                recipient=verdict.recipient,
+                domain=verdict.domain,
+                action=verdict.action.value,
+                reason=verdict.reason,
+                adapter="proxy",
+                mode=self.mode,
+                sender=envelope.mail_from or None,
+                suggestion=verdict.suggestion,
+                score=verdict.score,
+                rule=verdict.rule,
+                client_address=peer[0] if isinstance(peer, tuple) else None,
+            )
+        )
+
+
+def _reply_of(error: BaseException) -> str | None:
+    """The next hop's own refusal, passed to the client unchanged."""
+    if isinstance(error, aiosmtplib.SMTPResponseException):
+        return f"{error.code} {error.message}"
+    return None
