@@ -22,7 +22,7 @@ TYPOGATE = str(Path(sys.executable).with_name("typogate"))
 
 MASTER_CF = """\
 {smtpd_port} inet n - n - - smtpd
-pickup    unix  n       -       n       60      1       pickup
+pickup    unix  n       -       n       5       1       pickup
 cleanup   unix  n       -       n       -       0       cleanup
 qmgr      unix  n       -       n       1       1       qmgr
 rewrite   unix  -       -       n       -       -       trivial-rewrite

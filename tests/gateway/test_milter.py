@@ -115,3 +115,63 @@ def test_sendmail_hold_is_quarantined_and_recorded(flow):
     postfix.postsuper("-H", queue_id)
     postfix.flush()
     sink.wait_for(lambda m: "sam@navy.ml" in m.recipients and b"held-sendmail body" in m.data)
+
+
+def _sendmail_without_milter(default_action: str):
+    sink = Sink(free_port()).start()
+    dead = free_port()  # the milter is not running
+    postfix = Postfix(
+        postfix_root(),
+        free_port(),
+        sink.port,
+        {"non_smtpd_milters": f"inet:127.0.0.1:{dead}", "milter_default_action": default_action},
+    )
+    postfix.start()
+    return postfix, sink, dead
+
+
+def test_milter_down_fail_open_delivers():
+    postfix, sink, _ = _sendmail_without_milter("accept")
+    try:
+        postfix.sendmail(
+            "alice@example.org", ["john@army.ml"], MESSAGE.format(to="john@army.ml", subject="open")
+        )
+        sink.wait_for(lambda m: b"open body" in m.data)
+    finally:
+        postfix.remove()
+        sink.stop()
+
+
+def test_milter_down_fail_closed_keeps_the_message_queued(tmp_path):
+    postfix, sink, dead = _sendmail_without_milter("tempfail")
+    milter = None
+    try:
+        postfix.sendmail(
+            "alice@example.org",
+            ["jane@army.mil"],
+            MESSAGE.format(to="jane@army.mil", subject="closed"),
+        )
+        time.sleep(3)
+        assert sink.messages == []
+        # Nothing lost: the message waits in Postfix's maildrop or queue.
+        queue = postfix.root / "queue"
+        waiting = [
+            p
+            for d in ("maildrop", "incoming", "deferred")
+            for p in (queue / d).rglob("*")
+            if p.is_file()
+        ]
+        assert waiting, postfix.log
+        config = tmp_path / "typogate.toml"
+        config.write_text(CONFIG.format(smtpd_port=postfix.smtpd_port))
+        milter = Server(
+            ["milter", "--listen", f"inet:{dead}@127.0.0.1", "--config", str(config)],
+            dead,
+            tmp_path / "milter.log",
+        ).start()
+        sink.wait_for(lambda m: b"closed body" in m.data, timeout=90)
+    finally:
+        if milter is not None:
+            milter.stop()
+        postfix.remove()
+        sink.stop()
