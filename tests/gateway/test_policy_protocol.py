@@ -108,7 +108,7 @@ def test_garbage_and_unknown_attributes_get_dunno_and_the_connection_goes_on(ser
     client.send(request("not an address"))
     assert client.answer() == "DUNNO"
     client.close()
-    assert "malformed line" in server.log
+    assert "malformed or over-long line" in server.log
 
 
 def test_an_over_long_line_is_discarded(server):
@@ -118,7 +118,7 @@ def test_an_over_long_line_is_discarded(server):
     client.send(request("john@army.ml"))  # the connection still works
     assert client.answer().startswith("550 ")
     client.close()
-    assert "line longer than" in server.log
+    assert "longer than" in server.log
 
 
 def test_a_request_without_blank_line_does_not_hang_the_server(server):

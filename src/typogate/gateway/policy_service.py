@@ -5,8 +5,8 @@ empty line; the server answers ``action=...`` and an empty line; a connection ca
 requests. Everything that is not a well-formed RCPT request gets ``DUNNO`` and a log line,
 never a crash: a policy service that fails makes Postfix answer 451 to the client.
 
-Bounds: a line longer than ``max_line`` is discarded (the request is answered DUNNO), a
-request of more than ``max_attributes`` lines is answered DUNNO, a connection idle for
+Bounds: a request with a line longer than ``max_line`` or longer than four such lines in
+all, or of more than ``max_attributes`` lines, is discarded and answered DUNNO, a connection idle for
 ``idle_timeout`` seconds is closed (a request with no blank line never hangs a task
 forever), and at most ``max_connections`` are served at once (more are closed at once,
 and Postfix applies its ``default_action``).
@@ -66,7 +66,7 @@ class PolicyService:
     async def start(self, host: str, port: int) -> asyncio.Server:
         """Listen on ``host:port``; returns the running server."""
         return await asyncio.start_server(
-            self._serve_connection, host, port, limit=self.limits.max_line + 2
+            self._serve_connection, host, port, limit=self._max_request
         )
 
     async def answer(self, request: dict[str, str]) -> str:
@@ -165,40 +165,44 @@ class PolicyService:
             writer.close()
 
     async def _read_request(self, reader: asyncio.StreamReader) -> dict[str, str] | None:
-        """One request's attributes; ``{}`` for a malformed one; ``None`` at end of input."""
-        attributes: dict[str, str] = {}
-        valid = True
-        lines = 0
-        while True:
-            try:
-                raw = await asyncio.wait_for(
-                    reader.readuntil(b"\n"), timeout=self.limits.idle_timeout
-                )
-            except asyncio.IncompleteReadError:
-                return None  # end of input (a request with no blank line is dropped)
-            except asyncio.LimitOverrunError:
-                await self._discard_long_line(reader)
-                log.warning("policy: line longer than %d bytes discarded", self.limits.max_line)
-                valid = False
-                continue
-            line = raw.rstrip(b"\r\n")
-            if not line:
-                return attributes if valid else {}
-            lines += 1
-            if lines > self.limits.max_attributes:
-                valid = False
-                continue
-            name, sep, value = line.decode("utf-8", "replace").partition("=")
-            if not sep or not name:
-                log.warning("policy: malformed line %r", line[:80])
-                valid = False
-                continue
-            attributes[name.strip()] = value
+        """One request's attributes; ``{}`` for a malformed one; ``None`` at end of input.
 
-    async def _discard_long_line(self, reader: asyncio.StreamReader) -> None:
+        The whole request is read at once, up to its blank line (one await per request,
+        not per line); an over-long request is discarded up to its end.
+        """
+        try:
+            raw = await asyncio.wait_for(
+                reader.readuntil(b"\n\n"), timeout=self.limits.idle_timeout
+            )
+        except asyncio.IncompleteReadError:
+            return None  # end of input (a request with no blank line is dropped)
+        except asyncio.LimitOverrunError:
+            await self._discard_request(reader)
+            log.warning("policy: request longer than %d bytes discarded", self._max_request)
+            return {}
+        lines = raw.split(b"\n")[:-2]
+        if len(lines) > self.limits.max_attributes:
+            log.warning("policy: request of %d lines discarded", len(lines))
+            return {}
+        attributes: dict[str, str] = {}
+        for line in lines:
+            line = line.rstrip(b"\r")
+            name, sep, value = line.partition(b"=")
+            if not sep or not name or len(line) > self.limits.max_line:
+                log.warning("policy: malformed or over-long line %r", line[:80])
+                return {}
+            attributes[name.strip().decode("utf-8", "replace")] = value.decode("utf-8", "replace")
+        return attributes
+
+    @property
+    def _max_request(self) -> int:
+        return self.limits.max_line * 4
+
+    async def _discard_request(self, reader: asyncio.StreamReader) -> None:
         while True:
             try:
-                await asyncio.wait_for(reader.readuntil(b"\n"), timeout=self.limits.idle_timeout)
+                await asyncio.wait_for(reader.readuntil(b"\n\n"), timeout=self.limits.idle_timeout)
                 return
             except asyncio.LimitOverrunError as overrun:
-                await reader.readexactly(overrun.consumed)
+                # Keep the last byte: it may be the first newline of the terminator.
+                await reader.readexactly(max(overrun.consumed - 1, 1))
