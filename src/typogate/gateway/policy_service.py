@@ -5,11 +5,11 @@ empty line; the server answers ``action=...`` and an empty line; a connection ca
 requests. Everything that is not a well-formed RCPT request gets ``DUNNO`` and a log line,
 never a crash: a policy service that fails makes Postfix answer 451 to the client.
 
-Bounds: a request with a line longer than ``max_line`` or longer than four such lines in
-all, or of more than ``max_attributes`` lines, is discarded and answered DUNNO, a connection idle for
-``idle_timeout`` seconds is closed (a request with no blank line never hangs a task
-forever), and at most ``max_connections`` are served at once (more are closed at once,
-and Postfix applies its ``default_action``).
+Bounds: a request with a line longer than ``max_line``, longer than four such lines in
+all, or of more than ``max_attributes`` lines, is discarded and answered DUNNO; a
+connection idle for ``idle_timeout`` seconds is closed (a request with no blank line never
+hangs a task forever); at most ``max_connections`` are served at once (more are closed at
+once, and Postfix applies its ``default_action``).
 """
 
 from __future__ import annotations
