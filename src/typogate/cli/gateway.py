@@ -147,8 +147,9 @@ def milter(
       non_smtpd_milters = inet:127.0.0.1:10041
       milter_default_action = accept      (fail-open; tempfail = fail-closed)
     """
-    from typogate.gateway.milter import MilterSettings, run  # needs libmilter: load on use
+    from typogate.gateway.milter import MilterSettings, block_stop_signals, run  # libmilter
 
+    block_stop_signals()
     settings = _with_mode(load_config(config, protect, known, profile), mode)
     socket_spec = listen or settings.gateway.milter_listen
     if not socket_spec.startswith(("inet:", "inet6:", "unix:", "local:")):
@@ -214,4 +215,61 @@ def proxy(
         asyncio.run(wait())
     finally:
         controller.stop()
+        journal.close()
+
+
+@app.command()
+def serve(
+    mode: Mode = None,
+    config: ConfigFile = None,
+    protect: ProtectFiles = None,
+    known: KnownFiles = None,
+    profile: Profile = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every request.")] = False,
+) -> None:
+    """Run typogate's main job: the policy service and the milter, sharing one Guard.
+
+    With no configuration: the built-in us-gov profile, the policy service on
+    127.0.0.1:10040, the milter on inet:10041@127.0.0.1, verdicts and holds in
+    ./typogate-journal.jsonl. Stop with Ctrl-C or SIGTERM.
+    """
+    import threading
+
+    from typogate.gateway.milter import MilterSettings, block_stop_signals, run
+
+    block_stop_signals()
+    settings = _with_mode(load_config(config, protect, known, profile), mode)
+    host, port = host_port(settings.gateway.policy_listen, "gateway.policy_listen")
+    _setup_logging(verbose)
+    guard = build_guard(settings)
+    journal = FileJournal(settings.base_dir / settings.gateway.journal)
+    notices = notice_sender(settings)
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+
+    def policy_thread() -> None:
+        asyncio.set_event_loop(loop)
+        service = PolicyService(guard, mode=settings.mode, journal=journal, notices=notices)
+        loop.run_until_complete(service.start(host, port))
+        started.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=policy_thread, name="policy", daemon=True)
+    thread.start()
+    started.wait()
+    log = logging.getLogger("typogate")
+    log.info(
+        "policy service on %s:%d (%s mode, %d domains)",
+        host,
+        port,
+        settings.mode,
+        guard.domain_count,
+    )
+    log.info("journal: %s", journal.path)
+    try:
+        # libmilter owns the main thread and returns on SIGINT/SIGTERM.
+        run(MilterSettings(guard, settings.mode, journal, notices), settings.gateway.milter_listen)
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
         journal.close()

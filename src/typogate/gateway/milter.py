@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -149,6 +150,16 @@ class TypogateMilter(Milter.Base):  # type: ignore[misc]
                 queue_id=queue_id,
             )
         )
+
+
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
+
+
+def block_stop_signals() -> None:
+    """Leave SIGTERM/SIGINT/SIGHUP to libmilter's signal thread, which stops :func:`run`
+    cleanly. Call before starting any other thread: threads inherit the blocked set, and
+    one that did not would die of the signal instead, skipping the journal's last flush."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
 
 
 def run(settings: MilterSettings, socket_spec: str, timeout: int = 600) -> None:
