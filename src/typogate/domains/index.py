@@ -66,7 +66,9 @@ def _flat(text: str) -> str:
 def _keys(domain: Domain, depth: int) -> set[str]:
     """Every key ``domain`` is filed under; the prefixes keep the three kinds apart."""
     keys = _deletions(domain.name, depth)
-    keys.add(_FLAT + _flat(domain.name))
+    flat_name = _flat(domain.name)
+    if flat_name != domain.name:  # a plain name is found by its deletion keys already
+        keys.add(_FLAT + flat_name)
     keys.add(_FLAT + _flat(domain.unicode))
     keys.add(
         _SKELETON + _skeleton_uncached(domain.unicode)
@@ -133,8 +135,10 @@ class CandidateIndex:
         common prefix such as ``townof`` can file a hundred domains under one key).
         Candidates found through the dotless and skeleton keys are always kept.
         """
+        flat_name = _flat(typed.name)
         near = _deletions(typed.name, 1)
-        special = {_FLAT + _flat(typed.name), _SKELETON + skeleton(typed.unicode)}
+        near.add(flat_name[:PREFIX])  # "1-und-1" for the plain name "1und1"
+        special = {_FLAT + flat_name, _SKELETON + skeleton(typed.unicode)}
         if "." in typed.name or "." in typed.suffix:
             for name in _readings(typed)[1:]:
                 near |= _deletions(name, 1)
