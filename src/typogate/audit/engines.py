@@ -1,0 +1,202 @@
+"""Running an audit over partitions: locally on every core, or on a Dask cluster.
+
+Both engines run the same function on the same partitions and merge in partition order,
+so they produce identical findings. Each worker process builds its Guard once from the
+configuration, and every recipient domain is judged once per worker (logs repeat domains
+millions of times); only deliveries to suspected typo domains travel back.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from typogate.audit import mailboxes, postfix_log, tracking_csv
+from typogate.audit.deliveries import Delivery, PartResult
+from typogate.audit.sources import Part, read_chunk
+from typogate.domains import InvalidAddress
+from typogate.policy import Action, Config, Guard
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What every worker needs: the configuration (as data) and the CSV column mapping."""
+
+    config: dict[str, Any]
+    base_dir: str
+    columns: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def of(cls, config: Config, columns: dict[str, str] | None = None) -> Settings:
+        data = config.model_dump(mode="json", by_alias=True, exclude={"base_dir"})
+        return cls(data, str(config.base_dir), tuple(sorted((columns or {}).items())))
+
+
+@lru_cache(maxsize=4)
+def _guard(config_json: str, base_dir: str) -> Guard:
+    import json
+
+    return Guard(Config.from_mapping(json.loads(config_json), base_dir=Path(base_dir)))
+
+
+def _suspect_test(settings: Settings) -> Callable[[str], bool]:
+    import json
+
+    guard = _guard(json.dumps(settings.config, sort_keys=True), settings.base_dir)
+
+    @lru_cache(maxsize=1_000_000)
+    def suspect(domain: str) -> bool:
+        try:
+            return guard.judge_domain(domain).action is not Action.ALLOW
+        except InvalidAddress:
+            return False
+
+    return suspect
+
+
+def run_part(part: Part, settings: Settings) -> PartResult:
+    """Read one partition and keep the deliveries to suspected typo domains."""
+    suspect = _suspect_test(settings)
+    result = PartResult()
+    if part.format == "postfix":
+        postfix_log.read(read_chunk(part), part.path, part.year, suspect, result)
+    elif part.format in ("mbox", "maildir", "eml"):
+        mailboxes.read(Path(part.path), part.format, suspect, result)
+    else:
+        exchange = part.format == "exchange"
+        columns = tracking_csv.EXCHANGE_COLUMNS if exchange else dict(settings.columns)
+        tracking_csv.read(Path(part.path), columns, exchange, suspect, result)
+    return result
+
+
+def senders_in(part: Part, queue_ids: frozenset[str]) -> dict[str, str]:
+    """Second pass: the senders of queue ids whose from= line was in another partition."""
+    if part.format != "postfix" or not queue_ids:
+        return {}
+    return postfix_log.find_senders(read_chunk(part), queue_ids)
+
+
+@dataclass
+class Outcome:
+    """The merged result of every partition."""
+
+    parts: int = 0
+    lines: int = 0
+    messages: int = 0
+    deliveries: int = 0
+    by_status: dict[str, int] = field(default_factory=dict)
+    domains: dict[str, int] = field(default_factory=dict)
+    suspects: list[Delivery] = field(default_factory=list)
+    malformed: int = 0
+    malformed_examples: list[str] = field(default_factory=list)
+
+
+def merge(parts: list[Part], results: list[PartResult]) -> Outcome:
+    """Add the partitions up in order; make line numbers absolute within each file."""
+    outcome = Outcome(parts=len(parts))
+    lines_before: dict[str, int] = {}
+    for part, result in zip(parts, results, strict=True):
+        offset = lines_before.get(part.path, 0)
+        lines_before[part.path] = offset + result.lines
+        outcome.lines += result.lines
+        outcome.messages += result.messages
+        outcome.deliveries += result.deliveries
+        for status, count in result.by_status.items():
+            outcome.by_status[status] = outcome.by_status.get(status, 0) + count
+        for domain, count in result.domains.items():
+            outcome.domains[domain] = outcome.domains.get(domain, 0) + count
+        shift = offset if part.format == "postfix" else 0
+        outcome.suspects.extend(replace(d, line=d.line + shift) for d in result.suspects)
+        outcome.malformed += result.malformed
+        for source, line, why in result.malformed_examples:
+            if len(outcome.malformed_examples) < 50:
+                outcome.malformed_examples.append(f"{source}:{line + shift}: {why}")
+    return outcome
+
+
+def fill_senders(outcome: Outcome, found: Iterable[dict[str, str]]) -> None:
+    senders: dict[str, str] = {}
+    for batch in found:
+        senders.update(batch)
+    outcome.suspects = [
+        replace(d, sender=senders.get(d.queue_id, "")) if not d.sender and d.queue_id else d
+        for d in outcome.suspects
+    ]
+
+
+def missing_senders(outcome: Outcome) -> frozenset[str]:
+    return frozenset(d.queue_id for d in outcome.suspects if not d.sender and d.queue_id)
+
+
+def run_local(
+    parts: list[Part], settings: Settings, workers: int | None, progress: Callable[[Part], None]
+) -> Outcome:
+    """Every core of this machine (``workers`` processes), streaming partition by partition."""
+    workers = workers or os.cpu_count() or 1
+    if workers == 1 or len(parts) == 1:
+        results = []
+        for part in parts:
+            results.append(run_part(part, settings))
+            progress(part)
+        outcome = merge(parts, results)
+        wanted = missing_senders(outcome)
+        fill_senders(outcome, (senders_in(part, wanted) for part in parts) if wanted else ())
+        return outcome
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        results = []
+        for part, result in zip(
+            parts, pool.map(run_part, parts, [settings] * len(parts)), strict=True
+        ):
+            results.append(result)
+            progress(part)
+        outcome = merge(parts, results)
+        wanted = missing_senders(outcome)
+        if wanted:
+            fill_senders(outcome, pool.map(senders_in, parts, [wanted] * len(parts)))
+    return outcome
+
+
+def run_dask(
+    parts: list[Part],
+    settings: Settings,
+    scheduler: str | None,
+    workers: int | None,
+    progress: Callable[[Part], None],
+) -> Outcome:
+    """The same work on a Dask cluster: ``scheduler`` (tcp://HOST:PORT) or a LocalCluster."""
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    cluster = None
+    if scheduler:
+        client = Client(scheduler)
+    else:
+        cluster = LocalCluster(
+            n_workers=workers or os.cpu_count() or 1,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        )
+        client = Client(cluster)
+    try:
+        futures = client.map(run_part, parts, settings=settings, pure=False)
+        index = {future.key: i for i, future in enumerate(futures)}
+        for future in as_completed(futures):
+            progress(parts[index[future.key]])
+        results = client.gather(futures)
+        outcome = merge(parts, results)
+        wanted = missing_senders(outcome)
+        if wanted:
+            fill_senders(
+                outcome, client.gather(client.map(senders_in, parts, queue_ids=wanted, pure=False))
+            )
+        return outcome
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
