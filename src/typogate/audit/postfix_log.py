@@ -14,14 +14,17 @@ from collections.abc import Callable, Iterable
 
 from typogate.audit.deliveries import Delivery, PartResult, Status
 
-# Any line that mentions a sender or recipient of a queued message.
-_RELEVANT = re.compile(rb"^[^\n]* postfix[^\n]*?: [0-9A-Za-z]+: (?:to|from)=<[^\n]*", re.MULTILINE)
+# A sender or recipient line of a queued message, whole, in one pattern: time, agent,
+# queue id, from/to, address, and for deliveries the status.
 _LINE = re.compile(
     rb"^(?P<time>[A-Z][a-z]{2} +\d{1,2} \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT\S+) \S+ "
     rb"postfix(?:-[\w-]+)?/(?:[\w-]+/)*(?P<agent>[\w-]+)\[\d+\]: (?P<qid>[0-9A-Za-z]+): "
-    rb"(?P<kind>to|from)=<(?P<address>[^<>\s]*)>(?P<rest>.*)$"
+    rb"(?:from=<(?P<sender>[^<>\s]*)>|to=<(?P<recipient>[^<>\s]*)>"
+    rb"(?:[^\n]*?, status=(?P<status>[a-z]+))?)[^\n]*",
+    re.MULTILINE,
 )
-_STATUS = re.compile(rb", status=(?P<status>[a-z]+)")
+# Lines that look like one of those (used to find the malformed ones, which are rare).
+_MENTIONS = re.compile(rb"^[^\n]*?: [0-9A-Za-z]+: (?:to|from)=<[^\n]*", re.MULTILINE)
 _DELIVERY_AGENTS = frozenset({b"smtp", b"lmtp", b"local", b"virtual", b"pipe", b"error", b"relay"})
 _MONTHS = {
     m: f"{i:02d}"
@@ -44,6 +47,12 @@ def month_of(time: str, year: int) -> str:
     return f"{year}-{_MONTHS.get(time[:3], '00')}"
 
 
+# The fast scan: every "QID: from=<...>" (qmgr) and "QID: to=<...>, ..., status=..."
+# (delivery agents, and qmgr for expired mail) as tuples, built by the C regex engine.
+_FAST = re.compile(rb": ([0-9A-Za-z]+): (to|from)=<([^<>\s]*)>(?:[^\n]*?, status=([a-z]+))?")
+_TIME = re.compile(rb"[A-Z][a-z]{2} +\d{1,2} \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT\S+")
+
+
 def read(
     chunk: bytes,
     source: str,
@@ -52,60 +61,95 @@ def read(
     result: PartResult,
 ) -> dict[str, str]:
     """Read one chunk of whole lines into ``result``; returns the senders it saw by queue id."""
-    senders: dict[str, str] = {}
+    senders: dict[bytes, bytes] = {}
+    domains: dict[bytes, int] = {}
+    statuses: dict[bytes, int] = {}
+    suspects: list[tuple[bytes, bytes, bytes]] = []
+    found = _FAST.findall(chunk)
+    for qid, kind, address, status in found:
+        if kind == b"from":
+            senders[qid] = address
+            continue
+        if not status:
+            continue  # a to= line without an outcome (e.g. orig_to only): not a delivery
+        statuses[status] = statuses.get(status, 0) + 1
+        domain = address.rpartition(b"@")[2].lower()
+        seen = domains.get(domain)
+        if seen is None:
+            domains[domain] = 1
+            if domain and suspect(domain.decode("utf-8", "replace")):
+                _SUSPECT_DOMAINS.add(domain)
+        else:
+            domains[domain] = seen + 1
+        if domain in _SUSPECT_DOMAINS:
+            suspects.append((qid, address, status))
+    count = chunk.count
+    if count(b": to=<") + count(b": from=<") != len(found):
+        _malformed(chunk, source, result)
+    result.messages += sum(1 for _, kind, _, _ in found if kind == b"from")
+    # Suspects are rare: find their lines (in order, one pass) for time and line number.
+    line, position, search = 1, 0, 0
+    for qid, address, status in suspects:
+        at = chunk.find(b": " + qid + b": to=<" + address + b">", search)
+        line += count(b"\n", position, at)
+        position, search = at, at + 1
+        start = chunk.rfind(b"\n", 0, at) + 1
+        stamp = _TIME.match(chunk, start)
+        time = stamp.group().decode() if stamp else ""
+        result.suspects.append(
+            Delivery(
+                time,
+                month_of(time, year) if time else "",
+                senders.get(qid, b"").decode("utf-8", "replace"),
+                address.decode("utf-8", "replace"),
+                _STATUSES.get(status, Status.UNKNOWN),
+                source,
+                line,
+                qid.decode(),
+            )
+        )
+    for status, n in statuses.items():
+        key = _STATUSES.get(status, Status.UNKNOWN).value
+        result.by_status[key] = result.by_status.get(key, 0) + n
+        result.deliveries += n
+    for domain, n in domains.items():
+        name = domain.decode("utf-8", "replace")
+        result.domains[name] = result.domains.get(name, 0) + n
+    result.lines += count(b"\n") + (0 if chunk.endswith(b"\n") or not chunk else 1)
+    return {qid.decode(): sender.decode("utf-8", "replace") for qid, sender in senders.items()}
+
+
+# Domains found suspect in this worker process (a domain is judged once per worker).
+_SUSPECT_DOMAINS: set[bytes] = set()
+
+
+def _malformed(chunk: bytes, source: str, result: PartResult) -> None:
+    """Count and locate lines that mention a from=/to= but are not whole log lines."""
     line = 1
     position = 0
-    count = chunk.count
-    for found in _RELEVANT.finditer(chunk):
-        start = found.start()
-        line += count(b"\n", position, start)
-        position = start
-        match = _LINE.match(found.group())
-        if match is None:
-            result.bad(source, line, "not a Postfix from=/to= log line (truncated?)")
-            continue
-        qid = match["qid"].decode()
-        address = match["address"].decode("utf-8", "replace")
-        if match["kind"] == b"from":
-            if match["agent"] == b"qmgr":
-                senders[qid] = address
-                result.messages += 1
-            continue
-        if match["agent"] not in _DELIVERY_AGENTS:
-            continue
-        status_match = _STATUS.search(match["rest"])
-        if status_match is None:
-            result.bad(source, line, "delivery line without status=")
-            continue
-        status = _STATUSES.get(status_match["status"], Status.UNKNOWN)
-        result.deliveries += 1
-        result.count(status)
-        domain = address.rpartition("@")[2].lower()
-        result.domains[domain] = result.domains.get(domain, 0) + 1
-        if domain and suspect(domain):
-            time = match["time"].decode()
-            result.suspects.append(
-                Delivery(
-                    time,
-                    month_of(time, year),
-                    senders.get(qid, ""),
-                    address,
-                    status,
-                    source,
-                    line,
-                    qid,
-                )
+    for found in _MENTIONS.finditer(chunk):
+        line += chunk.count(b"\n", position, found.start())
+        position = found.start()
+        text = found.group()
+        whole = _LINE.match(text)
+        if (
+            whole is None
+            or whole.end() != len(text)
+            or (
+                whole["recipient"] is not None
+                and whole["status"] is None
+                and b"status=" not in text
+                and whole["agent"] in _DELIVERY_AGENTS
             )
-    result.lines += count(b"\n") + (0 if chunk.endswith(b"\n") or not chunk else 1)
-    return senders
+        ):
+            result.bad(source, line, "not a whole Postfix from=/to= log line (truncated?)")
 
 
 def find_senders(chunk: bytes, queue_ids: Iterable[str]) -> dict[str, str]:
     """The ``from=`` of the given queue ids in this chunk (a join across partitions)."""
     wanted = {qid.encode() for qid in queue_ids}
-    found: dict[str, str] = {}
-    for hit in _RELEVANT.finditer(chunk):
-        match = _LINE.match(hit.group())
-        if match and match["kind"] == b"from" and match["qid"] in wanted:
-            found[match["qid"].decode()] = match["address"].decode("utf-8", "replace")
-    return found
+    return {
+        qid.decode(): address.decode("utf-8", "replace")
+        for qid, kind, address, _ in _FAST.findall(chunk)
+        if kind == b"from" and qid in wanted
+    }
