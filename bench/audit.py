@@ -58,7 +58,8 @@ def generate(path: Path, messages: int, seed: int = 11) -> dict:
         for number in range(messages):
             qid = f"{number:011X}"
             month = MONTHS[number * 12 // messages]
-            stamp = f"{month} {1 + number % 28:2d} {number // 3600 % 24:02d}:{number // 60 % 60:02d}:{number % 60:02d}"
+            clock = f"{number // 3600 % 24:02d}:{number // 60 % 60:02d}:{number % 60:02d}"
+            stamp = f"{month} {1 + number % 28:2d} {clock}"
             sender = f"user{rng.randrange(5000)}@example.org"
             recipients = []
             for _ in range(1 if rng.random() < 0.8 else rng.randint(2, 4)):
@@ -69,9 +70,11 @@ def generate(path: Path, messages: int, seed: int = 11) -> dict:
                     domain = rng.choices(real, weights)[0]
                 recipients.append(f"p{rng.randrange(100000)}@{domain}")
             lines = [
-                f"{stamp} mx1 postfix/smtpd[{pid}]: {qid}: client=ws{rng.randrange(200)}.example.org[192.0.2.{rng.randrange(255)}]",
+                f"{stamp} mx1 postfix/smtpd[{pid}]: {qid}: client=ws{rng.randrange(200)}"
+                f".example.org[192.0.2.{rng.randrange(255)}]",
                 f"{stamp} mx1 postfix/cleanup[{pid + 1}]: {qid}: message-id=<{qid}@example.org>",
-                f"{stamp} mx1 postfix/qmgr[90]: {qid}: from=<{sender}>, size={rng.randrange(1000, 90000)}, nrcpt={len(recipients)} (queue active)",
+                f"{stamp} mx1 postfix/qmgr[90]: {qid}: from=<{sender}>, "
+                f"size={rng.randrange(1000, 90000)}, nrcpt={len(recipients)} (queue active)",
             ]
             for recipient in recipients:
                 roll = rng.random()

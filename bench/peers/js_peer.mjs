@@ -2,8 +2,10 @@
 // JOB = {"domains": [...], "cases": [...]}; each peer gets the protected list as its domains.
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
 
-const require = createRequire(import.meta.url);
+// The peers live in bench/.peers/node_modules (the working directory), not beside this file.
+const require = createRequire(`${process.cwd()}/package.json`);
 const [peer, jobPath] = process.argv.slice(2);
 const job = JSON.parse(readFileSync(jobPath, 'utf8'));
 const domains = job.domains;
@@ -20,7 +22,11 @@ if (peer === 'mailcheck') {
   judge = (email) =>
     checker.run({ email, domains, secondLevelDomains: labels, topLevelDomains: suffixes });
 } else if (peer === 'email-misspelled') {
-  const emailMisspelled = (await import('email-misspelled')).default;
+  // Its CommonJS build does not load under "type": "module": import the ESM entry it exports.
+  const home = `${process.cwd()}/node_modules/email-misspelled`;
+  const manifest = JSON.parse(readFileSync(`${home}/package.json`, 'utf8'));
+  const entry = manifest.exports['.'].import;
+  const emailMisspelled = (await import(pathToFileURL(`${home}/${entry}`).href)).default;
   const check = emailMisspelled({ domains });
   judge = (email) => {
     const found = check(email);
