@@ -136,17 +136,11 @@ class TypogateMilter(Milter.Base):  # type: ignore[misc]
         if self.settings.journal is None:
             return
         self.settings.journal.record(
-            VerdictEvent(
-                recipient=verdict.recipient,
-                domain=verdict.domain,
-                action=verdict.action.value,
-                reason=verdict.reason,
-                adapter="milter",
-                mode=self.settings.mode,
+            VerdictEvent.of(
+                verdict,
+                "milter",
+                self.settings.mode,
                 sender=self.envelope.sender,
-                suggestion=verdict.suggestion,
-                score=verdict.score,
-                rule=verdict.rule,
                 queue_id=queue_id,
             )
         )

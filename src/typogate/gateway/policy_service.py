@@ -100,18 +100,12 @@ class PolicyService:
         if self.journal is None:
             return
         self.journal.record(
-            VerdictEvent(
-                recipient=verdict.recipient,
-                domain=verdict.domain,
-                action=verdict.action.value,
-                reason=verdict.reason,
-                adapter="policy",
-                mode=self.mode,
+            VerdictEvent.of(
+                verdict,
+                "policy",
+                self.mode,
                 sender=request.get("sender") or None,
                 sasl_username=request.get("sasl_username") or None,
-                suggestion=verdict.suggestion,
-                score=verdict.score,
-                rule=verdict.rule,
                 queue_id=request.get("queue_id") or None,
                 client_address=request.get("client_address") or None,
             )

@@ -86,7 +86,7 @@ class ProxyHandler:
         if relay is None:
             return "503 5.5.1 MAIL first"
         try:
-            verdict = self.guard.evaluate(address, envelope.mail_from.strip("<>") or None)
+            verdict = self.guard.evaluate(address, (envelope.mail_from or "").strip("<>") or None)
         except InvalidAddress as error:
             return f"501 5.1.3 {answers.one_line(error.reason)}"
         self._record(verdict, envelope, session)
@@ -139,17 +139,11 @@ class ProxyHandler:
             return
         peer: Any = session.peer
         self.journal.record(
-            VerdictEvent(
-                recipient=verdict.recipient,
-                domain=verdict.domain,
-                action=verdict.action.value,
-                reason=verdict.reason,
-                adapter="proxy",
-                mode=self.mode,
+            VerdictEvent.of(
+                verdict,
+                "proxy",
+                self.mode,
                 sender=envelope.mail_from or None,
-                suggestion=verdict.suggestion,
-                score=verdict.score,
-                rule=verdict.rule,
                 client_address=peer[0] if isinstance(peer, tuple) else None,
             )
         )

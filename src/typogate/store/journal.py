@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
+from typogate.policy import Verdict
+
 
 def _now() -> datetime:
     return datetime.now(UTC)
@@ -34,6 +36,23 @@ class VerdictEvent:
     queue_id: str | None = None
     client_address: str | None = None
     time: datetime = field(default_factory=_now)
+
+    @classmethod
+    def of(cls, verdict: Verdict, adapter: str, mode: str, **context: str | None) -> VerdictEvent:
+        """The event for ``verdict`` as decided by ``adapter``; ``context`` adds the sender,
+        sasl_username, queue_id and client_address the adapter knows."""
+        return cls(
+            recipient=verdict.recipient,
+            domain=verdict.domain,
+            action=verdict.action.value,
+            reason=verdict.reason,
+            adapter=adapter,
+            mode=mode,
+            suggestion=verdict.suggestion,
+            score=verdict.score,
+            rule=verdict.rule,
+            **context,  # type: ignore[arg-type]
+        )
 
 
 @dataclass(frozen=True, slots=True)
