@@ -47,10 +47,12 @@ def month_of(time: str, year: int) -> str:
     return f"{year}-{_MONTHS.get(time[:3], '00')}"
 
 
-# The fast scan: every "QID: from=<...>" (qmgr) and "QID: to=<...>, ..., status=..."
-# (delivery agents, and qmgr for expired mail) as tuples, built by the C regex engine.
-_FAST = re.compile(rb": ([0-9A-Za-z]+): (to|from)=<([^<>\s]*)>(?:[^\n]*?, status=([a-z]+))?")
+# The fast scan: every delivery outcome, "to=<recipient>, ..., status=...", as tuples built
+# by the C regex engine, which finds the literal "to=<" quickly. Senders are looked up only
+# for the rare deliveries to suspected typo domains.
+_DELIVERY = re.compile(rb"to=<([^<>\s]*)>[^\n]*?, status=([a-z]+)")
 _TIME = re.compile(rb"[A-Z][a-z]{2} +\d{1,2} \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT\S+")
+_SENDER = re.compile(rb"from=<([^<>\s]*)>")
 
 
 def read(
@@ -59,19 +61,13 @@ def read(
     year: int,
     suspect: Callable[[str], bool],
     result: PartResult,
-) -> dict[str, str]:
-    """Read one chunk of whole lines into ``result``; returns the senders it saw by queue id."""
-    senders: dict[bytes, bytes] = {}
+) -> None:
+    """Read one chunk of whole lines into ``result``."""
     domains: dict[bytes, int] = {}
     statuses: dict[bytes, int] = {}
-    suspects: list[tuple[bytes, bytes, bytes]] = []
-    found = _FAST.findall(chunk)
-    for qid, kind, address, status in found:
-        if kind == b"from":
-            senders[qid] = address
-            continue
-        if not status:
-            continue  # a to= line without an outcome (e.g. orig_to only): not a delivery
+    suspects: list[tuple[bytes, bytes]] = []
+    found = _DELIVERY.findall(chunk)
+    for address, status in found:
         statuses[status] = statuses.get(status, 0) + 1
         domain = address.rpartition(b"@")[2].lower()
         seen = domains.get(domain)
@@ -82,32 +78,15 @@ def read(
         else:
             domains[domain] = seen + 1
         if domain in _SUSPECT_DOMAINS:
-            suspects.append((qid, address, status))
+            suspects.append((address, status))
     count = chunk.count
-    if count(b": to=<") + count(b": from=<") != len(found):
+    messages = count(b" (queue active)")  # how qmgr ends each message's from= line
+    result.messages += messages
+    # Cheap checks for the rare broken line: every to= line is a whole delivery line, every
+    # from= line ends as qmgr writes it. Only then is the chunk searched line by line.
+    if count(b": to=<") != len(found) or count(b": from=<") != messages:
         _malformed(chunk, source, result)
-    result.messages += sum(1 for _, kind, _, _ in found if kind == b"from")
-    # Suspects are rare: find their lines (in order, one pass) for time and line number.
-    line, position, search = 1, 0, 0
-    for qid, address, status in suspects:
-        at = chunk.find(b": " + qid + b": to=<" + address + b">", search)
-        line += count(b"\n", position, at)
-        position, search = at, at + 1
-        start = chunk.rfind(b"\n", 0, at) + 1
-        stamp = _TIME.match(chunk, start)
-        time = stamp.group().decode() if stamp else ""
-        result.suspects.append(
-            Delivery(
-                time,
-                month_of(time, year) if time else "",
-                senders.get(qid, b"").decode("utf-8", "replace"),
-                address.decode("utf-8", "replace"),
-                _STATUSES.get(status, Status.UNKNOWN),
-                source,
-                line,
-                qid.decode(),
-            )
-        )
+    _locate(chunk, suspects, source, year, result)
     for status, n in statuses.items():
         key = _STATUSES.get(status, Status.UNKNOWN).value
         result.by_status[key] = result.by_status.get(key, 0) + n
@@ -116,7 +95,45 @@ def read(
         name = domain.decode("utf-8", "replace")
         result.domains[name] = result.domains.get(name, 0) + n
     result.lines += count(b"\n") + (0 if chunk.endswith(b"\n") or not chunk else 1)
-    return {qid.decode(): sender.decode("utf-8", "replace") for qid, sender in senders.items()}
+
+
+def _locate(
+    chunk: bytes,
+    suspects: list[tuple[bytes, bytes]],
+    source: str,
+    year: int,
+    result: PartResult,
+) -> None:
+    """Line number, time, queue id and sender of each suspect delivery (rare: cheap)."""
+    line, position, search = 1, 0, 0
+    for address, status in suspects:
+        at = chunk.find(b"to=<" + address + b">", search)
+        line += chunk.count(b"\n", position, at)
+        position, search = at, at + 1
+        start = chunk.rfind(b"\n", 0, at) + 1
+        text = chunk[start : chunk.find(b"\n", at) if chunk.find(b"\n", at) >= 0 else len(chunk)]
+        whole = _LINE.match(text)
+        qid = whole["qid"] if whole else b""
+        stamp = _TIME.match(text)
+        time = stamp.group().decode() if stamp else ""
+        sender = b""
+        if qid:  # the qmgr from= line of the same message, usually just before
+            marker = chunk.rfind(b": " + qid + b": from=<", 0, start)
+            if marker >= 0:
+                found = _SENDER.search(chunk, marker, marker + 1000)
+                sender = found.group(1) if found else b""
+        result.suspects.append(
+            Delivery(
+                time,
+                month_of(time, year) if time else "",
+                sender.decode("utf-8", "replace"),
+                address.decode("utf-8", "replace"),
+                _STATUSES.get(status, Status.UNKNOWN),
+                source,
+                line,
+                qid.decode(),
+            )
+        )
 
 
 # Domains found suspect in this worker process (a domain is judged once per worker).
@@ -147,9 +164,11 @@ def _malformed(chunk: bytes, source: str, result: PartResult) -> None:
 
 def find_senders(chunk: bytes, queue_ids: Iterable[str]) -> dict[str, str]:
     """The ``from=`` of the given queue ids in this chunk (a join across partitions)."""
-    wanted = {qid.encode() for qid in queue_ids}
-    return {
-        qid.decode(): address.decode("utf-8", "replace")
-        for qid, kind, address, _ in _FAST.findall(chunk)
-        if kind == b"from" and qid in wanted
-    }
+    found: dict[str, str] = {}
+    for qid in queue_ids:
+        marker = chunk.find(b": " + qid.encode() + b": from=<")
+        if marker >= 0:
+            sender = _SENDER.search(chunk, marker, marker + 1000)
+            if sender:
+                found[qid] = sender.group(1).decode("utf-8", "replace")
+    return found

@@ -95,7 +95,7 @@ def audit(
         stderr.print("[bold red]--columns is needed[/] for a generic CSV (see --help)")
         raise typer.Exit(2)
     settings_config = load_config(config, protect, known, profile)
-    guard = build_guard(settings_config)
+    guard = build_guard(settings_config)  # a bad domain list stops here, not in the workers
     settings = Settings.of(settings_config, mapping)
     console = Console(stderr=True)
     total = sum(max(1, file_size(p.path) if p.end < 0 else p.end - p.start) for p in parts)
