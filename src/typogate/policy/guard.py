@@ -197,22 +197,27 @@ class Guard:
 
     def _hypotheses(self, domain: Domain) -> list[_Hypothesis]:
         """Every intended domain worth considering, best first, one per suggestion."""
-        best: dict[str, _Hypothesis] = {}
         length = len(domain.name) - domain.name.count(".")
         novelty = SHORT_NAME_NATS * max(0, SHORT_NAME - length)
-        for typed, prefix in self._readings(domain):
-            if best:
-                break  # a subdomain's registrable part is only a fallback reading
-            for meant in self._index.candidates(typed, self._max_edits):
-                prior = self._log_prior(meant)
-                explanation = explain(typed, meant, budget=prior - novelty - LOG_ODDS_FLOOR)
-                if explanation is None:
-                    continue
-                log_odds = prior - explanation.cost - novelty
-                suggestion = prefix + meant.unicode
-                held = best.get(suggestion)
-                if held is None or held.log_odds < log_odds:
-                    best[suggestion] = _Hypothesis(suggestion, log_odds, explanation)
+        found = self._hypotheses_for(domain, "", novelty)
+        if not found and domain.subdomain:
+            # mail.army.ml: the slip may be in the registrable part alone.
+            registrable = parse_domain(domain.registrable)
+            found = self._hypotheses_for(registrable, domain.subdomain + ".", novelty)
+        return found
+
+    def _hypotheses_for(self, typed: Domain, prefix: str, novelty: float) -> list[_Hypothesis]:
+        best: dict[str, _Hypothesis] = {}
+        for meant in self._index.candidates(typed, self._max_edits):
+            prior = self._log_prior(meant)
+            explanation = explain(typed, meant, budget=prior - novelty - LOG_ODDS_FLOOR)
+            if explanation is None:
+                continue
+            log_odds = prior - explanation.cost - novelty
+            suggestion = prefix + meant.unicode
+            held = best.get(suggestion)
+            if held is None or held.log_odds < log_odds:
+                best[suggestion] = _Hypothesis(suggestion, log_odds, explanation)
         return sorted(best.values(), key=lambda h: h.log_odds, reverse=True)
 
     def _log_prior(self, meant: Domain) -> float:
@@ -222,14 +227,6 @@ class Guard:
         if mails:
             return LOG_PRIOR_KNOWN + min(LOG_PRIOR_HISTORY_MAX, math.log1p(mails))
         return LOG_PRIOR_KNOWN
-
-    @staticmethod
-    def _readings(domain: Domain) -> list[tuple[Domain, str]]:
-        # mail.army.ml is read whole and as mail. + army.ml, whose slip may be the only one.
-        readings = [(domain, "")]
-        if domain.subdomain:
-            readings.append((parse_domain(domain.registrable), domain.subdomain + "."))
-        return readings
 
     def _decide(self, name: str, hypotheses: list[_Hypothesis]) -> DomainVerdict:
         if not hypotheses and (label := mixed_script_label(name)) is not None:
