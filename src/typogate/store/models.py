@@ -1,0 +1,71 @@
+"""The store's tables (SQLAlchemy 2). Schema changes go through Alembic (store/migrations)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import DateTime, Float, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class EventRow(Base):
+    """One verdict as it happened in the mail flow."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    time: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    recipient: Mapped[str] = mapped_column(String(320))
+    domain: Mapped[str] = mapped_column(String(255), index=True)
+    action: Mapped[str] = mapped_column(String(16), index=True)
+    reason: Mapped[str] = mapped_column(String(64))
+    adapter: Mapped[str] = mapped_column(String(16))
+    mode: Mapped[str] = mapped_column(String(16))
+    sender: Mapped[str | None] = mapped_column(String(320))
+    sasl_username: Mapped[str | None] = mapped_column(String(320))
+    suggestion: Mapped[str | None] = mapped_column(String(255))
+    score: Mapped[float] = mapped_column(Float)
+    rule: Mapped[str] = mapped_column(String(128))
+    queue_id: Mapped[str | None] = mapped_column(String(64))
+    client_address: Mapped[str | None] = mapped_column(String(64))
+
+
+class HoldRow(Base):
+    """A held message: in Postfix's hold queue or typogate's quarantine."""
+
+    __tablename__ = "holds"
+
+    hold_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    time: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    source: Mapped[str] = mapped_column(String(32))
+    sender: Mapped[str | None] = mapped_column(String(320))
+    recipients: Mapped[str] = mapped_column(Text)  # JSON list
+    reasons: Mapped[str] = mapped_column(Text)  # JSON list
+    suggestions: Mapped[str] = mapped_column(Text)  # JSON list
+    queue_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    message_path: Mapped[str | None] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), default="held", index=True)
+
+
+class CorrespondentRow(Base):
+    """Learned history: how often a sender (domain or address) wrote to a recipient domain.
+
+    ``sender`` is an address, a domain, or ``*`` for the whole organisation.
+    """
+
+    __tablename__ = "correspondents"
+    __table_args__ = (
+        UniqueConstraint("sender", "recipient_domain"),
+        Index("ix_correspondents_recipient", "recipient_domain"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    sender: Mapped[str] = mapped_column(String(320))
+    recipient_domain: Mapped[str] = mapped_column(String(255))
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))

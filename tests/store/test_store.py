@@ -1,0 +1,114 @@
+"""The store against a real SQLite file and a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+import pytest
+from sqlalchemy.exc import OperationalError
+
+from typogate import Config, Guard, check
+from typogate.store import HeldMessage, Store, VerdictEvent
+
+
+def events(n: int, recipient: str = "jane@army.mil", sender: str = "boss@example.org"):
+    verdict = check(recipient)
+    return [VerdictEvent.of(verdict, "policy", "enforce", sender=sender) for _ in range(n)]
+
+
+def held(hold_id: str = "h1") -> HeldMessage:
+    return HeldMessage(
+        hold_id,
+        "postfix-hold",
+        "boss@example.org",
+        ("sam@navy.ml",),
+        ("blocked.suffix",),
+        ("navy.mil",),
+        queue_id="4F2A81C0",
+    )
+
+
+@pytest.fixture
+def sqlite_url(tmp_path):
+    return f"sqlite:///{tmp_path / 'typogate.db'}"
+
+
+def test_sqlite_file_in_wal_mode_batches_events_and_learns(sqlite_url, tmp_path):
+    store = Store(sqlite_url)
+    for event in events(2500):
+        store.record(event)
+    store.flush()
+    assert store.event_count() == 2500
+    assert store.correspondent_counts() == {"army.mil": 2500}
+    assert store.correspondent_counts("example.org") == {"army.mil": 2500}
+    store.hold(held())
+    store.close()
+    with sqlite3.connect(tmp_path / "typogate.db") as raw:  # a real file, read back raw
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert (
+            raw.execute("SELECT count(*) FROM holds WHERE queue_id='4F2A81C0'").fetchone()[0] == 1
+        )
+
+
+def test_migrations_are_idempotent_and_reopening_keeps_data(sqlite_url):
+    store = Store(sqlite_url)
+    store.hold(held())
+    store.close()
+    again = Store(sqlite_url)
+    again.migrate()
+    assert [h["hold_id"] for h in again.holds()] == ["h1"]
+    assert again.holds()[0]["recipients"] == ["sam@navy.ml"]
+    again.close()
+
+
+def test_only_allowed_deliveries_teach_correspondents(sqlite_url):
+    store = Store(sqlite_url)
+    for event in events(3, "john@army.ml"):  # rejected: not a correspondent
+        store.record(event)
+    store.flush()
+    assert store.correspondent_counts() == {}
+    store.close()
+
+
+def test_learned_history_feeds_the_guard(sqlite_url):
+    store = Store(sqlite_url)
+    store.learn({("*", "acme-corp.com"): 400})
+    guard = Guard(Config(domains={"protected": ["army.mil"]}))
+    assert not guard.evaluate("a@acme-crop.com").is_alert
+    guard.learn(store.correspondent_counts())
+    twin = guard.evaluate("a@acme-crop.com")
+    assert twin.is_alert and twin.suggestion == "acme-corp.com"
+    assert guard.evaluate("a@acme-corp.com").reason == "allowed.known"
+    store.close()
+
+
+@pytest.mark.postgres
+def test_postgresql_server(postgres):
+    store = Store(postgres.url)
+    for event in events(1200):
+        store.record(event)
+    store.flush()
+    assert store.event_count() == 1200
+    assert store.correspondent_counts() == {"army.mil": 1200}
+    store.hold(held())
+    assert store.holds()[0]["suggestions"] == ["navy.mil"]
+    store.close()
+
+
+@pytest.mark.postgres
+def test_dead_database_degrades_to_memory_and_logs(postgres):
+    store = Store(postgres.url)
+    postgres.stop()
+    started = time.monotonic()
+    for event in events(500):
+        store.record(event)  # never raises, never blocks a verdict
+    assert time.monotonic() - started < 0.5
+    with pytest.raises(OperationalError):
+        store.hold(held("h-dead"))  # a hold that cannot be stored is an error the adapter sees
+    postgres.start()
+    deadline = time.monotonic() + 30
+    while store.event_count() < 500 and time.monotonic() < deadline:
+        time.sleep(0.2)  # the writer retries the queued batch once the server is back
+    assert store.event_count() == 500
+    store.close()
