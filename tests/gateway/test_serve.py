@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 
 from mta import TYPOGATE, free_port, wait_for_port
@@ -38,4 +39,6 @@ milter_listen = "inet:{milter_port}@127.0.0.1"
         os.kill(process.pid, signal.SIGTERM)
         assert process.wait(timeout=20) == 0
         log.close()
-    assert '"recipient": "john@army.ml"' in (tmp_path / "typogate-journal.jsonl").read_text()
+    with sqlite3.connect(tmp_path / "typogate.db") as db:  # the embedded default store
+        rows = db.execute("SELECT recipient, action, suggestion FROM events").fetchall()
+    assert rows == [("john@army.ml", "reject", "army.mil")]

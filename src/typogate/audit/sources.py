@@ -31,6 +31,13 @@ class Part:
     end: int = -1  # -1: the whole file
     year: int = 1970  # for syslog time stamps, which have none: the file's modification year
 
+    @property
+    def size(self) -> int:
+        """Bytes this part covers (for progress bars; at least 1)."""
+        if self.end >= 0:
+            return max(1, self.end - self.start)
+        return max(1, os.path.getsize(self.path) if os.path.isfile(self.path) else 0)
+
 
 def _head(path: Path, size: int = 8192) -> bytes:
     opener = gzip.open if path.suffix == ".gz" else open
@@ -110,8 +117,3 @@ def read_chunk(part: Part) -> bytes:
         if not chunk.endswith(b"\n"):
             chunk += handle.readline()
         return chunk
-
-
-def file_size(path: str) -> int:
-    """Bytes to read for progress (0 for folders)."""
-    return os.path.getsize(path) if os.path.isfile(path) else 0

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from typogate.audit import report
 from typogate.audit.engines import Settings, run_dask, run_local
-from typogate.audit.sources import FORMATS, PART_BYTES, AuditInputError, file_size, plan
+from typogate.audit.sources import FORMATS, PART_BYTES, AuditInputError, plan
 from typogate.audit.tracking_csv import parse_columns
 from typogate.cli import app
 from typogate.cli.configuration import (
@@ -98,7 +98,7 @@ def audit(
     guard = build_guard(settings_config)  # a bad domain list stops here, not in the workers
     settings = Settings.of(settings_config, mapping)
     console = Console(stderr=True)
-    total = sum(max(1, file_size(p.path) if p.end < 0 else p.end - p.start) for p in parts)
+    total = sum(part.size for part in parts)
     started = time.perf_counter()
     with Progress(
         TextColumn("[bold]auditing[/]"),
@@ -112,9 +112,7 @@ def audit(
         task = progress.add_task("audit", total=total)
 
         def advance(part) -> None:
-            progress.advance(
-                task, max(1, file_size(part.path) if part.end < 0 else part.end - part.start)
-            )
+            progress.advance(task, part.size)
 
         if engine == "local":
             outcome = run_local(parts, settings, workers, advance)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -220,6 +221,12 @@ def proxy(
 
 @app.command()
 def serve(
+    db: Annotated[
+        str,
+        typer.Option(
+            "--db", help="Store: sqlite:///PATH (default ./typogate.db) or postgresql://..."
+        ),
+    ] = "sqlite:///typogate.db",
     mode: Mode = None,
     config: ConfigFile = None,
     protect: ProtectFiles = None,
@@ -230,19 +237,28 @@ def serve(
     """Run typogate's main job: the policy service and the milter, sharing one Guard.
 
     With no configuration: the built-in us-gov profile, the policy service on
-    127.0.0.1:10040, the milter on inet:10041@127.0.0.1, verdicts and holds in
-    ./typogate-journal.jsonl. Stop with Ctrl-C or SIGTERM.
+    127.0.0.1:10040, the milter on inet:10041@127.0.0.1, verdicts, holds and learned
+    correspondents in ./typogate.db (SQLite). Stop with Ctrl-C or SIGTERM.
     """
     import threading
 
+    from sqlalchemy.exc import SQLAlchemyError
+
     from typogate.gateway.milter import MilterSettings, block_stop_signals, run
+    from typogate.store import Store
 
     block_stop_signals()
     settings = _with_mode(load_config(config, protect, known, profile), mode)
     host, port = host_port(settings.gateway.policy_listen, "gateway.policy_listen")
     _setup_logging(verbose)
     guard = build_guard(settings)
-    journal = FileJournal(settings.base_dir / settings.gateway.journal)
+    try:
+        journal = Store(db)
+    except SQLAlchemyError as error:
+        stderr.print(f"[bold red]cannot open the store[/] {db}: {error}")
+        raise typer.Exit(1) from None
+    learned = journal.correspondent_counts()
+    guard.learn(learned)
     notices = notice_sender(settings)
     loop = asyncio.new_event_loop()
     started = threading.Event()
@@ -265,7 +281,7 @@ def serve(
         settings.mode,
         guard.domain_count,
     )
-    log.info("journal: %s", journal.path)
+    log.info("store: %s (%d learned correspondent domains)", db, len(learned))
     try:
         # libmilter owns the main thread and returns on SIGINT/SIGTERM.
         run(MilterSettings(guard, settings.mode, journal, notices), settings.gateway.milter_listen)
@@ -273,3 +289,43 @@ def serve(
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
         journal.close()
+
+
+@app.command()
+def learn(
+    paths: Annotated[list[Path], typer.Argument(help="Postfix mail logs (plain or .gz).")],
+    db: Annotated[
+        str, typer.Option("--db", help="Store: sqlite:///PATH or postgresql://...")
+    ] = "sqlite:///typogate.db",
+) -> None:
+    """Seed the learned correspondents from existing Postfix logs.
+
+    Every delivered message counts towards its recipient domain: a domain this organisation
+    really writes to stops being flagged, and its near-twins become suspicious.
+    """
+    from rich.progress import BarColumn, Progress, TextColumn, TransferSpeedColumn
+
+    from typogate.audit.postfix_log import sent_by_domain
+    from typogate.audit.sources import AuditInputError, plan, read_chunk
+    from typogate.store import Store
+
+    try:
+        parts = plan(paths, "postfix")
+    except AuditInputError as error:
+        stderr.print(f"[bold red]cannot read[/]: {error}")
+        raise typer.Exit(2) from None
+    store = Store(db)
+    totals: dict[str, int] = {}
+    with Progress(
+        TextColumn("[bold]learning[/]"), BarColumn(), TransferSpeedColumn(), console=stderr
+    ) as progress:
+        task = progress.add_task("learn", total=sum(part.size for part in parts))
+        for part in parts:
+            for domain, count in sent_by_domain(read_chunk(part)).items():
+                totals[domain] = totals.get(domain, 0) + count
+            progress.advance(task, part.size)
+    store.learn({("*", domain): count for domain, count in totals.items()})
+    store.close()
+    stderr.print(
+        f"learned {sum(totals.values()):,} deliveries to {len(totals):,} domains into {db}"
+    )

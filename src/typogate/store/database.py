@@ -23,7 +23,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy import Engine, create_engine, event, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -208,10 +208,7 @@ class Store:
                     learned[(e.sender.rpartition("@")[2].lower(), e.domain)] += 1
         try:
             with Session(self.engine) as session, session.begin():
-                session.execute(
-                    EventRow.__table__.insert(),
-                    [asdict(e) for e in events],  # type: ignore[attr-defined]
-                )
+                session.execute(insert(EventRow), [asdict(e) for e in events])
                 if learned:
                     self._upsert_correspondents(session, learned, first, last)
         except SQLAlchemyError as error:
