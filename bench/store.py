@@ -1,0 +1,103 @@
+"""What the store costs the policy service: requests/s with the store off, on SQLite and on
+PostgreSQL, side by side in one run (load from a separate process, 16 connections).
+
+    .venv/bin/python bench/store.py [--seconds 5] [--json]
+
+PostgreSQL is a throwaway server this bench starts on a loopback port (Debian's postgresql,
+installed by make test) and stops by its PID. Target: the store costs at most 20%.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+sys.path.insert(0, str(BENCH.parent / "tests" / "store"))
+import scenario  # noqa: E402
+from conftest import PostgresServer, _bin  # noqa: E402
+from gateway import free_port, measure, wait_for_port  # noqa: E402
+
+CONNECTIONS = 16
+
+
+def _serve(port: int, protected: Path, known: Path, url: str | None) -> None:
+    from typogate.gateway.policy_service import PolicyService
+    from typogate.policy import Config, Guard
+    from typogate.store import Store
+
+    store = Store(url) if url else None
+    service = PolicyService(Guard(Config().with_lists([protected], [known])), journal=store)
+
+    async def run() -> None:
+        server = await service.start("127.0.0.1", port)
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(run())
+
+
+def run_with(url: str | None, seconds: float, protected: Path, known: Path) -> dict:
+    port = free_port()
+    server = multiprocessing.Process(target=_serve, args=(port, protected, known, url))
+    server.start()
+    try:
+        wait_for_port(port, timeout=60)
+        return measure(port, CONNECTIONS, seconds)
+    finally:
+        server.terminate()
+        server.join()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    work = BENCH / "out" / "store"
+    work.mkdir(parents=True, exist_ok=True)
+    sc = scenario.gov_mil_scenario(per_class=50)
+    protected, known = work / "protected.txt", work / "known.txt"
+    protected.write_text("\n".join(sc.protected) + "\n")
+    known.write_text("\n".join(sc.known) + "\n")
+    sqlite_file = work / "bench.db"
+    sqlite_file.unlink(missing_ok=True)
+    results = {
+        "store off": run_with(None, args.seconds, protected, known),
+        "SQLite (WAL)": run_with(f"sqlite:///{sqlite_file}", args.seconds, protected, known),
+    }
+    if _bin("postgres"):
+        postgres = PostgresServer()
+        postgres.start()
+        try:
+            results["PostgreSQL"] = run_with(postgres.url, args.seconds, protected, known)
+        finally:
+            postgres.remove()
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return
+    table = Table(title=f"Policy service with and without the store ({CONNECTIONS} connections)")
+    for column in ("store", "req/s", "vs off", "p50 ms", "p99 ms"):
+        table.add_column(column, justify="left" if column == "store" else "right")
+    base = results["store off"]["per_second"]
+    for label, row in results.items():
+        table.add_row(
+            label,
+            f"{row['per_second']:,.0f}",
+            f"{row['per_second'] / base:.0%}",
+            f"{row['p50_ms']:.2f}",
+            f"{row['p99_ms']:.2f}",
+        )
+    Console(width=100).print(table)
+
+
+if __name__ == "__main__":
+    main()
