@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 
 from typogate.cli import app
 from typogate.cli.configuration import (
@@ -23,6 +24,7 @@ from typogate.cli.configuration import (
 from typogate.gateway.notice import NoticeSender
 from typogate.gateway.policy_service import PolicyLimits, PolicyService
 from typogate.policy import Config
+from typogate.store import Store
 from typogate.store.log_file import FileJournal
 
 Mode = Annotated[
@@ -57,6 +59,17 @@ def _with_mode(config: Config, mode: str | None) -> Config:
     return config.model_copy(update={"mode": mode})
 
 
+def _journal(settings: Config, db: str | None) -> FileJournal | Store:
+    """The store named by --db, else the JSON-lines journal of the configuration."""
+    if db is None:
+        return FileJournal(settings.base_dir / settings.gateway.journal)
+    try:
+        return Store(db)
+    except SQLAlchemyError as error:
+        stderr.print(f"[bold red]cannot open the store[/] {db}: {error}")
+        raise typer.Exit(1) from None
+
+
 def notice_sender(config: Config) -> NoticeSender | None:
     """The notice sender the config names, or None."""
     if not config.gateway.notice_relay:
@@ -87,6 +100,14 @@ def policy(
     max_connections: Annotated[
         int, typer.Option("--max-connections", min=1, help="Connections served at once.")
     ] = PolicyLimits().max_connections,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            help="Record in this store (sqlite:///PATH, postgresql://...) "
+            "instead of the gateway.journal file.",
+        ),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every request.")] = False,
 ) -> None:
     """Run the Postfix policy service (check_policy_service), one verdict per recipient.
@@ -100,7 +121,7 @@ def policy(
     host, port = host_port(listen or settings.gateway.policy_listen, "--listen")
     _setup_logging(verbose)
     guard = build_guard(settings)
-    journal = FileJournal(settings.base_dir / settings.gateway.journal)
+    journal = _journal(settings, db)
 
     async def run() -> None:
         service = PolicyService(
@@ -242,21 +263,15 @@ def serve(
     """
     import threading
 
-    from sqlalchemy.exc import SQLAlchemyError
-
     from typogate.gateway.milter import MilterSettings, block_stop_signals, run
-    from typogate.store import Store
 
     block_stop_signals()
     settings = _with_mode(load_config(config, protect, known, profile), mode)
     host, port = host_port(settings.gateway.policy_listen, "gateway.policy_listen")
     _setup_logging(verbose)
     guard = build_guard(settings)
-    try:
-        journal = Store(db)
-    except SQLAlchemyError as error:
-        stderr.print(f"[bold red]cannot open the store[/] {db}: {error}")
-        raise typer.Exit(1) from None
+    journal = _journal(settings, db)
+    assert isinstance(journal, Store)
     learned = journal.correspondent_counts()
     guard.learn(learned)
     notices = notice_sender(settings)
@@ -307,7 +322,6 @@ def learn(
 
     from typogate.audit.postfix_log import sent_by_domain
     from typogate.audit.sources import AuditInputError, plan, read_chunk
-    from typogate.store import Store
 
     try:
         parts = plan(paths, "postfix")

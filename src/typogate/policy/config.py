@@ -99,6 +99,15 @@ class Gateway(_Section):
     journal: Path = Path("typogate-journal.jsonl")  # verdict events and held messages
 
 
+class Release(_Section):
+    """Hold and release: the Postfix instance holds live in, and the senders' release links."""
+
+    postfix_config: str | None = None  # postsuper -c DIR; None = the default instance
+    secret: str = ""  # signs release links (16+ characters); links are off without it
+    base_url: str = "http://127.0.0.1:8025"
+    link_hours: float = Field(72.0, gt=0)
+
+
 class Config(_Section):
     """The whole configuration. Build with :meth:`load` or directly in code."""
 
@@ -109,6 +118,7 @@ class Config(_Section):
     actions: Actions = Actions()
     rules: list[Rule] = []
     gateway: Gateway = Gateway()
+    release: Release = Release()
     # Relative list files are read from here (the config file's folder).
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
 

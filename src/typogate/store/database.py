@@ -19,6 +19,7 @@ from collections import defaultdict, deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
@@ -138,7 +139,7 @@ class Store:
 
     # --- reading -------------------------------------------------------------------------
 
-    def events(self, limit: int = 100, action: str | None = None) -> list[dict[str, object]]:
+    def events(self, limit: int = 100, action: str | None = None) -> list[dict[str, Any]]:
         """The newest events first."""
         query = select(EventRow).order_by(EventRow.id.desc()).limit(limit)
         if action is not None:
@@ -146,7 +147,7 @@ class Store:
         with Session(self.engine) as session:
             return [_plain(row) for row in session.scalars(query)]
 
-    def holds(self, state: str = "held") -> list[dict[str, object]]:
+    def holds(self, state: str = "held") -> list[dict[str, Any]]:
         with Session(self.engine) as session:
             rows = session.scalars(
                 select(HoldRow).where(HoldRow.state == state).order_by(HoldRow.time)
@@ -253,9 +254,9 @@ def _sqlite_pragmas(connection, record) -> None:  # type: ignore[no-untyped-def]
     cursor.close()
 
 
-def _plain(row: object) -> dict[str, object]:
+def _plain(row: object) -> dict[str, Any]:
     data = {key: value for key, value in vars(row).items() if not key.startswith("_")}
     for key in ("recipients", "reasons", "suggestions"):
         if isinstance(data.get(key), str):
-            data[key] = json.loads(data[key])  # type: ignore[arg-type]
+            data[key] = json.loads(data[key])
     return data

@@ -69,3 +69,27 @@ class CorrespondentRow(Base):
     count: Mapped[int] = mapped_column(Integer, default=0)
     first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class HoldActionRow(Base):
+    """The audit trail: who released or deleted which hold, when, why, and what happened."""
+
+    __tablename__ = "hold_actions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    hold_id: Mapped[str] = mapped_column(String(64), index=True)
+    action: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(320))
+    why: Mapped[str] = mapped_column(Text)
+    outcome: Mapped[str] = mapped_column(Text)
+    time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SpentLinkRow(Base):
+    """A self-release link that was used (each works once)."""
+
+    __tablename__ = "spent_links"
+
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    hold_id: Mapped[str] = mapped_column(String(64))
+    time: Mapped[datetime] = mapped_column(DateTime(timezone=True))

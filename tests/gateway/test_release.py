@@ -1,0 +1,132 @@
+"""Hold and release end to end: Postfix HOLD recorded in the store, released by an admin or
+by the sender's signed link; twice is harmless, deleting needs confirmation, bad links fail."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import time
+
+import pytest
+from mta import TYPOGATE, Postfix, Server, Sink, free_port, postfix_root, swaks
+
+from typogate.store import Store
+from typogate.store.quarantine import InvalidReleaseLink, Quarantine
+
+pytestmark = [
+    pytest.mark.postfix,
+    pytest.mark.skipif(shutil.which("postfix") is None, reason="make test installs postfix"),
+]
+
+CONFIG = """
+[domains]
+protected = ["army.mil", "navy.mil", "example.org"]
+[actions]
+typo = "hold"
+[release]
+postfix_config = "{postfix}"
+secret = "a-long-enough-test-secret"
+"""
+
+
+@pytest.fixture(scope="module")
+def held_flow(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("release")
+    sink = Sink(free_port()).start()
+    postfix = Postfix(postfix_root(), free_port(), sink.port)
+    config = tmp / "typogate.toml"
+    config.write_text(CONFIG.format(postfix=postfix.config_dir))
+    db = f"sqlite:///{tmp / 'typogate.db'}"
+    port = free_port()
+    policy = Server(
+        ["policy", "--listen", f"127.0.0.1:{port}", "--config", str(config), "--db", db],
+        port,
+        tmp / "policy.log",
+    ).start()
+    postfix.settings["smtpd_recipient_restrictions"] = (
+        f"check_policy_service {{ inet:127.0.0.1:{port}, default_action=DUNNO }}"
+    )
+    try:
+        postfix.start()
+        yield postfix, sink, config, db
+    finally:
+        postfix.remove()
+        policy.stop()
+        sink.stop()
+
+
+def hold_one(postfix: Postfix, db: str, recipient: str) -> dict:
+    result = swaks(postfix.smtpd_port, "alice@example.org", [recipient], f"body for {recipient}")
+    assert re.search(r"250 2\.0\.0 Ok: queued", result.stdout), result.stdout
+    store = Store(db)
+    deadline = time.monotonic() + 20
+    try:
+        while time.monotonic() < deadline:
+            found = [h for h in store.holds() if h["recipients"] == [recipient]]
+            if found:
+                return found[0]
+            time.sleep(0.1)
+    finally:
+        store.close()
+    raise AssertionError("hold not recorded")
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([TYPOGATE, *args], capture_output=True, text=True, timeout=60)
+
+
+def test_admin_release_twice_is_harmless_and_audited(held_flow):
+    postfix, sink, config, db = held_flow
+    hold = hold_one(postfix, db, "sam@army.ml")
+    listed = cli("holds", "--db", db, "--json")
+    assert hold["hold_id"] in listed.stdout and "army.mil" in listed.stdout
+    first = cli(
+        "release", hold["hold_id"], "--db", db, "--config", str(config), "--why", "meant it"
+    )
+    assert first.returncode == 0, first.stderr
+    assert "released" in first.stdout
+    postfix.flush()
+    sink.wait_for(lambda m: "sam@army.ml" in m.recipients)
+    again = cli("release", hold["hold_id"], "--db", db, "--config", str(config))
+    assert again.returncode == 0 and "already released" in again.stdout
+    store = Store(db)
+    trail = Quarantine(store).trail(hold["hold_id"])
+    store.close()
+    assert [(t["action"], t["why"]) for t in trail] == [
+        ("release", "meant it"),
+        ("release", "released by an admin"),
+    ]
+
+
+def test_delete_needs_confirmation(held_flow):
+    postfix, sink, config, db = held_flow
+    hold = hold_one(postfix, db, "tom@navy.ml")
+    refused = cli("delete", hold["hold_id"], "--db", db, "--config", str(config))
+    assert refused.returncode == 1 and "--yes" in refused.stderr
+    assert f"{hold['queue_id']}!" in postfix.queue()  # still held
+    done = cli("delete", hold["hold_id"], "--yes", "--db", db, "--config", str(config))
+    assert done.returncode == 0 and "deleted" in done.stdout
+    assert hold["queue_id"] not in postfix.queue()
+
+
+def test_sender_link_releases_once_and_bad_links_are_refused(held_flow):
+    postfix, sink, config, db = held_flow
+    hold = hold_one(postfix, db, "ann@army.ml")
+    link = cli("release-link", hold["hold_id"], "--db", db, "--config", str(config)).stdout.strip()
+    token = link.rsplit("/release/", 1)[1]
+    tampered = cli("release", "--token", token[:-3] + "xyz", "--db", db, "--config", str(config))
+    assert tampered.returncode == 1 and "not valid" in tampered.stderr
+    used = cli("release", "--token", token, "--db", db, "--config", str(config))
+    assert used.returncode == 0, used.stderr
+    postfix.flush()
+    sink.wait_for(lambda m: "ann@army.ml" in m.recipients)
+    reused = cli("release", "--token", token, "--db", db, "--config", str(config))
+    assert reused.returncode == 1 and "already used" in reused.stderr
+    store = Store(db)
+    quarantine = Quarantine(store, "a-long-enough-test-secret", str(postfix.config_dir))
+    old = quarantine.release_link(hold["hold_id"], "http://x").rsplit("/", 1)[1]
+    time.sleep(2)
+    with pytest.raises(InvalidReleaseLink, match="expired"):
+        quarantine.release_by_link(old, max_age=1)
+    store.close()
