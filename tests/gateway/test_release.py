@@ -27,6 +27,9 @@ typo = "hold"
 [release]
 postfix_config = "{postfix}"
 secret = "a-long-enough-test-secret"
+base_url = "https://typogate.example.org"
+[gateway]
+notice_relay = "127.0.0.1:{smtpd}"
 """
 
 
@@ -36,7 +39,7 @@ def held_flow(tmp_path_factory):
     sink = Sink(free_port()).start()
     postfix = Postfix(postfix_root(), free_port(), sink.port)
     config = tmp / "typogate.toml"
-    config.write_text(CONFIG.format(postfix=postfix.config_dir))
+    config.write_text(CONFIG.format(postfix=postfix.config_dir, smtpd=postfix.smtpd_port))
     db = f"sqlite:///{tmp / 'typogate.db'}"
     port = free_port()
     policy = Server(
@@ -113,8 +116,14 @@ def test_delete_needs_confirmation(held_flow):
 def test_sender_link_releases_once_and_bad_links_are_refused(held_flow):
     postfix, sink, config, db = held_flow
     hold = hold_one(postfix, db, "ann@army.ml")
+    # The sender's notice carries the link.
+    notice = sink.wait_for(
+        lambda m: m.recipients == ["alice@example.org"] and b"ann@army.ml" in m.data
+    )
+    body = notice.headers.get_payload(decode=True).decode()
+    token = re.search(r"https://typogate\.example\.org/release/(\S+)", body).group(1)
     link = cli("release-link", hold["hold_id"], "--db", db, "--config", str(config)).stdout.strip()
-    token = link.rsplit("/release/", 1)[1]
+    assert link.startswith("https://typogate.example.org/release/")
     tampered = cli("release", "--token", token[:-3] + "xyz", "--db", db, "--config", str(config))
     assert tampered.returncode == 1 and "not valid" in tampered.stderr
     used = cli("release", "--token", token, "--db", db, "--config", str(config))

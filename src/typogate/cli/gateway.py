@@ -26,6 +26,7 @@ from typogate.gateway.policy_service import PolicyLimits, PolicyService
 from typogate.policy import Config
 from typogate.store import Store
 from typogate.store.log_file import FileJournal
+from typogate.store.quarantine import link_signer, release_link
 
 Mode = Annotated[
     str | None,
@@ -75,7 +76,15 @@ def notice_sender(config: Config) -> NoticeSender | None:
     if not config.gateway.notice_relay:
         return None
     host, port = host_port(config.gateway.notice_relay, "gateway.notice_relay")
-    return NoticeSender(host, port, config.gateway.notice_from)
+    link = None
+    if config.release.secret:
+        signer = link_signer(config.release.secret)
+        base_url = config.release.base_url
+
+        def link(hold_id: str) -> str:
+            return release_link(signer, hold_id, base_url)
+
+    return NoticeSender(host, port, config.gateway.notice_from, link)
 
 
 async def _run_until_stopped(server: asyncio.AbstractServer) -> None:

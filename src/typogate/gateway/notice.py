@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
@@ -22,10 +23,17 @@ log = logging.getLogger(__name__)
 class NoticeSender:
     """Sends notices in the background; a failure is logged, never raised into the mail flow."""
 
-    def __init__(self, relay_host: str, relay_port: int, from_address: str) -> None:
+    def __init__(
+        self,
+        relay_host: str,
+        relay_port: int,
+        from_address: str,
+        link: Callable[[str], str] | None = None,
+    ) -> None:
         self.relay_host = relay_host
         self.relay_port = relay_port
         self.from_address = from_address
+        self.link = link  # hold id -> the sender's signed release link, when configured
         self._pending: set[asyncio.Task[None]] = set()
 
     def held(self, held: HeldMessage, verdict: Verdict) -> None:
@@ -77,6 +85,12 @@ class NoticeSender:
             f"If {verdict.domain} is right, ask your mail administrator to {what}"
             + (f" ({ids})." if ids else "."),
         ]
+        if held is not None and self.link is not None:
+            lines += [
+                "",
+                "Or release it yourself (the link works once and expires):",
+                self.link(held.hold_id),
+            ]
         message.set_content("\n".join(lines) + "\n")
         return message
 

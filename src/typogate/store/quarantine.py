@@ -46,6 +46,17 @@ class Outcome:
     message: str
 
 
+def link_signer(secret: str) -> URLSafeTimedSerializer:
+    """What signs and checks release links (the secret of ``release.secret``)."""
+    return URLSafeTimedSerializer(secret, salt=_SALT)
+
+
+def release_link(signer: URLSafeTimedSerializer, hold_id: str, base_url: str) -> str:
+    """A signed link that lets the sender release ``hold_id`` once, until it expires."""
+    token = signer.dumps({"hold": hold_id, "nonce": uuid.uuid4().hex})
+    return f"{base_url.rstrip('/')}/release/{token}"
+
+
 class Quarantine:
     """Release and delete held messages recorded in ``store``.
 
@@ -60,7 +71,7 @@ class Quarantine:
             raise HoldError("the release-link secret must be at least 16 characters")
         self.store = store
         self.postfix_config = postfix_config
-        self._links = URLSafeTimedSerializer(secret, salt=_SALT) if secret else None
+        self._links = link_signer(secret) if secret else None
 
     def _signer(self) -> URLSafeTimedSerializer:
         if self._links is None:
@@ -79,8 +90,7 @@ class Quarantine:
 
     def release_link(self, hold_id: str, base_url: str) -> str:
         """A signed link that lets the sender release this hold once."""
-        token = self._signer().dumps({"hold": hold_id, "nonce": uuid.uuid4().hex})
-        return f"{base_url.rstrip('/')}/release/{token}"
+        return release_link(self._signer(), hold_id, base_url)
 
     def release_by_link(self, token: str, max_age: int) -> Outcome:
         """Release through a link: refused if tampered, older than ``max_age`` s, or used."""
