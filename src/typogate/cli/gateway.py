@@ -132,12 +132,14 @@ def policy(
     guard = build_guard(settings)
     journal = _journal(settings, db)
 
+    notices = notice_sender(settings)
+
     async def run() -> None:
         service = PolicyService(
             guard,
             mode=settings.mode,
             journal=journal,
-            notices=notice_sender(settings),
+            notices=notices,
             limits=PolicyLimits(max_connections=max_connections),
         )
         server = await service.start(host, port)
@@ -149,6 +151,8 @@ def policy(
             guard.domain_count,
         )
         await _run_until_stopped(server)
+        if notices is not None:
+            await notices.drain()  # notices still being sent go out before the exit
 
     try:
         asyncio.run(run())

@@ -73,10 +73,6 @@ class Recipient:
     local: str
     domain: Domain
 
-    def with_domain(self, domain: str) -> str:
-        """The same mailbox at another domain (for "did you mean ...?")."""
-        return f"{self.local}@{domain}"
-
 
 @lru_cache(maxsize=65_536)
 def parse_domain(text: str) -> Domain:

@@ -16,7 +16,6 @@ import logging
 import threading
 import time
 from collections import defaultdict, deque
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -44,13 +43,6 @@ def normal_url(url: str) -> str:
     if url.startswith("postgresql://"):
         return "postgresql+psycopg://" + url[len("postgresql://") :]
     return url
-
-
-@dataclass(frozen=True)
-class StoreStats:
-    written: int
-    dropped: int
-    queued: int
 
 
 class Store:
@@ -133,19 +125,7 @@ class Store:
         self._writer.join(timeout=10)
         self.engine.dispose()
 
-    @property
-    def stats(self) -> StoreStats:
-        return StoreStats(self.written, self.dropped, len(self._queued) + len(self._pending))
-
     # --- reading -------------------------------------------------------------------------
-
-    def events(self, limit: int = 100, action: str | None = None) -> list[dict[str, Any]]:
-        """The newest events first."""
-        query = select(EventRow).order_by(EventRow.id.desc()).limit(limit)
-        if action is not None:
-            query = query.where(EventRow.action == action)
-        with Session(self.engine) as session:
-            return [_plain(row) for row in session.scalars(query)]
 
     def holds(self, state: str = "held") -> list[dict[str, Any]]:
         with Session(self.engine) as session:

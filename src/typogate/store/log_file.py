@@ -12,8 +12,6 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -97,17 +95,3 @@ class FileJournal:
         while not self._closed:
             self._wake.wait(_FLUSH_SECONDS)
             self.flush()
-
-    def holds(self) -> Iterator[dict[str, Any]]:
-        """Every hold written so far, oldest first (a torn last line is skipped)."""
-        if not self.path.exists():
-            return
-        with open(self.path, encoding="utf-8") as handle:
-            for line in handle:
-                try:
-                    data = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                if data.get("kind") == "hold":
-                    data["time"] = datetime.fromisoformat(data["time"])
-                    yield data
