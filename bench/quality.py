@@ -182,8 +182,9 @@ def main() -> None:
                 if not answer.flagged or (
                     not typo.ambiguous and answer.suggestion != typo.intended
                 ):
+                    kind = "wrong_suggestion" if answer.flagged else "miss"
                     misses.append(
-                        f"miss\t{typo.cls}\t{typo.domain}\t{typo.intended}\t{answer.suggestion}"
+                        f"{kind}\t{typo.cls}\t{typo.domain}\t{typo.intended}\t{answer.suggestion}"
                     )
             for domain in sc.unseen + sc.protected + sc.known:
                 if run.answers[domain].flagged:
@@ -221,7 +222,8 @@ def main() -> None:
     }
     (OUT / "quality.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2))
     if "typogate" in tools:
-        (OUT / "typogate_misses.tsv").write_text("\n".join(misses) + "\n")
+        header = "kind\tcase_set\tdomain\tintended\tsuggestion"
+        (OUT / "typogate_misses.tsv").write_text("\n".join([header, *misses]) + "\n")
     if args.json:
         print(json.dumps({"meta": meta, "results": results}, indent=2))
         return
