@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 import idna
 from email_validator import EmailNotValidError, validate_email
@@ -40,8 +41,7 @@ class InvalidAddress(ValueError):
         self.reason = reason
 
 
-@dataclass(frozen=True, slots=True)
-class Domain:
+class Domain(NamedTuple):
     """A normalised domain name, both IDNA forms, split at its public suffix.
 
     ``ascii`` is the A-label form (``xn--bcher-kva.de``), ``unicode`` the U-label form
@@ -62,7 +62,7 @@ class Domain:
         """Labels left of the registrable domain (``mail`` in ``mail.example.com``)."""
         return self.name.rpartition(".")[0]
 
-    def __str__(self) -> str:
+    def __str__(self) -> str:  # noqa: D105
         return self.unicode
 
 

@@ -10,7 +10,7 @@ import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -183,8 +183,7 @@ class Config(_Section):
         return DomainLists(protected, known, profile)
 
 
-@dataclass(frozen=True, slots=True)
-class Listed:
+class Listed(NamedTuple):
     """One domain from a list, and where it was written (``file:line``) for errors."""
 
     text: str

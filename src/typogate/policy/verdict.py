@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class Action(StrEnum):
@@ -28,8 +27,7 @@ BLOCKED_SUFFIX = "blocked.suffix"
 TYPO_AMBIGUOUS = "typo.ambiguous"
 
 
-@dataclass(frozen=True, slots=True)
-class DomainVerdict:
+class DomainVerdict(NamedTuple):
     """The judgement on a recipient domain; every recipient at that domain shares it."""
 
     domain: str
@@ -43,8 +41,7 @@ class DomainVerdict:
     edits: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
+class Verdict(NamedTuple):
     """typogate's answer for one recipient.
 
     ``action`` is what to do, ``reason`` a stable code (``typo.suffix``, ``blocked.suffix``,
