@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
+import signal
 import threading
 import time
 from collections import defaultdict, deque
 from datetime import UTC, datetime
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -55,28 +58,27 @@ class Store:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         if migrate:
             self.migrate()
-        marker = "%s" if self.engine.dialect.paramstyle in ("format", "pyformat") else "?"
-        self._insert_event = (
-            "INSERT INTO events (time, recipient, domain, action, reason, adapter, mode, sender, "
-            "sasl_username, suggestion, score, rule, queue_id, client_address) VALUES ("
-            + ", ".join([marker] * 14)
-            + ")"
-        )
-        # One statement, understood by SQLite (3.24+) and PostgreSQL alike.
-        self._upsert_correspondent = (
-            "INSERT INTO correspondents (sender, recipient_domain, count, first_seen, last_seen) "
-            f"VALUES ({', '.join([marker] * 5)}) ON CONFLICT (sender, recipient_domain) DO UPDATE "
-            "SET count = correspondents.count + excluded.count, last_seen = excluded.last_seen"
-        )
-        # record() appends here (a deque append is atomic and costs ~0.1 µs); the writer
-        # takes everything every _WRITE_SECONDS, so commits are few and batches large.
+        # record() appends here (a deque append is atomic and costs ~0.1 µs); a feeder thread
+        # hands everything queued to the writer process every _WRITE_SECONDS, so the gateway's
+        # process spends ~1 µs per event and the database work runs on another core.
         self._queued: deque[VerdictEvent] = deque()
-        self._stop = threading.Event()
-        self._pending: list[VerdictEvent] = []
+        self._in_flight = 0
         self.written = 0
         self.dropped = 0
-        self._writer = threading.Thread(target=self._write_loop, name="store", daemon=True)
-        self._writer.start()
+        context = multiprocessing.get_context("spawn")
+        self._pipe, child = context.Pipe()
+        self._process = context.Process(
+            target=_writer_main, args=(self.url, child), name="typogate-store", daemon=True
+        )
+        # Starting a process may start multiprocessing's resource tracker, which unblocks
+        # SIGINT/SIGTERM in this thread; keep the caller's signal mask (typogate serve leaves
+        # those signals to libmilter's thread) for this thread and the feeder below.
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+        self._process.start()
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        self._stop = threading.Event()
+        self._feeder = threading.Thread(target=self._feed, name="store-feeder", daemon=True)
+        self._feeder.start()
 
     def migrate(self) -> None:
         """Bring the schema to the newest revision (Alembic)."""
@@ -115,14 +117,16 @@ class Store:
     def flush(self, timeout: float = 30.0) -> None:
         """Wait until every queued event is written (or dropped)."""
         deadline = time.monotonic() + timeout
-        while (self._queued or self._pending) and time.monotonic() < deadline:
+        while (self._queued or self._in_flight) and time.monotonic() < deadline:
             time.sleep(0.01)
 
     def close(self) -> None:
         """Write what is queued and stop."""
         self.flush()
         self._stop.set()
-        self._writer.join(timeout=10)
+        self._feeder.join(timeout=10)
+        self._pipe.send(None)
+        self._process.join(timeout=30)
         self.engine.dispose()
 
     # --- reading -------------------------------------------------------------------------
@@ -148,83 +152,134 @@ class Store:
 
     def learn(self, counts: dict[tuple[str, str], int], seen: datetime | None = None) -> None:
         """Add deliveries to the correspondents: ``{(sender, recipient_domain): count}``."""
-        with Session(self.engine) as session, session.begin():
-            self._upsert_correspondents(
-                session, counts, seen or datetime.now(UTC), seen or datetime.now(UTC)
-            )
+        when = seen or datetime.now(UTC)
+        _EventWriter(self.engine).learn(counts, when, when)
 
     # --- writing -------------------------------------------------------------------------
 
-    def _write_loop(self) -> None:
+    def _feed(self) -> None:
         while True:
             stopping = self._stop.wait(_WRITE_SECONDS)
-            while self._queued and len(self._pending) < _MAX_PENDING:
-                self._pending.append(self._queued.popleft())
-            if self._write(self._pending):
-                self._pending = []
-            elif len(self._pending) >= _MAX_PENDING or stopping:
-                # Dead for long (or stopping): keep deciding from memory, count the loss.
-                log.error(
-                    "store: database unavailable, %d verdict events dropped", len(self._pending)
-                )
-                self.dropped += len(self._pending)
-                self._pending = []
+            batch = []
+            while self._queued:
+                batch.append(_row(self._queued.popleft()))
+            if batch:
+                self._in_flight += len(batch)
+                self._pipe.send(batch)
+            while self._pipe.poll():
+                written, dropped = self._pipe.recv()
+                self.written += written
+                self.dropped += dropped
+                self._in_flight -= written + dropped
             if stopping and not self._queued:
                 return
 
-    def _write(self, events: list[VerdictEvent]) -> bool:
-        if not events:
-            return True
+
+def _row(e: VerdictEvent) -> tuple[Any, ...]:
+    return (
+        e.time,
+        e.recipient,
+        e.domain,
+        e.action,
+        e.reason,
+        e.adapter,
+        e.mode,
+        e.sender,
+        e.sasl_username,
+        e.suggestion,
+        e.score,
+        e.rule,
+        e.queue_id,
+        e.client_address,
+    )
+
+
+class _EventWriter:
+    """The database side of recording: events and the correspondents they teach."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        marker = "%s" if engine.dialect.paramstyle in ("format", "pyformat") else "?"
+        self.insert_event = (
+            "INSERT INTO events (time, recipient, domain, action, reason, adapter, mode, sender, "
+            "sasl_username, suggestion, score, rule, queue_id, client_address) VALUES ("
+            + ", ".join([marker] * 14)
+            + ")"
+        )
+        # One statement, understood by SQLite (3.24+) and PostgreSQL alike.
+        self.upsert_correspondent = (
+            "INSERT INTO correspondents (sender, recipient_domain, count, first_seen, last_seen) "
+            f"VALUES ({', '.join([marker] * 5)}) ON CONFLICT (sender, recipient_domain) DO UPDATE "
+            "SET count = correspondents.count + excluded.count, last_seen = excluded.last_seen"
+        )
+
+    def write(self, rows: list[tuple[Any, ...]]) -> bool:
+        """Insert events and count allowed deliveries as correspondents; False if the
+        database refused (the caller retries)."""
         learned: dict[tuple[str, str], int] = defaultdict(int)
-        first = min(e.time for e in events)
-        last = max(e.time for e in events)
-        for e in events:
-            if e.action == "allow" and e.mode in ("enforce", "audit"):
-                learned[("*", e.domain)] += 1
-                if e.sender:
-                    learned[(e.sender.lower(), e.domain)] += 1
-                    learned[(e.sender.rpartition("@")[2].lower(), e.domain)] += 1
-        rows = [
-            (
-                e.time,
-                e.recipient,
-                e.domain,
-                e.action,
-                e.reason,
-                e.adapter,
-                e.mode,
-                e.sender,
-                e.sasl_username,
-                e.suggestion,
-                e.score,
-                e.rule,
-                e.queue_id,
-                e.client_address,
-            )
-            for e in events
-        ]
+        for row in rows:
+            domain, action, sender = row[2], row[3], row[7]
+            if action == "allow":
+                learned[("*", domain)] += 1
+                if sender:
+                    learned[(sender.lower(), domain)] += 1
+                    learned[(sender.rpartition("@")[2].lower(), domain)] += 1
         try:
-            with Session(self.engine) as session, session.begin():
-                # The driver's own executemany: the writer thread shares the GIL with the
-                # gateway, so per-row Python work in the ORM would slow every verdict.
-                cursor = session.connection().connection.cursor()
-                cursor.executemany(self._insert_event, rows)
-                cursor.close()
+            with self.engine.begin() as connection:
+                # The driver's own executemany: no per-row work in the ORM.
+                cursor = connection.connection.cursor()
+                cursor.executemany(self.insert_event, rows)
                 if learned:
-                    self._upsert_correspondents(session, learned, first, last)
+                    first, last = min(r[0] for r in rows), max(r[0] for r in rows)
+                    cursor.executemany(
+                        self.upsert_correspondent,
+                        [
+                            (sender, domain, n, first, last)
+                            for (sender, domain), n in learned.items()
+                        ],
+                    )
+                cursor.close()
         except SQLAlchemyError as error:
-            log.error("store: cannot write %d events (will retry): %s", len(events), error)
+            log.error("store: cannot write %d events (will retry): %s", len(rows), error)
             return False
-        self.written += len(events)
         return True
 
-    def _upsert_correspondents(
-        self, session: Session, counts: dict[tuple[str, str], int], first: datetime, last: datetime
-    ) -> None:
-        rows = [(sender, domain, n, first, last) for (sender, domain), n in counts.items()]
-        cursor = session.connection().connection.cursor()
-        cursor.executemany(self._upsert_correspondent, rows)
-        cursor.close()
+    def learn(self, counts: dict[tuple[str, str], int], first: datetime, last: datetime) -> None:
+        with self.engine.begin() as connection:
+            cursor = connection.connection.cursor()
+            cursor.executemany(
+                self.upsert_correspondent,
+                [(sender, domain, n, first, last) for (sender, domain), n in counts.items()],
+            )
+            cursor.close()
+
+
+def _writer_main(url: str, pipe: Connection) -> None:
+    """The writer process: takes batches, writes them, retries while the database is down
+    (up to _MAX_PENDING events, then drops and counts), and reports back what it did."""
+    engine = create_engine(url, pool_pre_ping=True)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    writer = _EventWriter(engine)
+    pending: list[tuple[Any, ...]] = []
+    running = True
+    while running or pending:
+        if pipe.poll(_WRITE_SECONDS if pending else None):
+            batch = pipe.recv()
+            if batch is None:
+                running = False
+            else:
+                pending.extend(batch)
+        if not pending:
+            continue
+        if writer.write(pending):
+            pipe.send((len(pending), 0))
+            pending = []
+        elif len(pending) >= _MAX_PENDING or not running:
+            log.error("store: database unavailable, %d verdict events dropped", len(pending))
+            pipe.send((0, len(pending)))
+            pending = []
+    engine.dispose()
 
 
 def _sqlite_pragmas(connection, record) -> None:  # type: ignore[no-untyped-def]
