@@ -6,10 +6,9 @@ import asyncio
 import logging
 import signal
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from sqlalchemy.exc import SQLAlchemyError
 
 from typogate.cli import app
 from typogate.cli.configuration import (
@@ -24,9 +23,10 @@ from typogate.cli.configuration import (
 from typogate.gateway.notice import NoticeSender
 from typogate.gateway.policy_service import PolicyLimits, PolicyService
 from typogate.policy import Config
-from typogate.store import Store
 from typogate.store.log_file import FileJournal
-from typogate.store.quarantine import link_signer, release_link
+
+if TYPE_CHECKING:
+    from typogate.store import Store
 
 Mode = Annotated[
     str | None,
@@ -64,6 +64,10 @@ def _journal(settings: Config, db: str | None) -> FileJournal | Store:
     """The store named by --db, else the JSON-lines journal of the configuration."""
     if db is None:
         return FileJournal(settings.base_dir / settings.gateway.journal)
+    from sqlalchemy.exc import SQLAlchemyError  # the store's stack loads only when used
+
+    from typogate.store import Store
+
     try:
         return Store(db)
     except SQLAlchemyError as error:
@@ -78,6 +82,8 @@ def notice_sender(config: Config) -> NoticeSender | None:
     host, port = host_port(config.gateway.notice_relay, "gateway.notice_relay")
     link = None
     if config.release.secret:
+        from typogate.store.quarantine import link_signer, release_link
+
         signer = link_signer(config.release.secret)
         base_url = config.release.base_url
 
@@ -284,7 +290,7 @@ def serve(
     _setup_logging(verbose)
     guard = build_guard(settings)
     journal = _journal(settings, db)
-    assert isinstance(journal, Store)
+    assert not isinstance(journal, FileJournal)
     learned = journal.correspondent_counts()
     guard.learn(learned)
     notices = notice_sender(settings)
@@ -335,6 +341,7 @@ def learn(
 
     from typogate.audit.postfix_log import sent_by_domain
     from typogate.audit.sources import AuditInputError, plan, read_chunk
+    from typogate.store import Store
 
     try:
         parts = plan(paths, "postfix")

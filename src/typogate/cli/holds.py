@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -13,14 +13,18 @@ from rich.table import Table
 from typogate.cli import app
 from typogate.cli.configuration import ConfigFile, load_config, stderr
 from typogate.policy import Config
-from typogate.store import Store
-from typogate.store.quarantine import HoldError, Quarantine
+
+if TYPE_CHECKING:
+    from typogate.store.quarantine import Quarantine
 
 Db = Annotated[str, typer.Option("--db", help="The store (sqlite:///PATH or postgresql://...).")]
 DEFAULT_DB = "sqlite:///typogate.db"
 
 
 def _quarantine(db: str, config: Path | None) -> tuple[Quarantine, Config]:
+    from typogate.store import Store
+    from typogate.store.quarantine import Quarantine
+
     settings = load_config(config, None, None, None)
     release = settings.release
     quarantine = Quarantine(Store(db), release.secret or None, release.postfix_config)
@@ -36,6 +40,8 @@ def holds(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """List held messages: recipients, reason, suggestion, sender, Postfix queue id."""
+    from typogate.store import Store
+
     store = Store(db)
     rows = store.holds(state)
     store.close()
@@ -74,6 +80,8 @@ def release(
     config: ConfigFile = None,
 ) -> None:
     """Release a held message (postsuper -H). Releasing twice is harmless."""
+    from typogate.store.quarantine import HoldError
+
     quarantine, settings = _quarantine(db, config)
     try:
         if token is not None:
@@ -102,6 +110,8 @@ def delete(
     config: ConfigFile = None,
 ) -> None:
     """Delete a held message (postsuper -d). Needs --yes."""
+    from typogate.store.quarantine import HoldError
+
     quarantine, _ = _quarantine(db, config)
     try:
         print(quarantine.delete(hold_id, actor, why, confirm=yes).message)
@@ -119,6 +129,8 @@ def release_link(
     config: ConfigFile = None,
 ) -> None:
     """Print a signed, expiring, one-use link for the sender to release their message."""
+    from typogate.store.quarantine import HoldError
+
     quarantine, settings = _quarantine(db, config)
     try:
         print(quarantine.release_link(hold_id, settings.release.base_url))
