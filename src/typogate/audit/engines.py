@@ -11,8 +11,10 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -138,26 +140,17 @@ def run_local(
 ) -> Outcome:
     """Every core of this machine (``workers`` processes), streaming partition by partition."""
     workers = workers or os.cpu_count() or 1
-    if workers == 1 or len(parts) == 1:
+    parallel = workers > 1 and len(parts) > 1
+    with ProcessPoolExecutor(max_workers=workers) if parallel else nullcontext() as pool:
+        mapper = pool.map if pool is not None else map
         results = []
-        for part in parts:
-            results.append(run_part(part, settings))
-            progress(part)
-        outcome = merge(parts, results)
-        wanted = missing_senders(outcome)
-        fill_senders(outcome, (senders_in(part, wanted) for part in parts) if wanted else ())
-        return outcome
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        results = []
-        for part, result in zip(
-            parts, pool.map(run_part, parts, [settings] * len(parts)), strict=True
-        ):
+        for part, result in zip(parts, mapper(run_part, parts, repeat(settings)), strict=True):
             results.append(result)
             progress(part)
         outcome = merge(parts, results)
         wanted = missing_senders(outcome)
         if wanted:
-            fill_senders(outcome, pool.map(senders_in, parts, [wanted] * len(parts)))
+            fill_senders(outcome, mapper(senders_in, parts, repeat(wanted)))
     return outcome
 
 

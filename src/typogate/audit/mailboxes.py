@@ -61,8 +61,8 @@ def read(path: Path, kind: str, suspect: Callable[[str], bool], result: PartResu
 def _header(message: EmailMessage, name: str) -> list[str]:
     try:
         return [str(value) for value in message.get_all(name, [])]
-    except Exception:  # an undecodable header: fall back to its raw text
-        return [str(value) for value in message.get_all(name, failobj=[]) or []]
+    except Exception:  # a header the parser cannot decode: fall back to its raw text
+        return [value for key, value in message.raw_items() if key.lower() == name.lower()]
 
 
 def _take(

@@ -93,13 +93,18 @@ def notice_sender(config: Config) -> NoticeSender | None:
     return NoticeSender(host, port, config.gateway.notice_from, link)
 
 
-async def _run_until_stopped(server: asyncio.AbstractServer) -> None:
+async def _stopped() -> None:
+    """Return on SIGINT or SIGTERM."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+async def _run_until_stopped(server: asyncio.AbstractServer) -> None:
     async with server:
-        await stop.wait()
+        await _stopped()
 
 
 @app.command()
@@ -245,15 +250,8 @@ def proxy(
     controller.start()
     logging.getLogger("typogate").info("proxy on %s:%d -> %s:%d", host, port, *hop)
 
-    async def wait() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-
     try:
-        asyncio.run(wait())
+        asyncio.run(_stopped())
     finally:
         controller.stop()
         journal.close()

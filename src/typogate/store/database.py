@@ -231,13 +231,7 @@ class _EventWriter:
                 cursor.executemany(self.insert_event, rows)
                 if learned:
                     first, last = min(r[0] for r in rows), max(r[0] for r in rows)
-                    cursor.executemany(
-                        self.upsert_correspondent,
-                        [
-                            (sender, domain, n, first, last)
-                            for (sender, domain), n in learned.items()
-                        ],
-                    )
+                    self._upsert(cursor, learned, first, last)
                 cursor.close()
         except SQLAlchemyError as error:
             log.error("store: cannot write %d events (will retry): %s", len(rows), error)
@@ -247,11 +241,14 @@ class _EventWriter:
     def learn(self, counts: dict[tuple[str, str], int], first: datetime, last: datetime) -> None:
         with self.engine.begin() as connection:
             cursor = connection.connection.cursor()
-            cursor.executemany(
-                self.upsert_correspondent,
-                [(sender, domain, n, first, last) for (sender, domain), n in counts.items()],
-            )
+            self._upsert(cursor, counts, first, last)
             cursor.close()
+
+    def _upsert(
+        self, cursor: Any, counts: dict[tuple[str, str], int], first: datetime, last: datetime
+    ) -> None:
+        rows = [(sender, domain, n, first, last) for (sender, domain), n in counts.items()]
+        cursor.executemany(self.upsert_correspondent, rows)
 
 
 def _writer_main(url: str, pipe: Connection) -> None:
