@@ -21,10 +21,12 @@ from rich.table import Table
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
+sys.path.insert(0, str(BENCH.parent / "tests"))
 sys.path.insert(0, str(BENCH.parent / "tests" / "store"))
 import scenario  # noqa: E402
 from conftest import PostgresServer, _bin  # noqa: E402
-from gateway import free_port, measure, wait_for_port  # noqa: E402
+from gateway import measure  # noqa: E402
+from ports import free_port, wait_for_port  # noqa: E402
 
 CONNECTIONS = 16
 

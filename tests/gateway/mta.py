@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -17,6 +16,7 @@ from email import message_from_bytes
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
+from ports import wait_for_port
 
 TYPOGATE = str(Path(sys.executable).with_name("typogate"))
 
@@ -51,23 +51,6 @@ def postfix_root() -> Path:
     root = Path(tempfile.mkdtemp(prefix="typogate-postfix-", dir="/tmp"))
     root.chmod(0o755)
     return root
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_for_port(port: int, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
 
 
 @dataclass

@@ -8,7 +8,8 @@ import time
 from email import message_from_bytes
 
 import pytest
-from mta import Postfix, Server, Sink, free_port, postfix_root
+from mta import Postfix, Server, Sink, postfix_root
+from ports import free_port
 
 pytestmark = [
     pytest.mark.postfix,

@@ -7,7 +7,8 @@ import socket
 import time
 
 import pytest
-from mta import Server, free_port
+from mta import Server
+from ports import free_port
 
 CONFIG = """
 [domains]

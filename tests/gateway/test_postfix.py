@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
-from mta import Postfix, Server, Sink, free_port, postfix_root, swaks
+from mta import Postfix, Server, Sink, postfix_root, swaks
+from ports import free_port
 
 pytestmark = [
     pytest.mark.postfix,

@@ -7,7 +7,8 @@ import shutil
 import time
 
 import pytest
-from mta import Postfix, Server, Sink, free_port, postfix_root, swaks
+from mta import Postfix, Server, Sink, postfix_root, swaks
+from ports import free_port
 
 CONFIG = """
 [domains]

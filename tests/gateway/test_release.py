@@ -9,7 +9,8 @@ import subprocess
 import time
 
 import pytest
-from mta import TYPOGATE, Postfix, Server, Sink, free_port, postfix_root, swaks
+from mta import TYPOGATE, Postfix, Server, Sink, postfix_root, swaks
+from ports import free_port
 
 from typogate.store import Store
 from typogate.store.quarantine import InvalidReleaseLink, Quarantine

@@ -8,7 +8,8 @@ import socket
 import sqlite3
 import subprocess
 
-from mta import TYPOGATE, free_port, wait_for_port
+from mta import TYPOGATE
+from ports import free_port, wait_for_port
 
 
 def test_serve_answers_policy_requests_and_listens_for_milters(tmp_path):

@@ -7,19 +7,13 @@ import glob
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import pytest
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from ports import free_port, wait_for_port
 
 
 def _bin(name: str) -> str | None:
@@ -32,7 +26,7 @@ class PostgresServer:
         self.root = Path(tempfile.mkdtemp(prefix="typogate-pg-", dir="/tmp"))
         self.root.chmod(0o755)
         self.data = self.root / "data"
-        self.port = _free_port()
+        self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
         shutil.chown(self.root, "postgres", "postgres")
         self._as_postgres(
@@ -76,15 +70,11 @@ class PostgresServer:
             group="postgres",
             cwd=self.root,
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                time.sleep(0.3)
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"postgres did not start on port {self.port}")
+        try:
+            wait_for_port(self.port, timeout=30)
+        except TimeoutError:
+            raise RuntimeError(f"postgres did not start on port {self.port}") from None
+        time.sleep(0.3)  # listening before it accepts logins
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -11,30 +11,15 @@ import threading
 import time
 from pathlib import Path
 
+from ports import free_port, wait_for_port
+
 from typogate.store import Store
 
 TYPOGATE = str(Path(sys.executable).with_name("typogate"))
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _wait(port: int) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(port)
-
-
 def test_kill_9_loses_no_acknowledged_hold(tmp_path: Path):
-    policy, milter = _free_port(), _free_port()
+    policy, milter = free_port(), free_port()
     (tmp_path / "typogate.toml").write_text(
         f"""
 [domains]
@@ -51,7 +36,7 @@ milter_listen = "inet:{milter}@127.0.0.1"
     server = subprocess.Popen(
         command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    _wait(policy)
+    wait_for_port(policy, timeout=60)
     acknowledged: list[str] = []
     lock = threading.Lock()
 
@@ -95,7 +80,7 @@ milter_listen = "inet:{milter}@127.0.0.1"
         command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
-        _wait(policy)
+        wait_for_port(policy, timeout=60)
     finally:
         os.kill(restarted.pid, signal.SIGTERM)
         assert restarted.wait(timeout=20) == 0

@@ -1,0 +1,6 @@
+"""Shared test helpers (ports.py) are imported from this folder."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
