@@ -6,20 +6,18 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
+from mta import TYPOGATE
 from ports import free_port, wait_for_port
 
 from typogate.store import Store
 
-TYPOGATE = str(Path(sys.executable).with_name("typogate"))
-
 
 def test_kill_9_loses_no_acknowledged_hold(tmp_path: Path):
-    policy, milter = free_port(), free_port()
+    policy, milter, web = free_port(), free_port(), free_port()
     (tmp_path / "typogate.toml").write_text(
         f"""
 [domains]
@@ -29,6 +27,8 @@ typo = "hold"
 [gateway]
 policy_listen = "127.0.0.1:{policy}"
 milter_listen = "inet:{milter}@127.0.0.1"
+[web]
+listen = "127.0.0.1:{web}"
 """
     )
     db = f"sqlite:///{tmp_path / 'typogate.db'}"

@@ -112,3 +112,61 @@ def test_dead_database_degrades_to_memory_and_logs(postgres):
         time.sleep(0.2)  # the writer retries the queued batch once the server is back
     assert store.event_count() == 500
     store.close()
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_incident_counts_feed_the_dashboard(backend, request, sqlite_url):
+    """The writer keeps daily counts; the dashboard's lists come from them."""
+    from typogate.store.history import History
+
+    url = sqlite_url if backend == "sqlite" else request.getfixturevalue("postgres").url
+    store = Store(url)
+    for event in [
+        *events(5, "ann@army.ml", "boss@example.org"),
+        *events(2, "ann@army.ml", "sue@example.org"),
+        *events(3, "bob@gmial.com", "boss@example.org"),
+        *events(7, "jane@army.mil", "boss@example.org"),
+    ]:
+        store.record(event)
+    store.flush()
+    history = History(store.engine)
+    today = history.by_day(3)[-1]
+    assert (today.allow, today.reject) == (7, 10)
+    assert [(d.domain, d.suggestion, d.count, d.senders) for d in history.top_domains()] == [
+        ("army.ml", "army.mil", 7, 2),
+        ("gmial.com", "gmail.com", 3, 1),
+    ]
+    assert [(s.sender, s.count, s.domains) for s in history.top_senders()] == [
+        ("boss@example.org", 8, 2),
+        ("sue@example.org", 2, 1),
+    ]
+    newest = history.events(limit=3)
+    assert [e["recipient"] for e in newest] == ["jane@army.mil"] * 3
+    older = history.events(before=newest[-1]["id"], limit=100, action="reject")
+    assert len(older) == 10 and all(e["action"] == "reject" for e in older)
+    store.close()
+
+
+def test_upgrading_an_old_store_counts_its_events_once(sqlite_url):
+    """Revision 0003 counts the events stored before it existed."""
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
+    from typogate.store.database import _MIGRATIONS
+    from typogate.store.history import History
+
+    store = Store(sqlite_url)
+    for event in events(4, "ann@army.ml") + events(6):
+        store.record(event)
+    store.flush()
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    with store.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0002")
+    store.migrate()
+    today = History(store.engine).by_day(1)[0]
+    assert (today.allow, today.reject) == (6, 4)
+    store.close()

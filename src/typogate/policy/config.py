@@ -108,6 +108,19 @@ class Release(_Section):
     link_hours: float = Field(72.0, gt=0)
 
 
+class Web(_Section):
+    """The web interface: dashboard, REST API, metrics."""
+
+    listen: str = "127.0.0.1:8025"
+    # Cookies only over HTTPS. Browsers also send them to http://127.0.0.1 and
+    # http://localhost (a secure context), so the default suits a loopback listener or a
+    # TLS-terminating proxy in front; set false only for plain HTTP on another host.
+    secure_cookies: bool = True
+    session_hours: float = Field(12.0, gt=0)
+    # Prometheus may scrape /metrics with "Authorization: Bearer <token>"; "" = login only.
+    metrics_token: str = ""
+
+
 class Config(_Section):
     """The whole configuration. Build with :meth:`load` or directly in code."""
 
@@ -119,6 +132,7 @@ class Config(_Section):
     rules: list[Rule] = []
     gateway: Gateway = Gateway()
     release: Release = Release()
+    web: Web = Web()
     # Relative list files are read from here (the config file's folder).
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
 

@@ -132,6 +132,15 @@ class Guard:
                 self._index.add(domain)
         self._judge.cache_clear()
 
+    def use_rules(self, rules: list[Rule]) -> None:
+        """Replace the blanket rules (the configuration's and the web's, in that order).
+
+        Raises :class:`ConfigError` for a rule whose suffix or domain is not valid; the rules
+        in use then stay as they were.
+        """
+        self._rules = RuleBook(rules)
+        self._judge.cache_clear()
+
     def judge_domain(self, domain: str) -> DomainVerdict:
         """Judge a bare domain (cached). Raises :class:`InvalidAddress` for a bad domain."""
         return self._judge(domain)

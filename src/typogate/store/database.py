@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing
+import secrets
 import signal
 import threading
 import time
@@ -26,11 +27,11 @@ from typing import Any
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, create_engine, event, func, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from typogate.store.journal import HeldMessage, VerdictEvent
-from typogate.store.models import CorrespondentRow, EventRow, HoldRow
+from typogate.store.models import CorrespondentRow, EventRow, HoldRow, SecretRow
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,11 @@ def normal_url(url: str) -> str:
 class Store:
     """Events, holds and correspondents in one database (a :class:`Journal`)."""
 
-    def __init__(self, url: str = DEFAULT_URL, *, migrate: bool = True) -> None:
+    def __init__(
+        self, url: str = DEFAULT_URL, *, migrate: bool = True, writer: bool = True
+    ) -> None:
+        """Open (and migrate) the store. ``writer=False`` is for reading and admin work:
+        no writer process, and :meth:`record` refuses."""
         self.url = normal_url(url)
         self.engine: Engine = create_engine(self.url, pool_pre_ping=True)
         if self.engine.dialect.name == "sqlite":
@@ -65,6 +70,11 @@ class Store:
         self._in_flight = 0
         self.written = 0
         self.dropped = 0
+        self._writing = writer
+        if writer:
+            self._start_writer()
+
+    def _start_writer(self) -> None:
         context = multiprocessing.get_context("spawn")
         self._pipe, child = context.Pipe()
         self._process = context.Process(
@@ -91,11 +101,19 @@ class Store:
     # --- Journal -------------------------------------------------------------------------
 
     def record(self, event: VerdictEvent) -> None:
-        """Queue one verdict event; returns at once, never raises."""
+        """Queue one verdict event; returns at once, never raises (but in a store opened
+        with ``writer=False``, a programming error)."""
+        if not self._writing:
+            raise RuntimeError("this store was opened without a writer")
         if len(self._queued) >= _MAX_QUEUED:
             self.dropped += 1
             return
         self._queued.append(event)
+
+    @property
+    def queued(self) -> int:
+        """Events recorded but not yet written."""
+        return len(self._queued) + self._in_flight
 
     def hold(self, held: HeldMessage) -> None:
         """Commit a held message before returning; raises if the database cannot take it."""
@@ -122,6 +140,9 @@ class Store:
 
     def close(self) -> None:
         """Write what is queued and stop."""
+        if not self._writing:
+            self.engine.dispose()
+            return
         self.flush()
         self._stop.set()
         self._feeder.join(timeout=10)
@@ -138,6 +159,12 @@ class Store:
             )
             return [_plain(row) for row in rows]
 
+    def held(self, hold_id: str) -> dict[str, Any] | None:
+        """One held message's record (any state), or None."""
+        with Session(self.engine) as session:
+            row = session.get(HoldRow, hold_id)
+            return None if row is None else _plain(row)
+
     def correspondent_counts(self, sender: str = "*") -> dict[str, int]:
         """Allowed deliveries per recipient domain (``*``: the whole organisation)."""
         query = select(CorrespondentRow.recipient_domain, CorrespondentRow.count).where(
@@ -149,6 +176,21 @@ class Store:
     def event_count(self) -> int:
         with Session(self.engine) as session:
             return session.scalar(select(func.count()).select_from(EventRow)) or 0
+
+    def secret(self, name: str) -> str:
+        """A random secret of typogate's own, made on first use and kept in the store
+        (the release-link key when the configuration sets none)."""
+        for _ in range(2):  # a second process may make it at the same moment: then read it
+            try:
+                with Session(self.engine) as session, session.begin():
+                    row = session.get(SecretRow, name)
+                    if row is None:
+                        row = SecretRow(name=name, value=secrets.token_urlsafe(32))
+                        session.add(row)
+                    return row.value
+            except IntegrityError:
+                continue
+        raise RuntimeError(f"cannot keep the secret {name!r} in the store")
 
     def learn(self, counts: dict[tuple[str, str], int], seen: datetime | None = None) -> None:
         """Add deliveries to the correspondents: ``{(sender, recipient_domain): count}``."""
@@ -212,18 +254,29 @@ class _EventWriter:
             f"VALUES ({', '.join([marker] * 5)}) ON CONFLICT (sender, recipient_domain) DO UPDATE "
             "SET count = correspondents.count + excluded.count, last_seen = excluded.last_seen"
         )
+        self.upsert_incident = (
+            "INSERT INTO incidents (day, action, domain, suggestion, sender, count) "
+            f"VALUES ({', '.join([marker] * 6)}) "
+            "ON CONFLICT (day, action, domain, suggestion, sender) DO UPDATE "
+            "SET count = incidents.count + excluded.count"
+        )
 
     def write(self, rows: list[tuple[Any, ...]]) -> bool:
         """Insert events and count allowed deliveries as correspondents; False if the
         database refused (the caller retries)."""
         learned: dict[tuple[str, str], int] = defaultdict(int)
+        incidents: dict[tuple[str, str, str, str, str], int] = defaultdict(int)
         for row in rows:
-            domain, action, sender = row[2], row[3], row[7]
+            when, domain, action, sender = row[0], row[2], row[3], row[7]
+            day = when.astimezone(UTC).date().isoformat()
             if action == "allow":
+                incidents[(day, "allow", "*", "", "*")] += 1
                 learned[("*", domain)] += 1
                 if sender:
                     learned[(sender.lower(), domain)] += 1
                     learned[(sender.rpartition("@")[2].lower(), domain)] += 1
+            else:
+                incidents[(day, action, domain, row[9] or "", (sender or "").lower())] += 1
         try:
             with self.engine.begin() as connection:
                 # The driver's own executemany: no per-row work in the ORM.
@@ -232,6 +285,9 @@ class _EventWriter:
                 if learned:
                     first, last = min(r[0] for r in rows), max(r[0] for r in rows)
                     self._upsert(cursor, learned, first, last)
+                cursor.executemany(
+                    self.upsert_incident, [(*key, n) for key, n in incidents.items()]
+                )
                 cursor.close()
         except SQLAlchemyError as error:
             log.error("store: cannot write %d events (will retry): %s", len(rows), error)

@@ -93,3 +93,72 @@ class SpentLinkRow(Base):
     nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
     hold_id: Mapped[str] = mapped_column(String(64))
     time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class IncidentRow(Base):
+    """Verdicts per day, kept by the writer as it records events: what the dashboard charts.
+
+    Alerts (warn, hold, reject) are counted per domain, suggestion and sender; allowed
+    deliveries only per day (``domain`` and ``sender`` are ``*``), so the table stays small
+    and the dashboard never scans the events.
+    """
+
+    __tablename__ = "incidents"
+    __table_args__ = (UniqueConstraint("day", "action", "domain", "suggestion", "sender"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    day: Mapped[str] = mapped_column(String(10), index=True)  # YYYY-MM-DD, UTC
+    action: Mapped[str] = mapped_column(String(16))
+    domain: Mapped[str] = mapped_column(String(255))
+    suggestion: Mapped[str] = mapped_column(String(255))  # "" when none
+    sender: Mapped[str] = mapped_column(String(320))  # "" when unknown
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AccountRow(Base):
+    """A person who may use the web interface: viewer (reads) or admin (also acts)."""
+
+    __tablename__ = "accounts"
+
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    password_hash: Mapped[str] = mapped_column(String(256))  # argon2id, with its parameters
+    role: Mapped[str] = mapped_column(String(16))
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class WebSessionRow(Base):
+    """A signed-in browser. Only a hash of the cookie is kept: a stolen database
+    cannot be replayed as sessions."""
+
+    __tablename__ = "web_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class RuleRow(Base):
+    """A blanket rule written in the web interface (the configuration's own rules stay
+    in the TOML file); applied after the configured ones."""
+
+    __tablename__ = "rules"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    suffix: Mapped[str | None] = mapped_column(String(255))
+    domain: Mapped[str | None] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(16))
+    exceptions: Mapped[str] = mapped_column(Text)  # JSON list
+    message: Mapped[str | None] = mapped_column(Text)
+    author: Mapped[str] = mapped_column(String(64))
+    updated: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SecretRow(Base):
+    """Secrets typogate made for itself (release-link key when the config sets none)."""
+
+    __tablename__ = "secrets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128))

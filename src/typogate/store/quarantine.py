@@ -13,6 +13,7 @@ import subprocess
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select
@@ -49,6 +50,13 @@ class Outcome:
 def link_signer(secret: str) -> URLSafeTimedSerializer:
     """What signs and checks release links (the secret of ``release.secret``)."""
     return URLSafeTimedSerializer(secret, salt=_SALT)
+
+
+def release_secret(store: Store, configured: str) -> str:
+    """The key that signs release links: ``release.secret`` when the configuration sets one,
+    else a random key typogate made once and keeps in the store (links work out of the box,
+    and survive restarts)."""
+    return configured or store.secret("release-links")
 
 
 def release_link(signer: URLSafeTimedSerializer, hold_id: str, base_url: str) -> str:
@@ -92,15 +100,30 @@ class Quarantine:
         """A signed link that lets the sender release this hold once."""
         return release_link(self._signer(), hold_id, base_url)
 
-    def release_by_link(self, token: str, max_age: int) -> Outcome:
-        """Release through a link: refused if tampered, older than ``max_age`` s, or used."""
+    def read_link(self, token: str, max_age: int) -> dict[str, Any]:
+        """The hold a release link is for, without using the link; raises
+        :class:`InvalidReleaseLink` if it is tampered, older than ``max_age`` s, or used."""
+        hold_id, nonce = self._open_link(token, max_age)
+        with Session(self.store.engine) as session:
+            if session.get(SpentLinkRow, nonce) is not None:
+                raise InvalidReleaseLink("this release link was already used")
+        hold = self.store.held(hold_id)
+        if hold is None:
+            raise InvalidReleaseLink("this release link names no held message")
+        return hold
+
+    def _open_link(self, token: str, max_age: int) -> tuple[str, str]:
         try:
             data = self._signer().loads(token, max_age=max_age)
         except SignatureExpired:
             raise InvalidReleaseLink("this release link has expired") from None
         except BadSignature:
             raise InvalidReleaseLink("this release link is not valid") from None
-        hold_id, nonce = str(data["hold"]), str(data["nonce"])
+        return str(data["hold"]), str(data["nonce"])
+
+    def release_by_link(self, token: str, max_age: int) -> Outcome:
+        """Release through a link: refused if tampered, older than ``max_age`` s, or used."""
+        hold_id, nonce = self._open_link(token, max_age)
         try:
             with Session(self.store.engine) as session, session.begin():
                 session.add(SpentLinkRow(nonce=nonce, hold_id=hold_id, time=datetime.now(UTC)))

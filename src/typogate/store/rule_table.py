@@ -1,0 +1,79 @@
+"""Blanket rules written in the web interface, kept in the store.
+
+The configuration file's rules stay where they are (read-only here); these come after them
+and can be added, changed and removed while typogate runs.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from typogate.policy.config import Rule
+from typogate.store.models import RuleRow
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRule:
+    """A rule and who last wrote it."""
+
+    id: int
+    rule: Rule
+    author: str
+    updated: datetime
+
+
+class RuleTable:
+    """The web's rules: list, save (add or replace), remove."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def all(self) -> list[StoredRule]:
+        """Every stored rule, oldest first."""
+        with Session(self.engine) as session:
+            return [_stored(row) for row in session.scalars(select(RuleRow).order_by(RuleRow.id))]
+
+    def in_force(self, configured: list[Rule]) -> list[Rule]:
+        """The rules a Guard uses: the configuration's, then the stored ones."""
+        return [*configured, *(stored.rule for stored in self.all())]
+
+    def save(self, rule: Rule, author: str, rule_id: int | None = None) -> StoredRule:
+        """Add ``rule`` (or replace rule ``rule_id``); raises KeyError for an unknown id."""
+        with Session(self.engine) as session, session.begin():
+            row = RuleRow() if rule_id is None else session.get(RuleRow, rule_id)
+            if row is None:
+                raise KeyError(rule_id)
+            row.suffix, row.domain, row.action = rule.suffix, rule.domain, rule.action.value
+            row.exceptions = json.dumps(rule.exceptions)
+            row.message = rule.message
+            row.author, row.updated = author, datetime.now(UTC)
+            session.add(row)
+            session.flush()
+            return _stored(row)
+
+    def remove(self, rule_id: int) -> bool:
+        """Remove rule ``rule_id``; False when there was none."""
+        with Session(self.engine) as session, session.begin():
+            row = session.get(RuleRow, rule_id)
+            if row is None:
+                return False
+            session.delete(row)
+            return True
+
+
+def _stored(row: RuleRow) -> StoredRule:
+    rule = Rule.model_validate(
+        {
+            "suffix": row.suffix,
+            "domain": row.domain,
+            "action": row.action,
+            "except": json.loads(row.exceptions),
+            "message": row.message,
+        }
+    )
+    return StoredRule(row.id, rule, row.author, row.updated)
