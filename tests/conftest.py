@@ -1,4 +1,4 @@
-"""Shared test helpers (ports.py) are imported from this folder."""
+"""Shared test helpers (ports.py, mta.py) are imported from this folder."""
 
 import sys
 from pathlib import Path

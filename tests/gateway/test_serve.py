@@ -1,4 +1,4 @@
-"""`typogate serve`: the main job runs the policy service and the milter together."""
+"""`typogate serve`: the main job runs the policy service, the milter and the web together."""
 
 from __future__ import annotations
 
@@ -13,12 +13,14 @@ from ports import free_port, wait_for_port
 
 
 def test_serve_answers_policy_requests_and_listens_for_milters(tmp_path):
-    policy_port, milter_port = free_port(), free_port()
+    policy_port, milter_port, web_port = free_port(), free_port(), free_port()
     (tmp_path / "typogate.toml").write_text(
         f"""
 [gateway]
 policy_listen = "127.0.0.1:{policy_port}"
 milter_listen = "inet:{milter_port}@127.0.0.1"
+[web]
+listen = "127.0.0.1:{web_port}"
 """
     )
     log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115
@@ -28,6 +30,7 @@ milter_listen = "inet:{milter_port}@127.0.0.1"
     try:
         wait_for_port(policy_port, timeout=60)
         wait_for_port(milter_port, timeout=30)
+        wait_for_port(web_port, timeout=30)
         with socket.create_connection(("127.0.0.1", policy_port), timeout=10) as client:
             client.sendall(
                 b"request=smtpd_access_policy\nprotocol_state=RCPT\nrecipient=john@army.ml\n\n"

@@ -23,7 +23,7 @@ def _typogate() -> None:
 
 
 # Importing a command module registers its commands on ``app``.
-from typogate.cli import audit, check, gateway, holds  # noqa: E402,F401
+from typogate.cli import audit, check, gateway, holds, web  # noqa: E402,F401
 
 
 def main() -> None:

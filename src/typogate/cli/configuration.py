@@ -40,6 +40,14 @@ Profile = Annotated[
     ),
 ]
 
+Db = Annotated[
+    str,
+    typer.Option(
+        "--db", help="The store: sqlite:///PATH (default ./typogate.db) or postgresql://..."
+    ),
+]
+DEFAULT_DB = "sqlite:///typogate.db"
+
 stderr = Console(stderr=True)
 
 

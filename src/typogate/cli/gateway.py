@@ -12,7 +12,9 @@ import typer
 
 from typogate.cli import app
 from typogate.cli.configuration import (
+    DEFAULT_DB,
     ConfigFile,
+    Db,
     KnownFiles,
     Profile,
     ProtectFiles,
@@ -44,7 +46,7 @@ def host_port(text: str, flag: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def _setup_logging(verbose: bool) -> None:
+def setup_logging(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -60,19 +62,25 @@ def _with_mode(config: Config, mode: str | None) -> Config:
     return config.model_copy(update={"mode": mode})
 
 
-def _journal(settings: Config, db: str | None) -> FileJournal | Store:
-    """The store named by --db, else the JSON-lines journal of the configuration."""
-    if db is None:
-        return FileJournal(settings.base_dir / settings.gateway.journal)
+def open_store(db: str, *, writer: bool = True) -> Store:
+    """The store at ``db`` (migrated to the newest schema); exits with status 1 when the
+    database cannot be opened. ``writer=False`` for commands that only read or administer."""
     from sqlalchemy.exc import SQLAlchemyError  # the store's stack loads only when used
 
     from typogate.store import Store
 
     try:
-        return Store(db)
+        return Store(db, writer=writer)
     except SQLAlchemyError as error:
         stderr.print(f"[bold red]cannot open the store[/] {db}: {error}")
         raise typer.Exit(1) from None
+
+
+def _journal(settings: Config, db: str | None) -> FileJournal | Store:
+    """The store named by --db, else the JSON-lines journal of the configuration."""
+    if db is None:
+        return FileJournal(settings.base_dir / settings.gateway.journal)
+    return open_store(db)
 
 
 def notice_sender(config: Config) -> NoticeSender | None:
@@ -139,10 +147,13 @@ def policy(
     """
     settings = _with_mode(load_config(config, protect, known, profile), mode)
     host, port = host_port(listen or settings.gateway.policy_listen, "--listen")
-    _setup_logging(verbose)
+    setup_logging(verbose)
     guard = build_guard(settings)
     journal = _journal(settings, db)
+    if not isinstance(journal, FileJournal):
+        from typogate.store.rule_table import RuleTable
 
+        guard.use_rules(RuleTable(journal.engine).in_force(settings.rules))
     notices = notice_sender(settings)
 
     async def run() -> None:
@@ -201,7 +212,7 @@ def milter(
     if not socket_spec.startswith(("inet:", "inet6:", "unix:", "local:")):
         stderr.print(f"[bold red]bad --listen[/]: {socket_spec!r} (e.g. inet:10041@127.0.0.1)")
         raise typer.Exit(2)
-    _setup_logging(verbose)
+    setup_logging(verbose)
     guard = build_guard(settings)
     journal = FileJournal(settings.base_dir / settings.gateway.journal)
     try:
@@ -242,7 +253,7 @@ def proxy(
         stderr.print("[bold red]--next-hop is required[/] (or gateway.next_hop in the config)")
         raise typer.Exit(2)
     hop = host_port(next_hop or settings.gateway.next_hop, "--next-hop")
-    _setup_logging(verbose)
+    setup_logging(verbose)
     guard = build_guard(settings)
     journal = FileJournal(settings.base_dir / settings.gateway.journal)
     handler = ProxyHandler(guard, hop, mode=settings.mode, journal=journal)
@@ -259,45 +270,52 @@ def proxy(
 
 @app.command()
 def serve(
-    db: Annotated[
-        str,
-        typer.Option(
-            "--db", help="Store: sqlite:///PATH (default ./typogate.db) or postgresql://..."
-        ),
-    ] = "sqlite:///typogate.db",
+    db: Db = DEFAULT_DB,
     mode: Mode = None,
     config: ConfigFile = None,
     protect: ProtectFiles = None,
     known: KnownFiles = None,
     profile: Profile = None,
+    web: Annotated[
+        bool, typer.Option("--web/--no-web", help="Also serve the dashboard and REST API.")
+    ] = True,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every request.")] = False,
 ) -> None:
-    """Run typogate's main job: the policy service and the milter, sharing one Guard.
+    """Run typogate's main job: policy service, milter and web interface on one store.
 
     With no configuration: the built-in us-gov profile, the policy service on
-    127.0.0.1:10040, the milter on inet:10041@127.0.0.1, verdicts, holds and learned
-    correspondents in ./typogate.db (SQLite). Stop with Ctrl-C or SIGTERM.
+    127.0.0.1:10040, the milter on inet:10041@127.0.0.1, the dashboard and REST API on
+    http://127.0.0.1:8025 (the first start prints the admin account's password once), and
+    verdicts, holds, learned correspondents, accounts and rules in ./typogate.db (SQLite).
+    Stop with Ctrl-C or SIGTERM.
     """
     import threading
 
+    from typogate.cli.web import start_web, web_context
     from typogate.gateway.milter import MilterSettings, block_stop_signals, run
+    from typogate.store.quarantine import release_secret
 
     block_stop_signals()
     settings = _with_mode(load_config(config, protect, known, profile), mode)
     host, port = host_port(settings.gateway.policy_listen, "gateway.policy_listen")
-    _setup_logging(verbose)
+    setup_logging(verbose)
     guard = build_guard(settings)
-    journal = _journal(settings, db)
-    assert not isinstance(journal, FileJournal)
-    learned = journal.correspondent_counts()
+    store = open_store(db)
+    # Release links work out of the box: without release.secret, the store keeps a key.
+    release = settings.release.model_copy(
+        update={"secret": release_secret(store, settings.release.secret)}
+    )
+    settings = settings.model_copy(update={"release": release})
+    learned = store.correspondent_counts()
     guard.learn(learned)
+    ctx = web_context(store, settings, guard)  # also applies the stored rules to the guard
     notices = notice_sender(settings)
     loop = asyncio.new_event_loop()
     started = threading.Event()
 
     def policy_thread() -> None:
         asyncio.set_event_loop(loop)
-        service = PolicyService(guard, mode=settings.mode, journal=journal, notices=notices)
+        service = PolicyService(guard, mode=settings.mode, journal=store, notices=notices)
         loop.run_until_complete(service.start(host, port))
         started.set()
         loop.run_forever()
@@ -314,21 +332,22 @@ def serve(
         guard.domain_count,
     )
     log.info("store: %s (%d learned correspondent domains)", db, len(learned))
+    web_server = start_web(ctx, settings.web.listen)[0] if web else None
     try:
         # libmilter owns the main thread and returns on SIGINT/SIGTERM.
-        run(MilterSettings(guard, settings.mode, journal, notices), settings.gateway.milter_listen)
+        run(MilterSettings(guard, settings.mode, store, notices), settings.gateway.milter_listen)
     finally:
+        if web_server is not None:
+            web_server.should_exit = True
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
-        journal.close()
+        store.close()
 
 
 @app.command()
 def learn(
     paths: Annotated[list[Path], typer.Argument(help="Postfix mail logs (plain or .gz).")],
-    db: Annotated[
-        str, typer.Option("--db", help="Store: sqlite:///PATH or postgresql://...")
-    ] = "sqlite:///typogate.db",
+    db: Db = DEFAULT_DB,
 ) -> None:
     """Seed the learned correspondents from existing Postfix logs.
 
@@ -339,14 +358,13 @@ def learn(
 
     from typogate.audit.postfix_log import sent_by_domain
     from typogate.audit.sources import AuditInputError, plan, read_chunk
-    from typogate.store import Store
 
     try:
         parts = plan(paths, "postfix")
     except AuditInputError as error:
         stderr.print(f"[bold red]cannot read[/]: {error}")
         raise typer.Exit(2) from None
-    store = Store(db)
+    store = open_store(db, writer=False)
     totals: dict[str, int] = {}
     with Progress(
         TextColumn("[bold]learning[/]"), BarColumn(), TransferSpeedColumn(), console=stderr

@@ -11,23 +11,21 @@ from rich.console import Console
 from rich.table import Table
 
 from typogate.cli import app
-from typogate.cli.configuration import ConfigFile, load_config, stderr
+from typogate.cli.configuration import DEFAULT_DB, ConfigFile, Db, load_config, stderr
 from typogate.policy import Config
 
 if TYPE_CHECKING:
     from typogate.store.quarantine import Quarantine
 
-Db = Annotated[str, typer.Option("--db", help="The store (sqlite:///PATH or postgresql://...).")]
-DEFAULT_DB = "sqlite:///typogate.db"
-
 
 def _quarantine(db: str, config: Path | None) -> tuple[Quarantine, Config]:
     from typogate.store import Store
-    from typogate.store.quarantine import Quarantine
+    from typogate.store.quarantine import Quarantine, release_secret
 
     settings = load_config(config, None, None, None)
     release = settings.release
-    quarantine = Quarantine(Store(db), release.secret or None, release.postfix_config)
+    store = Store(db, writer=False)
+    quarantine = Quarantine(store, release_secret(store, release.secret), release.postfix_config)
     return quarantine, settings
 
 
@@ -42,7 +40,7 @@ def holds(
     """List held messages: recipients, reason, suggestion, sender, Postfix queue id."""
     from typogate.store import Store
 
-    store = Store(db)
+    store = Store(db, writer=False)
     rows = store.holds(state)
     store.close()
     if as_json:

@@ -1,0 +1,345 @@
+"""The REST API under ``/api``: events, holds, release, rules, correspondents, stats, check.
+
+Signed in by session cookie (``POST /api/session`` or the login form); every request that
+changes something sends the session's CSRF token in ``X-CSRF-Token``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+from pydantic import BaseModel, Field, ValidationError
+
+from typogate.domains import InvalidAddress
+from typogate.policy import ConfigError, Rule
+from typogate.policy.rules import RuleBook
+from typogate.store.quarantine import ConfirmationRequired, HoldError, Outcome
+from typogate.web.access import SESSION_COOKIE, Admin, Context, LoginThrottle, Viewer, Writer
+
+router = APIRouter(prefix="/api", tags=["api"])
+Action = Literal["allow", "warn", "hold", "reject"]
+
+
+class Event(BaseModel):
+    id: int
+    time: datetime
+    recipient: str
+    domain: str
+    action: str
+    reason: str
+    suggestion: str | None
+    score: float
+    rule: str
+    sender: str | None
+    adapter: str
+    mode: str
+    queue_id: str | None
+
+
+class Hold(BaseModel):
+    hold_id: str
+    time: datetime
+    source: str
+    sender: str | None
+    recipients: list[str]
+    reasons: list[str]
+    suggestions: list[str | None]
+    queue_id: str | None
+    state: str
+
+
+class HoldActionRequest(BaseModel):
+    why: str = Field("", max_length=1000, description="Why: kept in the audit trail.")
+
+
+class DeleteRequest(HoldActionRequest):
+    confirm: bool = Field(False, description="Must be true: a deleted message is gone.")
+
+
+class HoldOutcome(BaseModel):
+    hold_id: str
+    state: str
+    message: str
+
+
+class RuleModel(BaseModel):
+    """A blanket rule: exactly one of ``suffix`` or ``domain``."""
+
+    suffix: str | None = None
+    domain: str | None = None
+    action: Action
+    exceptions: list[str] = []
+    message: str | None = None
+
+
+class StoredRuleModel(RuleModel):
+    id: int
+    author: str
+    updated: datetime
+
+
+class ConfiguredRuleModel(RuleModel):
+    source: Literal["config"] = "config"
+
+
+class Rules(BaseModel):
+    configured: list[ConfiguredRuleModel]
+    stored: list[StoredRuleModel]
+
+
+class Correspondent(BaseModel):
+    sender: str
+    recipient_domain: str
+    count: int
+    first_seen: datetime
+    last_seen: datetime
+
+
+class DayCounts(BaseModel):
+    day: str
+    allow: int
+    warn: int
+    hold: int
+    reject: int
+
+
+class TopDomain(BaseModel):
+    domain: str
+    suggestion: str
+    count: int
+    senders: int
+
+
+class TopSender(BaseModel):
+    sender: str
+    count: int
+    domains: int
+
+
+class Stats(BaseModel):
+    days: int
+    by_day: list[DayCounts]
+    top_domains: list[TopDomain]
+    top_senders: list[TopSender]
+    holds: dict[str, int]
+
+
+class Credentials(BaseModel):
+    username: str
+    password: str
+
+
+class SessionInfo(BaseModel):
+    username: str
+    role: str
+    csrf_token: str = Field(description="Send back in X-CSRF-Token on every change.")
+
+
+@router.post("/session", response_model=SessionInfo)
+def sign_in(credentials: Credentials, request: Request, response: Response, ctx: Context) -> Any:
+    """Sign in; sets the session cookie and returns the CSRF token for changes."""
+    throttle: LoginThrottle = request.app.state.login_throttle
+    client = request.client.host if request.client else "?"
+    if not throttle.allowed(client):
+        raise HTTPException(429, "too many failed sign-ins; wait a few minutes")
+    name = ctx.accounts.authenticate(credentials.username, credentials.password)
+    if name is None:
+        throttle.failed(client)
+        raise HTTPException(401, "wrong account name or password")
+    throttle.succeeded(client)
+    token = ctx.accounts.open_session(name)
+    set_session_cookie(response, token, ctx)
+    who = ctx.accounts.session(token)
+    assert who is not None
+    return SessionInfo(username=who.username, role=who.role.value, csrf_token=who.csrf_token)
+
+
+@router.delete("/session", status_code=204)
+def sign_out(request: Request, response: Response, who: Writer, ctx: Context) -> None:
+    """Sign out: the session ends on the server, not only in this browser."""
+    ctx.accounts.close_session(request.cookies.get(SESSION_COOKIE))
+    response.delete_cookie(SESSION_COOKIE, path="/")
+
+
+def set_session_cookie(response: Response, token: str, ctx: Context) -> None:
+    """The session cookie: HttpOnly, SameSite=Strict, Secure unless configured off."""
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(ctx.config.web.session_hours * 3600),
+        httponly=True,
+        samesite="strict",
+        secure=ctx.config.web.secure_cookies,
+        path="/",
+    )
+
+
+@router.get("/events", response_model=list[Event])
+def events(
+    who: Viewer,
+    ctx: Context,
+    before: Annotated[
+        int | None, Query(description="Page on: the last page's smallest id.")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    action: Action | None = None,
+    domain: str | None = None,
+) -> Any:
+    """Verdict events, newest first."""
+    return ctx.history.events(before=before, limit=limit, action=action, domain=domain)
+
+
+@router.get("/holds", response_model=list[Hold])
+def holds(
+    who: Viewer, ctx: Context, state: Literal["held", "released", "deleted", "gone"] = "held"
+) -> Any:
+    """Held messages in one state, oldest first."""
+    return ctx.store.holds(state)
+
+
+@router.post("/holds/{hold_id}/release", response_model=HoldOutcome)
+def release(hold_id: str, body: HoldActionRequest, who: Admin, ctx: Context) -> Any:
+    """Release a held message to its recipients (admin). Releasing twice is harmless."""
+    return _outcome(lambda: ctx.quarantine.release(hold_id, who.username, body.why))
+
+
+@router.post("/holds/{hold_id}/delete", response_model=HoldOutcome)
+def delete(hold_id: str, body: DeleteRequest, who: Admin, ctx: Context) -> Any:
+    """Delete a held message for good (admin); needs ``confirm: true``."""
+    return _outcome(
+        lambda: ctx.quarantine.delete(hold_id, who.username, body.why, confirm=body.confirm)
+    )
+
+
+def _outcome(act: Any) -> HoldOutcome:
+    try:
+        outcome: Outcome = act()
+    except ConfirmationRequired as error:
+        raise HTTPException(409, str(error)) from None
+    except HoldError as error:
+        status = 404 if str(error).startswith("no hold") else 409
+        raise HTTPException(status, str(error)) from None
+    return HoldOutcome(hold_id=outcome.hold_id, state=outcome.state, message=outcome.message)
+
+
+@router.get("/rules", response_model=Rules)
+def rules(who: Viewer, ctx: Context) -> Any:
+    """The configuration's rules (read-only here) and the stored ones, in the order used."""
+    return Rules(
+        configured=[ConfiguredRuleModel(**_rule_fields(rule)) for rule in ctx.config.rules],
+        stored=[
+            StoredRuleModel(id=r.id, author=r.author, updated=r.updated, **_rule_fields(r.rule))
+            for r in ctx.rule_table.all()
+        ],
+    )
+
+
+@router.post("/rules", response_model=StoredRuleModel, status_code=201)
+def add_rule(body: RuleModel, who: Admin, ctx: Context) -> Any:
+    """Add a rule (admin); it applies to the next verdict."""
+    return save_rule(ctx, body, who.username, None)
+
+
+@router.put("/rules/{rule_id}", response_model=StoredRuleModel)
+def change_rule(rule_id: int, body: RuleModel, who: Admin, ctx: Context) -> Any:
+    """Replace a stored rule (admin)."""
+    return save_rule(ctx, body, who.username, rule_id)
+
+
+@router.delete("/rules/{rule_id}", status_code=204)
+def remove_rule(rule_id: int, who: Admin, ctx: Context) -> None:
+    """Remove a stored rule (admin)."""
+    if not ctx.rule_table.remove(rule_id):
+        raise HTTPException(404, f"no rule {rule_id}")
+    ctx.apply_rules()
+
+
+def save_rule(ctx: Context, body: RuleModel, author: str, rule_id: int | None) -> StoredRuleModel:
+    """Validate, store and apply one rule; 422 with the reason when it is not valid."""
+    try:
+        rule = Rule.model_validate(
+            {
+                "suffix": body.suffix or None,
+                "domain": body.domain or None,
+                "action": body.action,
+                "except": body.exceptions,
+                "message": body.message or None,
+            }
+        )
+        RuleBook([rule])  # the same checks the Guard makes: a valid suffix or domain
+    except (ValidationError, ConfigError) as error:
+        raise HTTPException(422, _first_error(error)) from None
+    try:
+        stored = ctx.rule_table.save(rule, author, rule_id)
+    except KeyError:
+        raise HTTPException(404, f"no rule {rule_id}") from None
+    ctx.apply_rules()
+    return StoredRuleModel(
+        id=stored.id, author=stored.author, updated=stored.updated, **_rule_fields(stored.rule)
+    )
+
+
+def _first_error(error: Exception) -> str:
+    if isinstance(error, ValidationError):
+        first = error.errors()[0]
+        return str(first["msg"]).removeprefix("Value error, ")
+    return str(error)
+
+
+def _rule_fields(rule: Rule) -> dict[str, Any]:
+    return {
+        "suffix": rule.suffix,
+        "domain": rule.domain,
+        "action": rule.action.value,
+        "exceptions": rule.exceptions,
+        "message": rule.message,
+    }
+
+
+@router.get("/correspondents", response_model=list[Correspondent])
+def correspondents(
+    who: Viewer,
+    ctx: Context,
+    sender: Annotated[str, Query(description="Address, domain, or * (organisation).")] = "*",
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Any:
+    """Learned correspondents: where this sender's mail really goes, most mail first."""
+    return ctx.history.correspondents(sender.lower(), limit)
+
+
+@router.get("/stats", response_model=Stats)
+def stats(who: Viewer, ctx: Context, days: Annotated[int, Query(ge=1, le=366)] = 30) -> Any:
+    """Verdicts per day, top suspected typo domains and senders, holds by state."""
+    return dashboard_stats(ctx, days)
+
+
+def dashboard_stats(ctx: Context, days: int) -> Stats:
+    """What the dashboard shows (the page and the API read the same)."""
+    history = ctx.history
+    return Stats(
+        days=days,
+        by_day=[DayCounts.model_validate(d, from_attributes=True) for d in history.by_day(days)],
+        top_domains=[
+            TopDomain.model_validate(d, from_attributes=True) for d in history.top_domains(days)
+        ],
+        top_senders=[
+            TopSender.model_validate(s, from_attributes=True) for s in history.top_senders(days)
+        ],
+        holds=history.holds_by_state(),
+    )
+
+
+@router.get("/check")
+def check(
+    who: Viewer,
+    ctx: Context,
+    recipient: Annotated[str, Query(max_length=1024)],
+    sender: Annotated[str | None, Query(max_length=1024)] = None,
+) -> dict[str, Any]:
+    """The verdict for one recipient address (nothing is recorded)."""
+    try:
+        return ctx.guard.evaluate(recipient, sender).to_dict()
+    except InvalidAddress as error:
+        raise HTTPException(422, f"not a valid address: {error.reason}") from None

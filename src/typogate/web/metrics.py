@@ -1,0 +1,101 @@
+"""Prometheus metrics at ``/metrics``: verdicts, holds, the store's writer, HTTP requests.
+
+Counts come from the store (so ``typogate web`` on its own reports what the gateway
+recorded), the writer's queue from this process's :class:`Store`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from typogate.store.models import IncidentRow
+from typogate.web.context import WebContext
+
+
+class StoreCollector(Collector):
+    """Reads the store at each scrape (the incidents table: small, whatever the traffic)."""
+
+    def __init__(self, ctx: WebContext) -> None:
+        self.ctx = ctx
+
+    def collect(self) -> Iterator[Metric]:
+        store = self.ctx.store
+        up = GaugeMetricFamily("typogate_store_up", "1 when the store answers, else 0")
+        verdicts = CounterMetricFamily(
+            "typogate_verdicts", "Verdicts recorded in the store", labels=["action"]
+        )
+        holds = GaugeMetricFamily("typogate_holds", "Held messages by state", labels=["state"])
+        try:
+            query = select(IncidentRow.action, func.sum(IncidentRow.count)).group_by(
+                IncidentRow.action
+            )
+            with Session(store.engine) as session:
+                for action, count in session.execute(query):
+                    verdicts.add_metric([action], float(count))
+            for state, count in self.ctx.history.holds_by_state().items():
+                holds.add_metric([state], count)
+            up.add_metric([], 1)
+        except SQLAlchemyError:
+            up.add_metric([], 0)
+        yield up
+        yield verdicts
+        yield holds
+        yield GaugeMetricFamily(
+            "typogate_store_queued_events",
+            "Events waiting for the store's writer in this process",
+            value=store.queued,
+        )
+        yield CounterMetricFamily(
+            "typogate_store_written_events",
+            "Events this process's writer stored",
+            value=store.written,
+        )
+        yield CounterMetricFamily(
+            "typogate_store_dropped_events",
+            "Events dropped because the database stayed unreachable",
+            value=store.dropped,
+        )
+
+
+class RequestMetrics:
+    """ASGI middleware: requests by method and status, and their latency."""
+
+    def __init__(self, app: ASGIApp, registry: CollectorRegistry) -> None:
+        self.app = app
+        self.requests = Counter(
+            "typogate_http_requests",
+            "HTTP requests answered",
+            ["method", "status"],
+            registry=registry,
+        )
+        self.seconds = Histogram(
+            "typogate_http_request_seconds", "Time to answer an HTTP request", registry=registry
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            self.requests.labels(scope["method"], str(status)).inc()
+            self.seconds.observe(time.perf_counter() - started)

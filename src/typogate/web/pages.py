@@ -1,0 +1,313 @@
+"""The dashboard's pages: server-rendered HTML with plain forms, so every action works
+without JavaScript (the chart is the one script)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException
+
+from typogate.store.quarantine import HoldError, InvalidReleaseLink
+from typogate.web.access import (
+    SESSION_COOKIE,
+    Admin,
+    Context,
+    LoginThrottle,
+    Viewer,
+    Writer,
+    check_form_token,
+    form_token,
+    keep_form_token,
+)
+from typogate.web.accounts import SignedIn
+from typogate.web.api import RuleModel, dashboard_stats, save_rule, set_session_cookie
+from typogate.web.context import WebContext
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+HOLD_STATES = ("held", "released", "deleted", "gone")
+ACTIONS = ("allow", "warn", "hold", "reject")
+
+
+def render(
+    request: Request, name: str, who: SignedIn | None, status: int = 200, **values: Any
+) -> HTMLResponse:
+    """A page from ``templates/``; ``who`` (with the CSRF token forms put in a hidden
+    field) goes to every template."""
+    return templates.TemplateResponse(request, name, {"who": who, **values}, status_code=status)
+
+
+def render_anonymous(
+    request: Request, ctx: WebContext, name: str, status: int = 200, **values: Any
+) -> HTMLResponse:
+    """A page with a form for people not signed in, protected by the form cookie."""
+    token = form_token(request)
+    response = render(request, name, None, status, form_token=token, **values)
+    keep_form_token(response, token, ctx.config.web.secure_cookies)
+    return response
+
+
+def _local(target: str) -> str:
+    """Only paths on this site: ``next=//evil.example`` must not redirect away."""
+    return target if target.startswith("/") and not target.startswith(("//", "/\\")) else "/"
+
+
+def _see(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+# --- signing in and out --------------------------------------------------------------------
+
+
+@router.get("/login")
+def login_form(request: Request, ctx: Context, next: str = "/") -> HTMLResponse:
+    return render_anonymous(request, ctx, "login.html", next=_local(next), error=None)
+
+
+@router.post("/login", dependencies=[Depends(check_form_token)])
+def login(
+    request: Request,
+    ctx: Context,
+    username: Annotated[str, Form(max_length=200)],
+    password: Annotated[str, Form(max_length=1000)],
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    throttle: LoginThrottle = request.app.state.login_throttle
+    client = request.client.host if request.client else "?"
+    name = None
+    if not throttle.allowed(client):
+        error, status = "Too many failed sign-ins. Wait a few minutes.", 429
+    elif (name := ctx.accounts.authenticate(username, password)) is None:
+        throttle.failed(client)
+        error, status = "Wrong account name or password.", 401
+    if name is None:
+        return render_anonymous(request, ctx, "login.html", status, next=_local(next), error=error)
+    throttle.succeeded(client)
+    response = _see(_local(next))
+    set_session_cookie(response, ctx.accounts.open_session(name), ctx)
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, who: Writer, ctx: Context) -> Response:
+    ctx.accounts.close_session(request.cookies.get(SESSION_COOKIE))
+    response = _see("/login")
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+# --- what happened ---------------------------------------------------------------------------
+
+
+@router.get("/")
+def dashboard(request: Request, who: Viewer, ctx: Context, days: int = 30) -> HTMLResponse:
+    days = min(max(days, 1), 366)
+    stats = dashboard_stats(ctx, days)
+    return render(
+        request,
+        "dashboard.html",
+        who,
+        stats=stats,
+        chart=[d.model_dump() for d in stats.by_day],
+        held=ctx.store.holds("held")[:20],
+    )
+
+
+@router.get("/events")
+def events(
+    request: Request,
+    who: Viewer,
+    ctx: Context,
+    before: int | None = None,
+    action: str = "",
+    domain: str = "",
+) -> HTMLResponse:
+    rows = ctx.history.events(
+        before=before,
+        limit=50,
+        action=action if action in ACTIONS else None,
+        domain=domain.strip().lower() or None,
+    )
+    return render(
+        request,
+        "events.html",
+        who,
+        events=rows,
+        action=action,
+        domain=domain,
+        actions=ACTIONS,
+        next_before=rows[-1]["id"] if len(rows) == 50 else None,
+    )
+
+
+@router.get("/correspondents")
+def correspondents(request: Request, who: Viewer, ctx: Context, sender: str = "*") -> HTMLResponse:
+    rows = ctx.history.correspondents(sender.strip().lower() or "*", 200)
+    return render(request, "correspondents.html", who, rows=rows, sender=sender)
+
+
+# --- hold and release ------------------------------------------------------------------------
+
+
+@router.get("/holds")
+def holds(
+    request: Request, who: Viewer, ctx: Context, state: str = "held", done: str = ""
+) -> HTMLResponse:
+    return _holds_page(request, who, ctx, state, done=done)
+
+
+def _holds_page(
+    request: Request,
+    who: SignedIn,
+    ctx: WebContext,
+    state: str,
+    *,
+    done: str = "",
+    error: str | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    state = state if state in HOLD_STATES else "held"
+    # The outcome shown comes from the audit trail, never from the URL's text.
+    trail = ctx.quarantine.trail(done)[-1:] if done else []
+    return render(
+        request,
+        "holds.html",
+        who,
+        status,
+        holds=ctx.store.holds(state),
+        state=state,
+        states=HOLD_STATES,
+        outcome=trail[0] if trail else None,
+        error=error,
+    )
+
+
+@router.post("/holds/{hold_id}/release")
+def release(
+    request: Request,
+    hold_id: str,
+    who: Admin,
+    ctx: Context,
+    why: Annotated[str, Form(max_length=1000)] = "",
+) -> Response:
+    try:
+        ctx.quarantine.release(hold_id, who.username, why or "released in the dashboard")
+    except HoldError as error:
+        return _holds_page(request, who, ctx, "held", error=str(error), status=409)
+    return _see(f"/holds?done={hold_id}")
+
+
+@router.post("/holds/{hold_id}/delete")
+def delete(
+    request: Request,
+    hold_id: str,
+    who: Admin,
+    ctx: Context,
+    why: Annotated[str, Form(max_length=1000)] = "",
+    confirm: Annotated[str, Form()] = "",
+) -> Response:
+    try:
+        ctx.quarantine.delete(
+            hold_id, who.username, why or "deleted in the dashboard", confirm=confirm == "yes"
+        )
+    except HoldError as error:
+        return _holds_page(request, who, ctx, "held", error=str(error), status=409)
+    return _see(f"/holds?done={hold_id}")
+
+
+# --- a sender's own release link (no account: the signed link is the permission) -----------
+
+
+@router.get("/release/{token}")
+def release_link_page(request: Request, token: str, ctx: Context) -> HTMLResponse:
+    try:
+        hold = ctx.quarantine.read_link(token, ctx.link_seconds)
+    except InvalidReleaseLink as error:
+        return render(request, "release.html", None, 403, hold=None, error=str(error))
+    return render_anonymous(request, ctx, "release.html", hold=hold, error=None, token=token)
+
+
+@router.post("/release/{token}", dependencies=[Depends(check_form_token)])
+def release_by_link(request: Request, token: str, ctx: Context) -> HTMLResponse:
+    try:
+        outcome = ctx.quarantine.release_by_link(token, ctx.link_seconds)
+    except HoldError as error:
+        return render(request, "release.html", None, 403, hold=None, error=str(error))
+    return render(request, "release.html", None, hold=None, error=None, outcome=outcome)
+
+
+# --- rules -----------------------------------------------------------------------------------
+
+
+@router.get("/rules")
+def rules(request: Request, who: Viewer, ctx: Context) -> HTMLResponse:
+    return _rules_page(request, who, ctx)
+
+
+def _rules_page(
+    request: Request, who: SignedIn, ctx: WebContext, error: str | None = None, status: int = 200
+) -> HTMLResponse:
+    return render(
+        request,
+        "rules.html",
+        who,
+        status,
+        configured=ctx.config.rules,
+        stored=ctx.rule_table.all(),
+        actions=ACTIONS,
+        error=error,
+    )
+
+
+def _rule_form(kind: str, target: str, action: str, exceptions: str, message: str) -> RuleModel:
+    target = target.strip()
+    return RuleModel.model_validate(
+        {
+            "suffix": target if kind == "suffix" else None,
+            "domain": target if kind == "domain" else None,
+            "action": action,
+            "exceptions": exceptions.replace(",", " ").split(),
+            "message": message.strip() or None,
+        }
+    )
+
+
+@router.post("/rules")
+def add_rule(
+    request: Request,
+    who: Admin,
+    ctx: Context,
+    kind: Annotated[str, Form()],
+    target: Annotated[str, Form(max_length=255)],
+    action: Annotated[str, Form()],
+    exceptions: Annotated[str, Form(max_length=4000)] = "",
+    message: Annotated[str, Form(max_length=1000)] = "",
+    rule_id: Annotated[int | None, Form()] = None,
+) -> Response:
+    """Add a rule, or change rule ``rule_id``."""
+    try:
+        body = _rule_form(kind, target, action, exceptions, message)
+        save_rule(ctx, body, who.username, rule_id)
+    except (HTTPException, ValueError) as error:
+        reason = error.detail if isinstance(error, HTTPException) else _reason(error)
+        return _rules_page(request, who, ctx, error=str(reason), status=422)
+    return _see("/rules")
+
+
+def _reason(error: ValueError) -> str:
+    errors = getattr(error, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        return f"{'.'.join(map(str, first['loc']))}: {first['msg']}"
+    return str(error)
+
+
+@router.post("/rules/{rule_id}/delete")
+def remove_rule(rule_id: int, who: Admin, ctx: Context) -> Response:
+    if ctx.rule_table.remove(rule_id):
+        ctx.apply_rules()
+    return _see("/rules")

@@ -1,0 +1,175 @@
+"""One real typogate site for the web tests: `typogate serve` (policy service, milter, web,
+SQLite store) behind a throwaway Postfix that delivers to a recording sink."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from mta import TYPOGATE, Postfix, Server, Sink, postfix_root, swaks
+from ports import free_port
+
+from typogate.store import Store
+
+CHROMIUM = "/usr/bin/chromium"
+# Debian's Chromium as root in a container, with nothing reaching for Google's servers.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+CONFIG = """
+[domains]
+protected = ["army.mil", "navy.mil", "example.org"]
+[actions]
+typo = "hold"
+[release]
+postfix_config = "{postfix}"
+base_url = "http://127.0.0.1:{web}"
+[gateway]
+policy_listen = "127.0.0.1:{policy}"
+milter_listen = "inet:{milter}@127.0.0.1"
+notice_relay = "127.0.0.1:{smtpd}"
+[web]
+listen = "127.0.0.1:{web}"
+"""
+
+
+@dataclass
+class Site:
+    url: str
+    policy_port: int
+    postfix: Postfix
+    sink: Sink
+    db: str
+    config: Path
+    admin_password: str
+    server: Server
+
+    def hold(self, recipient: str, sender: str = "alice@example.org") -> dict:
+        """Send one message through Postfix to a typo recipient; the hold typogate recorded."""
+        result = swaks(self.postfix.smtpd_port, sender, [recipient], f"body for {recipient}")
+        assert re.search(r"250 2\.0\.0 Ok: queued", result.stdout), result.stdout
+        store = Store(self.db, writer=False)
+        deadline = time.monotonic() + 20
+        try:
+            while time.monotonic() < deadline:
+                found = [h for h in store.holds() if h["recipients"] == [recipient]]
+                if found:
+                    return found[0]
+                time.sleep(0.1)
+        finally:
+            store.close()
+        raise AssertionError("hold not recorded")
+
+    def state(self, hold_id: str) -> str:
+        store = Store(self.db, writer=False)
+        try:
+            held = store.held(hold_id)
+            assert held is not None
+            return str(held["state"])
+        finally:
+            store.close()
+
+    def client(self, username: str = "admin", password: str | None = None) -> ApiClient:
+        """An API client signed in through POST /api/session."""
+        return ApiClient(self.url, username, password or self.admin_password)
+
+    def cli(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [TYPOGATE, *args, "--db", self.db],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+
+class ApiClient(httpx.Client):
+    """httpx keeps Secure cookies for https only; typogate sets Secure cookies even on
+    loopback (browsers accept them there), so this client sends the session cookie itself."""
+
+    def __init__(self, url: str, username: str, password: str) -> None:
+        super().__init__(base_url=url, timeout=30)
+        answer = self.post("/api/session", json={"username": username, "password": password})
+        assert answer.status_code == 200, answer.text
+        cookie = re.search(r"typogate_session=([^;]+)", answer.headers["set-cookie"])
+        assert cookie is not None
+        self.headers["Cookie"] = f"typogate_session={cookie.group(1)}"
+        self.csrf_token = answer.json()["csrf_token"]
+        self.role = answer.json()["role"]
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory) -> Site:
+    if shutil.which("postfix") is None or shutil.which("swaks") is None:
+        pytest.skip("make test installs postfix and swaks")
+    tmp = tmp_path_factory.mktemp("site")
+    sink = Sink(free_port()).start()
+    postfix = Postfix(postfix_root(), free_port(), sink.port)
+    web, policy, milter = free_port(), free_port(), free_port()
+    config = tmp / "typogate.toml"
+    config.write_text(
+        CONFIG.format(
+            postfix=postfix.config_dir,
+            web=web,
+            policy=policy,
+            milter=milter,
+            smtpd=postfix.smtpd_port,
+        )
+    )
+    db = f"sqlite:///{tmp / 'typogate.db'}"
+    server = Server(["serve", "--config", str(config), "--db", db], web, tmp / "serve.log")
+    server.start()
+    password = re.search(r"password (\S+)", server.log)
+    assert password is not None, server.log
+    postfix.settings["smtpd_recipient_restrictions"] = (
+        f"check_policy_service {{ inet:127.0.0.1:{policy}, default_action=DUNNO }}"
+    )
+    try:
+        postfix.start()
+        yield Site(
+            f"http://127.0.0.1:{web}",
+            policy,
+            postfix,
+            sink,
+            db,
+            config,
+            password.group(1),
+            server,
+        )
+    finally:
+        postfix.remove()
+        server.stop()
+        sink.stop()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip("make test installs Debian's chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context()
+    page = context.new_page()
+    yield page
+    context.close()

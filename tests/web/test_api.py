@@ -1,0 +1,153 @@
+"""The REST API and the access rules, against the real server: sign-in everywhere but
+/health, roles, CSRF on every change, rules that reach the running policy service."""
+
+from __future__ import annotations
+
+import re
+import socket
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.postfix
+
+
+def policy_answer(site, recipient: str) -> str:
+    with socket.create_connection(("127.0.0.1", site.policy_port), timeout=10) as client:
+        client.sendall(
+            b"request=smtpd_access_policy\nprotocol_state=RCPT\nsender=a@example.org\n"
+            b"recipient=" + recipient.encode() + b"\n\n"
+        )
+        answer = b""
+        while not answer.endswith(b"\n\n"):
+            answer += client.recv(4096)
+    return answer.decode()
+
+
+def test_anonymous_requests_are_refused_everywhere_but_health(site):
+    spec = site.client().get("/openapi.json").json()
+    anonymous = httpx.Client(base_url=site.url, timeout=30)
+    checked = 0
+    for path, operations in spec["paths"].items():
+        concrete = re.sub(r"\{[^}]+\}", "1", path)
+        for method in operations:
+            answer = anonymous.request(method, concrete, json={})
+            if path in ("/health", "/api/session") and method in ("get", "post"):
+                continue
+            assert answer.status_code == 401, (method, path, answer.status_code)
+            checked += 1
+    assert checked >= 12
+    for path in ["/", "/holds", "/events", "/rules", "/correspondents", "/openapi.json"]:
+        answer = anonymous.get(path)
+        assert answer.status_code in (303, 401), path
+        if answer.status_code == 303:
+            assert answer.headers["location"].startswith("/login?next=")
+    for path in ["/holds/1/release", "/holds/1/delete", "/rules", "/rules/1/delete", "/logout"]:
+        assert anonymous.post(path, data={"csrf_token": "x"}).status_code == 303, path
+    assert anonymous.get("/metrics").status_code == 401
+    health = anonymous.get("/health")
+    assert health.status_code == 200 and health.json()["store"] == "ok"
+    assert (
+        anonymous.post(
+            "/api/session", json={"username": "admin", "password": "wrong-wrong"}
+        ).status_code
+        == 401
+    )
+
+
+def test_changes_need_the_csrf_token(site):
+    admin = site.client()
+    rule = {"suffix": "csrf-test", "action": "reject"}
+    assert admin.post("/api/rules", json=rule).status_code == 403
+    assert admin.post("/api/rules", json=rule, headers={"X-CSRF-Token": "guess"}).status_code == 403
+    assert admin.get("/api/rules").json()["stored"] == [] or all(
+        r["suffix"] != "csrf-test" for r in admin.get("/api/rules").json()["stored"]
+    )
+    # The login form is protected too (login CSRF): no form token, no sign-in.
+    login = httpx.post(
+        site.url + "/login", data={"username": "admin", "password": site.admin_password}
+    )
+    assert login.status_code == 403
+
+
+def test_rules_written_through_the_api_reach_the_running_policy_service(site):
+    admin = site.client()
+    csrf = {"X-CSRF-Token": admin.csrf_token}
+    assert policy_answer(site, "kim@shop.zz-test.com").startswith("action=DUNNO")
+    bad = admin.post(
+        "/api/rules", json={"suffix": "not a suffix!", "action": "reject"}, headers=csrf
+    )
+    assert bad.status_code == 422
+    added = admin.post(
+        "/api/rules",
+        json={
+            "domain": "zz-test.com",
+            "action": "reject",
+            "exceptions": ["ok.zz-test.com"],
+            "message": "zz-test.com is not ours",
+        },
+        headers=csrf,
+    )
+    assert added.status_code == 201, added.text
+    rule_id = added.json()["id"]
+    assert "zz-test.com is not ours" in policy_answer(site, "kim@shop.zz-test.com")
+    assert policy_answer(site, "kim@ok.zz-test.com").startswith("action=DUNNO")
+    changed = admin.put(
+        f"/api/rules/{rule_id}", json={"domain": "zz-test.com", "action": "allow"}, headers=csrf
+    )
+    assert changed.status_code == 200 and changed.json()["author"] == "admin"
+    assert policy_answer(site, "kim@shop.zz-test.com").startswith("action=DUNNO")
+    assert admin.delete(f"/api/rules/{rule_id}", headers=csrf).status_code == 204
+    assert admin.delete(f"/api/rules/{rule_id}", headers=csrf).status_code == 404
+
+
+def test_viewers_read_but_do_not_act(site):
+    made = site.cli(
+        "users", "add", "vera", "--role", "viewer", "--password-stdin", stdin="viewer-password-1\n"
+    )
+    assert made.returncode == 0, made.stderr
+    hold = site.hold("val@navy.ml")
+    viewer = site.client("vera", "viewer-password-1")
+    assert viewer.role == "viewer"
+    held = viewer.get("/api/holds").json()
+    assert hold["hold_id"] in [h["hold_id"] for h in held]
+    csrf = {"X-CSRF-Token": viewer.csrf_token}
+    refused = viewer.post(f"/api/holds/{hold['hold_id']}/release", json={}, headers=csrf)
+    assert refused.status_code == 403
+    assert (
+        viewer.post(
+            "/api/rules", json={"suffix": "zz", "action": "reject"}, headers=csrf
+        ).status_code
+        == 403
+    )
+    assert site.state(hold["hold_id"]) == "held"
+    # An admin can; deleting needs confirm=true, releasing twice is harmless.
+    admin = site.client()
+    csrf = {"X-CSRF-Token": admin.csrf_token}
+    unconfirmed = admin.post(f"/api/holds/{hold['hold_id']}/delete", json={}, headers=csrf)
+    assert unconfirmed.status_code == 409
+    first = admin.post(f"/api/holds/{hold['hold_id']}/release", json={"why": "meant"}, headers=csrf)
+    assert first.status_code == 200 and first.json()["state"] == "released"
+    again = admin.post(f"/api/holds/{hold['hold_id']}/release", json={}, headers=csrf)
+    assert again.status_code == 200 and "already released" in again.json()["message"]
+    assert admin.post("/api/holds/no-such/release", json={}, headers=csrf).status_code == 404
+
+
+def test_events_stats_metrics_and_sign_out(site):
+    site.hold("eve@army.ml")
+    admin = site.client()
+    events = admin.get("/api/events", params={"action": "hold", "limit": 5}).json()
+    assert events and all(e["action"] == "hold" for e in events)
+    stats = admin.get("/api/stats", params={"days": 7}).json()
+    assert len(stats["by_day"]) == 7 and stats["by_day"][-1]["hold"] >= 1
+    assert "army.ml" in [d["domain"] for d in stats["top_domains"]]
+    metrics = admin.get("/metrics").text
+    assert re.search(r'typogate_verdicts_total\{action="hold"\} [1-9]', metrics)
+    assert "typogate_store_up 1.0" in metrics
+    check = admin.get("/api/check", params={"recipient": "x@navy.ml"}).json()
+    assert check["suggestion"] == "navy.mil"
+    assert admin.get("/api/check", params={"recipient": "not an address"}).status_code == 422
+    assert (
+        admin.delete("/api/session", headers={"X-CSRF-Token": admin.csrf_token}).status_code == 204
+    )
+    assert admin.get("/api/events").status_code == 401  # the session ended on the server
