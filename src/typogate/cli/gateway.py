@@ -76,6 +76,17 @@ def open_store(db: str, *, writer: bool = True) -> Store:
         raise typer.Exit(1) from None
 
 
+def with_release_secret(settings: Config, store: Store) -> Config:
+    """``settings`` with the key that signs release links: ``release.secret``, or the one
+    the store keeps (links work out of the box, and survive restarts)."""
+    from typogate.store.quarantine import release_secret
+
+    secret = release_secret(store, settings.release.secret)
+    return settings.model_copy(
+        update={"release": settings.release.model_copy(update={"secret": secret})}
+    )
+
+
 def _journal(settings: Config, db: str | None) -> FileJournal | Store:
     """The store named by --db, else the JSON-lines journal of the configuration."""
     if db is None:
@@ -154,6 +165,7 @@ def policy(
         from typogate.store.rule_table import RuleTable
 
         guard.use_rules(RuleTable(journal.engine).in_force(settings.rules))
+        settings = with_release_secret(settings, journal)
     notices = notice_sender(settings)
 
     async def run() -> None:
@@ -293,7 +305,6 @@ def serve(
 
     from typogate.cli.web import start_web, web_context
     from typogate.gateway.milter import MilterSettings, block_stop_signals, run
-    from typogate.store.quarantine import release_secret
 
     block_stop_signals()
     settings = _with_mode(load_config(config, protect, known, profile), mode)
@@ -301,11 +312,7 @@ def serve(
     setup_logging(verbose)
     guard = build_guard(settings)
     store = open_store(db)
-    # Release links work out of the box: without release.secret, the store keeps a key.
-    release = settings.release.model_copy(
-        update={"secret": release_secret(store, settings.release.secret)}
-    )
-    settings = settings.model_copy(update={"release": release})
+    settings = with_release_secret(settings, store)
     learned = store.correspondent_counts()
     guard.learn(learned)
     ctx = web_context(store, settings, guard)  # also applies the stored rules to the guard

@@ -1,0 +1,219 @@
+"""Dashboard pages with a million stored events: time to answer each page and API view,
+measured against the real `typogate web` server (SQLite, and PostgreSQL when installed).
+
+    .venv/bin/python bench/dashboard.py [--events 1000000] [--requests 20] [--json]
+
+The store is filled through Store.record (the gateway's own path): 90 days of verdicts,
+5% of them alerts over 400 typo domains from 2,000 senders, 200 held messages. Target: every
+page in < 300 ms (the median and the 95th percentile of --requests sequential requests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH.parent / "tests"))
+sys.path.insert(0, str(BENCH.parent / "tests" / "store"))
+from conftest import PostgresServer, _bin  # noqa: E402
+from ports import free_port, wait_for_port  # noqa: E402
+
+from typogate.store import HeldMessage, Store, VerdictEvent  # noqa: E402
+
+TYPOGATE = str(Path(sys.executable).with_name("typogate"))
+TARGET_MS = 300.0
+VIEWS = [
+    "/",
+    "/?days=90",
+    "/holds",
+    "/events",
+    "/events?action=reject",
+    "/events?domain=army.ml",
+    "/correspondents",
+    "/rules",
+    "/api/stats",
+    "/api/events?limit=200",
+    "/api/holds",
+    "/metrics",
+]
+
+
+def fill(url: str, events: int, seed: int = 7) -> float:
+    """Record ``events`` verdicts and 200 holds; returns the seconds it took."""
+    rng = random.Random(seed)
+    legit = [f"partner{n}.example.com" for n in range(3000)]
+    typos = [(f"army{n}.ml", "army.mil") for n in range(200)] + [
+        (f"gmial{n}.com", "gmail.com") for n in range(200)
+    ]
+    typos[0] = ("army.ml", "army.mil")
+    senders = [f"user{n}@agency.gov" for n in range(2000)]
+    now = datetime.now(UTC)
+    started = time.perf_counter()
+    store = Store(url)
+    with Progress(console=Console(stderr=True)) as progress:
+        task = progress.add_task("filling the store", total=events)
+        for n in range(events):
+            when = now - timedelta(seconds=(events - n) * 90 * 86400 / events)
+            sender = rng.choice(senders)
+            if rng.random() < 0.05:
+                domain, meant = rng.choice(typos)
+                action = rng.choice(("warn", "hold", "reject", "reject"))
+                event = VerdictEvent(
+                    f"x@{domain}",
+                    domain,
+                    action,
+                    "typo.suffix",
+                    "policy",
+                    sender=sender,
+                    suggestion=meant,
+                    score=0.97,
+                    time=when,
+                )
+            else:
+                domain = rng.choice(legit)
+                event = VerdictEvent(
+                    f"x@{domain}",
+                    domain,
+                    "allow",
+                    "allowed.unknown",
+                    "policy",
+                    sender=sender,
+                    time=when,
+                )
+            store.record(event)
+            if n % 50_000 == 0:
+                store.flush(timeout=600)  # bounded memory in the queue
+                progress.update(task, completed=n)
+        store.flush(timeout=600)
+        progress.update(task, completed=events)
+    for n in range(200):
+        domain, meant = typos[n % len(typos)]
+        store.hold(
+            HeldMessage(
+                f"bench-{n}",
+                "postfix-hold",
+                senders[n],
+                (f"x@{domain}",),
+                ("typo.suffix",),
+                (meant,),
+                queue_id=f"Q{n:08X}",
+            )
+        )
+    store.close()
+    return time.perf_counter() - started
+
+
+def measure(url: str, requests: int) -> dict[str, dict[str, float]]:
+    """Start `typogate web` on ``url`` and time each view, signed in."""
+    port = free_port()
+    log = Path(BENCH / "out" / "dashboard-web.log")
+    with open(log, "wb") as output:
+        server = subprocess.Popen(
+            [TYPOGATE, "web", "--listen", f"127.0.0.1:{port}", "--db", url],
+            stdout=output,
+            stderr=output,
+        )
+    try:
+        wait_for_port(port, timeout=120)
+        password = re.search(r"password (\S+)", log.read_text())
+        client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
+        if password is not None:  # a store this bench made before keeps its admin
+            (BENCH / "out" / "dashboard-admin.txt").write_text(password.group(1))
+        secret = (BENCH / "out" / "dashboard-admin.txt").read_text().strip()
+        answer = client.post("/api/session", json={"username": "admin", "password": secret})
+        answer.raise_for_status()
+        cookie = re.search(r"typogate_session=([^;]+)", answer.headers["set-cookie"])
+        assert cookie is not None
+        client.headers["Cookie"] = f"typogate_session={cookie.group(1)}"
+        results = {}
+        for view in VIEWS:
+            for _ in range(3):  # warm the caches the way a person clicking around does
+                client.get(view).raise_for_status()
+            times = []
+            for _ in range(requests):
+                started = time.perf_counter()
+                client.get(view).raise_for_status()
+                times.append((time.perf_counter() - started) * 1000)
+            times.sort()
+            results[view] = {
+                "median_ms": statistics.median(times),
+                "p95_ms": times[max(0, int(len(times) * 0.95) - 1)],
+                "max_ms": times[-1],
+            }
+        return results
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--requests", type=int, default=20)
+    parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    work = BENCH / "out"
+    work.mkdir(exist_ok=True)
+    sqlite_file = work / "dashboard.db"
+    for stale in work.glob("dashboard.db*"):
+        stale.unlink()
+    backends = {"SQLite": f"sqlite:///{sqlite_file}"}
+    postgres = None
+    if _bin("postgres") and not args.no_postgres:
+        postgres = PostgresServer()
+        postgres.start()
+        backends["PostgreSQL"] = postgres.url
+    report: dict = {"events": args.events, "backends": {}}
+    try:
+        for name, url in backends.items():
+            seconds = fill(url, args.events)
+            report["backends"][name] = {
+                "fill_seconds": seconds,
+                "views": measure(url, args.requests),
+            }
+    finally:
+        if postgres is not None:
+            postgres.remove()
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return
+    table = Table(
+        title=f"Dashboard views with {args.events:,} stored events (target < {TARGET_MS:.0f} ms)"
+    )
+    table.add_column("view")
+    for name in report["backends"]:
+        table.add_column(f"{name} median ms", justify="right")
+        table.add_column(f"{name} p95 ms", justify="right")
+    worst = 0.0
+    for view in VIEWS:
+        cells = []
+        for result in report["backends"].values():
+            row = result["views"][view]
+            worst = max(worst, row["p95_ms"])
+            cells += [f"{row['median_ms']:.1f}", f"{row['p95_ms']:.1f}"]
+        table.add_row(view, *cells)
+    console = Console(width=120)
+    console.print(table)
+    for name, result in report["backends"].items():
+        console.print(f"{name}: filled in {result['fill_seconds']:.0f} s through Store.record")
+    verdict = "[green]met[/]" if worst < TARGET_MS else "[red]missed[/]"
+    console.print(f"slowest p95: {worst:.1f} ms — target {verdict}")
+
+
+if __name__ == "__main__":
+    main()
