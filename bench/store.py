@@ -1,8 +1,11 @@
 """What the store costs the policy service: requests/s with the store off, on SQLite and on
 PostgreSQL, side by side in one run (load from a separate process, 16 connections).
 
-    .venv/bin/python bench/store.py [--seconds 5] [--json]
+    .venv/bin/python bench/store.py [--seconds 5] [--rounds 3] [--json]
 
+The variants take turns (off, SQLite, PostgreSQL, off, ...) for --rounds rounds and each
+reports its median, so a noisy minute on this shared 2-core machine does not land on one
+variant only. The server is set up as `typogate policy --db` sets itself up (settle()).
 PostgreSQL is a throwaway server this bench starts on a loopback port (Debian's postgresql,
 installed by make test) and stops by its PID. Target: the store costs at most 20%.
 """
@@ -13,6 +16,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing
+import statistics
 import sys
 from pathlib import Path
 
@@ -32,12 +36,14 @@ CONNECTIONS = 16
 
 
 def _serve(port: int, protected: Path, known: Path, url: str | None) -> None:
+    from typogate.cli.gateway import settle
     from typogate.gateway.policy_service import PolicyService
     from typogate.policy import Config, Guard
     from typogate.store import Store
 
     store = Store(url) if url else None
     service = PolicyService(Guard(Config().with_lists([protected], [known])), journal=store)
+    settle()
 
     async def run() -> None:
         server = await service.start("127.0.0.1", port)
@@ -62,6 +68,7 @@ def run_with(url: str | None, seconds: float, protected: Path, known: Path) -> d
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     work = BENCH / "out" / "store"
@@ -72,22 +79,36 @@ def main() -> None:
     known.write_text("\n".join(sc.known) + "\n")
     sqlite_file = work / "bench.db"
     sqlite_file.unlink(missing_ok=True)
-    results = {
-        "store off": run_with(None, args.seconds, protected, known),
-        "SQLite (WAL)": run_with(f"sqlite:///{sqlite_file}", args.seconds, protected, known),
+    variants: dict[str, str | None] = {
+        "store off": None,
+        "SQLite (WAL)": f"sqlite:///{sqlite_file}",
     }
+    postgres = None
     if _bin("postgres"):
         postgres = PostgresServer()
         postgres.start()
-        try:
-            results["PostgreSQL"] = run_with(postgres.url, args.seconds, protected, known)
-        finally:
+        variants["PostgreSQL"] = postgres.url
+    runs: dict[str, list[dict]] = {label: [] for label in variants}
+    try:
+        for _ in range(args.rounds):
+            for label, url in variants.items():
+                runs[label].append(run_with(url, args.seconds, protected, known))
+    finally:
+        if postgres is not None:
             postgres.remove()
+    results = {
+        label: {
+            key: statistics.median(run[key] for run in rounds)
+            for key in ("per_second", "p50_ms", "p99_ms")
+        }
+        | {"rounds": [run["per_second"] for run in rounds]}
+        for label, rounds in runs.items()
+    }
     if args.json:
         print(json.dumps(results, indent=2))
         return
     table = Table(title=f"Policy service with and without the store ({CONNECTIONS} connections)")
-    for column in ("store", "req/s", "vs off", "p50 ms", "p99 ms"):
+    for column in ("store", "median req/s", "vs off", "p50 ms", "p99 ms", "each round"):
         table.add_column(column, justify="left" if column == "store" else "right")
     base = results["store off"]["per_second"]
     for label, row in results.items():
@@ -97,8 +118,9 @@ def main() -> None:
             f"{row['per_second'] / base:.0%}",
             f"{row['p50_ms']:.2f}",
             f"{row['p99_ms']:.2f}",
+            " ".join(f"{r:,.0f}" for r in row["rounds"]),
         )
-    Console(width=100).print(table)
+    Console(width=120).print(table)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from pathlib import Path
@@ -62,18 +63,27 @@ def _with_mode(config: Config, mode: str | None) -> Config:
     return config.model_copy(update={"mode": mode})
 
 
-def open_store(db: str, *, writer: bool = True) -> Store:
+def open_store(db: str, *, writer: bool = True, keep_allowed: bool = False) -> Store:
     """The store at ``db`` (migrated to the newest schema); exits with status 1 when the
-    database cannot be opened. ``writer=False`` for commands that only read or administer."""
+    database cannot be opened. ``writer=False`` for commands that only read or administer;
+    ``keep_allowed`` is ``store.keep_allowed`` for the commands that record."""
     from sqlalchemy.exc import SQLAlchemyError  # the store's stack loads only when used
 
     from typogate.store import Store
 
     try:
-        return Store(db, writer=writer)
+        return Store(db, writer=writer, keep_allowed=keep_allowed)
     except SQLAlchemyError as error:
         stderr.print(f"[bold red]cannot open the store[/] {db}: {error}")
         raise typer.Exit(1) from None
+
+
+def settle() -> None:
+    """Call once everything is built, before serving: the Guard's index and the libraries
+    loaded at start-up are long-lived, so move them out of the garbage collector's sight
+    (``gc.freeze``); otherwise every full collection walks them again while mail waits."""
+    gc.collect()
+    gc.freeze()
 
 
 def with_release_secret(settings: Config, store: Store) -> Config:
@@ -91,7 +101,7 @@ def _journal(settings: Config, db: str | None) -> FileJournal | Store:
     """The store named by --db, else the JSON-lines journal of the configuration."""
     if db is None:
         return FileJournal(settings.base_dir / settings.gateway.journal)
-    return open_store(db)
+    return open_store(db, keep_allowed=settings.store.keep_allowed)
 
 
 def notice_sender(config: Config) -> NoticeSender | None:
@@ -167,6 +177,7 @@ def policy(
         guard.use_rules(RuleTable(journal.engine).in_force(settings.rules))
         settings = with_release_secret(settings, journal)
     notices = notice_sender(settings)
+    settle()
 
     async def run() -> None:
         service = PolicyService(
@@ -227,8 +238,10 @@ def milter(
     setup_logging(verbose)
     guard = build_guard(settings)
     journal = FileJournal(settings.base_dir / settings.gateway.journal)
+    notices = notice_sender(settings)
+    settle()
     try:
-        run(MilterSettings(guard, settings.mode, journal, notice_sender(settings)), socket_spec)
+        run(MilterSettings(guard, settings.mode, journal, notices), socket_spec)
     finally:
         journal.close()
 
@@ -269,6 +282,7 @@ def proxy(
     guard = build_guard(settings)
     journal = FileJournal(settings.base_dir / settings.gateway.journal)
     handler = ProxyHandler(guard, hop, mode=settings.mode, journal=journal)
+    settle()
     controller = Controller(handler, hostname=host, port=port, decode_data=False)
     controller.start()
     logging.getLogger("typogate").info("proxy on %s:%d -> %s:%d", host, port, *hop)
@@ -311,7 +325,7 @@ def serve(
     host, port = host_port(settings.gateway.policy_listen, "gateway.policy_listen")
     setup_logging(verbose)
     guard = build_guard(settings)
-    store = open_store(db)
+    store = open_store(db, keep_allowed=settings.store.keep_allowed)
     settings = with_release_secret(settings, store)
     learned = store.correspondent_counts()
     guard.learn(learned)
@@ -340,6 +354,7 @@ def serve(
     )
     log.info("store: %s (%d learned correspondent domains)", db, len(learned))
     web_server = start_web(ctx, settings.web.listen)[0] if web else None
+    settle()
     try:
         # libmilter owns the main thread and returns on SIGINT/SIGTERM.
         run(MilterSettings(guard, settings.mode, store, notices), settings.gateway.milter_listen)

@@ -108,6 +108,15 @@ class Release(_Section):
     link_hours: float = Field(72.0, gt=0)
 
 
+class StoreSettings(_Section):
+    """What the store keeps (the database itself is named by ``--db``)."""
+
+    # Allowed verdicts are counted (per day, and as learned correspondents) but not kept
+    # one row each: the organisation's recipients stay out of typogate's database, and
+    # recording costs the gateway less. True keeps a row for every verdict.
+    keep_allowed: bool = False
+
+
 class Web(_Section):
     """The web interface: dashboard, REST API, metrics."""
 
@@ -132,6 +141,7 @@ class Config(_Section):
     rules: list[Rule] = []
     gateway: Gateway = Gateway()
     release: Release = Release()
+    store: StoreSettings = StoreSettings()
     web: Web = Web()
     # Relative list files are read from here (the config file's folder).
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)

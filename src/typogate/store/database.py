@@ -1,16 +1,21 @@
 """The store: SQLite by default (a file in WAL mode), PostgreSQL by URL; a Journal.
 
 Writes from the gateway never block a verdict: :meth:`Store.record` queues the event and a
-background thread writes batches. Each allowed delivery also counts towards the learned
-correspondents (sender address, sender domain and the whole organisation ``*`` -> recipient
-domain), which :meth:`Store.correspondent_counts` hands to ``Guard.learn``. When the
-database is dead, events are kept in a bounded queue and retried, then dropped and counted:
-mail is decided from memory and the loss is logged, never a failed verdict. Holds are the
-exception: :meth:`Store.hold` commits before returning, and raises if it cannot.
+background thread hands batches to a writer process. Alerts (warn, hold, reject) are kept
+as event rows. Allowed verdicts are counted, not kept: per day (the dashboard's totals) and
+as learned correspondents (sender address, sender domain and the whole organisation ``*``
+-> recipient domain, which :meth:`Store.correspondent_counts` hands to ``Guard.learn``).
+That keeps the organisation's whole address book of recipients out of typogate's database
+and the writer's work small; ``keep_allowed=True`` (``store.keep_allowed``) keeps them all.
+When the database is dead, events are kept in a bounded queue and retried, then dropped
+and counted: mail is decided from memory and the loss is logged, never a failed verdict.
+Holds are the exception: :meth:`Store.hold` commits before returning, and raises if it
+cannot.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import multiprocessing
@@ -19,6 +24,7 @@ import signal
 import threading
 import time
 from collections import defaultdict, deque
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -39,7 +45,12 @@ DEFAULT_URL = "sqlite:///typogate.db"
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _MAX_QUEUED = 200_000  # events waiting for the writer; past this, record() drops
 _MAX_PENDING = 20_000  # events taken per write, and kept for a retry while the database is down
-_WRITE_SECONDS = 0.25
+# Allowed deliveries become counts per batch, and counts per correspondent per
+# _LEARN_SECONDS: the writer's work grows with distinct correspondents, not with mail.
+_WRITE_SECONDS = 1.0
+_LEARN_SECONDS = 10.0  # correspondents: a counter update per correspondent this often
+_IDLE_SECONDS = 0.3  # or sooner, once no batch came for this long
+_MAX_LESSONS = 500_000  # correspondent counts kept for a retry while the database is down
 
 
 def normal_url(url: str) -> str:
@@ -53,10 +64,17 @@ class Store:
     """Events, holds and correspondents in one database (a :class:`Journal`)."""
 
     def __init__(
-        self, url: str = DEFAULT_URL, *, migrate: bool = True, writer: bool = True
+        self,
+        url: str = DEFAULT_URL,
+        *,
+        migrate: bool = True,
+        writer: bool = True,
+        keep_allowed: bool = False,
     ) -> None:
         """Open (and migrate) the store. ``writer=False`` is for reading and admin work:
-        no writer process, and :meth:`record` refuses."""
+        no writer process, and :meth:`record` refuses. ``keep_allowed``: keep a row for
+        every allowed verdict too (by default those are only counted, see the module)."""
+        self.keep_allowed = keep_allowed
         self.url = normal_url(url)
         self.engine: Engine = create_engine(self.url, pool_pre_ping=True)
         if self.engine.dialect.name == "sqlite":
@@ -65,7 +83,7 @@ class Store:
             self.migrate()
         # record() appends here (a deque append is atomic and costs ~0.1 µs); a feeder thread
         # hands everything queued to the writer process every _WRITE_SECONDS, so the gateway's
-        # process spends ~1 µs per event and the database work runs on another core.
+        # process spends a few µs per event and the database work runs on another core.
         self._queued: deque[VerdictEvent] = deque()
         self._in_flight = 0
         self.written = 0
@@ -202,11 +220,11 @@ class Store:
     def _feed(self) -> None:
         while True:
             stopping = self._stop.wait(_WRITE_SECONDS)
-            batch = []
+            batch = _Batch()
             while self._queued:
-                batch.append(_row(self._queued.popleft()))
-            if batch:
-                self._in_flight += len(batch)
+                batch.add(self._queued.popleft(), self.keep_allowed)
+            if batch.events:
+                self._in_flight += batch.events
                 self._pipe.send(batch)
             while self._pipe.poll():
                 written, dropped = self._pipe.recv()
@@ -217,27 +235,61 @@ class Store:
                 return
 
 
-def _row(e: VerdictEvent) -> tuple[Any, ...]:
-    return (
-        e.time,
-        e.recipient,
-        e.domain,
-        e.action,
-        e.reason,
-        e.adapter,
-        e.mode,
-        e.sender,
-        e.sasl_username,
-        e.suggestion,
-        e.score,
-        e.rule,
-        e.queue_id,
-        e.client_address,
-    )
+@dataclass(slots=True)
+class _Batch:
+    """What the writer gets every _WRITE_SECONDS: alert events as rows, allowed deliveries
+    as counts per (UTC day, sender, recipient domain), and their rows only when kept."""
+
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    allowed: dict[tuple[str, str | None, str], int] = field(default_factory=dict)
+    events: int = 0
+    first: datetime | None = None
+    last: datetime | None = None
+
+    def add(self, e: VerdictEvent, keep_allowed: bool) -> None:
+        when = e.time if e.time.tzinfo is UTC else e.time.astimezone(UTC)
+        if self.first is None or when < self.first:
+            self.first = when
+        if self.last is None or when > self.last:
+            self.last = when
+        self.events += 1
+        if e.action == "allow":
+            key = (when.date().isoformat(), e.sender, e.domain)
+            self.allowed[key] = self.allowed.get(key, 0) + 1
+            if not keep_allowed:
+                return
+        self.rows.append(
+            (
+                when,
+                e.recipient,
+                e.domain,
+                e.action,
+                e.reason,
+                e.adapter,
+                e.mode,
+                e.sender,
+                e.sasl_username,
+                e.suggestion,
+                e.score,
+                e.rule,
+                e.queue_id,
+                e.client_address,
+            )
+        )
+
+    def merge(self, other: _Batch) -> None:
+        """Take ``other`` in (a retry carries what waited and what came since)."""
+        self.rows.extend(other.rows)
+        for key, count in other.allowed.items():
+            self.allowed[key] = self.allowed.get(key, 0) + count
+        self.events += other.events
+        times = [t for t in (self.first, self.last, other.first, other.last) if t is not None]
+        self.first, self.last = min(times), max(times)
 
 
 class _EventWriter:
-    """The database side of recording: events and the correspondents they teach."""
+    """The database side of recording: events, the daily incident counts, and the
+    correspondents that allowed deliveries teach."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -261,78 +313,116 @@ class _EventWriter:
             "SET count = incidents.count + excluded.count"
         )
 
-    def write(self, rows: list[tuple[Any, ...]]) -> bool:
-        """Insert events and count allowed deliveries as correspondents; False if the
+    def write(self, batch: _Batch) -> bool:
+        """Write a batch's events and incident counts in one transaction; False if the
         database refused (the caller retries)."""
-        learned: dict[tuple[str, str], int] = defaultdict(int)
         incidents: dict[tuple[str, str, str, str, str], int] = defaultdict(int)
-        for row in rows:
-            when, domain, action, sender = row[0], row[2], row[3], row[7]
-            day = when.astimezone(UTC).date().isoformat()
-            if action == "allow":
-                incidents[(day, "allow", "*", "", "*")] += 1
-                learned[("*", domain)] += 1
-                if sender:
-                    learned[(sender.lower(), domain)] += 1
-                    learned[(sender.rpartition("@")[2].lower(), domain)] += 1
-            else:
-                incidents[(day, action, domain, row[9] or "", (sender or "").lower())] += 1
+        for (day, _, _), count in batch.allowed.items():
+            incidents[(day, "allow", "*", "", "*")] += count
+        for row in batch.rows:
+            if row[3] != "allow":
+                day = row[0].date().isoformat()
+                incidents[(day, row[3], row[2], row[9] or "", (row[7] or "").lower())] += 1
         try:
             with self.engine.begin() as connection:
                 # The driver's own executemany: no per-row work in the ORM.
                 cursor = connection.connection.cursor()
-                cursor.executemany(self.insert_event, rows)
-                if learned:
-                    first, last = min(r[0] for r in rows), max(r[0] for r in rows)
-                    self._upsert(cursor, learned, first, last)
+                if batch.rows:
+                    cursor.executemany(self.insert_event, batch.rows)
                 cursor.executemany(
                     self.upsert_incident, [(*key, n) for key, n in incidents.items()]
                 )
                 cursor.close()
         except SQLAlchemyError as error:
-            log.error("store: cannot write %d events (will retry): %s", len(rows), error)
+            log.error("store: cannot write %d events (will retry): %s", batch.events, error)
             return False
         return True
 
     def learn(self, counts: dict[tuple[str, str], int], first: datetime, last: datetime) -> None:
+        """Add ``{(sender, recipient_domain): deliveries}`` to the correspondents."""
+        rows = [(sender, domain, n, first, last) for (sender, domain), n in counts.items()]
         with self.engine.begin() as connection:
             cursor = connection.connection.cursor()
-            self._upsert(cursor, counts, first, last)
+            cursor.executemany(self.upsert_correspondent, rows)
             cursor.close()
 
-    def _upsert(
-        self, cursor: Any, counts: dict[tuple[str, str], int], first: datetime, last: datetime
-    ) -> None:
-        rows = [(sender, domain, n, first, last) for (sender, domain), n in counts.items()]
-        cursor.executemany(self.upsert_correspondent, rows)
+
+@dataclass(slots=True)
+class _Lessons:
+    """Correspondents learned from allowed deliveries, gathered over several batches: one
+    counter update per correspondent every _LEARN_SECONDS, however much mail went there."""
+
+    counts: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
+    events: int = 0  # the events these lessons came from, reported once they are written
+    first: datetime | None = None
+    last: datetime | None = None
+
+    def take(self, batch: _Batch) -> None:
+        for (_, sender, domain), count in batch.allowed.items():
+            self.counts[("*", domain)] += count
+            if sender:
+                self.counts[(sender.lower(), domain)] += count
+                self.counts[(sender.rpartition("@")[2].lower(), domain)] += count
+        self.events += batch.events
+        if batch.first is not None and batch.last is not None:
+            self.first = batch.first if self.first is None else min(self.first, batch.first)
+            self.last = batch.last if self.last is None else max(self.last, batch.last)
 
 
 def _writer_main(url: str, pipe: Connection) -> None:
-    """The writer process: takes batches, writes them, retries while the database is down
-    (up to _MAX_PENDING events, then drops and counts), and reports back what it did."""
+    """The writer process: takes batches, writes their events and incident counts, and
+    every _LEARN_SECONDS (or when no mail came for a moment, or at the end) what they taught
+    about correspondents; then reports the events as written. While the database is down it
+    retries, up to _MAX_PENDING events, then drops and counts."""
     engine = create_engine(url, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     writer = _EventWriter(engine)
-    pending: list[tuple[Any, ...]] = []
+    pending = _Batch()
+    lessons = _Lessons()
+    learned_at = time.monotonic()
     running = True
-    while running or pending:
-        if pipe.poll(_WRITE_SECONDS if pending else None):
-            batch = pipe.recv()
+    while running or pending.events or lessons.events:
+        wait = _WRITE_SECONDS if pending.events else _IDLE_SECONDS if lessons.events else None
+        idle = True
+        if pipe.poll(wait):
+            idle = False
+            try:
+                batch = pipe.recv()
+            except EOFError:  # the gateway's process is gone: write what is here, then stop
+                batch = None
             if batch is None:
                 running = False
             else:
-                pending.extend(batch)
-        if not pending:
-            continue
-        if writer.write(pending):
-            pipe.send((len(pending), 0))
-            pending = []
-        elif len(pending) >= _MAX_PENDING or not running:
-            log.error("store: database unavailable, %d verdict events dropped", len(pending))
-            pipe.send((0, len(pending)))
-            pending = []
+                pending.merge(batch)
+        if pending.events:
+            if writer.write(pending):
+                lessons.take(pending)
+                pending = _Batch()
+            elif pending.events >= _MAX_PENDING or not running:
+                log.error("store: database unavailable, %d verdict events dropped", pending.events)
+                _report(pipe, (0, pending.events))
+                pending = _Batch()
+        due = idle or not running or time.monotonic() - learned_at >= _LEARN_SECONDS
+        if lessons.events and due:
+            try:
+                if lessons.counts:
+                    assert lessons.first is not None and lessons.last is not None
+                    writer.learn(lessons.counts, lessons.first, lessons.last)
+            except SQLAlchemyError as error:
+                if len(lessons.counts) < _MAX_LESSONS and running:
+                    log.error("store: cannot write correspondents (will retry): %s", error)
+                    continue
+                log.error("store: %d correspondent counts dropped: %s", len(lessons.counts), error)
+            _report(pipe, (lessons.events, 0))
+            lessons = _Lessons()
+            learned_at = time.monotonic()
     engine.dispose()
+
+
+def _report(pipe: Connection, counts: tuple[int, int]) -> None:
+    with contextlib.suppress(OSError):  # the gateway's process is gone: nobody left to tell
+        pipe.send(counts)
 
 
 def _sqlite_pragmas(connection, record) -> None:  # type: ignore[no-untyped-def]

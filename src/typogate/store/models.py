@@ -18,7 +18,7 @@ class EventRow(Base):
     __tablename__ = "events"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    time: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    time: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # no index: listed by id
     recipient: Mapped[str] = mapped_column(String(320))
     domain: Mapped[str] = mapped_column(String(255), index=True)
     action: Mapped[str] = mapped_column(String(16), index=True)
