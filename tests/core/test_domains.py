@@ -21,6 +21,32 @@ def test_idna_forms_are_the_same_domain():
     assert unicode_form.unicode == "bücher.de"
 
 
+def _under_every_rule():
+    # A domain one and two labels below each ICANN rule, wildcards and exceptions included.
+    from typogate.domains.names import _SUFFIX_RULES
+
+    for rule in sorted(_SUFFIX_RULES):
+        base = rule.lstrip("!").removeprefix("*.")
+        yield f"example.{base}"
+        yield f"mail.example.{base}"
+
+
+def test_public_suffix_split_agrees_with_publicsuffixlist():
+    # typogate reads the package's list itself (for start-up time); the answers must not move.
+    from publicsuffixlist import PublicSuffixList
+
+    reference = PublicSuffixList(only_icann=True, accept_unknown=False)
+    for text in _under_every_rule():
+        try:
+            domain = parse_domain(text)
+        except InvalidAddress:
+            assert reference.publicsuffix(text) in (None, text.encode("idna").decode()), text
+            continue
+        expected = reference.publicsuffix(domain.ascii) or domain.ascii.rsplit(".", 1)[-1]
+        assert domain.ascii.endswith("." + expected), text
+        assert domain.suffix.count(".") == expected.count("."), text
+
+
 @pytest.mark.parametrize(
     ("text", "suffix", "name", "registrable"),
     [

@@ -8,17 +8,57 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import NamedTuple
 
-import idna
-from email_validator import EmailNotValidError, validate_email
-from publicsuffixlist import PublicSuffixList
+from publicsuffixlist import PSLFILE
 
-# ICANN section only: a mail domain under a private suffix (blogspot.com, github.io)
-# is still registered under the ICANN suffix from the sender's point of view.
-# Without the implicit "*" rule, so that a real suffix (.gr) is told from a slip (.con);
-# an unknown last label is still the suffix of its domain, as "*" would make it.
-_PSL = PublicSuffixList(only_icann=True, accept_unknown=False)
+
+def _load_suffix_rules() -> frozenset[str]:
+    """The ICANN section of the Public Suffix List that ``publicsuffixlist`` ships.
+
+    ICANN section only: a mail domain under a private suffix (blogspot.com, github.io) is
+    still registered under the ICANN suffix from the sender's point of view. We read the
+    package's data file ourselves: its own parser encodes every rule to IDNA at start-up
+    (~35 ms, a tenth of a ``typogate check`` run), and we match on the Unicode form.
+    """
+    text = Path(PSLFILE).read_text(encoding="utf-8")
+    start = text.index("// ===BEGIN ICANN DOMAINS===")
+    end = text.index("// ===END ICANN DOMAINS===")
+    return frozenset(
+        line.split(" ", 1)[0].lower()
+        for line in text[start:end].splitlines()
+        if line.strip() and not line.startswith("//")
+    )
+
+
+_SUFFIX_RULES = _load_suffix_rules()
+_MAX_RULE_LABELS = max(rule.count(".") + 1 for rule in _SUFFIX_RULES)
+# Top-level labels with rules below them (co.uk, *.ck, !www.ck): only under these can the
+# public suffix be longer than the last label. Every other domain skips the rule walk.
+_DEEP_TOPS = frozenset(rule.rpartition(".")[2] for rule in _SUFFIX_RULES if "." in rule)
+
+
+def _public_labels(labels: list[str]) -> int:
+    """How many trailing labels form the public suffix; 0 when no rule matches.
+
+    The PSL algorithm (longest rule wins, wildcards, exceptions; a wildcard's parent counts
+    as public too) exactly as ``publicsuffixlist`` applies it; tests compare the two.
+    """
+    top = labels[-1]
+    if top not in _DEEP_TOPS:
+        return 1 if top in _SUFFIX_RULES else 0
+    count = len(labels)
+    for depth in range(min(count, _MAX_RULE_LABELS + 1), 0, -1):
+        tail = ".".join(labels[-depth:])
+        if "!" + tail in _SUFFIX_RULES:
+            return depth - 1
+        if "*." + tail in _SUFFIX_RULES:
+            return depth + 1 if depth < count else depth
+        if tail in _SUFFIX_RULES:
+            return depth
+    return 0
+
 
 # The common case, checked without the full validator: a dot-atom local part and an
 # all-ASCII letter-digit-hyphen domain. Anything else (quoted local parts, Unicode,
@@ -87,6 +127,10 @@ def parse_domain(text: str) -> Domain:
         raise InvalidAddress(text, "not a domain name")
     if _LDH_DOMAIN.fullmatch(raw) and len(raw) <= 253:
         return _split(raw, raw)
+    # Loaded only here: the common all-ASCII domain never needs them (~25 ms of start-up).
+    import idna
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         checked = validate_email(f"postmaster@{raw}", check_deliverability=False)
     except EmailNotValidError as error:
@@ -112,11 +156,12 @@ def _domain_message(message: str) -> str:
 
 
 def _split(ascii_form: str, unicode_form: str) -> Domain:
-    ascii_suffix = _PSL.publicsuffix(ascii_form) or ascii_form.rsplit(".", 1)[-1]
-    if ascii_suffix == ascii_form:
-        raise InvalidAddress(ascii_form, "is a public suffix, not a domain anyone receives mail at")
     labels = unicode_form.split(".")
-    cut = len(labels) - ascii_suffix.count(".") - 1
+    # Without the implicit "*" rule, so that a real suffix (.gr) is told from a slip (.con);
+    # an unknown last label is still the suffix of its domain, as "*" would make it.
+    cut = len(labels) - (_public_labels(labels) or 1)
+    if cut <= 0:
+        raise InvalidAddress(ascii_form, "is a public suffix, not a domain anyone receives mail at")
     name, suffix = ".".join(labels[:cut]), ".".join(labels[cut:])
     return Domain(ascii_form, unicode_form, suffix, name, f"{labels[cut - 1]}.{suffix}")
 
@@ -124,7 +169,8 @@ def _split(ascii_form: str, unicode_form: str) -> Domain:
 @lru_cache(maxsize=4096)
 def is_real_suffix(suffix: str) -> bool:
     """True when ``suffix`` is on the Public Suffix List (``gr``, ``com.ar``; not ``con``)."""
-    return bool(_PSL.is_public(suffix))
+    labels = suffix.split(".")
+    return _public_labels(labels) == len(labels)
 
 
 def parse_address(text: str) -> Recipient:
@@ -141,6 +187,8 @@ def parse_address(text: str) -> Recipient:
     local, domain_text = address[:at], address[at + 1 :]
     if _ATEXT_LOCAL.fullmatch(local) and len(local) <= 64:
         return Recipient(local, parse_domain(domain_text))
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         checked = validate_email(address, check_deliverability=False, allow_quoted_local=True)
     except EmailNotValidError as error:
