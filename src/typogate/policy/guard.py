@@ -13,8 +13,11 @@ The probability that ``d`` is a mistake at all is the softmax over "meant d" and
 
 from __future__ import annotations
 
+import gc
 import math
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -75,11 +78,12 @@ class Guard:
     def __init__(self, config: Config | None = None, *, cache_size: int = 131_072) -> None:
         self.config = config if config is not None else Config()
         lists = self.config.domain_lists()
-        protected = _parse_listed(lists.protected)
-        known = _parse_listed(lists.known)
+        with _no_cycle_collection():
+            protected = _parse_listed(lists.protected)
+            known = _parse_listed(lists.known)
+            self._index = CandidateIndex(known, protected=protected)
         self.profile = lists.profile
         self._protected = frozenset(domain.ascii for domain in protected)
-        self._index = CandidateIndex(known, protected=protected)
         self._mails: dict[str, int] = {}  # learned: allowed deliveries per domain (ascii)
         # No slip costs less than MIN_EDIT_COST nats, so more edits than this cannot matter.
         best_prior = max(LOG_PRIOR_PROTECTED, LOG_PRIOR_KNOWN + LOG_PRIOR_HISTORY_MAX)
@@ -316,6 +320,20 @@ def _probability(hypotheses: list[_Hypothesis]) -> float:
         return 1.0
     mass = sum(math.exp(h.log_odds) for h in hypotheses)
     return mass / (1.0 + mass)
+
+
+@contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Pause the cycle collector: building an index allocates millions of objects and frees
+    none, so each collection it triggers rescans the growing index for nothing (~15% of the
+    build at 200k domains)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _parse_listed(listed: list[Listed]) -> list[Domain]:
