@@ -137,14 +137,16 @@ class CandidateIndex:
         """
         name = typed.name
         flat_name = _flat(name)
-        near = _deletions(name, 1)
-        near.add(flat_name[:PREFIX])  # "1-und-1" for the plain name "1und1"
+        # The keys of _deletions(name, 1) as a list: a repeated key only finds its ids again.
+        prefix = name[:PREFIX]
+        near = [prefix[:cut] + prefix[cut + 1 :] for cut in range(len(prefix))]
+        near += (prefix, flat_name[:PREFIX])  # "1-und-1" for the plain name "1und1"
         # Uncached: a novel domain's skeleton is asked for once (its verdict is cached).
-        special = {_FLAT + flat_name, _SKELETON + _skeleton_uncached(typed.unicode)}
+        special = [_FLAT + flat_name, _SKELETON + _skeleton_uncached(typed.unicode)]
         if "." in name or "." in typed.suffix:
             for reading in _readings(typed)[1:]:
-                near |= _deletions(reading, 1)
-                special.add(_FLAT + _flat(reading))
+                near += _deletions(reading, 1)
+                special.append(_FLAT + _flat(reading))
         found = self._look_up(near)
         if max_edits is not None and len(found) > _BATCH_FILTER_FROM:
             ids = list(found)
@@ -163,7 +165,7 @@ class CandidateIndex:
         domains = self.domains
         return [domains[ident] for ident in found]
 
-    def _look_up(self, keys: set[str]) -> set[int]:
+    def _look_up(self, keys: list[str]) -> set[int]:
         # Most keys of a typed name are filed nowhere: drop the misses in one comprehension.
         found: set[int] = set()
         for held in [held for held in map(self._postings.get, map(hash, keys)) if held is not None]:
