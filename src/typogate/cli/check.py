@@ -8,11 +8,9 @@ import sys
 import traceback
 from collections.abc import Iterable, Iterator
 from itertools import chain, islice
-from typing import IO, Annotated, Any, NoReturn
+from typing import IO, TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from typogate.cli import app
 from typogate.cli.configuration import (
@@ -25,6 +23,9 @@ from typogate.cli.configuration import (
 )
 from typogate.domains import InvalidAddress
 from typogate.policy import Guard
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 _STYLE = {
     "allow": "green",
@@ -238,6 +239,8 @@ def _get(pipe: IO[bytes]) -> str | None:
 
 
 def _print_tables(results: Iterable[dict[str, Any]]) -> None:
+    from rich.console import Console  # only for people: JSON runs never load rich
+
     console = Console()
     table = _new_table()
     for result in results:
@@ -258,6 +261,8 @@ def _print_tables(results: Iterable[dict[str, Any]]) -> None:
 
 
 def _new_table() -> Table:
+    from rich.table import Table
+
     table = Table(show_lines=False, header_style="bold")
     table.add_column("recipient", overflow="fold")
     table.add_column("action")
