@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -74,6 +75,9 @@ def check(
     (the run goes on). Exit status 0 when it ran, 2 for bad usage or configuration.
     """
     guard = build_guard(load_config(config, protect, known, profile))
+    # Everything made so far (modules, config, index) lives until exit: out of the cycle
+    # collector's sight it is not rescanned, nor its pages copied into forked helpers.
+    gc.freeze()
     if as_json and not addresses and not sys.stdin.isatty():
         _stream_json(guard, sender)
         return
