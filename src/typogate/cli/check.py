@@ -221,6 +221,8 @@ def _serve(guard: Guard, sender: str | None, requests: IO[bytes], answers: IO[by
     try:
         while (batch := _get(requests)) is not None:
             _put(answers, _json_lines(guard, batch.split("\n"), sender))
+    except BrokenPipeError:
+        pass  # the parent is gone (its reader stopped early, as ``| head`` does)
     except Exception:
         traceback.print_exc()
     finally:
