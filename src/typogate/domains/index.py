@@ -96,18 +96,12 @@ class CandidateIndex:
         for domain in domains:
             self.add(domain)
 
-    def _register(self, domain: Domain) -> int | None:
-        if domain.ascii in self._ids:
-            return None
-        ident = self._ids[domain.ascii] = len(self.domains)
-        self.domains.append(domain)
-        return ident
-
     def add(self, domain: Domain, *, protected: bool = False) -> bool:
         """Index one more domain (two-deletion keys when ``protected``); False if present."""
-        ident = self._register(domain)
-        if ident is None:
+        if domain.ascii in self._ids:
             return False
+        ident = self._ids[domain.ascii] = len(self.domains)
+        self.domains.append(domain)
         postings = self._postings
         get = postings.get
         # Inlined on purpose: this loop runs for every key of every domain at start-up.

@@ -152,6 +152,9 @@ def _domain_message(message: str) -> str:
 
 
 def _split(ascii_form: str, unicode_form: str) -> Domain:
+    name, _, top = unicode_form.rpartition(".")
+    if top not in _DEEP_TOPS and name:  # the suffix is the last label: most domains
+        return Domain(ascii_form, unicode_form, top, name, f"{name.rpartition('.')[2]}.{top}")
     labels = unicode_form.split(".")
     # Without the implicit "*" rule, so that a real suffix (.gr) is told from a slip (.con);
     # an unknown last label is still the suffix of its domain, as "*" would make it.
