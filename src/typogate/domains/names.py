@@ -26,7 +26,7 @@ def _load_suffix_rules() -> frozenset[str]:
     start = text.index("// ===BEGIN ICANN DOMAINS===")
     end = text.index("// ===END ICANN DOMAINS===")
     return frozenset(
-        line.split(" ", 1)[0].lower()
+        line.split(" ", 1)[0].strip().lower()
         for line in text[start:end].splitlines()
         if line.strip() and not line.startswith("//")
     )
