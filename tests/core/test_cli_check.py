@@ -56,6 +56,25 @@ def test_stdin_one_object_per_input_in_order_with_invalid_in_between(tmp_path):
     assert lines[5]["reason"] == "typo.confusable"
 
 
+def test_long_stdin_keeps_input_order_across_batches(tmp_path):
+    # Several thousand lines: judged in batches, by helper processes where there are cores.
+    from typogate import Config, Guard
+
+    protect = tmp_path / "protected.txt"
+    protect.write_text("army.mil\ngmail.com\n")
+    cycle = ["a@army.ml", "not an address", "b@gmail.com", "c@gmial.com", "e@аrmy.mil"]
+    inputs = [f"{i}.{text}" for i in range(1_000) for text in cycle]
+    result = run("check", "--json", "--protect", str(protect), stdin="\n".join(inputs) + "\n")
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    guard = Guard(Config(domains={"protected": ["army.mil", "gmail.com"]}))
+    expected = [
+        "invalid" if "@" not in text else guard.evaluate(text).action.value for text in inputs
+    ]
+    assert [line["recipient"] for line in lines] == inputs
+    assert [line["action"] for line in lines] == expected
+
+
 def test_explicit_lists_do_not_consult_built_in_lists(tmp_path):
     protect = tmp_path / "p.txt"
     protect.write_text("example.org\n")

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import gc
 import json
+import os
 import sys
+import traceback
 from collections.abc import Iterable, Iterator
-from typing import Annotated, Any
+from itertools import chain, islice
+from typing import IO, TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from typogate.cli import app
 from typogate.cli.configuration import (
@@ -23,6 +25,9 @@ from typogate.cli.configuration import (
 from typogate.domains import InvalidAddress
 from typogate.policy import Guard
 
+if TYPE_CHECKING:
+    from rich.table import Table
+
 _STYLE = {
     "allow": "green",
     "warn": "yellow",
@@ -31,6 +36,11 @@ _STYLE = {
     "invalid": "red",
 }
 _TABLE_ROWS = 500  # rows per printed table: stdin may stream millions of addresses
+# Lines of stdin judged as one batch, by this process or a helper: big enough that handing
+# a batch over costs little next to judging it, small enough to bound memory.
+_BATCH = 1000
+_MAX_PROCESSES = 4  # helpers share each batch round; beyond a few, writing out is the limit
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 @app.command()
@@ -65,6 +75,12 @@ def check(
     (the run goes on). Exit status 0 when it ran, 2 for bad usage or configuration.
     """
     guard = build_guard(load_config(config, protect, known, profile))
+    # Everything made so far (modules, config, index) lives until exit: out of the cycle
+    # collector's sight it is not rescanned, nor its pages copied into forked helpers.
+    gc.freeze()
+    if as_json and not addresses and not sys.stdin.isatty():
+        _stream_json(guard, sender)
+        return
     inputs = addresses if addresses else _stdin_lines()
     results = (_judge(guard, text, sender) for text in inputs)
     if as_json:
@@ -117,14 +133,120 @@ def _judge(guard: Guard, text: str, sender: str | None) -> dict[str, Any]:
 
 def _write_json(results: Iterable[dict[str, Any]]) -> None:
     write = sys.stdout.write
-    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
     for result in results:
-        write(dumps(result))
+        write(_encode(result))
         write("\n")
     sys.stdout.flush()
 
 
+def _json_lines(guard: Guard, batch: list[str], sender: str | None) -> str:
+    return "".join([_encode(_judge(guard, text, sender)) + "\n" for text in batch])
+
+
+def _stream_json(guard: Guard, sender: str | None) -> None:
+    """Judge piped stdin in batches, spread over the free cores, answers in input order.
+
+    Helpers are forked once the index is built (they share it, copy-on-write) and only when
+    there is more than one batch of input. Each round hands one batch to every helper and
+    judges one here, then writes the answers in order: at most a round of batches is in
+    memory, however long the input.
+    """
+    lines = _stdin_lines()
+    batches = iter(lambda: list(islice(lines, _BATCH)), [])
+    opening = list(islice(batches, 2))
+    helpers = _start_helpers(guard, sender) if len(opening) > 1 else []
+    if not helpers:
+        _write_json(_judge(guard, text, sender) for text in chain(*opening, lines))
+        return
+    write = sys.stdout.write
+    round_ = opening
+    while round_:
+        round_ += islice(batches, len(helpers) + 1 - len(round_))
+        *theirs, mine = round_
+        handed = helpers[: len(theirs)]  # the last round may be short
+        for helper, batch in zip(handed, theirs, strict=True):
+            helper.send(batch)
+        own = _json_lines(guard, mine, sender)
+        for helper in handed:
+            write(helper.receive())
+        write(own)
+        round_ = list(islice(batches, len(helpers) + 1))
+    for helper in helpers:
+        helper.stop()
+    sys.stdout.flush()
+
+
+class _Helper:
+    """A forked process that judges the batches it is sent with the parent's Guard."""
+
+    def __init__(self, guard: Guard, sender: str | None) -> None:
+        requests, to_helper = os.pipe()  # (read end, write end)
+        from_helper, answers = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:  # the helper: never returns into the CLI
+            os.close(to_helper)
+            os.close(from_helper)
+            _serve(guard, sender, os.fdopen(requests, "rb"), os.fdopen(answers, "wb"))
+        os.close(requests)
+        os.close(answers)
+        self._requests = os.fdopen(to_helper, "wb")
+        self._answers = os.fdopen(from_helper, "rb")
+
+    def send(self, batch: list[str]) -> None:
+        _put(self._requests, "\n".join(batch))
+
+    def receive(self) -> str:
+        answers = _get(self._answers)
+        if answers is None:
+            raise RuntimeError(f"typogate's helper process {self.pid} stopped without answering")
+        return answers
+
+    def stop(self) -> None:
+        self._requests.close()
+        self._answers.close()
+        os.waitpid(self.pid, 0)
+
+
+def _start_helpers(guard: Guard, sender: str | None) -> list[_Helper]:
+    if not hasattr(os, "fork"):
+        return []
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    sys.stdout.flush()  # nothing buffered may be written twice
+    return [_Helper(guard, sender) for _ in range(min(cores or 1, _MAX_PROCESSES) - 1)]
+
+
+def _serve(guard: Guard, sender: str | None, requests: IO[bytes], answers: IO[bytes]) -> NoReturn:
+    # Whatever happens, leave without atexit handlers or flushing the parent's buffers; an
+    # error is told on stderr, and the parent stops when its answer does not come.
+    try:
+        while (batch := _get(requests)) is not None:
+            _put(answers, _json_lines(guard, batch.split("\n"), sender))
+    except BrokenPipeError:
+        pass  # the parent is gone (its reader stopped early, as ``| head`` does)
+    except Exception:
+        traceback.print_exc()
+    finally:
+        os._exit(0)
+
+
+def _put(pipe: IO[bytes], text: str) -> None:
+    data = text.encode("utf-8", "surrogateescape")
+    pipe.write(len(data).to_bytes(8, "little"))
+    pipe.write(data)
+    pipe.flush()
+
+
+def _get(pipe: IO[bytes]) -> str | None:
+    head = pipe.read(8)
+    if len(head) < 8:
+        return None
+    data = pipe.read(int.from_bytes(head, "little"))
+    return data.decode("utf-8", "surrogateescape")
+
+
 def _print_tables(results: Iterable[dict[str, Any]]) -> None:
+    from rich.console import Console  # only for people: JSON runs never load rich
+
     console = Console()
     table = _new_table()
     for result in results:
@@ -145,6 +267,8 @@ def _print_tables(results: Iterable[dict[str, Any]]) -> None:
 
 
 def _new_table() -> Table:
+    from rich.table import Table
+
     table = Table(show_lines=False, header_style="bold")
     table.add_column("recipient", overflow="fold")
     table.add_column("action")

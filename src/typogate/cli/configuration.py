@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
 from typogate.policy import Config, ConfigError, Guard
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 ConfigFile = Annotated[
     Path | None,
@@ -48,7 +51,20 @@ Db = Annotated[
 ]
 DEFAULT_DB = "sqlite:///typogate.db"
 
-stderr = Console(stderr=True)
+
+def __getattr__(name: str) -> Console:
+    # ``stderr`` is made on first use: rich costs ~15 ms of start-up, and a command that
+    # runs well never prints to it.
+    if name == "stderr":
+        return _stderr()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+@cache
+def _stderr() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True)
 
 
 def load_config(
@@ -66,7 +82,7 @@ def load_config(
             )
         return loaded
     except ConfigError as error:
-        stderr.print(f"[bold red]configuration error[/]: {error}", highlight=False)
+        _stderr().print(f"[bold red]configuration error[/]: {error}", highlight=False)
         raise typer.Exit(2) from None
 
 
@@ -75,5 +91,5 @@ def build_guard(config: Config) -> Guard:
     try:
         return Guard(config)
     except ConfigError as error:
-        stderr.print(f"[bold red]configuration error[/]: {error}", highlight=False)
+        _stderr().print(f"[bold red]configuration error[/]: {error}", highlight=False)
         raise typer.Exit(2) from None

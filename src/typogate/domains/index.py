@@ -38,13 +38,13 @@ _BATCH_FILTER_FROM = 6
 def _deletions(name: str, depth: int) -> set[str]:
     """The name's prefix and every string with up to ``depth`` (1 or 2) characters removed."""
     name = name[:PREFIX]
-    once = {name[:cut] + name[cut + 1 :] for cut in range(len(name))}
-    keys = {name, *once}
+    keys = {name[:cut] + name[cut + 1 :] for cut in range(len(name))}
     # Two slips in a short name make another real name, not a typo worth a key: and the
     # one- and two-letter keys would each file hundreds of domains.
     if depth > 1 and len(name) >= _TWO_SLIPS_MIN:
-        for shorter in once:
+        for shorter in list(keys):
             keys.update(shorter[:cut] + shorter[cut + 1 :] for cut in range(len(shorter)))
+    keys.add(name)
     return keys
 
 
@@ -96,18 +96,12 @@ class CandidateIndex:
         for domain in domains:
             self.add(domain)
 
-    def _register(self, domain: Domain) -> int | None:
-        if domain.ascii in self._ids:
-            return None
-        ident = self._ids[domain.ascii] = len(self.domains)
-        self.domains.append(domain)
-        return ident
-
     def add(self, domain: Domain, *, protected: bool = False) -> bool:
         """Index one more domain (two-deletion keys when ``protected``); False if present."""
-        ident = self._register(domain)
-        if ident is None:
+        if domain.ascii in self._ids:
             return False
+        ident = self._ids[domain.ascii] = len(self.domains)
+        self.domains.append(domain)
         postings = self._postings
         get = postings.get
         # Inlined on purpose: this loop runs for every key of every domain at start-up.
@@ -135,14 +129,18 @@ class CandidateIndex:
         common prefix such as ``townof`` can file a hundred domains under one key).
         Candidates found through the dotless and skeleton keys are always kept.
         """
-        flat_name = _flat(typed.name)
-        near = _deletions(typed.name, 1)
-        near.add(flat_name[:PREFIX])  # "1-und-1" for the plain name "1und1"
-        special = {_FLAT + flat_name, _SKELETON + skeleton(typed.unicode)}
-        if "." in typed.name or "." in typed.suffix:
-            for name in _readings(typed)[1:]:
-                near |= _deletions(name, 1)
-                special.add(_FLAT + _flat(name))
+        name = typed.name
+        flat_name = _flat(name)
+        # The keys of _deletions(name, 1) as a list: a repeated key only finds its ids again.
+        prefix = name[:PREFIX]
+        near = [prefix[:cut] + prefix[cut + 1 :] for cut in range(len(prefix))]
+        near += (prefix, flat_name[:PREFIX])  # "1-und-1" for the plain name "1und1"
+        # Uncached: a novel domain's skeleton is asked for once (its verdict is cached).
+        special = [_FLAT + flat_name, _SKELETON + _skeleton_uncached(typed.unicode)]
+        if "." in name or "." in typed.suffix:
+            for reading in _readings(typed)[1:]:
+                near += _deletions(reading, 1)
+                special.append(_FLAT + _flat(reading))
         found = self._look_up(near)
         if max_edits is not None and len(found) > _BATCH_FILTER_FROM:
             ids = list(found)
@@ -155,14 +153,16 @@ class CandidateIndex:
             )
             found = {ids[position] for _, _, position in kept}
         found |= self._look_up(special)
+        if not found:
+            return []
         found.discard(self._ids.get(typed.ascii, -1))
-        return [self.domains[ident] for ident in found]
+        domains = self.domains
+        return [domains[ident] for ident in found]
 
-    def _look_up(self, keys: set[str]) -> set[int]:
+    def _look_up(self, keys: list[str]) -> set[int]:
         # Most keys of a typed name are filed nowhere: drop the misses in one comprehension.
-        hits = [held for held in map(self._postings.get, map(hash, keys)) if held is not None]
         found: set[int] = set()
-        for held in hits:
+        for held in [held for held in map(self._postings.get, map(hash, keys)) if held is not None]:
             if held.__class__ is int:
                 found.add(held)  # type: ignore[arg-type]
             else:

@@ -13,8 +13,11 @@ The probability that ``d`` is a mistake at all is the softmax over "meant d" and
 
 from __future__ import annotations
 
+import gc
 import math
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -54,6 +57,7 @@ LOG_ODDS_FLOOR = -1.5
 # Two candidates closer than this (a likelihood ratio of 2) are reported as ambiguous.
 AMBIGUITY_NATS = math.log(2.0)
 
+_parse = parse_domain.__wrapped__  # for texts parsed once: kept out of the hot cache
 _FAST_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
 
 
@@ -74,16 +78,18 @@ class Guard:
     def __init__(self, config: Config | None = None, *, cache_size: int = 131_072) -> None:
         self.config = config if config is not None else Config()
         lists = self.config.domain_lists()
-        protected = _parse_listed(lists.protected)
-        known = _parse_listed(lists.known)
+        with _no_cycle_collection():
+            protected = _parse_listed(lists.protected)
+            known = _parse_listed(lists.known)
+            self._index = CandidateIndex(known, protected=protected)
         self.profile = lists.profile
         self._protected = frozenset(domain.ascii for domain in protected)
-        self._index = CandidateIndex(known, protected=protected)
         self._mails: dict[str, int] = {}  # learned: allowed deliveries per domain (ascii)
         # No slip costs less than MIN_EDIT_COST nats, so more edits than this cannot matter.
         best_prior = max(LOG_PRIOR_PROTECTED, LOG_PRIOR_KNOWN + LOG_PRIOR_HISTORY_MAX)
         self._max_edits = int((best_prior - LOG_ODDS_FLOOR) // MIN_EDIT_COST)
-        self._rules = RuleBook(self.config.rules)
+        rules = RuleBook(self.config.rules)
+        self._rule_for = rules.match if rules else None  # most configurations have none
         self._judge = lru_cache(maxsize=cache_size)(self._judge_domain)
 
     @property
@@ -153,9 +159,9 @@ class Guard:
             return False
 
     def _judge_domain(self, text: str) -> DomainVerdict:
-        domain = parse_domain(text)
+        domain = _parse(text)  # the verdict is cached by this text: no second parse
         name = domain.unicode
-        rule = self._rules.match(domain) if self._rules else None
+        rule = self._rule_for(domain) if self._rule_for else None
         if rule is not None and rule.action is Action.ALLOW:
             message = rule.message or f"{name} is allowed by your organisation's rules."
             return DomainVerdict(
@@ -227,7 +233,8 @@ class Guard:
             held = best.get(suggestion)
             if held is None or held.log_odds < log_odds:
                 best[suggestion] = _Hypothesis(suggestion, log_odds, explanation)
-        return sorted(best.values(), key=lambda h: h.log_odds, reverse=True)
+        # Equally likely hypotheses in name order: the same answer on every run.
+        return sorted(best.values(), key=lambda h: (-h.log_odds, h.suggestion))
 
     def _log_prior(self, meant: Domain) -> float:
         if meant.ascii in self._protected:
@@ -324,12 +331,25 @@ def _probability(hypotheses: list[_Hypothesis]) -> float:
     return mass / (1.0 + mass)
 
 
+@contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Pause the cycle collector: building an index allocates millions of objects and frees
+    none, so each collection it triggers rescans the growing index for nothing (~15% of the
+    build at 200k domains)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _parse_listed(listed: list[Listed]) -> list[Domain]:
-    parse = parse_domain.__wrapped__  # lists are parsed once: keep them out of the hot cache
     domains = []
     for entry in listed:
         try:
-            domains.append(parse(entry.text))
+            domains.append(_parse(entry.text))
         except InvalidAddress as error:
             raise ConfigError(
                 f"{entry.origin}: {entry.text!r} is not a domain: {error.reason}"
