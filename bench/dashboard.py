@@ -28,9 +28,8 @@ from rich.table import Table
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent / "tests"))
-sys.path.insert(0, str(BENCH.parent / "tests" / "store"))
-from conftest import PostgresServer, _bin  # noqa: E402
 from ports import free_port, wait_for_port  # noqa: E402
+from postgres import PostgresServer, postgres_binary  # noqa: E402
 
 from typogate.store import HeldMessage, Store, VerdictEvent  # noqa: E402
 
@@ -174,7 +173,7 @@ def main() -> None:
         stale.unlink()
     backends = {"SQLite": f"sqlite:///{sqlite_file}"}
     postgres = None
-    if _bin("postgres") and not args.no_postgres:
+    if postgres_binary("postgres") and not args.no_postgres:
         postgres = PostgresServer()
         postgres.start()
         backends["PostgreSQL"] = postgres.url

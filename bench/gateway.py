@@ -29,7 +29,6 @@ from rich.table import Table
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(BENCH.parent / "tests"))
-sys.path.insert(0, str(BENCH.parent / "tests" / "gateway"))
 import scenario  # noqa: E402
 from mta import Postfix, postfix_root  # noqa: E402
 from ports import free_port, wait_for_port  # noqa: E402

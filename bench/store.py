@@ -26,11 +26,10 @@ from rich.table import Table
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(BENCH.parent / "tests"))
-sys.path.insert(0, str(BENCH.parent / "tests" / "store"))
 import scenario  # noqa: E402
-from conftest import PostgresServer, _bin  # noqa: E402
 from gateway import measure  # noqa: E402
 from ports import free_port, wait_for_port  # noqa: E402
+from postgres import PostgresServer, postgres_binary  # noqa: E402
 
 CONNECTIONS = 16
 
@@ -84,7 +83,7 @@ def main() -> None:
         "SQLite (WAL)": f"sqlite:///{sqlite_file}",
     }
     postgres = None
-    if _bin("postgres"):
+    if postgres_binary("postgres"):
         postgres = PostgresServer()
         postgres.start()
         variants["PostgreSQL"] = postgres.url

@@ -1,95 +1,14 @@
-"""A real PostgreSQL server for the store tests: initdb in a temporary folder, started on a
-loopback port by this fixture and stopped by its PID."""
+"""The store tests' PostgreSQL: a real server per test (tests/postgres.py)."""
 
 from __future__ import annotations
 
-import glob
-import os
-import shutil
-import signal
-import subprocess
-import tempfile
-import time
-from pathlib import Path
-
 import pytest
-from ports import free_port, wait_for_port
-
-
-def _bin(name: str) -> str | None:
-    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
-    return found[-1] if found else None
-
-
-class PostgresServer:
-    def __init__(self) -> None:
-        self.root = Path(tempfile.mkdtemp(prefix="typogate-pg-", dir="/tmp"))
-        self.root.chmod(0o755)
-        self.data = self.root / "data"
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-        shutil.chown(self.root, "postgres", "postgres")
-        self._as_postgres(
-            [_bin("initdb"), "-D", str(self.data), "--auth=trust", "-U", "postgres", "--no-sync"]
-        )
-
-    @property
-    def url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
-
-    def _as_postgres(self, command: list[str | None]) -> None:
-        subprocess.run(
-            command,
-            check=True,
-            capture_output=True,
-            timeout=120,
-            user="postgres",
-            group="postgres",
-            cwd=self.root,
-        )
-
-    def start(self) -> None:
-        # Started as the postgres user directly, so this PID is the server's own.
-        self.process = subprocess.Popen(
-            [
-                _bin("postgres"),
-                "-D",
-                str(self.data),
-                "-p",
-                str(self.port),
-                "-h",
-                "127.0.0.1",
-                "-k",
-                str(self.root),
-                "-c",
-                "fsync=off",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            user="postgres",
-            group="postgres",
-            cwd=self.root,
-        )
-        try:
-            wait_for_port(self.port, timeout=30)
-        except TimeoutError:
-            raise RuntimeError(f"postgres did not start on port {self.port}") from None
-        time.sleep(0.3)  # listening before it accepts logins
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGINT)  # postgres: fast shutdown
-            self.process.wait(timeout=30)
-        self.process = None
-
-    def remove(self) -> None:
-        self.stop()
-        shutil.rmtree(self.root, ignore_errors=True)
+from postgres import PostgresServer, postgres_binary
 
 
 @pytest.fixture
 def postgres():
-    if _bin("postgres") is None:
+    if postgres_binary("postgres") is None:
         pytest.skip("make test installs postgresql")
     server = PostgresServer()
     server.start()

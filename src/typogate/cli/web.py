@@ -103,7 +103,7 @@ def web(
     """
     settings = load_config(config, protect, known, profile)
     setup_logging(verbose)
-    store = open_store(db)
+    store = open_store(db, writer=False)  # the web part reads and administers; it records nothing
     ctx = web_context(store, settings, build_guard(settings))
     server, thread = start_web(ctx, listen or settings.web.listen)
     try:

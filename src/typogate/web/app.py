@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import logging
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from typogate.web.access import SESSION_COOKIE, LoginRequired, LoginThrottle, Vi
 from typogate.web.context import WebContext
 from typogate.web.metrics import RequestMetrics, StoreCollector
 
+log = logging.getLogger(__name__)
 _API_PATHS = ("/api/", "/metrics", "/openapi.json")
 # No inline script anywhere (the chart's data travels as JSON in a data block); plotly
 # sets inline styles on the elements it draws.
@@ -70,6 +72,16 @@ def create_app(ctx: WebContext) -> FastAPI:
             )
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target, safe='/')}", status_code=303)
+
+    @app.exception_handler(SQLAlchemyError)
+    async def store_down(request: Request, error: SQLAlchemyError) -> Response:
+        # The web part cannot answer without its store; mail is not affected (the gateway
+        # decides from memory). Say so instead of a bare 500, and let the client retry.
+        log.error("web: store unreachable for %s: %s", request.url.path, error)
+        detail = "the store is unreachable; try again in a minute"
+        if request.url.path.startswith(_API_PATHS):
+            return JSONResponse({"detail": detail}, 503, headers={"Retry-After": "60"})
+        return pages.render(request, "error.html", None, 503, detail=detail)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, error: HTTPException) -> Response:

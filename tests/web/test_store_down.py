@@ -1,0 +1,49 @@
+"""The web part with its PostgreSQL store stopped: /health says so (503), pages and the API
+answer 503 instead of failing, and everything works again once the store is back."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import httpx
+import pytest
+from mta import Server
+from ports import free_port
+from postgres import PostgresServer, postgres_binary
+
+pytestmark = pytest.mark.postgres
+
+
+def test_dead_store_is_reported_and_survived(tmp_path):
+    if postgres_binary("postgres") is None:
+        pytest.skip("make test installs postgresql")
+    postgres = PostgresServer()
+    postgres.start()
+    port = free_port()
+    web = Server(
+        ["web", "--listen", f"127.0.0.1:{port}", "--db", postgres.url], port, tmp_path / "web.log"
+    )
+    try:
+        web.start()
+        password = re.search(r"password (\S+)", web.log).group(1)
+        client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+        answer = client.post("/api/session", json={"username": "admin", "password": password})
+        cookie = re.search(r"typogate_session=([^;]+)", answer.headers["set-cookie"]).group(1)
+        client.headers["Cookie"] = f"typogate_session={cookie}"
+        assert client.get("/health").status_code == 200
+        postgres.stop()
+        health = client.get("/health")
+        assert health.status_code == 503 and health.json()["store"] == "unreachable"
+        api = client.get("/api/stats")
+        assert api.status_code == 503 and "unreachable" in api.json()["detail"]
+        page = client.get("/")
+        assert page.status_code == 503 and "unreachable" in page.text
+        postgres.start()
+        deadline = time.monotonic() + 30
+        while client.get("/health").status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert client.get("/api/stats").status_code == 200  # the session survived
+    finally:
+        web.stop()
+        postgres.remove()
