@@ -4,6 +4,7 @@ import pytest
 
 import typogate
 from typogate import Action, Config, Guard, InvalidAddress
+from typogate.policy import Rule
 
 
 @pytest.fixture(scope="module")
@@ -245,3 +246,12 @@ def test_invisible_and_bidi_characters_are_invalid(guard, text):
 
 def test_fullwidth_letters_map_to_the_same_domain(guard):
     assert guard.evaluate("a@ａｒｍｙ.mil").reason == "allowed.protected"
+
+
+def test_rules_replaced_while_running_apply_to_the_next_verdict():
+    guard = Guard(Config(domains={"protected": ["army.mil"]}))
+    assert guard.evaluate("a@shop.example").action is Action.ALLOW
+    guard.use_rules([Rule.model_validate({"domain": "shop.example", "action": "reject"})])
+    assert guard.evaluate("a@shop.example").action is Action.REJECT
+    guard.use_rules([])
+    assert guard.evaluate("a@shop.example").action is Action.ALLOW

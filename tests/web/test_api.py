@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import socket
+import time
 
 import httpx
 import pytest
@@ -136,7 +137,12 @@ def test_viewers_read_but_do_not_act(site):
 def test_events_stats_metrics_and_sign_out(site):
     site.hold("eve@army.ml")
     admin = site.client()
-    events = admin.get("/api/events", params={"action": "hold", "limit": 5}).json()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # events are written in batches, once a second
+        events = admin.get("/api/events", params={"action": "hold", "limit": 5}).json()
+        if events:
+            break
+        time.sleep(0.2)
     assert events and all(e["action"] == "hold" for e in events)
     stats = admin.get("/api/stats", params={"days": 7}).json()
     assert len(stats["by_day"]) == 7 and stats["by_day"][-1]["hold"] >= 1

@@ -144,7 +144,8 @@ class Guard:
         Raises :class:`ConfigError` for a rule whose suffix or domain is not valid; the rules
         in use then stay as they were.
         """
-        self._rules = RuleBook(rules)
+        book = RuleBook(rules)
+        self._rule_for = book.match if book else None
         self._judge.cache_clear()
 
     def judge_domain(self, domain: str) -> DomainVerdict:

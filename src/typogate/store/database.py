@@ -19,6 +19,7 @@ import contextlib
 import json
 import logging
 import multiprocessing
+import os
 import secrets
 import signal
 import threading
@@ -374,6 +375,9 @@ def _writer_main(url: str, pipe: Connection) -> None:
     every _LEARN_SECONDS (or when no mail came for a moment, or at the end) what they taught
     about correspondents; then reports the events as written. While the database is down it
     retries, up to _MAX_PENDING events, then drops and counts."""
+    # Recording can wait a moment, verdicts cannot: when the cores are busy, the gateway
+    # gets them first (the writer's work is small and catches up in any lull).
+    os.nice(5)
     engine = create_engine(url, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
