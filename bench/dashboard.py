@@ -14,27 +14,25 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import re
 import statistics
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent / "tests"))
-from ports import free_port, wait_for_port  # noqa: E402
+from mta import Server  # noqa: E402
+from ports import free_port  # noqa: E402
 from postgres import PostgresServer, postgres_binary  # noqa: E402
+from web_client import ApiClient, first_admin_password  # noqa: E402
 
 from typogate.store import HeldMessage, Store, VerdictEvent  # noqa: E402
 
-TYPOGATE = str(Path(sys.executable).with_name("typogate"))
 TARGET_MS = 300.0
 VIEWS = [
     "/",
@@ -120,25 +118,14 @@ def fill(url: str, events: int, seed: int = 7) -> float:
 def measure(url: str, requests: int) -> dict[str, dict[str, float]]:
     """Start `typogate web` on ``url`` and time each view, signed in."""
     port = free_port()
-    log = Path(BENCH / "out" / "dashboard-web.log")
-    with open(log, "wb") as output:
-        server = subprocess.Popen(
-            [TYPOGATE, "web", "--listen", f"127.0.0.1:{port}", "--db", url],
-            stdout=output,
-            stderr=output,
-        )
+    log = BENCH / "out" / "dashboard-web.log"
+    log.unlink(missing_ok=True)
+    server = Server(["web", "--listen", f"127.0.0.1:{port}", "--db", url], port, log).start()
     try:
-        wait_for_port(port, timeout=120)
-        password = re.search(r"password (\S+)", log.read_text())
-        client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
-        if password is not None:  # a store this bench made before keeps its admin
-            (BENCH / "out" / "dashboard-admin.txt").write_text(password.group(1))
-        secret = (BENCH / "out" / "dashboard-admin.txt").read_text().strip()
-        answer = client.post("/api/session", json={"username": "admin", "password": secret})
-        answer.raise_for_status()
-        cookie = re.search(r"typogate_session=([^;]+)", answer.headers["set-cookie"])
-        assert cookie is not None
-        client.headers["Cookie"] = f"typogate_session={cookie.group(1)}"
+        # Each run fills a new store, so `typogate web` makes and prints its first admin.
+        client = ApiClient(
+            f"http://127.0.0.1:{port}", "admin", first_admin_password(server.log), timeout=60
+        )
         results = {}
         for view in VIEWS:
             for _ in range(3):  # warm the caches the way a person clicking around does
@@ -156,8 +143,7 @@ def measure(url: str, requests: int) -> dict[str, dict[str, float]]:
             }
         return results
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        server.stop()
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ and typogate's own servers, each started here and stopped by its process id."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -296,3 +297,25 @@ def swaks(
         text=True,
         timeout=60,
     )
+
+
+def hold_through_postfix(
+    postfix: Postfix, db: str, recipient: str, sender: str = "alice@example.org"
+) -> dict:
+    """Send one message through ``postfix`` to a typo recipient that typogate holds; the
+    hold as the store at ``db`` recorded it."""
+    from typogate.store import Store
+
+    result = swaks(postfix.smtpd_port, sender, [recipient], f"body for {recipient}")
+    assert re.search(r"250 2\.0\.0 Ok: queued", result.stdout), result.stdout
+    store = Store(db, writer=False)
+    deadline = time.monotonic() + 20
+    try:
+        while time.monotonic() < deadline:
+            found = [h for h in store.holds() if h["recipients"] == [recipient]]
+            if found:
+                return found[0]
+            time.sleep(0.1)
+    finally:
+        store.close()
+    raise AssertionError("hold not recorded")

@@ -9,7 +9,7 @@ import subprocess
 import time
 
 import pytest
-from mta import TYPOGATE, Postfix, Server, Sink, postfix_root, swaks
+from mta import TYPOGATE, Postfix, Server, Sink, hold_through_postfix, postfix_root
 from ports import free_port
 
 from typogate.store import Store
@@ -60,29 +60,13 @@ def held_flow(tmp_path_factory):
         sink.stop()
 
 
-def hold_one(postfix: Postfix, db: str, recipient: str) -> dict:
-    result = swaks(postfix.smtpd_port, "alice@example.org", [recipient], f"body for {recipient}")
-    assert re.search(r"250 2\.0\.0 Ok: queued", result.stdout), result.stdout
-    store = Store(db)
-    deadline = time.monotonic() + 20
-    try:
-        while time.monotonic() < deadline:
-            found = [h for h in store.holds() if h["recipients"] == [recipient]]
-            if found:
-                return found[0]
-            time.sleep(0.1)
-    finally:
-        store.close()
-    raise AssertionError("hold not recorded")
-
-
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([TYPOGATE, *args], capture_output=True, text=True, timeout=60)
 
 
 def test_admin_release_twice_is_harmless_and_audited(held_flow):
     postfix, sink, config, db = held_flow
-    hold = hold_one(postfix, db, "sam@army.ml")
+    hold = hold_through_postfix(postfix, db, "sam@army.ml")
     listed = cli("holds", "--db", db, "--json")
     assert hold["hold_id"] in listed.stdout and "army.mil" in listed.stdout
     first = cli(
@@ -105,7 +89,7 @@ def test_admin_release_twice_is_harmless_and_audited(held_flow):
 
 def test_delete_needs_confirmation(held_flow):
     postfix, sink, config, db = held_flow
-    hold = hold_one(postfix, db, "tom@navy.ml")
+    hold = hold_through_postfix(postfix, db, "tom@navy.ml")
     refused = cli("delete", hold["hold_id"], "--db", db, "--config", str(config))
     assert refused.returncode == 1 and "--yes" in refused.stderr
     assert f"{hold['queue_id']}!" in postfix.queue()  # still held
@@ -116,7 +100,7 @@ def test_delete_needs_confirmation(held_flow):
 
 def test_sender_link_releases_once_and_bad_links_are_refused(held_flow):
     postfix, sink, config, db = held_flow
-    hold = hold_one(postfix, db, "ann@army.ml")
+    hold = hold_through_postfix(postfix, db, "ann@army.ml")
     # The sender's notice carries the link.
     notice = sink.wait_for(
         lambda m: m.recipients == ["alice@example.org"] and b"ann@army.ml" in m.data

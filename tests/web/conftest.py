@@ -3,17 +3,15 @@ SQLite store) behind a throwaway Postfix that delivers to a recording sink."""
 
 from __future__ import annotations
 
-import re
 import shutil
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
-from mta import TYPOGATE, Postfix, Server, Sink, postfix_root, swaks
+from mta import TYPOGATE, Postfix, Server, Sink, hold_through_postfix, postfix_root
 from ports import free_port
+from web_client import ApiClient, first_admin_password
 
 from typogate.store import Store
 
@@ -59,19 +57,7 @@ class Site:
 
     def hold(self, recipient: str, sender: str = "alice@example.org") -> dict:
         """Send one message through Postfix to a typo recipient; the hold typogate recorded."""
-        result = swaks(self.postfix.smtpd_port, sender, [recipient], f"body for {recipient}")
-        assert re.search(r"250 2\.0\.0 Ok: queued", result.stdout), result.stdout
-        store = Store(self.db, writer=False)
-        deadline = time.monotonic() + 20
-        try:
-            while time.monotonic() < deadline:
-                found = [h for h in store.holds() if h["recipients"] == [recipient]]
-                if found:
-                    return found[0]
-                time.sleep(0.1)
-        finally:
-            store.close()
-        raise AssertionError("hold not recorded")
+        return hold_through_postfix(self.postfix, self.db, recipient, sender)
 
     def state(self, hold_id: str) -> str:
         store = Store(self.db, writer=False)
@@ -96,21 +82,6 @@ class Site:
         )
 
 
-class ApiClient(httpx.Client):
-    """httpx keeps Secure cookies for https only; typogate sets Secure cookies even on
-    loopback (browsers accept them there), so this client sends the session cookie itself."""
-
-    def __init__(self, url: str, username: str, password: str) -> None:
-        super().__init__(base_url=url, timeout=30)
-        answer = self.post("/api/session", json={"username": username, "password": password})
-        assert answer.status_code == 200, answer.text
-        cookie = re.search(r"typogate_session=([^;]+)", answer.headers["set-cookie"])
-        assert cookie is not None
-        self.headers["Cookie"] = f"typogate_session={cookie.group(1)}"
-        self.csrf_token = answer.json()["csrf_token"]
-        self.role = answer.json()["role"]
-
-
 @pytest.fixture(scope="session")
 def site(tmp_path_factory) -> Site:
     if shutil.which("postfix") is None or shutil.which("swaks") is None:
@@ -132,8 +103,7 @@ def site(tmp_path_factory) -> Site:
     db = f"sqlite:///{tmp / 'typogate.db'}"
     server = Server(["serve", "--config", str(config), "--db", db], web, tmp / "serve.log")
     server.start()
-    password = re.search(r"password (\S+)", server.log)
-    assert password is not None, server.log
+    password = first_admin_password(server.log)
     postfix.settings["smtpd_recipient_restrictions"] = (
         f"check_policy_service {{ inet:127.0.0.1:{policy}, default_action=DUNNO }}"
     )
@@ -146,7 +116,7 @@ def site(tmp_path_factory) -> Site:
             sink,
             db,
             config,
-            password.group(1),
+            password,
             server,
         )
     finally:

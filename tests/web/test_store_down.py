@@ -3,14 +3,13 @@ answer 503 instead of failing, and everything works again once the store is back
 
 from __future__ import annotations
 
-import re
 import time
 
-import httpx
 import pytest
 from mta import Server
 from ports import free_port
 from postgres import PostgresServer, postgres_binary
+from web_client import ApiClient, first_admin_password
 
 pytestmark = pytest.mark.postgres
 
@@ -26,11 +25,7 @@ def test_dead_store_is_reported_and_survived(tmp_path):
     )
     try:
         web.start()
-        password = re.search(r"password (\S+)", web.log).group(1)
-        client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
-        answer = client.post("/api/session", json={"username": "admin", "password": password})
-        cookie = re.search(r"typogate_session=([^;]+)", answer.headers["set-cookie"]).group(1)
-        client.headers["Cookie"] = f"typogate_session={cookie}"
+        client = ApiClient(f"http://127.0.0.1:{port}", "admin", first_admin_password(web.log))
         assert client.get("/health").status_code == 200
         postgres.stop()
         health = client.get("/health")
