@@ -7,6 +7,8 @@ import logging
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
 
     from typogate.store import Store
     from typogate.web import WebContext
+    from typogate.web.accounts import Accounts
 
 users = typer.Typer(
     name="users", help="Accounts of the web interface (viewer or admin).", no_args_is_help=True
@@ -115,10 +118,22 @@ def web(
         store.close()
 
 
-def _accounts(db: str):  # type: ignore[no-untyped-def]
+def _accounts(db: str) -> Accounts:
     from typogate.web.accounts import Accounts
 
     return Accounts(open_store(db, writer=False).engine)
+
+
+@contextmanager
+def _account_change() -> Iterator[None]:
+    """A refused account change ends the command: its sentence, exit status 1."""
+    from typogate.web.accounts import AccountError
+
+    try:
+        yield
+    except AccountError as error:
+        stderr.print(f"[bold red]{error}[/]")
+        raise typer.Exit(1) from None
 
 
 def _password(from_stdin: bool) -> str:
@@ -161,16 +176,13 @@ def users_add(
     db: Db = DEFAULT_DB,
 ) -> None:
     """Add an account (asks for its password)."""
-    from typogate.web.accounts import AccountError, Role
+    from typogate.web.accounts import Role
 
     if role not in ("viewer", "admin"):
         stderr.print(f"[bold red]bad --role[/]: {role!r} (viewer or admin)")
         raise typer.Exit(2)
-    try:
+    with _account_change():
         _accounts(db).create(name, _password(password_stdin), Role(role))
-    except AccountError as error:
-        stderr.print(f"[bold red]{error}[/]")
-        raise typer.Exit(1) from None
     stderr.print(f"account {name} ({role}) added")
 
 
@@ -181,13 +193,8 @@ def users_passwd(
     db: Db = DEFAULT_DB,
 ) -> None:
     """Set an account's password; its open sessions end."""
-    from typogate.web.accounts import AccountError
-
-    try:
+    with _account_change():
         _accounts(db).set_password(name, _password(password_stdin))
-    except AccountError as error:
-        stderr.print(f"[bold red]{error}[/]")
-        raise typer.Exit(1) from None
     stderr.print(f"password of {name} changed")
 
 
@@ -196,11 +203,6 @@ def users_remove(
     name: Annotated[str, typer.Argument(help="Account name.")], db: Db = DEFAULT_DB
 ) -> None:
     """Remove an account and its sessions."""
-    from typogate.web.accounts import AccountError
-
-    try:
+    with _account_change():
         _accounts(db).remove(name)
-    except AccountError as error:
-        stderr.print(f"[bold red]{error}[/]")
-        raise typer.Exit(1) from None
     stderr.print(f"account {name} removed")

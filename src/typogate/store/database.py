@@ -171,12 +171,11 @@ class Store:
 
     # --- reading -------------------------------------------------------------------------
 
-    def holds(self, state: str = "held") -> list[dict[str, Any]]:
+    def holds(self, state: str = "held", limit: int | None = None) -> list[dict[str, Any]]:
+        """Held messages in ``state``, oldest first (at most ``limit``)."""
+        query = select(HoldRow).where(HoldRow.state == state).order_by(HoldRow.time).limit(limit)
         with Session(self.engine) as session:
-            rows = session.scalars(
-                select(HoldRow).where(HoldRow.state == state).order_by(HoldRow.time)
-            )
-            return [_plain(row) for row in rows]
+            return [_plain(row) for row in session.scalars(query)]
 
     def held(self, hold_id: str) -> dict[str, Any] | None:
         """One held message's record (any state), or None."""

@@ -30,6 +30,10 @@ class HoldError(ValueError):
     """A hold action that cannot be done; the message says why."""
 
 
+class UnknownHold(HoldError):
+    """No held message has that id."""
+
+
 class ConfirmationRequired(HoldError):
     """Deleting a held message needs an explicit confirmation."""
 
@@ -155,7 +159,7 @@ class Quarantine:
         with Session(self.store.engine) as session, session.begin():
             hold = session.get(HoldRow, hold_id, with_for_update=True)
             if hold is None:
-                raise HoldError(f"no hold {hold_id}")
+                raise UnknownHold(f"no hold {hold_id}")
             if hold.state != "held":
                 outcome = Outcome(hold_id, hold.state, f"hold {hold_id} was already {hold.state}")
             elif not hold.queue_id:

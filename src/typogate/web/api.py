@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field, ValidationError
 from typogate.domains import InvalidAddress
 from typogate.policy import ConfigError, Rule
 from typogate.policy.rules import RuleBook
-from typogate.store.quarantine import ConfirmationRequired, HoldError, Outcome
+from typogate.store.quarantine import HoldError, Outcome, UnknownHold
 from typogate.web.access import SESSION_COOKIE, Admin, Context, LoginThrottle, Viewer, Writer
 
 router = APIRouter(prefix="/api", tags=["api"])
@@ -216,11 +216,10 @@ def delete(hold_id: str, body: DeleteRequest, who: Admin, ctx: Context) -> Any:
 def _outcome(act: Any) -> HoldOutcome:
     try:
         outcome: Outcome = act()
-    except ConfirmationRequired as error:
+    except UnknownHold as error:
+        raise HTTPException(404, str(error)) from None
+    except HoldError as error:  # needs confirmation, no queue id, postsuper refused
         raise HTTPException(409, str(error)) from None
-    except HoldError as error:
-        status = 404 if str(error).startswith("no hold") else 409
-        raise HTTPException(status, str(error)) from None
     return HoldOutcome(hold_id=outcome.hold_id, state=outcome.state, message=outcome.message)
 
 

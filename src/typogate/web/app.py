@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
 
 from typogate.web import api, pages
-from typogate.web.access import SESSION_COOKIE, LoginRequired, LoginThrottle, Viewer
+from typogate.web.access import LoginRequired, LoginThrottle, Viewer, signed_in
 from typogate.web.context import WebContext
 from typogate.web.metrics import RequestMetrics, StoreCollector
 
@@ -107,8 +107,8 @@ def create_app(ctx: WebContext) -> FastAPI:
         token = ctx.config.web.metrics_token
         sent = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
         by_token = bool(token) and hmac.compare_digest(sent.encode(), token.encode())
-        if not by_token and ctx.accounts.session(request.cookies.get(SESSION_COOKIE)) is None:
-            raise LoginRequired()
+        if not by_token:
+            signed_in(request, ctx)  # or LoginRequired
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/openapi.json", include_in_schema=False)

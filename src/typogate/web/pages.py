@@ -31,6 +31,7 @@ router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 HOLD_STATES = ("held", "released", "deleted", "gone")
 ACTIONS = ("allow", "warn", "hold", "reject")
+EVENTS_PAGE = 50
 
 
 def render(
@@ -113,7 +114,7 @@ def dashboard(request: Request, who: Viewer, ctx: Context, days: int = 30) -> HT
         who,
         stats=stats,
         chart=[d.model_dump() for d in stats.by_day],
-        held=ctx.store.holds("held")[:20],
+        held=ctx.store.holds("held", limit=20),
     )
 
 
@@ -128,7 +129,7 @@ def events(
 ) -> HTMLResponse:
     rows = ctx.history.events(
         before=before,
-        limit=50,
+        limit=EVENTS_PAGE,
         action=action if action in ACTIONS else None,
         domain=domain.strip().lower() or None,
     )
@@ -140,7 +141,7 @@ def events(
         action=action,
         domain=domain,
         actions=ACTIONS,
-        next_before=rows[-1]["id"] if len(rows) == 50 else None,
+        next_before=rows[-1]["id"] if len(rows) == EVENTS_PAGE else None,
     )
 
 
