@@ -79,7 +79,7 @@ def fill(url: str, events: int, seed: int = 7) -> float:
                     sender=sender,
                     suggestion=meant,
                     score=0.97,
-                    time=when,
+                    time=when.timestamp(),
                 )
             else:
                 domain = rng.choice(legit)
@@ -90,7 +90,7 @@ def fill(url: str, events: int, seed: int = 7) -> float:
                     "allowed.unknown",
                     "policy",
                     sender=sender,
-                    time=when,
+                    time=when.timestamp(),
                 )
             store.record(event)
             if n % 50_000 == 0:

@@ -175,3 +175,22 @@ def test_upgrading_an_old_store_counts_its_events_once(sqlite_url):
     today = History(store.engine).by_day(1)[0]
     assert (today.allow, today.reject) == (6, 4)
     store.close()
+
+
+def test_event_times_are_kept_and_an_event_without_one_is_stamped_when_recorded(sqlite_url):
+    from datetime import UTC, datetime
+
+    from typogate.store.history import History
+
+    store = Store(sqlite_url)
+    rejected = events(1, "john@army.ml")[0]
+    then = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    store.record(rejected._replace(time=then.timestamp()))
+    before = time.time()
+    store.record(rejected._replace(time=None))
+    store.flush()
+    newest, oldest = History(store.engine).events()
+    assert datetime.fromisoformat(oldest["time"]).replace(tzinfo=UTC) == then
+    stamped = datetime.fromisoformat(newest["time"]).replace(tzinfo=UTC).timestamp()
+    assert before <= stamped <= time.time()
+    store.close()

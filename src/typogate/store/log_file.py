@@ -24,9 +24,10 @@ _MAX_BUFFERED = 100_000  # past this, events are dropped (and counted) rather th
 
 
 def _plain(record: VerdictEvent | HeldMessage) -> dict[str, Any]:
-    data = dataclasses.asdict(record)
-    data["time"] = record.time.isoformat()
-    data["kind"] = "hold" if isinstance(record, HeldMessage) else "verdict"
+    if isinstance(record, HeldMessage):
+        data = dataclasses.asdict(record) | {"time": record.time.isoformat(), "kind": "hold"}
+    else:
+        data = record._asdict() | {"time": record.when.isoformat(), "kind": "verdict"}
     return data
 
 
