@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing
+import signal
 import statistics
 import sys
 from pathlib import Path
@@ -46,10 +47,16 @@ def _serve(port: int, protected: Path, known: Path, url: str | None) -> None:
 
     async def run() -> None:
         server = await service.start("127.0.0.1", port)
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
         async with server:
-            await server.serve_forever()
+            await stop.wait()
 
     asyncio.run(run())
+    # Stopped as typogate policy stops: the writer finishes its work here, not during the
+    # next variant's measurement.
+    if store is not None:
+        store.close()
 
 
 def run_with(url: str | None, seconds: float, protected: Path, known: Path) -> dict:
