@@ -97,6 +97,47 @@ def keep_form_token(response: Response, token: str, secure: bool) -> None:
     )
 
 
+class SignInRefused(Exception):
+    """A refused sign-in: the HTTP status and the sentence to show."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def sign_in(
+    request: Request, ctx: WebContext, username: str, password: str, response: Response
+) -> str:
+    """Check the password under the sign-in throttle, open a session and set its cookie on
+    ``response``; returns the session's cookie value. Raises :class:`SignInRefused`."""
+    throttle: LoginThrottle = request.app.state.login_throttle
+    client = request.client.host if request.client else "?"
+    if not throttle.allowed(client):
+        raise SignInRefused(429, "Too many failed sign-ins. Wait a few minutes.")
+    name = ctx.accounts.authenticate(username, password)
+    if name is None:
+        throttle.failed(client)
+        raise SignInRefused(401, "Wrong account name or password.")
+    throttle.succeeded(client)
+    token = ctx.accounts.open_session(name)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(ctx.config.web.session_hours * 3600),
+        httponly=True,
+        samesite="strict",
+        secure=ctx.config.web.secure_cookies,
+        path="/",
+    )
+    return token
+
+
+def sign_out(request: Request, ctx: WebContext, response: Response) -> None:
+    """End the session on the server, not only in this browser, and drop its cookie."""
+    ctx.accounts.close_session(request.cookies.get(SESSION_COOKIE))
+    response.delete_cookie(SESSION_COOKIE, path="/")
+
+
 async def check_form_token(request: Request) -> None:
     """403 unless the form's token matches the form cookie."""
     cookie = request.cookies.get(FORM_COOKIE, "")

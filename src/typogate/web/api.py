@@ -16,10 +16,12 @@ from typogate.domains import InvalidAddress
 from typogate.policy import ConfigError, Rule
 from typogate.policy.rules import RuleBook
 from typogate.store.quarantine import HoldError, Outcome, UnknownHold
-from typogate.web.access import SESSION_COOKIE, Admin, Context, LoginThrottle, Viewer, Writer
+from typogate.web import access
+from typogate.web.access import Admin, Context, Viewer, Writer
 
 router = APIRouter(prefix="/api", tags=["api"])
 Action = Literal["allow", "warn", "hold", "reject"]
+HoldState = Literal["held", "released", "deleted", "gone"]
 
 
 class Event(BaseModel):
@@ -140,17 +142,10 @@ class SessionInfo(BaseModel):
 @router.post("/session", response_model=SessionInfo)
 def sign_in(credentials: Credentials, request: Request, response: Response, ctx: Context) -> Any:
     """Sign in; sets the session cookie and returns the CSRF token for changes."""
-    throttle: LoginThrottle = request.app.state.login_throttle
-    client = request.client.host if request.client else "?"
-    if not throttle.allowed(client):
-        raise HTTPException(429, "too many failed sign-ins; wait a few minutes")
-    name = ctx.accounts.authenticate(credentials.username, credentials.password)
-    if name is None:
-        throttle.failed(client)
-        raise HTTPException(401, "wrong account name or password")
-    throttle.succeeded(client)
-    token = ctx.accounts.open_session(name)
-    set_session_cookie(response, token, ctx)
+    try:
+        token = access.sign_in(request, ctx, credentials.username, credentials.password, response)
+    except access.SignInRefused as refused:
+        raise HTTPException(refused.status, str(refused)) from None
     who = ctx.accounts.session(token)
     assert who is not None
     return SessionInfo(username=who.username, role=who.role.value, csrf_token=who.csrf_token)
@@ -159,21 +154,7 @@ def sign_in(credentials: Credentials, request: Request, response: Response, ctx:
 @router.delete("/session", status_code=204)
 def sign_out(request: Request, response: Response, who: Writer, ctx: Context) -> None:
     """Sign out: the session ends on the server, not only in this browser."""
-    ctx.accounts.close_session(request.cookies.get(SESSION_COOKIE))
-    response.delete_cookie(SESSION_COOKIE, path="/")
-
-
-def set_session_cookie(response: Response, token: str, ctx: Context) -> None:
-    """The session cookie: HttpOnly, SameSite=Strict, Secure unless configured off."""
-    response.set_cookie(
-        SESSION_COOKIE,
-        token,
-        max_age=int(ctx.config.web.session_hours * 3600),
-        httponly=True,
-        samesite="strict",
-        secure=ctx.config.web.secure_cookies,
-        path="/",
-    )
+    access.sign_out(request, ctx, response)
 
 
 @router.get("/events", response_model=list[Event])
@@ -192,9 +173,7 @@ def events(
 
 
 @router.get("/holds", response_model=list[Hold])
-def holds(
-    who: Viewer, ctx: Context, state: Literal["held", "released", "deleted", "gone"] = "held"
-) -> Any:
+def holds(who: Viewer, ctx: Context, state: HoldState = "held") -> Any:
     """Held messages in one state, oldest first."""
     return ctx.store.holds(state)
 

@@ -4,7 +4,7 @@ without JavaScript (the chart is the one script)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -13,24 +13,25 @@ from starlette.exceptions import HTTPException
 
 from typogate.store.quarantine import HoldError, InvalidReleaseLink
 from typogate.web.access import (
-    SESSION_COOKIE,
     Admin,
     Context,
-    LoginThrottle,
+    SignInRefused,
     Viewer,
     Writer,
     check_form_token,
     form_token,
     keep_form_token,
+    sign_in,
+    sign_out,
 )
 from typogate.web.accounts import SignedIn
-from typogate.web.api import RuleModel, dashboard_stats, save_rule, set_session_cookie
+from typogate.web.api import Action, HoldState, RuleModel, dashboard_stats, save_rule
 from typogate.web.context import WebContext
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
-HOLD_STATES = ("held", "released", "deleted", "gone")
-ACTIONS = ("allow", "warn", "hold", "reject")
+HOLD_STATES = get_args(HoldState)
+ACTIONS = get_args(Action)
 EVENTS_PAGE = 50
 
 
@@ -77,27 +78,19 @@ def login(
     password: Annotated[str, Form(max_length=1000)],
     next: Annotated[str, Form()] = "/",
 ) -> Response:
-    throttle: LoginThrottle = request.app.state.login_throttle
-    client = request.client.host if request.client else "?"
-    name = None
-    if not throttle.allowed(client):
-        error, status = "Too many failed sign-ins. Wait a few minutes.", 429
-    elif (name := ctx.accounts.authenticate(username, password)) is None:
-        throttle.failed(client)
-        error, status = "Wrong account name or password.", 401
-    if name is None:
-        return render_anonymous(request, ctx, "login.html", status, next=_local(next), error=error)
-    throttle.succeeded(client)
     response = _see(_local(next))
-    set_session_cookie(response, ctx.accounts.open_session(name), ctx)
+    try:
+        sign_in(request, ctx, username, password, response)
+    except SignInRefused as refused:
+        page = {"next": _local(next), "error": str(refused)}
+        return render_anonymous(request, ctx, "login.html", refused.status, **page)
     return response
 
 
 @router.post("/logout")
 def logout(request: Request, who: Writer, ctx: Context) -> Response:
-    ctx.accounts.close_session(request.cookies.get(SESSION_COOKIE))
     response = _see("/login")
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    sign_out(request, ctx, response)
     return response
 
 
