@@ -79,9 +79,7 @@ class Store:
         every allowed verdict too (by default those are only counted, see the module)."""
         self.keep_allowed = keep_allowed
         self.url = normal_url(url)
-        self.engine: Engine = create_engine(self.url, pool_pre_ping=True)
-        if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.engine = _engine(self.url)
         if migrate:
             self.migrate()
         # record() appends plain tuples here (a deque append is atomic): allowed deliveries
@@ -354,7 +352,7 @@ class _EventWriter:
                 incidents[(day, action, row[_DOMAIN], row[_SUGGESTION] or "", sender)] += 1
         try:
             with self.engine.begin() as connection:
-                # The driver's own executemany: no per-row work in the ORM.
+                # The driver's own bulk paths (COPY, executemany): no per-row ORM work.
                 cursor: Any = connection.connection.cursor()
                 if batch.rows and self.postgres:
                     with cursor.copy(self.copy_events) as copy:
@@ -373,19 +371,15 @@ class _EventWriter:
 
     def learn(self, counts: dict[tuple[str, str], int], first: datetime, last: datetime) -> None:
         """Add ``{(sender, recipient_domain): deliveries}`` to the correspondents."""
-        # One time value for all rows: sqlite3 would convert the datetimes row by row.
-        since, until = (
-            (first.isoformat(" "), last.isoformat(" "))
-            if self.engine.dialect.name == "sqlite"
-            else (first, last)
-        )
         with self.engine.begin() as connection:
             cursor = connection.connection.cursor()
             if self.postgres:
                 senders, domains = [s for s, _ in counts], [d for _, d in counts]
                 arrays = (senders, domains, list(counts.values()))
-                cursor.execute(self.upsert_correspondents_pg, (since, until, *arrays))
+                cursor.execute(self.upsert_correspondents_pg, (first, last, *arrays))
             else:
+                # One time text for all rows: sqlite3 would convert the datetimes row by row.
+                since, until = first.isoformat(" "), last.isoformat(" ")
                 rows = [(sender, domain, n, since, until) for (sender, domain), n in counts.items()]
                 cursor.executemany(self.upsert_correspondent, rows)
             cursor.close()
@@ -415,16 +409,14 @@ class _Lessons:
 
 def _writer_main(url: str, pipe: Connection) -> None:
     """The writer process: gathers the rows the gateway's process sends into a batch, writes
-    its events and incident counts, and
-    every _LEARN_SECONDS (or when no mail came for a moment, or at the end) what they taught
-    about correspondents; then reports the events as written. While the database is down it
+    its events and incident counts, and every _LEARN_SECONDS (or sooner: when no mail came
+    for _IDLE_SECONDS, when flush() hurries it, at the end) what they taught about
+    correspondents; then reports the events as written. While the database is down it
     retries, up to _MAX_PENDING events, then drops and counts."""
     # Recording can wait a moment, verdicts cannot: when the cores are busy, the gateway
     # gets them first (the writer's work is small and catches up in any lull).
     os.nice(5)
-    engine = create_engine(url, pool_pre_ping=True)
-    if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
+    engine = _engine(url)
     writer = _EventWriter(engine)
     pending = _Batch()
     lessons = _Lessons()
@@ -475,6 +467,14 @@ def _writer_main(url: str, pipe: Connection) -> None:
 def _report(pipe: Connection, counts: tuple[int, int]) -> None:
     with contextlib.suppress(OSError):  # the gateway's process is gone: nobody left to tell
         pipe.send(counts)
+
+
+def _engine(url: str) -> Engine:
+    """The engine both processes use: the store's readers and the writer."""
+    engine = create_engine(url, pool_pre_ping=True)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
 
 
 def _sqlite_pragmas(connection, record) -> None:  # type: ignore[no-untyped-def]
