@@ -150,6 +150,12 @@ class History:
                 for row in session.scalars(query)
             ]
 
+    def verdicts_by_action(self) -> dict[str, int]:
+        """Every verdict recorded, by action (allow, warn, hold, reject)."""
+        query = select(IncidentRow.action, func.sum(IncidentRow.count)).group_by(IncidentRow.action)
+        with Session(self.engine) as session:
+            return {action: int(n) for action, n in session.execute(query)}
+
     def holds_by_state(self) -> dict[str, int]:
         """How many holds are in each state (held, released, deleted, gone)."""
         query = select(HoldRow.state, func.count()).group_by(HoldRow.state)

@@ -12,12 +12,9 @@ from collections.abc import Iterator
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from typogate.store.models import IncidentRow
 from typogate.web.context import WebContext
 
 
@@ -35,12 +32,8 @@ class StoreCollector(Collector):
         )
         holds = GaugeMetricFamily("typogate_holds", "Held messages by state", labels=["state"])
         try:
-            query = select(IncidentRow.action, func.sum(IncidentRow.count)).group_by(
-                IncidentRow.action
-            )
-            with Session(store.engine) as session:
-                for action, count in session.execute(query):
-                    verdicts.add_metric([action], float(count))
+            for action, count in self.ctx.history.verdicts_by_action().items():
+                verdicts.add_metric([action], float(count))
             for state, count in self.ctx.history.holds_by_state().items():
                 holds.add_metric([state], count)
             up.add_metric([], 1)
