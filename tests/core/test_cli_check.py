@@ -160,3 +160,42 @@ def test_streaming_many_addresses_runs_in_bounded_memory(tmp_path):
     count, peak_mb = map(int, result.stdout.split())
     assert count == 300_000
     assert peak_mb < 250, f"peak RSS {peak_mb} MB"
+
+
+def test_every_command_is_filed_under_the_module_that_registers_it():
+    import typer.main
+
+    from typogate.cli import COMMAND_MODULES, load_commands
+
+    group = typer.main.get_command(load_commands())
+    assert set(group.commands) == set(COMMAND_MODULES)  # a new command must be filed
+    for name, command in group.commands.items():
+        # A sub-group (users) has no callback of its own; its commands' callbacks tell.
+        callbacks = (
+            [command.callback]
+            if command.callback
+            else [sub.callback for sub in command.commands.values()]
+        )
+        for callback in callbacks:
+            assert callback.__module__ == f"typogate.cli.{COMMAND_MODULES[name]}", name
+    help_text = run("--help").stdout
+    assert all(name in help_text for name in COMMAND_MODULES)
+
+
+def test_check_loads_only_its_own_command_module():
+    # Start-up is most of a short check: the audit's and the gateway's imports stay out.
+    code = (
+        "import sys\n"
+        "sys.argv = ['typogate', 'check', '--json', 'john@army.ml']\n"
+        "from typogate.cli import main\n"
+        "try:\n"
+        "    main()\n"
+        "finally:\n"
+        "    loaded = sorted(m for m in sys.modules if m.startswith('typogate.cli.'))\n"
+        "    print(' '.join(loaded), file=sys.stderr)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert json.loads(result.stdout)["suggestion"] == "army.mil"
+    loaded = result.stderr.split()
+    assert "typogate.cli.check" in loaded
+    assert not {"typogate.cli.audit", "typogate.cli.gateway", "typogate.cli.web"} & set(loaded)

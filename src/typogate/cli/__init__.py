@@ -1,10 +1,14 @@
 """The ``typogate`` command. Thin: parse flags, call the parts, print results.
 
 Each part registers its commands from its own module here (check, policy, milter, proxy,
-serve, web, learn, audit); exit status 0 when a command ran, 2 for bad usage or config.
+serve, web, learn, audit), filed in ``COMMAND_MODULES``; exit status 0 when a command ran,
+2 for bad usage or config.
 """
 
 from __future__ import annotations
+
+import sys
+from importlib import import_module
 
 import typer
 
@@ -22,10 +26,37 @@ def _typogate() -> None:
     """Catch mail addressed to a look-alike domain (army.ml for army.mil) before it leaves."""
 
 
-# Importing a command module registers its commands on ``app``.
-from typogate.cli import audit, check, gateway, holds, web  # noqa: E402,F401
+# The module that registers each command on ``app`` when imported. A run imports only the
+# module of its own command: ``typogate check`` then loads neither the audit's dask nor the
+# gateway's asyncio and web stack, a third of its start-up. Help loads them all.
+COMMAND_MODULES = {
+    "audit": "audit",
+    "check": "check",
+    "policy": "gateway",
+    "milter": "gateway",
+    "proxy": "gateway",
+    "serve": "gateway",
+    "learn": "gateway",
+    "holds": "holds",
+    "release": "holds",
+    "delete": "holds",
+    "release-link": "holds",
+    "web": "web",
+    "users": "web",
+}
+
+
+def load_commands(command: str | None = None) -> typer.Typer:
+    """``app`` with ``command``'s module imported, or every command's when it is not one."""
+    if command in COMMAND_MODULES:
+        modules = {COMMAND_MODULES[command]}
+    else:
+        modules = set(COMMAND_MODULES.values())
+    for module in sorted(modules):
+        import_module(f"typogate.cli.{module}")
+    return app
 
 
 def main() -> None:
     """Entry point of the ``typogate`` console script."""
-    app()
+    load_commands(sys.argv[1] if len(sys.argv) > 1 else None)()
