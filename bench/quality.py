@@ -120,6 +120,7 @@ def score_scenario(run: Run, sc: scenario.Scenario) -> dict:
     flagged_real = sum(run.answers[d].flagged for d in sc.protected + sc.known)
     flagged_unseen = sum(run.answers[d].flagged for d in sc.unseen)
     hits = sum(sum(v) for v in by_class.values())
+    working = run.seconds - run.startup  # the per-case work, start-up set apart
     return {
         "recall": _rate(hits, len(sc.typos)),
         "recall_by_class": {cls: _rate(sum(v), len(v)) for cls, v in sorted(by_class.items())},
@@ -131,6 +132,7 @@ def score_scenario(run: Run, sc: scenario.Scenario) -> dict:
         "seconds": run.seconds,
         "verdicts_per_second": len(run.answers) / run.seconds,
         "startup_seconds": run.startup,
+        "microseconds_per_verdict_after_startup": 1e6 * working / len(run.answers),
     }
 
 
@@ -244,6 +246,7 @@ def _print(console: Console, results: dict, meta: dict, sc: scenario.Scenario) -
         "unseen alerts",
         "verdicts/s",
         "start-up+build s",
+        "µs/verdict after start-up",
         "speed vs symspellpy",
     ):
         table.add_column(column, justify="right" if column != "tool" else "left")
@@ -259,6 +262,7 @@ def _print(console: Console, results: dict, meta: dict, sc: scenario.Scenario) -
             _pct(s["unseen_alert_rate"]),
             f"{s['verdicts_per_second']:,.0f}",
             f"{s['startup_seconds']:.2f}",
+            f"{s['microseconds_per_verdict_after_startup']:.1f}",
             ratio,
         )
     console.print(table)
