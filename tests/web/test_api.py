@@ -106,6 +106,8 @@ def test_viewers_read_but_do_not_act(site):
         "users", "add", "vera", "--role", "viewer", "--password-stdin", stdin="viewer-password-1\n"
     )
     assert made.returncode == 0, made.stderr
+    listed = site.cli("users", "list")
+    assert "vera" in listed.stdout and "viewer" in listed.stdout, listed.stderr
     hold = site.hold("val@navy.ml")
     viewer = site.client("vera", "viewer-password-1")
     assert viewer.role == "viewer"

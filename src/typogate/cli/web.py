@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
@@ -163,7 +164,7 @@ def users_list(
     table = Table("account", "role", "created")
     for name, role, created in rows:
         table.add_row(name, role.value, created.strftime("%Y-%m-%d %H:%M"))
-    stderr.print(table)
+    Console().print(table)  # the listing is the command's output: stdout, as holds
 
 
 @users.command("add")
