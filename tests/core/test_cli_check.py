@@ -199,3 +199,12 @@ def test_check_loads_only_its_own_command_module():
     loaded = result.stderr.split()
     assert "typogate.cli.check" in loaded
     assert not {"typogate.cli.audit", "typogate.cli.gateway", "typogate.cli.web"} & set(loaded)
+
+
+def test_bare_domain_gets_the_same_answer_without_a_suggested_address():
+    result = run("check", "--json", "army.ml", "john@army.ml")
+    bare, address = (json.loads(line) for line in result.stdout.splitlines())
+    assert bare.keys() == address.keys()
+    assert bare["suggestion"] == address["suggestion"] == "army.mil"
+    assert bare["suggested_recipient"] is None
+    assert address["suggested_recipient"] == "john@army.mil"

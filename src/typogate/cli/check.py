@@ -23,7 +23,7 @@ from typogate.cli.configuration import (
     load_config,
 )
 from typogate.domains import InvalidAddress
-from typogate.policy import Guard
+from typogate.policy import Guard, Verdict
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -100,20 +100,8 @@ def _judge(guard: Guard, text: str, sender: str | None) -> dict[str, Any]:
     try:
         if "@" in text:
             return guard.evaluate(text, sender).to_dict()
-        judgement = guard.judge_domain(text)
-        return {
-            "recipient": text,
-            "domain": judgement.domain,
-            "action": judgement.action.value,
-            "reason": judgement.reason,
-            "explanation": judgement.explanation,
-            "suggestion": judgement.suggestion,
-            "suggested_recipient": None,
-            "alternatives": list(judgement.alternatives),
-            "score": round(judgement.score, 4),
-            "rule": judgement.rule,
-            "edits": list(judgement.edits),
-        }
+        # A bare domain: the same answer, with no address to suggest.
+        return Verdict(text, guard.judge_domain(text)).to_dict()
     except InvalidAddress as error:
         return {
             "recipient": text,

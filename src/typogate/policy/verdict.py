@@ -87,10 +87,11 @@ class Verdict(NamedTuple):
 
     @property
     def suggested_recipient(self) -> str | None:
-        """The recipient address at the suggested domain (``john@army.mil``)."""
-        if self.judgement.suggestion is None:
+        """The recipient address at the suggested domain (``john@army.mil``); ``None``
+        without a suggestion, or when what was judged is a bare domain, not an address."""
+        local, at, _ = self.recipient.rpartition("@")
+        if self.judgement.suggestion is None or not at:
             return None
-        local = self.recipient.rpartition("@")[0]
         return f"{local}@{self.judgement.suggestion}"
 
     @property
