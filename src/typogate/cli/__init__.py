@@ -48,11 +48,9 @@ COMMAND_MODULES = {
 
 def load_commands(command: str | None = None) -> typer.Typer:
     """``app`` with ``command``'s module imported, or every command's when it is not one."""
-    if command in COMMAND_MODULES:
-        modules = {COMMAND_MODULES[command]}
-    else:
-        modules = set(COMMAND_MODULES.values())
-    for module in sorted(modules):
+    # Every module once, in the table's order: that is the order --help lists commands in.
+    modules = dict.fromkeys(COMMAND_MODULES.values())
+    for module in [COMMAND_MODULES[command]] if command in COMMAND_MODULES else modules:
         import_module(f"typogate.cli.{module}")
     return app
 
