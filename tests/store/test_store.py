@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import signal
 import sqlite3
 import time
 
@@ -99,6 +102,54 @@ def test_postgresql_server(postgres):
     store.hold(held())
     assert store.holds()[0]["suggestions"] == ["navy.mil"]
     store.close()
+
+
+def _writer() -> multiprocessing.Process:
+    (writer,) = [p for p in multiprocessing.active_children() if p.name == "typogate-store"]
+    return writer
+
+
+def rejected(n: int) -> list[VerdictEvent]:
+    return events(n, recipient="jane@army.ml")  # kept as rows, so event_count() counts them
+
+
+def test_a_stop_signal_to_the_writer_loses_nothing_still_queued(sqlite_url):
+    # Ctrl-C and systemd's control-group stop signal every process, the writer with the
+    # gateway's: the writer must still take what the gateway hands over while it closes.
+    store = Store(sqlite_url)
+    for event in rejected(10):
+        store.record(event)
+    store.flush()
+    writer = _writer()
+    os.kill(writer.pid, signal.SIGINT)
+    os.kill(writer.pid, signal.SIGTERM)
+    for event in rejected(5):
+        store.record(event)
+    store.close()
+    assert writer.exitcode == 0
+    assert store.written == 15 and store.dropped == 0
+    assert Store(sqlite_url, writer=False).event_count() == 15
+
+
+def test_a_killed_writer_is_replaced_and_the_loss_is_logged(sqlite_url, caplog):
+    store = Store(sqlite_url)
+    try:
+        for event in rejected(3):
+            store.record(event)
+        store.flush()
+        killed = _writer()
+        os.kill(killed.pid, signal.SIGKILL)
+        killed.join()
+        for event in rejected(4):
+            store.record(event)  # verdicts go on; a new writer takes these
+        store.flush()
+        assert _writer().pid != killed.pid
+        assert store.event_count() == 7
+        assert f"writer process {killed.pid} stopped (exit code -9)" in caplog.text
+    finally:
+        started = time.monotonic()
+        store.close()
+        assert time.monotonic() - started < 10
 
 
 @pytest.mark.postgres

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import multiprocessing
 import os
 import secrets
@@ -54,6 +55,9 @@ _LEARN_SECONDS = 10.0  # correspondents: a counter update per correspondent this
 _IDLE_SECONDS = 3.0  # or sooner, once no batch came for a few batch intervals
 _HURRY = "hurry"  # feeder -> writer: write everything now, correspondents too (flush)
 _MAX_LESSONS = 500_000  # correspondent counts kept for a retry while the database is down
+# After SIGTERM the writer still takes what the gateway's process hands over for this long
+# (see _writer_main): enough for Store.close(), bounded so that no exit waits for ever.
+_STOP_GRACE = 10.0
 
 
 def normal_url(url: str) -> str:
@@ -96,6 +100,13 @@ class Store:
             self._start_writer()
 
     def _start_writer(self) -> None:
+        self._spawn_writer()
+        self._stop = threading.Event()
+        self._hurry = threading.Event()
+        self._feeder = threading.Thread(target=self._feed, name="store-feeder", daemon=True)
+        self._feeder.start()
+
+    def _spawn_writer(self) -> None:
         context = multiprocessing.get_context("spawn")
         self._pipe, child = context.Pipe()
         self._process = context.Process(
@@ -110,10 +121,7 @@ class Store:
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, [])
         self._process.start()
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        self._stop = threading.Event()
-        self._hurry = threading.Event()
-        self._feeder = threading.Thread(target=self._feed, name="store-feeder", daemon=True)
-        self._feeder.start()
+        child.close()  # the writer's end: once the writer is gone, sending here fails at once
 
     def migrate(self) -> None:
         """Bring the schema to the newest revision (Alembic)."""
@@ -181,8 +189,12 @@ class Store:
         self._stop.set()
         self._hurry.set()
         self._feeder.join(timeout=10)
-        self._pipe.send(None)
-        self._process.join(timeout=30)
+        with contextlib.suppress(OSError):  # the writer is gone already (the feeder said so)
+            self._pipe.send(None)
+        self._process.join(timeout=_STOP_GRACE + 20)
+        if self._process.is_alive():
+            log.error("store: writer process %d did not stop; killed", self._process.pid)
+            self._process.kill()
         self.engine.dispose()
 
     # --- reading -------------------------------------------------------------------------
@@ -238,20 +250,41 @@ class Store:
             hurried = self._hurry.wait(_WRITE_SECONDS)
             self._hurry.clear()
             stopping = self._stop.is_set()
+            if not self._process.is_alive():  # found before this round's events are sent
+                self._writer_lost(restart=not stopping)
             counted = [self._counted.popleft() for _ in range(len(self._counted))]
             kept = [self._kept.popleft() for _ in range(len(self._kept))]
-            if counted or kept:
-                self._in_flight += len(counted) + len(kept)
-                self._pipe.send((counted, kept))
-            if hurried and self._in_flight:
-                self._pipe.send(_HURRY)
-            while self._pipe.poll():
-                written, dropped = self._pipe.recv()
-                self.written += written
-                self.dropped += dropped
-                self._in_flight -= written + dropped
+            try:
+                if counted or kept:
+                    self._in_flight += len(counted) + len(kept)
+                    self._pipe.send((counted, kept))
+                if hurried and self._in_flight:
+                    self._pipe.send(_HURRY)
+                while self._pipe.poll():
+                    written, dropped = self._pipe.recv()
+                    self.written += written
+                    self.dropped += dropped
+                    self._in_flight -= written + dropped
+            except (OSError, EOFError):
+                self._writer_lost(restart=not stopping)
             if stopping and not (self._counted or self._kept):
                 return
+
+    def _writer_lost(self, *, restart: bool) -> None:
+        """The writer process died (killed, out of memory): what it held is lost and
+        counted; verdicts go on, and a new writer takes the events recorded from now on."""
+        self._process.join(timeout=5)
+        log.error(
+            "store: writer process %d stopped (exit code %s); %d verdict events lost%s",
+            self._process.pid,
+            self._process.exitcode,
+            self._in_flight,
+            ", starting a new one" if restart else "",
+        )
+        self.dropped += self._in_flight
+        self._in_flight = 0
+        if restart:
+            self._spawn_writer()
 
 
 _ADD_COUNT = (
@@ -416,6 +449,21 @@ def _writer_main(url: str, pipe: Connection) -> None:
     # Recording can wait a moment, verdicts cannot: when the cores are busy, the gateway
     # gets them first (the writer's work is small and catches up in any lull).
     os.nice(5)
+    # A stop signal for the whole process group (Ctrl-C in a terminal, systemd's default
+    # KillMode=control-group) reaches the writer too, while the gateway's process still has
+    # events to hand over: the writer stops when told to, or when that process is gone (its
+    # pipe closes), and after SIGTERM within _STOP_GRACE seconds, so that multiprocessing's
+    # exit handler (terminate, then join) cannot wait for ever.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    grace_ends = [math.inf]
+
+    def terminated(signum: int, frame: object) -> None:
+        grace_ends[0] = min(grace_ends[0], time.monotonic() + _STOP_GRACE)
+
+    signal.signal(signal.SIGTERM, terminated)
+    # A writer restarted by the feeder thread inherits that thread's mask, which blocks it.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM])
     engine = _engine(url)
     writer = _EventWriter(engine)
     pending = _Batch()
@@ -424,9 +472,12 @@ def _writer_main(url: str, pipe: Connection) -> None:
     running = True
     hurry = False
     while running or pending.events or lessons.events:
-        wait = _WRITE_SECONDS if pending.events else _IDLE_SECONDS if lessons.events else None
+        # Never blocked for good: the loop must see the end of a SIGTERM's grace.
+        wait = _WRITE_SECONDS if pending.events else _IDLE_SECONDS
         idle = True
-        if pipe.poll(wait):
+        if time.monotonic() >= grace_ends[0]:
+            running = False
+        elif pipe.poll(wait):
             idle = False
             try:
                 message = pipe.recv()
