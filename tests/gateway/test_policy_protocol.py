@@ -187,3 +187,25 @@ def test_bad_listen_address_is_bad_usage(tmp_path):
         [TYPOGATE, "policy", "--listen", "nowhere"], capture_output=True, text=True
     )
     assert done.returncode == 2
+
+
+def test_an_address_in_use_is_a_clear_error(tmp_path):
+    import subprocess
+
+    from mta import TYPOGATE
+
+    with socket.socket() as squatter:  # another program already listens there
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        address = f"127.0.0.1:{squatter.getsockname()[1]}"
+        done = subprocess.run(
+            [TYPOGATE, "policy", "--listen", address, "--profile", "none"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 1
+    assert f"cannot run the policy service on {address}: Address already in use" in " ".join(
+        done.stderr.split()
+    )

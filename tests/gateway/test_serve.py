@@ -8,11 +8,15 @@ import socket
 import sqlite3
 import subprocess
 
+import pytest
 from mta import TYPOGATE
 from ports import free_port, wait_for_port
 
 
-def test_serve_answers_policy_requests_and_listens_for_milters(tmp_path):
+# "process": SIGTERM to typogate alone. "group": to every process it started as well, as
+# Ctrl-C in a terminal and systemd's default KillMode=control-group do.
+@pytest.mark.parametrize("stop", ["process", "group"])
+def test_serve_answers_policy_requests_and_listens_for_milters(tmp_path, stop):
     policy_port, milter_port, web_port = free_port(), free_port(), free_port()
     (tmp_path / "typogate.toml").write_text(
         f"""
@@ -25,7 +29,11 @@ listen = "127.0.0.1:{web_port}"
     )
     log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115
     process = subprocess.Popen(
-        [TYPOGATE, "serve", "--config", "typogate.toml"], cwd=tmp_path, stdout=log, stderr=log
+        [TYPOGATE, "serve", "--config", "typogate.toml"],
+        cwd=tmp_path,
+        stdout=log,
+        stderr=log,
+        start_new_session=True,  # its own process group, which the test may signal whole
     )
     try:
         wait_for_port(policy_port, timeout=60)
@@ -40,9 +48,40 @@ listen = "127.0.0.1:{web_port}"
                 answer += client.recv(4096)
         assert answer.startswith(b"action=550 5.1.2 ") and b"army.mil" in answer
     finally:
-        os.kill(process.pid, signal.SIGTERM)
+        if stop == "group":
+            os.killpg(process.pid, signal.SIGTERM)
+        else:
+            os.kill(process.pid, signal.SIGTERM)
         assert process.wait(timeout=20) == 0
         log.close()
     with sqlite3.connect(tmp_path / "typogate.db") as db:  # the embedded default store
         rows = db.execute("SELECT recipient, action, suggestion FROM events").fetchall()
     assert rows == [("john@army.ml", "reject", "army.mil")]
+
+
+@pytest.mark.parametrize("busy", ["policy", "milter", "web"])
+def test_an_address_in_use_stops_serve_with_a_clear_error(tmp_path, busy):
+    ports = {"policy": free_port(), "milter": free_port(), "web": free_port()}
+    (tmp_path / "typogate.toml").write_text(
+        f"""
+[gateway]
+policy_listen = "127.0.0.1:{ports["policy"]}"
+milter_listen = "inet:{ports["milter"]}@127.0.0.1"
+[web]
+listen = "127.0.0.1:{ports["web"]}"
+"""
+    )
+    with socket.socket() as squatter:  # another program already listens there
+        squatter.bind(("127.0.0.1", ports[busy]))
+        squatter.listen()
+        done = subprocess.run(
+            [TYPOGATE, "serve", "--config", "typogate.toml"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,  # it used to wait for ever when the policy port was taken
+        )
+    assert done.returncode == 1
+    what = {"policy": "the policy service", "milter": "the milter", "web": "the web interface"}
+    assert f"cannot run {what[busy]} on" in done.stderr
+    assert str(ports[busy]) in done.stderr

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import signal
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -122,6 +123,13 @@ def notice_sender(config: Config) -> NoticeSender | None:
     return NoticeSender(host, port, config.gateway.notice_from, link)
 
 
+def _cannot_listen(what: str, address: str, error: OSError) -> NoReturn:
+    """Say why a listener could not start (a port in use, say) and exit with status 1."""
+    why = os.strerror(error.errno) if error.errno else str(error)
+    stderr.print(f"[bold red]cannot run {what} on[/] {address}: {why}", highlight=False)
+    raise typer.Exit(1)
+
+
 async def _stopped() -> None:
     """Return on SIGINT or SIGTERM."""
     stop = asyncio.Event()
@@ -187,7 +195,10 @@ def policy(
             notices=notices,
             limits=PolicyLimits(max_connections=max_connections),
         )
-        server = await service.start(host, port)
+        try:
+            server = await service.start(host, port)
+        except OSError as error:
+            _cannot_listen("the policy service", f"{host}:{port}", error)
         logging.getLogger("typogate").info(
             "policy service on %s:%d (%s mode, %d domains)",
             host,
@@ -227,7 +238,12 @@ def milter(
       non_smtpd_milters = inet:127.0.0.1:10041
       milter_default_action = accept      (fail-open; tempfail = fail-closed)
     """
-    from typogate.gateway.milter import MilterSettings, block_stop_signals, run  # libmilter
+    from typogate.gateway.milter import (  # libmilter
+        MilterNotStarted,
+        MilterSettings,
+        block_stop_signals,
+        run,
+    )
 
     block_stop_signals()
     settings = _with_mode(load_config(config, protect, known, profile), mode)
@@ -242,6 +258,8 @@ def milter(
     settle()
     try:
         run(MilterSettings(guard, settings.mode, journal, notices), socket_spec)
+    except MilterNotStarted as error:
+        _cannot_listen("the milter", socket_spec, error)
     finally:
         journal.close()
 
@@ -318,7 +336,12 @@ def serve(
     import threading
 
     from typogate.cli.web import start_web, web_context
-    from typogate.gateway.milter import MilterSettings, block_stop_signals, run
+    from typogate.gateway.milter import (
+        MilterNotStarted,
+        MilterSettings,
+        block_stop_signals,
+        run,
+    )
 
     block_stop_signals()
     settings = _with_mode(load_config(config, protect, known, profile), mode)
@@ -326,43 +349,59 @@ def serve(
     setup_logging(verbose)
     guard = build_guard(settings)
     store = open_store(db, keep_allowed=settings.store.keep_allowed)
-    settings = with_release_secret(settings, store)
-    learned = store.correspondent_counts()
-    guard.learn(learned)
-    ctx = web_context(store, settings, guard)  # also applies the stored rules to the guard
-    notices = notice_sender(settings)
     loop = asyncio.new_event_loop()
     started = threading.Event()
+    unbound: list[OSError] = []
+    web_server = None
 
     def policy_thread() -> None:
         asyncio.set_event_loop(loop)
         service = PolicyService(guard, mode=settings.mode, journal=store, notices=notices)
-        loop.run_until_complete(service.start(host, port))
-        started.set()
+        try:
+            loop.run_until_complete(service.start(host, port))
+        except OSError as error:
+            unbound.append(error)
+            return
+        finally:
+            started.set()
         loop.run_forever()
 
     thread = threading.Thread(target=policy_thread, name="policy", daemon=True)
-    thread.start()
-    started.wait()
-    log = logging.getLogger("typogate")
-    log.info(
-        "policy service on %s:%d (%s mode, %d domains)",
-        host,
-        port,
-        settings.mode,
-        guard.domain_count,
-    )
-    log.info("store: %s (%d learned correspondent domains)", db, len(learned))
-    web_server = start_web(ctx, settings.web.listen)[0] if web else None
-    settle()
+    # From here on every way out, a port in use included, closes the store: what it has
+    # queued is written, and its writer process stops with it.
     try:
+        settings = with_release_secret(settings, store)
+        learned = store.correspondent_counts()
+        guard.learn(learned)
+        ctx = web_context(store, settings, guard)  # also applies the stored rules to the guard
+        notices = notice_sender(settings)
+        thread.start()
+        started.wait()
+        if unbound:
+            _cannot_listen("the policy service", f"{host}:{port}", unbound[0])
+        log = logging.getLogger("typogate")
+        log.info(
+            "policy service on %s:%d (%s mode, %d domains)",
+            host,
+            port,
+            settings.mode,
+            guard.domain_count,
+        )
+        log.info("store: %s (%d learned correspondent domains)", db, len(learned))
+        web_server = start_web(ctx, settings.web.listen)[0] if web else None
+        settle()
         # libmilter owns the main thread and returns on SIGINT/SIGTERM.
-        run(MilterSettings(guard, settings.mode, store, notices), settings.gateway.milter_listen)
+        milter_listen = settings.gateway.milter_listen
+        try:
+            run(MilterSettings(guard, settings.mode, store, notices), milter_listen)
+        except MilterNotStarted as error:
+            _cannot_listen("the milter", milter_listen, error)
     finally:
         if web_server is not None:
             web_server.should_exit = True
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
+        if thread.is_alive():
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout=10)
         store.close()
 
 

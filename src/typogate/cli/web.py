@@ -79,7 +79,10 @@ def start_web(ctx: WebContext, listen: str) -> tuple[uvicorn.Server, threading.T
     thread.start()
     while not server.started:
         if not thread.is_alive():  # uvicorn logged why (address in use, say)
-            stderr.print(f"[bold red]cannot serve the web interface on[/] {listen}")
+            stderr.print(
+                f"[bold red]cannot run the web interface on[/] {listen}: see the error above",
+                highlight=False,
+            )
             raise typer.Exit(1)
         time.sleep(0.02)
     logging.getLogger("typogate").info("web interface on http://%s", listen)

@@ -146,6 +146,10 @@ class TypogateMilter(Milter.Base):  # type: ignore[misc]
         )
 
 
+class MilterNotStarted(OSError):
+    """libmilter could not open its socket or start serving."""
+
+
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
 
 
@@ -162,4 +166,8 @@ def run(settings: MilterSettings, socket_spec: str, timeout: int = 600) -> None:
     Milter.factory = TypogateMilter
     Milter.set_flags(Milter.ADDHDRS | Milter.DELRCPT | Milter.QUARANTINE)
     log.info("milter on %s (%s mode)", socket_spec, settings.mode)
-    Milter.runmilter("typogate", socket_spec, timeout)
+    try:
+        Milter.runmilter("typogate", socket_spec, timeout)
+    except Milter.milter.error as error:
+        # libmilter tells no more than "cannot opensocket" or "cannot start".
+        raise MilterNotStarted(f"libmilter: {error} (is the address in use?)") from None
