@@ -13,6 +13,8 @@ from typogate.policy import Config, ConfigError, Guard
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from typogate.store import Store
+
 ConfigFile = Annotated[
     Path | None,
     typer.Option(
@@ -93,3 +95,23 @@ def build_guard(config: Config) -> Guard:
     except ConfigError as error:
         _stderr().print(f"[bold red]configuration error[/]: {error}", highlight=False)
         raise typer.Exit(2) from None
+
+
+def open_store(db: str, *, writer: bool = True, keep_allowed: bool = False) -> Store:
+    """The store at ``db`` (migrated to the newest schema); exits with status 2 for a URL
+    of a database typogate does not support, 1 when the database cannot be opened (the
+    message hides the URL's password). ``writer=False`` for commands that only read or administer;
+    ``keep_allowed`` is ``store.keep_allowed`` for the commands that record."""
+    from sqlalchemy.exc import SQLAlchemyError  # the store's stack loads only when used
+
+    from typogate.store import Store
+    from typogate.store.database import StoreURLError, shown_url
+
+    try:
+        return Store(db, writer=writer, keep_allowed=keep_allowed)
+    except StoreURLError as error:
+        _stderr().print(f"[bold red]bad --db[/]: {error}", highlight=False)
+        raise typer.Exit(2) from None
+    except SQLAlchemyError as error:
+        _stderr().print(f"[bold red]cannot open the store[/] {shown_url(db)}: {error}")
+        raise typer.Exit(1) from None

@@ -22,6 +22,7 @@ from typogate.cli.configuration import (
     ProtectFiles,
     build_guard,
     load_config,
+    open_store,
     stderr,
 )
 from typogate.gateway.notice import NoticeSender
@@ -62,21 +63,6 @@ def _with_mode(config: Config, mode: str | None) -> Config:
         stderr.print(f"[bold red]bad --mode[/]: {mode!r} (enforce or audit)")
         raise typer.Exit(2)
     return config.model_copy(update={"mode": mode})
-
-
-def open_store(db: str, *, writer: bool = True, keep_allowed: bool = False) -> Store:
-    """The store at ``db`` (migrated to the newest schema); exits with status 1 when the
-    database cannot be opened. ``writer=False`` for commands that only read or administer;
-    ``keep_allowed`` is ``store.keep_allowed`` for the commands that record."""
-    from sqlalchemy.exc import SQLAlchemyError  # the store's stack loads only when used
-
-    from typogate.store import Store
-
-    try:
-        return Store(db, writer=writer, keep_allowed=keep_allowed)
-    except SQLAlchemyError as error:
-        stderr.print(f"[bold red]cannot open the store[/] {db}: {error}")
-        raise typer.Exit(1) from None
 
 
 def settle() -> None:
@@ -342,6 +328,7 @@ def serve(
         block_stop_signals,
         run,
     )
+    from typogate.store.database import shown_url
 
     block_stop_signals()
     settings = _with_mode(load_config(config, protect, known, profile), mode)
@@ -387,7 +374,7 @@ def serve(
             settings.mode,
             guard.domain_count,
         )
-        log.info("store: %s (%d learned correspondent domains)", db, len(learned))
+        log.info("store: %s (%d learned correspondent domains)", shown_url(db), len(learned))
         web_server = start_web(ctx, settings.web.listen)[0] if web else None
         settle()
         # libmilter owns the main thread and returns on SIGINT/SIGTERM.
@@ -419,6 +406,7 @@ def learn(
 
     from typogate.audit.postfix_log import sent_by_domain
     from typogate.audit.sources import AuditInputError, plan, read_chunk
+    from typogate.store.database import shown_url
 
     try:
         parts = plan(paths, "postfix")
@@ -438,5 +426,6 @@ def learn(
     store.learn({("*", domain): count for domain, count in totals.items()})
     store.close()
     stderr.print(
-        f"learned {sum(totals.values()):,} deliveries to {len(totals):,} domains into {db}"
+        f"learned {sum(totals.values()):,} deliveries to {len(totals):,} domains "
+        f"into {shown_url(db)}"
     )

@@ -11,7 +11,14 @@ from rich.console import Console
 from rich.table import Table
 
 from typogate.cli import app
-from typogate.cli.configuration import DEFAULT_DB, ConfigFile, Db, load_config, stderr
+from typogate.cli.configuration import (
+    DEFAULT_DB,
+    ConfigFile,
+    Db,
+    load_config,
+    open_store,
+    stderr,
+)
 from typogate.policy import Config
 
 if TYPE_CHECKING:
@@ -19,12 +26,11 @@ if TYPE_CHECKING:
 
 
 def _quarantine(db: str, config: Path | None) -> tuple[Quarantine, Config]:
-    from typogate.store import Store
     from typogate.store.quarantine import Quarantine, release_secret
 
     settings = load_config(config, None, None, None)
     release = settings.release
-    store = Store(db, writer=False)
+    store = open_store(db, writer=False)
     quarantine = Quarantine(store, release_secret(store, release.secret), release.postfix_config)
     return quarantine, settings
 
@@ -38,9 +44,7 @@ def holds(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """List held messages: recipients, reason, suggestion, sender, Postfix queue id."""
-    from typogate.store import Store
-
-    store = Store(db, writer=False)
+    store = open_store(db, writer=False)
     rows = store.holds(state)
     store.close()
     if as_json:

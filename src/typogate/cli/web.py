@@ -26,9 +26,10 @@ from typogate.cli.configuration import (
     ProtectFiles,
     build_guard,
     load_config,
+    open_store,
     stderr,
 )
-from typogate.cli.gateway import host_port, open_store, setup_logging
+from typogate.cli.gateway import host_port, setup_logging
 from typogate.policy import Config, Guard
 
 if TYPE_CHECKING:

@@ -36,7 +36,8 @@ from typing import Any
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, create_engine, event, func, select
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from typogate.store.journal import HeldMessage, VerdictEvent
@@ -60,11 +61,28 @@ _MAX_LESSONS = 500_000  # correspondent counts kept for a retry while the databa
 _STOP_GRACE = 10.0
 
 
+class StoreURLError(ValueError):
+    """A store URL for a database typogate does not support (only SQLite and PostgreSQL)."""
+
+
 def normal_url(url: str) -> str:
-    """``postgresql://`` means the psycopg 3 driver."""
+    """``postgresql://`` means the psycopg 3 driver. Raises :class:`StoreURLError` for a URL
+    of any other kind of database, or no URL at all."""
+    if url.partition("://")[0].partition("+")[0] not in ("sqlite", "postgresql"):
+        raise StoreURLError(
+            f"{shown_url(url)!r}: the store is sqlite:///PATH or postgresql://USER@HOST/DB"
+        )
     if url.startswith("postgresql://"):
         return "postgresql+psycopg://" + url[len("postgresql://") :]
     return url
+
+
+def shown_url(url: str) -> str:
+    """``url`` with its password, if it has one, hidden: for logs and error messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url  # not a URL, so no password in URL form either
 
 
 class Store:
