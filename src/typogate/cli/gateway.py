@@ -288,7 +288,11 @@ def proxy(
     handler = ProxyHandler(guard, hop, mode=settings.mode, journal=journal)
     settle()
     controller = Controller(handler, hostname=host, port=port, decode_data=False)
-    controller.start()
+    try:
+        controller.start()
+    except OSError as error:
+        journal.close()
+        _cannot_listen("the SMTP proxy", f"{host}:{port}", error)
     logging.getLogger("typogate").info("proxy on %s:%d -> %s:%d", host, port, *hop)
 
     try:
