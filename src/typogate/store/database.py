@@ -209,7 +209,7 @@ class Store:
         self._feeder.join(timeout=10)
         with contextlib.suppress(OSError):  # the writer is gone already (the feeder said so)
             self._pipe.send(None)
-        self._process.join(timeout=_STOP_GRACE + 20)
+        self._process.join(timeout=30)
         if self._process.is_alive():
             log.error("store: writer process %d did not stop; killed", self._process.pid)
             self._process.kill()
@@ -474,10 +474,11 @@ def _writer_main(url: str, pipe: Connection) -> None:
     # exit handler (terminate, then join) cannot wait for ever.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    grace_ends = [math.inf]
+    grace_ends = math.inf
 
     def terminated(signum: int, frame: object) -> None:
-        grace_ends[0] = min(grace_ends[0], time.monotonic() + _STOP_GRACE)
+        nonlocal grace_ends
+        grace_ends = min(grace_ends, time.monotonic() + _STOP_GRACE)
 
     signal.signal(signal.SIGTERM, terminated)
     # A writer restarted by the feeder thread inherits that thread's mask, which blocks it.
@@ -493,7 +494,7 @@ def _writer_main(url: str, pipe: Connection) -> None:
         # Never blocked for good: the loop must see the end of a SIGTERM's grace.
         wait = _WRITE_SECONDS if pending.events else _IDLE_SECONDS
         idle = True
-        if time.monotonic() >= grace_ends[0]:
+        if time.monotonic() >= grace_ends:
             running = False
         elif pipe.poll(wait):
             idle = False
