@@ -21,6 +21,14 @@ from ports import wait_for_port
 
 TYPOGATE = str(Path(sys.executable).with_name("typogate"))
 
+
+def run_typogate(*args: str, cwd: Path) -> tuple[int, str]:
+    """Run ``typogate ARGS`` to its end (within 60 s): its exit status, and what it said on
+    stderr as one line (the console wraps long lines)."""
+    done = subprocess.run([TYPOGATE, *args], cwd=cwd, capture_output=True, text=True, timeout=60)
+    return done.returncode, " ".join(done.stderr.split())
+
+
 MASTER_CF = """\
 {smtpd_port} inet n - n - - smtpd
 pickup    unix  n       -       n       5       1       pickup

@@ -7,8 +7,8 @@ import socket
 import time
 
 import pytest
-from mta import Server
-from ports import free_port
+from mta import Server, run_typogate
+from ports import free_port, port_in_use
 
 CONFIG = """
 [domains]
@@ -190,22 +190,10 @@ def test_bad_listen_address_is_bad_usage(tmp_path):
 
 
 def test_an_address_in_use_is_a_clear_error(tmp_path):
-    import subprocess
-
-    from mta import TYPOGATE
-
-    with socket.socket() as squatter:  # another program already listens there
-        squatter.bind(("127.0.0.1", 0))
-        squatter.listen()
-        address = f"127.0.0.1:{squatter.getsockname()[1]}"
-        done = subprocess.run(
-            [TYPOGATE, "policy", "--listen", address, "--profile", "none"],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=60,
+    with port_in_use() as taken:
+        address = f"127.0.0.1:{taken}"
+        status, said = run_typogate(
+            "policy", "--listen", address, "--profile", "none", cwd=tmp_path
         )
-    assert done.returncode == 1
-    assert f"cannot run the policy service on {address}: Address already in use" in " ".join(
-        done.stderr.split()
-    )
+    assert status == 1
+    assert f"cannot run the policy service on {address}: Address already in use" in said

@@ -7,8 +7,8 @@ import shutil
 import time
 
 import pytest
-from mta import Postfix, Server, Sink, postfix_root, swaks
-from ports import free_port
+from mta import Postfix, Server, Sink, postfix_root, run_typogate, swaks
+from ports import free_port, port_in_use
 
 CONFIG = """
 [domains]
@@ -101,18 +101,10 @@ def test_postfix_as_smarthost_client_bounces_the_typo_recipient(tmp_path):
 
 
 def test_an_address_in_use_is_a_clear_error(tmp_path):
-    import socket
-    import subprocess
-
-    from mta import TYPOGATE
-
-    with socket.socket() as squatter:  # another program already listens there
-        squatter.bind(("127.0.0.1", 0))
-        squatter.listen()
-        address = f"127.0.0.1:{squatter.getsockname()[1]}"
-        command = [TYPOGATE, "proxy", "--listen", address, "--next-hop", "127.0.0.1:25"]
-        done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 1
-    assert f"cannot run the SMTP proxy on {address}: Address already in use" in " ".join(
-        done.stderr.split()
-    )
+    with port_in_use() as taken:
+        address = f"127.0.0.1:{taken}"
+        status, said = run_typogate(
+            "proxy", "--listen", address, "--next-hop", "127.0.0.1:25", cwd=tmp_path
+        )
+    assert status == 1
+    assert f"cannot run the SMTP proxy on {address}: Address already in use" in said

@@ -9,8 +9,8 @@ import sqlite3
 import subprocess
 
 import pytest
-from mta import TYPOGATE
-from ports import free_port, wait_for_port
+from mta import TYPOGATE, run_typogate
+from ports import free_port, port_in_use, wait_for_port
 
 
 # "process": SIGTERM to typogate alone. "group": to every process it started as well, as
@@ -62,26 +62,20 @@ listen = "127.0.0.1:{web_port}"
 @pytest.mark.parametrize("busy", ["policy", "milter", "web"])
 def test_an_address_in_use_stops_serve_with_a_clear_error(tmp_path, busy):
     ports = {"policy": free_port(), "milter": free_port(), "web": free_port()}
-    (tmp_path / "typogate.toml").write_text(
-        f"""
+    with port_in_use() as taken:
+        ports[busy] = taken
+        (tmp_path / "typogate.toml").write_text(
+            f"""
 [gateway]
 policy_listen = "127.0.0.1:{ports["policy"]}"
 milter_listen = "inet:{ports["milter"]}@127.0.0.1"
 [web]
 listen = "127.0.0.1:{ports["web"]}"
 """
-    )
-    with socket.socket() as squatter:  # another program already listens there
-        squatter.bind(("127.0.0.1", ports[busy]))
-        squatter.listen()
-        done = subprocess.run(
-            [TYPOGATE, "serve", "--config", "typogate.toml"],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=60,  # it used to wait for ever when the policy port was taken
         )
-    assert done.returncode == 1
+        # It used to wait for ever when the policy port was taken.
+        status, said = run_typogate("serve", "--config", "typogate.toml", cwd=tmp_path)
+    assert status == 1
     what = {"policy": "the policy service", "milter": "the milter", "web": "the web interface"}
-    assert f"cannot run {what[busy]} on" in done.stderr
-    assert str(ports[busy]) in done.stderr
+    assert f"cannot run {what[busy]} on" in said
+    assert str(taken) in said

@@ -248,22 +248,16 @@ def test_event_times_are_kept_and_an_event_without_one_is_stamped_when_recorded(
 
 
 def test_a_store_url_typogate_cannot_use_is_a_clear_error_without_its_password(tmp_path):
-    import subprocess
-
-    from mta import TYPOGATE
+    from mta import run_typogate
     from ports import free_port
 
-    def holds(db: str) -> subprocess.CompletedProcess[str]:
-        command = [TYPOGATE, "holds", "--db", db]
-        return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=60)
-
-    def said(done: subprocess.CompletedProcess[str]) -> str:
-        return " ".join(done.stderr.split())  # as one line: the console wraps long ones
-
-    unsupported = holds("mysql://bob:hunter2@127.0.0.1/mail")
-    assert unsupported.returncode == 2  # bad usage
-    assert "the store is sqlite:///PATH or postgresql://" in said(unsupported)
-    nobody_there = holds(f"postgresql://bob:hunter2@127.0.0.1:{free_port()}/mail")
-    assert nobody_there.returncode == 1
-    assert "cannot open the store postgresql://bob:***@127.0.0.1" in said(nobody_there)
-    assert "hunter2" not in said(unsupported) + said(nobody_there)
+    status, unsupported = run_typogate(
+        "holds", "--db", "mysql://bob:hunter2@127.0.0.1/mail", cwd=tmp_path
+    )
+    assert status == 2  # bad usage
+    assert "the store is sqlite:///PATH or postgresql://" in unsupported
+    nobody_there = f"postgresql://bob:hunter2@127.0.0.1:{free_port()}/mail"
+    status, refused = run_typogate("holds", "--db", nobody_there, cwd=tmp_path)
+    assert status == 1
+    assert "cannot open the store postgresql://bob:***@127.0.0.1" in refused
+    assert "hunter2" not in unsupported + refused
