@@ -118,3 +118,36 @@ def test_tampered_and_expired_release_links_are_refused(site, page):
     page.goto(f"{site.url}/release/{fresh}")
     expect(page.locator("h1")).to_have_text("Your message was held")
     assert site.state(hold["hold_id"]) == "held"
+
+
+def test_admin_writes_and_removes_a_rule_on_the_rules_page(site, page):
+    sign_in(page, site, "/rules")
+    new = page.locator("form.new-rule")
+    new.locator("select[name=kind]").select_option("domain")
+    new.locator("input[name=target]").fill("not a domain!")
+    new.locator("select[name=action]").select_option("reject")
+    new.get_by_role("button", name="Add").click()
+    # Refused in the same words the API uses for the same rule.
+    admin = site.client()
+    api = admin.post(
+        "/api/rules",
+        json={"domain": "not a domain!", "action": "reject"},
+        headers={"X-CSRF-Token": admin.csrf_token},
+    )
+    assert api.status_code == 422
+    expect(page.get_by_role("alert")).to_have_text(api.json()["detail"])
+    assert site.policy_answer("kim@pages-test.com").startswith("action=DUNNO")
+
+    new = page.locator("form.new-rule")
+    new.locator("select[name=kind]").select_option("domain")
+    new.locator("input[name=target]").fill("pages-test.com")
+    new.locator("select[name=action]").select_option("reject")
+    new.locator("input[name=message]").fill("pages-test.com is not a partner")
+    new.get_by_role("button", name="Add").click()
+    stored = page.locator("table.stored tr", has=page.locator("input[value='pages-test.com']"))
+    expect(stored).to_contain_text("admin")
+    assert "pages-test.com is not a partner" in site.policy_answer("kim@pages-test.com")
+
+    stored.get_by_role("button", name="Remove").click()
+    expect(page.locator("input[value='pages-test.com']")).to_have_count(0)
+    assert site.policy_answer("kim@pages-test.com").startswith("action=DUNNO")

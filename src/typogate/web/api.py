@@ -248,7 +248,7 @@ def save_rule(ctx: Context, body: RuleModel, author: str, rule_id: int | None) -
         )
         RuleBook([rule])  # the same checks the Guard makes: a valid suffix or domain
     except (ValidationError, ConfigError) as error:
-        raise HTTPException(422, _first_error(error)) from None
+        raise HTTPException(422, rule_problem(error)) from None
     try:
         stored = ctx.rule_table.save(rule, author, rule_id)
     except KeyError:
@@ -259,10 +259,16 @@ def save_rule(ctx: Context, body: RuleModel, author: str, rule_id: int | None) -
     )
 
 
-def _first_error(error: Exception) -> str:
+def rule_problem(error: ValueError) -> str:
+    """Why a rule was refused, in one line: the first problem, naming its field if it has one.
+
+    The API and the rules page both answer with it, so a sender of either sees the same words.
+    """
     if isinstance(error, ValidationError):
         first = error.errors()[0]
-        return str(first["msg"]).removeprefix("Value error, ")
+        message = str(first["msg"]).removeprefix("Value error, ")
+        field = ".".join(map(str, first["loc"]))
+        return f"{field}: {message}" if field else message
     return str(error)
 
 

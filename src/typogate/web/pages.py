@@ -25,7 +25,14 @@ from typogate.web.access import (
     sign_out,
 )
 from typogate.web.accounts import SignedIn
-from typogate.web.api import Action, HoldState, RuleModel, dashboard_stats, save_rule
+from typogate.web.api import (
+    Action,
+    HoldState,
+    RuleModel,
+    dashboard_stats,
+    rule_problem,
+    save_rule,
+)
 from typogate.web.context import WebContext
 
 router = APIRouter(include_in_schema=False)
@@ -287,17 +294,9 @@ def add_rule(
         body = _rule_form(kind, target, action, exceptions, message)
         save_rule(ctx, body, who.username, rule_id)
     except (HTTPException, ValueError) as error:
-        reason = error.detail if isinstance(error, HTTPException) else _reason(error)
+        reason = error.detail if isinstance(error, HTTPException) else rule_problem(error)
         return _rules_page(request, who, ctx, error=str(reason), status=422)
     return _see("/rules")
-
-
-def _reason(error: ValueError) -> str:
-    errors = getattr(error, "errors", None)
-    if callable(errors):
-        first = errors()[0]
-        return f"{'.'.join(map(str, first['loc']))}: {first['msg']}"
-    return str(error)
 
 
 @router.post("/rules/{rule_id}/delete")
