@@ -57,6 +57,9 @@ listen = "127.0.0.1:{web_port}"
     with sqlite3.connect(tmp_path / "typogate.db") as db:  # the embedded default store
         rows = db.execute("SELECT recipient, action, suggestion FROM events").fetchall()
     assert rows == [("john@army.ml", "reject", "army.mil")]
+    # The operator is told once where each part listens and with what.
+    said = (tmp_path / "serve.log").read_text()
+    assert said.count(f"policy service on 127.0.0.1:{policy_port} (enforce mode, ") == 1
 
 
 @pytest.mark.parametrize("busy", ["policy", "milter", "web"])

@@ -185,13 +185,6 @@ def policy(
             server = await service.start(host, port)
         except OSError as error:
             _cannot_listen("the policy service", f"{host}:{port}", error)
-        logging.getLogger("typogate").info(
-            "policy service on %s:%d (%s mode, %d domains)",
-            host,
-            port,
-            settings.mode,
-            guard.domain_count,
-        )
         await _run_until_stopped(server)
         if notices is not None:
             await notices.drain()  # notices still being sent go out before the exit
@@ -370,15 +363,9 @@ def serve(
         started.wait()
         if unbound:
             _cannot_listen("the policy service", f"{host}:{port}", unbound[0])
-        log = logging.getLogger("typogate")
-        log.info(
-            "policy service on %s:%d (%s mode, %d domains)",
-            host,
-            port,
-            settings.mode,
-            guard.domain_count,
+        logging.getLogger("typogate").info(
+            "store: %s (%d learned correspondent domains)", shown_url(db), len(learned)
         )
-        log.info("store: %s (%d learned correspondent domains)", shown_url(db), len(learned))
         web_server = start_web(ctx, settings.web.listen)[0] if web else None
         settle()
         # libmilter owns the main thread and returns on SIGINT/SIGTERM.

@@ -64,10 +64,18 @@ class PolicyService:
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self, host: str, port: int) -> asyncio.Server:
-        """Listen on ``host:port``; returns the running server."""
-        return await asyncio.start_server(
+        """Listen on ``host:port``; returns the running server. Raises OSError (port in use)."""
+        server = await asyncio.start_server(
             self._serve_connection, host, port, limit=self._max_request
         )
+        log.info(
+            "policy service on %s:%d (%s mode, %d domains)",
+            host,
+            port,
+            self.mode,
+            self.guard.domain_count,
+        )
+        return server
 
     async def answer(self, request: dict[str, str]) -> str:
         """The action for one request (``DUNNO``, ``HOLD ...``, ``550 5.1.2 ...``)."""
