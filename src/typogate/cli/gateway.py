@@ -54,6 +54,8 @@ def setup_logging(verbose: bool) -> None:
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # aiosmtpd (the proxy) logs every SMTP command at INFO: that is --verbose's job.
+    logging.getLogger("mail.log").setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 def _with_mode(config: Config, mode: str | None) -> Config:
@@ -265,7 +267,7 @@ def proxy(
 
     DATA is answered only after the next hop accepted the message (no queue of its own).
     """
-    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import SMTP
 
     from typogate.gateway.proxy import ProxyHandler
 
@@ -280,18 +282,21 @@ def proxy(
     journal = FileJournal(settings.base_dir / settings.gateway.journal)
     handler = ProxyHandler(guard, hop, mode=settings.mode, journal=journal)
     settle()
-    controller = Controller(handler, hostname=host, port=port, decode_data=False)
-    try:
-        controller.start()
-    except OSError as error:
-        journal.close()
-        _cannot_listen("the SMTP proxy", f"{host}:{port}", error)
-    logging.getLogger("typogate").info("proxy on %s:%d -> %s:%d", host, port, *hop)
+
+    async def run() -> None:
+        # On the command's own event loop, not aiosmtpd's Controller thread: an address in
+        # use fails at once here, where the Controller would wait out its ready timeout.
+        loop = asyncio.get_running_loop()
+        try:
+            server = await loop.create_server(lambda: SMTP(handler, decode_data=False), host, port)
+        except OSError as error:
+            _cannot_listen("the SMTP proxy", f"{host}:{port}", error)
+        logging.getLogger("typogate").info("proxy on %s:%d -> %s:%d", host, port, *hop)
+        await _run_until_stopped(server)
 
     try:
-        asyncio.run(_stopped())
+        asyncio.run(run())
     finally:
-        controller.stop()
         journal.close()
 
 
