@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -27,6 +28,23 @@ def run_typogate(*args: str, cwd: Path) -> tuple[int, str]:
     stderr as one line (the console wraps long lines)."""
     done = subprocess.run([TYPOGATE, *args], cwd=cwd, capture_output=True, text=True, timeout=60)
     return done.returncode, " ".join(done.stderr.split())
+
+
+def policy_answer(port: int, recipient: str, sender: str = "a@example.org") -> str:
+    """Ask the policy service on 127.0.0.1:``port`` about one recipient, as Postfix does at
+    RCPT; its whole answer (``action=...``)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+        client.sendall(
+            b"request=smtpd_access_policy\nprotocol_state=RCPT\n"
+            + f"sender={sender}\nrecipient={recipient}\n\n".encode()
+        )
+        answer = b""
+        while not answer.endswith(b"\n\n"):
+            chunk = client.recv(4096)
+            if not chunk:
+                raise ConnectionError(f"the policy service closed without answering: {answer!r}")
+            answer += chunk
+    return answer.decode()
 
 
 MASTER_CF = """\

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 
 import pytest
-from mta import TYPOGATE, run_typogate
+from mta import TYPOGATE, policy_answer, run_typogate
 from ports import free_port, port_in_use, wait_for_port
 
 
@@ -39,14 +38,8 @@ listen = "127.0.0.1:{web_port}"
         wait_for_port(policy_port, timeout=60)
         wait_for_port(milter_port, timeout=30)
         wait_for_port(web_port, timeout=30)
-        with socket.create_connection(("127.0.0.1", policy_port), timeout=10) as client:
-            client.sendall(
-                b"request=smtpd_access_policy\nprotocol_state=RCPT\nrecipient=john@army.ml\n\n"
-            )
-            answer = b""
-            while not answer.endswith(b"\n\n"):
-                answer += client.recv(4096)
-        assert answer.startswith(b"action=550 5.1.2 ") and b"army.mil" in answer
+        answer = policy_answer(policy_port, "john@army.ml")
+        assert answer.startswith("action=550 5.1.2 ") and "army.mil" in answer
     finally:
         if stop == "group":
             os.killpg(process.pid, signal.SIGTERM)

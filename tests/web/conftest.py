@@ -4,7 +4,6 @@ SQLite store) behind a throwaway Postfix that delivers to a recording sink."""
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,18 +67,6 @@ class Site:
             return str(held["state"])
         finally:
             store.close()
-
-    def policy_answer(self, recipient: str) -> str:
-        """What the running policy service answers Postfix for ``recipient``."""
-        with socket.create_connection(("127.0.0.1", self.policy_port), timeout=10) as client:
-            client.sendall(
-                b"request=smtpd_access_policy\nprotocol_state=RCPT\nsender=a@example.org\n"
-                b"recipient=" + recipient.encode() + b"\n\n"
-            )
-            answer = b""
-            while not answer.endswith(b"\n\n"):
-                answer += client.recv(4096)
-        return answer.decode()
 
     def client(self, username: str = "admin", password: str | None = None) -> ApiClient:
         """An API client signed in through POST /api/session."""

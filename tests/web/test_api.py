@@ -8,6 +8,7 @@ import time
 
 import httpx
 import pytest
+from mta import policy_answer
 
 pytestmark = pytest.mark.postfix
 
@@ -60,7 +61,7 @@ def test_changes_need_the_csrf_token(site):
 def test_rules_written_through_the_api_reach_the_running_policy_service(site):
     admin = site.client()
     csrf = {"X-CSRF-Token": admin.csrf_token}
-    assert site.policy_answer("kim@shop.zz-test.com").startswith("action=DUNNO")
+    assert policy_answer(site.policy_port, "kim@shop.zz-test.com").startswith("action=DUNNO")
     bad = admin.post(
         "/api/rules", json={"suffix": "not a suffix!", "action": "reject"}, headers=csrf
     )
@@ -77,13 +78,13 @@ def test_rules_written_through_the_api_reach_the_running_policy_service(site):
     )
     assert added.status_code == 201, added.text
     rule_id = added.json()["id"]
-    assert "zz-test.com is not ours" in site.policy_answer("kim@shop.zz-test.com")
-    assert site.policy_answer("kim@ok.zz-test.com").startswith("action=DUNNO")
+    assert "zz-test.com is not ours" in policy_answer(site.policy_port, "kim@shop.zz-test.com")
+    assert policy_answer(site.policy_port, "kim@ok.zz-test.com").startswith("action=DUNNO")
     changed = admin.put(
         f"/api/rules/{rule_id}", json={"domain": "zz-test.com", "action": "allow"}, headers=csrf
     )
     assert changed.status_code == 200 and changed.json()["author"] == "admin"
-    assert site.policy_answer("kim@shop.zz-test.com").startswith("action=DUNNO")
+    assert policy_answer(site.policy_port, "kim@shop.zz-test.com").startswith("action=DUNNO")
     assert admin.delete(f"/api/rules/{rule_id}", headers=csrf).status_code == 204
     assert admin.delete(f"/api/rules/{rule_id}", headers=csrf).status_code == 404
 
