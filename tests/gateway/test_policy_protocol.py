@@ -7,8 +7,8 @@ import socket
 import time
 
 import pytest
-from mta import Server, run_typogate
-from ports import free_port, port_in_use
+from mta import Server
+from ports import free_port
 
 CONFIG = """
 [domains]
@@ -187,13 +187,3 @@ def test_bad_listen_address_is_bad_usage(tmp_path):
         [TYPOGATE, "policy", "--listen", "nowhere"], capture_output=True, text=True
     )
     assert done.returncode == 2
-
-
-def test_an_address_in_use_is_a_clear_error(tmp_path):
-    with port_in_use() as taken:
-        address = f"127.0.0.1:{taken}"
-        status, said = run_typogate(
-            "policy", "--listen", address, "--profile", "none", cwd=tmp_path
-        )
-    assert status == 1
-    assert f"cannot run the policy service on {address}: Address already in use" in said

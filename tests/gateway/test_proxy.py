@@ -7,8 +7,8 @@ import shutil
 import time
 
 import pytest
-from mta import Postfix, Server, Sink, postfix_root, run_typogate, swaks
-from ports import free_port, port_in_use
+from mta import Postfix, Server, Sink, postfix_root, swaks
+from ports import free_port
 
 CONFIG = """
 [domains]
@@ -98,13 +98,3 @@ def test_postfix_as_smarthost_client_bounces_the_typo_recipient(tmp_path):
         postfix.remove()
         proxy.stop()
         sink.stop()
-
-
-def test_an_address_in_use_is_a_clear_error(tmp_path):
-    with port_in_use() as taken:
-        address = f"127.0.0.1:{taken}"
-        status, said = run_typogate(
-            "proxy", "--listen", address, "--next-hop", "127.0.0.1:25", cwd=tmp_path
-        )
-    assert status == 1
-    assert f"cannot run the SMTP proxy on {address}: Address already in use" in said
