@@ -10,15 +10,28 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from typogate.config import Config
 from typogate.domains import InvalidAddress
-from typogate.policy import Action, Config, ConfigError, Guard, Verdict
+from typogate.errors import ConfigError, TypogateError
+from typogate.policy import Guard, Verdict
+from typogate.vocabulary import Action
 
-__all__ = ["Action", "Config", "ConfigError", "Guard", "InvalidAddress", "Verdict", "check"]
+__all__ = [
+    "Action",
+    "Config",
+    "ConfigError",
+    "Guard",
+    "InvalidAddress",
+    "TypogateError",
+    "Verdict",
+    "check",
+]
 __version__ = "0.1.0"
 
 
 @lru_cache(maxsize=1)
 def _default_guard() -> Guard:
+    # Built on the first check() and kept for the process: the index takes ~0.1 s to build.
     return Guard()
 
 

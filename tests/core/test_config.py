@@ -3,6 +3,7 @@
 import pytest
 
 from typogate import Config, ConfigError, Guard
+from typogate.policy.lists import domain_lists
 
 
 def write(tmp_path, name, text):
@@ -41,7 +42,7 @@ except = ["partner.ml"]
         )
     )
     assert config.mode == "audit"
-    lists = config.domain_lists()
+    lists = domain_lists(config)
     assert [d.text for d in lists.protected] == ["af.mil", "army.mil", "navy.mil"]
     assert lists.protected[1].origin.endswith("protected.txt:2")
     assert lists.profile is None  # explicit protected domains: no built-in list
@@ -90,7 +91,7 @@ def test_bad_domain_in_a_list_names_file_and_line(tmp_path):
 def test_missing_list_file(tmp_path):
     config = Config.load(write(tmp_path, "c.toml", "[domains]\nprotected_files = ['nope.txt']"))
     with pytest.raises(ConfigError, match="nope.txt"):
-        config.domain_lists()
+        domain_lists(config)
 
 
 def test_bad_rule_target(tmp_path):
@@ -100,16 +101,16 @@ def test_bad_rule_target(tmp_path):
 
 
 def test_default_profile_only_without_protected_domains():
-    assert Config().domain_lists().profile == "us-gov"
+    assert domain_lists(Config()).profile == "us-gov"
     explicit = Config.from_mapping({"domains": {"protected": ["army.mil"]}})
-    assert explicit.domain_lists().profile is None
+    assert domain_lists(explicit).profile is None
     both = Config.from_mapping({"profile": "providers", "domains": {"protected": ["army.mil"]}})
-    lists = both.domain_lists()
+    lists = domain_lists(both)
     assert "gmail.com" in {d.text for d in lists.protected}
 
 
 def test_with_lists_adds_files(tmp_path):
     extra = write(tmp_path, "more.txt", "example.org\n")
     config = Config().with_lists([extra], [])
-    lists = config.domain_lists()
+    lists = domain_lists(config)
     assert [d.text for d in lists.protected] == ["example.org"]

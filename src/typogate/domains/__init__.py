@@ -1,6 +1,6 @@
 """Domain names, the typo (error) model and the candidate index: pure, no I/O, the hot path.
 
-Nothing here imports from the rest of typogate.
+Nothing here imports from the rest of typogate but its error root (``typogate.errors``).
 """
 
 from typogate.domains.channel import MIN_EDIT_COST, Edit, Explanation, Slip, explain

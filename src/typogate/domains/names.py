@@ -12,6 +12,8 @@ from typing import NamedTuple
 
 from publicsuffixlist import PublicSuffixList
 
+from typogate.errors import TypogateError
+
 # ICANN section only: a mail domain under a private suffix (blogspot.com, github.io)
 # is still registered under the ICANN suffix from the sender's point of view.
 # Without the implicit "*" rule, so that a real suffix (.gr) is told from a slip (.con);
@@ -30,7 +32,7 @@ _LDH_DOMAIN = re.compile(
 )
 
 
-class InvalidAddress(ValueError):
+class InvalidAddress(TypogateError, ValueError):
     """A recipient address or domain that is not valid mail syntax.
 
     The message says what is wrong in words a sender understands.

@@ -1,7 +1,9 @@
-"""Configuration, blanket rules, and the Guard that turns a recipient into a Verdict."""
+"""Blanket rules, the domain lists, and the Guard that turns a recipient into a Verdict."""
 
-from typogate.policy.config import Config, ConfigError, Rule
+from typogate.config import Config, Rule
+from typogate.errors import ConfigError
 from typogate.policy.guard import Guard
-from typogate.policy.verdict import Action, DomainVerdict, Verdict
+from typogate.policy.verdict import DomainVerdict, Verdict
+from typogate.vocabulary import Action
 
 __all__ = ["Action", "Config", "ConfigError", "DomainVerdict", "Guard", "Rule", "Verdict"]

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 
+from typogate.config import Config, Rule
 from typogate.domains import (
     MIN_EDIT_COST,
     CandidateIndex,
@@ -33,10 +34,12 @@ from typogate.domains import (
     parse_address,
     parse_domain,
 )
+from typogate.errors import ConfigError
 from typogate.policy import verdict as reasons
-from typogate.policy.config import Config, ConfigError, Listed, Rule
+from typogate.policy.lists import Listed, domain_lists
 from typogate.policy.rules import RuleBook
-from typogate.policy.verdict import Action, DomainVerdict, Verdict
+from typogate.policy.verdict import DomainVerdict, Verdict
+from typogate.vocabulary import Action
 
 # Log prior odds, in nats, of an intended domain against a never-seen domain of ordinary length.
 LOG_PRIOR_PROTECTED = 12.0
@@ -77,7 +80,7 @@ class Guard:
 
     def __init__(self, config: Config | None = None, *, cache_size: int = 131_072) -> None:
         self.config = config if config is not None else Config()
-        lists = self.config.domain_lists()
+        lists = domain_lists(self.config)
         with _no_cycle_collection():
             protected = _parse_listed(lists.protected)
             known = _parse_listed(lists.known)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from typogate.config import Rule
 from typogate.domains import Domain, InvalidAddress, parse_domain
-from typogate.policy.config import ConfigError, Rule
+from typogate.errors import ConfigError
 
 
 def _normal(text: str, what: str) -> str:

@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Any, NamedTuple
 
-
-class Action(StrEnum):
-    """What the mail flow should do with a recipient, mildest first."""
-
-    ALLOW = "allow"
-    WARN = "warn"
-    HOLD = "hold"
-    REJECT = "reject"
-
+from typogate.vocabulary import Action
 
 # Stable reason codes besides the typo classes of ``typogate.domains.Slip``; docs/reasons.md.
 ALLOWED_PROTECTED = "allowed.protected"

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from typogate.policy.config import Rule
+from typogate.config import Rule
 from typogate.store.models import RuleRow
 
 

@@ -1,32 +1,23 @@
-"""typogate's configuration: a TOML file, validated, with errors that name the key.
+"""typogate's configuration: one TOML file, a section per part, validated, with errors that
+name the key.
 
 See docs/configuration.md for every key. Everything has a default: no file at all means
 the built-in ``us-gov`` profile, enforce mode, reject likely typos and warn on possible ones.
+Which domains the lists hold is read by ``typogate.policy.lists``; this module only says
+where they are.
 """
 
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
-from typing import Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from typogate.policy.verdict import Action
+from typogate.errors import ConfigError
+from typogate.vocabulary import Action, Mode, Profile
 
-PROFILES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    # name: (protected list files, known list files) in typogate/policy/profiles/
-    "us-gov": (("us-mil", "us-mil-mail", "us-gov-federal", "mail-providers"), ("us-gov-all",)),
-    "providers": (("mail-providers",), ()),
-    "none": ((), ()),
-}
-DEFAULT_PROFILE = "us-gov"
-
-
-class ConfigError(ValueError):
-    """A configuration that cannot be used; the message names the file and the key."""
+__all__ = ["Config", "ConfigError", "Rule"]
 
 
 class _Section(BaseModel):
@@ -133,8 +124,8 @@ class Web(_Section):
 class Config(_Section):
     """The whole configuration. Build with :meth:`load` or directly in code."""
 
-    mode: Literal["enforce", "audit"] = "enforce"
-    profile: str | None = None
+    mode: Mode = Mode.ENFORCE
+    profile: Profile | None = None
     domains: Domains = Domains()
     model: Model = Model()
     actions: Actions = Actions()
@@ -146,12 +137,13 @@ class Config(_Section):
     # Relative list files are read from here (the config file's folder).
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
 
-    @model_validator(mode="after")
-    def _known_profile(self) -> Config:
-        if self.profile is not None and self.profile not in PROFILES:
-            names = ", ".join(sorted(PROFILES))
-            raise ValueError(f"unknown profile {self.profile!r} (built-in: {names})")
-        return self
+    @field_validator("profile", mode="before")
+    @classmethod
+    def _known_profile(cls, value: object) -> object:
+        if value is not None and value not in set(Profile):
+            names = ", ".join(sorted(Profile))
+            raise ValueError(f"unknown profile {value!r} (built-in: {names})")
+        return value
 
     @classmethod
     def load(cls, path: str | Path) -> Config:
@@ -184,65 +176,6 @@ class Config(_Section):
             }
         )
         return self.model_copy(update={"domains": domains})
-
-    def domain_lists(self) -> DomainLists:
-        """Every protected and known domain as written, with where it came from.
-
-        The profile's built-in lists are used only when nothing else names protected
-        domains (or when ``profile`` is set explicitly).
-        """
-        protected = [Listed(d, "config: domains.protected") for d in self.domains.protected]
-        known = [Listed(d, "config: domains.known") for d in self.domains.known]
-        for file in self.domains.protected_files:
-            protected.extend(_read_list(self.base_dir / file))
-        for file in self.domains.known_files:
-            known.extend(_read_list(self.base_dir / file))
-        profile = self.profile or (None if protected else DEFAULT_PROFILE)
-        if profile is not None:
-            protected_names, known_names = PROFILES[profile]
-            for name in protected_names:
-                protected.extend(_read_profile(name))
-            for name in known_names:
-                known.extend(_read_profile(name))
-        return DomainLists(protected, known, profile)
-
-
-class Listed(NamedTuple):
-    """One domain from a list, and where it was written (``file:line``) for errors."""
-
-    text: str
-    origin: str
-
-
-@dataclass(frozen=True, slots=True)
-class DomainLists:
-    protected: list[Listed]
-    known: list[Listed]
-    profile: str | None
-
-
-def _parse_lines(text: str, origin: str) -> list[Listed]:
-    listed = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        entry = line.split("#", 1)[0].strip()
-        if entry:
-            listed.append(Listed(entry, f"{origin}:{number}"))
-    return listed
-
-
-def _read_list(file: Path) -> list[Listed]:
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as error:
-        raise ConfigError(f"{file}: cannot read domain list: {error.strerror}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{file}: domain list is not UTF-8 text") from None
-    return _parse_lines(text, str(file))
-
-
-def _read_profile(name: str) -> list[Listed]:
-    text = resources.files("typogate.policy").joinpath(f"profiles/{name}.txt").read_text("utf-8")
-    return _parse_lines(text, f"profile {name}")
 
 
 def _describe(error: ValidationError, source: str) -> str:

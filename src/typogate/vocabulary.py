@@ -1,0 +1,94 @@
+"""typogate's closed sets of words, one enum each, shared by every part.
+
+The values are what the configuration, the store, the API and the logs write; they are
+stable (docs/reasons.md, docs/configuration.md).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Action(StrEnum):
+    """What the mail flow should do with a recipient, mildest first."""
+
+    ALLOW = "allow"
+    WARN = "warn"
+    HOLD = "hold"
+    REJECT = "reject"
+
+
+class Mode(StrEnum):
+    """Whether adapters carry verdicts out (enforce) or only decide and record (audit)."""
+
+    ENFORCE = "enforce"
+    AUDIT = "audit"
+
+
+class Profile(StrEnum):
+    """The built-in domain lists (src/typogate/policy/profiles/)."""
+
+    US_GOV = "us-gov"
+    PROVIDERS = "providers"
+    NONE = "none"
+
+
+class Adapter(StrEnum):
+    """Where a verdict was made: the part of the mail flow (or tool) that asked."""
+
+    POLICY = "policy"
+    MILTER = "milter"
+    PROXY = "proxy"
+    CLI = "cli"
+    WEB = "web"
+
+
+class HoldSource(StrEnum):
+    """Where a held message waits: Postfix's hold queue, by a policy HOLD or a milter
+    quarantine."""
+
+    POSTFIX_HOLD = "postfix-hold"
+    MILTER_QUARANTINE = "milter-quarantine"
+
+
+class HoldState(StrEnum):
+    """Where a held message stands: still held, released, deleted, or gone from Postfix's
+    queue by other means (delivered, expired, deleted by hand)."""
+
+    HELD = "held"
+    RELEASED = "released"
+    DELETED = "deleted"
+    GONE = "gone"
+
+
+class HoldAction(StrEnum):
+    """What a person did to a held message (the audit trail)."""
+
+    RELEASE = "release"
+    DELETE = "delete"
+
+
+class Role(StrEnum):
+    """Who may do what in the web interface: viewer reads everything; admin also releases,
+    deletes and edits rules."""
+
+    VIEWER = "viewer"
+    ADMIN = "admin"
+
+
+class AuditFormat(StrEnum):
+    """The kinds of mail history an audit reads."""
+
+    POSTFIX = "postfix"
+    EXCHANGE = "exchange"
+    MBOX = "mbox"
+    MAILDIR = "maildir"
+    EML = "eml"
+    CSV = "csv"
+
+
+class AuditEngine(StrEnum):
+    """Where an audit runs: every core of this machine, or a Dask cluster."""
+
+    LOCAL = "local"
+    DASK = "dask"
