@@ -8,6 +8,8 @@ bad values subclass ``ValueError`` as well.
 
 from __future__ import annotations
 
+import os
+
 
 class TypogateError(Exception):
     """Something typogate could not do; the message says why in words a person reads."""
@@ -15,3 +17,18 @@ class TypogateError(Exception):
 
 class ConfigError(TypogateError, ValueError):
     """A configuration that cannot be used; the message names the file and the key."""
+
+
+class CannotListen(TypogateError, OSError):
+    """A listener could not start: its address is taken, or not this machine's."""
+
+    def __init__(self, what: str, address: str, why: str) -> None:
+        super().__init__(f"cannot run {what} on {address}: {why}")
+        self.what = what
+        self.address = address
+        self.why = why
+
+    @classmethod
+    def of(cls, what: str, address: str, error: OSError) -> CannotListen:
+        """From the ``OSError`` that binding raised (``Address already in use``)."""
+        return cls(what, address, os.strerror(error.errno) if error.errno else str(error))

@@ -72,7 +72,7 @@ listen = "127.0.0.1:{web}"
     assert len(acknowledged) > 50  # the burst was real
     # After the crash (and a restart of the store), every acknowledged hold is listed.
     store = Store(db)
-    held = {h["recipients"][0] for h in store.holds()}
+    held = {h.recipients[0] for h in store.holds.in_state()}
     store.close()
     missing = [r for r in acknowledged if r not in held]
     assert missing == []

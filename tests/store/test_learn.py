@@ -34,7 +34,7 @@ def test_learn_from_rotated_logs_then_guard_flags_the_twin(tmp_path: Path):
     assert done.returncode == 0, done.stderr
     assert "90 deliveries to 1 domains" in done.stderr
     store = Store(db)
-    counts = store.correspondent_counts()
+    counts = store.history.correspondent_counts()
     store.close()
     assert counts == {"acme-corp.com": 90}  # bounced deliveries teach nothing
     guard = Guard(Config(domains={"protected": ["example.org"]}))

@@ -11,19 +11,20 @@ import time
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from typogate import Config, Guard, check
+from typogate import Action, Config, Guard, check
 from typogate.store import HeldMessage, Store, VerdictEvent
+from typogate.vocabulary import Adapter, HoldSource, Mode
 
 
 def events(n: int, recipient: str = "jane@army.mil", sender: str = "boss@example.org"):
     verdict = check(recipient)
-    return [VerdictEvent.of(verdict, "policy", "enforce", sender=sender) for _ in range(n)]
+    return [VerdictEvent.of(verdict, Adapter.POLICY, Mode.ENFORCE, sender=sender) for _ in range(n)]
 
 
 def held(hold_id: str = "h1") -> HeldMessage:
     return HeldMessage(
         hold_id,
-        "postfix-hold",
+        HoldSource.POSTFIX_HOLD,
         "boss@example.org",
         ("sam@navy.ml",),
         ("blocked.suffix",),
@@ -46,10 +47,10 @@ def test_sqlite_file_in_wal_mode_batches_events_and_learns(sqlite_url, tmp_path,
         store.record(event)
     store.flush()
     # Allowed verdicts are counted; their rows are kept only when asked.
-    assert store.event_count() == (2500 if keep_allowed else 0)
+    assert store.history.event_count() == (2500 if keep_allowed else 0)
     assert History(store.engine).by_day(1)[0].allow == 2500
-    assert store.correspondent_counts() == {"army.mil": 2500}
-    assert store.correspondent_counts("example.org") == {"army.mil": 2500}
+    assert store.history.correspondent_counts() == {"army.mil": 2500}
+    assert store.history.correspondent_counts("example.org") == {"army.mil": 2500}
     store.hold(held())
     store.close()
     with sqlite3.connect(tmp_path / "typogate.db") as raw:  # a real file, read back raw
@@ -65,8 +66,8 @@ def test_migrations_are_idempotent_and_reopening_keeps_data(sqlite_url):
     store.close()
     again = Store(sqlite_url)
     again.migrate()
-    assert [h["hold_id"] for h in again.holds()] == ["h1"]
-    assert again.holds()[0]["recipients"] == ["sam@navy.ml"]
+    assert [h.hold_id for h in again.holds.in_state()] == ["h1"]
+    assert again.holds.in_state()[0].recipients == ["sam@navy.ml"]
     again.close()
 
 
@@ -75,16 +76,16 @@ def test_only_allowed_deliveries_teach_correspondents(sqlite_url):
     for event in events(3, "john@army.ml"):  # rejected: not a correspondent
         store.record(event)
     store.flush()
-    assert store.correspondent_counts() == {}
+    assert store.history.correspondent_counts() == {}
     store.close()
 
 
 def test_learned_history_feeds_the_guard(sqlite_url):
     store = Store(sqlite_url)
-    store.learn({("*", "acme-corp.com"): 400})
+    store.history.learn({("*", "acme-corp.com"): 400})
     guard = Guard(Config(domains={"protected": ["army.mil"]}))
     assert not guard.evaluate("a@acme-crop.com").is_alert
-    guard.learn(store.correspondent_counts())
+    guard.learn(store.history.correspondent_counts())
     twin = guard.evaluate("a@acme-crop.com")
     assert twin.is_alert and twin.suggestion == "acme-corp.com"
     assert guard.evaluate("a@acme-corp.com").reason == "allowed.known"
@@ -97,10 +98,10 @@ def test_postgresql_server(postgres):
     for event in events(1200):
         store.record(event)
     store.flush()
-    assert store.event_count() == 1200
-    assert store.correspondent_counts() == {"army.mil": 1200}
+    assert store.history.event_count() == 1200
+    assert store.history.correspondent_counts() == {"army.mil": 1200}
     store.hold(held())
-    assert store.holds()[0]["suggestions"] == ["navy.mil"]
+    assert store.holds.in_state()[0].suggestions == ["navy.mil"]
     store.close()
 
 
@@ -128,7 +129,7 @@ def test_a_stop_signal_to_the_writer_loses_nothing_still_queued(sqlite_url):
     store.close()
     assert writer.exitcode == 0
     assert store.written == 15 and store.dropped == 0
-    assert Store(sqlite_url, writer=False).event_count() == 15
+    assert Store(sqlite_url, writer=False).history.event_count() == 15
 
 
 def test_a_killed_writer_is_replaced_and_the_loss_is_logged(sqlite_url, caplog):
@@ -144,7 +145,7 @@ def test_a_killed_writer_is_replaced_and_the_loss_is_logged(sqlite_url, caplog):
             store.record(event)  # verdicts go on; a new writer takes these
         store.flush()
         assert _writer().pid != killed.pid
-        assert store.event_count() == 7
+        assert store.history.event_count() == 7
         assert f"writer process {killed.pid} stopped (exit code -9)" in caplog.text
     finally:
         started = time.monotonic()
@@ -164,9 +165,9 @@ def test_dead_database_degrades_to_memory_and_logs(postgres):
         store.hold(held("h-dead"))  # a hold that cannot be stored is an error the adapter sees
     postgres.start()
     deadline = time.monotonic() + 30
-    while store.event_count() < 500 and time.monotonic() < deadline:
+    while store.history.event_count() < 500 and time.monotonic() < deadline:
         time.sleep(0.2)  # the writer retries the queued batch once the server is back
-    assert store.event_count() == 500
+    assert store.history.event_count() == 500
     store.close()
 
 
@@ -199,9 +200,9 @@ def test_incident_counts_feed_the_dashboard(backend, request, sqlite_url):
         ("sue@example.org", 2, 1),
     ]
     newest = history.events(limit=3)  # alerts are kept as rows, allowed mail only counted
-    assert [e["recipient"] for e in newest] == ["bob@gmial.com"] * 3
-    older = history.events(before=newest[-1]["id"], limit=100, action="reject")
-    assert [e["recipient"] for e in older] == ["ann@army.ml"] * 7
+    assert [e.recipient for e in newest] == ["bob@gmial.com"] * 3
+    older = history.events(before=newest[-1].id, limit=100, action=Action.REJECT)
+    assert [e.recipient for e in older] == ["ann@army.ml"] * 7
     store.close()
 
 
@@ -210,7 +211,7 @@ def test_upgrading_an_old_store_counts_its_events_once(sqlite_url):
     from alembic import command
     from alembic.config import Config as AlembicConfig
 
-    from typogate.store.database import _MIGRATIONS
+    from typogate.store.engine import MIGRATIONS
     from typogate.store.history import History
 
     store = Store(sqlite_url, keep_allowed=True)
@@ -218,7 +219,7 @@ def test_upgrading_an_old_store_counts_its_events_once(sqlite_url):
         store.record(event)
     store.flush()
     config = AlembicConfig()
-    config.set_main_option("script_location", str(_MIGRATIONS))
+    config.set_main_option("script_location", str(MIGRATIONS))
     with store.engine.begin() as connection:
         config.attributes["connection"] = connection
         command.downgrade(config, "0002")
@@ -241,8 +242,8 @@ def test_event_times_are_kept_and_an_event_without_one_is_stamped_when_recorded(
     store.record(rejected._replace(time=None))
     store.flush()
     newest, oldest = History(store.engine).events()
-    assert datetime.fromisoformat(oldest["time"]).replace(tzinfo=UTC) == then
-    stamped = datetime.fromisoformat(newest["time"]).replace(tzinfo=UTC).timestamp()
+    assert oldest.time == then
+    stamped = newest.time.timestamp()
     assert before <= stamped <= time.time()
     store.close()
 

@@ -62,9 +62,9 @@ class Site:
     def state(self, hold_id: str) -> str:
         store = Store(self.db, writer=False)
         try:
-            held = store.held(hold_id)
+            held = store.holds.get(hold_id)
             assert held is not None
-            return str(held["state"])
+            return str(held.state)
         finally:
             store.close()
 

@@ -1,4 +1,5 @@
-"""Events, learned correspondents and held messages; SQLite by default, PostgreSQL by URL.
+"""Events, learned correspondents, held messages, rules and accounts; SQLite by default,
+PostgreSQL by URL.
 
 ``Store`` (and SQLAlchemy with it) is imported on first use: the adapters' hot path and
 ``typogate check`` only need the journal records.
@@ -11,14 +12,19 @@ from typing import TYPE_CHECKING, Any
 from typogate.store.journal import HeldMessage, Journal, VerdictEvent
 
 if TYPE_CHECKING:
-    from typogate.store.database import DEFAULT_URL, Store
+    from typogate.store.database import Store
+    from typogate.store.engine import DEFAULT_URL
 
 __all__ = ["DEFAULT_URL", "HeldMessage", "Journal", "Store", "VerdictEvent"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("Store", "DEFAULT_URL"):
-        from typogate.store import database
+    if name == "Store":
+        from typogate.store.database import Store
 
-        return getattr(database, name)
+        return Store
+    if name == "DEFAULT_URL":
+        from typogate.store.engine import DEFAULT_URL
+
+        return DEFAULT_URL
     raise AttributeError(name)

@@ -1,4 +1,5 @@
-"""What happened: the reads behind the dashboard and the API.
+"""What happened and who writes to whom: the reads behind the dashboard and the API, and
+the learned correspondents.
 
 Charts and top lists read the ``incidents`` table (daily counts the writer keeps), never
 the events themselves, so they cost the same with a thousand events or a hundred million.
@@ -7,50 +8,29 @@ Event listings page backwards from the newest id (keyset paging, an index walk).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from typogate.store.models import CorrespondentRow, EventRow, HoldRow, IncidentRow
+from typogate.store.models import CorrespondentRow, EventRow, IncidentRow
+from typogate.store.records import (
+    Correspondent,
+    DayCounts,
+    EventRecord,
+    TopDomain,
+    TopSender,
+    utc,
+)
+from typogate.store.writer import EventWriter
+from typogate.vocabulary import Action, Mode
 
-ALERTS = ("warn", "hold", "reject")
-
-
-@dataclass(frozen=True, slots=True)
-class DayCounts:
-    """Verdicts of one day (UTC), by action."""
-
-    day: str
-    allow: int = 0
-    warn: int = 0
-    hold: int = 0
-    reject: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class TopDomain:
-    """A suspected typo domain, what it was taken for, and how often it was caught."""
-
-    domain: str
-    suggestion: str
-    count: int
-    senders: int
-
-
-@dataclass(frozen=True, slots=True)
-class TopSender:
-    """A sender whose mail was caught, and how often."""
-
-    sender: str
-    count: int
-    domains: int
+ALERTS = (Action.WARN.value, Action.HOLD.value, Action.REJECT.value)
 
 
 class History:
-    """Read-only views of the store for people: counts, top lists, events, correspondents."""
+    """Views of the store for people (counts, top lists, events) and the learned
+    correspondents."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -116,21 +96,21 @@ class History:
         *,
         before: int | None = None,
         limit: int = 50,
-        action: str | None = None,
+        action: Action | None = None,
         domain: str | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[EventRecord]:
         """Newest events first; ``before`` is the smallest id of the previous page."""
         query = select(EventRow).order_by(EventRow.id.desc()).limit(limit)
         if before is not None:
             query = query.where(EventRow.id < before)
         if action is not None:
-            query = query.where(EventRow.action == action)
+            query = query.where(EventRow.action == action.value)
         if domain is not None:
             query = query.where(EventRow.domain == domain)
         with Session(self.engine) as session:
             return [_event(row) for row in session.scalars(query)]
 
-    def correspondents(self, sender: str = "*", limit: int = 100) -> list[dict[str, Any]]:
+    def correspondents(self, sender: str = "*", limit: int = 100) -> list[Correspondent]:
         """Learned correspondents of ``sender`` (``*``: the organisation), most mail first."""
         query = (
             select(CorrespondentRow)
@@ -140,42 +120,54 @@ class History:
         )
         with Session(self.engine) as session:
             return [
-                {
-                    "sender": row.sender,
-                    "recipient_domain": row.recipient_domain,
-                    "count": row.count,
-                    "first_seen": row.first_seen.isoformat(),
-                    "last_seen": row.last_seen.isoformat(),
-                }
+                Correspondent(
+                    row.sender,
+                    row.recipient_domain,
+                    row.count,
+                    utc(row.first_seen),
+                    utc(row.last_seen),
+                )
                 for row in session.scalars(query)
             ]
 
-    def verdicts_by_action(self) -> dict[str, int]:
-        """Every verdict recorded, by action (allow, warn, hold, reject)."""
+    def correspondent_counts(self, sender: str = "*") -> dict[str, int]:
+        """Allowed deliveries per recipient domain (``*``: the whole organisation)."""
+        query = select(CorrespondentRow.recipient_domain, CorrespondentRow.count).where(
+            CorrespondentRow.sender == sender
+        )
+        with Session(self.engine) as session:
+            return {domain: count for domain, count in session.execute(query)}
+
+    def learn(self, counts: dict[tuple[str, str], int], seen: datetime | None = None) -> None:
+        """Add deliveries to the correspondents: ``{(sender, recipient_domain): count}``."""
+        when = seen or datetime.now(UTC)
+        EventWriter(self.engine).learn(counts, when, when)
+
+    def event_count(self) -> int:
+        """How many verdict events are kept as rows."""
+        with Session(self.engine) as session:
+            return session.scalar(select(func.count()).select_from(EventRow)) or 0
+
+    def verdicts_by_action(self) -> dict[Action, int]:
+        """Every verdict recorded, by action."""
         query = select(IncidentRow.action, func.sum(IncidentRow.count)).group_by(IncidentRow.action)
         with Session(self.engine) as session:
-            return {action: int(n) for action, n in session.execute(query)}
-
-    def holds_by_state(self) -> dict[str, int]:
-        """How many holds are in each state (held, released, deleted, gone)."""
-        query = select(HoldRow.state, func.count()).group_by(HoldRow.state)
-        with Session(self.engine) as session:
-            return {state: int(n) for state, n in session.execute(query)}
+            return {Action(action): int(n) for action, n in session.execute(query)}
 
 
-def _event(row: EventRow) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "time": row.time.isoformat(),
-        "recipient": row.recipient,
-        "domain": row.domain,
-        "action": row.action,
-        "reason": row.reason,
-        "suggestion": row.suggestion,
-        "score": row.score,
-        "rule": row.rule,
-        "sender": row.sender,
-        "adapter": row.adapter,
-        "mode": row.mode,
-        "queue_id": row.queue_id,
-    }
+def _event(row: EventRow) -> EventRecord:
+    return EventRecord(
+        id=row.id,
+        time=utc(row.time),
+        recipient=row.recipient,
+        domain=row.domain,
+        action=Action(row.action),
+        reason=row.reason,
+        suggestion=row.suggestion,
+        score=row.score,
+        rule=row.rule,
+        sender=row.sender,
+        adapter=row.adapter,
+        mode=Mode(row.mode),
+        queue_id=row.queue_id,
+    )

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import NamedTuple, Protocol
 
 from typogate.policy import Verdict
+from typogate.vocabulary import Adapter, HoldSource, Mode
 
 
 def _now() -> datetime:
@@ -29,10 +30,10 @@ class VerdictEvent(NamedTuple):
 
     recipient: str
     domain: str
-    action: str  # allow | warn | hold | reject (what was decided)
+    action: str  # an Action's value (what was decided)
     reason: str
-    adapter: str  # policy | milter | proxy | cli | web
-    mode: str = "enforce"  # enforce | audit (audit: decided and logged, nothing changed)
+    adapter: str  # an Adapter's value
+    mode: str = Mode.ENFORCE.value  # a Mode's value (audit: decided and logged, nothing changed)
     sender: str | None = None
     sasl_username: str | None = None
     suggestion: str | None = None
@@ -51,8 +52,8 @@ class VerdictEvent(NamedTuple):
     def of(
         cls,
         verdict: Verdict,
-        adapter: str,
-        mode: str,
+        adapter: Adapter,
+        mode: Mode,
         sender: str | None = None,
         sasl_username: str | None = None,
         queue_id: str | None = None,
@@ -66,8 +67,8 @@ class VerdictEvent(NamedTuple):
             j.domain,
             j.action.value,
             j.reason,
-            adapter,
-            mode,
+            adapter.value,
+            mode.value,
             sender,
             sasl_username,
             j.suggestion,
@@ -85,7 +86,7 @@ class HeldMessage:
     quarantine (``milter-quarantine``, with the message stored at ``message_path``)."""
 
     hold_id: str
-    source: str  # postfix-hold | milter-quarantine
+    source: HoldSource
     sender: str | None
     recipients: tuple[str, ...]
     reasons: tuple[str, ...]

@@ -7,24 +7,14 @@ and can be added, changed and removed while typogate runs.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from typogate.config import Rule
 from typogate.store.models import RuleRow
-
-
-@dataclass(frozen=True, slots=True)
-class StoredRule:
-    """A rule and who last wrote it."""
-
-    id: int
-    rule: Rule
-    author: str
-    updated: datetime
+from typogate.store.records import StoredRule, utc
 
 
 class RuleTable:
@@ -37,6 +27,14 @@ class RuleTable:
         """Every stored rule, oldest first."""
         with Session(self.engine) as session:
             return [_stored(row) for row in session.scalars(select(RuleRow).order_by(RuleRow.id))]
+
+    def version(self) -> tuple[int, int, datetime | None]:
+        """Changes whenever a rule is added, changed or removed: a cheap question that a
+        running gateway asks every few seconds to pick up rules written elsewhere."""
+        query = select(func.count(), func.max(RuleRow.id), func.max(RuleRow.updated))
+        with Session(self.engine) as session:
+            count, newest, changed = session.execute(query).one()
+        return int(count), int(newest or 0), changed
 
     def in_force(self, configured: list[Rule]) -> list[Rule]:
         """The rules a Guard uses: the configuration's, then the stored ones."""
@@ -76,4 +74,4 @@ def _stored(row: RuleRow) -> StoredRule:
             "message": row.message,
         }
     )
-    return StoredRule(row.id, rule, row.author, row.updated)
+    return StoredRule(row.id, rule, row.author, utc(row.updated))

@@ -1,0 +1,72 @@
+"""Where the store lives: its URL, the SQLAlchemy engine, and the schema's migrations.
+
+SQLite (a file in WAL mode) by default, PostgreSQL by URL; nothing else.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from typogate.errors import TypogateError
+
+DEFAULT_URL = "sqlite:///typogate.db"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class StoreURLError(TypogateError, ValueError):
+    """A store URL for a database typogate does not support (only SQLite and PostgreSQL)."""
+
+
+class StoreUnavailable(TypogateError, RuntimeError):
+    """The store cannot be opened (or a command needs one and has none); the message names
+    the URL with its password hidden."""
+
+
+def normal_url(url: str) -> str:
+    """``postgresql://`` means the psycopg 3 driver. Raises :class:`StoreURLError` for a URL
+    of any other kind of database, or no URL at all."""
+    if url.partition("://")[0].partition("+")[0] not in ("sqlite", "postgresql"):
+        raise StoreURLError(
+            f"{shown_url(url)!r}: the store is sqlite:///PATH or postgresql://USER@HOST/DB"
+        )
+    if url.startswith("postgresql://"):
+        return "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def shown_url(url: str) -> str:
+    """``url`` with its password, if it has one, hidden: for logs and error messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url  # not a URL, so no password in URL form either
+
+
+def make_engine(url: str) -> Engine:
+    """The engine for ``url`` (already normal): the store's readers and its writer use it."""
+    engine = create_engine(url, pool_pre_ping=True)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to ``revision`` (Alembic), the newest by default."""
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
+def _sqlite_pragmas(connection, record) -> None:  # type: ignore[no-untyped-def]
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()

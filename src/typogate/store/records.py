@@ -1,0 +1,113 @@
+"""What the store hands back: typed, read-only records, one per kind of row people read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from typogate.config import Rule
+from typogate.vocabulary import Action, HoldAction, HoldSource, HoldState, Mode
+
+
+@dataclass(frozen=True, slots=True)
+class HoldRecord:
+    """A held message as the store keeps it."""
+
+    hold_id: str
+    time: datetime
+    source: HoldSource
+    sender: str | None
+    recipients: list[str]
+    reasons: list[str]
+    suggestions: list[str | None]
+    queue_id: str | None
+    message_path: str | None
+    state: HoldState
+
+
+@dataclass(frozen=True, slots=True)
+class TrailEntry:
+    """One line of the hold actions' audit trail: who did what to which hold, and why."""
+
+    hold_id: str
+    action: HoldAction
+    actor: str
+    why: str
+    outcome: str
+    time: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """One verdict as it happened in the mail flow (alerts; allowed ones only when kept)."""
+
+    id: int
+    time: datetime
+    recipient: str
+    domain: str
+    action: Action
+    reason: str
+    suggestion: str | None
+    score: float
+    rule: str
+    sender: str | None
+    adapter: str
+    mode: Mode
+    queue_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Correspondent:
+    """How often a sender (address, domain, or ``*`` for the organisation) wrote to a
+    recipient domain, and when first and last."""
+
+    sender: str
+    recipient_domain: str
+    count: int
+    first_seen: datetime
+    last_seen: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRule:
+    """A rule written in the web interface, and who last wrote it."""
+
+    id: int
+    rule: Rule
+    author: str
+    updated: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DayCounts:
+    """Verdicts of one day (UTC), by action."""
+
+    day: str
+    allow: int = 0
+    warn: int = 0
+    hold: int = 0
+    reject: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TopDomain:
+    """A suspected typo domain, what it was taken for, and how often it was caught."""
+
+    domain: str
+    suggestion: str
+    count: int
+    senders: int
+
+
+@dataclass(frozen=True, slots=True)
+class TopSender:
+    """A sender whose mail was caught, and how often."""
+
+    sender: str
+    count: int
+    domains: int
+
+
+def utc(moment: datetime) -> datetime:
+    """``moment`` as an aware UTC time: SQLite hands datetimes back without their zone."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

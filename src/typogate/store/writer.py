@@ -1,0 +1,407 @@
+"""Recording verdicts without slowing them: the batched writer.
+
+:meth:`Recorder.record` queues an event as a plain row and returns (about a microsecond); a
+feeder thread hands what is queued to a writer process every second, which batches, counts
+and writes it. Alerts (warn, hold, reject) are kept as event rows. Allowed verdicts are
+counted, not kept: per day (the dashboard's totals) and as learned correspondents (sender
+address, sender domain and the whole organisation ``*`` -> recipient domain). That keeps
+the organisation's whole address book of recipients out of typogate's database and the
+writer's work small; ``keep_allowed=True`` (``store.keep_allowed``) keeps them all.
+When the database is dead, events are kept in a bounded queue and retried, then dropped
+and counted: mail is decided from memory and the loss is logged, never a failed verdict.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from multiprocessing.connection import Connection
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from typogate.store.engine import make_engine
+from typogate.store.journal import VerdictEvent
+
+log = logging.getLogger(__name__)
+
+_MAX_QUEUED = 200_000  # events waiting for the writer; past this, record() drops
+_MAX_PENDING = 20_000  # events taken per write, and kept for a retry while the database is down
+# Allowed deliveries become counts per batch, and counts per correspondent per
+# _LEARN_SECONDS: the writer's work grows with distinct correspondents, not with mail.
+_WRITE_SECONDS = 1.0
+_LEARN_SECONDS = 10.0  # correspondents: a counter update per correspondent this often
+_IDLE_SECONDS = 3.0  # or sooner, once no batch came for a few batch intervals
+_HURRY = "hurry"  # feeder -> writer: write everything now, correspondents too (flush)
+_MAX_LESSONS = 500_000  # correspondent counts kept for a retry while the database is down
+# After SIGTERM the writer still takes what the gateway's process hands over for this long
+# (see _writer_main): enough for Store.close(), bounded so that no exit waits for ever.
+_STOP_GRACE = 10.0
+
+
+class Recorder:
+    """Takes verdict events from the gateway's threads and has a writer process store them.
+
+    ``keep_allowed``: keep a row for every allowed verdict too (by default those are only
+    counted, see the module).
+    """
+
+    def __init__(self, url: str, *, keep_allowed: bool = False) -> None:
+        self.url = url
+        self.keep_allowed = keep_allowed
+        # record() appends plain tuples here (a deque append is atomic): allowed deliveries
+        # that are only counted as (time, sender, domain), other events whole. A feeder thread
+        # hands both to the writer process every _WRITE_SECONDS; counting and the database
+        # work run there, so the gateway's process spends about a µs per event.
+        self._counted: deque[_Counted] = deque()
+        self._kept: deque[tuple[Any, ...]] = deque()
+        self._in_flight = 0
+        self.written = 0
+        self.dropped = 0
+        self._spawn_writer()
+        self._stop = threading.Event()
+        self._hurry = threading.Event()
+        self._feeder = threading.Thread(target=self._feed, name="store-feeder", daemon=True)
+        self._feeder.start()
+
+    def _spawn_writer(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._pipe, child = context.Pipe()
+        self._process = context.Process(
+            target=_writer_main,
+            args=(self.url, child),
+            name="typogate-store",
+            daemon=True,
+        )
+        # Starting a process may start multiprocessing's resource tracker, which unblocks
+        # SIGINT/SIGTERM in this thread; keep the caller's signal mask (typogate serve leaves
+        # those signals to libmilter's thread) for this thread and the feeder below.
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+        self._process.start()
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        child.close()  # the writer's end: once the writer is gone, sending here fails at once
+
+    def record(self, event: VerdictEvent) -> None:
+        """Queue one verdict event; returns at once, never raises."""
+        if len(self._counted) + len(self._kept) >= _MAX_QUEUED:
+            self.dropped += 1
+            return
+        # Plain tuples pickle for the writer ten times faster than the named tuple, and the
+        # garbage collector stops tracking them while they wait.
+        stamp = time.time() if event.time is None else event.time
+        if event.action == "allow" and not self.keep_allowed:
+            self._counted.append((stamp, event.sender, event.domain))
+        else:
+            self._kept.append((*event[:-1], stamp))
+
+    @property
+    def queued(self) -> int:
+        """Events recorded but not yet written."""
+        return len(self._counted) + len(self._kept) + self._in_flight
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Wait until every queued event is written (or dropped)."""
+        deadline = time.monotonic() + timeout
+        self._hurry.set()
+        while (self._counted or self._kept or self._in_flight) and time.monotonic() < deadline:
+            if self._counted or self._kept:
+                self._hurry.set()
+            time.sleep(0.01)
+
+    def close(self) -> None:
+        """Write what is queued and stop the writer."""
+        self.flush()
+        self._stop.set()
+        self._hurry.set()
+        self._feeder.join(timeout=10)
+        with contextlib.suppress(OSError):  # the writer is gone already (the feeder said so)
+            self._pipe.send(None)
+        self._process.join(timeout=30)
+        if self._process.is_alive():
+            log.error("store: writer process %d did not stop; killed", self._process.pid)
+            self._process.kill()
+
+    def _feed(self) -> None:
+        while True:
+            hurried = self._hurry.wait(_WRITE_SECONDS)
+            self._hurry.clear()
+            stopping = self._stop.is_set()
+            if not self._process.is_alive():  # found before this round's events are sent
+                self._writer_lost(restart=not stopping)
+            counted = [self._counted.popleft() for _ in range(len(self._counted))]
+            kept = [self._kept.popleft() for _ in range(len(self._kept))]
+            try:
+                if counted or kept:
+                    self._in_flight += len(counted) + len(kept)
+                    self._pipe.send((counted, kept))
+                if hurried and self._in_flight:
+                    self._pipe.send(_HURRY)
+                while self._pipe.poll():
+                    written, dropped = self._pipe.recv()
+                    self.written += written
+                    self.dropped += dropped
+                    self._in_flight -= written + dropped
+            except (OSError, EOFError):
+                self._writer_lost(restart=not stopping)
+            if stopping and not (self._counted or self._kept):
+                return
+
+    def _writer_lost(self, *, restart: bool) -> None:
+        """The writer process died (killed, out of memory): what it held is lost and
+        counted; verdicts go on, and a new writer takes the events recorded from now on."""
+        self._process.join(timeout=5)
+        log.error(
+            "store: writer process %d stopped (exit code %s); %d verdict events lost%s",
+            self._process.pid,
+            self._process.exitcode,
+            self._in_flight,
+            ", starting a new one" if restart else "",
+        )
+        self.dropped += self._in_flight
+        self._in_flight = 0
+        if restart:
+            self._spawn_writer()
+
+
+_ADD_COUNT = (
+    "ON CONFLICT (sender, recipient_domain) DO UPDATE "
+    "SET count = correspondents.count + excluded.count, last_seen = excluded.last_seen"
+)
+_Counted = tuple[float, str | None, str]  # an allowed delivery: (time, sender, domain)
+# Where a kept event's fields sit in its row (VerdictEvent's order; time last).
+_DOMAIN, _ACTION, _SENDER, _SUGGESTION = (
+    VerdictEvent._fields.index(name) for name in ("domain", "action", "sender", "suggestion")
+)
+
+
+@dataclass(slots=True)
+class _Batch:
+    """What the writer writes at once: kept events as rows (alerts, and allowed deliveries
+    with ``store.keep_allowed``), allowed deliveries as counts per (UTC day, sender,
+    recipient domain)."""
+
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    allowed: dict[tuple[str, str | None, str], int] = field(default_factory=dict)
+    events: int = 0
+    first: datetime | None = None
+    last: datetime | None = None
+
+    def add(self, counted: list[_Counted], kept: list[tuple[Any, ...]]) -> None:
+        """Take in what :meth:`Recorder.record` queued: allowed deliveries to count and events
+        to keep (the fields of a VerdictEvent, time last)."""
+        stamps = [row[0] for row in counted] + [row[-1] for row in kept]
+        if not stamps:
+            return
+        first = datetime.fromtimestamp(min(stamps), UTC)
+        last = datetime.fromtimestamp(max(stamps), UTC)
+        self.first = first if self.first is None else min(self.first, first)
+        self.last = last if self.last is None else max(self.last, last)
+        self.events += len(stamps)
+        days: dict[int, str] = {}
+
+        def count(stamp: float, sender: str | None, domain: str) -> None:
+            number = int(stamp // 86400)
+            day = days.get(number)
+            if day is None:
+                day = days[number] = datetime.fromtimestamp(stamp, UTC).date().isoformat()
+            key = (day, sender, domain)
+            self.allowed[key] = self.allowed.get(key, 0) + 1
+
+        for stamp, sender, domain in counted:
+            count(stamp, sender, domain)
+        for row in kept:
+            if row[_ACTION] == "allow":
+                count(row[-1], row[_SENDER], row[_DOMAIN])
+            self.rows.append((*row[:-1], datetime.fromtimestamp(row[-1], UTC)))
+
+
+class EventWriter:
+    """The database side of recording: events, the daily incident counts, and the
+    correspondents that allowed deliveries teach."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        # PostgreSQL takes the events as one COPY stream and the correspondents as one
+        # statement over arrays: a statement per row cost it ~5x the CPU (bench/store.py).
+        self.postgres = engine.dialect.name == "postgresql"
+        marker = "%s" if engine.dialect.paramstyle in ("format", "pyformat") else "?"
+        fields = ", ".join(VerdictEvent._fields)
+        markers = ", ".join([marker] * len(VerdictEvent._fields))
+        self.insert_event = f"INSERT INTO events ({fields}) VALUES ({markers})"
+        self.copy_events = f"COPY events ({fields}) FROM STDIN"
+        # One statement, understood by SQLite (3.24+) and PostgreSQL alike.
+        self.upsert_correspondent = (
+            "INSERT INTO correspondents (sender, recipient_domain, count, first_seen, last_seen) "
+            f"VALUES ({', '.join([marker] * 5)}) {_ADD_COUNT}"
+        )
+        self.upsert_correspondents_pg = (
+            "INSERT INTO correspondents (sender, recipient_domain, count, first_seen, last_seen) "
+            "SELECT sender, domain, n, %s, %s "
+            "FROM unnest(%s::text[], %s::text[], %s::integer[]) AS lesson(sender, domain, n) "
+            f"{_ADD_COUNT}"
+        )
+        self.upsert_incident = (
+            "INSERT INTO incidents (day, action, domain, suggestion, sender, count) "
+            f"VALUES ({', '.join([marker] * 6)}) "
+            "ON CONFLICT (day, action, domain, suggestion, sender) DO UPDATE "
+            "SET count = incidents.count + excluded.count"
+        )
+
+    def write(self, batch: _Batch) -> bool:
+        """Write a batch's events and incident counts in one transaction; False if the
+        database refused (the caller retries)."""
+        incidents: dict[tuple[str, str, str, str, str], int] = defaultdict(int)
+        for (day, _, _), count in batch.allowed.items():
+            incidents[(day, "allow", "*", "", "*")] += count
+        for row in batch.rows:
+            action = row[_ACTION]
+            if action != "allow":
+                day = row[-1].date().isoformat()
+                sender = (row[_SENDER] or "").lower()
+                incidents[(day, action, row[_DOMAIN], row[_SUGGESTION] or "", sender)] += 1
+        try:
+            with self.engine.begin() as connection:
+                # The driver's own bulk paths (COPY, executemany): no per-row ORM work.
+                cursor: Any = connection.connection.cursor()
+                if batch.rows and self.postgres:
+                    with cursor.copy(self.copy_events) as copy:
+                        for row in batch.rows:
+                            copy.write_row(row)
+                elif batch.rows:
+                    cursor.executemany(self.insert_event, batch.rows)
+                cursor.executemany(
+                    self.upsert_incident, [(*key, n) for key, n in incidents.items()]
+                )
+                cursor.close()
+        except SQLAlchemyError as error:
+            log.error("store: cannot write %d events (will retry): %s", batch.events, error)
+            return False
+        return True
+
+    def learn(self, counts: dict[tuple[str, str], int], first: datetime, last: datetime) -> None:
+        """Add ``{(sender, recipient_domain): deliveries}`` to the correspondents."""
+        with self.engine.begin() as connection:
+            cursor = connection.connection.cursor()
+            if self.postgres:
+                senders, domains = [s for s, _ in counts], [d for _, d in counts]
+                arrays = (senders, domains, list(counts.values()))
+                cursor.execute(self.upsert_correspondents_pg, (first, last, *arrays))
+            else:
+                # One time text for all rows: sqlite3 would convert the datetimes row by row.
+                since, until = first.isoformat(" "), last.isoformat(" ")
+                rows = [(sender, domain, n, since, until) for (sender, domain), n in counts.items()]
+                cursor.executemany(self.upsert_correspondent, rows)
+            cursor.close()
+
+
+@dataclass(slots=True)
+class _Lessons:
+    """Correspondents learned from allowed deliveries, gathered over several batches: one
+    counter update per correspondent every _LEARN_SECONDS, however much mail went there."""
+
+    counts: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
+    events: int = 0  # the events these lessons came from, reported once they are written
+    first: datetime | None = None
+    last: datetime | None = None
+
+    def take(self, batch: _Batch) -> None:
+        for (_, sender, domain), count in batch.allowed.items():
+            self.counts[("*", domain)] += count
+            if sender:
+                self.counts[(sender.lower(), domain)] += count
+                self.counts[(sender.rpartition("@")[2].lower(), domain)] += count
+        self.events += batch.events
+        if batch.first is not None and batch.last is not None:
+            self.first = batch.first if self.first is None else min(self.first, batch.first)
+            self.last = batch.last if self.last is None else max(self.last, batch.last)
+
+
+def _writer_main(url: str, pipe: Connection) -> None:
+    """The writer process: gathers the rows the gateway's process sends into a batch, writes
+    its events and incident counts, and every _LEARN_SECONDS (or sooner: when no mail came
+    for _IDLE_SECONDS, when flush() hurries it, at the end) what they taught about
+    correspondents; then reports the events as written. While the database is down it
+    retries, up to _MAX_PENDING events, then drops and counts."""
+    # Recording can wait a moment, verdicts cannot: when the cores are busy, the gateway
+    # gets them first (the writer's work is small and catches up in any lull).
+    os.nice(5)
+    # A stop signal for the whole process group (Ctrl-C in a terminal, systemd's default
+    # KillMode=control-group) reaches the writer too, while the gateway's process still has
+    # events to hand over: the writer stops when told to, or when that process is gone (its
+    # pipe closes), and after SIGTERM within _STOP_GRACE seconds, so that multiprocessing's
+    # exit handler (terminate, then join) cannot wait for ever.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    grace_ends = math.inf
+
+    def terminated(signum: int, frame: object) -> None:
+        nonlocal grace_ends
+        grace_ends = min(grace_ends, time.monotonic() + _STOP_GRACE)
+
+    signal.signal(signal.SIGTERM, terminated)
+    # A writer restarted by the feeder thread inherits that thread's mask, which blocks it.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM])
+    engine = make_engine(url)
+    writer = EventWriter(engine)
+    pending = _Batch()
+    lessons = _Lessons()
+    learned_at = time.monotonic()
+    running = True
+    hurry = False
+    while running or pending.events or lessons.events:
+        # Never blocked for good: the loop must see the end of a SIGTERM's grace.
+        wait = _WRITE_SECONDS if pending.events else _IDLE_SECONDS
+        idle = True
+        if time.monotonic() >= grace_ends:
+            running = False
+        elif pipe.poll(wait):
+            idle = False
+            try:
+                message = pipe.recv()
+            except (EOFError, OSError):  # the gateway's process is gone: write, then stop
+                message = None
+            if message is None:
+                running = False
+            elif message == _HURRY:
+                hurry = True
+            else:
+                pending.add(*message)
+        if pending.events:
+            if writer.write(pending):
+                lessons.take(pending)
+                pending = _Batch()
+            elif pending.events >= _MAX_PENDING or not running:
+                log.error("store: database unavailable, %d verdict events dropped", pending.events)
+                _report(pipe, (0, pending.events))
+                pending = _Batch()
+        due = hurry or idle or not running or time.monotonic() - learned_at >= _LEARN_SECONDS
+        if lessons.events and due:
+            try:
+                if lessons.counts:
+                    assert lessons.first is not None and lessons.last is not None
+                    writer.learn(lessons.counts, lessons.first, lessons.last)
+            except SQLAlchemyError as error:
+                if len(lessons.counts) < _MAX_LESSONS and running:
+                    log.error("store: cannot write correspondents (will retry): %s", error)
+                    continue
+                log.error("store: %d correspondent counts dropped: %s", len(lessons.counts), error)
+            _report(pipe, (lessons.events, 0))
+            lessons = _Lessons()
+            learned_at = time.monotonic()
+        hurry = hurry and bool(lessons.events)
+    engine.dispose()
+
+
+def _report(pipe: Connection, counts: tuple[int, int]) -> None:
+    with contextlib.suppress(OSError):  # the gateway's process is gone: nobody left to tell
+        pipe.send(counts)
