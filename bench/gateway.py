@@ -108,8 +108,10 @@ def measure(port: int, connections: int, seconds: float) -> dict:
 
 def _serve(kind: str, port: int, protected: Path, known: Path) -> None:
     """Server process: typogate's policy service, or the no-op one on the same code."""
+    from typogate.gateway.gatekeeper import Gatekeeper
     from typogate.gateway.policy_service import PolicyService
     from typogate.policy import Config, Guard
+    from typogate.vocabulary import Adapter
 
     class NoOpPolicyService(PolicyService):
         async def answer(self, request: dict[str, str]) -> str:
@@ -117,7 +119,7 @@ def _serve(kind: str, port: int, protected: Path, known: Path) -> None:
 
     config = Config().with_lists([protected], [known])
     service_type = PolicyService if kind == "typogate" else NoOpPolicyService
-    service = service_type(Guard(config))
+    service = service_type(Gatekeeper(Guard(config), Adapter.POLICY))
 
     async def run() -> None:
         server = await service.start("127.0.0.1", port)

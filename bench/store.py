@@ -36,13 +36,16 @@ CONNECTIONS = 16
 
 
 def _serve(port: int, protected: Path, known: Path, url: str | None) -> None:
-    from typogate.cli.gateway import settle
+    from typogate.cli.startup import settle
+    from typogate.gateway.gatekeeper import Gatekeeper
     from typogate.gateway.policy_service import PolicyService
     from typogate.policy import Config, Guard
     from typogate.store import Store
+    from typogate.vocabulary import Adapter
 
     store = Store(url) if url else None
-    service = PolicyService(Guard(Config().with_lists([protected], [known])), journal=store)
+    guard = Guard(Config().with_lists([protected], [known]))
+    service = PolicyService(Gatekeeper(guard, Adapter.POLICY, journal=store))
     settle()
 
     async def run() -> None:

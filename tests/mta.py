@@ -3,6 +3,7 @@ and typogate's own servers, each started here and stopped by its process id."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
@@ -338,9 +339,9 @@ def hold_through_postfix(
     deadline = time.monotonic() + 20
     try:
         while time.monotonic() < deadline:
-            found = [h for h in store.holds() if h["recipients"] == [recipient]]
+            found = [h for h in store.holds.in_state() if h.recipients == [recipient]]
             if found:
-                return found[0]
+                return dataclasses.asdict(found[0])
             time.sleep(0.1)
     finally:
         store.close()

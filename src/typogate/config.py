@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from typogate.errors import ConfigError
 from typogate.vocabulary import Action, Mode, Profile
 
-__all__ = ["Config", "ConfigError", "Rule"]
+__all__ = ["Config", "ConfigError", "Rule", "host_and_port"]
 
 
 class _Section(BaseModel):
@@ -176,6 +176,16 @@ class Config(_Section):
             }
         )
         return self.model_copy(update={"domains": domains})
+
+
+def host_and_port(text: str, key: str) -> tuple[str, int]:
+    """``127.0.0.1:10040`` or ``[::1]:10040`` -> (host, port). Raises :class:`ConfigError`
+    naming ``key`` (a configuration key or a command-line flag) when it is not one."""
+    host, sep, port = text.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"{key}: {text!r} is not HOST:PORT")
+    return host, int(port)
 
 
 def _describe(error: ValidationError, source: str) -> str:

@@ -12,8 +12,9 @@ import pytest
 from mta import TYPOGATE, Postfix, Server, Sink, hold_through_postfix, postfix_root
 from ports import free_port
 
+from typogate.gateway.postfix_queue import PostfixQueue
+from typogate.gateway.quarantine import InvalidReleaseLink, Quarantine
 from typogate.store import Store
-from typogate.store.quarantine import InvalidReleaseLink, Quarantine
 
 pytestmark = [
     pytest.mark.postfix,
@@ -79,9 +80,9 @@ def test_admin_release_twice_is_harmless_and_audited(held_flow):
     again = cli("release", hold["hold_id"], "--db", db, "--config", str(config))
     assert again.returncode == 0 and "already released" in again.stdout
     store = Store(db)
-    trail = Quarantine(store).trail(hold["hold_id"])
+    trail = Quarantine(store.holds).trail(hold["hold_id"])
     store.close()
-    assert [(t["action"], t["why"]) for t in trail] == [
+    assert [(t.action, t.why) for t in trail] == [
         ("release", "meant it"),
         ("release", "released by an admin"),
     ]
@@ -118,7 +119,9 @@ def test_sender_link_releases_once_and_bad_links_are_refused(held_flow):
     reused = cli("release", "--token", token, "--db", db, "--config", str(config))
     assert reused.returncode == 1 and "already used" in reused.stderr
     store = Store(db)
-    quarantine = Quarantine(store, "a-long-enough-test-secret", str(postfix.config_dir))
+    quarantine = Quarantine(
+        store.holds, PostfixQueue(str(postfix.config_dir)), "a-long-enough-test-secret"
+    )
     old = quarantine.release_link(hold["hold_id"], "http://x").rsplit("/", 1)[1]
     time.sleep(2)
     with pytest.raises(InvalidReleaseLink, match="expired"):

@@ -12,8 +12,8 @@ from itsdangerous import TimestampSigner
 from mta import policy_answer
 from playwright.sync_api import expect
 
+from typogate.gateway.quarantine import link_signer
 from typogate.store import Store
-from typogate.store.quarantine import link_signer
 
 pytestmark = pytest.mark.postfix
 

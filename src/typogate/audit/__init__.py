@@ -1,2 +1,99 @@
 """How much has already leaked: readers for mail logs and mailboxes, batch evaluation
-(locally or on Dask), and reports. Imports policy and domains; no adapter imports it."""
+(locally or on Dask), and reports. Imports policy and domains; no adapter imports it.
+
+>>> from typogate import Config
+>>> from typogate.audit import run, write_report
+>>> audit = run([Path("/var/log/mail.log")], Config.load("typogate.toml"))   # doctest: +SKIP
+>>> audit.leaks, write_report(audit, Path("leak-report/"))                  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from typogate.audit.engines import Outcome, Settings, run_dask, run_local
+from typogate.audit.report import Finding, findings, write
+from typogate.audit.sources import PART_BYTES, AuditInputError, Part, plan
+from typogate.config import Config
+from typogate.policy import Guard
+from typogate.vocabulary import AuditEngine, AuditFormat
+
+__all__ = ["Audit", "AuditInputError", "run", "write_report"]
+
+
+@dataclass(frozen=True)
+class Audit:
+    """What one audit found: the merged counts, the findings, and how it ran."""
+
+    outcome: Outcome
+    findings: list[Finding]
+    engine: AuditEngine
+    seconds: float
+    inputs: list[Path]
+
+    @property
+    def leaks(self) -> int:
+        """Findings that were delivered: mail that reached a suspected typo domain."""
+        return sum(1 for finding in self.findings if finding.leaked)
+
+
+def run(
+    paths: list[Path],
+    config: Config,
+    *,
+    format: AuditFormat | None = None,
+    engine: AuditEngine = AuditEngine.LOCAL,
+    columns: Mapping[str, str] | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    part_bytes: int = PART_BYTES,
+    progress: Callable[[int, int], None] | None = None,
+) -> Audit:
+    """Audit ``paths`` (logs, mailboxes, CSV; ``format`` None sniffs each) under ``config``.
+
+    ``engine`` local uses ``workers`` processes of this machine; dask the cluster at
+    ``scheduler`` (tcp://HOST:PORT) or a LocalCluster of ``workers``. ``columns`` maps a
+    generic CSV's columns (time=, sender=, recipient=, status=). ``progress`` is called as
+    each partition is done, with its bytes and the bytes of the whole input. Raises
+    :class:`AuditInputError` for a path that cannot be audited and
+    :class:`~typogate.ConfigError` for a bad domain list.
+    """
+    parts = plan(paths, format, part_bytes)
+    if any(part.format is AuditFormat.CSV for part in parts) and not columns:
+        raise AuditInputError("a generic CSV needs its column mapping (--columns)")
+    guard = Guard(config)  # a bad domain list stops here, not in the workers
+    settings = Settings.of(config, dict(columns or {}))
+    total = sum(part.size for part in parts)
+
+    def report_done(part: Part) -> None:
+        if progress is not None:
+            progress(part.size, total)
+
+    started = time.perf_counter()
+    if engine is AuditEngine.LOCAL:
+        outcome = run_local(parts, settings, workers, report_done)
+    else:
+        outcome = run_dask(parts, settings, scheduler, workers, report_done)
+    seconds = time.perf_counter() - started
+    return Audit(outcome, findings(outcome, guard), engine, seconds, list(paths))
+
+
+def write_report(audit: Audit, out: Path) -> dict[str, Any]:
+    """Write ``summary.json``, ``findings.csv`` and ``report.html`` into ``out``; returns
+    the summary."""
+    lines = audit.outcome.lines
+    return write(
+        out,
+        audit.outcome,
+        audit.findings,
+        {
+            "engine": audit.engine.value,
+            "seconds": round(audit.seconds, 3),
+            "lines_per_second": round(lines / audit.seconds) if audit.seconds else None,
+            "inputs": [str(p) for p in audit.inputs],
+        },
+    )

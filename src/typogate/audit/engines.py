@@ -1,9 +1,11 @@
 """Running an audit over partitions: locally on every core, or on a Dask cluster.
 
 Both engines run the same function on the same partitions and merge in partition order,
-so they produce identical findings. Each worker process builds its Guard once from the
-configuration, and every recipient domain is judged once per worker (logs repeat domains
-millions of times); only deliveries to suspected typo domains travel back.
+so they produce identical findings. Everything a partition needs travels with it
+(:class:`Settings`); each worker process builds the Guard of a configuration once (a cache
+keyed by the whole configuration, so two audits with different configurations in one
+process, or on one long-lived Dask worker, never share a judgement), and only deliveries to
+suspected typo domains travel back.
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ from itertools import repeat
 from pathlib import Path
 from typing import Any
 
-from typogate.audit import mailboxes, postfix_log, tracking_csv
+from typogate.audit import postfix_log
 from typogate.audit.deliveries import Delivery, PartResult
+from typogate.audit.readers import READERS
 from typogate.audit.sources import Part, read_chunk
 from typogate.domains import InvalidAddress
-from typogate.policy import Action, Config, Guard
+from typogate.policy import Config, Guard
+from typogate.vocabulary import Action, AuditFormat
 
 
 @dataclass(frozen=True)
@@ -41,17 +45,18 @@ class Settings:
 
 @lru_cache(maxsize=4)
 def _guard(config_json: str, base_dir: str) -> Guard:
+    # A cache, not state: the whole configuration is the key.
     import json
 
     return Guard(Config.from_mapping(json.loads(config_json), base_dir=Path(base_dir)))
 
 
 def _suspect_test(settings: Settings) -> Callable[[str], bool]:
+    """Whether a recipient domain is a suspected typo under ``settings``' configuration."""
     import json
 
     guard = _guard(json.dumps(settings.config, sort_keys=True), settings.base_dir)
 
-    @lru_cache(maxsize=1_000_000)
     def suspect(domain: str) -> bool:
         try:
             return guard.judge_domain(domain).action is not Action.ALLOW
@@ -63,22 +68,14 @@ def _suspect_test(settings: Settings) -> Callable[[str], bool]:
 
 def run_part(part: Part, settings: Settings) -> PartResult:
     """Read one partition and keep the deliveries to suspected typo domains."""
-    suspect = _suspect_test(settings)
     result = PartResult()
-    if part.format == "postfix":
-        postfix_log.read(read_chunk(part), part.path, part.year, suspect, result)
-    elif part.format in ("mbox", "maildir", "eml"):
-        mailboxes.read(Path(part.path), part.format, suspect, result)
-    else:
-        exchange = part.format == "exchange"
-        columns = tracking_csv.EXCHANGE_COLUMNS if exchange else dict(settings.columns)
-        tracking_csv.read(Path(part.path), columns, exchange, suspect, result)
+    READERS[part.format](part, _suspect_test(settings), result, dict(settings.columns))
     return result
 
 
 def senders_in(part: Part, queue_ids: frozenset[str]) -> dict[str, str]:
     """Second pass: the senders of queue ids whose from= line was in another partition."""
-    if part.format != "postfix" or not queue_ids:
+    if part.format is not AuditFormat.POSTFIX or not queue_ids:
         return {}
     return postfix_log.find_senders(read_chunk(part), queue_ids)
 
@@ -112,7 +109,7 @@ def merge(parts: list[Part], results: list[PartResult]) -> Outcome:
             outcome.by_status[status] = outcome.by_status.get(status, 0) + count
         for domain, count in result.domains.items():
             outcome.domains[domain] = outcome.domains.get(domain, 0) + count
-        shift = offset if part.format == "postfix" else 0
+        shift = offset if part.format is AuditFormat.POSTFIX else 0
         outcome.suspects.extend(replace(d, line=d.line + shift) for d in result.suspects)
         outcome.malformed += result.malformed
         for source, line, why in result.malformed_examples:

@@ -17,14 +17,15 @@ from email.utils import getaddresses, parsedate_to_datetime
 from pathlib import Path
 
 from typogate.audit.deliveries import Delivery, PartResult, Status
+from typogate.vocabulary import AuditFormat
 
 _PARSER = BytesParser(policy=policy.default)
 
 
-def _messages(path: Path, kind: str) -> Iterator[tuple[int, bytes]]:
-    if kind == "eml":
+def _messages(path: Path, kind: AuditFormat) -> Iterator[tuple[int, bytes]]:
+    if kind is AuditFormat.EML:
         yield 1, path.read_bytes()
-    elif kind == "maildir":
+    elif kind is AuditFormat.MAILDIR:
         box = mailbox.Maildir(path, factory=None, create=False)
         for number, key in enumerate(sorted(box.keys()), start=1):
             yield number, box.get_bytes(key)
@@ -47,7 +48,7 @@ def _mbox(path: Path) -> Iterator[tuple[int, bytes]]:
         yield start, b"".join(lines)
 
 
-def read(path: Path, kind: str, suspect: Callable[[str], bool], result: PartResult) -> None:
+def read(path: Path, kind: AuditFormat, suspect: Callable[[str], bool], result: PartResult) -> None:
     """Read every message of one mbox, Maildir or .eml into ``result``."""
     for number, raw in _messages(path, kind):
         result.lines += 1

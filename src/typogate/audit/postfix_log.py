@@ -66,6 +66,8 @@ def read(
     domains: dict[bytes, int] = {}
     statuses: dict[bytes, int] = {}
     suspects: list[tuple[bytes, bytes]] = []
+    # Judged once per chunk, when first seen: the judgement is the caller's (its Guard caches).
+    suspect_domains: set[bytes] = set()
     found = _DELIVERY.findall(chunk)
     for address, status in found:
         statuses[status] = statuses.get(status, 0) + 1
@@ -74,10 +76,10 @@ def read(
         if seen is None:
             domains[domain] = 1
             if domain and suspect(domain.decode("utf-8", "replace")):
-                _SUSPECT_DOMAINS.add(domain)
+                suspect_domains.add(domain)
         else:
             domains[domain] = seen + 1
-        if domain in _SUSPECT_DOMAINS:
+        if domain in suspect_domains:
             suspects.append((address, status))
     count = chunk.count
     messages = count(b" (queue active)")  # how qmgr ends each message's from= line
@@ -134,10 +136,6 @@ def _locate(
                 qid.decode(),
             )
         )
-
-
-# Domains found suspect in this worker process (a domain is judged once per worker).
-_SUSPECT_DOMAINS: set[bytes] = set()
 
 
 def _malformed(chunk: bytes, source: str, result: PartResult) -> None:

@@ -13,11 +13,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-FORMATS = ("postfix", "exchange", "mbox", "maildir", "eml", "csv")
+from typogate.errors import TypogateError
+from typogate.vocabulary import AuditFormat
+
 PART_BYTES = 32 * 1024 * 1024
 
 
-class AuditInputError(ValueError):
+class AuditInputError(TypogateError, ValueError):
     """A path that cannot be audited (missing, unreadable, unknown format)."""
 
 
@@ -26,7 +28,7 @@ class Part:
     """One unit of work: ``path`` read as ``format`` from byte ``start`` to ``end``."""
 
     path: str
-    format: str
+    format: AuditFormat
     start: int = 0
     end: int = -1  # -1: the whole file
     year: int = 1970  # for syslog time stamps, which have none: the file's modification year
@@ -48,42 +50,43 @@ def _head(path: Path, size: int = 8192) -> bytes:
         raise AuditInputError(f"{path}: cannot read: {error}") from None
 
 
-def sniff(path: Path) -> str:
+def sniff(path: Path) -> AuditFormat:
     """The format of ``path`` from its name and first bytes."""
     if path.is_dir():
         if all((path / sub).is_dir() for sub in ("cur", "new")):
-            return "maildir"
+            return AuditFormat.MAILDIR
         raise AuditInputError(f"{path}: a folder that is not a Maildir (no cur/ and new/)")
     if path.suffix.lower() == ".eml":
-        return "eml"
+        return AuditFormat.EML
     head = _head(path)
     if head.startswith(b"From "):
-        return "mbox"
+        return AuditFormat.MBOX
     if b"postfix/" in head:
-        return "postfix"
+        return AuditFormat.POSTFIX
     first = head.lstrip(b"\xef\xbb\xbf").split(b"\n", 2)
     header = first[1] if first and first[0].startswith(b"#TYPE") and len(first) > 1 else first[0]
     if b"EventId" in header and b"Recipients" in header:
-        return "exchange"
+        return AuditFormat.EXCHANGE
     if b"," in header:
-        return "csv"
+        return AuditFormat.CSV
     if b"\nSubject:" in head or head.startswith((b"Received:", b"Return-Path:", b"Date:")):
-        return "eml"
+        return AuditFormat.EML
     raise AuditInputError(f"{path}: cannot tell its format; give --format")
 
 
-def plan(paths: list[Path], format: str = "auto", part_bytes: int = PART_BYTES) -> list[Part]:
-    """Every partition of every path, in a stable order (files sorted, ranges in order)."""
+def plan(
+    paths: list[Path], format: AuditFormat | None = None, part_bytes: int = PART_BYTES
+) -> list[Part]:
+    """Every partition of every path, in a stable order (files sorted, ranges in order);
+    ``format`` None sniffs each path's."""
     parts: list[Part] = []
     for path in sorted(paths, key=str):
         if not path.exists():
             raise AuditInputError(f"{path}: no such file or folder")
-        kind = sniff(path) if format == "auto" else format
-        if kind not in FORMATS:
-            raise AuditInputError(f"{path}: unknown format {kind!r}")
+        kind = sniff(path) if format is None else format
         year = datetime.datetime.fromtimestamp(path.stat().st_mtime).year
         size = path.stat().st_size if path.is_file() else 0
-        if kind == "postfix" and path.suffix != ".gz" and size > part_bytes:
+        if kind is AuditFormat.POSTFIX and path.suffix != ".gz" and size > part_bytes:
             for start in range(0, size, part_bytes):
                 parts.append(Part(str(path), kind, start, min(start + part_bytes, size), year))
         else:

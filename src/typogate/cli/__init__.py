@@ -36,7 +36,7 @@ COMMAND_MODULES = {
     "milter": "gateway",
     "proxy": "gateway",
     "serve": "gateway",
-    "learn": "gateway",
+    "learn": "learn",
     "holds": "holds",
     "release": "holds",
     "delete": "holds",

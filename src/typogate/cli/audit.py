@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -12,20 +11,13 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TransferSpeedColumn
 from rich.table import Table
 
-from typogate.audit import report
-from typogate.audit.engines import Settings, run_dask, run_local
-from typogate.audit.sources import FORMATS, PART_BYTES, AuditInputError, plan
+from typogate.audit import AuditInputError, run, write_report
+from typogate.audit.sources import PART_BYTES
 from typogate.audit.tracking_csv import parse_columns
 from typogate.cli import app
-from typogate.cli.configuration import (
-    ConfigFile,
-    KnownFiles,
-    Profile,
-    ProtectFiles,
-    build_guard,
-    load_config,
-    stderr,
-)
+from typogate.cli.options import ConfigFile, KnownFiles, ProfileName, ProtectFiles
+from typogate.cli.startup import USAGE, fail, failing_cleanly, load_config
+from typogate.vocabulary import AuditEngine, AuditFormat
 
 
 @app.command()
@@ -34,13 +26,17 @@ def audit(
         list[Path], typer.Argument(help="Log files (plain or .gz), mbox, Maildir, .eml, CSV.")
     ],
     format: Annotated[
-        str,
-        typer.Option("--format", help=f"auto (sniff each path) or one of: {', '.join(FORMATS)}."),
-    ] = "auto",
+        AuditFormat | None,
+        typer.Option(
+            "--format", help="The input's format (default: sniff each path).", show_default=False
+        ),
+    ] = None,
     out: Annotated[
         Path, typer.Option("--out", help="Folder for summary.json, findings.csv, report.html.")
     ] = Path("typogate-audit"),
-    engine: Annotated[str, typer.Option("--engine", help="local (all cores) or dask.")] = "local",
+    engine: Annotated[
+        AuditEngine, typer.Option("--engine", help="local (all cores) or dask.")
+    ] = AuditEngine.LOCAL,
     scheduler: Annotated[
         str | None,
         typer.Option("--scheduler", help="Dask scheduler, tcp://HOST:PORT (else a LocalCluster)."),
@@ -61,7 +57,7 @@ def audit(
     config: ConfigFile = None,
     protect: ProtectFiles = None,
     known: KnownFiles = None,
-    profile: Profile = None,
+    profile: ProfileName = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """How much has already leaked? Find mail sent to look-alike domains in old logs.
@@ -76,61 +72,43 @@ def audit(
     A malformed line or message is counted and reported with its file:line; the run goes on.
     Exit status 0 when it ran, 2 for bad usage.
     """
-    if engine not in ("local", "dask"):
-        stderr.print(f"[bold red]bad --engine[/]: {engine!r} (local or dask)")
-        raise typer.Exit(2)
     mapping: dict[str, str] = {}
-    if format == "csv" or columns:
+    if format is AuditFormat.CSV or columns:
         try:
             mapping = parse_columns(columns or "")
         except ValueError as error:
-            stderr.print(f"[bold red]bad --columns[/]: {error}")
-            raise typer.Exit(2) from None
-    try:
-        parts = plan(paths, format, part_bytes)
-    except AuditInputError as error:
-        stderr.print(f"[bold red]cannot audit[/]: {error}")
-        raise typer.Exit(2) from None
-    if any(p.format == "csv" for p in parts) and not mapping:
-        stderr.print("[bold red]--columns is needed[/] for a generic CSV (see --help)")
-        raise typer.Exit(2)
-    settings_config = load_config(config, protect, known, profile)
-    guard = build_guard(settings_config)  # a bad domain list stops here, not in the workers
-    settings = Settings.of(settings_config, mapping)
-    console = Console(stderr=True)
-    total = sum(part.size for part in parts)
-    started = time.perf_counter()
+            fail("bad --columns", str(error), USAGE)
+    settings = load_config(config, protect, known, profile)
     with Progress(
         TextColumn("[bold]auditing[/]"),
         BarColumn(),
         TransferSpeedColumn(),
         TimeElapsedColumn(),
-        console=console,
+        console=Console(stderr=True),
         transient=True,
         disable=as_json,
     ) as progress:
-        task = progress.add_task("audit", total=total)
+        task = progress.add_task("audit", total=None)
 
-        def advance(part) -> None:
-            progress.advance(task, part.size)
+        def advance(done: int, total: int) -> None:
+            progress.update(task, advance=done, total=total)
 
-        if engine == "local":
-            outcome = run_local(parts, settings, workers, advance)
-        else:
-            outcome = run_dask(parts, settings, scheduler, workers, advance)
-    seconds = time.perf_counter() - started
-    found = report.findings(outcome, guard)
-    data = report.write(
-        out,
-        outcome,
-        found,
-        {
-            "engine": engine,
-            "seconds": round(seconds, 3),
-            "lines_per_second": round(outcome.lines / seconds) if seconds else None,
-            "inputs": [str(p) for p in paths],
-        },
-    )
+        with failing_cleanly():
+            try:
+                audit_run = run(
+                    paths,
+                    settings,
+                    format=format,
+                    engine=engine,
+                    columns=mapping,
+                    workers=workers,
+                    scheduler=scheduler,
+                    part_bytes=part_bytes,
+                    progress=advance,
+                )
+            except AuditInputError as error:
+                fail("cannot audit", str(error), USAGE)
+    data = write_report(audit_run, out)
     if as_json:
         print(json.dumps(data, indent=2))
         return

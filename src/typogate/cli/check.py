@@ -14,14 +14,8 @@ from typing import IO, TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 
 from typogate.cli import app
-from typogate.cli.configuration import (
-    ConfigFile,
-    KnownFiles,
-    Profile,
-    ProtectFiles,
-    build_guard,
-    load_config,
-)
+from typogate.cli.options import ConfigFile, KnownFiles, ProfileName, ProtectFiles
+from typogate.cli.startup import failing_cleanly, load_config, open_runtime
 from typogate.domains import InvalidAddress
 from typogate.policy import Guard, Verdict
 
@@ -55,7 +49,16 @@ def check(
     config: ConfigFile = None,
     protect: ProtectFiles = None,
     known: KnownFiles = None,
-    profile: Profile = None,
+    profile: ProfileName = None,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            help="A store (sqlite:///PATH, postgresql://...): judge with its learned "
+            "correspondents and rules, as the running gateway does. Nothing is recorded.",
+            show_default=False,
+        ),
+    ] = None,
     sender: Annotated[
         str | None, typer.Option("--sender", help="The sender's address (own domain is allowed).")
     ] = None,
@@ -74,7 +77,11 @@ def check(
     Actions: allow, warn, hold, reject; invalid for an address that is not valid syntax
     (the run goes on). Exit status 0 when it ran, 2 for bad usage or configuration.
     """
-    guard = build_guard(load_config(config, protect, known, profile))
+    runtime = open_runtime(load_config(config, protect, known, profile), db)
+    with failing_cleanly():
+        guard = runtime.guard
+    if runtime.store is not None:
+        runtime.store.close()  # read once: the Guard has what it needs
     # Everything made so far (modules, config, index) lives until exit: out of the cycle
     # collector's sight it is not rescanned, nor its pages copied into forked helpers.
     gc.freeze()

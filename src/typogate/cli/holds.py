@@ -2,66 +2,60 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from typogate.cli import app
-from typogate.cli.configuration import (
-    DEFAULT_DB,
-    ConfigFile,
-    Db,
-    load_config,
-    open_store,
-    stderr,
-)
-from typogate.policy import Config
-
-if TYPE_CHECKING:
-    from typogate.store.quarantine import Quarantine
+from typogate.cli.options import DEFAULT_DB, ConfigFile, Db, Json
+from typogate.cli.startup import FAILED, USAGE, fail, load_config, open_runtime
+from typogate.gateway.quarantine import HoldError, Quarantine
+from typogate.runtime import Runtime
+from typogate.vocabulary import HoldState
 
 
-def _quarantine(db: str, config: Path | None) -> tuple[Quarantine, Config]:
-    from typogate.store.quarantine import Quarantine, release_secret
-
-    settings = load_config(config, None, None, None)
-    release = settings.release
-    store = open_store(db, writer=False)
-    quarantine = Quarantine(store, release_secret(store, release.secret), release.postfix_config)
-    return quarantine, settings
+def _runtime(db: str, config: Path | None) -> tuple[Runtime, Quarantine]:
+    runtime = open_runtime(load_config(config), db)
+    try:
+        return runtime, runtime.quarantine
+    except HoldError as error:  # a release.secret too short to sign links
+        runtime.close()
+        fail("configuration error", str(error), USAGE)
 
 
 @app.command()
 def holds(
     db: Db = DEFAULT_DB,
-    state: Annotated[
-        str, typer.Option("--state", help="held, released, deleted or gone.")
-    ] = "held",
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    state: Annotated[HoldState, typer.Option("--state", help="Which holds to list.")] = (
+        HoldState.HELD
+    ),
+    as_json: Json = False,
 ) -> None:
     """List held messages: recipients, reason, suggestion, sender, Postfix queue id."""
-    store = open_store(db, writer=False)
-    rows = store.holds(state)
-    store.close()
+    runtime = open_runtime(load_config(None), db)
+    assert runtime.store is not None
+    rows = runtime.store.holds.in_state(state)
+    runtime.close()
     if as_json:
-        print(json.dumps(rows, default=str, indent=2))
+        print(json.dumps([dataclasses.asdict(row) for row in rows], default=str, indent=2))
         return
     table = Table(title=f"{len(rows)} {state} message(s)")
     for column in ("hold", "time", "sender", "recipients", "reason", "did you mean", "queue id"):
         table.add_column(column)
     for row in rows:
         table.add_row(
-            str(row["hold_id"]),
-            str(row["time"])[:19],
-            str(row["sender"] or ""),
-            ", ".join(row["recipients"]),
-            ", ".join(row["reasons"]),
-            ", ".join(s or "" for s in row["suggestions"]),
-            str(row["queue_id"] or ""),
+            row.hold_id,
+            row.time.strftime("%Y-%m-%d %H:%M:%S"),
+            row.sender or "",
+            ", ".join(row.recipients),
+            ", ".join(row.reasons),
+            ", ".join(s or "" for s in row.suggestions),
+            row.queue_id or "",
         )
     Console().print(table)
 
@@ -82,21 +76,19 @@ def release(
     config: ConfigFile = None,
 ) -> None:
     """Release a held message (postsuper -H). Releasing twice is harmless."""
-    from typogate.store.quarantine import HoldError
-
-    quarantine, settings = _quarantine(db, config)
+    runtime, quarantine = _runtime(db, config)
     try:
         if token is not None:
-            outcome = quarantine.release_by_link(token, int(settings.release.link_hours * 3600))
+            link_seconds = int(runtime.config.release.link_hours * 3600)
+            outcome = quarantine.release_by_link(token, link_seconds)
         elif hold_id is not None:
             outcome = quarantine.release(hold_id, actor, why)
         else:
             raise HoldError("name a hold id or give --token")
     except HoldError as error:
-        stderr.print(f"[bold red]not released[/]: {error}")
-        raise typer.Exit(1) from None
+        fail("not released", str(error), FAILED)
     finally:
-        quarantine.store.close()
+        runtime.close()
     print(outcome.message)
 
 
@@ -112,16 +104,13 @@ def delete(
     config: ConfigFile = None,
 ) -> None:
     """Delete a held message (postsuper -d). Needs --yes."""
-    from typogate.store.quarantine import HoldError
-
-    quarantine, _ = _quarantine(db, config)
+    runtime, quarantine = _runtime(db, config)
     try:
         print(quarantine.delete(hold_id, actor, why, confirm=yes).message)
     except HoldError as error:
-        stderr.print(f"[bold red]not deleted[/]: {error}" + ("" if yes else " (add --yes)"))
-        raise typer.Exit(1) from None
+        fail("not deleted", str(error) + ("" if yes else " (add --yes)"), FAILED)
     finally:
-        quarantine.store.close()
+        runtime.close()
 
 
 @app.command("release-link")
@@ -131,13 +120,10 @@ def release_link(
     config: ConfigFile = None,
 ) -> None:
     """Print a signed, expiring, one-use link for the sender to release their message."""
-    from typogate.store.quarantine import HoldError
-
-    quarantine, settings = _quarantine(db, config)
+    runtime, quarantine = _runtime(db, config)
     try:
-        print(quarantine.release_link(hold_id, settings.release.base_url))
+        print(quarantine.release_link(hold_id, runtime.config.release.base_url))
     except HoldError as error:
-        stderr.print(f"[bold red]no link[/]: {error}")
-        raise typer.Exit(2) from None
+        fail("no link", str(error), USAGE)
     finally:
-        quarantine.store.close()
+        runtime.close()

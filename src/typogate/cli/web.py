@@ -3,91 +3,45 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.panel import Panel
 from rich.table import Table
 
 from typogate.cli import app
-from typogate.cli.configuration import (
+from typogate.cli.options import (
     DEFAULT_DB,
     ConfigFile,
     Db,
+    Json,
     KnownFiles,
-    Profile,
+    ProfileName,
     ProtectFiles,
-    build_guard,
+)
+from typogate.cli.startup import (
+    FAILED,
+    announce_first_admin,
+    failing_cleanly,
+    listen_address,
     load_config,
-    open_store,
+    open_runtime,
+    setup_logging,
     stderr,
 )
-from typogate.cli.gateway import host_port, setup_logging
-from typogate.policy import Config, Guard
+from typogate.gateway import controller
+from typogate.vocabulary import Role
 
 if TYPE_CHECKING:
-    import uvicorn
-
-    from typogate.store import Store
-    from typogate.web import WebContext
-    from typogate.web.accounts import Accounts
+    from typogate.store.accounts import Accounts
 
 users = typer.Typer(
     name="users", help="Accounts of the web interface (viewer or admin).", no_args_is_help=True
 )
 app.add_typer(users)
-
-
-def web_context(store: Store, settings: Config, guard: Guard) -> WebContext:
-    """The web's context, the stored rules applied to ``guard``, and the first admin
-    account announced when this store has none yet."""
-    from typogate.web import WebContext
-
-    ctx = WebContext(store, settings, guard)
-    ctx.apply_rules()
-    password = ctx.accounts.first_admin()
-    if password is not None:
-        stderr.print(
-            Panel(
-                f"account [bold]admin[/]   password [bold]{password}[/]\n"
-                "Shown this once. Change it: typogate users passwd admin",
-                title="first admin account",
-                border_style="yellow",
-            )
-        )
-    return ctx
-
-
-def start_web(ctx: WebContext, listen: str) -> tuple[uvicorn.Server, threading.Thread]:
-    """Serve the web app from a thread of its own (its own event loop, so a slow page never
-    delays a verdict); exits with status 1 when the address cannot be bound."""
-    import uvicorn
-
-    from typogate.web import create_app
-
-    host, port = host_port(listen, "web.listen")
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(ctx), host=host, port=port, log_config=None, access_log=False)
-    )
-    thread = threading.Thread(target=server.run, name="web", daemon=True)
-    thread.start()
-    while not server.started:
-        if not thread.is_alive():  # uvicorn logged why (address in use, say)
-            stderr.print(
-                f"[bold red]cannot run the web interface on[/] {listen}: see the error above",
-                highlight=False,
-            )
-            raise typer.Exit(1)
-        time.sleep(0.02)
-    logging.getLogger("typogate").info("web interface on http://%s", listen)
-    return server, thread
 
 
 @app.command()
@@ -99,7 +53,7 @@ def web(
     config: ConfigFile = None,
     protect: ProtectFiles = None,
     known: KnownFiles = None,
-    profile: Profile = None,
+    profile: ProfileName = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every request.")] = False,
 ) -> None:
     """Run the dashboard and REST API alone, on the store the gateway writes to.
@@ -107,38 +61,40 @@ def web(
     `typogate serve` runs this too; use `web` when the gateway runs elsewhere. Sign in with
     an account from `typogate users`; the first start makes `admin` and prints its password.
     The OpenAPI spec is at /openapi.json, Prometheus metrics at /metrics, health at /health.
-    Rules edited here reach a gateway in another process when it restarts.
+    Rules edited here reach every gateway on the same store within seconds.
     """
+    from typogate.web.server import WebServer
+
+    controller.block_stop_signals()
     settings = load_config(config, protect, known, profile)
+    host, port = listen_address(listen or settings.web.listen, "--listen")
     setup_logging(verbose)
-    store = open_store(db, writer=False)  # the web part reads and administers; it records nothing
-    ctx = web_context(store, settings, build_guard(settings))
-    server, thread = start_web(ctx, listen or settings.web.listen)
+    # The web part reads and administers; it records nothing.
+    runtime = open_runtime(settings, db)
     try:
-        thread.join()
-    except KeyboardInterrupt:
-        server.should_exit = True
-        thread.join(timeout=10)
+        with failing_cleanly():
+            announce_first_admin(runtime)
+            controller.serve([WebServer(runtime, host, port)])
     finally:
-        store.close()
+        runtime.close()
 
 
 def _accounts(db: str) -> Accounts:
-    from typogate.web.accounts import Accounts
-
-    return Accounts(open_store(db, writer=False).engine)
+    store = open_runtime(load_config(None), db).store
+    assert store is not None
+    return store.accounts
 
 
 @contextmanager
 def _account_change() -> Iterator[None]:
     """A refused account change ends the command: its sentence, exit status 1."""
-    from typogate.web.accounts import AccountError
+    from typogate.store.accounts import AccountError
 
     try:
         yield
     except AccountError as error:
-        stderr.print(f"[bold red]{error}[/]")
-        raise typer.Exit(1) from None
+        stderr().print(f"[bold red]{error}[/]")
+        raise typer.Exit(FAILED) from None
 
 
 def _password(from_stdin: bool) -> str:
@@ -153,9 +109,7 @@ PasswordStdin = Annotated[
 
 
 @users.command("list")
-def users_list(
-    db: Db = DEFAULT_DB, as_json: Annotated[bool, typer.Option("--json")] = False
-) -> None:
+def users_list(db: Db = DEFAULT_DB, as_json: Json = False) -> None:
     """List the accounts."""
     rows = _accounts(db).all()
     if as_json:
@@ -175,20 +129,15 @@ def users_list(
 def users_add(
     name: Annotated[str, typer.Argument(help="Account name (a-z, 0-9, . _ - @).")],
     role: Annotated[
-        str, typer.Option("--role", help="viewer (reads) or admin (also acts).")
-    ] = "viewer",
+        Role, typer.Option("--role", help="viewer (reads) or admin (also acts).")
+    ] = Role.VIEWER,
     password_stdin: PasswordStdin = False,
     db: Db = DEFAULT_DB,
 ) -> None:
     """Add an account (asks for its password)."""
-    from typogate.web.accounts import Role
-
-    if role not in ("viewer", "admin"):
-        stderr.print(f"[bold red]bad --role[/]: {role!r} (viewer or admin)")
-        raise typer.Exit(2)
     with _account_change():
-        _accounts(db).create(name, _password(password_stdin), Role(role))
-    stderr.print(f"account {name} ({role}) added")
+        _accounts(db).create(name, _password(password_stdin), role)
+    stderr().print(f"account {name} ({role}) added")
 
 
 @users.command("passwd")
@@ -200,7 +149,7 @@ def users_passwd(
     """Set an account's password; its open sessions end."""
     with _account_change():
         _accounts(db).set_password(name, _password(password_stdin))
-    stderr.print(f"password of {name} changed")
+    stderr().print(f"password of {name} changed")
 
 
 @users.command("remove")
@@ -210,4 +159,4 @@ def users_remove(
     """Remove an account and its sessions."""
     with _account_change():
         _accounts(db).remove(name)
-    stderr.print(f"account {name} removed")
+    stderr().print(f"account {name} removed")

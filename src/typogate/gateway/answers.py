@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from typogate.policy import Action, Verdict
+from typogate.policy import Verdict
 
 # RFC 3463: 5.1.2 "bad destination system address" fits a recipient domain typed wrong;
 # 5.7.1 "delivery not authorized" fits a domain blocked by policy.
@@ -65,8 +65,3 @@ def hold_reason(verdict: Verdict) -> str:
     """The text Postfix records with a held message (``postcat``/``postqueue`` show it)."""
     suggestion = f" (did you mean {verdict.suggestion}?)" if verdict.suggestion else ""
     return one_line(f"typogate: {verdict.recipient} {verdict.reason}{suggestion}", 200)
-
-
-def enforced(verdict: Verdict, mode: str) -> Action:
-    """The action the adapter carries out: in audit mode every verdict is logged, none enforced."""
-    return Action.ALLOW if mode == "audit" else verdict.action

@@ -13,32 +13,20 @@ Postfix's ``milter_default_action`` (docs/postfix.md).
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import signal
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 import Milter
 
 from typogate.domains import InvalidAddress
+from typogate.errors import CannotListen
 from typogate.gateway import answers
-from typogate.gateway.notice import NoticeSender
-from typogate.policy import Action, Guard, Verdict
-from typogate.store.journal import HeldMessage, Journal, VerdictEvent
+from typogate.gateway.gatekeeper import Envelope, Gatekeeper
+from typogate.policy import Verdict
+from typogate.vocabulary import Action, HoldSource
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class MilterSettings:
-    """What every milter connection shares (pymilter builds one object per connection)."""
-
-    guard: Guard
-    mode: str = "enforce"
-    journal: Journal | None = None
-    notices: NoticeSender | None = None
 
 
 @dataclass
@@ -54,7 +42,7 @@ def _bare(address: str) -> str:
 class TypogateMilter(Milter.Base):  # type: ignore[misc]
     """One instance per SMTP/pickup connection, created by pymilter's factory."""
 
-    settings: MilterSettings  # set by :func:`run` before the first connection
+    gatekeeper: Gatekeeper  # set by :func:`run` before the first connection
 
     def __init__(self) -> None:
         self.envelope = _Envelope()
@@ -68,21 +56,20 @@ class TypogateMilter(Milter.Base):  # type: ignore[misc]
         return Milter.CONTINUE
 
     def eom(self) -> int:
-        settings = self.settings
-        verdicts: list[Verdict] = []
+        envelope = Envelope(sender=self.envelope.sender, queue_id=self.getsymval("i") or None)
+        acting: list[Verdict] = []
         for recipient in self.envelope.recipients:
             try:
-                verdicts.append(settings.guard.evaluate(recipient, self.envelope.sender))
+                decision = self.gatekeeper.decide(recipient, envelope)
             except InvalidAddress as error:
                 log.info("milter: %s: %s (left to the MTA)", recipient, error.reason)
-        queue_id = self.getsymval("i") or None
-        for verdict in verdicts:
-            self._record(verdict, queue_id)
-        acting = [v for v in verdicts if answers.enforced(v, settings.mode) is not Action.ALLOW]
+                continue
+            if decision.action is not Action.ALLOW:
+                acting.append(decision.verdict)
         holds = [v for v in acting if v.action is Action.HOLD]
         rejects = [v for v in acting if v.action is Action.REJECT]
         if holds:
-            return self._quarantine(holds, queue_id)
+            return self._quarantine(holds, envelope)
         for verdict in acting:
             if verdict.action is Action.WARN:
                 self.addheader(*answers.warning_header(verdict))
@@ -94,80 +81,32 @@ class TypogateMilter(Milter.Base):  # type: ignore[misc]
             self.delrcpt(f"<{verdict.recipient}>")
             self.addheader(*answers.warning_header(verdict))
         if rejects:
-            self._notify(rejects, queue_id, held=False)
+            self.gatekeeper.removed(rejects, envelope)
         return Milter.ACCEPT
 
-    def _quarantine(self, holds: list[Verdict], queue_id: str | None) -> int:
-        held = HeldMessage(
-            hold_id=uuid.uuid4().hex,
-            source="milter-quarantine",
-            sender=self.envelope.sender,
-            recipients=tuple(v.recipient for v in holds),
-            reasons=tuple(v.reason for v in holds),
-            suggestions=tuple(v.suggestion for v in holds),
-            queue_id=queue_id,
-        )
-        if self.settings.journal is not None:
-            try:
-                self.settings.journal.hold(held)
-            except Exception as error:  # not releasable: let the client try again later
-                log.error("milter: cannot record hold: %s", error)
-                self.setreply("451", "4.3.0", "typogate cannot record the hold now; try later")
-                return Milter.TEMPFAIL
+    def _quarantine(self, holds: list[Verdict], envelope: Envelope) -> int:
+        try:
+            self.gatekeeper.hold(holds, envelope, HoldSource.MILTER_QUARANTINE)
+        except Exception as error:  # not releasable: let the client try again later
+            log.error("milter: cannot record hold: %s", error)
+            self.setreply("451", "4.3.0", "typogate cannot record the hold now; try later")
+            return Milter.TEMPFAIL
         self.quarantine(answers.hold_reason(holds[0]))
-        self._notify(holds, queue_id, held=True, hold=held)
         return Milter.ACCEPT
 
-    def _notify(
-        self,
-        verdicts: list[Verdict],
-        queue_id: str | None,
-        held: bool,
-        hold: HeldMessage | None = None,
-    ) -> None:
-        notices = self.settings.notices
-        if notices is None or not self.envelope.sender:
-            return
-        for verdict in verdicts:
-            message = notices.compose(verdict, self.envelope.sender, queue_id, hold)
-            asyncio.run(notices.send(message, self.envelope.sender))
 
-    def _record(self, verdict: Verdict, queue_id: str | None) -> None:
-        if self.settings.journal is None:
-            return
-        self.settings.journal.record(
-            VerdictEvent.of(
-                verdict,
-                "milter",
-                self.settings.mode,
-                sender=self.envelope.sender,
-                queue_id=queue_id,
-            )
-        )
-
-
-class MilterNotStarted(OSError):
-    """libmilter could not open its socket or start serving."""
-
-
-STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
-
-
-def block_stop_signals() -> None:
-    """Leave SIGTERM/SIGINT/SIGHUP to libmilter's signal thread, which stops :func:`run`
-    cleanly. Call before starting any other thread: threads inherit the blocked set, and
-    one that did not would die of the signal instead, skipping the journal's last flush."""
-    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-
-
-def run(settings: MilterSettings, socket_spec: str, timeout: int = 600) -> None:
-    """Serve milter connections on ``socket_spec`` (``inet:10041@127.0.0.1``) until stopped."""
-    TypogateMilter.settings = settings
+def run(gatekeeper: Gatekeeper, socket_spec: str, timeout: int = 600) -> None:
+    """Serve milter connections on ``socket_spec`` (``inet:10041@127.0.0.1``) on this
+    thread until libmilter's signal thread sees SIGTERM or SIGINT (the controller's
+    ``block_stop_signals`` leaves them to it). Raises :class:`CannotListen` when libmilter
+    cannot open the socket."""
+    TypogateMilter.gatekeeper = gatekeeper
     Milter.factory = TypogateMilter
     Milter.set_flags(Milter.ADDHDRS | Milter.DELRCPT | Milter.QUARANTINE)
-    log.info("milter on %s (%s mode)", socket_spec, settings.mode)
+    log.info("milter on %s (%s mode)", socket_spec, gatekeeper.mode)
     try:
         Milter.runmilter("typogate", socket_spec, timeout)
     except Milter.milter.error as error:
         # libmilter tells no more than "cannot opensocket" or "cannot start".
-        raise MilterNotStarted(f"libmilter: {error} (is the address in use?)") from None
+        why = f"libmilter: {error} (is the address in use?)"
+        raise CannotListen("the milter", socket_spec, why) from None

@@ -1,49 +1,64 @@
-"""typogate's own notice to a sender whose message was held (Postfix sends none for HOLD).
+"""typogate's own notices to a sender whose message was held, or whose message reached all
+but some recipients (a milter removed them). Postfix sends none for either.
 
 Sent like a bounce: null envelope sender and ``Auto-Submitted: auto-replied`` (RFC 3834), so
-it never loops, through the relay the admin names (usually the MTA itself).
+they never loop, through the relay the admin names (usually the MTA itself). Sending happens
+on a thread of its own: no protocol's thread ever waits for a relay.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import queue
+import smtplib
+import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
-
-import aiosmtplib
 
 from typogate.policy import Verdict
 from typogate.store.journal import HeldMessage
 
 log = logging.getLogger(__name__)
 
+_MAX_WAITING = 10_000  # notices waiting for the relay; past this, new ones are dropped
+_SEND_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Relay:
+    """Where notices are handed over: an SMTP server that accepts them for delivery."""
+
+    host: str
+    port: int
+
 
 class NoticeSender:
-    """Sends notices in the background; a failure is logged, never raised into the mail flow."""
+    """Sends notices from a thread of its own; a failure is logged, never raised into the
+    mail flow. :meth:`close` sends what is waiting, then stops."""
 
     def __init__(
-        self,
-        relay_host: str,
-        relay_port: int,
-        from_address: str,
-        link: Callable[[str], str] | None = None,
+        self, relay: Relay, from_address: str, link: Callable[[str], str] | None = None
     ) -> None:
-        self.relay_host = relay_host
-        self.relay_port = relay_port
+        self.relay = relay
         self.from_address = from_address
         self.link = link  # hold id -> the sender's signed release link, when configured
-        self._pending: set[asyncio.Task[None]] = set()
+        self.sent = 0
+        self.failed = 0
+        self._waiting: queue.Queue[tuple[EmailMessage, str] | None] = queue.Queue(_MAX_WAITING)
+        self._thread = threading.Thread(target=self._send_waiting, name="notices", daemon=True)
+        self._thread.start()
 
     def held(self, held: HeldMessage, verdict: Verdict) -> None:
-        """Tell ``held.sender`` in the background that their message was held, and why."""
-        if not held.sender:
-            return
-        message = self.compose(verdict, held.sender, held.queue_id, held)
-        task = asyncio.get_running_loop().create_task(self.send(message, held.sender))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        """Tell ``held.sender`` that their message was held, and why (returns at once)."""
+        if held.sender:
+            self._post(self.compose(verdict, held.sender, held.queue_id, held), held.sender)
+
+    def removed(self, verdict: Verdict, sender: str | None, queue_id: str | None) -> None:
+        """Tell ``sender`` that ``verdict.recipient`` was removed from their message."""
+        if sender:
+            self._post(self.compose(verdict, sender, queue_id, None), sender)
 
     def compose(
         self, verdict: Verdict, sender: str, queue_id: str | None, held: HeldMessage | None
@@ -94,23 +109,25 @@ class NoticeSender:
         message.set_content("\n".join(lines) + "\n")
         return message
 
-    async def send(self, message: EmailMessage, recipient: str) -> None:
-        """Send one notice now; failures are logged."""
-        try:
-            await aiosmtplib.send(
-                message,
-                hostname=self.relay_host,
-                port=self.relay_port,
-                sender="",
-                recipients=[recipient],
-                timeout=30,
-                start_tls=False,
-                use_tls=False,
-            )
-        except (aiosmtplib.SMTPException, OSError) as error:
-            log.error("notice to %s not sent: %s", recipient, error)
+    def close(self, timeout: float = _SEND_TIMEOUT) -> None:
+        """Send what is waiting (within ``timeout`` seconds each), then stop the thread."""
+        self._waiting.put(None)
+        self._thread.join(timeout=timeout * 2)
 
-    async def drain(self) -> None:
-        """Wait for notices still being sent (at shutdown)."""
-        if self._pending:
-            await asyncio.gather(*self._pending, return_exceptions=True)
+    def _post(self, message: EmailMessage, recipient: str) -> None:
+        try:
+            self._waiting.put_nowait((message, recipient))
+        except queue.Full:
+            self.failed += 1
+            log.error("notice to %s dropped: %d wait for the relay", recipient, _MAX_WAITING)
+
+    def _send_waiting(self) -> None:
+        while (item := self._waiting.get()) is not None:
+            message, recipient = item
+            try:
+                with smtplib.SMTP(self.relay.host, self.relay.port, timeout=_SEND_TIMEOUT) as smtp:
+                    smtp.send_message(message, from_addr="", to_addrs=[recipient])
+                self.sent += 1
+            except (smtplib.SMTPException, OSError) as error:
+                self.failed += 1
+                log.error("notice to %s not sent: %s", recipient, error)

@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from dataclasses import dataclass
 
 from typogate.domains import InvalidAddress
 from typogate.gateway import answers
-from typogate.gateway.notice import NoticeSender
-from typogate.policy import Action, Guard, Verdict
-from typogate.store.journal import HeldMessage, Journal, VerdictEvent
+from typogate.gateway.gatekeeper import Decision, Envelope, Gatekeeper
+from typogate.vocabulary import Action, HoldSource
 
 log = logging.getLogger(__name__)
 
@@ -41,24 +39,13 @@ class PolicyLimits:
 
 
 class PolicyService:
-    """Answers Postfix policy requests with the Guard's verdicts.
+    """Answers Postfix policy requests with the gatekeeper's decisions.
 
-    ``mode="audit"`` decides and records everything but always answers ``DUNNO``.
+    In audit mode everything is decided and recorded, and the answer is always ``DUNNO``.
     """
 
-    def __init__(
-        self,
-        guard: Guard,
-        *,
-        mode: str = "enforce",
-        journal: Journal | None = None,
-        notices: NoticeSender | None = None,
-        limits: PolicyLimits | None = None,
-    ) -> None:
-        self.guard = guard
-        self.mode = mode
-        self.journal = journal
-        self.notices = notices
+    def __init__(self, gatekeeper: Gatekeeper, *, limits: PolicyLimits | None = None) -> None:
+        self.gatekeeper = gatekeeper
         self.limits = limits or PolicyLimits()
         self.connections = 0
         self._tasks: set[asyncio.Task[None]] = set()
@@ -72,8 +59,8 @@ class PolicyService:
             "policy service on %s:%d (%s mode, %d domains)",
             host,
             port,
-            self.mode,
-            self.guard.domain_count,
+            self.gatekeeper.mode,
+            self.gatekeeper.guard.domain_count,
         )
         return server
 
@@ -87,56 +74,36 @@ class PolicyService:
         recipient = request.get("recipient", "")
         if not recipient:
             return DUNNO
-        sender = request.get("sender") or None
+        envelope = Envelope(
+            sender=request.get("sender") or None,
+            sasl_username=request.get("sasl_username") or None,
+            queue_id=request.get("queue_id") or None,
+            client_address=request.get("client_address") or None,
+        )
         try:
-            verdict = self.guard.evaluate(recipient, sender)
+            decision = self.gatekeeper.decide(recipient, envelope)
         except InvalidAddress as error:
             log.info("policy: %s: %s (left to Postfix)", recipient, error.reason)
             return DUNNO
-        action = answers.enforced(verdict, self.mode)
-        self._record(verdict, request)
-        if action is Action.REJECT:
-            return str(answers.refusal(verdict))
-        if action is Action.HOLD:
-            return await self._hold(verdict, request)
-        if action is Action.WARN:
-            name, value = answers.warning_header(verdict)
+        if decision.action is Action.REJECT:
+            return str(answers.refusal(decision.verdict))
+        if decision.action is Action.HOLD:
+            return await self._hold(decision, envelope)
+        if decision.action is Action.WARN:
+            name, value = answers.warning_header(decision.verdict)
             return f"PREPEND {name}: {value}"
         return DUNNO
 
-    def _record(self, verdict: Verdict, request: dict[str, str]) -> None:
-        if self.journal is None:
-            return
-        self.journal.record(
-            VerdictEvent.of(
-                verdict,
-                "policy",
-                self.mode,
-                sender=request.get("sender") or None,
-                sasl_username=request.get("sasl_username") or None,
-                queue_id=request.get("queue_id") or None,
-                client_address=request.get("client_address") or None,
+    async def _hold(self, decision: Decision, envelope: Envelope) -> str:
+        verdict = decision.verdict
+        try:
+            # The hold is committed before Postfix is answered: off the event loop.
+            await asyncio.get_running_loop().run_in_executor(
+                None, self.gatekeeper.hold, [verdict], envelope, HoldSource.POSTFIX_HOLD
             )
-        )
-
-    async def _hold(self, verdict: Verdict, request: dict[str, str]) -> str:
-        held = HeldMessage(
-            hold_id=uuid.uuid4().hex,
-            source="postfix-hold",
-            sender=request.get("sender") or None,
-            recipients=(verdict.recipient,),
-            reasons=(verdict.reason,),
-            suggestions=(verdict.suggestion,),
-            queue_id=request.get("queue_id") or None,
-        )
-        if self.journal is not None:
-            try:
-                await asyncio.get_running_loop().run_in_executor(None, self.journal.hold, held)
-            except Exception as error:  # the record is what makes a hold releasable
-                log.error("policy: cannot record hold of %s: %s", verdict.recipient, error)
-                return "451 4.3.0 typogate cannot record the hold now; please try again later"
-        if self.notices is not None and held.sender:
-            self.notices.held(held, verdict)
+        except Exception as error:  # the record is what makes a hold releasable
+            log.error("policy: cannot record hold of %s: %s", verdict.recipient, error)
+            return "451 4.3.0 typogate cannot record the hold now; please try again later"
         return f"HOLD {answers.hold_reason(verdict)}"
 
     async def _serve_connection(

@@ -21,8 +21,9 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from typogate.domains import InvalidAddress
 from typogate.gateway import answers
-from typogate.policy import Action, Guard, Verdict
-from typogate.store.journal import Journal, VerdictEvent
+from typogate.gateway.gatekeeper import Envelope as MailEnvelope
+from typogate.gateway.gatekeeper import Gatekeeper
+from typogate.vocabulary import Action
 
 log = logging.getLogger(__name__)
 
@@ -41,18 +42,10 @@ class ProxyHandler:
     """aiosmtpd handler hooks: policy at RCPT, relaying through the next hop."""
 
     def __init__(
-        self,
-        guard: Guard,
-        next_hop: tuple[str, int],
-        *,
-        mode: str = "enforce",
-        journal: Journal | None = None,
-        timeout: float = 60.0,
+        self, gatekeeper: Gatekeeper, next_hop: tuple[str, int], *, timeout: float = 60.0
     ) -> None:
-        self.guard = guard
+        self.gatekeeper = gatekeeper
         self.next_hop = next_hop
-        self.mode = mode
-        self.journal = journal
         self.timeout = timeout
         self._relays: dict[int, _Relay] = {}
 
@@ -85,12 +78,16 @@ class ProxyHandler:
         relay = self._relays.get(id(session))
         if relay is None:
             return "503 5.5.1 MAIL first"
+        peer: Any = session.peer
+        mail = MailEnvelope(
+            sender=(envelope.mail_from or "").strip("<>") or None,
+            client_address=peer[0] if isinstance(peer, tuple) else None,
+        )
         try:
-            verdict = self.guard.evaluate(address, (envelope.mail_from or "").strip("<>") or None)
+            decision = self.gatekeeper.decide(address, mail)
         except InvalidAddress as error:
             return f"501 5.1.3 {answers.one_line(error.reason)}"
-        self._record(verdict, envelope, session)
-        action = answers.enforced(verdict, self.mode)
+        action, verdict = decision.action, decision.verdict
         if action in (Action.REJECT, Action.HOLD):
             return str(answers.refusal(verdict))
         try:
@@ -133,20 +130,6 @@ class ProxyHandler:
                 await relay.client.quit()
             except (aiosmtplib.SMTPException, OSError):
                 relay.client.close()
-
-    def _record(self, verdict: Verdict, envelope: Envelope, session: Session) -> None:
-        if self.journal is None:
-            return
-        peer: Any = session.peer
-        self.journal.record(
-            VerdictEvent.of(
-                verdict,
-                "proxy",
-                self.mode,
-                sender=envelope.mail_from or None,
-                client_address=peer[0] if isinstance(peer, tuple) else None,
-            )
-        )
 
 
 def _reply_of(error: BaseException) -> str | None:

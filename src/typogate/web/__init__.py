@@ -1,7 +1,8 @@
 """The web interface: dashboard, REST API (OpenAPI), metrics, and senders' release links.
 
-``create_app(WebContext(store, config, guard))`` builds the FastAPI app; ``typogate web``
-and ``typogate serve`` run it with uvicorn.
+``create_app(runtime)`` builds the FastAPI app over a running typogate that has a store;
+``WebServer`` runs it with uvicorn on a thread of its own (``typogate web`` and
+``typogate serve``).
 """
 
 from typogate.web.app import create_app

@@ -17,7 +17,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, Response
 
-from typogate.web.accounts import SignedIn
+from typogate.store.accounts import SignedIn
 from typogate.web.context import WebContext
 
 SESSION_COOKIE = "typogate_session"

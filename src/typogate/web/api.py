@@ -10,46 +10,51 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from typogate.domains import InvalidAddress
+from typogate.gateway.quarantine import HoldError, Outcome, UnknownHold
 from typogate.policy import ConfigError, Rule
 from typogate.policy.rules import RuleBook
-from typogate.store.quarantine import HoldError, Outcome, UnknownHold
+from typogate.vocabulary import Action, HoldSource, HoldState, Mode
 from typogate.web import access
 from typogate.web.access import Admin, Context, Viewer, Writer
 
 router = APIRouter(prefix="/api", tags=["api"])
-Action = Literal["allow", "warn", "hold", "reject"]
-HoldState = Literal["held", "released", "deleted", "gone"]
 
 
-class Event(BaseModel):
+class _Record(BaseModel):
+    """A response read straight from a store record (a dataclass)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+class Event(_Record):
     id: int
     time: datetime
     recipient: str
     domain: str
-    action: str
+    action: Action
     reason: str
     suggestion: str | None
     score: float
     rule: str
     sender: str | None
     adapter: str
-    mode: str
+    mode: Mode
     queue_id: str | None
 
 
-class Hold(BaseModel):
+class Hold(_Record):
     hold_id: str
     time: datetime
-    source: str
+    source: HoldSource
     sender: str | None
     recipients: list[str]
     reasons: list[str]
     suggestions: list[str | None]
     queue_id: str | None
-    state: str
+    state: HoldState
 
 
 class HoldActionRequest(BaseModel):
@@ -62,7 +67,7 @@ class DeleteRequest(HoldActionRequest):
 
 class HoldOutcome(BaseModel):
     hold_id: str
-    state: str
+    state: HoldState
     message: str
 
 
@@ -91,7 +96,7 @@ class Rules(BaseModel):
     stored: list[StoredRuleModel]
 
 
-class Correspondent(BaseModel):
+class Correspondent(_Record):
     sender: str
     recipient_domain: str
     count: int
@@ -125,7 +130,7 @@ class Stats(BaseModel):
     by_day: list[DayCounts]
     top_domains: list[TopDomain]
     top_senders: list[TopSender]
-    holds: dict[str, int]
+    holds: dict[HoldState, int]
 
 
 class Credentials(BaseModel):
@@ -173,9 +178,9 @@ def events(
 
 
 @router.get("/holds", response_model=list[Hold])
-def holds(who: Viewer, ctx: Context, state: HoldState = "held") -> Any:
+def holds(who: Viewer, ctx: Context, state: HoldState = HoldState.HELD) -> Any:
     """Held messages in one state, oldest first."""
-    return ctx.store.holds(state)
+    return ctx.store.holds.in_state(state)
 
 
 @router.post("/holds/{hold_id}/release", response_model=HoldOutcome)
@@ -209,7 +214,7 @@ def rules(who: Viewer, ctx: Context) -> Any:
         configured=[ConfiguredRuleModel(**_rule_fields(rule)) for rule in ctx.config.rules],
         stored=[
             StoredRuleModel(id=r.id, author=r.author, updated=r.updated, **_rule_fields(r.rule))
-            for r in ctx.rule_table.all()
+            for r in ctx.rules.all()
         ],
     )
 
@@ -229,7 +234,7 @@ def change_rule(rule_id: int, body: RuleModel, who: Admin, ctx: Context) -> Any:
 @router.delete("/rules/{rule_id}", status_code=204)
 def remove_rule(rule_id: int, who: Admin, ctx: Context) -> None:
     """Remove a stored rule (admin)."""
-    if not ctx.rule_table.remove(rule_id):
+    if not ctx.rules.remove(rule_id):
         raise HTTPException(404, f"no rule {rule_id}")
     ctx.apply_rules()
 
@@ -250,7 +255,7 @@ def save_rule(ctx: Context, body: RuleModel, author: str, rule_id: int | None) -
     except (ValidationError, ConfigError) as error:
         raise HTTPException(422, rule_problem(error)) from None
     try:
-        stored = ctx.rule_table.save(rule, author, rule_id)
+        stored = ctx.rules.save(rule, author, rule_id)
     except KeyError:
         raise HTTPException(404, f"no rule {rule_id}") from None
     ctx.apply_rules()
@@ -311,7 +316,7 @@ def dashboard_stats(ctx: Context, days: int) -> Stats:
         top_senders=[
             TopSender.model_validate(s, from_attributes=True) for s in history.top_senders(days)
         ],
-        holds=history.holds_by_state(),
+        holds=ctx.store.holds.count_by_state(),
     )
 
 

@@ -18,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
 
+from typogate.runtime import Runtime
 from typogate.web import api, pages
 from typogate.web.access import LoginRequired, LoginThrottle, Viewer, signed_in
 from typogate.web.context import WebContext
@@ -34,8 +35,10 @@ _CSP = (
 )
 
 
-def create_app(ctx: WebContext) -> FastAPI:
-    """The FastAPI app serving ``ctx``; run it with uvicorn (``typogate web`` does)."""
+def create_app(runtime: Runtime) -> FastAPI:
+    """The FastAPI app serving ``runtime`` (which must have a store); run it with
+    :class:`~typogate.web.server.WebServer`."""
+    ctx = WebContext.of(runtime)
     app = FastAPI(
         title="typogate",
         summary="Mail to look-alike domains: verdicts, holds, rules, learned correspondents.",

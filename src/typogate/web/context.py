@@ -1,38 +1,61 @@
-"""What the web interface works with: the store's views, the quarantine, the live Guard."""
+"""What the web interface works with: a running typogate that has a store."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from typogate.policy import Config, Guard
-from typogate.store import Store
-from typogate.store.history import History
-from typogate.store.quarantine import Quarantine, release_secret
-from typogate.store.rule_table import RuleTable
-from typogate.web.accounts import Accounts
+from typogate.config import Config
+from typogate.policy import Guard
+
+if TYPE_CHECKING:
+    from typogate.gateway.quarantine import Quarantine
+    from typogate.runtime import Runtime
+    from typogate.store import Store
+    from typogate.store.accounts import Accounts
+    from typogate.store.history import History
+    from typogate.store.rules import RuleTable
 
 
-@dataclass
+@dataclass(frozen=True)
 class WebContext:
-    """One per app. ``guard`` is the running gateway's Guard under ``typogate serve`` (rule
-    edits apply to it at once), a Guard of its own under ``typogate web``."""
+    """One per app, over the runtime it serves. Under ``typogate serve`` that runtime is the
+    running gateway's (rule edits apply to its Guard at once); under ``typogate web`` one of
+    its own (the gateways on the same store pick the edits up within seconds)."""
 
+    runtime: Runtime
     store: Store
-    config: Config
-    guard: Guard
-    accounts: Accounts = field(init=False)
-    history: History = field(init=False)
-    quarantine: Quarantine = field(init=False)
-    rule_table: RuleTable = field(init=False)
 
-    def __post_init__(self) -> None:
-        self.accounts = Accounts(self.store.engine, self.config.web.session_hours)
-        self.history = History(self.store.engine)
-        release = self.config.release
-        self.quarantine = Quarantine(
-            self.store, release_secret(self.store, release.secret), release.postfix_config
-        )
-        self.rule_table = RuleTable(self.store.engine)
+    @classmethod
+    def of(cls, runtime: Runtime) -> WebContext:
+        """The context of ``runtime``, which must have a store."""
+        if runtime.store is None:
+            raise ValueError("the web interface needs a store")
+        return cls(runtime, runtime.store)
+
+    @property
+    def config(self) -> Config:
+        return self.runtime.config
+
+    @property
+    def guard(self) -> Guard:
+        return self.runtime.guard
+
+    @property
+    def quarantine(self) -> Quarantine:
+        return self.runtime.quarantine
+
+    @property
+    def accounts(self) -> Accounts:
+        return self.store.accounts
+
+    @property
+    def history(self) -> History:
+        return self.store.history
+
+    @property
+    def rules(self) -> RuleTable:
+        return self.store.rules
 
     @property
     def link_seconds(self) -> int:
@@ -41,4 +64,4 @@ class WebContext:
 
     def apply_rules(self) -> None:
         """Give the Guard the configuration's rules followed by the stored ones."""
-        self.guard.use_rules(self.rule_table.in_force(self.config.rules))
+        self.runtime.apply_rules()

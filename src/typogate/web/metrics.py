@@ -33,9 +33,9 @@ class StoreCollector(Collector):
         holds = GaugeMetricFamily("typogate_holds", "Held messages by state", labels=["state"])
         try:
             for action, count in self.ctx.history.verdicts_by_action().items():
-                verdicts.add_metric([action], float(count))
-            for state, count in self.ctx.history.holds_by_state().items():
-                holds.add_metric([state], count)
+                verdicts.add_metric([action.value], float(count))
+            for state, count in self.ctx.store.holds.count_by_state().items():
+                holds.add_metric([state.value], count)
             up.add_metric([], 1)
         except SQLAlchemyError:
             up.add_metric([], 0)

@@ -4,14 +4,16 @@ without JavaScript (the chart is the one script)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, get_args
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException
 
-from typogate.store.quarantine import HoldError, InvalidReleaseLink
+from typogate.gateway.quarantine import HoldError, InvalidReleaseLink
+from typogate.store.accounts import SignedIn
+from typogate.vocabulary import Action, HoldState
 from typogate.web.access import (
     Admin,
     Context,
@@ -24,10 +26,7 @@ from typogate.web.access import (
     sign_in,
     sign_out,
 )
-from typogate.web.accounts import SignedIn
 from typogate.web.api import (
-    Action,
-    HoldState,
     RuleModel,
     dashboard_stats,
     rule_problem,
@@ -37,8 +36,8 @@ from typogate.web.context import WebContext
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
-HOLD_STATES = get_args(HoldState)
-ACTIONS = get_args(Action)
+HOLD_STATES = tuple(HoldState)
+ACTIONS = tuple(Action)
 EVENTS_PAGE = 50
 
 
@@ -114,7 +113,7 @@ def dashboard(request: Request, who: Viewer, ctx: Context, days: int = 30) -> HT
         who,
         stats=stats,
         chart=[d.model_dump() for d in stats.by_day],
-        held=ctx.store.holds("held", limit=20),
+        held=ctx.store.holds.in_state(HoldState.HELD, limit=20),
     )
 
 
@@ -130,7 +129,7 @@ def events(
     rows = ctx.history.events(
         before=before,
         limit=EVENTS_PAGE,
-        action=action if action in ACTIONS else None,
+        action=Action(action) if action in ACTIONS else None,
         domain=domain.strip().lower() or None,
     )
     return render(
@@ -141,7 +140,7 @@ def events(
         action=action,
         domain=domain,
         actions=ACTIONS,
-        next_before=rows[-1]["id"] if len(rows) == EVENTS_PAGE else None,
+        next_before=rows[-1].id if len(rows) == EVENTS_PAGE else None,
     )
 
 
@@ -171,7 +170,7 @@ def _holds_page(
     error: str | None = None,
     status: int = 200,
 ) -> HTMLResponse:
-    state = state if state in HOLD_STATES else "held"
+    held_state = HoldState(state) if state in HOLD_STATES else HoldState.HELD
     # The outcome shown comes from the audit trail, never from the URL's text.
     trail = ctx.quarantine.trail(done)[-1:] if done else []
     return render(
@@ -179,8 +178,8 @@ def _holds_page(
         "holds.html",
         who,
         status,
-        holds=ctx.store.holds(state),
-        state=state,
+        holds=ctx.store.holds.in_state(held_state),
+        state=held_state,
         states=HOLD_STATES,
         outcome=trail[0] if trail else None,
         error=error,
@@ -258,7 +257,7 @@ def _rules_page(
         who,
         status,
         configured=ctx.config.rules,
-        stored=ctx.rule_table.all(),
+        stored=ctx.rules.all(),
         actions=ACTIONS,
         error=error,
     )
@@ -301,6 +300,6 @@ def add_rule(
 
 @router.post("/rules/{rule_id}/delete")
 def remove_rule(rule_id: int, who: Admin, ctx: Context) -> Response:
-    if ctx.rule_table.remove(rule_id):
+    if ctx.rules.remove(rule_id):
         ctx.apply_rules()
     return _see("/rules")

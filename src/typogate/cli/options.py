@@ -1,0 +1,65 @@
+"""The command-line options several commands share, each defined once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from typogate.store.engine import DEFAULT_URL
+from typogate.vocabulary import Mode, Profile
+
+ConfigFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", "-c", help="TOML configuration (docs/configuration.md).", show_default=False
+    ),
+]
+ProtectFiles = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--protect",
+        help="File of protected domains, one a line, # comments. Repeatable; adds to the config. "
+        "With any protected list given, no built-in list is used.",
+        show_default=False,
+    ),
+]
+KnownFiles = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--known", help="File of known correspondent domains. Repeatable.", show_default=False
+    ),
+]
+ProfileName = Annotated[
+    Profile | None,
+    typer.Option(
+        "--profile",
+        help="Built-in lists (default us-gov, when nothing is protected).",
+        show_default=False,
+    ),
+]
+Db = Annotated[
+    str,
+    typer.Option(
+        "--db", help="The store: sqlite:///PATH (default ./typogate.db) or postgresql://..."
+    ),
+]
+DEFAULT_DB = DEFAULT_URL
+# The adapters and check work without a store; given one, they judge with its learned
+# correspondents and rules (and the adapters record in it).
+OptionalDb = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        help="A store (sqlite:///PATH, postgresql://...): judge with its learned correspondents "
+        "and rules, and record there instead of the gateway.journal file.",
+        show_default=False,
+    ),
+]
+ModeChoice = Annotated[
+    Mode | None,
+    typer.Option("--mode", help="enforce (default), or audit: decide and log, change nothing."),
+]
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Log every request.")]
+Json = Annotated[bool, typer.Option("--json", help="Machine-readable output (JSON).")]

@@ -1,0 +1,137 @@
+"""What every command does before its own work: read the configuration, open the runtime,
+set up logging, and turn typogate's errors into one line and an exit status.
+
+Exit status 0 when a command ran, 1 when it failed (a store that cannot be opened, an
+address in use), 2 for bad usage or configuration.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+import typer
+
+from typogate.config import Config, host_and_port
+from typogate.errors import CannotListen, ConfigError, TypogateError
+from typogate.vocabulary import Mode, Profile
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from typogate.runtime import Runtime
+
+USAGE, FAILED = 2, 1
+
+
+@cache
+def stderr() -> Console:
+    """The console for people on stderr; made on first use (rich costs ~15 ms of start-up,
+    and a command that runs well may never print to it)."""
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def fail(what: str, why: str, status: int = FAILED) -> NoReturn:
+    """Say what went wrong on stderr, in one line, and exit with ``status``."""
+    stderr().print(f"[bold red]{what}[/]: {why}", highlight=False)
+    raise typer.Exit(status)
+
+
+@contextmanager
+def failing_cleanly() -> Iterator[None]:
+    """Turn the errors typogate raises on purpose into a line and an exit status."""
+    from typogate.store.engine import StoreURLError
+
+    try:
+        yield
+    except ConfigError as error:
+        fail("configuration error", str(error), USAGE)
+    except StoreURLError as error:
+        fail("bad --db", str(error), USAGE)
+    except CannotListen as error:
+        stderr().print(f"[bold red]{error}[/]", highlight=False)
+        raise typer.Exit(FAILED) from None
+    except TypogateError as error:
+        stderr().print(f"[bold red]{error}[/]", highlight=False)
+        raise typer.Exit(FAILED) from None
+
+
+def load_config(
+    config: Path | None,
+    protect: list[Path] | None = None,
+    known: list[Path] | None = None,
+    profile: Profile | None = None,
+    mode: Mode | None = None,
+) -> Config:
+    """The configuration the flags describe; exits with status 2 on a bad one."""
+    with failing_cleanly():
+        loaded = Config.load(config) if config is not None else Config()
+        loaded = loaded.with_lists(list(protect or []), list(known or []))
+        changes = {"profile": profile, "mode": mode}
+        changes = {key: value for key, value in changes.items() if value is not None}
+        if changes:
+            loaded = Config.from_mapping(
+                {**loaded.model_dump(by_alias=True, exclude={"base_dir"}), **changes},
+                base_dir=loaded.base_dir,
+                source="command line",
+            )
+        return loaded
+
+
+def open_runtime(config: Config, db: str | None, *, recording: bool = False) -> Runtime:
+    """The running typogate of this command (see :meth:`Runtime.open`); exits with status 2
+    for a store URL typogate does not support, 1 when the store cannot be opened."""
+    from typogate.runtime import Runtime
+
+    with failing_cleanly():
+        return Runtime.open(config, db, recording=recording)
+
+
+def listen_address(text: str, flag: str) -> tuple[str, int]:
+    """``HOST:PORT`` of a listening flag or key; exits with status 2 when malformed."""
+    try:
+        return host_and_port(text, flag)
+    except ConfigError as error:
+        fail("bad address", str(error), USAGE)
+
+
+def setup_logging(verbose: bool) -> None:
+    """Log lines on stderr, for the service manager's journal."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # aiosmtpd (the proxy) logs every SMTP command at INFO: that is --verbose's job.
+    logging.getLogger("mail.log").setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+def settle() -> None:
+    """Call once everything is built, before serving: the Guard's index and the libraries
+    loaded at start-up are long-lived, so move them out of the garbage collector's sight
+    (``gc.freeze``); otherwise every full collection walks them again while mail waits."""
+    gc.collect()
+    gc.freeze()
+
+
+def announce_first_admin(runtime: Runtime) -> None:
+    """Make the ``admin`` account when the store has none yet, and show its password once."""
+    from rich.panel import Panel
+
+    assert runtime.store is not None
+    password = runtime.store.accounts.first_admin()
+    if password is not None:
+        stderr().print(
+            Panel(
+                f"account [bold]admin[/]   password [bold]{password}[/]\n"
+                "Shown this once. Change it: typogate users passwd admin",
+                title="first admin account",
+                border_style="yellow",
+            )
+        )

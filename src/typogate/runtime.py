@@ -1,0 +1,224 @@
+"""The composition root: a running typogate, opened from a configuration and a store URL.
+
+Every command starts here and takes what it needs: the Guard with its lists, the rules (the
+configuration's, then the stored ones), the learned history, the store or the journal file,
+the notice sender, and the hold/release service. Parts are built on first use, so a command
+that only lists holds never builds the index, and ``typogate check`` never loads a database
+driver unless it is given ``--db``.
+
+A running adapter keeps its Guard current with the store (:meth:`Runtime.watch`): a rule
+added in the dashboard of any process on the same store applies within
+``RULES_SECONDS``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from typogate.config import Config, host_and_port
+from typogate.errors import ConfigError
+from typogate.policy import Guard
+from typogate.store.journal import Journal
+from typogate.vocabulary import Adapter
+
+if TYPE_CHECKING:
+    from typogate.gateway.gatekeeper import Gatekeeper
+    from typogate.gateway.notice import NoticeSender
+    from typogate.gateway.quarantine import Quarantine
+    from typogate.store import Store
+    from typogate.store.log_file import FileJournal
+
+log = logging.getLogger(__name__)
+
+# How often a running adapter asks the store whether its rules changed (a cheap query).
+RULES_SECONDS = 2.0
+
+
+class Runtime:
+    """One running typogate: its configuration, store, Guard and services.
+
+    Open with :meth:`open`; :meth:`close` writes what is queued and stops what runs.
+    """
+
+    def __init__(
+        self, config: Config, store: Store | None = None, journal: Journal | None = None
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.journal = journal  # where verdicts are recorded; None: nowhere (check, web)
+        self._watcher: _StoreWatcher | None = None
+
+    @classmethod
+    def open(cls, config: Config, db: str | None = None, *, recording: bool = False) -> Runtime:
+        """Open a typogate for ``config`` on the store at ``db``.
+
+        ``recording`` is for the mail-flow adapters: their verdicts and holds go to the
+        store (with its batched writer), or without ``db`` to the configuration's journal
+        file. Without ``recording`` the store, if any, is only read and administered.
+        Raises :class:`~typogate.store.engine.StoreURLError` for a URL of a database
+        typogate does not support and :class:`~typogate.store.engine.StoreUnavailable`
+        when the store cannot be opened.
+        """
+        if db is None:
+            journal: Journal | None = None
+            if recording:
+                from typogate.store.log_file import FileJournal
+
+                journal = FileJournal(config.base_dir / config.gateway.journal)
+            return cls(config, None, journal)
+        from typogate.store import Store
+
+        store = Store(
+            db,
+            writer=recording,
+            keep_allowed=config.store.keep_allowed,
+            session_hours=config.web.session_hours,
+        )
+        return cls(config, store, store if recording else None)
+
+    # --- the parts ---------------------------------------------------------------------------
+
+    @cached_property
+    def guard(self) -> Guard:
+        """The Guard (its index is built here, once), with the stored rules and the learned
+        correspondents of the store."""
+        guard = Guard(self.config)
+        if self.store is not None:
+            guard.use_rules(self.store.rules.in_force(self.config.rules))
+            learned = self.store.history.correspondent_counts()
+            guard.learn(learned)
+            log.info("store: %d learned correspondent domains", len(learned))
+        return guard
+
+    @cached_property
+    def release_secret(self) -> str | None:
+        """The key that signs release links: ``release.secret``, else one typogate made
+        once and keeps in the store (links work out of the box and survive restarts);
+        None without either."""
+        if self.config.release.secret:
+            return self.config.release.secret
+        return self.store.secret("release-links") if self.store is not None else None
+
+    @cached_property
+    def notices(self) -> NoticeSender | None:
+        """The sender of typogate's notices, when ``gateway.notice_relay`` names a relay."""
+        relay = self.config.gateway.notice_relay
+        if not relay:
+            return None
+        from typogate.gateway.notice import NoticeSender, Relay
+        from typogate.gateway.quarantine import link_signer, release_link
+
+        host, port = host_and_port(relay, "gateway.notice_relay")
+        link = None
+        if self.release_secret is not None:
+            signer = link_signer(self.release_secret)
+            base_url = self.config.release.base_url
+
+            def link(hold_id: str) -> str:
+                return release_link(signer, hold_id, base_url)
+
+        return NoticeSender(
+            Relay(host.strip("[]"), int(port)), self.config.gateway.notice_from, link
+        )
+
+    @cached_property
+    def quarantine(self) -> Quarantine:
+        """Release and delete held messages (needs a store)."""
+        from typogate.gateway.postfix_queue import PostfixQueue
+        from typogate.gateway.quarantine import Quarantine
+
+        store = self._need_store("hold and release")
+        queue = PostfixQueue(self.config.release.postfix_config)
+        return Quarantine(store.holds, queue, self.release_secret)
+
+    def gatekeeper(self, adapter: Adapter) -> Gatekeeper:
+        """The enforcement path for ``adapter``: this runtime's Guard, journal and notices."""
+        from typogate.gateway.gatekeeper import Gatekeeper
+
+        return Gatekeeper(
+            self.guard,
+            adapter,
+            mode=self.config.mode,
+            journal=self.journal,
+            notices=self.notices,
+        )
+
+    # --- keeping current -----------------------------------------------------------------------
+
+    def apply_rules(self) -> None:
+        """Give the Guard the configuration's rules followed by the stored ones (at once, in
+        this process; other processes on the store within ``RULES_SECONDS``)."""
+        if self.store is not None:
+            self.guard.use_rules(self.store.rules.in_force(self.config.rules))
+
+    def watch(self, every: float = RULES_SECONDS) -> _StoreWatcher:
+        """A service (for the gateway's controller) that keeps the Guard's rules current
+        with the store, asking every ``every`` seconds."""
+        store = self._need_store("following the store")
+        self._watcher = _StoreWatcher(self, store, every)
+        return self._watcher
+
+    def close(self) -> None:
+        """Send the notices still waiting, write what is queued, stop."""
+        if self._watcher is not None:
+            self._watcher.stop()
+        if "notices" in self.__dict__ and self.notices is not None:
+            self.notices.close()
+        if self.store is not None:
+            self.store.close()
+        elif self.journal is not None:
+            journal: FileJournal = self.journal  # type: ignore[assignment]
+            journal.close()
+
+    def _need_store(self, what: str) -> Store:
+        if self.store is None:
+            from typogate.store.engine import StoreUnavailable
+
+            raise StoreUnavailable(f"{what} needs a store (--db)")
+        return self.store
+
+
+class _StoreWatcher:
+    """Asks the store every few seconds whether its rules changed, and applies them."""
+
+    def __init__(self, runtime: Runtime, store: Store, every: float) -> None:
+        self.runtime = runtime
+        self.store = store
+        self.every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._follow, name="store-watch", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+
+    def _follow(self) -> None:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        seen = None
+        unreachable = False
+        # The first round applies the stored rules too: one may have changed since the Guard
+        # was built.
+        while not self._stop.wait(0 if seen is None else self.every):
+            try:
+                version = self.store.rules.version()
+                if version != seen:
+                    self.runtime.apply_rules()
+                    if seen is not None:
+                        log.info("rules changed in the store: %d stored rules now", version[0])
+                    seen = version
+                unreachable = False
+            except SQLAlchemyError as error:
+                if not unreachable:  # said once, not every few seconds
+                    log.error("store: cannot read the rules (keeping those in use): %s", error)
+                unreachable = True
+            except ConfigError as error:  # a stored rule the Guard refuses: keep the old ones
+                log.error("store: a stored rule cannot be used (keeping those in use): %s", error)
+                seen = version

@@ -1,0 +1,46 @@
+"""The web interface's server: uvicorn on a thread of its own, with its own event loop, so
+a slow page never delays a verdict."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING
+
+import uvicorn
+
+from typogate.errors import CannotListen
+from typogate.web.app import create_app
+
+if TYPE_CHECKING:
+    from typogate.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+class WebServer:
+    """The dashboard and REST API of ``runtime`` on ``host:port`` (a controller service)."""
+
+    def __init__(self, runtime: Runtime, host: str, port: int) -> None:
+        self.address = f"{host}:{port}"
+        self._server = uvicorn.Server(
+            uvicorn.Config(
+                create_app(runtime), host=host, port=port, log_config=None, access_log=False
+            )
+        )
+        self._thread = threading.Thread(target=self._server.run, name="web", daemon=True)
+
+    def start(self) -> None:
+        """Serve; raises :class:`CannotListen` when the address cannot be bound."""
+        self._thread.start()
+        while not self._server.started:
+            if not self._thread.is_alive():  # uvicorn logged why (address in use, say)
+                raise CannotListen("the web interface", self.address, "see the error above")
+            time.sleep(0.02)
+        log.info("web interface on http://%s", self.address)
+
+    def stop(self) -> None:
+        """Finish the requests in flight, then stop."""
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
