@@ -253,3 +253,18 @@ def test_exchange_tracking_csv_and_generic_csv(tmp_path: Path):
 def test_missing_path_is_bad_usage(tmp_path: Path):
     done = run("audit", "nope.log", cwd=tmp_path)
     assert done.returncode == 2 and "no such file" in done.stderr
+
+
+def test_two_audits_in_one_process_with_different_configurations_are_independent(tmp_path):
+    """A long-lived process (or Dask worker) runs audits under several configurations: the
+    second audit must not report the first one's suspect domains."""
+    from typogate import Config
+    from typogate.audit import run as audit
+
+    (tmp_path / "mail.log").write_text(LOG_2.replace("k.lee@army.mil", "sam@navy.ml"))
+    army = Config.from_mapping({"domains": {"protected": ["army.mil"]}})
+    navy = Config.from_mapping({"domains": {"protected": ["navy.mil"]}})
+    first = audit([tmp_path / "mail.log"], army, workers=1)
+    second = audit([tmp_path / "mail.log"], navy, workers=1)
+    assert [f.delivery.recipient for f in first.findings] == ["j.doe@army.ml"]
+    assert [f.delivery.recipient for f in second.findings] == ["sam@navy.ml"]

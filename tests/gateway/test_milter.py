@@ -176,3 +176,50 @@ def test_milter_down_fail_closed_keeps_the_message_queued(tmp_path):
             milter.stop()
         postfix.remove()
         sink.stop()
+
+
+def test_a_relay_that_never_answers_does_not_hold_up_the_milter(tmp_path):
+    """Notices are sent from a thread of their own: a notice relay that accepts the
+    connection and never speaks must not keep libmilter's thread past Postfix's milter
+    timeout. Fail-closed (tempfail), Postfix would defer the message at every try, and the
+    right recipient would never get it."""
+    import socket
+
+    sink = Sink(free_port()).start()
+    with socket.socket() as mute:  # listens, never accepts: connects, never greets
+        mute.bind(("127.0.0.1", 0))
+        mute.listen(16)
+        config = tmp_path / "typogate.toml"
+        config.write_text(CONFIG.replace("{smtpd_port}", str(mute.getsockname()[1])))
+        milter_port = free_port()
+        milter = Server(
+            ["milter", "--listen", f"inet:{milter_port}@127.0.0.1", "--config", str(config)],
+            milter_port,
+            tmp_path / "milter.log",
+        ).start()
+        postfix = Postfix(
+            postfix_root(),
+            free_port(),
+            sink.port,
+            {
+                "non_smtpd_milters": f"inet:127.0.0.1:{milter_port}",
+                "milter_default_action": "tempfail",
+                "milter_protocol": "6",
+                "milter_content_timeout": "5s",
+            },
+        )
+        try:
+            postfix.start()
+            for n in range(3):  # three notices waiting for the mute relay
+                subject = f"mute-relay-{n}"
+                postfix.sendmail(
+                    "alice@example.org",
+                    ["john@army.ml", "jane@army.mil"],
+                    MESSAGE.format(to="john@army.ml, jane@army.mil", subject=subject),
+                )
+                delivered = sink.wait_for(lambda m, s=subject: s.encode() in m.data, timeout=60)
+                assert delivered.recipients == ["jane@army.mil"]
+        finally:
+            postfix.remove()
+            milter.stop()
+            sink.stop()

@@ -75,3 +75,47 @@ listen = "127.0.0.1:{ports["web"]}"
     what = {"policy": "the policy service", "milter": "the milter", "web": "the web interface"}
     assert f"cannot run {what[busy]} on" in said
     assert str(taken) in said
+
+
+def test_serve_without_pymilter_says_so_and_runs_with_no_milter(tmp_path):
+    # An install without the milter extra: the package cannot be imported.
+    missing = tmp_path / "no-pymilter"
+    missing.mkdir()
+    (missing / "Milter.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'Milter'\", name='Milter')\n"
+    )
+    policy_port, web_port = free_port(), free_port()
+    (tmp_path / "typogate.toml").write_text(
+        f"""
+[gateway]
+policy_listen = "127.0.0.1:{policy_port}"
+[web]
+listen = "127.0.0.1:{web_port}"
+"""
+    )
+    env = {**os.environ, "PYTHONPATH": str(missing)}
+    done = subprocess.run(
+        [TYPOGATE, "serve", "--config", "typogate.toml", "--no-web"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    said = " ".join(done.stderr.split())
+    assert done.returncode == 1
+    assert "cannot run the milter: Milter is not installed" in said
+    assert "Traceback" not in said
+    process = subprocess.Popen(
+        [TYPOGATE, "serve", "--config", "typogate.toml", "--no-web", "--no-milter"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(policy_port, timeout=60)
+        assert policy_answer(policy_port, "john@army.ml").startswith("action=550 5.1.2 ")
+    finally:
+        os.kill(process.pid, signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
