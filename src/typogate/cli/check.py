@@ -18,15 +18,16 @@ from typogate.cli.options import ConfigFile, KnownFiles, ProfileName, ProtectFil
 from typogate.cli.startup import failing_cleanly, load_config, open_runtime
 from typogate.domains import InvalidAddress
 from typogate.policy import Guard, Verdict
+from typogate.vocabulary import Action
 
 if TYPE_CHECKING:
     from rich.table import Table
 
 _STYLE = {
-    "allow": "green",
-    "warn": "yellow",
-    "hold": "magenta",
-    "reject": "bold red",
+    Action.ALLOW: "green",
+    Action.WARN: "yellow",
+    Action.HOLD: "magenta",
+    Action.REJECT: "bold red",
     "invalid": "red",
 }
 _TABLE_ROWS = 500  # rows per printed table: stdin may stream millions of addresses

@@ -7,6 +7,8 @@ from datetime import datetime
 from sqlalchemy import DateTime, Float, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from typogate.vocabulary import HoldState
+
 
 class Base(DeclarativeBase):
     pass
@@ -48,7 +50,7 @@ class HoldRow(Base):
     suggestions: Mapped[str] = mapped_column(Text)  # JSON list
     queue_id: Mapped[str | None] = mapped_column(String(64), index=True)
     message_path: Mapped[str | None] = mapped_column(Text)
-    state: Mapped[str] = mapped_column(String(16), default="held", index=True)
+    state: Mapped[str] = mapped_column(String(16), default=HoldState.HELD.value, index=True)
 
 
 class CorrespondentRow(Base):

@@ -32,6 +32,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from typogate.store.engine import make_engine
 from typogate.store.journal import VerdictEvent
+from typogate.vocabulary import Action
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ class Recorder:
         # Plain tuples pickle for the writer ten times faster than the named tuple, and the
         # garbage collector stops tracking them while they wait.
         stamp = time.time() if event.time is None else event.time
-        if event.action == "allow" and not self.keep_allowed:
+        if event.action == _ALLOW and not self.keep_allowed:
             self._counted.append((stamp, event.sender, event.domain))
         else:
             self._kept.append((*event[:-1], stamp))
@@ -177,6 +178,7 @@ _ADD_COUNT = (
     "ON CONFLICT (sender, recipient_domain) DO UPDATE "
     "SET count = correspondents.count + excluded.count, last_seen = excluded.last_seen"
 )
+_ALLOW = Action.ALLOW.value  # events carry the plain value (they are pickled by the million)
 _Counted = tuple[float, str | None, str]  # an allowed delivery: (time, sender, domain)
 # Where a kept event's fields sit in its row (VerdictEvent's order; time last).
 _DOMAIN, _ACTION, _SENDER, _SUGGESTION = (
@@ -220,7 +222,7 @@ class _Batch:
         for stamp, sender, domain in counted:
             count(stamp, sender, domain)
         for row in kept:
-            if row[_ACTION] == "allow":
+            if row[_ACTION] == _ALLOW:
                 count(row[-1], row[_SENDER], row[_DOMAIN])
             self.rows.append((*row[:-1], datetime.fromtimestamp(row[-1], UTC)))
 
@@ -262,10 +264,10 @@ class EventWriter:
         database refused (the caller retries)."""
         incidents: dict[tuple[str, str, str, str, str], int] = defaultdict(int)
         for (day, _, _), count in batch.allowed.items():
-            incidents[(day, "allow", "*", "", "*")] += count
+            incidents[(day, _ALLOW, "*", "", "*")] += count
         for row in batch.rows:
             action = row[_ACTION]
-            if action != "allow":
+            if action != _ALLOW:
                 day = row[-1].date().isoformat()
                 sender = (row[_SENDER] or "").lower()
                 incidents[(day, action, row[_DOMAIN], row[_SUGGESTION] or "", sender)] += 1

@@ -17,6 +17,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, Response
 
+from typogate.errors import TypogateError
 from typogate.store.accounts import SignedIn
 from typogate.web.context import WebContext
 
@@ -24,7 +25,7 @@ SESSION_COOKIE = "typogate_session"
 FORM_COOKIE = "typogate_form"
 
 
-class LoginRequired(Exception):
+class LoginRequired(TypogateError):
     """No valid session: pages answer with the login form, the API with 401."""
 
 
@@ -97,7 +98,7 @@ def keep_form_token(response: Response, token: str, secure: bool) -> None:
     )
 
 
-class SignInRefused(Exception):
+class SignInRefused(TypogateError):
     """A refused sign-in: the HTTP status and the sentence to show."""
 
     def __init__(self, status: int, message: str) -> None:

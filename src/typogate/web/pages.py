@@ -155,7 +155,7 @@ def correspondents(request: Request, who: Viewer, ctx: Context, sender: str = "*
 
 @router.get("/holds")
 def holds(
-    request: Request, who: Viewer, ctx: Context, state: str = "held", done: str = ""
+    request: Request, who: Viewer, ctx: Context, state: str = HoldState.HELD, done: str = ""
 ) -> HTMLResponse:
     return _holds_page(request, who, ctx, state, done=done)
 
@@ -197,7 +197,7 @@ def release(
     try:
         ctx.quarantine.release(hold_id, who.username, why or "released in the dashboard")
     except HoldError as error:
-        return _holds_page(request, who, ctx, "held", error=str(error), status=409)
+        return _holds_page(request, who, ctx, HoldState.HELD, error=str(error), status=409)
     return _see(f"/holds?done={hold_id}")
 
 
@@ -215,7 +215,7 @@ def delete(
             hold_id, who.username, why or "deleted in the dashboard", confirm=confirm == "yes"
         )
     except HoldError as error:
-        return _holds_page(request, who, ctx, "held", error=str(error), status=409)
+        return _holds_page(request, who, ctx, HoldState.HELD, error=str(error), status=409)
     return _see(f"/holds?done={hold_id}")
 
 
