@@ -38,6 +38,10 @@ class Model(_Section):
 
     reject_at: float = Field(0.9, ge=0.0, le=1.0)
     warn_at: float = Field(0.5, ge=0.0, le=1.0)
+    # Registries nobody else can register in: a slip that lands there can only bounce
+    # (a misdelivery), never reach a stranger (a leak). A subdomain of a protected domain,
+    # and a suffix that is no real one (gmail.con), cannot leak either.
+    closed_suffixes: list[str] = ["mil", "gov"]
 
     @model_validator(mode="after")
     def _ordered(self) -> Model:
@@ -46,11 +50,20 @@ class Model(_Section):
         return self
 
 
+class Misdelivery(_Section):
+    """Actions for slips that cannot leak (see ``model.closed_suffixes``); unset: as leaks."""
+
+    typo: Action | None = None
+    possible_typo: Action | None = None
+
+
 class Actions(_Section):
-    """The action for each outcome of the model."""
+    """The action for each outcome of the model, for leaks (and for misdeliveries, unless
+    ``misdelivery`` says otherwise)."""
 
     typo: Action = Action.REJECT
     possible_typo: Action = Action.WARN
+    misdelivery: Misdelivery = Misdelivery()
 
 
 class Rule(_Section):
@@ -76,6 +89,21 @@ class Rule(_Section):
     def target(self) -> str:
         """``suffix:ml`` or ``domain:partner.ml``: how verdicts name this rule."""
         return f"suffix:{self.suffix}" if self.suffix is not None else f"domain:{self.domain}"
+
+
+class Learning(_Section):
+    """How typogate learns who the organisation writes to (docs/configuration.md)."""
+
+    # A relationship's weight halves for every this many days without mail.
+    half_life_days: float = Field(180.0, gt=0)
+    # Deliveries after which the organisation's outside domain is a known correspondent.
+    correspondent_mails: int = Field(3, ge=1)
+    # Deliveries from one sender (address) to a domain that make a relationship of its own.
+    relationship_mails: int = Field(2, ge=1)
+    # Messages received from a domain that prove it real (a typo domain seldom writes back).
+    received_mails: int = Field(2, ge=1)
+    # How often a running gateway reads what other processes learned into the store.
+    refresh_seconds: float = Field(10.0, gt=0)
 
 
 class Gateway(_Section):
@@ -134,6 +162,7 @@ class Config(_Section):
     release: Release = Release()
     store: StoreSettings = StoreSettings()
     web: Web = Web()
+    learning: Learning = Learning()
     # Relative list files are read from here (the config file's folder).
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
 

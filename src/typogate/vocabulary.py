@@ -92,3 +92,22 @@ class AuditEngine(StrEnum):
 
     LOCAL = "local"
     DASK = "dask"
+
+
+class Evidence(StrEnum):
+    """What shows that a domain is really written to, and not a slip: mail delivered to it
+    (weak: years of mail to army.ml were slips), mail received from it (a real correspondent
+    writes back), a sender's own release of a message held for it, an admin's rule."""
+
+    SENT = "sent"
+    RECEIVED = "received"
+    RELEASED = "released"
+    RULE = "rule"
+
+
+class Risk(StrEnum):
+    """What a slip can cost: a leak to a domain a stranger can register and receive at, or a
+    misdelivery inside a registry nobody else can register in (it can only bounce)."""
+
+    LEAK = "leak"
+    MISDELIVERY = "misdelivery"

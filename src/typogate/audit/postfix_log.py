@@ -170,13 +170,3 @@ def find_senders(chunk: bytes, queue_ids: Iterable[str]) -> dict[str, str]:
             if sender:
                 found[qid] = sender.group(1).decode("utf-8", "replace")
     return found
-
-
-def sent_by_domain(chunk: bytes) -> dict[str, int]:
-    """Delivered messages per recipient domain in this chunk (to learn correspondents)."""
-    counts: dict[bytes, int] = {}
-    for address, status in _DELIVERY.findall(chunk):
-        if status == b"sent":
-            domain = address.rpartition(b"@")[2].lower()
-            counts[domain] = counts.get(domain, 0) + 1
-    return {domain.decode("utf-8", "replace"): n for domain, n in counts.items() if domain}

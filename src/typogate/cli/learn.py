@@ -1,16 +1,18 @@
-"""``typogate learn``: seed the learned correspondents from existing Postfix logs."""
+"""``typogate learn``: seed the learned relationships from existing Postfix logs."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from typogate.cli import app
-from typogate.cli.options import DEFAULT_DB, ConfigFile, Db
-from typogate.cli.startup import USAGE, fail, load_config, open_runtime, stderr
-from typogate.vocabulary import AuditFormat
+from typogate.cli.options import DEFAULT_DB, ConfigFile, Db, Json
+from typogate.cli.startup import USAGE, fail, failing_cleanly, load_config, open_runtime, stderr
+from typogate.domains import InvalidAddress
+from typogate.vocabulary import Action, AuditFormat, Evidence
 
 
 @app.command()
@@ -18,15 +20,23 @@ def learn(
     paths: Annotated[list[Path], typer.Argument(help="Postfix mail logs (plain or .gz).")],
     db: Db = DEFAULT_DB,
     config: ConfigFile = None,
+    as_json: Json = False,
 ) -> None:
-    """Seed the learned correspondents from existing Postfix logs.
+    """Seed the learned relationships from existing Postfix logs, both directions.
 
-    Every delivered message counts towards its recipient domain: a domain this organisation
-    really writes to stops being flagged, and its near-twins become suspicious.
+    Deliveries to an outside domain (by Postfix's smtp client) and mail received from one
+    (delivered here by local, virtual, lmtp or pipe) count for the organisation, the
+    sender's domain and the sender's address. A domain this organisation really writes to
+    stops being flagged, and its near-twins become suspicious. A domain that is itself a
+    likely slip for a protected domain or a strong correspondent is never learned from
+    deliveries alone, however many: it needs mail received from it, a sender's release or
+    an admin's rule. What was refused, and why, is printed (a table, or --json).
     """
+    from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TransferSpeedColumn
+    from rich.table import Table
 
-    from typogate.audit.postfix_log import sent_by_domain
+    from typogate.audit import lessons
     from typogate.audit.sources import AuditInputError, plan, read_chunk
     from typogate.store.engine import shown_url
 
@@ -36,18 +46,56 @@ def learn(
         fail("cannot read", str(error), USAGE)
     runtime = open_runtime(load_config(config), db)
     assert runtime.store is not None
-    totals: dict[str, int] = {}
+    learned = lessons.Lessons()
     with Progress(
-        TextColumn("[bold]learning[/]"), BarColumn(), TransferSpeedColumn(), console=stderr()
+        TextColumn("[bold]learning[/]"),
+        BarColumn(),
+        TransferSpeedColumn(),
+        console=stderr(),
+        disable=as_json,
     ) as progress:
         task = progress.add_task("learn", total=sum(part.size for part in parts))
         for part in parts:
-            for domain, count in sent_by_domain(read_chunk(part)).items():
-                totals[domain] = totals.get(domain, 0) + count
+            learned.merge(lessons.read(read_chunk(part)))
             progress.advance(task, part.size)
-    runtime.store.history.learn({("*", domain): count for domain, count in totals.items()})
+    history = runtime.store.history
+    history.learn(dict(learned.sent), evidence=Evidence.SENT)
+    history.learn(dict(learned.received), evidence=Evidence.RECEIVED)
+    with failing_cleanly():
+        guard = runtime.guard  # knows what was just learned, and what it refuses to trust
+    refused = []
+    for domain, (sent, received) in sorted(learned.domains().items()):
+        if sent and not received:
+            try:
+                verdict = guard.judge_domain(domain)
+            except InvalidAddress:
+                continue  # not a domain name: nothing to learn
+            if verdict.action is not Action.ALLOW:
+                refused.append((domain, sent, verdict.suggestion, verdict.explanation))
     runtime.close()
+    domains = learned.domains()
+    summary = {
+        "deliveries": learned.deliveries,
+        "received": learned.messages_in,
+        "domains": len(domains),
+        "store": shown_url(db),
+        "refused": [
+            {"domain": d, "deliveries": n, "suggestion": s, "why": why} for d, n, s, why in refused
+        ],
+    }
+    if as_json:
+        print(json.dumps(summary, ensure_ascii=False))
+        return
     stderr().print(
-        f"learned {sum(totals.values()):,} deliveries to {len(totals):,} domains "
-        f"into {shown_url(db)}"
+        f"learned {learned.deliveries:,} deliveries to {len(domains):,} domains and "
+        f"{learned.messages_in:,} messages received into {shown_url(db)}"
     )
+    if refused:
+        table = Table(title="Not learned: likely slips, delivered to but never heard from")
+        table.add_column("domain", overflow="fold")
+        table.add_column("deliveries", justify="right")
+        table.add_column("did you mean")
+        table.add_column("why", overflow="fold", ratio=1)
+        for domain, sent, suggestion, why in refused:
+            table.add_row(domain, f"{sent:,}", suggestion or "", why)
+        Console().print(table)

@@ -29,6 +29,7 @@ from typogate.store.journal import HeldMessage, VerdictEvent
 from typogate.store.models import SecretRow
 from typogate.store.rules import RuleTable
 from typogate.store.writer import Recorder
+from typogate.vocabulary import Evidence
 
 
 class Store:
@@ -77,6 +78,13 @@ class Store:
     def hold(self, held: HeldMessage) -> None:
         """Commit a held message before returning; raises if the database cannot take it."""
         self.holds.add(held)
+
+    def observe(self, party: str, domain: str, evidence: Evidence) -> None:
+        """Queue evidence of a relationship (mail from ``domain`` received by ``party``, a
+        release); returns at once, never raises (but without a writer, as :meth:`record`)."""
+        if self._recorder is None:
+            raise RuntimeError("this store was opened without a writer")
+        self._recorder.observe(party, domain, evidence)
 
     # --- the writer ----------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from typogate.store.records import (
     utc,
 )
 from typogate.store.writer import EventWriter
-from typogate.vocabulary import Action, Mode
+from typogate.vocabulary import Action, Evidence, Mode
 
 ALERTS = (Action.WARN.value, Action.HOLD.value, Action.REJECT.value)
 
@@ -119,16 +119,16 @@ class History:
             .limit(limit)
         )
         with Session(self.engine) as session:
-            return [
-                Correspondent(
-                    row.sender,
-                    row.recipient_domain,
-                    row.count,
-                    utc(row.first_seen),
-                    utc(row.last_seen),
-                )
-                for row in session.scalars(query)
-            ]
+            return [_correspondent(row) for row in session.scalars(query)]
+
+    def relationships(self, since: datetime | None = None) -> list[Correspondent]:
+        """Every relationship at every level (seen after ``since``, when given): what a
+        running Guard loads at start, and then reads again as it changes."""
+        query = select(CorrespondentRow)
+        if since is not None:
+            query = query.where(CorrespondentRow.last_seen > since)
+        with Session(self.engine) as session:
+            return [_correspondent(row) for row in session.scalars(query)]
 
     def correspondent_counts(self, sender: str = "*") -> dict[str, int]:
         """Allowed deliveries per recipient domain (``*``: the whole organisation)."""
@@ -138,10 +138,22 @@ class History:
         with Session(self.engine) as session:
             return {domain: count for domain, count in session.execute(query)}
 
-    def learn(self, counts: dict[tuple[str, str], int], seen: datetime | None = None) -> None:
-        """Add deliveries to the correspondents: ``{(sender, recipient_domain): count}``."""
+    def learn(
+        self,
+        counts: dict[tuple[str, str], int],
+        seen: datetime | None = None,
+        evidence: Evidence = Evidence.SENT,
+    ) -> None:
+        """Add evidence to the relationships: ``{(our party, outside domain): count}`` of
+        deliveries (or of messages received, or of releases)."""
         when = seen or datetime.now(UTC)
-        EventWriter(self.engine).learn(counts, when, when)
+        column = [Evidence.SENT, Evidence.RECEIVED, Evidence.RELEASED].index(evidence)
+        tallies = {}
+        for key, count in counts.items():
+            tally = [0, 0, 0]
+            tally[column] = count
+            tallies[key] = tally
+        EventWriter(self.engine).learn(tallies, when, when)
 
     def event_count(self) -> int:
         """How many verdict events are kept as rows."""
@@ -153,6 +165,18 @@ class History:
         query = select(IncidentRow.action, func.sum(IncidentRow.count)).group_by(IncidentRow.action)
         with Session(self.engine) as session:
             return {Action(action): int(n) for action, n in session.execute(query)}
+
+
+def _correspondent(row: CorrespondentRow) -> Correspondent:
+    return Correspondent(
+        row.sender,
+        row.recipient_domain,
+        row.count,
+        utc(row.first_seen),
+        utc(row.last_seen),
+        row.received,
+        row.released,
+    )
 
 
 def _event(row: EventRow) -> EventRecord:

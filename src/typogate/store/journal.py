@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import NamedTuple, Protocol
 
 from typogate.policy import Verdict
-from typogate.vocabulary import Adapter, HoldSource, Mode
+from typogate.vocabulary import Adapter, Evidence, HoldSource, Mode
 
 
 def _now() -> datetime:
@@ -104,3 +104,7 @@ class Journal(Protocol):
 
     def hold(self, held: HeldMessage) -> None:
         """Store a held message durably before returning (raise if that is impossible)."""
+
+    def observe(self, party: str, domain: str, evidence: Evidence) -> None:
+        """Queue evidence of a relationship other than a delivery (mail ``party`` received
+        from ``domain``, a release); must return at once and never raise."""

@@ -12,10 +12,12 @@ import json
 import logging
 import os
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from typogate.store.journal import HeldMessage, VerdictEvent
+from typogate.vocabulary import Evidence
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,16 @@ class FileJournal:
                 self.dropped += 1
                 return
             self._buffer.append(json.dumps(_plain(event)))
+
+    def observe(self, party: str, domain: str, evidence: Evidence) -> None:
+        """Queue evidence of a relationship (kind ``evidence``); returns at once."""
+        line = {"kind": "evidence", "time": datetime.now(UTC).isoformat(), "party": party}
+        line |= {"domain": domain, "evidence": evidence.value}
+        with self._lock:
+            if len(self._buffer) >= _MAX_BUFFERED:
+                self.dropped += 1
+                return
+            self._buffer.append(json.dumps(line))
 
     def hold(self, held: HeldMessage) -> None:
         """Write a held message durably (fsync) before returning; raises OSError if it cannot."""

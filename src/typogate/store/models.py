@@ -54,21 +54,26 @@ class HoldRow(Base):
 
 
 class CorrespondentRow(Base):
-    """Learned history: how often a sender (domain or address) wrote to a recipient domain.
+    """Learned history: how a party of the organisation and an outside domain know each other.
 
-    ``sender`` is an address, a domain, or ``*`` for the whole organisation.
+    ``sender`` is our side: an address, a domain, or ``*`` for the whole organisation.
+    ``count`` is the deliveries to ``recipient_domain``; ``received`` the messages received
+    from it; ``released`` the held messages to it that a sender released.
     """
 
     __tablename__ = "correspondents"
     __table_args__ = (
         UniqueConstraint("sender", "recipient_domain"),
         Index("ix_correspondents_recipient", "recipient_domain"),
+        Index("ix_correspondents_last_seen", "last_seen"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     sender: Mapped[str] = mapped_column(String(320))
     recipient_domain: Mapped[str] = mapped_column(String(255))
     count: Mapped[int] = mapped_column(Integer, default=0)
+    received: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    released: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 

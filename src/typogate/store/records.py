@@ -58,14 +58,17 @@ class EventRecord:
 
 @dataclass(frozen=True, slots=True)
 class Correspondent:
-    """How often a sender (address, domain, or ``*`` for the organisation) wrote to a
-    recipient domain, and when first and last."""
+    """A relationship between our side (``sender``: an address, a domain, or ``*`` for the
+    organisation) and an outside domain: deliveries to it (``count``), messages received from
+    it, held messages to it that a sender released; when first and last seen."""
 
     sender: str
     recipient_domain: str
     count: int
     first_seen: datetime
     last_seen: datetime
+    received: int = 0
+    released: int = 0
 
 
 @dataclass(frozen=True, slots=True)

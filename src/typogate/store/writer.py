@@ -30,9 +30,10 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from typogate.policy.relationships import levels
 from typogate.store.engine import make_engine
 from typogate.store.journal import VerdictEvent
-from typogate.vocabulary import Action
+from typogate.vocabulary import Action, Evidence
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ class Recorder:
         # work run there, so the gateway's process spends about a µs per event.
         self._counted: deque[_Counted] = deque()
         self._kept: deque[tuple[Any, ...]] = deque()
+        self._observed: deque[_Observed] = deque()
         self._in_flight = 0
         self.written = 0
         self.dropped = 0
@@ -105,17 +107,25 @@ class Recorder:
         else:
             self._kept.append((*event[:-1], stamp))
 
+    def observe(self, party: str, domain: str, evidence: Evidence) -> None:
+        """Queue evidence of a relationship other than a delivery (mail received from
+        ``domain`` by ``party``, a release); returns at once, never raises."""
+        if len(self._observed) >= _MAX_QUEUED:
+            self.dropped += 1
+            return
+        self._observed.append((time.time(), party, domain, evidence.value))
+
     @property
     def queued(self) -> int:
         """Events recorded but not yet written."""
-        return len(self._counted) + len(self._kept) + self._in_flight
+        return len(self._counted) + len(self._kept) + len(self._observed) + self._in_flight
 
     def flush(self, timeout: float = 30.0) -> None:
         """Wait until every queued event is written (or dropped)."""
         deadline = time.monotonic() + timeout
         self._hurry.set()
-        while (self._counted or self._kept or self._in_flight) and time.monotonic() < deadline:
-            if self._counted or self._kept:
+        while self.queued and time.monotonic() < deadline:
+            if self.queued > self._in_flight:
                 self._hurry.set()
             time.sleep(0.01)
 
@@ -141,10 +151,11 @@ class Recorder:
                 self._writer_lost(restart=not stopping)
             counted = [self._counted.popleft() for _ in range(len(self._counted))]
             kept = [self._kept.popleft() for _ in range(len(self._kept))]
+            observed = [self._observed.popleft() for _ in range(len(self._observed))]
             try:
-                if counted or kept:
-                    self._in_flight += len(counted) + len(kept)
-                    self._pipe.send((counted, kept))
+                if counted or kept or observed:
+                    self._in_flight += len(counted) + len(kept) + len(observed)
+                    self._pipe.send((counted, kept, observed))
                 if hurried and self._in_flight:
                     self._pipe.send(_HURRY)
                 while self._pipe.poll():
@@ -154,7 +165,7 @@ class Recorder:
                     self._in_flight -= written + dropped
             except (OSError, EOFError):
                 self._writer_lost(restart=not stopping)
-            if stopping and not (self._counted or self._kept):
+            if stopping and not (self._counted or self._kept or self._observed):
                 return
 
     def _writer_lost(self, *, restart: bool) -> None:
@@ -176,10 +187,17 @@ class Recorder:
 
 _ADD_COUNT = (
     "ON CONFLICT (sender, recipient_domain) DO UPDATE "
-    "SET count = correspondents.count + excluded.count, last_seen = excluded.last_seen"
+    "SET count = correspondents.count + excluded.count, "
+    "received = correspondents.received + excluded.received, "
+    "released = correspondents.released + excluded.released, last_seen = excluded.last_seen"
 )
 _ALLOW = Action.ALLOW.value  # events carry the plain value (they are pickled by the million)
 _Counted = tuple[float, str | None, str]  # an allowed delivery: (time, sender, domain)
+# Evidence other than deliveries: (time, our party, outside domain, kind).
+_Observed = tuple[float, str, str, str]
+# The evidence of one relationship, in the columns' order: deliveries, received, released.
+Tally = list[int]
+_COLUMN = {Evidence.SENT: 0, Evidence.RECEIVED: 1, Evidence.RELEASED: 2}
 # Where a kept event's fields sit in its row (VerdictEvent's order; time last).
 _DOMAIN, _ACTION, _SENDER, _SUGGESTION = (
     VerdictEvent._fields.index(name) for name in ("domain", "action", "sender", "suggestion")
@@ -194,14 +212,19 @@ class _Batch:
 
     rows: list[tuple[Any, ...]] = field(default_factory=list)
     allowed: dict[tuple[str, str | None, str], int] = field(default_factory=dict)
+    observed: dict[tuple[str, str, str], int] = field(default_factory=dict)
     events: int = 0
     first: datetime | None = None
     last: datetime | None = None
 
-    def add(self, counted: list[_Counted], kept: list[tuple[Any, ...]]) -> None:
-        """Take in what :meth:`Recorder.record` queued: allowed deliveries to count and events
-        to keep (the fields of a VerdictEvent, time last)."""
+    def add(
+        self, counted: list[_Counted], kept: list[tuple[Any, ...]], observed: list[_Observed]
+    ) -> None:
+        """Take in what :meth:`Recorder.record` and :meth:`Recorder.observe` queued: allowed
+        deliveries to count, events to keep (the fields of a VerdictEvent, time last), and
+        other evidence of relationships."""
         stamps = [row[0] for row in counted] + [row[-1] for row in kept]
+        stamps += [row[0] for row in observed]
         if not stamps:
             return
         first = datetime.fromtimestamp(min(stamps), UTC)
@@ -225,6 +248,9 @@ class _Batch:
             if row[_ACTION] == _ALLOW:
                 count(row[-1], row[_SENDER], row[_DOMAIN])
             self.rows.append((*row[:-1], datetime.fromtimestamp(row[-1], UTC)))
+        for _, party, domain, kind in observed:
+            key = (party, domain, kind)
+            self.observed[key] = self.observed.get(key, 0) + 1
 
 
 class EventWriter:
@@ -242,14 +268,16 @@ class EventWriter:
         self.insert_event = f"INSERT INTO events ({fields}) VALUES ({markers})"
         self.copy_events = f"COPY events ({fields}) FROM STDIN"
         # One statement, understood by SQLite (3.24+) and PostgreSQL alike.
+        columns = "sender, recipient_domain, count, received, released, first_seen, last_seen"
         self.upsert_correspondent = (
-            "INSERT INTO correspondents (sender, recipient_domain, count, first_seen, last_seen) "
-            f"VALUES ({', '.join([marker] * 5)}) {_ADD_COUNT}"
+            f"INSERT INTO correspondents ({columns}) "
+            f"VALUES ({', '.join([marker] * 7)}) {_ADD_COUNT}"
         )
         self.upsert_correspondents_pg = (
-            "INSERT INTO correspondents (sender, recipient_domain, count, first_seen, last_seen) "
-            "SELECT sender, domain, n, %s, %s "
-            "FROM unnest(%s::text[], %s::text[], %s::integer[]) AS lesson(sender, domain, n) "
+            f"INSERT INTO correspondents ({columns}) "
+            "SELECT sender, domain, sent, received, released, %s, %s "
+            "FROM unnest(%s::text[], %s::text[], %s::integer[], %s::integer[], %s::integer[]) "
+            "AS lesson(sender, domain, sent, received, released) "
             f"{_ADD_COUNT}"
         )
         self.upsert_incident = (
@@ -290,18 +318,24 @@ class EventWriter:
             return False
         return True
 
-    def learn(self, counts: dict[tuple[str, str], int], first: datetime, last: datetime) -> None:
-        """Add ``{(sender, recipient_domain): deliveries}`` to the correspondents."""
+    def learn(self, tallies: dict[tuple[str, str], Tally], first: datetime, last: datetime) -> None:
+        """Add ``{(our party, outside domain): [deliveries, received, released]}`` to the
+        relationships."""
         with self.engine.begin() as connection:
             cursor = connection.connection.cursor()
             if self.postgres:
-                senders, domains = [s for s, _ in counts], [d for _, d in counts]
-                arrays = (senders, domains, list(counts.values()))
-                cursor.execute(self.upsert_correspondents_pg, (first, last, *arrays))
+                senders, domains = [s for s, _ in tallies], [d for _, d in tallies]
+                columns = [[tally[n] for tally in tallies.values()] for n in range(3)]
+                cursor.execute(
+                    self.upsert_correspondents_pg, (first, last, senders, domains, *columns)
+                )
             else:
                 # One time text for all rows: sqlite3 would convert the datetimes row by row.
                 since, until = first.isoformat(" "), last.isoformat(" ")
-                rows = [(sender, domain, n, since, until) for (sender, domain), n in counts.items()]
+                rows = [
+                    (sender, domain, *tally, since, until)
+                    for (sender, domain), tally in tallies.items()
+                ]
                 cursor.executemany(self.upsert_correspondent, rows)
             cursor.close()
 
@@ -311,21 +345,29 @@ class _Lessons:
     """Correspondents learned from allowed deliveries, gathered over several batches: one
     counter update per correspondent every _LEARN_SECONDS, however much mail went there."""
 
-    counts: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
+    counts: dict[tuple[str, str], Tally] = field(default_factory=lambda: defaultdict(_tally))
     events: int = 0  # the events these lessons came from, reported once they are written
     first: datetime | None = None
     last: datetime | None = None
 
     def take(self, batch: _Batch) -> None:
         for (_, sender, domain), count in batch.allowed.items():
-            self.counts[("*", domain)] += count
-            if sender:
-                self.counts[(sender.lower(), domain)] += count
-                self.counts[(sender.rpartition("@")[2].lower(), domain)] += count
+            self._add(sender, domain, 0, count)
+        for (party, domain, kind), count in batch.observed.items():
+            self._add(party, domain, _COLUMN[Evidence(kind)], count)
         self.events += batch.events
         if batch.first is not None and batch.last is not None:
             self.first = batch.first if self.first is None else min(self.first, batch.first)
             self.last = batch.last if self.last is None else max(self.last, batch.last)
+
+    def _add(self, party: str | None, domain: str, column: int, count: int) -> None:
+        """At three levels: the organisation, our party's domain and its address."""
+        for level in levels(party):
+            self.counts[(level, domain)][column] += count
+
+
+def _tally() -> Tally:
+    return [0, 0, 0]
 
 
 def _writer_main(url: str, pipe: Connection) -> None:

@@ -1,0 +1,91 @@
+"""What a Postfix log teaches about relationships, in both directions.
+
+Outbound: a message from one of our senders (``qmgr ... from=<alice@example.org>``) delivered
+by the ``smtp`` client to an outside domain (``smtp ... to=<bob@partner.example>,
+status=sent``) is a delivery to that domain. Inbound: a message from an outside sender
+delivered here by ``local``, ``virtual``, ``lmtp`` or ``pipe`` is mail received from the
+sender's domain by its local recipient. Deliveries prove little (years of mail to army.ml
+were slips); mail received from a domain proves it real.
+
+One pass over a chunk, linear in its size: every ``from=``/``to=`` line is matched once, and
+the sender of each queue id is remembered until its deliveries are read.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from typogate.policy.relationships import levels
+
+# A sender or delivery line of a queued message: agent, queue id, and from= or to= with the
+# delivery's status. Anchored at the start of a line, with a bounded time stamp and host
+# before it, so a hostile line that repeats "postfix/smtp[1]: Q: to=<...>" is scanned once.
+_LINE = re.compile(
+    rb"^[^\n]{0,120}? postfix(?:-[\w-]+)?/(?:[\w-]+/)*(?P<agent>[\w-]+)\[\d+\]: "
+    rb"(?P<qid>[0-9A-Za-z]+): (?:from=<(?P<sender>[^<>\s]*)>|to=<(?P<recipient>[^<>\s]*)>"
+    rb"[^\n]*?, status=(?P<status>[a-z]+))",
+    re.MULTILINE,
+)
+_OUTBOUND = frozenset({b"smtp", b"relay"})
+_INBOUND = frozenset({b"local", b"virtual", b"lmtp", b"pipe"})
+
+
+@dataclass
+class Lessons:
+    """Evidence per (our party, outside domain): deliveries out and messages in, at every
+    level (organisation ``*``, our party's domain, its address)."""
+
+    sent: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
+    received: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
+    deliveries: int = 0
+    messages_in: int = 0
+
+    def merge(self, other: Lessons) -> None:
+        """Add another chunk's lessons."""
+        for key, count in other.sent.items():
+            self.sent[key] += count
+        for key, count in other.received.items():
+            self.received[key] += count
+        self.deliveries += other.deliveries
+        self.messages_in += other.messages_in
+
+    def domains(self) -> dict[str, tuple[int, int]]:
+        """Per outside domain, for the whole organisation: (deliveries, messages received)."""
+        found: dict[str, tuple[int, int]] = {}
+        for (party, domain), count in self.sent.items():
+            if party == "*":
+                found[domain] = (count, found.get(domain, (0, 0))[1])
+        for (party, domain), count in self.received.items():
+            if party == "*":
+                found[domain] = (found.get(domain, (0, 0))[0], count)
+        return found
+
+
+def read(chunk: bytes) -> Lessons:
+    """The relationships one chunk of whole Postfix log lines shows."""
+    lessons = Lessons()
+    senders: dict[bytes, bytes] = {}
+    for line in _LINE.finditer(chunk):
+        qid = line["qid"]
+        if line["sender"] is not None:
+            senders[qid] = line["sender"]
+            continue
+        if line["status"] != b"sent":
+            continue
+        agent, recipient = line["agent"], line["recipient"].lower()
+        sender = senders.get(qid, b"").lower()
+        if agent in _OUTBOUND:
+            domain = recipient.rpartition(b"@")[2].decode("utf-8", "replace")
+            if domain:
+                lessons.deliveries += 1
+                party = sender.decode("utf-8", "replace") or None
+                for level in levels(party):
+                    lessons.sent[(level, domain)] += 1
+        elif agent in _INBOUND and b"@" in sender:
+            domain = sender.rpartition(b"@")[2].decode("utf-8", "replace")
+            lessons.messages_in += 1
+            for level in levels(recipient.decode("utf-8", "replace")):
+                lessons.received[(level, domain)] += 1
+    return lessons

@@ -1,0 +1,118 @@
+"""Who writes to whom: the organisation's learned relationships, at three levels.
+
+A relationship ties a party of the organisation (the whole organisation ``*``, a sender
+domain, a sender address) to an outside domain, with the kinds of evidence seen: mail
+delivered to the domain, mail received from it, held messages to it that a sender released.
+Evidence fades: a relationship's weight halves for every ``half_life`` without mail, so a
+domain written to years ago stops protecting its near-twins, and stops counting as known.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+from typogate.vocabulary import Evidence
+
+ORGANISATION = "*"
+
+
+def levels(party: str | None) -> list[str]:
+    """The three levels a party's evidence counts at: the organisation, then the party's
+    domain and address (a bare domain is its own domain)."""
+    if not party:
+        return [ORGANISATION]
+    party = party.lower()
+    if "@" in party:
+        return [ORGANISATION, party.rpartition("@")[2], party]
+    return [ORGANISATION, party]
+
+
+@dataclass(slots=True)
+class Tie:
+    """The evidence between one party and one outside domain."""
+
+    sent: int = 0
+    received: int = 0
+    released: int = 0
+    last_seen: float = 0.0  # seconds since the epoch
+
+    def fade(self, now: float, half_life: float) -> float:
+        """How much of the evidence still counts, from 1 (seen now) down towards 0."""
+        age = max(0.0, now - self.last_seen)
+        return math.pow(0.5, age / half_life)
+
+    @property
+    def outbound_only(self) -> bool:
+        """Only deliveries to the domain: no proof that it is real (slips are delivered too)."""
+        return not (self.received or self.released)
+
+
+class Relationships:
+    """The relationships a Guard decides with: loaded from the store, then kept current by
+    the mail that flows (:meth:`observe`) and by what other processes stored (:meth:`put`).
+
+    Memory grows with the distinct (party, domain) pairs of the organisation's mail: three
+    entries per pair of sender address and recipient domain, at most.
+    """
+
+    def __init__(self, half_life: float) -> None:
+        self.half_life = half_life
+        self._ties: dict[str, dict[str, Tie]] = {}
+
+    def __len__(self) -> int:
+        return sum(len(ties) for ties in self._ties.values())
+
+    def put(
+        self,
+        party: str,
+        domain: str,
+        *,
+        sent: int = 0,
+        received: int = 0,
+        released: int = 0,
+        last_seen: float | None = None,
+    ) -> Tie:
+        """Set one relationship as the store has it (absolute counts, not additions)."""
+        tie = self._ties.setdefault(party, {}).setdefault(domain, Tie())
+        tie.sent, tie.received, tie.released = sent, received, released
+        tie.last_seen = time.time() if last_seen is None else last_seen
+        return tie
+
+    def observe(self, party: str | None, domain: str, evidence: Evidence, count: int = 1) -> Tie:
+        """Add evidence seen now for ``party`` (an address, or None) at all three levels:
+        the organisation, the party's domain and its address. Returns the organisation's
+        tie with ``domain``."""
+        now = time.time()
+        organisation = Tie()
+        for name in levels(party):
+            tie = self._ties.setdefault(name, {}).setdefault(domain, Tie())
+            if evidence is Evidence.SENT:
+                tie.sent += count
+            elif evidence is Evidence.RECEIVED:
+                tie.received += count
+            elif evidence is Evidence.RELEASED:
+                tie.released += count
+            tie.last_seen = now
+            if name == ORGANISATION:
+                organisation = tie
+        return organisation
+
+    def tie(self, party: str, domain: str) -> Tie | None:
+        """The relationship of ``party`` (``*``, a domain, an address) with ``domain``."""
+        ties = self._ties.get(party)
+        return None if ties is None else ties.get(domain)
+
+    def of_sender(self, sender: str) -> tuple[dict[str, Tie], dict[str, Tie]]:
+        """A sender's own relationships and its domain's: ``(address, domain)`` maps of
+        outside domain to tie (empty when none)."""
+        sender = sender.lower()
+        return (
+            self._ties.get(sender, {}),
+            self._ties.get(sender.rpartition("@")[2], {}) if "@" in sender else {},
+        )
+
+    def organisation(self) -> dict[str, Tie]:
+        """Every outside domain the organisation has a relationship with."""
+        return self._ties.get(ORGANISATION, {})
