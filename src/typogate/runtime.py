@@ -7,14 +7,17 @@ that only lists holds never builds the index, and ``typogate check`` never loads
 driver unless it is given ``--db``.
 
 A running adapter keeps its Guard current with the store (:meth:`Runtime.watch`): a rule
-added in the dashboard of any process on the same store applies within
-``RULES_SECONDS``.
+added in the dashboard of any process on the same store applies within ``RULES_SECONDS``,
+and what other processes learned (allowed deliveries, mail received, releases) within
+``learning.refresh_seconds`` after their writer stored it (every ten seconds at most).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -22,7 +25,7 @@ from typogate.config import Config, host_and_port
 from typogate.errors import ConfigError
 from typogate.policy import Guard
 from typogate.store.journal import Journal
-from typogate.vocabulary import Adapter
+from typogate.vocabulary import Adapter, Evidence
 
 if TYPE_CHECKING:
     from typogate.gateway.gatekeeper import Gatekeeper
@@ -30,6 +33,7 @@ if TYPE_CHECKING:
     from typogate.gateway.quarantine import Quarantine
     from typogate.store import Store
     from typogate.store.log_file import FileJournal
+    from typogate.store.records import HoldRecord
 
 log = logging.getLogger(__name__)
 
@@ -88,9 +92,12 @@ class Runtime:
         guard = Guard(self.config)
         if self.store is not None:
             guard.use_rules(self.store.rules.in_force(self.config.rules))
-            learned = self.store.history.correspondent_counts()
-            guard.learn(learned)
-            log.info("store: %d learned correspondent domains", len(learned))
+            guard.learn_relationships(self.store.history.relationships())
+            log.info(
+                "store: %d learned relationships (%d correspondent domains)",
+                len(guard.relationships),
+                len(guard.relationships.organisation()),
+            )
         return guard
 
     @cached_property
@@ -132,7 +139,27 @@ class Runtime:
 
         store = self._need_store("hold and release")
         queue = PostfixQueue(self.config.release.postfix_config)
-        return Quarantine(store.holds, queue, self.release_secret)
+        return Quarantine(store.holds, queue, self.release_secret, self._released)
+
+    def _released(self, hold: HoldRecord) -> None:
+        """A sender's message was released: its recipients' domains were meant. Stored at
+        once (a release is rare, and the evidence strong), and taught to this process's
+        Guard if it runs one; others read it from the store."""
+        from typogate.domains import InvalidAddress, parse_address
+        from typogate.policy.relationships import levels
+
+        store = self._need_store("learning from releases")
+        counts: dict[tuple[str, str], int] = {}
+        for recipient in hold.recipients:
+            try:
+                domain = parse_address(recipient).domain.unicode
+            except InvalidAddress:
+                continue
+            for level in levels(hold.sender):
+                counts[(level, domain)] = counts.get((level, domain), 0) + 1
+            if "guard" in self.__dict__:
+                self.guard.observe(hold.sender, domain, Evidence.RELEASED)
+        store.history.learn(counts, evidence=Evidence.RELEASED)
 
     def gatekeeper(self, adapter: Adapter) -> Gatekeeper:
         """The enforcement path for ``adapter``: this runtime's Guard, journal and notices."""
@@ -182,7 +209,9 @@ class Runtime:
 
 
 class _StoreWatcher:
-    """Asks the store every few seconds whether its rules changed, and applies them."""
+    """Keeps a running Guard current with the store: its rules every ``every`` seconds (a
+    cheap question), and the relationships other processes stored every
+    ``learning.refresh_seconds`` (what changed since the last look)."""
 
     def __init__(self, runtime: Runtime, store: Store, every: float) -> None:
         self.runtime = runtime
@@ -204,6 +233,11 @@ class _StoreWatcher:
 
         seen = None
         unreachable = False
+        refresh = self.runtime.config.learning.refresh_seconds
+        # Rows are stamped with the time of the mail they count, by writers in other
+        # processes: look back a little further than the last look.
+        learned_up_to = datetime.now(UTC) - timedelta(seconds=_RELATIONSHIP_MARGIN)
+        next_refresh = time.monotonic() + refresh
         # The first round applies the stored rules too: one may have changed since the Guard
         # was built.
         while not self._stop.wait(0 if seen is None else self.every):
@@ -214,11 +248,25 @@ class _StoreWatcher:
                     if seen is not None:
                         log.info("rules changed in the store: %d stored rules now", version[0])
                     seen = version
+                if time.monotonic() >= next_refresh:
+                    looked = datetime.now(UTC)
+                    changed = self.store.history.relationships(since=learned_up_to)
+                    if changed:
+                        self.runtime.guard.learn_relationships(changed)
+                    learned_up_to = looked - timedelta(seconds=_RELATIONSHIP_MARGIN)
+                    next_refresh = time.monotonic() + refresh
                 unreachable = False
             except SQLAlchemyError as error:
                 if not unreachable:  # said once, not every few seconds
-                    log.error("store: cannot read the rules (keeping those in use): %s", error)
+                    log.error(
+                        "store: cannot read rules or relationships (keeping those in use): %s",
+                        error,
+                    )
                 unreachable = True
             except ConfigError as error:  # a stored rule the Guard refuses: keep the old ones
                 log.error("store: a stored rule cannot be used (keeping those in use): %s", error)
                 seen = version
+
+
+# Relationships are stamped with their mail's time by writers that batch for up to ~10 s.
+_RELATIONSHIP_MARGIN = 60.0

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typogate.gateway.notice import NoticeSender
 from typogate.policy import Guard, Verdict
 from typogate.store.journal import HeldMessage, Journal, VerdictEvent
-from typogate.vocabulary import Action, Adapter, HoldSource, Mode
+from typogate.vocabulary import Action, Adapter, Evidence, HoldSource, Mode
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,9 +59,12 @@ class Gatekeeper:
         self.notices = notices
 
     def decide(self, recipient: str, envelope: Envelope) -> Decision:
-        """Judge one recipient and record the verdict. Raises
-        :class:`~typogate.InvalidAddress` for an address that cannot be read."""
+        """Judge one recipient and record the verdict; an allowed one teaches the Guard at
+        once (the store counts it too). Raises :class:`~typogate.InvalidAddress` for an
+        address that cannot be read."""
         verdict = self.guard.evaluate(recipient, envelope.sender)
+        if verdict.action is Action.ALLOW and envelope.sender:
+            self.guard.observe(envelope.sender, verdict.domain, Evidence.SENT)
         if self.journal is not None:
             self.journal.record(
                 VerdictEvent.of(

@@ -10,6 +10,7 @@ harmless: the second release reports the first and changes nothing.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -67,13 +68,20 @@ class Quarantine:
     """
 
     def __init__(
-        self, holds: Holds, queue: PostfixQueue | None = None, secret: str | None = None
+        self,
+        holds: Holds,
+        queue: PostfixQueue | None = None,
+        secret: str | None = None,
+        released: Callable[[HoldRecord], None] | None = None,
     ) -> None:
+        """``released`` is told of every message released (the relationships learn that
+        its sender meant those recipients)."""
         if secret is not None and len(secret) < MIN_SECRET:
             raise HoldError(f"the release-link secret must be at least {MIN_SECRET} characters")
         self.holds = holds
         self.queue = queue or PostfixQueue()
         self._links = link_signer(secret) if secret else None
+        self._released = released
 
     def _signer(self) -> URLSafeTimedSerializer:
         if self._links is None:
@@ -143,5 +151,7 @@ class Quarantine:
         done = self.holds.act(hold_id, action, actor, why, carry_out)
         if done is None:
             raise UnknownHold(f"no hold {hold_id}")
-        _, state, sentence = done
+        before, state, sentence = done
+        if state is HoldState.RELEASED and before.state is HoldState.HELD and self._released:
+            self._released(before)
         return Outcome(hold_id, state, sentence)

@@ -16,9 +16,9 @@ from __future__ import annotations
 import gc
 import math
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from functools import lru_cache
 
 from typogate.config import Config, Rule
@@ -34,23 +34,32 @@ from typogate.domains import (
     parse_address,
     parse_domain,
 )
+from typogate.domains.names import is_real_suffix
 from typogate.errors import ConfigError
 from typogate.policy import verdict as reasons
 from typogate.policy.lists import Listed, domain_lists
+from typogate.policy.relationships import ORGANISATION, Related, Relationships, Tie
 from typogate.policy.rules import RuleBook
-from typogate.policy.verdict import DomainVerdict, Verdict
-from typogate.vocabulary import Action
+from typogate.policy.verdict import Candidate, DomainVerdict, Verdict
+from typogate.vocabulary import Action, Evidence, Risk
 
 # Log prior odds, in nats, of an intended domain against a never-seen domain of ordinary length.
 LOG_PRIOR_PROTECTED = 12.0
 # A known domain is real but, without history, hardly likelier than any other real domain:
 # its near-twins are mostly other real domains (franklinma.gov, franklinpa.gov).
 LOG_PRIOR_KNOWN = 4.0
-# A learned correspondent's prior grows with the mail sent to it (ln of the count), up to
+# A learned correspondent's prior grows with the evidence for it (ln of the mail), up to
 # this much more: a near-twin of a domain written to a thousand times is a strong signal.
 LOG_PRIOR_HISTORY_MAX = 7.0
-# Allowed deliveries to a domain before it counts as a correspondent (it was not a slip).
-CORRESPONDENT_MIN_MAILS = 3
+# Mail received from a domain, and a sender's release, weigh more than a delivery to it:
+# they show it is real.
+RECEIVED_WEIGHT = 3.0
+RELEASED_WEIGHT = 5.0
+# A sender's own relationship with an intended domain raises its prior for that sender's
+# mail: a first send to a near-twin of the sender's own correspondent is the strongest
+# signal of a slip (an address's own history counts more than its domain's).
+SENDER_ADDRESS_NATS = 3.0
+SENDER_DOMAIN_NATS = 1.5
 # A never-seen name shorter than this many characters is likelier to be real, per missing char:
 # nearly every two- or three-letter name is registered somewhere.
 SHORT_NAME = 6
@@ -62,13 +71,6 @@ AMBIGUITY_NATS = math.log(2.0)
 
 _parse = parse_domain.__wrapped__  # for texts parsed once: kept out of the hot cache
 _FAST_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
-
-
-@dataclass(frozen=True, slots=True)
-class _Hypothesis:
-    suggestion: str
-    log_odds: float
-    explanation: Explanation
 
 
 class Guard:
@@ -87,9 +89,12 @@ class Guard:
             self._index = CandidateIndex(known, protected=protected)
         self.profile = lists.profile
         self._protected = frozenset(domain.ascii for domain in protected)
-        self._mails: dict[str, int] = {}  # learned: allowed deliveries per domain (ascii)
+        learning = self.config.learning
+        self.relationships = Relationships(learning.half_life_days * 86400)
         # No slip costs less than MIN_EDIT_COST nats, so more edits than this cannot matter.
-        best_prior = max(LOG_PRIOR_PROTECTED, LOG_PRIOR_KNOWN + LOG_PRIOR_HISTORY_MAX)
+        best_prior = max(
+            LOG_PRIOR_PROTECTED, LOG_PRIOR_KNOWN + LOG_PRIOR_HISTORY_MAX + SENDER_ADDRESS_NATS
+        )
         self._max_edits = int((best_prior - LOG_ODDS_FLOOR) // MIN_EDIT_COST)
         rules = RuleBook(self.config.rules)
         self._rule_for = rules.match if rules else None  # most configurations have none
@@ -101,7 +106,8 @@ class Guard:
         return len(self._index)
 
     def evaluate(self, recipient: str, sender: str | None = None) -> Verdict:
-        """Judge one recipient address. Raises :class:`InvalidAddress` for bad syntax."""
+        """Judge one recipient address, for ``sender`` when given (its own relationships
+        count). Raises :class:`InvalidAddress` for bad syntax."""
         at = recipient.rfind("@")
         if 0 < at <= 64 and _FAST_LOCAL.fullmatch(recipient, 0, at):
             judgement = self._judge(recipient[at + 1 :])
@@ -109,37 +115,115 @@ class Guard:
             parsed = parse_address(recipient)
             recipient = f"{parsed.local}@{parsed.domain.unicode}"
             judgement = self._judge(parsed.domain.ascii)
-        if (
-            sender
-            and judgement.action is not Action.ALLOW
-            and self._same_domain(sender, judgement.domain)
-        ):
-            judgement = DomainVerdict(
-                judgement.domain,
-                Action.ALLOW,
-                reasons.ALLOWED_OWN_DOMAIN,
-                f"{judgement.domain} is the sender's own domain.",
-                rule="own-domain",
-            )
+        if sender:
+            if judgement.action is not Action.ALLOW and self._same_domain(sender, judgement.domain):
+                judgement = DomainVerdict(
+                    judgement.domain,
+                    Action.ALLOW,
+                    reasons.ALLOWED_OWN_DOMAIN,
+                    f"{judgement.domain} is the sender's own domain.",
+                    rule="own-domain",
+                )
+            elif judgement.candidates or judgement.action is not Action.ALLOW:
+                judgement = self._for_sender(judgement, sender)
         return Verdict(recipient, judgement)
 
-    def learn(self, counts: dict[str, int]) -> None:
-        """Take in learned history: allowed deliveries per recipient domain (ascii or Unicode).
+    # --- learning --------------------------------------------------------------------------
 
-        A domain with at least ``CORRESPONDENT_MIN_MAILS`` becomes a known correspondent (never
-        flagged, and a candidate whose near-twins are flagged); more mail raises its prior.
-        Clears the verdict cache, so call it with batches, not per message.
+    def learn(self, counts: dict[str, int]) -> None:
+        """Take in the organisation's deliveries per recipient domain (ascii or Unicode).
+
+        A domain with at least ``learning.correspondent_mails`` becomes a known correspondent
+        (never flagged, and a candidate whose near-twins are flagged), unless it is itself a
+        likely slip; more mail raises its prior. Clears the verdict cache, so call it with
+        batches, not per message.
         """
+        domains = []
         for text, count in counts.items():
             try:
                 domain = parse_domain(text)
             except InvalidAddress:
                 continue
-            total = self._mails.get(domain.ascii, 0) + count
-            self._mails[domain.ascii] = total
-            if total >= CORRESPONDENT_MIN_MAILS:
+            tie = self.relationships.tie(ORGANISATION, domain.unicode)
+            sent = count + (tie.sent if tie is not None else 0)
+            received, released = (tie.received, tie.released) if tie is not None else (0, 0)
+            self.relationships.put(
+                ORGANISATION, domain.unicode, sent=sent, received=received, released=released
+            )
+            domains.append(domain)
+        self._reconsider(domains)
+
+    def learn_relationships(self, relationships: Iterable[Related]) -> None:
+        """Take in relationships as the store keeps them (absolute counts at every level,
+        :meth:`~typogate.store.history.History.relationships`)."""
+        domains = []
+        for related in relationships:
+            try:  # the store has what adapters and logs wrote: either IDNA form
+                domain = parse_domain(related.recipient_domain)
+            except InvalidAddress:
+                continue
+            self.relationships.put(
+                related.sender,
+                domain.unicode,
+                sent=related.count,
+                received=related.received,
+                released=related.released,
+                last_seen=related.last_seen.timestamp(),
+            )
+            if related.sender == ORGANISATION:
+                domains.append(domain)
+        self._reconsider(domains)
+
+    def observe(self, party: str | None, domain: str, evidence: Evidence) -> None:
+        """Take in one piece of evidence as mail flows: ``party`` (one of ours, an address)
+        sent to ``domain``, received from it, or released a message held for it."""
+        try:
+            known = parse_domain(domain)
+        except InvalidAddress:
+            return
+        tie = self.relationships.observe(party, known.unicode, evidence)
+        if self._may_become_known(tie) and known not in self._index:
+            self._reconsider([known])
+
+    def _may_become_known(self, tie: Tie) -> bool:
+        learning = self.config.learning
+        return (
+            tie.sent >= learning.correspondent_mails
+            or tie.received >= learning.received_mails
+            or tie.released > 0
+        )
+
+    def _reconsider(self, domains: list[Domain]) -> None:
+        """Make correspondents of the domains whose evidence now says so, strongest first:
+        mail received from a domain, or a release, proves it real; deliveries alone make a
+        correspondent only of a domain this Guard would not itself take for a likely slip
+        (years of mail to army.ml must never teach that army.ml is written to on purpose)."""
+        now = time.time()
+        half_life = self.relationships.half_life
+        learning = self.config.learning
+        ranked = []
+        for domain in domains:
+            tie = self.relationships.tie(ORGANISATION, domain.unicode)
+            if tie is None or domain in self._index or not self._may_become_known(tie):
+                continue
+            ranked.append((self._weight(tie, now), domain, tie))
+        ranked.sort(key=lambda entry: (-entry[0], entry[1].ascii))
+        for _, domain, tie in ranked:
+            proven = tie.received >= learning.received_mails or tie.released > 0
+            delivered = tie.sent * tie.fade(now, half_life) >= learning.correspondent_mails
+            if proven or (delivered and not self.slip_like(domain.ascii)):
                 self._index.add(domain)
         self._judge.cache_clear()
+
+    def slip_like(self, domain: str) -> bool:
+        """Whether this Guard takes ``domain`` for a likely slip (at ``model.reject_at``) of a
+        domain it knows, whatever was delivered to it. Raises :class:`InvalidAddress`."""
+        verdict = self._judge_domain(domain)
+        return verdict.action is not Action.ALLOW and verdict.score >= self.config.model.reject_at
+
+    def _weight(self, tie: Tie, now: float) -> float:
+        evidence = tie.sent + RECEIVED_WEIGHT * tie.received + RELEASED_WEIGHT * tie.released
+        return evidence * tie.fade(now, self.relationships.half_life)
 
     def use_rules(self, rules: list[Rule]) -> None:
         """Replace the blanket rules (the configuration's and the web's, in that order).
@@ -197,10 +281,11 @@ class Guard:
                     f"{name} is under {parent}, a domain you write to.",
                     rule=f"subdomain:{parent}",
                 )
-        hypotheses = self._hypotheses(domain)
+        candidates = self._hypotheses(domain)
+        likely = [c for c in candidates if c.log_odds >= LOG_ODDS_FLOOR]
         if rule is not None:
-            return self._blocked(name, rule, hypotheses)
-        return self._decide(name, hypotheses)
+            return self._blocked(domain, rule, likely, candidates)
+        return self._decide(domain, likely, candidates)
 
     def _indexed_parent(self, domain: Domain) -> str | None:
         labels = domain.ascii.split(".")
@@ -214,119 +299,251 @@ class Guard:
                 return candidate.unicode
         return None
 
-    def _hypotheses(self, domain: Domain) -> list[_Hypothesis]:
-        """Every intended domain worth considering, best first, one per suggestion."""
+    def _hypotheses(self, domain: Domain) -> tuple[Candidate, ...]:
+        """Every intended domain worth considering, best first, one per suggestion: those
+        below ``LOG_ODDS_FLOOR`` too, down to where a sender's own relationship with the
+        intended domain could still lift them above it."""
         length = len(domain.name) - domain.name.count(".")
         novelty = SHORT_NAME_NATS * max(0, SHORT_NAME - length)
         found = self._hypotheses_for(domain, "", novelty)
-        if not found and domain.subdomain:
+        if domain.subdomain and not any(c.log_odds >= LOG_ODDS_FLOOR for c in found):
             # mail.army.ml: the slip may be in the registrable part alone.
             registrable = parse_domain(domain.registrable)
-            found = self._hypotheses_for(registrable, domain.subdomain + ".", novelty)
+            below = self._hypotheses_for(registrable, domain.subdomain + ".", novelty)
+            if below:
+                return below
         return found
 
-    def _hypotheses_for(self, typed: Domain, prefix: str, novelty: float) -> list[_Hypothesis]:
-        best: dict[str, _Hypothesis] = {}
+    def _hypotheses_for(self, typed: Domain, prefix: str, novelty: float) -> tuple[Candidate, ...]:
+        best: dict[str, tuple[float, Explanation]] = {}
         for meant in self._index.candidates(typed, self._max_edits):
             prior = self._log_prior(meant)
-            explanation = explain(typed, meant, budget=prior - novelty - LOG_ODDS_FLOOR)
+            # A protected domain's prior is the highest there is; any other may be lifted
+            # by a sender's own relationship with it.
+            lift = 0.0 if meant.ascii in self._protected else SENDER_ADDRESS_NATS
+            budget = prior + lift - novelty - LOG_ODDS_FLOOR
+            explanation = explain(typed, meant, budget=budget)
             if explanation is None:
                 continue
             log_odds = prior - explanation.cost - novelty
             suggestion = prefix + meant.unicode
             held = best.get(suggestion)
-            if held is None or held.log_odds < log_odds:
-                best[suggestion] = _Hypothesis(suggestion, log_odds, explanation)
+            if held is None or held[0] < log_odds:
+                best[suggestion] = (log_odds, explanation)
         # Equally likely hypotheses in name order: the same answer on every run.
-        return sorted(best.values(), key=lambda h: (-h.log_odds, h.suggestion))
+        ranked = sorted(best.items(), key=lambda item: (-item[1][0], item[0]))
+        return tuple(
+            Candidate(
+                suggestion,
+                log_odds,
+                explanation.reason.value,
+                tuple(edit.detail for edit in explanation.edits),
+            )
+            for suggestion, (log_odds, explanation) in ranked
+        )
 
     def _log_prior(self, meant: Domain) -> float:
         if meant.ascii in self._protected:
             return LOG_PRIOR_PROTECTED
-        mails = self._mails.get(meant.ascii, 0)
-        if mails:
-            return LOG_PRIOR_KNOWN + min(LOG_PRIOR_HISTORY_MAX, math.log1p(mails))
+        tie = self.relationships.tie(ORGANISATION, meant.unicode)
+        if tie is not None:
+            weight = self._weight(tie, time.time())
+            if weight > 0:
+                return LOG_PRIOR_KNOWN + min(LOG_PRIOR_HISTORY_MAX, math.log1p(weight))
         return LOG_PRIOR_KNOWN
 
-    def _decide(self, name: str, hypotheses: list[_Hypothesis]) -> DomainVerdict:
-        if not hypotheses and (label := mixed_script_label(name)) is not None:
+    def _risk(self, domain: Domain) -> Risk:
+        """A leak, unless the slip stays where no stranger can receive it: a closed registry
+        (``model.closed_suffixes``), a suffix that is no real one, or a subdomain of a
+        protected domain."""
+        suffix = domain.suffix
+        closed = self.config.model.closed_suffixes
+        if any(suffix == name or suffix.endswith("." + name) for name in closed):
+            return Risk.MISDELIVERY
+        if not is_real_suffix(suffix):
+            return Risk.MISDELIVERY
+        labels = domain.ascii.split(".")
+        if any(".".join(labels[cut:]) in self._protected for cut in range(1, len(labels))):
+            return Risk.MISDELIVERY
+        return Risk.LEAK
+
+    def _actions(self, risk: Risk) -> tuple[Action, Action]:
+        """The actions for a likely and a possible slip of this risk."""
+        actions = self.config.actions
+        if risk is Risk.MISDELIVERY:
+            misdelivery = actions.misdelivery
+            return (
+                misdelivery.typo or actions.typo,
+                misdelivery.possible_typo or actions.possible_typo,
+            )
+        return actions.typo, actions.possible_typo
+
+    def _decide(
+        self,
+        domain: Domain,
+        likely: list[Candidate],
+        candidates: tuple[Candidate, ...] = (),
+        because: str = "",
+    ) -> DomainVerdict:
+        """The verdict from the hypotheses that matter (``likely``, best first); ``because``
+        is said after the explanation of an alert."""
+        name = domain.unicode
+        if not likely and (label := mixed_script_label(name)) is not None:
+            risk = self._risk(domain)
             return DomainVerdict(
                 name,
-                self.config.actions.typo,
+                self._actions(risk)[0],
                 Slip.CONFUSABLE.value,
                 f"{name} mixes Latin letters with look-alike letters of another script in "
                 f"{label!r}, a spoofing trick; check the address.",
                 score=1.0,
+                risk=risk,
             )
-        if not hypotheses:
+        if not likely:
             return DomainVerdict(
                 name,
                 Action.ALLOW,
                 reasons.ALLOWED_UNLIKELY,
                 f"{name} does not look like a mistake for a domain you protect or write to.",
+                candidates=candidates,
             )
-        score = _probability(hypotheses)
-        top = hypotheses[0]
-        edits = tuple(edit.detail for edit in top.explanation.edits)
+        score = _probability(likely)
+        top = likely[0]
         model = self.config.model
-        if score >= model.reject_at:
-            action = self.config.actions.typo
-        elif score >= model.warn_at:
-            action = self.config.actions.possible_typo
-        else:
+        if score < model.warn_at:
             return DomainVerdict(
                 name,
                 Action.ALLOW,
                 reasons.ALLOWED_UNLIKELY,
-                f"{name} is close to {top.suggestion} but more likely meant as written.",
+                f"{name} is close to {top.domain} but more likely meant as written.",
                 score=score,
-                edits=edits,
+                edits=top.edits,
+                candidates=candidates,
             )
-        rivals = tuple(
-            h.suggestion for h in hypotheses[1:] if top.log_odds - h.log_odds < AMBIGUITY_NATS
-        )
+        risk = self._risk(domain)
+        typo, possible_typo = self._actions(risk)
+        action = typo if score >= model.reject_at else possible_typo
+        rivals = tuple(c.domain for c in likely[1:] if top.log_odds - c.log_odds < AMBIGUITY_NATS)
         if rivals:
-            options = " or ".join((top.suggestion, *rivals))
+            options = " or ".join((top.domain, *rivals))
             return DomainVerdict(
                 name,
                 action,
                 reasons.TYPO_AMBIGUOUS,
-                f"{name} looks like a mistake for {options}; check which one you meant.",
+                f"{name} looks like a mistake for {options}; check which one you meant." + because,
                 suggestion=None,
                 score=score,
-                alternatives=(top.suggestion, *rivals),
-                edits=edits,
+                alternatives=(top.domain, *rivals),
+                edits=top.edits,
+                risk=risk,
+                candidates=candidates,
             )
-        how = "; ".join(edits)
+        how = "; ".join(top.edits)
         return DomainVerdict(
             name,
             action,
-            top.explanation.reason.value,
-            f"{name} looks like a mistake for {top.suggestion} ({how}). "
-            f"Did you mean {top.suggestion}?",
-            suggestion=top.suggestion,
+            top.reason,
+            f"{name} looks like a mistake for {top.domain} ({how}).{because} "
+            f"Did you mean {top.domain}?",
+            suggestion=top.domain,
             score=score,
-            edits=edits,
+            edits=top.edits,
+            risk=risk,
+            candidates=candidates,
         )
 
-    def _blocked(self, name: str, rule: Rule, hypotheses: list[_Hypothesis]) -> DomainVerdict:
+    def _blocked(
+        self,
+        domain: Domain,
+        rule: Rule,
+        likely: list[Candidate],
+        candidates: tuple[Candidate, ...],
+    ) -> DomainVerdict:
         code = reasons.BLOCKED_SUFFIX if rule.suffix is not None else reasons.BLOCKED_DOMAIN
         target = f".{rule.suffix}" if rule.suffix is not None else str(rule.domain)
         message = rule.message or f"Mail to {target} is blocked by your organisation's rules."
-        suggestion = hypotheses[0].suggestion if hypotheses else None
+        suggestion = likely[0].domain if likely else None
         if suggestion is not None:
             message += f" Did you mean {suggestion}?"
-        score = _probability(hypotheses) if hypotheses else 1.0
+        score = _probability(likely) if likely else 1.0
         return DomainVerdict(
-            name, rule.action, code, message, suggestion=suggestion, score=score, rule=_rule(rule)
+            domain.unicode,
+            rule.action,
+            code,
+            message,
+            suggestion=suggestion,
+            score=score,
+            rule=_rule(rule),
+            risk=self._risk(domain),
+            candidates=candidates,
         )
+
+    def _for_sender(self, judgement: DomainVerdict, sender: str) -> DomainVerdict:
+        """The judgement for ``sender``'s mail, with its own relationships: a domain it has
+        written to before (and that is no likely slip) is allowed; a first send to a
+        near-twin of one of its own correspondents weighs more."""
+        address, domain = self.relationships.of_sender(sender)
+        if not address and not domain:
+            return judgement
+        typed = judgement.domain
+        own = address.get(typed)
+        if own is not None and judgement.action is not Action.ALLOW:
+            habit = own.sent >= self.config.learning.relationship_mails
+            if own.received or own.released or (habit and not self._likely(judgement)):
+                return DomainVerdict(
+                    typed,
+                    Action.ALLOW,
+                    reasons.ALLOWED_RELATIONSHIP,
+                    f"{sender} has written to {typed} before.",
+                    rule="relationship",
+                )
+        if own is not None or not judgement.candidates:
+            return judgement
+        lifted = []
+        for candidate in judgement.candidates:
+            lift = _lift(candidate.domain, address, domain)
+            lifted.append(candidate._replace(log_odds=candidate.log_odds + lift))
+        if lifted == list(judgement.candidates):
+            return judgement
+        lifted.sort(key=lambda c: (-c.log_odds, c.domain))
+        likely = [c for c in lifted if c.log_odds >= LOG_ODDS_FLOOR]
+        if not likely or likely[0].domain == typed:
+            return judgement
+        because = f" {sender} writes to {likely[0].domain}, never before to {typed}."
+        verdict = self._decide(parse_domain(typed), likely, judgement.candidates, because)
+        if _severity(verdict.action) <= _severity(judgement.action):
+            return judgement
+        return verdict
+
+    def _likely(self, judgement: DomainVerdict) -> bool:
+        return judgement.score >= self.config.model.reject_at
+
+
+def _lift(suggestion: str, address: dict[str, Tie], domain: dict[str, Tie]) -> float:
+    """How much a sender's own relationship with ``suggestion`` (or a domain it is under)
+    raises the odds that the sender meant it."""
+    labels = suggestion.split(".")
+    for cut in range(len(labels) - 1):
+        meant = ".".join(labels[cut:])
+        if meant in address:
+            return SENDER_ADDRESS_NATS
+        if meant in domain:
+            return SENDER_DOMAIN_NATS
+    return 0.0
+
+
+_SEVERITY = {Action.ALLOW: 0, Action.WARN: 1, Action.HOLD: 2, Action.REJECT: 3}
+
+
+def _severity(action: Action) -> int:
+    return _SEVERITY[action]
 
 
 def _rule(rule: Rule) -> str:
     return f"rule:{rule.target}"
 
 
-def _probability(hypotheses: list[_Hypothesis]) -> float:
+def _probability(hypotheses: list[Candidate]) -> float:
     """P(the typed domain is a mistake): softmax of every hypothesis against "meant as typed"."""
     top = hypotheses[0].log_odds
     if top > 30:  # exp would not change the answer, only overflow

@@ -12,10 +12,13 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
 
 from typogate.vocabulary import Evidence
 
 ORGANISATION = "*"
+_FULL_DAY = 86400.0
 
 
 def levels(party: str | None) -> list[str]:
@@ -29,6 +32,23 @@ def levels(party: str | None) -> list[str]:
     return [ORGANISATION, party]
 
 
+class Related(Protocol):
+    """A relationship as the store keeps it (``typogate.store.records.Correspondent``)."""
+
+    @property
+    def sender(self) -> str: ...
+    @property
+    def recipient_domain(self) -> str: ...
+    @property
+    def count(self) -> int: ...
+    @property
+    def received(self) -> int: ...
+    @property
+    def released(self) -> int: ...
+    @property
+    def last_seen(self) -> datetime: ...
+
+
 @dataclass(slots=True)
 class Tie:
     """The evidence between one party and one outside domain."""
@@ -39,8 +59,9 @@ class Tie:
     last_seen: float = 0.0  # seconds since the epoch
 
     def fade(self, now: float, half_life: float) -> float:
-        """How much of the evidence still counts, from 1 (seen now) down towards 0."""
-        age = max(0.0, now - self.last_seen)
+        """How much of the evidence still counts: all of it for a day after the last mail,
+        then half as much for every ``half_life`` (seconds) more."""
+        age = max(0.0, now - self.last_seen - _FULL_DAY)
         return math.pow(0.5, age / half_life)
 
     @property

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from typogate.vocabulary import Action
+from typogate.vocabulary import Action, Risk
 
 # Stable reason codes besides the typo classes of ``typogate.domains.Slip``; docs/reasons.md.
 ALLOWED_PROTECTED = "allowed.protected"
 ALLOWED_KNOWN = "allowed.known"
 ALLOWED_SUBDOMAIN = "allowed.subdomain"
 ALLOWED_OWN_DOMAIN = "allowed.own_domain"
+ALLOWED_RELATIONSHIP = "allowed.relationship"
 ALLOWED_RULE = "allowed.rule"
 ALLOWED_UNLIKELY = "allowed.no_likely_typo"
 BLOCKED_DOMAIN = "blocked.domain"
@@ -18,8 +19,23 @@ BLOCKED_SUFFIX = "blocked.suffix"
 TYPO_AMBIGUOUS = "typo.ambiguous"
 
 
+class Candidate(NamedTuple):
+    """A domain the sender may have meant, with the log-odds (nats) that they did, for the
+    organisation as a whole."""
+
+    domain: str
+    log_odds: float
+    reason: str
+    edits: tuple[str, ...]
+
+
 class DomainVerdict(NamedTuple):
-    """The judgement on a recipient domain; every recipient at that domain shares it."""
+    """The judgement on a recipient domain; every recipient at that domain shares it
+    (a sender's own relationships may change it for that sender's mail).
+
+    ``risk`` says, for a slip, whether it can leak to a stranger or only bounce;
+    ``candidates`` are the intended domains that were weighed, likeliest first.
+    """
 
     domain: str
     action: Action
@@ -30,6 +46,8 @@ class DomainVerdict(NamedTuple):
     rule: str = "model"
     alternatives: tuple[str, ...] = ()
     edits: tuple[str, ...] = ()
+    risk: Risk | None = None
+    candidates: tuple[Candidate, ...] = ()
 
 
 class Verdict(NamedTuple):
@@ -77,6 +95,12 @@ class Verdict(NamedTuple):
         return self.judgement.alternatives
 
     @property
+    def risk(self) -> Risk | None:
+        """For a slip: a leak (a stranger can receive it) or a misdelivery (it can only
+        bounce); None when nothing looks wrong."""
+        return self.judgement.risk
+
+    @property
     def suggested_recipient(self) -> str | None:
         """The recipient address at the suggested domain (``john@army.mil``); ``None``
         without a suggestion, or when what was judged is a bare domain, not an address."""
@@ -105,4 +129,5 @@ class Verdict(NamedTuple):
             "score": round(j.score, 4),
             "rule": j.rule,
             "edits": list(j.edits),
+            "risk": j.risk.value if j.risk is not None else None,
         }

@@ -1,0 +1,147 @@
+"""Learned relationships: evidence kinds, never learning a slip, per-sender decisions, fading,
+and whether a slip can leak or only bounce."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from typogate import Action, Config, Guard
+from typogate.vocabulary import Evidence, Risk
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A relationship as the store hands it over."""
+
+    sender: str
+    recipient_domain: str
+    count: int = 0
+    received: int = 0
+    released: int = 0
+    last_seen: datetime = datetime.now(UTC)
+
+
+def guard(**config) -> Guard:
+    return Guard(
+        Config.from_mapping({"domains": {"protected": ["army.mil", "gmail.com"]}, **config})
+    )
+
+
+def test_deliveries_alone_never_teach_a_slip_however_many():
+    # Years of mail to army.ml in the logs must not make army.ml a correspondent.
+    gate = guard()
+    gate.learn({"army.ml": 5000})
+    verdict = gate.evaluate("bob@army.ml")
+    assert verdict.action is Action.REJECT and verdict.suggestion == "army.mil"
+    assert gate.slip_like("army.ml")
+
+
+def test_deliveries_teach_a_domain_that_is_no_slip():
+    gate = guard()
+    gate.learn({"acme-corp.com": 40})
+    assert gate.evaluate("a@acme-corp.com").reason == "allowed.known"
+    assert gate.evaluate("a@acme-crop.com").suggestion == "acme-corp.com"
+
+
+def test_a_near_twin_of_a_strong_correspondent_is_not_learned_from_deliveries():
+    gate = guard()
+    gate.learn({"acme-corp.com": 400})
+    gate.learn({"acme-crop.com": 6})  # six slips, delivered
+    assert gate.evaluate("a@acme-crop.com").is_alert
+
+
+@pytest.mark.parametrize(
+    "evidence", [{"received": 3}, {"released": 1}], ids=["mail received", "a sender's release"]
+)
+def test_received_mail_or_a_release_proves_a_near_twin_real(evidence):
+    gate = guard()
+    gate.learn({"acme-corp.com": 400})
+    gate.learn_relationships([Stored("*", "acme-crop.com", count=6, **evidence)])
+    assert gate.evaluate("a@acme-crop.com").reason == "allowed.known"
+
+
+def test_an_admins_allow_rule_wins():
+    gate = guard(rules=[{"domain": "army.ml", "action": "allow"}])
+    assert gate.evaluate("a@army.ml").reason == "allowed.rule"
+
+
+def test_mail_received_while_running_teaches_at_once():
+    gate = guard()
+    gate.learn({"acme-corp.com": 400})
+    assert gate.evaluate("a@acme-crop.com").is_alert
+    for _ in range(2):  # learning.received_mails
+        gate.observe("ops@example.org", "acme-crop.com", Evidence.RECEIVED)
+    assert gate.evaluate("a@acme-crop.com").reason == "allowed.known"
+
+
+def test_allowed_deliveries_while_running_make_a_correspondent_and_protect_its_twin():
+    gate = guard()
+    assert not gate.evaluate("a@northwind-tradres.com").is_alert
+    for _ in range(3):  # learning.correspondent_mails
+        gate.observe("alice@example.org", "northwind-traders.com", Evidence.SENT)
+    twin = gate.evaluate("a@northwind-tradres.com")
+    assert twin.is_alert and twin.suggestion == "northwind-traders.com"
+
+
+def test_a_first_send_to_a_near_twin_of_the_senders_own_correspondent_weighs_more():
+    gate = guard()
+    gate.learn({"northwind.io": 3})  # a weak correspondent of the organisation
+    # A slip far enough that, for the organisation as a whole, it is likelier meant.
+    assert not gate.evaluate("x@northwino.io").is_alert
+    for _ in range(4):
+        gate.observe("alice@example.org", "northwind.io", Evidence.SENT)
+    alice = gate.evaluate("x@northwino.io", sender="alice@example.org")
+    assert alice.is_alert and alice.suggestion == "northwind.io"
+    assert "alice@example.org writes to northwind.io" in alice.explanation
+    # Her colleague in another domain never wrote there: the organisation's view holds.
+    assert not gate.evaluate("x@northwino.io", sender="bob@elsewhere.org").is_alert
+
+
+def test_a_sender_who_hears_from_a_flagged_domain_may_write_to_it():
+    gate = guard()
+    gate.learn({"acme-corp.com": 400})
+    gate.learn_relationships([Stored("sue@example.org", "acme-crop.com", count=3, received=2)])
+    assert gate.evaluate("a@acme-crop.com", sender="sue@example.org").reason == (
+        "allowed.relationship"
+    )
+    assert gate.evaluate("a@acme-crop.com", sender="tom@example.org").is_alert
+
+
+def test_old_relationships_fade():
+    gate = guard(learning={"half_life_days": 30})
+    long_ago = datetime.now(UTC) - timedelta(days=365)
+    gate.learn_relationships([Stored("*", "acme-corp.com", count=20, last_seen=long_ago)])
+    # Twenty deliveries a year ago weigh less than one today: not a correspondent any more.
+    assert gate.evaluate("a@acme-corp.com").reason != "allowed.known"
+    assert not gate.evaluate("a@acme-crop.com").is_alert
+
+
+@pytest.mark.parametrize(
+    "recipient, risk",
+    [
+        ("a@army.ml", Risk.LEAK),  # anyone can register under .ml
+        ("a@gmial.com", Risk.LEAK),
+        ("a@arny.mil", Risk.MISDELIVERY),  # nobody else registers under .mil
+        ("a@gmail.con", Risk.MISDELIVERY),  # no such suffix: it can only bounce
+    ],
+)
+def test_a_slip_is_a_leak_or_a_misdelivery(recipient, risk):
+    verdict = guard().evaluate(recipient)
+    assert verdict.is_alert and verdict.risk is risk
+    assert verdict.to_dict()["risk"] == risk.value
+
+
+def test_actions_differ_by_risk():
+    gate = guard(actions={"typo": "reject", "misdelivery": {"typo": "warn"}})
+    assert gate.evaluate("a@army.ml").action is Action.REJECT
+    assert gate.evaluate("a@arny.mil").action is Action.WARN
+
+
+def test_a_subdomain_of_a_protected_domain_cannot_leak():
+    rules = [{"domain": "old.dell.com", "action": "reject"}, {"suffix": "ml", "action": "reject"}]
+    gate = Guard(Config.from_mapping({"domains": {"protected": ["dell.com"]}, "rules": rules}))
+    assert gate.evaluate("a@old.dell.com").risk is Risk.MISDELIVERY  # only Dell can create it
+    assert gate.evaluate("a@dell.ml").risk is Risk.LEAK
