@@ -100,8 +100,10 @@ class Learning(_Section):
     correspondent_mails: int = Field(3, ge=1)
     # Deliveries from one sender (address) to a domain that make a relationship of its own.
     relationship_mails: int = Field(2, ge=1)
-    # Messages received from a domain that prove it real (a typo domain seldom writes back).
-    received_mails: int = Field(2, ge=1)
+    # Messages received from a domain, or held messages to it that their senders released,
+    # that prove it real for the whole organisation (a typo domain seldom writes back). For
+    # one sender, a single release or message received is enough.
+    proven_after: int = Field(2, ge=1)
     # How often a running gateway reads what other processes learned into the store.
     refresh_seconds: float = Field(10.0, gt=0)
 

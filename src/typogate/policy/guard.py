@@ -189,8 +189,8 @@ class Guard:
         learning = self.config.learning
         return (
             tie.sent >= learning.correspondent_mails
-            or tie.received >= learning.received_mails
-            or tie.released > 0
+            or tie.received >= learning.proven_after
+            or tie.released >= learning.proven_after
         )
 
     def _reconsider(self, domains: list[Domain]) -> None:
@@ -209,7 +209,7 @@ class Guard:
             ranked.append((self._weight(tie, now), domain, tie))
         ranked.sort(key=lambda entry: (-entry[0], entry[1].ascii))
         for _, domain, tie in ranked:
-            proven = tie.received >= learning.received_mails or tie.released > 0
+            proven = tie.received >= learning.proven_after or tie.released >= learning.proven_after
             delivered = tie.sent * tie.fade(now, half_life) >= learning.correspondent_mails
             if proven or (delivered and not self.slip_like(domain.ascii)):
                 self._index.add(domain)

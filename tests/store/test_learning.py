@@ -1,0 +1,130 @@
+"""Learning from logs in both directions, and while running, across processes on one store."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from mta import TYPOGATE, Server, policy_answer
+from ports import free_port
+
+from typogate.store import Store
+
+OUT = (
+    "Mar  1 10:{m:02d}:00 mx1 postfix/qmgr[90]: O{n}: from=<{sender}>, size=900, nrcpt=1 (queue active)\n"  # noqa: E501
+    "Mar  1 10:{m:02d}:01 mx1 postfix/smtp[91]: O{n}: to=<{recipient}>, relay=mx[203.0.113.4]:25, delay=1, delays=0/0/0.5/0.5, dsn=2.0.0, status=sent (250 ok)\n"  # noqa: E501
+)
+IN = (
+    "Mar  1 11:{m:02d}:00 mx1 postfix/qmgr[90]: I{n}: from=<{sender}>, size=900, nrcpt=1 (queue active)\n"  # noqa: E501
+    "Mar  1 11:{m:02d}:01 mx1 postfix/local[92]: I{n}: to=<{recipient}>, relay=local, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (delivered to mailbox)\n"  # noqa: E501
+)
+
+
+def _log() -> str:
+    lines = []
+    n = 0
+    for recipient, times in (("colonel@army.ml", 40), ("orders@acme-corp.com", 30)):
+        for _ in range(times):  # years of leaks to army.ml, and real trade with acme-corp
+            n += 1
+            lines.append(OUT.format(m=n % 60, n=n, sender="ops@example.org", recipient=recipient))
+    for _ in range(3):  # acme-corp writes back; army.ml never does
+        n += 1
+        lines.append(
+            IN.format(m=n % 60, n=n, sender="sales@acme-corp.com", recipient="ops@example.org")
+        )
+    return "".join(lines)
+
+
+def test_learn_reads_both_directions_and_refuses_to_learn_a_slip(tmp_path: Path):
+    (tmp_path / "mail.log").write_text(_log())
+    (tmp_path / "typogate.toml").write_text("[domains]\nprotected = ['army.mil', 'example.org']\n")
+    db = f"sqlite:///{tmp_path / 'typogate.db'}"
+    done = subprocess.run(
+        [TYPOGATE, "learn", "mail.log", "--db", db, "--config", "typogate.toml", "--json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert (summary["deliveries"], summary["received"]) == (70, 3)
+    assert [(r["domain"], r["deliveries"], r["suggestion"]) for r in summary["refused"]] == [
+        ("army.ml", 40, "army.mil")
+    ]
+    store = Store(db, writer=False)
+    mine = {
+        r.recipient_domain: (r.count, r.received)
+        for r in store.history.relationships()
+        if r.sender == "ops@example.org"
+    }
+    store.close()
+    assert mine == {"army.ml": (40, 0), "acme-corp.com": (30, 3)}  # all evidence is kept
+    verdicts = subprocess.run(
+        [
+            TYPOGATE,
+            "check",
+            "--json",
+            "--db",
+            db,
+            "--config",
+            "typogate.toml",
+            "colonel@army.ml",
+            "orders@acme-corp.com",
+            "orders@acme-crop.com",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout.splitlines()
+    leak, partner, twin = (json.loads(line) for line in verdicts)
+    assert (leak["action"], leak["suggestion"]) == ("reject", "army.mil")
+    assert partner["reason"] == "allowed.known"
+    assert twin["suggestion"] == "acme-corp.com" and twin["action"] != "allow"
+
+
+@pytest.mark.postgres
+def test_gateways_on_one_postgresql_see_each_others_learning(postgres, tmp_path: Path):
+    """Process A lets mail to a new partner through three times: A knows the partner at
+    once, and flags its near-twin; B, on the same PostgreSQL, once A's writer stored it (10 s
+    at most) and B read it (learning.refresh_seconds)."""
+    (tmp_path / "typogate.toml").write_text(
+        "[domains]\nprotected = ['army.mil', 'example.org']\n[learning]\nrefresh_seconds = 1\n"
+    )
+    ports = free_port(), free_port()
+    servers = [
+        Server(
+            [
+                "policy",
+                "--listen",
+                f"127.0.0.1:{port}",
+                "--config",
+                str(tmp_path / "typogate.toml"),
+                "--db",
+                postgres.url,
+            ],
+            port,
+            tmp_path / f"policy-{port}.log",
+        ).start()
+        for port in ports
+    ]
+    a, b = ports
+    try:
+        twin = "orders@northwind-tradres.com"
+        # B is asked as for a bounce (no sender): an allowed answer teaches nothing.
+        assert policy_answer(b, twin, sender="") == "action=DUNNO\n\n"
+        for _ in range(3):
+            assert policy_answer(a, "orders@northwind-traders.com") == "action=DUNNO\n\n"
+        assert policy_answer(a, twin).startswith("action=550 ")  # learned at once, in memory
+        deadline = time.monotonic() + 40
+        while policy_answer(b, twin, sender="") == "action=DUNNO\n\n":
+            assert time.monotonic() < deadline, servers[0].log + servers[1].log
+            time.sleep(0.5)
+    finally:
+        for server in servers:
+            server.stop()
