@@ -12,10 +12,18 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    IPvAnyNetwork,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from typogate.errors import ConfigError
-from typogate.vocabulary import Action, Mode, Profile
+from typogate.vocabulary import Action, Mode, Profile, Unreadable
 
 __all__ = ["Config", "ConfigError", "Rule", "host_and_port"]
 
@@ -109,7 +117,8 @@ class Learning(_Section):
 
 
 class Gateway(_Section):
-    """Where the mail-flow adapters listen, where notices go, where holds are recorded."""
+    """Where the mail-flow adapters listen, where notices go, where holds are recorded,
+    and what the adapters know of the MTA around them."""
 
     policy_listen: str = "127.0.0.1:10040"
     milter_listen: str = "inet:10041@127.0.0.1"
@@ -118,6 +127,14 @@ class Gateway(_Section):
     notice_relay: str = ""  # host:port that relays typogate's notices to senders; "" = none
     notice_from: str = "postmaster@localhost"
     journal: Path = Path("typogate-journal.jsonl")  # verdict events and held messages
+    # The MTA's own domains (Postfix's mydestination, and [address] literals of its
+    # interfaces): mail to them stays there, and the percent hack and bang path route on
+    # from them. None = unknown: every host such an address may reach is judged.
+    own_domains: list[str] | None = None
+    # Clients whose envelope sender is believed without authentication: only such a
+    # sender, or one that authenticated (SASL), has its own domain allowed.
+    trusted_networks: list[IPvAnyNetwork] = []
+    unreadable_address: Unreadable = Unreadable.DEFER
 
 
 class Release(_Section):

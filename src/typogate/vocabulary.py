@@ -25,6 +25,14 @@ class Mode(StrEnum):
     AUDIT = "audit"
 
 
+class Unreadable(StrEnum):
+    """What the adapters answer for a recipient address typogate cannot read: never a
+    pass (``gateway.unreadable_address``)."""
+
+    DEFER = "defer"  # 4xx: the client keeps the message and retries; an admin can look
+    REJECT = "reject"  # 5xx: the sender gets it back at once
+
+
 class Profile(StrEnum):
     """The built-in domain lists (src/typogate/policy/profiles/)."""
 

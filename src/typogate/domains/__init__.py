@@ -6,20 +6,34 @@ Nothing here imports from the rest of typogate but its error root (``typogate.er
 from typogate.domains.channel import MIN_EDIT_COST, Edit, Explanation, Slip, explain
 from typogate.domains.confusables import mixed_script_label, skeleton
 from typogate.domains.index import CandidateIndex
-from typogate.domains.names import Domain, InvalidAddress, Recipient, parse_address, parse_domain
+from typogate.domains.names import (
+    Destination,
+    Domain,
+    InvalidAddress,
+    Recipient,
+    Route,
+    host_name,
+    parse_address,
+    parse_domain,
+    read_destination,
+)
 
 __all__ = [
     "MIN_EDIT_COST",
     "CandidateIndex",
+    "Destination",
     "Domain",
     "Edit",
     "Explanation",
     "InvalidAddress",
     "Recipient",
+    "Route",
     "Slip",
     "explain",
+    "host_name",
     "mixed_script_label",
     "parse_address",
     "parse_domain",
+    "read_destination",
     "skeleton",
 ]

@@ -1,4 +1,5 @@
-"""Domain names and recipient addresses: normalisation, IDNA and the public-suffix split.
+"""Domain names and recipient addresses: normalisation, IDNA and the public-suffix split,
+and where mail to an address really goes (:func:`read_destination`).
 
 Everything here is pure and cached: the gateway calls it on every recipient.
 """
@@ -6,10 +7,13 @@ Everything here is pure and cached: the gateway calls it on every recipient.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
+from enum import StrEnum
 from functools import lru_cache
 from typing import NamedTuple
 
+import idna
 from publicsuffixlist import PublicSuffixList
 
 from typogate.errors import TypogateError
@@ -151,3 +155,227 @@ def parse_address(text: str) -> Recipient:
     except EmailNotValidError as error:
         raise InvalidAddress(text, str(error)) from None
     return Recipient(checked.local_part, parse_domain(checked.ascii_domain))
+
+
+class Route(StrEnum):
+    """How the destination was read from an address, as Postfix's rewriting reads it."""
+
+    AT_SIGN = "at-sign"  # the host after the last @-sign: john@army.ml
+    PERCENT_HACK = "percent-hack"  # john%army.ml@own-host: Postfix makes it john@army.ml
+    BANG_PATH = "bang-path"  # army.ml!john@own-host: Postfix makes it john@army.ml
+    OWN_HOST = "own-host"  # ends on one of the MTA's own domains: the mail stays there
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """Where mail to one address goes, and what was read to find out.
+
+    ``host`` is the destination host as Postfix and UTS #46 map it (``army.ml`` for
+    ``ARMY.ML`` with a U+200B in it, ``[192.0.2.1]``, ``localhost``). ``domain`` is that
+    host as a :class:`Domain`, or ``None`` when there is no domain name to judge: an
+    address literal, a bare host name or public suffix (``localhost``, ``co.uk``), or the
+    MTA's own domain (``route`` is then :attr:`Route.OWN_HOST`). ``local`` is the local
+    part handed on, without quotes. ``alternatives`` are the other destinations the
+    address may reach when it reads more than one way (the MTA's own domains unknown, an
+    unquoted local part with quotes, comments or commas in it): a gatekeeper judges all.
+    """
+
+    local: str
+    host: str
+    domain: Domain | None
+    route: Route
+    alternatives: tuple[Destination, ...] = ()
+
+    @property
+    def address(self) -> str:
+        """The address as delivered: ``john@army.ml`` for ``john%army.ml@own-host``."""
+        return f"{self.local}@{self.domain.unicode if self.domain else self.host}"
+
+
+# Bounds on what one address may make the reader do: Postfix answers a hostile address
+# with a few readings and hops, never thousands.
+MAX_READINGS = 8
+MAX_HOPS = 32
+
+
+def read_destination(text: str, own_domains: Collection[str] | None = None) -> Destination:
+    """Read where mail to ``text`` goes, whatever its local part looks like.
+
+    The destination is the host after the last @-sign, mapped as Postfix 3.7 and UTS #46
+    map it (case, full-width letters, ideographic and full-width dots, ignored characters
+    such as U+200B, U+00AD, U+FEFF; one trailing dot), read from the address as written
+    (quotes, backslashes and comments as RFC 5322 reads them) and from its unquoted form
+    (what Postfix hands a policy service). When that host is one of ``own_domains`` (the
+    MTA's ``mydestination``, in :func:`host_name` form), Postfix's rewriting goes on as it
+    does: the host is stripped, then a bang path (``army.ml!john``) or the percent hack
+    (``john%army.ml``) gives the next destination. With ``own_domains`` unknown (``None``)
+    every host along that route is a possible destination (``alternatives``).
+
+    Raises :class:`InvalidAddress` when no destination can be read: no @-sign, nothing
+    after it, a host that is not a domain name or address literal after mapping, or more
+    readings or hops than a real address has.
+    """
+    address = text.strip()
+    if address.startswith("<") and address.endswith(">"):
+        address = address[1:-1].strip()
+    # A source route (<@relay:john@army.ml>) is dropped, as Postfix and RFC 5321 drop it;
+    # without angle brackets Postfix may read the route itself, so that is read too.
+    route, colon, rest = address.partition(":") if address.startswith("@") else ("", "", "")
+    texts = (rest, route) if colon else (address,)
+    own = None if own_domains is None else frozenset(own_domains)
+    found: dict[tuple[str, Route], Destination] = {}
+    failures: list[InvalidAddress] = []
+    for local, host in (reading for part in texts for reading in _readings(text, part)):
+        try:
+            for destination in _route(text, local, host, own):
+                found.setdefault((destination.host, destination.route), destination)
+        except InvalidAddress as error:
+            failures.append(error)
+    if not found:
+        raise failures[0] if failures else InvalidAddress(text, _NO_AT_SIGN)
+    if len(found) > MAX_READINGS:
+        raise InvalidAddress(text, "the address reads too many ways to tell where it goes")
+    first, *others = found.values()
+    return Destination(first.local, first.host, first.domain, first.route, tuple(others))
+
+
+def host_name(text: str) -> str:
+    """A host as Postfix and UTS #46 map it: ``army.ml`` for ``ＡＲＭＹ。ml.`` or for
+    ``army.ml`` with a U+00AD in it; address literals (``[192.0.2.1]``) lower-cased.
+
+    Raises :class:`InvalidAddress` when the text cannot be mapped to a host name.
+    """
+    return _host_name(text, text)
+
+
+_NO_AT_SIGN = "an address needs an @-sign and a domain after it"
+
+
+def _readings(text: str, address: str) -> list[tuple[str, str]]:
+    """(local part, host) pairs ``address`` may mean: as RFC 5322 tokens, as plain text
+    split at its last @-sign, and each comma-separated part, in that order."""
+    readings: list[tuple[str, str]] = []
+    plain, at_signs, commas = _unquote(address)
+    if at_signs:
+        readings.append((plain[: at_signs[-1]], plain[at_signs[-1] + 1 :]))
+    local, at, host = address.rpartition("@")
+    if at and (local, host) not in readings:
+        readings.append((local, host))
+    if commas and at_signs:  # a list: Postfix's own reader takes one of its parts
+        for start, end in zip((-1, *commas), (*commas, len(plain)), strict=True):
+            local, at, host = plain[start + 1 : end].rpartition("@")
+            if at and (local, host) not in readings:
+                readings.append((local, host))
+    if len(readings) > MAX_READINGS:
+        raise InvalidAddress(text, "the address reads too many ways to tell where it goes")
+    return readings
+
+
+def _unquote(address: str) -> tuple[str, list[int], list[int]]:
+    """``address`` with quotes, backslash escapes and (comments) taken out, as Postfix's
+    RFC 822 reader does, and where its @-signs and commas outside quotes are."""
+    out: list[str] = []
+    at_signs: list[int] = []
+    commas: list[int] = []
+    i, n = 0, len(address)
+    while i < n:
+        ch = address[i]
+        if ch == "\\" and i + 1 < n:
+            out.append(address[i + 1])
+            i += 2
+        elif ch == '"':
+            i += 1
+            while i < n and address[i] != '"':
+                if address[i] == "\\" and i + 1 < n:
+                    i += 1
+                out.append(address[i])
+                i += 1
+            i += 1
+        elif ch == "(":
+            depth = 1
+            i += 1
+            while i < n and depth:
+                if address[i] == "\\":
+                    i += 1
+                elif address[i] in "()":
+                    depth += 1 if address[i] == "(" else -1
+                i += 1
+        else:
+            if ch == "@":
+                at_signs.append(len(out))
+            elif ch == ",":
+                commas.append(len(out))
+            out.append(ch)
+            i += 1
+    return "".join(out), at_signs, commas
+
+
+def _route(text: str, local: str, host: str, own: frozenset[str] | None) -> list[Destination]:
+    """Follow Postfix's rewriting from ``local@host``: every destination it may reach."""
+    found: list[Destination] = []
+    route = Route.AT_SIGN
+    for _ in range(MAX_HOPS):
+        name = _host_name(text, host)
+        if own is None or name not in own:
+            found.append(Destination(local, name, _judged_domain(text, name), route))
+            if own is not None:
+                return found
+        hop = _next_hop(local)
+        if hop is None:
+            if own is not None:
+                found.append(Destination(local, name, None, Route.OWN_HOST))
+            return found
+        local, host, route = hop
+    raise InvalidAddress(text, f"the address routes through more than {MAX_HOPS} hosts")
+
+
+def _next_hop(local: str) -> tuple[str, str, Route] | None:
+    """Postfix's next step once an own host is stripped (resolve_dequoted_address = yes:
+    the local part is read unquoted): a remaining @-sign, else the first ``!`` of a bang
+    path, else the last ``%`` of the percent hack; ``None`` when the mail stays."""
+    before, at, after = local.rpartition("@")
+    if at:
+        return before, after, Route.AT_SIGN
+    site, bang, user = local.partition("!")
+    if bang:
+        return user, site, Route.BANG_PATH
+    before, percent, after = local.rpartition("%")
+    if percent:
+        return before, after, Route.PERCENT_HACK
+    return None
+
+
+def _host_name(text: str, host: str) -> str:
+    name = host.strip()
+    if name.startswith("[") and name.endswith("]"):
+        return name.lower()
+    if not name.isascii():
+        try:
+            # Non-transitional and without the STD3 rules: the mapping ICU does for Postfix
+            # (midna_domain.c, enable_idna2003_compatibility = no).
+            name = idna.uts46_remap(name, std3_rules=False, transitional=False)
+        except (idna.IDNAError, ValueError) as error:
+            raise InvalidAddress(text, f"{host!r} is not a domain name: {error}") from None
+    name = name.lower()
+    if name.endswith(".") and not name.endswith(".."):
+        name = name[:-1]
+    if not name:
+        raise InvalidAddress(text, _NO_AT_SIGN)
+    return name
+
+
+def _judged_domain(text: str, name: str) -> Domain | None:
+    """``name`` as a :class:`Domain`; ``None`` for an address literal, a bare host name or a
+    public suffix (no domain name anyone could have mistyped)."""
+    if name.startswith("["):
+        return None
+    if "." not in name or _PSL.is_public(name):
+        try:
+            idna.encode(name, uts46=False)
+        except (idna.IDNAError, ValueError, UnicodeError) as error:
+            raise InvalidAddress(text, f"{name!r} is not a host name: {error}") from None
+        return None
+    try:
+        return parse_domain(name)
+    except InvalidAddress as error:
+        raise InvalidAddress(text, error.reason) from None

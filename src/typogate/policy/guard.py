@@ -25,14 +25,18 @@ from typogate.config import Config, Rule
 from typogate.domains import (
     MIN_EDIT_COST,
     CandidateIndex,
+    Destination,
     Domain,
     Explanation,
     InvalidAddress,
+    Route,
     Slip,
     explain,
+    host_name,
     mixed_script_label,
     parse_address,
     parse_domain,
+    read_destination,
 )
 from typogate.domains.names import is_real_suffix
 from typogate.errors import ConfigError
@@ -70,7 +74,8 @@ LOG_ODDS_FLOOR = -1.5
 AMBIGUITY_NATS = math.log(2.0)
 
 _parse = parse_domain.__wrapped__  # for texts parsed once: kept out of the hot cache
-_FAST_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+# A dot-atom local part that cannot route on: no % (percent hack) and no ! (bang path).
+_FAST_LOCAL = re.compile(r"[A-Za-z0-9#$&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9#$&'*+/=?^_`{|}~-]+)*")
 
 
 class Guard:
@@ -99,34 +104,94 @@ class Guard:
         rules = RuleBook(self.config.rules)
         self._rule_for = rules.match if rules else None  # most configurations have none
         self._judge = lru_cache(maxsize=cache_size)(self._judge_domain)
+        own = self.config.gateway.own_domains
+        self._own = None if own is None else frozenset(_own_hosts(own))
 
     @property
     def domain_count(self) -> int:
         """How many protected and known domains the index holds."""
         return len(self._index)
 
-    def evaluate(self, recipient: str, sender: str | None = None) -> Verdict:
-        """Judge one recipient address, for ``sender`` when given (its own relationships
-        count). Raises :class:`InvalidAddress` for bad syntax."""
+    def evaluate(
+        self, recipient: str, sender: str | None = None, *, vouched: bool = True
+    ) -> Verdict:
+        """Judge where mail to one recipient address goes, for ``sender`` when given.
+
+        The destination is read as Postfix delivers it (:func:`read_destination`: the host
+        after the last @-sign as Postfix and UTS #46 map it, and where the percent hack or
+        a bang path leads from the MTA's own domains), whatever the local part looks like.
+        When the address may reach more than one destination, each is judged and the
+        strictest verdict is returned.
+
+        ``sender``'s own domain is allowed and its own relationships count when the caller
+        ``vouched`` for it (it authenticated, or came from a trusted network; a sender
+        given to the library or to ``typogate check`` is believed). A sender nobody vouched
+        for, an envelope claim, can only make a verdict stricter.
+
+        Raises :class:`InvalidAddress` when no destination can be read from ``recipient``.
+        """
         at = recipient.rfind("@")
-        if 0 < at <= 64 and _FAST_LOCAL.fullmatch(recipient, 0, at):
-            judgement = self._judge(recipient[at + 1 :])
-        else:
-            parsed = parse_address(recipient)
-            recipient = f"{parsed.local}@{parsed.domain.unicode}"
-            judgement = self._judge(parsed.domain.ascii)
-        if sender:
-            if judgement.action is not Action.ALLOW and self._same_domain(sender, judgement.domain):
-                judgement = DomainVerdict(
-                    judgement.domain,
-                    Action.ALLOW,
-                    reasons.ALLOWED_OWN_DOMAIN,
-                    f"{judgement.domain} is the sender's own domain.",
-                    rule="own-domain",
-                )
-            elif judgement.candidates or judgement.action is not Action.ALLOW:
-                judgement = self._for_sender(judgement, sender)
-        return Verdict(recipient, judgement)
+        if 0 < at <= 64 and recipient.isascii() and _FAST_LOCAL.fullmatch(recipient, 0, at):
+            domain_text = recipient[at + 1 :]
+            if self._own is None or host_name(domain_text) not in self._own:
+                try:
+                    judgement = self._judge(domain_text)
+                except InvalidAddress:
+                    pass  # an address literal or a bare host name: read below
+                else:
+                    return Verdict(recipient, self._with_sender(judgement, sender, vouched))
+        destination = read_destination(recipient, self._own)
+        judged = [
+            (reached, self._with_sender(self._judge_destination(reached), sender, vouched))
+            for reached in (destination, *destination.alternatives)
+        ]
+        reached, judgement = max(judged, key=lambda pair: _severity(pair[1].action))
+        return Verdict(reached.address, judgement)
+
+    def _with_sender(
+        self, judgement: DomainVerdict, sender: str | None, vouched: bool
+    ) -> DomainVerdict:
+        if not sender:
+            return judgement
+        if (
+            vouched
+            and judgement.action is not Action.ALLOW
+            and self._same_domain(sender, judgement.domain)
+        ):
+            return DomainVerdict(
+                judgement.domain,
+                Action.ALLOW,
+                reasons.ALLOWED_OWN_DOMAIN,
+                f"{judgement.domain} is the sender's own domain.",
+                rule="own-domain",
+            )
+        if judgement.candidates or judgement.action is not Action.ALLOW:
+            for_sender = self._for_sender(judgement, sender)
+            if vouched or _severity(for_sender.action) >= _severity(judgement.action):
+                return for_sender
+        return judgement
+
+    def _judge_destination(self, destination: Destination) -> DomainVerdict:
+        if destination.domain is not None:
+            return self._judge(destination.domain.ascii)
+        host = destination.host
+        if destination.route is Route.OWN_HOST:
+            return DomainVerdict(
+                host,
+                Action.ALLOW,
+                reasons.ALLOWED_OWN_HOST,
+                f"{host or 'The address'} is one of the mail server's own domains: "
+                "the mail stays there.",
+                rule="own-host",
+            )
+        return DomainVerdict(
+            host,
+            Action.ALLOW,
+            reasons.ALLOWED_NO_DOMAIN_NAME,
+            f"{host} is not a domain name (an address literal, a bare host name or a "
+            "public suffix): there is no domain here to mistake for another.",
+            rule="no-domain-name",
+        )
 
     # --- learning --------------------------------------------------------------------------
 
@@ -564,6 +629,18 @@ def _no_cycle_collection() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+def _own_hosts(texts: list[str]) -> list[str]:
+    hosts = []
+    for text in texts:
+        try:
+            hosts.append(host_name(text))
+        except InvalidAddress as error:
+            raise ConfigError(
+                f"config: gateway.own_domains: {text!r} is not a host name: {error.reason}"
+            ) from None
+    return hosts
 
 
 def _parse_listed(listed: list[Listed]) -> list[Domain]:
