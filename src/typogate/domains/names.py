@@ -188,7 +188,10 @@ class Destination:
 
     @property
     def address(self) -> str:
-        """The address as delivered: ``john@army.ml`` for ``john%army.ml@own-host``."""
+        """The address as delivered: ``john@army.ml`` for ``john%army.ml@own-host``
+        (``postmaster`` for ``postmaster``, which Postfix qualifies with its own origin)."""
+        if not self.host:
+            return self.local
         return f"{self.local}@{self.domain.unicode if self.domain else self.host}"
 
 
@@ -211,9 +214,12 @@ def read_destination(text: str, own_domains: Collection[str] | None = None) -> D
     (``john%army.ml``) gives the next destination. With ``own_domains`` unknown (``None``)
     every host along that route is a possible destination (``alternatives``).
 
-    Raises :class:`InvalidAddress` when no destination can be read: no @-sign, nothing
-    after it, a host that is not a domain name or address literal after mapping, or more
-    readings or hops than a real address has.
+    An address with no @-sign at all (``postmaster``) stays on the MTA (``host`` empty),
+    unless a bang path or the percent hack routes it on.
+
+    Raises :class:`InvalidAddress` when no destination can be read: an empty address,
+    nothing after the last @-sign, a host that is not a domain name or address literal
+    after mapping, or more readings or hops than a real address has.
     """
     address = text.strip()
     if address.startswith("<") and address.endswith(">"):
@@ -231,6 +237,8 @@ def read_destination(text: str, own_domains: Collection[str] | None = None) -> D
                 found.setdefault((destination.host, destination.route), destination)
         except InvalidAddress as error:
             failures.append(error)
+    if not found and not failures:
+        found = _unqualified(text, address, own)
     if not found:
         raise failures[0] if failures else InvalidAddress(text, _NO_AT_SIGN)
     if len(found) > MAX_READINGS:
@@ -269,6 +277,23 @@ def _readings(text: str, address: str) -> list[tuple[str, str]]:
     if len(readings) > MAX_READINGS:
         raise InvalidAddress(text, "the address reads too many ways to tell where it goes")
     return readings
+
+
+def _unqualified(
+    text: str, address: str, own: frozenset[str] | None
+) -> dict[tuple[str, Route], Destination]:
+    """An address with no @-sign (``postmaster``): Postfix qualifies it with its own
+    origin, where a bang path or the percent hack may still route it on."""
+    plain = _unquote(address)[0].strip()
+    if not plain:
+        raise InvalidAddress(text, "an empty address")
+    if any(ch.isspace() or not ch.isprintable() for ch in plain):
+        raise InvalidAddress(text, _NO_AT_SIGN)  # words, not a mailbox name
+    hop = _next_hop(plain)
+    if hop is None:
+        return {("", Route.OWN_HOST): Destination(plain, "", None, Route.OWN_HOST)}
+    local, host, route = hop
+    return {(d.host, d.route): d for d in _route(text, local, host, own, route)}
 
 
 def _unquote(address: str) -> tuple[str, list[int], list[int]]:
@@ -310,10 +335,15 @@ def _unquote(address: str) -> tuple[str, list[int], list[int]]:
     return "".join(out), at_signs, commas
 
 
-def _route(text: str, local: str, host: str, own: frozenset[str] | None) -> list[Destination]:
+def _route(
+    text: str,
+    local: str,
+    host: str,
+    own: frozenset[str] | None,
+    route: Route = Route.AT_SIGN,
+) -> list[Destination]:
     """Follow Postfix's rewriting from ``local@host``: every destination it may reach."""
     found: list[Destination] = []
-    route = Route.AT_SIGN
     for _ in range(MAX_HOPS):
         name = _host_name(text, host)
         if own is None or name not in own:

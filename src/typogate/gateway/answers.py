@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typogate.domains import InvalidAddress
 from typogate.policy import Verdict
+from typogate.vocabulary import Unreadable
 
 # RFC 3463: 5.1.2 "bad destination system address" fits a recipient domain typed wrong;
 # 5.7.1 "delivery not authorized" fits a domain blocked by policy.
 _STATUS_TYPO = "5.1.2"
 _STATUS_BLOCKED = "5.7.1"
+# 4.1.3/5.1.3 "bad destination mailbox address syntax": where the mail goes cannot be read.
+_STATUS_UNREADABLE = {Unreadable.DEFER: (450, "4.1.3"), Unreadable.REJECT: (550, "5.1.3")}
 _MAX_TEXT = 400  # SMTP reply lines stay well under 512 octets with code and status
 
 
@@ -65,3 +69,17 @@ def hold_reason(verdict: Verdict) -> str:
     """The text Postfix records with a held message (``postcat``/``postqueue`` show it)."""
     suggestion = f" (did you mean {verdict.suggestion}?)" if verdict.suggestion else ""
     return one_line(f"typogate: {verdict.recipient} {verdict.reason}{suggestion}", 200)
+
+
+def unreadable(error: InvalidAddress, action: Unreadable) -> Refusal:
+    """The answer for a recipient whose destination typogate cannot read: never a pass.
+
+    ``action`` is ``gateway.unreadable_address``: a temporary failure by default, so the
+    client keeps the message and nothing is lost while someone looks.
+    """
+    code, status = _STATUS_UNREADABLE[action]
+    text = one_line(
+        f"typogate cannot tell where mail to this recipient goes ({error.reason}); "
+        "check the address, or ask your mail admin"
+    )
+    return Refusal(code, status, text)
