@@ -111,9 +111,13 @@ class Sink:
     port: int
     messages: list[Delivered] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Offers SMTPUTF8, as most next hops do: Postfix then relays UTF-8 addresses as they are.
+    smtputf8: bool = False
 
     def start(self) -> Sink:
-        self._controller = Controller(_Recorder(self), hostname="127.0.0.1", port=self.port)
+        self._controller = Controller(
+            _Recorder(self), hostname="127.0.0.1", port=self.port, enable_SMTPUTF8=self.smtputf8
+        )
         self._controller.start()
         return self
 

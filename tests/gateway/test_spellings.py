@@ -1,0 +1,306 @@
+"""Every spelling that used to get mail for john@army.ml (and jane@gmial.com) delivered
+(issue 15), sent through a real Postfix 3.7 for each adapter: not one is delivered.
+
+* policy: client -> Postfix (check_policy_service, default_action=DUNNO) -> sink;
+* milter: client -> Postfix (smtpd_milters, milter_default_action=accept) -> sink;
+* proxy: client -> typogate proxy -> Postfix -> sink, so the proxy reads each spelling as
+  the client wrote it and Postfix's own rewriting (percent hack, bang path) comes after it.
+
+The sink offers SMTPUTF8, as most next hops do, so a UTF-8 address that slipped through
+would really arrive. Postfix's ``mydestination`` holds ``OWN_HOST``, the host the percent
+hack and bang path spellings route through.
+"""
+
+from __future__ import annotations
+
+import shutil
+import smtplib
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from mta import Postfix, Server, Sink, postfix_root
+from ports import free_port
+
+pytestmark = [
+    pytest.mark.postfix,
+    pytest.mark.skipif(shutil.which("postfix") is None, reason="make test installs postfix"),
+]
+
+OWN_HOST = "typogate-test.localdomain"  # tests/mta.py's myhostname
+SENDER = "alice@example.org"
+TYPO_DOMAINS = ("army.ml", "gmial.com")
+
+CONFIG = f"""
+[domains]
+protected = ["army.mil", "gmail.com", "example.org"]
+
+[gateway]
+journal = "journal.jsonl"
+own_domains = ["{OWN_HOST}", "localhost"]
+trusted_networks = ["192.0.2.0/24"]
+"""
+
+POSTFIX = {"mydestination": f"{OWN_HOST}, localhost"}
+
+
+def _full_width(text: str) -> str:
+    return "".join(chr(ord(ch) + 0xFEE0) for ch in text)
+
+
+def spellings(domain: str) -> list[tuple[str, str]]:
+    """(name, address) of every spelling of issue 15's table for one typo domain, and the
+    mappings Postfix and UTS #46 make (case, width, dots)."""
+    name, _, suffix = domain.rpartition(".")
+    return [
+        ("quoted-space", f'"john doe"@{domain}'),
+        ("quoted-at", f'"j@x"@{domain}'),
+        ("quoted-double-dot", f'"john..doe"@{domain}'),
+        ("quoted-leading-dot", f'".john"@{domain}'),
+        ("quoted-comma", f'"a,b"@{domain}'),
+        ("over-254-characters", "j" * 250 + f"@{domain}"),
+        ("local-U+200B", f"john\u200b@{domain}"),
+        ("local-U+202E", f"john\u202e@{domain}"),
+        ("local-U+00A0", f"john\u00a0@{domain}"),
+        ("local-U+200E", f"john\u200e@{domain}"),
+        ("local-U+00AD", f"john\u00ad@{domain}"),
+        ("domain-U+200B", f"john@{name}\u200b.{suffix}"),
+        ("domain-U+00AD", f"john@{name[:2]}\u00ad{name[2:]}.{suffix}"),
+        ("domain-U+FEFF", f"john@{domain}\ufeff"),
+        ("percent-hack", f"john%{domain}@{OWN_HOST}"),
+        ("bang-path", f"{domain}!john@{OWN_HOST}"),
+        ("upper-case", f"john@{domain.upper()}"),
+        ("full-width", f"john@{_full_width(name)}.{suffix}"),
+        ("ideographic-dot", f"john@{name}\u3002{suffix}"),
+        ("full-width-dot", f"john@{name}\uff0e{suffix}"),
+        ("trailing-dot", f"john@{domain}."),
+    ]
+
+
+SPELLINGS = [
+    pytest.param(address, id=f"{domain}-{name}")
+    for domain in TYPO_DOMAINS
+    for name, address in spellings(domain)
+]
+
+
+@dataclass
+class Gate:
+    """One adapter in front of the sink: ``port`` is where a client sends mail."""
+
+    adapter: str
+    port: int
+    sink: Sink
+    typogate: Server
+
+
+@dataclass
+class Outcome:
+    """How far one message got: the last command answered and its reply."""
+
+    command: str
+    code: int
+    reply: str
+
+    @property
+    def accepted(self) -> bool:
+        return self.command == "DATA" and self.code == 250
+
+
+def send(port: int, recipient: str, sender: str = SENDER) -> tuple[Outcome, str]:
+    """Offer one message over SMTP, SMTPUTF8 when an address needs it; how far it got, and
+    the marker its subject and body carry."""
+    marker = uuid.uuid4().hex
+    utf8 = " SMTPUTF8" if not (recipient + sender).isascii() else ""
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+        client.command_encoding = "utf-8"  # the addresses go as written, not quoted again
+        client.ehlo("client.example")
+        for command, line in (
+            ("MAIL", f"MAIL FROM:<{sender}>{utf8}"),
+            ("RCPT", f"RCPT TO:<{recipient}>"),
+            ("DATA", "DATA"),
+        ):
+            code, reply = client.docmd(line)
+            if code >= 400:
+                return Outcome(command, code, reply.decode(errors="replace")), marker
+        client.send(f"Subject: {marker}\r\n\r\n{marker}\r\n.\r\n".encode())
+        code, reply = client.getreply()
+        return Outcome("DATA", code, reply.decode(errors="replace")), marker
+
+
+def leaked(sink: Sink, marker: str) -> list:
+    """Messages with ``marker`` that reached anyone but the sender (a bounce to the sender
+    is not a leak)."""
+    with sink.lock:
+        return [m for m in sink.messages if marker.encode() in m.data and m.recipients != [SENDER]]
+
+
+def _typogate(adapter: str, tmp: Path, next_hop: int | None = None) -> Server:
+    config = tmp / "typogate.toml"
+    config.write_text(CONFIG)
+    port = free_port()
+    if adapter == "policy":
+        args = ["policy", "--listen", f"127.0.0.1:{port}"]
+    elif adapter == "milter":
+        args = ["milter", "--listen", f"inet:{port}@127.0.0.1"]
+    else:
+        args = ["proxy", "--listen", f"127.0.0.1:{port}", "--next-hop", f"127.0.0.1:{next_hop}"]
+    return Server([*args, "--config", str(config)], port, tmp / f"{adapter}.log").start()
+
+
+@pytest.fixture(scope="module", params=["policy", "milter", "proxy"])
+def gate(request, tmp_path_factory) -> Iterator[Gate]:
+    adapter = request.param
+    tmp = tmp_path_factory.mktemp(adapter)
+    sink = Sink(free_port(), smtputf8=True).start()
+    smtpd_port = free_port()
+    settings = dict(POSTFIX)
+    typogate = None
+    if adapter == "policy":
+        typogate = _typogate(adapter, tmp)
+        settings["smtpd_recipient_restrictions"] = (
+            f"check_policy_service {{ inet:127.0.0.1:{typogate.port}, default_action=DUNNO }}"
+        )
+    elif adapter == "milter":
+        typogate = _typogate(adapter, tmp)
+        settings["smtpd_milters"] = f"inet:127.0.0.1:{typogate.port}"
+        settings["milter_default_action"] = "accept"
+        settings["milter_protocol"] = "6"
+    else:
+        typogate = _typogate(adapter, tmp, next_hop=smtpd_port)
+    postfix = Postfix(postfix_root(), smtpd_port, sink.port, settings)
+    try:
+        postfix.start()
+        port = typogate.port if adapter == "proxy" else smtpd_port
+        yield Gate(adapter, port, sink, typogate)
+    finally:
+        postfix.remove()
+        typogate.stop()
+        sink.stop()
+
+
+@pytest.mark.parametrize("recipient", SPELLINGS)
+def test_no_spelling_of_a_typo_domain_is_delivered(gate, recipient):
+    outcome, marker = send(gate.port, recipient)
+    assert not outcome.accepted, f"{gate.adapter} let {recipient!r} through: {outcome}"
+    assert outcome.code >= 400
+    assert leaked(gate.sink, marker) == []
+
+
+def test_the_plain_typo_is_refused_with_the_suggestion(gate):
+    outcome, _ = send(gate.port, "john@army.ml")
+    assert outcome.code == 550 and "did you mean army.mil?" in outcome.reply, outcome
+
+
+def test_an_envelope_sender_in_the_typo_domain_does_not_make_it_its_own(gate):
+    # issue 15: sender=x@army.ml was "allowed.own_domain"; the client here is neither
+    # authenticated nor in gateway.trusted_networks.
+    outcome, marker = send(gate.port, "john@army.ml", sender="x@army.ml")
+    assert not outcome.accepted and outcome.code == 550, outcome
+    assert leaked(gate.sink, marker) == []
+
+
+def test_an_address_typogate_cannot_read_is_deferred_with_a_log_line(gate):
+    # Postfix takes an underscore in a host name; typogate cannot read x_y.army.ml as a
+    # domain name, so it is deferred (gateway.unreadable_address), never waved through.
+    outcome, marker = send(gate.port, "john@x_y.army.ml")
+    assert (outcome.command, outcome.code) == ("RCPT", 450), outcome
+    assert "4.1.3" in outcome.reply and "cannot tell where mail" in outcome.reply
+    assert leaked(gate.sink, marker) == []
+    assert "cannot read where 'john@x_y.army.ml' goes" in gate.typogate.log
+
+
+def test_a_good_recipient_still_goes_through(gate):
+    outcome, marker = send(gate.port, "jane@army.mil")
+    assert outcome.accepted, outcome
+    gate.sink.wait_for(lambda m: marker.encode() in m.data and m.recipients == ["jane@army.mil"])
+
+
+def test_nothing_reached_a_typo_domain_afterwards(gate):
+    # Runs after the others for this adapter: whatever Postfix queued has had time to go.
+    time.sleep(3)
+    with gate.sink.lock:
+        delivered = [r for m in gate.sink.messages for r in m.recipients]
+    assert all(r.endswith("@army.mil") for r in delivered), delivered
+
+
+def _policy_request(port: int, **attributes: str) -> str:
+    text = "".join(f"{name}={value}\n" for name, value in attributes.items()) + "\n"
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+        client.sendall(text.encode())
+        answer = b""
+        while not answer.endswith(b"\n\n"):
+            chunk = client.recv(4096)
+            if not chunk:
+                raise ConnectionError(answer)
+            answer += chunk
+    return answer.decode().removeprefix("action=").strip()
+
+
+@pytest.mark.parametrize(
+    ("trust", "expected"),
+    [
+        ({}, "550 "),
+        ({"client_address": "127.0.0.1"}, "550 "),
+        ({"sasl_username": "x"}, "DUNNO"),
+        ({"client_address": "192.0.2.7"}, "DUNNO"),  # gateway.trusted_networks
+    ],
+    ids=["envelope-claim", "untrusted-client", "authenticated", "trusted-network"],
+)
+def test_own_domain_needs_an_authenticated_or_trusted_sender(gate, trust, expected):
+    if gate.adapter != "policy":
+        pytest.skip("the policy request carries sasl_username and client_address")
+    answer = _policy_request(
+        gate.typogate.port,
+        request="smtpd_access_policy",
+        protocol_state="RCPT",
+        sender="x@army.ml",
+        recipient="john@army.ml",
+        **trust,
+    )
+    assert answer.startswith(expected), answer
+
+
+ROUTED = [
+    pytest.param(address, id=f"{domain}-{name}")
+    for domain in TYPO_DOMAINS
+    for name, address in spellings(domain)
+    if name in ("percent-hack", "bang-path")
+]
+
+
+@pytest.fixture(scope="module")
+def own_domains_unknown(tmp_path_factory) -> Iterator[Gate]:
+    """The policy service on the default configuration: gateway.own_domains not set."""
+    tmp = tmp_path_factory.mktemp("unknown")
+    (tmp / "typogate.toml").write_text(CONFIG.replace("own_domains", "# own_domains"))
+    port = free_port()
+    policy = Server(
+        ["policy", "--listen", f"127.0.0.1:{port}", "--config", str(tmp / "typogate.toml")],
+        port,
+        tmp / "policy.log",
+    ).start()
+    sink = Sink(free_port(), smtputf8=True).start()
+    restriction = f"check_policy_service {{ inet:127.0.0.1:{port}, default_action=DUNNO }}"
+    settings = {**POSTFIX, "smtpd_recipient_restrictions": restriction}
+    postfix = Postfix(postfix_root(), free_port(), sink.port, settings)
+    try:
+        postfix.start()
+        yield Gate("policy", postfix.smtpd_port, sink, policy)
+    finally:
+        postfix.remove()
+        policy.stop()
+        sink.stop()
+
+
+@pytest.mark.parametrize("recipient", ROUTED)
+def test_routed_spellings_are_refused_when_own_domains_are_unknown(own_domains_unknown, recipient):
+    # Without gateway.own_domains typogate cannot tell whether the @-host is Postfix's
+    # own: it judges every host the address may reach, and the typo among them decides.
+    outcome, marker = send(own_domains_unknown.port, recipient)
+    assert (outcome.command, outcome.code) == ("RCPT", 550), outcome
+    assert leaked(own_domains_unknown.sink, marker) == []
