@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 import threading
 from collections.abc import Iterator
@@ -36,10 +37,11 @@ from typogate import Action, Config, Guard, InvalidAddress
 from typogate.domains import read_destination
 from typogate.gateway.policy_service import PolicyService
 
-# Bounded for the suite: a few hundred examples a property, no deadline per example (the
-# machine is shared), no example database left behind.
+# Bounded for the suite: a few hundred examples a property (bench/fuzz.py sets more through
+# TYPOGATE_FUZZ_EXAMPLES), no deadline per example (the machine is shared), no example
+# database left behind.
 FUZZ = settings(
-    max_examples=300,
+    max_examples=int(os.environ.get("TYPOGATE_FUZZ_EXAMPLES", "300")),
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
@@ -120,9 +122,18 @@ def policy_port() -> Iterator[int]:
     thread.start()
     wait_for_port(port)
     yield port
-    loop.call_soon_threadsafe(server.close)
+
+    async def close() -> None:
+        server.close()
+        tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in tasks:  # the connections still being served
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    asyncio.run_coroutine_threadsafe(close(), loop).result(timeout=10)
     loop.call_soon_threadsafe(loop.stop)
     thread.join(timeout=10)
+    loop.close()
 
 
 class _Client:
