@@ -31,7 +31,9 @@ from ports import free_port, wait_for_port  # noqa: E402
 
 from typogate import Action, InvalidAddress  # noqa: E402
 from typogate.domains import parse_address  # noqa: E402
+from typogate.gateway.gatekeeper import Gatekeeper  # noqa: E402
 from typogate.gateway.policy_service import PolicyService  # noqa: E402
+from typogate.vocabulary import Adapter  # noqa: E402
 
 
 def _fuzz_module(examples: int) -> Any:
@@ -49,7 +51,8 @@ def _policy_service(guard: Any) -> tuple[int, Callable[[], None]]:
     """A real PolicyService on a loopback port in its own event loop thread, and its stop."""
     loop = asyncio.new_event_loop()
     port = free_port()
-    server = loop.run_until_complete(PolicyService(guard).start("127.0.0.1", port))
+    service = PolicyService(Gatekeeper(guard, Adapter.POLICY))
+    server = loop.run_until_complete(service.start("127.0.0.1", port))
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     wait_for_port(port)

@@ -35,7 +35,9 @@ from spelling import (
 
 from typogate import Action, Config, Guard, InvalidAddress
 from typogate.domains import read_destination
+from typogate.gateway.gatekeeper import Gatekeeper
 from typogate.gateway.policy_service import PolicyService
+from typogate.vocabulary import Adapter
 
 # Bounded for the suite: a few hundred examples a property (bench/fuzz.py sets more through
 # TYPOGATE_FUZZ_EXAMPLES), no deadline per example (the machine is shared), no example
@@ -115,7 +117,7 @@ def test_a_fresh_typo_in_any_spelling_gets_the_verdict_of_its_plain_form(pair):
 def policy_port() -> Iterator[int]:
     """A real PolicyService on a loopback socket, served by its own event loop thread."""
     loop = asyncio.new_event_loop()
-    service = PolicyService(GUARD)
+    service = PolicyService(Gatekeeper(GUARD, Adapter.POLICY))
     port = free_port()
     server = loop.run_until_complete(service.start("127.0.0.1", port))
     thread = threading.Thread(target=loop.run_forever, daemon=True)

@@ -208,7 +208,8 @@ def test_an_address_typogate_cannot_read_is_deferred_with_a_log_line(gate):
     # Postfix takes an underscore in a host name; typogate cannot read x_y.army.ml as a
     # domain name, so it is deferred (gateway.unreadable_address), never waved through.
     outcome, marker = send(gate.port, "john@x_y.army.ml")
-    assert (outcome.command, outcome.code) == ("RCPT", 450), outcome
+    when = "DATA" if gate.adapter == "milter" else "RCPT"  # the milter decides at its end
+    assert (outcome.command, outcome.code) == (when, 450), outcome
     assert "4.1.3" in outcome.reply and "cannot tell where mail" in outcome.reply
     assert leaked(gate.sink, marker) == []
     assert "cannot read where 'john@x_y.army.ml' goes" in gate.typogate.log

@@ -8,13 +8,19 @@ the protocol.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
+from ipaddress import ip_address
 
+from typogate.domains import InvalidAddress
+from typogate.gateway import answers
 from typogate.gateway.notice import NoticeSender
 from typogate.policy import Guard, Verdict
 from typogate.store.journal import HeldMessage, Journal, VerdictEvent
 from typogate.vocabulary import Action, Adapter, Evidence, HoldSource, Mode
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,10 +65,16 @@ class Gatekeeper:
         self.notices = notices
 
     def decide(self, recipient: str, envelope: Envelope) -> Decision:
-        """Judge one recipient and record the verdict; an allowed one teaches the Guard at
-        once (the store counts it too). Raises :class:`~typogate.InvalidAddress` for an
-        address that cannot be read."""
-        verdict = self.guard.evaluate(recipient, envelope.sender)
+        """Judge where mail to one recipient goes and record the verdict; an allowed one
+        teaches the Guard at once (the store counts it too).
+
+        The destination is judged as Postfix delivers it, whatever the local part looks
+        like (:meth:`Guard.evaluate`); the sender's own domain and relationships count only
+        for a sender that can be believed (:meth:`believes`). Raises
+        :class:`~typogate.InvalidAddress` for an address whose destination cannot be read:
+        answer it with :meth:`unreadable`, never with a pass.
+        """
+        verdict = self.guard.evaluate(recipient, envelope.sender, vouched=self.believes(envelope))
         if verdict.action is Action.ALLOW and envelope.sender:
             self.guard.observe(envelope.sender, verdict.domain, Evidence.SENT)
         if self.journal is not None:
@@ -79,6 +91,33 @@ class Gatekeeper:
             )
         action = Action.ALLOW if self.mode is Mode.AUDIT else verdict.action
         return Decision(verdict, action)
+
+    def unreadable(self, recipient: str, error: InvalidAddress) -> answers.Refusal | None:
+        """The refusal for a recipient whose destination cannot be read, and its log line:
+        ``gateway.unreadable_address`` (``450 4.1.3`` by default, ``550 5.1.3`` for
+        ``reject``); ``None`` in audit mode, which only logs."""
+        refusal = answers.unreadable(error, self.guard.config.gateway.unreadable_address)
+        audit = self.mode is Mode.AUDIT
+        log.warning(
+            "%s: cannot read where %r goes: %s; answered %s",
+            self.adapter,
+            recipient,
+            error.reason,
+            "nothing (audit mode)" if audit else f"{refusal.code} (gateway.unreadable_address)",
+        )
+        return None if audit else refusal
+
+    def believes(self, envelope: Envelope) -> bool:
+        """Whether the envelope sender can be believed: the client authenticated (SASL) or
+        connects from ``gateway.trusted_networks``. An envelope claim alone never makes
+        the recipient's domain the sender's own, nor lets its relationships allow one."""
+        if envelope.sasl_username:
+            return True
+        try:
+            client = ip_address((envelope.client_address or "").removeprefix("IPv6:"))
+        except ValueError:
+            return False
+        return any(client in network for network in self.guard.config.gateway.trusted_networks)
 
     def hold(self, held: list[Verdict], envelope: Envelope, source: HoldSource) -> HeldMessage:
         """Record a held message durably, then have the sender told (in the background).

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class _Envelope:
     sender: str | None = None
+    sasl_username: str | None = None
     recipients: list[str] = field(default_factory=list)
 
 
@@ -46,9 +47,17 @@ class TypogateMilter(Milter.Base):  # type: ignore[misc]
 
     def __init__(self) -> None:
         self.envelope = _Envelope()
+        self.client_address: str | None = None
+
+    def connect(self, hostname: str, family: Any, hostaddr: Any) -> int:
+        # (address, port) for a network client: believed as sender if trusted
+        if isinstance(hostaddr, tuple) and hostaddr:
+            self.client_address = str(hostaddr[0])
+        return Milter.CONTINUE
 
     def envfrom(self, sender: str, *params: Any) -> int:
-        self.envelope = _Envelope(sender=_bare(sender) or None)
+        authenticated = self.getsymval("{auth_authen}") or None  # in Postfix's MAIL macros
+        self.envelope = _Envelope(sender=_bare(sender) or None, sasl_username=authenticated)
         return Milter.CONTINUE
 
     def envrcpt(self, recipient: str, *params: Any) -> int:
@@ -56,16 +65,27 @@ class TypogateMilter(Milter.Base):  # type: ignore[misc]
         return Milter.CONTINUE
 
     def eom(self) -> int:
-        envelope = Envelope(sender=self.envelope.sender, queue_id=self.getsymval("i") or None)
+        envelope = Envelope(
+            sender=self.envelope.sender,
+            sasl_username=self.envelope.sasl_username,
+            queue_id=self.getsymval("i") or None,
+            client_address=self.client_address,
+        )
         acting: list[Verdict] = []
+        given: dict[int, str] = {}  # verdict -> the recipient as Postfix gave it
         for recipient in self.envelope.recipients:
             try:
                 decision = self.gatekeeper.decide(recipient, envelope)
             except InvalidAddress as error:
-                log.info("milter: %s: %s (left to the MTA)", recipient, error.reason)
-                continue
+                refusal = self.gatekeeper.unreadable(recipient, error)  # never a pass
+                if refusal is None:
+                    continue
+                # One message: a recipient that cannot be read defers (or refuses) it all.
+                self.setreply(str(refusal.code), refusal.status, refusal.text)
+                return Milter.TEMPFAIL if refusal.code < 500 else Milter.REJECT
             if decision.action is not Action.ALLOW:
                 acting.append(decision.verdict)
+                given[id(decision.verdict)] = recipient
         holds = [v for v in acting if v.action is Action.HOLD]
         rejects = [v for v in acting if v.action is Action.REJECT]
         if holds:
@@ -78,7 +98,7 @@ class TypogateMilter(Milter.Base):  # type: ignore[misc]
             self.setreply(str(refusal.code), refusal.status, refusal.text)
             return Milter.REJECT
         for verdict in rejects:
-            self.delrcpt(f"<{verdict.recipient}>")
+            self.delrcpt(f"<{given[id(verdict)]}>")
             self.addheader(*answers.warning_header(verdict))
         if rejects:
             self.gatekeeper.removed(rejects, envelope)

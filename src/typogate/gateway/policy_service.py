@@ -3,7 +3,9 @@
 The protocol (Postfix SMTPD_POLICY_README): the client sends ``name=value`` lines and an
 empty line; the server answers ``action=...`` and an empty line; a connection carries many
 requests. Everything that is not a well-formed RCPT request gets ``DUNNO`` and a log line,
-never a crash: a policy service that fails makes Postfix answer 451 to the client.
+never a crash: a policy service that fails makes Postfix answer 451 to the client. A
+recipient whose destination cannot be read is never waved through: it gets
+``gateway.unreadable_address`` (450 by default) and a log line.
 
 Bounds: a request with a line longer than ``max_line``, longer than four such lines in
 all, or of more than ``max_attributes`` lines, is discarded and answered DUNNO; a
@@ -72,8 +74,6 @@ class PolicyService:
         if request.get("protocol_state", "").upper() != "RCPT":
             return DUNNO
         recipient = request.get("recipient", "")
-        if not recipient:
-            return DUNNO
         envelope = Envelope(
             sender=request.get("sender") or None,
             sasl_username=request.get("sasl_username") or None,
@@ -83,8 +83,8 @@ class PolicyService:
         try:
             decision = self.gatekeeper.decide(recipient, envelope)
         except InvalidAddress as error:
-            log.info("policy: %s: %s (left to Postfix)", recipient, error.reason)
-            return DUNNO
+            refusal = self.gatekeeper.unreadable(recipient, error)  # never a pass
+            return DUNNO if refusal is None else str(refusal)
         if decision.action is Action.REJECT:
             return str(answers.refusal(decision.verdict))
         if decision.action is Action.HOLD:

@@ -86,16 +86,19 @@ class ProxyHandler:
         try:
             decision = self.gatekeeper.decide(address, mail)
         except InvalidAddress as error:
-            return f"501 5.1.3 {answers.one_line(error.reason)}"
-        action, verdict = decision.action, decision.verdict
-        if action in (Action.REJECT, Action.HOLD):
-            return str(answers.refusal(verdict))
+            refusal = self.gatekeeper.unreadable(address, error)  # never a pass
+            if refusal is not None:
+                return str(refusal)
+            decision = None  # audit mode: relayed as it is
+        action = decision.action if decision is not None else Action.ALLOW
+        if decision is not None and action in (Action.REJECT, Action.HOLD):
+            return str(answers.refusal(decision.verdict))
         try:
             reply = await relay.client.rcpt(address)
         except (aiosmtplib.SMTPException, OSError) as error:
             return _reply_of(error) or _NEXT_HOP_DOWN
-        if action is Action.WARN:
-            relay.warnings.append(answers.warning_header(verdict))
+        if decision is not None and action is Action.WARN:
+            relay.warnings.append(answers.warning_header(decision.verdict))
         envelope.rcpt_tos.append(address)
         return f"{reply.code} {reply.message}"
 
