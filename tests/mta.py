@@ -31,13 +31,17 @@ def run_typogate(*args: str, cwd: Path) -> tuple[int, str]:
     return done.returncode, " ".join(done.stderr.split())
 
 
-def policy_answer(port: int, recipient: str, sender: str = "a@example.org") -> str:
+def policy_answer(
+    port: int, recipient: str, sender: str = "a@example.org", **attributes: str
+) -> str:
     """Ask the policy service on 127.0.0.1:``port`` about one recipient, as Postfix does at
-    RCPT; its whole answer (``action=...``)."""
+    RCPT (with more ``attributes``, such as ``sasl_username``); its whole answer
+    (``action=...``)."""
+    more = "".join(f"{name}={value}\n" for name, value in attributes.items())
     with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
         client.sendall(
             b"request=smtpd_access_policy\nprotocol_state=RCPT\n"
-            + f"sender={sender}\nrecipient={recipient}\n\n".encode()
+            + f"sender={sender}\nrecipient={recipient}\n{more}\n".encode()
         )
         answer = b""
         while not answer.endswith(b"\n\n"):

@@ -13,7 +13,7 @@ from sqlalchemy.exc import OperationalError
 
 from typogate import Action, Config, Guard, check
 from typogate.store import HeldMessage, Store, VerdictEvent
-from typogate.vocabulary import Adapter, HoldSource, Mode
+from typogate.vocabulary import Adapter, Evidence, HoldSource, Mode
 
 
 def events(n: int, recipient: str = "jane@army.mil", sender: str = "boss@example.org"):
@@ -45,6 +45,7 @@ def test_sqlite_file_in_wal_mode_batches_events_and_learns(sqlite_url, tmp_path,
     store = Store(sqlite_url, keep_allowed=keep_allowed)
     for event in events(2500):
         store.record(event)
+        store.observe(event.sender, event.domain, Evidence.SENT)  # a sender the gateway believes
     store.flush()
     # Allowed verdicts are counted; their rows are kept only when asked.
     assert store.history.event_count() == (2500 if keep_allowed else 0)
@@ -97,6 +98,7 @@ def test_postgresql_server(postgres):
     store = Store(postgres.url, keep_allowed=True)
     for event in events(1200):
         store.record(event)
+        store.observe(event.sender, event.domain, Evidence.SENT)
     store.flush()
     assert store.history.event_count() == 1200
     assert store.history.correspondent_counts() == {"army.mil": 1200}

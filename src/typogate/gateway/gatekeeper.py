@@ -17,6 +17,7 @@ from typogate.domains import InvalidAddress
 from typogate.gateway import answers
 from typogate.gateway.notice import NoticeSender
 from typogate.policy import Guard, Verdict
+from typogate.policy import verdict as reasons
 from typogate.store.journal import HeldMessage, Journal, VerdictEvent
 from typogate.vocabulary import Action, Adapter, Evidence, HoldSource, Mode
 
@@ -74,9 +75,10 @@ class Gatekeeper:
         :class:`~typogate.InvalidAddress` for an address whose destination cannot be read:
         answer it with :meth:`unreadable`, never with a pass.
         """
-        verdict = self.guard.evaluate(recipient, envelope.sender, vouched=self.believes(envelope))
+        believed = self.believes(envelope)
+        verdict = self.guard.evaluate(recipient, envelope.sender, vouched=believed)
         if verdict.action is Action.ALLOW and envelope.sender:
-            self.guard.observe(envelope.sender, verdict.domain, Evidence.SENT)
+            self._learn(verdict, envelope.sender, believed)
         if self.journal is not None:
             self.journal.record(
                 VerdictEvent.of(
@@ -91,6 +93,21 @@ class Gatekeeper:
             )
         action = Action.ALLOW if self.mode is Mode.AUDIT else verdict.action
         return Decision(verdict, action)
+
+    def _learn(self, verdict: Verdict, sender: str, believed: bool) -> None:
+        """What an allowed verdict teaches: a believed sender delivered to the domain; mail
+        from outside to one of our own domains was received from the sender's domain. A claim
+        nobody vouched for teaches nothing (a forged sender must not build relationships)."""
+        if believed:
+            party, domain, evidence = sender, verdict.domain, Evidence.SENT
+        elif verdict.reason == reasons.ALLOWED_OWN_HOST and "@" in sender:
+            party, domain = verdict.recipient, sender.rpartition("@")[2].lower()
+            evidence = Evidence.RECEIVED
+        else:
+            return
+        self.guard.observe(party, domain, evidence)
+        if self.journal is not None:
+            self.journal.observe(party, domain, evidence)
 
     def unreadable(self, recipient: str, error: InvalidAddress) -> answers.Refusal | None:
         """The refusal for a recipient whose destination cannot be read, and its log line:

@@ -3,10 +3,12 @@
 :meth:`Recorder.record` queues an event as a plain row and returns (about a microsecond); a
 feeder thread hands what is queued to a writer process every second, which batches, counts
 and writes it. Alerts (warn, hold, reject) are kept as event rows. Allowed verdicts are
-counted, not kept: per day (the dashboard's totals) and as learned correspondents (sender
-address, sender domain and the whole organisation ``*`` -> recipient domain). That keeps
-the organisation's whole address book of recipients out of typogate's database and the
-writer's work small; ``keep_allowed=True`` (``store.keep_allowed``) keeps them all.
+counted per day (the dashboard's totals), not kept; ``keep_allowed=True``
+(``store.keep_allowed``) keeps them all. :meth:`Recorder.observe` queues evidence of a
+relationship (a delivery from a sender the gateway believes, mail received, a release),
+which the writer adds up at three levels (sender address, sender domain, the whole
+organisation ``*``) and writes every ten seconds. That keeps the organisation's address
+book of recipients out of the event rows and the writer's work small.
 When the database is dead, events are kept in a bounded queue and retried, then dropped
 and counted: mail is decided from memory and the loss is logged, never a failed verdict.
 """
@@ -61,10 +63,11 @@ class Recorder:
     def __init__(self, url: str, *, keep_allowed: bool = False) -> None:
         self.url = url
         self.keep_allowed = keep_allowed
-        # record() appends plain tuples here (a deque append is atomic): allowed deliveries
-        # that are only counted as (time, sender, domain), other events whole. A feeder thread
-        # hands both to the writer process every _WRITE_SECONDS; counting and the database
-        # work run there, so the gateway's process spends about a µs per event.
+        # record() and observe() append plain values here (a deque append is atomic): the
+        # time of an allowed verdict that is only counted, other events whole, evidence as
+        # (time, party, domain, kind). A feeder thread hands them to the writer process every
+        # _WRITE_SECONDS; counting and the database work run there, so the gateway's process
+        # spends about a µs per event.
         self._counted: deque[_Counted] = deque()
         self._kept: deque[tuple[Any, ...]] = deque()
         self._observed: deque[_Observed] = deque()
@@ -103,7 +106,7 @@ class Recorder:
         # garbage collector stops tracking them while they wait.
         stamp = time.time() if event.time is None else event.time
         if event.action == _ALLOW and not self.keep_allowed:
-            self._counted.append((stamp, event.sender, event.domain))
+            self._counted.append(stamp)
         else:
             self._kept.append((*event[:-1], stamp))
 
@@ -192,7 +195,7 @@ _ADD_COUNT = (
     "released = correspondents.released + excluded.released, last_seen = excluded.last_seen"
 )
 _ALLOW = Action.ALLOW.value  # events carry the plain value (they are pickled by the million)
-_Counted = tuple[float, str | None, str]  # an allowed delivery: (time, sender, domain)
+_Counted = float  # an allowed verdict that is only counted: its time
 # Evidence other than deliveries: (time, our party, outside domain, kind).
 _Observed = tuple[float, str, str, str]
 # The evidence of one relationship, in the columns' order: deliveries, received, released.
@@ -206,12 +209,12 @@ _DOMAIN, _ACTION, _SENDER, _SUGGESTION = (
 
 @dataclass(slots=True)
 class _Batch:
-    """What the writer writes at once: kept events as rows (alerts, and allowed deliveries
-    with ``store.keep_allowed``), allowed deliveries as counts per (UTC day, sender,
-    recipient domain)."""
+    """What the writer writes at once: kept events as rows (alerts, and allowed verdicts
+    with ``store.keep_allowed``), allowed verdicts as counts per UTC day, and the evidence of
+    relationships observed."""
 
     rows: list[tuple[Any, ...]] = field(default_factory=list)
-    allowed: dict[tuple[str, str | None, str], int] = field(default_factory=dict)
+    allowed: dict[str, int] = field(default_factory=dict)
     observed: dict[tuple[str, str, str], int] = field(default_factory=dict)
     events: int = 0
     first: datetime | None = None
@@ -221,9 +224,9 @@ class _Batch:
         self, counted: list[_Counted], kept: list[tuple[Any, ...]], observed: list[_Observed]
     ) -> None:
         """Take in what :meth:`Recorder.record` and :meth:`Recorder.observe` queued: allowed
-        deliveries to count, events to keep (the fields of a VerdictEvent, time last), and
-        other evidence of relationships."""
-        stamps = [row[0] for row in counted] + [row[-1] for row in kept]
+        verdicts to count, events to keep (the fields of a VerdictEvent, time last), and
+        evidence of relationships."""
+        stamps = [*counted, *(row[-1] for row in kept)]
         stamps += [row[0] for row in observed]
         if not stamps:
             return
@@ -234,19 +237,18 @@ class _Batch:
         self.events += len(stamps)
         days: dict[int, str] = {}
 
-        def count(stamp: float, sender: str | None, domain: str) -> None:
+        def count(stamp: float) -> None:
             number = int(stamp // 86400)
             day = days.get(number)
             if day is None:
                 day = days[number] = datetime.fromtimestamp(stamp, UTC).date().isoformat()
-            key = (day, sender, domain)
-            self.allowed[key] = self.allowed.get(key, 0) + 1
+            self.allowed[day] = self.allowed.get(day, 0) + 1
 
-        for stamp, sender, domain in counted:
-            count(stamp, sender, domain)
+        for stamp in counted:
+            count(stamp)
         for row in kept:
             if row[_ACTION] == _ALLOW:
-                count(row[-1], row[_SENDER], row[_DOMAIN])
+                count(row[-1])
             self.rows.append((*row[:-1], datetime.fromtimestamp(row[-1], UTC)))
         for _, party, domain, kind in observed:
             key = (party, domain, kind)
@@ -255,7 +257,7 @@ class _Batch:
 
 class EventWriter:
     """The database side of recording: events, the daily incident counts, and the
-    correspondents that allowed deliveries teach."""
+    relationships that evidence teaches."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -291,7 +293,7 @@ class EventWriter:
         """Write a batch's events and incident counts in one transaction; False if the
         database refused (the caller retries)."""
         incidents: dict[tuple[str, str, str, str, str], int] = defaultdict(int)
-        for (day, _, _), count in batch.allowed.items():
+        for day, count in batch.allowed.items():
             incidents[(day, _ALLOW, "*", "", "*")] += count
         for row in batch.rows:
             action = row[_ACTION]
@@ -342,8 +344,8 @@ class EventWriter:
 
 @dataclass(slots=True)
 class _Lessons:
-    """Correspondents learned from allowed deliveries, gathered over several batches: one
-    counter update per correspondent every _LEARN_SECONDS, however much mail went there."""
+    """Relationships learned from the evidence observed, gathered over several batches: one
+    counter update per relationship every _LEARN_SECONDS, however much mail went there."""
 
     counts: dict[tuple[str, str], Tally] = field(default_factory=lambda: defaultdict(_tally))
     events: int = 0  # the events these lessons came from, reported once they are written
@@ -351,8 +353,6 @@ class _Lessons:
     last: datetime | None = None
 
     def take(self, batch: _Batch) -> None:
-        for (_, sender, domain), count in batch.allowed.items():
-            self._add(sender, domain, 0, count)
         for (party, domain, kind), count in batch.observed.items():
             self._add(party, domain, _COLUMN[Evidence(kind)], count)
         self.events += batch.events

@@ -1,0 +1,64 @@
+"""What the gatekeeper teaches while mail flows: a believed sender's allowed mail, mail from
+outside to our own domains; never a rejected recipient, never an envelope claim alone."""
+
+from __future__ import annotations
+
+from typogate import Config, Guard
+from typogate.gateway.gatekeeper import Envelope, Gatekeeper
+from typogate.store import Store
+from typogate.vocabulary import Adapter
+
+
+def _gatekeeper(tmp_path) -> tuple[Gatekeeper, Store]:
+    config = Config.from_mapping(
+        {
+            "domains": {"protected": ["army.mil", "example.org"]},
+            "gateway": {"own_domains": ["example.org"], "trusted_networks": ["192.0.2.0/24"]},
+        }
+    )
+    store = Store(f"sqlite:///{tmp_path / 'typogate.db'}")
+    return Gatekeeper(Guard(config), Adapter.POLICY, journal=store), store
+
+
+def _learned(store: Store) -> dict[tuple[str, str], tuple[int, int]]:
+    store.flush()
+    return {
+        (r.sender, r.recipient_domain): (r.count, r.received) for r in store.history.relationships()
+    }
+
+
+def test_a_believed_senders_allowed_mail_teaches_at_once_and_in_the_store(tmp_path):
+    gatekeeper, store = _gatekeeper(tmp_path)
+    signed_in = Envelope(sender="alice@example.org", sasl_username="alice")
+    for _ in range(3):
+        gatekeeper.decide("orders@northwind-traders.com", signed_in)
+    twin = gatekeeper.decide("orders@northwind-tradres.com", signed_in)
+    assert twin.verdict.suggestion == "northwind-traders.com"  # the Guard knew at once
+    gatekeeper.decide("bob@army.ml", signed_in)  # rejected: teaches nothing
+    learned = _learned(store)
+    store.close()
+    assert learned[("alice@example.org", "northwind-traders.com")] == (3, 0)
+    assert learned[("*", "northwind-traders.com")] == (3, 0)
+    assert not any(domain == "army.ml" for _, domain in learned)
+
+
+def test_an_envelope_claim_alone_teaches_nothing(tmp_path):
+    gatekeeper, store = _gatekeeper(tmp_path)
+    forged = Envelope(sender="alice@example.org", client_address="203.0.113.9")
+    for _ in range(5):
+        gatekeeper.decide("orders@northwind-traders.com", forged)
+    assert not gatekeeper.decide("orders@northwind-tradres.com", forged).verdict.is_alert
+    learned = _learned(store)
+    store.close()
+    assert learned == {}
+
+
+def test_mail_from_outside_to_our_own_domain_is_mail_received(tmp_path):
+    gatekeeper, store = _gatekeeper(tmp_path)
+    inbound = Envelope(sender="sales@acme-corp.com", client_address="203.0.113.9")
+    gatekeeper.decide("ops@example.org", inbound)
+    gatekeeper.decide("ops@example.org", inbound)
+    learned = _learned(store)
+    store.close()
+    assert learned[("ops@example.org", "acme-corp.com")] == (0, 2)
+    assert learned[("*", "acme-corp.com")] == (0, 2)
