@@ -1,0 +1,1 @@
+"""Look-alikes of the protected domains: ranked, their mail state in DNS, watched."""
