@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import socket
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -238,6 +239,9 @@ class _Question:
     question: bytes = b""  # the question section as sent: an answer must echo it
 
 
+_FIRST_WINDOW = 16  # questions in flight at first; the window grows from there
+_RECEIVE_BUFFER = 1 << 20  # bytes; the kernel caps it at net.core.rmem_max
+
 # Header of a standard query with recursion desired and one question (RFC 1035, 4.1.1);
 # the id is put in front. The question is written directly: the name is a validated
 # A-label domain, and building a dnspython Message per name cost more than the rest.
@@ -251,11 +255,14 @@ def _question(domain: str) -> bytes:
 
 
 class _Sweep(asyncio.DatagramProtocol):
-    """One MX question per name over one UDP socket per nameserver, ``concurrency`` in
-    flight, answers matched by id and question. It only tells NXDOMAIN from the rest: a
-    name answered otherwise, or not at all within its tries, is left to the resolver.
+    """One MX question per name over one UDP socket per nameserver, answers matched by id
+    and question. It only tells NXDOMAIN from the rest: a name answered otherwise, or not
+    at all within its tries, is left to the resolver.
 
-    Driven by callbacks, not a task per name: an answer sends the next question at once."""
+    Driven by callbacks, not a task per name: an answer sends the next question at once.
+    The questions in flight grow by one per answer up to ``concurrency`` and halve on a
+    timeout (as TCP's window does), so that neither a burst into a small socket buffer
+    nor a rate-limiting resolver turns into lost answers and waits."""
 
     def __init__(self, lookup: Lookup) -> None:
         self.lookup = lookup
@@ -263,6 +270,7 @@ class _Sweep(asyncio.DatagramProtocol):
         self.transports: list[asyncio.DatagramTransport] = []
         self.turn = 0
         self.others: list[str] = []
+        self.window = min(_FIRST_WINDOW, lookup.concurrency)
 
     async def run(self, names: list[str], nxdomain: Callable[[str], None]) -> list[str]:
         """Ask every name; ``nxdomain`` is called for each NXDOMAIN. Returns the others."""
@@ -275,9 +283,11 @@ class _Sweep(asyncio.DatagramProtocol):
                 transport, _ = await loop.create_datagram_endpoint(
                     lambda: self, remote_addr=(server.host, server.port)
                 )
+                # Room for a window's answers even when this process is slow to read them.
+                sock = transport.get_extra_info("socket")
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RECEIVE_BUFFER)
                 self.transports.append(transport)
-            for _ in range(self.lookup.concurrency):
-                self._next()
+            self._fill()
             if self.pending:
                 expiry = asyncio.ensure_future(self._expire())
                 try:
@@ -289,12 +299,15 @@ class _Sweep(asyncio.DatagramProtocol):
                 transport.close()
         return self.others
 
-    def _next(self) -> None:
-        domain = next(self.names, None)
-        if domain is not None:
+    def _fill(self) -> None:
+        """Send questions until the window is full; finish when all are answered."""
+        while len(self.pending) < self.window:
+            domain = next(self.names, None)
+            if domain is None:
+                break
             self._send(_Question(domain, self.turn))
             self.turn = (self.turn + 1) % len(self.transports)
-        elif not self.pending and not self.finished.done():
+        if not self.pending and not self.finished.done():
             self.finished.set_result(None)
 
     def _send(self, question: _Question) -> None:
@@ -324,7 +337,8 @@ class _Sweep(asyncio.DatagramProtocol):
             self.nxdomain(question.domain)
         else:
             self.others.append(question.domain)
-        self._next()
+        self.window = min(self.window + 1, self.lookup.concurrency)
+        self._fill()
 
     def error_received(self, exc: Exception) -> None:
         pass  # an ICMP error: the question times out and is tried again
@@ -336,11 +350,13 @@ class _Sweep(asyncio.DatagramProtocol):
             await asyncio.sleep(min(timeout / 4, 0.25))
             now = time.monotonic()
             late = [(ident, q) for ident, q in self.pending.items() if now - q.sent > timeout]
+            if late:
+                self.window = max(1, self.window // 2)
             for ident, question in late:
                 del self.pending[ident]
                 if question.tries >= self.lookup.tries:
                     self.others.append(question.domain)
-                    self._next()
                 else:
                     question.server = (question.server + 1) % len(self.transports)
                     self._send(question)
+            self._fill()
