@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -322,33 +323,32 @@ def _show(run: MonitorRun, as_json: bool, export: Export | None, out: Path | Non
         return
     probed = any(f.observation.probe is not None for f in run.findings)
     table = Table(title=title, title_justify="left")
-    # Domains whole, never cut (a cut look-alike is another domain); the mail hosts fold.
+    # Domains whole, never cut (a cut look-alike is another domain); the mail hosts go
+    # under the state they belong to, so that the table fits 80 columns.
     table.add_column("look-alike", no_wrap=True)
     table.add_column("for", no_wrap=True)
-    table.add_column("p", justify="right")
-    table.add_column("rank", justify="right")
-    table.add_column("state", no_wrap=True)
-    table.add_column("mx", overflow="fold")
-    table.add_column("spf")
-    table.add_column("dmarc")
+    table.add_column("p", justify="right", no_wrap=True)
+    table.add_column("rank", justify="right", no_wrap=True)
+    table.add_column("state, hosts", overflow="fold")
+    table.add_column("spf/dmarc", no_wrap=True)
     table.add_column("change", no_wrap=True)
     if probed:
         table.add_column("probe")
     styles = {Change.NEW: "bold red", Change.CHANGED: "yellow", Change.GONE: "green"}
     for finding in run.findings:
-        item = finding.to_dict()
+        look_alike, facts = finding.observation.look_alike, finding.observation.facts
+        signs = " ".join(
+            name for name, seen in (("spf", facts.spf), ("dmarc", facts.dmarc)) if seen
+        )
+        style = styles.get(finding.change)
         row = [
-            str(item["domain"]),
-            str(item["intended"]),
-            f"{finding.observation.look_alike.probability:.3g}",
-            str(item["rank"]),
-            str(item["state"]),
-            " ".join(finding.observation.facts.mx),
-            "yes" if item["spf"] else "",
-            "yes" if item["dmarc"] else "",
-            f"[{styles.get(finding.change, '')}]{finding.change.value}[/]"
-            if finding.change in styles
-            else finding.change.value,
+            escape(look_alike.domain),
+            escape(look_alike.intended),
+            f"{look_alike.probability:.2g}",
+            str(look_alike.rank),
+            "\n".join((facts.state.value, *facts.mx)),
+            signs,
+            f"[{style}]{finding.change.value}[/]" if style else finding.change.value,
         ]
         if probed:
             probe = finding.observation.probe
