@@ -100,23 +100,27 @@ def look_alikes(
     def score(texts: Iterable[str]) -> list[str]:
         """Score the new candidates among ``texts``; the cheap ones are returned."""
         cheap = []
+        top_level = _top_level_domains()
         for text in texts:
-            if text in seen:
+            # Under a suffix nobody can register under, mail bounces: it cannot leak. Every
+            # real suffix ends in a real top-level domain: most such slips stop here, unparsed.
+            if text in seen or text.rpartition(".")[2] not in top_level:
                 continue
             seen.add(text)
             typed = _parse(text)
-            if typed is None or typed.ascii in excluded or typed.ascii in scored:
+            if (
+                typed is None
+                or typed.ascii in excluded
+                or typed.ascii in scored
+                or not _real_suffix(typed.suffix)
+            ):
                 continue
             explanation = explain(typed, meant, budget)
             if explanation is None:
                 continue
             if explanation.cost <= _SECOND_SLIP_BELOW:
                 cheap.append(text)
-            # Under a suffix nobody can register under, mail bounces: it cannot leak. Such a
-            # candidate still takes a second slip (army.mi -> army.ml is no better than the
-            # first, but gmail.cm -> gmial.cm is).
-            if _real_suffix(typed.suffix):
-                scored[typed.ascii] = (explanation.cost, typed, explanation.reason)
+            scored[typed.ascii] = (explanation.cost, typed, explanation.reason)
         return cheap
 
     for cheap in score(_one_slip(meant.unicode, _TYPED)):
@@ -241,6 +245,11 @@ def _public_suffixes() -> list[str]:
 @cache
 def _suffix_set() -> frozenset[str]:
     return frozenset(_public_suffixes())
+
+
+@cache
+def _top_level_domains() -> frozenset[str]:
+    return frozenset(suffix for suffix in _public_suffixes() if "." not in suffix)
 
 
 def _real_suffix(suffix: str) -> bool:
