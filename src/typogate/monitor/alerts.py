@@ -45,7 +45,7 @@ def post_webhook(url: str, changes: Sequence[Finding], timeout: float = 10.0) ->
         url, data=body, method="POST", headers={"Content-Type": "application/json"}
     )
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
             answer.read()
     except urllib.error.HTTPError as error:
         raise AlertError(f"webhook {url}: answered {error.code} {error.reason}") from None
