@@ -15,17 +15,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from typogate.cli import app
-from typogate.cli.configuration import (
-    DEFAULT_DB,
-    ConfigFile,
-    Db,
-    KnownFiles,
-    Profile,
-    ProtectFiles,
+from typogate.cli.options import DEFAULT_DB, ConfigFile, Db, KnownFiles, ProfileName, ProtectFiles
+from typogate.cli.startup import (
+    FAILED,
+    USAGE,
+    fail,
+    failing_cleanly,
     load_config,
-    open_store,
+    open_runtime,
     stderr,
 )
+from typogate.config import Config
 from typogate.domains import InvalidAddress, parse_domain
 from typogate.monitor import (
     Engine,
@@ -44,7 +44,7 @@ from typogate.monitor.exports import Export, write
 from typogate.monitor.lookalikes import DEFAULT_COVERAGE
 from typogate.monitor.mail_state import NameserverError, system_nameservers
 from typogate.monitor.snapshots import Change, changes
-from typogate.policy import Config, ConfigError
+from typogate.policy.lists import domain_lists
 from typogate.store.lookalikes import LookAlikeSnapshots, SeenLookAlike
 
 
@@ -53,7 +53,7 @@ def monitor(
     config: ConfigFile = None,
     protect: ProtectFiles = None,
     known: KnownFiles = None,
-    profile: Profile = None,
+    profile: ProfileName = None,
     nameserver: Annotated[
         list[str] | None,
         typer.Option(
@@ -174,22 +174,20 @@ def monitor(
         )
         lookup = Lookup(servers, concurrency=concurrency, timeout=timeout, tries=tries)
     except NameserverError as error:
-        stderr.print(f"[bold red]bad --nameserver[/]: {error}", highlight=False)
-        raise typer.Exit(2) from None
+        fail("bad --nameserver", str(error), USAGE)
     relay = _relay(mail_relay) if mail_to else None
     if webhook is not None and not webhook.startswith(("http://", "https://")):
-        stderr.print(f"[bold red]bad --webhook[/]: {webhook!r} (an http:// or https:// URL)")
-        raise typer.Exit(2)
+        fail("bad --webhook", f"{webhook!r} (an http:// or https:// URL)", USAGE)
     if out is not None and export is None:
-        stderr.print("[bold red]--out needs --export[/] (access or csv)")
-        raise typer.Exit(2)
-    protected, real = _domains(load_config(config, protect, known, profile))
+        fail("--out needs --export", "access or csv", USAGE)
+    settings_config = load_config(config, protect, known, profile)
+    protected, real = _domains(settings_config)
     if not protected:
-        stderr.print("[bold red]nothing to monitor[/]: no protected domain (see --protect)")
-        raise typer.Exit(2)
-    store = open_store(db, writer=False)
+        fail("nothing to monitor", "no protected domain (see --protect)", USAGE)
+    runtime = open_runtime(settings_config, db)
     try:
-        snapshots = LookAlikeSnapshots(store.engine)
+        assert runtime.store is not None  # a store URL was given: the runtime opened it
+        snapshots = LookAlikeSnapshots(runtime.store.engine)
         previous = {
             domain: MailFacts(MailState(seen.state), seen.mx, seen.spf, seen.dmarc)
             for domain, seen in snapshots.latest().items()
@@ -212,7 +210,7 @@ def monitor(
             [_seen(f) for f in run.findings if f.observation.exists or f.change is Change.GONE],
         )
     finally:
-        store.close()
+        runtime.close()
     _show(run, as_json, export, out)
     _alert(run.findings, webhook, mail_to, relay, mail_from)
 
@@ -220,18 +218,14 @@ def monitor(
 def _relay(text: str) -> tuple[str, int]:
     host, _, port = text.rpartition(":")
     if not host or not port.isdigit():
-        stderr.print(f"[bold red]bad --mail-relay[/]: {text!r} (HOST:PORT)", highlight=False)
-        raise typer.Exit(2)
+        fail("bad --mail-relay", f"{text!r} (HOST:PORT)", USAGE)
     return host.strip("[]"), int(port)
 
 
 def _domains(config: Config) -> tuple[list[str], frozenset[str]]:
     """The protected domains in list order, and every real domain (A-label) besides."""
-    try:
-        lists = config.domain_lists()
-    except ConfigError as error:
-        stderr.print(f"[bold red]configuration error[/]: {error}", highlight=False)
-        raise typer.Exit(2) from None
+    with failing_cleanly():
+        lists = domain_lists(config)
     protected: list[str] = []
     real: set[str] = set()
     for listed, is_protected in [(x, True) for x in lists.protected] + [
@@ -240,8 +234,7 @@ def _domains(config: Config) -> tuple[list[str], frozenset[str]]:
         try:
             domain = parse_domain(listed.text)
         except InvalidAddress as error:
-            stderr.print(f"[bold red]bad domain[/] {listed.origin}: {error}", highlight=False)
-            raise typer.Exit(2) from None
+            fail(f"bad domain {listed.origin}", str(error), USAGE)
         real.add(domain.ascii)
         if is_protected:
             protected.append(domain.unicode)
@@ -278,8 +271,7 @@ def _run(
                 progress=lambda done: progress.advance(task, done),
             )
         except MonitorInputError as error:
-            stderr.print(f"[bold red]cannot monitor[/]: {error}", highlight=False)
-            raise typer.Exit(2) from None
+            fail("cannot monitor", str(error), USAGE)
 
 
 def _seen(finding: Finding) -> SeenLookAlike:
@@ -307,7 +299,7 @@ def _show(run: MonitorRun, as_json: bool, export: Export | None, out: Path | Non
         else:
             with out.open("w", encoding="utf-8", newline="") as file:
                 count = write(export, run.findings, file)
-            stderr.print(f"{count} look-alikes written to {out}", highlight=False)
+            stderr().print(f"{count} look-alikes written to {out}", highlight=False)
         return
     if as_json:
         for finding in run.findings:
@@ -373,5 +365,4 @@ def _alert(
         if mail_to and relay is not None:
             send_mail(MailAlert(mail_to, relay[0], relay[1], mail_from), changed)
     except AlertError as error:
-        stderr.print(f"[bold red]alert not sent[/]: {error}", highlight=False)
-        raise typer.Exit(1) from None
+        fail("alert not sent", str(error), FAILED)

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "monitor_0001"
-down_revision = "0004"
+down_revision = "0005"  # the newest of main when this was rebased; re-chained at merge
 branch_labels = None
 depends_on = None
 
