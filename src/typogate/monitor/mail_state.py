@@ -15,12 +15,15 @@ The states, in the order a sending MTA reads DNS (RFC 5321, section 5.1):
 SPF (a ``v=spf1`` TXT record at the domain) and DMARC (``v=DMARC1`` at ``_dmarc.``) are
 reported as signs of a domain set up for mail.
 
-Most look-alikes do not exist, so they are asked in two steps. A sweep sends one MX query
-per name over a single UDP socket per nameserver, many in flight, matching answers by id
-and question, and settles only the names the server calls NXDOMAIN. Every other name
-(found, truncated, failed or timed out) goes to dnspython's asyncio resolver, which asks
-MX, A, AAAA and the TXT records with its own timeouts, retries and TCP fallback. The sweep
-exists for speed: per name it costs a fifth of a resolver query (bench/monitor.py).
+Most look-alikes do not exist, so most names cost one question. A sweep sends the
+questions over one UDP socket per nameserver, many in flight, matching answers by id and
+question: first an MX question per name, whose NXDOMAIN is read from the answer's header
+alone; then, for the few names that exist, the A, AAAA and TXT questions, read with
+dnspython's message parser. Any answer that is not plain (no answer after every try,
+truncated, an error code, an alias to follow) sends its domain to dnspython's asyncio
+resolver, which asks everything again with its own timeouts, retries, TCP fallback and
+alias chasing; what it cannot get answered is ``unresolved``. The sweep exists for speed:
+a resolver query costs about ten times its CPU (bench/monitor.py).
 """
 
 from __future__ import annotations
@@ -29,9 +32,12 @@ import asyncio
 import random
 import socket
 import time
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import partial
+from typing import Any
 
 import dns.asyncresolver
 import dns.exception
@@ -40,6 +46,7 @@ import dns.message
 import dns.name
 import dns.nameserver
 import dns.rcode
+import dns.rdataclass
 import dns.rdatatype
 import dns.resolver
 
@@ -137,6 +144,11 @@ class Lookup:
             raise ValueError("concurrency and tries are at least 1, the timeout above 0")
 
 
+# The records of one type at a name: a list (empty: none of that type), None: no such name.
+_Records = list[Any]
+_Asker = Callable[[str, dns.rdatatype.RdataType], Awaitable[_Records | None]]
+
+
 async def mail_states(
     domains: Iterable[str],
     lookup: Lookup,
@@ -154,16 +166,87 @@ async def mail_states(
         if done is not None:
             done(domain, facts)
 
-    others = await _Sweep(lookup).run(names, lambda domain: settle(domain, NXDOMAIN))
+    unsure: list[str] = []
+    async with _Sweep(lookup) as sweep:
+        existing = await _existing(sweep, names, settle, unsure)
+
+        async def finish(domain: str, mx: _Records) -> None:
+            try:
+                settle(domain, await _facts(sweep.records, domain, mx))
+            except _Unsure:
+                unsure.append(domain)
+
+        await asyncio.gather(*(finish(domain, mx) for domain, mx in existing.items()))
     resolver = _resolver(lookup)
     limit = asyncio.Semaphore(lookup.concurrency)
 
     async def resolve(domain: str) -> None:
         async with limit:
-            settle(domain, await _resolve(resolver, domain))
+            try:
+                facts = await _facts(partial(_resolver_records, resolver), domain)
+            except _Unanswered:
+                facts = MailFacts(MailState.UNRESOLVED)
+            settle(domain, facts)
 
-    await asyncio.gather(*(resolve(domain) for domain in others))
+    await asyncio.gather(*(resolve(domain) for domain in unsure))
     return found
+
+
+async def _existing(
+    sweep: _Sweep,
+    names: list[str],
+    settle: Callable[[str, MailFacts], None],
+    unsure: list[str],
+) -> dict[str, _Records]:
+    """Ask every name's MX through the sweep: NXDOMAIN is settled at once, from the header;
+    the MX records of the names that exist are returned; the rest go to ``unsure``."""
+    existing: dict[str, _Records] = {}
+    if not names:
+        return existing
+    left = len(names)
+    finished = asyncio.get_running_loop().create_future()
+
+    def answered(name: str, data: bytes | None) -> None:
+        nonlocal left
+        try:
+            records = _read(data, name, dns.rdatatype.MX)
+        except _Unsure:
+            unsure.append(name)
+        else:
+            if records is None:
+                settle(name, NXDOMAIN)
+            else:
+                existing[name] = records
+        left -= 1
+        if not left:
+            finished.set_result(None)
+
+    for name in names:
+        sweep.ask(name, dns.rdatatype.MX, partial(answered, name))
+    await finished
+    return existing
+
+
+async def _facts(records: _Asker, domain: str, mx: _Records | None = None) -> MailFacts:
+    """A domain's mail state from ``records`` (name, type -> its records, [] for none,
+    None for no such name), in the order an MTA asks; ``mx`` when already known."""
+    if mx is None:
+        mx = await records(domain, dns.rdatatype.MX)
+        if mx is None:
+            return NXDOMAIN
+    if mx:
+        exchanges = sorted((rr.preference, rr.exchange.to_text()) for rr in mx)
+        hosts = tuple(host.rstrip(".") for _, host in exchanges if host != ".")
+        state = MailState.MX if hosts else MailState.NULL_MX
+    else:
+        hosts = ()
+        addresses = await records(domain, dns.rdatatype.A)
+        if not addresses:
+            addresses = await records(domain, dns.rdatatype.AAAA)
+        state = MailState.A_ONLY if addresses else MailState.NO_MAIL
+    spf = _has_record(await records(domain, dns.rdatatype.TXT), "v=spf1")
+    dmarc = _has_record(await records(f"_dmarc.{domain}", dns.rdatatype.TXT), "v=dmarc1")
+    return MailFacts(state, hosts, spf, dmarc)
 
 
 def _resolver(lookup: Lookup) -> dns.asyncresolver.Resolver:
@@ -182,34 +265,16 @@ class _Unanswered(Exception):
     """No server gave an answer to one question within its tries."""
 
 
-async def _resolve(resolver: dns.asyncresolver.Resolver, domain: str) -> MailFacts:
-    """The full mail state of one domain, asked through the resolver."""
-    try:
-        mx = await _ask(resolver, domain, dns.rdatatype.MX)
-        if mx is None:
-            return NXDOMAIN
-        if mx:
-            exchanges = sorted((rr.preference, rr.exchange.to_text()) for rr in mx)
-            hosts = tuple(host for _, host in exchanges if host != ".")
-            state = MailState.MX if hosts else MailState.NULL_MX
-        else:
-            hosts = ()
-            addresses = await _ask(resolver, domain, dns.rdatatype.A)
-            if not addresses:
-                addresses = await _ask(resolver, domain, dns.rdatatype.AAAA)
-            state = MailState.A_ONLY if addresses else MailState.NO_MAIL
-        spf = _has_record(await _ask(resolver, domain, dns.rdatatype.TXT), "v=spf1")
-        dmarc = _has_record(await _ask(resolver, f"_dmarc.{domain}", dns.rdatatype.TXT), "v=dmarc1")
-    except _Unanswered:
-        return MailFacts(MailState.UNRESOLVED)
-    return MailFacts(state, tuple(host.rstrip(".") for host in hosts), spf, dmarc)
+class _Unsure(Exception):
+    """The sweep got no plain answer (none, truncated, an error code, an alias): the
+    resolver asks again properly."""
 
 
-async def _ask(
+async def _resolver_records(
     resolver: dns.asyncresolver.Resolver, name: str, rdtype: dns.rdatatype.RdataType
-) -> list | None:  # type: ignore[type-arg]
-    """The records of one type at ``name``: a list (empty when there are none), or None
-    when the name does not exist. Raises _Unanswered when no server answered."""
+) -> _Records | None:
+    """The records of one type at ``name`` through the resolver (aliases followed, TCP
+    when truncated); raises _Unanswered when no server answered."""
     try:
         answer = await resolver.resolve(name, rdtype, search=False)
     except dns.resolver.NXDOMAIN:
@@ -221,7 +286,32 @@ async def _ask(
     return list(answer)
 
 
-def _has_record(records: list | None, tag: str) -> bool:  # type: ignore[type-arg]
+def _read(data: bytes | None, name: str, rdtype: dns.rdatatype.RdataType) -> _Records | None:
+    """The records of a plain answer the sweep got; None for NXDOMAIN, read from the
+    header alone (most names); raises _Unsure for anything the resolver should handle."""
+    if data is None:
+        raise _Unsure(name)
+    flags = int.from_bytes(data[2:4], "big")
+    rcode = dns.rcode.from_flags(flags, 0)
+    if flags & dns.flags.TC or rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+        raise _Unsure(name)
+    if rcode == dns.rcode.NXDOMAIN:
+        return None
+    try:
+        message = dns.message.from_wire(data)
+        rrset = message.find_rrset(
+            message.answer, dns.name.from_text(name), dns.rdataclass.IN, rdtype
+        )
+    except KeyError:
+        if message.answer:  # an alias (CNAME, DNAME): the resolver follows it
+            raise _Unsure(name) from None
+        return []
+    except dns.exception.DNSException:
+        raise _Unsure(name) from None
+    return list(rrset)
+
+
+def _has_record(records: _Records | None, tag: str) -> bool:
     for record in records or ():
         text = b"".join(record.strings).decode("ascii", "replace").strip().lower()
         # "v=spf1" alone or followed by a space: "v=spf10" is not SPF (RFC 7208, 4.5).
@@ -232,7 +322,9 @@ def _has_record(records: list | None, tag: str) -> bool:  # type: ignore[type-ar
 
 @dataclass(slots=True)
 class _Question:
-    domain: str
+    name: str
+    rdtype: int
+    reply: Callable[[bytes | None], None]  # told the answer, or None after the last try
     server: int  # index of the nameserver it goes to
     tries: int = 0
     sent: float = 0.0
@@ -246,82 +338,79 @@ _RECEIVE_BUFFER = 1 << 20  # bytes; the kernel caps it at net.core.rmem_max
 # the id is put in front. The question is written directly: the name is a validated
 # A-label domain, and building a dnspython Message per name cost more than the rest.
 _HEADER = (dns.flags.RD).to_bytes(2, "big") + (1).to_bytes(2, "big") + bytes(6)
-_MX_IN = dns.rdatatype.MX.to_bytes(2, "big") + (1).to_bytes(2, "big")
+_IN = dns.rdataclass.IN.to_bytes(2, "big")
 
 
-def _question(domain: str) -> bytes:
-    labels = domain.rstrip(".").encode("ascii").split(b".")
-    return b"".join(len(label).to_bytes(1, "big") + label for label in labels) + b"\0" + _MX_IN
+def _question(name: str, rdtype: int) -> bytes:
+    labels = name.rstrip(".").encode("ascii").split(b".")
+    wire = b"".join(len(label).to_bytes(1, "big") + label for label in labels)
+    return wire + b"\0" + rdtype.to_bytes(2, "big") + _IN
 
 
 class _Sweep(asyncio.DatagramProtocol):
-    """One MX question per name over one UDP socket per nameserver, answers matched by id
-    and question. It only tells NXDOMAIN from the rest: a name answered otherwise, or not
-    at all within its tries, is left to the resolver.
+    """Questions over one UDP socket per nameserver, answers matched by id and question,
+    each answer handed to its question's ``reply`` as it comes (None after the last try).
 
-    Driven by callbacks, not a task per name: an answer sends the next question at once.
-    The questions in flight grow by one per answer up to ``concurrency`` and halve on a
-    timeout (as TCP's window does), so that neither a burst into a small socket buffer
+    Driven by callbacks, not a task per question: an answer sends the next question at
+    once. The questions in flight grow by one per answer up to ``concurrency`` and halve on
+    a timeout (as TCP's window does), so that neither a burst into a small socket buffer
     nor a rate-limiting resolver turns into lost answers and waits."""
 
     def __init__(self, lookup: Lookup) -> None:
         self.lookup = lookup
         self.pending: dict[int, _Question] = {}
+        self.waiting: deque[_Question] = deque()
         self.transports: list[asyncio.DatagramTransport] = []
         self.turn = 0
-        self.others: list[str] = []
         self.window = min(_FIRST_WINDOW, lookup.concurrency)
+        self.expiry: asyncio.Task[None] | None = None
 
-    async def run(self, names: list[str], nxdomain: Callable[[str], None]) -> list[str]:
-        """Ask every name; ``nxdomain`` is called for each NXDOMAIN. Returns the others."""
+    async def __aenter__(self) -> _Sweep:
         loop = asyncio.get_running_loop()
-        self.names = iter(names)
-        self.nxdomain = nxdomain
-        self.finished: asyncio.Future[None] = loop.create_future()
-        try:
-            for server in self.lookup.nameservers:
-                transport, _ = await loop.create_datagram_endpoint(
-                    lambda: self, remote_addr=(server.host, server.port)
-                )
-                # Room for a window's answers even when this process is slow to read them.
-                sock = transport.get_extra_info("socket")
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RECEIVE_BUFFER)
-                self.transports.append(transport)
-            self._fill()
-            if self.pending:
-                expiry = asyncio.ensure_future(self._expire())
-                try:
-                    await self.finished
-                finally:
-                    expiry.cancel()
-        finally:
-            for transport in self.transports:
-                transport.close()
-        return self.others
+        for server in self.lookup.nameservers:
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda: self, remote_addr=(server.host, server.port)
+            )
+            # Room for a window's answers even when this process is slow to read them.
+            sock = transport.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RECEIVE_BUFFER)
+            self.transports.append(transport)
+        self.expiry = asyncio.ensure_future(self._expire())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.expiry is not None:
+            self.expiry.cancel()
+        for transport in self.transports:
+            transport.close()
+
+    def ask(self, name: str, rdtype: int, reply: Callable[[bytes | None], None]) -> None:
+        """Send ``name``'s ``rdtype`` question when the window has room."""
+        self.waiting.append(_Question(name, rdtype, reply, self.turn))
+        self.turn = (self.turn + 1) % len(self.transports)
+        self._fill()
+
+    async def records(self, name: str, rdtype: dns.rdatatype.RdataType) -> _Records | None:
+        """The records of a plain answer (see _read); raises _Unsure otherwise."""
+        answer: asyncio.Future[bytes | None] = asyncio.get_running_loop().create_future()
+        self.ask(name, rdtype, answer.set_result)
+        return _read(await answer, name, rdtype)
 
     def _fill(self) -> None:
-        """Send questions until the window is full; finish when all are answered."""
-        while len(self.pending) < self.window:
-            domain = next(self.names, None)
-            if domain is None:
-                break
-            self._send(_Question(domain, self.turn))
-            self.turn = (self.turn + 1) % len(self.transports)
-        if not self.pending and not self.finished.done():
-            self.finished.set_result(None)
+        while self.waiting and len(self.pending) < self.window:
+            self._send(self.waiting.popleft())
 
     def _send(self, question: _Question) -> None:
         ident = random.getrandbits(16)
         while ident in self.pending:
             ident = random.getrandbits(16)
         if not question.question:
-            question.question = _question(question.domain)
+            question.question = _question(question.name, question.rdtype)
         question.sent = time.monotonic()
         question.tries += 1
         self.pending[ident] = question
-        self.transports[question.server].sendto(
-            ident.to_bytes(2, "big") + _HEADER + question.question
-        )
+        wire = ident.to_bytes(2, "big") + _HEADER + question.question
+        self.transports[question.server].sendto(wire)
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
         ident = int.from_bytes(data[:2], "big")
@@ -329,15 +418,11 @@ class _Sweep(asyncio.DatagramProtocol):
         # An answer echoes the question; anything else is stale or forged: ignored.
         if question is None or data[12 : 12 + len(question.question)] != question.question:
             return
-        flags = int.from_bytes(data[2:4], "big")
-        if not flags & dns.flags.QR:
+        if not int.from_bytes(data[2:4], "big") & dns.flags.QR:
             return
         del self.pending[ident]
-        if dns.rcode.from_flags(flags, 0) == dns.rcode.NXDOMAIN:
-            self.nxdomain(question.domain)
-        else:
-            self.others.append(question.domain)
         self.window = min(self.window + 1, self.lookup.concurrency)
+        question.reply(data)
         self._fill()
 
     def error_received(self, exc: Exception) -> None:
@@ -355,7 +440,7 @@ class _Sweep(asyncio.DatagramProtocol):
             for ident, question in late:
                 del self.pending[ident]
                 if question.tries >= self.lookup.tries:
-                    self.others.append(question.domain)
+                    question.reply(None)
                 else:
                     question.server = (question.server + 1) % len(self.transports)
                     self._send(question)
