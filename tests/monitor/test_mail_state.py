@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from dns_server import DnsServer
 from ports import free_port
 
 from typogate.monitor import Lookup, MailFacts, MailState, Nameserver, mail_states
@@ -72,3 +73,17 @@ def test_nameserver_forms():
         except ValueError:
             continue
         raise AssertionError(f"{bad!r} was taken")
+
+
+def test_aliases_and_truncated_answers_go_through_the_resolver():
+    # An alias is followed and a truncated answer is asked again over TCP: both are left to
+    # dnspython's resolver by the sweep, which reads only plain answers.
+    long_text = " ".join(f'"{"x" * 200}"' for _ in range(4))
+    zones = {
+        "army.ml": "us CNAME relay.army.ml.\nrelay MX 10 mx.army.ml.\n",
+        "arny.mil": f'@ TXT "v=spf1 -all"\n@ TXT {long_text}\n',
+    }
+    with DnsServer(zones) as server:
+        found = states(server.nameserver, ["us.army.ml", "arny.mil"])
+    assert found["us.army.ml"] == MailFacts(MailState.MX, ("mx.army.ml",))
+    assert found["arny.mil"] == MailFacts(MailState.NO_MAIL, spf=True)
