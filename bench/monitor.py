@@ -1,7 +1,7 @@
 """Look-alike monitoring: `typogate monitor` side by side with `dnstwist --registered`, both
 asking the same local DNS server (NSD) in one run.
 
-    .venv/bin/python bench/monitor.py [--protected 60] [--cores N] [--json]
+    .venv/bin/python bench/monitor.py [--protected 60] [--cores N] [--workers N] [--json]
 
 The zone plants, for each protected domain, the look-alikes a squatter registers, made by
 the bench's own rules (not typogate's model): the suffix swaps people type (``army.ml``
@@ -18,10 +18,10 @@ dnstwist has no ranking, so its lists are taken in turn, one domain from each pr
 domain's list), and the domains asked in DNS per second: of the whole run (start-up and
 making the look-alikes included), and of the DNS step alone (dnstwist: its runs less the
 same runs without DNS, ``--format list``; typogate: its ``mail_states`` over the names its
-run asked). Both get the machine's cores (--cores): dnstwist as one process per protected
-domain (as it is used), that many at a time, each with its default threads; typogate as one
-run of the whole list with that many --workers. dnstwist takes no port for its nameserver,
-so NSD listens on 127.0.0.1:53.
+run asked). dnstwist runs as one process per protected domain (as it is used), with its
+default threads, as many at a time as the machine has cores (--cores); typogate as one
+process for the whole list (--workers 1, its default), so dnstwist gets the more cores.
+dnstwist takes no port for its nameserver, so NSD listens on 127.0.0.1:53.
 """
 
 from __future__ import annotations
@@ -149,11 +149,11 @@ def unicode_form(domain: str) -> str:
     return domain.encode("ascii").decode("idna") if "xn--" in domain else domain
 
 
-def run_typogate(protected: Path, store: Path, cores: int) -> tuple[float, list[dict]]:
+def run_typogate(protected: Path, store: Path, workers: int) -> tuple[float, list[dict]]:
     started = time.perf_counter()
     done = subprocess.run(
         [TYPOGATE, "monitor", "--protect", str(protected), "--nameserver", "127.0.0.1",
-         "--db", f"sqlite:///{store}", "--json", "--all", "--workers", str(cores)],
+         "--db", f"sqlite:///{store}", "--json", "--all", "--workers", str(workers)],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     seconds = time.perf_counter() - started
@@ -241,7 +241,7 @@ def main() -> None:
             console.print(f"[bold red]cannot serve the zone on 127.0.0.1:53[/]: {error}")
             raise SystemExit(1) from None
         try:
-            seconds, lines = run_typogate(protected, Path(folder) / "store.db", args.cores)
+            seconds, lines = run_typogate(protected, Path(folder) / "store.db", args.workers)
             dns_seconds = typogate_dns_seconds(lines)
             dt_seconds, dt_listing, dt_asked, dt_lists = run_dnstwist(domains, args.cores)
         finally:
