@@ -63,10 +63,17 @@ _PROBES_AT_ONCE = 8
 
 def run_part(part: tuple[str, ...], settings: Settings) -> PartResult:
     """Look-alikes of one partition's protected domains, asked and kept as the module says."""
-    return asyncio.run(_observe(part, settings))
+    result: list[PartResult] = []
+    # The result is handed out, not returned by the main task: Python 3.11's asyncio.run
+    # formats that task, result and all, when it puts back the SIGINT handler (a repr of
+    # every observation: a second of CPU on a large partition).
+    asyncio.run(_observe(part, settings, result.append))
+    return result[0]
 
 
-async def _observe(part: tuple[str, ...], settings: Settings) -> PartResult:
+async def _observe(
+    part: tuple[str, ...], settings: Settings, hand_out: Callable[[PartResult], None]
+) -> None:
     best: dict[str, LookAlike] = {}
     for text in part:
         for look_alike in look_alikes(
@@ -98,12 +105,14 @@ async def _observe(part: tuple[str, ...], settings: Settings) -> PartResult:
                 )
 
         probes = list(await asyncio.gather(*(probe(*pair) for pair in kept)))
-    return PartResult(
-        len(best),
-        [
-            Observation(look_alike, found, said)
-            for (look_alike, found), said in zip(kept, probes, strict=True)
-        ],
+    hand_out(
+        PartResult(
+            len(best),
+            [
+                Observation(look_alike, found, said)
+                for (look_alike, found), said in zip(kept, probes, strict=True)
+            ],
+        )
     )
 
 
