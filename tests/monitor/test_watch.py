@@ -126,3 +126,17 @@ def test_table_and_bad_usage(tmp_path, planted):
         "--db", db, cwd=tmp_path,
     )  # fmt: skip
     assert status == 2 and "bad.txt:2" in stderr
+
+
+def test_json_is_utf8_whatever_the_locale(tmp_path, planted):
+    protected = tmp_path / "protected.txt"
+    protected.write_text("army.mil\n")
+    done = subprocess.run(
+        [TYPOGATE, "monitor", "--protect", str(protected), "--nameserver", planted.nameserver,
+         "--db", f"sqlite:///{tmp_path / 'store.db'}", "--json"],
+        capture_output=True, timeout=120,
+        env={"PATH": "/usr/bin", "LANG": "en_US.ISO-8859-1", "PYTHONIOENCODING": "latin-1"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.decode("utf-8").splitlines()]
+    assert "аrmy.mil" in {line["domain"] for line in lines}

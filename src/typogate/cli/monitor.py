@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from datetime import UTC, datetime
@@ -293,6 +294,8 @@ def _seen(finding: Finding) -> SeenLookAlike:
 
 
 def _show(run: MonitorRun, as_json: bool, export: Export | None, out: Path | None) -> None:
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(encoding="utf-8")  # for machines: UTF-8, whatever the locale
     if export is not None:
         if out is None:
             write(export, run.findings, sys.stdout)
