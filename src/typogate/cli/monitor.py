@@ -44,7 +44,7 @@ from typogate.monitor.alerts import AlertError, MailAlert, post_webhook, send_ma
 from typogate.monitor.exports import Export, write
 from typogate.monitor.lookalikes import DEFAULT_COVERAGE
 from typogate.monitor.mail_state import NameserverError, system_nameservers
-from typogate.monitor.snapshots import Change, changes
+from typogate.monitor.snapshots import Change, changes, kept
 from typogate.policy.lists import domain_lists
 from typogate.store.lookalikes import LookAlikeSnapshots, SeenLookAlike
 
@@ -208,7 +208,7 @@ def monitor(
             datetime.now(UTC),
             run.protected,
             run.asked,
-            [_seen(f) for f in run.findings if f.observation.exists or f.change is Change.GONE],
+            [_seen(finding) for finding in kept(run.findings)],
         )
     finally:
         runtime.close()

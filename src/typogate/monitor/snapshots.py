@@ -4,7 +4,9 @@ Only look-alikes that exist are kept from run to run: the thousands that do not 
 the store and say nothing. So a look-alike is ``new`` when it exists now and did not at its
 last observation (or was never seen), ``changed`` when its state, mail exchangers, SPF or
 DMARC differ, ``same`` when nothing does, and ``gone`` when it existed and is now NXDOMAIN.
-A look-alike that was not asked this run (the protected list changed) is not compared.
+A look-alike that was not asked this run (the protected list changed) is not compared, and
+one that DNS did not answer for (``unresolved``) is no news: shown, never alerted on, and
+not kept, so that its last known state stays the latest.
 """
 
 from __future__ import annotations
@@ -72,7 +74,10 @@ def compare(
     for observation in observations:
         before = previous.get(observation.look_alike.ascii)
         existed = before is not None and before.state is not MailState.NXDOMAIN
-        if not observation.exists:
+        if observation.facts.state is MailState.UNRESOLVED:
+            # No answer is no news: nothing is known to have changed.
+            change = Change.SAME if existed else Change.NEW
+        elif not observation.exists:
             change = Change.GONE if existed else Change.SAME
         elif not existed:
             change = Change.NEW
@@ -94,5 +99,22 @@ def reported(findings: Iterable[Finding], everything: bool = False) -> list[Find
 
 
 def changes(findings: Iterable[Finding]) -> list[Finding]:
-    """The findings an alert is about: new, changed and gone look-alikes."""
-    return [finding for finding in findings if finding.change is not Change.SAME]
+    """The findings an alert is about: new, changed and gone look-alikes (one that DNS did
+    not answer for is no news)."""
+    return [
+        finding
+        for finding in findings
+        if finding.change is not Change.SAME
+        and finding.observation.facts.state is not MailState.UNRESOLVED
+    ]
+
+
+def kept(findings: Iterable[Finding]) -> list[Finding]:
+    """What a snapshot keeps: look-alikes that exist and those that went. One that DNS did
+    not answer for is left out, so that its last known state stays the latest."""
+    return [
+        finding
+        for finding in findings
+        if finding.observation.facts.state is not MailState.UNRESOLVED
+        and (finding.observation.exists or finding.change is Change.GONE)
+    ]
