@@ -14,8 +14,9 @@ Candidates are made by the slips the model knows, then scored by it:
   habitual suffix (``armymil.com``, ``army-mil.com``);
 * look-alike letters, ASCII (``rn`` for ``m``) and Unicode (a Cyrillic ``а``), as one
   letter or as a whole label, kept when IDNA 2008 allows them;
-* a second slip on top of each cheap first one, from the neighbouring keys only (two
-  slips of any letter would be millions of names, nearly all of them worthless).
+* a second slip on top of a suffix confusion (``amry.ml``), from the neighbouring keys
+  only. Two slips after any other first one (6 nats and more, the tail of the cut) are
+  left out: their thousands per domain would cost more to score than the rest of the run.
 
 Only look-alikes under a real public suffix are kept: under any other nothing can be
 registered, so mail to it bounces and never leaks. A domain that is itself protected or
@@ -29,7 +30,7 @@ A short name with many cheap slips keeps more look-alikes than a long rare one.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -53,7 +54,9 @@ from typogate.domains.keyboard import NEIGHBOURS
 _LETTERS = "abcdefghijklmnopqrstuvwxyz0123456789"
 _TYPED = _LETTERS + "-."
 # A slip this likely (a known suffix confusion: army.ml, gmail.co) gets a second one on top,
-# from the neighbouring keys: with any costlier first slip, two fall past the mass cut.
+# from the neighbouring keys. Two slips after a costlier first one cost 6 nats and more, the
+# tail of the mass cut, and scoring their thousands per domain would cost more than the
+# rest of the run: they are left out.
 _SECOND_SLIP_BELOW = 2.5
 # The whole domain typed as a name under a habitual suffix (armymil.com, army-mil.com).
 _MERGED_SUFFIXES = ("com", "net", "org")
@@ -84,7 +87,7 @@ def look_alikes(
     *,
     coverage: float = DEFAULT_COVERAGE,
     budget: float = DEFAULT_BUDGET,
-    real: Iterable[str] = (),
+    real: Container[str] = frozenset(),
 ) -> list[LookAlike]:
     """The look-alikes of ``meant``, likeliest first, cut at ``coverage`` of the mass.
 
@@ -93,7 +96,6 @@ def look_alikes(
     """
     if not 0.0 < coverage <= 1.0:
         raise ValueError("coverage is a share of the probability mass, above 0 and at most 1")
-    excluded = {meant.ascii, *real}
     scored: dict[str, tuple[float, Domain, Slip]] = {}
     seen: set[str] = set()
 
@@ -110,7 +112,8 @@ def look_alikes(
             typed = _parse(text)
             if (
                 typed is None
-                or typed.ascii in excluded
+                or typed.ascii == meant.ascii
+                or typed.ascii in real
                 or typed.ascii in scored
                 or not _real_suffix(typed.suffix)
             ):
