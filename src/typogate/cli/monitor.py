@@ -27,7 +27,7 @@ from typogate.cli.startup import (
     stderr,
 )
 from typogate.config import Config
-from typogate.domains import InvalidAddress, parse_domain
+from typogate.domains import Domain, InvalidAddress, parse_domain
 from typogate.monitor import (
     Engine,
     Finding,
@@ -45,7 +45,7 @@ from typogate.monitor.exports import Export, write
 from typogate.monitor.lookalikes import DEFAULT_COVERAGE
 from typogate.monitor.mail_state import NameserverError, system_nameservers
 from typogate.monitor.snapshots import Change, changes, kept
-from typogate.policy.lists import domain_lists
+from typogate.policy.lists import Listed, domain_lists
 from typogate.store.lookalikes import LookAlikeSnapshots, SeenLookAlike
 
 
@@ -224,22 +224,21 @@ def _relay(text: str) -> tuple[str, int]:
 
 
 def _domains(config: Config) -> tuple[list[str], frozenset[str]]:
-    """The protected domains in list order, and every real domain (A-label) besides."""
+    """The protected domains in list order, and every real domain (protected and known, in
+    A-label form): those are never look-alikes."""
     with failing_cleanly():
         lists = domain_lists(config)
-    protected: list[str] = []
-    real: set[str] = set()
-    for listed, is_protected in [(x, True) for x in lists.protected] + [
-        (x, False) for x in lists.known
-    ]:
+
+    def parsed(listed: Listed) -> Domain:
         try:
-            domain = parse_domain(listed.text)
+            return parse_domain(listed.text)
         except InvalidAddress as error:
             fail(f"bad domain {listed.origin}", str(error), USAGE)
-        real.add(domain.ascii)
-        if is_protected:
-            protected.append(domain.unicode)
-    return list(dict.fromkeys(protected)), frozenset(real)
+
+    protected = [parsed(listed) for listed in lists.protected]
+    real = {domain.ascii for domain in protected}
+    real.update(parsed(listed).ascii for listed in lists.known)
+    return list(dict.fromkeys(domain.unicode for domain in protected)), frozenset(real)
 
 
 def _run(
