@@ -163,7 +163,7 @@ def monitor(
       typogate monitor --protect protected.txt
       typogate monitor --protect protected.txt --json --nameserver 192.0.2.53
       typogate monitor --profile us-gov --export access --out lookalikes.access
-      typogate monitor --protect big-list.txt --dask --scheduler tcp://10.0.0.5:8786
+      typogate monitor --protect big.txt --scheduler tcp://10.0.0.5:8786
 
     Exit status 0 when it ran, 1 when it failed (store, alert), 2 for bad usage.
     """
