@@ -208,8 +208,10 @@ def main() -> None:
         "--cores",
         type=int,
         default=os.cpu_count() or 1,
-        help="typogate's --workers, and "
-        "dnstwist processes at a time (default: this machine's cores, for both)",
+        help="dnstwist processes at a time (default: this machine's cores)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="typogate's --workers (default 1: one process)"
     )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args()
