@@ -30,11 +30,15 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
 from itertools import zip_longest
 from pathlib import Path
 
@@ -149,20 +153,41 @@ def unicode_form(domain: str) -> str:
     return domain.encode("ascii").decode("idna") if "xn--" in domain else domain
 
 
-def run_typogate(protected: Path, store: Path, workers: int) -> tuple[float, list[dict]]:
-    started = time.perf_counter()
-    done = subprocess.run(
-        [TYPOGATE, "monitor", "--protect", str(protected), "--nameserver", "127.0.0.1",
-         "--db", f"sqlite:///{store}", "--json", "--all", "--workers", str(workers)],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    seconds = time.perf_counter() - started
-    return seconds, [json.loads(line) for line in done.stdout.splitlines()]
+@dataclass(frozen=True)
+class Took:
+    """Wall-clock and CPU seconds (user and system, of the tool's own processes)."""
+
+    wall: float
+    cpu: float
+
+    def __sub__(self, other: Took) -> Took:
+        return Took(self.wall - other.wall, self.cpu - other.cpu)
 
 
-def run_dnstwist(domains: list[str], cores: int) -> tuple[float, float, int, list[list[str]]]:
-    """Whole runs of ``dnstwist --registered``, one per domain, ``cores`` at a time: their
-    seconds, the seconds of the same runs without DNS (``--format list``: start-up and
+@contextmanager
+def timed(children: bool = True) -> Iterator[list[Took]]:
+    """Time the block: CPU of the child processes it waits for (or of this process)."""
+    who = resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF
+    before, started, took = resource.getrusage(who), time.perf_counter(), []
+    yield took
+    after = resource.getrusage(who)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    took.append(Took(time.perf_counter() - started, cpu))
+
+
+def run_typogate(protected: Path, store: Path, workers: int) -> tuple[Took, list[dict]]:
+    with timed() as took:
+        done = subprocess.run(
+            [TYPOGATE, "monitor", "--protect", str(protected), "--nameserver", "127.0.0.1",
+             "--db", f"sqlite:///{store}", "--json", "--all", "--workers", str(workers)],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+    return took[0], [json.loads(line) for line in done.stdout.splitlines()]
+
+
+def run_dnstwist(domains: list[str], cores: int) -> tuple[Took, Took, int, list[list[str]]]:
+    """Whole runs of ``dnstwist --registered``, one per domain, ``cores`` at a time: what
+    they took, what the same runs without DNS took (``--format list``: start-up and
     permutations), the names asked (the permutations) and each run's reported domains."""
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
 
@@ -171,11 +196,6 @@ def run_dnstwist(domains: list[str], cores: int) -> tuple[float, float, int, lis
             [str(DNSTWIST), "--format", "list", domain], capture_output=True, text=True, env=env
         )
         return len(listed.stdout.split()) - 1  # the original is listed too
-
-    started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=cores) as pool:
-        asked = sum(pool.map(permutations, domains))
-    listing = time.perf_counter() - started
 
     def registered(domain: str) -> list[str]:
         done = subprocess.run(
@@ -186,19 +206,20 @@ def run_dnstwist(domains: list[str], cores: int) -> tuple[float, float, int, lis
         found = [item["domain"] for item in json.loads(done.stdout or "[]")]
         return [unicode_form(d) for d in found if d != domain]
 
-    started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=cores) as pool:
+    with timed() as listing, ThreadPoolExecutor(max_workers=cores) as pool:
+        asked = sum(pool.map(permutations, domains))
+    with timed() as took, ThreadPoolExecutor(max_workers=cores) as pool:
         reported = list(pool.map(registered, domains))
-    return time.perf_counter() - started, listing, asked, reported
+    return took[0], listing[0], asked, reported
 
 
-def typogate_dns_seconds(lines: list[dict]) -> float:
-    """Seconds typogate's DNS step (``mail_states``) takes over the names its run asked."""
+def typogate_dns_step(lines: list[dict]) -> Took:
+    """What typogate's DNS step (``mail_states``) takes over the names its run asked."""
     names = [parse_domain(line["domain"]).ascii for line in lines]
     lookup = Lookup((Nameserver("127.0.0.1", 53),))
-    started = time.perf_counter()
-    asyncio.run(mail_states(names, lookup))
-    return time.perf_counter() - started
+    with timed(children=False) as took:
+        asyncio.run(mail_states(names, lookup))
+    return took[0]
 
 
 def main() -> None:
@@ -243,9 +264,9 @@ def main() -> None:
             console.print(f"[bold red]cannot serve the zone on 127.0.0.1:53[/]: {error}")
             raise SystemExit(1) from None
         try:
-            seconds, lines = run_typogate(protected, Path(folder) / "store.db", args.workers)
-            dns_seconds = typogate_dns_seconds(lines)
-            dt_seconds, dt_listing, dt_asked, dt_lists = run_dnstwist(domains, args.cores)
+            whole, lines = run_typogate(protected, Path(folder) / "store.db", args.workers)
+            dns_step = typogate_dns_step(lines)
+            dt_whole, dt_listing, dt_asked, dt_lists = run_dnstwist(domains, args.cores)
         finally:
             server.close()
 
@@ -257,9 +278,9 @@ def main() -> None:
     results = {}
     typogate_order = [line["domain"] for line in registered]
     for tool, found, order, asked, took, dns in (
-        ("typogate", typogate_found, typogate_order, len(lines), seconds, dns_seconds),
-        ("dnstwist --registered", dnstwist_found, dnstwist_order, dt_asked, dt_seconds,
-         dt_seconds - dt_listing),
+        ("typogate", typogate_found, typogate_order, len(lines), whole, dns_step),
+        ("dnstwist --registered", dnstwist_found, dnstwist_order, dt_asked, dt_whole,
+         dt_whole - dt_listing),
     ):  # fmt: skip
         top = order[:20]
         results[tool] = {
@@ -268,12 +289,20 @@ def main() -> None:
             "top20_planted": sum(d in planted for d in top) / max(1, len(top)),
             "background_reported": len(found & background),
             "asked": asked,
-            "seconds": round(took, 2),
-            "asked_per_second": round(asked / took),
-            "dns_seconds": round(dns, 2),
-            "dns_asked_per_second": round(asked / dns),
+            "seconds": round(took.wall, 2),
+            "asked_per_second": round(asked / took.wall),
+            "cpu_seconds": round(took.cpu, 2),
+            "asked_per_cpu_second": round(asked / took.cpu),
+            "dns_seconds": round(dns.wall, 2),
+            "dns_asked_per_second": round(asked / dns.wall),
+            "dns_cpu_seconds": round(dns.cpu, 2),
+            "dns_asked_per_cpu_second": round(asked / dns.cpu),
         }
     missed = sorted((dnstwist_found & set(planted)) - typogate_found)
+
+    def ratio(key: str) -> float:
+        return round(results["typogate"][key] / results["dnstwist --registered"][key], 1)
+
     results["checks"] = {
         "planted": len(planted),
         "suffix_swaps": len(swaps),
@@ -283,16 +312,10 @@ def main() -> None:
             (swaps - dnstwist_found) & typogate_found
         ),
         "typogate_missed_planted": sorted(set(planted) - typogate_found),
-        "speed_ratio": round(
-            results["typogate"]["asked_per_second"]
-            / results["dnstwist --registered"]["asked_per_second"],
-            1,
-        ),
-        "dns_speed_ratio": round(
-            results["typogate"]["dns_asked_per_second"]
-            / results["dnstwist --registered"]["dns_asked_per_second"],
-            1,
-        ),
+        "speed_ratio": ratio("asked_per_second"),
+        "dns_speed_ratio": ratio("dns_asked_per_second"),
+        "cpu_ratio": ratio("asked_per_cpu_second"),
+        "dns_cpu_ratio": ratio("dns_asked_per_cpu_second"),
         "whole_run_time_ratio": round(
             results["dnstwist --registered"]["seconds"] / results["typogate"]["seconds"], 1
         ),
@@ -304,8 +327,7 @@ def main() -> None:
         title=f"look-alike monitoring: {len(domains)} protected domains, {len(planted)} planted "
         f"look-alikes ({len(swaps)} suffix swaps), {len(background)} bit-flip twins as background"
     )
-    for column in ("tool", "planted found", "suffix swaps", "top 20 planted", "asked",
-                   "whole run s", "asked/s", "DNS step s", "asked/s in DNS"):  # fmt: skip
+    for column in ("tool", "planted found", "suffix swaps", "top 20 planted", "asked"):
         table.add_column(column, justify="left" if column == "tool" else "right")
     for tool in ("typogate", "dnstwist --registered"):
         row = results[tool]
@@ -315,17 +337,37 @@ def main() -> None:
             f"{row['suffix_swaps_found']:.0%}",
             f"{row['top20_planted']:.0%}",
             f"{row['asked']:,}",
+        )
+    speed = Table(title="domains asked per second (wall clock) and per CPU second")
+    for column in ("tool", "whole run s", "asked/s", "asked/CPU-s", "DNS step s", "asked/s",
+                   "asked/CPU-s"):  # fmt: skip
+        speed.add_column(column, justify="left" if column == "tool" else "right")
+    for tool in ("typogate", "dnstwist --registered"):
+        row = results[tool]
+        speed.add_row(
+            tool,
             f"{row['seconds']:.1f}",
             f"{row['asked_per_second']:,}",
+            f"{row['asked_per_cpu_second']:,}",
             f"{row['dns_seconds']:.1f}",
             f"{row['dns_asked_per_second']:,}",
+            f"{row['dns_asked_per_cpu_second']:,}",
         )
+    speed.add_row(
+        "typogate ÷ dnstwist",
+        "",
+        f"{results['checks']['speed_ratio']}x",
+        f"{results['checks']['cpu_ratio']}x",
+        "",
+        f"{results['checks']['dns_speed_ratio']}x",
+        f"{results['checks']['dns_cpu_ratio']}x",
+    )
     console.print(table)
+    console.print(speed)
     checks = results["checks"]
     console.print(
-        f"asked/s, typogate : dnstwist: {checks['speed_ratio']}x over the whole run, "
-        f"{checks['dns_speed_ratio']}x in the DNS step; the whole run took "
-        f"{checks['whole_run_time_ratio']}x less time"
+        f"typogate's whole run took {checks['whole_run_time_ratio']}x less time "
+        f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
     )
     console.print(f"planted that dnstwist finds and typogate misses: {missed or 'none'}")
     console.print(
