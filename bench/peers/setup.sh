@@ -13,4 +13,5 @@ fi
 if [ ! -x "$peers/venv/bin/python" ]; then
     python3 -m venv "$peers/venv"
 fi
-"$peers/venv/bin/pip" install -q "dnstwist>=20240116" "symspellpy>=6.7" >/dev/null
+# dnspython: dnstwist asks DNS through it (--nameservers), bench/monitor.py
+"$peers/venv/bin/pip" install -q "dnstwist>=20240116" "symspellpy>=6.7" "dnspython>=2.6" >/dev/null

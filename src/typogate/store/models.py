@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, Float, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, DateTime, Float, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from typogate.vocabulary import HoldState
@@ -169,3 +169,42 @@ class SecretRow(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(String(128))
+
+
+class MonitorRunRow(Base):
+    """One run of the monitor: a snapshot of the look-alikes of the protected domains."""
+
+    __tablename__ = "monitor_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    started: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    protected: Mapped[int] = mapped_column(Integer)  # protected domains
+    asked: Mapped[int] = mapped_column(Integer)  # look-alikes asked in DNS
+    changes: Mapped[int] = mapped_column(Integer)  # new, changed and gone look-alikes
+
+
+class LookAlikeRow(Base):
+    """A look-alike as one monitor run saw it. Only look-alikes that exist are kept, and
+    the ones that went (state ``nxdomain``, change ``gone``): the latest row of a domain is
+    its latest known state."""
+
+    __tablename__ = "look_alikes"
+    __table_args__ = (
+        UniqueConstraint("run_id", "domain"),
+        Index("ix_look_alikes_domain_run", "domain", "run_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(Integer, index=True)
+    domain: Mapped[str] = mapped_column(String(255))  # A-label form, as DNS is asked
+    display: Mapped[str] = mapped_column(String(255))  # Unicode form, as people read it
+    intended: Mapped[str] = mapped_column(String(255))
+    probability: Mapped[float] = mapped_column(Float)
+    rank: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16))
+    mx: Mapped[str] = mapped_column(Text)  # JSON list of hosts, by preference
+    spf: Mapped[bool] = mapped_column(Boolean)
+    dmarc: Mapped[bool] = mapped_column(Boolean)
+    probe: Mapped[str | None] = mapped_column(String(16))  # None: not probed
+    change: Mapped[str] = mapped_column(String(16))

@@ -1,0 +1,94 @@
+"""Does a look-alike's mail server take mail for any address? An SMTP probe, off by default.
+
+The probe connects to the look-alike's first reachable mail exchanger (or, for an
+``a_only`` domain, its address), says EHLO, ``MAIL FROM:<>`` and ``RCPT TO`` a random
+address nobody has, and quits before any message. A server that accepts that recipient
+accepts all: every slip towards the domain is delivered to someone. The probed side sees
+the connection and the made-up address in its logs, which is why this runs only when asked
+(``--probe-smtp``) and never sends a message.
+"""
+
+from __future__ import annotations
+
+import secrets
+from enum import StrEnum
+
+import aiosmtplib
+import dns.asyncresolver
+import dns.exception
+import dns.nameserver
+import dns.resolver
+
+from typogate.monitor.mail_state import Lookup, MailFacts, MailState
+
+
+class Probe(StrEnum):
+    """What a look-alike's mail server said about a made-up recipient."""
+
+    ACCEPTS_ALL = "accepts_all"
+    REFUSES_UNKNOWN = "refuses_unknown"
+    UNREACHABLE = "unreachable"
+
+
+async def probe_accept_all(
+    domain: str,
+    facts: MailFacts,
+    lookup: Lookup,
+    *,
+    port: int = 25,
+    helo: str = "typogate.invalid",
+    timeout: float = 10.0,
+) -> Probe | None:
+    """Probe ``domain`` (A-label form) if its state takes mail; None when it does not."""
+    if not facts.state.accepts_mail:
+        return None
+    hosts = facts.mx if facts.state is MailState.MX else (domain,)
+    recipient = f"typogate-probe-{secrets.token_hex(6)}@{domain}"
+    for host in hosts:
+        for address in await _addresses(host, lookup):
+            said = await _ask(address, port, helo, recipient, timeout)
+            if said is not None:
+                return said
+    return Probe.UNREACHABLE
+
+
+async def _addresses(host: str, lookup: Lookup) -> list[str]:
+    resolver = dns.asyncresolver.Resolver(configure=False)
+    resolver.nameservers = [
+        dns.nameserver.Do53Nameserver(server.host, server.port) for server in lookup.nameservers
+    ]
+    resolver.timeout, resolver.lifetime = lookup.timeout, lookup.timeout * lookup.tries
+    found = []
+    for rdtype in ("A", "AAAA"):
+        try:
+            found += [record.to_text() for record in await resolver.resolve(host, rdtype)]
+        except dns.exception.DNSException:
+            continue
+    return found
+
+
+async def _ask(address: str, port: int, helo: str, recipient: str, timeout: float) -> Probe | None:
+    """ACCEPTS_ALL or REFUSES_UNKNOWN from one server; None when it cannot be asked."""
+    client = aiosmtplib.SMTP(
+        hostname=address, port=port, timeout=timeout, local_hostname=helo, start_tls=False
+    )
+    try:
+        await client.connect()
+    except (TimeoutError, aiosmtplib.SMTPException, OSError):
+        return None
+    try:
+        await client.ehlo()
+        await client.mail("")
+        try:
+            await client.rcpt(recipient)
+        except aiosmtplib.SMTPRecipientRefused as refused:
+            # A temporary refusal (greylisting) says nothing about the address.
+            return Probe.REFUSES_UNKNOWN if refused.code >= 500 else None
+        return Probe.ACCEPTS_ALL
+    except (TimeoutError, aiosmtplib.SMTPException, OSError):
+        return None
+    finally:
+        try:
+            await client.quit()
+        except (TimeoutError, aiosmtplib.SMTPException, OSError):
+            client.close()

@@ -1,0 +1,182 @@
+"""Exports read by real Postfix tools, SMTP probes against real SMTP servers, alerts to a
+real web server and mail sink, and the same run on Dask."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import shutil
+import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+from aiosmtpd.controller import Controller
+from dns_server import DnsServer
+from lookalike_zone import PLANTED, ZONES
+from mta import Sink
+from ports import free_port
+
+from typogate.monitor import (
+    Change,
+    Engine,
+    Lookup,
+    MailFacts,
+    MailState,
+    Nameserver,
+    Probe,
+    Settings,
+    run_monitor,
+)
+from typogate.monitor.alerts import AlertError, MailAlert, post_webhook, send_mail
+from typogate.monitor.exports import Export, write
+from typogate.monitor.probe import probe_accept_all
+from typogate.monitor.snapshots import changes
+
+
+def settings(nameserver: str, **options: object) -> Settings:
+    return Settings(Lookup((Nameserver.parse(nameserver),)), **options)  # type: ignore[arg-type]
+
+
+@pytest.mark.postfix
+def test_access_map_works_in_postfix(tmp_path, planted):
+    if shutil.which("postmap") is None:
+        pytest.skip("Postfix is installed by make test")
+    run = run_monitor(["army.mil"], settings(planted.nameserver))
+    access = tmp_path / "lookalikes"
+    with access.open("w", encoding="utf-8") as out:
+        assert write(Export.ACCESS, run.findings, out) == len(PLANTED)
+    config = tmp_path / "postfix"  # postmap reads a main.cf: an empty one of its own
+    config.mkdir()
+    (config / "main.cf").write_text("")
+    postmap = ["postmap", "-c", str(config)]
+    subprocess.run([*postmap, f"hash:{access}"], check=True, capture_output=True)
+    for domain in ("army.ml", "xn--rmy-5cd.mil", "аrmy.mil", "ARMYMIL.COM"):
+        said = subprocess.run(
+            [*postmap, "-q", domain, f"hash:{access}"], capture_output=True, text=True
+        )
+        assert said.stdout.startswith("REJECT 5.1.2 ") and "did you mean army.mil?" in said.stdout
+    missing = subprocess.run([*postmap, "-q", "army.mil", f"hash:{access}"], capture_output=True)
+    assert missing.returncode == 1  # the protected domain itself is never in the map
+
+
+def test_csv_has_the_contract_and_the_probe(planted):
+    run = run_monitor(["army.mil"], settings(planted.nameserver))
+    out = io.StringIO()
+    write(Export.CSV, run.findings, out)
+    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert {row["domain"]: row["state"] for row in rows} == {d: p[0] for d, p in PLANTED.items()}
+    army = next(row for row in rows if row["domain"] == "army.ml")
+    assert army["mx"] == "mail.army.ml mx2.army.ml" and army["probe"] == ""
+
+
+class _Refuser:
+    async def handle_RCPT(self, server, session, envelope, address, options):  # noqa: N802
+        return "550 5.1.1 no such user here"
+
+
+class _Taker:
+    async def handle_RCPT(self, server, session, envelope, address, options):  # noqa: N802
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
+def test_smtp_probe_tells_accept_all_from_refusal_and_only_when_asked():
+    port = free_port()
+    zones = {
+        "army.ml": "@ MX 10 mail.army.ml.\nmail A 127.0.0.1\n",
+        "armymil.com": "@ A 127.0.0.1\n",
+        "arrny.mil": "@ MX 0 .\n",
+    }
+    connections: list[str] = []
+
+    class Counting(_Taker):
+        async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: N802
+            connections.append(hostname)
+            session.host_name = hostname  # what aiosmtpd leaves to a handler with this hook
+            return responses
+
+    with DnsServer(zones) as server:
+        lookup = Lookup((Nameserver.parse(server.nameserver),))
+        quiet = run_monitor(["army.mil"], settings(server.nameserver))  # no probe by default
+        controller = Controller(Counting(), hostname="127.0.0.1", port=port)
+        controller.start()
+        try:
+            assert {f.observation.probe for f in quiet.findings} == {None} and not connections
+            run = run_monitor(
+                ["army.mil"], settings(server.nameserver, probe_smtp=True, probe_port=port)
+            )
+        finally:
+            controller.stop()
+        probes = {f.observation.look_alike.domain: f.observation.probe for f in run.findings}
+        assert probes == {"army.ml": Probe.ACCEPTS_ALL, "armymil.com": Probe.ACCEPTS_ALL,
+                          "arrny.mil": None}  # fmt: skip
+        assert len(connections) == 2
+        refusing = Controller(_Refuser(), hostname="127.0.0.1", port=port)
+        refusing.start()
+        try:
+            said = asyncio.run(
+                probe_accept_all(
+                    "army.ml", MailFacts(MailState.MX, ("mail.army.ml",)), lookup, port=port
+                )
+            )
+        finally:
+            refusing.stop()
+        assert said is Probe.REFUSES_UNKNOWN
+        gone = asyncio.run(
+            probe_accept_all(
+                "army.ml", MailFacts(MailState.MX, ("mail.army.ml",)), lookup, port=port
+            )
+        )
+        assert gone is Probe.UNREACHABLE
+
+
+class _Hook(BaseHTTPRequestHandler):
+    received: list[dict] = []
+
+    def do_POST(self):  # noqa: N802 (http.server hook)
+        length = int(self.headers["Content-Length"])
+        _Hook.received.append(json.loads(self.rfile.read(length)))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_alerts_only_on_change(tmp_path):
+    web = HTTPServer(("127.0.0.1", 0), _Hook)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{web.server_port}/hook"
+    sink = Sink(free_port()).start()
+    try:
+        with DnsServer(ZONES) as server:
+            first = run_monitor(["army.mil"], settings(server.nameserver))
+            previous = {f.observation.look_alike.ascii: f.observation.facts for f in first.findings}
+            same = run_monitor(["army.mil"], settings(server.nameserver), previous)
+        assert changes(same.findings) == []  # nothing to send
+        new = changes(first.findings)
+        assert {f.change for f in new} == {Change.NEW}
+        post_webhook(url, new)
+        send_mail(MailAlert("soc@example.org", "127.0.0.1", sink.port), new)
+        mail = sink.wait_for(lambda m: "soc@example.org" in m.recipients)
+    finally:
+        sink.stop()
+        web.shutdown()
+    assert [item["domain"] for item in _Hook.received[0]["changes"]] == [
+        f.observation.look_alike.domain for f in new
+    ]
+    assert "army.ml (for army.mil): new, now mx" in mail.data.decode()
+    with pytest.raises(AlertError):
+        post_webhook(f"http://127.0.0.1:{free_port()}/", new)
+
+
+def test_dask_finds_the_same(planted):
+    local = run_monitor(["army.mil", "navy.mil"], settings(planted.nameserver))
+    dask = run_monitor(
+        ["army.mil", "navy.mil"], settings(planted.nameserver), engine=Engine.DASK, workers=1
+    )
+    assert [f.to_dict() for f in dask.findings] == [f.to_dict() for f in local.findings]
+    assert dask.asked == local.asked > 300
