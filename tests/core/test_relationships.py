@@ -146,3 +146,18 @@ def test_a_subdomain_of_a_protected_domain_cannot_leak():
     gate = Guard(Config.from_mapping({"domains": {"protected": ["dell.com"]}, "rules": rules}))
     assert gate.evaluate("a@old.dell.com").risk is Risk.MISDELIVERY  # only Dell can create it
     assert gate.evaluate("a@dell.ml").risk is Risk.LEAK
+
+
+def test_a_look_alike_of_a_protected_domain_is_learned_from_nothing_but_an_admins_rule():
+    # The operator of army.ml writes back ("you have the wrong address"), senders click
+    # "release" out of habit: typogate must still never teach itself to leak to army.ml.
+    gate = guard()
+    gate.learn_relationships(
+        [
+            Stored("*", "army.ml", count=900, received=40, released=12),
+            Stored("alice@example.org", "army.ml", count=30, received=5, released=6),
+        ]
+    )
+    assert gate.evaluate("bob@army.ml", sender="alice@example.org").action is Action.REJECT
+    allowed = guard(rules=[{"domain": "army.ml", "action": "allow"}])
+    assert allowed.evaluate("bob@army.ml").reason == "allowed.rule"

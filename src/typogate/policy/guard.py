@@ -276,15 +276,30 @@ class Guard:
         for _, domain, tie in ranked:
             proven = tie.received >= learning.proven_after or tie.released >= learning.proven_after
             delivered = tie.sent * tie.fade(now, half_life) >= learning.correspondent_mails
-            if proven or (delivered and not self.slip_like(domain.ascii)):
+            verdict = self._judge_domain(domain.ascii)
+            if not self._likely(verdict):
+                learned = proven or delivered
+            else:  # a likely slip: deliveries teach nothing, proof only if nothing protected
+                learned = proven and not self._of_protected(verdict)
+            if learned:
                 self._index.add(domain)
         self._judge.cache_clear()
 
     def slip_like(self, domain: str) -> bool:
         """Whether this Guard takes ``domain`` for a likely slip (at ``model.reject_at``) of a
         domain it knows, whatever was delivered to it. Raises :class:`InvalidAddress`."""
-        verdict = self._judge_domain(domain)
-        return verdict.action is not Action.ALLOW and verdict.score >= self.config.model.reject_at
+        return self._likely(self._judge_domain(domain))
+
+    def _of_protected(self, verdict: DomainVerdict) -> bool:
+        """Whether a slip looks like a protected domain: typogate never teaches itself to let
+        mail go to such a look-alike (an admin's allow rule does that, on purpose)."""
+        for meant in (verdict.suggestion, *verdict.alternatives):
+            if meant is None:
+                continue
+            labels = parse_domain(meant).ascii.split(".")
+            if any(".".join(labels[cut:]) in self._protected for cut in range(len(labels) - 1)):
+                return True
+        return False
 
     def _weight(self, tie: Tie, now: float) -> float:
         evidence = tie.sent + RECEIVED_WEIGHT * tie.received + RELEASED_WEIGHT * tie.released
@@ -552,7 +567,11 @@ class Guard:
             return judgement
         typed = judgement.domain
         own = address.get(typed)
-        if own is not None and judgement.action is not Action.ALLOW:
+        if (
+            own is not None
+            and judgement.action is not Action.ALLOW
+            and not (self._likely(judgement) and self._of_protected(judgement))
+        ):
             habit = own.sent >= self.config.learning.relationship_mails
             if own.received or own.released or (habit and not self._likely(judgement)):
                 return DomainVerdict(
@@ -581,7 +600,10 @@ class Guard:
         return verdict
 
     def _likely(self, judgement: DomainVerdict) -> bool:
-        return judgement.score >= self.config.model.reject_at
+        """A likely slip (not only a possible one) of a domain this Guard knows."""
+        return (
+            judgement.action is not Action.ALLOW and judgement.score >= self.config.model.reject_at
+        )
 
 
 def _lift(suggestion: str, address: dict[str, Tie], domain: dict[str, Tie]) -> float:
