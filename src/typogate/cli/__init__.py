@@ -43,6 +43,7 @@ COMMAND_MODULES = {
     "release-link": "holds",
     "web": "web",
     "users": "web",
+    "sink": "sink",
 }
 
 

@@ -19,6 +19,7 @@ from typogate.store.sink_log import SinkOutcome
 from typogate.vocabulary import Action
 
 NOTHING_KEPT = "Nothing was delivered or kept."
+_MAX_REPLY = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +29,7 @@ class Answer:
 
     outcome: SinkOutcome
     reply: str
+    kept_reply: str  # the reply as recorded: ``*`` for the local part
     local: str  # the local part: hashed for the record, never kept as such
     lookalike: str = ""  # the recipient's domain, as a person reads it
     intended: str = ""  # the domain the sender meant, "" when none
@@ -69,45 +71,62 @@ class SinkPolicy:
         """The answer for ``recipient`` (as given in RCPT TO). ``utf8``: the client asked
         for SMTPUTF8, so the reply may carry Unicode; otherwise domains are written in their
         ASCII (IDNA) form."""
-        shown = one_line(recipient, 254)
-        if not utf8:  # an SMTP reply is ASCII unless the client asked for SMTPUTF8
-            shown = shown.encode("ascii", "backslashreplace").decode()
         try:
             parsed = parse_address(recipient)
         except InvalidAddress as error:
-            reason = one_line(error.reason, 200)
-            return Answer(SinkOutcome.INVALID, f"501 5.1.3 <{shown}>: {reason}", "")
+            reason = _protocol_text(error.reason, utf8, 200)
+            reply = f"501 5.1.3 <{_protocol_text(recipient, utf8, 254)}>: {reason}"
+            return Answer(SinkOutcome.INVALID, reply, "501 5.1.3 an unreadable address", "")
         local, domain = parsed.local, parsed.domain
         if not utf8 and not local.isascii():
             # RFC 6531: a non-ASCII address needs the SMTPUTF8 extension.
             reply = "553 5.6.7 a non-ASCII address needs SMTPUTF8"
-            return Answer(SinkOutcome.INVALID, reply, local, domain.unicode)
-        entry = self.served(domain)
+            return Answer(SinkOutcome.INVALID, reply, reply, local, domain.unicode)
+        typed = _protocol_text(recipient[recipient.rfind("@") + 1 :].strip(" <>"), utf8, 255)
         lookalike = domain.unicode if utf8 else domain.ascii
+        entry = self.served(domain)
         if entry is None:
-            reply = (
-                f"550 5.7.1 <{shown}>: relay access denied; this server takes no mail "
-                f"for {lookalike}."
-            )
-            return Answer(SinkOutcome.NOT_SERVED, reply, local, domain.unicode)
-        if entry.choice is Choice.FORWARD:
+
+            def text(who: str) -> str:
+                return (
+                    f"550 5.7.1 <{who}@{typed}>: relay access denied; this server takes no "
+                    f"mail for {lookalike}."
+                )
+
+            outcome, intended = SinkOutcome.NOT_SERVED, ""
+        elif entry.choice is Choice.FORWARD:
             forward_to = self._forward_to[id(entry)]
-            return Answer(SinkOutcome.FORWARDED, "", local, domain.unicode, "", forward_to)
-        # A null-MX entry should get no mail at all; whatever still comes is judged as well.
-        judgement = self.guard.judge_domain(domain.ascii)
-        meant = judgement.alternatives or ((judgement.suggestion,) if judgement.suggestion else ())
-        if judgement.action is Action.ALLOW or not meant:
-            reply = (
-                f"550 5.1.1 <{shown}>: no such mailbox; {lookalike} takes no mail. {NOTHING_KEPT}"
+            return Answer(SinkOutcome.FORWARDED, "", "", local, domain.unicode, "", forward_to)
+        else:
+            # A null-MX entry should get no mail at all; what still comes is judged as well.
+            judgement = self.guard.judge_domain(domain.ascii)
+            meant = judgement.alternatives or (
+                (judgement.suggestion,) if judgement.suggestion else ()
             )
-            return Answer(SinkOutcome.UNKNOWN, one_line(reply), local, domain.unicode)
-        written = [name if utf8 else parse_domain(name).ascii for name in meant]
-        addresses = " or ".join(f"{local}@{name}" for name in written)
-        reply = (
-            f"550 5.1.2 <{shown}>: {lookalike} is not {' or '.join(written)}. "
-            f"Did you mean {addresses}? {NOTHING_KEPT}"
-        )
-        return Answer(SinkOutcome.HINT, one_line(reply), local, domain.unicode, meant[0])
+            if judgement.action is Action.ALLOW or not meant:
+
+                def text(who: str) -> str:
+                    return (
+                        f"550 5.1.1 <{who}@{typed}>: no such mailbox; {lookalike} takes no "
+                        f"mail. {NOTHING_KEPT}"
+                    )
+
+                outcome, intended = SinkOutcome.UNKNOWN, ""
+            else:
+                written = [name if utf8 else parse_domain(name).ascii for name in meant]
+
+                def text(who: str) -> str:
+                    addresses = " or ".join(f"{who}@{name}" for name in written)
+                    return (
+                        f"550 5.1.2 <{who}@{typed}>: {lookalike} is not "
+                        f"{' or '.join(written)}. Did you mean {addresses}? {NOTHING_KEPT}"
+                    )
+
+                outcome, intended = SinkOutcome.HINT, meant[0]
+        # RFC 5321 bounds a reply line at 512 octets, code included.
+        reply = _protocol_text(text(_protocol_text(local, utf8, 64)), utf8, _MAX_REPLY)
+        kept = _protocol_text(text("*"), utf8, _MAX_REPLY)
+        return Answer(outcome, reply, kept, local, domain.unicode, intended)
 
 
 def served_name(entry: Served) -> str:
@@ -127,3 +146,9 @@ def _host_port(text: str) -> tuple[str, int]:
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ConfigError(f"sink.serve: forward_to {text!r} is not HOST:PORT")
     return host, int(port)
+
+
+def _protocol_text(text: str, utf8: bool, limit: int) -> str:
+    """Text for an SMTP reply: one line, and ASCII unless the client asked for SMTPUTF8."""
+    flat = one_line(text, limit)
+    return flat if utf8 else flat.encode("ascii", "backslashreplace").decode()

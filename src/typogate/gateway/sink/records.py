@@ -52,7 +52,7 @@ class Recorder:
             lookalike=answer.lookalike[:255],
             intended=answer.intended,
             outcome=answer.outcome,
-            reply=answer.reply,
+            reply=answer.reply if self.keep_addresses else answer.kept_reply,
         )
 
 

@@ -67,7 +67,9 @@ class SinkHandler:
             if accepted:
                 envelope.rcpt_tos.append(address)
             outcome = SinkOutcome.FORWARDED if accepted else SinkOutcome.NOT_FORWARDED
-            answer = replace(answer, outcome=outcome, reply=reply)
+            # The registrant's server may echo the address: the record keeps it hidden.
+            kept = reply.replace(f"{answer.local}@", "*@") if answer.local else reply
+            answer = replace(answer, outcome=outcome, reply=reply, kept_reply=kept)
         if self.sink_log is not None:
             peer: Any = session.peer
             self.sink_log.record(
