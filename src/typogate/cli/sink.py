@@ -52,9 +52,15 @@ _KEY_SECRET = "sink-local-part"
 
 
 def _settings(
-    config: Path | None, protect: list[Path] | None, known: list[Path] | None, profile: str | None
+    config: Path | None,
+    protect: list[Path] | None = None,
+    known: list[Path] | None = None,
+    profile: str | None = None,
+    *,
+    serving: bool = True,
 ) -> SinkConfig:
-    """The configuration with its ``[sink]`` section; exits with status 2 on a bad one."""
+    """The configuration with its ``[sink]`` section; exits with status 2 on a bad one, or
+    (``serving``) when it names nothing to serve."""
     try:
         loaded = SinkConfig.load(config) if config is not None else SinkConfig()
         loaded = loaded.with_lists(list(protect or []), list(known or []))
@@ -67,7 +73,7 @@ def _settings(
         stderr.print(f"[bold red]configuration error[/]: {error}", highlight=False)
         raise typer.Exit(2) from None
     assert isinstance(loaded, SinkConfig)
-    if not loaded.sink.serve:
+    if serving and not loaded.sink.serve:
         stderr.print(
             "[bold red]configuration error[/]: sink.serve names no look-alike domain or "
             "suffix to answer for (see docs/sink.md)",
@@ -205,7 +211,7 @@ def records(
     """
     from typogate.gateway.sink.zone import records as zone_records
 
-    settings = _settings(config, None, None, None)
+    settings = _settings(config)
     try:
         found = zone_records(settings.sink.serve, settings.sink.hostname)
     except ConfigError as error:
@@ -265,7 +271,7 @@ def report(
     if last < first:
         stderr.print("[bold red]bad --until[/]: it is before --since")
         raise typer.Exit(2)
-    settings = _settings(config, None, None, None)
+    settings = _settings(config, serving=False)
     store = open_store(db, writer=False)
     try:
         history = SinkHistory(store.engine)
