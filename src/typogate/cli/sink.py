@@ -263,7 +263,7 @@ def report(
     typogate sink report --since 2026-11-01 --json     the reports as JSON
     typogate sink report --since 2026-11-01 --send     mail the daily reports
     """
-    from typogate.gateway.sink.reports import build, send_due
+    from typogate.gateway.sink.reports import send_due
     from typogate.store.sink_log import ReportState, SinkHistory
 
     first = _day(since, "--since")
@@ -290,7 +290,7 @@ def report(
             if any(d.state is ReportState.FAILED for d in deliveries):
                 raise typer.Exit(1)
             return
-        found = build(history.counts(first, last), history.recipients(first, last), first, last)
+        found = history.intended_reports(first, last)
     finally:
         store.close()
     if as_json:

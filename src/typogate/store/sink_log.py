@@ -1,5 +1,5 @@
 """The sink's metadata in the store: what it answered (written in batches, kept for a
-retention limit) and the daily reports it sent.
+retention limit), the reports summed from it per intended domain, and the reports sent.
 
 Every sink instance only inserts rows and deletes expired ones, so several instances can
 share one PostgreSQL: nothing is counted in memory that another instance would need.
@@ -12,8 +12,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
-from dataclasses import asdict, dataclass
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -29,6 +30,8 @@ _MAX_QUEUED = 100_000  # records waiting for the writer (also while the database
 _PURGE_SECONDS = 3600.0  # expired records are deleted this often (and at start)
 # A report left "sending" this long (its instance died mid-way) may be sent again.
 _STALE_SENDING = timedelta(hours=1)
+REPORT_VERSION = 1  # of the report's JSON (docs/sink.md)
+_TOP = 5  # lines per list in a report's summary (its JSON has them all)
 
 
 class SinkOutcome(StrEnum):
@@ -301,6 +304,13 @@ class SinkHistory:
         with self.engine.connect() as connection:
             return {intended: int(n) for intended, n in connection.execute(query)}
 
+    def intended_reports(
+        self, since: date, until: date, key: Callable[[str], str | None] = lambda name: name
+    ) -> list[IntendedReport]:
+        """The reports of misdirected mail from ``since`` to ``until`` (UTC days), one per
+        ``key(intended domain)`` (by default per intended domain), largest first."""
+        return build(self.counts(since, until), self.recipients(since, until), since, until, key)
+
     def reports(self, limit: int = 50) -> list[SentReport]:
         """The daily reports, newest first."""
         r = SinkReportRow
@@ -357,3 +367,102 @@ class SinkHistory:
 
 def _first_day(days: int) -> str:
     return (datetime.now(UTC).date() - timedelta(days=days - 1)).isoformat()
+
+
+@dataclass
+class IntendedReport:
+    """Misdirected mail meant for one domain in one period (UTC days, inclusive)."""
+
+    intended: str
+    since: str
+    until: str
+    messages: int = 0
+    recipients: int = 0
+    by_day: Counter[str] = field(default_factory=Counter)
+    by_lookalike: Counter[str] = field(default_factory=Counter)
+    by_sender_domain: Counter[str] = field(default_factory=Counter)
+    by_client_range: Counter[str] = field(default_factory=Counter)
+
+    def to_json(self, reporter: str) -> dict[str, Any]:
+        """The machine-readable report (documented in docs/sink.md)."""
+
+        def listed(counter: Counter[str], key: str) -> list[dict[str, Any]]:
+            return [{key: name, "messages": n} for name, n in _ranked(counter)]
+
+        return {
+            "report": {
+                "type": "typogate-sink",
+                "version": REPORT_VERSION,
+                "reporter": reporter,
+                "intended": self.intended,
+                "since": self.since,
+                "until": self.until,
+            },
+            "messages": self.messages,
+            "recipients": self.recipients,
+            "by_day": [{"day": d, "messages": self.by_day[d]} for d in sorted(self.by_day)],
+            "by_lookalike": listed(self.by_lookalike, "lookalike"),
+            "by_sender_domain": listed(self.by_sender_domain, "sender_domain"),
+            "by_client_range": listed(self.by_client_range, "client_range"),
+        }
+
+    def summary(self, reporter: str) -> str:
+        """A short plain-text account for the people of the intended organisation."""
+        period = self.since if self.since == self.until else f"{self.since} to {self.until}"
+        lines = [
+            f"Mail meant for {self.intended} that was sent to look-alike domains, {period} (UTC).",
+            "",
+            f"{self.messages} message(s) to {self.recipients} different recipient(s) were "
+            f"refused by the sink at {reporter}, before any content was sent. Each sender was "
+            f"told the address they meant; nothing was delivered or kept.",
+            "",
+        ]
+        for title, counter in (
+            ("Look-alike domains", self.by_lookalike),
+            (
+                "Sending domains (whose users should check their address books)",
+                self.by_sender_domain,
+            ),
+            ("Sending networks", self.by_client_range),
+        ):
+            lines.append(f"{title}:")
+            ranked = _ranked(counter)
+            lines += [f"  {n:>6}  {name or '(bounce: no sender)'}" for name, n in ranked[:_TOP]]
+            if len(ranked) > _TOP:
+                lines.append(f"  and {len(ranked) - _TOP} more (see the JSON attachment)")
+            lines.append("")
+        lines.append("The attached JSON holds the same figures for machines.")
+        return "\n".join(lines) + "\n"
+
+
+def _ranked(counter: Counter[str]) -> list[tuple[str, int]]:
+    return sorted(counter.items(), key=lambda item: (-item[1], item[0]))
+
+
+def build(
+    counts: Iterable[SinkCount],
+    recipients: dict[str, int],
+    since: date,
+    until: date,
+    key: Callable[[str], str | None] = lambda intended: intended,
+) -> list[IntendedReport]:
+    """Sum the store's counts into one report per ``key(intended)`` (by default each
+    intended domain; ``None`` leaves a domain out), largest first."""
+    reports: dict[str, IntendedReport] = {}
+    for count in counts:
+        name = key(count.intended)
+        if name is None:
+            continue
+        report = reports.get(name)
+        if report is None:
+            report = reports[name] = IntendedReport(name, since.isoformat(), until.isoformat())
+        report.messages += count.messages
+        report.by_day[count.day] += count.messages
+        report.by_lookalike[count.lookalike] += count.messages
+        report.by_sender_domain[count.sender_domain] += count.messages
+        report.by_client_range[count.client_range] += count.messages
+    for intended, n in recipients.items():
+        name = key(intended)
+        if name is not None and name in reports:
+            reports[name].recipients += n
+    return sorted(reports.values(), key=lambda r: (-r.messages, r.intended))
