@@ -150,5 +150,7 @@ def _host_port(text: str) -> tuple[str, int]:
 
 def _protocol_text(text: str, utf8: bool, limit: int) -> str:
     """Text for an SMTP reply: one line, and ASCII unless the client asked for SMTPUTF8."""
+    if len(text) <= limit and text.isascii() and text.isprintable() and "  " not in text:
+        return text  # the common case, without one_line's walk over every character
     flat = one_line(text, limit)
     return flat if utf8 else flat.encode("ascii", "backslashreplace").decode()
