@@ -220,14 +220,14 @@ def run_all(seconds: float, work: Path) -> dict:
         postfix.remove()
     # The SMTP library as it comes.
     port = free_port()
-    floor = multiprocessing.Process(target=_plain, args=(port,))
-    floor.start()
+    plain = multiprocessing.Process(target=_plain, args=(port,))
+    plain.start()
     try:
         wait_for_port(port)
         results["plain aiosmtpd"] = {n: measure(port, n, seconds) for n in SENDERS}
     finally:
-        floor.terminate()
-        floor.join()
+        plain.terminate()
+        plain.join()
     return results
 
 
