@@ -72,7 +72,7 @@ def test_the_daily_report_reaches_the_registered_contact_once(sink_in, tmp_path)
         yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
         assert message["Subject"] == (f"Misdirected mail for army.mil: 3 message(s) on {yesterday}")
         summary, attachment = [p for p in message.walk() if not p.is_multipart()]
-        text = summary.get_payload(decode=True).decode()
+        text = " ".join(summary.get_payload(decode=True).decode().split())
         assert "3 message(s) to 2 different recipient(s)" in text
         assert "contractor.example" in text
         assert attachment.get_content_type() == "application/json"

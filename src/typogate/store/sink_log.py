@@ -10,6 +10,7 @@ share one PostgreSQL: nothing is counted in memory that another instance would n
 from __future__ import annotations
 
 import logging
+import textwrap
 import threading
 import time
 from collections import Counter, deque
@@ -410,11 +411,18 @@ class IntendedReport:
         """A short plain-text account for the people of the intended organisation."""
         period = self.since if self.since == self.until else f"{self.since} to {self.until}"
         lines = [
-            f"Mail meant for {self.intended} that was sent to look-alike domains, {period} (UTC).",
+            textwrap.fill(
+                f"Mail meant for {self.intended} that was sent to look-alike domains, "
+                f"{period} (UTC).",
+                72,
+            ),
             "",
-            f"{self.messages} message(s) to {self.recipients} different recipient(s) were "
-            f"refused by the sink at {reporter}, before any content was sent. Each sender was "
-            f"told the address they meant; nothing was delivered or kept.",
+            textwrap.fill(
+                f"{self.messages} message(s) to {self.recipients} different recipient(s) were "
+                f"refused by the sink at {reporter}, before any content was sent. Each sender "
+                f"was told the address they meant; nothing was delivered or kept.",
+                72,
+            ),
             "",
         ]
         for title, counter in (
