@@ -25,7 +25,7 @@ def test_bad_configurations_are_refused_with_the_key_named(tmp_path):
         ),
         "hostport.toml": (
             '[[sink.serve]]\ndomain = "shop.ml"\nchoice = "forward"\nforward_to = "mx.shop.ml"\n',
-            "forward_to 'mx.shop.ml' is not HOST:PORT",
+            "'mx.shop.ml' is not HOST:PORT",
         ),
     }
     for name, (text, said) in cases.items():
@@ -53,4 +53,4 @@ def test_a_taken_address_is_one_line_and_status_1(tmp_path):
     status, stderr = run_typogate(
         "sink", "run", "-c", "t.toml", "--listen", "nowhere", cwd=tmp_path
     )
-    assert (status, "bad --listen" in stderr) == (2, True)
+    assert (status, "--listen: 'nowhere' is not HOST:PORT" in stderr) == (2, True)

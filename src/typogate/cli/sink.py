@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
-import os
-import signal
 import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -18,19 +15,26 @@ from rich.console import Console
 from rich.table import Table
 
 from typogate.cli import app
-from typogate.cli.configuration import (
+from typogate.cli.options import (
     DEFAULT_DB,
     ConfigFile,
     Db,
     KnownFiles,
-    Profile,
+    ProfileName,
     ProtectFiles,
-    build_guard,
-    open_store,
-    stderr,
 )
-from typogate.errors import ConfigError
+from typogate.cli.startup import (
+    FAILED,
+    USAGE,
+    fail,
+    failing_cleanly,
+    listen_address,
+    open_runtime,
+    settle,
+    setup_logging,
+)
 from typogate.gateway.sink.settings import SinkConfig
+from typogate.vocabulary import Profile
 
 if TYPE_CHECKING:
     from typogate.gateway.sink.reports import Delivery
@@ -55,13 +59,13 @@ def _settings(
     config: Path | None,
     protect: list[Path] | None = None,
     known: list[Path] | None = None,
-    profile: str | None = None,
+    profile: Profile | None = None,
     *,
     serving: bool = True,
 ) -> SinkConfig:
     """The configuration with its ``[sink]`` section; exits with status 2 on a bad one, or
     (``serving``) when it names nothing to serve."""
-    try:
+    with failing_cleanly():
         loaded = SinkConfig.load(config) if config is not None else SinkConfig()
         loaded = loaded.with_lists(list(protect or []), list(known or []))
         if profile is not None:
@@ -69,17 +73,13 @@ def _settings(
             loaded = SinkConfig.from_mapping(
                 {**dumped, "profile": profile}, base_dir=loaded.base_dir, source="--profile"
             )
-    except ConfigError as error:
-        stderr.print(f"[bold red]configuration error[/]: {error}", highlight=False)
-        raise typer.Exit(2) from None
     assert isinstance(loaded, SinkConfig)
     if serving and not loaded.sink.serve:
-        stderr.print(
-            "[bold red]configuration error[/]: sink.serve names no look-alike domain or "
-            "suffix to answer for (see docs/sink.md)",
-            highlight=False,
+        fail(
+            "configuration error",
+            "sink.serve names no look-alike domain or suffix to answer for (see docs/sink.md)",
+            USAGE,
         )
-        raise typer.Exit(2)
     return loaded
 
 
@@ -92,7 +92,7 @@ def run(
     config: ConfigFile = None,
     protect: ProtectFiles = None,
     known: KnownFiles = None,
-    profile: Profile = None,
+    profile: ProfileName = None,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Log typogate's debug lines.")
     ] = False,
@@ -109,74 +109,51 @@ def run(
     550 5.1.2 <john@army.ml>: army.ml is not army.mil.
       Did you mean john@army.mil? Nothing was delivered or kept.
     """
-    from typogate.cli.gateway import host_port, settle, setup_logging
+    from typogate.gateway import controller
     from typogate.gateway.sink.decision import SinkPolicy
-    from typogate.gateway.sink.records import Recorder
+    from typogate.gateway.sink.records import SinkRecorder
     from typogate.gateway.sink.smtp import SinkHandler, start
-    from typogate.store.database import shown_url
     from typogate.store.sink_log import SinkHistory, SinkLog
 
+    controller.block_stop_signals()
     settings = _settings(config, protect, known, profile)
-    host, port = host_port(listen or settings.sink.listen, "--listen")
+    host, port = listen_address(listen or settings.sink.listen, "--listen")
     setup_logging(verbose)
     # aiosmtpd logs every sender and recipient at INFO: the sink keeps no addresses, so
     # neither do its logs, even with --verbose.
     logging.getLogger("mail.log").setLevel(logging.WARNING)
-    guard = build_guard(settings)
-    try:
-        policy = SinkPolicy(guard, settings.sink.serve)
-    except ConfigError as error:
-        stderr.print(f"[bold red]configuration error[/]: {error}", highlight=False)
-        raise typer.Exit(2) from None
-    store = open_store(db, writer=False)
+    runtime = open_runtime(settings, db)  # the sink keeps its own records (SinkLog)
+    store = runtime.store
+    assert store is not None
     sink_log = None
     try:
-        key = settings.sink.key or store.secret(_KEY_SECRET)
-        recorder = Recorder(key.encode(), keep_addresses=settings.sink.keep_addresses)
-        sink_log = SinkLog(
-            store.engine,
-            batch_seconds=settings.sink.batch_seconds,
-            retention_days=settings.sink.retention_days,
-        ).start()
-        handler = SinkHandler(policy, recorder, sink_log)
-        history = SinkHistory(store.engine)
-        settle()
+        with failing_cleanly():
+            policy = SinkPolicy(runtime.guard, settings.sink.serve)
+            key = settings.sink.key or store.secret(_KEY_SECRET)
+            recorder = SinkRecorder(key.encode(), keep_addresses=settings.sink.keep_addresses)
+            sink_log = SinkLog(
+                store.engine,
+                batch_seconds=settings.sink.batch_seconds,
+                retention_days=settings.sink.retention_days,
+            ).start()
+            handler = SinkHandler(policy, recorder, sink_log)
+            history = SinkHistory(store.engine)
 
-        async def serve() -> None:
-            try:
+            async def open_server() -> asyncio.AbstractServer:
                 server = await start(handler, host, port, settings.sink.hostname)
-            except OSError as error:
-                why = os.strerror(error.errno) if error.errno else str(error)
-                stderr.print(f"[bold red]cannot run the sink on[/] {host}:{port}: {why}")
-                raise typer.Exit(1) from None
-            log.info(
-                "sink on %s:%d for %s; store %s",
-                host,
-                port,
-                ", ".join(entry.target for entry in settings.sink.serve),
-                shown_url(db),
-            )
-            reporting = asyncio.create_task(_send_reports(history, settings))
-            async with server:
-                await _stopped()
-            reporting.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reporting
+                served = ", ".join(entry.target for entry in settings.sink.serve)
+                log.info("sink on %s:%d for %s", host, port, served)
+                # On the listener's own loop; it ends with the loop when the sink stops.
+                asyncio.get_running_loop().create_task(_send_reports(history, settings))
+                return server
 
-        asyncio.run(serve())
+            listener = controller.AsyncioListener("the sink", f"{host}:{port}", open_server)
+            settle()
+            controller.serve([runtime.watch(), listener])
     finally:
         if sink_log is not None:
             sink_log.close()
-        store.close()
-
-
-async def _stopped() -> None:
-    """Return on SIGINT or SIGTERM."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+        runtime.close()
 
 
 async def _send_reports(history: SinkHistory, settings: SinkConfig) -> None:
@@ -212,11 +189,8 @@ def records(
     from typogate.gateway.sink.zone import records as zone_records
 
     settings = _settings(config)
-    try:
+    with failing_cleanly():
         found = zone_records(settings.sink.serve, settings.sink.hostname)
-    except ConfigError as error:
-        stderr.print(f"[bold red]configuration error[/]: {error}", highlight=False)
-        raise typer.Exit(2) from None
     if as_json:
         for record in found:
             line = {"owner": record.owner, "ttl": record.ttl, "type": record.type}
@@ -231,8 +205,7 @@ def _day(text: str, flag: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        stderr.print(f"[bold red]bad {flag}[/]: {text!r} (expected a date, YYYY-MM-DD)")
-        raise typer.Exit(2) from None
+        fail(f"bad {flag}", f"{text!r} (expected a date, YYYY-MM-DD)", USAGE)
 
 
 @sink.command()
@@ -269,30 +242,27 @@ def report(
     first = _day(since, "--since")
     last = _day(until, "--until") if until is not None else datetime.now(UTC).date()
     if last < first:
-        stderr.print("[bold red]bad --until[/]: it is before --since")
-        raise typer.Exit(2)
+        fail("bad --until", "it is before --since", USAGE)
     settings = _settings(config, serving=False)
-    store = open_store(db, writer=False)
+    runtime = open_runtime(settings, db)
+    assert runtime.store is not None
     try:
-        history = SinkHistory(store.engine)
+        history = SinkHistory(runtime.store.engine)
         if send:
             yesterday = datetime.now(UTC).date() - timedelta(days=1)
             days = [
                 first + timedelta(days=n) for n in range((min(last, yesterday) - first).days + 1)
             ]
             if not (settings.sink.report_relay and settings.sink.reports):
-                stderr.print(
-                    "[bold red]nothing to send to[/]: set sink.report_relay and [[sink.reports]]"
-                )
-                raise typer.Exit(2)
+                fail("nothing to send to", "set sink.report_relay and sink.reports", USAGE)
             deliveries = asyncio.run(send_due(history, settings.sink, days))
             _print_deliveries(deliveries, as_json)
             if any(d.state is ReportState.FAILED for d in deliveries):
-                raise typer.Exit(1)
+                raise typer.Exit(FAILED)
             return
         found = history.intended_reports(first, last)
     finally:
-        store.close()
+        runtime.close()
     if as_json:
         _print_json([r.to_json(settings.sink.hostname) for r in found])
         return

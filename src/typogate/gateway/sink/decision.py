@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typogate.config import host_and_port
 from typogate.domains import Domain, InvalidAddress, parse_address, parse_domain
 from typogate.errors import ConfigError
 from typogate.gateway.answers import one_line
@@ -53,7 +54,9 @@ class SinkPolicy:
             table = self._by_domain if entry.domain is not None else self._by_suffix
             table[served_name(entry)] = entry
             if entry.choice is Choice.FORWARD:
-                self._forward_to[id(entry)] = _host_port(entry.forward_to)
+                self._forward_to[id(entry)] = host_and_port(
+                    entry.forward_to, "sink.serve: forward_to"
+                )
 
     def served(self, domain: Domain) -> Served | None:
         """The entry that covers ``domain``, or ``None`` when the sink does not serve it."""
@@ -138,14 +141,6 @@ def served_name(entry: Served) -> str:
         return parse_domain(f"x.{text.strip('.')}").ascii.partition(".")[2]
     except InvalidAddress as error:
         raise ConfigError(f"sink.serve: {entry.target!r}: {error.reason}") from None
-
-
-def _host_port(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    host = host.strip("[]")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigError(f"sink.serve: forward_to {text!r} is not HOST:PORT")
-    return host, int(port)
 
 
 def _protocol_text(text: str, utf8: bool, limit: int) -> str:

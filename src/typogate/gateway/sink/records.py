@@ -22,7 +22,7 @@ _IPV4_RANGE = 24
 _IPV6_RANGE = 48
 
 
-class Recorder:
+class SinkRecorder:
     """Makes the record of one answer: hashing with ``key``, addresses only if kept."""
 
     def __init__(self, key: bytes, *, keep_addresses: bool = False) -> None:

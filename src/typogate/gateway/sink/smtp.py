@@ -22,7 +22,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from typogate.gateway.answers import one_line
 from typogate.gateway.sink.decision import SinkPolicy
-from typogate.gateway.sink.records import Recorder
+from typogate.gateway.sink.records import SinkRecorder
 from typogate.store.sink_log import SinkLog, SinkOutcome
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ class SinkHandler:
     def __init__(
         self,
         policy: SinkPolicy,
-        recorder: Recorder,
+        recorder: SinkRecorder,
         sink_log: SinkLog | None,
         *,
         timeout: float = 60.0,
