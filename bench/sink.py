@@ -191,15 +191,28 @@ def _postfix(work: Path) -> Postfix:
 
 
 def run_all(seconds: float, work: Path) -> dict:
-    results: dict = {}
-    # The sink.
-    port = free_port()
-    sink = _sink(work, port)
+    """All three servers up at once (idle ones cost nothing), measured in turns for each
+    number of senders, so that a change in the machine's load hits all three alike."""
+    results: dict = {peer: {} for peer in PEERS}
+    sink_port, plain_port = free_port(), free_port()
+    sink = _sink(work, sink_port)
+    plain = multiprocessing.Process(target=_plain, args=(plain_port,))
+    plain.start()
+    postfix = _postfix(work)
     try:
-        wait_for_port(port, timeout=60)
-        measure(port, 4, 1.0)  # warm up: the verdict cache, the store's first batch
-        results["typogate sink"] = {n: measure(port, n, seconds) for n in SENDERS}
+        postfix.start()
+        wait_for_port(sink_port, timeout=60)
+        wait_for_port(plain_port)
+        ports = dict(zip(PEERS, (sink_port, postfix.smtpd_port, plain_port), strict=True))
+        for port in ports.values():
+            measure(port, 16, 1.0)  # warm up: verdict cache, smtpd processes, first batch
+        for n in SENDERS:
+            for peer, port in ports.items():
+                results[peer][n] = measure(port, n, seconds)
     finally:
+        postfix.remove()
+        plain.terminate()
+        plain.join()
         sink.terminate()
         sink.wait()
     stored = subprocess.run(
@@ -208,26 +221,6 @@ def run_all(seconds: float, work: Path) -> dict:
         capture_output=True, text=True, check=True,
     ).stdout.strip()  # fmt: skip
     results["recorded"] = int(stored)
-    # Postfix.
-    postfix = _postfix(work)
-    try:
-        postfix.start()
-        measure(postfix.smtpd_port, 16, 1.0)  # warm up: start the smtpd processes
-        results["Postfix access map"] = {
-            n: measure(postfix.smtpd_port, n, seconds) for n in SENDERS
-        }
-    finally:
-        postfix.remove()
-    # The SMTP library as it comes.
-    port = free_port()
-    plain = multiprocessing.Process(target=_plain, args=(port,))
-    plain.start()
-    try:
-        wait_for_port(port)
-        results["plain aiosmtpd"] = {n: measure(port, n, seconds) for n in SENDERS}
-    finally:
-        plain.terminate()
-        plain.join()
     return results
 
 
