@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "sink_0001"
-down_revision = "0004"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
