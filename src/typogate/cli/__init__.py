@@ -44,6 +44,7 @@ COMMAND_MODULES = {
     "web": "web",
     "users": "web",
     "monitor": "monitor",
+    "sink": "sink",
 }
 
 

@@ -208,3 +208,40 @@ class LookAlikeRow(Base):
     dmarc: Mapped[bool] = mapped_column(Boolean)
     probe: Mapped[str | None] = mapped_column(String(16))  # None: not probed
     change: Mapped[str] = mapped_column(String(16))
+class SinkRecordRow(Base):
+    """One recipient the sink answered: metadata only, never content, and a keyed hash of
+    the local part instead of the address (unless ``sink.keep_addresses``)."""
+
+    __tablename__ = "sink_records"
+    __table_args__ = (Index("ix_sink_records_day_intended", "day", "intended"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    time: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    day: Mapped[str] = mapped_column(String(10))  # YYYY-MM-DD, UTC: what reports group by
+    client_address: Mapped[str] = mapped_column(String(64))
+    client_range: Mapped[str] = mapped_column(String(64))  # /24 (IPv4) or /48 (IPv6)
+    helo: Mapped[str] = mapped_column(String(255))
+    sender_domain: Mapped[str] = mapped_column(String(255))  # "" for a bounce (MAIL FROM:<>)
+    local_hash: Mapped[str] = mapped_column(String(64))  # HMAC-SHA256 of the local part
+    recipient: Mapped[str | None] = mapped_column(String(320))  # only with keep_addresses
+    lookalike: Mapped[str] = mapped_column(String(255))
+    intended: Mapped[str] = mapped_column(String(255))  # "" when no domain was meant
+    outcome: Mapped[str] = mapped_column(String(16))
+    reply: Mapped[str] = mapped_column(Text)
+
+
+class SinkReportRow(Base):
+    """A daily report to an intended organisation: sent, or why not. One per intended
+    domain and day, so that several sink instances never send the same report twice."""
+
+    __tablename__ = "sink_reports"
+    __table_args__ = (UniqueConstraint("intended", "day"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    intended: Mapped[str] = mapped_column(String(255))
+    day: Mapped[str] = mapped_column(String(10))
+    contact: Mapped[str] = mapped_column(String(320))
+    messages: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16))  # sending, sent, failed
+    detail: Mapped[str] = mapped_column(Text)
+    time: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

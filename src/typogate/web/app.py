@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
 
 from typogate.runtime import Runtime
-from typogate.web import api, pages
+from typogate.web import api, pages, sink_pages
 from typogate.web.access import LoginRequired, LoginThrottle, Viewer, signed_in
 from typogate.web.context import WebContext
 from typogate.web.metrics import RequestMetrics, StoreCollector
@@ -128,4 +128,6 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.include_router(sink_pages.api)
+    app.include_router(sink_pages.pages)
     return app

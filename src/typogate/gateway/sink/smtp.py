@@ -1,0 +1,200 @@
+"""The sink's SMTP server (aiosmtpd): every answer is given at RCPT, so no content is ever
+received.
+
+A refused recipient is never added to the envelope, so a DATA command in a transaction with
+only refused recipients gets aiosmtpd's ``503`` and not one line of the message is read.
+Only a recipient at a domain the operator chose to forward (a real registrant) is accepted,
+and only after the registrant's own server accepted it: the session is mirrored to that
+server, DATA passes straight through (never written anywhere) and is answered with that
+server's reply, as typogate's SMTP proxy does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from dataclasses import dataclass, replace
+from typing import Any
+
+import aiosmtplib
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from typogate.gateway.answers import one_line
+from typogate.gateway.sink.decision import SinkPolicy
+from typogate.gateway.sink.records import SinkRecorder
+from typogate.store.sink_log import SinkLog, SinkOutcome
+
+log = logging.getLogger(__name__)
+
+_NEXT_HOP_DOWN = "451 4.4.1 the recipient's mail server is unreachable, please try again later"
+# One registrant's server per transaction: a recipient for another one is asked to come
+# again in a transaction of its own (a 452 makes the sender's MTA retry it soon).
+_ONE_NEXT_HOP = "452 4.5.3 one destination per transaction here, please send again"
+
+
+@dataclass
+class _Forward:
+    """The session with a registrant's server that mirrors one client transaction."""
+
+    next_hop: tuple[str, int]
+    client: aiosmtplib.SMTP
+
+
+class SinkHandler:
+    """aiosmtpd handler hooks: the sink's answer at RCPT, recorded in the background."""
+
+    def __init__(
+        self,
+        policy: SinkPolicy,
+        recorder: SinkRecorder,
+        sink_log: SinkLog | None,
+        *,
+        timeout: float = 60.0,
+    ) -> None:
+        self.policy = policy
+        self.recorder = recorder
+        self.sink_log = sink_log
+        self.timeout = timeout
+        self._forwards: dict[int, _Forward] = {}
+
+    async def handle_RCPT(  # noqa: N802 (aiosmtpd hook names)
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        answer = self.policy.answer(address, utf8=envelope.smtp_utf8)
+        if answer.forward_to is not None:
+            reply = await self._forward(session, envelope, address, answer.forward_to)
+            accepted = reply.startswith("2")
+            if accepted:
+                envelope.rcpt_tos.append(address)
+            outcome = SinkOutcome.FORWARDED if accepted else SinkOutcome.NOT_FORWARDED
+            # The registrant's server may echo the address: the record keeps it hidden.
+            kept = reply.replace(f"{answer.local}@", "*@") if answer.local else reply
+            answer = replace(answer, outcome=outcome, reply=reply, kept_reply=kept)
+        if self.sink_log is not None:
+            peer: Any = session.peer
+            self.sink_log.record(
+                self.recorder.record(
+                    answer,
+                    client_address=str(peer[0]) if isinstance(peer, tuple) else "",
+                    helo=session.host_name or "",
+                    sender=envelope.mail_from or "",
+                )
+            )
+        return answer.reply
+
+    async def handle_DATA(  # noqa: N802
+        self, server: SMTP, session: Session, envelope: Envelope
+    ) -> str:
+        # Reached only with a forwarded recipient in the envelope (aiosmtpd answers 503
+        # itself when there is none): the content goes to the registrant's server only.
+        forward = self._forwards.get(id(session))
+        if forward is None:
+            return "554 5.5.1 no valid recipients"
+        try:
+            reply = await forward.client.data(envelope.original_content or b"")
+        except (aiosmtplib.SMTPException, OSError) as error:
+            return _reply_of(error) or _NEXT_HOP_DOWN
+        finally:
+            await self._close(session)
+        return f"{reply.code} {one_line(reply.message)}"
+
+    async def handle_RSET(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+        await self._close(session)
+        return "250 OK"
+
+    async def handle_QUIT(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+        await self._close(session)
+        return "221 Bye"
+
+    async def _forward(
+        self, session: Session, envelope: Envelope, address: str, next_hop: tuple[str, int]
+    ) -> str:
+        forward = self._forwards.get(id(session))
+        if forward is not None and forward.next_hop != next_hop:
+            return _ONE_NEXT_HOP
+        try:
+            if forward is None:
+                forward = await self._open(envelope, next_hop)
+                self._forwards[id(session)] = forward
+            reply = await forward.client.rcpt(address)
+        except (aiosmtplib.SMTPException, OSError, ValueError) as error:
+            log.warning("sink: forwarding to %s:%d: %s", *next_hop, error)
+            if isinstance(error, aiosmtplib.SMTPResponseException):
+                return _reply_of(error) or _NEXT_HOP_DOWN
+            await self._close(session)
+            return _NEXT_HOP_DOWN
+        return f"{reply.code} {one_line(reply.message)}"
+
+    async def _open(self, envelope: Envelope, next_hop: tuple[str, int]) -> _Forward:
+        host, port = next_hop
+        client = aiosmtplib.SMTP(hostname=host, port=port, timeout=self.timeout, start_tls=False)
+        await client.connect()
+        try:
+            await client.ehlo()
+            sender = (envelope.mail_from or "").strip("<>")
+            options = ["SMTPUTF8"] if envelope.smtp_utf8 else []
+            await client.mail(sender, options=options)
+        except BaseException:
+            client.close()
+            raise
+        return _Forward(next_hop, client)
+
+    async def _close(self, session: Session) -> None:
+        forward = self._forwards.pop(id(session), None)
+        if forward is not None:
+            try:
+                await forward.client.quit()
+            except (aiosmtplib.SMTPException, OSError):
+                forward.client.close()
+
+
+def _reply_of(error: BaseException) -> str | None:
+    """The registrant server's own refusal, passed to the client."""
+    if isinstance(error, aiosmtplib.SMTPResponseException):
+        return f"{error.code} {one_line(error.message)}"
+    return None
+
+
+# The common MAIL FROM / RCPT TO argument: <dot-atom@ldh.domain> and its parameters.
+_PLAIN_PATH = re.compile(
+    r"\s*<((?:[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+\.)*[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+    r"@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)>\s*(.*)",
+    re.DOTALL,
+)
+
+
+class SinkSMTP(SMTP):
+    """aiosmtpd's SMTP with a fast path for plain addresses.
+
+    aiosmtpd reads every MAIL and RCPT path with the email package's header parser, the
+    largest cost of a refusal after the socket work; a path that is a plain
+    ``<local@domain>`` gives the same result by a regular expression, anything else (quoted
+    local parts, source routes, address literals, Unicode) still goes to the parser.
+    """
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        plain = _PLAIN_PATH.fullmatch(arg) if arg else None
+        if plain is None or len(plain.group(1).rpartition("@")[0]) > 64:
+            return super()._getaddr(arg)
+        return plain.group(1), plain.group(2)
+
+
+def smtp_server(handler: SinkHandler, hostname: str) -> SMTP:
+    """One SMTP protocol instance for a client connection (the server's factory)."""
+    return SinkSMTP(
+        handler,
+        hostname=hostname,
+        enable_SMTPUTF8=True,
+        decode_data=False,
+        # Nobody sends the sink a message: a DATA that does reach it (a forwarded recipient)
+        # is bounded like an ordinary MTA's.
+        data_size_limit=25 * 1024 * 1024,
+        timeout=60,
+    )
+
+
+async def start(handler: SinkHandler, host: str, port: int, hostname: str) -> asyncio.Server:
+    """Listen on ``host:port``; raises OSError when the address cannot be bound."""
+    loop = asyncio.get_running_loop()
+    return await loop.create_server(lambda: smtp_server(handler, hostname), host, port)

@@ -1,0 +1,58 @@
+"""A real sink for the tests and the bench: ``typogate sink run`` as a process on a loopback
+port, with its own SQLite store and configuration, stopped by its process id."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from mta import Server
+from ports import free_port
+
+CONFIG = """
+[domains]
+protected = ["army.mil", "navy.mil", "af.mil", "example.org"]
+[sink]
+hostname = "sink.test.example"
+{extra}
+[[sink.serve]]
+suffix = "ml"
+[[sink.serve]]
+domain = "navy.ml"
+choice = "null"
+{serve}
+"""
+
+
+@dataclass
+class RunningSink:
+    """A ``typogate sink run`` process, its folder (store, log, configuration) and port."""
+
+    folder: Path
+    port: int
+    db: str
+    config: Path
+    server: Server
+
+    @property
+    def log(self) -> str:
+        return self.server.log
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+def start_sink(
+    folder: Path, *, serve: str = "", extra: str = "", db: str | None = None
+) -> RunningSink:
+    """Start a sink in ``folder`` serving ``.ml`` (refuse) and ``navy.ml`` (null MX) for
+    the organisations that protect army.mil, navy.mil, af.mil and example.org. ``serve``
+    adds ``[[sink.serve]]`` entries, ``extra`` keys of ``[sink]``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    config = folder / "typogate.toml"
+    config.write_text(CONFIG.format(serve=serve, extra=extra))
+    port = free_port()
+    db = db or f"sqlite:///{folder / 'sink.db'}"
+    args = ["sink", "run", "--listen", f"127.0.0.1:{port}", "--config", str(config)]
+    server = Server([*args, "--db", db], port, folder / "sink.log").start()
+    return RunningSink(folder, port, db, config, server)

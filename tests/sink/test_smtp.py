@@ -1,0 +1,104 @@
+"""The sink's SMTP answers, from a real SMTP client to a real ``typogate sink run``: the
+hint at RCPT, the ordinary 5.1.1, relay refused, DATA never accepted, SMTPUTF8, and a real
+registrant's mail passed on to its own server."""
+
+from __future__ import annotations
+
+import smtplib
+import socket
+
+from mta import Sink
+from ports import free_port
+
+HINT = (
+    "550 5.1.2 <john@army.ml>: army.ml is not army.mil. Did you mean john@army.mil? "
+    "Nothing was delivered or kept."
+)
+
+
+def rcpt(port: int, recipient: str, *, utf8: bool = False) -> str:
+    """One transaction up to RCPT; the sink's whole reply line."""
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+        client.ehlo("mail.sender.example")
+        code, text = client.mail("alice@sender.example", ["SMTPUTF8"] if utf8 else [])
+        assert code == 250, text
+        code, text = client.rcpt(recipient)
+        return f"{code} {text.decode()}"
+
+
+def test_a_likely_typo_is_refused_with_the_address_the_sender_meant(sink_in):
+    sink = sink_in()
+    assert rcpt(sink.port, "john@army.ml") == HINT
+    # Subdomains and case: the hint keeps what the sender typed on the left of the @.
+    assert rcpt(sink.port, "Jane.Doe@AF.ML") == (
+        "550 5.1.2 <Jane.Doe@AF.ML>: af.ml is not af.mil. Did you mean Jane.Doe@af.mil? "
+        "Nothing was delivered or kept."
+    )
+
+
+def test_anything_else_gets_an_ordinary_refusal(sink_in):
+    sink = sink_in()
+    assert rcpt(sink.port, "bob@qwzxkv.ml") == (
+        "550 5.1.1 <bob@qwzxkv.ml>: no such mailbox; qwzxkv.ml takes no mail. "
+        "Nothing was delivered or kept."
+    )
+    # A domain the sink does not answer for is not relayed anywhere.
+    assert rcpt(sink.port, "bob@example.com").startswith("550 5.7.1 <bob@example.com>: relay")
+    # An address that cannot be read is refused, by aiosmtpd's parser or by the sink's.
+    for unreadable in ("bob@@army.ml", "bob@-army.ml", "bob@army..ml"):
+        assert rcpt(sink.port, unreadable)[:10] in ("501 5.1.3 ", "553 5.1.3 ")
+
+
+def test_data_is_never_accepted(sink_in):
+    sink = sink_in()
+    with socket.create_connection(("127.0.0.1", sink.port), timeout=10) as raw:
+        reader = raw.makefile("rb")
+
+        def say(line: str) -> str:
+            raw.sendall(line.encode() + b"\r\n")
+            reply = reader.readline().decode()
+            while reply[3:4] == "-":  # a multi-line reply
+                reply = reader.readline().decode()
+            return reply.strip()
+
+        assert reader.readline().startswith(b"220 ")
+        assert say("EHLO mail.sender.example").startswith("250 ")
+        assert say("MAIL FROM:<alice@sender.example>").startswith("250")
+        assert say("RCPT TO:<john@army.ml>").startswith("550 5.1.2")
+        assert say("RCPT TO:<mary@navy.ml>").startswith("550 5.1.2")
+        # No recipient was accepted, so DATA is refused and what follows is not a message.
+        assert say("DATA").startswith("503 ")
+        assert not say("Subject: the travel plans").startswith(("250", "354"))
+        assert say(".").startswith("5")
+        assert say("QUIT").startswith("221")
+
+
+def test_smtputf8_addresses_get_their_hint_in_unicode(sink_in):
+    sink = sink_in()
+    assert rcpt(sink.port, "jöhn@army.ml", utf8=True) == (
+        "550 5.1.2 <jöhn@army.ml>: army.ml is not army.mil. Did you mean jöhn@army.mil? "
+        "Nothing was delivered or kept."
+    )
+
+
+def test_a_real_registrant_gets_its_mail_through_its_own_server(sink_in):
+    registrant = Sink(free_port()).start()
+    try:
+        entry = (
+            '[[sink.serve]]\ndomain = "armyshop.ml"\nchoice = "forward"\n'
+            f'forward_to = "127.0.0.1:{registrant.port}"\n'
+        )
+        sink = sink_in(serve=entry)
+        with smtplib.SMTP("127.0.0.1", sink.port, timeout=10) as client:
+            refused = client.sendmail(
+                "alice@sender.example",
+                ["orders@armyshop.ml", "john@army.ml"],
+                "Subject: order\r\n\r\nten boxes\r\n",
+            )
+        # The typo is still refused with its hint; the registrant's recipient is delivered.
+        assert refused == {"john@army.ml": (550, HINT[4:].encode())}
+        delivered = registrant.wait_for(lambda m: "orders@armyshop.ml" in m.recipients)
+        assert delivered.recipients == ["orders@armyshop.ml"]
+        assert b"ten boxes" in delivered.data
+    finally:
+        registrant.stop()

@@ -1,0 +1,121 @@
+"""The sink's store: two sink instances in front of one real PostgreSQL count as one, each
+daily report is claimed by one instance only, records past the retention limit go on
+their own, and a dead database delays records without losing the SMTP answers."""
+
+from __future__ import annotations
+
+import json
+import smtplib
+import subprocess
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from mta import TYPOGATE
+from postgres import PostgresServer, postgres_binary
+
+from typogate.store import Store
+from typogate.store.sink_log import SinkHistory, SinkLog, SinkOutcome, SinkRecord
+
+
+def refuse(port: int, sender: str, recipient: str) -> str:
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+        client.ehlo("mx.sender.example")
+        client.mail(sender)
+        code, text = client.rcpt(recipient)
+    return f"{code} {text.decode()}"
+
+
+def a_record(when: datetime, local_hash: str = "h") -> SinkRecord:
+    return SinkRecord(
+        time=when,
+        client_address="192.0.2.1",
+        client_range="192.0.2.0/24",
+        helo="mx.example",
+        sender_domain="sender.example",
+        local_hash=local_hash,
+        recipient=None,
+        lookalike="army.ml",
+        intended="army.mil",
+        outcome=SinkOutcome.HINT,
+        reply="550 5.1.2 <*@army.ml>: ...",
+    )
+
+
+@pytest.fixture
+def postgres():
+    if postgres_binary("postgres") is None:
+        pytest.skip("make test installs postgresql")
+    server = PostgresServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.remove()
+
+
+@pytest.mark.postgres
+def test_two_sinks_share_one_postgresql(sink_in, postgres):
+    first = sink_in("first", db=postgres.url)  # migrates the store
+    second = sink_in("second", db=postgres.url)
+    for sink in (first, second):
+        assert refuse(sink.port, "ann@contractor.example", "john@army.ml").startswith("550 5.1.2")
+    assert refuse(second.port, "bo@home.example", "jim@army.ml").startswith("550 5.1.2")
+    first.stop()
+    second.stop()
+    today = datetime.now(UTC).date().isoformat()
+    done = subprocess.run(
+        [TYPOGATE, "sink", "report", "--since", today, "--json", "--db", postgres.url],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    [army] = json.loads(done.stdout)
+    # One key for both instances (kept in the store): john is one recipient, not two.
+    assert (army["messages"], army["recipients"]) == (3, 2)
+
+    # Both instances find yesterday's report due; only one may send it.
+    engines = [Store(postgres.url, writer=False) for _ in range(2)]
+    claims = [
+        SinkHistory(s.engine).claim_report("army.mil", today, "r@army.mil", 3) for s in engines
+    ]
+    assert sorted(claims) == [False, True]
+    for store in engines:
+        store.close()
+
+
+def test_records_past_the_retention_limit_go_on_their_own(tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'sink.db'}", writer=False)
+    now = datetime.now(UTC)
+    sink_log = SinkLog(store.engine, retention_days=30).start()
+    for days in (45, 31, 29, 0):
+        sink_log.record(a_record(now - timedelta(days=days), f"h{days}"))
+    assert sink_log.flush()
+    sink_log.close()
+    history = SinkHistory(store.engine)
+    assert len(history.counts((now - timedelta(days=60)).date(), now.date())) == 4
+    # A sink that starts deletes what is past the limit (and then checks hourly).
+    SinkLog(store.engine, retention_days=30).start().close()
+    left = history.counts((now - timedelta(days=60)).date(), now.date())
+    assert sorted(c.day for c in left) == sorted(
+        (now - timedelta(days=d)).date().isoformat() for d in (29, 0)
+    )
+    store.close()
+
+
+@pytest.mark.postgres
+def test_a_dead_database_delays_records_and_loses_none(postgres):
+    store = Store(postgres.url, writer=False)
+    sink_log = SinkLog(store.engine, batch_seconds=0.1).start()
+    postgres.stop()
+    now = datetime.now(UTC)
+    started = datetime.now(UTC)
+    for n in range(50):
+        sink_log.record(a_record(now, f"h{n}"))  # returns at once: the SMTP answer waits not
+    assert datetime.now(UTC) - started < timedelta(seconds=1)
+    assert not sink_log.flush(timeout=1.5)  # nothing can be written while it is down
+    postgres.start()
+    assert sink_log.flush(timeout=30)
+    sink_log.close()
+    assert sink_log.written == 50 and sink_log.dropped == 0
+    [count] = SinkHistory(store.engine).counts(now.date(), now.date())
+    assert count.messages == 50
+    store.close()
