@@ -23,7 +23,7 @@ from pydantic import (
 )
 
 from typogate.errors import ConfigError
-from typogate.vocabulary import Action, Mode, Profile, Unreadable
+from typogate.vocabulary import Action, Mode, Profile, SinkChoice, Unreadable
 
 __all__ = ["Config", "ConfigError", "Rule", "host_and_port"]
 
@@ -168,6 +168,57 @@ class Web(_Section):
     metrics_token: str = ""
 
 
+class Served(_Section):
+    """One look-alike domain (and its subdomains) or a whole suffix the sink answers for."""
+
+    domain: str | None = None
+    suffix: str | None = None
+    choice: SinkChoice = SinkChoice.REFUSE
+    forward_to: str = ""  # HOST:PORT of the registrant's own mail server (choice = forward)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Served:
+        if (self.domain is None) == (self.suffix is None):
+            raise ValueError("a served entry names exactly one of 'domain' or 'suffix'")
+        if (self.choice is SinkChoice.FORWARD) != bool(self.forward_to):
+            raise ValueError("'forward_to' is set exactly when choice = \"forward\"")
+        return self
+
+    @property
+    def target(self) -> str:
+        """``army.ml`` or ``.ml``: how the entry is named in messages and tables."""
+        return self.domain if self.domain is not None else f".{self.suffix}"
+
+
+class ReportContact(_Section):
+    """An intended organisation's opt-in: its daily report goes to ``contact``."""
+
+    intended: str  # the domain senders meant (army.mil); its subdomains are included
+    contact: str  # the address the organisation registered for reports
+
+
+class Sink(_Section):
+    """The sink at look-alike domains (docs/sink.md): where it listens, what it serves,
+    what it keeps and whom it reports to."""
+
+    listen: str = "127.0.0.1:2525"
+    # The name the look-alikes' MX records point at (a name with an address record).
+    hostname: str = "sink.localhost"
+    serve: list[Served] = []
+    # Key of the keyed hash (HMAC-SHA256) kept instead of a recipient's local part; "" =
+    # a random key made once and kept in the store (every instance on that store shares it).
+    key: str = ""
+    # Keep recipient addresses themselves: off by default, and documented as a choice.
+    keep_addresses: bool = False
+    retention_days: int = Field(90, ge=1)
+    # Records are written in batches this often: the SMTP answer never waits for the store.
+    batch_seconds: float = Field(1.0, gt=0, le=60)
+    reports: list[ReportContact] = []
+    report_from: str = "typo-reports@localhost"
+    report_relay: str = ""  # HOST:PORT of the relay that delivers reports; "" = none sent
+    report_hour: int = Field(1, ge=0, le=23)  # UTC hour after which yesterday's reports go
+
+
 class Config(_Section):
     """The whole configuration. Build with :meth:`load` or directly in code."""
 
@@ -182,6 +233,7 @@ class Config(_Section):
     store: StoreSettings = StoreSettings()
     web: Web = Web()
     learning: Learning = Learning()
+    sink: Sink = Sink()
     # Relative list files are read from here (the config file's folder).
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
 

@@ -119,3 +119,11 @@ class Risk(StrEnum):
 
     LEAK = "leak"
     MISDELIVERY = "misdelivery"
+
+
+class SinkChoice(StrEnum):
+    """What the operator chose for a served look-alike domain."""
+
+    REFUSE = "refuse"  # MX to the sink: refused at RCPT with the address the sender meant
+    FORWARD = "forward"  # MX to the sink: a real registrant's mail is passed on to its MX
+    NULL = "null"  # a null MX (RFC 7505): senders fail at once, nothing reaches the sink

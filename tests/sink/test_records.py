@@ -6,9 +6,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+from typogate.config import Served
 from typogate.gateway.sink.decision import SinkPolicy
 from typogate.gateway.sink.records import SinkRecorder, client_range, sender_domain
-from typogate.gateway.sink.settings import Served
 from typogate.policy import Config, Guard
 
 POLICY = SinkPolicy(Guard(Config(domains={"protected": ["army.mil"]})), [Served(suffix="ml")])

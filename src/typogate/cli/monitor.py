@@ -46,7 +46,7 @@ from typogate.monitor.lookalikes import DEFAULT_COVERAGE
 from typogate.monitor.mail_state import NameserverError, system_nameservers
 from typogate.monitor.snapshots import Change, changes, kept
 from typogate.policy.lists import Listed, domain_lists
-from typogate.store.lookalikes import LookAlikeSnapshots, SeenLookAlike
+from typogate.store.lookalikes import SeenLookAlike
 
 
 @app.command()
@@ -188,7 +188,7 @@ def monitor(
     runtime = open_runtime(settings_config, db)
     try:
         assert runtime.store is not None  # a store URL was given: the runtime opened it
-        snapshots = LookAlikeSnapshots(runtime.store.engine)
+        snapshots = runtime.store.look_alikes
         previous = {
             domain: MailFacts(MailState(seen.state), seen.mx, seen.spf, seen.dmarc)
             for domain, seen in snapshots.latest().items()

@@ -29,11 +29,12 @@ from typogate.cli.startup import (
     fail,
     failing_cleanly,
     listen_address,
+    load_config,
     open_runtime,
     settle,
     setup_logging,
 )
-from typogate.gateway.sink.settings import SinkConfig
+from typogate.config import Config
 from typogate.vocabulary import Profile
 
 if TYPE_CHECKING:
@@ -62,18 +63,10 @@ def _settings(
     profile: Profile | None = None,
     *,
     serving: bool = True,
-) -> SinkConfig:
-    """The configuration with its ``[sink]`` section; exits with status 2 on a bad one, or
-    (``serving``) when it names nothing to serve."""
-    with failing_cleanly():
-        loaded = SinkConfig.load(config) if config is not None else SinkConfig()
-        loaded = loaded.with_lists(list(protect or []), list(known or []))
-        if profile is not None:
-            dumped = loaded.model_dump(by_alias=True, exclude={"base_dir"})
-            loaded = SinkConfig.from_mapping(
-                {**dumped, "profile": profile}, base_dir=loaded.base_dir, source="--profile"
-            )
-    assert isinstance(loaded, SinkConfig)
+) -> Config:
+    """The configuration; exits with status 2 on a bad one, or (``serving``) when its
+    ``[sink]`` section names nothing to serve."""
+    loaded = load_config(config, protect, known, profile)
     if serving and not loaded.sink.serve:
         fail(
             "configuration error",
@@ -113,7 +106,7 @@ def run(
     from typogate.gateway.sink.decision import SinkPolicy
     from typogate.gateway.sink.records import SinkRecorder
     from typogate.gateway.sink.smtp import SinkHandler, start
-    from typogate.store.sink_log import SinkHistory, SinkLog
+    from typogate.store.sink_log import SinkLog
 
     controller.block_stop_signals()
     settings = _settings(config, protect, known, profile)
@@ -137,7 +130,7 @@ def run(
                 retention_days=settings.sink.retention_days,
             ).start()
             handler = SinkHandler(policy, recorder, sink_log)
-            history = SinkHistory(store.engine)
+            history = store.sink
 
             async def open_server() -> asyncio.AbstractServer:
                 server = await start(handler, host, port, settings.sink.hostname)
@@ -156,7 +149,7 @@ def run(
         runtime.close()
 
 
-async def _send_reports(history: SinkHistory, settings: SinkConfig) -> None:
+async def _send_reports(history: SinkHistory, settings: Config) -> None:
     """Send the reports that are due, hourly from the configured hour of the UTC day on."""
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -237,7 +230,7 @@ def report(
     typogate sink report --since 2026-11-01 --send     mail the daily reports
     """
     from typogate.gateway.sink.reports import send_due
-    from typogate.store.sink_log import ReportState, SinkHistory
+    from typogate.store.sink_log import ReportState
 
     first = _day(since, "--since")
     last = _day(until, "--until") if until is not None else datetime.now(UTC).date()
@@ -247,7 +240,7 @@ def report(
     runtime = open_runtime(settings, db)
     assert runtime.store is not None
     try:
-        history = SinkHistory(runtime.store.engine)
+        history = runtime.store.sink
         if send:
             yesterday = datetime.now(UTC).date() - timedelta(days=1)
             days = [

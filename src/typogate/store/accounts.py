@@ -51,9 +51,15 @@ class Accounts:
         self.engine = engine
         self.session_length = timedelta(hours=session_hours)
         self._hasher = PasswordHasher()  # argon2id with the library's current parameters
-        # Verified against when the account does not exist, so a wrong name costs as long as
-        # a wrong password and timing does not tell which names exist.
-        self._decoy = self._hasher.hash(secrets.token_urlsafe(16))
+        self._decoy_hash: str | None = None
+
+    def _decoy(self) -> str:
+        """Verified against when the account does not exist, so a wrong name costs as long as
+        a wrong password and timing does not tell which names exist. Made on first use: a
+        hash costs ~0.5 s of CPU, and most commands that open the store never sign anyone in."""
+        if self._decoy_hash is None:
+            self._decoy_hash = self._hasher.hash(secrets.token_urlsafe(16))
+        return self._decoy_hash
 
     # --- accounts --------------------------------------------------------------------------
 
@@ -121,7 +127,7 @@ class Accounts:
         with Session(self.engine) as session, session.begin():
             row = session.get(AccountRow, name)
             try:
-                self._hasher.verify(row.password_hash if row else self._decoy, password)
+                self._hasher.verify(row.password_hash if row else self._decoy(), password)
             except (VerificationError, InvalidHashError):
                 return None
             if row is None:

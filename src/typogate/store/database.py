@@ -1,10 +1,11 @@
 """The store: one database (SQLite by default, PostgreSQL by URL) and its parts.
 
 ``Store`` opens the database, migrates it, and hands out the repositories by job: the
-history (what happened, learned correspondents), the held messages, the web's rules and the
-accounts. A store opened with a writer is also a :class:`~typogate.store.journal.Journal`:
-verdict events go to the batched writer (``store/writer.py``) and never block a verdict;
-held messages are committed before :meth:`Store.hold` returns, and it raises if it cannot.
+history (what happened, learned relationships), the held messages, the web's rules, the
+accounts, the monitor's look-alike snapshots and the sink's records. A store opened with
+a writer is also a :class:`~typogate.store.journal.Journal`: verdict events go to the
+batched writer (``store/writer.py``) and never block a verdict; held messages are committed
+before :meth:`Store.hold` returns, and it raises if it cannot.
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ from typogate.store.engine import (
 from typogate.store.history import History
 from typogate.store.holds import Holds
 from typogate.store.journal import HeldMessage, VerdictEvent
+from typogate.store.lookalikes import LookAlikeSnapshots
 from typogate.store.models import SecretRow
 from typogate.store.rules import RuleTable
+from typogate.store.sink_log import SinkHistory
 from typogate.store.writer import Recorder
 from typogate.vocabulary import Evidence
 
@@ -60,6 +63,8 @@ class Store:
         self.holds = Holds(self.engine)
         self.rules = RuleTable(self.engine)
         self.accounts = Accounts(self.engine, session_hours)
+        self.look_alikes = LookAlikeSnapshots(self.engine)
+        self.sink = SinkHistory(self.engine)
         self._recorder = Recorder(self.url, keep_allowed=keep_allowed) if writer else None
 
     def migrate(self) -> None:

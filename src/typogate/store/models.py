@@ -208,6 +208,8 @@ class LookAlikeRow(Base):
     dmarc: Mapped[bool] = mapped_column(Boolean)
     probe: Mapped[str | None] = mapped_column(String(16))  # None: not probed
     change: Mapped[str] = mapped_column(String(16))
+
+
 class SinkRecordRow(Base):
     """One recipient the sink answered: metadata only, never content, and a keyed hash of
     the local part instead of the address (unless ``sink.keep_addresses``)."""

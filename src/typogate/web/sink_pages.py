@@ -14,7 +14,6 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
-from typogate.store.sink_log import SinkHistory
 from typogate.web.access import Context, Viewer
 from typogate.web.pages import render
 
@@ -63,7 +62,7 @@ class SinkStats(BaseModel):
 
 def sink_stats(ctx: Context, days: int) -> SinkStats:
     """What the sink page shows (the page and the API read the same)."""
-    history = SinkHistory(ctx.store.engine)
+    history = ctx.store.sink
 
     def models(model: type[BaseModel], rows: list[Any]) -> list[Any]:
         return [model.model_validate(row, from_attributes=True) for row in rows]
@@ -99,7 +98,7 @@ def reports(
         raise HTTPException(
             422, f"until must be on or after since, at most {_MAX_REPORT_DAYS} days"
         )
-    found = SinkHistory(ctx.store.engine).intended_reports(since, last)
+    found = ctx.store.sink.intended_reports(since, last)
     return [r.to_json(request.url.netloc) for r in found]
 
 
@@ -108,7 +107,7 @@ def sink_page(request: Request, who: Viewer, ctx: Context, days: int = 30) -> HT
     days = min(max(days, 1), 366)
     stats = sink_stats(ctx, days)
     first = datetime.now(UTC).date() - timedelta(days=days - 1)
-    found = SinkHistory(ctx.store.engine).intended_reports(first, datetime.now(UTC).date())
+    found = ctx.store.sink.intended_reports(first, datetime.now(UTC).date())
     return render(
         request,
         "sink.html",

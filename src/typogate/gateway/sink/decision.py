@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from typogate.config import host_and_port
+from typogate.config import Served, host_and_port
 from typogate.domains import Domain, InvalidAddress, parse_address, parse_domain
 from typogate.errors import ConfigError
 from typogate.gateway.answers import one_line
-from typogate.gateway.sink.settings import Choice, Served
 from typogate.policy import Guard
 from typogate.store.sink_log import SinkOutcome
-from typogate.vocabulary import Action
+from typogate.vocabulary import Action, SinkChoice
 
 NOTHING_KEPT = "Nothing was delivered or kept."
 _MAX_REPLY = 500
@@ -53,7 +52,7 @@ class SinkPolicy:
         for entry in served:
             table = self._by_domain if entry.domain is not None else self._by_suffix
             table[served_name(entry)] = entry
-            if entry.choice is Choice.FORWARD:
+            if entry.choice is SinkChoice.FORWARD:
                 self._forward_to[id(entry)] = host_and_port(
                     entry.forward_to, "sink.serve: forward_to"
                 )
@@ -97,7 +96,7 @@ class SinkPolicy:
                 )
 
             outcome, intended = SinkOutcome.NOT_SERVED, ""
-        elif entry.choice is Choice.FORWARD:
+        elif entry.choice is SinkChoice.FORWARD:
             forward_to = self._forward_to[id(entry)]
             return Answer(SinkOutcome.FORWARDED, "", "", local, domain.unicode, "", forward_to)
         else:

@@ -19,7 +19,7 @@ from email.utils import format_datetime, make_msgid
 
 import aiosmtplib
 
-from typogate.gateway.sink.settings import ReportContact, SinkSettings
+from typogate.config import ReportContact, Sink
 from typogate.store.sink_log import IntendedReport, ReportState, SinkHistory
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ class Delivery:
 
 
 async def send_due(
-    history: SinkHistory, settings: SinkSettings, days: Iterable[date] | None = None
+    history: SinkHistory, settings: Sink, days: Iterable[date] | None = None
 ) -> list[Delivery]:
     """Send each registered contact its report for every day in ``days`` (by default the
     last week up to yesterday) that has misdirected mail and no report sent yet. Each report
@@ -115,7 +115,7 @@ async def send_due(
 
 async def _deliver(
     history: SinkHistory,
-    settings: SinkSettings,
+    settings: Sink,
     report: IntendedReport,
     contact: ReportContact,
     host: str,

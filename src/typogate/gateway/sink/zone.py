@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typogate.config import Served
 from typogate.gateway.sink.decision import served_name
-from typogate.gateway.sink.settings import Choice, Served
+from typogate.vocabulary import SinkChoice
 
 TTL = 3600
 MX_PREFERENCE = 10
@@ -45,13 +46,13 @@ def records(served: list[Served], sink_hostname: str) -> list[ZoneRecord]:
     for entry in served:
         name = served_name(entry)
         owner = f"{name}." if entry.domain is not None else f"*.{name}."
-        if entry.choice is Choice.NULL:
+        if entry.choice is SinkChoice.NULL:
             found.append(ZoneRecord(owner, "MX", "0 .", note="null MX (RFC 7505): no mail"))
             found.append(ZoneRecord(owner, "TXT", '"v=spf1 -all"', note="and sends none"))
             continue
         why = {
-            Choice.REFUSE: "the sink refuses with the address the sender meant",
-            Choice.FORWARD: f"the sink passes mail on to {entry.forward_to}",
+            SinkChoice.REFUSE: "the sink refuses with the address the sender meant",
+            SinkChoice.FORWARD: f"the sink passes mail on to {entry.forward_to}",
         }[entry.choice]
         found.append(ZoneRecord(owner, "MX", f"{MX_PREFERENCE} {exchange}", note=why))
     return found
