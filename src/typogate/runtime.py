@@ -25,7 +25,7 @@ from typogate.config import Config, host_and_port
 from typogate.errors import ConfigError
 from typogate.policy import Guard
 from typogate.store.journal import Journal
-from typogate.vocabulary import Adapter, Evidence
+from typogate.vocabulary import Adapter, Evidence, MailState
 
 if TYPE_CHECKING:
     from typogate.gateway.gatekeeper import Gatekeeper
@@ -93,6 +93,7 @@ class Runtime:
         if self.store is not None:
             guard.use_rules(self.store.rules.in_force(self.config.rules))
             guard.learn_relationships(self.store.history.relationships())
+            guard.use_mail_states(self.mail_states())
             log.info(
                 "store: %d learned relationships (%d correspondent domains)",
                 len(guard.relationships),
@@ -200,6 +201,13 @@ class Runtime:
             journal: FileJournal = self.journal  # type: ignore[assignment]
             journal.close()
 
+    def mail_states(self) -> dict[str, MailState]:
+        """What the monitor last found in the DNS for each look-alike (A-label -> state)."""
+        store = self._need_store("the monitor's findings")
+        return {
+            domain: MailState(state) for domain, state in store.look_alikes.latest_states().items()
+        }
+
     def _need_store(self, what: str) -> Store:
         if self.store is None:
             from typogate.store.engine import StoreUnavailable
@@ -232,6 +240,7 @@ class _StoreWatcher:
         from sqlalchemy.exc import SQLAlchemyError
 
         seen = None
+        monitored = None
         unreachable = False
         refresh = self.runtime.config.learning.refresh_seconds
         # Rows are stamped with the time of the mail they count, by writers in other
@@ -255,6 +264,11 @@ class _StoreWatcher:
                         self.runtime.guard.learn_relationships(changed)
                     learned_up_to = looked - timedelta(seconds=_RELATIONSHIP_MARGIN)
                     next_refresh = time.monotonic() + refresh
+                    newest = self.store.look_alikes.runs(limit=1)
+                    if newest and newest[0].id != monitored:
+                        if monitored is not None:  # the Guard loaded the older run at start
+                            self.runtime.guard.use_mail_states(self.runtime.mail_states())
+                        monitored = newest[0].id
                 unreachable = False
             except SQLAlchemyError as error:
                 if not unreachable:  # said once, not every few seconds

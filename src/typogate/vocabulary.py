@@ -127,3 +127,19 @@ class SinkChoice(StrEnum):
     REFUSE = "refuse"  # MX to the sink: refused at RCPT with the address the sender meant
     FORWARD = "forward"  # MX to the sink: a real registrant's mail is passed on to its MX
     NULL = "null"  # a null MX (RFC 7505): senders fail at once, nothing reaches the sink
+
+
+class MailState(StrEnum):
+    """What DNS says about mail to a domain."""
+
+    NXDOMAIN = "nxdomain"
+    NO_MAIL = "no_mail"
+    NULL_MX = "null_mx"
+    MX = "mx"
+    A_ONLY = "a_only"
+    UNRESOLVED = "unresolved"
+
+    @property
+    def accepts_mail(self) -> bool:
+        """True when an MTA would deliver mail for the domain somewhere."""
+        return self in (MailState.MX, MailState.A_ONLY)

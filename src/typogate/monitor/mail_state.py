@@ -35,7 +35,6 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from enum import StrEnum
 from functools import partial
 from typing import Any
 
@@ -50,21 +49,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.resolver
 
-
-class MailState(StrEnum):
-    """What DNS says about mail to a domain."""
-
-    NXDOMAIN = "nxdomain"
-    NO_MAIL = "no_mail"
-    NULL_MX = "null_mx"
-    MX = "mx"
-    A_ONLY = "a_only"
-    UNRESOLVED = "unresolved"
-
-    @property
-    def accepts_mail(self) -> bool:
-        """True when an MTA would deliver mail for the domain somewhere."""
-        return self in (MailState.MX, MailState.A_ONLY)
+from typogate.vocabulary import MailState
 
 
 @dataclass(frozen=True, slots=True)

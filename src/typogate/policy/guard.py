@@ -45,7 +45,7 @@ from typogate.policy.lists import Listed, domain_lists
 from typogate.policy.relationships import ORGANISATION, Related, Relationships, Tie
 from typogate.policy.rules import RuleBook
 from typogate.policy.verdict import Candidate, DomainVerdict, Verdict
-from typogate.vocabulary import Action, Evidence, Risk
+from typogate.vocabulary import Action, Evidence, MailState, Risk
 
 # Log prior odds, in nats, of an intended domain against a never-seen domain of ordinary length.
 LOG_PRIOR_PROTECTED = 12.0
@@ -70,6 +70,10 @@ SHORT_NAME = 6
 SHORT_NAME_NATS = 2.0
 # Hypotheses below these log-odds (odds of 1:4.5) barely move a decision: not even scored.
 LOG_ODDS_FLOOR = -1.5
+# For a look-alike that has a mail server (the monitor found one), the thresholds move down a
+# step: a possible slip is acted on as a likely one, and warnings start at this share of
+# model.warn_at.
+LIVE_LOOKALIKE_FACTOR = 0.5
 # Two candidates closer than this (a likelihood ratio of 2) are reported as ambiguous.
 AMBIGUITY_NATS = math.log(2.0)
 
@@ -96,6 +100,8 @@ class Guard:
         self._protected = frozenset(domain.ascii for domain in protected)
         learning = self.config.learning
         self.relationships = Relationships(learning.half_life_days * 86400)
+        # What the monitor last found in the DNS for look-alikes (A-label -> state).
+        self._mail_states: dict[str, MailState] = {}
         # No slip costs less than MIN_EDIT_COST nats, so more edits than this cannot matter.
         best_prior = max(
             LOG_PRIOR_PROTECTED, LOG_PRIOR_KNOWN + LOG_PRIOR_HISTORY_MAX + SENDER_ADDRESS_NATS
@@ -305,6 +311,13 @@ class Guard:
         evidence = tie.sent + RECEIVED_WEIGHT * tie.received + RELEASED_WEIGHT * tie.released
         return evidence * tie.fade(now, self.relationships.half_life)
 
+    def use_mail_states(self, states: dict[str, MailState]) -> None:
+        """Take in the monitor's latest finding for each look-alike (A-label domain -> mail
+        state): one that accepts mail raises the stakes of a slip to it (a stranger receives
+        it), one without mail makes it a misdelivery (it can only bounce)."""
+        self._mail_states = dict(states)
+        self._judge.cache_clear()
+
     def use_rules(self, rules: list[Rule]) -> None:
         """Replace the blanket rules (the configuration's and the web's, in that order).
 
@@ -439,6 +452,11 @@ class Guard:
         suffix = domain.suffix
         closed = self.config.model.closed_suffixes
         if any(suffix == name or suffix.endswith("." + name) for name in closed):
+            return Risk.MISDELIVERY  # whoever receives it there is inside the registry
+        state = self._mail_states.get(domain.ascii)
+        if state is not None and state.accepts_mail:
+            return Risk.LEAK
+        if state in _BOUNCES:
             return Risk.MISDELIVERY
         if not is_real_suffix(suffix):
             return Risk.MISDELIVERY
@@ -490,7 +508,13 @@ class Guard:
         score = _probability(likely)
         top = likely[0]
         model = self.config.model
-        if score < model.warn_at:
+        reject_at, warn_at = model.reject_at, model.warn_at
+        state = self._mail_states.get(domain.ascii)
+        live = state is not None and state.accepts_mail
+        if live:
+            # A look-alike with a mail server receives what is sent there: act a step sooner.
+            reject_at, warn_at = warn_at, warn_at * LIVE_LOOKALIKE_FACTOR
+        if score < warn_at:
             return DomainVerdict(
                 name,
                 Action.ALLOW,
@@ -502,7 +526,10 @@ class Guard:
             )
         risk = self._risk(domain)
         typo, possible_typo = self._actions(risk)
-        action = typo if score >= model.reject_at else possible_typo
+        action = typo if score >= reject_at else possible_typo
+        if live:
+            because += f" {name} has a mail server: whatever is sent there is received."
+        sooner = live and score < (model.reject_at if action is typo else model.warn_at)
         rivals = tuple(c.domain for c in likely[1:] if top.log_odds - c.log_odds < AMBIGUITY_NATS)
         if rivals:
             options = " or ".join((top.domain, *rivals))
@@ -522,7 +549,7 @@ class Guard:
         return DomainVerdict(
             name,
             action,
-            top.reason,
+            reasons.TYPO_LIVE_LOOKALIKE if sooner else top.reason,
             f"{name} looks like a mistake for {top.domain} ({how}).{because} "
             f"Did you mean {top.domain}?",
             suggestion=top.domain,
@@ -620,6 +647,8 @@ def _lift(suggestion: str, address: dict[str, Tie], domain: dict[str, Tie]) -> f
 
 
 _SEVERITY = {Action.ALLOW: 0, Action.WARN: 1, Action.HOLD: 2, Action.REJECT: 3}
+# Mail states in which mail to the domain can only bounce.
+_BOUNCES = frozenset({MailState.NXDOMAIN, MailState.NULL_MX, MailState.NO_MAIL})
 
 
 def _severity(action: Action) -> int:

@@ -19,6 +19,7 @@ ALLOWED_UNLIKELY = "allowed.no_likely_typo"
 BLOCKED_DOMAIN = "blocked.domain"
 BLOCKED_SUFFIX = "blocked.suffix"
 TYPO_AMBIGUOUS = "typo.ambiguous"
+TYPO_LIVE_LOOKALIKE = "typo.live_lookalike"
 
 
 class Candidate(NamedTuple):
