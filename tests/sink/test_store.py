@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from mta import TYPOGATE
-from postgres import PostgresServer, postgres_binary
 
 from typogate.store import Store
 from typogate.store.sink_log import SinkHistory, SinkLog, SinkOutcome, SinkRecord
@@ -39,18 +38,6 @@ def a_record(when: datetime, local_hash: str = "h") -> SinkRecord:
         outcome=SinkOutcome.HINT,
         reply="550 5.1.2 <*@army.ml>: ...",
     )
-
-
-@pytest.fixture
-def postgres():
-    if postgres_binary("postgres") is None:
-        pytest.skip("make test installs postgresql")
-    server = PostgresServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.remove()
 
 
 @pytest.mark.postgres

@@ -8,17 +8,12 @@ import time
 import pytest
 from mta import Server
 from ports import free_port
-from postgres import PostgresServer, postgres_binary
 from web_client import ApiClient, first_admin_password
 
 pytestmark = pytest.mark.postgres
 
 
-def test_dead_store_is_reported_and_survived(tmp_path):
-    if postgres_binary("postgres") is None:
-        pytest.skip("make test installs postgresql")
-    postgres = PostgresServer()
-    postgres.start()
+def test_dead_store_is_reported_and_survived(tmp_path, postgres):
     port = free_port()
     web = Server(
         ["web", "--listen", f"127.0.0.1:{port}", "--db", postgres.url], port, tmp_path / "web.log"
@@ -41,4 +36,3 @@ def test_dead_store_is_reported_and_survived(tmp_path):
         assert client.get("/api/stats").status_code == 200  # the session survived
     finally:
         web.stop()
-        postgres.remove()
