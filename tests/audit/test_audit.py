@@ -47,12 +47,12 @@ protected = ["army.mil", "navy.mil", "us.af.mil", "gmail.com", "outlook.com", "e
 """
 
 EXPECTED_POSTFIX = [
-    # (recipient, intended, status, source file, line), ordered by file name and line;
-    # the deferred-then-sent delivery to us.af.ml counts once, with its last status.
+    # (recipient, intended, status, source file, line), oldest first, across the rotated
+    # files; the deferred-then-sent delivery to us.af.ml counts once, with its last status.
+    ("j.doe@army.ml", "army.mil", "sent", "mail.log.2.gz", 3),
+    ("help@gmial.com", "gmail.com", "bounced", "mail.log.1", 2),
     ("colonel@us.af.ml", "us.af.mil", "sent", "mail.log", 2),
     ("bills@outlok.com", "outlook.com", "deferred", "mail.log", 4),
-    ("help@gmial.com", "gmail.com", "bounced", "mail.log.1", 2),
-    ("j.doe@army.ml", "army.mil", "sent", "mail.log.2.gz", 3),
 ]
 
 

@@ -17,12 +17,12 @@ from typing import Any
 
 from typogate.audit.engines import Outcome, Settings, run_dask, run_local
 from typogate.audit.report import Finding, findings, write
-from typogate.audit.sources import PART_BYTES, AuditInputError, Part, plan
+from typogate.audit.sources import PART_BYTES, AuditInputError, InputProblem, Part, survey
 from typogate.config import Config
 from typogate.policy import Guard
 from typogate.vocabulary import AuditEngine, AuditFormat
 
-__all__ = ["Audit", "AuditInputError", "run", "write_report"]
+__all__ = ["Audit", "AuditInputError", "InputProblem", "run", "write_report"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,7 @@ class Audit:
     engine: AuditEngine
     seconds: float
     inputs: list[Path]
+    problems: list[InputProblem]  # paths not read, or not read to their end, and why
 
     @property
     def leaks(self) -> int:
@@ -58,11 +59,17 @@ def run(
     ``engine`` local uses ``workers`` processes of this machine; dask the cluster at
     ``scheduler`` (tcp://HOST:PORT) or a LocalCluster of ``workers``. ``columns`` maps a
     generic CSV's columns (time=, sender=, recipient=, status=). ``progress`` is called as
-    each partition is done, with its bytes and the bytes of the whole input. Raises
-    :class:`AuditInputError` for a path that cannot be audited and
-    :class:`~typogate.ConfigError` for a bad domain list.
+    each partition is done, with its bytes and the bytes of the whole input.
+
+    A path that cannot be read (missing, a FIFO or device, a symbolic link loop, an unknown
+    format) or that breaks off (a damaged archive, a CSV row too long) is an
+    :class:`InputProblem` of the audit, and the others are read. Raises
+    :class:`AuditInputError` when no path can be read at all, or a generic CSV has no
+    column mapping, and :class:`~typogate.ConfigError` for a bad domain list.
     """
-    parts = plan(paths, format, part_bytes)
+    parts, unread = survey(paths, format, part_bytes)
+    if not parts:
+        raise AuditInputError("; ".join(map(str, unread)) or "nothing to audit")
     if any(part.format is AuditFormat.CSV for part in parts) and not columns:
         raise AuditInputError("a generic CSV needs its column mapping (--columns)")
     guard = Guard(config)  # a bad domain list stops here, not in the workers
@@ -79,7 +86,8 @@ def run(
     else:
         outcome = run_dask(parts, settings, scheduler, workers, report_done)
     seconds = time.perf_counter() - started
-    return Audit(outcome, findings(outcome, guard), engine, seconds, list(paths))
+    problems = sorted([*unread, *outcome.problems], key=lambda p: p.path)
+    return Audit(outcome, findings(outcome, guard), engine, seconds, list(paths), problems)
 
 
 def write_report(audit: Audit, out: Path) -> dict[str, Any]:
@@ -95,5 +103,6 @@ def write_report(audit: Audit, out: Path) -> dict[str, Any]:
             "seconds": round(audit.seconds, 3),
             "lines_per_second": round(lines / audit.seconds) if audit.seconds else None,
             "inputs": [str(p) for p in audit.inputs],
+            "input_errors": [{"path": p.path, "error": p.why} for p in audit.problems],
         },
     )

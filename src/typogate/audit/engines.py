@@ -11,6 +11,7 @@ suspected typo domains travel back.
 from __future__ import annotations
 
 import os
+import zlib
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
@@ -21,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from typogate.audit import postfix_log
-from typogate.audit.deliveries import Delivery, PartResult
+from typogate.audit.deliveries import Delivery, HoldEnd, PartResult
 from typogate.audit.readers import READERS
-from typogate.audit.sources import Part, read_chunk
+from typogate.audit.sources import InputProblem, Part, blocks
 from typogate.domains import InvalidAddress
 from typogate.policy import Config, Guard
 from typogate.vocabulary import Action, AuditFormat
@@ -67,9 +68,13 @@ def _suspect_test(settings: Settings) -> Callable[[str], bool]:
 
 
 def run_part(part: Part, settings: Settings) -> PartResult:
-    """Read one partition and keep the deliveries to suspected typo domains."""
+    """Read one partition and keep the deliveries to suspected typo domains. Whatever goes
+    wrong in one file is a problem of that file in the result, never the end of the run."""
     result = PartResult()
-    READERS[part.format](part, _suspect_test(settings), result, dict(settings.columns))
+    try:
+        READERS[part.format](part, _suspect_test(settings), result, dict(settings.columns))
+    except Exception as error:  # reported with the file's name; the run goes on
+        result.stopped(part.path, f"stopped reading: {type(error).__name__}: {error}")
     return result
 
 
@@ -77,7 +82,10 @@ def senders_in(part: Part, queue_ids: frozenset[str]) -> dict[str, str]:
     """Second pass: the senders of queue ids whose from= line was in another partition."""
     if part.format is not AuditFormat.POSTFIX or not queue_ids:
         return {}
-    return postfix_log.find_senders(read_chunk(part), queue_ids)
+    try:
+        return postfix_log.find_senders(blocks(part), queue_ids)
+    except (OSError, EOFError, zlib.error):  # said in the first pass
+        return {}
 
 
 @dataclass
@@ -91,8 +99,10 @@ class Outcome:
     by_status: dict[str, int] = field(default_factory=dict)
     domains: dict[str, int] = field(default_factory=dict)
     suspects: list[Delivery] = field(default_factory=list)
+    hold_ends: dict[str, HoldEnd] = field(default_factory=dict)
     malformed: int = 0
     malformed_examples: list[str] = field(default_factory=list)
+    problems: list[InputProblem] = field(default_factory=list)
 
 
 def merge(parts: list[Part], results: list[PartResult]) -> Outcome:
@@ -111,6 +121,8 @@ def merge(parts: list[Part], results: list[PartResult]) -> Outcome:
             outcome.domains[domain] = outcome.domains.get(domain, 0) + count
         shift = offset if part.format is AuditFormat.POSTFIX else 0
         outcome.suspects.extend(replace(d, line=d.line + shift) for d in result.suspects)
+        outcome.hold_ends.update(result.hold_ends)
+        outcome.problems.extend(InputProblem(path, why) for path, why in result.problems)
         outcome.malformed += result.malformed
         for source, line, why in result.malformed_examples:
             if len(outcome.malformed_examples) < 50:

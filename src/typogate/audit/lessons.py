@@ -14,9 +14,11 @@ the sender of each queue id is remembered until its deliveries are read.
 from __future__ import annotations
 
 import re
+import zlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from typogate.audit.sources import AuditInputError, Overlong, Part, blocks
 from typogate.policy.relationships import levels
 
 # A sender or delivery line of a queued message: agent, queue id, and from= or to= with the
@@ -63,10 +65,26 @@ class Lessons:
         return found
 
 
-def read(chunk: bytes) -> Lessons:
-    """The relationships one chunk of whole Postfix log lines shows."""
+def read_part(part: Part) -> Lessons:
+    """The relationships one partition of a Postfix log shows, read a block at a time (the
+    sender of a queue id is remembered from one block to the next). Raises
+    :class:`AuditInputError` for a file that breaks off."""
     lessons = Lessons()
     senders: dict[bytes, bytes] = {}
+    try:
+        for block in blocks(part):
+            if not isinstance(block, Overlong):
+                lessons.merge(read(block, senders))
+    except (OSError, EOFError, zlib.error) as error:
+        raise AuditInputError(f"{part.path}: cannot read on: {error}") from None
+    return lessons
+
+
+def read(chunk: bytes, senders: dict[bytes, bytes] | None = None) -> Lessons:
+    """The relationships one chunk of whole Postfix log lines shows; ``senders`` (queue id
+    -> sender) carries what earlier chunks of the same file said."""
+    lessons = Lessons()
+    senders = {} if senders is None else senders
     for line in _LINE.finditer(chunk):
         qid = line["qid"]
         if line["sender"] is not None:

@@ -2,19 +2,22 @@
 
 A reader takes one partition of the input and adds what it read to a
 :class:`~typogate.audit.deliveries.PartResult`: lines, messages, deliveries, the recipient
-domains, and the deliveries to domains the ``suspect`` test flags. A new format is a module
-with a reader and one line in :data:`READERS`.
+domains, and the deliveries to domains the ``suspect`` test flags. A file that breaks off
+(a damaged gzip, a read error) ends its partition with a problem in the result; what was
+read before it counts. A new format is a module with a reader and one line in
+:data:`READERS`.
 """
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Protocol
 
 from typogate.audit import mailboxes, postfix_log, tracking_csv
 from typogate.audit.deliveries import PartResult
-from typogate.audit.sources import Part, read_chunk
+from typogate.audit.sources import Part, blocks
 from typogate.vocabulary import AuditFormat
 
 
@@ -33,7 +36,20 @@ class Reader(Protocol):
 def _postfix(
     part: Part, suspect: Callable[[str], bool], result: PartResult, columns: Mapping[str, str]
 ) -> None:
-    postfix_log.read(read_chunk(part), part.path, part.year, suspect, result)
+    try:
+        postfix_log.read(blocks(part), part.path, part.year, part.month, suspect, result)
+    except (OSError, EOFError, zlib.error) as error:
+        where = f"after line {result.lines:,}" if part.start == 0 else f"after byte {part.start:,}"
+        result.stopped(part.path, f"{_damage(error)} {where}; read no further")
+
+
+def _damage(error: BaseException) -> str:
+    """What broke a read off, in words."""
+    if isinstance(error, EOFError):
+        return "the compressed file is cut short"
+    if isinstance(error, zlib.error) or "gzip" in str(error).lower():
+        return f"the compressed file is damaged ({error})"
+    return f"cannot read on: {error}"
 
 
 def _mailbox(

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import csv
+import datetime
 import json
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from typogate.audit.deliveries import Delivery, Status
+from typogate.audit.deliveries import RANK, Delivery, Status
 from typogate.audit.engines import Outcome
 from typogate.policy import Guard
 
@@ -53,22 +54,45 @@ class Finding:
 
 
 def findings(outcome: Outcome, guard: Guard) -> list[Finding]:
-    """One finding per message recipient (a retried delivery counts once, with its last
-    status), in a stable order: by source and line."""
-    last: dict[tuple[str, str], Delivery] = {}
+    """One finding per message recipient, oldest first (then by source and line).
+
+    A retried delivery counts once, with its final status; a held message counts as held
+    until a delivery of it is logged (then as that delivery: its time, its sender), or as
+    released or deleted when ``postsuper`` did that and nothing was delivered.
+    """
+    final: dict[tuple[str, str], Delivery] = {}
     others: list[Delivery] = []
     for delivery in outcome.suspects:
-        if delivery.queue_id:
-            last[(delivery.queue_id, delivery.recipient.lower())] = delivery
-        else:
+        if not delivery.queue_id:
             others.append(delivery)
-    chosen = sorted([*last.values(), *others], key=lambda d: (d.source, d.line, d.recipient))
+            continue
+        key = (delivery.queue_id, delivery.recipient.lower())
+        kept = final.get(key)
+        if kept is None or RANK[delivery.status] >= RANK[kept.status]:
+            final[key] = delivery
+    for key, delivery in final.items():
+        end = outcome.hold_ends.get(key[0])
+        if delivery.status is Status.HELD and end is not None:
+            final[key] = replace(delivery, status=Status(end.value))
+    chosen = sorted([*final.values(), *others], key=_in_time)
     out = []
     for delivery in chosen:
         verdict = guard.judge_domain(delivery.recipient.rpartition("@")[2])
         intended = verdict.suggestion or " | ".join(verdict.alternatives)
         out.append(Finding(delivery, intended, verdict.reason, verdict.action.value))
     return out
+
+
+def _in_time(delivery: Delivery) -> tuple[bool, datetime.datetime, str, int, str]:
+    """Oldest first; deliveries without a readable time last, in source order."""
+    moment = delivery.moment
+    return (
+        moment is None,
+        moment or datetime.datetime.min,
+        delivery.source,
+        delivery.line,
+        delivery.recipient,
+    )
 
 
 def summary(outcome: Outcome, found: list[Finding], extra: dict[str, Any]) -> dict[str, Any]:

@@ -69,8 +69,11 @@ def audit(
       typogate audit tracking.csv --format exchange --engine dask --workers 2
       typogate audit log.csv --format csv --columns time=Date,sender=From,recipient=To,status=Result
 
-    A malformed line or message is counted and reported with its file:line; the run goes on.
-    Exit status 0 when it ran, 2 for bad usage.
+    A malformed line or message is counted and reported with its file:line; a path that
+    cannot be read (missing, a FIFO or device, a link loop, a damaged archive, a CSV field
+    too long) is named with the reason in the table and in summary.json's input_errors.
+    Either way the run goes on. Exit status 0 when it ran, 2 for bad usage (no path could
+    be read at all).
     """
     mapping: dict[str, str] = {}
     if format is AuditFormat.CSV or columns:
@@ -130,6 +133,8 @@ def _print(console: Console, data: dict, out: Path) -> None:
         ("malformed", "malformed"),
     ):
         table.add_row(label, f"{data[key]:,}")
+    if data["input_errors"]:
+        table.add_row("[red]inputs not read (to the end)[/]", f"{len(data['input_errors']):,}")
     table.add_row("lines/s", f"{data['lines_per_second'] or 0:,}")
     console.print(table)
     if data["top_typo_domains"]:
@@ -140,5 +145,7 @@ def _print(console: Console, data: dict, out: Path) -> None:
             top.add_row(domain, f"{count:,}")
         console.print(top)
     for example in data["malformed_examples"][:5]:
-        console.print(f"[yellow]malformed[/] {example}")
+        console.print(f"[yellow]malformed[/] {example}", highlight=False)
+    for problem in data["input_errors"]:
+        console.print(f"[red]not read[/] {problem['path']}: {problem['error']}", highlight=False)
     console.print(f"report: {out / 'report.html'}  findings: {out / 'findings.csv'}")

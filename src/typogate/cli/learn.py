@@ -37,7 +37,7 @@ def learn(
     from rich.table import Table
 
     from typogate.audit import lessons
-    from typogate.audit.sources import AuditInputError, plan, read_chunk
+    from typogate.audit.sources import AuditInputError, plan
     from typogate.store.engine import shown_url
 
     try:
@@ -56,7 +56,7 @@ def learn(
     ) as progress:
         task = progress.add_task("learn", total=sum(part.size for part in parts))
         for part in parts:
-            learned.merge(lessons.read(read_chunk(part)))
+            learned.merge(lessons.read_part(part))
             progress.advance(task, part.size)
     history = runtime.store.history
     history.learn(dict(learned.sent), evidence=Evidence.SENT)
