@@ -91,6 +91,9 @@ def read(
     result: PartResult,
 ) -> None:
     """Read a partition, a block of whole lines at a time, into ``result``."""
+    # Each recipient domain is judged once per partition, when first seen (the judgement is
+    # the caller's, whose Guard caches too): as many entries as result.domains has.
+    judged: dict[bytes, bool] = {}
     for block in pieces:
         if isinstance(block, Overlong):
             result.lines += 1
@@ -100,7 +103,7 @@ def read(
                 f"a line of {block.size:,} bytes (over {MAX_LINE:,}) is no mail log line: skipped",
             )
         else:
-            _read_block(block, source, year, written, suspect, result)
+            _read_block(block, source, year, written, suspect, judged, result)
 
 
 def _read_block(
@@ -109,14 +112,13 @@ def _read_block(
     year: int,
     written: int,
     suspect: Callable[[str], bool],
+    judged: dict[bytes, bool],
     result: PartResult,
 ) -> None:
     base = result.lines  # lines of this partition before the block
     domains: dict[bytes, int] = {}
     statuses: dict[bytes, int] = {}
     suspects: list[tuple[bytes, bytes]] = []
-    # Judged once per block, when first seen: the judgement is the caller's (its Guard caches).
-    suspect_domains: set[bytes] = set()
     found = _DELIVERY.findall(chunk)
     for address, status in found:
         statuses[status] = statuses.get(status, 0) + 1
@@ -124,12 +126,17 @@ def _read_block(
         seen = domains.get(domain)
         if seen is None:
             domains[domain] = 1
-            if domain and suspect(domain.decode("utf-8", "replace")):
-                suspect_domains.add(domain)
+            flagged = judged.get(domain)
+            if flagged is None:
+                flagged = judged[domain] = bool(domain) and suspect(
+                    domain.decode("utf-8", "replace")
+                )
+            if flagged:
+                suspects.append((address, status))
         else:
             domains[domain] = seen + 1
-        if domain in suspect_domains:
-            suspects.append((address, status))
+            if judged[domain]:
+                suspects.append((address, status))
     count = chunk.count
     messages = count(b" (queue active)")  # how qmgr ends each message's from= line
     result.messages += messages
