@@ -1,5 +1,5 @@
 """Shared test helpers (ports.py, mta.py, postgres.py, ...) are imported from this folder;
-the fixtures every part's tests use are here."""
+the fixtures every part's tests use are here (a PostgreSQL server, Debian's Chromium)."""
 
 import sys
 from pathlib import Path
@@ -22,3 +22,36 @@ def postgres():
         yield server
     finally:
         server.remove()
+
+
+CHROMIUM = "/usr/bin/chromium"
+# Debian's Chromium as root in a container, with nothing reaching for Google's servers.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip("make test installs Debian's chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context()
+    page = context.new_page()
+    yield page
+    context.close()

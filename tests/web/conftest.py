@@ -15,18 +15,6 @@ from web_client import ApiClient, first_admin_password
 
 from typogate.store import Store
 
-CHROMIUM = "/usr/bin/chromium"
-# Debian's Chromium as root in a container, with nothing reaching for Google's servers.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
 CONFIG = """
 [domains]
 protected = ["army.mil", "navy.mil", "example.org"]
@@ -123,23 +111,3 @@ def site(tmp_path_factory) -> Site:
         postfix.remove()
         server.stop()
         sink.stop()
-
-
-@pytest.fixture(scope="session")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip("make test installs Debian's chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context()
-    page = context.new_page()
-    yield page
-    context.close()

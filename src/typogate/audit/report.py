@@ -137,25 +137,64 @@ def write(
     return data
 
 
-def _html(data: dict[str, Any], found: list[Finding]) -> str:
+# The most month labels the per-month chart writes under its bars; a longer history labels
+# every second, third... month (every bar is drawn).
+MONTH_LABELS = 24
+
+
+def _months(leaks: list[Finding]) -> tuple[list[str], list[int]]:
+    """Every month from the first leak's to the last's (months without a leak as 0), as
+    ``Jan 2025`` labels, then ``unknown`` for leaks without a date; and the counts."""
+    counts = Counter(f.delivery.month for f in leaks)
+    dated = sorted(m for m in counts if len(m) == 7 and m[:4].isdigit() and "01" <= m[5:] <= "12")
+    labels: list[str] = []
+    values: list[int] = []
+    if dated:
+        year, month = int(dated[0][:4]), int(dated[0][5:])
+        while f"{year}-{month:02d}" <= dated[-1]:
+            key = f"{year}-{month:02d}"
+            labels.append(datetime.date(year, month, 1).strftime("%b %Y"))
+            values.append(counts.pop(key, 0))
+            year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    unknown = sum(counts.values())
+    if unknown:
+        labels.append("unknown")
+        values.append(unknown)
+    return labels, values
+
+
+def _figures(data: dict[str, Any], found: list[Finding]) -> list[dict[str, Any]]:
+    """The report's charts as plotly figures (JSON-ready dicts)."""
     import plotly.graph_objects as go
 
-    leaks = [f for f in found if f.leaked]
-    months = Counter(f.delivery.month or "unknown" for f in leaks)
-    figures = [
+    labels, values = _months([f for f in found if f.leaked])
+    step = -(-len(labels) // MONTH_LABELS)  # ceiling division
+    classes = Counter(f.reason for f in found)
+    charts = [
         (
+            "months",
             "Leaks per month (delivered to a suspected typo domain)",
-            go.Bar(x=sorted(months), y=[months[m] for m in sorted(months)], marker_color="#c0392b"),
+            go.Bar(x=labels, y=values, marker_color="#c0392b"),
+            {
+                "type": "category",
+                "tickmode": "array",
+                "tickvals": labels[::step],
+                "tickangle": -45 if len(labels) > 6 else 0,
+                "automargin": True,
+            },
         ),
         (
+            "intended",
             "Leaks per intended domain",
             go.Bar(
                 x=[d for d, _ in data["top_intended_domains"]],
                 y=[n for _, n in data["top_intended_domains"]],
                 marker_color="#2c3e50",
             ),
+            {"type": "category", "automargin": True},
         ),
         (
+            "senders",
             "Top senders of leaked mail",
             go.Bar(
                 y=[s or "(unknown)" for s, _ in data["top_senders"]][::-1],
@@ -163,26 +202,54 @@ def _html(data: dict[str, Any], found: list[Finding]) -> str:
                 orientation="h",
                 marker_color="#8e44ad",
             ),
+            {"automargin": True},
         ),
-    ]
-    classes = Counter(f.reason for f in found)
-    figures.append(
         (
+            "classes",
             "Typo class mix (all findings)",
             go.Pie(labels=list(classes), values=list(classes.values()), hole=0.4),
-        )
-    )
-    parts = []
-    for number, (title, trace) in enumerate(figures):
+            {},
+        ),
+    ]
+    figures = []
+    for name, title, trace, xaxis in charts:
         figure = go.Figure(trace)
         figure.update_layout(
             title=title,
             template="plotly_white",
             height=380,
             margin={"l": 40, "r": 20, "t": 50, "b": 40},
+            xaxis=xaxis,
+            yaxis={"automargin": True},
         )
-        # plotly.js once, inline: the report opens without a network.
-        parts.append(figure.to_html(full_html=False, include_plotlyjs=number == 0))
+        figures.append({"id": f"chart-{name}", **json.loads(figure.to_json())})
+    return figures
+
+
+# Draws every chart once the page is laid out, and again whenever a chart's box changes
+# size (a window resized, a scroll bar appearing): a chart drawn before the grid had all
+# its cells was as wide as the page and cut off by its cell.
+_DRAW = """
+document.addEventListener("DOMContentLoaded", () => {
+  const figures = JSON.parse(document.getElementById("figures").textContent);
+  const resized = new ResizeObserver((boxes) => {
+    for (const box of boxes) Plotly.Plots.resize(box.target);
+  });
+  for (const figure of figures) {
+    const box = document.getElementById(figure.id);
+    Plotly.newPlot(box, figure.data, figure.layout, {displaylogo: false, responsive: true});
+    resized.observe(box);
+  }
+});
+"""
+
+
+def _html(data: dict[str, Any], found: list[Finding]) -> str:
+    from plotly.offline import get_plotlyjs
+
+    figures = _figures(data, found)
+    # JSON in a data block: "<" escaped so that no text of the logs can close the block.
+    figures_json = json.dumps(figures).replace("<", "\\u003c")
     status = data["findings_by_status"]
     cards = [
         ("messages read", f"{data['messages']:,}"),
@@ -190,6 +257,7 @@ def _html(data: dict[str, Any], found: list[Finding]) -> str:
         ("leaked (delivered)", f"{data['leaks']:,}"),
         ("bounced", f"{status.get('bounced', 0):,}"),
         ("deferred", f"{status.get('deferred', 0):,}"),
+        ("held (not delivered)", f"{status.get('held', 0):,}"),
         ("malformed lines", f"{data['malformed']:,}"),
     ]
     rows = "".join(
@@ -198,24 +266,38 @@ def _html(data: dict[str, Any], found: list[Finding]) -> str:
     )
     card_html = "".join(f'<div class="card"><b>{v}</b><span>{k}</span></div>' for k, v in cards)
     head = "".join(f"<th>{c}</th>" for c in FINDING_COLUMNS)
+    charts = "".join(f'<div class="chart" id="{f["id"]}"></div>' for f in figures)
+    unread = "".join(
+        f"<li><code>{_escape(p['path'])}</code>: {_escape(p['error'])}</li>"
+        for p in data.get("input_errors", [])
+    )
+    problems = f'<h2>Not read</h2><ul class="input-errors">{unread}</ul>' if unread else ""
+    # plotly.js once, inline: the report opens without a network.
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>typogate audit</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <style>
 body{{font-family:system-ui,sans-serif;margin:2rem;color:#222}}
 .cards{{display:flex;gap:1rem;flex-wrap:wrap}}
 .card{{background:#f4f6f8;border-radius:8px;padding:1rem 1.4rem;min-width:9rem}}
 .card b{{display:block;font-size:1.6rem}} .card span{{color:#666}}
-.grid{{display:grid;grid-template-columns:repeat(auto-fit,minmax(480px,1fr));gap:1rem}}
+.grid{{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(480px,100%),1fr));gap:1rem}}
+.chart{{min-width:0;height:380px}}
 table{{border-collapse:collapse;font-size:.85rem;margin-top:1rem}}
 td,th{{border-bottom:1px solid #ddd;padding:.3rem .6rem;text-align:left}}
+td:first-child{{white-space:nowrap}}
 </style></head><body>
 <h1>How much has leaked?</h1>
 <p>{data["lines"]:,} lines, {data["deliveries"]:,} deliveries to {data["recipient_domains"]:,}
 recipient domains, read from {data["partitions"]} partitions.</p>
 <div class="cards">{card_html}</div>
-<div class="grid">{"".join(f"<div>{p}</div>" for p in parts)}</div>
-<h2>Findings</h2><p>The first 500; all of them are in findings.csv.</p>
-<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>
+{problems}
+<div class="grid">{charts}</div>
+<h2>Findings</h2><p>The first 500, oldest first; all of them are in findings.csv.</p>
+<table class="findings"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>
+<script type="application/json" id="figures">{figures_json}</script>
+<script>{get_plotlyjs()}</script>
+<script>{_DRAW}</script>
 </body></html>
 """
 
