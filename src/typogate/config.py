@@ -9,6 +9,7 @@ where they are.
 
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 from pathlib import Path
 
@@ -166,6 +167,19 @@ class Web(_Section):
     session_hours: float = Field(12.0, gt=0)
     # Prometheus may scrape /metrics with "Authorization: Bearer <token>"; "" = login only.
     metrics_token: str = ""
+    # Reverse proxies (addresses or networks) whose X-Forwarded-For names the client: the
+    # sign-in throttle counts per client, and a header from anyone else is ignored.
+    trusted_proxies: list[str] = []
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for text in value:
+            try:
+                ipaddress.ip_network(text, strict=False)
+            except ValueError:
+                raise ValueError(f"{text!r} is not an IP address or network") from None
+        return value
 
 
 class Served(_Section):

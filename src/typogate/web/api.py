@@ -150,7 +150,7 @@ def sign_in(credentials: Credentials, request: Request, response: Response, ctx:
     try:
         token = access.sign_in(request, ctx, credentials.username, credentials.password, response)
     except access.SignInRefused as refused:
-        raise HTTPException(refused.status, str(refused)) from None
+        raise HTTPException(refused.status, str(refused), refused.headers) from None
     who = ctx.accounts.session(token)
     assert who is not None
     return SessionInfo(username=who.username, role=who.role.value, csrf_token=who.csrf_token)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import logging
 from importlib.resources import files
 from pathlib import Path
@@ -49,6 +50,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     app.state.typogate = ctx
     app.state.login_throttle = LoginThrottle()
+    app.state.trusted_proxies = tuple(
+        ipaddress.ip_network(text, strict=False) for text in ctx.config.web.trusted_proxies
+    )
     registry = CollectorRegistry()
     registry.register(StoreCollector(ctx))
     app.add_middleware(RequestMetrics, registry=registry)

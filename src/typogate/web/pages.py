@@ -89,7 +89,9 @@ def login(
         sign_in(request, ctx, username, password, response)
     except SignInRefused as refused:
         page = {"next": _local(next), "error": str(refused)}
-        return render_anonymous(request, ctx, "login.html", refused.status, **page)
+        shown = render_anonymous(request, ctx, "login.html", refused.status, **page)
+        shown.headers.update(refused.headers)
+        return shown
     return response
 
 

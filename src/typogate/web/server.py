@@ -26,7 +26,14 @@ class WebServer:
         self.address = f"{host}:{port}"
         self._server = uvicorn.Server(
             uvicorn.Config(
-                create_app(runtime), host=host, port=port, log_config=None, access_log=False
+                create_app(runtime),
+                host=host,
+                port=port,
+                log_config=None,
+                access_log=False,
+                # uvicorn would take X-Forwarded-For from loopback as the client's address;
+                # the app reads it itself, from web.trusted_proxies only (web.access).
+                proxy_headers=False,
             )
         )
         self._thread = threading.Thread(target=self._server.run, name="web", daemon=True)
