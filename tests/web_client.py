@@ -30,3 +30,15 @@ def first_admin_password(log: str) -> str:
     found = re.search(r"password (\S+)", log)
     assert found is not None, log
     return found.group(1)
+
+
+def sign_in_page(page, url: str, password: str, target: str = "/", username: str = "admin"):
+    """Sign ``page`` (Playwright) in through the login form, starting from ``target``."""
+    from playwright.sync_api import expect
+
+    page.goto(url + target)
+    expect(page).to_have_url(re.compile(r"/login\?next="))  # nothing shows before sign-in
+    page.get_by_label("Account").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("header .who")).to_contain_text(username)

@@ -26,7 +26,7 @@ from pydantic import (
 from typogate.errors import ConfigError
 from typogate.vocabulary import Action, Mode, Profile, SinkChoice, Unreadable
 
-__all__ = ["Config", "ConfigError", "Rule", "host_and_port"]
+__all__ = ["Config", "ConfigError", "Rule", "host_and_port", "rule_domain", "rule_suffix"]
 
 
 class _Section(BaseModel):
@@ -78,8 +78,12 @@ class Actions(_Section):
 class Rule(_Section):
     """A blanket rule an admin writes: block or allow a whole suffix or domain.
 
-    Exactly one of ``suffix`` (``ml``, ``co.uk``) or ``domain`` (``partner.ml``, which also
-    covers its subdomains). ``except`` lists domains the rule leaves alone.
+    Exactly one of ``suffix`` (``ml``, ``co.uk``: on the Public Suffix List) or ``domain``
+    (``partner.ml``, a registrable domain or one below it, which also covers its
+    subdomains; under an unknown top-level label too, as the list's ``*`` rule has it).
+    ``except`` lists domains under it that the rule leaves alone. Every check is made here,
+    so the configuration file, the REST API and the rules page refuse the same rules in the
+    same words; the values are kept normalised (lower case, Unicode).
     """
 
     suffix: str | None = None
@@ -88,16 +92,82 @@ class Rule(_Section):
     exceptions: list[str] = Field(default_factory=list, alias="except")
     message: str | None = None
 
+    @field_validator("suffix")
+    @classmethod
+    def _public_suffix(cls, value: str | None) -> str | None:
+        return None if value is None else rule_suffix(value)
+
+    @field_validator("domain")
+    @classmethod
+    def _registrable(cls, value: str | None) -> str | None:
+        return None if value is None else rule_domain(value)
+
+    @field_validator("exceptions")
+    @classmethod
+    def _exception_domains(cls, value: list[str]) -> list[str]:
+        return [rule_domain(text, "except") for text in value]
+
+    @field_validator("message")
+    @classmethod
+    def _sentence(cls, value: str | None) -> str | None:
+        return (value or "").strip() or None
+
     @model_validator(mode="after")
     def _one_target(self) -> Rule:
         if (self.suffix is None) == (self.domain is None):
             raise ValueError("a rule names exactly one of 'suffix' or 'domain'")
+        under = f".{self.suffix}" if self.suffix is not None else f".{self.domain}"
+        for name in self.exceptions:
+            if not f".{name}".endswith(under):
+                raise ValueError(f"except: {name} is not under {under[1:]}: it would never apply")
         return self
 
     @property
     def target(self) -> str:
         """``suffix:ml`` or ``domain:partner.ml``: how verdicts name this rule."""
         return f"suffix:{self.suffix}" if self.suffix is not None else f"domain:{self.domain}"
+
+
+def rule_suffix(text: str) -> str:
+    """A rule's suffix, normalised (``.ML`` -> ``ml``); ValueError unless it is on the
+    Public Suffix List (``gmial.com`` is a domain, ``com.`` a slip, ``xx-not-a-suffix``
+    no suffix at all)."""
+    from typogate.domains import InvalidAddress, parse_domain
+    from typogate.domains.names import is_real_suffix
+
+    raw = text.strip().lower()
+    if raw.endswith("."):
+        raise ValueError(f"{text!r} ends with a dot: write the suffix alone, as ml or co.uk")
+    raw = raw.removeprefix(".")
+    try:
+        suffix = parse_domain(f"x.{raw}").unicode.partition(".")[2]
+    except InvalidAddress as error:
+        raise ValueError(f"{text!r} is not a suffix: {error.reason}") from None
+    if not raw or not is_real_suffix(suffix):
+        raise ValueError(
+            f"{text!r} is not a public suffix (such as ml or co.uk); "
+            "for one domain and its subdomains, write a domain rule"
+        )
+    return suffix
+
+
+def rule_domain(text: str, what: str = "") -> str:
+    """A rule's domain (or exception), normalised; ValueError unless it is a registrable
+    domain or one below it (``partner.ml``, ``mail.partner.ml``, ``shop.example``; not a
+    public suffix such as ``ml`` or ``co.uk``)."""
+    from typogate.domains import InvalidAddress, parse_domain
+    from typogate.domains.names import is_real_suffix
+
+    label = f"{what}: " if what else ""
+    if is_real_suffix(text.strip().lower().strip(".")):
+        raise ValueError(
+            f"{label}{text!r} is a public suffix, not a domain: "
+            "for every domain under it, write a suffix rule"
+        )
+    try:
+        return parse_domain(text).unicode
+    except InvalidAddress as error:
+        raise ValueError(f"{label}{text!r} is not a domain: {error.reason}") from None
 
 
 class Learning(_Section):

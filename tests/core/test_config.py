@@ -95,9 +95,8 @@ def test_missing_list_file(tmp_path):
 
 
 def test_bad_rule_target(tmp_path):
-    config = Config.from_mapping({"rules": [{"suffix": "not a suffix!", "action": "reject"}]})
-    with pytest.raises(ConfigError, match="rules: suffix"):
-        Guard(config)
+    with pytest.raises(ConfigError, match="rules.0.suffix"):
+        Config.from_mapping({"rules": [{"suffix": "not a suffix!", "action": "reject"}]})
 
 
 def test_default_profile_only_without_protected_domains():

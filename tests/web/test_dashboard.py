@@ -11,6 +11,7 @@ import pytest
 from itsdangerous import TimestampSigner
 from mta import policy_answer
 from playwright.sync_api import expect
+from web_client import sign_in_page
 
 from typogate.gateway.quarantine import link_signer
 from typogate.store import Store
@@ -19,11 +20,7 @@ pytestmark = pytest.mark.postfix
 
 
 def sign_in(page, site, target: str = "/") -> None:
-    page.goto(site.url + target)
-    expect(page).to_have_url(re.compile(r"/login\?next="))  # nothing shows before sign-in
-    page.get_by_label("Account").fill("admin")
-    page.get_by_label("Password").fill(site.admin_password)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in_page(page, site.url, site.admin_password, target)
     expect(page.locator("header .who")).to_have_text("admin (admin)")
 
 
@@ -124,9 +121,9 @@ def test_tampered_and_expired_release_links_are_refused(site, page):
 def test_admin_writes_and_removes_a_rule_on_the_rules_page(site, page):
     sign_in(page, site, "/rules")
     new = page.locator("form.new-rule")
-    new.locator("select[name=kind]").select_option("domain")
-    new.locator("input[name=target]").fill("not a domain!")
-    new.locator("select[name=action]").select_option("reject")
+    new.get_by_label("one domain and its subdomains").check()
+    new.get_by_label("Suffix or domain").fill("not a domain!")
+    new.get_by_label("Action").select_option("reject")
     new.get_by_role("button", name="Add").click()
     # Refused in the same words the API uses for the same rule.
     admin = site.client()
@@ -140,10 +137,10 @@ def test_admin_writes_and_removes_a_rule_on_the_rules_page(site, page):
     assert policy_answer(site.policy_port, "kim@pages-test.com").startswith("action=DUNNO")
 
     new = page.locator("form.new-rule")
-    new.locator("select[name=kind]").select_option("domain")
-    new.locator("input[name=target]").fill("pages-test.com")
-    new.locator("select[name=action]").select_option("reject")
-    new.locator("input[name=message]").fill("pages-test.com is not a partner")
+    new.get_by_label("one domain and its subdomains").check()
+    new.get_by_label("Suffix or domain").fill("pages-test.com")
+    new.get_by_label("Action").select_option("reject")
+    new.get_by_label("Message to the sender").fill("pages-test.com is not a partner")
     new.get_by_role("button", name="Add").click()
     stored = page.locator("table.stored tr", has=page.locator("input[value='pages-test.com']"))
     expect(stored).to_contain_text("admin")

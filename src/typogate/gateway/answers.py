@@ -44,10 +44,10 @@ def refusal(verdict: Verdict) -> Refusal:
     """The SMTP refusal for a rejected recipient, saying what looked wrong and what to do."""
     blocked = verdict.reason.startswith("blocked.")
     domain = verdict.domain
-    if verdict.suggestion:
+    if blocked:  # the rule's own message, or the default sentence with its suggestion
+        what = verdict.explanation
+    elif verdict.suggestion:
         what = f"{domain} looks like a mistake: did you mean {verdict.suggestion}?"
-        if blocked:
-            what = f"Mail to {domain} is blocked by policy; did you mean {verdict.suggestion}?"
     elif verdict.alternatives:
         what = f"{domain} looks like a mistake for {' or '.join(verdict.alternatives)}."
     else:

@@ -374,7 +374,14 @@ class Guard:
                     f"{name} is under {parent}, a domain you write to.",
                     rule=f"subdomain:{parent}",
                 )
-        candidates = self._hypotheses(domain)
+        # A real domain under a blocking rule (gmail.com under a rule on .com) is blocked as
+        # written: it is no slip, so no other domain is offered in its place.
+        real = rule is not None and (
+            domain.ascii in self._protected
+            or domain in self._index
+            or ("." in domain.name and self._indexed_parent(domain) is not None)
+        )
+        candidates = () if real else self._hypotheses(domain)
         likely = [c for c in candidates if c.log_odds >= LOG_ODDS_FLOOR]
         if rule is not None:
             return self._blocked(domain, rule, likely, candidates)
@@ -568,9 +575,11 @@ class Guard:
     ) -> DomainVerdict:
         code = reasons.BLOCKED_SUFFIX if rule.suffix is not None else reasons.BLOCKED_DOMAIN
         target = f".{rule.suffix}" if rule.suffix is not None else str(rule.domain)
-        message = rule.message or f"Mail to {target} is blocked by your organisation's rules."
         suggestion = likely[0].domain if likely else None
-        if suggestion is not None:
+        # The rule's own message is the admin's whole sentence to the sender; the model's
+        # suggestion stays in the verdict (not a second "did you mean" after theirs).
+        message = rule.message or f"Mail to {target} is blocked by your organisation's rules."
+        if suggestion is not None and rule.message is None:
             message += f" Did you mean {suggestion}?"
         score = _probability(likely) if likely else 1.0
         return DomainVerdict(

@@ -73,12 +73,14 @@ class Correspondent:
 
 @dataclass(frozen=True, slots=True)
 class StoredRule:
-    """A rule written in the web interface, and who last wrote it."""
+    """A rule written in the web interface, and who last wrote it; ``problem`` says why a
+    rule stored before the checks that now refuse it is not used."""
 
     id: int
     rule: Rule
     author: str
     updated: datetime
+    problem: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,14 +7,19 @@ and can be added, changed and removed while typogate runs.
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime
 
+from pydantic import ValidationError
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from typogate.config import Rule
 from typogate.store.models import RuleRow
 from typogate.store.records import StoredRule, utc
+from typogate.vocabulary import Action
+
+log = logging.getLogger(__name__)
 
 
 class RuleTable:
@@ -37,8 +42,15 @@ class RuleTable:
         return int(count), int(newest or 0), changed
 
     def in_force(self, configured: list[Rule]) -> list[Rule]:
-        """The rules a Guard uses: the configuration's, then the stored ones."""
-        return [*configured, *(stored.rule for stored in self.all())]
+        """The rules a Guard uses: the configuration's, then the stored ones that are
+        valid (a rule stored before its kind was refused is left out, and said so)."""
+        used = []
+        for stored in self.all():
+            if stored.problem is None:
+                used.append(stored.rule)
+            else:
+                log.warning("store: rule %d is not used: %s", stored.id, stored.problem)
+        return [*configured, *used]
 
     def save(self, rule: Rule, author: str, rule_id: int | None = None) -> StoredRule:
         """Add ``rule`` (or replace rule ``rule_id``); raises KeyError for an unknown id."""
@@ -65,13 +77,27 @@ class RuleTable:
 
 
 def _stored(row: RuleRow) -> StoredRule:
-    rule = Rule.model_validate(
-        {
-            "suffix": row.suffix,
-            "domain": row.domain,
-            "action": row.action,
-            "except": json.loads(row.exceptions),
-            "message": row.message,
-        }
-    )
-    return StoredRule(row.id, rule, row.author, utc(row.updated))
+    fields = {
+        "suffix": row.suffix,
+        "domain": row.domain,
+        "action": row.action,
+        "except": json.loads(row.exceptions),
+        "message": row.message,
+    }
+    try:
+        return StoredRule(row.id, Rule.model_validate(fields), row.author, utc(row.updated))
+    except ValidationError as error:
+        # Stored before the checks refused it (a suffix not on the Public Suffix List, say):
+        # shown with why, so that it can be changed or removed, and not used.
+        first = error.errors()[0]
+        where = ".".join(map(str, first["loc"]))
+        message = str(first["msg"]).removeprefix("Value error, ")
+        rule = Rule.model_construct(
+            suffix=row.suffix,
+            domain=row.domain,
+            action=Action(row.action),
+            exceptions=fields["except"],
+            message=row.message,
+        )
+        problem = f"{where}: {message}" if where else message
+        return StoredRule(row.id, rule, row.author, utc(row.updated), problem)

@@ -14,8 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from typogate.domains import InvalidAddress
 from typogate.gateway.quarantine import HoldError, Outcome, UnknownHold
-from typogate.policy import ConfigError, Rule
-from typogate.policy.rules import RuleBook
+from typogate.policy import Rule
 from typogate.vocabulary import Action, HoldSource, HoldState, Mode
 from typogate.web import access
 from typogate.web.access import Admin, Context, Viewer, Writer
@@ -85,6 +84,9 @@ class StoredRuleModel(RuleModel):
     id: int
     author: str
     updated: datetime
+    problem: str | None = Field(
+        None, description="Why a rule stored before today's checks is not used (fix or remove it)."
+    )
 
 
 class ConfiguredRuleModel(RuleModel):
@@ -213,7 +215,13 @@ def rules(who: Viewer, ctx: Context) -> Any:
     return Rules(
         configured=[ConfiguredRuleModel(**_rule_fields(rule)) for rule in ctx.config.rules],
         stored=[
-            StoredRuleModel(id=r.id, author=r.author, updated=r.updated, **_rule_fields(r.rule))
+            StoredRuleModel(
+                id=r.id,
+                author=r.author,
+                updated=r.updated,
+                problem=r.problem,
+                **_rule_fields(r.rule),
+            )
             for r in ctx.rules.all()
         ],
     )
@@ -240,7 +248,8 @@ def remove_rule(rule_id: int, who: Admin, ctx: Context) -> None:
 
 
 def save_rule(ctx: Context, body: RuleModel, author: str, rule_id: int | None) -> StoredRuleModel:
-    """Validate, store and apply one rule; 422 with the reason when it is not valid."""
+    """Validate, store and apply one rule; 422 with the reason when it is not valid (the
+    checks of :class:`~typogate.config.Rule`, the same as for the configuration file)."""
     try:
         rule = Rule.model_validate(
             {
@@ -251,8 +260,7 @@ def save_rule(ctx: Context, body: RuleModel, author: str, rule_id: int | None) -
                 "message": body.message or None,
             }
         )
-        RuleBook([rule])  # the same checks the Guard makes: a valid suffix or domain
-    except (ValidationError, ConfigError) as error:
+    except ValidationError as error:
         raise HTTPException(422, rule_problem(error)) from None
     try:
         stored = ctx.rules.save(rule, author, rule_id)

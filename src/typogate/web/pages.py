@@ -266,6 +266,12 @@ def _rules_page(
 
 
 def _rule_form(kind: str, target: str, action: str, exceptions: str, message: str) -> RuleModel:
+    """The rule a form describes; ValueError naming the field when a choice is missing (the
+    rule itself is checked by :func:`save_rule`, as for the API)."""
+    if kind not in ("suffix", "domain"):
+        raise ValueError("kind: choose whether the rule is for a suffix or for one domain")
+    if action not in ACTIONS:
+        raise ValueError("action: choose what the rule does (allow, warn, hold or reject)")
     target = target.strip()
     return RuleModel.model_validate(
         {
@@ -283,9 +289,9 @@ def add_rule(
     request: Request,
     who: Admin,
     ctx: Context,
-    kind: Annotated[str, Form()],
     target: Annotated[str, Form(max_length=255)],
-    action: Annotated[str, Form()],
+    kind: Annotated[str, Form()] = "",
+    action: Annotated[str, Form()] = "",
     exceptions: Annotated[str, Form(max_length=4000)] = "",
     message: Annotated[str, Form(max_length=1000)] = "",
     rule_id: Annotated[int | None, Form()] = None,

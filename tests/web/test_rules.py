@@ -1,0 +1,127 @@
+"""The rules page and API refuse rules that would not do what they say, in the same words,
+and a rule's own message is what the sender reads in the real Postfix's 550 reply."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from datetime import UTC, datetime
+
+import pytest
+from mta import policy_answer, swaks
+from playwright.sync_api import expect
+from sqlalchemy.orm import Session
+from web_client import sign_in_page
+
+from typogate.store import Store
+from typogate.store.models import RuleRow
+
+pytestmark = pytest.mark.postfix
+ML_MESSAGE = "Mail to .ml is blocked: did you mean .mil?"
+
+
+def stored_targets(site) -> set[str]:
+    return {r["suffix"] or r["domain"] for r in site.client().get("/api/rules").json()["stored"]}
+
+
+def test_the_add_form_asks_instead_of_defaulting_and_refuses_a_domain_as_a_suffix(site, page):
+    """Before: the form defaulted to suffix + allow with placeholders for labels, so a domain
+    typed into it was saved as an allow rule for its subdomains."""
+    sign_in_page(page, site.url, site.admin_password, "/rules")
+    new = page.locator("form.new-rule")
+    for label in ("Suffix or domain", "Action", "Message to the sender"):
+        expect(new.get_by_label(label)).to_be_visible()
+    expect(new.get_by_label("every domain under a suffix")).not_to_be_checked()
+    expect(new.get_by_label("one domain and its subdomains")).not_to_be_checked()
+    expect(new.get_by_label("Action")).to_have_value("")
+    new.get_by_label("Suffix or domain").fill("partner-form.ml")
+    new.get_by_role("button", name="Add").click()  # nothing chosen: the browser asks
+    assert new.evaluate("form => form.checkValidity()") is False
+    expect(page).to_have_url(re.compile(r"/rules$"))
+    assert "partner-form.ml" not in stored_targets(site)
+    new.get_by_label("every domain under a suffix").check()
+    new.get_by_label("Action").select_option("allow")
+    new.get_by_role("button", name="Add").click()
+    expect(page.get_by_role("alert")).to_contain_text(
+        "'partner-form.ml' is not a public suffix (such as ml or co.uk); "
+        "for one domain and its subdomains, write a domain rule"
+    )
+    assert "partner-form.ml" not in stored_targets(site)
+
+
+@pytest.mark.parametrize("suffix", ["com.", "xx-not-a-suffix", "gmial.com"])
+def test_suffixes_off_the_public_suffix_list_are_a_422_in_the_pages_words(site, page, suffix):
+    admin = site.client()
+    answer = admin.post(
+        "/api/rules",
+        json={"suffix": suffix, "action": "reject"},
+        headers={"X-CSRF-Token": admin.csrf_token},
+    )
+    assert answer.status_code == 422 and answer.json()["detail"].startswith("suffix: ")
+    sign_in_page(page, site.url, site.admin_password, "/rules")
+    new = page.locator("form.new-rule")
+    new.get_by_label("every domain under a suffix").check()
+    new.get_by_label("Suffix or domain").fill(suffix)
+    new.get_by_label("Action").select_option("reject")
+    new.get_by_role("button", name="Add").click()
+    expect(page.get_by_role("alert")).to_have_text(answer.json()["detail"])
+    assert suffix.rstrip(".") not in stored_targets(site)
+
+
+def test_a_rules_message_reaches_the_sender_once_in_the_550_reply(site, page):
+    """Before: the 550 reply had typogate's own sentence, not the rule's message."""
+    sign_in_page(page, site.url, site.admin_password, "/rules")
+    new = page.locator("form.new-rule")
+    new.get_by_label("every domain under a suffix").check()
+    new.get_by_label("Suffix or domain").fill("ml")
+    new.get_by_label("Action").select_option("reject")
+    new.get_by_label("Message to the sender").fill(ML_MESSAGE)
+    new.get_by_role("button", name="Add").click()
+    stored = page.locator("table.stored tr", has=page.locator("input[name=target][value='ml']"))
+    try:
+        expect(stored).to_contain_text("admin")
+        result = swaks(site.postfix.smtpd_port, "alice@example.org", ["john@army.ml"])
+        reply = next(line for line in result.stdout.splitlines() if " 550 " in line)
+        assert "550 5.7.1 " in reply and f"rejected: {ML_MESSAGE} If army.ml is right" in reply
+        assert reply.lower().count("did you mean") == 1, reply
+        check = site.client().get("/api/check", params={"recipient": "john@army.ml"}).json()
+        assert (check["explanation"], check["suggestion"]) == (ML_MESSAGE, "army.mil")
+    finally:
+        stored.get_by_role("button", name="Remove").click()
+        expect(page.locator("input[name=target][value='ml']")).to_have_count(0)
+
+
+def test_a_rule_stored_before_the_checks_is_shown_with_why_and_not_used(site, page):
+    """A rule an older typogate stored (a reject on the "suffix" gmial.com) is listed with
+    the reason it is not used, and is not used, instead of breaking the rules page."""
+    store = Store(site.db, writer=False)
+    try:
+        with Session(store.engine) as session, session.begin():
+            row = RuleRow(
+                suffix="gmial.com",
+                domain=None,
+                action="reject",
+                exceptions=json.dumps([]),
+                message=None,
+                author="admin",
+                updated=datetime.now(UTC),
+            )
+            session.add(row)
+            session.flush()
+            rule_id = row.id
+    finally:
+        store.close()
+    sign_in_page(page, site.url, site.admin_password, "/rules")
+    row = page.locator(f"#rule-{rule_id}")
+    try:
+        expect(row.get_by_role("alert")).to_contain_text(
+            "Not used: suffix: 'gmial.com' is not a public suffix"
+        )
+        listed = {r["id"]: r for r in site.client().get("/api/rules").json()["stored"]}
+        assert "is not a public suffix" in listed[rule_id]["problem"]
+        time.sleep(3)  # the running policy service re-reads the rules every 2 s
+        assert policy_answer(site.policy_port, "kim@x.gmial.com").startswith("action=DUNNO")
+    finally:
+        row.get_by_role("button", name="Remove").click()
+        expect(page.locator(f"#rule-{rule_id}")).to_have_count(0)
