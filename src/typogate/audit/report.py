@@ -168,7 +168,7 @@ def _figures(data: dict[str, Any], found: list[Finding]) -> list[dict[str, Any]]
     import plotly.graph_objects as go
 
     labels, values = _months([f for f in found if f.leaked])
-    step = -(-len(labels) // MONTH_LABELS)  # ceiling division
+    step = max(1, -(-len(labels) // MONTH_LABELS))  # ceiling division; 1 with no leak
     classes = Counter(f.reason for f in found)
     charts = [
         (
