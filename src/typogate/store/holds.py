@@ -40,6 +40,9 @@ class Holds:
             queue_id=held.queue_id,
             message_path=held.message_path,
             state=HoldState.HELD.value,
+            subject=held.subject,
+            written=held.written,
+            all_recipients=json.dumps(list(held.all_recipients)) if held.all_recipients else None,
         )
         with Session(self.engine) as session, session.begin():
             session.add(row)
@@ -57,6 +60,19 @@ class Holds:
         with Session(self.engine) as session:
             row = session.get(HoldRow, hold_id)
             return None if row is None else _record(row)
+
+    def describe(
+        self, hold_id: str, subject: str, written: datetime | None, all_recipients: list[str]
+    ) -> HoldRecord | None:
+        """Keep what the message itself says (read from the MTA's queue file once): its
+        subject ("" for none), its Date header and every recipient. The hold afterwards."""
+        with Session(self.engine) as session, session.begin():
+            row = session.get(HoldRow, hold_id)
+            if row is None:
+                return None
+            row.subject, row.written = subject, written
+            row.all_recipients = json.dumps(all_recipients)
+            return _record(row)
 
     def count_by_state(self) -> dict[HoldState, int]:
         """How many holds are in each state."""
@@ -140,4 +156,7 @@ def _record(row: HoldRow) -> HoldRecord:
         queue_id=row.queue_id,
         message_path=row.message_path,
         state=HoldState(row.state),
+        subject=row.subject,
+        written=utc(row.written) if row.written is not None else None,
+        all_recipients=json.loads(row.all_recipients) if row.all_recipients else [],
     )

@@ -94,6 +94,12 @@ class HeldMessage:
     queue_id: str | None = None
     message_path: str | None = None
     time: datetime = field(default_factory=_now)
+    # When the adapter has the message itself (the milter): its Subject and Date headers and
+    # every envelope recipient, for the sender's release page. A Postfix hold at RCPT time
+    # has none of them yet; the web reads them from the queue file when first shown.
+    subject: str | None = None
+    written: datetime | None = None
+    all_recipients: tuple[str, ...] = ()
 
 
 class Journal(Protocol):

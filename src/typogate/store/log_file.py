@@ -28,6 +28,7 @@ _MAX_BUFFERED = 100_000  # past this, events are dropped (and counted) rather th
 def _plain(record: VerdictEvent | HeldMessage) -> dict[str, Any]:
     if isinstance(record, HeldMessage):
         data = dataclasses.asdict(record) | {"time": record.time.isoformat(), "kind": "hold"}
+        data["written"] = record.written.isoformat() if record.written else None
     else:
         data = record._asdict() | {"time": record.when.isoformat(), "kind": "verdict"}
     return data

@@ -51,6 +51,11 @@ class HoldRow(Base):
     queue_id: Mapped[str | None] = mapped_column(String(64), index=True)
     message_path: Mapped[str | None] = mapped_column(Text)
     state: Mapped[str] = mapped_column(String(16), default=HoldState.HELD.value, index=True)
+    # What the sender's page shows of the message: its Subject and Date headers and every
+    # envelope recipient (``recipients`` are the ones that held it). None: not read yet.
+    subject: Mapped[str | None] = mapped_column(Text)
+    written: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    all_recipients: Mapped[str | None] = mapped_column(Text)  # JSON list
 
 
 class CorrespondentRow(Base):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from typogate.config import Rule
@@ -23,6 +23,14 @@ class HoldRecord:
     queue_id: str | None
     message_path: str | None
     state: HoldState
+    subject: str | None = None  # None: not read yet; "": the message has none
+    written: datetime | None = None  # its Date header
+    all_recipients: list[str] = field(default_factory=list)  # []: not read yet
+
+    @property
+    def described(self) -> bool:
+        """Whether subject, date and recipients were read from the message."""
+        return self.subject is not None
 
 
 @dataclass(frozen=True, slots=True)
