@@ -54,6 +54,12 @@ class Hold(_Record):
     suggestions: list[str | None]
     queue_id: str | None
     state: HoldState
+    subject: str | None = Field(None, description="The message's subject, once read.")
+    written: datetime | None = Field(None, description="Its Date header, once read.")
+    all_recipients: list[str] = Field(
+        [],
+        description="Every recipient of the message, once read (recipients: those that held it).",
+    )
 
 
 class HoldActionRequest(BaseModel):

@@ -3,15 +3,17 @@ without JavaScript (the chart is the one script)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 from starlette.exceptions import HTTPException
 
-from typogate.gateway.quarantine import HoldError, InvalidReleaseLink
+from typogate.gateway.quarantine import HoldError
 from typogate.store.accounts import SignedIn
 from typogate.vocabulary import Action, HoldState
 from typogate.web.access import (
@@ -36,6 +38,22 @@ from typogate.web.context import WebContext
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+TIME_FORMAT = "%Y-%m-%d %H:%M UTC"
+
+
+def shown_time(moment: datetime | None) -> Markup:
+    """One way to show a time on every page: UTC, to the minute, saying so; the exact
+    instant in the ``<time>`` element's ``datetime`` (and its tooltip)."""
+    if moment is None:
+        return Markup("")
+    moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    exact = moment.isoformat(timespec="seconds")
+    return Markup('<time datetime="{0}" title="{0}">{1}</time>').format(
+        exact, moment.strftime(TIME_FORMAT)
+    )
+
+
+templates.env.filters["when"] = shown_time
 HOLD_STATES = tuple(HoldState)
 ACTIONS = tuple(Action)
 EVENTS_PAGE = 50
@@ -113,6 +131,7 @@ def dashboard(request: Request, who: Viewer, ctx: Context, days: int = 30) -> HT
         request,
         "dashboard.html",
         who,
+        warning=getattr(request.app.state, "release_link_warning", None),
         stats=stats,
         chart=[d.model_dump() for d in stats.by_day],
         held=ctx.store.holds.in_state(HoldState.HELD, limit=20),
@@ -219,27 +238,6 @@ def delete(
     except HoldError as error:
         return _holds_page(request, who, ctx, HoldState.HELD, error=str(error), status=409)
     return _see(f"/holds?done={hold_id}")
-
-
-# --- a sender's own release link (no account: the signed link is the permission) -----------
-
-
-@router.get("/release/{token}")
-def release_link_page(request: Request, token: str, ctx: Context) -> HTMLResponse:
-    try:
-        hold = ctx.quarantine.read_link(token, ctx.link_seconds)
-    except InvalidReleaseLink as error:
-        return render(request, "release.html", None, 403, hold=None, error=str(error))
-    return render_anonymous(request, ctx, "release.html", hold=hold, error=None, token=token)
-
-
-@router.post("/release/{token}", dependencies=[Depends(check_form_token)])
-def release_by_link(request: Request, token: str, ctx: Context) -> HTMLResponse:
-    try:
-        outcome = ctx.quarantine.release_by_link(token, ctx.link_seconds)
-    except HoldError as error:
-        return render(request, "release.html", None, 403, hold=None, error=str(error))
-    return render(request, "release.html", None, hold=None, error=None, outcome=outcome)
 
 
 # --- rules -----------------------------------------------------------------------------------

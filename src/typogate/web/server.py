@@ -12,6 +12,7 @@ import uvicorn
 
 from typogate.errors import CannotListen
 from typogate.web.app import create_app
+from typogate.web.context import WebContext
 
 if TYPE_CHECKING:
     from typogate.runtime import Runtime
@@ -24,9 +25,15 @@ class WebServer:
 
     def __init__(self, runtime: Runtime, host: str, port: int) -> None:
         self.address = f"{host}:{port}"
+        app = create_app(runtime)
+        # Said once at start-up, where the runtime logs, and on the admin's dashboard.
+        warning = WebContext.of(runtime).release_link_warning(host)
+        app.state.release_link_warning = warning
+        if warning:
+            log.warning("%s", warning)
         self._server = uvicorn.Server(
             uvicorn.Config(
-                create_app(runtime),
+                app,
                 host=host,
                 port=port,
                 log_config=None,

@@ -1,0 +1,149 @@
+"""What a sender and an admin see, in a real Chromium against typogate serve behind a real
+Postfix: the sender's release page tells them which message (subject, when written, every
+recipient), nothing of typogate's internals, and after a release when and by whom; the
+dashboard warns when release links point at loopback; every page shows time one way, with
+its zone; the dashboard's axis is not cut off."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+
+import pytest
+from mta import Server
+from playwright.sync_api import expect
+from ports import free_port
+from web_client import sign_in_page
+
+from typogate.store import Store
+
+pytestmark = pytest.mark.postfix
+SHOWN_TIME = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d UTC$")
+
+
+def held_with_subject(site, sender: str, recipients: list[str], subject: str) -> dict:
+    """Send one message through Postfix; the hold typogate recorded for it."""
+    done = subprocess.run(
+        ["swaks", "--server", f"127.0.0.1:{site.postfix.smtpd_port}", "--from", sender]
+        + ["--to", ",".join(recipients), "--header", f"Subject: {subject}"]
+        + ["--body", "figures attached", "--timeout", "30"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "250 2.0.0 Ok: queued" in done.stdout, done.stdout
+    store = Store(site.db, writer=False)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            for hold in store.holds.in_state():
+                if hold.sender == sender:
+                    return {"hold_id": hold.hold_id, "queue_id": hold.queue_id}
+            time.sleep(0.1)
+    finally:
+        store.close()
+    raise AssertionError("hold not recorded")
+
+
+def release_link(site, sender: str, recipient: str) -> str:
+    notice = site.sink.wait_for(lambda m: m.recipients == [sender] and recipient.encode() in m.data)
+    body = notice.headers.get_payload(decode=True).decode()
+    return re.search(re.escape(site.url) + r"/release/\S+", body).group(0)
+
+
+def test_the_sender_sees_their_message_and_what_became_of_it(site, page):
+    """Before: the page listed only the typo recipient, no subject or date; after the
+    release it said 'hold <id> released (postsuper: ...)', and opening the link again said
+    'this release link was already used' with 'ask your mail administrator'."""
+    sender = "carol@example.org"
+    hold = held_with_subject(site, sender, ["ann@army.ml", "ben@army.mil"], "Quarterly figures")
+    link = release_link(site, sender, "ann@army.ml")
+    page.goto(link)
+    main = page.locator("main")
+    expect(page.locator("h1")).to_have_text("Your message was held")
+    expect(main.locator(".subject")).to_have_text("Quarterly figures")
+    expect(main.locator(".written time")).to_have_text(SHOWN_TIME)
+    recipients = main.locator("ul.recipients li")
+    expect(recipients).to_have_count(2)
+    page.screenshot(path=str(site.config.parent / "release-held.png"), full_page=True)
+    expect(recipients.filter(has_text="ann@army.ml")).to_contain_text(
+        "looks like a typo of army.mil"
+    )
+    expect(recipients.filter(has_text="ben@army.mil")).not_to_contain_text("typo")
+    page.get_by_role("button", name="Send it as addressed").click()
+    expect(page.locator("h1")).to_have_text("Your message was sent on")
+    status = page.get_by_role("status")
+    expect(status).to_contain_text("by you, with the link in typogate's notice")
+    expect(status.locator("time")).to_have_text(SHOWN_TIME)
+    page.screenshot(path=str(site.config.parent / "release-done.png"), full_page=True)
+    shown = main.inner_text()
+    for internal in (hold["hold_id"], hold["queue_id"], "postsuper", "hold "):
+        assert internal not in shown, internal
+    assert site.state(hold["hold_id"]) == "released"
+    page.goto(link)  # the used link: what happened, not "ask your mail administrator"
+    expect(page.locator("h1")).to_have_text("Your message was sent on")
+    expect(main.locator(".subject")).to_have_text("Quarterly figures")
+    assert "already used" not in main.inner_text()
+
+
+def test_a_release_by_the_admin_is_said_so_on_the_senders_page(site, page):
+    sender = "dora@example.org"
+    hold = held_with_subject(site, sender, ["eli@navy.ml"], "Leave request")
+    link = release_link(site, sender, "eli@navy.ml")
+    admin = site.client()
+    released = admin.post(
+        f"/api/holds/{hold['hold_id']}/release",
+        json={"why": "checked with dora"},
+        headers={"X-CSRF-Token": admin.csrf_token},
+    )
+    assert released.status_code == 200
+    page.goto(link)
+    expect(page.locator("h1")).to_have_text("Your message was sent on")
+    expect(page.get_by_role("status")).to_contain_text("by your mail administrator")
+    expect(page.get_by_role("button", name="Send it as addressed")).to_have_count(0)
+
+
+def test_dashboard_warns_of_loopback_release_links_and_shows_time_one_way(site, page):
+    """Before: release links pointed at http://127.0.0.1 with no word of warning; events
+    and dashboard showed time in two formats without a zone; the chart's year was cut."""
+    site.hold("fay@army.ml", sender="gus@example.org")
+    assert "release.base_url is http://127.0.0.1:" in site.server.log  # at start-up
+    sign_in_page(page, site.url, site.admin_password)
+    warning = page.locator(".release-links")
+    expect(warning).to_contain_text("a loopback address, but notices go to senders")
+    # The chart: every label of the date axis (the year under the first day included)
+    # inside the drawing, not cut off by it.
+    chart = page.locator("#incidents-chart .main-svg").first
+    expect(chart).to_be_visible()
+    drawn = chart.bounding_box()
+    labels = page.locator("#incidents-chart .xtick text")
+    expect(labels.first).to_be_visible()
+    for label in labels.all():
+        box = label.bounding_box()
+        assert box["y"] + box["height"] <= drawn["y"] + drawn["height"] + 0.5, (box, drawn)
+    # The first label carries the year on a line of its own ("Nov 1" over "2026").
+    assert re.search(r"20\d\d$", labels.first.text_content()), labels.all_text_contents()
+    page.screenshot(path=str(site.config.parent / "dashboard.png"), full_page=True)
+    held = page.locator("table.holds tbody tr td:first-child time")
+    expect(held.first).to_have_text(SHOWN_TIME)
+    page.goto(site.url + "/events")
+    events = page.locator("table.events tbody tr td:first-child time")
+    expect(events.first).to_have_text(SHOWN_TIME)
+    for shown in events.all()[:5]:
+        assert SHOWN_TIME.match(shown.inner_text())
+        assert shown.get_attribute("datetime").endswith("+00:00")
+
+
+def test_no_warning_when_links_and_web_stay_on_this_machine(tmp_path):
+    """A loopback base_url is right when nothing leaves this machine: no notices and a
+    loopback web interface."""
+    port = free_port()
+    db = f"sqlite:///{tmp_path / 'typogate.db'}"
+    web = Server(["web", "--listen", f"127.0.0.1:{port}", "--db", db], port, tmp_path / "web.log")
+    web.start()
+    try:
+        assert "web interface on" in web.log or "password" in web.log
+    finally:
+        web.stop()
+    assert "release.base_url" not in web.log
