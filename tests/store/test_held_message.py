@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import pytest
 from alembic import command
 from alembic.config import Config as AlembicConfig
+from alembic.script import ScriptDirectory
 
 from typogate.store import HeldMessage, Store
 from typogate.store.engine import MIGRATIONS
@@ -41,9 +42,10 @@ def test_a_store_from_before_keeps_its_holds_and_learns_their_messages(backend, 
     store = Store(url)
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS))
+    before = ScriptDirectory.from_config(config).get_revision("auditweb_0001").down_revision
     with store.engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.downgrade(config, "0005")  # the newest revision before this one
+        command.downgrade(config, before)  # the store as it was before these fields
     with store.engine.begin() as connection:
         connection.exec_driver_sql(
             "INSERT INTO holds (hold_id, time, source, sender, recipients, reasons, "

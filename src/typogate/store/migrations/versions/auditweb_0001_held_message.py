@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "auditweb_0001"
-down_revision = "0005"
+down_revision = "sink_0001"  # main's newest when this was rebased
 branch_labels = None
 depends_on = None
 
