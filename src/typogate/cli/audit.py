@@ -69,11 +69,11 @@ def audit(
       typogate audit tracking.csv --format exchange --engine dask --workers 2
       typogate audit log.csv --format csv --columns time=Date,sender=From,recipient=To,status=Result
 
-    A malformed line or message is counted and reported with its file:line; a path that
-    cannot be read (missing, a FIFO or device, a link loop, a damaged archive, a CSV field
-    too long) is named with the reason in the table and in summary.json's input_errors.
-    Either way the run goes on. Exit status 0 when it ran, 2 for bad usage (no path could
-    be read at all).
+    A malformed line or message is counted, with its file:line.
+    A path that cannot be read (missing, a FIFO or device, a link loop,
+    a damaged archive) is named with the reason (summary.json: input_errors).
+    Either way the run goes on. Exit status 0 when it ran,
+    2 for bad usage (no path could be read at all).
     """
     mapping: dict[str, str] = {}
     if format is AuditFormat.CSV or columns:
