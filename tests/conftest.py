@@ -37,7 +37,10 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+# One browser per test module, not per session: Playwright's sync API keeps an asyncio loop
+# running in the main thread while it is open, and later tests run asyncio loops of their
+# own (the monitor, the fuzzing of the policy service) or a Playwright of their own.
+@pytest.fixture(scope="module")
 def browser():
     if not Path(CHROMIUM).exists():
         pytest.skip("make test installs Debian's chromium")
