@@ -161,3 +161,10 @@ def test_a_look_alike_of_a_protected_domain_is_learned_from_nothing_but_an_admin
     assert gate.evaluate("bob@army.ml", sender="alice@example.org").action is Action.REJECT
     allowed = guard(rules=[{"domain": "army.ml", "action": "allow"}])
     assert allowed.evaluate("bob@army.ml").reason == "allowed.rule"
+
+
+def test_a_senders_relationship_never_lifts_an_admins_block():
+    gate = guard(rules=[{"domain": "acme-crop.com", "action": "reject"}])
+    gate.learn_relationships([Stored("sue@example.org", "acme-crop.com", count=9, received=4)])
+    verdict = gate.evaluate("a@acme-crop.com", sender="sue@example.org")
+    assert verdict.action is Action.REJECT and verdict.reason == "blocked.domain"

@@ -56,7 +56,10 @@ def learn(
     ) as progress:
         task = progress.add_task("learn", total=sum(part.size for part in parts))
         for part in parts:
-            learned.merge(lessons.read_part(part))
+            try:
+                learned.merge(lessons.read_part(part))
+            except AuditInputError as error:  # a damaged archive: say which, learn the rest
+                stderr().print(f"[yellow]not read[/]: {error}", highlight=False)
             progress.advance(task, part.size)
     history = runtime.store.history
     history.learn(dict(learned.sent), evidence=Evidence.SENT)

@@ -606,6 +606,7 @@ class Guard:
         if (
             own is not None
             and judgement.action is not Action.ALLOW
+            and not judgement.rule.startswith(_RULED)  # an admin's block is never lifted
             and not (self._likely(judgement) and self._of_protected(judgement))
         ):
             habit = own.sent >= self.config.learning.relationship_mails
@@ -664,8 +665,11 @@ def _severity(action: Action) -> int:
     return _SEVERITY[action]
 
 
+_RULED = "rule:"
+
+
 def _rule(rule: Rule) -> str:
-    return f"rule:{rule.target}"
+    return f"{_RULED}{rule.target}"
 
 
 def _probability(hypotheses: list[Candidate]) -> float:
