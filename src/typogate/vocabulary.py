@@ -143,3 +143,12 @@ class MailState(StrEnum):
     def accepts_mail(self) -> bool:
         """True when an MTA would deliver mail for the domain somewhere."""
         return self in (MailState.MX, MailState.A_ONLY)
+
+
+class Change(StrEnum):
+    """How a look-alike differs from its last observation by the monitor (the watch)."""
+
+    NEW = "new"
+    CHANGED = "changed"
+    SAME = "same"
+    GONE = "gone"

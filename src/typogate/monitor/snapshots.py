@@ -13,20 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 
 from typogate.monitor.lookalikes import LookAlike
 from typogate.monitor.mail_state import MailFacts, MailState
 from typogate.monitor.probe import Probe
-
-
-class Change(StrEnum):
-    """How a look-alike differs from its last observation."""
-
-    NEW = "new"
-    CHANGED = "changed"
-    SAME = "same"
-    GONE = "gone"
+from typogate.vocabulary import Change
 
 
 @dataclass(frozen=True, slots=True)
