@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from typogate.store import Store
-from typogate.store.lookalikes import LookAlikeSnapshots, SeenLookAlike
+from typogate.store.lookalikes import LookAlikeSnapshots, SeenLookAlike, WatchedDomain
+from typogate.vocabulary import MailState
 
 
 def seen(domain: str, state: str, change: str, mx: tuple[str, ...] = ()) -> SeenLookAlike:
@@ -60,3 +61,77 @@ def test_snapshots_on_sqlite(tmp_path):
 @pytest.mark.postgres
 def test_snapshots_on_postgresql(postgres):
     check_snapshots(postgres.url)
+
+
+def look_alike(
+    domain: str, intended: str, rank: int, state: str, change: str, mx: tuple[str, ...] = ()
+) -> SeenLookAlike:
+    return SeenLookAlike(
+        domain, domain, intended, 1 / rank, rank, state, mx, False, False, None, change
+    )
+
+
+def check_what_the_dashboard_reads(url: str) -> None:
+    store = Store(url, writer=False)
+    try:
+        snapshots = store.look_alikes
+        assert snapshots.watched() == [] and snapshots.earlier(["army.ml"]) == {}
+        start = datetime(2026, 1, 1, tzinfo=UTC)
+
+        def run(day: int, *seen: SeenLookAlike) -> int:
+            moment = start + timedelta(days=day)
+            return snapshots.record(moment, moment + timedelta(seconds=5), 2, 400, seen)
+
+        first = run(
+            0,
+            look_alike("army.ml", "army.mil", 7, "mx", "new", ("mx1.army.ml",)),
+            look_alike("arny.mil", "army.mil", 3, "null_mx", "new"),
+            look_alike("navy.ml", "navy.mil", 4, "a_only", "new"),
+        )
+        second = run(  # navy.mil was not in this run's list
+            1,
+            look_alike("army.ml", "army.mil", 7, "mx", "changed", ("mx2.army.ml",)),
+            look_alike("arny.mil", "army.mil", 3, "nxdomain", "gone"),
+            look_alike("amry.mil", "army.mil", 28, "no_mail", "new"),
+        )
+        third = run(2, look_alike("navy.ml", "navy.mil", 4, "a_only", "same"))
+
+        assert list(snapshots.latest(intended=["army.mil"])) == ["arny.mil", "army.ml", "amry.mil"]
+        assert list(snapshots.latest(intended=["navy.mil", "gmail.com"])) == ["navy.ml"]
+        taking_mail = snapshots.latest(states=[MailState.MX, MailState.A_ONLY])
+        assert list(taking_mail) == ["army.ml", "navy.ml"]
+        assert (
+            taking_mail["army.ml"].mx == ("mx2.army.ml",) and taking_mail["army.ml"].run == second
+        )
+
+        # What each changed from: the observation before its newest, whichever run it was.
+        before = snapshots.earlier(["army.ml", "amry.mil", "navy.ml", "arny.mil", "nowhere.ml"])
+        assert {domain: seen.run for domain, seen in before.items()} == {
+            "army.ml": first,
+            "navy.ml": first,
+            "arny.mil": first,
+        }
+        assert before["army.ml"].mx == ("mx1.army.ml",) and before["arny.mil"].state == "null_mx"
+
+        assert snapshots.watched() == [
+            WatchedDomain("army.mil", second, start + timedelta(days=1, seconds=5), 2, 1),
+            WatchedDomain("navy.mil", third, start + timedelta(days=2, seconds=5), 1, 1),
+        ]
+        assert [(s.domain, s.change) for s in snapshots.changes(second)] == [
+            ("arny.mil", "gone"),
+            ("army.ml", "changed"),
+            ("amry.mil", "new"),
+        ]
+        assert snapshots.changes(third) == []
+        assert snapshots.runs(limit=1)[0].finished == start + timedelta(days=2, seconds=5)
+    finally:
+        store.close()
+
+
+def test_what_the_dashboard_reads_on_sqlite(tmp_path):
+    check_what_the_dashboard_reads(f"sqlite:///{tmp_path / 'store.db'}")
+
+
+@pytest.mark.postgres
+def test_what_the_dashboard_reads_on_postgresql(postgres):
+    check_what_the_dashboard_reads(postgres.url)

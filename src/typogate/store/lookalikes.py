@@ -9,14 +9,19 @@ towards a look-alike that accepts mail.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, Select, case, func, insert, select
 from sqlalchemy.orm import Session
 
 from typogate.store.models import LookAlikeRow, MonitorRunRow
+from typogate.store.records import utc
+from typogate.vocabulary import Change, MailState
+
+# Names per IN (...): well under SQLite's limit on bound parameters.
+_IN_BATCH = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +56,19 @@ class MonitorRunRecord:
     protected: int
     asked: int
     changes: int
+
+
+@dataclass(frozen=True, slots=True)
+class WatchedDomain:
+    """A protected domain as the monitor last saw its look-alikes: the newest run that kept
+    one of them (``run``, finished at ``seen``), how many exist by their latest observation,
+    and how many of those take mail (``mx``, ``a_only``)."""
+
+    intended: str
+    run: int
+    seen: datetime
+    existing: int
+    accepting: int
 
 
 class LookAlikeSnapshots:
@@ -103,19 +121,87 @@ class LookAlikeSnapshots:
                 )
             return run.id
 
-    def latest(self) -> dict[str, SeenLookAlike]:
-        """Every look-alike ever seen, by A-label domain, as its newest observation."""
-        newest = (
-            select(LookAlikeRow.domain, func.max(LookAlikeRow.run_id).label("run_id"))
-            .group_by(LookAlikeRow.domain)
+    def latest(
+        self,
+        intended: Collection[str] | None = None,
+        states: Collection[MailState] | None = None,
+    ) -> dict[str, SeenLookAlike]:
+        """Every look-alike ever seen, by A-label domain, as its newest observation, by
+        intended domain and rank; only those of the ``intended`` domains, and only those
+        whose latest state is one of ``states``, when given."""
+        query = self._newest()
+        if states is not None:
+            query = query.where(LookAlikeRow.state.in_([state.value for state in states]))
+        if intended is None:
+            with Session(self.engine) as session:
+                return {row.domain: _seen(row) for row in session.scalars(query)}
+        found: list[SeenLookAlike] = []
+        with Session(self.engine) as session:
+            for names in _batches(intended):
+                rows = session.scalars(query.where(LookAlikeRow.intended.in_(names)))
+                found.extend(_seen(row) for row in rows)
+        found.sort(key=lambda seen: (seen.intended, seen.rank))
+        return {seen.domain: seen for seen in found}
+
+    def earlier(self, domains: Collection[str]) -> dict[str, SeenLookAlike]:
+        """The observation before the newest of each of ``domains`` (A-label), for those
+        seen more than once: what a ``changed`` look-alike changed from."""
+        found: dict[str, SeenLookAlike] = {}
+        with Session(self.engine) as session:
+            for names in _batches(domains):
+                newest = (
+                    select(LookAlikeRow.domain, func.max(LookAlikeRow.run_id).label("run_id"))
+                    .where(LookAlikeRow.domain.in_(names))
+                    .group_by(LookAlikeRow.domain)
+                    .subquery()
+                )
+                before = (
+                    select(LookAlikeRow.domain, func.max(LookAlikeRow.run_id).label("run_id"))
+                    .join(
+                        newest,
+                        (LookAlikeRow.domain == newest.c.domain)
+                        & (LookAlikeRow.run_id < newest.c.run_id),
+                    )
+                    .group_by(LookAlikeRow.domain)
+                    .subquery()
+                )
+                query = select(LookAlikeRow).join(
+                    before,
+                    (LookAlikeRow.domain == before.c.domain)
+                    & (LookAlikeRow.run_id == before.c.run_id),
+                )
+                found.update((row.domain, _seen(row)) for row in session.scalars(query))
+        return found
+
+    def watched(self) -> list[WatchedDomain]:
+        """Every protected domain the monitor kept a look-alike of, those with most
+        look-alikes taking mail first, then most that exist, then by name."""
+        latest = self._newest().order_by(None).subquery()
+        accepting = [state.value for state in MailState if state.accepts_mail]
+        summary = (
+            select(
+                latest.c.intended,
+                func.max(latest.c.run_id).label("run_id"),
+                func.sum(case((latest.c.state != MailState.NXDOMAIN.value, 1), else_=0)).label(
+                    "existing"
+                ),
+                func.sum(case((latest.c.state.in_(accepting), 1), else_=0)).label("accepting"),
+            )
+            .group_by(latest.c.intended)
             .subquery()
         )
-        query = select(LookAlikeRow).join(
-            newest,
-            (LookAlikeRow.domain == newest.c.domain) & (LookAlikeRow.run_id == newest.c.run_id),
+        query = (
+            select(summary, MonitorRunRow.finished)
+            .join(MonitorRunRow, MonitorRunRow.id == summary.c.run_id)
+            .order_by(summary.c.accepting.desc(), summary.c.existing.desc(), summary.c.intended)
         )
         with Session(self.engine) as session:
-            return {row.domain: _seen(row) for row in session.scalars(query)}
+            return [
+                WatchedDomain(
+                    row.intended, row.run_id, utc(row.finished), row.existing, row.accepting
+                )
+                for row in session.execute(query)
+            ]
 
     def latest_states(self) -> dict[str, str]:
         """The latest state of every look-alike seen (A-label domain -> ``mx``, ``a_only``,
@@ -128,9 +214,21 @@ class LookAlikeSnapshots:
         query = select(MonitorRunRow).order_by(MonitorRunRow.id.desc()).limit(limit)
         with Session(self.engine) as session:
             return [
-                MonitorRunRecord(r.id, r.started, r.finished, r.protected, r.asked, r.changes)
+                MonitorRunRecord(
+                    r.id, utc(r.started), utc(r.finished), r.protected, r.asked, r.changes
+                )
                 for r in session.scalars(query)
             ]
+
+    def changes(self, run: int) -> list[SeenLookAlike]:
+        """The look-alikes one run found new, changed or gone, by intended domain and rank."""
+        query = (
+            select(LookAlikeRow)
+            .where(LookAlikeRow.run_id == run, LookAlikeRow.change != Change.SAME.value)
+            .order_by(LookAlikeRow.intended, LookAlikeRow.rank)
+        )
+        with Session(self.engine) as session:
+            return [_seen(row) for row in session.scalars(query)]
 
     def snapshot(self, run: int) -> list[SeenLookAlike]:
         """The look-alikes one run kept, by intended domain and rank."""
@@ -141,6 +239,29 @@ class LookAlikeSnapshots:
         )
         with Session(self.engine) as session:
             return [_seen(row) for row in session.scalars(query)]
+
+    @staticmethod
+    def _newest() -> Select[LookAlikeRow]:
+        """The newest row of every look-alike, by intended domain and rank."""
+        newest = (
+            select(LookAlikeRow.domain, func.max(LookAlikeRow.run_id).label("run_id"))
+            .group_by(LookAlikeRow.domain)
+            .subquery()
+        )
+        return (
+            select(LookAlikeRow)
+            .join(
+                newest,
+                (LookAlikeRow.domain == newest.c.domain) & (LookAlikeRow.run_id == newest.c.run_id),
+            )
+            .order_by(LookAlikeRow.intended, LookAlikeRow.rank)
+        )
+
+
+def _batches(names: Collection[str]) -> Iterable[list[str]]:
+    listed = list(names)
+    for start in range(0, len(listed), _IN_BATCH):
+        yield listed[start : start + _IN_BATCH]
 
 
 def _seen(row: LookAlikeRow) -> SeenLookAlike:
