@@ -75,7 +75,7 @@ def check_what_the_dashboard_reads(url: str) -> None:
     store = Store(url, writer=False)
     try:
         snapshots = store.look_alikes
-        assert snapshots.watched() == [] and snapshots.earlier(["army.ml"]) == {}
+        assert snapshots.watched() == [] and snapshots.earlier(["army.ml"], 1) == {}
         start = datetime(2026, 1, 1, tzinfo=UTC)
 
         def run(day: int, *seen: SeenLookAlike) -> int:
@@ -104,14 +104,23 @@ def check_what_the_dashboard_reads(url: str) -> None:
             taking_mail["army.ml"].mx == ("mx2.army.ml",) and taking_mail["army.ml"].run == second
         )
 
-        # What each changed from: the observation before its newest, whichever run it was.
-        before = snapshots.earlier(["army.ml", "amry.mil", "navy.ml", "arny.mil", "nowhere.ml"])
+        # What each changed from: its observation before that run, whichever run it was.
+        domains = ["army.ml", "amry.mil", "navy.ml", "arny.mil", "nowhere.ml"]
+        before = snapshots.earlier(domains, second)
         assert {domain: seen.run for domain, seen in before.items()} == {
             "army.ml": first,
             "navy.ml": first,
             "arny.mil": first,
         }
         assert before["army.ml"].mx == ("mx1.army.ml",) and before["arny.mil"].state == "null_mx"
+        later = snapshots.earlier(domains, third)
+        assert {domain: seen.run for domain, seen in later.items()} == {
+            "army.ml": second,
+            "navy.ml": first,
+            "arny.mil": second,
+            "amry.mil": second,
+        }
+        assert snapshots.earlier(domains, first) == {}
 
         assert snapshots.watched() == [
             WatchedDomain("army.mil", second, start + timedelta(days=1, seconds=5), 2, 1),

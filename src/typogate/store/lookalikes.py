@@ -143,25 +143,16 @@ class LookAlikeSnapshots:
         found.sort(key=lambda seen: (seen.intended, seen.rank))
         return {seen.domain: seen for seen in found}
 
-    def earlier(self, domains: Collection[str]) -> dict[str, SeenLookAlike]:
-        """The observation before the newest of each of ``domains`` (A-label), for those
-        seen more than once: what a ``changed`` look-alike changed from."""
+    def earlier(self, domains: Collection[str], run: int) -> dict[str, SeenLookAlike]:
+        """The newest observation of each of ``domains`` (A-label) in a run before ``run``,
+        for those seen before it: what a look-alike that run found ``changed`` or ``gone``
+        changed from."""
         found: dict[str, SeenLookAlike] = {}
         with Session(self.engine) as session:
             for names in _batches(domains):
-                newest = (
-                    select(LookAlikeRow.domain, func.max(LookAlikeRow.run_id).label("run_id"))
-                    .where(LookAlikeRow.domain.in_(names))
-                    .group_by(LookAlikeRow.domain)
-                    .subquery()
-                )
                 before = (
                     select(LookAlikeRow.domain, func.max(LookAlikeRow.run_id).label("run_id"))
-                    .join(
-                        newest,
-                        (LookAlikeRow.domain == newest.c.domain)
-                        & (LookAlikeRow.run_id < newest.c.run_id),
-                    )
+                    .where(LookAlikeRow.domain.in_(names), LookAlikeRow.run_id < run)
                     .group_by(LookAlikeRow.domain)
                     .subquery()
                 )
