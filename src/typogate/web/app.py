@@ -20,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
 
 from typogate.runtime import Runtime
-from typogate.web import api, pages, sender, sink_pages
+from typogate.web import api, monitor_pages, pages, sender, sink_pages
 from typogate.web.access import LoginRequired, LoginThrottle, Viewer, signed_in
 from typogate.web.context import WebContext
 from typogate.web.metrics import RequestMetrics, StoreCollector
@@ -135,4 +135,5 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(sink_pages.api)
     app.include_router(sink_pages.pages)
     app.include_router(sender.router)
+    app.include_router(monitor_pages.router)
     return app

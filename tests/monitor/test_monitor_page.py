@@ -1,0 +1,263 @@
+"""The monitor's page in a real Chromium and its API, on two real monitor runs against a
+real DNS server (NSD) with a zone change in between: what is new, changed and gone, the
+look-alikes that take mail, and the rules suggested for them (added by an admin, refused
+to a viewer)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from dns_server import DnsServer
+from lookalike_zone import ZONES
+from mta import TYPOGATE, Server
+from ports import free_port
+from web_client import ApiClient, first_admin_password
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-component-update"]
+# army.ml is covered by the configuration's rule from the start.
+CONFIG = """
+[domains]
+protected = ["army.mil"]
+[web]
+listen = "127.0.0.1:{port}"
+[[rules]]
+domain = "army.ml"
+action = "reject"
+"""
+VIEWER_PASSWORD = "viewer-password-1"
+
+
+def second_zones() -> dict[str, str]:
+    """The zones of the second run: one look-alike with fewer hosts, one set up for mail,
+    one that publishes SPF, one newly registered with a catch-all, one that lapsed."""
+    zones = dict(ZONES)
+    # army.ml drops a mail exchanger and its DMARC record.
+    zones["army.ml"] = '@ MX 10 mail.army.ml.\nmail A 192.0.2.10\n@ TXT "v=spf1 mx -all"\n'
+    zones["amry.mil"] = "@ MX 10 mx.amry.mil.\n"  # no_mail -> mx
+    zones["arrny.mil"] = '@ MX 0 .\n@ TXT "v=spf1 -all"\n'  # null MX, SPF appears
+    zones["amry.ml"] = "@ MX 5 catchall.amry.ml.\n"  # new
+    del zones["armymil.com"]  # a_only -> gone
+    return zones
+
+
+def monitor(folder: Path, db: str, nameserver: str) -> list[dict]:
+    done = subprocess.run(
+        [TYPOGATE, "monitor", "--protect", "protected.txt", "--nameserver", nameserver,
+         "--db", db, "--json"],
+        capture_output=True, text=True, timeout=120, cwd=folder,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Two monitor runs on one store with the zones changed in between: the store's file
+    and both runs' findings."""
+    folder = tmp_path_factory.mktemp("monitor-runs")
+    (folder / "protected.txt").write_text("army.mil\n")
+    store = folder / "store.db"
+    with DnsServer(ZONES) as server:
+        first = monitor(folder, f"sqlite:///{store}", server.nameserver)
+        server.load(second_zones())
+        second = monitor(folder, f"sqlite:///{store}", server.nameserver)
+    return store, first, second
+
+
+@pytest.fixture
+def watched(runs, tmp_path):
+    """``typogate web`` on a copy of that store (each test adds its own rules), with a
+    viewer account; yields the web's URL, the admin's password and both runs' findings."""
+    store, first, second = runs
+    db = f"sqlite:///{tmp_path / 'store.db'}"
+    shutil.copy(store, tmp_path / "store.db")
+    port = free_port()
+    config = tmp_path / "web.toml"
+    config.write_text(CONFIG.format(port=port))
+    web = Server(["web", "--db", db, "--config", str(config)], port, tmp_path / "web.log")
+    web.start()
+    try:
+        viewer = subprocess.run(
+            [TYPOGATE, "users", "add", "vera", "--role", "viewer", "--password-stdin",
+             "--db", db],
+            input=f"{VIEWER_PASSWORD}\n", capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert viewer.returncode == 0, viewer.stderr
+        yield f"http://127.0.0.1:{port}", first_admin_password(web.log), first, second
+    finally:
+        web.stop()
+
+
+def changes_of(findings: list[dict]) -> dict[str, str]:
+    return {f["domain"]: f["change"] for f in findings if f["change"] != "same"}
+
+
+def test_the_api_says_what_changed_what_takes_mail_and_which_rules_to_add(watched):
+    url, password, first, second = watched
+    # What the CLI said in each run is what the API says of it.
+    assert set(changes_of(first).values()) == {"new"}
+    assert changes_of(second) == {
+        "army.ml": "changed",
+        "amry.mil": "changed",
+        "arrny.mil": "changed",
+        "amry.ml": "new",
+        "armymil.com": "gone",
+    }
+    admin = ApiClient(url, "admin", password)
+    answer = admin.get("/api/monitor").json()
+    assert [r["changes"] for r in answer["runs"]] == [5, len(first)]
+    assert answer["run"] == answer["runs"][0]["id"]
+    changes = {c["domain"]: c for c in answer["changes"]}
+    assert {d: c["change"] for d, c in changes.items()} == changes_of(second)
+    assert (changes["amry.mil"]["before"]["state"], changes["amry.mil"]["state"]) == (
+        "no_mail",
+        "mx",
+    )
+    assert changes["amry.mil"]["mx"] == ["mx.amry.mil"]
+    assert changes["arrny.mil"]["before"]["spf"] is False and changes["arrny.mil"]["spf"]
+    assert changes["armymil.com"]["before"]["state"] == "a_only"
+    assert changes["armymil.com"]["state"] == "nxdomain"
+    assert changes["amry.ml"]["before"] is None
+
+    exists = {f["domain"]: f for f in second if f["state"] != "nxdomain"}
+    latest = {f["domain"]: f for f in answer["look_alikes"]}
+    assert latest.keys() == exists.keys()
+    for domain, finding in exists.items():
+        for key in ("intended", "rank", "state", "mx", "spf", "dmarc", "change"):
+            assert latest[domain][key] == finding[key], (domain, key)
+    assert latest["аrmy.mil"]["ascii"] == "xn--rmy-5cd.mil"
+    assert latest["army.ml"]["covered_by"] == {"rule": "domain:army.ml", "action": "reject"}
+    assert answer["protected"] == [
+        {
+            "intended": "army.mil",
+            "run": answer["run"],
+            "seen": answer["runs"][0]["finished"],
+            "existing": len(exists),
+            "accepting": sum(f["state"] in ("mx", "a_only") for f in exists.values()),
+        }
+    ]
+    # Every look-alike taking mail that no rule covers, the likeliest first.
+    suggested = answer["suggested_rules"]
+    assert {s["ascii"] for s in suggested} == {"amry.mil", "amry.ml", "xn--rmy-5cd.mil"}
+    probabilities = [s["probability"] for s in suggested]
+    assert probabilities == sorted(probabilities, reverse=True)
+    rule = next(s["rule"] for s in suggested if s["ascii"] == "amry.ml")
+    assert rule["domain"] == "amry.ml" and rule["action"] == "reject"
+    assert "army.mil" in rule["message"]
+
+    older = admin.get("/api/monitor", params={"run": answer["runs"][1]["id"]}).json()
+    assert len(older["changes"]) == len(first)
+    assert {c["change"] for c in older["changes"]} == {"new"}
+    other = admin.get("/api/monitor", params={"intended": "navy.mil"}).json()
+    assert other["look_alikes"] == [] and other["suggested_rules"] == []
+    mine = admin.get("/api/monitor", params={"intended": "ARMY.MIL"}).json()
+    assert len(mine["look_alikes"]) == len(exists)
+
+    # A viewer reads it but adds no rule; an admin adds the suggested rule as it is.
+    viewer = ApiClient(url, "vera", VIEWER_PASSWORD)
+    assert viewer.get("/api/monitor").json()["suggested_rules"] == suggested
+    refused = viewer.post("/api/rules", json=rule, headers={"X-CSRF-Token": viewer.csrf_token})
+    assert refused.status_code == 403
+    assert admin.get("/api/check", params={"recipient": "jo@amry.ml"}).json()["rule"] == "model"
+    added = admin.post("/api/rules", json=rule, headers={"X-CSRF-Token": admin.csrf_token})
+    assert added.status_code == 201, added.text
+    after = admin.get("/api/monitor").json()
+    assert "amry.ml" not in {s["ascii"] for s in after["suggested_rules"]}
+    covered = {f["domain"]: f["covered_by"] for f in after["look_alikes"]}
+    assert covered["amry.ml"] == {"rule": "domain:amry.ml", "action": "reject"}
+    verdict = admin.get("/api/check", params={"recipient": "jo@amry.ml"}).json()
+    assert (verdict["action"], verdict["rule"]) == ("reject", "rule:domain:amry.ml")
+
+    # The page's form refuses what is not a suggestion, in words.
+    form = {"csrf_token": admin.csrf_token, "domain": "amry.ml", "action": "reject"}
+    again = admin.post("/monitor/rules", data=form)
+    assert again.status_code == 409 and "covered already" in again.text
+    form.update(domain="gmail.com")
+    assert admin.post("/monitor/rules", data=form).status_code == 422
+    form.update(domain="amry.mil", action="allow")
+    assert admin.post("/monitor/rules", data=form).status_code == 422
+    assert admin.post("/monitor/rules", data={**form, "csrf_token": "x"}).status_code == 403
+    form.update(csrf_token=viewer.csrf_token, action="reject")
+    assert viewer.post("/monitor/rules", data=form).status_code == 403
+    stored = admin.get("/api/rules").json()["stored"]
+    assert [r["domain"] for r in stored] == ["amry.ml"]
+
+
+def test_the_page_shows_the_changes_and_an_admin_blocks_a_look_alike(watched):
+    if not Path(CHROMIUM).exists():
+        pytest.skip("make test installs Debian's chromium")
+    from playwright.sync_api import expect, sync_playwright
+
+    url, password, _, _ = watched
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1024, "height": 768})
+            page.goto(url + "/monitor")
+            expect(page).to_have_url(re.compile(r"/login\?next=/monitor"))
+            page.get_by_label("Account").fill("admin")
+            page.get_by_label("Password").fill(password)
+            page.get_by_role("button", name="Sign in").click()
+            expect(page.locator("h1")).to_have_text("Look-alikes of your domains")
+
+            changes = page.locator("table.changes tbody tr")
+            expect(changes).to_have_count(5)
+            army_ml = changes.filter(has_text="army.ml")
+            expect(army_ml).to_contain_text("hosts mail.army.ml mx2.army.ml → mail.army.ml")
+            expect(army_ml).to_contain_text("DMARC removed")
+            expect(changes.filter(has_text="amry.mil")).to_contain_text("no_mail → mx")
+            expect(changes.filter(has_text="amry.mil")).not_to_contain_text("hosts")
+            expect(changes.filter(has_text="amry.mil")).to_contain_text("mx.amry.mil")
+            expect(changes.filter(has_text="arrny.mil")).to_contain_text("SPF appeared")
+            expect(changes.filter(has_text="armymil.com")).to_contain_text("gone")
+            expect(changes.filter(has_text="armymil.com")).to_contain_text("was a_only")
+            expect(changes.filter(has_text="amry.ml")).to_contain_text("first seen")
+
+            table = page.locator("#for-army\\.mil table.look-alikes")
+            expect(table.locator("#look-alike-amry\\.ml")).to_contain_text("new")
+            cyrillic = table.locator("#look-alike-xn--rmy-5cd\\.mil")
+            expect(cyrillic).to_contain_text("аrmy.mil")  # and its A-label beside it
+            expect(cyrillic).to_contain_text("xn--rmy-5cd.mil")
+            expect(table.locator("#look-alike-army\\.ml")).to_contain_text("mail.army.ml")
+            expect(table.locator("#look-alike-army\\.ml")).to_contain_text("SPF")
+            expect(page.locator("#for-army\\.mil .gone-list")).to_contain_text("armymil.com")
+            expect(page.locator("table.covered")).to_contain_text("domain:army.ml → reject")
+            # Ordinary width: nothing pushes the page sideways.
+            assert page.evaluate(
+                "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+            )
+
+            # Block amry.mil with a hold: the rule is stored as on the rules page.
+            row = page.locator("#suggested-amry\\.mil")
+            row.locator("select[name=action]").select_option("hold")
+            row.get_by_role("button", name="Block it").click()
+            expect(page.locator(".outcome")).to_contain_text("domain:amry.mil → hold")
+            expect(page.locator("#suggested-amry\\.mil")).to_have_count(0)
+            expect(page.locator("#covered-amry\\.mil")).to_contain_text("domain:amry.mil → hold")
+            page.get_by_role("link", name="Rules", exact=True).first.click()
+            expect(page.locator("table.stored input[value='amry.mil']")).to_have_count(1)
+            stored = ApiClient(url, "admin", password).get("/api/rules").json()["stored"]
+            assert {"domain": "amry.mil", "action": "hold"} in [
+                {"domain": r["domain"], "action": r["action"]} for r in stored
+            ]
+            page.locator("nav").get_by_role("link", name="Monitor").click()
+            expect(page).to_have_url(re.compile(r"/monitor$"))
+
+            # A viewer sees the suggestions, and no form.
+            viewer = browser.new_page()
+            viewer.goto(url + "/monitor")
+            viewer.get_by_label("Account").fill("vera")
+            viewer.get_by_label("Password").fill(VIEWER_PASSWORD)
+            viewer.get_by_role("button", name="Sign in").click()
+            expect(viewer.locator("#suggested-amry\\.ml")).to_contain_text("domain:amry.ml")
+            expect(viewer.locator("#suggested-amry\\.mil")).to_have_count(0)  # the admin's
+            expect(viewer.locator("form.block-it")).to_have_count(0)
+            expect(viewer.locator("select[name=action]")).to_have_count(0)
+        finally:
+            browser.close()
