@@ -9,6 +9,7 @@ import json
 import re
 import shutil
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -261,3 +262,48 @@ def test_the_page_shows_the_changes_and_an_admin_blocks_a_look_alike(watched):
             expect(viewer.locator("select[name=action]")).to_have_count(0)
         finally:
             browser.close()
+
+
+def test_a_large_watch_is_paged_and_capped(tmp_path):
+    """Thirty protected domains with five look-alikes taking mail each, recorded through the
+    store as the monitor records a run: the page shows 25 domains and the likeliest 100
+    suggestions at a time, a filter shows one domain's; the API has them all."""
+    from typogate.store import Store
+    from typogate.store.lookalikes import SeenLookAlike
+
+    db = f"sqlite:///{tmp_path / 'store.db'}"
+    protected = [f"org{n:02}.example" for n in range(30)]
+    store = Store(db, writer=False)
+    now = datetime.now(UTC)
+    store.look_alikes.record(
+        now, now, len(protected), 30 * 200,
+        [
+            SeenLookAlike(f"{name}{rank}.ml", f"{name}{rank}.ml", name, 0.5 / rank, rank,
+                          "mx" if rank % 2 else "a_only", (), False, False, None, "new")
+            for name in protected for rank in range(1, 6)
+        ],
+    )  # fmt: skip
+    store.close()
+    port = free_port()
+    config = tmp_path / "web.toml"
+    config.write_text(f'[web]\nlisten = "127.0.0.1:{port}"\n')
+    web = Server(["web", "--db", db, "--config", str(config)], port, tmp_path / "web.log")
+    web.start()
+    try:
+        admin = ApiClient(f"http://127.0.0.1:{port}", "admin", first_admin_password(web.log))
+        page = admin.get("/monitor").text
+        assert page.count('<tr id="suggested-') == 100
+        assert "The likeliest 100 of 150" in page
+        assert page.count('<article class="protected"') == 25
+        assert page.count('<tr class="new">') == 100 and "50 more" in page
+        second = admin.get("/monitor", params={"page": 2}).text
+        assert second.count('<article class="protected"') == 5
+        one = admin.get("/monitor", params={"intended": "org07.example"}).text
+        assert one.count('<article class="protected"') == 1
+        assert one.count('<tr id="suggested-') == 5
+        assert 'id="suggested-org08.example1.ml"' not in one
+        answer = admin.get("/api/monitor").json()
+        assert len(answer["suggested_rules"]) == 150 and len(answer["changes"]) == 150
+        assert len(answer["protected"]) == 30
+    finally:
+        web.stop()

@@ -11,6 +11,7 @@ ordinary ``POST /api/rules``.
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
@@ -35,6 +36,7 @@ api = APIRouter(prefix="/api/monitor", tags=["monitor"])
 pages = APIRouter(include_in_schema=False)
 router = APIRouter()  # both, for the app: the API and the page
 PAGE_DOMAINS = 25  # protected domains per page
+LIST_SHOWN = 100  # changes, suggestions, covered look-alikes on the page (the API has all)
 RUNS_SHOWN = 20
 SUGGESTED_ACTIONS = (Action.REJECT, Action.HOLD)
 TAKING_MAIL = tuple(state for state in MailState if state.accepts_mail)
@@ -169,12 +171,16 @@ def monitored(
     )
 
 
-def run_changes(ctx: WebContext, book: RuleBook, run: int) -> list[MonitoredLookAlike]:
-    """What run ``run`` found new, changed or gone, each with what it was before."""
+def run_changes(
+    ctx: WebContext, book: RuleBook, run: int, limit: int | None = None
+) -> tuple[list[MonitoredLookAlike], int]:
+    """What run ``run`` found new, changed or gone (the first ``limit`` by protected domain
+    and rank), each with what it was before; and how many there are in all."""
     snapshots = ctx.store.look_alikes
     found = snapshots.changes(run)
-    before = snapshots.earlier([seen.domain for seen in found], run)
-    return [monitored(seen, book, before.get(seen.domain)) for seen in found]
+    shown = found[:limit] if limit is not None else found
+    before = snapshots.earlier([seen.domain for seen in shown], run)
+    return [monitored(seen, book, before.get(seen.domain)) for seen in shown], len(found)
 
 
 def taking_mail(
@@ -249,7 +255,7 @@ def overview(ctx: WebContext, run: int | None, intended: list[str] | None) -> Mo
     return MonitorOverview(
         runs=[MonitorRunModel.model_validate(r) for r in runs],
         run=shown,
-        changes=run_changes(ctx, book, shown) if shown is not None else [],
+        changes=run_changes(ctx, book, shown)[0] if shown is not None else [],
         protected=[ProtectedDomain.model_validate(w) for w in snapshots.watched()],
         look_alikes=[
             monitored(seen, book)
@@ -366,27 +372,36 @@ def _page(
     book = rule_book(ctx)
     runs = snapshots.runs(limit=RUNS_SHOWN)
     shown = run if run is not None else (runs[0].id if runs else None)
-    changes = run_changes(ctx, book, shown) if shown is not None else []
+    changes, changes_total = (
+        run_changes(ctx, book, shown, LIST_SHOWN) if shown is not None else ([], 0)
+    )
     watched = snapshots.watched()
     suggested, covered = taking_mail(ctx, book)
-    chosen = watched
-    if intended.strip():
-        names = set(_normal([intended]))
-        chosen = [w for w in watched if w.intended in names]
-    pages_count = max(1, math.ceil(len(chosen) / PAGE_DOMAINS))
+    names = set(_normal([intended])) if intended.strip() else None
+    if names is not None:
+        watched_shown = [w for w in watched if w.intended in names]
+        suggested = [s for s in suggested if s.intended in names]
+        covered = [c for c in covered if c.intended in names]
+    else:
+        watched_shown = watched
+    pages_count = max(1, math.ceil(len(watched_shown) / PAGE_DOMAINS))
     page = min(max(page, 1), pages_count)
-    on_page = chosen[(page - 1) * PAGE_DOMAINS : page * PAGE_DOMAINS]
-    latest = snapshots.latest([w.intended for w in on_page])
-    sections = []
-    for domain in on_page:
-        mine = [monitored(s, book) for s in latest.values() if s.intended == domain.intended]
-        sections.append(
-            ProtectedSection(
-                domain,
-                [m for m in mine if m.state is not MailState.NXDOMAIN],
-                [m for m in mine if m.state is MailState.NXDOMAIN and m.run == domain.run],
-            )
+    on_page = watched_shown[(page - 1) * PAGE_DOMAINS : page * PAGE_DOMAINS]
+    by_intended: dict[str, list[MonitoredLookAlike]] = defaultdict(list)
+    for seen in snapshots.latest([w.intended for w in on_page]).values():
+        by_intended[seen.intended].append(monitored(seen, book))
+    sections = [
+        ProtectedSection(
+            domain,
+            [m for m in by_intended[domain.intended] if m.state is not MailState.NXDOMAIN],
+            [
+                m
+                for m in by_intended[domain.intended]
+                if m.state is MailState.NXDOMAIN and m.run == domain.run
+            ],
         )
+        for domain in on_page
+    ]
     return render(
         request,
         "monitor.html",
@@ -396,10 +411,13 @@ def _page(
         shown=shown,
         shown_record=next((r for r in runs if r.id == shown), None),
         changes=changes,
+        changes_total=changes_total,
         changed_words={c.ascii: what_changed(c) for c in changes},
         watched=watched,
-        suggested=suggested,
-        covered=covered,
+        suggested_total=len(suggested),
+        suggested=suggested[:LIST_SHOWN],
+        covered_total=len(covered),
+        covered=covered[:LIST_SHOWN],
         sections=sections,
         intended=intended,
         page=page,
