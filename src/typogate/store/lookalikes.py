@@ -12,8 +12,9 @@ import json
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Engine, Select, case, func, insert, select
+from sqlalchemy import Engine, Row, Select, case, func, insert, select
 from sqlalchemy.orm import Session
 
 from typogate.store.models import LookAlikeRow, MonitorRunRow
@@ -22,6 +23,9 @@ from typogate.vocabulary import Change, MailState
 
 # Names per IN (...): well under SQLite's limit on bound parameters.
 _IN_BATCH = 500
+# Read as plain rows, not ORM objects: the newest of each look-alike is read from every
+# run ever kept, and that is most of the time the page and the gateway's start take.
+_ROWS = LookAlikeRow.__table__
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,27 +125,11 @@ class LookAlikeSnapshots:
                 )
             return run.id
 
-    def latest(
-        self,
-        intended: Collection[str] | None = None,
-        states: Collection[MailState] | None = None,
-    ) -> dict[str, SeenLookAlike]:
+    def latest(self) -> dict[str, SeenLookAlike]:
         """Every look-alike ever seen, by A-label domain, as its newest observation, by
-        intended domain and rank; only those of the ``intended`` domains, and only those
-        whose latest state is one of ``states``, when given."""
-        query = self._newest()
-        if states is not None:
-            query = query.where(LookAlikeRow.state.in_([state.value for state in states]))
-        if intended is None:
-            with Session(self.engine) as session:
-                return {row.domain: _seen(row) for row in session.scalars(query)}
-        found: list[SeenLookAlike] = []
+        intended domain and rank."""
         with Session(self.engine) as session:
-            for names in _batches(intended):
-                rows = session.scalars(query.where(LookAlikeRow.intended.in_(names)))
-                found.extend(_seen(row) for row in rows)
-        found.sort(key=lambda seen: (seen.intended, seen.rank))
-        return {seen.domain: seen for seen in found}
+            return {row.domain: _seen(row) for row in session.execute(self._newest())}
 
     def earlier(self, domains: Collection[str], run: int) -> dict[str, SeenLookAlike]:
         """The newest observation of each of ``domains`` (A-label) in a run before ``run``,
@@ -156,12 +144,12 @@ class LookAlikeSnapshots:
                     .group_by(LookAlikeRow.domain)
                     .subquery()
                 )
-                query = select(LookAlikeRow).join(
+                query = select(_ROWS).join(
                     before,
                     (LookAlikeRow.domain == before.c.domain)
                     & (LookAlikeRow.run_id == before.c.run_id),
                 )
-                found.update((row.domain, _seen(row)) for row in session.scalars(query))
+                found.update((row.domain, _seen(row)) for row in session.execute(query))
         return found
 
     def watched(self) -> list[WatchedDomain]:
@@ -211,28 +199,38 @@ class LookAlikeSnapshots:
                 for r in session.scalars(query)
             ]
 
-    def changes(self, run: int) -> list[SeenLookAlike]:
-        """The look-alikes one run found new, changed or gone, by intended domain and rank."""
+    def changes(self, run: int, limit: int | None = None) -> list[SeenLookAlike]:
+        """The look-alikes one run found new, changed or gone, by intended domain and rank
+        (the first ``limit`` of them, when given)."""
         query = (
-            select(LookAlikeRow)
+            select(_ROWS)
             .where(LookAlikeRow.run_id == run, LookAlikeRow.change != Change.SAME.value)
             .order_by(LookAlikeRow.intended, LookAlikeRow.rank)
+            .limit(limit)
         )
         with Session(self.engine) as session:
-            return [_seen(row) for row in session.scalars(query)]
+            return [_seen(row) for row in session.execute(query)]
+
+    def version(self) -> tuple[int, int]:
+        """Changes whenever a run is kept (how many runs, and the newest's id): a cheap
+        question before reading what only a new run changes."""
+        query = select(func.count(), func.max(MonitorRunRow.id))
+        with Session(self.engine) as session:
+            count, newest = session.execute(query).one()
+        return int(count), int(newest or 0)
 
     def snapshot(self, run: int) -> list[SeenLookAlike]:
         """The look-alikes one run kept, by intended domain and rank."""
         query = (
-            select(LookAlikeRow)
+            select(_ROWS)
             .where(LookAlikeRow.run_id == run)
             .order_by(LookAlikeRow.intended, LookAlikeRow.rank)
         )
         with Session(self.engine) as session:
-            return [_seen(row) for row in session.scalars(query)]
+            return [_seen(row) for row in session.execute(query)]
 
     @staticmethod
-    def _newest() -> Select[LookAlikeRow]:
+    def _newest() -> Select[Any]:
         """The newest row of every look-alike, by intended domain and rank."""
         newest = (
             select(LookAlikeRow.domain, func.max(LookAlikeRow.run_id).label("run_id"))
@@ -240,7 +238,7 @@ class LookAlikeSnapshots:
             .subquery()
         )
         return (
-            select(LookAlikeRow)
+            select(_ROWS)
             .join(
                 newest,
                 (LookAlikeRow.domain == newest.c.domain) & (LookAlikeRow.run_id == newest.c.run_id),
@@ -255,7 +253,7 @@ def _batches(names: Collection[str]) -> Iterable[list[str]]:
         yield listed[start : start + _IN_BATCH]
 
 
-def _seen(row: LookAlikeRow) -> SeenLookAlike:
+def _seen(row: Row[Any]) -> SeenLookAlike:
     return SeenLookAlike(
         domain=row.domain,
         display=row.display,

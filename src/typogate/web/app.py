@@ -135,5 +135,5 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(sink_pages.api)
     app.include_router(sink_pages.pages)
     app.include_router(sender.router)
-    app.include_router(monitor_pages.router)
+    monitor_pages.mount(app)
     return app

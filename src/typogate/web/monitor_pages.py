@@ -11,13 +11,14 @@ ordinary ``POST /api/rules``.
 from __future__ import annotations
 
 import math
+import threading
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
@@ -34,12 +35,10 @@ from typogate.web.pages import render
 
 api = APIRouter(prefix="/api/monitor", tags=["monitor"])
 pages = APIRouter(include_in_schema=False)
-router = APIRouter()  # both, for the app: the API and the page
 PAGE_DOMAINS = 25  # protected domains per page
 LIST_SHOWN = 100  # changes, suggestions, covered look-alikes on the page (the API has all)
 RUNS_SHOWN = 20
 SUGGESTED_ACTIONS = (Action.REJECT, Action.HOLD)
-TAKING_MAIL = tuple(state for state in MailState if state.accepts_mail)
 
 
 class Facts(BaseModel):
@@ -131,19 +130,100 @@ class MonitorOverview(BaseModel):
 # --- what the page and the API read ---------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Latest:
+    """The latest state of every look-alike and what follows from it and the rules: what
+    only a new run or a changed rule changes.
+
+    ``look_alikes`` holds each protected domain's look-alikes by rank (those that went
+    too); ``rules`` the rule that covers a look-alike (A-label), for those a rule covers;
+    ``suggested`` the look-alikes that take mail and no rule covers, the likeliest first;
+    ``covered`` those that take mail and a rule covers.
+    """
+
+    watched: list[WatchedDomain]
+    look_alikes: dict[str, list[SeenLookAlike]]
+    rules: dict[str, CoveringRule]
+    suggested: list[SeenLookAlike]
+    covered: list[SeenLookAlike]
+
+
+class LatestFindings:
+    """:class:`Latest`, read from the store again only when a run was kept since (and
+    matched against the rules again only when a rule changed): the newest state of each
+    look-alike is read from every run ever kept, too much for every view. One per app."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._runs: tuple[int, int] | None = None
+        self._rules: object = None
+        self._snapshot: tuple[list[WatchedDomain], list[SeenLookAlike]] = ([], [])
+        self._latest: Latest | None = None
+
+    def read(self, ctx: WebContext) -> Latest:
+        # Asked before reading: a run kept meanwhile makes the next view read again.
+        runs, rules = ctx.store.look_alikes.version(), ctx.rules.version()
+        with self._lock:
+            if runs != self._runs:
+                snapshots = ctx.store.look_alikes
+                self._snapshot = (snapshots.watched(), list(snapshots.latest().values()))
+                self._runs, self._latest = runs, None
+            if self._latest is None or rules != self._rules:
+                self._latest, self._rules = _match(ctx, *self._snapshot), rules
+            return self._latest
+
+
+def _match(ctx: WebContext, watched: list[WatchedDomain], latest: list[SeenLookAlike]) -> Latest:
+    book = rule_book(ctx)
+    look_alikes: dict[str, list[SeenLookAlike]] = defaultdict(list)
+    rules: dict[str, CoveringRule] = {}
+    suggested: list[SeenLookAlike] = []
+    covered: list[SeenLookAlike] = []
+    for seen in latest:  # by intended domain and rank
+        look_alikes[seen.intended].append(seen)
+        rule = covering(book, seen.domain)
+        if rule is not None:
+            rules[seen.domain] = rule
+        if MailState(seen.state).accepts_mail:
+            (covered if rule is not None else suggested).append(seen)
+    suggested.sort(key=lambda seen: (-seen.probability, seen.domain))
+    return Latest(watched, dict(look_alikes), rules, suggested, covered)
+
+
+def latest_findings(request: Request, ctx: Context) -> Latest:
+    """The app's :class:`Latest` (a dependency)."""
+    findings: LatestFindings = request.app.state.monitor_findings
+    return findings.read(ctx)
+
+
+LatestNow = Annotated[Latest, Depends(latest_findings)]
+
+
+def mount(app: FastAPI) -> None:
+    """Serve the monitor's page and API in ``app``, with the findings it keeps between runs."""
+    app.state.monitor_findings = LatestFindings()
+    app.include_router(api)
+    app.include_router(pages)
+
+
 def rule_book(ctx: WebContext) -> RuleBook:
     """The rules in force: the configuration's, then the stored ones (as the Guard has them)."""
     return RuleBook(ctx.rules.in_force(ctx.config.rules))
 
 
+def covering(book: RuleBook, domain: str) -> CoveringRule | None:
+    """The rule that applies to ``domain`` (A-label), if one does."""
+    try:
+        rule = book.match(parse_domain(domain))
+    except InvalidAddress:  # stored from DNS names the monitor made: not expected
+        return None
+    return CoveringRule(rule=rule.target, action=rule.action) if rule is not None else None
+
+
 def monitored(
-    seen: SeenLookAlike, book: RuleBook, before: SeenLookAlike | None = None
+    seen: SeenLookAlike, latest: Latest, before: SeenLookAlike | None = None
 ) -> MonitoredLookAlike:
     """``seen`` with the rule that covers it, and ``before`` it (for a change)."""
-    try:
-        rule = book.match(parse_domain(seen.domain))
-    except InvalidAddress:  # stored from DNS names the monitor made: not expected
-        rule = None
     return MonitoredLookAlike(
         domain=seen.display,
         ascii=seen.domain,
@@ -167,55 +247,36 @@ def monitored(
             if before is not None
             else None
         ),
-        covered_by=CoveringRule(rule=rule.target, action=rule.action) if rule else None,
+        covered_by=latest.rules.get(seen.domain),
     )
 
 
 def run_changes(
-    ctx: WebContext, book: RuleBook, run: int, limit: int | None = None
-) -> tuple[list[MonitoredLookAlike], int]:
-    """What run ``run`` found new, changed or gone (the first ``limit`` by protected domain
-    and rank), each with what it was before; and how many there are in all."""
+    ctx: WebContext, latest: Latest, run: int, limit: int | None = None
+) -> list[MonitoredLookAlike]:
+    """What run ``run`` found new, changed or gone (the first ``limit``, by protected
+    domain and rank), each with what it was before."""
     snapshots = ctx.store.look_alikes
-    found = snapshots.changes(run)
-    shown = found[:limit] if limit is not None else found
-    before = snapshots.earlier([seen.domain for seen in shown], run)
-    return [monitored(seen, book, before.get(seen.domain)) for seen in shown], len(found)
+    found = snapshots.changes(run, limit)
+    before = snapshots.earlier([seen.domain for seen in found], run)
+    return [monitored(seen, latest, before.get(seen.domain)) for seen in found]
 
 
-def taking_mail(
-    ctx: WebContext, book: RuleBook, intended: list[str] | None = None
-) -> tuple[list[SuggestedRule], list[MonitoredLookAlike]]:
-    """The look-alikes that take mail by their latest state: those no rule covers, with
-    the rule suggested for each (the likeliest first), and those a rule covers."""
-    suggested, covered = [], []
-    for seen in ctx.store.look_alikes.latest(intended, TAKING_MAIL).values():
-        look_alike = monitored(seen, book)
-        if look_alike.covered_by is not None:
-            covered.append(look_alike)
-        else:
-            suggested.append(suggestion(look_alike))
-    suggested.sort(key=lambda s: (-s.probability, s.ascii))
-    return suggested, covered
-
-
-def suggestion(look_alike: MonitoredLookAlike, action: Action = Action.REJECT) -> SuggestedRule:
+def suggestion(seen: SeenLookAlike, action: Action = Action.REJECT) -> SuggestedRule:
     """The domain rule for a look-alike that takes mail. It names the A-label form: an IDN
     look-alike written in Unicode would read like the domain it imitates."""
-    name = look_alike.domain
-    if look_alike.ascii != name:
-        name = f"{name} ({look_alike.ascii})"
+    name = seen.display if seen.display == seen.domain else f"{seen.display} ({seen.domain})"
     return SuggestedRule(
-        look_alike=look_alike.domain,
-        ascii=look_alike.ascii,
-        intended=look_alike.intended,
-        probability=look_alike.probability,
-        state=look_alike.state,
-        mx=look_alike.mx,
+        look_alike=seen.display,
+        ascii=seen.domain,
+        intended=seen.intended,
+        probability=seen.probability,
+        state=MailState(seen.state),
+        mx=list(seen.mx),
         rule=RuleModel(
-            domain=look_alike.ascii,
+            domain=seen.domain,
             action=action,
-            message=f"{name} is a look-alike of {look_alike.intended}.",
+            message=f"{name} is a look-alike of {seen.intended}.",
         ),
     )
 
@@ -234,7 +295,7 @@ def what_changed(look_alike: MonitoredLookAlike) -> str:
     if before.state is not look_alike.state:
         said.append(f"{before.state.value} → {look_alike.state.value}")
     if before.mx and look_alike.mx and before.mx != look_alike.mx:  # else "Now" shows them
-        said.append(f"hosts {' '.join(before.mx) or 'none'} → {' '.join(look_alike.mx) or 'none'}")
+        said.append(f"hosts {' '.join(before.mx)} → {' '.join(look_alike.mx)}")
     for name, was, now in (
         ("SPF", before.spf, look_alike.spf),
         ("DMARC", before.dmarc, look_alike.dmarc),
@@ -244,35 +305,13 @@ def what_changed(look_alike: MonitoredLookAlike) -> str:
     return "; ".join(said) or "unchanged"
 
 
-def overview(ctx: WebContext, run: int | None, intended: list[str] | None) -> MonitorOverview:
-    """What ``GET /api/monitor`` answers."""
-    snapshots = ctx.store.look_alikes
-    book = rule_book(ctx)
-    runs = snapshots.runs(limit=RUNS_SHOWN)
-    shown = run if run is not None else (runs[0].id if runs else None)
-    wanted = _normal(intended) if intended else None
-    suggested, _ = taking_mail(ctx, book, wanted)
-    return MonitorOverview(
-        runs=[MonitorRunModel.model_validate(r) for r in runs],
-        run=shown,
-        changes=run_changes(ctx, book, shown)[0] if shown is not None else [],
-        protected=[ProtectedDomain.model_validate(w) for w in snapshots.watched()],
-        look_alikes=[
-            monitored(seen, book)
-            for seen in snapshots.latest(wanted).values()
-            if seen.state != MailState.NXDOMAIN
-        ],
-        suggested_rules=suggested,
-    )
-
-
-def _normal(names: list[str]) -> list[str]:
+def _normal(names: list[str]) -> set[str]:
     """Protected domains as the store keeps them (Unicode form); a name that is not a
     domain matches nothing."""
-    found = []
+    found = set()
     for name in names:
         try:
-            found.append(parse_domain(name.strip()).unicode)
+            found.add(parse_domain(name.strip()).unicode)
         except InvalidAddress:
             continue
     return found
@@ -285,18 +324,40 @@ def _normal(names: list[str]) -> list[str]:
 def monitor_overview(
     who: Viewer,
     ctx: Context,
+    latest: LatestNow,
     run: Annotated[
         int | None, Query(ge=1, description="Whose changes to list; default the newest run.")
     ] = None,
     intended: Annotated[
         list[str] | None,
-        Query(description="Only these protected domains' look-alikes and suggestions."),
+        Query(description="Only these protected domains (changes, look-alikes, rules)."),
     ] = None,
 ) -> Any:
     """The monitor's latest findings: the runs, what a run found new, changed or gone, the
     latest state of each look-alike that exists, and a rule for each one that takes mail
     and no rule covers (add it with ``POST /api/rules``)."""
-    return overview(ctx, run, intended)
+    runs = ctx.store.look_alikes.runs(limit=RUNS_SHOWN)
+    shown = run if run is not None else (runs[0].id if runs else None)
+    wanted = _normal(intended) if intended else None
+
+    def asked(name: str) -> bool:
+        return wanted is None or name in wanted
+
+    changes = run_changes(ctx, latest, shown) if shown is not None else []
+    return MonitorOverview(
+        runs=[MonitorRunModel.model_validate(r) for r in runs],
+        run=shown,
+        changes=[c for c in changes if asked(c.intended)],
+        protected=[ProtectedDomain.model_validate(w) for w in latest.watched if asked(w.intended)],
+        look_alikes=[
+            monitored(seen, latest)
+            for name, seen_ones in latest.look_alikes.items()
+            if asked(name)
+            for seen in seen_ones
+            if seen.state != MailState.NXDOMAIN
+        ],
+        suggested_rules=[suggestion(s) for s in latest.suggested if asked(s.intended)],
+    )
 
 
 # --- the page --------------------------------------------------------------------------------
@@ -317,12 +378,13 @@ def monitor_page(
     request: Request,
     who: Viewer,
     ctx: Context,
+    latest: LatestNow,
     run: int | None = None,
     intended: str = "",
     page: int = 1,
     added: str = "",
 ) -> HTMLResponse:
-    return _page(request, who, ctx, run=run, intended=intended, page=page, added=added)
+    return _page(request, who, ctx, latest, run=run, intended=intended, page=page, added=added)
 
 
 @pages.post("/monitor/rules")
@@ -330,29 +392,28 @@ def block_look_alike(
     request: Request,
     who: Admin,
     ctx: Context,
+    latest: LatestNow,
     domain: Annotated[str, Form(max_length=255)],
     action: Annotated[str, Form(max_length=16)] = Action.REJECT.value,
 ) -> Response:
     """Add the suggested rule for a look-alike that takes mail (reject or hold)."""
     if action not in SUGGESTED_ACTIONS:
         problem = f"a suggested rule rejects or holds, not {action!r}"
-        return _page(request, who, ctx, error=problem, status=422)
-    book = rule_book(ctx)
+        return _page(request, who, ctx, latest, error=problem, status=422)
     wanted = domain.strip().lower()
-    suggested, covered = taking_mail(ctx, book)
-    chosen = next((s for s in suggested if s.ascii == wanted), None)
+    chosen = next((seen for seen in latest.suggested if seen.domain == wanted), None)
     if chosen is None:
-        rule = next((c.covered_by for c in covered if c.ascii == wanted), None)
+        rule = latest.rules.get(wanted)
         if rule is not None:
             problem = f"{wanted} is covered already: {rule.rule} → {rule.action.value}"
-            return _page(request, who, ctx, error=problem, status=409)
+            return _page(request, who, ctx, latest, error=problem, status=409)
         problem = f"{wanted} is not a look-alike the monitor last saw taking mail"
-        return _page(request, who, ctx, error=problem, status=422)
-    body = chosen.rule.model_copy(update={"action": Action(action)})
+        return _page(request, who, ctx, latest, error=problem, status=422)
     try:
-        save_rule(ctx, body, who.username, None)
+        save_rule(ctx, suggestion(chosen, Action(action)).rule, who.username, None)
     except HTTPException as refused:
-        return _page(request, who, ctx, error=str(refused.detail), status=refused.status_code)
+        problem, status = str(refused.detail), refused.status_code
+        return _page(request, who, ctx, latest, error=problem, status=status)
     return RedirectResponse(f"/monitor?added={quote(wanted)}#suggested", status_code=303)
 
 
@@ -360,6 +421,7 @@ def _page(
     request: Request,
     who: SignedIn,
     ctx: WebContext,
+    latest: Latest,
     *,
     run: int | None = None,
     intended: str = "",
@@ -368,40 +430,28 @@ def _page(
     error: str | None = None,
     status: int = 200,
 ) -> HTMLResponse:
-    snapshots = ctx.store.look_alikes
-    book = rule_book(ctx)
-    runs = snapshots.runs(limit=RUNS_SHOWN)
+    runs = ctx.store.look_alikes.runs(limit=RUNS_SHOWN)
     shown = run if run is not None else (runs[0].id if runs else None)
-    changes, changes_total = (
-        run_changes(ctx, book, shown, LIST_SHOWN) if shown is not None else ([], 0)
-    )
-    watched = snapshots.watched()
-    suggested, covered = taking_mail(ctx, book)
-    names = set(_normal([intended])) if intended.strip() else None
-    if names is not None:
-        watched_shown = [w for w in watched if w.intended in names]
+    # One more than shown: whether there are more.
+    changes = run_changes(ctx, latest, shown, LIST_SHOWN + 1) if shown is not None else []
+    watched, suggested, covered = latest.watched, latest.suggested, latest.covered
+    if intended.strip():
+        names = _normal([intended])
+        watched = [w for w in watched if w.intended in names]
         suggested = [s for s in suggested if s.intended in names]
         covered = [c for c in covered if c.intended in names]
-    else:
-        watched_shown = watched
-    pages_count = max(1, math.ceil(len(watched_shown) / PAGE_DOMAINS))
+    pages_count = max(1, math.ceil(len(watched) / PAGE_DOMAINS))
     page = min(max(page, 1), pages_count)
-    on_page = watched_shown[(page - 1) * PAGE_DOMAINS : page * PAGE_DOMAINS]
-    by_intended: dict[str, list[MonitoredLookAlike]] = defaultdict(list)
-    for seen in snapshots.latest([w.intended for w in on_page]).values():
-        by_intended[seen.intended].append(monitored(seen, book))
-    sections = [
-        ProtectedSection(
-            domain,
-            [m for m in by_intended[domain.intended] if m.state is not MailState.NXDOMAIN],
-            [
-                m
-                for m in by_intended[domain.intended]
-                if m.state is MailState.NXDOMAIN and m.run == domain.run
-            ],
+    sections = []
+    for domain in watched[(page - 1) * PAGE_DOMAINS : page * PAGE_DOMAINS]:
+        mine = [monitored(seen, latest) for seen in latest.look_alikes.get(domain.intended, [])]
+        sections.append(
+            ProtectedSection(
+                domain,
+                [m for m in mine if m.state is not MailState.NXDOMAIN],
+                [m for m in mine if m.state is MailState.NXDOMAIN and m.run == domain.run],
+            )
         )
-        for domain in on_page
-    ]
     return render(
         request,
         "monitor.html",
@@ -410,14 +460,14 @@ def _page(
         runs=runs,
         shown=shown,
         shown_record=next((r for r in runs if r.id == shown), None),
-        changes=changes,
-        changes_total=changes_total,
+        changes=changes[:LIST_SHOWN],
+        changes_more=len(changes) > LIST_SHOWN,
         changed_words={c.ascii: what_changed(c) for c in changes},
-        watched=watched,
+        watched=latest.watched,
         suggested_total=len(suggested),
-        suggested=suggested[:LIST_SHOWN],
+        suggested=[suggestion(s) for s in suggested[:LIST_SHOWN]],
         covered_total=len(covered),
-        covered=covered[:LIST_SHOWN],
+        covered=[monitored(c, latest) for c in covered[:LIST_SHOWN]],
         sections=sections,
         intended=intended,
         page=page,
@@ -436,7 +486,3 @@ def _added_rule(ctx: WebContext, added: str) -> Any:
     return next(
         (stored for stored in reversed(ctx.rules.all()) if stored.rule.domain == added), None
     )
-
-
-router.include_router(api)
-router.include_router(pages)
