@@ -130,7 +130,7 @@ def test_the_api_says_what_changed_what_takes_mail_and_which_rules_to_add(watche
     latest = {f["domain"]: f for f in answer["look_alikes"]}
     assert latest.keys() == exists.keys()
     for domain, finding in exists.items():
-        for key in ("intended", "rank", "state", "mx", "spf", "dmarc", "change"):
+        for key in ("intended", "probability", "rank", "state", "mx", "spf", "dmarc", "change"):
             assert latest[domain][key] == finding[key], (domain, key)
     assert latest["аrmy.mil"]["ascii"] == "xn--rmy-5cd.mil"
     assert latest["army.ml"]["covered_by"] == {"rule": "domain:army.ml", "action": "reject"}

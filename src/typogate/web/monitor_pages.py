@@ -228,7 +228,7 @@ def monitored(
         domain=seen.display,
         ascii=seen.domain,
         intended=seen.intended,
-        probability=seen.probability,
+        probability=round(seen.probability, 6),  # as typogate monitor --json
         rank=seen.rank,
         state=MailState(seen.state),
         mx=list(seen.mx),
@@ -270,7 +270,7 @@ def suggestion(seen: SeenLookAlike, action: Action = Action.REJECT) -> Suggested
         look_alike=seen.display,
         ascii=seen.domain,
         intended=seen.intended,
-        probability=seen.probability,
+        probability=round(seen.probability, 6),  # as typogate monitor --json
         state=MailState(seen.state),
         mx=list(seen.mx),
         rule=RuleModel(
