@@ -156,7 +156,7 @@ class LatestFindings:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._runs: tuple[int, int] | None = None
-        self._rules: object = None
+        self._rules: tuple[int, int, datetime | None] | None = None
         self._snapshot: tuple[list[WatchedDomain], list[SeenLookAlike]] = ([], [])
         self._latest: Latest | None = None
 
