@@ -118,6 +118,8 @@ def check_what_the_dashboard_reads(url: str) -> None:
             "amry.mil": second,
         }
         assert snapshots.earlier(domains, first) == {}
+        many = [f"nowhere{n}.ml" for n in range(450)] + domains  # asked in batches
+        assert snapshots.earlier(many, third) == later
 
         assert snapshots.watched() == [
             WatchedDomain("army.mil", second, start + timedelta(days=1, seconds=5), 2, 1),

@@ -14,15 +14,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Row, Select, case, func, insert, select
+from sqlalchemy import Engine, Row, Select, case, func, insert, select, union_all
 from sqlalchemy.orm import Session
 
 from typogate.store.models import LookAlikeRow, MonitorRunRow
 from typogate.store.records import utc
 from typogate.vocabulary import Change, MailState
 
-# Names per IN (...): well under SQLite's limit on bound parameters.
-_IN_BATCH = 500
+# Names per statement: well under SQLite's limits on terms of a UNION (500) and on
+# bound parameters.
+_UNION_BATCH = 200
 # Read as plain rows, not ORM objects: the newest of each look-alike is read from every
 # run ever kept, and that is most of the time the page and the gateway's start take.
 _ROWS = LookAlikeRow.__table__
@@ -137,18 +138,18 @@ class LookAlikeSnapshots:
         changed from."""
         found: dict[str, SeenLookAlike] = {}
         with Session(self.engine) as session:
-            for names in _batches(domains):
-                before = (
-                    select(LookAlikeRow.domain, func.max(LookAlikeRow.run_id).label("run_id"))
-                    .where(LookAlikeRow.domain.in_(names), LookAlikeRow.run_id < run)
-                    .group_by(LookAlikeRow.domain)
+            # One indexed look-up per domain: grouping every row of the domains asked made
+            # PostgreSQL read the whole table, which grows with every run kept.
+            for names in _batches(domains, _UNION_BATCH):
+                each = [
+                    select(_ROWS)
+                    .where(LookAlikeRow.domain == name, LookAlikeRow.run_id < run)
+                    .order_by(LookAlikeRow.run_id.desc())
+                    .limit(1)
                     .subquery()
-                )
-                query = select(_ROWS).join(
-                    before,
-                    (LookAlikeRow.domain == before.c.domain)
-                    & (LookAlikeRow.run_id == before.c.run_id),
-                )
+                    for name in names
+                ]
+                query = union_all(*(select(newest) for newest in each))
                 found.update((row.domain, _seen(row)) for row in session.execute(query))
         return found
 
@@ -247,10 +248,10 @@ class LookAlikeSnapshots:
         )
 
 
-def _batches(names: Collection[str]) -> Iterable[list[str]]:
+def _batches(names: Collection[str], size: int) -> Iterable[list[str]]:
     listed = list(names)
-    for start in range(0, len(listed), _IN_BATCH):
-        yield listed[start : start + _IN_BATCH]
+    for start in range(0, len(listed), size):
+        yield listed[start : start + size]
 
 
 def _seen(row: Row[Any]) -> SeenLookAlike:

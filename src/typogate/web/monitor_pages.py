@@ -252,12 +252,19 @@ def monitored(
 
 
 def run_changes(
-    ctx: WebContext, latest: Latest, run: int, limit: int | None = None
+    ctx: WebContext,
+    latest: Latest,
+    run: int,
+    limit: int | None = None,
+    intended: set[str] | None = None,
 ) -> list[MonitoredLookAlike]:
     """What run ``run`` found new, changed or gone (the first ``limit``, by protected
-    domain and rank), each with what it was before."""
+    domain and rank; only those of the ``intended`` domains, when given), each with what it
+    was before."""
     snapshots = ctx.store.look_alikes
     found = snapshots.changes(run, limit)
+    if intended is not None:
+        found = [seen for seen in found if seen.intended in intended]
     before = snapshots.earlier([seen.domain for seen in found], run)
     return [monitored(seen, latest, before.get(seen.domain)) for seen in found]
 
@@ -343,11 +350,10 @@ def monitor_overview(
     def asked(name: str) -> bool:
         return wanted is None or name in wanted
 
-    changes = run_changes(ctx, latest, shown) if shown is not None else []
     return MonitorOverview(
         runs=[MonitorRunModel.model_validate(r) for r in runs],
         run=shown,
-        changes=[c for c in changes if asked(c.intended)],
+        changes=run_changes(ctx, latest, shown, intended=wanted) if shown is not None else [],
         protected=[ProtectedDomain.model_validate(w) for w in latest.watched if asked(w.intended)],
         look_alikes=[
             monitored(seen, latest)
