@@ -52,6 +52,10 @@ class Facts(BaseModel):
 
 class CoveringRule(BaseModel):
     rule: str = Field(description="The rule that applies: suffix:ml or domain:army.ml.")
+    ascii: str = Field(
+        description="The same in A-label form: a Cyrillic domain:аrmy.mil reads like "
+        "domain:army.mil, domain:xn--rmy-5cd.mil does not."
+    )
     action: Action
 
 
@@ -215,9 +219,15 @@ def covering(book: RuleBook, domain: str) -> CoveringRule | None:
     """The rule that applies to ``domain`` (A-label), if one does."""
     try:
         rule = book.match(parse_domain(domain))
+        if rule is None:
+            return None
+        if rule.domain is not None:
+            target = f"domain:{parse_domain(rule.domain).ascii}"
+        else:
+            target = f"suffix:{parse_domain(f'x.{rule.suffix}').ascii.partition('.')[2]}"
     except InvalidAddress:  # stored from DNS names the monitor made: not expected
         return None
-    return CoveringRule(rule=rule.target, action=rule.action) if rule is not None else None
+    return CoveringRule(rule=rule.target, ascii=target, action=rule.action)
 
 
 def monitored(
@@ -479,6 +489,7 @@ def _page(
         page=page,
         pages_count=pages_count,
         outcome=_added_rule(ctx, added),
+        added=added,
         error=error,
         actions=SUGGESTED_ACTIONS,
     )
@@ -489,6 +500,10 @@ def _added_rule(ctx: WebContext, added: str) -> Any:
     URL's text."""
     if not added:
         return None
-    return next(
-        (stored for stored in reversed(ctx.rules.all()) if stored.rule.domain == added), None
-    )
+    for stored in reversed(ctx.rules.all()):
+        try:
+            if stored.rule.domain and parse_domain(stored.rule.domain).ascii == added:
+                return stored
+        except InvalidAddress:  # a rule stored before today's checks
+            continue
+    return None
