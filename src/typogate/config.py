@@ -124,8 +124,20 @@ class Rule(_Section):
 
     @property
     def target(self) -> str:
-        """``suffix:ml`` or ``domain:partner.ml``: how verdicts name this rule."""
-        return f"suffix:{self.suffix}" if self.suffix is not None else f"domain:{self.domain}"
+        """``suffix:ml`` or ``domain:partner.ml``: how verdicts, logs and pages name this rule.
+        A name with non-ASCII letters is written in its A-label form (``xn--rmy-5cd.mil``): in
+        Unicode, a rule on a Cyrillic look-alike would read exactly like one on the original."""
+        kind, name = ("suffix", self.suffix) if self.suffix is not None else ("domain", self.domain)
+        assert name is not None
+        if not name.isascii():
+            from typogate.domains import parse_domain
+
+            name = (
+                parse_domain(f"x.{name}").ascii[2:]
+                if kind == "suffix"
+                else parse_domain(name).ascii
+            )
+        return f"{kind}:{name}"
 
 
 def rule_suffix(text: str) -> str:

@@ -133,7 +133,6 @@ def test_the_api_says_what_changed_what_takes_mail_and_which_rules_to_add(watche
     assert latest["аrmy.mil"]["ascii"] == "xn--rmy-5cd.mil"
     assert latest["army.ml"]["covered_by"] == {
         "rule": "domain:army.ml",
-        "ascii": "domain:army.ml",
         "action": "reject",
     }
     assert answer["protected"] == [
@@ -237,10 +236,10 @@ def test_the_page_shows_the_changes_and_an_admin_blocks_a_look_alike(watched, br
         row = page.locator("#suggested-xn--rmy-5cd\\.mil")
         row.locator("select[name=action]").select_option("hold")
         row.get_by_role("button", name="Block it").click()
-        expect(page.locator(".outcome")).to_contain_text("domain:аrmy.mil (xn--rmy-5cd.mil) → hold")
+        expect(page.locator(".outcome")).to_contain_text("domain:xn--rmy-5cd.mil → hold")
         expect(page.locator("#suggested-xn--rmy-5cd\\.mil")).to_have_count(0)
         covered = page.locator("#covered-xn--rmy-5cd\\.mil")
-        expect(covered).to_contain_text("domain:аrmy.mil → hold")
+        expect(covered).to_contain_text("domain:xn--rmy-5cd.mil → hold")
         expect(covered).to_contain_text("domain:xn--rmy-5cd.mil")
         page.get_by_role("link", name="Rules", exact=True).first.click()
         expect(page.locator("table.stored input[value='аrmy.mil']")).to_have_count(1)

@@ -51,10 +51,9 @@ class Facts(BaseModel):
 
 
 class CoveringRule(BaseModel):
-    rule: str = Field(description="The rule that applies: suffix:ml or domain:army.ml.")
-    ascii: str = Field(
-        description="The same in A-label form: a Cyrillic domain:аrmy.mil reads like "
-        "domain:army.mil, domain:xn--rmy-5cd.mil does not."
+    rule: str = Field(
+        description="The rule that applies: suffix:ml or domain:army.ml, non-ASCII names in "
+        "A-label form (a Cyrillic domain:аrmy.mil would read like domain:army.mil)."
     )
     action: Action
 
@@ -219,15 +218,11 @@ def covering(book: RuleBook, domain: str) -> CoveringRule | None:
     """The rule that applies to ``domain`` (A-label), if one does."""
     try:
         rule = book.match(parse_domain(domain))
-        if rule is None:
-            return None
-        if rule.domain is not None:
-            target = f"domain:{parse_domain(rule.domain).ascii}"
-        else:
-            target = f"suffix:{parse_domain(f'x.{rule.suffix}').ascii.partition('.')[2]}"
     except InvalidAddress:  # stored from DNS names the monitor made: not expected
         return None
-    return CoveringRule(rule=rule.target, ascii=target, action=rule.action)
+    if rule is None:
+        return None
+    return CoveringRule(rule=rule.target, action=rule.action)
 
 
 def monitored(
