@@ -95,8 +95,9 @@ class AuditFormat(StrEnum):
     CSV = "csv"
 
 
-class AuditEngine(StrEnum):
-    """Where an audit runs: every core of this machine, or a Dask cluster."""
+class Engine(StrEnum):
+    """Where batch work (an audit, a monitor run) runs: this machine's cores, or a Dask
+    cluster."""
 
     LOCAL = "local"
     DASK = "dask"

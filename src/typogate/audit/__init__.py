@@ -15,12 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from typogate.audit.engines import Outcome, Settings, run_dask, run_local
+from typogate import batch
+from typogate.audit.engines import Outcome, Settings
+from typogate.audit.engines import run as run_parts
 from typogate.audit.report import Finding, findings, write
 from typogate.audit.sources import PART_BYTES, AuditInputError, InputProblem, Part, survey
 from typogate.config import Config
 from typogate.policy import Guard
-from typogate.vocabulary import AuditEngine, AuditFormat
+from typogate.vocabulary import AuditFormat, Engine
 
 __all__ = ["Audit", "AuditInputError", "InputProblem", "run", "write_report"]
 
@@ -31,7 +33,7 @@ class Audit:
 
     outcome: Outcome
     findings: list[Finding]
-    engine: AuditEngine
+    engine: Engine
     seconds: float
     inputs: list[Path]
     problems: list[InputProblem]  # paths not read, or not read to their end, and why
@@ -47,7 +49,7 @@ def run(
     config: Config,
     *,
     format: AuditFormat | None = None,
-    engine: AuditEngine = AuditEngine.LOCAL,
+    engine: Engine = Engine.LOCAL,
     columns: Mapping[str, str] | None = None,
     workers: int | None = None,
     scheduler: str | None = None,
@@ -81,10 +83,8 @@ def run(
             progress(part.size, total)
 
     started = time.perf_counter()
-    if engine is AuditEngine.LOCAL:
-        outcome = run_local(parts, settings, workers, report_done)
-    else:
-        outcome = run_dask(parts, settings, scheduler, workers, report_done)
+    with batch.workers(engine, workers, scheduler) as running:
+        outcome = run_parts(parts, settings, running, report_done)
     seconds = time.perf_counter() - started
     problems = sorted([*unread, *outcome.problems], key=lambda p: p.path)
     return Audit(outcome, findings(outcome, guard), engine, seconds, list(paths), problems)

@@ -10,14 +10,10 @@ suspected typo domains travel back.
 
 from __future__ import annotations
 
-import os
 import zlib
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
-from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +21,7 @@ from typogate.audit import postfix_log
 from typogate.audit.deliveries import Delivery, HoldEnd, PartResult
 from typogate.audit.readers import READERS
 from typogate.audit.sources import InputProblem, Part, blocks
+from typogate.batch import Workers
 from typogate.domains import InvalidAddress
 from typogate.policy import Config, Guard
 from typogate.vocabulary import Action, AuditFormat
@@ -144,61 +141,13 @@ def missing_senders(outcome: Outcome) -> frozenset[str]:
     return frozenset(d.queue_id for d in outcome.suspects if not d.sender and d.queue_id)
 
 
-def run_local(
-    parts: list[Part], settings: Settings, workers: int | None, progress: Callable[[Part], None]
+def run(
+    parts: list[Part], settings: Settings, workers: Workers, progress: Callable[[Part], None]
 ) -> Outcome:
-    """Every core of this machine (``workers`` processes), streaming partition by partition."""
-    workers = workers or os.cpu_count() or 1
-    parallel = workers > 1 and len(parts) > 1
-    with ProcessPoolExecutor(max_workers=workers) if parallel else nullcontext() as pool:
-        mapper = pool.map if pool is not None else map
-        results = []
-        for part, result in zip(parts, mapper(run_part, parts, repeat(settings)), strict=True):
-            results.append(result)
-            progress(part)
-        outcome = merge(parts, results)
-        wanted = missing_senders(outcome)
-        if wanted:
-            fill_senders(outcome, mapper(senders_in, parts, repeat(wanted)))
+    """Every partition on ``workers``, then the senders whose from= line sat in another
+    partition (a second pass, over the partitions again)."""
+    outcome = merge(parts, workers.map(run_part, parts, progress, settings=settings))
+    wanted = missing_senders(outcome)
+    if wanted:
+        fill_senders(outcome, workers.map(senders_in, parts, queue_ids=wanted))
     return outcome
-
-
-def run_dask(
-    parts: list[Part],
-    settings: Settings,
-    scheduler: str | None,
-    workers: int | None,
-    progress: Callable[[Part], None],
-) -> Outcome:
-    """The same work on a Dask cluster: ``scheduler`` (tcp://HOST:PORT) or a LocalCluster."""
-    from dask.distributed import Client, LocalCluster, as_completed
-
-    cluster = None
-    if scheduler:
-        client = Client(scheduler)
-    else:
-        cluster = LocalCluster(
-            n_workers=workers or os.cpu_count() or 1,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-        )
-        client = Client(cluster)
-    try:
-        futures = client.map(run_part, parts, settings=settings, pure=False)
-        index = {future.key: i for i, future in enumerate(futures)}
-        for future in as_completed(futures):
-            progress(parts[index[future.key]])
-        results = client.gather(futures)
-        outcome = merge(parts, results)
-        wanted = missing_senders(outcome)
-        if wanted:
-            fill_senders(
-                outcome, client.gather(client.map(senders_in, parts, queue_ids=wanted, pure=False))
-            )
-        return outcome
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()

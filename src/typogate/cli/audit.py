@@ -17,7 +17,7 @@ from typogate.audit.tracking_csv import parse_columns
 from typogate.cli import app
 from typogate.cli.options import ConfigFile, KnownFiles, ProfileName, ProtectFiles
 from typogate.cli.startup import USAGE, fail, failing_cleanly, load_config
-from typogate.vocabulary import AuditEngine, AuditFormat
+from typogate.vocabulary import AuditFormat, Engine
 
 
 @app.command()
@@ -35,8 +35,8 @@ def audit(
         Path, typer.Option("--out", help="Folder for summary.json, findings.csv, report.html.")
     ] = Path("typogate-audit"),
     engine: Annotated[
-        AuditEngine, typer.Option("--engine", help="local (all cores) or dask.")
-    ] = AuditEngine.LOCAL,
+        Engine, typer.Option("--engine", help="local (all cores) or dask.")
+    ] = Engine.LOCAL,
     scheduler: Annotated[
         str | None,
         typer.Option("--scheduler", help="Dask scheduler, tcp://HOST:PORT (else a LocalCluster)."),

@@ -11,8 +11,9 @@ from typogate.monitor.engines import Settings
 from typogate.monitor.lookalikes import LookAlike, look_alikes
 from typogate.monitor.mail_state import Lookup, MailFacts, MailState, Nameserver, mail_states
 from typogate.monitor.probe import Probe
-from typogate.monitor.run import Engine, MonitorInputError, MonitorRun, run_monitor
+from typogate.monitor.run import MonitorInputError, MonitorRun, run_monitor
 from typogate.monitor.snapshots import Change, Finding, Observation
+from typogate.vocabulary import Engine
 
 __all__ = [
     "Change",

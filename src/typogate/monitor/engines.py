@@ -11,12 +11,8 @@ time on each worker. Both engines merge in partition order: the same findings ei
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from contextlib import nullcontext
 from dataclasses import dataclass
-from itertools import repeat
 
 from typogate.domains import parse_domain
 from typogate.monitor.lookalikes import DEFAULT_BUDGET, DEFAULT_COVERAGE, LookAlike, look_alikes
@@ -128,56 +124,3 @@ def merge(results: Iterable[PartResult]) -> tuple[int, list[Observation]]:
             if held is None or observation.look_alike.probability > held.look_alike.probability:
                 best[observation.look_alike.ascii] = observation
     return asked, list(best.values())
-
-
-def run_local(
-    parts: list[tuple[str, ...]],
-    settings: Settings,
-    workers: int | None,
-    progress: Callable[[tuple[str, ...]], None],
-) -> tuple[int, list[Observation]]:
-    """Partitions on this machine: in this process, or ``workers`` processes."""
-    workers = workers or 1
-    parallel = workers > 1 and len(parts) > 1
-    with ProcessPoolExecutor(max_workers=workers) if parallel else nullcontext() as pool:
-        mapper = pool.map if pool is not None else map
-        results = []
-        for part, result in zip(parts, mapper(run_part, parts, repeat(settings)), strict=True):
-            results.append(result)
-            progress(part)
-    return merge(results)
-
-
-def run_dask(
-    parts: list[tuple[str, ...]],
-    settings: Settings,
-    scheduler: str | None,
-    workers: int | None,
-    progress: Callable[[tuple[str, ...]], None],
-) -> tuple[int, list[Observation]]:
-    """The same partitions on a Dask cluster: ``scheduler`` (tcp://HOST:PORT) or a
-    LocalCluster of ``workers`` processes. Every worker must reach the nameservers."""
-    from dask.distributed import Client, LocalCluster, as_completed
-
-    cluster = None
-    if scheduler:
-        client = Client(scheduler)
-    else:
-        cluster = LocalCluster(
-            n_workers=workers or os.cpu_count() or 1,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-        )
-        client = Client(cluster)
-    try:
-        futures = client.map(run_part, parts, settings=settings, pure=False)
-        index = {future.key: i for i, future in enumerate(futures)}
-        for future in as_completed(futures):
-            progress(parts[index[future.key]])
-        return merge(client.gather(futures))
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()

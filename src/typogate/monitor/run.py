@@ -13,19 +13,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from enum import StrEnum
 
+from typogate import batch
 from typogate.domains import InvalidAddress, parse_domain
-from typogate.monitor.engines import Settings, partitions, run_dask, run_local
+from typogate.monitor.engines import Settings, merge, partitions, run_part
 from typogate.monitor.mail_state import MailFacts, MailState
 from typogate.monitor.snapshots import Finding, compare, reported
-
-
-class Engine(StrEnum):
-    """Where the partitions run."""
-
-    LOCAL = "local"
-    DASK = "dask"
+from typogate.vocabulary import Engine
 
 
 class MonitorInputError(ValueError):
@@ -81,10 +75,9 @@ def run_monitor(
         if progress is not None:
             progress(len(part))
 
-    if engine is Engine.DASK:
-        asked, observations = run_dask(parts, settings, scheduler, workers, advance)
-    else:
-        asked, observations = run_local(parts, settings, workers, advance)
+    # One process unless asked for more: the DNS step is bound by the nameservers, not CPU.
+    with batch.workers(engine, workers or 1, scheduler) as running:
+        asked, observations = merge(running.map(run_part, parts, advance, settings=settings))
     findings = reported(compare(observations, previous), settings.everything)
     findings.sort(
         key=lambda f: (
