@@ -1,4 +1,4 @@
-"""The benchmark data sets, built from ../shared/data with a fixed seed.
+"""The benchmark data sets, built from bench/data (see its README.md) with a fixed seed.
 
 The typo generator here is the benchmark's own, written independently of typogate's error
 model: it applies each typo class named in the core issue to the protected list, then drops
@@ -16,9 +16,9 @@ from pathlib import Path
 import idna
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared" / "data"
-DOMAINS = SHARED / "domains"
-CASES = SHARED / "cases"
+DATA = ROOT / "bench" / "data"
+DOMAINS = DATA / "domains"
+CASES = DATA / "cases"
 PROVIDERS = ROOT / "src" / "typogate" / "policy" / "profiles" / "mail-providers.txt"
 
 # Organisation mail domains below the second level, where dots get lost (doppelgangers).
