@@ -16,7 +16,7 @@ from functools import lru_cache
 
 from rapidfuzz.distance import OSA, Levenshtein
 
-from typogate.domains.confusables import skeleton
+from typogate.domains.confusables import WIDE_LOOKALIKES, skeleton
 from typogate.domains.keyboard import adjacent
 from typogate.domains.names import Domain, is_real_suffix
 
@@ -59,9 +59,13 @@ COST_UNICODE_CONFUSABLE = 1.0  # a Cyrillic "а": nobody types that by accident
 COST_MERGED_SUFFIX = 4.0  # "armymil.com": the whole domain typed as a name
 COST_MERGED_UNUSUAL_SUFFIX = 1.5  # extra when the appended suffix is not a habitual one
 _HABITUAL_SUFFIXES = frozenset({"com", "net", "org"})
-# Typing one real suffix for another (.gr for .fr, .cn for .ca) is rarer than the letter
-# slips suggest: the domain under the other real suffix is usually meant as written.
-COST_OTHER_REAL_SUFFIX = 6.0
+# A suffix slipped into another real suffix (.il for .mil, .et for .net, .gr for .fr): one
+# slip of the fingers is one slip whatever it lands on, and this small extra only says that
+# the other country's domain could be meant as written (its prior and the lists say more).
+COST_OTHER_REAL_SUFFIX = 1.5
+# Two or more slips that land on another real suffix (.ca for .com, .de for .com) are
+# rarer than the domain under that suffix being meant as written.
+COST_OTHER_REAL_SUFFIX_SLIPS = 6.0
 
 # Suffix confusions people make far more often than their edit distance suggests.
 SUFFIX_CONFUSIONS: dict[tuple[str, str], float] = {
@@ -159,12 +163,10 @@ def _aligned_whole(typed: Domain, meant: Domain, budget: float) -> Explanation |
     aligned = _align(typed.unicode, meant.unicode, suffix_start, budget)
     if aligned is None:
         return None
-    if (
-        typed.suffix != meant.suffix
-        and is_real_suffix(typed.suffix)
-        and any(edit.slip is Slip.SUFFIX for edit in aligned.edits)
-    ):
-        other = Edit(Slip.SUFFIX, f".{typed.suffix} is a real suffix too", COST_OTHER_REAL_SUFFIX)
+    slips = sum(edit.slip is Slip.SUFFIX for edit in aligned.edits)
+    if slips and typed.suffix != meant.suffix and is_real_suffix(typed.suffix):
+        extra = COST_OTHER_REAL_SUFFIX if slips == 1 else COST_OTHER_REAL_SUFFIX_SLIPS
+        other = Edit(Slip.SUFFIX, f".{typed.suffix} is a real suffix too", extra)
         if aligned.cost + other.cost > budget:
             return None
         return Explanation((*aligned.edits, other), aligned.cost + other.cost)
@@ -208,7 +210,27 @@ def _is_bitflip(a: str, b: str) -> bool:
 MIN_EDIT_COST = min(
     COST_OMISSION_DOUBLE, COST_DOUBLING, COST_DOT_DROPPED, COST_HYPHEN, COST_ASCII_HOMOGLYPH
 )
-_MATCH, _SUB, _OMIT, _EXTRA, _SWAP = range(5)
+_MATCH, _SUB, _OMIT, _EXTRA, _SWAP, _WIDE, _NARROW = range(7)
+# A two-character look-alike (rn for m) stands for one letter: two edits of the plain
+# distance for the price of one look-alike, which the distance bound must allow for.
+_LOOKALIKE_DISCOUNT = 2 * MIN_EDIT_COST - COST_ASCII_HOMOGLYPH
+
+
+def _wide_at(text: str, lo: int, length: int) -> dict[int, str]:
+    """Where a two-character look-alike ends in ``text[lo:lo + length]``: position (1-based,
+    as the alignment counts) -> the letter it passes for."""
+    return {
+        k: letter
+        for k in range(2, length + 1)
+        for letter, wide in WIDE_LOOKALIKES.items()
+        if text[lo + k - 2 : lo + k] == wide
+    }
+
+
+def _lookalike_room(meant: str, typed: str) -> float:
+    """The most the two-character look-alikes in either text can take off the bound."""
+    found = sum(text.count(wide) for wide in WIDE_LOOKALIKES.values() for text in (meant, typed))
+    return _LOOKALIKE_DISCOUNT * found
 
 
 def _align(typed: str, meant: str, suffix_start: int, budget: float) -> Explanation | None:
@@ -219,7 +241,8 @@ def _align(typed: str, meant: str, suffix_start: int, budget: float) -> Explanat
     Only the part between the common prefix and the common suffix is aligned (costs still
     see the neighbours outside it). ``None`` when every alignment costs more than ``budget``.
     """
-    if OSA.distance(meant, typed) * MIN_EDIT_COST > budget:
+    bound = OSA.distance(meant, typed) * MIN_EDIT_COST
+    if bound > budget and bound - _lookalike_room(meant, typed) > budget:
         return None
     shorter = min(len(meant), len(typed))
     lo = 0
@@ -240,10 +263,14 @@ def _align(typed: str, meant: str, suffix_start: int, budget: float) -> Explanat
     for j in range(1, cols + 1):
         cost[0][j] = cost[0][j - 1] + extra[j - 1]
         move[0][j] = _EXTRA
+    # Two-character look-alikes (rn, cl, vv) in each text: usually none, and then no check.
+    typed_wide = _wide_at(typed, lo, cols)
+    meant_wide = _wide_at(meant, lo, rows)
     for i in range(1, rows + 1):
         was = meant[lo + i - 1]
         above, row = cost[i - 1], cost[i]
         gone = omit[i - 1]
+        narrow = meant_wide.get(i)  # meant "rn" (ending here) may be typed as one "m"
         for j in range(1, cols + 1):
             now = typed[lo + j - 1]
             if was == now:
@@ -263,6 +290,14 @@ def _align(typed: str, meant: str, suffix_start: int, budget: float) -> Explanat
                 and cost[i - 2][j - 2] + _swap_cost(meant[lo + i - 2 : lo + i]) < best
             ):
                 best, how = cost[i - 2][j - 2] + _swap_cost(meant[lo + i - 2 : lo + i]), _SWAP
+            if (
+                typed_wide
+                and typed_wide.get(j) == was
+                and cost[i - 1][j - 2] + COST_ASCII_HOMOGLYPH < best
+            ):
+                best, how = cost[i - 1][j - 2] + COST_ASCII_HOMOGLYPH, _WIDE
+            if narrow == now and cost[i - 2][j - 1] + COST_ASCII_HOMOGLYPH < best:
+                best, how = cost[i - 2][j - 1] + COST_ASCII_HOMOGLYPH, _NARROW
             row[j] = best
             move[i][j] = how
         if min(row) > budget and min(above) > budget:
@@ -292,6 +327,12 @@ def _edits(
         elif how == _EXTRA:
             j -= 1
             edits.append(_classify("insert", lo + i, lo + j, meant, typed, suffix_start))
+        elif how == _WIDE:
+            i, j = i - 1, j - 2
+            edits.append(_lookalike(typed[lo + j : lo + j + 2], meant[lo + i]))
+        elif how == _NARROW:
+            i, j = i - 2, j - 1
+            edits.append(_lookalike(typed[lo + j], meant[lo + i : lo + i + 2]))
         else:
             i, j = i - 2, j - 2
             edits.append(_transposition(meant[lo + i : lo + i + 2]))
@@ -330,6 +371,10 @@ def _swap_cost(pair: str) -> float:
 
 def _substitution_cost(was: str, now: str) -> float:
     return _substitution(was, now, False).cost
+
+
+def _lookalike(typed: str, meant: str) -> Edit:
+    return Edit(Slip.CONFUSABLE, f"{typed!r} looks like {meant!r}", COST_ASCII_HOMOGLYPH)
 
 
 def _transposition(pair: str) -> Edit:

@@ -43,6 +43,49 @@ def _prototypes() -> dict[int, str]:
 _ASCII_PROTOTYPES = _table(re.findall(rb"\n(00[0-7][0-9A-F]) ;\t([0-9A-F ]+?) ;", _data()))
 
 
+def _ascii_lookalikes() -> dict[str, str]:
+    """Look-alike -> the letter it passes for, for the characters of an ASCII domain.
+
+    From the data: every lower-case ASCII letter or digit whose UTS #39 prototype is other
+    lower-case ASCII letters or digits (``rn`` for ``m``, ``1`` for ``l``, ``0`` for ``o``:
+    the whole of it, as UTS #39 maps characters, and of the ASCII ones only these look like
+    domain characters). Then the two sequences that draw one letter in the sans-serif fonts
+    mail clients use, which UTS #39 cannot list because it maps one character to a sequence,
+    never a sequence to a character: ``cl`` for ``d`` and ``vv`` for ``w``.
+    """
+    domain_text = re.compile(r"[a-z0-9]+")
+    table: dict[str, str] = {}
+    for code, prototype in _ASCII_PROTOTYPES.items():
+        source, target = chr(code), prototype.lower()
+        readable = domain_text.fullmatch(source) and domain_text.fullmatch(target)
+        if source == target or not readable:
+            continue  # upper case (I), punctuation (| ` %), or a character that maps to itself
+        if len(target) == 1 and target.isalpha():
+            table[source] = target  # "1" passes for "l"
+        else:
+            table[target] = source  # "rn" passes for "m"
+    table.update({"cl": "d", "vv": "w"})
+    return table
+
+
+LOOKALIKES: dict[str, str] = _ascii_lookalikes()
+# The look-alikes that are two characters wide, by the letter they pass for (m -> rn).
+WIDE_LOOKALIKES: dict[str, str] = {
+    letter: lookalike for lookalike, letter in LOOKALIKES.items() if len(lookalike) == 2
+}
+_LOOKALIKE_TEXT = re.compile("|".join(sorted(LOOKALIKES, key=len, reverse=True)))
+
+
+def fold_lookalikes(text: str) -> str:
+    """``text`` with every ASCII look-alike replaced by the letter it passes for.
+
+    ``fold_lookalikes("clell") == fold_lookalikes("dell") == "dell"``, and ``arrny`` folds
+    to ``army``: a key under which a name and its look-alike spellings meet. Folding is
+    greedy from the left, the same way for every text, so it is a key, not a reading.
+    """
+    return _LOOKALIKE_TEXT.sub(lambda found: LOOKALIKES[found.group()], text)
+
+
 @lru_cache(maxsize=65_536)
 def skeleton(text: str) -> str:
     """The UTS #39 skeleton of ``text``, lower-cased so that domain case does not matter.

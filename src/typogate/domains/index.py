@@ -12,7 +12,18 @@ look-ups whatever the number of domains (never a scan). Keys:
   a two-label suffix (``gmail.co.um``) or an extra one (``example.com.com``) is found too;
 * the name, and the whole domain, with dots and hyphens removed: the whole domain typed as
   a name (``armymil.com``, ``army-mil.com``) and hyphen slips (``1-und-1.de``);
-* the UTS #39 skeleton of the whole domain, for look-alike characters (``аrmy.mil``, ``arny.mil``).
+* the UTS #39 skeleton of the whole domain, for look-alike characters (``аrmy.mil``, ``arny.mil``);
+* the deletion neighbourhood of the name with its ASCII look-alikes folded (``cl`` -> ``d``,
+  ``rn`` -> ``m``), for a look-alike together with another slip (``clel.com``, ``arrny.ml``)
+  and a look-alike in either direction (``doudflare.com`` for ``cloudflare.com``).
+
+Besides the keys, a typed name that ends in a protected registrable domain's name is read as
+that domain with a host label in front and its dot left out (``chndell.com``: ``chn.dell.com``
+when ``dell.com`` is protected, the "doppelganger" of Godai et al.): that host is in no list,
+so the index makes the candidate domain rather than finding it. Not in closed registries
+(``model.closed_suffixes``: ``.gov``, ``.mil``): there a name is assigned under a naming
+rule, and a state's prefix in front of an agency's name (``azdot.gov``, ``ncdoi.gov``) is
+how real names are made, not how dots get lost.
 """
 
 from __future__ import annotations
@@ -22,8 +33,8 @@ from collections.abc import Iterable
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
-from typogate.domains.confusables import skeleton
-from typogate.domains.names import Domain
+from typogate.domains.confusables import fold_lookalikes, skeleton
+from typogate.domains.names import Domain, InvalidAddress, parse_domain
 
 # Deletions are taken from the first characters of a name only (SymSpell's prefix length):
 # a slip further right leaves the prefix intact, and the key count stops growing with length.
@@ -31,8 +42,14 @@ PREFIX = 7
 
 
 _TWO_SLIPS_MIN = 5
+# Two slips that each add or change a letter are looked for only between names this long:
+# in shorter ones two slips leave too little of the name, and another real name is likelier.
+_TWO_SLIPS_APART = 7
 # Fewer candidates than this are cheaper to score one by one than to filter in a batch.
 _BATCH_FILTER_FROM = 6
+# A protected name shorter than this is not looked for at the end of a typed name: a short
+# name ends too many real names (``me.com`` in ``acme.com``, ``va.gov`` in ``fairfaxva.gov``).
+_DOPPELGANGER_MIN = 3
 
 
 def _deletions(name: str, depth: int) -> set[str]:
@@ -66,6 +83,9 @@ def _flat(text: str) -> str:
 def _keys(domain: Domain, depth: int) -> set[str]:
     """Every key ``domain`` is filed under; the prefixes keep the three kinds apart."""
     keys = _deletions(domain.name, depth)
+    folded = fold_lookalikes(domain.name)
+    if folded != domain.name:  # "cloudflare" is filed under "doudflare" too
+        keys |= _deletions(folded, depth)
     flat_name = _flat(domain.name)
     if flat_name != domain.name:  # a plain name is found by its deletion keys already
         keys.add(_FLAT + flat_name)
@@ -87,9 +107,19 @@ class CandidateIndex:
     model then scores and drops, and an int costs half the memory of the string.
     """
 
-    def __init__(self, domains: Iterable[Domain] = (), protected: Iterable[Domain] = ()) -> None:
+    def __init__(
+        self,
+        domains: Iterable[Domain] = (),
+        protected: Iterable[Domain] = (),
+        closed: Iterable[str] = (),
+    ) -> None:
+        """Index ``protected`` and ``domains``; ``closed`` names the suffixes of closed
+        registries (``gov``), under which no doppelganger is read."""
         self.domains: list[Domain] = []
+        self._closed = tuple(closed)
         self._ids: dict[str, int] = {}
+        # Protected registrable domains by their Unicode form, for the doppelganger reading.
+        self._registrable: set[str] = set()
         self._postings: dict[int, int | list[int]] = {}
         for domain in protected:
             self.add(domain, protected=True)
@@ -102,6 +132,16 @@ class CandidateIndex:
             return False
         ident = self._ids[domain.ascii] = len(self.domains)
         self.domains.append(domain)
+        if (
+            protected
+            and "." not in domain.name
+            and len(domain.name) >= _DOPPELGANGER_MIN
+            and not any(
+                domain.suffix == name or domain.suffix.endswith("." + name)
+                for name in self._closed
+            )
+        ):
+            self._registrable.add(domain.unicode)
         postings = self._postings
         get = postings.get
         # Inlined on purpose: this loop runs for every key of every domain at start-up.
@@ -127,14 +167,20 @@ class CandidateIndex:
         With ``max_edits``, candidates found through the deletion keys are kept only when
         their whole domain is at most that many edits away (checked in C, in one batch: a
         common prefix such as ``townof`` can file a hundred domains under one key).
-        Candidates found through the dotless and skeleton keys are always kept.
+        Candidates found through the dotless and skeleton keys are always kept, and so are
+        the doppelganger readings (``chn.dell.com`` for ``chndell.com``), which are made,
+        not found: the index does not hold them.
         """
         name = typed.name
         flat_name = _flat(name)
         # The keys of _deletions(name, 1) as a list: a repeated key only finds its ids again.
         prefix = name[:PREFIX]
         near = [prefix[:cut] + prefix[cut + 1 :] for cut in range(len(prefix))]
-        near += (prefix, flat_name[:PREFIX])  # "1-und-1" for the plain name "1und1"
+        near.append(prefix)
+        near.append(flat_name[:PREFIX])  # "1-und-1" for the plain name "1und1"
+        folded = fold_lookalikes(name)
+        if folded != name:
+            near += _deletions(folded, 1)
         # Uncached: a novel domain's skeleton is asked for once (its verdict is cached).
         special = [_FLAT + flat_name, _SKELETON + _skeleton_uncached(typed.unicode)]
         if "." in name or "." in typed.suffix:
@@ -142,6 +188,8 @@ class CandidateIndex:
                 near += _deletions(reading, 1)
                 special.append(_FLAT + _flat(reading))
         found = self._look_up(near)
+        if len(name) >= _TWO_SLIPS_APART:
+            found |= self._two_slips_apart(name, prefix)
         if max_edits is not None and len(found) > _BATCH_FILTER_FROM:
             ids = list(found)
             kept = process.extract(
@@ -153,11 +201,50 @@ class CandidateIndex:
             )
             found = {ids[position] for _, _, position in kept}
         found |= self._look_up(special)
-        if not found:
+        made = self._doppelgangers(typed) if self._registrable else []
+        for domain in made:
+            if domain.ascii in self._ids:  # se.ibm.com is in a list: found as itself
+                found.add(self._ids[domain.ascii])
+        if not found and not made:
             return []
         found.discard(self._ids.get(typed.ascii, -1))
         domains = self.domains
-        return [domains[ident] for ident in found]
+        return [domains[ident] for ident in found] + [
+            domain for domain in made if domain.ascii not in self._ids
+        ]
+
+    def _two_slips_apart(self, name: str, prefix: str) -> set[int]:
+        """Names two slips away that each add or change a letter (``socciaosecurity`` for
+        ``socialsecurity``: a doubled c and an o for an l), found by taking two letters off
+        the typed prefix as well. Only those with the same first letter: people rarely get a
+        name's first letter wrong, and a changed start (``azcourts`` against ``uscourts``,
+        ``okbenefits`` against ``benefits``) is far more often another real name."""
+        keys = [
+            prefix[:first] + prefix[first + 1 : second] + prefix[second + 1 :]
+            for first in range(1, len(prefix))
+            for second in range(first + 1, len(prefix))
+        ]
+        domains = self.domains
+        return {
+            ident
+            for ident in self._look_up(keys)
+            if domains[ident].name[0] == name[0] and len(domains[ident].name) >= _TWO_SLIPS_APART
+        }
+
+    def _doppelgangers(self, typed: Domain) -> list[Domain]:
+        """``typed`` read as a host label in front of a protected registrable domain, with
+        the dot between them left out: ``chndell.com`` -> ``chn.dell.com``."""
+        head, _, label = typed.name.rpartition(".")
+        made = []
+        for cut in range(1, len(label) - _DOPPELGANGER_MIN + 1):
+            parent = f"{label[cut:]}.{typed.suffix}"
+            if parent in self._registrable and label[cut - 1] != "-":
+                host = f"{head}.{label[:cut]}" if head else label[:cut]
+                try:
+                    made.append(parse_domain(f"{host}.{parent}"))
+                except InvalidAddress:
+                    continue  # a label the typed name allowed but a host cannot have
+        return made
 
     def _look_up(self, keys: list[str]) -> set[int]:
         # Most keys of a typed name are filed nowhere: drop the misses in one comprehension.

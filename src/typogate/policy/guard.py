@@ -64,6 +64,11 @@ RELEASED_WEIGHT = 5.0
 # signal of a slip (an address's own history counts more than its domain's).
 SENDER_ADDRESS_NATS = 3.0
 SENDER_DOMAIN_NATS = 1.5
+# A host under a protected domain that no list names (``chn.dell.com``, which the candidate
+# index reads in ``chndell.com``): the protected prior, less these nats for being unlisted and
+# these per character of the host, as a longer label is one of more possible labels.
+LOG_PRIOR_UNLISTED_HOST = 1.0
+UNLISTED_HOST_NATS_PER_CHAR = 1.5
 # A never-seen name shorter than this many characters is likelier to be real, per missing char:
 # nearly every two- or three-letter name is registered somewhere.
 SHORT_NAME = 6
@@ -95,7 +100,9 @@ class Guard:
         with _no_cycle_collection():
             protected = _parse_listed(lists.protected)
             known = _parse_listed(lists.known)
-            self._index = CandidateIndex(known, protected=protected)
+            self._index = CandidateIndex(
+                known, protected=protected, closed=self.config.model.closed_suffixes
+            )
         self.profile = lists.profile
         self._protected = frozenset(domain.ascii for domain in protected)
         learning = self.config.learning
@@ -445,6 +452,9 @@ class Guard:
     def _log_prior(self, meant: Domain) -> float:
         if meant.ascii in self._protected:
             return LOG_PRIOR_PROTECTED
+        if meant not in self._index:  # made by the index: an unlisted host, under a protected one
+            host = UNLISTED_HOST_NATS_PER_CHAR * len(meant.subdomain)
+            return LOG_PRIOR_PROTECTED - LOG_PRIOR_UNLISTED_HOST - host
         tie = self.relationships.tie(ORGANISATION, meant.unicode)
         if tie is not None:
             weight = self._weight(tie, time.time())

@@ -1,0 +1,200 @@
+"""The typo classes of issue 14, each with cases it must catch and real domains it must not:
+a dot dropped after a host label that no list names (the doppelganger), two-letter ASCII
+look-alikes in both directions, suffix slips onto another country's real suffix, and two
+slips in one name."""
+
+import pytest
+
+from typogate import Config, Guard
+from typogate.domains import CandidateIndex, explain, parse_domain, skeleton
+from typogate.domains.confusables import LOOKALIKES, fold_lookalikes
+
+
+@pytest.fixture(scope="module")
+def guard():
+    return Guard(
+        Config(
+            domains={
+                "protected": [
+                    # organisations whose mail lives under host labels, listed only as
+                    # registrable domains: chn.dell.com and se.ibm.com are in no list
+                    "dell.com",
+                    "ibm.com",
+                    "intel.com",
+                    "dot.gov",
+                    "doi.gov",
+                    "uscourts.gov",
+                    "sandia.gov",
+                    "army.mil",
+                    "navy.mil",
+                    "me.com",
+                    "gmail.com",
+                    "walmart.com",
+                    "cloudflare.com",
+                    "socialsecurity.gov",
+                    "americabydesign.gov",
+                    "therealcost.gov",
+                    "benefits.gov",
+                    "hotmail.co.uk",
+                ],
+                "known": ["partner.co", "navy.il"],
+            }
+        )
+    )
+
+
+def _caught(guard: Guard, typed: str, meant: str, reason: str) -> None:
+    verdict = guard.evaluate(f"john@{typed}")
+    assert verdict.is_alert, verdict
+    assert verdict.suggestion == meant, verdict
+    assert verdict.reason == reason, verdict
+    assert verdict.suggested_recipient == f"john@{meant}"
+
+
+def _left_alone(guard: Guard, domain: str) -> None:
+    verdict = guard.evaluate(f"john@{domain}")
+    assert not verdict.is_alert, verdict
+
+
+# --- a dot dropped between an unlisted host label and a protected registrable domain ---
+
+DOPPELGANGERS = [
+    ("chndell.com", "chn.dell.com"),
+    ("seibm.com", "se.ibm.com"),
+    ("ausintel.com", "aus.intel.com"),
+    ("mail.chndell.com", "mail.chn.dell.com"),  # the slip below a subdomain of its own
+]
+
+
+@pytest.mark.parametrize(("typed", "meant"), DOPPELGANGERS)
+def test_a_dot_dropped_after_an_unlisted_host_is_caught(guard, typed, meant):
+    _caught(guard, typed, meant, "typo.dot")
+
+
+def test_the_index_makes_the_host_under_a_protected_domain():
+    index = CandidateIndex(protected=[parse_domain("dell.com")])
+    found = {domain.unicode for domain in index.candidates(parse_domain("chndell.com"))}
+    assert found == {"chn.dell.com"}
+    assert parse_domain("chn.dell.com") not in index  # made for the query, not indexed
+
+
+@pytest.mark.parametrize(
+    "domain",
+    [
+        "alexandriadell.com",  # a long label in front is another name, not a lost dot
+        "azdot.gov",  # .gov names are a state's prefix and an agency's name by rule
+        "ncdoi.gov",
+        "usarmy.mil",  # .mil names are assigned too: no unlisted host is read in front
+        "acme.com",  # me.com is too short a name to look for at the end of another
+        "x-dell.com",  # a host label cannot end in a hyphen
+    ],
+)
+def test_names_that_end_in_a_protected_name_are_left_alone(guard, domain):
+    _left_alone(guard, domain)
+
+
+# --- two-letter ASCII look-alikes, both ways, alone and with another slip ---
+
+LOOKALIKE_SEQUENCES = [
+    ("clell.com", "dell.com"),  # cl for d
+    ("vvalmart.com", "walmart.com"),  # vv for w
+    ("walrnart.com", "walmart.com"),  # rn for m
+    ("doudflare.com", "cloudflare.com"),  # d for cl: the other way
+    ("clel.com", "dell.com"),  # with a doubled letter typed once
+    ("vvalmrt.com", "walmart.com"),  # with a letter left out
+    ("arrny.ml", "army.mil"),  # with a suffix slip
+    ("doudflar.com", "cloudflare.com"),  # the other way, with a letter left out
+]
+
+
+@pytest.mark.parametrize(("typed", "meant"), LOOKALIKE_SEQUENCES)
+def test_two_letter_lookalikes_are_caught_both_ways(guard, typed, meant):
+    _caught(guard, typed, meant, "typo.confusable")
+
+
+@pytest.mark.parametrize("domain", ["clinic.com", "savvy.com", "barn.com", "cleveland.com"])
+def test_names_with_those_letter_pairs_are_left_alone(guard, domain):
+    _left_alone(guard, domain)
+
+
+def test_the_lookalike_table_holds_every_ascii_mapping_of_the_unicode_data():
+    # Every lower-case letter or digit that UTS #39 maps to other domain characters is in
+    # the table, read from the data, not written by hand: m -> rn, 1 -> l, 0 -> o.
+    for ch in "abcdefghijklmnopqrstuvwxyz0123456789":
+        prototype = skeleton(ch)
+        if prototype != ch:
+            assert LOOKALIKES.get(ch) == prototype or LOOKALIKES.get(prototype) == ch, ch
+    assert LOOKALIKES["rn"] == "m" and LOOKALIKES["1"] == "l" and LOOKALIKES["0"] == "o"
+    # ... and the two letter pairs UTS #39 cannot list, as it maps characters to sequences.
+    assert LOOKALIKES["cl"] == "d" and LOOKALIKES["vv"] == "w"
+    assert fold_lookalikes("clell") == fold_lookalikes("dell") == "dell"
+
+
+def test_a_lookalike_costs_one_edit_in_the_error_model():
+    typed, meant = parse_domain("clell.com"), parse_domain("dell.com")
+    explanation = explain(typed, meant)
+    assert explanation is not None
+    assert [edit.detail for edit in explanation.edits] == ["'cl' looks like 'd'"]
+    plain = explain(parse_domain("xyell.com"), meant)  # two letters for one, not look-alike
+    assert plain is not None and plain.cost > explanation.cost + 3
+
+
+# --- a suffix slip that lands on another country's real suffix ---
+
+SUFFIX_SLIPS = [
+    ("army.il", "army.mil"),  # Israel's suffix, one letter from .mil
+    ("army.ml", "army.mil"),  # Mali's
+    ("gmail.cm", "gmail.com"),  # Cameroon's
+    ("gmail.co", "gmail.com"),  # Colombia's
+    ("gmail.om", "gmail.com"),  # Oman's
+]
+
+
+@pytest.mark.parametrize(("typed", "meant"), SUFFIX_SLIPS)
+def test_a_suffix_slip_onto_a_real_suffix_is_caught(guard, typed, meant):
+    _caught(guard, typed, meant, "typo.suffix")
+
+
+@pytest.mark.parametrize(
+    "domain",
+    [
+        "partner.co",  # a real .co business the organisation writes to
+        "navy.il",  # a known correspondent, however close to navy.mil
+        "gmail.de",  # two slips onto another real suffix: another country's domain
+        "gmail.ca",
+        "dell.de",
+    ],
+)
+def test_real_domains_under_another_suffix_are_left_alone(guard, domain):
+    _left_alone(guard, domain)
+
+
+# --- two slips in one name ---
+
+TWO_SLIPS = [
+    ("socciaosecurity.gov", "socialsecurity.gov"),  # a doubled c, an o for an l
+    ("aneircabydesign.gov", "americabydesign.gov"),  # an n for an m, two letters swapped
+    ("theraeclost.gov", "therealcost.gov"),  # two pairs swapped
+    ("beneffrits.gov", "benefits.gov"),  # a doubled f, an extra r
+    ("hjoktmail.co.uk", "hotmail.co.uk"),  # two extra letters from neighbouring keys
+]
+
+
+@pytest.mark.parametrize(("typed", "meant"), TWO_SLIPS)
+def test_two_slips_in_one_name_are_caught(guard, typed, meant):
+    verdict = guard.evaluate(f"john@{typed}")
+    assert verdict.is_alert, verdict
+    assert verdict.suggestion == meant, verdict
+    assert len(verdict.judgement.edits) == 2, verdict
+
+
+@pytest.mark.parametrize(
+    "domain",
+    [
+        "azcourts.gov",  # a state's prefix for "us": the start of a name changed, not slipped
+        "txcourts.gov",
+        "senoia.gov",  # two slips from sandia.gov, but a short name: another real town
+    ],
+)
+def test_real_names_two_edits_from_a_protected_one_are_left_alone(guard, domain):
+    _left_alone(guard, domain)
