@@ -1,8 +1,10 @@
 """The benchmark data sets, built from bench/data (see its README.md) with a fixed seed.
 
 The typo generator here is the benchmark's own, written independently of typogate's error
-model: it applies each typo class named in the core issue to the protected list, then drops
-every generated domain that is a real domain (so no real domain is counted as a typo).
+model: it applies each typo class named in the core issue and in issue 14 (doppelgangers,
+two-letter look-alikes, suffix slips onto another real suffix, two slips in one name) to the
+protected list, then drops every generated domain that is a real domain (so no real domain
+is counted as a typo).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import idna
+from publicsuffixlist import PublicSuffixList
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "bench" / "data"
@@ -32,6 +35,25 @@ ORG_MAIL_DOMAINS = [
     "aus.intel.com",
     "chn.dell.com",
 ]
+# Organisations whose mail lives under host labels (se.ibm.com, chn.dell.com), protected at
+# the registrable level only: a dot dropped after a host label that no list names is the
+# "doppelganger" of Godai et al. (chndell.com for chn.dell.com).
+ORG_PARENTS = [
+    "ibm.com",
+    "dell.com",
+    "intel.com",
+    "cisco.com",
+    "oracle.com",
+    "siemens.com",
+    "nokia.com",
+    "accenture.com",
+]
+# Host labels organisations put mail under: country and region codes, a few unit words.
+HOST_LABELS = [
+    *("us", "uk", "de", "fr", "se", "ca", "au", "jp", "cn", "in", "br", "mx", "es", "it"),
+    *("nl", "ch", "kr", "sg", "usa", "chn", "aus", "ind", "jpn", "deu", "gbr", "can", "bra"),
+    *("eu", "na", "la", "emea", "apac", "hq", "corp", "mail", "ext"),
+]
 KNOWN_SAMPLE = 2000
 PER_CLASS = 300
 SEED = 20261123
@@ -45,6 +67,10 @@ SUFFIX_SLIPS = {
     "org": ["og"],
 }
 HOMOGLYPHS = {"m": "rn", "o": "0", "l": "1"}
+# Letter pairs that draw one letter, typed either way (cl for d, d for cl).
+SEQUENCES = {"d": "cl", "w": "vv", "m": "rn"}
+# The ICANN suffixes, with no implicit rule: what a real suffix is, for this benchmark.
+_PSL = PublicSuffixList(only_icann=True, accept_unknown=False)
 CYRILLIC = {"a": "а", "e": "е", "o": "о", "p": "р", "c": "с", "x": "х"}
 
 
@@ -97,17 +123,83 @@ def _letter_slips(domain: str, rng: random.Random) -> dict[str, list[str]]:
         if ch in CYRILLIC:
             out["unicode_confusable"].append(name[:i] + CYRILLIC[ch] + name[i + 1 :])
     return {
-        cls: [
-            f"{v}.{suffix}" for v in values if v and not v.startswith((".", "-")) and ".." not in v
-        ]
+        cls: [f"{v}.{suffix}" for v in values if _is_domain(f"{v}.{suffix}")]
         for cls, values in out.items()
     }
+
+
+def _sequence_slips(name: str) -> list[str]:
+    """A letter typed as the pair that draws it (dell -> clell), and a pair as its letter."""
+    out = []
+    for letter, pair in SEQUENCES.items():
+        for i, ch in enumerate(name):
+            if ch == letter:
+                out.append(name[:i] + pair + name[i + 1 :])
+        start = name.find(pair)
+        while start >= 0:
+            out.append(name[:start] + letter + name[start + 2 :])
+            start = name.find(pair, start + 1)
+    return out
+
+
+def _suffix_edits(suffix: str) -> set[str]:
+    """Every suffix one slip away (a letter left out, doubled, added next to its key, a
+    neighbouring key, two letters swapped)."""
+    out = set()
+    for i, ch in enumerate(suffix):
+        out.add(suffix[:i] + suffix[i + 1 :])
+        out.add(suffix[:i] + ch + suffix[i:])
+        for near in NEAR.get(ch, ""):
+            if near.isalpha():
+                out.add(suffix[:i] + near + suffix[i + 1 :])
+                out.add(suffix[: i + 1] + near + suffix[i + 1 :])
+        if i + 1 < len(suffix):
+            out.add(suffix[:i] + suffix[i + 1] + ch + suffix[i + 2 :])
+    return {s for s in out if s and not s.startswith(".") and not s.endswith(".") and ".." not in s}
+
+
+def _one_slip(name: str, rng: random.Random) -> str:
+    """One random letter slip somewhere in ``name``."""
+    i = rng.choice([i for i, ch in enumerate(name) if ch.isalnum()])
+    ch = name[i]
+    kind = rng.choice(["omission", "doubling", "keyboard", "insertion", "transposition"])
+    near = [k for k in NEAR.get(ch, "") if k.isalnum()] or [ch]
+    if kind == "omission":
+        return name[:i] + name[i + 1 :]
+    if kind == "doubling":
+        return name[:i] + ch + name[i:]
+    if kind == "keyboard":
+        return name[:i] + rng.choice(near) + name[i + 1 :]
+    if kind == "insertion":
+        return name[: i + 1] + rng.choice(near) + name[i + 1 :]
+    if i + 1 < len(name) and name[i + 1].isalnum():
+        return name[:i] + name[i + 1] + ch + name[i + 2 :]
+    return name[:i] + name[i + 1 :]
+
+
+def _two_slips(domain: str) -> list[str]:
+    """Two slips in one domain: two in the name, or one in the name and one in the suffix.
+    Names shorter than six letters are left out: two slips leave too little of them."""
+    name, suffix = split(domain)
+    if len(name.replace(".", "")) < 6:
+        return []
+    rng = random.Random(f"{SEED}:{domain}")
+    out = [_one_slip(_one_slip(name, rng), rng) + "." + suffix for _ in range(4)]
+    out += [f"{_one_slip(name, rng)}.{slip}" for slip in SUFFIX_SLIPS.get(suffix, [])[:2]]
+    return [v for v in out if _is_domain(v) and v != domain]
 
 
 def typo_variants(domain: str, rng: random.Random) -> dict[str, list[str]]:
     """Every typo class of the core issue for one protected domain."""
     name, suffix = split(domain)
     out = _letter_slips(domain, rng)
+    out["lookalike_sequence"] = [f"{v}.{suffix}" for v in _sequence_slips(name)]
+    out["suffix_real"] = sorted(  # a real suffix, and not a whole domain that is a suffix
+        f"{name}.{slip}"
+        for slip in _suffix_edits(suffix)
+        if _PSL.is_public(slip) and not _PSL.is_public(f"{name}.{slip}")
+    )
+    out["two_slips"] = _two_slips(domain)
     out["suffix"] = [f"{name}.{slip}" for slip in SUFFIX_SLIPS.get(suffix, [])]
     dots = [i for i, ch in enumerate(domain) if ch == "."]
     out["dot"] = []
@@ -159,14 +251,22 @@ def real_domains() -> set[str]:
     return real
 
 
+def doppelgangers(parent: str) -> list[tuple[str, str]]:
+    """(typed, meant): a host label in front of ``parent`` with the dot left out."""
+    name, suffix = split(parent)
+    return [(f"{host}{name}.{suffix}", f"{host}.{parent}") for host in HOST_LABELS]
+
+
 def gov_mil_scenario(per_class: int = PER_CLASS) -> Scenario:
-    """Protect .mil + federal .gov + providers; know a sample of .gov; typos of every class."""
+    """Protect .mil + federal .gov + providers + a few organisations; know a sample of .gov;
+    typos of every class."""
     rng = random.Random(SEED)
     protected = sorted(
         set(read_list(DOMAINS / "mil_domains.txt"))
         | set(read_list(DOMAINS / "dotgov_federal_domains.txt"))
         | set(read_list(PROVIDERS))
         | set(ORG_MAIL_DOMAINS)
+        | set(ORG_PARENTS)
     )
     protected_set = set(protected)
     others = sorted(set(read_list(DOMAINS / "dotgov_domains.txt")) - protected_set)
@@ -183,10 +283,15 @@ def gov_mil_scenario(per_class: int = PER_CLASS) -> Scenario:
                     continue
                 sources[canonical].add(domain)
                 by_class[cls].append((variant, domain))
+    for parent in ORG_PARENTS:
+        for variant, meant in doppelgangers(parent):
+            if variant not in real:
+                sources[variant].add(meant)
+                by_class["doppelganger"].append((variant, meant))
     typos = []
     for cls in sorted(by_class):
         pairs = sorted(set(by_class[cls]))
-        rng.shuffle(pairs)
+        random.Random(f"{SEED}:{cls}").shuffle(pairs)
         for variant, intended in pairs[:per_class]:
             canonical = idna.decode(variant) if "xn--" in variant else variant
             if variant.startswith("mail.") and not intended.startswith("mail."):
@@ -196,10 +301,11 @@ def gov_mil_scenario(per_class: int = PER_CLASS) -> Scenario:
 
 
 def _is_domain(text: str) -> bool:
-    """Letters, digits, hyphens and dots only, no empty label: a domain, not a fragment."""
+    """Letters, digits, hyphens and dots only, no empty label, no label that starts or ends
+    with a hyphen: a domain, not a fragment."""
     if "." not in text or not all(ch.isalnum() or ch in ".-" for ch in text):
         return False
-    return all(part for part in text.split("."))
+    return all(part and part[0] != "-" and part[-1] != "-" for part in text.split("."))
 
 
 def peer_cases() -> tuple[list[Typo], list[str], list[str], int]:
