@@ -28,6 +28,7 @@ def guard():
                     "army.mil",
                     "navy.mil",
                     "me.com",
+                    "mail.com",
                     "gmail.com",
                     "walmart.com",
                     "cloudflare.com",
@@ -86,6 +87,7 @@ def test_the_index_makes_the_host_under_a_protected_domain():
         "ncdoi.gov",
         "usarmy.mil",  # .mil names are assigned too: no unlisted host is read in front
         "acme.com",  # me.com is too short a name to look for at the end of another
+        "blondmail.com",  # mail ends gmail too: a word names are made with, not a lost dot
         "x-dell.com",  # a host label cannot end in a hyphen
     ],
 )

@@ -23,7 +23,9 @@ when ``dell.com`` is protected, the "doppelganger" of Godai et al.): that host i
 so the index makes the candidate domain rather than finding it. Not in closed registries
 (``model.closed_suffixes``: ``.gov``, ``.mil``): there a name is assigned under a naming
 rule, and a state's prefix in front of an agency's name (``azdot.gov``, ``ncdoi.gov``) is
-how real names are made, not how dots get lost.
+how real names are made, not how dots get lost. Nor for a protected name that ends other
+listed names (``mail`` of ``mail.com`` ends ``gmail`` and ``hotmail``): a word that names
+are made with, where ``uomail.com`` is another provider.
 """
 
 from __future__ import annotations
@@ -118,13 +120,21 @@ class CandidateIndex:
         self.domains: list[Domain] = []
         self._closed = tuple(closed)
         self._ids: dict[str, int] = {}
-        # Protected registrable domains by their Unicode form, for the doppelganger reading.
+        # Protected registrable domains by their Unicode form, for the doppelganger reading,
+        # their names, and those of the names that end another listed name (mail: gmail).
         self._registrable: set[str] = set()
+        self._parent_names: set[str] = set()
+        self._compounds: set[str] = set()
+        self._built = False
         self._postings: dict[int, int | list[int]] = {}
         for domain in protected:
             self.add(domain, protected=True)
         for domain in domains:
             self.add(domain)
+        if self._parent_names:  # now that every protected name is known
+            for domain in self.domains:
+                self._note_compound(domain)
+        self._built = True
 
     def add(self, domain: Domain, *, protected: bool = False) -> bool:
         """Index one more domain (two-deletion keys when ``protected``); False if present."""
@@ -142,6 +152,9 @@ class CandidateIndex:
             )
         ):
             self._registrable.add(domain.unicode)
+            self._parent_names.add(domain.name)
+        if self._built and self._parent_names:
+            self._note_compound(domain)
         postings = self._postings
         get = postings.get
         # Inlined on purpose: this loop runs for every key of every domain at start-up.
@@ -154,6 +167,13 @@ class CandidateIndex:
             else:
                 held.append(ident)  # type: ignore[union-attr]
         return True
+
+    def _note_compound(self, domain: Domain) -> None:
+        """Note the protected names that end ``domain``'s last name label (``gmail``)."""
+        label = domain.name.rpartition(".")[2]
+        for cut in range(1, len(label) - _DOPPELGANGER_MIN + 1):
+            if label[cut:] in self._parent_names:
+                self._compounds.add(label[cut:])
 
     def __len__(self) -> int:
         return len(self.domains)
@@ -238,7 +258,11 @@ class CandidateIndex:
         made = []
         for cut in range(1, len(label) - _DOPPELGANGER_MIN + 1):
             parent = f"{label[cut:]}.{typed.suffix}"
-            if parent in self._registrable and label[cut - 1] != "-":
+            if (
+                parent in self._registrable
+                and label[cut:] not in self._compounds
+                and label[cut - 1] != "-"
+            ):
                 host = f"{head}.{label[:cut]}" if head else label[:cut]
                 try:
                     made.append(parse_domain(f"{host}.{parent}"))
