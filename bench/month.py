@@ -1,0 +1,608 @@
+"""A month of an organisation's outgoing mail, judged by typogate as it runs in operation.
+
+    .venv/bin/python bench/month.py              # 3 seeds, a Rich table
+    .venv/bin/python bench/month.py --seeds 1 --json
+
+About 300 senders of example.org each write to correspondents of their own (a Zipf mix drawn
+from real domain lists: the npm packages free-email-domains and disposable-email-domains,
+installed at bench time into bench/.peers/month, and the .gov, .mil and mail-provider lists
+of the repository), real near-twins kept. About 1 recipient in 1,000 is a slip, in every typo
+class of bench/scenario.py (the benchmark's own generator), and some slips are habits that
+recur. Correspondents that exist write back. Days 1-14 are written as a Postfix log
+(outbound deliveries, bounces, inbound replies delivered by local and lmtp) and learned
+with `typogate learn`; days 15-30 are judged through `typogate serve` (which loads the
+learned correspondents), asked over its policy socket as Postfix asks, with the envelope
+sender in each request. Side by side: the same days judged by a service with no history.
+
+Reported: alerts per 10,000 legitimate messages, the share of messages to typo domains that
+are caught (overall and per class), and the typo domains learned as correspondents.
+Writes bench/out/month.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import math
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+sys.path.insert(0, str(BENCH.parent / "tests"))
+import scenario  # noqa: E402
+from ports import free_port, wait_for_port  # noqa: E402
+
+TYPOGATE = str(Path(sys.executable).with_name("typogate"))
+OUT = BENCH / "out"
+LISTS = BENCH / ".peers" / "month"
+NPM_LISTS = {  # package: the file in it that is the list
+    "free-email-domains@^1.12": "free-email-domains/domains.json",
+    "disposable-email-domains@^1.0": "disposable-email-domains/index.json",
+}
+ORG = "example.org"
+SENDERS = 300
+DAYS = 30
+LEARNED_DAYS = 14
+TYPO_RATE = 0.001
+# Share of correspondents by kind: the citizens' mail providers, government and military
+# partners, small providers, and the long tail of everyone else (the disposable list stands
+# in for it: real registered names of every shape).
+KINDS = {"providers": 0.30, "gov": 0.25, "mil": 0.12, "free": 0.18, "tail": 0.15}
+WRITES_BACK = 0.7  # share of real correspondents that answer mail
+REPLY_RATE = 0.35  # share of messages to them that get an answer
+HABIT = 0.7  # a slip is its sender's habit this often: the same typo domain again
+TYPO_DELIVERED = 0.5  # share of typo domains that accept mail (the rest bounce)
+CONNECTIONS = 8  # policy connections the judge keeps open, as Postfix's smtpd processes do
+MONTH = "Mar"
+
+
+@dataclass(frozen=True, slots=True)
+class Typo:
+    domain: str
+    intended: str
+    cls: str
+
+
+@dataclass(slots=True)
+class Message:
+    day: int
+    second: int  # of the day
+    sender: str
+    recipients: list[tuple[str, Typo | None]]  # (address, the slip it is, if one)
+
+
+@dataclass(slots=True)
+class Month:
+    outbound: list[Message] = field(default_factory=list)
+    inbound: list[tuple[int, int, str, str]] = field(default_factory=list)  # day, s, from, to
+
+
+def install_lists(console: Console) -> dict[str, list[str]]:
+    """The npm domain lists, installed into bench/.peers/month if missing (no scripts run)."""
+    if not all((LISTS / "node_modules" / path).exists() for path in NPM_LISTS.values()):
+        console.print("[dim]installing free-email-domains, disposable-email-domains (npm)…[/]")
+        LISTS.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            ["npm", "install", "--ignore-scripts", "--no-audit", "--no-fund", "--silent"]
+            + ["--prefix", str(LISTS), *NPM_LISTS],
+            check=True,
+            capture_output=True,
+        )
+    return {
+        package.split("@")[0]: json.loads((LISTS / "node_modules" / path).read_text())
+        for package, path in NPM_LISTS.items()
+    }
+
+
+def _mail_domain(text: str) -> bool:
+    labels = text.split(".")
+    return len(labels) >= 2 and all(
+        label and label.isascii() and label[0] != "-" and label[-1] != "-" for label in labels
+    )
+
+
+def universe(npm: dict[str, list[str]]) -> tuple[dict[str, list[str]], set[str]]:
+    """Real correspondent domains by kind (each list shuffled: rank = popularity) and the set
+    of every real domain the benchmark knows (no typo may be one of them)."""
+    rng = random.Random(5)
+    mil = scenario.read_list(scenario.DOMAINS / "mil_domains.txt")
+    hosts = scenario.read_list(scenario.DOMAINS / "mil_hostnames.txt")
+    kinds = {
+        "providers": scenario.read_list(scenario.PROVIDERS),
+        "gov": scenario.read_list(scenario.DOMAINS / "dotgov_domains.txt"),
+        # second-level .mil first, then host names that take mail (not web servers)
+        "mil": mil + [h for h in hosts if h.count(".") >= 2 and not h.startswith("www")],
+        "free": [d for d in npm["free-email-domains"] if _mail_domain(d)],
+        "tail": [d for d in npm["disposable-email-domains"] if _mail_domain(d)],
+    }
+    real = set().union(*map(set, kinds.values())) | set(hosts)
+    for kind, domains in kinds.items():
+        domains = sorted(set(domains))
+        rng.shuffle(domains)
+        if kind == "providers":  # the big ones first, as in anyone's mail
+            head = ["gmail.com", "outlook.com", "yahoo.com", "hotmail.com", "icloud.com"]
+            domains = head + [d for d in domains if d not in head]
+        kinds[kind] = domains[:20_000]
+    return kinds, real
+
+
+def _stable(text: str) -> int:
+    """A hash that is the same in every run (``hash`` of a str is salted per process)."""
+    return zlib.crc32(text.encode())
+
+
+def _zipf(count: int, exponent: float = 1.0) -> list[float]:
+    return [1 / (rank + 1) ** exponent for rank in range(count)]
+
+
+def _typo(intended: str, rng: random.Random, real: set[str], seed: int) -> Typo | None:
+    """A slip for ``intended`` in a class chosen at random among those that apply to it;
+    often the sender's habitual slip for that domain and class."""
+    variants = scenario.typo_variants(intended, rng)
+    name, suffix = scenario.split(intended)
+    if "." in name:  # a dot left out between a host and its registrable domain
+        host, _, parent = intended.partition(".")
+        variants["doppelganger"] = [host + parent]
+    variants["unicode_confusable"] = variants.pop("unicode_confusable_xn", [])  # logs hold A-labels
+    variants.pop("subdomain", None)  # a slip under a subdomain the sender did not write
+    usable = {}
+    for cls, found in variants.items():
+        found = [v for v in found if v not in real and v != intended and _mail_domain(v)]
+        if found:
+            usable[cls] = sorted(set(found))
+    if not usable:
+        return None
+    cls = rng.choice(sorted(usable))
+    habit = random.Random(f"{seed}:{intended}:{cls}").choice(usable[cls])
+    domain = habit if rng.random() < HABIT else rng.choice(usable[cls])
+    return Typo(domain, intended, cls)
+
+
+def simulate(seed: int, kinds: dict[str, list[str]], real: set[str]) -> Month:
+    """Every message of the month, and the replies that come back."""
+    rng = random.Random(seed)
+    pool = [domain for domains in kinds.values() for domain in domains]
+    weights = []
+    for kind, domains in kinds.items():
+        zipf = _zipf(len(domains))
+        total = sum(zipf)
+        weights += [KINDS[kind] * w / total for w in zipf]
+    popularity = list(itertools.accumulate(weights))
+    writes_back = {}
+    month = Month()
+    for number in range(SENDERS):
+        sender = f"user{number:03d}@{ORG}"
+        wanted = max(3, int(rng.lognormvariate(math.log(35), 0.8)))
+        mine = list(dict.fromkeys(rng.choices(pool, cum_weights=popularity, k=wanted * 2)))
+        mine = mine[:wanted]
+        own_weights = _zipf(len(mine), 1.1)
+        activity = rng.lognormvariate(math.log(6), 0.7)  # messages per working day
+        for day in range(1, DAYS + 1):
+            weekend = day % 7 in (6, 0)
+            count = _poisson(rng, activity * (0.15 if weekend else 1.0))
+            for _ in range(count):
+                second = rng.randrange(7 * 3600, 19 * 3600)
+                wanted_rcpts = 1 if rng.random() < 0.8 else rng.randint(2, 4)
+                recipients = []
+                for domain in dict.fromkeys(rng.choices(mine, own_weights, k=wanted_rcpts)):
+                    typo = _typo(domain, rng, real, seed) if rng.random() < TYPO_RATE else None
+                    local = f"p{rng.randrange(200)}"
+                    recipients.append((f"{local}@{typo.domain if typo else domain}", typo))
+                    if typo is None:
+                        answers = writes_back.setdefault(domain, rng.random() < WRITES_BACK)
+                        if answers and rng.random() < REPLY_RATE:
+                            later = second + rng.randrange(600, 86_400)
+                            month.inbound.append(
+                                (day + later // 86_400, later % 86_400, f"{local}@{domain}", sender)
+                            )
+                month.outbound.append(Message(day, second, sender, recipients))
+    month.outbound.sort(key=lambda m: (m.day, m.second))
+    month.inbound.sort()
+    return month
+
+
+def _poisson(rng: random.Random, mean: float) -> int:
+    count, limit, product = 0, math.exp(-mean), rng.random()
+    while product > limit:
+        count += 1
+        product *= rng.random()
+    return count
+
+
+def _stamp(day: int, second: int) -> str:
+    return f"{MONTH} {day:2d} {second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d}"
+
+
+def write_log(path: Path, month: Month, days: int) -> dict[str, int]:
+    """The Postfix log of days 1..``days``: what the MTA would have written."""
+    events: list[tuple[int, int, int, list[str]]] = []
+    queue = 0
+
+    def qid() -> str:
+        nonlocal queue
+        queue += 1
+        return f"{queue:010X}"
+
+    delivered: Counter[str] = Counter()
+    for message in month.outbound:
+        if message.day > days:
+            break
+        stamp = _stamp(message.day, message.second)
+        user = message.sender.split("@")[0]
+        q = qid()
+        lines = [
+            f"{stamp} mx1 postfix/submission/smtpd[2101]: {q}: client=ws{_stable(user) % 90}"
+            f".{ORG}[10.0.{_stable(user) % 200}.7], sasl_method=PLAIN, sasl_username={user}",
+            f"{stamp} mx1 postfix/cleanup[2102]: {q}: message-id=<{q}.{user}@{ORG}>",
+            f"{stamp} mx1 postfix/qmgr[90]: {q}: from=<{message.sender}>, size=4211, "
+            f"nrcpt={len(message.recipients)} (queue active)",
+        ]
+        bounced = []
+        for address, typo in message.recipients:
+            domain = address.rpartition("@")[2]
+            accepts = typo is None or (_stable(domain) % 1000) < TYPO_DELIVERED * 1000
+            if accepts:
+                delivered[domain] += 1
+                lines.append(
+                    f"{stamp} mx1 postfix/smtp[2103]: {q}: to=<{address}>, relay=mx.{domain}"
+                    "[203.0.113.25]:25, delay=1.2, delays=0.1/0/0.4/0.7, dsn=2.0.0, "
+                    "status=sent (250 2.0.0 Ok: queued)"
+                )
+            else:
+                bounced.append(address)
+                lines.append(
+                    f"{stamp} mx1 postfix/smtp[2103]: {q}: to=<{address}>, relay=none, "
+                    "delay=0.3, delays=0.1/0/0.2/0, dsn=5.4.4, status=bounced (Host or domain "
+                    f"name not found. Name service error for name={domain} type=MX)"
+                )
+        lines.append(f"{stamp} mx1 postfix/qmgr[90]: {q}: removed")
+        if bounced:  # the non-delivery notice, delivered to the sender's mailbox
+            notice = qid()
+            lines += [
+                f"{stamp} mx1 postfix/bounce[2104]: {q}: sender non-delivery notification: "
+                f"{notice}",
+                f"{stamp} mx1 postfix/qmgr[90]: {notice}: from=<>, size=2950, nrcpt=1 "
+                "(queue active)",
+                f"{stamp} mx1 postfix/local[2105]: {notice}: to=<{message.sender}>, "
+                "relay=local, delay=0.01, delays=0/0/0/0, dsn=2.0.0, status=sent "
+                "(delivered to mailbox)",
+                f"{stamp} mx1 postfix/qmgr[90]: {notice}: removed",
+            ]
+        events.append((message.day, message.second, 0, lines))
+    for day, second, sender, recipient in month.inbound:
+        if day > days:
+            break
+        stamp = _stamp(day, second)
+        domain = sender.rpartition("@")[2]
+        q = qid()
+        agent = (
+            "lmtp[2201]: {q}: to=<{r}>, relay=mail.{org}[private/dovecot-lmtp], delay=0.2, "
+            "delays=0.1/0/0/0.1, dsn=2.0.0, status=sent (250 2.0.0 <{r}> Saved)"
+            if second % 2
+            else "local[2202]: {q}: to=<{r}>, relay=local, delay=0.1, delays=0.1/0/0/0, "
+            "dsn=2.0.0, status=sent (delivered to mailbox)"
+        )
+        lines = [
+            f"{stamp} mx1 postfix/smtpd[2200]: connect from mail.{domain}[198.51.100.40]",
+            f"{stamp} mx1 postfix/smtpd[2200]: {q}: client=mail.{domain}[198.51.100.40]",
+            f"{stamp} mx1 postfix/cleanup[2102]: {q}: message-id=<{q}@{domain}>",
+            f"{stamp} mx1 postfix/qmgr[90]: {q}: from=<{sender}>, size=6120, nrcpt=1 "
+            "(queue active)",
+            f"{stamp} mx1 postfix/" + agent.format(q=q, r=recipient, org=ORG),
+            f"{stamp} mx1 postfix/qmgr[90]: {q}: removed",
+            f"{stamp} mx1 postfix/smtpd[2200]: disconnect from mail.{domain}[198.51.100.40] "
+            "ehlo=2 starttls=1 mail=1 rcpt=1 data=1 quit=1 commands=7",
+        ]
+        events.append((day, second, 1, lines))
+    events.sort(key=lambda event: event[:3])
+    with open(path, "w", encoding="ascii") as out:
+        for *_, lines in events:
+            out.write("\n".join(lines) + "\n")
+    return delivered
+
+
+def _request(message: Message, address: str, number: int) -> bytes:
+    user = message.sender.split("@")[0]
+    return (
+        "request=smtpd_access_policy\nprotocol_state=RCPT\nprotocol_name=ESMTPSA\n"
+        f"client_address=10.0.{_stable(user) % 200}.7\nclient_name=ws.{ORG}\n"
+        f"helo_name=ws.{ORG}\nsasl_method=PLAIN\nsasl_username={user}\n"
+        f"sender={message.sender}\nrecipient={address}\nqueue_id=\n"
+        f"instance={number:x}.0.0\nsize=4211\n\n"
+    ).encode()
+
+
+async def _ask(port: int, requests: list[tuple[int, bytes]], answers: dict[int, str]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        for key, request in requests:
+            writer.write(request)
+            raw = await reader.readuntil(b"\n\n")
+            answers[key] = raw.decode().strip().removeprefix("action=")
+    finally:
+        writer.close()
+
+
+async def judge(ports: list[int], requests: list[bytes]) -> list[dict[int, str]]:
+    """Every request to every service, as Postfix asks: one at a time per connection."""
+    answers: list[dict[int, str]] = [{} for _ in ports]
+    numbered = list(enumerate(requests))
+    await asyncio.gather(
+        *(
+            _ask(port, numbered[lane::CONNECTIONS], answers[i])
+            for i, port in enumerate(ports)
+            for lane in range(CONNECTIONS)
+        )
+    )
+    return answers
+
+
+class Service:
+    """`typogate serve --no-web` on a store, on free loopback ports; stopped by its pid."""
+
+    def __init__(self, work: Path, name: str, db: str) -> None:
+        self.port = free_port()
+        config = work / f"{name}.toml"
+        config.write_text(
+            f'[gateway]\npolicy_listen = "127.0.0.1:{self.port}"\n'
+            f'milter_listen = "inet:{free_port()}@127.0.0.1"\n'
+            f'journal = "{work / name}.jsonl"\n'
+        )
+        self.log = open(work / f"{name}.log", "w")  # noqa: SIM115 (closed in stop)
+        self.process = subprocess.Popen(
+            [TYPOGATE, "serve", "--no-web", "--db", db, "--config", str(config)],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            cwd=work,
+        )
+
+    def wait(self) -> None:
+        try:
+            wait_for_port(self.port, timeout=120)
+        except TimeoutError:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+
+
+def learned_typos(db: str, typo_domains: set[str]) -> list[str]:
+    """The typo domains the learned history makes correspondents, judged by a Guard that
+    takes in the store's history as `typogate serve` does."""
+    from typogate.policy import Guard
+    from typogate.policy.verdict import ALLOWED_KNOWN
+    from typogate.store import Store
+
+    store = Store(db, writer=False)
+    counts = store.correspondent_counts()
+    store.close()
+    guard = Guard()
+    guard.learn(counts)
+    return sorted(d for d in typo_domains if guard.judge_domain(d).reason == ALLOWED_KNOWN)
+
+
+def run_seed(seed: int, kinds: dict[str, list[str]], real: set[str], console: Console) -> dict:
+    started = time.perf_counter()
+    month = simulate(seed, kinds, real)
+    with tempfile.TemporaryDirectory(prefix="typogate-month-") as folder:
+        work = Path(folder)
+        log = work / "mail.log"
+        write_log(log, month, LEARNED_DAYS)
+        history = f"sqlite:///{work / 'history.db'}"
+        learn = subprocess.run(
+            [TYPOGATE, "learn", str(log), "--db", history], capture_output=True, text=True
+        )
+        if learn.returncode != 0:
+            raise RuntimeError(f"typogate learn failed: {learn.stderr}")
+        log_typos = {
+            r[1].domain
+            for m in month.outbound
+            if m.day <= LEARNED_DAYS
+            for r in m.recipients
+            if r[1] is not None
+        }
+        learned = learned_typos(history, log_typos)
+        judged = [m for m in month.outbound if m.day > LEARNED_DAYS]
+        requests, where = [], []
+        for number, message in enumerate(judged):
+            for position, (address, _) in enumerate(message.recipients):
+                requests.append(_request(message, address, number))
+                where.append((number, position))
+        services = {
+            "with history": Service(work, "with", history),
+            "without history": Service(work, "without", f"sqlite:///{work / 'empty.db'}"),
+        }
+        try:
+            for service in services.values():
+                service.wait()
+            judging = time.perf_counter()
+            answers = asyncio.run(judge([s.port for s in services.values()], requests))
+            judging = time.perf_counter() - judging
+        finally:
+            for service in services.values():
+                service.stop()
+    result: dict = {
+        "seed": seed,
+        "messages": len(month.outbound),
+        "log_messages": sum(m.day <= LEARNED_DAYS for m in month.outbound),
+        "inbound_in_log": sum(day <= LEARNED_DAYS for day, *_ in month.inbound),
+        "judged_messages": len(judged),
+        "judged_requests": len(requests),
+        "typo_domains_in_log": len(log_typos),
+        "typo_domains_learned": learned,
+        "requests_per_second": 2 * len(requests) / judging,
+        "seconds": time.perf_counter() - started,
+        "runs": {},
+    }
+    for (name, _), got in zip(services.items(), answers, strict=True):
+        alert = [[False] * len(m.recipients) for m in judged]
+        for key, (number, position) in enumerate(where):
+            alert[number][position] = got[key] != "DUNNO"
+        legit = alerts = 0
+        typos: dict[str, list[bool]] = defaultdict(list)
+        alerted: Counter[str] = Counter()
+        missed: list[list[str]] = []
+        for message, flags in zip(judged, alert, strict=True):
+            slips = [(r, f) for r, f in zip(message.recipients, flags, strict=True) if r[1]]
+            if not slips:
+                legit += 1
+                if any(flags):
+                    alerts += 1
+                    for (address, _), flag in zip(message.recipients, flags, strict=True):
+                        if flag:
+                            alerted[address.rpartition("@")[2]] += 1
+            for (_, typo), flag in slips:
+                typos[typo.cls].append(flag)
+                if not flag:
+                    missed.append([typo.domain, typo.intended, typo.cls])
+        result["runs"][name] = {
+            "legitimate_messages": legit,
+            "alerts": alerts,
+            "alerts_per_10k": 10_000 * alerts / legit if legit else float("nan"),
+            "typo_messages": sum(len(v) for v in typos.values()),
+            "typos_caught": sum(sum(v) for v in typos.values()),
+            "by_class": {cls: [sum(v), len(v)] for cls, v in sorted(typos.items())},
+            "alerted_domains": alerted.most_common(),
+            "missed": missed,
+        }
+    console.print(
+        f"[dim]seed {seed}: {result['messages']:,} messages, {result['judged_requests']:,} "
+        f"recipients judged twice at {result['requests_per_second']:,.0f}/s, "
+        f"{result['seconds']:.0f} s[/]"
+    )
+    return result
+
+
+def _pct(hits: int, total: int) -> str:
+    return f"{100 * hits / total:.1f}%" if total else "—"
+
+
+def summary(results: list[dict]) -> dict:
+    """The seeds pooled, per run."""
+    runs: dict[str, dict] = {}
+    for name in results[0]["runs"]:
+        per_seed = [r["runs"][name] for r in results]
+        legit = sum(r["legitimate_messages"] for r in per_seed)
+        alerts = sum(r["alerts"] for r in per_seed)
+        by_class: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for r in per_seed:
+            for cls, (hit, total) in r["by_class"].items():
+                by_class[cls][0] += hit
+                by_class[cls][1] += total
+        alerted: Counter[str] = Counter()
+        for r in per_seed:
+            alerted.update(dict(r["alerted_domains"]))
+        runs[name] = {
+            "legitimate_messages": legit,
+            "alerts_per_10k": 10_000 * alerts / legit,
+            "alerts_per_10k_by_seed": [round(r["alerts_per_10k"], 2) for r in per_seed],
+            "typo_messages": sum(r["typo_messages"] for r in per_seed),
+            "typos_caught": sum(r["typos_caught"] for r in per_seed),
+            "caught_by_seed": [
+                round(r["typos_caught"] / r["typo_messages"], 3) if r["typo_messages"] else None
+                for r in per_seed
+            ],
+            "by_class": dict(sorted(by_class.items())),
+            "alerted_domains": alerted.most_common(15),
+            "missed": sorted({tuple(m) for r in per_seed for m in r["missed"]}),
+        }
+    learned = sorted({d for r in results for d in r["typo_domains_learned"]})
+    return {
+        "seeds": [r["seed"] for r in results],
+        "typo_domains_in_log": sum(r["typo_domains_in_log"] for r in results),
+        "typo_domains_learned": sum(len(r["typo_domains_learned"]) for r in results),
+        "learned_examples": learned[:20],
+        "runs": runs,
+    }
+
+
+def show(console: Console, total: dict, results: list[dict]) -> None:
+    names = list(total["runs"])
+    runs = [total["runs"][n] for n in names]
+    messages = sum(r["messages"] for r in results)
+    table = Table(
+        title=f"a month of {ORG}'s mail, {len(results)} seed(s): {messages:,} messages, "
+        f"days 1-{LEARNED_DAYS} learned, days {LEARNED_DAYS + 1}-{DAYS} judged"
+    )
+    table.add_column("")
+    for name in names:
+        table.add_column(name, justify="right")
+    table.add_row("legitimate messages judged", *(f"{r['legitimate_messages']:,}" for r in runs))
+    table.add_row(
+        "alerts per 10,000 legitimate",
+        *(
+            f"{r['alerts_per_10k']:.2f} ({', '.join(map(str, r['alerts_per_10k_by_seed']))})"
+            for r in runs
+        ),
+    )
+    table.add_row(
+        "typo messages caught",
+        *(f"{_pct(r['typos_caught'], r['typo_messages'])} of {r['typo_messages']}" for r in runs),
+    )
+    classes = sorted({cls for r in runs for cls in r["by_class"]})
+    for cls in classes:
+        table.add_row(
+            f"  {cls}",
+            *(
+                f"{_pct(*r['by_class'].get(cls, [0, 0]))} of {r['by_class'].get(cls, [0, 0])[1]}"
+                for r in runs
+            ),
+        )
+    table.add_row(
+        "typo domains learned as correspondents",
+        f"{total['typo_domains_learned']} of {total['typo_domains_in_log']} in the log",
+        "— (no history)",
+    )
+    console.print(table)
+    if total["learned_examples"]:
+        console.print("learned typo domains: " + ", ".join(total["learned_examples"]))
+    for name, run in zip(names, runs, strict=True):
+        console.print(
+            f"[bold]{name}[/]: most alerted legitimate domains: "
+            + ", ".join(f"{d} ({n})" for d, n in run["alerted_domains"][:10])
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, default=3, help="months simulated (default 3)")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    args = parser.parse_args()
+    if args.seeds < 1:
+        parser.error("--seeds must be at least 1")
+    console = Console(stderr=args.json, width=120)
+    kinds, real = universe(install_lists(console))
+    results = [run_seed(seed, kinds, real, console) for seed in range(1, args.seeds + 1)]
+    total = summary(results)
+    OUT.mkdir(exist_ok=True)
+    document = {"summary": total, "seeds": results}
+    (OUT / "month.json").write_text(json.dumps(document, indent=2))
+    if args.json:
+        print(json.dumps(document, indent=2))
+        return
+    show(console, total, results)
+
+
+if __name__ == "__main__":
+    main()
