@@ -58,10 +58,17 @@ SENDERS = 300
 DAYS = 30
 LEARNED_DAYS = 14
 TYPO_RATE = 0.001
-# Share of correspondents by kind: the citizens' mail providers, government and military
-# partners, small providers, and the long tail of everyone else (the disposable list stands
-# in for it: real registered names of every shape).
-KINDS = {"providers": 0.30, "gov": 0.25, "mil": 0.12, "free": 0.18, "tail": 0.15}
+# Share of mail by kind of correspondent, and how steeply it falls from the most written-to
+# domain of the kind to the least (a Zipf exponent): the big mail providers, government and
+# military partners, small providers, and the long tail of everyone else (the disposable
+# list stands in for it: real registered names of every shape, each written to rarely).
+KINDS = {
+    "providers": (0.35, 1.2),
+    "gov": (0.25, 0.9),
+    "mil": (0.12, 0.9),
+    "free": (0.14, 0.6),
+    "tail": (0.14, 0.4),
+}
 WRITES_BACK = 0.7  # share of real correspondents that answer mail
 REPLY_RATE = 0.35  # share of messages to them that get an answer
 HABIT = 0.7  # a slip is its sender's habit this often: the same typo domain again
@@ -178,9 +185,10 @@ def simulate(seed: int, kinds: dict[str, list[str]], real: set[str]) -> Month:
     pool = [domain for domains in kinds.values() for domain in domains]
     weights = []
     for kind, domains in kinds.items():
-        zipf = _zipf(len(domains))
+        share, exponent = KINDS[kind]
+        zipf = _zipf(len(domains), exponent)
         total = sum(zipf)
-        weights += [KINDS[kind] * w / total for w in zipf]
+        weights += [share * w / total for w in zipf]
     popularity = list(itertools.accumulate(weights))
     writes_back = {}
     month = Month()
@@ -190,7 +198,7 @@ def simulate(seed: int, kinds: dict[str, list[str]], real: set[str]) -> Month:
         mine = list(dict.fromkeys(rng.choices(pool, cum_weights=popularity, k=wanted * 2)))
         mine = mine[:wanted]
         own_weights = _zipf(len(mine), 1.1)
-        activity = rng.lognormvariate(math.log(6), 0.7)  # messages per working day
+        activity = rng.lognormvariate(math.log(10), 0.7)  # messages per working day
         for day in range(1, DAYS + 1):
             weekend = day % 7 in (6, 0)
             count = _poisson(rng, activity * (0.15 if weekend else 1.0))
@@ -352,19 +360,16 @@ async def judge(ports: list[int], requests: list[bytes]) -> list[dict[int, str]]
 
 
 class Service:
-    """`typogate serve --no-web` on a store, on free loopback ports; stopped by its pid."""
+    """`typogate serve` (policy service only) on a store, on a free loopback port; stopped
+    by its pid."""
 
     def __init__(self, work: Path, name: str, db: str) -> None:
         self.port = free_port()
         config = work / f"{name}.toml"
-        config.write_text(
-            f'[gateway]\npolicy_listen = "127.0.0.1:{self.port}"\n'
-            f'milter_listen = "inet:{free_port()}@127.0.0.1"\n'
-            f'journal = "{work / name}.jsonl"\n'
-        )
+        config.write_text(f'[gateway]\npolicy_listen = "127.0.0.1:{self.port}"\n')
         self.log = open(work / f"{name}.log", "w")  # noqa: SIM115 (closed in stop)
         self.process = subprocess.Popen(
-            [TYPOGATE, "serve", "--no-web", "--db", db, "--config", str(config)],
+            [TYPOGATE, "serve", "--no-web", "--no-milter", "--db", db, "--config", str(config)],
             stdout=self.log,
             stderr=subprocess.STDOUT,
             cwd=work,
@@ -388,18 +393,18 @@ class Service:
 
 
 def learned_typos(db: str, typo_domains: set[str]) -> list[str]:
-    """The typo domains the learned history makes correspondents, judged by a Guard that
-    takes in the store's history as `typogate serve` does."""
-    from typogate.policy import Guard
+    """The typo domains the learned history makes the organisation's correspondents, asked
+    of the Guard that typogate's runtime opens on the store (as `typogate serve` does)."""
+    from typogate.config import Config
     from typogate.policy.verdict import ALLOWED_KNOWN
-    from typogate.store import Store
+    from typogate.runtime import Runtime
 
-    store = Store(db, writer=False)
-    counts = store.correspondent_counts()
-    store.close()
-    guard = Guard()
-    guard.learn(counts)
-    return sorted(d for d in typo_domains if guard.judge_domain(d).reason == ALLOWED_KNOWN)
+    runtime = Runtime.open(Config(), db)
+    try:
+        judge = runtime.guard.judge_domain
+        return sorted(d for d in typo_domains if judge(d).reason == ALLOWED_KNOWN)
+    finally:
+        runtime.close()
 
 
 def run_seed(seed: int, kinds: dict[str, list[str]], real: set[str], console: Console) -> dict:
@@ -411,10 +416,13 @@ def run_seed(seed: int, kinds: dict[str, list[str]], real: set[str], console: Co
         write_log(log, month, LEARNED_DAYS)
         history = f"sqlite:///{work / 'history.db'}"
         learn = subprocess.run(
-            [TYPOGATE, "learn", str(log), "--db", history], capture_output=True, text=True
+            [TYPOGATE, "learn", str(log), "--db", history, "--json"],
+            capture_output=True,
+            text=True,
         )
         if learn.returncode != 0:
             raise RuntimeError(f"typogate learn failed: {learn.stderr}")
+        taught = json.loads(learn.stdout)
         log_typos = {
             r[1].domain
             for m in month.outbound
@@ -451,6 +459,17 @@ def run_seed(seed: int, kinds: dict[str, list[str]], real: set[str], console: Co
         "judged_requests": len(requests),
         "typo_domains_in_log": len(log_typos),
         "typo_domains_learned": learned,
+        "learn": {
+            "deliveries": taught["deliveries"],
+            "received": taught["received"],
+            "refused": len(taught["refused"]),
+            "refused_typo_domains": sorted(
+                r["domain"] for r in taught["refused"] if r["domain"] in log_typos
+            ),
+            "refused_real_domains": sorted(
+                r["domain"] for r in taught["refused"] if r["domain"] not in log_typos
+            ),
+        },
         "requests_per_second": 2 * len(requests) / judging,
         "seconds": time.perf_counter() - started,
         "runs": {},

@@ -30,6 +30,7 @@ def guard():
                     "me.com",
                     "mail.com",
                     "gmail.com",
+                    "yahoo.fr",
                     "walmart.com",
                     "cloudflare.com",
                     "socialsecurity.gov",
@@ -165,6 +166,7 @@ def test_a_suffix_slip_onto_a_real_suffix_is_caught(guard, typed, meant):
         "gmail.de",  # two slips onto another real suffix: another country's domain
         "gmail.ca",
         "dell.de",
+        "yahoo.fi",  # r to i is no slip of the fingers: Yahoo's Finnish domain
     ],
 )
 def test_real_domains_under_another_suffix_are_left_alone(guard, domain):

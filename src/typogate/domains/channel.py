@@ -59,12 +59,13 @@ COST_UNICODE_CONFUSABLE = 1.0  # a Cyrillic "а": nobody types that by accident
 COST_MERGED_SUFFIX = 4.0  # "armymil.com": the whole domain typed as a name
 COST_MERGED_UNUSUAL_SUFFIX = 1.5  # extra when the appended suffix is not a habitual one
 _HABITUAL_SUFFIXES = frozenset({"com", "net", "org"})
-# A suffix slipped into another real suffix (.il for .mil, .et for .net, .gr for .fr): one
-# slip of the fingers is one slip whatever it lands on, and this small extra only says that
-# the other country's domain could be meant as written (its prior and the lists say more).
+# A suffix slipped into another real suffix by one slip of the fingers (.il for .mil, .et for
+# .net, .gr for .fr: a letter left out, a neighbouring key): a slip whatever it lands on,
+# and this small extra only says that the other country's domain could be meant as written
+# (its prior and the lists say more).
 COST_OTHER_REAL_SUFFIX = 1.5
-# Two or more slips that land on another real suffix (.ca for .com, .de for .com) are
-# rarer than the domain under that suffix being meant as written.
+# Any other way onto another real suffix (.ca for .com, two slips; .fi for .fr, a letter no
+# finger slip explains) is rarer than the domain under that suffix being meant as written.
 COST_OTHER_REAL_SUFFIX_SLIPS = 6.0
 
 # Suffix confusions people make far more often than their edit distance suggests.
@@ -163,9 +164,10 @@ def _aligned_whole(typed: Domain, meant: Domain, budget: float) -> Explanation |
     aligned = _align(typed.unicode, meant.unicode, suffix_start, budget)
     if aligned is None:
         return None
-    slips = sum(edit.slip is Slip.SUFFIX for edit in aligned.edits)
+    slips = [edit for edit in aligned.edits if edit.slip is Slip.SUFFIX]
     if slips and typed.suffix != meant.suffix and is_real_suffix(typed.suffix):
-        extra = COST_OTHER_REAL_SUFFIX if slips == 1 else COST_OTHER_REAL_SUFFIX_SLIPS
+        finger = len(slips) == 1 and slips[0].cost <= COST_OMISSION  # a key left out or next door
+        extra = COST_OTHER_REAL_SUFFIX if finger else COST_OTHER_REAL_SUFFIX_SLIPS
         other = Edit(Slip.SUFFIX, f".{typed.suffix} is a real suffix too", extra)
         if aligned.cost + other.cost > budget:
             return None

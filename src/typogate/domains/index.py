@@ -147,8 +147,7 @@ class CandidateIndex:
             and "." not in domain.name
             and len(domain.name) >= _DOPPELGANGER_MIN
             and not any(
-                domain.suffix == name or domain.suffix.endswith("." + name)
-                for name in self._closed
+                domain.suffix == name or domain.suffix.endswith("." + name) for name in self._closed
             )
         ):
             self._registrable.add(domain.unicode)
@@ -238,17 +237,21 @@ class CandidateIndex:
         ``socialsecurity``: a doubled c and an o for an l), found by taking two letters off
         the typed prefix as well. Only those with the same first letter: people rarely get a
         name's first letter wrong, and a changed start (``azcourts`` against ``uscourts``,
-        ``okbenefits`` against ``benefits``) is far more often another real name."""
+        ``okbenefits`` against ``benefits``) is far more often another real name. Two slips
+        of the whole name, too: the keys see its first letters only."""
         keys = [
             prefix[:first] + prefix[first + 1 : second] + prefix[second + 1 :]
             for first in range(1, len(prefix))
             for second in range(first + 1, len(prefix))
         ]
         domains = self.domains
+        distance = OSA.distance
         return {
             ident
             for ident in self._look_up(keys)
-            if domains[ident].name[0] == name[0] and len(domains[ident].name) >= _TWO_SLIPS_APART
+            if (meant := domains[ident].name)[0] == name[0]
+            and len(meant) >= _TWO_SLIPS_APART
+            and distance(name, meant, score_cutoff=2) <= 2  # two slips, not three
         }
 
     def _doppelgangers(self, typed: Domain) -> list[Domain]:
@@ -261,7 +264,7 @@ class CandidateIndex:
             if (
                 parent in self._registrable
                 and label[cut:] not in self._compounds
-                and label[cut - 1] != "-"
+                and label[:cut].isalpha()  # hosts are named (chn, emea), not numbered
             ):
                 host = f"{head}.{label[:cut]}" if head else label[:cut]
                 try:

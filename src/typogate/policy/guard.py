@@ -67,8 +67,8 @@ SENDER_DOMAIN_NATS = 1.5
 # A host under a protected domain that no list names (``chn.dell.com``, which the candidate
 # index reads in ``chndell.com``): the protected prior, less these nats for being unlisted and
 # these per character of the host, as a longer label is one of more possible labels.
-LOG_PRIOR_UNLISTED_HOST = 1.0
-UNLISTED_HOST_NATS_PER_CHAR = 1.5
+LOG_PRIOR_UNLISTED_HOST = 1.5
+UNLISTED_HOST_NATS_PER_CHAR = 2.0
 # A never-seen name shorter than this many characters is likelier to be real, per missing char:
 # nearly every two- or three-letter name is registered somewhere.
 SHORT_NAME = 6
