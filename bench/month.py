@@ -123,9 +123,8 @@ def _mail_domain(text: str) -> bool:
 
 
 def universe(npm: dict[str, list[str]]) -> tuple[dict[str, list[str]], set[str]]:
-    """Real correspondent domains by kind (each list shuffled: rank = popularity) and the set
-    of every real domain the benchmark knows (no typo may be one of them)."""
-    rng = random.Random(5)
+    """Real correspondent domains by kind, and the set of every real domain the benchmark
+    knows (no typo may be one of them)."""
     mil = scenario.read_list(scenario.DOMAINS / "mil_domains.txt")
     hosts = scenario.read_list(scenario.DOMAINS / "mil_hostnames.txt")
     kinds = {
@@ -137,14 +136,21 @@ def universe(npm: dict[str, list[str]]) -> tuple[dict[str, list[str]], set[str]]
         "tail": [d for d in npm["disposable-email-domains"] if _mail_domain(d)],
     }
     real = set().union(*map(set, kinds.values())) | set(hosts)
+    return {kind: sorted(set(domains)) for kind, domains in kinds.items()}, real
+
+
+def _ranked(kinds: dict[str, list[str]], rng: random.Random) -> dict[str, list[str]]:
+    """Each kind in an order of popularity of this month's own (the big providers first, as
+    in anyone's mail), at most 20,000 of a kind."""
+    ranked = {}
     for kind, domains in kinds.items():
-        domains = sorted(set(domains))
+        domains = list(domains)
         rng.shuffle(domains)
-        if kind == "providers":  # the big ones first, as in anyone's mail
+        if kind == "providers":
             head = ["gmail.com", "outlook.com", "yahoo.com", "hotmail.com", "icloud.com"]
             domains = head + [d for d in domains if d not in head]
-        kinds[kind] = domains[:20_000]
-    return kinds, real
+        ranked[kind] = domains[:20_000]
+    return ranked
 
 
 def _stable(text: str) -> int:
@@ -156,24 +162,63 @@ def _zipf(count: int, exponent: float = 1.0) -> list[float]:
     return [1 / (rank + 1) ** exponent for rank in range(count)]
 
 
-def _typo(intended: str, rng: random.Random, real: set[str], seed: int) -> Typo | None:
-    """A slip for ``intended`` in a class chosen at random among those that apply to it;
-    often the sender's habitual slip for that domain and class."""
-    variants = scenario.typo_variants(intended, rng)
+# The typo classes of bench/scenario.py a month's mail can show (slips under a subdomain
+# the sender never wrote are left out; Unicode look-alikes are logged as A-labels).
+CLASSES = [
+    "omission",
+    "doubling",
+    "keyboard",
+    "insertion",
+    "transposition",
+    "ascii_homoglyph",
+    "lookalike_sequence",
+    "unicode_confusable",
+    "suffix",
+    "suffix_real",
+    "dot",
+    "merged_suffix",
+    "two_slips",
+    "doppelganger",
+]
+
+
+def _slips(intended: str, real: set[str], known: dict[str, dict[str, list[str]]]) -> dict:
+    """Every slip for ``intended`` by class (none that is a real domain), remembered in
+    ``known``."""
+    if intended in known:
+        return known[intended]
+    variants = scenario.typo_variants(intended, random.Random(0))
     name, suffix = scenario.split(intended)
-    if "." in name:  # a dot left out between a host and its registrable domain
-        host, _, parent = intended.partition(".")
-        variants["doppelganger"] = [host + parent]
-    variants["unicode_confusable"] = variants.pop("unicode_confusable_xn", [])  # logs hold A-labels
-    variants.pop("subdomain", None)  # a slip under a subdomain the sender did not write
+    head, _, last = name.rpartition(".")
+    if head:  # the dot left out between a host and its registrable domain
+        variants["doppelganger"] = [f"{head}{last}.{suffix}"]
+    variants["unicode_confusable"] = variants.pop("unicode_confusable_xn", [])
     usable = {}
-    for cls, found in variants.items():
-        found = [v for v in found if v not in real and v != intended and _mail_domain(v)]
+    for cls in CLASSES:
+        found = [v for v in variants.get(cls, []) if v not in real and _mail_domain(v)]
         if found:
-            usable[cls] = sorted(set(found))
-    if not usable:
-        return None
-    cls = rng.choice(sorted(usable))
+            usable[cls] = sorted(set(found) - {intended})
+    known[intended] = usable
+    return usable
+
+
+def _typo(
+    meant: list[str], rng: random.Random, real: set[str], known: dict, seed: int
+) -> Typo | None:
+    """A slip in a class drawn at random, of the first domain in ``meant`` it applies to
+    (the domain the sender wanted, else another of its correspondents); often the sender's
+    habitual slip for that domain and class."""
+    cls = rng.choice(CLASSES)
+    for intended in meant:
+        usable = _slips(intended, real, known)
+        if cls in usable:
+            break
+    else:
+        intended = meant[0]
+        usable = _slips(intended, real, known)
+        if not usable:
+            return None
+        cls = rng.choice(sorted(usable))
     habit = random.Random(f"{seed}:{intended}:{cls}").choice(usable[cls])
     domain = habit if rng.random() < HABIT else rng.choice(usable[cls])
     return Typo(domain, intended, cls)
@@ -182,6 +227,7 @@ def _typo(intended: str, rng: random.Random, real: set[str], seed: int) -> Typo 
 def simulate(seed: int, kinds: dict[str, list[str]], real: set[str]) -> Month:
     """Every message of the month, and the replies that come back."""
     rng = random.Random(seed)
+    kinds = _ranked(kinds, rng)
     pool = [domain for domains in kinds.values() for domain in domains]
     weights = []
     for kind, domains in kinds.items():
@@ -191,6 +237,7 @@ def simulate(seed: int, kinds: dict[str, list[str]], real: set[str]) -> Month:
         weights += [share * w / total for w in zipf]
     popularity = list(itertools.accumulate(weights))
     writes_back = {}
+    slips: dict[str, dict[str, list[str]]] = {}
     month = Month()
     for number in range(SENDERS):
         sender = f"user{number:03d}@{ORG}"
@@ -207,7 +254,10 @@ def simulate(seed: int, kinds: dict[str, list[str]], real: set[str]) -> Month:
                 wanted_rcpts = 1 if rng.random() < 0.8 else rng.randint(2, 4)
                 recipients = []
                 for domain in dict.fromkeys(rng.choices(mine, own_weights, k=wanted_rcpts)):
-                    typo = _typo(domain, rng, real, seed) if rng.random() < TYPO_RATE else None
+                    typo = None
+                    if rng.random() < TYPO_RATE:
+                        meant = [domain, *rng.choices(mine, own_weights, k=20)]
+                        typo = _typo(meant, rng, real, slips, seed)
                     local = f"p{rng.randrange(200)}"
                     recipients.append((f"{local}@{typo.domain if typo else domain}", typo))
                     if typo is None:

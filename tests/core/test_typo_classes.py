@@ -29,6 +29,7 @@ def guard():
                     "navy.mil",
                     "me.com",
                     "mail.com",
+                    "163.com",
                     "gmail.com",
                     "yahoo.fr",
                     "walmart.com",
@@ -84,6 +85,8 @@ def test_the_index_makes_the_host_under_a_protected_domain():
     "domain",
     [
         "alexandriadell.com",  # a long label in front is another name, not a lost dot
+        "wrongmail.com",  # and a four-letter one makes a word of its own (no host "wron")
+        "11163.com",  # hosts are named, not numbered
         "azdot.gov",  # .gov names are a state's prefix and an agency's name by rule
         "ncdoi.gov",
         "usarmy.mil",  # .mil names are assigned too: no unlisted host is read in front

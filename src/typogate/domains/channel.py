@@ -427,6 +427,7 @@ def _substitution(was: str, now: str, in_suffix: bool) -> Edit:
         return Edit(Slip.CONFUSABLE, f"{now!r} looks like {was!r}", COST_ASCII_HOMOGLYPH)
     if was in _VOWELS and now in _VOWELS:
         return Edit(slip, f"{now!r} for {was!r} (a vowel)", COST_VOWEL)
-    if _is_bitflip(was, now):
-        return Edit(Slip.BITFLIP, f"{now!r} for {was!r} (one bit)", COST_BITFLIP)
+    if _is_bitflip(was, now):  # in the suffix, a suffix slip like any other there
+        bitflip = Slip.SUFFIX if in_suffix else Slip.BITFLIP
+        return Edit(bitflip, f"{now!r} for {was!r} (one bit)", COST_BITFLIP)
     return Edit(slip, f"{now!r} for {was!r}", COST_SUBSTITUTION)

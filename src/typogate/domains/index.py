@@ -52,6 +52,10 @@ _BATCH_FILTER_FROM = 6
 # A protected name shorter than this is not looked for at the end of a typed name: a short
 # name ends too many real names (``me.com`` in ``acme.com``, ``va.gov`` in ``fairfaxva.gov``).
 _DOPPELGANGER_MIN = 3
+# The host labels read in front of it: country and region codes (se, chn, aus), as in the
+# doppelgangers found in the wild. A longer label makes a word of its own with the name
+# (wrongmail.com is no host "wron" under gmail.com).
+_DOPPELGANGER_HOST_MAX = 3
 
 
 def _deletions(name: str, depth: int) -> set[str]:
@@ -259,7 +263,7 @@ class CandidateIndex:
         the dot between them left out: ``chndell.com`` -> ``chn.dell.com``."""
         head, _, label = typed.name.rpartition(".")
         made = []
-        for cut in range(1, len(label) - _DOPPELGANGER_MIN + 1):
+        for cut in range(1, min(_DOPPELGANGER_HOST_MAX, len(label) - _DOPPELGANGER_MIN) + 1):
             parent = f"{label[cut:]}.{typed.suffix}"
             if (
                 parent in self._registrable
