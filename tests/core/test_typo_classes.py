@@ -32,6 +32,7 @@ def guard():
                     "163.com",
                     "gmail.com",
                     "yahoo.fr",
+                    "yahoo.co.jp",
                     "walmart.com",
                     "cloudflare.com",
                     "socialsecurity.gov",
@@ -170,6 +171,7 @@ def test_a_suffix_slip_onto_a_real_suffix_is_caught(guard, typed, meant):
         "gmail.ca",
         "dell.de",
         "yahoo.fi",  # r to i is no slip of the fingers: Yahoo's Finnish domain
+        "yahoo.coop",  # a dot moved and a letter left out: two slips, not one
     ],
 )
 def test_real_domains_under_another_suffix_are_left_alone(guard, domain):

@@ -166,7 +166,12 @@ def _aligned_whole(typed: Domain, meant: Domain, budget: float) -> Explanation |
         return None
     slips = [edit for edit in aligned.edits if edit.slip is Slip.SUFFIX]
     if slips and typed.suffix != meant.suffix and is_real_suffix(typed.suffix):
-        finger = len(slips) == 1 and slips[0].cost <= COST_OMISSION  # a key left out or next door
+        # One key left out, doubled or next door, and no dot moved with it (coop for co.jp)
+        finger = (
+            len(slips) == 1
+            and slips[0].cost <= COST_OMISSION
+            and not any(edit.slip is Slip.DOT for edit in aligned.edits)
+        )
         extra = COST_OTHER_REAL_SUFFIX if finger else COST_OTHER_REAL_SUFFIX_SLIPS
         other = Edit(Slip.SUFFIX, f".{typed.suffix} is a real suffix too", extra)
         if aligned.cost + other.cost > budget:
