@@ -463,7 +463,7 @@ def run_seed(seed: int, kinds: dict[str, list[str]], real: set[str], console: Co
     with tempfile.TemporaryDirectory(prefix="typogate-month-") as folder:
         work = Path(folder)
         log = work / "mail.log"
-        write_log(log, month, LEARNED_DAYS)
+        delivered = write_log(log, month, LEARNED_DAYS)
         history = f"sqlite:///{work / 'history.db'}"
         learn = subprocess.run(
             [TYPOGATE, "learn", str(log), "--db", history, "--json"],
@@ -508,6 +508,8 @@ def run_seed(seed: int, kinds: dict[str, list[str]], real: set[str], console: Co
         "judged_messages": len(judged),
         "judged_requests": len(requests),
         "typo_domains_in_log": len(log_typos),
+        # delivered often enough to become a correspondent if deliveries alone taught
+        "typo_domains_delivered_3": sum(delivered[d] >= 3 for d in log_typos),
         "typo_domains_learned": learned,
         "learn": {
             "deliveries": taught["deliveries"],
@@ -600,6 +602,7 @@ def summary(results: list[dict]) -> dict:
     return {
         "seeds": [r["seed"] for r in results],
         "typo_domains_in_log": sum(r["typo_domains_in_log"] for r in results),
+        "typo_domains_delivered_3": sum(r["typo_domains_delivered_3"] for r in results),
         "typo_domains_learned": sum(len(r["typo_domains_learned"]) for r in results),
         "learned_examples": learned[:20],
         "runs": runs,
@@ -640,7 +643,8 @@ def show(console: Console, total: dict, results: list[dict]) -> None:
         )
     table.add_row(
         "typo domains learned as correspondents",
-        f"{total['typo_domains_learned']} of {total['typo_domains_in_log']} in the log",
+        f"{total['typo_domains_learned']} of {total['typo_domains_in_log']} in the log "
+        f"({total['typo_domains_delivered_3']} delivered 3+ times)",
         "— (no history)",
     )
     console.print(table)
