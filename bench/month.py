@@ -7,12 +7,14 @@ About 300 senders of example.org each write to correspondents of their own (a Zi
 from real domain lists: the npm packages free-email-domains and disposable-email-domains,
 installed at bench time into bench/.peers/month, and the .gov, .mil and mail-provider lists
 of the repository), real near-twins kept. About 1 recipient in 1,000 is a slip, in every typo
-class of bench/scenario.py (the benchmark's own generator), and some slips are habits that
-recur. Correspondents that exist write back. Days 1-14 are written as a Postfix log
-(outbound deliveries, bounces, inbound replies delivered by local and lmtp) and learned
-with `typogate learn`; days 15-30 are judged through `typogate serve` (which loads the
-learned correspondents), asked over its policy socket as Postfix asks, with the envelope
-sender in each request. Side by side: the same days judged by a service with no history.
+class of bench/scenario.py (the benchmark's own generator); half of them are the habitual
+slip of a domain, which recurs (army.ml for army.mil), the rest one-offs, and a few senders
+have a correspondent's address saved with a slip, sent to again and again. Correspondents
+that exist write back. Days 1-14 are written as a Postfix log (outbound deliveries, bounces,
+inbound replies delivered by local and lmtp) and learned with `typogate learn`; days 15-30
+are judged through `typogate serve` (which loads the learned correspondents), asked over its
+policy socket as Postfix asks, with the envelope sender in each request. Side by side: the
+same days judged by a service with no history.
 
 Reported: alerts per 10,000 legitimate messages, the share of messages to typo domains that
 are caught (overall and per class), and the typo domains learned as correspondents.
@@ -37,6 +39,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import idna
 from rich.console import Console
 from rich.table import Table
 
@@ -71,7 +74,14 @@ KINDS = {
 }
 WRITES_BACK = 0.7  # share of real correspondents that answer mail
 REPLY_RATE = 0.35  # share of messages to them that get an answer
-HABIT = 0.7  # a slip is its sender's habit this often: the same typo domain again
+# Half of all slips are habits: the slip people make of that domain (army.ml for army.mil),
+# the same typo domain again, whoever sends; the rest are one-off slips of any class.
+HABIT = 0.5
+# A few senders have a correspondent's address saved with a slip in it (their address book
+# or autocomplete offers it): half their mail to that correspondent goes to the typo domain,
+# which is how a slip is delivered again and again (and learned, if deliveries teach).
+SAVED_SLIP = 0.01
+SAVED_SLIP_USE = 0.5
 TYPO_DELIVERED = 0.5  # share of typo domains that accept mail (the rest bounce)
 CONNECTIONS = 8  # policy connections the judge keeps open, as Postfix's smtpd processes do
 MONTH = "Mar"
@@ -116,10 +126,18 @@ def install_lists(console: Console) -> dict[str, list[str]]:
 
 
 def _mail_domain(text: str) -> bool:
+    """An ASCII domain a mail server takes (IDNA 2008 for its xn-- labels)."""
     labels = text.split(".")
-    return len(labels) >= 2 and all(
+    if len(labels) < 2 or not all(
         label and label.isascii() and label[0] != "-" and label[-1] != "-" for label in labels
-    )
+    ):
+        return False
+    if "xn--" in text:
+        try:
+            idna.decode(text)
+        except idna.IDNAError:
+            return False
+    return True
 
 
 def universe(npm: dict[str, list[str]]) -> tuple[dict[str, list[str]], set[str]]:
@@ -205,9 +223,13 @@ def _slips(intended: str, real: set[str], known: dict[str, dict[str, list[str]]]
 def _typo(
     meant: list[str], rng: random.Random, real: set[str], known: dict, seed: int
 ) -> Typo | None:
-    """A slip in a class drawn at random, of the first domain in ``meant`` it applies to
-    (the domain the sender wanted, else another of its correspondents); often the sender's
-    habitual slip for that domain and class."""
+    """The habitual slip of the domain the sender wanted (``meant[0]``), or a one-off slip
+    in a class drawn at random, of the first domain in ``meant`` it applies to (the domain
+    the sender wanted, else another of its correspondents)."""
+    if rng.random() < HABIT and (usable := _slips(meant[0], real, known)):
+        habit = random.Random(f"{seed}:{meant[0]}")
+        cls = habit.choice(sorted(usable))
+        return Typo(habit.choice(usable[cls]), meant[0], cls)
     cls = rng.choice(CLASSES)
     for intended in meant:
         usable = _slips(intended, real, known)
@@ -219,9 +241,7 @@ def _typo(
         if not usable:
             return None
         cls = rng.choice(sorted(usable))
-    habit = random.Random(f"{seed}:{intended}:{cls}").choice(usable[cls])
-    domain = habit if rng.random() < HABIT else rng.choice(usable[cls])
-    return Typo(domain, intended, cls)
+    return Typo(rng.choice(usable[cls]), intended, cls)
 
 
 def simulate(seed: int, kinds: dict[str, list[str]], real: set[str]) -> Month:
@@ -246,6 +266,9 @@ def simulate(seed: int, kinds: dict[str, list[str]], real: set[str]) -> Month:
         mine = mine[:wanted]
         own_weights = _zipf(len(mine), 1.1)
         activity = rng.lognormvariate(math.log(10), 0.7)  # messages per working day
+        saved = None
+        if rng.random() < SAVED_SLIP:
+            saved = _typo(mine[: rng.randint(1, 5)][::-1], rng, real, slips, seed)
         for day in range(1, DAYS + 1):
             weekend = day % 7 in (6, 0)
             count = _poisson(rng, activity * (0.15 if weekend else 1.0))
@@ -255,7 +278,9 @@ def simulate(seed: int, kinds: dict[str, list[str]], real: set[str]) -> Month:
                 recipients = []
                 for domain in dict.fromkeys(rng.choices(mine, own_weights, k=wanted_rcpts)):
                     typo = None
-                    if rng.random() < TYPO_RATE:
+                    if saved is not None and domain == saved.intended:
+                        typo = saved if rng.random() < SAVED_SLIP_USE else None
+                    elif rng.random() < TYPO_RATE:
                         meant = [domain, *rng.choices(mine, own_weights, k=20)]
                         typo = _typo(meant, rng, real, slips, seed)
                     local = f"p{rng.randrange(200)}"
