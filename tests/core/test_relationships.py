@@ -148,17 +148,22 @@ def test_a_subdomain_of_a_protected_domain_cannot_leak():
     assert gate.evaluate("a@dell.ml").risk is Risk.LEAK
 
 
-def test_a_look_alike_of_a_protected_domain_is_learned_from_nothing_but_an_admins_rule():
-    # The operator of army.ml writes back ("you have the wrong address"), senders click
+def test_a_look_alike_of_a_protected_domain_is_learned_only_from_a_real_exchange():
+    # The operator of army.ml warns now and then about thousands of leaks, senders click
     # "release" out of habit: typogate must still never teach itself to leak to army.ml.
     gate = guard()
     gate.learn_relationships(
         [
             Stored("*", "army.ml", count=900, received=40, released=12),
-            Stored("alice@example.org", "army.ml", count=30, received=5, released=6),
+            Stored("alice@example.org", "army.ml", count=300, received=5, released=6),
         ]
     )
     assert gate.evaluate("bob@army.ml", sender="alice@example.org").action is Action.REJECT
+    # A correspondent that answers a fair share of the mail sent to it is real, look-alike
+    # or not (a small provider next to gmail.com).
+    gate.learn_relationships([Stored("*", "gmaii.com", count=40, received=15)])
+    assert gate.evaluate("a@gmaii.com").reason == "allowed.known"
+    # And an admin's rule says so at once.
     allowed = guard(rules=[{"domain": "army.ml", "action": "allow"}])
     assert allowed.evaluate("bob@army.ml").reason == "allowed.rule"
 
@@ -168,3 +173,31 @@ def test_a_senders_relationship_never_lifts_an_admins_block():
     gate.learn_relationships([Stored("sue@example.org", "acme-crop.com", count=9, received=4)])
     verdict = gate.evaluate("a@acme-crop.com", sender="sue@example.org")
     assert verdict.action is Action.REJECT and verdict.reason == "blocked.domain"
+
+
+def test_a_slip_in_a_host_name_under_a_listed_parent_is_caught():
+    gate = Guard(
+        Config.from_mapping(
+            {
+                "domains": {
+                    "protected": ["army.mil", "af.mil"],
+                    "known": ["usamriid.army.mil", "101arw.af.mil"],
+                }
+            }
+        )
+    )
+    gate.learn({"usamriid.army.mil": 60, "101arw.af.mil": 60})
+    slip = gate.evaluate("a@usmariid.army.mil")
+    assert slip.is_alert and slip.suggestion == "usamriid.army.mil"
+    assert slip.risk is Risk.MISDELIVERY  # under army.mil: it can only bounce
+    # Numbered siblings (units, hosts) and short host names are other real hosts.
+    assert gate.evaluate("a@102arw.af.mil").reason == "allowed.subdomain"
+    assert gate.evaluate("a@mail.army.mil").reason == "allowed.subdomain"
+
+
+def test_a_senders_own_deliveries_never_lift_an_alert():
+    # An address saved with a slip in it is delivered to again and again.
+    gate = guard()
+    gate.learn({"acme-corp.com": 400})
+    gate.learn_relationships([Stored("sue@example.org", "acme-crop.com", count=40)])
+    assert gate.evaluate("a@acme-crop.com", sender="sue@example.org").is_alert

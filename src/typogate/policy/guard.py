@@ -84,6 +84,7 @@ AMBIGUITY_NATS = math.log(2.0)
 
 _parse = parse_domain.__wrapped__  # for texts parsed once: kept out of the hot cache
 # A dot-atom local part that cannot route on: no % (percent hack) and no ! (bang path).
+_DIGITS = re.compile(r"[0-9]+")
 _FAST_LOCAL = re.compile(r"[A-Za-z0-9#$&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9#$&'*+/=?^_`{|}~-]+)*")
 
 
@@ -292,8 +293,13 @@ class Guard:
             verdict = self._judge_domain(domain.ascii)
             if not self._likely(verdict):
                 learned = proven or delivered
-            else:  # a likely slip: deliveries teach nothing, proof only if nothing protected
-                learned = proven and not self._of_protected(verdict)
+            elif self._of_protected(verdict):
+                # A look-alike of a protected domain: only a real exchange proves it, mail
+                # received for a fair share of the mail sent. The operator of army.ml warned
+                # now and then about thousands of leaks; a real correspondent answers.
+                learned = _exchanged(tie, learning.proven_after)
+            else:  # a likely slip of a correspondent: deliveries teach nothing
+                learned = proven
             if learned:
                 self._index.add(domain)
         self._judge.cache_clear()
@@ -373,7 +379,7 @@ class Guard:
                     rule="known",
                 )
             parent = self._indexed_parent(domain) if "." in domain.name else None
-            if parent is not None:
+            if parent is not None and not (siblings := self._siblings(domain, parent)):
                 return DomainVerdict(
                     name,
                     Action.ALLOW,
@@ -381,6 +387,8 @@ class Guard:
                     f"{name} is under {parent}, a domain you write to.",
                     rule=f"subdomain:{parent}",
                 )
+            if parent is not None:  # usmariid.army.mil: a slip in a host name under a listed one
+                return self._decide(domain, siblings, tuple(siblings))
         # A real domain under a blocking rule (gmail.com under a rule on .com) is blocked as
         # written: it is no slip, so no other domain is offered in its place.
         real = rule is not None and (
@@ -393,6 +401,23 @@ class Guard:
         if rule is not None:
             return self._blocked(domain, rule, likely, candidates)
         return self._decide(domain, likely, candidates)
+
+    def _siblings(self, domain: Domain, parent: str) -> list[Candidate]:
+        """Listed domains under the same ``parent`` that ``domain`` is a likely slip of
+        (usamriid.army.mil for usmariid.army.mil): a subdomain of a listed domain is allowed
+        unless it looks like a mistake for one of its listed siblings."""
+        under = "." + parent
+        host = domain.unicode.removesuffix(under)
+        # Short host names are dense (most three-letter ones under a big parent are real),
+        # and hosts that differ only in their numbers are numbered siblings (101arw, 102arw).
+        novelty = SHORT_NAME_NATS * max(0, SHORT_NAME - len(host.partition(".")[0]))
+        return [
+            c
+            for c in self._hypotheses_for(domain, "", novelty)
+            if c.domain.endswith(under)
+            and c.log_odds >= LOG_ODDS_FLOOR
+            and _DIGITS.sub("", c.domain.removesuffix(under)) != _DIGITS.sub("", host)
+        ]
 
     def _indexed_parent(self, domain: Domain) -> str | None:
         labels = domain.ascii.split(".")
@@ -617,10 +642,15 @@ class Guard:
             own is not None
             and judgement.action is not Action.ALLOW
             and not judgement.rule.startswith(_RULED)  # an admin's block is never lifted
-            and not (self._likely(judgement) and self._of_protected(judgement))
         ):
-            habit = own.sent >= self.config.learning.relationship_mails
-            if own.received or own.released or (habit and not self._likely(judgement)):
+            # The sender's own deliveries never lift an alert (a saved slip is delivered
+            # again and again); mail from the domain or a release does, and for a look-alike
+            # of a protected domain only a real exchange.
+            if self._of_protected(judgement):
+                vouched = _exchanged(own, 1)
+            else:
+                vouched = bool(own.received or own.released)
+            if vouched:
                 return DomainVerdict(
                     typed,
                     Action.ALLOW,
@@ -631,8 +661,9 @@ class Guard:
         if own is not None or not judgement.candidates:
             return judgement
         lifted = []
+        relationship = self.config.learning.relationship_mails
         for candidate in judgement.candidates:
-            lift = _lift(candidate.domain, address, domain)
+            lift = _lift(candidate.domain, address, domain, relationship)
             lifted.append(candidate._replace(log_odds=candidate.log_odds + lift))
         if lifted == list(judgement.candidates):
             return judgement
@@ -653,15 +684,33 @@ class Guard:
         )
 
 
-def _lift(suggestion: str, address: dict[str, Tie], domain: dict[str, Tie]) -> float:
+# A look-alike of a protected domain is real when it answered at least this share of the
+# mail sent to it.
+REPLY_SHARE = 0.1
+
+
+def _exchanged(tie: Tie, least: int) -> bool:
+    """Mail received from the domain (at least ``least`` messages, and a fair share of what
+    was sent there): a conversation, not a typo domain's operator warning now and then."""
+    return tie.received >= least and tie.received >= REPLY_SHARE * tie.sent
+
+
+def _lift(
+    suggestion: str, address: dict[str, Tie], domain: dict[str, Tie], relationship: int
+) -> float:
     """How much a sender's own relationship with ``suggestion`` (or a domain it is under)
-    raises the odds that the sender meant it."""
+    raises the odds that the sender meant it: ``relationship`` deliveries make one (two, as
+    Mimecast counts them), and so does any mail received from it or released to it."""
+
+    def related(tie: Tie | None) -> bool:
+        return tie is not None and (tie.sent >= relationship or tie.received or tie.released) > 0
+
     labels = suggestion.split(".")
     for cut in range(len(labels) - 1):
         meant = ".".join(labels[cut:])
-        if meant in address:
+        if related(address.get(meant)):
             return SENDER_ADDRESS_NATS
-        if meant in domain:
+        if related(domain.get(meant)):
             return SENDER_DOMAIN_NATS
     return 0.0
 
