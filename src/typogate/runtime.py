@@ -56,16 +56,27 @@ class Runtime:
         self._watcher: _StoreWatcher | None = None
 
     @classmethod
-    def open(cls, config: Config, db: str | None = None, *, recording: bool = False) -> Runtime:
-        """Open a typogate for ``config`` on the store at ``db``.
+    def open(
+        cls,
+        config: Config,
+        db: str | None = None,
+        *,
+        recording: bool = False,
+        create: bool = False,
+    ) -> Runtime:
+        """Open a typogate for ``config`` on the store at ``db`` (default: the
+        configuration's ``store.url``; neither: no store).
 
         ``recording`` is for the mail-flow adapters: their verdicts and holds go to the
-        store (with its batched writer), or without ``db`` to the configuration's journal
-        file. Without ``recording`` the store, if any, is only read and administered.
-        Raises :class:`~typogate.store.engine.StoreURLError` for a URL of a database
-        typogate does not support and :class:`~typogate.store.engine.StoreUnavailable`
-        when the store cannot be opened.
+        store (with its batched writer), or without a store to the configuration's journal
+        file. Without ``recording`` the store is only read and administered, and a SQLite
+        store that does not exist is an error rather than a new empty one, unless
+        ``create``. Raises :class:`~typogate.store.engine.StoreURLError` for a URL of a
+        database typogate does not support, :class:`~typogate.store.engine.StoreMissing`
+        and :class:`~typogate.store.engine.StoreUnavailable` when the store cannot be
+        opened.
         """
+        db = db or config.store_url
         if db is None:
             journal: Journal | None = None
             if recording:
@@ -78,6 +89,7 @@ class Runtime:
         store = Store(
             db,
             writer=recording,
+            create=recording or create,
             keep_allowed=config.store.keep_allowed,
             session_hours=config.web.session_hours,
         )
@@ -129,7 +141,7 @@ class Runtime:
                 return release_link(signer, hold_id, base_url)
 
         return NoticeSender(
-            Relay(host.strip("[]"), int(port)), self.config.gateway.notice_from, link
+            Relay(host.strip("[]"), int(port)), self.config.gateway.notice_sender, link
         )
 
     @cached_property

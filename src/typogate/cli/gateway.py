@@ -14,7 +14,6 @@ import typer
 
 from typogate.cli import app
 from typogate.cli.options import (
-    DEFAULT_DB,
     ConfigFile,
     Db,
     KnownFiles,
@@ -206,7 +205,7 @@ def proxy(
 
 @app.command()
 def serve(
-    db: Db = DEFAULT_DB,
+    db: Db = None,
     mode: ModeChoice = None,
     config: ConfigFile = None,
     protect: ProtectFiles = None,
@@ -232,7 +231,7 @@ def serve(
     controller.block_stop_signals()
     settings = load_config(config, protect, known, profile, mode)
     setup_logging(verbose)
-    runtime = open_runtime(settings, db, recording=True)
+    runtime = open_runtime(settings, db, recording=True, required=True)
     services: list[Service] = []
     foreground = None
     try:

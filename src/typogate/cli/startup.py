@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 import typer
 
-from typogate.config import Config, host_and_port
+from typogate.config import SYSTEM_FILE, Config, config_file, host_and_port
 from typogate.errors import CannotListen, ConfigError, TypogateError
 from typogate.vocabulary import Mode, Profile
 
@@ -70,28 +70,77 @@ def load_config(
     profile: Profile | None = None,
     mode: Mode | None = None,
 ) -> Config:
-    """The configuration the flags describe; exits with status 2 on a bad one."""
+    """The configuration the flags describe, read from ``config`` or the standard place
+    (:func:`~typogate.config.config_file`); exits with status 2 on a bad one."""
     with failing_cleanly():
-        loaded = Config.load(config) if config is not None else Config()
-        loaded = loaded.with_lists(list(protect or []), list(known or []))
-        changes = {"profile": profile, "mode": mode}
-        changes = {key: value for key, value in changes.items() if value is not None}
-        if changes:
-            loaded = Config.from_mapping(
-                {**loaded.model_dump(by_alias=True, exclude={"base_dir"}), **changes},
-                base_dir=loaded.base_dir,
-                source="command line",
-            )
-        return loaded
+        return read_config(config, protect, known, profile, mode)
 
 
-def open_runtime(config: Config, db: str | None, *, recording: bool = False) -> Runtime:
-    """The running typogate of this command (see :meth:`Runtime.open`); exits with status 2
-    for a store URL typogate does not support, 1 when the store cannot be opened."""
+def read_config(
+    config: Path | None,
+    protect: list[Path] | None = None,
+    known: list[Path] | None = None,
+    profile: Profile | None = None,
+    mode: Mode | None = None,
+) -> Config:
+    """:func:`load_config` raising :class:`ConfigError` instead of exiting: what a reload
+    calls again, with the same flags, when the file changed."""
+    file = config_file(config)
+    loaded = Config.load(file) if file is not None else Config()
+    loaded = loaded.with_lists(list(protect or []), list(known or []))
+    changes = {"profile": profile, "mode": mode}
+    changes = {key: value for key, value in changes.items() if value is not None}
+    if changes:
+        changed = Config.from_mapping(
+            {**loaded.model_dump(by_alias=True, exclude={"base_dir"}), **changes},
+            base_dir=loaded.base_dir,
+            source="command line",
+        )
+        changed._source = loaded.source
+        loaded = changed
+    return loaded
+
+
+def open_runtime(
+    config: Config,
+    db: str | None,
+    *,
+    recording: bool = False,
+    create: bool = False,
+    required: bool = False,
+) -> Runtime:
+    """The running typogate of this command (see :meth:`Runtime.open`) on the store of
+    ``--db``, else of ``store.url``, else (when the command ``required`` one) the default
+    ./typogate.db. Exits with status 2 for a store URL typogate does not support, 1 when
+    the store cannot be opened or, for a command that neither records nor creates one,
+    does not exist."""
     from typogate.runtime import Runtime
+    from typogate.store.engine import DEFAULT_URL, StoreMissing
 
+    url = db or config.store_url or (DEFAULT_URL if required else None)
     with failing_cleanly():
-        return Runtime.open(config, db, recording=recording)
+        try:
+            return Runtime.open(config, url, recording=recording, create=create)
+        except StoreMissing as error:
+            fail(str(error), f"{_store_origin(config, db)}. {_how_to_make_one(config)}")
+
+
+def _store_origin(config: Config, db: str | None) -> str:
+    if db:
+        return "named by --db"
+    if config.store.url is not None:
+        return f"named by store.url in {config.source}"
+    if config.source is not None:
+        return f"the default: {config.source} names no store.url"
+    return f"the default: no configuration file ({SYSTEM_FILE} does not exist)"
+
+
+def _how_to_make_one(config: Config) -> str:
+    return (
+        "typogate serve (or an adapter given the store) makes it when it first starts; "
+        "name the store it uses with --db, or with store.url in "
+        f"{config.source or SYSTEM_FILE}"
+    )
 
 
 def listen_address(text: str, flag: str) -> tuple[str, int]:

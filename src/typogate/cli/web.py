@@ -6,6 +6,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -14,7 +15,6 @@ from rich.table import Table
 
 from typogate.cli import app
 from typogate.cli.options import (
-    DEFAULT_DB,
     ConfigFile,
     Db,
     Json,
@@ -49,7 +49,7 @@ def web(
     listen: Annotated[
         str | None, typer.Option("--listen", help="HOST:PORT (default web.listen, 127.0.0.1:8025).")
     ] = None,
-    db: Db = DEFAULT_DB,
+    db: Db = None,
     config: ConfigFile = None,
     protect: ProtectFiles = None,
     known: KnownFiles = None,
@@ -70,7 +70,7 @@ def web(
     host, port = listen_address(listen or settings.web.listen, "--listen")
     setup_logging(verbose)
     # The web part reads and administers; it records nothing.
-    runtime = open_runtime(settings, db)
+    runtime = open_runtime(settings, db, required=True)
     try:
         with failing_cleanly():
             announce_first_admin(runtime)
@@ -79,8 +79,8 @@ def web(
         runtime.close()
 
 
-def _accounts(db: str) -> Accounts:
-    store = open_runtime(load_config(None), db).store
+def _accounts(db: str | None, config: Path | None) -> Accounts:
+    store = open_runtime(load_config(config), db, required=True).store
     assert store is not None
     return store.accounts
 
@@ -109,9 +109,9 @@ PasswordStdin = Annotated[
 
 
 @users.command("list")
-def users_list(db: Db = DEFAULT_DB, as_json: Json = False) -> None:
+def users_list(db: Db = None, config: ConfigFile = None, as_json: Json = False) -> None:
     """List the accounts."""
-    rows = _accounts(db).all()
+    rows = _accounts(db, config).all()
     if as_json:
         print(
             json.dumps(
@@ -132,11 +132,12 @@ def users_add(
         Role, typer.Option("--role", help="viewer (reads) or admin (also acts).")
     ] = Role.VIEWER,
     password_stdin: PasswordStdin = False,
-    db: Db = DEFAULT_DB,
+    db: Db = None,
+    config: ConfigFile = None,
 ) -> None:
     """Add an account (asks for its password)."""
     with _account_change():
-        _accounts(db).create(name, _password(password_stdin), role)
+        _accounts(db, config).create(name, _password(password_stdin), role)
     stderr().print(f"account {name} ({role}) added")
 
 
@@ -144,19 +145,22 @@ def users_add(
 def users_passwd(
     name: Annotated[str, typer.Argument(help="Account name.")],
     password_stdin: PasswordStdin = False,
-    db: Db = DEFAULT_DB,
+    db: Db = None,
+    config: ConfigFile = None,
 ) -> None:
     """Set an account's password; its open sessions end."""
     with _account_change():
-        _accounts(db).set_password(name, _password(password_stdin))
+        _accounts(db, config).set_password(name, _password(password_stdin))
     stderr().print(f"password of {name} changed")
 
 
 @users.command("remove")
 def users_remove(
-    name: Annotated[str, typer.Argument(help="Account name.")], db: Db = DEFAULT_DB
+    name: Annotated[str, typer.Argument(help="Account name.")],
+    db: Db = None,
+    config: ConfigFile = None,
 ) -> None:
     """Remove an account and its sessions."""
     with _account_change():
-        _accounts(db).remove(name)
+        _accounts(db, config).remove(name)
     stderr().print(f"account {name} removed")

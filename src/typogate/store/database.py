@@ -19,6 +19,7 @@ from typogate.store.accounts import Accounts
 from typogate.store.engine import (
     DEFAULT_URL,
     StoreUnavailable,
+    check_file,
     make_engine,
     migrate,
     normal_url,
@@ -44,14 +45,17 @@ class Store:
         *,
         migrate: bool = True,
         writer: bool = True,
+        create: bool = True,
         keep_allowed: bool = False,
         session_hours: float = 12.0,
     ) -> None:
         """Open (and migrate) the store. ``writer=False`` is for reading and admin work:
-        no writer process, and :meth:`record` refuses. ``keep_allowed``: keep a row for
-        every allowed verdict too (by default those are only counted); ``session_hours``:
-        how long a web sign-in lasts."""
+        no writer process, and :meth:`record` refuses. ``create=False``: a SQLite file that
+        does not exist is :class:`~typogate.store.engine.StoreMissing`, not made.
+        ``keep_allowed``: keep a row for every allowed verdict too (by default those are
+        only counted); ``session_hours``: how long a web sign-in lasts."""
         self.url = normal_url(url)
+        check_file(self.url, create=create)
         self.engine = make_engine(self.url)
         if migrate:
             try:
