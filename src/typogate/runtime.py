@@ -141,7 +141,10 @@ class Runtime:
                 return release_link(signer, hold_id, base_url)
 
         return NoticeSender(
-            Relay(host.strip("[]"), int(port)), self.config.gateway.notice_sender, link
+            Relay(host.strip("[]"), int(port)),
+            self.config.gateway.notice_sender,
+            link,
+            self.config.release.link_hours,
         )
 
     @cached_property

@@ -13,13 +13,21 @@ from rich.table import Table
 
 from typogate.cli import app
 from typogate.cli.options import ConfigFile, Db, Json
-from typogate.cli.startup import FAILED, USAGE, fail, load_config, open_runtime
+from typogate.cli.startup import (
+    FAILED,
+    USAGE,
+    fail,
+    load_config,
+    log_like_postsuper,
+    open_runtime,
+)
 from typogate.gateway.quarantine import HoldError, Quarantine
 from typogate.runtime import Runtime
 from typogate.vocabulary import HoldState
 
 
 def _runtime(db: str | None, config: Path | None) -> tuple[Runtime, Quarantine]:
+    log_like_postsuper()
     runtime = open_runtime(load_config(config), db, required=True)
     try:
         return runtime, runtime.quarantine

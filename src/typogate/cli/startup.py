@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
+from logging.handlers import SysLogHandler
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
     from typogate.runtime import Runtime
 
 USAGE, FAILED = 2, 1
+SYSLOG_SOCKET = "/dev/log"
 
 
 @cache
@@ -152,13 +155,30 @@ def listen_address(text: str, flag: str) -> tuple[str, int]:
 
 
 def setup_logging(verbose: bool) -> None:
-    """Log lines on stderr, for the service manager's journal."""
+    """Log lines on stderr, for the service manager's journal (which stamps the time
+    itself: under systemd the lines carry none of their own)."""
+    stamp = "" if os.environ.get("JOURNAL_STREAM") else "%(asctime)s "
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format=stamp + "%(levelname)s %(name)s: %(message)s",
     )
     # aiosmtpd (the proxy) logs every SMTP command at INFO: that is --verbose's job.
     logging.getLogger("mail.log").setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+def log_like_postsuper() -> None:
+    """For the one-shot hold commands: their action lines go on stderr, and also where
+    Postfix's own tools (postsuper) log theirs, syslog's mail facility, when this machine
+    has a syslog socket."""
+    typogate = logging.getLogger("typogate")
+    typogate.setLevel(logging.INFO)
+    shown = logging.StreamHandler()
+    shown.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    typogate.addHandler(shown)
+    if Path(SYSLOG_SOCKET).exists():
+        system = SysLogHandler(SYSLOG_SOCKET, facility=SysLogHandler.LOG_MAIL)
+        system.setFormatter(logging.Formatter(f"typogate[{os.getpid()}]: %(message)s"))
+        typogate.addHandler(system)
 
 
 def settle() -> None:

@@ -34,6 +34,11 @@ class _Envelope:
     sender: str | None = None
     sasl_username: str | None = None
     recipients: list[str] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)  # the few a notice shows
+
+
+# The headers typogate's notice to the sender shows (or threads on).
+_NOTICE_HEADERS = frozenset({"subject", "date", "message-id"})
 
 
 def _bare(address: str) -> str:
@@ -64,12 +69,23 @@ class TypogateMilter(Milter.Base):  # type: ignore[misc]
         self.envelope.recipients.append(_bare(recipient))
         return Milter.CONTINUE
 
+    def header(self, name: str, value: str) -> int:
+        key = name.lower()
+        if key in _NOTICE_HEADERS and key not in self.envelope.headers:
+            self.envelope.headers[key] = value
+        return Milter.CONTINUE
+
     def eom(self) -> int:
+        headers = self.envelope.headers
         envelope = Envelope(
             sender=self.envelope.sender,
             sasl_username=self.envelope.sasl_username,
             queue_id=self.getsymval("i") or None,
             client_address=self.client_address,
+            recipients=tuple(self.envelope.recipients),
+            subject=headers.get("subject", ""),  # "": the message has none
+            date=headers.get("date"),
+            message_id=headers.get("message-id"),
         )
         acting: list[Verdict] = []
         given: dict[int, str] = {}  # verdict -> the recipient as Postfix gave it
