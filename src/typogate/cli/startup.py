@@ -10,7 +10,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
 from logging.handlers import SysLogHandler
@@ -111,6 +111,7 @@ def open_runtime(
     recording: bool = False,
     create: bool = False,
     required: bool = False,
+    reread: Callable[[], Config] | None = None,
 ) -> Runtime:
     """The running typogate of this command (see :meth:`Runtime.open`) on the store of
     ``--db``, else of ``store.url``, else (when the command ``required`` one) the default
@@ -123,7 +124,7 @@ def open_runtime(
     url = db or config.store_url or (DEFAULT_URL if required else None)
     with failing_cleanly():
         try:
-            return Runtime.open(config, url, recording=recording, create=create)
+            return Runtime.open(config, url, recording=recording, create=create, reread=reread)
         except StoreMissing as error:
             fail(str(error), f"{_store_origin(config, db)}. {_how_to_make_one(config)}")
 
@@ -179,6 +180,14 @@ def log_like_postsuper() -> None:
         system = SysLogHandler(SYSLOG_SOCKET, facility=SysLogHandler.LOG_MAIL)
         system.setFormatter(logging.Formatter(f"typogate[{os.getpid()}]: %(message)s"))
         typogate.addHandler(system)
+
+
+def reload(runtime: Runtime) -> None:
+    """SIGHUP: the runtime reads its configuration again (a bad one is logged and the old
+    one kept); the new Guard joins the long-lived objects (:func:`settle`)."""
+    if runtime.reload():
+        gc.unfreeze()  # the old Guard may be collected now
+        settle()
 
 
 def settle() -> None:

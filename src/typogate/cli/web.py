@@ -29,6 +29,8 @@ from typogate.cli.startup import (
     listen_address,
     load_config,
     open_runtime,
+    read_config,
+    reload,
     setup_logging,
     stderr,
 )
@@ -66,15 +68,16 @@ def web(
     from typogate.web.server import WebServer
 
     controller.block_stop_signals()
-    settings = load_config(config, protect, known, profile)
+    flags = (config, protect, known, profile)
+    settings = load_config(*flags)
     host, port = listen_address(listen or settings.web.listen, "--listen")
     setup_logging(verbose)
     # The web part reads and administers; it records nothing.
-    runtime = open_runtime(settings, db, required=True)
+    runtime = open_runtime(settings, db, required=True, reread=lambda: read_config(*flags))
     try:
         with failing_cleanly():
             announce_first_admin(runtime)
-            controller.serve([WebServer(runtime, host, port)])
+            controller.serve([WebServer(runtime, host, port)], reload=lambda: reload(runtime))
     finally:
         runtime.close()
 

@@ -1,19 +1,30 @@
-"""The gateway's lifecycle: start the listeners, wait for a stop signal, stop them.
+"""The gateway's lifecycle: start the listeners, wait for a signal, reload or stop them.
 
 Listeners run on threads of their own (an asyncio loop each for the policy service and the
-proxy, uvicorn's for the web interface); the main thread waits for SIGTERM or SIGINT, or
-runs libmilter, which owns the main thread and returns on those signals itself. A listener
-whose address is taken stops the start with :class:`~typogate.errors.CannotListen`, and
-whatever started before it is stopped again.
+proxy, uvicorn's for the web interface, libmilter's loop for the milter); the main thread
+waits for signals. SIGHUP reloads the configuration; SIGTERM and SIGINT stop the
+listeners, at once. A listener whose address is taken stops the start with
+:class:`~typogate.errors.CannotListen`, and whatever started before it is stopped again.
+
+libmilter has a signal thread of its own that waits for SIGHUP, SIGTERM and SIGINT and
+stops the milter on any of them, SIGHUP included: a reload would stop the milter. So the
+signals are blocked on every thread (:func:`block_stop_signals`, before any starts) and,
+once the listeners run, unblocked with handlers on the main thread alone. Linux gives a
+signal sent to the process to its main thread whenever that thread accepts it, and it
+always does: libmilter's signal thread never sees one (tests/gateway/test_reload.py
+sends a burst of SIGHUPs to serve).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import queue
 import signal
 import threading
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from types import FrameType
 from typing import Protocol
 
 from typogate.errors import CannotListen
@@ -75,36 +86,51 @@ class AsyncioListener:
 
 
 def block_stop_signals() -> None:
-    """Leave SIGTERM, SIGINT and SIGHUP to the one thread that waits for them (this one, or
-    libmilter's signal thread). Call before any other thread starts: threads inherit the
-    blocked set, and one that did not would die of the signal instead, skipping the
-    store's last write."""
+    """Block SIGTERM, SIGINT and SIGHUP on this thread and every thread it starts from now
+    on; :func:`serve` takes them on the main thread alone. Call before any other thread
+    starts: threads inherit the blocked set, and one that did not would die of the signal
+    (or, libmilter's, stop the milter on a SIGHUP) instead."""
     signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
 
 
-def serve(
-    services: Sequence[Service],
-    foreground: Callable[[], None] | None = None,
-    reload: Callable[[], None] | None = None,
-) -> None:
-    """Start ``services`` in order, serve until a stop signal, stop them in reverse order.
+def serve(services: Sequence[Service], reload: Callable[[], None] | None = None) -> None:
+    """Start ``services`` in order, serve until SIGTERM or SIGINT, stop them in reverse order.
 
-    ``foreground`` runs on this thread instead of waiting for the signal (libmilter, which
-    returns on SIGTERM or SIGINT itself). Without it, SIGHUP calls ``reload`` (when given)
-    and serving goes on. :func:`block_stop_signals` must have been called before any thread
-    started. Raises :class:`CannotListen` when a service cannot start.
+    SIGHUP calls ``reload`` (when given) and serving goes on. :func:`block_stop_signals`
+    must have been called before any thread started. Raises :class:`CannotListen` when a
+    service cannot start.
     """
     started: list[Service] = []
     try:
         for service in services:
             service.start()
             started.append(service)
-        if foreground is not None:
-            foreground()
-        else:
-            while (received := signal.sigwait(STOP_SIGNALS)) == signal.SIGHUP and reload:
-                reload()
-            log.info("%s: stopping", signal.Signals(received).name)
+        with _signals_on_this_thread() as received:
+            while (signum := received.get()) == signal.SIGHUP:
+                if reload is None:
+                    log.info("SIGHUP: nothing to reload")
+                else:
+                    log.info("SIGHUP: reloading the configuration")
+                    reload()
+            log.info("%s: stopping", signal.Signals(signum).name)
     finally:
         for service in reversed(started):
             service.stop()
+
+
+@contextmanager
+def _signals_on_this_thread() -> Iterator[queue.SimpleQueue[int]]:
+    """The stop signals, as they come, from handlers on this (the main) thread."""
+    received: queue.SimpleQueue[int] = queue.SimpleQueue()  # put() is safe in a handler
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        received.put(signum)
+
+    previous = {signum: signal.signal(signum, handle) for signum in STOP_SIGNALS}
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    try:
+        yield received
+    finally:
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -71,6 +71,11 @@ class Gatekeeper:
         self.journal = journal
         self.notices = notices
 
+    def use(self, guard: Guard, mode: Mode) -> None:
+        """Judge with ``guard`` in ``mode`` from the next recipient on (a reload): the new
+        Guard is complete before it is handed over, and the swap is one assignment."""
+        self.guard, self.mode = guard, mode
+
     def decide(self, recipient: str, envelope: Envelope) -> Decision:
         """Judge where mail to one recipient goes and record the verdict; an allowed one
         teaches the Guard at once (the store counts it too).
