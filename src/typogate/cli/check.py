@@ -294,7 +294,8 @@ def _verdict_cell(result: dict[str, Any]) -> Text:
     why = result["explanation"].removesuffix(f" Did you mean {result['suggestion']}?")
     cell.append(f"\n{why}")
     score = "" if result["score"] is None else f", score {result['score']:.3f}"
-    cell.append(f"\n{result['reason']}{score}", style="dim")
+    risk = f", {result['risk']} risk" if result.get("risk") else ""
+    cell.append(f"\n{result['reason']}{score}{risk}", style="dim")
     return cell
 
 

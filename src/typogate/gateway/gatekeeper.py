@@ -163,6 +163,7 @@ class Gatekeeper:
                 alternatives=verdict.alternatives or None,
                 score=verdict.score,
                 rule=verdict.rule,
+                risk=verdict.risk,
                 sender=envelope.sender,
                 sasl_username=envelope.sasl_username,
                 client=envelope.client_address,
