@@ -13,6 +13,7 @@ import ipaddress
 import os
 import socket
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 
 from pydantic import (
@@ -415,6 +416,17 @@ class Config(_Section):
             if database != ":memory:":
                 return f"{prefix}:///{self.base_dir / database}{query}{parameters}"
         return url
+
+    def with_settings(self, changes: Mapping[str, object], source: str) -> Config:
+        """A copy with top-level keys changed (the CLI's ``--mode``, ``--profile``),
+        validated; ``source`` names them in an error. It keeps the file it was read from."""
+        changed = Config.from_mapping(
+            {**self.model_dump(by_alias=True, exclude={"base_dir"}), **changes},
+            base_dir=self.base_dir,
+            source=source,
+        )
+        changed._source = self._source
+        return changed
 
     def with_lists(self, protected: list[Path], known: list[Path]) -> Config:
         """A copy with more list files added (the CLI's ``--protect`` and ``--known``)."""

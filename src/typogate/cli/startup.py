@@ -93,15 +93,7 @@ def read_config(
     loaded = loaded.with_lists(list(protect or []), list(known or []))
     changes = {"profile": profile, "mode": mode}
     changes = {key: value for key, value in changes.items() if value is not None}
-    if changes:
-        changed = Config.from_mapping(
-            {**loaded.model_dump(by_alias=True, exclude={"base_dir"}), **changes},
-            base_dir=loaded.base_dir,
-            source="command line",
-        )
-        changed._source = loaded.source
-        loaded = changed
-    return loaded
+    return loaded.with_settings(changes, "command line") if changes else loaded
 
 
 def open_runtime(

@@ -219,7 +219,8 @@ def _register(socket_spec: str, timeout: int) -> None:
         "typogate",
         data=lambda ctx: ctx.getpriv().data(),
         unknown=lambda ctx, cmd: ctx.getpriv().unknown(cmd),
-        negotiate=Milter.negotiate_callback,
+        # As runmilter: no negotiation with a libmilter older than 1.0.1.
+        negotiate=Milter.negotiate_callback if milter.getversion() >= (1, 0, 1) else None,
     )
     milter.opensocket(True)  # True: remove a stale unix socket first
 
