@@ -346,6 +346,10 @@ class _StoreWatcher:
     def _follow(self) -> None:
         from sqlalchemy.exc import SQLAlchemyError
 
+        from typogate.gateway.controller import leave_signals_to_main_thread
+
+        leave_signals_to_main_thread()
+
         seen = None
         monitored = None
         unreachable = False

@@ -73,6 +73,8 @@ def _start(command: str, tmp_path: Path) -> tuple[Server, dict[str, int]]:
 def test_sighup_applies_new_lists_on_an_open_connection(tmp_path, command):
     config = tmp_path / "typogate.toml"
     config.write_text(OLD)
+    # The SIGHUP comes as soon as the policy service answers: under serve, while the
+    # milter may still be starting (libmilter's signal thread must not take it then).
     server, ports = _start(command, tmp_path)
     client = PolicyClient(ports["policy"])
     try:

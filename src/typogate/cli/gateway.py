@@ -272,6 +272,10 @@ def serve(
     services: list[Service] = []
     try:
         with failing_cleanly():
+            # The milter first: the moment its libmilter signal thread starts, before any
+            # other listener opens (controller).
+            if with_milter:
+                services.append(_milter(runtime, milter_listen or settings.gateway.milter_listen))
             policy_at = policy_listen or settings.gateway.policy_listen
             services.append(_policy_listener(runtime, policy_at, 512, "--policy-listen"))
             if web:
@@ -280,8 +284,6 @@ def serve(
                 host, port = listen_address(web_listen or settings.web.listen, "--web-listen")
                 announce_first_admin(runtime)
                 services.append(WebServer(runtime, host, port))
-            if with_milter:
-                services.append(_milter(runtime, milter_listen or settings.gateway.milter_listen))
     except BaseException:
         runtime.close()
         raise

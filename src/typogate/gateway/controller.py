@@ -8,11 +8,18 @@ listeners, at once. A listener whose address is taken stops the start with
 
 libmilter has a signal thread of its own that waits for SIGHUP, SIGTERM and SIGINT and
 stops the milter on any of them, SIGHUP included: a reload would stop the milter. So the
-signals are blocked on every thread (:func:`block_stop_signals`, before any starts) and,
-once the listeners run, unblocked with handlers on the main thread alone. Linux gives a
-signal sent to the process to its main thread whenever that thread accepts it, and it
-always does: libmilter's signal thread never sees one (tests/gateway/test_reload.py
-sends a burst of SIGHUPs to serve).
+main thread alone takes the signals, with handlers: they are blocked before any thread
+starts (:func:`block_stop_signals`), then unblocked on the main thread before the
+listeners start, and every thread a listener starts blocks them first
+(:func:`leave_signals_to_main_thread`), libmilter's own loop and so its signal thread
+included. Linux gives a signal sent to the process to its main thread whenever that thread
+accepts it and has none waiting, so libmilter's signal thread does not see one once it
+sleeps in ``sigwait``: the milter's start waits for that, and serve starts the milter
+before any other listener (tests/gateway/test_reload.py sends SIGHUPs to serve as soon as
+it answers, and in a burst). A signal within the milter's first milliseconds, or a second,
+different one within the moment the first one waits, can still reach libmilter's thread:
+then the milter stops and so does typogate, with exit status 1 and a line that says so,
+for the service manager to restart it.
 """
 
 from __future__ import annotations
@@ -70,6 +77,7 @@ class AsyncioListener:
             self._thread.join(timeout=10)
 
     def _serve(self) -> None:
+        leave_signals_to_main_thread()
         asyncio.set_event_loop(self._loop)
         try:
             server = self._loop.run_until_complete(self._open_server())
@@ -97,25 +105,43 @@ def serve(services: Sequence[Service], reload: Callable[[], None] | None = None)
     """Start ``services`` in order, serve until SIGTERM or SIGINT, stop them in reverse order.
 
     SIGHUP calls ``reload`` (when given) and serving goes on. :func:`block_stop_signals`
-    must have been called before any thread started. Raises :class:`CannotListen` when a
+    must have been called before any thread started, and every thread a service starts
+    calls :func:`leave_signals_to_main_thread` first. Raises :class:`CannotListen` when a
     service cannot start.
     """
     started: list[Service] = []
-    try:
-        for service in services:
-            service.start()
-            started.append(service)
-        with _signals_on_this_thread() as received:
-            while (signum := received.get()) == signal.SIGHUP:
+    with _signals_on_this_thread() as received:
+        try:
+            for service in services:
+                service.start()
+                started.append(service)
+            while (signum := _next(received)) == signal.SIGHUP:
                 if reload is None:
                     log.info("SIGHUP: nothing to reload")
                 else:
                     log.info("SIGHUP: reloading the configuration")
                     reload()
             log.info("%s: stopping", signal.Signals(signum).name)
-    finally:
-        for service in reversed(started):
-            service.stop()
+        finally:
+            for service in reversed(started):
+                service.stop()
+
+
+def leave_signals_to_main_thread() -> None:
+    """Call first on a thread a service starts: the stop signals stay the main thread's
+    (and libmilter's signal thread, when this thread runs libmilter, inherits the block)."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+
+
+def _next(received: queue.SimpleQueue[int]) -> int:
+    # Not one endless wait: should a signal's handler have run on another thread (one a
+    # library started, such as uvicorn's), the main thread would sleep through it.
+    # Waking twice a second, it runs the Python handler on its next instruction.
+    while True:
+        try:
+            return received.get(timeout=0.5)
+        except queue.Empty:
+            continue
 
 
 @contextmanager

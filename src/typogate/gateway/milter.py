@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import Milter
@@ -171,6 +172,7 @@ class MilterListener:
             why = f"libmilter: {error} (is the address in use?)"
             raise CannotListen("the milter", self.socket_spec, why) from None
         self._thread.start()
+        _await_signal_thread()
         log.info("milter on %s (%s mode)", self.socket_spec, self.gatekeeper.mode)
 
     def stop(self) -> None:
@@ -188,6 +190,7 @@ class MilterListener:
             self._thread.join(0.05)
 
     def _serve(self) -> None:
+        controller.leave_signals_to_main_thread()  # libmilter's signal thread inherits it
         try:
             Milter.milter.main()
             why = "libmilter's loop ended"
@@ -197,6 +200,21 @@ class MilterListener:
             self.failure = f"the milter stopped on its own ({why}): stopping typogate"
             log.error(self.failure)
             os.kill(os.getpid(), signal.SIGTERM)  # the controller stops the rest
+
+
+def _await_signal_thread(timeout: float = 5.0) -> None:
+    """Return once libmilter's signal thread waits in ``sigwait`` (Linux shows it in
+    /proc). Until then a signal sent to the process waits in its queue, where that thread,
+    as it starts waiting, could take it and stop the milter; from then on the main thread
+    gets every signal. Without /proc, returns at once."""
+    tasks = Path("/proc/self/task")
+    deadline = time.monotonic() + timeout
+    while tasks.is_dir() and time.monotonic() < deadline:
+        for task in tasks.iterdir():
+            with suppress(OSError):
+                if (task / "wchan").read_text().startswith("do_sigtimedwait"):
+                    return
+        time.sleep(0.005)
 
 
 def _register(socket_spec: str, timeout: int) -> None:
@@ -227,7 +245,7 @@ def _register(socket_spec: str, timeout: int) -> None:
 
 def _quietly(stop: Callable[[], object]) -> Callable[[], None]:
     def run() -> None:
-        signal.pthread_sigmask(signal.SIG_BLOCK, controller.STOP_SIGNALS)  # main's alone
+        controller.leave_signals_to_main_thread()
         with suppress(Milter.milter.error):  # already stopped
             stop()
 
