@@ -21,7 +21,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 from typogate.config import Config, host_and_port
 from typogate.errors import ConfigError
@@ -152,12 +151,6 @@ class Runtime:
         if self.release_secret is not None:
             signer = link_signer(self.release_secret)
             base_url = self.config.release.base_url
-            if urlsplit(base_url).hostname in ("127.0.0.1", "::1", "localhost"):
-                log.warning(
-                    "notices: release links point at %s, which only this machine can open "
-                    "(release.base_url: the address senders reach)",
-                    base_url,
-                )
 
             def link(hold_id: str) -> str:
                 return release_link(signer, hold_id, base_url)

@@ -245,11 +245,7 @@ def test_policy_hold_notice_says_what_it_cannot_show(policy_flow):
     assert hold["hold_id"] not in body and hold["queue_id"] not in body
     (line,) = [h for h in _log_lines(policy, "hold") if h["hold"] == hold["hold_id"]]
     assert line["adapter"] == "policy" and line["queue_id"] == hold["queue_id"]
-    # release.base_url left at its default: the link in the notice opens only here.
-    assert "http://127.0.0.1:8025/release/" in body
-    assert "release links point at http://127.0.0.1:8025, which only this machine" in " ".join(
-        policy.log.split()
-    )
+    assert "http://127.0.0.1:8025/release/" in body  # release.base_url's default
 
 
 def test_admin_commands_read_the_configuration_from_the_environment(policy_flow, tmp_path):
