@@ -43,7 +43,12 @@ def make_store(path: Path) -> str:
 
 @pytest.mark.parametrize(
     "command",
-    [["holds"], ["release", "0123"], ["delete", "0123", "--yes"], ["users", "list"], ["web"]],
+    [
+        ["holds"],
+        ["release", "0123"],
+        ["delete", "0123", "--yes"],
+        ["users", "list"],
+    ],
 )
 def test_commands_that_read_or_administer_never_make_an_empty_store(tmp_path, command):
     """They used to make ./typogate.db and report '0 held' wherever they were run."""
@@ -81,19 +86,18 @@ def test_an_environment_variable_naming_no_file_is_bad_usage(tmp_path):
     assert "nope.toml: no such file (named by $TYPOGATE_CONFIG)" in said(done)
 
 
-def test_check_judges_with_the_configured_store_and_serve_makes_it(tmp_path):
-    # The store in the file is used by check (its stored rules apply), and only the
-    # commands that record (serve, the adapters given a store) or seed it (learn) make it.
+def test_check_judges_with_the_configured_store(tmp_path):
+    # The store in the file is used by check (its stored rules apply).
     url = make_store(tmp_path / "typogate.db")
     store = Store(url, writer=False)
-    store.rules.save(Rule(suffix="example", action=Action.REJECT), "test")
+    store.rules.save(Rule(domain="x.example", action=Action.REJECT), "test")
     store.close()
     (tmp_path / "typogate.toml").write_text(f'[store]\nurl = "{url}"\n')
     done = run(
         "check", "--json", "a@x.example", cwd=tmp_path, env={"TYPOGATE_CONFIG": "typogate.toml"}
     )
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["reason"] == "blocked.suffix"
+    assert json.loads(done.stdout)["reason"] == "blocked.domain"
 
 
 @pytest.mark.parametrize(

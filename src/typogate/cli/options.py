@@ -43,7 +43,7 @@ ProfileName = Annotated[
     ),
 ]
 # Commands that need a store (serve, web, holds, users, ...): --db, else store.url, else
-# ./typogate.db. Only serve and learn make one that does not exist yet.
+# ./typogate.db. Only the services (serve, web, ...) and learn make one that does not exist.
 Db = Annotated[
     str | None,
     typer.Option(

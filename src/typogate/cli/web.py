@@ -72,8 +72,11 @@ def web(
     settings = load_config(*flags)
     host, port = listen_address(listen or settings.web.listen, "--listen")
     setup_logging(verbose)
-    # The web part reads and administers; it records nothing.
-    runtime = open_runtime(settings, db, required=True, reread=lambda: read_config(*flags))
+    # The web part records no verdicts; like serve, it makes the store on its first start
+    # (with the admin account), which the gateways on the same store then use.
+    runtime = open_runtime(
+        settings, db, required=True, create=True, reread=lambda: read_config(*flags)
+    )
     try:
         with failing_cleanly():
             announce_first_admin(runtime)

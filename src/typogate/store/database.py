@@ -10,6 +10,7 @@ before :meth:`Store.hold` returns, and it raises if it cannot.
 
 from __future__ import annotations
 
+import logging
 import secrets
 
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -35,6 +36,8 @@ from typogate.store.sink_log import SinkHistory
 from typogate.store.writer import Recorder
 from typogate.vocabulary import Evidence
 
+log = logging.getLogger(__name__)
+
 
 class Store:
     """Events, holds, correspondents, rules and accounts in one database."""
@@ -55,7 +58,7 @@ class Store:
         ``keep_allowed``: keep a row for every allowed verdict too (by default those are
         only counted); ``session_hours``: how long a web sign-in lasts."""
         self.url = normal_url(url)
-        check_file(self.url, create=create)
+        new_file = check_file(self.url, create=create)
         self.engine = make_engine(self.url)
         if migrate:
             try:
@@ -63,6 +66,8 @@ class Store:
             except SQLAlchemyError as error:
                 self.engine.dispose()
                 raise StoreUnavailable(f"cannot open the store {shown_url(url)}: {error}") from None
+        if new_file is not None:
+            log.info("store: made a new, empty store at %s", new_file)
         self.history = History(self.engine)
         self.holds = Holds(self.engine)
         self.rules = RuleTable(self.engine)

@@ -72,19 +72,21 @@ def sqlite_path(url: str) -> Path | None:
     return Path(database)
 
 
-def check_file(url: str, *, create: bool) -> None:
+def check_file(url: str, *, create: bool) -> Path | None:
     """Before SQLite opens ``url``'s file: raise :class:`StoreMissing` when it does not
     exist and may not be made, and :class:`StoreUnavailable` when its folder is missing
-    (SQLite would only say "unable to open database file"). Other URLs pass."""
+    (SQLite would only say "unable to open database file"). Returns the file when it is
+    about to be made; None for one that exists, and for other URLs."""
     path = sqlite_path(url) if url.startswith("sqlite") else None
     if path is None or path.exists():
-        return
+        return None
     if not create:
         raise StoreMissing(path.absolute())
     if not path.absolute().parent.is_dir():
         raise StoreUnavailable(
             f"cannot make the store {path}: the folder {path.absolute().parent} does not exist"
         )
+    return path.absolute()
 
 
 def shown_url(url: str) -> str:
