@@ -10,7 +10,10 @@ where they are.
 from __future__ import annotations
 
 import ipaddress
+import os
+import socket
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 
 from pydantic import (
@@ -18,6 +21,7 @@ from pydantic import (
     ConfigDict,
     Field,
     IPvAnyNetwork,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -26,7 +30,22 @@ from pydantic import (
 from typogate.errors import ConfigError
 from typogate.vocabulary import Action, Mode, Profile, SinkChoice, Unreadable
 
-__all__ = ["Config", "ConfigError", "Rule", "host_and_port", "rule_domain", "rule_suffix"]
+__all__ = [
+    "Config",
+    "ConfigError",
+    "Rule",
+    "config_file",
+    "host_and_port",
+    "rule_domain",
+    "rule_suffix",
+]
+
+# Where every command looks for its configuration when neither ``--config`` nor the
+# environment variable names one (docs/configuration.md).
+SYSTEM_FILE = Path("/etc/typogate/typogate.toml")
+ENVIRONMENT = "TYPOGATE_CONFIG"
+# Debian's name for the host in mail (what Postfix's myorigin usually reads).
+MAILNAME_FILE = Path("/etc/mailname")
 
 
 class _Section(BaseModel):
@@ -207,8 +226,10 @@ class Gateway(_Section):
     milter_listen: str = "inet:10041@127.0.0.1"
     proxy_listen: str = "127.0.0.1:10025"
     next_hop: str = ""  # the SMTP proxy's next hop, host:port
-    notice_relay: str = ""  # host:port that relays typogate's notices to senders; "" = none
-    notice_from: str = "postmaster@localhost"
+    # Where typogate's notices to senders go: the local MTA by default, so a sender whose
+    # recipient was removed or held is told without any set-up; "" = no notices.
+    notice_relay: str = "127.0.0.1:25"
+    notice_from: str = ""  # the notices' From; "" = postmaster@ this host's mail name
     journal: Path = Path("typogate-journal.jsonl")  # verdict events and held messages
     # The MTA's own domains (Postfix's mydestination, and [address] literals of its
     # interfaces): mail to them stays there, and the percent hack and bang path route on
@@ -218,6 +239,11 @@ class Gateway(_Section):
     # sender, or one that authenticated (SASL), has its own domain allowed.
     trusted_networks: list[IPvAnyNetwork] = []
     unreadable_address: Unreadable = Unreadable.DEFER
+
+    @property
+    def notice_sender(self) -> str:
+        """The notices' From: ``notice_from``, else postmaster at this host's mail name."""
+        return self.notice_from or f"postmaster@{mail_name()}"
 
 
 class Release(_Section):
@@ -230,7 +256,12 @@ class Release(_Section):
 
 
 class StoreSettings(_Section):
-    """What the store keeps (the database itself is named by ``--db``)."""
+    """Where the store is and what it keeps."""
+
+    # sqlite:///PATH or postgresql://USER@HOST/DB; ``--db`` overrides it. A relative SQLite
+    # path is read from the configuration file's folder. Unset: the adapters record to
+    # gateway.journal, and serve, web and the admin commands use ./typogate.db.
+    url: str | None = None
 
     # Allowed verdicts are counted (per day, and as learned correspondents) but not kept
     # one row each: the organisation's recipients stay out of typogate's database, and
@@ -332,6 +363,8 @@ class Config(_Section):
     sink: Sink = Sink()
     # Relative list files are read from here (the config file's folder).
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
+    # The file this configuration was read from (None: built-in defaults or code).
+    _source: Path | None = PrivateAttr(None)
 
     @field_validator("profile", mode="before")
     @classmethod
@@ -351,7 +384,14 @@ class Config(_Section):
             raise ConfigError(f"{file}: cannot read: {error.strerror}") from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
             raise ConfigError(f"{file}: not valid TOML: {error}") from None
-        return cls.from_mapping(data, base_dir=file.resolve().parent, source=str(file))
+        loaded = cls.from_mapping(data, base_dir=file.resolve().parent, source=str(file))
+        loaded._source = file
+        return loaded
+
+    @property
+    def source(self) -> Path | None:
+        """The file this configuration was read from; None for the built-in defaults."""
+        return self._source
 
     @classmethod
     def from_mapping(
@@ -363,6 +403,31 @@ class Config(_Section):
         except ValidationError as error:
             raise ConfigError(_describe(error, source)) from None
 
+    @property
+    def store_url(self) -> str | None:
+        """``store.url`` with a relative SQLite path read from the configuration's folder;
+        None when unset."""
+        url = self.store.url
+        if url is None:
+            return None
+        prefix, sep, path = url.partition(":///")
+        if sep and prefix.partition("+")[0] == "sqlite" and path and not path.startswith("/"):
+            database, query, parameters = path.partition("?")
+            if database != ":memory:":
+                return f"{prefix}:///{self.base_dir / database}{query}{parameters}"
+        return url
+
+    def with_settings(self, changes: Mapping[str, object], source: str) -> Config:
+        """A copy with top-level keys changed (the CLI's ``--mode``, ``--profile``),
+        validated; ``source`` names them in an error. It keeps the file it was read from."""
+        changed = Config.from_mapping(
+            {**self.model_dump(by_alias=True, exclude={"base_dir"}), **changes},
+            base_dir=self.base_dir,
+            source=source,
+        )
+        changed._source = self._source
+        return changed
+
     def with_lists(self, protected: list[Path], known: list[Path]) -> Config:
         """A copy with more list files added (the CLI's ``--protect`` and ``--known``)."""
         domains = self.domains.model_copy(
@@ -372,6 +437,31 @@ class Config(_Section):
             }
         )
         return self.model_copy(update={"domains": domains})
+
+
+def config_file(given: Path | None = None) -> Path | None:
+    """The configuration file a command reads: ``given`` (``--config``), else the file
+    ``$TYPOGATE_CONFIG`` names, else /etc/typogate/typogate.toml when it exists; None for
+    the built-in defaults. A file named by the flag or the variable must exist (raises
+    :class:`ConfigError` when the variable names none; reading a missing ``--config``
+    says so); only the standard place may be absent."""
+    if given is not None:
+        return given
+    named = os.environ.get(ENVIRONMENT)
+    if named:
+        if not Path(named).is_file():
+            raise ConfigError(f"{named}: no such file (named by ${ENVIRONMENT})")
+        return Path(named)
+    return SYSTEM_FILE if SYSTEM_FILE.is_file() else None
+
+
+def mail_name() -> str:
+    """This host's name in mail: Debian's /etc/mailname, else its fully qualified name."""
+    try:
+        name = MAILNAME_FILE.read_text(encoding="utf-8").strip()
+    except OSError:
+        name = ""
+    return name or socket.getfqdn() or "localhost"
 
 
 def host_and_port(text: str, key: str) -> tuple[str, int]:

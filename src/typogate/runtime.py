@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -48,40 +49,63 @@ class Runtime:
     """
 
     def __init__(
-        self, config: Config, store: Store | None = None, journal: Journal | None = None
+        self,
+        config: Config,
+        store: Store | None = None,
+        journal: Journal | None = None,
+        *,
+        reread: Callable[[], Config] | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.journal = journal  # where verdicts are recorded; None: nowhere (check, web)
+        # Reads the configuration again, as at start (same file, same command-line flags):
+        # what :meth:`reload` calls.
+        self.reread = reread
         self._watcher: _StoreWatcher | None = None
+        self._gatekeepers: list[Gatekeeper] = []
+        self._guard_lock = threading.Lock()  # a reload and the store's rules, one at a time
 
     @classmethod
-    def open(cls, config: Config, db: str | None = None, *, recording: bool = False) -> Runtime:
-        """Open a typogate for ``config`` on the store at ``db``.
+    def open(
+        cls,
+        config: Config,
+        db: str | None = None,
+        *,
+        recording: bool = False,
+        create: bool = False,
+        reread: Callable[[], Config] | None = None,
+    ) -> Runtime:
+        """Open a typogate for ``config`` on the store at ``db`` (default: the
+        configuration's ``store.url``; neither: no store).
 
         ``recording`` is for the mail-flow adapters: their verdicts and holds go to the
-        store (with its batched writer), or without ``db`` to the configuration's journal
-        file. Without ``recording`` the store, if any, is only read and administered.
-        Raises :class:`~typogate.store.engine.StoreURLError` for a URL of a database
-        typogate does not support and :class:`~typogate.store.engine.StoreUnavailable`
-        when the store cannot be opened.
+        store (with its batched writer), or without a store to the configuration's journal
+        file. Without ``recording`` the store is only read and administered, and a SQLite
+        store that does not exist is an error rather than a new empty one, unless
+        ``create``. Raises :class:`~typogate.store.engine.StoreURLError` for a URL of a
+        database typogate does not support, :class:`~typogate.store.engine.StoreMissing`
+        and :class:`~typogate.store.engine.StoreUnavailable` when the store cannot be
+        opened. ``reread`` reads the configuration again for :meth:`reload`.
         """
+        db = db or config.store_url
         if db is None:
             journal: Journal | None = None
             if recording:
                 from typogate.store.log_file import FileJournal
 
                 journal = FileJournal(config.base_dir / config.gateway.journal)
-            return cls(config, None, journal)
+            return cls(config, None, journal, reread=reread)
         from typogate.store import Store
 
         store = Store(
             db,
             writer=recording,
+            create=recording or create,
             keep_allowed=config.store.keep_allowed,
             session_hours=config.web.session_hours,
         )
-        return cls(config, store, store if recording else None)
+        return cls(config, store, store if recording else None, reread=reread)
 
     # --- the parts ---------------------------------------------------------------------------
 
@@ -89,9 +113,12 @@ class Runtime:
     def guard(self) -> Guard:
         """The Guard (its index is built here, once), with the stored rules and the learned
         correspondents of the store."""
-        guard = Guard(self.config)
+        return self._build_guard(self.config)
+
+    def _build_guard(self, config: Config) -> Guard:
+        guard = Guard(config)
         if self.store is not None:
-            guard.use_rules(self.store.rules.in_force(self.config.rules))
+            guard.use_rules(self.store.rules.in_force(config.rules))
             guard.learn_relationships(self.store.history.relationships())
             guard.use_mail_states(self.mail_states())
             log.info(
@@ -129,7 +156,10 @@ class Runtime:
                 return release_link(signer, hold_id, base_url)
 
         return NoticeSender(
-            Relay(host.strip("[]"), int(port)), self.config.gateway.notice_from, link
+            Relay(host.strip("[]"), int(port)),
+            self.config.gateway.notice_sender,
+            link,
+            self.config.release.link_hours,
         )
 
     @cached_property
@@ -166,13 +196,52 @@ class Runtime:
         """The enforcement path for ``adapter``: this runtime's Guard, journal and notices."""
         from typogate.gateway.gatekeeper import Gatekeeper
 
-        return Gatekeeper(
+        gatekeeper = Gatekeeper(
             self.guard,
             adapter,
             mode=self.config.mode,
             journal=self.journal,
             notices=self.notices,
         )
+        self._gatekeepers.append(gatekeeper)  # a reload hands it the new Guard
+        return gatekeeper
+
+    # --- reloading -----------------------------------------------------------------------------
+
+    def reload(self) -> bool:
+        """Read the configuration again and judge with it from the next recipient on.
+
+        A new Guard (lists, rules, thresholds, actions, mode) is built beside the one in
+        use, then swapped into every gatekeeper and the web interface at once: connections
+        stay open, and no recipient is judged by a half-built Guard. A configuration that
+        cannot be read or used is logged and the one in use kept (returns False).
+        Listening addresses, the store, notices and release settings change only at a
+        restart, which is said when they differ.
+        """
+        if self.reread is None:
+            log.warning("reload: this command has no configuration to read again")
+            return False
+        try:
+            config = self.reread()
+            guard = self._build_guard(config)
+        except Exception as error:  # whatever it is, the mail flow goes on with the old one
+            log.error("reload: the configuration cannot be used, keeping the one in use: %s", error)
+            return False
+        with self._guard_lock:
+            old, self.config = self.config, config
+            self.__dict__["guard"] = guard  # the cached property's value
+            for gatekeeper in self._gatekeepers:
+                gatekeeper.use(guard, config.mode)
+        log.info(
+            "reload: %s, %d protected and known domains, %d rules, %s mode",
+            config.source or "built-in defaults",
+            guard.domain_count,
+            len(config.rules),
+            config.mode,
+        )
+        if later := restart_only_changes(old, config):
+            log.warning("reload: %s change at the next restart", ", ".join(later))
+        return True
 
     # --- keeping current -----------------------------------------------------------------------
 
@@ -180,7 +249,8 @@ class Runtime:
         """Give the Guard the configuration's rules followed by the stored ones (at once, in
         this process; other processes on the store within ``RULES_SECONDS``)."""
         if self.store is not None:
-            self.guard.use_rules(self.store.rules.in_force(self.config.rules))
+            with self._guard_lock:
+                self.guard.use_rules(self.store.rules.in_force(self.config.rules))
 
     def watch(self, every: float = RULES_SECONDS) -> _StoreWatcher:
         """A service (for the gateway's controller) that keeps the Guard's rules current
@@ -216,6 +286,36 @@ class Runtime:
         return self.store
 
 
+# Settings a running process took at start and keeps until it restarts; everything else a
+# reload applies (the Guard's configuration).
+_RESTART_ONLY = {
+    "gateway": (
+        "policy_listen",
+        "milter_listen",
+        "proxy_listen",
+        "next_hop",
+        "notice_relay",
+        "notice_from",
+        "journal",
+    ),
+    "learning": ("refresh_seconds",),
+    "store": None,  # None: the whole section
+    "web": None,
+    "release": None,
+}
+
+
+def restart_only_changes(old: Config, new: Config) -> list[str]:
+    """The keys that differ between ``old`` and ``new`` and that a reload does not apply."""
+    changed = []
+    before, after = old.model_dump(), new.model_dump()
+    for section, keys in _RESTART_ONLY.items():
+        for key in keys or after[section]:
+            if before[section].get(key) != after[section].get(key):
+                changed.append(f"{section}.{key}")
+    return changed
+
+
 class _StoreWatcher:
     """Keeps a running Guard current with the store: its rules every ``every`` seconds (a
     cheap question), and the relationships other processes stored every
@@ -238,6 +338,10 @@ class _StoreWatcher:
 
     def _follow(self) -> None:
         from sqlalchemy.exc import SQLAlchemyError
+
+        from typogate.gateway.controller import leave_signals_to_main_thread
+
+        leave_signals_to_main_thread()
 
         seen = None
         monitored = None

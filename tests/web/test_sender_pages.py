@@ -158,7 +158,13 @@ def test_no_warning_when_links_and_web_stay_on_this_machine(tmp_path):
     loopback web interface."""
     port = free_port()
     db = f"sqlite:///{tmp_path / 'typogate.db'}"
-    web = Server(["web", "--listen", f"127.0.0.1:{port}", "--db", db], port, tmp_path / "web.log")
+    config = tmp_path / "typogate.toml"
+    config.write_text('[gateway]\nnotice_relay = ""\n')  # notices are on by default
+    web = Server(
+        ["web", "--listen", f"127.0.0.1:{port}", "--db", db, "--config", str(config)],
+        port,
+        tmp_path / "web.log",
+    )
     web.start()
     try:
         assert "web interface on" in web.log or "password" in web.log

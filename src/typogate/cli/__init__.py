@@ -1,7 +1,7 @@
 """The ``typogate`` command. Thin: parse flags, call the parts, print results.
 
 Each part registers its commands from its own module here (check, policy, milter, proxy,
-serve, web, learn, audit), filed in ``COMMAND_MODULES``; exit status 0 when a command ran,
+serve, web, learn, audit, doctor), filed in ``COMMAND_MODULES``; exit status 0 when a command ran,
 2 for bad usage or config.
 """
 
@@ -45,6 +45,7 @@ COMMAND_MODULES = {
     "users": "web",
     "monitor": "monitor",
     "sink": "sink",
+    "doctor": "doctor",
 }
 
 

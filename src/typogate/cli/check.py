@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import io
 import json
 import os
 import sys
@@ -22,6 +23,7 @@ from typogate.vocabulary import Action
 
 if TYPE_CHECKING:
     from rich.table import Table
+    from rich.text import Text
 
 _STYLE = {
     Action.ALLOW: "green",
@@ -98,6 +100,10 @@ def check(
 
 
 def _stdin_lines() -> Iterator[str]:
+    # Bytes that are not UTF-8 reach _judge as lone surrogates, which it answers as invalid
+    # (rather than a decoding traceback, or raw bytes echoed into the JSON).
+    if isinstance(sys.stdin, io.TextIOWrapper):
+        sys.stdin.reconfigure(errors="surrogateescape")
     for line in sys.stdin:
         text = line.strip()
         if text:
@@ -106,13 +112,14 @@ def _stdin_lines() -> Iterator[str]:
 
 def _judge(guard: Guard, text: str, sender: str | None) -> dict[str, Any]:
     try:
+        _check_utf8(text)
         if "@" in text:
             return guard.evaluate(text, sender).to_dict()
         # A bare domain: the same answer, with no address to suggest.
         return Verdict(text, guard.judge_domain(text)).to_dict()
     except InvalidAddress as error:
         return {
-            "recipient": text,
+            "recipient": _readable(text),
             "domain": None,
             "action": "invalid",
             "reason": "invalid.syntax",
@@ -125,6 +132,23 @@ def _judge(guard: Guard, text: str, sender: str | None) -> dict[str, Any]:
             "edits": [],
             "error": error.reason,
         }
+
+
+def _check_utf8(text: str) -> None:
+    """Raise :class:`InvalidAddress` for text that came from bytes that are not UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raw = text.encode("utf-8", "surrogateescape")
+        byte = raw[len(text[: error.start].encode("utf-8", "surrogateescape"))]
+        raise InvalidAddress(
+            _readable(text), f"not valid UTF-8 (byte 0x{byte:02x} at character {error.start})"
+        ) from None
+
+
+def _readable(text: str) -> str:
+    """``text`` with the bytes that are not UTF-8 shown as U+FFFD: output stays UTF-8."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _write_json(results: Iterable[dict[str, Any]]) -> None:
@@ -246,15 +270,7 @@ def _print_tables(results: Iterable[dict[str, Any]]) -> None:
     console = Console()
     table = _new_table()
     for result in results:
-        action = result["action"]
-        table.add_row(
-            result["recipient"],
-            f"[{_STYLE[action]}]{action}[/]",
-            result["suggestion"] or ", ".join(result["alternatives"]) or "",
-            result["reason"],
-            "" if result["score"] is None else f"{result['score']:.3f}",
-            result["explanation"],
-        )
+        table.add_row(result["recipient"], _verdict_cell(result))
         if table.row_count >= _TABLE_ROWS:
             console.print(table)
             table = _new_table()
@@ -262,14 +278,32 @@ def _print_tables(results: Iterable[dict[str, Any]]) -> None:
         console.print(table)
 
 
+def _verdict_cell(result: dict[str, Any]) -> Text:
+    """The action and what was probably meant on a line, then why, then the reason code
+    and score: one narrow column that reads at 80 columns."""
+    from rich.text import Text
+
+    action = result["action"]
+    meant = result["suggestion"] or " or ".join(result["alternatives"])
+    cell = Text(action, style=_STYLE[action])
+    if meant:
+        cell.append(": did you mean ")
+        cell.append(meant, style="bold cyan")
+        cell.append("?")
+    # The question is asked on the first line already.
+    why = result["explanation"].removesuffix(f" Did you mean {result['suggestion']}?")
+    cell.append(f"\n{why}")
+    score = "" if result["score"] is None else f", score {result['score']:.3f}"
+    risk = f", {result['risk']} risk" if result.get("risk") else ""
+    cell.append(f"\n{result['reason']}{score}{risk}", style="dim")
+    return cell
+
+
 def _new_table() -> Table:
+    from rich import box
     from rich.table import Table
 
-    table = Table(show_lines=False, header_style="bold")
-    table.add_column("recipient", overflow="fold")
-    table.add_column("action")
-    table.add_column("did you mean", style="cyan")
-    table.add_column("reason")
-    table.add_column("score", justify="right")
-    table.add_column("why", overflow="fold", ratio=1)
+    table = Table(box=box.SIMPLE_HEAD, header_style="bold", show_edge=False)
+    table.add_column("recipient", overflow="fold", max_width=30)
+    table.add_column("verdict", overflow="fold", ratio=1)
     return table

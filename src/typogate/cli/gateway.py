@@ -7,14 +7,12 @@ gateway's controller, which serves until SIGTERM or SIGINT.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from typogate.cli import app
 from typogate.cli.options import (
-    DEFAULT_DB,
     ConfigFile,
     Db,
     KnownFiles,
@@ -32,6 +30,8 @@ from typogate.cli.startup import (
     listen_address,
     load_config,
     open_runtime,
+    read_config,
+    reload,
     settle,
     setup_logging,
 )
@@ -41,15 +41,18 @@ from typogate.vocabulary import Adapter
 
 if TYPE_CHECKING:
     from typogate.gateway.controller import Service
+    from typogate.gateway.milter import MilterListener
     from typogate.runtime import Runtime
 
 _MILTER_SOCKETS = ("inet:", "inet6:", "unix:", "local:")
 
 
-def _policy_listener(runtime: Runtime, listen: str, max_connections: int) -> Service:
+def _policy_listener(
+    runtime: Runtime, listen: str, max_connections: int, flag: str = "--listen"
+) -> Service:
     from typogate.gateway.policy_service import PolicyService
 
-    host, port = listen_address(listen, "--listen")
+    host, port = listen_address(listen, flag)
     service = PolicyService(
         runtime.gatekeeper(Adapter.POLICY), limits=PolicyLimits(max_connections=max_connections)
     )
@@ -58,8 +61,8 @@ def _policy_listener(runtime: Runtime, listen: str, max_connections: int) -> Ser
     )
 
 
-def _milter(runtime: Runtime, socket_spec: str) -> Callable[[], None]:
-    """libmilter's loop on the main thread; a clear error without the milter package."""
+def _milter(runtime: Runtime, socket_spec: str) -> MilterListener:
+    """libmilter's loop as a service; a clear error without the milter package."""
     if not socket_spec.startswith(_MILTER_SOCKETS):
         fail("bad --listen", f"{socket_spec!r} (e.g. inet:10041@127.0.0.1)", USAGE)
     try:
@@ -70,21 +73,24 @@ def _milter(runtime: Runtime, socket_spec: str) -> Callable[[], None]:
             f"{error.name or 'pymilter'} is not installed: pip install 'typogate[milter]' "
             "(it builds against Debian's libmilter-dev), or run serve --no-milter",
         )
-    gatekeeper = runtime.gatekeeper(Adapter.MILTER)
-    return lambda: milter.run(gatekeeper, socket_spec)
+    return milter.MilterListener(runtime.gatekeeper(Adapter.MILTER), socket_spec)
 
 
-def _serve(runtime: Runtime, services: list[Service], foreground: Callable[[], None] | None):
-    """Serve until stopped; every way out, an address in use included, closes the runtime:
-    what the store has queued is written and its writer process stops with it."""
+def _serve(runtime: Runtime, services: list[Service]) -> None:
+    """Serve until stopped, reloading the configuration on SIGHUP; every way out, an
+    address in use included, closes the runtime: what the store has queued is written and
+    its writer process stops with it."""
     try:
         with failing_cleanly():
             if runtime.store is not None:
                 services.insert(0, runtime.watch())
             settle()
-            controller.serve(services, foreground)
+            controller.serve(services, reload=lambda: reload(runtime))
     finally:
         runtime.close()
+    for service in services:  # a milter that stopped on its own stopped the rest
+        if failure := getattr(service, "failure", None):
+            fail("stopped", failure)
 
 
 @app.command()
@@ -111,14 +117,15 @@ def policy(
     See docs/postfix.md for fail-open and fail-closed set-ups.
     """
     controller.block_stop_signals()
-    settings = load_config(config, protect, known, profile, mode)
+    flags = (config, protect, known, profile, mode)
+    settings = load_config(*flags)
     setup_logging(verbose)
-    runtime = open_runtime(settings, db, recording=True)
+    runtime = open_runtime(settings, db, recording=True, reread=lambda: read_config(*flags))
     with failing_cleanly():
         listener = _policy_listener(
             runtime, listen or settings.gateway.policy_listen, max_connections
         )
-    _serve(runtime, [listener], None)
+    _serve(runtime, [listener])
 
 
 @app.command()
@@ -145,12 +152,13 @@ def milter(
       milter_default_action = accept      (fail-open; tempfail = fail-closed)
     """
     controller.block_stop_signals()
-    settings = load_config(config, protect, known, profile, mode)
+    flags = (config, protect, known, profile, mode)
+    settings = load_config(*flags)
     setup_logging(verbose)
-    runtime = open_runtime(settings, db, recording=True)
+    runtime = open_runtime(settings, db, recording=True, reread=lambda: read_config(*flags))
     with failing_cleanly():
-        foreground = _milter(runtime, listen or settings.gateway.milter_listen)
-    _serve(runtime, [], foreground)
+        listener = _milter(runtime, listen or settings.gateway.milter_listen)
+    _serve(runtime, [listener])
 
 
 @app.command()
@@ -180,14 +188,15 @@ def proxy(
 
     from typogate.gateway.proxy import ProxyHandler
 
-    settings = load_config(config, protect, known, profile, mode)
+    flags = (config, protect, known, profile, mode)
+    settings = load_config(*flags)
     host, port = listen_address(listen or settings.gateway.proxy_listen, "--listen")
     if not (next_hop or settings.gateway.next_hop):
         fail("--next-hop is required", "or gateway.next_hop in the config", USAGE)
     hop = listen_address(next_hop or settings.gateway.next_hop, "--next-hop")
     controller.block_stop_signals()
     setup_logging(verbose)
-    runtime = open_runtime(settings, db, recording=True)
+    runtime = open_runtime(settings, db, recording=True, reread=lambda: read_config(*flags))
     with failing_cleanly():
         handler = ProxyHandler(runtime.gatekeeper(Adapter.PROXY), hop)
 
@@ -201,12 +210,12 @@ def proxy(
         return server
 
     listener = controller.AsyncioListener("the SMTP proxy", f"{host}:{port}", open_server)
-    _serve(runtime, [listener], None)
+    _serve(runtime, [listener])
 
 
 @app.command()
 def serve(
-    db: Db = DEFAULT_DB,
+    db: Db = None,
     mode: ModeChoice = None,
     config: ConfigFile = None,
     protect: ProtectFiles = None,
@@ -219,6 +228,30 @@ def serve(
         bool,
         typer.Option("--milter/--no-milter", help="Also serve the milter (needs pymilter)."),
     ] = True,
+    policy_listen: Annotated[
+        str | None,
+        typer.Option(
+            "--policy-listen",
+            help="The policy service's HOST:PORT (default gateway.policy_listen).",
+            show_default=False,
+        ),
+    ] = None,
+    milter_listen: Annotated[
+        str | None,
+        typer.Option(
+            "--milter-listen",
+            help="The milter's socket, inet:PORT@HOST (default gateway.milter_listen).",
+            show_default=False,
+        ),
+    ] = None,
+    web_listen: Annotated[
+        str | None,
+        typer.Option(
+            "--web-listen",
+            help="The web interface's HOST:PORT (default web.listen).",
+            show_default=False,
+        ),
+    ] = None,
     verbose: Verbose = False,
 ) -> None:
     """Run typogate's main job: policy service, milter and web interface on one store.
@@ -226,27 +259,32 @@ def serve(
     With no configuration: the built-in us-gov profile, the policy service on
     127.0.0.1:10040, the milter on inet:10041@127.0.0.1, the dashboard and REST API on
     http://127.0.0.1:8025 (the first start prints the admin account's password once), and
-    verdicts, holds, learned correspondents, accounts and rules in ./typogate.db (SQLite).
-    Stop with Ctrl-C or SIGTERM.
+    verdicts, holds, learned correspondents, accounts and rules in the store (store.url,
+    else ./typogate.db). SIGHUP reloads the configuration; stop with Ctrl-C or SIGTERM.
     """
     controller.block_stop_signals()
-    settings = load_config(config, protect, known, profile, mode)
+    flags = (config, protect, known, profile, mode)
+    settings = load_config(*flags)
     setup_logging(verbose)
-    runtime = open_runtime(settings, db, recording=True)
+    runtime = open_runtime(
+        settings, db, recording=True, required=True, reread=lambda: read_config(*flags)
+    )
     services: list[Service] = []
-    foreground = None
     try:
         with failing_cleanly():
-            services.append(_policy_listener(runtime, settings.gateway.policy_listen, 512))
+            # The milter first: the moment its libmilter signal thread starts, before any
+            # other listener opens (controller).
+            if with_milter:
+                services.append(_milter(runtime, milter_listen or settings.gateway.milter_listen))
+            policy_at = policy_listen or settings.gateway.policy_listen
+            services.append(_policy_listener(runtime, policy_at, 512, "--policy-listen"))
             if web:
                 from typogate.web.server import WebServer
 
+                host, port = listen_address(web_listen or settings.web.listen, "--web-listen")
                 announce_first_admin(runtime)
-                host, port = listen_address(settings.web.listen, "web.listen")
                 services.append(WebServer(runtime, host, port))
-            if with_milter:
-                foreground = _milter(runtime, settings.gateway.milter_listen)
     except BaseException:
         runtime.close()
         raise
-    _serve(runtime, services, foreground)
+    _serve(runtime, services)

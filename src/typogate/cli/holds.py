@@ -12,15 +12,23 @@ from rich.console import Console
 from rich.table import Table
 
 from typogate.cli import app
-from typogate.cli.options import DEFAULT_DB, ConfigFile, Db, Json
-from typogate.cli.startup import FAILED, USAGE, fail, load_config, open_runtime
+from typogate.cli.options import ConfigFile, Db, Json
+from typogate.cli.startup import (
+    FAILED,
+    USAGE,
+    fail,
+    load_config,
+    log_like_postsuper,
+    open_runtime,
+)
 from typogate.gateway.quarantine import HoldError, Quarantine
 from typogate.runtime import Runtime
 from typogate.vocabulary import HoldState
 
 
-def _runtime(db: str, config: Path | None) -> tuple[Runtime, Quarantine]:
-    runtime = open_runtime(load_config(config), db)
+def _runtime(db: str | None, config: Path | None) -> tuple[Runtime, Quarantine]:
+    log_like_postsuper()
+    runtime = open_runtime(load_config(config), db, required=True)
     try:
         return runtime, runtime.quarantine
     except HoldError as error:  # a release.secret too short to sign links
@@ -30,14 +38,15 @@ def _runtime(db: str, config: Path | None) -> tuple[Runtime, Quarantine]:
 
 @app.command()
 def holds(
-    db: Db = DEFAULT_DB,
+    db: Db = None,
     state: Annotated[HoldState, typer.Option("--state", help="Which holds to list.")] = (
         HoldState.HELD
     ),
     as_json: Json = False,
+    config: ConfigFile = None,
 ) -> None:
     """List held messages: recipients, reason, suggestion, sender, Postfix queue id."""
-    runtime = open_runtime(load_config(None), db)
+    runtime = open_runtime(load_config(config), db, required=True)
     assert runtime.store is not None
     rows = runtime.store.holds.in_state(state)
     runtime.close()
@@ -72,7 +81,7 @@ def release(
     token: Annotated[
         str | None, typer.Option("--token", help="Release with a sender's link token.")
     ] = None,
-    db: Db = DEFAULT_DB,
+    db: Db = None,
     config: ConfigFile = None,
 ) -> None:
     """Release a held message (postsuper -H). Releasing twice is harmless."""
@@ -100,7 +109,7 @@ def delete(
     ] = False,
     why: Annotated[str, typer.Option("--why")] = "deleted by an admin",
     actor: Annotated[str, typer.Option("--actor")] = "admin (cli)",
-    db: Db = DEFAULT_DB,
+    db: Db = None,
     config: ConfigFile = None,
 ) -> None:
     """Delete a held message (postsuper -d). Needs --yes."""
@@ -116,7 +125,7 @@ def delete(
 @app.command("release-link")
 def release_link(
     hold_id: Annotated[str, typer.Argument(help="The hold the sender may release.")],
-    db: Db = DEFAULT_DB,
+    db: Db = None,
     config: ConfigFile = None,
 ) -> None:
     """Print a signed, expiring, one-use link for the sender to release their message."""

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from typogate.cli import app
-from typogate.cli.options import DEFAULT_DB, ConfigFile, Db, Json
+from typogate.cli.options import ConfigFile, Db, Json
 from typogate.cli.startup import USAGE, fail, failing_cleanly, load_config, open_runtime, stderr
 from typogate.domains import InvalidAddress
 from typogate.vocabulary import Action, AuditFormat, Evidence
@@ -18,7 +18,7 @@ from typogate.vocabulary import Action, AuditFormat, Evidence
 @app.command()
 def learn(
     paths: Annotated[list[Path], typer.Argument(help="Postfix mail logs (plain or .gz).")],
-    db: Db = DEFAULT_DB,
+    db: Db = None,
     config: ConfigFile = None,
     as_json: Json = False,
 ) -> None:
@@ -44,8 +44,9 @@ def learn(
         parts = plan(paths, AuditFormat.POSTFIX)
     except AuditInputError as error:
         fail("cannot read", str(error), USAGE)
-    runtime = open_runtime(load_config(config), db)
+    runtime = open_runtime(load_config(config), db, required=True, create=True)
     assert runtime.store is not None
+    store_url = runtime.store.url
     learned = lessons.Lessons()
     with Progress(
         TextColumn("[bold]learning[/]"),
@@ -81,7 +82,7 @@ def learn(
         "deliveries": learned.deliveries,
         "received": learned.messages_in,
         "domains": len(domains),
-        "store": shown_url(db),
+        "store": shown_url(store_url),
         "refused": [
             {"domain": d, "deliveries": n, "suggestion": s, "why": why} for d, n, s, why in refused
         ],
@@ -91,7 +92,7 @@ def learn(
         return
     stderr().print(
         f"learned {learned.deliveries:,} deliveries to {len(domains):,} domains and "
-        f"{learned.messages_in:,} messages received into {shown_url(db)}"
+        f"{learned.messages_in:,} messages received into {shown_url(store_url)}"
     )
     if refused:
         table = Table(title="Not learned: likely slips, delivered to but never heard from")

@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from typogate.cli import app
-from typogate.cli.options import DEFAULT_DB, ConfigFile, Db, KnownFiles, ProfileName, ProtectFiles
+from typogate.cli.options import ConfigFile, Db, KnownFiles, ProfileName, ProtectFiles
 from typogate.cli.startup import (
     FAILED,
     USAGE,
@@ -70,7 +70,7 @@ def monitor(
     everything: Annotated[
         bool, typer.Option("--all", help="Also the look-alikes that do not exist (nxdomain).")
     ] = False,
-    db: Db = DEFAULT_DB,
+    db: Db = None,
     coverage: Annotated[
         float,
         typer.Option(
@@ -185,7 +185,7 @@ def monitor(
     protected, real = _domains(settings_config)
     if not protected:
         fail("nothing to monitor", "no protected domain (see --protect)", USAGE)
-    runtime = open_runtime(settings_config, db)
+    runtime = open_runtime(settings_config, db, required=True, create=True)
     try:
         assert runtime.store is not None  # a store URL was given: the runtime opened it
         snapshots = runtime.store.look_alikes

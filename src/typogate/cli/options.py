@@ -7,13 +7,16 @@ from typing import Annotated
 
 import typer
 
-from typogate.store.engine import DEFAULT_URL
 from typogate.vocabulary import Mode, Profile
 
 ConfigFile = Annotated[
     Path | None,
     typer.Option(
-        "--config", "-c", help="TOML configuration (docs/configuration.md).", show_default=False
+        "--config",
+        "-c",
+        help="TOML configuration (docs/configuration.md). Default: the file $TYPOGATE_CONFIG "
+        "names, else /etc/typogate/typogate.toml when it exists, else built-in defaults.",
+        show_default=False,
     ),
 ]
 ProtectFiles = Annotated[
@@ -39,21 +42,26 @@ ProfileName = Annotated[
         show_default=False,
     ),
 ]
+# Commands that need a store (serve, web, holds, users, ...): --db, else store.url, else
+# ./typogate.db. Only the services (serve, web, ...) and learn make one that does not exist.
 Db = Annotated[
-    str,
+    str | None,
     typer.Option(
-        "--db", help="The store: sqlite:///PATH (default ./typogate.db) or postgresql://..."
+        "--db",
+        help="The store: sqlite:///PATH or postgresql://USER@HOST/DB. Default: store.url of "
+        "the configuration, else sqlite:///typogate.db in this folder.",
+        show_default=False,
     ),
 ]
-DEFAULT_DB = DEFAULT_URL
-# The adapters and check work without a store; given one, they judge with its learned
-# correspondents and rules (and the adapters record in it).
+# The adapters work without a store; given one (--db or store.url), they judge with its
+# learned correspondents and rules and record in it.
 OptionalDb = Annotated[
     str | None,
     typer.Option(
         "--db",
-        help="A store (sqlite:///PATH, postgresql://...): judge with its learned correspondents "
-        "and rules, and record there instead of the gateway.journal file.",
+        help="A store (sqlite:///PATH, postgresql://...; default store.url of the "
+        "configuration): judge with its learned correspondents and rules, and record there "
+        "instead of the gateway.journal file.",
         show_default=False,
     ),
 ]

@@ -16,7 +16,6 @@ from rich.table import Table
 
 from typogate.cli import app
 from typogate.cli.options import (
-    DEFAULT_DB,
     ConfigFile,
     Db,
     KnownFiles,
@@ -81,7 +80,7 @@ def run(
     listen: Annotated[
         str | None, typer.Option("--listen", help="HOST:PORT (default sink.listen).")
     ] = None,
-    db: Db = DEFAULT_DB,
+    db: Db = None,
     config: ConfigFile = None,
     protect: ProtectFiles = None,
     known: KnownFiles = None,
@@ -115,7 +114,8 @@ def run(
     # aiosmtpd logs every sender and recipient at INFO: the sink keeps no addresses, so
     # neither do its logs, even with --verbose.
     logging.getLogger("mail.log").setLevel(logging.WARNING)
-    runtime = open_runtime(settings, db)  # the sink keeps its own records (SinkLog)
+    # The sink keeps its own records (SinkLog).
+    runtime = open_runtime(settings, db, required=True, create=True)
     store = runtime.store
     assert store is not None
     sink_log = None
@@ -207,7 +207,7 @@ def report(
     until: Annotated[
         str | None, typer.Option("--until", help="Last day (default today).", show_default=False)
     ] = None,
-    db: Db = DEFAULT_DB,
+    db: Db = None,
     config: ConfigFile = None,
     as_json: Annotated[bool, typer.Option("--json", help="The reports as one JSON list.")] = False,
     send: Annotated[
@@ -237,7 +237,7 @@ def report(
     if last < first:
         fail("bad --until", "it is before --since", USAGE)
     settings = _settings(config, serving=False)
-    runtime = open_runtime(settings, db)
+    runtime = open_runtime(settings, db, required=True)
     assert runtime.store is not None
     try:
         history = runtime.store.sink

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
+from logging.handlers import SysLogHandler
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import typer
 
-from typogate.config import Config, host_and_port
+from typogate.config import SYSTEM_FILE, Config, config_file, host_and_port
 from typogate.errors import CannotListen, ConfigError, TypogateError
 from typogate.vocabulary import Mode, Profile
 
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
     from typogate.runtime import Runtime
 
 USAGE, FAILED = 2, 1
+SYSLOG_SOCKET = "/dev/log"
 
 
 @cache
@@ -70,28 +73,70 @@ def load_config(
     profile: Profile | None = None,
     mode: Mode | None = None,
 ) -> Config:
-    """The configuration the flags describe; exits with status 2 on a bad one."""
+    """The configuration the flags describe, read from ``config`` or the standard place
+    (:func:`~typogate.config.config_file`); exits with status 2 on a bad one."""
     with failing_cleanly():
-        loaded = Config.load(config) if config is not None else Config()
-        loaded = loaded.with_lists(list(protect or []), list(known or []))
-        changes = {"profile": profile, "mode": mode}
-        changes = {key: value for key, value in changes.items() if value is not None}
-        if changes:
-            loaded = Config.from_mapping(
-                {**loaded.model_dump(by_alias=True, exclude={"base_dir"}), **changes},
-                base_dir=loaded.base_dir,
-                source="command line",
-            )
-        return loaded
+        return read_config(config, protect, known, profile, mode)
 
 
-def open_runtime(config: Config, db: str | None, *, recording: bool = False) -> Runtime:
-    """The running typogate of this command (see :meth:`Runtime.open`); exits with status 2
-    for a store URL typogate does not support, 1 when the store cannot be opened."""
+def read_config(
+    config: Path | None,
+    protect: list[Path] | None = None,
+    known: list[Path] | None = None,
+    profile: Profile | None = None,
+    mode: Mode | None = None,
+) -> Config:
+    """:func:`load_config` raising :class:`ConfigError` instead of exiting: what a reload
+    calls again, with the same flags, when the file changed."""
+    file = config_file(config)
+    loaded = Config.load(file) if file is not None else Config()
+    loaded = loaded.with_lists(list(protect or []), list(known or []))
+    changes = {"profile": profile, "mode": mode}
+    changes = {key: value for key, value in changes.items() if value is not None}
+    return loaded.with_settings(changes, "command line") if changes else loaded
+
+
+def open_runtime(
+    config: Config,
+    db: str | None,
+    *,
+    recording: bool = False,
+    create: bool = False,
+    required: bool = False,
+    reread: Callable[[], Config] | None = None,
+) -> Runtime:
+    """The running typogate of this command (see :meth:`Runtime.open`) on the store of
+    ``--db``, else of ``store.url``, else (when the command ``required`` one) the default
+    ./typogate.db. Exits with status 2 for a store URL typogate does not support, 1 when
+    the store cannot be opened or, for a command that neither records nor creates one,
+    does not exist."""
     from typogate.runtime import Runtime
+    from typogate.store.engine import DEFAULT_URL, StoreMissing
 
+    url = db or config.store_url or (DEFAULT_URL if required else None)
     with failing_cleanly():
-        return Runtime.open(config, db, recording=recording)
+        try:
+            return Runtime.open(config, url, recording=recording, create=create, reread=reread)
+        except StoreMissing as error:
+            fail(str(error), f"{_store_origin(config, db)}. {_how_to_make_one(config)}")
+
+
+def _store_origin(config: Config, db: str | None) -> str:
+    if db:
+        return "named by --db"
+    if config.store.url is not None:
+        return f"named by store.url in {config.source}"
+    if config.source is not None:
+        return f"the default: {config.source} names no store.url"
+    return f"the default: no configuration file ({SYSTEM_FILE} does not exist)"
+
+
+def _how_to_make_one(config: Config) -> str:
+    return (
+        "typogate serve (or an adapter given the store) makes it when it first starts; "
+        "name the store it uses with --db, or with store.url in "
+        f"{config.source or SYSTEM_FILE}"
+    )
 
 
 def listen_address(text: str, flag: str) -> tuple[str, int]:
@@ -103,13 +148,38 @@ def listen_address(text: str, flag: str) -> tuple[str, int]:
 
 
 def setup_logging(verbose: bool) -> None:
-    """Log lines on stderr, for the service manager's journal."""
+    """Log lines on stderr, for the service manager's journal (which stamps the time
+    itself: under systemd the lines carry none of their own)."""
+    stamp = "" if os.environ.get("JOURNAL_STREAM") else "%(asctime)s "
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format=stamp + "%(levelname)s %(name)s: %(message)s",
     )
     # aiosmtpd (the proxy) logs every SMTP command at INFO: that is --verbose's job.
     logging.getLogger("mail.log").setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+def log_like_postsuper() -> None:
+    """For the one-shot hold commands: their action lines go on stderr, and also where
+    Postfix's own tools (postsuper) log theirs, syslog's mail facility, when this machine
+    has a syslog socket."""
+    typogate = logging.getLogger("typogate")
+    typogate.setLevel(logging.INFO)
+    shown = logging.StreamHandler()
+    shown.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    typogate.addHandler(shown)
+    if Path(SYSLOG_SOCKET).exists():
+        system = SysLogHandler(SYSLOG_SOCKET, facility=SysLogHandler.LOG_MAIL)
+        system.setFormatter(logging.Formatter(f"typogate[{os.getpid()}]: %(message)s"))
+        typogate.addHandler(system)
+
+
+def reload(runtime: Runtime) -> None:
+    """SIGHUP: the runtime reads its configuration again (a bad one is logged and the old
+    one kept); the new Guard joins the long-lived objects (:func:`settle`)."""
+    if runtime.reload():
+        gc.unfreeze()  # the old Guard may be collected now
+        settle()
 
 
 def settle() -> None:

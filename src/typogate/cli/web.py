@@ -6,6 +6,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -14,7 +15,6 @@ from rich.table import Table
 
 from typogate.cli import app
 from typogate.cli.options import (
-    DEFAULT_DB,
     ConfigFile,
     Db,
     Json,
@@ -29,6 +29,8 @@ from typogate.cli.startup import (
     listen_address,
     load_config,
     open_runtime,
+    read_config,
+    reload,
     setup_logging,
     stderr,
 )
@@ -49,7 +51,7 @@ def web(
     listen: Annotated[
         str | None, typer.Option("--listen", help="HOST:PORT (default web.listen, 127.0.0.1:8025).")
     ] = None,
-    db: Db = DEFAULT_DB,
+    db: Db = None,
     config: ConfigFile = None,
     protect: ProtectFiles = None,
     known: KnownFiles = None,
@@ -66,21 +68,25 @@ def web(
     from typogate.web.server import WebServer
 
     controller.block_stop_signals()
-    settings = load_config(config, protect, known, profile)
+    flags = (config, protect, known, profile)
+    settings = load_config(*flags)
     host, port = listen_address(listen or settings.web.listen, "--listen")
     setup_logging(verbose)
-    # The web part reads and administers; it records nothing.
-    runtime = open_runtime(settings, db)
+    # The web part records no verdicts; like serve, it makes the store on its first start
+    # (with the admin account), which the gateways on the same store then use.
+    runtime = open_runtime(
+        settings, db, required=True, create=True, reread=lambda: read_config(*flags)
+    )
     try:
         with failing_cleanly():
             announce_first_admin(runtime)
-            controller.serve([WebServer(runtime, host, port)])
+            controller.serve([WebServer(runtime, host, port)], reload=lambda: reload(runtime))
     finally:
         runtime.close()
 
 
-def _accounts(db: str) -> Accounts:
-    store = open_runtime(load_config(None), db).store
+def _accounts(db: str | None, config: Path | None) -> Accounts:
+    store = open_runtime(load_config(config), db, required=True).store
     assert store is not None
     return store.accounts
 
@@ -109,9 +115,9 @@ PasswordStdin = Annotated[
 
 
 @users.command("list")
-def users_list(db: Db = DEFAULT_DB, as_json: Json = False) -> None:
+def users_list(db: Db = None, config: ConfigFile = None, as_json: Json = False) -> None:
     """List the accounts."""
-    rows = _accounts(db).all()
+    rows = _accounts(db, config).all()
     if as_json:
         print(
             json.dumps(
@@ -132,11 +138,12 @@ def users_add(
         Role, typer.Option("--role", help="viewer (reads) or admin (also acts).")
     ] = Role.VIEWER,
     password_stdin: PasswordStdin = False,
-    db: Db = DEFAULT_DB,
+    db: Db = None,
+    config: ConfigFile = None,
 ) -> None:
     """Add an account (asks for its password)."""
     with _account_change():
-        _accounts(db).create(name, _password(password_stdin), role)
+        _accounts(db, config).create(name, _password(password_stdin), role)
     stderr().print(f"account {name} ({role}) added")
 
 
@@ -144,19 +151,22 @@ def users_add(
 def users_passwd(
     name: Annotated[str, typer.Argument(help="Account name.")],
     password_stdin: PasswordStdin = False,
-    db: Db = DEFAULT_DB,
+    db: Db = None,
+    config: ConfigFile = None,
 ) -> None:
     """Set an account's password; its open sessions end."""
     with _account_change():
-        _accounts(db).set_password(name, _password(password_stdin))
+        _accounts(db, config).set_password(name, _password(password_stdin))
     stderr().print(f"password of {name} changed")
 
 
 @users.command("remove")
 def users_remove(
-    name: Annotated[str, typer.Argument(help="Account name.")], db: Db = DEFAULT_DB
+    name: Annotated[str, typer.Argument(help="Account name.")],
+    db: Db = None,
+    config: ConfigFile = None,
 ) -> None:
     """Remove an account and its sessions."""
     with _account_change():
-        _accounts(db).remove(name)
+        _accounts(db, config).remove(name)
     stderr().print(f"account {name} removed")

@@ -60,14 +60,15 @@ def refusal(verdict: Verdict) -> Refusal:
 def warning_header(verdict: Verdict) -> tuple[str, str]:
     """The header added to a message with a suspicious recipient (warn)."""
     value = f"{verdict.recipient}: {verdict.reason}"
-    if verdict.suggestion:
-        value += f"; did you mean {verdict.suggestion}?"
+    if meant := _meant(verdict):
+        value += f"; did you mean {meant}?"
     return "X-Typogate", one_line(value, 200)
 
 
 def hold_reason(verdict: Verdict) -> str:
     """The text Postfix records with a held message (``postcat``/``postqueue`` show it)."""
-    suggestion = f" (did you mean {verdict.suggestion}?)" if verdict.suggestion else ""
+    meant = _meant(verdict)
+    suggestion = f" (did you mean {meant}?)" if meant else ""
     return one_line(f"typogate: {verdict.recipient} {verdict.reason}{suggestion}", 200)
 
 
@@ -83,3 +84,8 @@ def unreadable(error: InvalidAddress, action: Unreadable) -> Refusal:
         "check the address, or ask your mail admin"
     )
     return Refusal(code, status, text)
+
+
+def _meant(verdict: Verdict) -> str | None:
+    """The domain probably meant, or the equally likely ones (``typo.ambiguous``)."""
+    return verdict.suggestion or " or ".join(verdict.alternatives) or None

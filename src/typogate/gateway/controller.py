@@ -1,19 +1,37 @@
-"""The gateway's lifecycle: start the listeners, wait for a stop signal, stop them.
+"""The gateway's lifecycle: start the listeners, wait for a signal, reload or stop them.
 
 Listeners run on threads of their own (an asyncio loop each for the policy service and the
-proxy, uvicorn's for the web interface); the main thread waits for SIGTERM or SIGINT, or
-runs libmilter, which owns the main thread and returns on those signals itself. A listener
-whose address is taken stops the start with :class:`~typogate.errors.CannotListen`, and
-whatever started before it is stopped again.
+proxy, uvicorn's for the web interface, libmilter's loop for the milter); the main thread
+waits for signals. SIGHUP reloads the configuration; SIGTERM and SIGINT stop the
+listeners, at once. A listener whose address is taken stops the start with
+:class:`~typogate.errors.CannotListen`, and whatever started before it is stopped again.
+
+libmilter has a signal thread of its own that waits for SIGHUP, SIGTERM and SIGINT and
+stops the milter on any of them, SIGHUP included: a reload would stop the milter. So the
+main thread alone takes the signals, with handlers: they are blocked before any thread
+starts (:func:`block_stop_signals`), then unblocked on the main thread before the
+listeners start, and every thread a listener starts blocks them first
+(:func:`leave_signals_to_main_thread`), libmilter's own loop and so its signal thread
+included. Linux gives a signal sent to the process to its main thread whenever that thread
+accepts it and has none waiting, so libmilter's signal thread does not see one once it
+sleeps in ``sigwait``: the milter's start waits for that, and serve starts the milter
+before any other listener (tests/gateway/test_reload.py sends SIGHUPs to serve as soon as
+it answers, and in a burst). A signal within the milter's first milliseconds, or a second,
+different one within the moment the first one waits, can still reach libmilter's thread:
+then the milter stops and so does typogate, with exit status 1 and a line that says so,
+for the service manager to restart it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import queue
 import signal
 import threading
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from types import FrameType
 from typing import Protocol
 
 from typogate.errors import CannotListen
@@ -59,6 +77,7 @@ class AsyncioListener:
             self._thread.join(timeout=10)
 
     def _serve(self) -> None:
+        leave_signals_to_main_thread()
         asyncio.set_event_loop(self._loop)
         try:
             server = self._loop.run_until_complete(self._open_server())
@@ -75,36 +94,69 @@ class AsyncioListener:
 
 
 def block_stop_signals() -> None:
-    """Leave SIGTERM, SIGINT and SIGHUP to the one thread that waits for them (this one, or
-    libmilter's signal thread). Call before any other thread starts: threads inherit the
-    blocked set, and one that did not would die of the signal instead, skipping the
-    store's last write."""
+    """Block SIGTERM, SIGINT and SIGHUP on this thread and every thread it starts from now
+    on; :func:`serve` takes them on the main thread alone. Call before any other thread
+    starts: threads inherit the blocked set, and one that did not would die of the signal
+    (or, libmilter's, stop the milter on a SIGHUP) instead."""
     signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
 
 
-def serve(
-    services: Sequence[Service],
-    foreground: Callable[[], None] | None = None,
-    reload: Callable[[], None] | None = None,
-) -> None:
-    """Start ``services`` in order, serve until a stop signal, stop them in reverse order.
+def serve(services: Sequence[Service], reload: Callable[[], None] | None = None) -> None:
+    """Start ``services`` in order, serve until SIGTERM or SIGINT, stop them in reverse order.
 
-    ``foreground`` runs on this thread instead of waiting for the signal (libmilter, which
-    returns on SIGTERM or SIGINT itself). Without it, SIGHUP calls ``reload`` (when given)
-    and serving goes on. :func:`block_stop_signals` must have been called before any thread
-    started. Raises :class:`CannotListen` when a service cannot start.
+    SIGHUP calls ``reload`` (when given) and serving goes on. :func:`block_stop_signals`
+    must have been called before any thread started, and every thread a service starts
+    calls :func:`leave_signals_to_main_thread` first. Raises :class:`CannotListen` when a
+    service cannot start.
     """
     started: list[Service] = []
+    with _signals_on_this_thread() as received:
+        try:
+            for service in services:
+                service.start()
+                started.append(service)
+            while (signum := _next(received)) == signal.SIGHUP:
+                if reload is None:
+                    log.info("SIGHUP: nothing to reload")
+                else:
+                    log.info("SIGHUP: reloading the configuration")
+                    reload()
+            log.info("%s: stopping", signal.Signals(signum).name)
+        finally:
+            for service in reversed(started):
+                service.stop()
+
+
+def leave_signals_to_main_thread() -> None:
+    """Call first on a thread a service starts: the stop signals stay the main thread's
+    (and libmilter's signal thread, when this thread runs libmilter, inherits the block)."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+
+
+def _next(received: queue.SimpleQueue[int]) -> int:
+    # Not one endless wait: should a signal's handler have run on another thread (one a
+    # library started, such as uvicorn's), the main thread would sleep through it.
+    # Waking twice a second, it runs the Python handler on its next instruction.
+    while True:
+        try:
+            return received.get(timeout=0.5)
+        except queue.Empty:
+            continue
+
+
+@contextmanager
+def _signals_on_this_thread() -> Iterator[queue.SimpleQueue[int]]:
+    """The stop signals, as they come, from handlers on this (the main) thread."""
+    received: queue.SimpleQueue[int] = queue.SimpleQueue()  # put() is safe in a handler
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        received.put(signum)
+
+    previous = {signum: signal.signal(signum, handle) for signum in STOP_SIGNALS}
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     try:
-        for service in services:
-            service.start()
-            started.append(service)
-        if foreground is not None:
-            foreground()
-        else:
-            while (received := signal.sigwait(STOP_SIGNALS)) == signal.SIGHUP and reload:
-                reload()
-            log.info("%s: stopping", signal.Signals(received).name)
+        yield received
     finally:
-        for service in reversed(started):
-            service.stop()
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

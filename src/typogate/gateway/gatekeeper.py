@@ -15,6 +15,7 @@ from ipaddress import ip_address
 
 from typogate.domains import InvalidAddress
 from typogate.gateway import answers
+from typogate.gateway.logfmt import logfmt
 from typogate.gateway.notice import NoticeSender
 from typogate.policy import Guard, Verdict
 from typogate.policy import verdict as reasons
@@ -32,6 +33,11 @@ class Envelope:
     sasl_username: str | None = None
     queue_id: str | None = None
     client_address: str | None = None
+    # What only an adapter that sees the whole message knows (the milter), for notices.
+    recipients: tuple[str, ...] = ()
+    subject: str | None = None
+    date: str | None = None
+    message_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +71,11 @@ class Gatekeeper:
         self.journal = journal
         self.notices = notices
 
+    def use(self, guard: Guard, mode: Mode) -> None:
+        """Judge with ``guard`` in ``mode`` from the next recipient on (a reload): the new
+        Guard is complete before it is handed over, and the swap is one assignment."""
+        self.guard, self.mode = guard, mode
+
     def decide(self, recipient: str, envelope: Envelope) -> Decision:
         """Judge where mail to one recipient goes and record the verdict; an allowed one
         teaches the Guard at once (the store counts it too).
@@ -91,6 +102,8 @@ class Gatekeeper:
                     client_address=envelope.client_address,
                 )
             )
+        if verdict.is_alert:
+            self._log_verdict(verdict, envelope)
         action = Action.ALLOW if self.mode is Mode.AUDIT else verdict.action
         return Decision(verdict, action)
 
@@ -136,6 +149,28 @@ class Gatekeeper:
             return False
         return any(client in network for network in self.guard.config.gateway.trusted_networks)
 
+    def _log_verdict(self, verdict: Verdict, envelope: Envelope) -> None:
+        """The one log line of a verdict that is not allow (docs/operations.md)."""
+        log.info(
+            logfmt(
+                event="verdict",
+                adapter=self.adapter,
+                mode=self.mode,
+                action=verdict.action,
+                recipient=verdict.recipient,
+                reason=verdict.reason,
+                suggestion=verdict.suggestion,
+                alternatives=verdict.alternatives or None,
+                score=verdict.score,
+                rule=verdict.rule,
+                risk=verdict.risk,
+                sender=envelope.sender,
+                sasl_username=envelope.sasl_username,
+                client=envelope.client_address,
+                queue_id=envelope.queue_id,
+            )
+        )
+
     def hold(self, held: list[Verdict], envelope: Envelope, source: HoldSource) -> HeldMessage:
         """Record a held message durably, then have the sender told (in the background).
 
@@ -153,12 +188,38 @@ class Gatekeeper:
         )
         if self.journal is not None:
             self.journal.hold(record)
+        log.info(
+            logfmt(
+                event="hold",
+                adapter=self.adapter,
+                hold=record.hold_id,
+                source=source,
+                recipients=record.recipients,
+                sender=record.sender,
+                queue_id=record.queue_id,
+                notice="queued" if self.notices is not None and record.sender else "none",
+            )
+        )
         if self.notices is not None:
-            self.notices.held(record, held[0])
+            self.notices.held(record, held, envelope)
         return record
 
     def removed(self, removed: list[Verdict], envelope: Envelope) -> None:
-        """Have the sender told which recipients were removed from their message."""
+        """Log each recipient removed from a message (Postfix logs nothing for a milter's
+        removal) and have the sender told, in one notice."""
+        notice = "queued" if self.notices is not None and envelope.sender else "none"
+        for verdict in removed:
+            log.info(
+                logfmt(
+                    event="remove",
+                    adapter=self.adapter,
+                    recipient=verdict.recipient,
+                    reason=verdict.reason,
+                    suggestion=verdict.suggestion,
+                    sender=envelope.sender,
+                    queue_id=envelope.queue_id,
+                    notice=notice,
+                )
+            )
         if self.notices is not None:
-            for verdict in removed:
-                self.notices.removed(verdict, envelope.sender, envelope.queue_id)
+            self.notices.removed(removed, envelope)

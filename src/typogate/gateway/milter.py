@@ -14,19 +14,29 @@ Postfix's ``milter_default_action`` (docs/postfix.md).
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import Milter
 
 from typogate.domains import InvalidAddress
 from typogate.errors import CannotListen
-from typogate.gateway import answers
+from typogate.gateway import answers, controller
 from typogate.gateway.gatekeeper import Envelope, Gatekeeper
 from typogate.policy import Verdict
 from typogate.vocabulary import Action, HoldSource
 
 log = logging.getLogger(__name__)
+
+_STOP_SECONDS = 10.0
 
 
 @dataclass
@@ -34,6 +44,11 @@ class _Envelope:
     sender: str | None = None
     sasl_username: str | None = None
     recipients: list[str] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)  # the few a notice shows
+
+
+# The headers typogate's notice to the sender shows (or threads on).
+_NOTICE_HEADERS = frozenset({"subject", "date", "message-id"})
 
 
 def _bare(address: str) -> str:
@@ -64,12 +79,23 @@ class TypogateMilter(Milter.Base):  # type: ignore[misc]
         self.envelope.recipients.append(_bare(recipient))
         return Milter.CONTINUE
 
+    def header(self, name: str, value: str) -> int:
+        key = name.lower()
+        if key in _NOTICE_HEADERS and key not in self.envelope.headers:
+            self.envelope.headers[key] = value
+        return Milter.CONTINUE
+
     def eom(self) -> int:
+        headers = self.envelope.headers
         envelope = Envelope(
             sender=self.envelope.sender,
             sasl_username=self.envelope.sasl_username,
             queue_id=self.getsymval("i") or None,
             client_address=self.client_address,
+            recipients=tuple(self.envelope.recipients),
+            subject=headers.get("subject", ""),  # "": the message has none
+            date=headers.get("date"),
+            message_id=headers.get("message-id"),
         )
         acting: list[Verdict] = []
         given: dict[int, str] = {}  # verdict -> the recipient as Postfix gave it
@@ -115,18 +141,127 @@ class TypogateMilter(Milter.Base):  # type: ignore[misc]
         return Milter.ACCEPT
 
 
-def run(gatekeeper: Gatekeeper, socket_spec: str, timeout: int = 600) -> None:
-    """Serve milter connections on ``socket_spec`` (``inet:10041@127.0.0.1``) on this
-    thread until libmilter's signal thread sees SIGTERM or SIGINT (the controller's
-    ``block_stop_signals`` leaves them to it). Raises :class:`CannotListen` when libmilter
-    cannot open the socket."""
-    TypogateMilter.gatekeeper = gatekeeper
-    Milter.factory = TypogateMilter
-    Milter.set_flags(Milter.ADDHDRS | Milter.DELRCPT | Milter.QUARANTINE)
-    log.info("milter on %s (%s mode)", socket_spec, gatekeeper.mode)
-    try:
-        Milter.runmilter("typogate", socket_spec, timeout)
-    except Milter.milter.error as error:
-        # libmilter tells no more than "cannot opensocket" or "cannot start".
-        why = f"libmilter: {error} (is the address in use?)"
-        raise CannotListen("the milter", socket_spec, why) from None
+class MilterListener:
+    """libmilter's loop on a thread of its own, a service of the gateway's controller.
+
+    libmilter's listener waits in ``select`` for up to 5 s (``MI_CHK_TIME``) and holds
+    its lock while it does, so ``smfi_stop`` alone takes that long to return. :meth:`stop`
+    calls it on a helper thread and connects to the milter's own socket until the loop
+    ends: the connection wakes the ``select``, and the milter stops at once.
+    """
+
+    def __init__(self, gatekeeper: Gatekeeper, socket_spec: str, timeout: int = 600) -> None:
+        self.gatekeeper = gatekeeper
+        self.socket_spec = socket_spec
+        self.timeout = timeout
+        # Set when libmilter's loop ended without being asked (it failed, or its own
+        # signal thread took a stop signal): the process stops, with this reason.
+        self.failure: str | None = None
+        self._stopping = False
+        self._thread = threading.Thread(target=self._serve, name="milter", daemon=True)
+
+    def start(self) -> None:
+        """Open the socket (raises :class:`CannotListen`), then serve on a thread."""
+        TypogateMilter.gatekeeper = self.gatekeeper
+        Milter.factory = TypogateMilter
+        Milter.set_flags(Milter.ADDHDRS | Milter.DELRCPT | Milter.QUARANTINE)
+        try:
+            _register(self.socket_spec, self.timeout)
+        except Milter.milter.error as error:
+            # libmilter tells no more than "cannot opensocket" or "cannot start".
+            why = f"libmilter: {error} (is the address in use?)"
+            raise CannotListen("the milter", self.socket_spec, why) from None
+        self._thread.start()
+        _await_signal_thread()
+        log.info("milter on %s (%s mode)", self.socket_spec, self.gatekeeper.mode)
+
+    def stop(self) -> None:
+        """Stop libmilter's loop (within a second; a session in progress ends with the
+        process)."""
+        if not self._thread.is_alive():
+            return
+        self._stopping = True
+        threading.Thread(
+            target=_quietly(Milter.milter.stop), name="milter-stop", daemon=True
+        ).start()
+        deadline = time.monotonic() + _STOP_SECONDS
+        while self._thread.is_alive() and time.monotonic() < deadline:
+            _knock(self.socket_spec)
+            self._thread.join(0.05)
+
+    def _serve(self) -> None:
+        controller.leave_signals_to_main_thread()  # libmilter's signal thread inherits it
+        try:
+            Milter.milter.main()
+            why = "libmilter's loop ended"
+        except Milter.milter.error as error:
+            why = f"libmilter: {error}"
+        if not self._stopping:
+            self.failure = f"the milter stopped on its own ({why}): stopping typogate"
+            log.error(self.failure)
+            os.kill(os.getpid(), signal.SIGTERM)  # the controller stops the rest
+
+
+def _await_signal_thread(timeout: float = 5.0) -> None:
+    """Return once libmilter's signal thread waits in ``sigwait`` (Linux shows it in
+    /proc). Until then a signal sent to the process waits in its queue, where that thread,
+    as it starts waiting, could take it and stop the milter; from then on the main thread
+    gets every signal. Without /proc, returns at once."""
+    tasks = Path("/proc/self/task")
+    deadline = time.monotonic() + timeout
+    while tasks.is_dir() and time.monotonic() < deadline:
+        for task in tasks.iterdir():
+            with suppress(OSError):
+                if (task / "wchan").read_text().startswith("do_sigtimedwait"):
+                    return
+        time.sleep(0.005)
+
+
+def _register(socket_spec: str, timeout: int) -> None:
+    """What pymilter's ``runmilter`` does before it serves: the callbacks into the
+    factory's object, the socket, the registration; then opens the socket."""
+    milter = Milter.milter
+    milter.set_connect_callback(Milter.connect_callback)
+    milter.set_helo_callback(lambda ctx, host: ctx.getpriv().hello(host))
+    milter.set_envfrom_callback(lambda ctx, *b: ctx.getpriv().envfrom_bytes(*b))
+    milter.set_envrcpt_callback(lambda ctx, *b: ctx.getpriv().envrcpt_bytes(*b))
+    milter.set_header_callback(lambda ctx, f, v: ctx.getpriv().header_bytes(f, v))
+    milter.set_eoh_callback(lambda ctx: ctx.getpriv().eoh())
+    milter.set_body_callback(lambda ctx, chunk: ctx.getpriv().body(chunk))
+    milter.set_eom_callback(lambda ctx: ctx.getpriv().eom())
+    milter.set_abort_callback(lambda ctx: ctx.getpriv().abort())
+    milter.set_close_callback(Milter.close_callback)
+    milter.setconn(socket_spec)
+    milter.settimeout(timeout)
+    milter.register(
+        "typogate",
+        data=lambda ctx: ctx.getpriv().data(),
+        unknown=lambda ctx, cmd: ctx.getpriv().unknown(cmd),
+        # As runmilter: no negotiation with a libmilter older than 1.0.1.
+        negotiate=Milter.negotiate_callback if milter.getversion() >= (1, 0, 1) else None,
+    )
+    milter.opensocket(True)  # True: remove a stale unix socket first
+
+
+def _quietly(stop: Callable[[], object]) -> Callable[[], None]:
+    def run() -> None:
+        controller.leave_signals_to_main_thread()
+        with suppress(Milter.milter.error):  # already stopped
+            stop()
+
+    return run
+
+
+def _knock(socket_spec: str) -> None:
+    """Connect to the milter's socket and leave: wakes libmilter's listener."""
+    kind, _, where = socket_spec.partition(":")
+    with suppress(OSError):
+        if kind in ("unix", "local"):
+            with socket.socket(socket.AF_UNIX) as knock:
+                knock.settimeout(1)
+                knock.connect(where)
+            return
+        port, _, host = where.partition("@")
+        if host in ("", "0.0.0.0", "::"):
+            host = "::1" if kind == "inet6" else "127.0.0.1"
+        socket.create_connection((host.strip("[]"), int(port)), timeout=1).close()

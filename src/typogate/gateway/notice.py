@@ -1,6 +1,12 @@
 """typogate's own notices to a sender whose message was held, or whose message reached all
 but some recipients (a milter removed them). Postfix sends none for either.
 
+Written for the sender, not the administrator: what happened, which address looked wrong
+and what it probably should be, the message itself (its recipients, subject and date, as
+far as the adapter saw them), and what to do, with the release link when there is one. No
+hold ids or queue ids in the text: the hold id rides in an ``X-Typogate-Hold`` header for
+an administrator the notice is forwarded to.
+
 Sent like a bounce: null envelope sender and ``Auto-Submitted: auto-replied`` (RFC 3834), so
 they never loop, through the relay the admin names (usually the MTA itself). Sending happens
 on a thread of its own: no protocol's thread ever waits for a relay.
@@ -11,19 +17,29 @@ from __future__ import annotations
 import logging
 import queue
 import smtplib
+import textwrap
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
+from email.errors import HeaderParseError
+from email.header import decode_header, make_header
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
+from typing import TYPE_CHECKING
 
+from typogate.gateway.logfmt import logfmt
 from typogate.policy import Verdict
 from typogate.store.journal import HeldMessage
+
+if TYPE_CHECKING:
+    from typogate.gateway.gatekeeper import Envelope
 
 log = logging.getLogger(__name__)
 
 _MAX_WAITING = 10_000  # notices waiting for the relay; past this, new ones are dropped
 _SEND_TIMEOUT = 30.0
+_GREETING_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,74 +55,124 @@ class NoticeSender:
     mail flow. :meth:`close` sends what is waiting, then stops."""
 
     def __init__(
-        self, relay: Relay, from_address: str, link: Callable[[str], str] | None = None
+        self,
+        relay: Relay,
+        from_address: str,
+        link: Callable[[str], str] | None = None,
+        link_hours: float = 72.0,
     ) -> None:
         self.relay = relay
         self.from_address = from_address
         self.link = link  # hold id -> the sender's signed release link, when configured
+        self.link_hours = link_hours
         self.sent = 0
         self.failed = 0
         self._waiting: queue.Queue[tuple[EmailMessage, str] | None] = queue.Queue(_MAX_WAITING)
         self._thread = threading.Thread(target=self._send_waiting, name="notices", daemon=True)
         self._thread.start()
 
-    def held(self, held: HeldMessage, verdict: Verdict) -> None:
-        """Tell ``held.sender`` that their message was held, and why (returns at once)."""
+    def held(self, held: HeldMessage, verdicts: Sequence[Verdict], envelope: Envelope) -> None:
+        """Tell the sender that their message was held, and why (returns at once)."""
         if held.sender:
-            self._post(self.compose(verdict, held.sender, held.queue_id, held), held.sender)
+            self._post(self.compose_held(held, verdicts, envelope), held.sender)
 
-    def removed(self, verdict: Verdict, sender: str | None, queue_id: str | None) -> None:
-        """Tell ``sender`` that ``verdict.recipient`` was removed from their message."""
-        if sender:
-            self._post(self.compose(verdict, sender, queue_id, None), sender)
+    def removed(self, verdicts: Sequence[Verdict], envelope: Envelope) -> None:
+        """Tell the sender that these recipients were removed from their message (returns
+        at once)."""
+        if envelope.sender and verdicts:
+            self._post(self.compose_removed(verdicts, envelope), envelope.sender)
 
-    def compose(
-        self, verdict: Verdict, sender: str, queue_id: str | None, held: HeldMessage | None
+    def compose_held(
+        self, held: HeldMessage, verdicts: Sequence[Verdict], envelope: Envelope
     ) -> EmailMessage:
-        """The notice about one recipient: held (``held`` given) or removed from the message."""
+        """The notice for a held message: what happened, which address looked wrong and
+        what it probably should be, the message (recipients, subject, date), what to do."""
+        wrong = ", ".join(v.recipient for v in verdicts)
+        theirs = _quoted_subject(envelope)
+        message = self._message(
+            envelope,
+            f"Not sent yet: {theirs} - check the address {wrong}"
+            if theirs
+            else f"Not sent yet - check the address {wrong}",
+        )
+        message["X-Typogate-Hold"] = held.hold_id  # for the administrator, not in the text
+        one = len(verdicts) == 1
+        lines = [
+            "Your message has been held: it has not been delivered to anyone yet, because",
+            f"{'an address' if one else 'some addresses'} on it look{'s' if one else ''} "
+            "like a typing mistake.",
+            "",
+            *_wrong_addresses(verdicts),
+            *_the_message(envelope, held, everyone_got_it=False),
+            "What to do",
+            "",
+        ]
+        meant = _all_meant(verdicts)
+        if meant:
+            lines += _bullet(
+                f"If you meant {meant}: send your message again to the corrected "
+                f"address{'' if one else 'es'}. The held copy stays held and is not delivered."
+            )
+        right = f"If {wrong} {'is' if one else 'are'} right"
+        if self.link is None:
+            lines += _bullet(
+                f"{right}: ask your mail administrator to release the message "
+                "(forward them this notice)."
+            )
+        else:
+            lines += _bullet(
+                f"{right}: release the message yourself with this link (it "
+                f"works once, for {self.link_hours:g} hours):",
+                gap=False,
+            )
+            lines += ["", f"    {self.link(held.hold_id)}", ""]
+            lines += ["  or ask your mail administrator to release it.", ""]
+        _set_text(message, lines)
+        return message
+
+    def compose_removed(self, verdicts: Sequence[Verdict], envelope: Envelope) -> EmailMessage:
+        """The notice for recipients removed from a message that went to the others."""
+        wrong = ", ".join(v.recipient for v in verdicts)
+        theirs = _quoted_subject(envelope)
+        subject = f"Not delivered to {wrong}"
+        message = self._message(envelope, f"{subject}: {theirs}" if theirs else subject)
+        one = len(verdicts) == 1
+        lines = [
+            "Your message was delivered to its other recipients, but not to "
+            + ("this address," if one else "these addresses,"),
+            "which looks like a typing mistake:" if one else "which look like typing mistakes:",
+            "",
+            *_wrong_addresses(verdicts),
+            *_the_message(envelope, None, everyone_got_it=True, left_out=verdicts),
+            "What to do",
+            "",
+        ]
+        meant = _all_meant(verdicts)
+        if meant:
+            lines += _bullet(
+                f"If you meant {meant}: send your message again to "
+                f"{'that address' if one else 'those addresses'} only (the others have it)."
+            )
+        domains = " and ".join(dict.fromkeys(v.domain for v in verdicts))
+        lines += _bullet(
+            f"If {wrong} {'is' if one else 'are'} right: ask your mail administrator to allow "
+            f"{domains}, then send your message again."
+        )
+        _set_text(message, lines)
+        return message
+
+    def _message(self, envelope: Envelope, subject: str) -> EmailMessage:
+        """The notice's headers."""
         message = EmailMessage()
         message["From"] = self.from_address
-        message["To"] = sender
+        message["To"] = envelope.sender or ""
+        message["Subject"] = subject
         message["Date"] = formatdate(localtime=False)
         message["Message-ID"] = make_msgid(domain=self.from_address.rpartition("@")[2] or None)
         message["Auto-Submitted"] = "auto-replied"
-        if held is not None:
-            message["Subject"] = f"Held: your message to {verdict.recipient}"
-            message["X-Typogate-Hold"] = held.hold_id
-            lines = [f"Your message to {verdict.recipient} has been held and not delivered."]
-        else:
-            message["Subject"] = f"Not delivered to {verdict.recipient}"
-            lines = [
-                f"Your message was not delivered to {verdict.recipient}; "
-                "the other recipients got it."
-            ]
-        lines += ["", verdict.explanation]
-        if verdict.suggested_recipient:
-            lines += [
-                "",
-                f"If you meant {verdict.suggested_recipient}, send it again to that address.",
-            ]
-        ids = ", ".join(
-            part
-            for part in (
-                f"typogate hold {held.hold_id}" if held is not None else "",
-                f"Postfix queue id {queue_id}" if queue_id else "",
-            )
-            if part
-        )
-        what = "release the message" if held is not None else "allow the domain"
-        lines += [
-            "",
-            f"If {verdict.domain} is right, ask your mail administrator to {what}"
-            + (f" ({ids})." if ids else "."),
-        ]
-        if held is not None and self.link is not None:
-            lines += [
-                "",
-                "Or release it yourself (the link works once and expires):",
-                self.link(held.hold_id),
-            ]
-        message.set_content("\n".join(lines) + "\n")
+        if envelope.message_id:  # the sender's mail program shows the notice in its thread
+            message["In-Reply-To"] = envelope.message_id
+            message["References"] = envelope.message_id
         return message
 
     def close(self, timeout: float = _SEND_TIMEOUT) -> None:
@@ -122,6 +188,7 @@ class NoticeSender:
             log.error("notice to %s dropped: %d wait for the relay", recipient, _MAX_WAITING)
 
     def _send_waiting(self) -> None:
+        self._greet_relay()
         while (item := self._waiting.get()) is not None:
             message, recipient = item
             try:
@@ -130,4 +197,139 @@ class NoticeSender:
                 self.sent += 1
             except (smtplib.SMTPException, OSError) as error:
                 self.failed += 1
-                log.error("notice to %s not sent: %s", recipient, error)
+                log.error(
+                    logfmt(
+                        event="notice",
+                        outcome="not-sent",
+                        to=recipient,
+                        relay=f"{self.relay.host}:{self.relay.port}",
+                        error=str(error) or type(error).__name__,
+                    )
+                )
+
+    def _greet_relay(self) -> None:
+        """Say at start, once, when the relay does not answer: until it does, senders of
+        held or trimmed mail are not told (each notice lost is logged as well)."""
+        try:
+            with smtplib.SMTP(self.relay.host, self.relay.port, timeout=_GREETING_TIMEOUT):
+                pass
+        except (smtplib.SMTPException, OSError) as error:
+            log.warning(
+                "notices: no mail server answers on %s:%d (%s): senders of held or trimmed "
+                "mail are not told until one does (gateway.notice_relay; typogate doctor "
+                "checks it)",
+                self.relay.host,
+                self.relay.port,
+                error or type(error).__name__,
+            )
+
+
+_WIDTH = 72
+
+
+def _quoted_subject(envelope: Envelope) -> str:
+    """The message's own subject in quotes, for the notice's subject; "" when unknown."""
+    subject = _one_line(envelope.subject or "")
+    return f'"{subject}"' if subject else ""
+
+
+def _set_text(message: EmailMessage, lines: list[str]) -> None:
+    text = "\n".join(lines)
+    # Quoted-printable keeps an ASCII text readable as it travels (an accented subject
+    # would otherwise turn the whole text into base64).
+    message.set_content(text, cte="7bit" if text.isascii() else "quoted-printable")
+
+
+def _wrong_addresses(verdicts: Sequence[Verdict]) -> list[str]:
+    lines: list[str] = []
+    for verdict in verdicts:
+        # The "Did you mean" question is answered on the next line, with the address.
+        why = verdict.explanation.removesuffix(f" Did you mean {verdict.suggestion}?")
+        lines += [f"  {verdict.recipient}"]
+        lines += textwrap.wrap(why, _WIDTH, initial_indent="    ", subsequent_indent="    ")
+        meant = _meant(verdict)
+        if meant:
+            lines += [f"    Probably meant: {meant}"]
+        lines += [""]
+    return lines
+
+
+def _all_meant(verdicts: Sequence[Verdict]) -> str | None:
+    """What the sender probably meant instead of each address; None unless known for all."""
+    meant = [_meant(verdict) for verdict in verdicts]
+    if not all(meant):
+        return None
+    return " and ".join(f"({m})" if " or " in m and len(meant) > 1 else m for m in meant if m)
+
+
+def _meant(verdict: Verdict) -> str | None:
+    """The address (or addresses, when more than one is as likely) the sender probably
+    meant; None when typogate has no suggestion (a blocked domain)."""
+    if verdict.suggested_recipient:
+        return verdict.suggested_recipient
+    local = verdict.recipient.rpartition("@")[0]
+    if verdict.alternatives and local:
+        return " or ".join(f"{local}@{domain}" for domain in verdict.alternatives)
+    return None
+
+
+def _the_message(
+    envelope: Envelope,
+    held: HeldMessage | None,
+    *,
+    everyone_got_it: bool,
+    left_out: Sequence[Verdict] = (),
+) -> list[str]:
+    """The held or trimmed message, as its sender knows it: subject, date, recipients.
+
+    The milter sees the whole message; the policy service answers at RCPT, before the
+    message's headers are sent, and sees one recipient at a time: it says so.
+    """
+    lines = ["The message", ""]
+    if envelope.subject is not None:
+        lines += _field("Subject", _one_line(envelope.subject) or "(no subject)")
+    if envelope.date:
+        lines += _field("Date", _one_line(envelope.date))
+    elif held is not None:
+        lines += _field("Sent", held.time.strftime("%d %b %Y %H:%M UTC") + " (when it was held)")
+    recipients = list(envelope.recipients) or ([] if held is None else list(held.recipients))
+    lines += _field("To", ", ".join(recipients))
+    if everyone_got_it:
+        missing = {v.recipient for v in left_out}
+        lines += _field("Delivered to", ", ".join(r for r in recipients if r not in missing))
+    elif not envelope.recipients:
+        lines += [
+            "",
+            *textwrap.wrap(
+                "typogate checked this address as your mail program named it, before the "
+                "rest of the message was sent: it cannot show the subject or the other "
+                "recipients, but the whole message is held, for all of them.",
+                _WIDTH,
+                initial_indent="  ",
+                subsequent_indent="  ",
+            ),
+        ]
+    return [*lines, ""]
+
+
+def _field(name: str, value: str) -> list[str]:
+    return textwrap.wrap(
+        value or "-",
+        _WIDTH,
+        initial_indent=f"  {name + ':':<14}",
+        subsequent_indent=" " * 16,
+        break_on_hyphens=False,
+    )
+
+
+def _bullet(text: str, *, gap: bool = True) -> list[str]:
+    lines = textwrap.wrap(text, _WIDTH, initial_indent="- ", subsequent_indent="  ")
+    return [*lines, ""] if gap else lines
+
+
+def _one_line(text: str) -> str:
+    """A header as people read it: RFC 2047 words decoded, on one line, not too long."""
+    with suppress(HeaderParseError, UnicodeError, LookupError):  # else shown as it came
+        text = str(make_header(decode_header(text)))
+    flat = " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+    return flat if len(flat) <= 200 else flat[:199] + "…"

@@ -32,9 +32,12 @@ class PostfixQueue:
         command = ["postsuper"]
         if self.config_dir:
             command += ["-c", self.config_dir]
-        result = subprocess.run(
-            [*command, flag, queue_id], capture_output=True, text=True, timeout=60
-        )
+        try:
+            result = subprocess.run(
+                [*command, flag, queue_id], capture_output=True, text=True, timeout=60
+            )
+        except FileNotFoundError:  # a container, or a box without Postfix
+            raise QueueError("postsuper is not installed here: act where Postfix runs") from None
         report = (result.stderr or result.stdout).strip()
         if result.returncode != 0:
             raise QueueError(f"postsuper {flag} {queue_id} failed: {report}")

@@ -9,6 +9,7 @@ harmless: the second release reports the first and changes nothing.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,10 +17,13 @@ from dataclasses import dataclass
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from typogate.errors import TypogateError
+from typogate.gateway.logfmt import logfmt
 from typogate.gateway.postfix_queue import PostfixQueue, QueueError
 from typogate.store.holds import Holds
 from typogate.store.records import HoldRecord, TrailEntry
 from typogate.vocabulary import HoldAction, HoldState
+
+log = logging.getLogger(__name__)
 
 _SALT = "typogate-release-link"
 MIN_SECRET = 16
@@ -134,6 +138,27 @@ class Quarantine:
         return self.holds.trail(hold_id)
 
     def _act(self, hold_id: str, action: HoldAction, actor: str, why: str) -> Outcome:
+        """Carry out ``action`` and log it, done or refused, in one line (docs/operations.md)."""
+        try:
+            outcome = self._carry_out(hold_id, action, actor, why)
+        except HoldError as error:
+            log.warning(
+                logfmt(event=action, hold=hold_id, outcome="refused", actor=actor, error=error)
+            )
+            raise
+        log.info(
+            logfmt(
+                event=action,
+                hold=hold_id,
+                outcome=outcome.state,
+                actor=actor,
+                why=why,
+                detail=outcome.message,
+            )
+        )
+        return outcome
+
+    def _carry_out(self, hold_id: str, action: HoldAction, actor: str, why: str) -> Outcome:
         def carry_out(hold: HoldRecord) -> tuple[HoldState, str]:
             if not hold.queue_id:
                 raise HoldError(

@@ -10,6 +10,7 @@ before :meth:`Store.hold` returns, and it raises if it cannot.
 
 from __future__ import annotations
 
+import logging
 import secrets
 
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -19,6 +20,7 @@ from typogate.store.accounts import Accounts
 from typogate.store.engine import (
     DEFAULT_URL,
     StoreUnavailable,
+    check_file,
     make_engine,
     migrate,
     normal_url,
@@ -34,6 +36,8 @@ from typogate.store.sink_log import SinkHistory
 from typogate.store.writer import Recorder
 from typogate.vocabulary import Evidence
 
+log = logging.getLogger(__name__)
+
 
 class Store:
     """Events, holds, correspondents, rules and accounts in one database."""
@@ -44,14 +48,17 @@ class Store:
         *,
         migrate: bool = True,
         writer: bool = True,
+        create: bool = True,
         keep_allowed: bool = False,
         session_hours: float = 12.0,
     ) -> None:
         """Open (and migrate) the store. ``writer=False`` is for reading and admin work:
-        no writer process, and :meth:`record` refuses. ``keep_allowed``: keep a row for
-        every allowed verdict too (by default those are only counted); ``session_hours``:
-        how long a web sign-in lasts."""
+        no writer process, and :meth:`record` refuses. ``create=False``: a SQLite file that
+        does not exist is :class:`~typogate.store.engine.StoreMissing`, not made.
+        ``keep_allowed``: keep a row for every allowed verdict too (by default those are
+        only counted); ``session_hours``: how long a web sign-in lasts."""
         self.url = normal_url(url)
+        new_file = check_file(self.url, create=create)
         self.engine = make_engine(self.url)
         if migrate:
             try:
@@ -59,6 +66,8 @@ class Store:
             except SQLAlchemyError as error:
                 self.engine.dispose()
                 raise StoreUnavailable(f"cannot open the store {shown_url(url)}: {error}") from None
+        if new_file is not None:
+            log.info("store: made a new, empty store at %s", new_file)
         self.history = History(self.engine)
         self.holds = Holds(self.engine)
         self.rules = RuleTable(self.engine)

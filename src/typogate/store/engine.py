@@ -29,16 +29,64 @@ class StoreUnavailable(TypogateError, RuntimeError):
     the URL with its password hidden."""
 
 
+class StoreMissing(StoreUnavailable):
+    """A command that only reads or administers was pointed at a SQLite store that does not
+    exist: it says so rather than make a new, empty one."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"no store at {path}")
+        self.path = path
+
+
 def normal_url(url: str) -> str:
     """``postgresql://`` means the psycopg 3 driver. Raises :class:`StoreURLError` for a URL
-    of any other kind of database, or no URL at all."""
-    if url.partition("://")[0].partition("+")[0] not in ("sqlite", "postgresql"):
+    of any other kind of database, a SQLite URL with no path, or no URL at all."""
+    kind = url.partition("://")[0].partition("+")[0]
+    if kind not in ("sqlite", "postgresql"):
         raise StoreURLError(
             f"{shown_url(url)!r}: the store is sqlite:///PATH or postgresql://USER@HOST/DB"
+        )
+    if kind == "sqlite" and _host(url):
+        raise StoreURLError(
+            f"{url!r}: a SQLite store is sqlite:///PATH, three slashes and the path "
+            "(sqlite:///typogate.db in this folder, sqlite:////var/lib/typogate/typogate.db)"
         )
     if url.startswith("postgresql://"):
         return "postgresql+psycopg://" + url[len("postgresql://") :]
     return url
+
+
+def _host(url: str) -> str | None:
+    try:
+        return make_url(url).host
+    except ArgumentError:
+        return url  # not even a URL: as wrong as a host would be
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a ``sqlite:///PATH`` URL (relative to the working folder when relative);
+    None for an in-memory database."""
+    database = make_url(url).database
+    if not database or database == ":memory:":
+        return None
+    return Path(database)
+
+
+def check_file(url: str, *, create: bool) -> Path | None:
+    """Before SQLite opens ``url``'s file: raise :class:`StoreMissing` when it does not
+    exist and may not be made, and :class:`StoreUnavailable` when its folder is missing
+    (SQLite would only say "unable to open database file"). Returns the file when it is
+    about to be made; None for one that exists, and for other URLs."""
+    path = sqlite_path(url) if url.startswith("sqlite") else None
+    if path is None or path.exists():
+        return None
+    if not create:
+        raise StoreMissing(path.absolute())
+    if not path.absolute().parent.is_dir():
+        raise StoreUnavailable(
+            f"cannot make the store {path}: the folder {path.absolute().parent} does not exist"
+        )
+    return path.absolute()
 
 
 def shown_url(url: str) -> str:

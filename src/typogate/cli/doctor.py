@@ -1,0 +1,85 @@
+"""``typogate doctor``: is Postfix set up for typogate, and are its parts reachable?"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from typogate.cli import app
+from typogate.cli.options import ConfigFile, Db, Json
+from typogate.cli.startup import FAILED, failing_cleanly, load_config
+from typogate.gateway.checkup import Finding, Status, checkup
+
+_STYLE = {Status.OK: "green", Status.MISSING: "bold red", Status.NOTE: "yellow"}
+
+
+@app.command()
+def doctor(
+    postfix_config: Annotated[
+        str | None,
+        typer.Option(
+            "--postfix-config",
+            help="The Postfix configuration folder to read (postconf -c DIR). Default: "
+            "release.postfix_config, else Postfix's own default (/etc/postfix).",
+            show_default=False,
+        ),
+    ] = None,
+    config: ConfigFile = None,
+    db: Db = None,
+    as_json: Json = False,
+) -> None:
+    """Check this machine against docs/postfix.md: what is missing, and the line to add.
+
+    \b
+    Postfix (read with postconf):
+      the policy service in smtpd_recipient_restrictions, before any permit_*
+      the milter in non_smtpd_milters (mail from sendmail(1))
+      the fail-open or fail-closed defaults, chosen on purpose
+      smtpd_delay_open_until_valid_rcpt = no, when mail is held
+    typogate: the store opens, the notice relay answers, release links open.
+
+    Exit status 0 when nothing is missing, 1 when something is (notes do not count).
+    """
+    from typogate.store.engine import DEFAULT_URL
+
+    settings = load_config(config)
+    with failing_cleanly():
+        findings = checkup(
+            settings,
+            db or settings.store_url or DEFAULT_URL,
+            postfix_config or settings.release.postfix_config,
+        )
+    if as_json:
+        print(json.dumps([finding.to_dict() for finding in findings], indent=2))
+    else:
+        _show(Console(), findings)
+    if any(finding.status is Status.MISSING for finding in findings):
+        raise typer.Exit(FAILED)
+
+
+def _show(console: Console, findings: list[Finding]) -> None:
+    """The findings in a table; the lines to run below it, whole, to copy."""
+    fixes = [finding.fix for finding in findings if finding.fix]
+    missing = sum(finding.status is Status.MISSING for finding in findings)
+    table = Table(
+        title=f"{missing} missing" if missing else "nothing missing",
+        header_style="bold",
+        show_lines=True,
+    )
+    table.add_column("check", no_wrap=True)
+    table.add_column("", no_wrap=True)  # the status
+    table.add_column("found", overflow="fold", ratio=1)
+    for finding in findings:
+        what = Text(finding.detail)
+        if finding.fix:
+            stop = "" if finding.detail.endswith(".") else "."
+            what.append(f"{stop} Run line {fixes.index(finding.fix) + 1} below.", style="cyan")
+        table.add_row(finding.check, Text(finding.status, style=_STYLE[finding.status]), what)
+    console.print(table)
+    for number, fix in enumerate(fixes, 1):
+        console.print(f"{number}. {fix}", soft_wrap=True, highlight=False, markup=False)

@@ -1,0 +1,379 @@
+"""Is this machine set up the way docs/postfix.md and docs/operations.md say? The checks
+behind ``typogate doctor``.
+
+Postfix is read with ``postconf`` (``-c DIR`` for an instance other than the default), as
+an admin reads it: the policy service in ``smtpd_recipient_restrictions`` (main.cf or a
+master.cf service such as submission) before anything that would let mail skip it, the
+milter for ``sendmail(1)`` in ``non_smtpd_milters``, the fail-open or fail-closed defaults
+chosen on purpose, and the queue id in policy requests when mail is held. Then typogate's
+own parts: the store, the notice relay, the address release links point at. Every finding
+that is missing carries the line that puts it right.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import smtplib
+import subprocess
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from ipaddress import ip_address
+from typing import Any
+from urllib.parse import urlsplit
+
+from typogate.config import SYSTEM_FILE, Config, host_and_port
+from typogate.errors import TypogateError
+from typogate.vocabulary import Action
+
+_TIMEOUT = 5.0
+# What ends the evaluation of smtpd_recipient_restrictions before typogate is asked: mail
+# that one of these lets through never meets the policy service.
+_PERMITS = re.compile(r"^permit(_\w+)?$")
+
+
+class Status(StrEnum):
+    """How a check came out: as the documentation says, missing (something to do), or a
+    note (works, with a consequence worth knowing)."""
+
+    OK = "ok"
+    MISSING = "missing"
+    NOTE = "note"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One check: what was looked at, how it came out, what was found (and what to do),
+    and the shell line that puts it right, when one does."""
+
+    check: str
+    status: Status
+    detail: str
+    fix: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dictionary (``typogate doctor --json``)."""
+        return asdict(self)
+
+
+def checkup(config: Config, store_url: str | None, postfix_dir: str | None) -> list[Finding]:
+    """Every check, in the order an admin sets things up."""
+    return [
+        *check_postfix(config, postfix_dir),
+        check_store(store_url, config),
+        check_notice_relay(config),
+        check_release_links(config, store_url),
+    ]
+
+
+# --- Postfix -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PostfixSettings:
+    """What ``postconf`` says: every parameter in force, those set explicitly in main.cf,
+    and master.cf's per-service overrides (``service/type/name``)."""
+
+    values: dict[str, str]
+    explicit: frozenset[str]
+    services: dict[str, str]
+    postconf: list[str]  # the command that reads this instance: postconf [-c DIR]
+
+
+def read_postfix(postfix_dir: str | None) -> PostfixSettings:
+    """Read one Postfix instance's settings; raises :class:`TypogateError` with what
+    ``postconf`` said when it cannot."""
+    postconf = ["postconf", *(["-c", postfix_dir] if postfix_dir else [])]
+
+    def ask(*flags: str) -> dict[str, str]:
+        try:
+            done = subprocess.run(
+                [*postconf, *flags], capture_output=True, text=True, timeout=30, check=False
+            )
+        except FileNotFoundError:
+            raise TypogateError("postconf is not installed: is Postfix?") from None
+        if done.returncode != 0:
+            raise TypogateError(done.stderr.strip() or f"{' '.join(postconf)} failed")
+        pairs = (line.partition(" = ") for line in done.stdout.splitlines())
+        return {name: value for name, sep, value in pairs if sep}
+
+    return PostfixSettings(ask(), frozenset(ask("-n")), ask("-P"), postconf)
+
+
+def check_postfix(config: Config, postfix_dir: str | None) -> list[Finding]:
+    """The policy service, the milter and their fail-open or fail-closed defaults."""
+    try:
+        postfix = read_postfix(postfix_dir)
+    except TypogateError as error:
+        return [
+            Finding(
+                "Postfix",
+                Status.MISSING,
+                f"{error}; name the Postfix instance with --postfix-config DIR or "
+                "release.postfix_config",
+            )
+        ]
+    findings = [*_policy_service(config, postfix), *_milter(config, postfix)]
+    if _holds(config):
+        findings.append(_queue_id_for_holds(postfix))
+    return findings
+
+
+def _policy_service(config: Config, postfix: PostfixSettings) -> list[Finding]:
+    host, port = host_and_port(config.gateway.policy_listen, "gateway.policy_listen")
+    wanted = f"inet:{host}:{port}"
+    where = {"main.cf": postfix.values.get("smtpd_recipient_restrictions", "")}
+    for key, value in postfix.services.items():  # submission/inet/smtpd_recipient_...
+        if key.endswith("/smtpd_recipient_restrictions"):
+            where[f"master.cf {key.rsplit('/', 1)[0]}"] = value
+    asking = {place: value for place, value in where.items() if wanted in value}
+    check = "policy service"
+    if not asking:
+        current = where["main.cf"]
+        elsewhere = "check_policy_service" in " ".join(where.values())
+        return [
+            Finding(
+                check,
+                Status.MISSING,
+                f"no smtpd_recipient_restrictions asks {wanted}"
+                + (" (a check_policy_service there asks another address)" if elsewhere else ""),
+                _postconf(
+                    postfix,
+                    "smtpd_recipient_restrictions",
+                    _join(f"check_policy_service {{ {wanted}, default_action=DUNNO }}", current),
+                ),
+            )
+        ]
+    findings = []
+    for place, value in asking.items():
+        restrictions = _restrictions(value)
+        first = next(i for i, item in enumerate(restrictions) if wanted in item)
+        skipping = [item for item in restrictions[:first] if _PERMITS.match(item)]
+        if skipping:
+            reordered = [restrictions[first], *restrictions[:first], *restrictions[first + 1 :]]
+            findings.append(
+                Finding(
+                    check,
+                    Status.MISSING,
+                    f"in {place}, {', '.join(skipping)} comes before typogate: that mail "
+                    "is never checked",
+                    _postconf(postfix, "smtpd_recipient_restrictions", ", ".join(reordered))
+                    if place == "main.cf"
+                    else _postconf_service(postfix, place, ",".join(reordered)),
+                )
+            )
+        elif "default_action" not in restrictions[first]:
+            findings.append(
+                Finding(
+                    check,
+                    Status.NOTE,
+                    f"{place} asks {wanted} with no default_action: while typogate is down "
+                    "Postfix answers 451 4.3.5 (fail-closed, docs/postfix.md); "
+                    "default_action=DUNNO is fail-open",
+                )
+            )
+        else:
+            action = re.search(r"default_action\s*=\s*(\w+)", restrictions[first])
+            chosen = action.group(1) if action else "?"
+            mode = "fail-open" if chosen.upper() == "DUNNO" else "fail-closed"
+            findings.append(
+                Finding(
+                    check, Status.OK, f"{place} asks {wanted}, default_action={chosen} ({mode})"
+                )
+            )
+    return findings
+
+
+def _milter(config: Config, postfix: PostfixSettings) -> list[Finding]:
+    wanted = postfix_milter_socket(config.gateway.milter_listen)
+    current = postfix.values.get("non_smtpd_milters", "")
+    found = [Finding("milter", Status.OK, f"non_smtpd_milters has {wanted} (sendmail(1))")]
+    if wanted not in _restrictions(current):
+        found = [
+            Finding(
+                "milter",
+                Status.MISSING,
+                f"non_smtpd_milters does not have {wanted}: mail submitted with sendmail(1) "
+                "is not checked",
+                _postconf(postfix, "non_smtpd_milters", _join(wanted, current)),
+            )
+        ]
+    default = postfix.values.get("milter_default_action", "tempfail")
+    mode = "fail-open" if default == "accept" else "fail-closed"
+    if "milter_default_action" in postfix.explicit:
+        found.append(Finding("milter", Status.OK, f"milter_default_action = {default} ({mode})"))
+    else:
+        found.append(
+            Finding(
+                "milter",
+                Status.NOTE,
+                f"milter_default_action is Postfix's default, {default} ({mode}): choose it "
+                "(docs/postfix.md); accept is fail-open",
+            )
+        )
+    return found
+
+
+def _queue_id_for_holds(postfix: PostfixSettings) -> Finding:
+    name = "smtpd_delay_open_until_valid_rcpt"
+    if postfix.values.get(name, "yes") == "no":
+        return Finding("holds", Status.OK, f"{name} = no: policy requests carry the queue id")
+    return Finding(
+        "holds",
+        Status.MISSING,
+        f"{name} is not no: a policy HOLD is recorded without the Postfix queue id, and "
+        "cannot be released by typogate",
+        _postconf(postfix, name, "no"),
+    )
+
+
+def postfix_milter_socket(milter_listen: str) -> str:
+    """libmilter's socket name (``inet:10041@127.0.0.1``) as Postfix writes it
+    (``inet:127.0.0.1:10041``)."""
+    kind, _, where = milter_listen.partition(":")
+    if kind in ("inet", "inet6"):
+        port, _, host = where.partition("@")
+        host = host or ("::1" if kind == "inet6" else "127.0.0.1")
+        return f"inet:[{host}]:{port}" if ":" in host else f"inet:{host}:{port}"
+    return f"unix:{where}"
+
+
+def _holds(config: Config) -> bool:
+    return Action.HOLD in (config.actions.typo, config.actions.possible_typo) or any(
+        rule.action is Action.HOLD for rule in config.rules
+    )
+
+
+def _restrictions(value: str) -> list[str]:
+    """A restriction list's items, each with its argument: ``check_policy_service
+    inet:127.0.0.1:10040`` and ``check_policy_service { inet:..., default_action=DUNNO }``
+    are one item (an argument is a ``{ ... }`` group, or a word with a colon: a server
+    or a lookup table)."""
+    words, depth, current = [], 0, ""
+    for char in value:
+        depth += {"{": 1, "}": -1}.get(char, 0)
+        if depth == 0 and char in ", \t\n":
+            if current.strip():
+                words.append(current.strip())
+            current = ""
+        else:
+            current += char
+    if current.strip():
+        words.append(current.strip())
+    items: list[str] = []
+    for word in words:
+        if items and (word.startswith("{") or ":" in word):
+            items[-1] += f" {word}"
+        else:
+            items.append(word)
+    return items
+
+
+def _join(first: str, current: str) -> str:
+    rest = ", ".join(_restrictions(current))
+    return f"{first}, {rest}" if rest else first
+
+
+def _postconf(postfix: PostfixSettings, name: str, value: str) -> str:
+    return shlex.join([*postfix.postconf, "-e", f"{name} = {value}"])
+
+
+def _postconf_service(postfix: PostfixSettings, place: str, value: str) -> str:
+    service = place.removeprefix("master.cf ")  # submission/inet
+    # master.cf options are one word: no spaces after the commas (docs/postfix.md).
+    return shlex.join([*postfix.postconf, "-P", f"{service}/smtpd_recipient_restrictions={value}"])
+
+
+# --- typogate's own parts ------------------------------------------------------------------
+
+
+def check_store(store_url: str | None, config: Config) -> Finding:
+    """The store opens (and is not made here: that is the gateway's first start)."""
+    from typogate.store import Store
+    from typogate.store.engine import StoreMissing, shown_url
+
+    if store_url is None:
+        return Finding("store", Status.NOTE, "no store: adapters record to gateway.journal")
+    try:
+        store = Store(store_url, writer=False, create=False)
+    except StoreMissing as error:
+        return Finding(
+            "store",
+            Status.MISSING,
+            f"{error}: typogate serve makes it when it first starts; or set store.url in "
+            f"{config.source or SYSTEM_FILE}",
+        )
+    except TypogateError as error:
+        return Finding("store", Status.MISSING, str(error))
+    try:
+        held = len(store.holds.in_state())
+    finally:
+        store.close()
+    return Finding("store", Status.OK, f"{shown_url(store_url)} opens, {held} held")
+
+
+def check_notice_relay(config: Config) -> Finding:
+    """Something answers SMTP where notices to senders go."""
+    relay = config.gateway.notice_relay
+    where = config.source or SYSTEM_FILE
+    if not relay:
+        return Finding(
+            "notices", Status.NOTE, "gateway.notice_relay is empty: senders are not told"
+        )
+    host, port = host_and_port(relay, "gateway.notice_relay")
+    try:
+        with smtplib.SMTP(host, port, timeout=_TIMEOUT) as smtp:
+            code, banner = smtp.ehlo()
+    except (smtplib.SMTPException, OSError) as error:
+        return Finding(
+            "notices",
+            Status.MISSING,
+            f"no mail server answers on {relay} ({error or type(error).__name__}): senders of "
+            "held or trimmed mail are not told. Start the local MTA, or set "
+            f'gateway.notice_relay = "HOST:PORT" in {where}',
+        )
+    name = banner.decode(errors="replace").splitlines()[0] if banner else ""
+    return Finding(
+        "notices",
+        Status.OK,
+        f"{relay} answers ({code} {name}), notices from {config.gateway.notice_sender}",
+    )
+
+
+def check_release_links(config: Config, store_url: str | None) -> Finding:
+    """Senders' release links: signed, and pointing where a sender can open them."""
+    if not config.release.secret and store_url is None:
+        return Finding("release links", Status.NOTE, "off: no release.secret and no store")
+    base = config.release.base_url.rstrip("/")
+    where = config.source or SYSTEM_FILE
+    try:
+        with urllib.request.urlopen(f"{base}/health", timeout=_TIMEOUT) as answer:
+            status = answer.status
+    except (urllib.error.URLError, OSError, ValueError) as error:
+        reason = getattr(error, "reason", error)
+        return Finding(
+            "release links",
+            Status.MISSING,
+            f"nothing answers at {base}/health ({reason}): senders' links would not open. "
+            f'Run typogate serve or web there, or set release.base_url = "URL" in {where}',
+        )
+    host = urlsplit(base).hostname or ""
+    if _loopback(host):
+        return Finding(
+            "release links",
+            Status.NOTE,
+            f"they point at {base}: only this machine can open them; set release.base_url "
+            f"in {where} to the address senders reach (https://typogate.example.org)",
+        )
+    return Finding("release links", Status.OK, f"{base} answers ({status})")
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,72 @@
+"""`typogate check` output people and machines can use: valid UTF-8 JSON whatever the input
+bytes, a table that reads at 80 columns, and the alternatives of an ambiguous typo."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from typogate import Config, Guard
+from typogate.gateway import answers
+
+TYPOGATE = str(Path(sys.executable).with_name("typogate"))
+
+
+def run(*args: str, stdin: bytes | None = None, columns: int = 80) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "TYPOGATE_CONFIG"}
+    return subprocess.run(
+        [TYPOGATE, *args],
+        input=stdin,
+        capture_output=True,
+        timeout=120,
+        env={**env, "COLUMNS": str(columns), "LC_ALL": "C.UTF-8"},
+    )
+
+
+def test_json_is_valid_utf8_for_bytes_that_are_not(tmp_path):
+    lines = [b"john@army.ml", b"a\xff@army.ml", b"\xc3(@example.org", "é@army.ml".encode()]
+    done = run("check", "--json", stdin=b"\n".join(lines) + b"\n")
+    assert done.returncode == 0, done.stderr
+    text = done.stdout.decode("utf-8")  # raises on raw bytes that are not UTF-8
+    results = [json.loads(line) for line in text.splitlines()]
+    assert [r["action"] for r in results] == ["reject", "invalid", "invalid", "reject"]
+    assert results[1]["recipient"] == "a\ufffd@army.ml"
+    assert results[1]["error"] == "not valid UTF-8 (byte 0xff at character 1)"
+    assert results[2]["error"] == "not valid UTF-8 (byte 0xc3 at character 0)"
+    # The same from the command line, where the shell hands the bytes over as they are.
+    argument = run("check", "--json", os.fsdecode(b"b\xfe@army.ml"))
+    assert json.loads(argument.stdout.decode("utf-8"))["action"] == "invalid"
+    table = run("check", stdin=b"a\xff@army.ml\n")
+    assert table.returncode == 0 and "not valid UTF-8" in table.stdout.decode("utf-8")
+
+
+def test_the_table_reads_at_80_columns(tmp_path):
+    protect = tmp_path / "protected.txt"
+    protect.write_text("army.mil\ngmail.com\nexample.de\nexample.fr\n")
+    addresses = ["john@army.ml", "jane@gmial.com", "bob@army.mil", "a@example.fe"]
+    done = run("check", "--protect", str(protect), *addresses)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.decode().splitlines()
+    assert max(len(line) for line in lines) <= 80
+    # Nothing is cut: every address, reason code and suggestion is there whole, and the
+    # explanations read as sentences, not a word a line.
+    text = done.stdout.decode()
+    for word in (*addresses, "typo.transposition", "allowed.protected", "typo.ambiguous"):
+        assert word in text, word
+    assert "reject: did you mean army.mil?" in text
+    assert "reject: did you mean example.de or example.fr?" in text
+    assert "…" not in text
+    assert len(lines) <= 4 * len(addresses) + 2  # at most three lines a recipient
+
+
+def test_an_ambiguous_typo_names_its_alternatives_everywhere():
+    guard = Guard(Config(domains={"protected": ["example.de", "example.fr"]}))
+    verdict = guard.evaluate("a@example.fe")
+    assert verdict.reason == "typo.ambiguous" and verdict.suggestion is None
+    name, value = answers.warning_header(verdict)  # the warn header
+    assert value == "a@example.fe: typo.ambiguous; did you mean example.de or example.fr?"
+    assert "example.de or example.fr" in answers.hold_reason(verdict)
+    assert "example.de or example.fr" in answers.refusal(verdict).text
