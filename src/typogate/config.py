@@ -230,6 +230,9 @@ class Gateway(_Section):
     # recipient was removed or held is told without any set-up; "" = no notices.
     notice_relay: str = "127.0.0.1:25"
     notice_from: str = ""  # the notices' From; "" = postmaster@ this host's mail name
+    # Also tell the sender when a recipient only looked like a possible mistake (a warn
+    # verdict: the message was delivered, with an X-Typogate header nobody reads).
+    warn_notices: bool = False
     journal: Path = Path("typogate-journal.jsonl")  # verdict events and held messages
     # The MTA's own domains (Postfix's mydestination, and [address] literals of its
     # interfaces): mail to them stays there, and the percent hack and bang path route on

@@ -271,3 +271,46 @@ def test_admin_commands_read_the_configuration_from_the_environment(policy_flow,
     postfix.flush()
     sink.wait_for(lambda m: "r@army.ml" in m.recipients)
     assert list(tmp_path.iterdir()) == []  # no store made where the command ran
+
+
+def test_a_warned_sender_is_told_when_warn_notices_are_on(tmp_path):
+    """A warn verdict lets the message through with a header nobody reads: with
+    gateway.warn_notices the sender hears of it too (and without, does not)."""
+    from mta import swaks
+
+    sink = Sink(free_port()).start()
+    postfix = Postfix(postfix_root(), free_port(), sink.port)
+    port = free_port()
+    config = tmp_path / "typogate.toml"
+    config.write_text(
+        f"""
+[domains]
+protected = ["army.mil", "example.org"]
+[[rules]]
+domain = "warn.example"
+action = "warn"
+[gateway]
+notice_relay = "127.0.0.1:{postfix.smtpd_port}"
+warn_notices = true
+"""
+    )
+    policy = Server(
+        ["policy", "--listen", f"127.0.0.1:{port}", "--config", str(config)],
+        port,
+        tmp_path / "policy.log",
+    ).start()
+    postfix.settings["smtpd_recipient_restrictions"] = (
+        f"check_policy_service {{ inet:127.0.0.1:{port}, default_action=DUNNO }}"
+    )
+    try:
+        postfix.start()
+        result = swaks(postfix.smtpd_port, "alice@example.org", ["bob@warn.example"], "warned")
+        assert "250 2.0.0 Ok: queued" in result.stdout
+        sink.wait_for(lambda m: m.recipients == ["bob@warn.example"])  # delivered all the same
+        notice = _notice(sink, "bob@warn.example")
+        said = " ".join(notice.get_content().split())
+        assert "Your message was delivered, but this address may be a typing mistake" in said
+    finally:
+        postfix.remove()
+        policy.stop()
+        sink.stop()

@@ -105,6 +105,12 @@ class Gatekeeper:
         if verdict.is_alert:
             self._log_verdict(verdict, envelope)
         action = Action.ALLOW if self.mode is Mode.AUDIT else verdict.action
+        if (
+            action is Action.WARN
+            and self.notices is not None
+            and self.guard.config.gateway.warn_notices
+        ):
+            self.notices.warned([verdict], envelope)
         return Decision(verdict, action)
 
     def _learn(self, verdict: Verdict, sender: str, believed: bool) -> None:

@@ -82,6 +82,39 @@ class NoticeSender:
         if envelope.sender and verdicts:
             self._post(self.compose_removed(verdicts, envelope), envelope.sender)
 
+    def warned(self, verdicts: Sequence[Verdict], envelope: Envelope) -> None:
+        """Tell the sender that these recipients, to whom the message went, look like a
+        possible mistake (``gateway.warn_notices``; returns at once)."""
+        if envelope.sender and verdicts:
+            self._post(self.compose_warned(verdicts, envelope), envelope.sender)
+
+    def compose_warned(self, verdicts: Sequence[Verdict], envelope: Envelope) -> EmailMessage:
+        """The notice for a message delivered to an address that may be a typing mistake."""
+        wrong = ", ".join(v.recipient for v in verdicts)
+        theirs = _quoted_subject(envelope)
+        subject = f"Check the address {wrong}"
+        message = self._message(envelope, f"{subject}: {theirs}" if theirs else subject)
+        one = len(verdicts) == 1
+        lines = [
+            "Your message was delivered, but "
+            + ("this address" if one else "these addresses")
+            + (" may be a typing mistake:" if one else " may be typing mistakes:"),
+            "",
+            *_wrong_addresses(verdicts),
+            "What to do",
+            "",
+        ]
+        meant = _all_meant(verdicts)
+        if meant:
+            lines += _bullet(
+                f"If you meant {meant}: send your message again to "
+                f"{'that address' if one else 'those addresses'}, and tell "
+                f"{'its' if one else 'their'} reader it went astray."
+            )
+        lines += _bullet(f"If {wrong} {'is' if one else 'are'} right: nothing to do.")
+        _set_text(message, lines)
+        return message
+
     def compose_held(
         self, held: HeldMessage, verdicts: Sequence[Verdict], envelope: Envelope
     ) -> EmailMessage:
