@@ -243,6 +243,20 @@ class Runtime:
             log.warning("reload: %s change at the next restart", ", ".join(later))
         return True
 
+    def finish_hold_actions(self) -> None:
+        """Finish the hold actions a crash left between the store and Postfix (recorded as
+        intents, not yet confirmed), against the real queue. Called when a gateway, the web
+        interface or a hold command starts; when Postfix's queue cannot be read the reason
+        is logged and the intents wait for the next start."""
+        if self.store is None or not self.store.holds.intents():
+            return
+        from typogate.gateway.quarantine import HoldError
+
+        try:
+            self.quarantine.finish_interrupted()
+        except HoldError as error:
+            log.error("hold actions left unfinished by a crash wait for the next start: %s", error)
+
     # --- keeping current -----------------------------------------------------------------------
 
     def apply_rules(self) -> None:

@@ -83,6 +83,7 @@ def _serve(runtime: Runtime, services: list[Service]) -> None:
     try:
         with failing_cleanly():
             if runtime.store is not None:
+                runtime.finish_hold_actions()
                 services.insert(0, runtime.watch())
             settle()
             controller.serve(services, reload=lambda: reload(runtime))

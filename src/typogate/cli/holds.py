@@ -30,10 +30,12 @@ def _runtime(db: str | None, config: Path | None) -> tuple[Runtime, Quarantine]:
     log_like_postsuper()
     runtime = open_runtime(load_config(config), db, required=True)
     try:
-        return runtime, runtime.quarantine
+        quarantine = runtime.quarantine
     except HoldError as error:  # a release.secret too short to sign links
         runtime.close()
         fail("configuration error", str(error), USAGE)
+    runtime.finish_hold_actions()
+    return runtime, quarantine
 
 
 @app.command()

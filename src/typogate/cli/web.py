@@ -80,6 +80,7 @@ def web(
     try:
         with failing_cleanly():
             announce_first_admin(runtime)
+            runtime.finish_hold_actions()
             controller.serve([WebServer(runtime, host, port)], reload=lambda: reload(runtime))
     finally:
         runtime.close()

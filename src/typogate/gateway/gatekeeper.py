@@ -8,6 +8,7 @@ the protocol.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typogate.domains import InvalidAddress
 from typogate.gateway import answers
 from typogate.gateway.logfmt import logfmt
 from typogate.gateway.notice import NoticeSender
+from typogate.gateway.postfix_queue import valid_queue_id
 from typogate.policy import Guard, Verdict
 from typogate.policy import verdict as reasons
 from typogate.store.journal import HeldMessage, Journal, VerdictEvent
@@ -76,6 +78,19 @@ class Gatekeeper:
         Guard is complete before it is handed over, and the swap is one assignment."""
         self.guard, self.mode = guard, mode
 
+    def _checked(self, envelope: Envelope) -> Envelope:
+        """``envelope`` with a queue id that is not Postfix's syntax dropped (and logged):
+        Postfix never sends one, so the request was forged or garbled, and such an id must
+        never reach the store, a release link or ``postsuper``."""
+        if envelope.queue_id is None or valid_queue_id(envelope.queue_id):
+            return envelope
+        log.warning(
+            "%s: queue_id %r is not a Postfix queue id: ignored (a forged request?)",
+            self.adapter,
+            answers.one_line(envelope.queue_id, 80),
+        )
+        return dataclasses.replace(envelope, queue_id=None)
+
     def decide(self, recipient: str, envelope: Envelope) -> Decision:
         """Judge where mail to one recipient goes and record the verdict; an allowed one
         teaches the Guard at once (the store counts it too).
@@ -86,6 +101,7 @@ class Gatekeeper:
         :class:`~typogate.InvalidAddress` for an address whose destination cannot be read:
         answer it with :meth:`unreadable`, never with a pass.
         """
+        envelope = self._checked(envelope)
         believed = self.believes(envelope)
         verdict = self.guard.evaluate(recipient, envelope.sender, vouched=believed)
         if verdict.action is Action.ALLOW and envelope.sender:
@@ -183,6 +199,7 @@ class Gatekeeper:
         Raises whatever the journal raises when it cannot keep the hold: a hold that is not
         recorded cannot be released, so the adapter must not acknowledge it.
         """
+        envelope = self._checked(envelope)
         record = HeldMessage(
             hold_id=uuid.uuid4().hex,
             source=source,

@@ -1,10 +1,18 @@
 """Hold and release: what a person does with a held message.
 
 Held messages sit in Postfix's hold queue (a policy-service HOLD or a milter quarantine);
-typogate's record says which queue id. An admin releases (``postsuper -H``) or deletes
-(``postsuper -d``, only with confirmation); a sender releases their own message with a
-signed, expiring, one-use link. Every action lands in the audit trail. Releasing twice is
-harmless: the second release reports the first and changes nothing.
+typogate's record says which queue id Postfix gave, when it gave one. An admin releases
+(``postsuper -H``) or deletes (``postsuper -d``, only with confirmation); a sender releases
+their own message with a signed, expiring, one-use link. Every action lands in the audit
+trail. Releasing twice is harmless: the second release reports the first and changes
+nothing.
+
+A release touches exactly one message, the one the hold is about: its queue id is checked
+against the real queue (in the hold queue, same sender, same recipients, arrived around the
+hold) before it is handed to ``postsuper``, so a forged policy request naming ``ALL``, a
+queue name or another message's id releases nothing. The action is recorded as an intent
+first, then Postfix acts, then the store records what Postfix did; a crash in between is
+finished on the next start (:meth:`Quarantine.finish_interrupted`).
 """
 
 from __future__ import annotations
@@ -13,20 +21,25 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from typogate.errors import TypogateError
 from typogate.gateway.logfmt import logfmt
-from typogate.gateway.postfix_queue import PostfixQueue, QueueError
-from typogate.store.holds import Holds
-from typogate.store.records import HoldRecord, TrailEntry
+from typogate.gateway.postfix_queue import PostfixQueue, QueuedMessage, QueueError
+from typogate.store.holds import ActionUnderWay, Holds
+from typogate.store.records import HoldIntent, HoldRecord, TrailEntry
 from typogate.vocabulary import HoldAction, HoldState
 
 log = logging.getLogger(__name__)
 
 _SALT = "typogate-release-link"
 MIN_SECRET = 16
+# Postfix dates a message from its MAIL FROM (the listing's arrival_time, in whole seconds),
+# which comes before any of its recipients is held, and at most a long session before.
+_SESSION_SECONDS = 3600.0
+_CLOCK_SECONDS = 2.0
 
 
 class HoldError(TypogateError, ValueError):
@@ -140,7 +153,7 @@ class Quarantine:
     def _act(self, hold_id: str, action: HoldAction, actor: str, why: str) -> Outcome:
         """Carry out ``action`` and log it, done or refused, in one line (docs/operations.md)."""
         try:
-            outcome = self._carry_out(hold_id, action, actor, why)
+            outcome = self._do(hold_id, action, actor, why)
         except HoldError as error:
             log.warning(
                 logfmt(event=action, hold=hold_id, outcome="refused", actor=actor, error=error)
@@ -158,25 +171,138 @@ class Quarantine:
         )
         return outcome
 
-    def _carry_out(self, hold_id: str, action: HoldAction, actor: str, why: str) -> Outcome:
-        def carry_out(hold: HoldRecord) -> tuple[HoldState, str]:
-            if not hold.queue_id:
-                raise HoldError(
-                    f"hold {hold_id} has no Postfix queue id: find it with postqueue -p"
-                )
-            act = self.queue.release if action is HoldAction.RELEASE else self.queue.delete
-            try:
-                state, report = act(hold.queue_id)
-            except QueueError as error:
-                raise HoldError(str(error)) from None
-            if state is HoldState.GONE:
-                return state, f"Postfix no longer holds {hold.queue_id} ({report})"
-            return state, f"hold {hold_id} {state} ({report})"
-
-        done = self.holds.act(hold_id, action, actor, why, carry_out)
-        if done is None:
+    def _do(self, hold_id: str, action: HoldAction, actor: str, why: str) -> Outcome:
+        hold = self.holds.get(hold_id)
+        if hold is None:
             raise UnknownHold(f"no hold {hold_id}")
-        before, state, sentence = done
-        if state is HoldState.RELEASED and before.state is HoldState.HELD and self._released:
-            self._released(before)
-        return Outcome(hold_id, state, sentence)
+        if hold.state is HoldState.HELD:
+            message = self._held_message(hold)
+            intent = HoldIntent(hold_id, action, message.queue_id, actor, why, datetime.now(UTC))
+            try:
+                before = self.holds.intend(intent)
+            except ActionUnderWay as error:
+                raise HoldError(str(error)) from None
+            if before is None:
+                raise UnknownHold(f"no hold {hold_id}")
+            if before.state is HoldState.HELD:  # recorded: now Postfix acts, then the store
+                state, sentence = self._carry_out(intent, before)
+                return Outcome(hold_id, state, sentence)
+            hold = before  # someone else acted in the meantime
+        sentence = f"hold {hold_id} was already {hold.state}"
+        self.holds.note(hold_id, action, actor, why, sentence)
+        return Outcome(hold_id, hold.state, sentence)
+
+    def _carry_out(
+        self, intent: HoldIntent, hold: HoldRecord, finishing: bool = False
+    ) -> tuple[HoldState, str]:
+        """Have Postfix act on the intent's one queue id, then record what it did."""
+        act = self.queue.release if intent.action is HoldAction.RELEASE else self.queue.delete
+        try:
+            state, report = act(intent.queue_id)
+        except QueueError as error:  # postsuper refused: nothing changed in Postfix
+            self.holds.abandon(intent)
+            raise HoldError(str(error)) from None
+        if state is HoldState.GONE:
+            sentence = f"Postfix no longer holds {intent.queue_id} ({report})"
+        else:
+            sentence = f"hold {intent.hold_id} {state} ({report})"
+        if finishing:
+            sentence += "; finished after an interruption"
+        self._finish(intent, hold, state, sentence)
+        return state, sentence
+
+    def _finish(
+        self, intent: HoldIntent, hold: HoldRecord, state: HoldState, sentence: str
+    ) -> None:
+        self.holds.finish(intent, state, sentence)
+        if state is HoldState.RELEASED and self._released:
+            self._released(hold)
+
+    def _held_message(self, hold: HoldRecord) -> QueuedMessage:
+        """The message in Postfix's hold queue that ``hold`` is about, checked against the
+        real queue: in the hold queue, from the hold's sender, to each of its recipients,
+        begun within a session's length before the hold. A queue id that Postfix gave the
+        hold must be that message's; without one (Postfix opens the queue file only after
+        the first accepted recipient), the message of that envelope begun closest before
+        the hold that no other hold is bound to. Raises :class:`HoldError` when there is
+        none: nothing is handed to postsuper.
+        """
+        taken = set() if hold.queue_id else self.holds.queue_ids_taken(hold.hold_id)
+        try:
+            candidates = [
+                message
+                for message in self.queue.messages()
+                if message.held
+                and (message.queue_id == hold.queue_id if hold.queue_id else True)
+                and message.queue_id not in taken
+                and _same_envelope(hold, message)
+            ]
+        except QueueError as error:
+            raise HoldError(f"cannot read Postfix's queue: {error}") from None
+        if not candidates:
+            where = f"queue id {hold.queue_id}" if hold.queue_id else "no queue id"
+            raise HoldError(
+                f"Postfix's hold queue has no message from {hold.sender or '<>'} to "
+                f"{', '.join(hold.recipients)} for hold {hold.hold_id} ({where}); "
+                "nothing was done"
+            )
+        held_at = hold.time.timestamp()
+        return min(candidates, key=lambda message: abs(held_at - message.arrival))
+
+    def finish_interrupted(self) -> list[Outcome]:
+        """Finish the actions a crash left between the store and Postfix, against the real
+        queue: a message still in the hold queue gets the action now; a release Postfix
+        already did is recorded as released, a delete as deleted. Raises
+        :class:`HoldError` when Postfix's queue cannot be read (the intents then stay)."""
+        done = []
+        for intent in self.holds.intents():
+            hold = self.holds.get(intent.hold_id)
+            try:
+                message = self.queue.find(intent.queue_id)
+            except QueueError as error:
+                raise HoldError(f"cannot read Postfix's queue: {error}") from None
+            if hold is None:  # the hold itself is gone: nothing to record against
+                self.holds.abandon(intent)
+                continue
+            ours = message is not None and _same_envelope(hold, message)
+            if ours and message is not None and message.held:
+                state, sentence = self._carry_out(intent, hold, finishing=True)
+            else:
+                state, sentence = _after_the_fact(intent, message if ours else None)
+                self._finish(intent, hold, state, sentence)
+            log.warning("hold %s: %s", intent.hold_id, sentence)
+            done.append(Outcome(intent.hold_id, state, sentence))
+        return done
+
+
+def _same_envelope(hold: HoldRecord, message: QueuedMessage) -> bool:
+    """Whether ``message`` can be the one ``hold`` is about: the same sender, each held
+    recipient among its recipients, and begun (MAIL FROM) within a session's length before
+    the hold."""
+    if (hold.sender or "").lower() != message.sender.lower():
+        return False
+    recipients = {address.lower() for address in message.recipients}
+    if not all(address.lower() in recipients for address in hold.recipients):
+        return False
+    held_at = hold.time.timestamp()
+    return held_at - _SESSION_SECONDS <= message.arrival <= held_at + _CLOCK_SECONDS
+
+
+def _after_the_fact(intent: HoldIntent, message: QueuedMessage | None) -> tuple[HoldState, str]:
+    """The state of a hold whose intended action Postfix no longer needs to do: the message
+    is elsewhere in the queue (released) or gone from it."""
+    where = "gone from Postfix's queue" if message is None else f"in the {message.queue_name} queue"
+    if intent.action is HoldAction.RELEASE:
+        return HoldState.RELEASED, (
+            f"hold {intent.hold_id} released: {intent.queue_id} is {where}; "
+            "finished after an interruption"
+        )
+    if message is None:
+        return HoldState.DELETED, (
+            f"hold {intent.hold_id} deleted: {intent.queue_id} is {where}; "
+            "finished after an interruption"
+        )
+    return HoldState.GONE, (
+        f"Postfix no longer holds {intent.queue_id} (it is {where}, released by other means); "
+        "not deleted"
+    )

@@ -1,24 +1,30 @@
 """Held messages in the store: recorded when held, read by people, moved between states
-with an audit trail, and the senders' one-use release links."""
+with an audit trail, and the senders' one-use release links.
+
+An action on a held message is recorded as an intent before Postfix is asked to carry it
+out (:meth:`Holds.intend`) and finished with the state Postfix reports
+(:meth:`Holds.finish`): a crash in between leaves the intent, which the next start finishes
+against the real queue, so the store never says "held" for a message Postfix released.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from typogate.errors import TypogateError
 from typogate.store.journal import HeldMessage
-from typogate.store.models import HoldActionRow, HoldRow, SpentLinkRow
-from typogate.store.records import HoldRecord, TrailEntry, utc
+from typogate.store.models import HoldActionRow, HoldIntentRow, HoldRow, SpentLinkRow
+from typogate.store.records import HoldIntent, HoldRecord, TrailEntry, utc
 from typogate.vocabulary import HoldAction, HoldSource, HoldState
 
-# What carrying out an action on a held message did: the state it is in afterwards, and a
-# sentence for people (kept in the audit trail).
-Done = tuple[HoldState, str]
+
+class ActionUnderWay(TypogateError, RuntimeError):
+    """Another action on the same held message is recorded and not yet finished."""
 
 
 class Holds:
@@ -80,43 +86,101 @@ class Holds:
         with Session(self.engine) as session:
             return {HoldState(state): int(n) for state, n in session.execute(query)}
 
-    def act(
-        self,
-        hold_id: str,
-        action: HoldAction,
-        actor: str,
-        why: str,
-        carry_out: Callable[[HoldRecord], Done],
-    ) -> tuple[HoldRecord, HoldState, str] | None:
-        """Carry out ``action`` on a message that is still held, under a row lock (two
-        people releasing at once do it once), and write the audit trail.
+    def intend(self, intent: HoldIntent) -> HoldRecord | None:
+        """Record ``intent`` before it is carried out in the MTA, and bind the hold to the
+        intent's queue id; one intent per hold at a time (two people releasing at once do
+        it once).
 
-        ``carry_out`` does the work in the MTA and says what came of it; it is not called
-        when the message is no longer held (the trail then says what it was). Returns the
-        hold as it was, its state afterwards and the sentence; None when there is no such
-        hold. An exception from ``carry_out`` changes nothing and is raised.
+        Returns the hold as it was; None when there is no such hold. The intent is
+        recorded only when the hold was still held; otherwise nothing changes. Raises
+        :class:`ActionUnderWay` when another action on the hold is not finished.
         """
-        with Session(self.engine) as session, session.begin():
-            row = session.get(HoldRow, hold_id, with_for_update=True)
-            if row is None:
-                return None
-            before = _record(row)
-            if before.state is HoldState.HELD:
-                state, sentence = carry_out(before)
-                row.state = state.value
-            else:
-                state, sentence = before.state, f"hold {hold_id} was already {before.state}"
-            session.add(
-                HoldActionRow(
-                    hold_id=hold_id,
-                    action=action.value,
-                    actor=actor,
-                    why=why,
-                    outcome=sentence,
-                    time=datetime.now(UTC),
+        try:
+            with Session(self.engine) as session, session.begin():
+                row = session.get(HoldRow, intent.hold_id, with_for_update=True)
+                if row is None:
+                    return None
+                before = _record(row)
+                if before.state is not HoldState.HELD:
+                    return before
+                row.queue_id = intent.queue_id
+                session.add(
+                    HoldIntentRow(
+                        hold_id=intent.hold_id,
+                        action=intent.action.value,
+                        queue_id=intent.queue_id,
+                        actor=intent.actor,
+                        why=intent.why,
+                        time=intent.time,
+                    )
                 )
+        except IntegrityError:
+            raise ActionUnderWay(f"another action on hold {intent.hold_id} is under way") from None
+        return before
+
+    def finish(self, intent: HoldIntent, state: HoldState, outcome: str) -> None:
+        """What Postfix did with an intended action: the hold's new state, the audit trail
+        line (who and why from the intent), and the intent is done, in one transaction.
+        Other holds of the same message (one per held recipient: the same queue id and
+        sender) move with it."""
+        with Session(self.engine) as session, session.begin():
+            row = session.get(HoldRow, intent.hold_id, with_for_update=True)
+            if row is None:
+                return
+            siblings = select(HoldRow).where(
+                HoldRow.queue_id == intent.queue_id,
+                HoldRow.sender == row.sender,
+                HoldRow.state == HoldState.HELD.value,
+                HoldRow.hold_id != intent.hold_id,
             )
-            return before, state, sentence
+            for other in session.scalars(siblings.with_for_update()):
+                other.state = state.value
+                session.add(
+                    _trail_row(
+                        other.hold_id,
+                        intent.action,
+                        intent.actor,
+                        intent.why,
+                        f"{outcome} (with hold {intent.hold_id}: the same message)",
+                    )
+                )
+            if row.state == HoldState.HELD.value:
+                row.state = state.value
+            session.add(
+                _trail_row(intent.hold_id, intent.action, intent.actor, intent.why, outcome)
+            )
+            pending = session.get(HoldIntentRow, intent.hold_id)
+            if pending is not None:
+                session.delete(pending)
+
+    def abandon(self, intent: HoldIntent) -> None:
+        """Forget an intent Postfix did not carry out (nothing changed in the MTA)."""
+        with Session(self.engine) as session, session.begin():
+            pending = session.get(HoldIntentRow, intent.hold_id)
+            if pending is not None:
+                session.delete(pending)
+
+    def intents(self) -> list[HoldIntent]:
+        """Intended actions not yet finished (a crash came between), oldest first."""
+        query = select(HoldIntentRow).order_by(HoldIntentRow.time)
+        with Session(self.engine) as session:
+            return [
+                HoldIntent(r.hold_id, HoldAction(r.action), r.queue_id, r.actor, r.why, utc(r.time))
+                for r in session.scalars(query)
+            ]
+
+    def note(self, hold_id: str, action: HoldAction, actor: str, why: str, outcome: str) -> None:
+        """Add a line to the audit trail for an action that changed nothing."""
+        with Session(self.engine) as session, session.begin():
+            session.add(_trail_row(hold_id, action, actor, why, outcome))
+
+    def queue_ids_taken(self, hold_id: str) -> set[str]:
+        """The queue ids bound to holds other than ``hold_id``."""
+        query = select(HoldRow.queue_id).where(
+            HoldRow.hold_id != hold_id, HoldRow.queue_id.is_not(None)
+        )
+        with Session(self.engine) as session:
+            return {queue_id for queue_id in session.scalars(query) if queue_id}
 
     def trail(self, hold_id: str | None = None) -> list[TrailEntry]:
         """The audit trail, oldest first (of one hold, or of all)."""
@@ -142,6 +206,19 @@ class Holds:
         except IntegrityError:
             return False
         return True
+
+
+def _trail_row(
+    hold_id: str, action: HoldAction, actor: str, why: str, outcome: str
+) -> HoldActionRow:
+    return HoldActionRow(
+        hold_id=hold_id,
+        action=action.value,
+        actor=actor,
+        why=why,
+        outcome=outcome,
+        time=datetime.now(UTC),
+    )
 
 
 def _record(row: HoldRow) -> HoldRecord:

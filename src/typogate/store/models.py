@@ -58,6 +58,21 @@ class HoldRow(Base):
     all_recipients: Mapped[str | None] = mapped_column(Text)  # JSON list
 
 
+class HoldIntentRow(Base):
+    """An action on a held message that was decided but not yet confirmed in Postfix: written
+    before ``postsuper`` runs, removed with the hold's new state (a crash in between leaves
+    it here, and it is finished on the next start)."""
+
+    __tablename__ = "hold_intents"
+
+    hold_id: Mapped[str] = mapped_column(String(64), primary_key=True)  # one at a time
+    action: Mapped[str] = mapped_column(String(16))
+    queue_id: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(320))
+    why: Mapped[str] = mapped_column(Text)
+    time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class CorrespondentRow(Base):
     """Learned history: how a party of the organisation and an outside domain know each other.
 

@@ -34,6 +34,19 @@ class HoldRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class HoldIntent:
+    """An action on a held message, recorded before Postfix is asked to carry it out: the
+    queue id it acts on, and who asked and why (for the audit trail)."""
+
+    hold_id: str
+    action: HoldAction
+    queue_id: str
+    actor: str
+    why: str
+    time: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class TrailEntry:
     """One line of the hold actions' audit trail: who did what to which hold, and why."""
 
