@@ -349,6 +349,31 @@ class Sink(_Section):
     report_hour: int = Field(1, ge=0, le=23)  # UTC hour after which yesterday's reports go
 
 
+class Limits(_Section):
+    """Bounds on what any client or input may cost (docs/operations.md, "What typogate
+    promises under attack and failure")."""
+
+    # Policy service: connections at once (the one idle the longest makes room for a new
+    # one), and seconds to wait for a request, to read the rest of one, to hand an answer
+    # over. Postfix waits smtpd_policy_service_timeout (100 s) for an answer.
+    policy_connections: int = Field(512, ge=1)
+    policy_idle_seconds: float = Field(300.0, gt=0)
+    policy_read_seconds: float = Field(10.0, gt=0)
+    policy_write_seconds: float = Field(10.0, gt=0)
+    # SMTP proxy: sessions at once (more get 421), a message's size (more gets 552, as
+    # Postfix's message_size_limit), and seconds a session may be silent.
+    proxy_connections: int = Field(100, ge=1)
+    proxy_message_bytes: int = Field(10_240_000, ge=1024)
+    proxy_idle_seconds: float = Field(300.0, gt=0)
+    # The journal file (no --db): rotated past this size, with this many old files kept.
+    journal_max_bytes: int = Field(100 * 1024 * 1024, ge=4096)
+    journal_keep: int = Field(5, ge=1)
+    # Log lines: at most this many of one kind a minute (then one line says how many were
+    # left out), each at most log_line_chars long.
+    log_lines_per_minute: int = Field(60, ge=1)
+    log_line_chars: int = Field(2000, ge=200)
+
+
 class Config(_Section):
     """The whole configuration. Build with :meth:`load` or directly in code."""
 
@@ -364,6 +389,7 @@ class Config(_Section):
     web: Web = Web()
     learning: Learning = Learning()
     sink: Sink = Sink()
+    limits: Limits = Limits()
     # Relative list files are read from here (the config file's folder).
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
     # The file this configuration was read from (None: built-in defaults or code).

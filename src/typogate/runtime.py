@@ -94,7 +94,11 @@ class Runtime:
             if recording:
                 from typogate.store.log_file import FileJournal
 
-                journal = FileJournal(config.base_dir / config.gateway.journal)
+                journal = FileJournal(
+                    config.base_dir / config.gateway.journal,
+                    max_bytes=config.limits.journal_max_bytes,
+                    keep=config.limits.journal_keep,
+                )
             return cls(config, None, journal, reread=reread)
         from typogate.store import Store
 

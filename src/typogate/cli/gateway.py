@@ -48,14 +48,13 @@ _MILTER_SOCKETS = ("inet:", "inet6:", "unix:", "local:")
 
 
 def _policy_listener(
-    runtime: Runtime, listen: str, max_connections: int, flag: str = "--listen"
+    runtime: Runtime, listen: str, max_connections: int | None, flag: str = "--listen"
 ) -> Service:
     from typogate.gateway.policy_service import PolicyService
 
     host, port = listen_address(listen, flag)
-    service = PolicyService(
-        runtime.gatekeeper(Adapter.POLICY), limits=PolicyLimits(max_connections=max_connections)
-    )
+    limits = PolicyLimits.of(runtime.config.limits, max_connections)
+    service = PolicyService(runtime.gatekeeper(Adapter.POLICY), limits=limits)
     return controller.AsyncioListener(
         "the policy service", f"{host}:{port}", lambda: service.start(host, port)
     )
@@ -105,8 +104,13 @@ def policy(
     known: KnownFiles = None,
     profile: ProfileName = None,
     max_connections: Annotated[
-        int, typer.Option("--max-connections", min=1, help="Connections served at once.")
-    ] = PolicyLimits().max_connections,
+        int | None,
+        typer.Option(
+            "--max-connections",
+            min=1,
+            help="Connections served at once (default 512: policy_connections in \\[limits]).",
+        ),
+    ] = None,
     db: OptionalDb = None,
     verbose: Verbose = False,
 ) -> None:
@@ -120,7 +124,7 @@ def policy(
     controller.block_stop_signals()
     flags = (config, protect, known, profile, mode)
     settings = load_config(*flags)
-    setup_logging(verbose)
+    setup_logging(verbose, settings.limits)
     runtime = open_runtime(settings, db, recording=True, reread=lambda: read_config(*flags))
     with failing_cleanly():
         listener = _policy_listener(
@@ -155,7 +159,7 @@ def milter(
     controller.block_stop_signals()
     flags = (config, protect, known, profile, mode)
     settings = load_config(*flags)
-    setup_logging(verbose)
+    setup_logging(verbose, settings.limits)
     runtime = open_runtime(settings, db, recording=True, reread=lambda: read_config(*flags))
     with failing_cleanly():
         listener = _milter(runtime, listen or settings.gateway.milter_listen)
@@ -196,7 +200,7 @@ def proxy(
         fail("--next-hop is required", "or gateway.next_hop in the config", USAGE)
     hop = listen_address(next_hop or settings.gateway.next_hop, "--next-hop")
     controller.block_stop_signals()
-    setup_logging(verbose)
+    setup_logging(verbose, settings.limits)
     runtime = open_runtime(settings, db, recording=True, reread=lambda: read_config(*flags))
     with failing_cleanly():
         handler = ProxyHandler(runtime.gatekeeper(Adapter.PROXY), hop)
@@ -266,7 +270,7 @@ def serve(
     controller.block_stop_signals()
     flags = (config, protect, known, profile, mode)
     settings = load_config(*flags)
-    setup_logging(verbose)
+    setup_logging(verbose, settings.limits)
     runtime = open_runtime(
         settings, db, recording=True, required=True, reread=lambda: read_config(*flags)
     )
@@ -278,7 +282,7 @@ def serve(
             if with_milter:
                 services.append(_milter(runtime, milter_listen or settings.gateway.milter_listen))
             policy_at = policy_listen or settings.gateway.policy_listen
-            services.append(_policy_listener(runtime, policy_at, 512, "--policy-listen"))
+            services.append(_policy_listener(runtime, policy_at, None, "--policy-listen"))
             if web:
                 from typogate.web.server import WebServer
 

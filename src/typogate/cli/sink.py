@@ -110,7 +110,7 @@ def run(
     controller.block_stop_signals()
     settings = _settings(config, protect, known, profile)
     host, port = listen_address(listen or settings.sink.listen, "--listen")
-    setup_logging(verbose)
+    setup_logging(verbose, settings.limits)
     # aiosmtpd logs every sender and recipient at INFO: the sink keeps no addresses, so
     # neither do its logs, even with --verbose.
     logging.getLogger("mail.log").setLevel(logging.WARNING)

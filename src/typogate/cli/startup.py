@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 import typer
 
-from typogate.config import SYSTEM_FILE, Config, config_file, host_and_port
+from typogate.config import SYSTEM_FILE, Config, Limits, config_file, host_and_port
 from typogate.errors import CannotListen, ConfigError, TypogateError
 from typogate.vocabulary import Mode, Profile
 
@@ -147,16 +147,63 @@ def listen_address(text: str, flag: str) -> tuple[str, int]:
         fail("bad address", str(error), USAGE)
 
 
-def setup_logging(verbose: bool) -> None:
+def setup_logging(verbose: bool, limits: Limits) -> None:
     """Log lines on stderr, for the service manager's journal (which stamps the time
-    itself: under systemd the lines carry none of their own)."""
+    itself: under systemd the lines carry none of their own), bounded by ``limits``: at
+    most ``log_lines_per_minute`` of one kind a minute and ``log_line_chars`` each, so no
+    stream of bad input makes the log grow faster than that."""
     stamp = "" if os.environ.get("JOURNAL_STREAM") else "%(asctime)s "
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format=stamp + "%(levelname)s %(name)s: %(message)s",
-    )
+    handler = BoundedLogHandler(limits.log_lines_per_minute, limits.log_line_chars)
+    handler.setFormatter(logging.Formatter(stamp + "%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
     # aiosmtpd (the proxy) logs every SMTP command at INFO: that is --verbose's job.
     logging.getLogger("mail.log").setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+class BoundedLogHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stderr handler that writes at most ``per_minute`` records of one kind each
+    minute, each cut to ``chars`` characters; the first record after a minute with records
+    left out says how many. A record's kind is its logger and its message before the
+    arguments, or, for a message made whole beforehand (the gateway's ``key=value``
+    lines), its first word (``event=verdict``)."""
+
+    def __init__(self, per_minute: int, chars: int) -> None:
+        super().__init__()
+        self.per_minute = per_minute
+        self.chars = chars
+        self._minute = 0
+        self._counts: dict[tuple[str, str], int] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:  # called under the handler's lock
+        minute = int(record.created // 60)
+        if minute != self._minute:
+            left_out = sum(max(0, n - self.per_minute) for n in self._counts.values())
+            self._minute, self._counts = minute, {}
+            if left_out:
+                super().emit(
+                    logging.makeLogRecord(
+                        {
+                            "name": "typogate",
+                            "levelno": logging.WARNING,
+                            "levelname": "WARNING",
+                            "msg": "%d log lines left out in the last minute "
+                            "(more than %d of one kind; limits.log_lines_per_minute)",
+                            "args": (left_out, self.per_minute),
+                        }
+                    )
+                )
+        template = str(record.msg)
+        kind = (record.name, template if record.args else template.split(" ", 1)[0][:80])
+        seen = self._counts.get(kind, 0) + 1
+        self._counts[kind] = seen
+        if seen > self.per_minute:
+            return
+        message = record.getMessage()
+        if len(message) > self.chars:
+            record = logging.makeLogRecord(
+                record.__dict__ | {"msg": message[: self.chars] + " [cut]", "args": ()}
+            )
+        super().emit(record)
 
 
 def log_like_postsuper() -> None:

@@ -71,7 +71,7 @@ def web(
     flags = (config, protect, known, profile)
     settings = load_config(*flags)
     host, port = listen_address(listen or settings.web.listen, "--listen")
-    setup_logging(verbose)
+    setup_logging(verbose, settings.limits)
     # The web part records no verdicts; like serve, it makes the store on its first start
     # (with the admin account), which the gateways on the same store then use.
     runtime = open_runtime(

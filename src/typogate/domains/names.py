@@ -147,7 +147,9 @@ def parse_address(text: str) -> Recipient:
         raise InvalidAddress(text, "an address needs a local part, an @-sign and a domain")
     local, domain_text = address[:at], address[at + 1 :]
     if _ATEXT_LOCAL.fullmatch(local) and len(local) <= 64:
-        return Recipient(local, parse_domain(domain_text))
+        # Cached only when short: padded input must not grow the cache's keys.
+        parse = parse_domain if len(domain_text) <= 254 else parse_domain.__wrapped__
+        return Recipient(local, parse(domain_text))
     from email_validator import EmailNotValidError, validate_email
 
     try:

@@ -7,11 +7,20 @@ never a crash: a policy service that fails makes Postfix answer 451 to the clien
 recipient whose destination cannot be read is never waved through: it gets
 ``gateway.unreadable_address`` (450 by default) and a log line.
 
-Bounds: a request with a line longer than ``max_line``, longer than four such lines in
-all, or of more than ``max_attributes`` lines, is discarded and answered DUNNO; a
-connection idle for ``idle_timeout`` seconds is closed (a request with no blank line never
-hangs a task forever); at most ``max_connections`` are served at once (more are closed at
-once, and Postfix applies its ``default_action``).
+Bounds, so that no client, slow or greedy, keeps Postfix's own requests waiting past its
+``smtpd_policy_service_timeout`` (100 s by default; Postfix then applies its
+``default_action``):
+
+* a request with a line longer than ``max_line``, longer than four such lines in all, or of
+  more than ``max_attributes`` lines, is discarded and answered DUNNO;
+* a connection waiting for its next request is closed after ``idle_seconds`` (Postfix
+  itself closes an idle one after ``smtpd_policy_service_max_idle``, 300 s, and reconnects);
+  once a request has begun, the rest of it must come within ``read_seconds``; an answer the
+  client does not take within ``write_seconds`` (a client that never reads) closes it;
+* at most ``max_connections`` are served at once: when the table is full, the connection
+  idle the longest makes room for the new one (a real request is always served; an idle
+  Postfix connection simply reconnects), and a client sending many requests without
+  waiting lets the others in between each one.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
+from typogate.config import Limits
 from typogate.domains import InvalidAddress
 from typogate.gateway import answers
 from typogate.gateway.gatekeeper import Decision, Envelope, Gatekeeper
@@ -28,16 +38,41 @@ from typogate.vocabulary import Action, HoldSource
 log = logging.getLogger(__name__)
 
 DUNNO = "DUNNO"
+_TERMINATOR = b"\n\n"
+_CHUNK = 65536
 
 
 @dataclass(frozen=True, slots=True)
 class PolicyLimits:
-    """Bounds on what one client may send."""
+    """Bounds on what one client may send and how long it may take (``[limits]``)."""
 
     max_line: int = 4096
     max_attributes: int = 128
-    idle_timeout: float = 300.0
+    idle_seconds: float = 300.0
+    read_seconds: float = 10.0
+    write_seconds: float = 10.0
     max_connections: int = 512
+
+    @classmethod
+    def of(cls, limits: Limits, max_connections: int | None = None) -> PolicyLimits:
+        """The bounds the configuration's ``[limits]`` set (``max_connections``: the
+        command line's, when given)."""
+        return cls(
+            idle_seconds=limits.policy_idle_seconds,
+            read_seconds=limits.policy_read_seconds,
+            write_seconds=limits.policy_write_seconds,
+            max_connections=max_connections or limits.policy_connections,
+        )
+
+
+@dataclass(eq=False, slots=True)
+class _Connection:
+    """One client in the connection table: when it last made progress, and whether a
+    request of it is being judged (such a connection is never evicted)."""
+
+    writer: asyncio.StreamWriter
+    since: float
+    judging: bool = False
 
 
 class PolicyService:
@@ -49,14 +84,17 @@ class PolicyService:
     def __init__(self, gatekeeper: Gatekeeper, *, limits: PolicyLimits | None = None) -> None:
         self.gatekeeper = gatekeeper
         self.limits = limits or PolicyLimits()
-        self.connections = 0
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._table: set[_Connection] = set()
+        self.evicted = 0  # connections closed to make room, since the start
+
+    @property
+    def connections(self) -> int:
+        """Connections being served now."""
+        return len(self._table)
 
     async def start(self, host: str, port: int) -> asyncio.Server:
         """Listen on ``host:port``; returns the running server. Raises OSError (port in use)."""
-        server = await asyncio.start_server(
-            self._serve_connection, host, port, limit=self._max_request
-        )
+        server = await asyncio.start_server(self._serve_connection, host, port)
         log.info(
             "policy service on %s:%d (%s mode, %d domains)",
             host,
@@ -109,47 +147,96 @@ class PolicyService:
     async def _serve_connection(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
-        if self.connections >= self.limits.max_connections:
-            log.warning("policy: %d connections open, refusing another", self.connections)
+        loop = asyncio.get_running_loop()
+        connection = self._admit(writer, loop.time())
+        if connection is None:
             writer.close()
             return
-        self.connections += 1
-        task = asyncio.current_task()
-        if task is not None:
-            self._tasks.add(task)
+        buffer = bytearray()
         try:
             while True:
-                request = await self._read_request(reader)
+                request = await self._read_request(reader, buffer)
                 if request is None:
                     break
+                connection.judging = True
                 action = await self.answer(request) if request else DUNNO
+                connection.judging = False
                 writer.write(f"action={answers.one_line(action, 480)}\n\n".encode())
-                await writer.drain()
-        except (ConnectionError, TimeoutError) as error:
-            log.info("policy: connection ended: %s", error)
+                async with asyncio.timeout(self.limits.write_seconds):
+                    await writer.drain()
+                connection.since = loop.time()
+                if _TERMINATOR in buffer:  # requests sent without waiting: let others in
+                    await asyncio.sleep(0)
+        except TimeoutError:  # its answers are not taken: drop them, do not wait to flush
+            log.info("policy: connection closed: too slow to take its answers")
+            writer.transport.abort()
+        except ConnectionError as error:
+            log.debug("policy: connection ended: %s", error)
         finally:
-            self.connections -= 1
-            if task is not None:
-                self._tasks.discard(task)
+            self._table.discard(connection)
             writer.close()
 
-    async def _read_request(self, reader: asyncio.StreamReader) -> dict[str, str] | None:
-        """One request's attributes; ``{}`` for a malformed one; ``None`` at end of input.
+    def _admit(self, writer: asyncio.StreamWriter, now: float) -> _Connection | None:
+        """A place in the table for a new connection; when it is full, the connection idle
+        the longest is closed to make room (None only when every one is being judged)."""
+        if len(self._table) >= self.limits.max_connections:
+            idle = [c for c in self._table if not c.judging]
+            if not idle:
+                log.warning("policy: %d connections busy, refusing another", len(self._table))
+                return None
+            oldest = min(idle, key=lambda c: c.since)
+            self._table.discard(oldest)
+            oldest.writer.transport.abort()
+            self.evicted += 1
+            if self.evicted == 1 or self.evicted % 1000 == 0:  # said now and then, not each time
+                log.warning(
+                    "policy: %d connections open: closed the one idle the longest "
+                    "(%d closed so far)",
+                    len(self._table) + 1,
+                    self.evicted,
+                )
+        connection = _Connection(writer, now)
+        self._table.add(connection)
+        return connection
 
-        The whole request is read at once, up to its blank line (one await per request,
-        not per line); an over-long request is discarded up to its end.
+    async def _read_request(
+        self, reader: asyncio.StreamReader, buffer: bytearray
+    ) -> dict[str, str] | None:
+        """The next request's attributes (``buffer`` keeps what came after it); ``{}`` for a
+        malformed one; ``None`` at end of input or when the client is too slow.
+
+        Waiting for a request to begin is bounded by ``idle_seconds``, reading the rest of
+        it by ``read_seconds``; a request longer than the limit is discarded up to its end.
         """
+        end = buffer.find(_TERMINATOR)
+        overlong = False
+        loop = asyncio.get_running_loop()
+        # The rest of a request that has begun must come by this time, however it trickles.
+        deadline = loop.time() + self.limits.read_seconds if buffer else None
         try:
-            raw = await asyncio.wait_for(
-                reader.readuntil(b"\n\n"), timeout=self.limits.idle_timeout
-            )
-        except asyncio.IncompleteReadError:
-            return None  # end of input (a request with no blank line is dropped)
-        except asyncio.LimitOverrunError:
-            await self._discard_request(reader)
+            while end < 0:
+                if len(buffer) > self._max_request:  # keep the last byte: it may be a "\n"
+                    del buffer[:-1]
+                    overlong = True
+                waiting = loop.time() + self.limits.idle_seconds if deadline is None else deadline
+                async with asyncio.timeout_at(waiting):
+                    chunk = await reader.read(_CHUNK)
+                if not chunk:
+                    return None  # end of input (a request with no blank line is dropped)
+                if deadline is None:
+                    deadline = loop.time() + self.limits.read_seconds
+                searched_from = max(len(buffer) - 1, 0)
+                buffer += chunk
+                end = buffer.find(_TERMINATOR, searched_from)
+        except TimeoutError:
+            log.debug("policy: connection closed: idle or too slow to send a request")
+            return None
+        raw = bytes(buffer[:end])
+        del buffer[: end + len(_TERMINATOR)]
+        if overlong or end > self._max_request:
             log.warning("policy: request longer than %d bytes discarded", self._max_request)
             return {}
-        lines = raw.split(b"\n")[:-2]
+        lines = raw.split(b"\n")
         if len(lines) > self.limits.max_attributes:
             log.warning("policy: request of %d lines discarded", len(lines))
             return {}
@@ -166,12 +253,3 @@ class PolicyService:
     @property
     def _max_request(self) -> int:
         return self.limits.max_line * 4
-
-    async def _discard_request(self, reader: asyncio.StreamReader) -> None:
-        while True:
-            try:
-                await asyncio.wait_for(reader.readuntil(b"\n\n"), timeout=self.limits.idle_timeout)
-                return
-            except asyncio.LimitOverrunError as overrun:
-                # Keep the last byte: it may be the first newline of the terminator.
-                await reader.readexactly(max(overrun.consumed - 1, 1))

@@ -82,6 +82,7 @@ LIVE_LOOKALIKE_FACTOR = 0.5
 # Two candidates closer than this (a likelihood ratio of 2) are reported as ambiguous.
 AMBIGUITY_NATS = math.log(2.0)
 
+MAX_DOMAIN_LENGTH = 254  # RFC 1035's 253, and a trailing dot
 _parse = parse_domain.__wrapped__  # for texts parsed once: kept out of the hot cache
 # A dot-atom local part that cannot route on: no % (percent hack) and no ! (bang path).
 _DIGITS = re.compile(r"[0-9]+")
@@ -117,7 +118,7 @@ class Guard:
         self._max_edits = int((best_prior - LOG_ODDS_FLOOR) // MIN_EDIT_COST)
         rules = RuleBook(self.config.rules)
         self._rule_for = rules.match if rules else None  # most configurations have none
-        self._judge = lru_cache(maxsize=cache_size)(self._judge_domain)
+        self._judged = lru_cache(maxsize=cache_size)(self._judge_domain)
         own = self.config.gateway.own_domains
         self._own = None if own is None else frozenset(_own_hosts(own))
 
@@ -302,7 +303,7 @@ class Guard:
                 learned = proven
             if learned:
                 self._index.add(domain)
-        self._judge.cache_clear()
+        self._judged.cache_clear()
 
     def slip_like(self, domain: str) -> bool:
         """Whether this Guard takes ``domain`` for a likely slip (at ``model.reject_at``) of a
@@ -329,7 +330,7 @@ class Guard:
         state): one that accepts mail raises the stakes of a slip to it (a stranger receives
         it), one without mail makes it a misdelivery (it can only bounce)."""
         self._mail_states = dict(states)
-        self._judge.cache_clear()
+        self._judged.cache_clear()
 
     def use_rules(self, rules: list[Rule]) -> None:
         """Replace the blanket rules (the configuration's and the web's, in that order).
@@ -339,11 +340,20 @@ class Guard:
         """
         book = RuleBook(rules)
         self._rule_for = book.match if book else None
-        self._judge.cache_clear()
+        self._judged.cache_clear()
 
     def judge_domain(self, domain: str) -> DomainVerdict:
         """Judge a bare domain (cached). Raises :class:`InvalidAddress` for a bad domain."""
         return self._judge(domain)
+
+    def _judge(self, text: str) -> DomainVerdict:
+        """The verdict for a domain text, cached by its normal form, so that blank padding,
+        case or a trailing dot never add an entry, and no key is longer than a domain:
+        the cache's memory is bounded by its size whatever the input."""
+        key = text.strip().lower()
+        if len(key) > MAX_DOMAIN_LENGTH:  # padded inside (soft hyphens) or not a domain
+            key = _parse(text).ascii
+        return self._judged(key)
 
     @staticmethod
     def _same_domain(sender: str, domain: str) -> bool:

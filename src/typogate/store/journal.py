@@ -15,6 +15,12 @@ from typing import NamedTuple, Protocol
 from typogate.policy import Verdict
 from typogate.vocabulary import Adapter, Evidence, HoldSource, Mode
 
+# The widths of the events table's text columns (store/models.py).
+ADDRESS_LENGTH = 320
+DOMAIN_LENGTH = 255
+RULE_LENGTH = 128
+SHORT_LENGTH = 64
+
 
 def _now() -> datetime:
     return datetime.now(UTC)
@@ -62,20 +68,22 @@ class VerdictEvent(NamedTuple):
         """The event for ``verdict`` as decided by ``adapter``, with the sender,
         sasl_username, queue_id and client_address the adapter knows."""
         j = verdict.judgement  # positional, straight from the judgement: once per verdict
+        # Each text at most its column's width: whatever a client sends, an event's size is
+        # bounded, and no over-long value makes the database refuse a whole batch.
         return cls(
-            verdict.recipient,
-            j.domain,
+            verdict.recipient[:ADDRESS_LENGTH],
+            j.domain[:DOMAIN_LENGTH],
             j.action.value,
             j.reason,
             adapter.value,
             mode.value,
-            sender,
-            sasl_username,
+            None if sender is None else sender[:ADDRESS_LENGTH],
+            None if sasl_username is None else sasl_username[:ADDRESS_LENGTH],
             j.suggestion,
             j.score,
-            j.rule,
-            queue_id,
-            client_address,
+            j.rule[:RULE_LENGTH],
+            None if queue_id is None else queue_id[:SHORT_LENGTH],
+            None if client_address is None else client_address[:SHORT_LENGTH],
             clock.time(),
         )
 
