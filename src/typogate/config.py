@@ -362,7 +362,7 @@ class Limits(_Section):
     policy_write_seconds: float = Field(10.0, gt=0)
     # SMTP proxy: sessions at once (more get 421), a message's size (more gets 552, as
     # Postfix's message_size_limit), and seconds a session may be silent.
-    proxy_connections: int = Field(100, ge=1)
+    proxy_connections: int = Field(50, ge=1)
     proxy_message_bytes: int = Field(10_240_000, ge=1024)
     proxy_idle_seconds: float = Field(300.0, gt=0)
     # The journal file (no --db): rotated past this size, with this many old files kept.

@@ -189,9 +189,7 @@ def proxy(
 
     DATA is answered only after the next hop accepted the message (no queue of its own).
     """
-    from aiosmtpd.smtp import SMTP
-
-    from typogate.gateway.proxy import ProxyHandler
+    from typogate.gateway.proxy import ProxyHandler, ProxyLimits
 
     flags = (config, protect, known, profile, mode)
     settings = load_config(*flags)
@@ -203,14 +201,16 @@ def proxy(
     setup_logging(verbose, settings.limits)
     runtime = open_runtime(settings, db, recording=True, reread=lambda: read_config(*flags))
     with failing_cleanly():
-        handler = ProxyHandler(runtime.gatekeeper(Adapter.PROXY), hop)
+        handler = ProxyHandler(
+            runtime.gatekeeper(Adapter.PROXY), hop, limits=ProxyLimits.of(settings.limits)
+        )
 
     async def open_server():  # type: ignore[no-untyped-def]
         import asyncio
         import logging
 
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(lambda: SMTP(handler, decode_data=False), host, port)
+        server = await loop.create_server(handler.session, host, port)
         logging.getLogger("typogate").info("proxy on %s:%d -> %s:%d", host, port, *hop)
         return server
 

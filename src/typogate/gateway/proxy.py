@@ -8,10 +8,17 @@ gets a 451 and keeps the message.
 
 A held recipient cannot be held here (no queue): it is refused like a reject, with the
 explanation, and recorded. Warnings add an ``X-Typogate`` header on the way through.
+
+Bounds (``[limits]``): at most ``max_connections`` client sessions at once (one more is
+told ``421`` and closed, and its MTA tries again later); a message larger than
+``max_message_bytes`` is refused with ``552`` (and never held in memory whole); a session
+silent for ``idle_seconds`` is closed. The next-hop session of a client lives exactly as
+long as the client's: a client that drops, mid-DATA or anywhere, takes its relay with it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +26,7 @@ from typing import Any
 import aiosmtplib
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from typogate.config import Limits
 from typogate.domains import InvalidAddress
 from typogate.gateway import answers
 from typogate.gateway.gatekeeper import Envelope as MailEnvelope
@@ -28,6 +36,21 @@ from typogate.vocabulary import Action
 log = logging.getLogger(__name__)
 
 _NEXT_HOP_DOWN = "451 4.4.1 next hop unreachable, please try again later"
+_TOO_MANY = b"421 4.3.2 typogate: too many connections, try again later\r\n"
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyLimits:
+    """Bounds on the proxy's sessions (``[limits]``)."""
+
+    max_connections: int = 50
+    max_message_bytes: int = 10_240_000  # Postfix's message_size_limit
+    idle_seconds: float = 300.0
+
+    @classmethod
+    def of(cls, limits: Limits) -> ProxyLimits:
+        """The bounds the configuration's ``[limits]`` set."""
+        return cls(limits.proxy_connections, limits.proxy_message_bytes, limits.proxy_idle_seconds)
 
 
 @dataclass
@@ -42,12 +65,39 @@ class ProxyHandler:
     """aiosmtpd handler hooks: policy at RCPT, relaying through the next hop."""
 
     def __init__(
-        self, gatekeeper: Gatekeeper, next_hop: tuple[str, int], *, timeout: float = 60.0
+        self,
+        gatekeeper: Gatekeeper,
+        next_hop: tuple[str, int],
+        *,
+        timeout: float = 60.0,
+        limits: ProxyLimits | None = None,
     ) -> None:
         self.gatekeeper = gatekeeper
         self.next_hop = next_hop
         self.timeout = timeout
+        self.limits = limits or ProxyLimits()
+        self.sessions = 0  # client sessions open now
         self._relays: dict[int, _Relay] = {}
+        self._closing: set[asyncio.Task[None]] = set()
+
+    def session(self) -> ProxySession:
+        """The SMTP server for one new client connection (the asyncio protocol factory)."""
+        return ProxySession(self)
+
+    def admit(self) -> bool:
+        """Take a place for a new client session; False when all are taken."""
+        if self.sessions >= self.limits.max_connections:
+            return False
+        self.sessions += 1
+        return True
+
+    def ended(self, session: Session) -> None:
+        """A client session is over (QUIT, dropped, timed out): its relay goes with it."""
+        self.sessions -= 1
+        if id(session) in self._relays:
+            task = asyncio.get_running_loop().create_task(self._close(session))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
 
     async def handle_MAIL(  # noqa: N802 (aiosmtpd hook names)
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -67,6 +117,9 @@ class ProxyHandler:
             log.warning("proxy: next hop %s:%d: %s", host, port, error)
             client.close()
             return _reply_of(error) or _NEXT_HOP_DOWN
+        except asyncio.CancelledError:  # the client went away meanwhile: so does the relay
+            client.close()
+            raise
         self._relays[id(session)] = _Relay(client)
         envelope.mail_from = address
         envelope.mail_options.extend(options)
@@ -133,6 +186,38 @@ class ProxyHandler:
                 await relay.client.quit()
             except (aiosmtplib.SMTPException, OSError):
                 relay.client.close()
+
+
+class ProxySession(SMTP):
+    """aiosmtpd's SMTP server for one client, within the proxy's limits."""
+
+    def __init__(self, handler: ProxyHandler) -> None:
+        super().__init__(
+            handler,
+            decode_data=False,
+            data_size_limit=handler.limits.max_message_bytes,
+            timeout=handler.limits.idle_seconds,
+        )
+        self.proxy = handler
+        self.admitted = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.admitted = self.proxy.admit()
+        if not self.admitted:
+            log.warning("proxy: %d sessions open, refusing another", self.proxy.sessions)
+            assert isinstance(transport, asyncio.WriteTransport)
+            transport.write(_TOO_MANY)
+            transport.close()
+            return
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if not self.admitted:
+            return
+        session = self.session
+        super().connection_lost(error)
+        if session is not None:
+            self.proxy.ended(session)
 
 
 def _reply_of(error: BaseException) -> str | None:
