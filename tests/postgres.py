@@ -21,13 +21,17 @@ def postgres_binary(name: str) -> str | None:
 
 
 class PostgresServer:
-    def __init__(self) -> None:
+    def __init__(self, data: Path | None = None, *initdb_options: str) -> None:
+        """A new cluster; its data directory is ``data`` when given (a small disk, say)."""
         self.root = Path(tempfile.mkdtemp(prefix="typogate-pg-", dir="/tmp"))
         self.root.chmod(0o755)
-        self.data = self.root / "data"
+        self.data = data or self.root / "data"
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
         shutil.chown(self.root, "postgres", "postgres")
+        if data is not None:
+            data.mkdir()
+            shutil.chown(data, "postgres", "postgres")
         self._as_postgres(
             [
                 postgres_binary("initdb"),
@@ -37,6 +41,7 @@ class PostgresServer:
                 "-U",
                 "postgres",
                 "--no-sync",
+                *initdb_options,
             ]
         )
 
