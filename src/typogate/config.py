@@ -365,6 +365,9 @@ class Limits(_Section):
     proxy_connections: int = Field(50, ge=1)
     proxy_message_bytes: int = Field(10_240_000, ge=1024)
     proxy_idle_seconds: float = Field(300.0, gt=0)
+    # Relationships a running Guard keeps in memory (three per sender address and outside
+    # domain): past this, no new ones until the next start (about 650 bytes each).
+    learned_ties: int = Field(1_000_000, ge=1000)
     # The journal file (no --db): rotated past this size, with this many old files kept.
     journal_max_bytes: int = Field(100 * 1024 * 1024, ge=4096)
     journal_keep: int = Field(5, ge=1)

@@ -108,7 +108,9 @@ class Guard:
         self.profile = lists.profile
         self._protected = frozenset(domain.ascii for domain in protected)
         learning = self.config.learning
-        self.relationships = Relationships(learning.half_life_days * 86400)
+        self.relationships = Relationships(
+            learning.half_life_days * 86400, self.config.limits.learned_ties
+        )
         # What the monitor last found in the DNS for look-alikes (A-label -> state).
         self._mail_states: dict[str, MailState] = {}
         # No slip costs less than MIN_EDIT_COST nats, so more edits than this cannot matter.

@@ -9,6 +9,7 @@ domain written to years ago stops protecting its near-twins, and stops counting 
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -17,14 +18,18 @@ from typing import Protocol
 
 from typogate.vocabulary import Evidence
 
+log = logging.getLogger(__name__)
+
 ORGANISATION = "*"
 _FULL_DAY = 86400.0
+_LONGEST_PARTY = 320
 
 
 def levels(party: str | None) -> list[str]:
     """The three levels a party's evidence counts at: the organisation, then the party's
-    domain and address (a bare domain is its own domain)."""
-    if not party:
+    domain and address (a bare domain is its own domain). A party longer than an address
+    can be (RFC 5321: 256) is no party of ours: the organisation only."""
+    if not party or len(party) > _LONGEST_PARTY:
         return [ORGANISATION]
     party = party.lower()
     if "@" in party:
@@ -75,15 +80,40 @@ class Relationships:
     the mail that flows (:meth:`observe`) and by what other processes stored (:meth:`put`).
 
     Memory grows with the distinct (party, domain) pairs of the organisation's mail: three
-    entries per pair of sender address and recipient domain, at most.
+    entries per pair of sender address and recipient domain, at most, and never more than
+    ``max_ties`` in all (``limits.learned_ties``): past that, mail flowing adds evidence to
+    the relationships already kept but makes no new ones (a flood of made-up senders or
+    domains cannot grow it), and it says so once.
     """
 
-    def __init__(self, half_life: float) -> None:
+    def __init__(self, half_life: float, max_ties: int = 1_000_000) -> None:
         self.half_life = half_life
+        self.max_ties = max_ties
         self._ties: dict[str, dict[str, Tie]] = {}
+        self._count = 0
+        self._full = False  # said once
 
     def __len__(self) -> int:
-        return sum(len(ties) for ties in self._ties.values())
+        return self._count
+
+    def _tie(self, party: str, domain: str) -> Tie | None:
+        """The tie to count on, made when there is room; None when full."""
+        ties = self._ties.get(party)
+        tie = None if ties is None else ties.get(domain)
+        if tie is not None:
+            return tie
+        if self._count >= self.max_ties:
+            if not self._full:
+                self._full = True
+                log.warning(
+                    "learning: %d relationships kept in memory (limits.learned_ties): "
+                    "new ones are not kept until the next start",
+                    self.max_ties,
+                )
+            return None
+        self._count += 1
+        tie = self._ties.setdefault(party, {})[domain] = Tie()
+        return tie
 
     def put(
         self,
@@ -96,7 +126,7 @@ class Relationships:
         last_seen: float | None = None,
     ) -> Tie:
         """Set one relationship as the store has it (absolute counts, not additions)."""
-        tie = self._ties.setdefault(party, {}).setdefault(domain, Tie())
+        tie = self._tie(party, domain) or Tie()
         tie.sent, tie.received, tie.released = sent, received, released
         tie.last_seen = time.time() if last_seen is None else last_seen
         return tie
@@ -108,7 +138,7 @@ class Relationships:
         now = time.time()
         organisation = Tie()
         for name in levels(party):
-            tie = self._ties.setdefault(name, {}).setdefault(domain, Tie())
+            tie = self._tie(name, domain) or Tie()
             if evidence is Evidence.SENT:
                 tie.sent += count
             elif evidence is Evidence.RECEIVED:
