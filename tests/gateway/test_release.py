@@ -101,10 +101,11 @@ def test_delete_needs_confirmation(held_flow):
 
 def test_sender_link_releases_once_and_bad_links_are_refused(held_flow):
     postfix, sink, config, db = held_flow
-    hold = hold_through_postfix(postfix, db, "ann@army.ml")
+    # Another sender: alice released mail to army.ml above, which taught that she means it.
+    hold = hold_through_postfix(postfix, db, "ann@army.ml", sender="cleo@example.org")
     # The sender's notice carries the link.
     notice = sink.wait_for(
-        lambda m: m.recipients == ["alice@example.org"] and b"ann@army.ml" in m.data
+        lambda m: m.recipients == ["cleo@example.org"] and b"ann@army.ml" in m.data
     )
     body = notice.headers.get_payload(decode=True).decode()
     token = re.search(r"https://typogate\.example\.org/release/(\S+)", body).group(1)

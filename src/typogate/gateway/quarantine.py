@@ -18,6 +18,9 @@ finished on the next start (:meth:`Quarantine.finish_interrupted`).
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,6 +43,8 @@ MIN_SECRET = 16
 # which comes before any of its recipients is held, and at most a long session before.
 _SESSION_SECONDS = 3600.0
 _CLOCK_SECONDS = 2.0
+# An intent older than this, recorded on another host, was left by a crash there.
+_STALE_SECONDS = 90.0
 
 
 class HoldError(TypogateError, ValueError):
@@ -177,11 +182,17 @@ class Quarantine:
             raise UnknownHold(f"no hold {hold_id}")
         if hold.state is HoldState.HELD:
             message = self._held_message(hold)
-            intent = HoldIntent(hold_id, action, message.queue_id, actor, why, datetime.now(UTC))
+            now = datetime.now(UTC)
+            intent = HoldIntent(hold_id, action, message.queue_id, actor, why, now, _owner())
             try:
                 before = self.holds.intend(intent)
-            except ActionUnderWay as error:
-                raise HoldError(str(error)) from None
+            except ActionUnderWay:
+                # Left by a crash since this process started? Finish that, then try again.
+                self.finish_interrupted()
+                try:
+                    before = self.holds.intend(intent)
+                except ActionUnderWay as error:
+                    raise HoldError(str(error)) from None
             if before is None:
                 raise UnknownHold(f"no hold {hold_id}")
             if before.state is HoldState.HELD:  # recorded: now Postfix acts, then the store
@@ -252,10 +263,13 @@ class Quarantine:
     def finish_interrupted(self) -> list[Outcome]:
         """Finish the actions a crash left between the store and Postfix, against the real
         queue: a message still in the hold queue gets the action now; a release Postfix
-        already did is recorded as released, a delete as deleted. Raises
+        already did is recorded as released, a delete as deleted. An action another
+        process (or thread) is carrying out right now is left to it. Raises
         :class:`HoldError` when Postfix's queue cannot be read (the intents then stay)."""
         done = []
         for intent in self.holds.intents():
+            if not _interrupted(intent):
+                continue
             hold = self.holds.get(intent.hold_id)
             try:
                 message = self.queue.find(intent.queue_id)
@@ -273,6 +287,31 @@ class Quarantine:
             log.warning("hold %s: %s", intent.hold_id, sentence)
             done.append(Outcome(intent.hold_id, state, sentence))
         return done
+
+
+def _owner() -> str:
+    """This process and thread, as an intent records who carries it out."""
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+
+def _interrupted(intent: HoldIntent) -> bool:
+    """Whether nobody is carrying ``intent`` out any more: its process is gone (or its
+    thread, in this process), or, for a process on another host, it is older than any
+    action takes (postsuper is given 60 s)."""
+    host, pid, thread = (intent.owner.rsplit(":", 2) + ["", ""])[:3]
+    age = (datetime.now(UTC) - intent.time).total_seconds()
+    if host != socket.gethostname() or not pid.isdigit():
+        return age > _STALE_SECONDS
+    if int(pid) == os.getpid():
+        live = {t.ident for t in threading.enumerate()} - {threading.get_ident()}
+        return not thread.isdigit() or int(thread) not in live
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        pass
+    return age > _STALE_SECONDS * 10  # alive: only a pid reused since
 
 
 def _same_envelope(hold: HoldRecord, message: QueuedMessage) -> bool:

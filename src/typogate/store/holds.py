@@ -112,6 +112,7 @@ class Holds:
                         actor=intent.actor,
                         why=intent.why,
                         time=intent.time,
+                        owner=intent.owner,
                     )
                 )
         except IntegrityError:
@@ -165,7 +166,15 @@ class Holds:
         query = select(HoldIntentRow).order_by(HoldIntentRow.time)
         with Session(self.engine) as session:
             return [
-                HoldIntent(r.hold_id, HoldAction(r.action), r.queue_id, r.actor, r.why, utc(r.time))
+                HoldIntent(
+                    r.hold_id,
+                    HoldAction(r.action),
+                    r.queue_id,
+                    r.actor,
+                    r.why,
+                    utc(r.time),
+                    r.owner,
+                )
                 for r in session.scalars(query)
             ]
 

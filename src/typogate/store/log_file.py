@@ -138,6 +138,9 @@ class FileJournal:
             try:
                 if self.path.stat().st_size <= self.max_bytes:
                     return
+            except FileNotFoundError:  # rotated by another process, nothing written since
+                return
+            try:
                 for number in range(self.keep - 1, 0, -1):
                     older = _rotated(self.path, number)
                     if older.exists():

@@ -71,6 +71,7 @@ class HoldIntentRow(Base):
     actor: Mapped[str] = mapped_column(String(320))
     why: Mapped[str] = mapped_column(Text)
     time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    owner: Mapped[str] = mapped_column(String(320))  # host:pid:thread carrying it out
 
 
 class CorrespondentRow(Base):

@@ -36,7 +36,8 @@ class HoldRecord:
 @dataclass(frozen=True, slots=True)
 class HoldIntent:
     """An action on a held message, recorded before Postfix is asked to carry it out: the
-    queue id it acts on, and who asked and why (for the audit trail)."""
+    queue id it acts on, who asked and why (for the audit trail), and the process that
+    carries it out (``host:pid:thread``), to tell one in flight from one a crash left."""
 
     hold_id: str
     action: HoldAction
@@ -44,6 +45,7 @@ class HoldIntent:
     actor: str
     why: str
     time: datetime
+    owner: str
 
 
 @dataclass(frozen=True, slots=True)

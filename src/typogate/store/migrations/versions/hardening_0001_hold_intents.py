@@ -22,6 +22,7 @@ def upgrade() -> None:
         sa.Column("actor", sa.String(320), nullable=False),
         sa.Column("why", sa.Text, nullable=False),
         sa.Column("time", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("owner", sa.String(320), nullable=False),
     )
 
 
