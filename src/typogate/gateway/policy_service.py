@@ -162,8 +162,9 @@ class PolicyService:
                 action = await self.answer(request) if request else DUNNO
                 connection.judging = False
                 writer.write(f"action={answers.one_line(action, 480)}\n\n".encode())
-                async with asyncio.timeout(self.limits.write_seconds):
-                    await writer.drain()
+                if writer.transport.get_write_buffer_size():  # not yet taken by the client
+                    async with asyncio.timeout(self.limits.write_seconds):
+                        await writer.drain()
                 connection.since = loop.time()
                 if _TERMINATOR in buffer:  # requests sent without waiting: let others in
                     await asyncio.sleep(0)
