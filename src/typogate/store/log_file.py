@@ -98,16 +98,24 @@ class FileJournal:
             self._append(line, sync=True)
 
     def flush(self) -> None:
-        """Write every queued event now."""
+        """Write every queued event now, in parts of at most a sixteenth of ``max_bytes``
+        (each checked for rotation), so no file outgrows ``max_bytes`` by more."""
         with self._lock:
             lines, self._buffer, self._buffered_bytes = self._buffer, [], 0
-            if not lines:
-                return
-            try:
-                self._append("\n".join(lines) + "\n", sync=False)
-            except OSError as error:
-                self.dropped += len(lines)
-                log.error("journal %s: %d verdict events lost: %s", self.path, len(lines), error)
+            part: list[str] = []
+            size = 0
+            for number, line in enumerate(lines, start=1):
+                part.append(line)
+                size += len(line) + 1
+                if size >= self.max_bytes // 16 or number == len(lines):
+                    try:
+                        self._append("\n".join(part) + "\n", sync=False)
+                    except OSError as error:
+                        self.dropped += len(part)
+                        log.error(
+                            "journal %s: %d verdict events lost: %s", self.path, len(part), error
+                        )
+                    part, size = [], 0
 
     def _append(self, text: str, sync: bool) -> None:
         # One write(2) on an O_APPEND descriptor: the policy service and the milter may share
