@@ -22,6 +22,7 @@ from ports import free_port
 from typogate.gateway.postfix_queue import PostfixQueue, QueueError, valid_queue_id
 from typogate.gateway.quarantine import HoldError, Quarantine
 from typogate.store import Store
+from typogate.web.held_message import described
 
 pytestmark = [
     pytest.mark.postfix,
@@ -292,3 +293,35 @@ def test_one_message_per_release_even_for_two_recipients_of_one_hold(flow):
     second = flow.release(rows[1][0])
     assert second.returncode == 0 and "already released" in second.stdout
     assert flow.held_ids() == before - {rows[0][1]}
+
+
+def test_a_forged_queue_id_shows_nothing_of_another_message(flow):
+    """The sender's release page reads the held message's subject and recipients from
+    Postfix's queue: for a forged hold naming another message's queue id, nothing."""
+    sent = subprocess.run(
+        ["swaks", "--server", f"127.0.0.1:{flow.postfix.smtpd_port}", "--from"]
+        + ["vera@example.org", "--to", "pat@amry.mil", "--header", "Subject: Board minutes"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "250 2.0.0 Ok: queued" in sent.stdout, sent.stdout
+    victim = None
+    deadline = time.monotonic() + 20
+    while victim is None and time.monotonic() < deadline:
+        with sqlite3.connect(flow.db_path) as db:
+            victim = db.execute(
+                "SELECT hold_id, queue_id FROM holds WHERE sender = 'vera@example.org'"
+            ).fetchone()
+        time.sleep(0.1)
+    assert victim is not None
+    forged = flow.forge(victim[1], "mallory@example.org", "pat@amry.mil")
+    store = Store(flow.db, writer=False)
+    quarantine = Quarantine(store.holds, PostfixQueue(str(flow.postfix.config_dir)))
+    try:
+        seen = described(quarantine, store.holds.get(forged))
+        assert not seen.described and seen.subject is None
+        own = described(quarantine, store.holds.get(victim[0]))
+        assert own.described and own.subject == "Board minutes"
+    finally:
+        store.close()

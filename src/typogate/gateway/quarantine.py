@@ -181,7 +181,7 @@ class Quarantine:
         if hold is None:
             raise UnknownHold(f"no hold {hold_id}")
         if hold.state is HoldState.HELD:
-            message = self._held_message(hold)
+            message = self.held_message(hold)
             now = datetime.now(UTC)
             intent = HoldIntent(hold_id, action, message.queue_id, actor, why, now, _owner())
             try:
@@ -229,7 +229,7 @@ class Quarantine:
         if state is HoldState.RELEASED and self._released:
             self._released(hold)
 
-    def _held_message(self, hold: HoldRecord) -> QueuedMessage:
+    def held_message(self, hold: HoldRecord) -> QueuedMessage:
         """The message in Postfix's hold queue that ``hold`` is about, checked against the
         real queue: in the hold queue, from the hold's sender, to each of its recipients,
         begun within a session's length before the hold. A queue id that Postfix gave the

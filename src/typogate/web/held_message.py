@@ -17,11 +17,10 @@ from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
 from pathlib import Path
 
-from typogate.store.holds import Holds
+from typogate.gateway.postfix_queue import valid_queue_id
+from typogate.gateway.quarantine import HoldError, Quarantine
 from typogate.store.records import HoldRecord
 
-# Postfix queue ids: short (hex) or long (base 52 + a time prefix); anything else is no id.
-_QUEUE_ID = re.compile(r"[0-9A-Za-z]{5,24}")
 _MAX_HEADERS = 256 * 1024
 _PARSER = BytesParser(policy=policy.default)
 
@@ -35,25 +34,34 @@ class MessageFacts:
     recipients: list[str]
 
 
-def described(holds: Holds, hold: HoldRecord, postfix_config: str | None) -> HoldRecord:
+def described(quarantine: Quarantine, hold: HoldRecord) -> HoldRecord:
     """``hold`` with its subject, date and recipients, read from the message the first time
-    (and kept); as it was when the message cannot be read (then asked again next time)."""
+    (and kept); as it was when the message cannot be read (then asked again next time).
+
+    A Postfix hold's message is the one :meth:`Quarantine.held_message` finds in the real
+    hold queue (same sender and recipients), never simply the queue id the hold recorded:
+    a forged policy request may name another message's id, whose subject and recipients
+    are not the forger's to see."""
     if hold.described:
         return hold
     facts = None
     if hold.message_path:
         facts = from_file(Path(hold.message_path), hold.recipients)
-    elif hold.queue_id:
-        facts = from_queue(hold.queue_id, postfix_config)
+    else:
+        try:
+            message = quarantine.held_message(hold)
+        except HoldError:
+            return hold
+        facts = from_queue(message.queue_id, quarantine.queue.config_dir)
     if facts is None:
         return hold
-    kept = holds.describe(hold.hold_id, facts.subject, facts.written, facts.recipients)
+    kept = quarantine.holds.describe(hold.hold_id, facts.subject, facts.written, facts.recipients)
     return kept or hold
 
 
 def from_queue(queue_id: str, postfix_config: str | None) -> MessageFacts | None:
     """The facts of a message in Postfix's queue (any of its queues), or None."""
-    if not _QUEUE_ID.fullmatch(queue_id):
+    if not valid_queue_id(queue_id):
         return None
     command = ["postcat", *(["-c", postfix_config] if postfix_config else []), "-ehq", queue_id]
     try:

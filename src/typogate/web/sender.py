@@ -76,7 +76,7 @@ def _page(
     status: int = 200,
     problem: str = "",
 ) -> HTMLResponse:
-    hold = described(ctx.store.holds, hold, ctx.config.release.postfix_config)
+    hold = described(ctx.quarantine, hold)
     if hold.state is HoldState.HELD and spent and not problem:
         # The link was used, but the release did not go through (Postfix refused it).
         problem = (

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "hardening_0001"
-down_revision = "sink_0001"  # the newest of main when this was rebased
+down_revision = "auditweb_0001"  # the newest of main when this was rebased
 branch_labels = None
 depends_on = None
 
