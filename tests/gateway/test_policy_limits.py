@@ -114,24 +114,23 @@ def test_clients_that_never_read_lose_their_place(tmp_path):
         # place in the table, until the server closes it (seen here as a failed send).
         client.settimeout(1.0)
         burst = request("john@army.ml") * 2000
-        blocked_since = None
-        said = False
+        reached = False
         deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            try:
-                client.sendall(burst)
-                blocked_since = None
-            except TimeoutError:
-                blocked_since = blocked_since or time.monotonic()
-                if not said and time.monotonic() - blocked_since > 1:
-                    said = True
-                    with contextlib.suppress(threading.BrokenBarrierError):
+        try:
+            while time.monotonic() < deadline:
+                try:
+                    client.sendall(burst)
+                except TimeoutError:  # blocked: the server stopped reading
+                    if not reached:
+                        reached = True
                         stuck.wait()
-            except OSError:
-                closed.append(client)
-                break
-        if not said:
-            stuck.abort()
+                except OSError:
+                    closed.append(client)
+                    return
+        finally:
+            if not reached:  # closed before it was seen stuck: it still counts
+                with contextlib.suppress(threading.BrokenBarrierError):
+                    stuck.wait()
 
     threads = [threading.Thread(target=never_read, args=(c,), daemon=True) for c in greedy]
     try:
