@@ -373,7 +373,7 @@ class Limits(_Section):
     journal_keep: int = Field(5, ge=1)
     # Log lines: at most this many of one kind a minute (then one line says how many were
     # left out), each at most log_line_chars long.
-    log_lines_per_minute: int = Field(60, ge=1)
+    log_lines_per_minute: int = Field(600, ge=1)
     log_line_chars: int = Field(1000, ge=200)
 
 
