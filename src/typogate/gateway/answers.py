@@ -35,8 +35,9 @@ class Refusal:
 
 def one_line(text: str, limit: int = _MAX_TEXT) -> str:
     """Text safe on one protocol line: no control characters, bounded length."""
-    flat = "".join(ch if ch.isprintable() else " " for ch in text)
-    flat = " ".join(flat.split())
+    if not text.isprintable():  # the whole-string test is C-fast; most answers pass it
+        text = "".join(ch if ch.isprintable() else " " for ch in text)
+    flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from ipaddress import ip_address
 
 from typogate.domains import InvalidAddress
@@ -72,11 +74,29 @@ class Gatekeeper:
         self.mode = mode
         self.journal = journal
         self.notices = notices
+        self._trusted_client = self._trusted_clients(guard)
 
     def use(self, guard: Guard, mode: Mode) -> None:
         """Judge with ``guard`` in ``mode`` from the next recipient on (a reload): the new
         Guard is complete before it is handed over, and the swap is one assignment."""
+        self._trusted_client = self._trusted_clients(guard)
         self.guard, self.mode = guard, mode
+
+    @staticmethod
+    def _trusted_clients(guard: Guard) -> Callable[[str], bool]:
+        """Whether a client address is in ``guard``'s ``gateway.trusted_networks``, cached:
+        a gateway hears from few clients, and parsing the address cost more than judging."""
+        networks = tuple(guard.config.gateway.trusted_networks)
+
+        @lru_cache(maxsize=4096)
+        def trusted(address: str) -> bool:
+            try:
+                client = ip_address(address.removeprefix("IPv6:"))
+            except ValueError:
+                return False
+            return any(client in network for network in networks)
+
+        return trusted
 
     def _checked(self, envelope: Envelope) -> Envelope:
         """``envelope`` with a queue id that is not Postfix's syntax dropped (and logged):
@@ -165,11 +185,7 @@ class Gatekeeper:
         the recipient's domain the sender's own, nor lets its relationships allow one."""
         if envelope.sasl_username:
             return True
-        try:
-            client = ip_address((envelope.client_address or "").removeprefix("IPv6:"))
-        except ValueError:
-            return False
-        return any(client in network for network in self.guard.config.gateway.trusted_networks)
+        return self._trusted_client(envelope.client_address or "")
 
     def _log_verdict(self, verdict: Verdict, envelope: Envelope) -> None:
         """The one log line of a verdict that is not allow (docs/operations.md)."""
