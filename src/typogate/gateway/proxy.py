@@ -23,7 +23,6 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiosmtplib
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from typogate.config import Limits
@@ -31,6 +30,7 @@ from typogate.domains import InvalidAddress
 from typogate.gateway import answers
 from typogate.gateway.gatekeeper import Envelope as MailEnvelope
 from typogate.gateway.gatekeeper import Gatekeeper
+from typogate.gateway.next_hop import FAILURES, NextHop, passed_on, refusal_of
 from typogate.vocabulary import Action
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ class ProxyLimits:
 class _Relay:
     """The next-hop session mirroring one client session."""
 
-    client: aiosmtplib.SMTP
+    hop: NextHop
     warnings: list[tuple[str, str]] = field(default_factory=list)
 
 
@@ -103,27 +103,18 @@ class ProxyHandler:
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
         await self._close(session)
-        host, port = self.next_hop
-        client = aiosmtplib.SMTP(hostname=host, port=port, timeout=self.timeout, start_tls=False)
         sender = "" if address.strip("<> ") == "" else address  # bounces: MAIL FROM:<>
         try:
-            await client.connect()
-            await client.ehlo()
-            reply = await client.mail(sender)
+            hop, reply = await NextHop.open(self.next_hop, sender, timeout=self.timeout)
         except ValueError as error:
-            client.close()
             return f"501 5.1.7 {answers.one_line(str(error))}"
-        except (aiosmtplib.SMTPException, OSError) as error:
-            log.warning("proxy: next hop %s:%d: %s", host, port, error)
-            client.close()
-            return _reply_of(error) or _NEXT_HOP_DOWN
-        except asyncio.CancelledError:  # the client went away meanwhile: so does the relay
-            client.close()
-            raise
-        self._relays[id(session)] = _Relay(client)
+        except FAILURES as error:
+            log.warning("proxy: next hop %s:%d: %s", *self.next_hop, error)
+            return refusal_of(error) or _NEXT_HOP_DOWN
+        self._relays[id(session)] = _Relay(hop)
         envelope.mail_from = address
         envelope.mail_options.extend(options)
-        return f"{reply.code} {reply.message}"
+        return passed_on(reply)
 
     async def handle_RCPT(  # noqa: N802
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -147,13 +138,13 @@ class ProxyHandler:
         if decision is not None and action in (Action.REJECT, Action.HOLD):
             return str(answers.refusal(decision.verdict))
         try:
-            reply = await relay.client.rcpt(address)
-        except (aiosmtplib.SMTPException, OSError) as error:
-            return _reply_of(error) or _NEXT_HOP_DOWN
+            reply = await relay.hop.client.rcpt(address)
+        except FAILURES as error:
+            return refusal_of(error) or _NEXT_HOP_DOWN
         if decision is not None and action is Action.WARN:
             relay.warnings.append(answers.warning_header(decision.verdict))
         envelope.rcpt_tos.append(address)
-        return f"{reply.code} {reply.message}"
+        return passed_on(reply)
 
     async def handle_DATA(  # noqa: N802
         self, server: SMTP, session: Session, envelope: Envelope
@@ -164,12 +155,12 @@ class ProxyHandler:
         content = envelope.original_content or b""
         headers = "".join(f"{name}: {value}\r\n" for name, value in relay.warnings).encode()
         try:
-            reply = await relay.client.data(headers + content)
-        except (aiosmtplib.SMTPException, OSError) as error:
-            return _reply_of(error) or _NEXT_HOP_DOWN
+            reply = await relay.hop.client.data(headers + content)
+        except FAILURES as error:
+            return refusal_of(error) or _NEXT_HOP_DOWN
         finally:
             await self._close(session)
-        return f"{reply.code} {reply.message}"
+        return passed_on(reply)
 
     async def handle_RSET(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
         await self._close(session)
@@ -182,10 +173,7 @@ class ProxyHandler:
     async def _close(self, session: Session) -> None:
         relay = self._relays.pop(id(session), None)
         if relay is not None:
-            try:
-                await relay.client.quit()
-            except (aiosmtplib.SMTPException, OSError):
-                relay.client.close()
+            await relay.hop.close()
 
 
 class ProxySession(SMTP):
@@ -218,10 +206,3 @@ class ProxySession(SMTP):
         super().connection_lost(error)
         if session is not None:
             self.proxy.ended(session)
-
-
-def _reply_of(error: BaseException) -> str | None:
-    """The next hop's own refusal, passed to the client unchanged."""
-    if isinstance(error, aiosmtplib.SMTPResponseException):
-        return f"{error.code} {error.message}"
-    return None

@@ -14,13 +14,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
-import aiosmtplib
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from typogate.gateway.answers import one_line
+from typogate.gateway.next_hop import FAILURES, NextHop, passed_on, refusal_of
 from typogate.gateway.sink.decision import SinkPolicy
 from typogate.gateway.sink.records import SinkRecorder
 from typogate.store.sink_log import SinkLog, SinkOutcome
@@ -31,14 +30,6 @@ _NEXT_HOP_DOWN = "451 4.4.1 the recipient's mail server is unreachable, please t
 # One registrant's server per transaction: a recipient for another one is asked to come
 # again in a transaction of its own (a 452 makes the sender's MTA retry it soon).
 _ONE_NEXT_HOP = "452 4.5.3 one destination per transaction here, please send again"
-
-
-@dataclass
-class _Forward:
-    """The session with a registrant's server that mirrors one client transaction."""
-
-    next_hop: tuple[str, int]
-    client: aiosmtplib.SMTP
 
 
 class SinkHandler:
@@ -56,7 +47,8 @@ class SinkHandler:
         self.recorder = recorder
         self.sink_log = sink_log
         self.timeout = timeout
-        self._forwards: dict[int, _Forward] = {}
+        # The session with a registrant's server mirroring each client transaction.
+        self._forwards: dict[int, NextHop] = {}
 
     async def handle_RCPT(  # noqa: N802 (aiosmtpd hook names)
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -93,11 +85,11 @@ class SinkHandler:
             return "554 5.5.1 no valid recipients"
         try:
             reply = await forward.client.data(envelope.original_content or b"")
-        except (aiosmtplib.SMTPException, OSError) as error:
-            return _reply_of(error) or _NEXT_HOP_DOWN
+        except FAILURES as error:
+            return refusal_of(error) or _NEXT_HOP_DOWN
         finally:
             await self._close(session)
-        return f"{reply.code} {one_line(reply.message)}"
+        return passed_on(reply)
 
     async def handle_RSET(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
         await self._close(session)
@@ -111,49 +103,31 @@ class SinkHandler:
         self, session: Session, envelope: Envelope, address: str, next_hop: tuple[str, int]
     ) -> str:
         forward = self._forwards.get(id(session))
-        if forward is not None and forward.next_hop != next_hop:
+        if forward is not None and forward.address != next_hop:
             return _ONE_NEXT_HOP
         try:
             if forward is None:
-                forward = await self._open(envelope, next_hop)
+                forward, _ = await NextHop.open(
+                    next_hop,
+                    (envelope.mail_from or "").strip("<>"),
+                    options=["SMTPUTF8"] if envelope.smtp_utf8 else [],
+                    timeout=self.timeout,
+                )
                 self._forwards[id(session)] = forward
             reply = await forward.client.rcpt(address)
-        except (aiosmtplib.SMTPException, OSError, ValueError) as error:
+        except (*FAILURES, ValueError) as error:
             log.warning("sink: forwarding to %s:%d: %s", *next_hop, error)
-            if isinstance(error, aiosmtplib.SMTPResponseException):
-                return _reply_of(error) or _NEXT_HOP_DOWN
+            refused = refusal_of(error)
+            if refused is not None:  # the registrant's own answer: the session goes on
+                return refused
             await self._close(session)
             return _NEXT_HOP_DOWN
-        return f"{reply.code} {one_line(reply.message)}"
-
-    async def _open(self, envelope: Envelope, next_hop: tuple[str, int]) -> _Forward:
-        host, port = next_hop
-        client = aiosmtplib.SMTP(hostname=host, port=port, timeout=self.timeout, start_tls=False)
-        await client.connect()
-        try:
-            await client.ehlo()
-            sender = (envelope.mail_from or "").strip("<>")
-            options = ["SMTPUTF8"] if envelope.smtp_utf8 else []
-            await client.mail(sender, options=options)
-        except BaseException:
-            client.close()
-            raise
-        return _Forward(next_hop, client)
+        return passed_on(reply)
 
     async def _close(self, session: Session) -> None:
         forward = self._forwards.pop(id(session), None)
         if forward is not None:
-            try:
-                await forward.client.quit()
-            except (aiosmtplib.SMTPException, OSError):
-                forward.client.close()
-
-
-def _reply_of(error: BaseException) -> str | None:
-    """The registrant server's own refusal, passed to the client."""
-    if isinstance(error, aiosmtplib.SMTPResponseException):
-        return f"{error.code} {one_line(error.message)}"
-    return None
+            await forward.close()
 
 
 # The common MAIL FROM / RCPT TO argument: <dot-atom@ldh.domain> and its parameters.

@@ -1,0 +1,68 @@
+"""A session with the next hop that mirrors one client transaction.
+
+The SMTP proxy relays each client session to its next hop, and the sink forwards a chosen
+recipient to the registrant's own server; both open the session at the client's MAIL, pass
+the next hop's answers back unchanged and close it with the client's session, so nothing is
+ever acknowledged that the next hop did not accept.
+"""
+
+from __future__ import annotations
+
+import aiosmtplib
+
+from typogate.gateway.answers import one_line
+
+# What a next-hop session can fail with: its refusals, timeouts and the network.
+FAILURES = (aiosmtplib.SMTPException, OSError)
+
+
+class NextHop:
+    """One SMTP session with ``address`` (host, port), begun with the client's sender."""
+
+    def __init__(self, address: tuple[str, int], client: aiosmtplib.SMTP) -> None:
+        self.address = address
+        self.client = client
+
+    @classmethod
+    async def open(
+        cls,
+        address: tuple[str, int],
+        sender: str,
+        *,
+        options: list[str] | None = None,
+        timeout: float = 60.0,
+    ) -> tuple[NextHop, aiosmtplib.SMTPResponse]:
+        """Connect, greet and give the sender (``""`` for a bounce); the session and the
+        next hop's reply to MAIL. Raises what :data:`FAILURES` name, or ``ValueError`` for a
+        sender aiosmtplib cannot write; the connection never outlives a failure or a
+        cancellation (the client went away meanwhile)."""
+        host, port = address
+        client = aiosmtplib.SMTP(hostname=host, port=port, timeout=timeout, start_tls=False)
+        try:
+            await client.connect()
+            await client.ehlo()
+            reply = await client.mail(sender, options=options or [])
+        except BaseException:
+            client.close()
+            raise
+        return cls(address, client), reply
+
+    async def close(self) -> None:
+        """Say QUIT, or drop the connection when the next hop no longer listens."""
+        try:
+            await self.client.quit()
+        except FAILURES:
+            self.client.close()
+
+
+def passed_on(reply: aiosmtplib.SMTPResponse) -> str:
+    """The next hop's reply as the client's answer, on one protocol line."""
+    return f"{reply.code} {one_line(reply.message)}"
+
+
+def refusal_of(error: BaseException) -> str | None:
+    """The next hop's own refusal in ``error``, passed to the client unchanged; ``None``
+    when the next hop gave no answer (unreachable, timed out)."""
+    if isinstance(error, aiosmtplib.SMTPResponseException):
+        return f"{error.code} {one_line(error.message)}"
+    return None
