@@ -72,9 +72,20 @@ def test_mail_received_while_running_teaches_at_once():
     gate = guard()
     gate.learn({"acme-corp.com": 400})
     assert gate.evaluate("a@acme-crop.com").is_alert
-    for _ in range(2):  # learning.proven_after
-        gate.observe("ops@example.org", "acme-crop.com", Evidence.RECEIVED)
+    assert gate.observe("ops@example.org", "acme-crop.com", Evidence.SENT)  # warned, sent
+    for _ in range(2):  # learning.proven_after replies
+        assert gate.observe("ops@example.org", "acme-crop.com", Evidence.RECEIVED)
     assert gate.evaluate("a@acme-crop.com").reason == "allowed.known"
+
+
+def test_a_likely_slip_writing_unasked_proves_nothing():
+    gate = guard()
+    gate.learn({"acme-corp.com": 400})
+    for user in ("ops", "sue", "tom"):  # nobody here wrote to it: no replies
+        assert not gate.observe(f"{user}@example.org", "acme-crop.com", Evidence.RECEIVED)
+    assert gate.evaluate("a@acme-crop.com").is_alert
+    # A domain that is no likely slip is a correspondent whoever wrote first.
+    assert gate.observe("ops@example.org", "fabrikam.example", Evidence.RECEIVED)
 
 
 def test_allowed_deliveries_while_running_make_a_correspondent_and_protect_its_twin():

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typogate import Config, Guard
 from typogate.gateway.gatekeeper import Envelope, Gatekeeper
 from typogate.store import Store
-from typogate.vocabulary import Adapter
+from typogate.vocabulary import Adapter, Evidence
 
 
 def _gatekeeper(tmp_path) -> tuple[Gatekeeper, Store]:
@@ -62,3 +62,26 @@ def test_mail_from_outside_to_our_own_domain_is_mail_received(tmp_path):
     store.close()
     assert learned[("ops@example.org", "acme-corp.com")] == (0, 2)
     assert learned[("*", "acme-corp.com")] == (0, 2)
+
+
+def test_a_look_alikes_owner_writing_to_us_unasked_never_opens_the_way(tmp_path):
+    # The operator of army.ml sends us mail: without this rule, two messages made army.ml
+    # "proven" for the whole organisation and every later slip to it was let through.
+    gatekeeper, store = _gatekeeper(tmp_path)
+    squatter = Envelope(sender="info@army.ml", client_address="203.0.113.9")
+    for user in ("ops", "alice", "bob", "carol"):
+        gatekeeper.decide(f"{user}@example.org", squatter)
+    signed_in = Envelope(sender="alice@example.org", sasl_username="alice")
+    assert gatekeeper.decide("general@army.ml", signed_in).verdict.is_alert
+    learned = _learned(store)
+    store.close()
+    assert not any(domain == "army.ml" for _, domain in learned)
+
+
+def test_a_look_alike_answering_the_one_who_wrote_to_it_is_a_reply(tmp_path):
+    gatekeeper, store = _gatekeeper(tmp_path)
+    gatekeeper.guard.observe("alice@example.org", "army.ml", Evidence.RELEASED)
+    gatekeeper.decide("alice@example.org", Envelope(sender="hq@army.ml"))
+    learned = _learned(store)
+    store.close()
+    assert learned[("alice@example.org", "army.ml")] == (0, 1)

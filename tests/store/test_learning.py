@@ -88,6 +88,36 @@ def test_learn_reads_both_directions_and_refuses_to_learn_a_slip(tmp_path: Path)
     assert twin["suggestion"] == "acme-corp.com" and twin["action"] != "allow"
 
 
+def test_a_look_alikes_owner_writing_in_unasked_teaches_nothing(tmp_path: Path):
+    # army.ml's owner mails four of ours who never wrote there: before, those twelve
+    # messages "proved" army.ml for the whole organisation and its leaks went through.
+    lines = [_log()]
+    for n, user in enumerate(("alice", "bob", "carol", "dave") * 3, start=500):
+        lines.append(
+            IN.format(m=n % 60, n=n, sender="info@army.ml", recipient=f"{user}@example.org")
+        )
+    (tmp_path / "mail.log").write_text("".join(lines))
+    (tmp_path / "typogate.toml").write_text("[domains]\nprotected = ['army.mil', 'example.org']\n")
+    db = f"sqlite:///{tmp_path / 'typogate.db'}"
+    learned = subprocess.run(
+        [TYPOGATE, "learn", "mail.log", "--db", db, "--config", "typogate.toml", "--json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert json.loads(learned.stdout)["unasked"] == [{"domain": "army.ml", "received": 12}]
+    checked = subprocess.run(
+        [TYPOGATE, "check", "--json", "--db", db, "--config", "typogate.toml", "colonel@army.ml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert json.loads(checked.stdout)["action"] == "reject"
+
+
 @pytest.mark.postgres
 def test_gateways_on_one_postgresql_see_each_others_learning(postgres, tmp_path: Path):
     """Process A lets mail to a new partner through three times: A knows the partner at

@@ -5,7 +5,9 @@ by the ``smtp`` client to an outside domain (``smtp ... to=<bob@partner.example>
 status=sent``) is a delivery to that domain. Inbound: a message from an outside sender
 delivered here by ``local``, ``virtual``, ``lmtp`` or ``pipe`` is mail received from the
 sender's domain by its local recipient. Deliveries prove little (years of mail to army.ml
-were slips); mail received from a domain proves it real.
+were slips); mail received from a domain proves it real, but from a likely slip only as a
+reply, to one of ours who delivered mail to it (:meth:`Lessons.received`): its owner
+writing to us unasked proves nothing.
 
 One pass over a chunk, linear in its size: every ``from=``/``to=`` line is matched once, and
 the sender of each queue id is remembered until its deliveries are read.
@@ -16,6 +18,7 @@ from __future__ import annotations
 import re
 import zlib
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from typogate.audit.sources import AuditInputError, Overlong, Part, blocks
@@ -36,11 +39,11 @@ _INBOUND = frozenset({b"local", b"virtual", b"lmtp", b"pipe"})
 
 @dataclass
 class Lessons:
-    """Evidence per (our party, outside domain): deliveries out and messages in, at every
-    level (organisation ``*``, our party's domain, its address)."""
+    """Evidence per (our party, outside domain): deliveries out at every level (organisation
+    ``*``, our party's domain, its address), and messages in per local recipient."""
 
     sent: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
-    received: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
+    heard: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
     deliveries: int = 0
     messages_in: int = 0
 
@@ -48,18 +51,35 @@ class Lessons:
         """Add another chunk's lessons."""
         for key, count in other.sent.items():
             self.sent[key] += count
-        for key, count in other.received.items():
-            self.received[key] += count
+        for key, count in other.heard.items():
+            self.heard[key] += count
         self.deliveries += other.deliveries
         self.messages_in += other.messages_in
 
-    def domains(self) -> dict[str, tuple[int, int]]:
-        """Per outside domain, for the whole organisation: (deliveries, messages received)."""
+    def received(
+        self, slip_like: Callable[[str], bool]
+    ) -> tuple[dict[tuple[str, str], int], dict[str, int]]:
+        """The mail received that counts, at every level: from a domain that is no likely
+        slip (``slip_like``), or in reply, to one of ours who delivered mail to the domain;
+        and per domain the messages that do not count (a likely slip writing unasked)."""
+        counted: dict[tuple[str, str], int] = defaultdict(int)
+        unasked: dict[str, int] = defaultdict(int)
+        for (recipient, domain), count in self.heard.items():
+            if self.sent.get((recipient, domain)) or not slip_like(domain):
+                for level in levels(recipient):
+                    counted[(level, domain)] += count
+            else:
+                unasked[domain] += count
+        return dict(counted), dict(unasked)
+
+    def domains(self, received: dict[tuple[str, str], int]) -> dict[str, tuple[int, int]]:
+        """Per outside domain, for the whole organisation: (deliveries, messages received
+        that count, as :meth:`received` gives them)."""
         found: dict[str, tuple[int, int]] = {}
         for (party, domain), count in self.sent.items():
             if party == "*":
                 found[domain] = (count, found.get(domain, (0, 0))[1])
-        for (party, domain), count in self.received.items():
+        for (party, domain), count in received.items():
             if party == "*":
                 found[domain] = (found.get(domain, (0, 0))[0], count)
         return found
@@ -104,6 +124,5 @@ def read(chunk: bytes, senders: dict[bytes, bytes] | None = None) -> Lessons:
         elif agent in _INBOUND and b"@" in sender:
             domain = sender.rpartition(b"@")[2].decode("utf-8", "replace")
             lessons.messages_in += 1
-            for level in levels(recipient.decode("utf-8", "replace")):
-                lessons.received[(level, domain)] += 1
+            lessons.heard[(levels(recipient.decode("utf-8", "replace"))[-1], domain)] += 1
     return lessons

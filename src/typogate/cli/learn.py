@@ -30,7 +30,9 @@ def learn(
     stops being flagged, and its near-twins become suspicious. A domain that is itself a
     likely slip for a protected domain or a strong correspondent is never learned from
     deliveries alone, however many: it needs mail received from it, a sender's release or
-    an admin's rule. What was refused, and why, is printed (a table, or --json).
+    an admin's rule; and mail from it counts only as a reply, to one of ours who delivered
+    mail to it (its owner writing to us unasked proves nothing). What was refused, and
+    why, is printed (a table, or --json).
     """
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TransferSpeedColumn
@@ -64,12 +66,21 @@ def learn(
             progress.advance(task, part.size)
     history = runtime.store.history
     history.learn(dict(learned.sent), evidence=Evidence.SENT)
-    history.learn(dict(learned.received), evidence=Evidence.RECEIVED)
     with failing_cleanly():
         guard = runtime.guard  # knows what was just learned, and what it refuses to trust
+
+    def slip_like(domain: str) -> bool:
+        try:
+            return guard.slip_like(domain)
+        except InvalidAddress:
+            return True  # not a domain name: mail "from" it proves nothing
+
+    received, unasked = learned.received(slip_like)
+    history.learn(received, evidence=Evidence.RECEIVED)
+    domains = learned.domains(received)
     refused = []
-    for domain, (sent, received) in sorted(learned.domains().items()):
-        if sent and not received:
+    for domain, (sent, received_from) in sorted(domains.items()):
+        if sent and not received_from:
             try:
                 verdict = guard.judge_domain(domain)
             except InvalidAddress:
@@ -77,7 +88,6 @@ def learn(
             if verdict.action is not Action.ALLOW:
                 refused.append((domain, sent, verdict.suggestion, verdict.explanation))
     runtime.close()
-    domains = learned.domains()
     summary = {
         "deliveries": learned.deliveries,
         "received": learned.messages_in,
@@ -86,6 +96,7 @@ def learn(
         "refused": [
             {"domain": d, "deliveries": n, "suggestion": s, "why": why} for d, n, s, why in refused
         ],
+        "unasked": [{"domain": d, "received": n} for d, n in sorted(unasked.items())],
     }
     if as_json:
         print(json.dumps(summary, ensure_ascii=False))
@@ -102,4 +113,11 @@ def learn(
         table.add_column("why", overflow="fold", ratio=1)
         for domain, sent, suggestion, why in refused:
             table.add_row(domain, f"{sent:,}", suggestion or "", why)
+        Console().print(table)
+    if unasked:
+        table = Table(title="Not learned: mail from likely slips that nobody here wrote to")
+        table.add_column("domain", overflow="fold")
+        table.add_column("messages received", justify="right")
+        for domain, count in sorted(unasked.items()):
+            table.add_row(domain, f"{count:,}")
         Console().print(table)

@@ -160,8 +160,7 @@ class Gatekeeper:
             evidence = Evidence.RECEIVED
         else:
             return
-        self.guard.observe(party, domain, evidence)
-        if self.journal is not None:
+        if self.guard.observe(party, domain, evidence) and self.journal is not None:
             self.journal.observe(party, domain, evidence)
 
     def unreadable(self, recipient: str, error: InvalidAddress) -> answers.Refusal | None:

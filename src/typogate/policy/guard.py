@@ -256,16 +256,30 @@ class Guard:
                 domains.append(domain)
         self._reconsider(domains)
 
-    def observe(self, party: str | None, domain: str, evidence: Evidence) -> None:
+    def observe(self, party: str | None, domain: str, evidence: Evidence) -> bool:
         """Take in one piece of evidence as mail flows: ``party`` (one of ours, an address)
-        sent to ``domain``, received from it, or released a message held for it."""
+        sent to ``domain``, received from it, or released a message held for it. Returns
+        whether it counts: mail from a domain this Guard takes for a likely slip counts only
+        as a reply, to a party that wrote to it (its owner writing to us unasked proves
+        nothing, and would otherwise open the way for every slip to it)."""
         try:
             known = parse_domain(domain)
         except InvalidAddress:
-            return
+            return False
+        if evidence is Evidence.RECEIVED and not self._answers(party, known):
+            return False
         tie = self.relationships.observe(party, known.unicode, evidence)
         if self._may_become_known(tie) and known not in self._index:
             self._reconsider([known])
+        return True
+
+    def _answers(self, party: str | None, domain: Domain) -> bool:
+        """Whether mail from ``domain`` to ``party`` is a correspondent's: from a domain that
+        is no likely slip, or in reply to ``party``'s own mail or release to it."""
+        own = self.relationships.tie(party.lower(), domain.unicode) if party else None
+        if own is not None and (own.sent or own.released):
+            return True
+        return domain in self._index or not self._likely(self._judged(domain.ascii))
 
     def _may_become_known(self, tie: Tie) -> bool:
         learning = self.config.learning
