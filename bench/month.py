@@ -13,7 +13,9 @@ have a correspondent's address saved with a slip, sent to again and again. Corre
 that exist write back. Days 1-14 are written as a Postfix log (outbound deliveries, bounces,
 inbound replies delivered by local and lmtp) and learned with `typogate learn`; days 15-30
 are judged through `typogate serve` (which loads the learned correspondents), asked over its
-policy socket as Postfix asks, with the envelope sender in each request. Side by side: the
+policy socket as Postfix asks, with the envelope sender in each request, and the replies of
+those days asked about in time order too (Postfix asks for inbound mail as well: a reply
+teaches the running gateway). Side by side: the
 same days judged by a service with no history.
 
 Reported: alerts per 10,000 legitimate messages, the share of messages to typo domains that
@@ -409,6 +411,16 @@ def _request(message: Message, address: str, number: int) -> bytes:
     ).encode()
 
 
+def _reply(sender: str, recipient: str, number: int) -> bytes:
+    """Mail from outside to one of ours, as Postfix asks about it: no authentication."""
+    return (
+        "request=smtpd_access_policy\nprotocol_state=RCPT\nprotocol_name=ESMTP\n"
+        "client_address=198.51.100.40\nclient_name=mail.example.net\n"
+        f"helo_name=mail.example.net\nsender={sender}\nrecipient={recipient}\nqueue_id=\n"
+        f"instance={number:x}.1.0\nsize=6120\n\n"
+    ).encode()
+
+
 async def _ask(port: int, requests: list[tuple[int, bytes]], answers: dict[int, str]) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
@@ -441,7 +453,9 @@ class Service:
     def __init__(self, work: Path, name: str, db: str) -> None:
         self.port = free_port()
         config = work / f"{name}.toml"
-        config.write_text(f'[gateway]\npolicy_listen = "127.0.0.1:{self.port}"\n')
+        config.write_text(
+            f'[gateway]\npolicy_listen = "127.0.0.1:{self.port}"\nown_domains = ["{ORG}"]\n'
+        )
         self.log = open(work / f"{name}.log", "w")  # noqa: SIM115 (closed in stop)
         self.process = subprocess.Popen(
             [TYPOGATE, "serve", "--no-web", "--no-milter", "--db", db, "--config", str(config)],
@@ -507,11 +521,19 @@ def run_seed(seed: int, kinds: dict[str, list[str]], real: set[str], console: Co
         }
         learned = learned_typos(history, log_typos)
         judged = [m for m in month.outbound if m.day > LEARNED_DAYS]
-        requests, where = [], []
+        # Outbound recipients and the replies that come in meanwhile, in time order, as
+        # Postfix asks for both: a reply teaches the running gateway (mail received).
+        timeline: list[tuple[int, int, bytes, tuple[int, int] | None]] = []
         for number, message in enumerate(judged):
             for position, (address, _) in enumerate(message.recipients):
-                requests.append(_request(message, address, number))
-                where.append((number, position))
+                request = _request(message, address, number)
+                timeline.append((message.day, message.second, request, (number, position)))
+        replies = [r for r in month.inbound if LEARNED_DAYS < r[0] <= DAYS]
+        for number, (day, second, sender, recipient) in enumerate(replies):
+            timeline.append((day, second, _reply(sender, recipient, number), None))
+        timeline.sort(key=lambda event: event[:2])
+        requests = [request for *_, request, _ in timeline]
+        where = [(key, spot) for key, (*_, spot) in enumerate(timeline) if spot is not None]
         services = {
             "with history": Service(work, "with", history),
             "without history": Service(work, "without", f"sqlite:///{work / 'empty.db'}"),
@@ -531,7 +553,8 @@ def run_seed(seed: int, kinds: dict[str, list[str]], real: set[str], console: Co
         "log_messages": sum(m.day <= LEARNED_DAYS for m in month.outbound),
         "inbound_in_log": sum(day <= LEARNED_DAYS for day, *_ in month.inbound),
         "judged_messages": len(judged),
-        "judged_requests": len(requests),
+        "judged_requests": len(where),
+        "replies_in_judged_days": len(requests) - len(where),
         "typo_domains_in_log": len(log_typos),
         # delivered often enough to become a correspondent if deliveries alone taught
         "typo_domains_delivered_3": sum(delivered[d] >= 3 for d in log_typos),
@@ -553,7 +576,7 @@ def run_seed(seed: int, kinds: dict[str, list[str]], real: set[str], console: Co
     }
     for (name, _), got in zip(services.items(), answers, strict=True):
         alert = [[False] * len(m.recipients) for m in judged]
-        for key, (number, position) in enumerate(where):
+        for key, (number, position) in where:
             alert[number][position] = got[key] != "DUNNO"
         legit = alerts = 0
         typos: dict[str, list[bool]] = defaultdict(list)
@@ -584,7 +607,9 @@ def run_seed(seed: int, kinds: dict[str, list[str]], real: set[str], console: Co
         }
     console.print(
         f"[dim]seed {seed}: {result['messages']:,} messages, {result['judged_requests']:,} "
-        f"recipients judged twice at {result['requests_per_second']:,.0f}/s, "
+        f"recipients and "
+        f"{result['replies_in_judged_days']:,} replies judged twice at "
+        f"{result['requests_per_second']:,.0f}/s, "
         f"{result['seconds']:.0f} s[/]"
     )
     return result
