@@ -8,6 +8,8 @@ ever acknowledged that the next hop did not accept.
 
 from __future__ import annotations
 
+import asyncio
+
 import aiosmtplib
 
 from typogate.gateway.answers import one_line
@@ -47,12 +49,27 @@ class NextHop:
             raise
         return cls(address, client), reply
 
+    async def deliver(self, content: bytes, unreachable: str) -> str:
+        """Send the message and end the session; the client's answer: the next hop's reply,
+        its refusal, or ``unreachable`` when it gave none."""
+        try:
+            reply = await self.client.data(content)
+        except FAILURES as error:
+            return refusal_of(error) or unreachable
+        finally:
+            await self.close()
+        return passed_on(reply)
+
     async def close(self) -> None:
-        """Say QUIT, or drop the connection when the next hop no longer listens."""
+        """Say QUIT, or drop the connection when the next hop no longer listens or the
+        client's session is cancelled meanwhile (it went away)."""
         try:
             await self.client.quit()
         except FAILURES:
             self.client.close()
+        except asyncio.CancelledError:
+            self.client.close()
+            raise
 
 
 def passed_on(reply: aiosmtplib.SMTPResponse) -> str:

@@ -149,18 +149,12 @@ class ProxyHandler:
     async def handle_DATA(  # noqa: N802
         self, server: SMTP, session: Session, envelope: Envelope
     ) -> str:
-        relay = self._relays.get(id(session))
+        relay = self._relays.pop(id(session), None)
         if relay is None:
             return "503 5.5.1 no valid recipients"
         content = envelope.original_content or b""
         headers = "".join(f"{name}: {value}\r\n" for name, value in relay.warnings).encode()
-        try:
-            reply = await relay.hop.client.data(headers + content)
-        except FAILURES as error:
-            return refusal_of(error) or _NEXT_HOP_DOWN
-        finally:
-            await self._close(session)
-        return passed_on(reply)
+        return await relay.hop.deliver(headers + content, _NEXT_HOP_DOWN)
 
     async def handle_RSET(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
         await self._close(session)

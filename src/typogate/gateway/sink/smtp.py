@@ -80,16 +80,10 @@ class SinkHandler:
     ) -> str:
         # Reached only with a forwarded recipient in the envelope (aiosmtpd answers 503
         # itself when there is none): the content goes to the registrant's server only.
-        forward = self._forwards.get(id(session))
+        forward = self._forwards.pop(id(session), None)
         if forward is None:
             return "554 5.5.1 no valid recipients"
-        try:
-            reply = await forward.client.data(envelope.original_content or b"")
-        except FAILURES as error:
-            return refusal_of(error) or _NEXT_HOP_DOWN
-        finally:
-            await self._close(session)
-        return passed_on(reply)
+        return await forward.deliver(envelope.original_content or b"", _NEXT_HOP_DOWN)
 
     async def handle_RSET(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
         await self._close(session)
