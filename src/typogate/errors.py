@@ -19,6 +19,13 @@ class ConfigError(TypogateError, ValueError):
     """A configuration that cannot be used; the message names the file and the key."""
 
 
+class StoreURLError(TypogateError, ValueError):
+    """A store URL for a database typogate does not support (only SQLite and PostgreSQL).
+
+    Here rather than beside the store's engine so that a command can say it without
+    importing the database libraries (a tenth of a second of ``typogate check``)."""
+
+
 class CannotListen(TypogateError, OSError):
     """A listener could not start: its address is taken, or not this machine's."""
 

@@ -83,7 +83,7 @@ class Runtime:
         store (with its batched writer), or without a store to the configuration's journal
         file. Without ``recording`` the store is only read and administered, and a SQLite
         store that does not exist is an error rather than a new empty one, unless
-        ``create``. Raises :class:`~typogate.store.engine.StoreURLError` for a URL of a
+        ``create``. Raises :class:`~typogate.errors.StoreURLError` for a URL of a
         database typogate does not support, :class:`~typogate.store.engine.StoreMissing`
         and :class:`~typogate.store.engine.StoreUnavailable` when the store cannot be
         opened. ``reread`` reads the configuration again for :meth:`reload`.

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, NoReturn
 import typer
 
 from typogate.config import SYSTEM_FILE, Config, Limits, config_file, host_and_port
-from typogate.errors import CannotListen, ConfigError, TypogateError
+from typogate.errors import CannotListen, ConfigError, StoreURLError, TypogateError
 from typogate.vocabulary import Mode, Profile
 
 if TYPE_CHECKING:
@@ -50,8 +50,6 @@ def fail(what: str, why: str, status: int = FAILED) -> NoReturn:
 @contextmanager
 def failing_cleanly() -> Iterator[None]:
     """Turn the errors typogate raises on purpose into a line and an exit status."""
-    from typogate.store.engine import StoreURLError
-
     try:
         yield
     except ConfigError as error:
@@ -111,9 +109,14 @@ def open_runtime(
     the store cannot be opened or, for a command that neither records nor creates one,
     does not exist."""
     from typogate.runtime import Runtime
+
+    url = db or config.store_url
+    if url is None and not required:  # no store: the database libraries are never loaded
+        with failing_cleanly():
+            return Runtime.open(config, None, recording=recording, create=create, reread=reread)
     from typogate.store.engine import DEFAULT_URL, StoreMissing
 
-    url = db or config.store_url or (DEFAULT_URL if required else None)
+    url = url or DEFAULT_URL
     with failing_cleanly():
         try:
             return Runtime.open(config, url, recording=recording, create=create, reread=reread)

@@ -13,15 +13,11 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from typogate.errors import TypogateError
+from typogate.errors import StoreURLError, TypogateError
 
 DEFAULT_URL = "sqlite:///typogate.db"
 MIGRATIONS = Path(__file__).parent / "migrations"
 _MIGRATION_LOCK = 0x7479706F  # "typo": the advisory lock migrations take on PostgreSQL
-
-
-class StoreURLError(TypogateError, ValueError):
-    """A store URL for a database typogate does not support (only SQLite and PostgreSQL)."""
 
 
 class StoreUnavailable(TypogateError, RuntimeError):
