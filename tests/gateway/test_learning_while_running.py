@@ -4,7 +4,8 @@ outside to our own domains; never a rejected recipient, never an envelope claim 
 from __future__ import annotations
 
 from typogate import Config, Guard
-from typogate.gateway.gatekeeper import Envelope, Gatekeeper
+from typogate.gateway.envelope import Envelope
+from typogate.gateway.gatekeeper import Gatekeeper
 from typogate.store import Store
 from typogate.vocabulary import Adapter, Evidence
 

@@ -18,6 +18,7 @@ from ipaddress import ip_address
 
 from typogate.domains import InvalidAddress
 from typogate.gateway import answers
+from typogate.gateway.envelope import Envelope
 from typogate.gateway.logfmt import logfmt
 from typogate.gateway.notice import NoticeSender
 from typogate.gateway.postfix_queue import valid_queue_id
@@ -27,21 +28,6 @@ from typogate.store.journal import HeldMessage, Journal, VerdictEvent
 from typogate.vocabulary import Action, Adapter, Evidence, HoldSource, Mode
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Envelope:
-    """What the adapter knows about the message when it asks: who sends, from where."""
-
-    sender: str | None = None
-    sasl_username: str | None = None
-    queue_id: str | None = None
-    client_address: str | None = None
-    # What only an adapter that sees the whole message knows (the milter), for notices.
-    recipients: tuple[str, ...] = ()
-    subject: str | None = None
-    date: str | None = None
-    message_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,8 @@ import Milter
 from typogate.domains import InvalidAddress
 from typogate.errors import CannotListen
 from typogate.gateway import answers, controller
-from typogate.gateway.gatekeeper import Envelope, Gatekeeper
+from typogate.gateway.envelope import Envelope
+from typogate.gateway.gatekeeper import Gatekeeper
 from typogate.policy import Verdict
 from typogate.vocabulary import Action, HoldSource
 

@@ -26,14 +26,11 @@ from email.errors import HeaderParseError
 from email.header import decode_header, make_header
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
-from typing import TYPE_CHECKING
 
+from typogate.gateway.envelope import Envelope
 from typogate.gateway.logfmt import logfmt
 from typogate.policy import Verdict
 from typogate.store.journal import HeldMessage
-
-if TYPE_CHECKING:
-    from typogate.gateway.gatekeeper import Envelope
 
 log = logging.getLogger(__name__)
 

@@ -32,7 +32,8 @@ from dataclasses import dataclass
 from typogate.config import Limits
 from typogate.domains import InvalidAddress
 from typogate.gateway import answers
-from typogate.gateway.gatekeeper import Decision, Envelope, Gatekeeper
+from typogate.gateway.envelope import Envelope
+from typogate.gateway.gatekeeper import Decision, Gatekeeper
 from typogate.vocabulary import Action, HoldSource
 
 log = logging.getLogger(__name__)

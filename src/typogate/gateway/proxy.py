@@ -28,7 +28,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from typogate.config import Limits
 from typogate.domains import InvalidAddress
 from typogate.gateway import answers
-from typogate.gateway.gatekeeper import Envelope as MailEnvelope
+from typogate.gateway.envelope import Envelope as MailEnvelope
 from typogate.gateway.gatekeeper import Gatekeeper
 from typogate.gateway.next_hop import FAILURES, NextHop, passed_on, refusal_of
 from typogate.vocabulary import Action

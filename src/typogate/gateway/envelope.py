@@ -1,0 +1,24 @@
+"""What an adapter knows about a message when it asks about a recipient.
+
+Its own module, below both the gatekeeper that decides with it and the notices that quote
+it, so that neither has to import the other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """What the adapter knows about the message when it asks: who sends, from where."""
+
+    sender: str | None = None
+    sasl_username: str | None = None
+    queue_id: str | None = None
+    client_address: str | None = None
+    # What only an adapter that sees the whole message knows (the milter), for notices.
+    recipients: tuple[str, ...] = ()
+    subject: str | None = None
+    date: str | None = None
+    message_id: str | None = None
