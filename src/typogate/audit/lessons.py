@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from typogate.audit.sources import AuditInputError, Overlong, Part, blocks
-from typogate.policy.relationships import levels
+from typogate.policy.relationships import ORGANISATION, levels
 
 # A sender or delivery line of a queued message: agent, queue id, and from= or to= with the
 # delivery's status. Anchored at the start of a line, with a bounded time stamp and host
@@ -65,8 +65,9 @@ class Lessons:
         counted: dict[tuple[str, str], int] = defaultdict(int)
         unasked: dict[str, int] = defaultdict(int)
         for (recipient, domain), count in self.heard.items():
-            if self.sent.get((recipient, domain)) or not slip_like(domain):
-                for level in levels(recipient):
+            party = None if recipient == ORGANISATION else recipient  # too long to be ours
+            if (party and self.sent.get((party, domain))) or not slip_like(domain):
+                for level in levels(party):
                     counted[(level, domain)] += count
             else:
                 unasked[domain] += count
@@ -124,5 +125,6 @@ def read(chunk: bytes, senders: dict[bytes, bytes] | None = None) -> Lessons:
         elif agent in _INBOUND and b"@" in sender:
             domain = sender.rpartition(b"@")[2].decode("utf-8", "replace")
             lessons.messages_in += 1
+            # Keyed by the address (the organisation for one too long to be an address).
             lessons.heard[(levels(recipient.decode("utf-8", "replace"))[-1], domain)] += 1
     return lessons
