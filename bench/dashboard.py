@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import statistics
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -25,13 +24,11 @@ from rich.progress import Progress
 from rich.table import Table
 
 BENCH = Path(__file__).resolve().parent
-sys.path.insert(0, str(BENCH.parent / "tests"))
-from mta import Server  # noqa: E402
-from ports import free_port  # noqa: E402
-from postgres import PostgresServer, postgres_binary  # noqa: E402
-from web_client import ApiClient, first_admin_password  # noqa: E402
+sys.path.insert(0, str(BENCH))
+from web_views import signed_in, stores, timed  # noqa: E402
 
 from typogate.store import HeldMessage, Store, VerdictEvent  # noqa: E402
+from typogate.vocabulary import HoldSource  # noqa: E402
 
 TARGET_MS = 300.0
 VIEWS = [
@@ -103,7 +100,7 @@ def fill(url: str, events: int, seed: int = 7) -> float:
         store.hold(
             HeldMessage(
                 f"bench-{n}",
-                "postfix-hold",
+                HoldSource.POSTFIX_HOLD,
                 senders[n],
                 (f"x@{domain}",),
                 ("typo.suffix",),
@@ -117,33 +114,8 @@ def fill(url: str, events: int, seed: int = 7) -> float:
 
 def measure(url: str, requests: int) -> dict[str, dict[str, float]]:
     """Start `typogate web` on ``url`` and time each view, signed in."""
-    port = free_port()
-    log = BENCH / "out" / "dashboard-web.log"
-    log.unlink(missing_ok=True)
-    server = Server(["web", "--listen", f"127.0.0.1:{port}", "--db", url], port, log).start()
-    try:
-        # Each run fills a new store, so `typogate web` makes and prints its first admin.
-        client = ApiClient(
-            f"http://127.0.0.1:{port}", "admin", first_admin_password(server.log), timeout=60
-        )
-        results = {}
-        for view in VIEWS:
-            for _ in range(3):  # warm the caches the way a person clicking around does
-                client.get(view).raise_for_status()
-            times = []
-            for _ in range(requests):
-                started = time.perf_counter()
-                client.get(view).raise_for_status()
-                times.append((time.perf_counter() - started) * 1000)
-            times.sort()
-            results[view] = {
-                "median_ms": statistics.median(times),
-                "p95_ms": times[max(0, int(len(times) * 0.95) - 1)],
-                "max_ms": times[-1],
-            }
-        return results
-    finally:
-        server.stop()
+    with signed_in(url, "dashboard", timeout=60) as client:
+        return {view: timed(client, view, requests, warm=3) for view in VIEWS}
 
 
 def main() -> None:
@@ -153,28 +125,14 @@ def main() -> None:
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    work = BENCH / "out"
-    work.mkdir(exist_ok=True)
-    sqlite_file = work / "dashboard.db"
-    for stale in work.glob("dashboard.db*"):
-        stale.unlink()
-    backends = {"SQLite": f"sqlite:///{sqlite_file}"}
-    postgres = None
-    if postgres_binary("postgres") and not args.no_postgres:
-        postgres = PostgresServer()
-        postgres.start()
-        backends["PostgreSQL"] = postgres.url
     report: dict = {"events": args.events, "backends": {}}
-    try:
-        for name, url in backends.items():
+    with stores("dashboard", postgres=not args.no_postgres) as urls:
+        for name, url in urls.items():
             seconds = fill(url, args.events)
             report["backends"][name] = {
                 "fill_seconds": seconds,
                 "views": measure(url, args.requests),
             }
-    finally:
-        if postgres is not None:
-            postgres.remove()
     if args.json:
         print(json.dumps(report, indent=2))
         return

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import statistics
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -29,11 +28,8 @@ from rich.console import Console
 from rich.table import Table
 
 BENCH = Path(__file__).resolve().parent
-sys.path.insert(0, str(BENCH.parent / "tests"))
-from mta import Server  # noqa: E402
-from ports import free_port  # noqa: E402
-from postgres import PostgresServer, postgres_binary  # noqa: E402
-from web_client import ApiClient, first_admin_password  # noqa: E402
+sys.path.insert(0, str(BENCH))
+from web_views import signed_in, stores, timed  # noqa: E402
 
 from typogate.store import Store  # noqa: E402
 from typogate.store.lookalikes import SeenLookAlike  # noqa: E402
@@ -103,33 +99,10 @@ def fill(url: str, protected: int, runs: int, seed: int = 11) -> float:
 
 
 def measure(url: str, protected: int, requests: int) -> dict[str, dict[str, float]]:
-    """Start `typogate web` on ``url`` and time each view, signed in."""
-    port = free_port()
-    log = BENCH / "out" / "monitor-page-web.log"
-    log.unlink(missing_ok=True)
-    server = Server(["web", "--listen", f"127.0.0.1:{port}", "--db", url], port, log).start()
-    try:
-        client = ApiClient(
-            f"http://127.0.0.1:{port}", "admin", first_admin_password(server.log), timeout=120
-        )
-        results = {}
-        for view in views(protected):
-            for _ in range(2):  # warm the caches (the first reads the snapshots)
-                size = len(client.get(view).raise_for_status().content)
-            times = []
-            for _ in range(requests):
-                started = time.perf_counter()
-                client.get(view).raise_for_status()
-                times.append((time.perf_counter() - started) * 1000)
-            times.sort()
-            results[view] = {
-                "median_ms": statistics.median(times),
-                "p95_ms": times[max(0, int(len(times) * 0.95) - 1)],
-                "kilobytes": size / 1000,
-            }
-        return results
-    finally:
-        server.stop()
+    """Start `typogate web` on ``url`` and time each view, signed in (the first of the two
+    warming requests reads the snapshots)."""
+    with signed_in(url, "monitor-page", timeout=120) as client:
+        return {view: timed(client, view, requests, warm=2) for view in views(protected)}
 
 
 def main() -> None:
@@ -140,28 +113,14 @@ def main() -> None:
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    work = BENCH / "out"
-    work.mkdir(exist_ok=True)
-    sqlite_file = work / "monitor-page.db"
-    for stale in work.glob("monitor-page.db*"):
-        stale.unlink()
-    backends = {"SQLite": f"sqlite:///{sqlite_file}"}
-    postgres = None
-    if postgres_binary("postgres") and not args.no_postgres:
-        postgres = PostgresServer()
-        postgres.start()
-        backends["PostgreSQL"] = postgres.url
     report: dict = {"protected": args.protected, "runs": args.runs, "backends": {}}
-    try:
-        for name, url in backends.items():
+    with stores("monitor-page", postgres=not args.no_postgres) as urls:
+        for name, url in urls.items():
             seconds = fill(url, args.protected, args.runs)
             report["backends"][name] = {
                 "fill_seconds": seconds,
                 "views": measure(url, args.protected, args.requests),
             }
-    finally:
-        if postgres is not None:
-            postgres.remove()
     if args.json:
         print(json.dumps(report, indent=2))
         return
