@@ -581,6 +581,7 @@ def run_seed(seed: int, kinds: dict[str, list[str]], real: set[str], console: Co
         legit = alerts = 0
         typos: dict[str, list[bool]] = defaultdict(list)
         alerted: Counter[str] = Counter()
+        pairs: set[tuple[str, str]] = set()  # (sender, domain) of the alerts
         missed: list[list[str]] = []
         for message, flags in zip(judged, alert, strict=True):
             slips = [(r, f) for r, f in zip(message.recipients, flags, strict=True) if r[1]]
@@ -591,6 +592,7 @@ def run_seed(seed: int, kinds: dict[str, list[str]], real: set[str], console: Co
                     for (address, _), flag in zip(message.recipients, flags, strict=True):
                         if flag:
                             alerted[address.rpartition("@")[2]] += 1
+                            pairs.add((message.sender, address.rpartition("@")[2]))
             for (_, typo), flag in slips:
                 typos[typo.cls].append(flag)
                 if not flag:
@@ -603,6 +605,12 @@ def run_seed(seed: int, kinds: dict[str, list[str]], real: set[str], console: Co
             "typos_caught": sum(sum(v) for v in typos.values()),
             "by_class": {cls: [sum(v), len(v)] for cls, v in sorted(typos.items())},
             "alerted_domains": alerted.most_common(),
+            # Of the alerted recipients: how many were to a domain delivered to in the
+            # learned log (the rest were first written to after it), and how many distinct
+            # (sender, domain) pairs they come from (the rest are the same sender again).
+            "alerted_in_log": sum(n for d, n in alerted.items() if delivered[d]),
+            "alerted_recipients": sum(alerted.values()),
+            "alerted_pairs": len(pairs),
             "missed": missed,
         }
     console.print(
@@ -646,6 +654,9 @@ def summary(results: list[dict]) -> dict:
             ],
             "by_class": dict(sorted(by_class.items())),
             "alerted_domains": alerted.most_common(15),
+            "alerted_in_log": sum(r["alerted_in_log"] for r in per_seed),
+            "alerted_recipients": sum(r["alerted_recipients"] for r in per_seed),
+            "alerted_pairs": sum(r["alerted_pairs"] for r in per_seed),
             "missed": sorted({tuple(m) for r in per_seed for m in r["missed"]}),
         }
     learned = sorted({d for r in results for d in r["typo_domains_learned"]})
@@ -702,7 +713,10 @@ def show(console: Console, total: dict, results: list[dict]) -> None:
         console.print("learned typo domains: " + ", ".join(total["learned_examples"]))
     for name, run in zip(names, runs, strict=True):
         console.print(
-            f"[bold]{name}[/]: most alerted legitimate domains: "
+            f"[bold]{name}[/]: {run['alerted_recipients']:,} alerted legitimate recipients "
+            f"from {run['alerted_pairs']:,} (sender, domain) pairs; "
+            f"{run['alerted_in_log']:,} to domains delivered to in the learned log, the rest "
+            "first written to after it. Most alerted: "
             + ", ".join(f"{d} ({n})" for d, n in run["alerted_domains"][:10])
         )
 
