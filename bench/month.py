@@ -19,7 +19,11 @@ teaches the running gateway). Side by side: the
 same days judged by a service with no history.
 
 Reported: alerts per 10,000 legitimate messages, the share of messages to typo domains that
-are caught (overall and per class), and the typo domains learned as correspondents.
+are caught (overall and per class), and the typo domains learned as correspondents; and where
+the alerts come from (distinct sender and domain pairs, domains delivered to in the learned
+log or first written to after it, the list each domain was drawn from). The judge's eight
+connections interleave the replies a little differently from run to run: the alert figure
+moves by a few hundredths.
 Writes bench/out/month.json.
 """
 
@@ -497,6 +501,10 @@ def learned_typos(db: str, typo_domains: set[str]) -> list[str]:
 
 
 def run_seed(seed: int, kinds: dict[str, list[str]], real: set[str], console: Console) -> dict:
+    kind_of: dict[str, str] = {}  # the list a domain was drawn from (the first that has it)
+    for kind, domains in kinds.items():
+        for domain in domains:
+            kind_of.setdefault(domain, kind)
     started = time.perf_counter()
     month = simulate(seed, kinds, real)
     with tempfile.TemporaryDirectory(prefix="typogate-month-") as folder:
@@ -597,6 +605,9 @@ def run_seed(seed: int, kinds: dict[str, list[str]], real: set[str], console: Co
                 typos[typo.cls].append(flag)
                 if not flag:
                     missed.append([typo.domain, typo.intended, typo.cls])
+        by_kind: Counter[str] = Counter()
+        for domain, count in alerted.items():
+            by_kind[kind_of.get(domain, "other")] += count
         result["runs"][name] = {
             "legitimate_messages": legit,
             "alerts": alerts,
@@ -611,6 +622,7 @@ def run_seed(seed: int, kinds: dict[str, list[str]], real: set[str], console: Co
             "alerted_in_log": sum(n for d, n in alerted.items() if delivered[d]),
             "alerted_recipients": sum(alerted.values()),
             "alerted_pairs": len(pairs),
+            "alerted_by_kind": dict(by_kind),
             "missed": missed,
         }
     console.print(
@@ -640,8 +652,10 @@ def summary(results: list[dict]) -> dict:
                 by_class[cls][0] += hit
                 by_class[cls][1] += total
         alerted: Counter[str] = Counter()
+        by_kind: Counter[str] = Counter()
         for r in per_seed:
             alerted.update(dict(r["alerted_domains"]))
+            by_kind.update(r["alerted_by_kind"])
         runs[name] = {
             "legitimate_messages": legit,
             "alerts_per_10k": 10_000 * alerts / legit,
@@ -657,6 +671,7 @@ def summary(results: list[dict]) -> dict:
             "alerted_in_log": sum(r["alerted_in_log"] for r in per_seed),
             "alerted_recipients": sum(r["alerted_recipients"] for r in per_seed),
             "alerted_pairs": sum(r["alerted_pairs"] for r in per_seed),
+            "alerted_by_kind": dict(by_kind),
             "missed": sorted({tuple(m) for r in per_seed for m in r["missed"]}),
         }
     learned = sorted({d for r in results for d in r["typo_domains_learned"]})
@@ -716,7 +731,9 @@ def show(console: Console, total: dict, results: list[dict]) -> None:
             f"[bold]{name}[/]: {run['alerted_recipients']:,} alerted legitimate recipients "
             f"from {run['alerted_pairs']:,} (sender, domain) pairs; "
             f"{run['alerted_in_log']:,} to domains delivered to in the learned log, the rest "
-            "first written to after it. Most alerted: "
+            "first written to after it. By the kind of list they came from: "
+            + ", ".join(f"{k} {n}" for k, n in run["alerted_by_kind"].items())
+            + ". Most alerted: "
             + ", ".join(f"{d} ({n})" for d, n in run["alerted_domains"][:10])
         )
 
