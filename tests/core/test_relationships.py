@@ -206,9 +206,56 @@ def test_a_slip_in_a_host_name_under_a_listed_parent_is_caught():
     assert gate.evaluate("a@mail.army.mil").reason == "allowed.subdomain"
 
 
+def test_a_digit_slipped_into_a_host_name_without_one_is_no_numbered_sibling():
+    # afce2e is afcee with a stray key, not the second of a numbered series.
+    gate = Guard(
+        Config.from_mapping(
+            {"domains": {"protected": ["af.mil"], "known": ["afcee.brooks.af.mil"]}}
+        )
+    )
+    gate.learn({"afcee.brooks.af.mil": 200})
+    slip = gate.evaluate("a@afce2e.brooks.af.mil")
+    assert slip.is_alert and slip.suggestion == "afcee.brooks.af.mil"
+    # A number at an end of the name numbers it: afcee2 is the second of them.
+    assert gate.evaluate("a@afcee2.brooks.af.mil").reason == "allowed.subdomain"
+
+
 def test_a_senders_own_deliveries_never_lift_an_alert():
     # An address saved with a slip in it is delivered to again and again.
     gate = guard()
     gate.learn({"acme-corp.com": 400})
     gate.learn_relationships([Stored("sue@example.org", "acme-crop.com", count=40)])
     assert gate.evaluate("a@acme-crop.com", sender="sue@example.org").is_alert
+
+
+def test_a_near_twin_of_a_colleagues_correspondent_weighs_by_colleagues_not_mail():
+    # One colleague writes to northwind.io every day; nobody else ever has. For the others,
+    # that daily mail says little about what they mean: northwind.io is one real domain
+    # among the many they might write to first, and northwinder.io (two slips away) another.
+    # Its weight for them grows with how many of ours write there, not how much one does.
+    gate = guard()
+    for _ in range(300):
+        gate.observe("alice@example.org", "northwind.io", Evidence.SENT)
+    for _ in range(20):  # bob is a sender we know, who never wrote there
+        gate.observe("bob@example.org", "contoso.com", Evidence.SENT)
+    assert gate.evaluate("x@northwinder.io").is_alert  # no sender: the organisation's view
+    assert gate.evaluate("x@northwinder.io", sender="alice@example.org").is_alert
+    bob = gate.evaluate("x@northwinder.io", sender="bob@example.org")
+    assert not bob.is_alert and bob.reason == "allowed.no_likely_typo"
+    # A sender nobody vouched for, or one with no history, keeps the organisation's view.
+    assert gate.evaluate("x@northwinder.io", sender="bob@example.org", vouched=False).is_alert
+    assert gate.evaluate("x@northwinder.io", sender="new@example.org").is_alert
+    # One slip away it is still the likelier meaning, for anyone.
+    assert gate.evaluate("x@nortwind.io", sender="bob@example.org").is_alert
+    # When many of ours write there, it is a likely meaning for anyone.
+    for number in range(12):
+        for _ in range(3):
+            gate.observe(f"user{number}@example.org", "northwind.io", Evidence.SENT)
+    assert gate.evaluate("x@northwinder.io", sender="bob@example.org").is_alert
+
+
+def test_a_protected_domain_weighs_the_same_for_every_sender():
+    gate = guard()
+    for _ in range(20):
+        gate.observe("bob@example.org", "contoso.com", Evidence.SENT)
+    assert gate.evaluate("x@gmial.com", sender="bob@example.org").suggestion == "gmail.com"

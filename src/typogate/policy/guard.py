@@ -59,6 +59,11 @@ LOG_PRIOR_HISTORY_MAX = 7.0
 # they show it is real.
 RECEIVED_WEIGHT = 3.0
 RELEASED_WEIGHT = 5.0
+# For a sender who never wrote to a learned correspondent, its history counts in senders,
+# not in mail: each of ours who writes to it adds at most this much weight. How often others
+# write there says little of what this sender means (a colleague's daily partner is no
+# likelier to be this sender's intended domain than the next near-twin it has to choose from).
+WEIGHT_PER_SENDER = 3.0
 # A sender's own relationship with an intended domain raises its prior for that sender's
 # mail: a first send to a near-twin of the sender's own correspondent is the strongest
 # signal of a slip (an address's own history counts more than its domain's).
@@ -86,6 +91,7 @@ MAX_DOMAIN_LENGTH = 254  # RFC 1035's 253, and a trailing dot
 _parse = parse_domain.__wrapped__  # for texts parsed once: kept out of the hot cache
 # A dot-atom local part that cannot route on: no % (percent hack) and no ! (bang path).
 _DIGITS = re.compile(r"[0-9]+")
+_END_DIGITS = re.compile(r"(?<![^\W\d_])[0-9]+|[0-9]+(?![^\W\d_])")  # not inside a word
 _FAST_LOCAL = re.compile(r"[A-Za-z0-9#$&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9#$&'*+/=?^_`{|}~-]+)*")
 
 
@@ -442,7 +448,7 @@ class Guard:
             for c in self._hypotheses_for(domain, "", novelty)
             if c.domain.endswith(under)
             and c.log_odds >= LOG_ODDS_FLOOR
-            and _DIGITS.sub("", c.domain.removesuffix(under)) != _DIGITS.sub("", host)
+            and not _numbered_siblings(c.domain.removesuffix(under), host)
         ]
 
     def _indexed_parent(self, domain: Domain) -> str | None:
@@ -506,12 +512,32 @@ class Guard:
         if meant not in self._index:  # made by the index: an unlisted host, under a protected one
             host = UNLISTED_HOST_NATS_PER_CHAR * len(meant.subdomain)
             return LOG_PRIOR_PROTECTED - LOG_PRIOR_UNLISTED_HOST - host
-        tie = self.relationships.tie(ORGANISATION, meant.unicode)
-        if tie is not None:
-            weight = self._weight(tie, time.time())
-            if weight > 0:
-                return LOG_PRIOR_KNOWN + min(LOG_PRIOR_HISTORY_MAX, math.log1p(weight))
-        return LOG_PRIOR_KNOWN
+        return LOG_PRIOR_KNOWN + self._history_nats(meant.unicode)
+
+    def _history_nats(self, name: str, *, per_sender: bool = False) -> float:
+        """What the organisation's mail with ``name`` adds to its prior: the log of its
+        evidence, or with ``per_sender`` of its evidence counted by the senders who write
+        there (at most ``WEIGHT_PER_SENDER`` each)."""
+        tie = self.relationships.tie(ORGANISATION, name)
+        if tie is None:
+            return 0.0
+        weight = self._weight(tie, time.time())
+        if per_sender:
+            weight = min(weight, WEIGHT_PER_SENDER * self.relationships.senders(name))
+        return min(LOG_PRIOR_HISTORY_MAX, math.log1p(weight)) if weight > 0 else 0.0
+
+    def _unknown_to_sender(self, suggestion: str) -> float:
+        """The nats (zero or less) an intended domain's prior loses for a sender who never
+        wrote to it: a learned correspondent's history counted in senders, not in mail."""
+        labels = suggestion.split(".")
+        for cut in range(len(labels) - 1):
+            meant = ".".join(labels[cut:])
+            if self.relationships.tie(ORGANISATION, meant) is None:
+                continue
+            if parse_domain(meant).ascii in self._protected:
+                return 0.0
+            return self._history_nats(meant, per_sender=True) - self._history_nats(meant)
+        return 0.0
 
     def _risk(self, domain: Domain) -> Risk:
         """A leak, unless the slip stays where no stranger can receive it: a closed registry
@@ -658,7 +684,8 @@ class Guard:
     def _for_sender(self, judgement: DomainVerdict, sender: str) -> DomainVerdict:
         """The judgement for ``sender``'s mail, with its own relationships: a domain it has
         written to before (and that is no likely slip) is allowed; a first send to a
-        near-twin of one of its own correspondents weighs more."""
+        near-twin of one of its own correspondents weighs more, and a near-twin of a domain
+        only others write to weighs less (by how many of them do, not how much)."""
         address, domain = self.relationships.of_sender(sender)
         if not address and not domain:
             return judgement
@@ -684,24 +711,25 @@ class Guard:
                     f"{sender} has written to {typed} before.",
                     rule="relationship",
                 )
-        if own is not None or not judgement.candidates:
+        if own is not None or not judgement.candidates or judgement.rule.startswith(_RULED):
             return judgement
         lifted = []
+        lifts = {}
         relationship = self.config.learning.relationship_mails
         for candidate in judgement.candidates:
             lift = _lift(candidate.domain, address, domain, relationship)
+            if lift < SENDER_ADDRESS_NATS and address:  # a sender we know, not its domain
+                lift += self._unknown_to_sender(candidate.domain)
+            lifts[candidate.domain] = lift
             lifted.append(candidate._replace(log_odds=candidate.log_odds + lift))
         if lifted == list(judgement.candidates):
             return judgement
         lifted.sort(key=lambda c: (-c.log_odds, c.domain))
         likely = [c for c in lifted if c.log_odds >= LOG_ODDS_FLOOR]
-        if not likely or likely[0].domain == typed:
-            return judgement
-        because = f" {sender} writes to {likely[0].domain}, never before to {typed}."
-        verdict = self._decide(parse_domain(typed), likely, judgement.candidates, because)
-        if _severity(verdict.action) <= _severity(judgement.action):
-            return judgement
-        return verdict
+        because = ""
+        if likely and lifts[likely[0].domain] > 0:
+            because = f" {sender} writes to {likely[0].domain}, never before to {typed}."
+        return self._decide(parse_domain(typed), likely, judgement.candidates, because)
 
     def _likely(self, judgement: DomainVerdict) -> bool:
         """A likely slip (not only a possible one) of a domain this Guard knows."""
@@ -744,6 +772,15 @@ def _lift(
 _SEVERITY = {Action.ALLOW: 0, Action.WARN: 1, Action.HOLD: 2, Action.REJECT: 3}
 # Mail states in which mail to the domain can only bounce.
 _BOUNCES = frozenset({MailState.NXDOMAIN, MailState.NULL_MX, MailState.NO_MAIL})
+
+
+def _numbered_siblings(one: str, other: str) -> bool:
+    """Whether two host names are one name numbered differently: other numbers in the same
+    places (``101arw``, ``102arw``) or a number added at an end (``afms``, ``afms2``). A digit
+    inside a word is a slip (``afce2e`` for ``afcee``)."""
+    return _DIGITS.sub("#", one) == _DIGITS.sub("#", other) or (
+        _END_DIGITS.sub("", one) == _END_DIGITS.sub("", other)
+    )
 
 
 def _severity(action: Action) -> int:

@@ -90,6 +90,8 @@ class Relationships:
         self.half_life = half_life
         self.max_ties = max_ties
         self._ties: dict[str, dict[str, Tie]] = {}
+        # How many sender addresses have a relationship with each outside domain.
+        self._senders: dict[str, int] = {}
         self._count = 0
         self._full = False  # said once
 
@@ -112,6 +114,8 @@ class Relationships:
                 )
             return None
         self._count += 1
+        if "@" in party:
+            self._senders[domain] = self._senders.get(domain, 0) + 1
         tie = self._ties.setdefault(party, {})[domain] = Tie()
         return tie
 
@@ -163,6 +167,11 @@ class Relationships:
             self._ties.get(sender, {}),
             self._ties.get(sender.rpartition("@")[2], {}) if "@" in sender else {},
         )
+
+    def senders(self, domain: str) -> int:
+        """How many of the organisation's sender addresses have a relationship with
+        ``domain``: how widely it is written to, not how much."""
+        return self._senders.get(domain, 0)
 
     def organisation(self) -> dict[str, Tie]:
         """Every outside domain the organisation has a relationship with."""
