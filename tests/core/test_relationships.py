@@ -259,3 +259,48 @@ def test_a_protected_domain_weighs_the_same_for_every_sender():
     for _ in range(20):
         gate.observe("bob@example.org", "contoso.com", Evidence.SENT)
     assert gate.evaluate("x@gmial.com", sender="bob@example.org").suggestion == "gmail.com"
+
+
+def test_in_a_one_domain_organisation_the_senders_domain_adds_nothing_to_its_history():
+    # example.org is the whole organisation: its relationship with northwind.io is the
+    # organisation's, already in the verdict. Counted again for each sender, every sender
+    # would be stricter than the organisation itself.
+    gate = guard()
+    for _ in range(3):
+        gate.observe("alice@example.org", "northwind.io", Evidence.SENT)
+    for _ in range(20):
+        gate.observe("bob@example.org", "contoso.com", Evidence.SENT)
+    alone = gate.evaluate("x@northwinder.io")
+    assert gate.evaluate("x@northwinder.io", sender="bob@example.org").score == alone.score
+    # With a second domain of ours, example.org's mail is a part of the whole: it counts.
+    gate.observe("carol@subsidiary.example", "contoso.com", Evidence.SENT)
+    assert gate.evaluate("x@northwinder.io", sender="bob@example.org").score > alone.score
+
+
+def test_another_number_of_a_series_only_others_write_to_is_another_member():
+    gate = guard()
+    for _ in range(40):
+        gate.observe("alice@example.org", "g2xmail.top", Evidence.SENT)
+    for _ in range(20):
+        gate.observe("bob@example.org", "contoso.com", Evidence.SENT)
+    assert gate.evaluate("x@g1xmail.top").is_alert  # the organisation's view
+    bob = gate.evaluate("x@g1xmail.top", sender="bob@example.org")
+    assert not bob.is_alert
+    # For the one who writes there, another number is a slip of a key.
+    alice = gate.evaluate("x@g1xmail.top", sender="alice@example.org")
+    assert alice.is_alert and alice.suggestion == "g2xmail.top"
+
+
+def test_having_delivered_to_the_typed_domain_before_changes_nothing_either_way():
+    # Bob wrote to northwinder.io once (no answer yet): his own delivery lifts no alert, and
+    # it does not make a colleague's correspondent his either.
+    gate = guard()
+    for _ in range(300):
+        gate.observe("alice@example.org", "northwind.io", Evidence.SENT)
+    for _ in range(20):
+        gate.observe("bob@example.org", "contoso.com", Evidence.SENT)
+    gate.observe("bob@example.org", "northwinder.io", Evidence.SENT)
+    assert not gate.evaluate("x@northwinder.io", sender="bob@example.org").is_alert
+    # Alice writes to northwind.io: her delivery to the near-twin is no evidence for it.
+    gate.observe("alice@example.org", "northwinder.io", Evidence.SENT)
+    assert gate.evaluate("x@northwinder.io", sender="alice@example.org").is_alert

@@ -335,13 +335,16 @@ class Guard:
     def _of_protected(self, verdict: DomainVerdict) -> bool:
         """Whether a slip looks like a protected domain: typogate never teaches itself to let
         mail go to such a look-alike (an admin's allow rule does that, on purpose)."""
-        for meant in (verdict.suggestion, *verdict.alternatives):
-            if meant is None:
-                continue
-            labels = parse_domain(meant).ascii.split(".")
-            if any(".".join(labels[cut:]) in self._protected for cut in range(len(labels) - 1)):
-                return True
-        return False
+        return any(
+            self._under_protected(meant)
+            for meant in (verdict.suggestion, *verdict.alternatives)
+            if meant is not None
+        )
+
+    def _under_protected(self, name: str) -> bool:
+        """Whether ``name`` is a protected domain or under one."""
+        labels = parse_domain(name).ascii.split(".")
+        return any(".".join(labels[cut:]) in self._protected for cut in range(len(labels) - 1))
 
     def _weight(self, tie: Tie, now: float) -> float:
         evidence = tie.sent + RECEIVED_WEIGHT * tie.received + RELEASED_WEIGHT * tie.released
@@ -534,7 +537,7 @@ class Guard:
             meant = ".".join(labels[cut:])
             if self.relationships.tie(ORGANISATION, meant) is None:
                 continue
-            if parse_domain(meant).ascii in self._protected:
+            if self._under_protected(meant):
                 return 0.0
             return self._history_nats(meant, per_sender=True) - self._history_nats(meant)
         return 0.0
@@ -687,6 +690,8 @@ class Guard:
         near-twin of one of its own correspondents weighs more, and a near-twin of a domain
         only others write to weighs less (by how many of them do, not how much)."""
         address, domain = self.relationships.of_sender(sender)
+        if self.relationships.own_domains() < 2:
+            domain = {}  # the sender's domain is the organisation: its history is counted
         if not address and not domain:
             return judgement
         typed = judgement.domain
@@ -711,7 +716,7 @@ class Guard:
                     f"{sender} has written to {typed} before.",
                     rule="relationship",
                 )
-        if own is not None or not judgement.candidates or judgement.rule.startswith(_RULED):
+        if not judgement.candidates or judgement.rule.startswith(_RULED):
             return judgement
         lifted = []
         lifts = {}
@@ -719,7 +724,13 @@ class Guard:
         for candidate in judgement.candidates:
             lift = _lift(candidate.domain, address, domain, relationship)
             if lift < SENDER_ADDRESS_NATS and address:  # a sender we know, not its domain
+                if _numbered_siblings(typed, candidate.domain) and not self._under_protected(
+                    candidate.domain
+                ):
+                    continue  # g1xmail.top for one who never wrote to g2xmail.top: a series
                 lift += self._unknown_to_sender(candidate.domain)
+            if own is not None:  # no first send: only what it never wrote to weighs less
+                lift = min(lift, 0.0)
             lifts[candidate.domain] = lift
             lifted.append(candidate._replace(log_odds=candidate.log_odds + lift))
         if lifted == list(judgement.candidates):

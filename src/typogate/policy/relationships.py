@@ -90,8 +90,10 @@ class Relationships:
         self.half_life = half_life
         self.max_ties = max_ties
         self._ties: dict[str, dict[str, Tie]] = {}
-        # How many sender addresses have a relationship with each outside domain.
+        # How many sender addresses have a relationship with each outside domain, and the
+        # organisation's own domains that have any.
         self._senders: dict[str, int] = {}
+        self._own_domains: set[str] = set()
         self._count = 0
         self._full = False  # said once
 
@@ -116,6 +118,8 @@ class Relationships:
         self._count += 1
         if "@" in party:
             self._senders[domain] = self._senders.get(domain, 0) + 1
+        elif party != ORGANISATION:
+            self._own_domains.add(party)
         tie = self._ties.setdefault(party, {})[domain] = Tie()
         return tie
 
@@ -172,6 +176,11 @@ class Relationships:
         """How many of the organisation's sender addresses have a relationship with
         ``domain``: how widely it is written to, not how much."""
         return self._senders.get(domain, 0)
+
+    def own_domains(self) -> int:
+        """How many of the organisation's own domains have relationships: with one, its
+        domain's relationships are the organisation's."""
+        return len(self._own_domains)
 
     def organisation(self) -> dict[str, Tie]:
         """Every outside domain the organisation has a relationship with."""
