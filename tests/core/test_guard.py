@@ -255,3 +255,20 @@ def test_rules_replaced_while_running_apply_to_the_next_verdict():
     assert guard.evaluate("a@shop.example").action is Action.REJECT
     guard.use_rules([])
     assert guard.evaluate("a@shop.example").action is Action.ALLOW
+
+
+def test_a_name_under_no_top_level_domain_is_warned_as_a_misdelivery():
+    # cmsp4.com is written to too rarely to be known, so cmsp4.con is close to nothing:
+    # it still cannot be delivered anywhere, and the sender hears so.
+    verdict = Guard().evaluate("a@cmsp4.con")
+    assert verdict.action is Action.WARN and verdict.reason == "typo.no_such_suffix"
+    assert verdict.risk.value == "misdelivery" and verdict.suggestion is None
+    # A slip of a known domain is still told as one.
+    assert Guard().evaluate("a@gmail.con").suggestion == "gmail.com"
+    # Names for private use are the network's own; one it routes itself takes a rule.
+    for private in ("host.local", "db.internal", "x.test", "a.example", "mail.alt"):
+        assert Guard().evaluate(f"a@{private}").reason == "allowed.no_likely_typo"
+    allowed = Guard(Config.from_mapping({"rules": [{"domain": "corp.lan", "action": "allow"}]}))
+    assert allowed.evaluate("a@mail.corp.lan").reason == "allowed.rule"
+    strict = Guard(Config.from_mapping({"actions": {"misdelivery": {"possible_typo": "reject"}}}))
+    assert strict.evaluate("a@prcfs.ite").action is Action.REJECT

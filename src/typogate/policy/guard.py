@@ -87,6 +87,11 @@ LIVE_LOOKALIKE_FACTOR = 0.5
 # Two candidates closer than this (a likelihood ratio of 2) are reported as ambiguous.
 AMBIGUITY_NATS = math.log(2.0)
 
+# Top-level names reserved for private use, never delegated (RFC 6761, 6762, 7686, 9476;
+# ICANN's .internal): a network's own names, not slips.
+SPECIAL_USE = frozenset(
+    {"example", "internal", "invalid", "local", "localhost", "onion", "test", "alt"}
+)
 MAX_DOMAIN_LENGTH = 254  # RFC 1035's 253, and a trailing dot
 _parse = parse_domain.__wrapped__  # for texts parsed once: kept out of the hot cache
 # A dot-atom local part that cannot route on: no % (percent hack) and no ! (bang path).
@@ -593,6 +598,19 @@ class Guard:
                 f"{label!r}, a spoofing trick; check the address.",
                 score=1.0,
                 risk=risk,
+            )
+        if not likely and not is_real_suffix(domain.suffix) and domain.suffix not in SPECIAL_USE:
+            # cmsp4.con: no such top-level domain. Only a possible slip (a warning, by
+            # default): a network may route a name of its own (an allow rule says so).
+            return DomainVerdict(
+                name,
+                self._actions(Risk.MISDELIVERY)[1],
+                reasons.TYPO_NO_SUCH_SUFFIX,
+                f"{name} is under .{domain.suffix}, which is no top-level domain: mail to it "
+                "can only bounce. Check the address.",
+                score=1.0,
+                risk=Risk.MISDELIVERY,
+                candidates=candidates,
             )
         if not likely:
             return DomainVerdict(

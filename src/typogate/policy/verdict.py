@@ -20,6 +20,7 @@ BLOCKED_DOMAIN = "blocked.domain"
 BLOCKED_SUFFIX = "blocked.suffix"
 TYPO_AMBIGUOUS = "typo.ambiguous"
 TYPO_LIVE_LOOKALIKE = "typo.live_lookalike"
+TYPO_NO_SUCH_SUFFIX = "typo.no_such_suffix"
 
 
 class Candidate(NamedTuple):
