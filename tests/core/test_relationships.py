@@ -304,3 +304,39 @@ def test_having_delivered_to_the_typed_domain_before_changes_nothing_either_way(
     # Alice writes to northwind.io: her delivery to the near-twin is no evidence for it.
     gate.observe("alice@example.org", "northwinder.io", Evidence.SENT)
     assert gate.evaluate("x@northwinder.io", sender="alice@example.org").is_alert
+
+
+def test_a_slip_of_the_senders_own_correspondent_is_caught_before_the_organisation_knows_it():
+    # Sue wrote to mail2joan.com twice (her own relationship, learning.relationship_mails):
+    # too little for the organisation to know it, enough for Sue's next slip to be read
+    # against it. Nobody else's mail is.
+    gate = guard()
+    for _ in range(2):
+        gate.observe("sue@example.org", "mail2joan.com", Evidence.SENT)
+    assert gate.evaluate("x@mail2joan.com").reason == "allowed.no_likely_typo"
+    sue = gate.evaluate("x@maill2joan.com", sender="sue@example.org")
+    assert sue.is_alert and sue.suggestion == "mail2joan.com"
+    assert not gate.evaluate("x@maill2joan.com", sender="tom@example.org").is_alert
+    assert not gate.evaluate("x@maill2joan.com").is_alert
+
+
+def test_one_delivery_of_the_senders_own_is_no_intended_domain_unless_it_answered():
+    # Tom's one delivery to leviaecrman.store was itself a slip: his mail to the right
+    # name, leviacerman.store, is not held against it.
+    gate = guard()
+    gate.observe("tom@example.org", "leviaecrman.store", Evidence.SENT)
+    assert not gate.evaluate("x@leviacerman.store", sender="tom@example.org").is_alert
+    # A domain that wrote back is real after one delivery.
+    gate.observe("tom@example.org", "leviaecrman.store", Evidence.RECEIVED)
+    assert gate.evaluate("x@leviacerman.store", sender="tom@example.org").is_alert
+
+
+def test_a_slip_in_a_host_the_sender_wrote_to_under_a_listed_parent_is_caught():
+    gate = guard()
+    for _ in range(2):
+        gate.observe("sue@example.org", "gis2.sam.usace.army.mil", Evidence.SENT)
+        gate.observe("sue@example.org", "afms.csd.disa.mil", Evidence.SENT)
+    slip = gate.evaluate("x@gis2.sam.uswace.army.mil", sender="sue@example.org")
+    assert slip.is_alert and slip.suggestion == "gis2.sam.usace.army.mil"
+    # Another number of a host she writes to is another host of the series.
+    assert not gate.evaluate("x@afms2.csd.disa.mil", sender="sue@example.org").is_alert

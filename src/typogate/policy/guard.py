@@ -21,6 +21,9 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
+
 from typogate.config import Config, Rule
 from typogate.domains import (
     MIN_EDIT_COST,
@@ -69,6 +72,12 @@ WEIGHT_PER_SENDER = 3.0
 # signal of a slip (an address's own history counts more than its domain's).
 SENDER_ADDRESS_NATS = 3.0
 SENDER_DOMAIN_NATS = 1.5
+# A sender's own correspondents unknown to the organisation are looked for this many edits
+# away from a domain it types (the index's own reach, for names it does not hold).
+OWN_EDITS = 2
+# ... for a sender with at most this many correspondents: one who writes to more is a list
+# server, not a person typing, and the look-up costs a request time in proportion.
+OWN_TIES_MAX = 2000
 # A host under a protected domain that no list names (``chn.dell.com``, which the candidate
 # index reads in ``chndell.com``): the protected prior, less these nats for being unlisted and
 # these per character of the host, as a longer label is one of more possible labels.
@@ -193,7 +202,11 @@ class Guard:
                 f"{judgement.domain} is the sender's own domain.",
                 rule="own-domain",
             )
-        if judgement.candidates or judgement.action is not Action.ALLOW:
+        if (
+            judgement.candidates
+            or judgement.action is not Action.ALLOW
+            or judgement.reason in _OWN_MAY_BE_NEAR
+        ):
             for_sender = self._for_sender(judgement, sender)
             if vouched or _severity(for_sender.action) >= _severity(judgement.action):
                 return for_sender
@@ -734,12 +747,15 @@ class Guard:
                     f"{sender} has written to {typed} before.",
                     rule="relationship",
                 )
-        if not judgement.candidates or judgement.rule.startswith(_RULED):
+        candidates = judgement.candidates
+        if own is None and judgement.reason in _OWN_MAY_BE_NEAR:
+            candidates += self._own_candidates(typed, address)
+        if not candidates or judgement.rule.startswith(_RULED):
             return judgement
         lifted = []
         lifts = {}
         relationship = self.config.learning.relationship_mails
-        for candidate in judgement.candidates:
+        for candidate in candidates:
             lift = _lift(candidate.domain, address, domain, relationship)
             if lift < SENDER_ADDRESS_NATS and address:  # a sender we know, not its domain
                 if _numbered_siblings(typed, candidate.domain) and not self._under_protected(
@@ -758,7 +774,50 @@ class Guard:
         because = ""
         if likely and lifts[likely[0].domain] > 0:
             because = f" {sender} writes to {likely[0].domain}, never before to {typed}."
-        return self._decide(parse_domain(typed), likely, judgement.candidates, because)
+        return self._decide(parse_domain(typed), likely, candidates, because)
+
+    def _own_candidates(self, typed: str, address: dict[str, Tie]) -> tuple[Candidate, ...]:
+        """The sender's own correspondents that the organisation does not know yet, as
+        candidates for this sender's slips alone: those it has a relationship with (two
+        deliveries, ``learning.relationship_mails``, or mail received or released), real
+        enough for the one who writes there (``LOG_PRIOR_KNOWN``)."""
+        if len(address) > OWN_TIES_MAX:
+            return ()
+        near = process.extract(
+            typed, list(address), scorer=OSA.distance, score_cutoff=OWN_EDITS, limit=None
+        )
+        if not near:
+            return ()
+        domain = parse_domain(typed)
+        length = len(domain.name) - domain.name.count(".")
+        novelty = SHORT_NAME_NATS * max(0, SHORT_NAME - length)
+        found = []
+        relationship = self.config.learning.relationship_mails
+        for name, _, _ in near:
+            tie = address[name]
+            if tie.sent < relationship and tie.outbound_only:
+                continue  # one delivery may have been a slip of its own (leviaecrman.store)
+            meant = parse_domain(name)
+            if meant in self._index or meant.ascii in self._protected:
+                continue  # the index found it already, if it is near
+            if self._likely(self._judged(meant.ascii)):
+                continue  # the sender's own earlier slip is no intended domain
+            if _numbered_siblings(typed, name):
+                continue  # afms2 beside afms: another host of a series, as for listed ones
+            prior = LOG_PRIOR_KNOWN - novelty
+            explanation = explain(
+                domain, meant, budget=prior + SENDER_ADDRESS_NATS - LOG_ODDS_FLOOR
+            )
+            if explanation is not None:
+                found.append(
+                    Candidate(
+                        meant.unicode,
+                        prior - explanation.cost,
+                        explanation.reason.value,
+                        tuple(edit.detail for edit in explanation.edits),
+                    )
+                )
+        return tuple(found)
 
     def _likely(self, judgement: DomainVerdict) -> bool:
         """A likely slip (not only a possible one) of a domain this Guard knows."""
@@ -798,6 +857,9 @@ def _lift(
     return 0.0
 
 
+# Verdicts on names the organisation does not know, or knows only the parent of: a
+# sender's own correspondent near them may be what it meant (gis2.sam.usace.army.mil).
+_OWN_MAY_BE_NEAR = frozenset({reasons.ALLOWED_UNLIKELY, reasons.ALLOWED_SUBDOMAIN})
 _SEVERITY = {Action.ALLOW: 0, Action.WARN: 1, Action.HOLD: 2, Action.REJECT: 3}
 # Mail states in which mail to the domain can only bounce.
 _BOUNCES = frozenset({MailState.NXDOMAIN, MailState.NULL_MX, MailState.NO_MAIL})
