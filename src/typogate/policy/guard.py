@@ -361,8 +361,7 @@ class Guard:
 
     def _under_protected(self, name: str) -> bool:
         """Whether ``name`` is a protected domain or under one."""
-        labels = parse_domain(name).ascii.split(".")
-        return any(".".join(labels[cut:]) in self._protected for cut in range(len(labels) - 1))
+        return any(meant in self._protected for meant in _and_parents(parse_domain(name).ascii))
 
     def _weight(self, tie: Tie, now: float) -> float:
         evidence = tie.sent + RECEIVED_WEIGHT * tie.received + RELEASED_WEIGHT * tie.released
@@ -488,8 +487,7 @@ class Guard:
         """Every intended domain worth considering, best first, one per suggestion: those
         below ``LOG_ODDS_FLOOR`` too, down to where a sender's own relationship with the
         intended domain could still lift them above it."""
-        length = len(domain.name) - domain.name.count(".")
-        novelty = SHORT_NAME_NATS * max(0, SHORT_NAME - length)
+        novelty = _novelty(domain)
         found = self._hypotheses_for(domain, "", novelty)
         if domain.subdomain and not any(c.log_odds >= LOG_ODDS_FLOOR for c in found):
             # mail.army.ml: the slip may be in the registrable part alone.
@@ -518,12 +516,7 @@ class Guard:
         # Equally likely hypotheses in name order: the same answer on every run.
         ranked = sorted(best.items(), key=lambda item: (-item[1][0], item[0]))
         return tuple(
-            Candidate(
-                suggestion,
-                log_odds,
-                explanation.reason.value,
-                tuple(edit.detail for edit in explanation.edits),
-            )
+            _candidate(suggestion, log_odds, explanation)
             for suggestion, (log_odds, explanation) in ranked
         )
 
@@ -533,31 +526,21 @@ class Guard:
         if meant not in self._index:  # made by the index: an unlisted host, under a protected one
             host = UNLISTED_HOST_NATS_PER_CHAR * len(meant.subdomain)
             return LOG_PRIOR_PROTECTED - LOG_PRIOR_UNLISTED_HOST - host
-        return LOG_PRIOR_KNOWN + self._history_nats(meant.unicode)
-
-    def _history_nats(self, name: str, *, per_sender: bool = False) -> float:
-        """What the organisation's mail with ``name`` adds to its prior: the log of its
-        evidence, or with ``per_sender`` of its evidence counted by the senders who write
-        there (at most ``WEIGHT_PER_SENDER`` each)."""
-        tie = self.relationships.tie(ORGANISATION, name)
+        tie = self.relationships.tie(ORGANISATION, meant.unicode)
         if tie is None:
-            return 0.0
-        weight = self._weight(tie, time.time())
-        if per_sender:
-            weight = min(weight, WEIGHT_PER_SENDER * self.relationships.senders(name))
-        return min(LOG_PRIOR_HISTORY_MAX, math.log1p(weight)) if weight > 0 else 0.0
+            return LOG_PRIOR_KNOWN
+        return LOG_PRIOR_KNOWN + _history_nats(self._weight(tie, time.time()))
 
     def _unknown_to_sender(self, suggestion: str) -> float:
-        """The nats (zero or less) an intended domain's prior loses for a sender who never
-        wrote to it: a learned correspondent's history counted in senders, not in mail."""
-        labels = suggestion.split(".")
-        for cut in range(len(labels) - 1):
-            meant = ".".join(labels[cut:])
-            if self.relationships.tie(ORGANISATION, meant) is None:
-                continue
-            if self._under_protected(meant):
-                return 0.0
-            return self._history_nats(meant, per_sender=True) - self._history_nats(meant)
+        """The nats (zero or less) a learned correspondent's prior loses for a sender who
+        never wrote to it: its history counted in senders (at most ``WEIGHT_PER_SENDER``
+        each), not in mail. For a suggestion that is no protected domain."""
+        for meant in _and_parents(suggestion):
+            tie = self.relationships.tie(ORGANISATION, meant)
+            if tie is not None:
+                weight = self._weight(tie, time.time())
+                by_senders = min(weight, WEIGHT_PER_SENDER * self.relationships.senders(meant))
+                return _history_nats(by_senders) - _history_nats(weight)
         return 0.0
 
     def _risk(self, domain: Domain) -> Risk:
@@ -757,10 +740,12 @@ class Guard:
         relationship = self.config.learning.relationship_mails
         for candidate in candidates:
             lift = _lift(candidate.domain, address, domain, relationship)
-            if lift < SENDER_ADDRESS_NATS and address:  # a sender we know, not its domain
-                if _numbered_siblings(typed, candidate.domain) and not self._under_protected(
-                    candidate.domain
-                ):
+            if (
+                lift < SENDER_ADDRESS_NATS  # a sender we know, who never wrote there
+                and address
+                and not self._under_protected(candidate.domain)
+            ):
+                if _numbered_siblings(typed, candidate.domain):
                     continue  # g1xmail.top for one who never wrote to g2xmail.top: a series
                 lift += self._unknown_to_sender(candidate.domain)
             if own is not None:  # no first send: only what it never wrote to weighs less
@@ -789,8 +774,7 @@ class Guard:
         if not near:
             return ()
         domain = parse_domain(typed)
-        length = len(domain.name) - domain.name.count(".")
-        novelty = SHORT_NAME_NATS * max(0, SHORT_NAME - length)
+        novelty = _novelty(domain)
         found = []
         relationship = self.config.learning.relationship_mails
         for name, _, _ in near:
@@ -798,8 +782,8 @@ class Guard:
             if tie.sent < relationship and tie.outbound_only:
                 continue  # one delivery may have been a slip of its own (leviaecrman.store)
             meant = parse_domain(name)
-            if meant in self._index or meant.ascii in self._protected:
-                continue  # the index found it already, if it is near
+            if meant in self._index:
+                continue  # the index found it already, if it is near (protected ones too)
             if self._likely(self._judged(meant.ascii)):
                 continue  # the sender's own earlier slip is no intended domain
             if _numbered_siblings(typed, name):
@@ -809,14 +793,7 @@ class Guard:
                 domain, meant, budget=prior + SENDER_ADDRESS_NATS - LOG_ODDS_FLOOR
             )
             if explanation is not None:
-                found.append(
-                    Candidate(
-                        meant.unicode,
-                        prior - explanation.cost,
-                        explanation.reason.value,
-                        tuple(edit.detail for edit in explanation.edits),
-                    )
-                )
+                found.append(_candidate(meant.unicode, prior - explanation.cost, explanation))
         return tuple(found)
 
     def _likely(self, judgement: DomainVerdict) -> bool:
@@ -847,9 +824,7 @@ def _lift(
     def related(tie: Tie | None) -> bool:
         return tie is not None and (tie.sent >= relationship or tie.received or tie.released) > 0
 
-    labels = suggestion.split(".")
-    for cut in range(len(labels) - 1):
-        meant = ".".join(labels[cut:])
+    for meant in _and_parents(suggestion):
         if related(address.get(meant)):
             return SENDER_ADDRESS_NATS
         if related(domain.get(meant)):
@@ -863,6 +838,34 @@ _OWN_MAY_BE_NEAR = frozenset({reasons.ALLOWED_UNLIKELY, reasons.ALLOWED_SUBDOMAI
 _SEVERITY = {Action.ALLOW: 0, Action.WARN: 1, Action.HOLD: 2, Action.REJECT: 3}
 # Mail states in which mail to the domain can only bounce.
 _BOUNCES = frozenset({MailState.NXDOMAIN, MailState.NULL_MX, MailState.NO_MAIL})
+
+
+def _and_parents(name: str) -> Iterator[str]:
+    """``name`` and every domain it is under, down to two labels (``a.b.army.mil``,
+    ``b.army.mil``, ``army.mil``)."""
+    labels = name.split(".")
+    for cut in range(len(labels) - 1):
+        yield ".".join(labels[cut:])
+
+
+def _novelty(domain: Domain) -> float:
+    """The nats by which a short name is likelier meant as written: most are real."""
+    length = len(domain.name) - domain.name.count(".")
+    return SHORT_NAME_NATS * max(0, SHORT_NAME - length)
+
+
+def _history_nats(weight: float) -> float:
+    """What a learned correspondent's evidence adds to its prior: the log of its weight."""
+    return min(LOG_PRIOR_HISTORY_MAX, math.log1p(weight)) if weight > 0 else 0.0
+
+
+def _candidate(suggestion: str, log_odds: float, explanation: Explanation) -> Candidate:
+    return Candidate(
+        suggestion,
+        log_odds,
+        explanation.reason.value,
+        tuple(edit.detail for edit in explanation.edits),
+    )
 
 
 def _numbered_siblings(one: str, other: str) -> bool:
