@@ -24,6 +24,12 @@ class Stored:
     last_seen: datetime = datetime.now(UTC)
 
 
+def send(gate: Guard, sender: str, domain: str, times: int = 1) -> None:
+    """``times`` messages from ``sender`` to ``domain``, allowed and delivered."""
+    for _ in range(times):
+        gate.observe(sender, domain, Evidence.SENT)
+
+
 def guard(**config) -> Guard:
     return Guard(
         Config.from_mapping({"domains": {"protected": ["army.mil", "gmail.com"]}, **config})
@@ -91,8 +97,7 @@ def test_a_likely_slip_writing_unasked_proves_nothing():
 def test_allowed_deliveries_while_running_make_a_correspondent_and_protect_its_twin():
     gate = guard()
     assert not gate.evaluate("a@northwind-tradres.com").is_alert
-    for _ in range(3):  # learning.correspondent_mails
-        gate.observe("alice@example.org", "northwind-traders.com", Evidence.SENT)
+    send(gate, "alice@example.org", "northwind-traders.com", 3)  # learning.correspondent_mails
     twin = gate.evaluate("a@northwind-tradres.com")
     assert twin.is_alert and twin.suggestion == "northwind-traders.com"
 
@@ -102,8 +107,7 @@ def test_a_first_send_to_a_near_twin_of_the_senders_own_correspondent_weighs_mor
     gate.learn({"northwind.io": 3})  # a weak correspondent of the organisation
     # A slip far enough that, for the organisation as a whole, it is likelier meant.
     assert not gate.evaluate("x@northwino.io").is_alert
-    for _ in range(4):
-        gate.observe("alice@example.org", "northwind.io", Evidence.SENT)
+    send(gate, "alice@example.org", "northwind.io", 4)
     alice = gate.evaluate("x@northwino.io", sender="alice@example.org")
     assert alice.is_alert and alice.suggestion == "northwind.io"
     assert "alice@example.org writes to northwind.io" in alice.explanation
@@ -234,10 +238,9 @@ def test_a_near_twin_of_a_colleagues_correspondent_weighs_by_colleagues_not_mail
     # among the many they might write to first, and northwinder.io (two slips away) another.
     # Its weight for them grows with how many of ours write there, not how much one does.
     gate = guard()
-    for _ in range(300):
-        gate.observe("alice@example.org", "northwind.io", Evidence.SENT)
-    for _ in range(20):  # bob is a sender we know, who never wrote there
-        gate.observe("bob@example.org", "contoso.com", Evidence.SENT)
+    send(gate, "alice@example.org", "northwind.io", 300)
+    # Bob is a sender we know, who never wrote there.
+    send(gate, "bob@example.org", "contoso.com", 20)
     assert gate.evaluate("x@northwinder.io").is_alert  # no sender: the organisation's view
     assert gate.evaluate("x@northwinder.io", sender="alice@example.org").is_alert
     bob = gate.evaluate("x@northwinder.io", sender="bob@example.org")
@@ -249,15 +252,13 @@ def test_a_near_twin_of_a_colleagues_correspondent_weighs_by_colleagues_not_mail
     assert gate.evaluate("x@nortwind.io", sender="bob@example.org").is_alert
     # When many of ours write there, it is a likely meaning for anyone.
     for number in range(12):
-        for _ in range(3):
-            gate.observe(f"user{number}@example.org", "northwind.io", Evidence.SENT)
+        send(gate, f"user{number}@example.org", "northwind.io", 3)
     assert gate.evaluate("x@northwinder.io", sender="bob@example.org").is_alert
 
 
 def test_a_protected_domain_weighs_the_same_for_every_sender():
     gate = guard()
-    for _ in range(20):
-        gate.observe("bob@example.org", "contoso.com", Evidence.SENT)
+    send(gate, "bob@example.org", "contoso.com", 20)
     assert gate.evaluate("x@gmial.com", sender="bob@example.org").suggestion == "gmail.com"
 
 
@@ -266,10 +267,8 @@ def test_in_a_one_domain_organisation_the_senders_domain_adds_nothing_to_its_his
     # organisation's, already in the verdict. Counted again for each sender, every sender
     # would be stricter than the organisation itself.
     gate = guard()
-    for _ in range(3):
-        gate.observe("alice@example.org", "northwind.io", Evidence.SENT)
-    for _ in range(20):
-        gate.observe("bob@example.org", "contoso.com", Evidence.SENT)
+    send(gate, "alice@example.org", "northwind.io", 3)
+    send(gate, "bob@example.org", "contoso.com", 20)
     alone = gate.evaluate("x@northwinder.io")
     assert gate.evaluate("x@northwinder.io", sender="bob@example.org").score == alone.score
     # With a second domain of ours, example.org's mail is a part of the whole: it counts.
@@ -279,10 +278,8 @@ def test_in_a_one_domain_organisation_the_senders_domain_adds_nothing_to_its_his
 
 def test_another_number_of_a_series_only_others_write_to_is_another_member():
     gate = guard()
-    for _ in range(40):
-        gate.observe("alice@example.org", "g2xmail.top", Evidence.SENT)
-    for _ in range(20):
-        gate.observe("bob@example.org", "contoso.com", Evidence.SENT)
+    send(gate, "alice@example.org", "g2xmail.top", 40)
+    send(gate, "bob@example.org", "contoso.com", 20)
     assert gate.evaluate("x@g1xmail.top").is_alert  # the organisation's view
     bob = gate.evaluate("x@g1xmail.top", sender="bob@example.org")
     assert not bob.is_alert
@@ -295,10 +292,8 @@ def test_having_delivered_to_the_typed_domain_before_changes_nothing_either_way(
     # Bob wrote to northwinder.io once (no answer yet): his own delivery lifts no alert, and
     # it does not make a colleague's correspondent his either.
     gate = guard()
-    for _ in range(300):
-        gate.observe("alice@example.org", "northwind.io", Evidence.SENT)
-    for _ in range(20):
-        gate.observe("bob@example.org", "contoso.com", Evidence.SENT)
+    send(gate, "alice@example.org", "northwind.io", 300)
+    send(gate, "bob@example.org", "contoso.com", 20)
     gate.observe("bob@example.org", "northwinder.io", Evidence.SENT)
     assert not gate.evaluate("x@northwinder.io", sender="bob@example.org").is_alert
     # Alice writes to northwind.io: her delivery to the near-twin is no evidence for it.
@@ -311,8 +306,7 @@ def test_a_slip_of_the_senders_own_correspondent_is_caught_before_the_organisati
     # too little for the organisation to know it, enough for Sue's next slip to be read
     # against it. Nobody else's mail is.
     gate = guard()
-    for _ in range(2):
-        gate.observe("sue@example.org", "mail2joan.com", Evidence.SENT)
+    send(gate, "sue@example.org", "mail2joan.com", 2)
     assert gate.evaluate("x@mail2joan.com").reason == "allowed.no_likely_typo"
     sue = gate.evaluate("x@maill2joan.com", sender="sue@example.org")
     assert sue.is_alert and sue.suggestion == "mail2joan.com"
@@ -333,9 +327,8 @@ def test_one_delivery_of_the_senders_own_is_no_intended_domain_unless_it_answere
 
 def test_a_slip_in_a_host_the_sender_wrote_to_under_a_listed_parent_is_caught():
     gate = guard()
-    for _ in range(2):
-        gate.observe("sue@example.org", "gis2.sam.usace.army.mil", Evidence.SENT)
-        gate.observe("sue@example.org", "afms.csd.disa.mil", Evidence.SENT)
+    send(gate, "sue@example.org", "gis2.sam.usace.army.mil", 2)
+    send(gate, "sue@example.org", "afms.csd.disa.mil", 2)
     slip = gate.evaluate("x@gis2.sam.uswace.army.mil", sender="sue@example.org")
     assert slip.is_alert and slip.suggestion == "gis2.sam.usace.army.mil"
     # Another number of a host she writes to is another host of the series.
