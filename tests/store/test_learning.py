@@ -10,17 +10,9 @@ from pathlib import Path
 import pytest
 from mta import TYPOGATE, Server, policy_answer
 from ports import free_port
+from postfix_lines import inbound_line, outbound_line
 
 from typogate.store import Store
-
-OUT = (
-    "Mar  1 10:{m:02d}:00 mx1 postfix/qmgr[90]: O{n}: from=<{sender}>, size=900, nrcpt=1 (queue active)\n"  # noqa: E501
-    "Mar  1 10:{m:02d}:01 mx1 postfix/smtp[91]: O{n}: to=<{recipient}>, relay=mx[203.0.113.4]:25, delay=1, delays=0/0/0.5/0.5, dsn=2.0.0, status=sent (250 ok)\n"  # noqa: E501
-)
-IN = (
-    "Mar  1 11:{m:02d}:00 mx1 postfix/qmgr[90]: I{n}: from=<{sender}>, size=900, nrcpt=1 (queue active)\n"  # noqa: E501
-    "Mar  1 11:{m:02d}:01 mx1 postfix/local[92]: I{n}: to=<{recipient}>, relay=local, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (delivered to mailbox)\n"  # noqa: E501
-)
 
 
 def _log() -> str:
@@ -29,12 +21,10 @@ def _log() -> str:
     for recipient, times in (("colonel@army.ml", 40), ("orders@acme-corp.com", 30)):
         for _ in range(times):  # years of leaks to army.ml, and real trade with acme-corp
             n += 1
-            lines.append(OUT.format(m=n % 60, n=n, sender="ops@example.org", recipient=recipient))
+            lines.append(outbound_line(n, sender="ops@example.org", recipient=recipient))
     for _ in range(3):  # acme-corp writes back; army.ml never does
         n += 1
-        lines.append(
-            IN.format(m=n % 60, n=n, sender="sales@acme-corp.com", recipient="ops@example.org")
-        )
+        lines.append(inbound_line(n, sender="sales@acme-corp.com", recipient="ops@example.org"))
     return "".join(lines)
 
 
@@ -93,9 +83,7 @@ def test_a_look_alikes_owner_writing_in_unasked_teaches_nothing(tmp_path: Path):
     # messages "proved" army.ml for the whole organisation and its leaks went through.
     lines = [_log()]
     for n, user in enumerate(("alice", "bob", "carol", "dave") * 3, start=500):
-        lines.append(
-            IN.format(m=n % 60, n=n, sender="info@army.ml", recipient=f"{user}@example.org")
-        )
+        lines.append(inbound_line(n, sender="info@army.ml", recipient=f"{user}@example.org"))
     (tmp_path / "mail.log").write_text("".join(lines))
     (tmp_path / "typogate.toml").write_text("[domains]\nprotected = ['army.mil', 'example.org']\n")
     db = f"sqlite:///{tmp_path / 'typogate.db'}"
