@@ -599,8 +599,9 @@ def run_seed(seed: int, kinds: dict[str, list[str]], real: set[str], console: Co
                     alerts += 1
                     for (address, _), flag in zip(message.recipients, flags, strict=True):
                         if flag:
-                            alerted[address.rpartition("@")[2]] += 1
-                            pairs.add((message.sender, address.rpartition("@")[2]))
+                            domain = address.rpartition("@")[2]
+                            alerted[domain] += 1
+                            pairs.add((message.sender, domain))
             for (_, typo), flag in slips:
                 typos[typo.cls].append(flag)
                 if not flag:
