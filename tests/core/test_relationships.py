@@ -333,3 +333,16 @@ def test_a_slip_in_a_host_the_sender_wrote_to_under_a_listed_parent_is_caught():
     assert slip.is_alert and slip.suggestion == "gis2.sam.usace.army.mil"
     # Another number of a host she writes to is another host of the series.
     assert not gate.evaluate("x@afms2.csd.disa.mil", sender="sue@example.org").is_alert
+
+
+def test_two_slips_in_a_learned_name_the_sender_writes_to_are_caught_for_that_sender():
+    # The index looks for two slips in protected names only; a learned correspondent's
+    # are read for those who write to it, with the weight of its history.
+    gate = guard()
+    send(gate, "sue@example.org", "theorganiqera.biz", 30)
+    gate.observe("sue@example.org", "theorganiqera.biz", Evidence.RECEIVED)
+    assert gate.evaluate("x@theorganiqera.biz").reason == "allowed.known"
+    sue = gate.evaluate("x@tyerganiqera.biz", sender="sue@example.org")
+    assert sue.is_alert and sue.suggestion == "theorganiqera.biz"
+    assert not gate.evaluate("x@tyerganiqera.biz", sender="tom@example.org").is_alert
+    assert not gate.evaluate("x@tyerganiqera.biz").is_alert

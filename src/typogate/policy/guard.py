@@ -762,10 +762,12 @@ class Guard:
         return self._decide(parse_domain(typed), likely, candidates, because)
 
     def _own_candidates(self, typed: str, address: dict[str, Tie]) -> tuple[Candidate, ...]:
-        """The sender's own correspondents that the organisation does not know yet, as
-        candidates for this sender's slips alone: those it has a relationship with (two
-        deliveries, ``learning.relationship_mails``, or mail received or released), real
-        enough for the one who writes there (``LOG_PRIOR_KNOWN``)."""
+        """The sender's own correspondents near ``typed``, as candidates for this sender's
+        slips alone: those it has a relationship with (two deliveries,
+        ``learning.relationship_mails``, or mail received or released). One the organisation
+        does not know yet is real enough for the one who writes there (``LOG_PRIOR_KNOWN``);
+        one it learned is read here for the two slips the index looks for only in
+        protected names, with the weight of its history."""
         if len(address) > OWN_TIES_MAX:
             return ()
         near = process.extract(
@@ -777,18 +779,19 @@ class Guard:
         novelty = _novelty(domain)
         found = []
         relationship = self.config.learning.relationship_mails
-        for name, _, _ in near:
+        for name, edits, _ in near:
             tie = address[name]
             if tie.sent < relationship and tie.outbound_only:
                 continue  # one delivery may have been a slip of its own (leviaecrman.store)
             meant = parse_domain(name)
-            if meant in self._index:
-                continue  # the index found it already, if it is near (protected ones too)
+            known = meant in self._index
+            if known and (edits < 2 or meant.ascii in self._protected):
+                continue  # the index found it already: one slip, or two of a protected name
             if self._likely(self._judged(meant.ascii)):
                 continue  # the sender's own earlier slip is no intended domain
             if _numbered_siblings(typed, name):
                 continue  # afms2 beside afms: another host of a series, as for listed ones
-            prior = LOG_PRIOR_KNOWN - novelty
+            prior = (self._log_prior(meant) if known else LOG_PRIOR_KNOWN) - novelty
             explanation = explain(
                 domain, meant, budget=prior + SENDER_ADDRESS_NATS - LOG_ODDS_FLOOR
             )
