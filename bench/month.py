@@ -21,9 +21,10 @@ same days judged by a service with no history.
 Reported: alerts per 10,000 legitimate messages, the share of messages to typo domains that
 are caught (overall and per class), and the typo domains learned as correspondents; and where
 the alerts come from (distinct sender and domain pairs, domains delivered to in the learned
-log or first written to after it, the list each domain was drawn from). The judge's eight
-connections interleave the replies a little differently from run to run: the alert figure
-moves by a few hundredths.
+log or first written to after it, the list each domain was drawn from). The judge keeps
+eight connections busy, as Postfix's smtpd processes do, but no further apart in the month
+than a window of 64 requests: free-running connections drifted days apart, and whether a
+sender's reply was heard before its next message changed from run to run.
 Writes bench/out/month.json.
 """
 
@@ -90,6 +91,7 @@ SAVED_SLIP = 0.01
 SAVED_SLIP_USE = 0.5
 TYPO_DELIVERED = 0.5  # share of typo domains that accept mail (the rest bounce)
 CONNECTIONS = 8  # policy connections the judge keeps open, as Postfix's smtpd processes do
+WINDOW = 64  # requests in flight together: a few minutes of the month's mail
 MONTH = "Mar"
 
 
@@ -425,28 +427,41 @@ def _reply(sender: str, recipient: str, number: int) -> bytes:
     ).encode()
 
 
-async def _ask(port: int, requests: list[tuple[int, bytes]], answers: dict[int, str]) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        for key, request in requests:
-            writer.write(request)
-            raw = await reader.readuntil(b"\n\n")
-            answers[key] = raw.decode().strip().removeprefix("action=")
-    finally:
-        writer.close()
+async def _ask(
+    lane: tuple[asyncio.StreamReader, asyncio.StreamWriter],
+    requests: list[tuple[int, bytes]],
+    answers: dict[int, str],
+) -> None:
+    reader, writer = lane
+    for key, request in requests:
+        writer.write(request)
+        raw = await reader.readuntil(b"\n\n")
+        answers[key] = raw.decode().strip().removeprefix("action=")
 
 
 async def judge(ports: list[int], requests: list[bytes]) -> list[dict[int, str]]:
-    """Every request to every service, as Postfix asks: one at a time per connection."""
+    """Every request to every service, as Postfix asks: one at a time per connection,
+    ``CONNECTIONS`` connections at once, the month's mail in time order a window at a time
+    (connections that ran on alone would judge one day's mail before another's)."""
     answers: list[dict[int, str]] = [{} for _ in ports]
     numbered = list(enumerate(requests))
-    await asyncio.gather(
-        *(
-            _ask(port, numbered[lane::CONNECTIONS], answers[i])
-            for i, port in enumerate(ports)
-            for lane in range(CONNECTIONS)
-        )
-    )
+    lanes = [
+        (i, await asyncio.open_connection("127.0.0.1", port))
+        for i, port in enumerate(ports)
+        for _ in range(CONNECTIONS)
+    ]
+    try:
+        for start in range(0, len(numbered), WINDOW):
+            window = numbered[start : start + WINDOW]
+            await asyncio.gather(
+                *(
+                    _ask(lane, window[spot % CONNECTIONS :: CONNECTIONS], answers[i])
+                    for spot, (i, lane) in enumerate(lanes)
+                )
+            )
+    finally:
+        for _, (_, writer) in lanes:
+            writer.close()
     return answers
 
 

@@ -256,7 +256,7 @@ def test_a_near_twin_of_a_colleagues_correspondent_weighs_by_colleagues_not_mail
     assert gate.evaluate("x@northwinder.io", sender="bob@example.org").is_alert
 
 
-def test_a_protected_domain_weighs_the_same_for_every_sender():
+def test_a_protected_domain_never_weighs_less_for_a_sender_who_never_wrote_to_it():
     gate = guard()
     send(gate, "bob@example.org", "contoso.com", 20)
     assert gate.evaluate("x@gmial.com", sender="bob@example.org").suggestion == "gmail.com"
@@ -346,3 +346,15 @@ def test_two_slips_in_a_learned_name_the_sender_writes_to_are_caught_for_that_se
     assert sue.is_alert and sue.suggestion == "theorganiqera.biz"
     assert not gate.evaluate("x@tyerganiqera.biz", sender="tom@example.org").is_alert
     assert not gate.evaluate("x@tyerganiqera.biz").is_alert
+
+
+def test_a_slip_of_a_protected_domain_the_sender_writes_to_weighs_more_for_that_sender():
+    # p.me is a name of its own for most (one letter: a short name is rarely a slip), but
+    # for one who writes to pm.me all day it is the slip it looks like.
+    gate = guard(domains={"protected": ["pm.me", "army.mil"]})
+    send(gate, "sue@example.org", "pm.me", 30)
+    gate.observe("sue@example.org", "pm.me", Evidence.RECEIVED)
+    sue = gate.evaluate("x@p.me", sender="sue@example.org")
+    assert sue.is_alert and sue.suggestion == "pm.me"
+    assert not gate.evaluate("x@p.me", sender="tom@example.org").is_alert
+    assert not gate.evaluate("x@p.me").is_alert

@@ -501,10 +501,8 @@ class Guard:
         best: dict[str, tuple[float, Explanation]] = {}
         for meant in self._index.candidates(typed, self._max_edits):
             prior = self._log_prior(meant)
-            # A protected domain's prior is the highest there is; any other may be lifted
-            # by a sender's own relationship with it.
-            lift = 0.0 if meant.ascii in self._protected else SENDER_ADDRESS_NATS
-            budget = prior + lift - novelty - LOG_ODDS_FLOOR
+            # Kept down to where a sender's own relationship with it could lift it.
+            budget = prior + SENDER_ADDRESS_NATS - novelty - LOG_ODDS_FLOOR
             explanation = explain(typed, meant, budget=budget)
             if explanation is None:
                 continue
