@@ -406,6 +406,29 @@ def write_log(path: Path, month: Month, days: int) -> dict[str, int]:
     return delivered
 
 
+def unanswered_repeats(month: Month, judged: list[Message]) -> set[tuple[int, int]]:
+    """The judged recipients (message number, position) whose domain the sender had written
+    to before and that had never written back: a real domain that does not answer and a
+    slip sent again look alike there, and deliveries alone may teach neither."""
+    replies = [(day, second, sender.rpartition("@")[2]) for day, second, sender, _ in month.inbound]
+    number = {id(message): n for n, message in enumerate(judged)}
+    written: set[tuple[str, str]] = set()
+    answered: set[str] = set()
+    repeats = set()
+    heard = 0
+    for message in month.outbound:
+        while heard < len(replies) and replies[heard][:2] <= (message.day, message.second):
+            answered.add(replies[heard][2])
+            heard += 1
+        for position, (address, _) in enumerate(message.recipients):
+            domain = address.rpartition("@")[2]
+            pair = (message.sender, domain)
+            if id(message) in number and pair in written and domain not in answered:
+                repeats.add((number[id(message)], position))
+            written.add(pair)
+    return repeats
+
+
 def _request(message: Message, address: str, number: int) -> bytes:
     user = message.sender.split("@")[0]
     return (
@@ -544,6 +567,7 @@ def run_seed(seed: int, kinds: dict[str, list[str]], real: set[str], console: Co
         }
         learned = learned_typos(history, log_typos)
         judged = [m for m in month.outbound if m.day > LEARNED_DAYS]
+        repeats = unanswered_repeats(month, judged)
         # Outbound recipients and the replies that come in meanwhile, in time order, as
         # Postfix asks for both: a reply teaches the running gateway (mail received).
         timeline: list[tuple[int, int, bytes, tuple[int, int] | None]] = []
@@ -606,19 +630,27 @@ def run_seed(seed: int, kinds: dict[str, list[str]], real: set[str], console: Co
         alerted: Counter[str] = Counter()
         pairs: set[tuple[str, str]] = set()  # (sender, domain) of the alerts
         missed: list[list[str]] = []
-        for message, flags in zip(judged, alert, strict=True):
-            slips = [(r, f) for r, f in zip(message.recipients, flags, strict=True) if r[1]]
-            if not slips:
+        unanswered: Counter[str] = Counter()  # repeats without an answer, alerted or slips
+        for number, (message, flags) in enumerate(zip(judged, alert, strict=True)):
+            if all(typo is None for _, typo in message.recipients):
                 legit += 1
                 if any(flags):
                     alerts += 1
-                    for (address, _), flag in zip(message.recipients, flags, strict=True):
+                    for position, ((address, _), flag) in enumerate(
+                        zip(message.recipients, flags, strict=True)
+                    ):
                         if flag:
                             domain = address.rpartition("@")[2]
                             alerted[domain] += 1
                             pairs.add((message.sender, domain))
-            for (_, typo), flag in slips:
+                            unanswered["alerts"] += (number, position) in repeats
+            for position, ((_, typo), flag) in enumerate(
+                zip(message.recipients, flags, strict=True)
+            ):
+                if typo is None:
+                    continue
                 typos[typo.cls].append(flag)
+                unanswered["typos"] += (number, position) in repeats
                 if not flag:
                     missed.append([typo.domain, typo.intended, typo.cls])
         by_kind: Counter[str] = Counter()
@@ -639,6 +671,10 @@ def run_seed(seed: int, kinds: dict[str, list[str]], real: set[str], console: Co
             "alerted_recipients": sum(alerted.values()),
             "alerted_pairs": len(pairs),
             "alerted_by_kind": dict(by_kind),
+            # ... of them, and of the typo messages: to a domain the sender had written to
+            # before and that never answered (unanswered_repeats)
+            "alerted_unanswered_repeats": unanswered["alerts"],
+            "typo_unanswered_repeats": unanswered["typos"],
             "missed": missed,
         }
     console.print(
@@ -688,6 +724,8 @@ def summary(results: list[dict]) -> dict:
             "alerted_recipients": sum(r["alerted_recipients"] for r in per_seed),
             "alerted_pairs": sum(r["alerted_pairs"] for r in per_seed),
             "alerted_by_kind": dict(by_kind),
+            "alerted_unanswered_repeats": sum(r["alerted_unanswered_repeats"] for r in per_seed),
+            "typo_unanswered_repeats": sum(r["typo_unanswered_repeats"] for r in per_seed),
             "missed": sorted({tuple(m) for r in per_seed for m in r["missed"]}),
         }
     learned = sorted({d for r in results for d in r["typo_domains_learned"]})
@@ -751,6 +789,11 @@ def show(console: Console, total: dict, results: list[dict]) -> None:
             + ", ".join(f"{k} {n}" for k, n in run["alerted_by_kind"].items())
             + ". Most alerted: "
             + ", ".join(f"{d} ({n})" for d, n in run["alerted_domains"][:10])
+            + f". {run['alerted_unanswered_repeats']:,} of the alerted recipients, and "
+            f"{run['typo_unanswered_repeats']:,} of the {run['typo_messages']:,} typo "
+            "messages, went to a domain the sender had written to before and that never "
+            "answered: the same evidence, which deliveries alone may not turn into a "
+            "correspondent."
         )
 
 
