@@ -21,7 +21,8 @@ same days judged by a service with no history.
 Reported: alerts per 10,000 legitimate messages, the share of messages to typo domains that
 are caught (overall and per class), and the typo domains learned as correspondents; and where
 the alerts come from (distinct sender and domain pairs, domains delivered to in the learned
-log or first written to after it, the list each domain was drawn from). The judge keeps
+log or first written to after it, the list each domain was drawn from, the action taken:
+a rejection, or a warning that delivers the message with a header). The judge keeps
 eight connections busy, as Postfix's smtpd processes do, but no further apart in the month
 than a window of 64 requests: free-running connections drifted days apart, and whether a
 sender's reply was heard before its next message changed from run to run.
@@ -622,12 +623,14 @@ def run_seed(seed: int, kinds: dict[str, list[str]], real: set[str], console: Co
         "runs": {},
     }
     for (name, _), got in zip(services.items(), answers, strict=True):
-        alert = [[False] * len(m.recipients) for m in judged]
+        answer = [[""] * len(m.recipients) for m in judged]
         for key, (number, position) in where:
-            alert[number][position] = got[key] != "DUNNO"
+            answer[number][position] = got[key]
+        alert = [[a != "DUNNO" for a in row] for row in answer]
         legit = alerts = 0
         typos: dict[str, list[bool]] = defaultdict(list)
         alerted: Counter[str] = Counter()
+        by_action: Counter[str] = Counter()  # of the alerted legitimate recipients
         pairs: set[tuple[str, str]] = set()  # (sender, domain) of the alerts
         missed: list[list[str]] = []
         unanswered: Counter[str] = Counter()  # repeats without an answer, alerted or slips
@@ -642,6 +645,7 @@ def run_seed(seed: int, kinds: dict[str, list[str]], real: set[str], console: Co
                         if flag:
                             domain = address.rpartition("@")[2]
                             alerted[domain] += 1
+                            by_action[_action(answer[number][position])] += 1
                             pairs.add((message.sender, domain))
                             unanswered["alerts"] += (number, position) in repeats
             for position, ((_, typo), flag) in enumerate(
@@ -671,6 +675,7 @@ def run_seed(seed: int, kinds: dict[str, list[str]], real: set[str], console: Co
             "alerted_recipients": sum(alerted.values()),
             "alerted_pairs": len(pairs),
             "alerted_by_kind": dict(by_kind),
+            "alerted_by_action": dict(by_action),
             # ... of them, and of the typo messages: to a domain the sender had written to
             # before and that never answered (unanswered_repeats)
             "alerted_unanswered_repeats": unanswered["alerts"],
@@ -685,6 +690,16 @@ def run_seed(seed: int, kinds: dict[str, list[str]], real: set[str], console: Co
         f"{result['seconds']:.0f} s[/]"
     )
     return result
+
+
+def _action(answer: str) -> str:
+    """The action a policy answer takes, in the words of typogate's configuration."""
+    word = answer.split(maxsplit=1)[0]
+    if word == "PREPEND":
+        return "warn"  # delivered, with an X-Typogate header
+    if word == "HOLD":
+        return "hold"
+    return "reject" if word.startswith("5") else "defer"
 
 
 def _pct(hits: int, total: int) -> str:
@@ -705,9 +720,11 @@ def summary(results: list[dict]) -> dict:
                 by_class[cls][1] += total
         alerted: Counter[str] = Counter()
         by_kind: Counter[str] = Counter()
+        by_action: Counter[str] = Counter()
         for r in per_seed:
             alerted.update(dict(r["alerted_domains"]))
             by_kind.update(r["alerted_by_kind"])
+            by_action.update(r["alerted_by_action"])
         runs[name] = {
             "legitimate_messages": legit,
             "alerts_per_10k": 10_000 * alerts / legit,
@@ -724,6 +741,7 @@ def summary(results: list[dict]) -> dict:
             "alerted_recipients": sum(r["alerted_recipients"] for r in per_seed),
             "alerted_pairs": sum(r["alerted_pairs"] for r in per_seed),
             "alerted_by_kind": dict(by_kind),
+            "alerted_by_action": dict(by_action),
             "alerted_unanswered_repeats": sum(r["alerted_unanswered_repeats"] for r in per_seed),
             "typo_unanswered_repeats": sum(r["typo_unanswered_repeats"] for r in per_seed),
             "missed": sorted({tuple(m) for r in per_seed for m in r["missed"]}),
@@ -787,6 +805,8 @@ def show(console: Console, total: dict, results: list[dict]) -> None:
             f"{run['alerted_in_log']:,} to domains delivered to in the learned log, the rest "
             "first written to after it. By the kind of list they came from: "
             + ", ".join(f"{k} {n}" for k, n in run["alerted_by_kind"].items())
+            + ". By action: "
+            + ", ".join(f"{a} {n}" for a, n in sorted(run["alerted_by_action"].items()))
             + ". Most alerted: "
             + ", ".join(f"{d} ({n})" for d, n in run["alerted_domains"][:10])
             + f". {run['alerted_unanswered_repeats']:,} of the alerted recipients, and "

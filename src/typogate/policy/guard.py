@@ -103,9 +103,9 @@ SPECIAL_USE = frozenset(
 )
 MAX_DOMAIN_LENGTH = 254  # RFC 1035's 253, and a trailing dot
 _parse = parse_domain.__wrapped__  # for texts parsed once: kept out of the hot cache
-# A dot-atom local part that cannot route on: no % (percent hack) and no ! (bang path).
 _DIGITS = re.compile(r"[0-9]+")
 _END_DIGITS = re.compile(r"(?<![^\W\d_])[0-9]+|[0-9]+(?![^\W\d_])")  # not inside a word
+# A dot-atom local part that cannot route on: no % (percent hack) and no ! (bang path).
 _FAST_LOCAL = re.compile(r"[A-Za-z0-9#$&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9#$&'*+/=?^_`{|}~-]+)*")
 
 
