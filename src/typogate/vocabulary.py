@@ -106,12 +106,13 @@ class Engine(StrEnum):
 class Evidence(StrEnum):
     """What shows that a domain is really written to, and not a slip: mail delivered to it
     (weak: years of mail to army.ml were slips), mail received from it (a real correspondent
-    writes back), a sender's own release of a message held for it, an admin's rule."""
+    writes back), a sender's own release of a message held for it. An admin's allow rule is
+    the fourth kind, kept as a rule rather than counted: while it stands, deliveries to the
+    domain teach, and what they taught goes when the rule does."""
 
     SENT = "sent"
     RECEIVED = "received"
     RELEASED = "released"
-    RULE = "rule"
 
 
 class Risk(StrEnum):

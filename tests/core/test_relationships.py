@@ -74,6 +74,31 @@ def test_an_admins_allow_rule_wins():
     assert gate.evaluate("a@army.ml").reason == "allowed.rule"
 
 
+@pytest.mark.parametrize(
+    ("typed", "meant", "strong"),
+    [("army.ml", "army.mil", {}), ("acme-crop.com", "acme-corp.com", {"acme-corp.com": 400})],
+    ids=["look-alike of a protected domain", "near-twin of a correspondent"],
+)
+def test_an_allow_rule_taken_back_takes_back_what_its_deliveries_taught(typed, meant, strong):
+    # While an admin allowed it, mail to it was allowed and delivered, and deliveries taught
+    # it as a correspondent. The admin takes the rule back: it is a slip again, at once.
+    gate = guard(rules=[{"domain": typed, "action": "allow"}])
+    gate.learn(strong)
+    send(gate, "ops@example.org", typed, 5)
+    assert gate.evaluate(f"a@{typed}").reason == "allowed.rule"
+    gate.use_rules([])
+    verdict = gate.evaluate(f"a@{typed}")
+    assert verdict.is_alert and verdict.suggestion == meant
+
+
+def test_a_correspondent_in_its_own_right_outlives_an_allow_rule_taken_back():
+    gate = guard(rules=[{"domain": "northwind-traders.com", "action": "allow"}])
+    send(gate, "ops@example.org", "northwind-traders.com", 3)  # no slip of anything
+    gate.use_rules([])
+    assert gate.evaluate("a@northwind-traders.com").reason == "allowed.known"
+    assert gate.evaluate("a@northwind-tradres.com").suggestion == "northwind-traders.com"
+
+
 def test_mail_received_while_running_teaches_at_once():
     gate = guard()
     gate.learn({"acme-corp.com": 400})

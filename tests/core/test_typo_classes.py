@@ -82,6 +82,18 @@ def test_the_index_makes_the_host_under_a_protected_domain():
     assert parse_domain("chn.dell.com") not in index  # made for the query, not indexed
 
 
+def test_a_domain_taken_back_from_the_index_is_no_candidate_until_added_again():
+    index = CandidateIndex([parse_domain("acme-corp.com"), parse_domain("northwind.io")])
+    typed = parse_domain("acme-crop.com")
+    assert index.discard(parse_domain("acme-corp.com"))
+    assert not index.discard(parse_domain("acme-corp.com"))  # taken back once
+    assert parse_domain("acme-corp.com") not in index and len(index) == 1
+    assert index.candidates(typed) == []
+    assert [d.unicode for d in index.candidates(parse_domain("northwnd.io"))] == ["northwind.io"]
+    assert index.add(parse_domain("acme-corp.com"))
+    assert [d.unicode for d in index.candidates(typed)] == ["acme-corp.com"]
+
+
 @pytest.mark.parametrize(
     "domain",
     [

@@ -211,3 +211,35 @@ def test_a_rule_added_through_the_api_reaches_every_running_adapter(adapters):
     # The change was picked up by the standalone processes, and said so in their logs.
     for server in adapters.servers[1:]:
         assert "rules changed in the store" in server.log
+
+
+def test_an_allow_rule_taken_back_through_the_api_takes_back_what_it_taught(adapters):
+    # An admin allows army.ml (army.mil is protected); mail to it is delivered, and the
+    # running gateways learn it from those deliveries. The admin takes the rule back: every
+    # running adapter refuses army.ml again, as it did before the rule.
+    api = ApiClient(
+        f"http://127.0.0.1:{adapters.ports['web']}",
+        "admin",
+        first_admin_password(adapters.serve.log),
+    )
+    csrf = {"X-CSRF-Token": api.csrf_token}
+    added = api.post("/api/rules", json={"domain": "army.ml", "action": "allow"}, headers=csrf)
+    assert added.status_code == 201, added.text
+    pending = set(ASKED)
+    deadline = time.monotonic() + 30
+    while pending and time.monotonic() < deadline:
+        pending = {a for a in pending if getattr(adapters, a)("bob@army.ml")}
+        time.sleep(0.5)
+    assert pending == set()
+    for port in (adapters.ports["policy"], adapters.ports["serve_policy"]):
+        for _ in range(5):  # delivered for an authenticated sender: learned as it flows
+            answer = policy_answer(port, "bob@army.ml", "ops@example.org", sasl_username="ops")
+            assert answer.startswith("action=DUNNO"), answer
+    removed = api.delete(f"/api/rules/{added.json()['id']}", headers=csrf)
+    assert removed.status_code == 204, removed.text
+    pending = set(ASKED)
+    deadline = time.monotonic() + 30
+    while pending and time.monotonic() < deadline:
+        pending = {a for a in pending if not getattr(adapters, a)("bob@army.ml")}
+        time.sleep(0.5)
+    assert pending == set()

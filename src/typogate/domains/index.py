@@ -171,6 +171,22 @@ class CandidateIndex:
                 held.append(ident)  # type: ignore[union-attr]
         return True
 
+    def discard(self, domain: Domain) -> bool:
+        """Take back a learned (not protected) domain: it is no candidate from now on, and
+        no longer in the index. Its slot stays, unused, until the index is built again (a
+        rare event: an admin taking back a rule). False if it was not indexed."""
+        ident = self._ids.pop(domain.ascii, None)
+        if ident is None:
+            return False
+        postings = self._postings
+        for key in map(hash, _keys(domain, 1)):
+            held = postings.get(key)
+            if held == ident:
+                del postings[key]
+            elif held.__class__ is list and ident in held:  # type: ignore[operator]
+                held.remove(ident)  # type: ignore[union-attr]
+        return True
+
     def _note_compound(self, domain: Domain) -> None:
         """Note the protected names that end ``domain``'s last name label (``gmail``)."""
         label = domain.name.rpartition(".")[2]
@@ -179,7 +195,7 @@ class CandidateIndex:
                 self._compounds.add(label[cut:])
 
     def __len__(self) -> int:
-        return len(self.domains)
+        return len(self._ids)
 
     def __contains__(self, domain: Domain) -> bool:
         return domain.ascii in self._ids

@@ -133,6 +133,9 @@ class Guard:
         )
         # What the monitor last found in the DNS for look-alikes (A-label -> state).
         self._mail_states: dict[str, MailState] = {}
+        # Correspondents learned while an allow rule decided their verdict: the rule let
+        # their deliveries teach, so when the rules change they are weighed again.
+        self._ruled: set[Domain] = set()
         # No slip costs less than MIN_EDIT_COST nats, so more edits than this cannot matter.
         best_prior = max(
             LOG_PRIOR_PROTECTED, LOG_PRIOR_KNOWN + LOG_PRIOR_HISTORY_MAX + SENDER_ADDRESS_NATS
@@ -343,6 +346,8 @@ class Guard:
                 learned = proven
             if learned:
                 self._index.add(domain)
+                if verdict.reason == reasons.ALLOWED_RULE:
+                    self._ruled.add(domain)
         self._judged.cache_clear()
 
     def slip_like(self, domain: str) -> bool:
@@ -382,7 +387,14 @@ class Guard:
         """
         book = RuleBook(rules)
         self._rule_for = book.match if book else None
+        # What an allow rule taught goes with it: army.ml, learned from deliveries while an
+        # admin allowed it, is a slip again once the rule is taken back (unless mail received
+        # from it, or the rules still in force, keep it a correspondent).
+        ruled, self._ruled = self._ruled, set()
+        for domain in ruled:
+            self._index.discard(domain)
         self._judged.cache_clear()
+        self._reconsider(list(ruled))
 
     def judge_domain(self, domain: str) -> DomainVerdict:
         """Judge a bare domain (cached). Raises :class:`InvalidAddress` for a bad domain."""
