@@ -91,6 +91,17 @@ def test_an_allow_rule_taken_back_takes_back_what_its_deliveries_taught(typed, m
     assert verdict.is_alert and verdict.suggestion == meant
 
 
+def test_mail_from_an_allowed_look_alike_unasked_proves_nothing_when_the_rule_goes():
+    # Whoever owns army.ml writes to us while an admin allows it: that is no exchange, and
+    # must not keep army.ml a correspondent once the rule is taken back.
+    gate = guard(rules=[{"domain": "army.ml", "action": "allow"}])
+    for user in ("ops", "sue", "tom"):
+        for _ in range(20):
+            assert not gate.observe(f"{user}@example.org", "army.ml", Evidence.RECEIVED)
+    gate.use_rules([])
+    assert gate.evaluate("bob@army.ml").action is Action.REJECT
+
+
 def test_a_correspondent_in_its_own_right_outlives_an_allow_rule_taken_back():
     gate = guard(rules=[{"domain": "northwind-traders.com", "action": "allow"}])
     send(gate, "ops@example.org", "northwind-traders.com", 3)  # no slip of anything

@@ -78,17 +78,26 @@ def test_learn_reads_both_directions_and_refuses_to_learn_a_slip(tmp_path: Path)
     assert twin["suggestion"] == "acme-corp.com" and twin["action"] != "allow"
 
 
-def test_a_look_alikes_owner_writing_in_unasked_teaches_nothing(tmp_path: Path):
+@pytest.mark.parametrize(
+    "rules",
+    ["", "[[rules]]\ndomain = 'army.ml'\naction = 'allow'\n"],
+    ids=["no rule", "while an admin allowed army.ml"],
+)
+def test_a_look_alikes_owner_writing_in_unasked_teaches_nothing(tmp_path: Path, rules: str):
     # army.ml's owner mails four of ours who never wrote there: before, those twelve
-    # messages "proved" army.ml for the whole organisation and its leaks went through.
+    # messages "proved" army.ml for the whole organisation and its leaks went through. An
+    # allow rule vouches for our mail to army.ml, not for its mail to us: once the rule is
+    # taken back, army.ml is refused again.
     lines = [_log()]
     for n, user in enumerate(("alice", "bob", "carol", "dave") * 3, start=500):
         lines.append(inbound_line(n, sender="info@army.ml", recipient=f"{user}@example.org"))
     (tmp_path / "mail.log").write_text("".join(lines))
-    (tmp_path / "typogate.toml").write_text("[domains]\nprotected = ['army.mil', 'example.org']\n")
+    config = "[domains]\nprotected = ['army.mil', 'example.org']\n"
+    (tmp_path / "learning.toml").write_text(config + rules)
+    (tmp_path / "typogate.toml").write_text(config)
     db = f"sqlite:///{tmp_path / 'typogate.db'}"
     learned = subprocess.run(
-        [TYPOGATE, "learn", "mail.log", "--db", db, "--config", "typogate.toml", "--json"],
+        [TYPOGATE, "learn", "mail.log", "--db", db, "--config", "learning.toml", "--json"],
         cwd=tmp_path,
         capture_output=True,
         text=True,

@@ -306,7 +306,7 @@ class Guard:
         own = self.relationships.tie(party.lower(), domain.unicode) if party else None
         if own is not None and (own.sent or own.released):
             return True
-        return domain in self._index or not self._likely(self._judged(domain.ascii))
+        return not self.slip_like(domain.ascii)
 
     def _may_become_known(self, tie: Tie) -> bool:
         learning = self.config.learning
@@ -352,8 +352,14 @@ class Guard:
 
     def slip_like(self, domain: str) -> bool:
         """Whether this Guard takes ``domain`` for a likely slip (at ``model.reject_at``) of a
-        domain it knows, whatever was delivered to it. Raises :class:`InvalidAddress`."""
-        return self._likely(self._judge_domain(domain))
+        domain it knows, whatever was delivered to it and whatever the rules allow: an allow
+        rule vouches for our mail to the domain, not for its mail to us (unasked, that mail
+        would outlast the rule and keep a look-alike a correspondent). Raises
+        :class:`InvalidAddress`."""
+        verdict = self._judge(domain)
+        if verdict.reason == reasons.ALLOWED_RULE:
+            verdict = self._judge_domain(verdict.domain, ruled=False)
+        return self._likely(verdict)
 
     def _of_protected(self, verdict: DomainVerdict) -> bool:
         """Whether a slip looks like a protected domain: typogate never teaches itself to let
@@ -416,10 +422,12 @@ class Guard:
         except InvalidAddress:
             return False
 
-    def _judge_domain(self, text: str) -> DomainVerdict:
+    def _judge_domain(self, text: str, *, ruled: bool = True) -> DomainVerdict:
+        """The verdict for a domain text; with ``ruled`` false, the model's alone: no rule,
+        and nothing learned only because a rule allowed it."""
         domain = _parse(text)  # the verdict is cached by this text: no second parse
         name = domain.unicode
-        rule = self._rule_for(domain) if self._rule_for else None
+        rule = self._rule_for(domain) if self._rule_for and ruled else None
         if rule is not None and rule.action is Action.ALLOW:
             message = rule.message or f"{name} is allowed by your organisation's rules."
             return DomainVerdict(
@@ -434,7 +442,7 @@ class Guard:
                     f"{name} is a protected domain.",
                     rule="protected",
                 )
-            if domain in self._index:
+            if self._indexed(domain, ruled):
                 return DomainVerdict(
                     name,
                     Action.ALLOW,
@@ -442,7 +450,7 @@ class Guard:
                     f"{name} is a known correspondent.",
                     rule="known",
                 )
-            parent = self._indexed_parent(domain) if "." in domain.name else None
+            parent = self._indexed_parent(domain, ruled) if "." in domain.name else None
             if parent is not None and not (siblings := self._siblings(domain, parent)):
                 return DomainVerdict(
                     name,
@@ -483,7 +491,12 @@ class Guard:
             and not _numbered_siblings(c.domain.removesuffix(under), host)
         ]
 
-    def _indexed_parent(self, domain: Domain) -> str | None:
+    def _indexed(self, domain: Domain, ruled: bool = True) -> bool:
+        """Whether ``domain`` is protected or known; with ``ruled`` false, not counting
+        what was learned only because an allow rule let it be."""
+        return domain in self._index and (ruled or domain not in self._ruled)
+
+    def _indexed_parent(self, domain: Domain, ruled: bool = True) -> str | None:
         labels = domain.ascii.split(".")
         for cut in range(1, len(labels) - 1):
             parent = ".".join(labels[cut:])
@@ -491,7 +504,7 @@ class Guard:
                 candidate = parse_domain(parent)
             except InvalidAddress:
                 return None  # reached the public suffix
-            if candidate in self._index:
+            if self._indexed(candidate, ruled):
                 return candidate.unicode
         return None
 
