@@ -214,6 +214,9 @@ class Learning(_Section):
     # that prove it real for the whole organisation (a typo domain seldom writes back). For
     # one sender, a single release or message received is enough.
     proven_after: int = Field(2, ge=1)
+    # Sender addresses that must have heard from a likely slip of a correspondent (or
+    # released mail to it) before it is the organisation's: for one, it is that sender's.
+    proven_senders: int = Field(2, ge=1)
     # How often a running gateway reads what other processes learned into the store.
     refresh_seconds: float = Field(10.0, gt=0)
 

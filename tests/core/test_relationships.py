@@ -65,7 +65,13 @@ def test_a_near_twin_of_a_strong_correspondent_is_not_learned_from_deliveries():
 def test_received_mail_or_a_release_proves_a_near_twin_real(evidence):
     gate = guard()
     gate.learn({"acme-corp.com": 400})
-    gate.learn_relationships([Stored("*", "acme-crop.com", count=6, **evidence)])
+    gate.learn_relationships(
+        [
+            Stored("*", "acme-crop.com", count=6, **evidence),
+            Stored("ops@example.org", "acme-crop.com", count=3, **evidence),
+            Stored("tom@example.org", "acme-crop.com", count=3, **evidence),
+        ]
+    )
     assert gate.evaluate("a@acme-crop.com").reason == "allowed.known"
 
 
@@ -102,6 +108,35 @@ def test_mail_from_an_allowed_look_alike_unasked_proves_nothing_when_the_rule_go
     assert gate.evaluate("bob@army.ml").action is Action.REJECT
 
 
+def test_one_release_and_two_answers_make_no_look_alike_of_a_protected_domain_ours():
+    # A sender releases one held message to army.ml out of habit; army.ml's catch-all
+    # answers it twice (an autoresponder, or an owner who plays along). Before, that made
+    # army.ml a correspondent of the whole organisation: every later slip to it went out.
+    gate = guard()
+    gate.observe("ops@example.org", "army.ml", Evidence.RELEASED)
+    for _ in range(2):
+        assert gate.observe("ops@example.org", "army.ml", Evidence.RECEIVED)
+    for sender in (None, "sue@example.org"):
+        assert gate.evaluate("bob@army.ml", sender=sender).action is Action.REJECT
+    # For the one who exchanged mail with it, it is that sender's correspondent.
+    assert gate.evaluate("bob@army.ml", sender="ops@example.org").reason == "allowed.relationship"
+
+
+def test_a_near_twin_of_a_correspondent_is_ours_only_once_several_of_ours_hear_from_it():
+    # A look-alike of a partner (a BEC domain) answers the one sender who released a
+    # message to it: for that sender it is a relationship, not for everyone else.
+    gate = guard()
+    gate.learn({"acme-corp.com": 400})
+    for user in ("ops", "tom"):
+        gate.observe(f"{user}@example.org", "acme-crop.com", Evidence.RELEASED)
+        for _ in range(2):
+            assert gate.observe(f"{user}@example.org", "acme-crop.com", Evidence.RECEIVED)
+        if user == "ops":
+            assert gate.evaluate("a@acme-crop.com", sender="sue@example.org").is_alert
+            assert gate.evaluate("a@acme-crop.com").is_alert
+    assert gate.evaluate("a@acme-crop.com", sender="sue@example.org").reason == "allowed.known"
+
+
 def test_a_correspondent_in_its_own_right_outlives_an_allow_rule_taken_back():
     gate = guard(rules=[{"domain": "northwind-traders.com", "action": "allow"}])
     send(gate, "ops@example.org", "northwind-traders.com", 3)  # no slip of anything
@@ -114,9 +149,9 @@ def test_mail_received_while_running_teaches_at_once():
     gate = guard()
     gate.learn({"acme-corp.com": 400})
     assert gate.evaluate("a@acme-crop.com").is_alert
-    assert gate.observe("ops@example.org", "acme-crop.com", Evidence.SENT)  # warned, sent
-    for _ in range(2):  # learning.proven_after replies
-        assert gate.observe("ops@example.org", "acme-crop.com", Evidence.RECEIVED)
+    for user in ("ops", "tom"):  # learning.proven_senders
+        assert gate.observe(f"{user}@example.org", "acme-crop.com", Evidence.SENT)
+        assert gate.observe(f"{user}@example.org", "acme-crop.com", Evidence.RECEIVED)
     assert gate.evaluate("a@acme-crop.com").reason == "allowed.known"
 
 
@@ -199,7 +234,7 @@ def test_a_subdomain_of_a_protected_domain_cannot_leak():
     assert gate.evaluate("a@dell.ml").risk is Risk.LEAK
 
 
-def test_a_look_alike_of_a_protected_domain_is_learned_only_from_a_real_exchange():
+def test_a_look_alike_of_a_protected_domain_is_the_organisations_only_by_an_admins_rule():
     # The operator of army.ml warns now and then about thousands of leaks, senders click
     # "release" out of habit: typogate must still never teach itself to leak to army.ml.
     gate = guard()
@@ -210,11 +245,19 @@ def test_a_look_alike_of_a_protected_domain_is_learned_only_from_a_real_exchange
         ]
     )
     assert gate.evaluate("bob@army.ml", sender="alice@example.org").action is Action.REJECT
-    # A correspondent that answers a fair share of the mail sent to it is real, look-alike
-    # or not (a small provider next to gmail.com).
-    gate.learn_relationships([Stored("*", "gmaii.com", count=40, received=15)])
-    assert gate.evaluate("a@gmaii.com").reason == "allowed.known"
-    # And an admin's rule says so at once.
+    # A correspondent that answers a fair share of the mail sent to it is real for those
+    # who exchange mail with it (a small provider next to gmail.com), however many: for
+    # the rest of the organisation it stays a look-alike of gmail.com.
+    gate.learn_relationships(
+        [
+            Stored("*", "gmaii.com", count=40, received=15),
+            *(Stored(f"{u}@example.org", "gmaii.com", count=8, received=3) for u in "abcde"),
+        ]
+    )
+    assert gate.evaluate("x@gmaii.com", sender="a@example.org").reason == "allowed.relationship"
+    assert gate.evaluate("x@gmaii.com", sender="sue@example.org").is_alert
+    assert gate.evaluate("x@gmaii.com").is_alert
+    # An admin's rule makes it everyone's, at once.
     allowed = guard(rules=[{"domain": "army.ml", "action": "allow"}])
     assert allowed.evaluate("bob@army.ml").reason == "allowed.rule"
 

@@ -338,12 +338,18 @@ class Guard:
             if not self._likely(verdict):
                 learned = proven or delivered
             elif self._of_protected(verdict):
-                # A look-alike of a protected domain: only a real exchange proves it, mail
-                # received for a fair share of the mail sent. The operator of army.ml warned
-                # now and then about thousands of leaks; a real correspondent answers.
-                learned = _exchanged(tie, learning.proven_after)
-            else:  # a likely slip of a correspondent: deliveries teach nothing
-                learned = proven
+                # A look-alike of a protected domain is the organisation's correspondent only
+                # by an admin's rule: the catch-all of army.ml answers every slip released
+                # to it. A sender who exchanged mail with it has it as its own (_for_sender).
+                learned = False
+            else:
+                # A likely slip of a correspondent: deliveries teach nothing, and what one
+                # sender heard from it is that sender's (a look-alike of a partner answers
+                # whoever wrote to it); several of ours make it the organisation's.
+                learned = (
+                    proven
+                    and self.relationships.vouching(domain.unicode) >= learning.proven_senders
+                )
             if learned:
                 self._index.add(domain)
                 if verdict.reason == reasons.ALLOWED_RULE:
@@ -742,7 +748,7 @@ class Guard:
             # again and again); mail from the domain or a release does, and for a look-alike
             # of a protected domain only a real exchange.
             if self._of_protected(judgement):
-                vouched = _exchanged(own, 1)
+                vouched = _exchanged(own)
             else:
                 vouched = bool(own.received or own.released)
             if vouched:
@@ -829,15 +835,15 @@ class Guard:
         )
 
 
-# A look-alike of a protected domain is real when it answered at least this share of the
-# mail sent to it.
+# A look-alike of a protected domain is real, for a sender, when it answered at least this
+# share of the mail that sender sent to it.
 REPLY_SHARE = 0.1
 
 
-def _exchanged(tie: Tie, least: int) -> bool:
-    """Mail received from the domain (at least ``least`` messages, and a fair share of what
-    was sent there): a conversation, not a typo domain's operator warning now and then."""
-    return tie.received >= least and tie.received >= REPLY_SHARE * tie.sent
+def _exchanged(tie: Tie) -> bool:
+    """Mail received from the domain, a fair share of what was sent there: a conversation,
+    not a typo domain's operator warning now and then."""
+    return tie.received > 0 and tie.received >= REPLY_SHARE * tie.sent
 
 
 def _lift(

@@ -90,9 +90,11 @@ class Relationships:
         self.half_life = half_life
         self.max_ties = max_ties
         self._ties: dict[str, dict[str, Tie]] = {}
-        # How many sender addresses have a relationship with each outside domain, and the
-        # organisation's own domains that have any.
+        # How many sender addresses have a relationship with each outside domain, how many
+        # of them heard from it or released mail to it, and the organisation's own domains
+        # that have any.
         self._senders: dict[str, int] = {}
+        self._vouching: dict[str, int] = {}
         self._own_domains: set[str] = set()
         self._count = 0
         self._full = False  # said once
@@ -134,7 +136,11 @@ class Relationships:
         last_seen: float | None = None,
     ) -> Tie:
         """Set one relationship as the store has it (absolute counts, not additions)."""
-        tie = self._tie(party, domain) or Tie()
+        tie = self._tie(party, domain)
+        if tie is None:
+            tie = Tie()
+        elif "@" in party:
+            self._vouch(domain, tie, bool(received or released))
         tie.sent, tie.received, tie.released = sent, received, released
         tie.last_seen = time.time() if last_seen is None else last_seen
         return tie
@@ -146,7 +152,11 @@ class Relationships:
         now = time.time()
         organisation = Tie()
         for name in levels(party):
-            tie = self._tie(name, domain) or Tie()
+            tie = self._tie(name, domain)
+            if tie is None:
+                tie = Tie()
+            elif "@" in name and evidence is not Evidence.SENT:
+                self._vouch(domain, tie, True)
             if evidence is Evidence.SENT:
                 tie.sent += count
             elif evidence is Evidence.RECEIVED:
@@ -157,6 +167,17 @@ class Relationships:
             if name == ORGANISATION:
                 organisation = tie
         return organisation
+
+    def _vouch(self, domain: str, tie: Tie, vouches: bool) -> None:
+        """Count a sender address in or out of those who heard from ``domain`` or released
+        mail to it, as its ``tie`` is about to change to ``vouches``."""
+        if vouches != (not tie.outbound_only):
+            self._vouching[domain] = self._vouching.get(domain, 0) + (1 if vouches else -1)
+
+    def vouching(self, domain: str) -> int:
+        """How many of the organisation's sender addresses heard from ``domain`` or released
+        mail held for it: how many of ours can tell it is real, not how often."""
+        return self._vouching.get(domain, 0)
 
     def tie(self, party: str, domain: str) -> Tie | None:
         """The relationship of ``party`` (``*``, a domain, an address) with ``domain``."""
