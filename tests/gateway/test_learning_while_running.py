@@ -86,3 +86,21 @@ def test_a_look_alike_answering_the_one_who_wrote_to_it_is_a_reply(tmp_path):
     learned = _learned(store)
     store.close()
     assert learned[("alice@example.org", "army.ml")] == (0, 1)
+
+
+def test_an_autoresponder_answering_a_release_opens_the_way_for_nobody_else(tmp_path):
+    # Alice releases one held message to army.ml; its catch-all answers twice. For Alice,
+    # army.ml is a correspondent now; for Bob, and after a restart, it is still a slip.
+    gatekeeper, store = _gatekeeper(tmp_path)
+    gatekeeper.guard.observe("alice@example.org", "army.ml", Evidence.RELEASED)
+    for _ in range(2):
+        gatekeeper.decide("alice@example.org", Envelope(sender="auto-reply@army.ml"))
+    alice = Envelope(sender="alice@example.org", sasl_username="alice")
+    bob = Envelope(sender="bob@example.org", sasl_username="bob")
+    assert not gatekeeper.decide("general@army.ml", alice).verdict.is_alert
+    assert gatekeeper.decide("general@army.ml", bob).verdict.suggestion == "army.mil"
+    store.flush()
+    restarted = Guard(gatekeeper.guard.config)
+    restarted.learn_relationships(store.history.relationships())
+    store.close()
+    assert restarted.evaluate("general@army.ml", "bob@example.org").is_alert
