@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -76,6 +77,41 @@ def test_learn_reads_both_directions_and_refuses_to_learn_a_slip(tmp_path: Path)
     assert (leak["action"], leak["suggestion"]) == ("reject", "army.mil")
     assert partner["reason"] == "allowed.known"
     assert twin["suggestion"] == "acme-corp.com" and twin["action"] != "allow"
+
+
+def test_learn_names_the_answered_look_alike_it_still_refuses(tmp_path: Path):
+    # Three of ours slipped to army.ml and its catch-all answered each: mail received, but
+    # for each of them only; for the organisation army.ml stays a slip, and learn says so.
+    lines, n = [], 0
+    for user in ("alice", "bob", "carol"):
+        n += 2
+        lines.append(outbound_line(n, sender=f"{user}@example.org", recipient="hq@army.ml"))
+        lines.append(inbound_line(n + 1, sender="auto@army.ml", recipient=f"{user}@example.org"))
+    (tmp_path / "mail.log").write_text("".join(lines))
+    (tmp_path / "typogate.toml").write_text("[domains]\nprotected = ['army.mil', 'example.org']\n")
+    db = f"sqlite:///{tmp_path / 'typogate.db'}"
+    learned = subprocess.run(
+        [TYPOGATE, "learn", "mail.log", "--db", db, "--config", "typogate.toml", "--json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    refused = json.loads(learned.stdout)["refused"]
+    assert [(r["domain"], r["deliveries"], r["received"], r["suggestion"]) for r in refused] == [
+        ("army.ml", 3, 3, "army.mil")
+    ]
+    shown = subprocess.run(
+        [TYPOGATE, "learn", "mail.log", "--db", db, "--config", "typogate.toml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        env={**os.environ, "COLUMNS": "80"},
+    )
+    assert "army.ml" in shown.stdout and "army.mil" in shown.stdout
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,12 @@ from typogate.cli.startup import USAGE, fail, failing_cleanly, load_config, open
 from typogate.domains import InvalidAddress
 from typogate.vocabulary import Action, AuditFormat, Evidence
 
+# Said of a likely slip that answered some of ours and is still refused.
+_ANSWERED = (
+    " It answered some of ours: their correspondent, not everyone's, until an admin allows it"
+    " (or, beside a correspondent, it answers learning.proven_senders of ours)."
+)
+
 
 @app.command()
 def learn(
@@ -29,10 +35,11 @@ def learn(
     sender's domain and the sender's address. A domain this organisation really writes to
     stops being flagged, and its near-twins become suspicious. A domain that is itself a
     likely slip for a protected domain or a strong correspondent is never learned from
-    deliveries alone, however many: it needs mail received from it, a sender's release or
-    an admin's rule; and mail from it counts only as a reply, to one of ours who delivered
-    mail to it (its owner writing to us unasked proves nothing). What was refused, and
-    why, is printed (a table, or --json).
+    deliveries alone, however many: a near-twin of a correspondent needs answers to
+    several of ours (or their releases), a look-alike of a protected domain an admin's
+    rule; and mail from it counts only as a reply, to one of ours who delivered mail to it
+    (its owner writing to us unasked proves nothing). The likely slips still flagged, and
+    why, are printed (a table, or --json).
     """
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TransferSpeedColumn
@@ -77,16 +84,20 @@ def learn(
 
     received, unasked = learned.received(slip_like)
     history.learn(received, evidence=Evidence.RECEIVED)
+    with failing_cleanly():  # the replies too: what the gateways will start with
+        guard.learn_relationships(history.relationships())
     domains = learned.domains(received)
     refused = []
     for domain, (sent, received_from) in sorted(domains.items()):
-        if sent and not received_from:
-            try:
-                verdict = guard.judge_domain(domain)
-            except InvalidAddress:
-                continue  # not a domain name: nothing to learn
-            if verdict.action is not Action.ALLOW:
-                refused.append((domain, sent, verdict.suggestion, verdict.explanation))
+        try:
+            verdict = guard.judge_domain(domain)
+        except InvalidAddress:
+            continue  # not a domain name: nothing to learn
+        if verdict.action is not Action.ALLOW:
+            why = verdict.explanation
+            if received_from:
+                why += _ANSWERED
+            refused.append((domain, sent, received_from, verdict.suggestion, why))
     runtime.close()
     summary = {
         "deliveries": learned.deliveries,
@@ -94,7 +105,8 @@ def learn(
         "domains": len(domains),
         "store": shown_url(store_url),
         "refused": [
-            {"domain": d, "deliveries": n, "suggestion": s, "why": why} for d, n, s, why in refused
+            {"domain": d, "deliveries": n, "received": r, "suggestion": s, "why": why}
+            for d, n, r, s, why in refused
         ],
         "unasked": [{"domain": d, "received": n} for d, n in sorted(unasked.items())],
     }
@@ -106,13 +118,14 @@ def learn(
         f"{learned.messages_in:,} messages received into {shown_url(store_url)}"
     )
     if refused:
-        table = Table(title="Not learned: likely slips, delivered to but never heard from")
+        table = Table(title="Not learned: likely slips, still flagged for the organisation")
         table.add_column("domain", overflow="fold")
         table.add_column("deliveries", justify="right")
+        table.add_column("received", justify="right")
         table.add_column("did you mean")
         table.add_column("why", overflow="fold", ratio=1)
-        for domain, sent, suggestion, why in refused:
-            table.add_row(domain, f"{sent:,}", suggestion or "", why)
+        for domain, sent, received_from, suggestion, why in refused:
+            table.add_row(domain, f"{sent:,}", f"{received_from:,}", suggestion or "", why)
         Console().print(table)
     if unasked:
         table = Table(title="Not learned: mail from likely slips that nobody here wrote to")
