@@ -29,19 +29,22 @@ def _log() -> str:
     return "".join(lines)
 
 
+def _typogate(cwd: Path, *args: str, env: dict[str, str] | None = None) -> str:
+    """Run ``typogate ARGS`` in ``cwd`` to a successful end; what it printed on stdout."""
+    done = subprocess.run(
+        [TYPOGATE, *args], cwd=cwd, capture_output=True, text=True, timeout=120, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 def test_learn_reads_both_directions_and_refuses_to_learn_a_slip(tmp_path: Path):
     (tmp_path / "mail.log").write_text(_log())
     (tmp_path / "typogate.toml").write_text("[domains]\nprotected = ['army.mil', 'example.org']\n")
     db = f"sqlite:///{tmp_path / 'typogate.db'}"
-    done = subprocess.run(
-        [TYPOGATE, "learn", "mail.log", "--db", db, "--config", "typogate.toml", "--json"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    summary = json.loads(
+        _typogate(tmp_path, "learn", "mail.log", "--db", db, "--config", "typogate.toml", "--json")
     )
-    assert done.returncode == 0, done.stderr
-    summary = json.loads(done.stdout)
     assert (summary["deliveries"], summary["received"]) == (70, 3)
     assert [(r["domain"], r["deliveries"], r["suggestion"]) for r in summary["refused"]] == [
         ("army.ml", 40, "army.mil")
@@ -54,25 +57,18 @@ def test_learn_reads_both_directions_and_refuses_to_learn_a_slip(tmp_path: Path)
     }
     store.close()
     assert mine == {"army.ml": (40, 0), "acme-corp.com": (30, 3)}  # all evidence is kept
-    verdicts = subprocess.run(
-        [
-            TYPOGATE,
-            "check",
-            "--json",
-            "--db",
-            db,
-            "--config",
-            "typogate.toml",
-            "colonel@army.ml",
-            "orders@acme-corp.com",
-            "orders@acme-crop.com",
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    ).stdout.splitlines()
+    verdicts = _typogate(
+        tmp_path,
+        "check",
+        "--json",
+        "--db",
+        db,
+        "--config",
+        "typogate.toml",
+        "colonel@army.ml",
+        "orders@acme-corp.com",
+        "orders@acme-crop.com",
+    ).splitlines()
     leak, partner, twin = (json.loads(line) for line in verdicts)
     assert (leak["action"], leak["suggestion"]) == ("reject", "army.mil")
     assert partner["reason"] == "allowed.known"
@@ -90,28 +86,19 @@ def test_learn_names_the_answered_look_alike_it_still_refuses(tmp_path: Path):
     (tmp_path / "mail.log").write_text("".join(lines))
     (tmp_path / "typogate.toml").write_text("[domains]\nprotected = ['army.mil', 'example.org']\n")
     db = f"sqlite:///{tmp_path / 'typogate.db'}"
-    learned = subprocess.run(
-        [TYPOGATE, "learn", "mail.log", "--db", db, "--config", "typogate.toml", "--json"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
+    learned = _typogate(
+        tmp_path, "learn", "mail.log", "--db", db, "--config", "typogate.toml", "--json"
     )
-    refused = json.loads(learned.stdout)["refused"]
+    refused = json.loads(learned)["refused"]
     assert [(r["domain"], r["deliveries"], r["received"], r["suggestion"]) for r in refused] == [
         ("army.ml", 3, 3, "army.mil")
     ]
-    shown = subprocess.run(
-        [TYPOGATE, "learn", "mail.log", "--db", db, "--config", "typogate.toml"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
+    shown = _typogate(
+        tmp_path,
+        *("learn", "mail.log", "--db", db, "--config", "typogate.toml"),
         env={**os.environ, "COLUMNS": "80"},
     )
-    assert "army.ml" in shown.stdout and "army.mil" in shown.stdout
+    assert "army.ml" in shown and "army.mil" in shown
 
 
 @pytest.mark.parametrize(
@@ -132,23 +119,14 @@ def test_a_look_alikes_owner_writing_in_unasked_teaches_nothing(tmp_path: Path, 
     (tmp_path / "learning.toml").write_text(config + rules)
     (tmp_path / "typogate.toml").write_text(config)
     db = f"sqlite:///{tmp_path / 'typogate.db'}"
-    learned = subprocess.run(
-        [TYPOGATE, "learn", "mail.log", "--db", db, "--config", "learning.toml", "--json"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
+    learned = _typogate(
+        tmp_path, "learn", "mail.log", "--db", db, "--config", "learning.toml", "--json"
     )
-    assert json.loads(learned.stdout)["unasked"] == [{"domain": "army.ml", "received": 12}]
-    checked = subprocess.run(
-        [TYPOGATE, "check", "--json", "--db", db, "--config", "typogate.toml", "colonel@army.ml"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    assert json.loads(learned)["unasked"] == [{"domain": "army.ml", "received": 12}]
+    checked = _typogate(
+        tmp_path, "check", "--json", "--db", db, "--config", "typogate.toml", "colonel@army.ml"
     )
-    assert json.loads(checked.stdout)["action"] == "reject"
+    assert json.loads(checked)["action"] == "reject"
 
 
 @pytest.mark.postgres
