@@ -59,6 +59,29 @@ def test_a_near_twin_of_a_strong_correspondent_is_not_learned_from_deliveries():
     assert gate.evaluate("a@acme-crop.com").is_alert
 
 
+@pytest.mark.parametrize("learned", ["from the log", "while running"])
+def test_deliveries_never_teach_a_possible_slip_either(learned):
+    # A slip typogate only warns about (two slips in a long name: 'te' typed as 'et' and a
+    # doubled w) is still a slip: a sender's saved address delivered to it fifteen times
+    # in the log made it a correspondent, and every later slip to it went out unflagged.
+    gate = guard()
+    send(gate, "ann@example.org", "manchesterwi.gov", 20)
+    for _ in range(7):
+        gate.observe("ann@example.org", "manchesterwi.gov", Evidence.RECEIVED)
+    assert gate.evaluate("x@manchesetrwwi.gov").action is Action.WARN
+    if learned == "from the log":
+        gate.learn({"manchesetrwwi.gov": 15})
+    else:
+        send(gate, "bob@example.org", "manchesetrwwi.gov", 15)
+    verdict = gate.evaluate("x@manchesetrwwi.gov", sender="carol@example.org")
+    assert verdict.action is Action.WARN and verdict.suggestion == "manchesterwi.gov"
+    # What it answered proves it real, as for any near-twin that is no likely slip.
+    for user in ("bob", "dan"):
+        gate.observe(f"{user}@example.org", "manchesetrwwi.gov", Evidence.SENT)
+        gate.observe(f"{user}@example.org", "manchesetrwwi.gov", Evidence.RECEIVED)
+    assert gate.evaluate("x@manchesetrwwi.gov").reason == "allowed.known"
+
+
 @pytest.mark.parametrize(
     "evidence", [{"received": 3}, {"released": 2}], ids=["mail received", "senders' releases"]
 )
@@ -108,18 +131,27 @@ def test_mail_from_an_allowed_look_alike_unasked_proves_nothing_when_the_rule_go
     assert gate.evaluate("bob@army.ml").action is Action.REJECT
 
 
-def test_one_release_and_two_answers_make_no_look_alike_of_a_protected_domain_ours():
+@pytest.mark.parametrize(
+    ("look_alike", "action"),
+    [("army.ml", Action.REJECT), ("armi.ml", Action.WARN)],
+    ids=["a likely slip", "a possible slip"],
+)
+def test_one_release_and_two_answers_make_no_look_alike_of_a_protected_domain_ours(
+    look_alike, action
+):
     # A sender releases one held message to army.ml out of habit; army.ml's catch-all
     # answers it twice (an autoresponder, or an owner who plays along). Before, that made
     # army.ml a correspondent of the whole organisation: every later slip to it went out.
+    # So it did for armi.ml, which typogate only warns about.
     gate = guard()
-    gate.observe("ops@example.org", "army.ml", Evidence.RELEASED)
+    gate.observe("ops@example.org", look_alike, Evidence.RELEASED)
     for _ in range(2):
-        assert gate.observe("ops@example.org", "army.ml", Evidence.RECEIVED)
+        assert gate.observe("ops@example.org", look_alike, Evidence.RECEIVED)
     for sender in (None, "sue@example.org"):
-        assert gate.evaluate("bob@army.ml", sender=sender).action is Action.REJECT
+        assert gate.evaluate(f"bob@{look_alike}", sender=sender).action is action
     # For the one who exchanged mail with it, it is that sender's correspondent.
-    assert gate.evaluate("bob@army.ml", sender="ops@example.org").reason == "allowed.relationship"
+    verdict = gate.evaluate(f"bob@{look_alike}", sender="ops@example.org")
+    assert verdict.reason == "allowed.relationship"
 
 
 def test_a_near_twin_of_a_correspondent_is_ours_only_once_several_of_ours_hear_from_it():
@@ -155,12 +187,13 @@ def test_mail_received_while_running_teaches_at_once():
     assert gate.evaluate("a@acme-crop.com").reason == "allowed.known"
 
 
-def test_a_likely_slip_writing_unasked_proves_nothing():
+@pytest.mark.parametrize("slip", ["acme-crop.com", "acme-cropr.com"], ids=["likely", "possible"])
+def test_a_slip_writing_unasked_proves_nothing(slip):
     gate = guard()
     gate.learn({"acme-corp.com": 400})
     for user in ("ops", "sue", "tom"):  # nobody here wrote to it: no replies
-        assert not gate.observe(f"{user}@example.org", "acme-crop.com", Evidence.RECEIVED)
-    assert gate.evaluate("a@acme-crop.com").is_alert
+        assert not gate.observe(f"{user}@example.org", slip, Evidence.RECEIVED)
+    assert gate.evaluate(f"a@{slip}").is_alert
     # A domain that is no likely slip is a correspondent whoever wrote first.
     assert gate.observe("ops@example.org", "fabrikam.example", Evidence.RECEIVED)
 

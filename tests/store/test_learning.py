@@ -101,6 +101,33 @@ def test_learn_names_the_answered_look_alike_it_still_refuses(tmp_path: Path):
     assert "army.ml" in shown and "army.mil" in shown
 
 
+def test_learn_refuses_a_saved_address_with_two_slips_in_it(tmp_path: Path):
+    # Found on a month the benchmark had not been tuned on: bob's address book holds
+    # manchesetrwwi.gov for manchesterwi.gov, and fifteen deliveries to it in the log made it
+    # a correspondent (typogate only warns about it, so it was no "likely" slip).
+    lines, n = [], 0
+    for sender, recipient, times in (
+        ("ann", "clerk@manchesterwi.gov", 20),
+        ("bob", "clerk@manchesetrwwi.gov", 15),
+    ):
+        for _ in range(times):
+            n += 1
+            lines.append(outbound_line(n, sender=f"{sender}@example.org", recipient=recipient))
+    for _ in range(7):
+        n += 1
+        lines.append(inbound_line(n, sender="clerk@manchesterwi.gov", recipient="ann@example.org"))
+    (tmp_path / "mail.log").write_text("".join(lines))
+    db = f"sqlite:///{tmp_path / 'typogate.db'}"
+    refused = json.loads(_typogate(tmp_path, "learn", "mail.log", "--db", db, "--json"))["refused"]
+    assert [(r["domain"], r["deliveries"], r["suggestion"]) for r in refused] == [
+        ("manchesetrwwi.gov", 15, "manchesterwi.gov")
+    ]
+    checked = json.loads(
+        _typogate(tmp_path, "check", "--json", "--db", db, "clerk@manchesetrwwi.gov")
+    )
+    assert (checked["action"], checked["suggestion"]) == ("warn", "manchesterwi.gov")
+
+
 @pytest.mark.parametrize(
     "rules",
     ["", "[[rules]]\ndomain = 'army.ml'\naction = 'allow'\n"],

@@ -33,13 +33,13 @@ def learn(
     Deliveries to an outside domain (by Postfix's smtp client) and mail received from one
     (delivered here by local, virtual, lmtp or pipe) count for the organisation, the
     sender's domain and the sender's address. A domain this organisation really writes to
-    stops being flagged, and its near-twins become suspicious. A domain that is itself a
-    likely slip for a protected domain or a strong correspondent is never learned from
-    deliveries alone, however many: a near-twin of a correspondent needs answers to
-    several of ours (or their releases), a look-alike of a protected domain an admin's
-    rule; and mail from it counts only as a reply, to one of ours who delivered mail to it
-    (its owner writing to us unasked proves nothing). The likely slips still flagged, and
-    why, are printed (a table, or --json).
+    stops being flagged, and its near-twins become suspicious. A domain that typogate
+    itself flags as a slip (likely, or only possible: a warning) of a protected domain or
+    a correspondent is never learned from deliveries alone, however many: a near-twin of a
+    correspondent needs answers to several of ours (or their releases), a look-alike of a
+    protected domain an admin's rule; and mail from it counts only as a reply, to one of
+    ours who delivered mail to it (its owner writing to us unasked proves nothing). The
+    slips still flagged, and why, are printed (a table, or --json).
     """
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TransferSpeedColumn
@@ -118,7 +118,7 @@ def learn(
         f"{learned.messages_in:,} messages received into {shown_url(store_url)}"
     )
     if refused:
-        table = Table(title="Not learned: likely slips, still flagged for the organisation")
+        table = Table(title="Not learned: slips, still flagged for the organisation")
         table.add_column("domain", overflow="fold")
         table.add_column("deliveries", justify="right")
         table.add_column("received", justify="right")
@@ -128,7 +128,7 @@ def learn(
             table.add_row(domain, f"{sent:,}", f"{received_from:,}", suggestion or "", why)
         Console().print(table)
     if unasked:
-        table = Table(title="Not learned: mail from likely slips that nobody here wrote to")
+        table = Table(title="Not learned: mail from slips that nobody here wrote to")
         table.add_column("domain", overflow="fold")
         table.add_column("messages received", justify="right")
         for domain, count in sorted(unasked.items()):

@@ -319,8 +319,9 @@ class Guard:
     def _reconsider(self, domains: list[Domain]) -> None:
         """Make correspondents of the domains whose evidence now says so, strongest first:
         mail received from a domain, or a release, proves it real; deliveries alone make a
-        correspondent only of a domain this Guard would not itself take for a likely slip
-        (years of mail to army.ml must never teach that army.ml is written to on purpose)."""
+        correspondent only of a domain this Guard lets mail go to without an alert (years of
+        mail to army.ml must never teach that army.ml is written to on purpose, nor fifteen
+        deliveries to a saved address with two slips in it that the domain is real)."""
         now = time.time()
         half_life = self.relationships.half_life
         learning = self.config.learning
@@ -335,7 +336,7 @@ class Guard:
             proven = tie.received >= learning.proven_after or tie.released >= learning.proven_after
             delivered = tie.sent * tie.fade(now, half_life) >= learning.correspondent_mails
             verdict = self._judge_domain(domain.ascii)
-            if not self._likely(verdict):
+            if verdict.action is Action.ALLOW:
                 learned = proven or delivered
             elif self._of_protected(verdict):
                 # A look-alike of a protected domain is the organisation's correspondent only
@@ -343,9 +344,10 @@ class Guard:
                 # to it. A sender who exchanged mail with it has it as its own (_for_sender).
                 learned = False
             else:
-                # A likely slip of a correspondent: deliveries teach nothing, and what one
-                # sender heard from it is that sender's (a look-alike of a partner answers
-                # whoever wrote to it); several of ours make it the organisation's.
+                # A slip of a correspondent, likely or possible: deliveries teach nothing,
+                # and what one sender heard from it is that sender's (a look-alike of a
+                # partner answers whoever wrote to it); several of ours make it the
+                # organisation's.
                 learned = (
                     proven
                     and self.relationships.vouching(domain.unicode) >= learning.proven_senders
@@ -357,15 +359,15 @@ class Guard:
         self._judged.cache_clear()
 
     def slip_like(self, domain: str) -> bool:
-        """Whether this Guard takes ``domain`` for a likely slip (at ``model.reject_at``) of a
-        domain it knows, whatever was delivered to it and whatever the rules allow: an allow
-        rule vouches for our mail to the domain, not for its mail to us (unasked, that mail
-        would outlast the rule and keep a look-alike a correspondent). Raises
+        """Whether this Guard alerts on ``domain`` as a slip (likely or possible) of a domain
+        it knows, whatever was delivered to it and whatever the rules allow: an allow rule
+        vouches for our mail to the domain, not for its mail to us (unasked, that mail would
+        outlast the rule and keep a look-alike a correspondent). Raises
         :class:`InvalidAddress`."""
         verdict = self._judge(domain)
         if verdict.reason == reasons.ALLOWED_RULE:
             verdict = self._judge_domain(verdict.domain, ruled=False)
-        return self._likely(verdict)
+        return verdict.action is not Action.ALLOW
 
     def _of_protected(self, verdict: DomainVerdict) -> bool:
         """Whether a slip looks like a protected domain: typogate never teaches itself to let
