@@ -8,7 +8,7 @@ driver unless it is given ``--db``.
 
 A running adapter keeps its Guard current with the store (:meth:`Runtime.watch`): a rule
 added in the dashboard of any process on the same store applies within ``RULES_SECONDS``,
-and what other processes learned (allowed deliveries, mail received, releases) within
+and what other processes learned (deliveries, mail received, releases) within
 ``learning.refresh_seconds`` after their writer stored it (every ten seconds at most).
 """
 

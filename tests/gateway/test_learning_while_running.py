@@ -1,5 +1,6 @@
-"""What the gatekeeper teaches while mail flows: a believed sender's allowed mail, mail from
-outside to our own domains; never a rejected recipient, never an envelope claim alone."""
+"""What the gatekeeper teaches while mail flows: a believed sender's delivered mail (allowed, or
+warned about), mail from outside to our own domains; never a rejected recipient, never an
+envelope claim alone."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typogate import Config, Guard
 from typogate.gateway.envelope import Envelope
 from typogate.gateway.gatekeeper import Gatekeeper
 from typogate.store import Store
-from typogate.vocabulary import Adapter, Evidence
+from typogate.vocabulary import Action, Adapter, Evidence
 
 
 def _gatekeeper(tmp_path) -> tuple[Gatekeeper, Store]:
@@ -104,3 +105,21 @@ def test_an_autoresponder_answering_a_release_opens_the_way_for_nobody_else(tmp_
     restarted.learn_relationships(store.history.relationships())
     store.close()
     assert restarted.evaluate("general@army.ml", "bob@example.org").is_alert
+
+
+def test_a_warned_message_is_delivered_so_its_answer_is_a_reply(tmp_path):
+    # armi.ml is only a possible slip of army.mil: Alice's message to it goes out with a
+    # warning header. It went out, so when armi.ml answers her, that is a reply, and for
+    # her armi.ml is a correspondent; before, the warned message taught nothing and the
+    # answer counted as mail nobody asked for. For Bob, armi.ml is still a slip.
+    gatekeeper, store = _gatekeeper(tmp_path)
+    alice = Envelope(sender="alice@example.org", sasl_username="alice")
+    bob = Envelope(sender="bob@example.org", sasl_username="bob")
+    assert gatekeeper.decide("base@armi.ml", alice).action is Action.WARN
+    gatekeeper.decide("alice@example.org", Envelope(sender="base@armi.ml"))
+    assert gatekeeper.decide("base@armi.ml", alice).verdict.reason == "allowed.relationship"
+    assert gatekeeper.decide("base@armi.ml", bob).action is Action.WARN
+    learned = _learned(store)
+    store.close()
+    assert learned[("alice@example.org", "armi.ml")] == (2, 1)  # warned, then allowed
+    assert ("bob@example.org", "armi.ml") in learned  # delivered too: evidence, not a verdict

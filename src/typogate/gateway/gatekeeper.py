@@ -29,6 +29,9 @@ from typogate.vocabulary import Action, Adapter, Evidence, HoldSource, Mode
 
 log = logging.getLogger(__name__)
 
+# The actions under which the message goes out: a warning delivers it, with a header.
+_DELIVERED = frozenset({Action.ALLOW, Action.WARN})
+
 
 @dataclass(frozen=True, slots=True)
 class Decision:
@@ -98,8 +101,9 @@ class Gatekeeper:
         return dataclasses.replace(envelope, queue_id=None)
 
     def decide(self, recipient: str, envelope: Envelope) -> Decision:
-        """Judge where mail to one recipient goes and record the verdict; an allowed one
-        teaches the Guard at once (the store counts it too).
+        """Judge where mail to one recipient goes and record the verdict; one that lets the
+        message out (allowed, or warned about) teaches the Guard at once (the store counts it
+        too): the sender wrote there, so what the domain answers is a reply.
 
         The destination is judged as Postfix delivers it, whatever the local part looks
         like (:meth:`Guard.evaluate`); the sender's own domain and relationships count only
@@ -110,7 +114,8 @@ class Gatekeeper:
         envelope = self._checked(envelope)
         believed = self.believes(envelope)
         verdict = self.guard.evaluate(recipient, envelope.sender, vouched=believed)
-        if verdict.action is Action.ALLOW and envelope.sender:
+        action = Action.ALLOW if self.mode is Mode.AUDIT else verdict.action
+        if action in _DELIVERED and envelope.sender:
             self._learn(verdict, envelope.sender, believed)
         if self.journal is not None:
             self.journal.record(
@@ -126,7 +131,6 @@ class Gatekeeper:
             )
         if verdict.is_alert:
             self._log_verdict(verdict, envelope)
-        action = Action.ALLOW if self.mode is Mode.AUDIT else verdict.action
         if (
             action is Action.WARN
             and self.notices is not None
@@ -136,7 +140,7 @@ class Gatekeeper:
         return Decision(verdict, action)
 
     def _learn(self, verdict: Verdict, sender: str, believed: bool) -> None:
-        """What an allowed verdict teaches: a believed sender delivered to the domain; mail
+        """What a delivered message teaches: a believed sender delivered to the domain; mail
         from outside to one of our own domains was received from the sender's domain. A claim
         nobody vouched for teaches nothing (a forged sender must not build relationships)."""
         if believed:

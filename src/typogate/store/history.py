@@ -131,7 +131,7 @@ class History:
             return [_correspondent(row) for row in session.scalars(query)]
 
     def correspondent_counts(self, sender: str = "*") -> dict[str, int]:
-        """Allowed deliveries per recipient domain (``*``: the whole organisation)."""
+        """Deliveries per recipient domain (``*``: the whole organisation)."""
         query = select(CorrespondentRow.recipient_domain, CorrespondentRow.count).where(
             CorrespondentRow.sender == sender
         )
