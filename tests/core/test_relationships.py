@@ -52,6 +52,27 @@ def test_deliveries_teach_a_domain_that_is_no_slip():
     assert gate.evaluate("a@acme-crop.com").suggestion == "acme-corp.com"
 
 
+def test_one_senders_two_near_twins_teach_neither_from_deliveries():
+    # Found on a month the benchmark was not tuned on: one sender writes to sandre.ml and,
+    # from a saved address, to sandre.mo; neither answers. Learned strongest first, the
+    # slip (four deliveries against three) became the correspondent and the real one its
+    # slip. Deliveries cannot tell which is which: neither is the organisation's.
+    log = [
+        Stored(party, domain, count=count)
+        for domain, count in (("sandre.ml", 3), ("sandre.mo", 4))
+        for party in ("*", "example.org", "ann@example.org")
+    ]
+    gate = guard()
+    gate.learn_relationships(log)
+    for domain in ("sandre.ml", "sandre.mo"):
+        assert gate.judge_domain(domain).reason != "allowed.known"
+    # The same sender's deliveries to a domain with no twin beside it teach it.
+    gate.learn_relationships(
+        Stored(party, "contoso.com", count=3) for party in ("*", "example.org", "ann@example.org")
+    )
+    assert gate.judge_domain("contoso.com").reason == "allowed.known"
+
+
 def test_a_near_twin_of_a_strong_correspondent_is_not_learned_from_deliveries():
     gate = guard()
     gate.learn({"acme-corp.com": 400})

@@ -128,6 +128,23 @@ def test_learn_refuses_a_saved_address_with_two_slips_in_it(tmp_path: Path):
     assert (checked["action"], checked["suggestion"]) == ("warn", "manchesterwi.gov")
 
 
+def test_learn_makes_neither_of_one_senders_near_twins_a_correspondent(tmp_path: Path):
+    # ann writes to sandre.ml, and from a saved address to sandre.mo; neither answers. The
+    # slip, delivered to once more, was learned first and the real domain became its slip.
+    lines = [
+        outbound_line(n, sender="ann@example.org", recipient=f"info@{domain}")
+        for n, domain in enumerate(["sandre.ml"] * 3 + ["sandre.mo"] * 4, start=1)
+    ]
+    (tmp_path / "mail.log").write_text("".join(lines))
+    db = f"sqlite:///{tmp_path / 'typogate.db'}"
+    _typogate(tmp_path, "learn", "mail.log", "--db", db, "--json")
+    checked = _typogate(tmp_path, "check", "--json", "--db", db, "a@sandre.ml", "a@sandre.mo")
+    assert [json.loads(line)["reason"] for line in checked.splitlines()] == [
+        "allowed.no_likely_typo",
+        "allowed.no_likely_typo",
+    ]
+
+
 @pytest.mark.parametrize(
     "rules",
     ["", "[[rules]]\ndomain = 'army.ml'\naction = 'allow'\n"],

@@ -337,7 +337,7 @@ class Guard:
             delivered = tie.sent * tie.fade(now, half_life) >= learning.correspondent_mails
             verdict = self._judge_domain(domain.ascii)
             if verdict.action is Action.ALLOW:
-                learned = proven or delivered
+                learned = proven or (delivered and not self._beside_own_twin(domain))
             elif self._of_protected(verdict):
                 # A look-alike of a protected domain is the organisation's correspondent only
                 # by an admin's rule: the catch-all of army.ml answers every slip released
@@ -357,6 +357,27 @@ class Guard:
                 if verdict.reason == reasons.ALLOWED_RULE:
                     self._ruled.add(domain)
         self._judged.cache_clear()
+
+    def _beside_own_twin(self, domain: Domain) -> bool:
+        """Whether the one sender of ours who writes to ``domain`` writes to a near-twin of it
+        too: one of the two is that sender's saved slip (``sandre.mo`` beside
+        ``sandre.ml``, neither answering), and deliveries cannot tell which."""
+        sender = self.relationships.sole_sender(domain.unicode)
+        if sender is None:
+            return False
+        address, _ = self.relationships.of_sender(sender)
+        if len(address) > OWN_TIES_MAX:
+            return False
+        near = process.extract(
+            domain.unicode, list(address), scorer=OSA.distance, score_cutoff=OWN_EDITS, limit=None
+        )
+        budget = LOG_PRIOR_KNOWN + SENDER_ADDRESS_NATS - LOG_ODDS_FLOOR
+        return any(
+            name != domain.unicode
+            and not _numbered_siblings(domain.unicode, name)
+            and explain(domain, _parse(name), budget=budget) is not None
+            for name, _, _ in near
+        )
 
     def slip_like(self, domain: str) -> bool:
         """Whether this Guard alerts on ``domain`` as a slip (likely or possible) of a domain

@@ -94,6 +94,7 @@ class Relationships:
         # of them heard from it or released mail to it, and the organisation's own domains
         # that have any.
         self._senders: dict[str, int] = {}
+        self._sole_sender: dict[str, str] = {}  # for a domain only one of ours writes to
         self._vouching: dict[str, int] = {}
         self._own_domains: set[str] = set()
         self._count = 0
@@ -119,7 +120,11 @@ class Relationships:
             return None
         self._count += 1
         if "@" in party:
-            self._senders[domain] = self._senders.get(domain, 0) + 1
+            senders = self._senders[domain] = self._senders.get(domain, 0) + 1
+            if senders == 1:
+                self._sole_sender[domain] = party
+            else:
+                self._sole_sender.pop(domain, None)
         elif party != ORGANISATION:
             self._own_domains.add(party)
         tie = self._ties.setdefault(party, {})[domain] = Tie()
@@ -197,6 +202,11 @@ class Relationships:
         """How many of the organisation's sender addresses have a relationship with
         ``domain``: how widely it is written to, not how much."""
         return self._senders.get(domain, 0)
+
+    def sole_sender(self, domain: str) -> str | None:
+        """The one sender address of ours that has a relationship with ``domain``, when only
+        one has."""
+        return self._sole_sender.get(domain)
 
     def own_domains(self) -> int:
         """How many of the organisation's own domains have relationships: with one, its
