@@ -366,17 +366,12 @@ class Guard:
         if sender is None:
             return False
         address, _ = self.relationships.of_sender(sender)
-        if len(address) > OWN_TIES_MAX:
-            return False
-        near = process.extract(
-            domain.unicode, list(address), scorer=OSA.distance, score_cutoff=OWN_EDITS, limit=None
-        )
         budget = LOG_PRIOR_KNOWN + SENDER_ADDRESS_NATS - LOG_ODDS_FLOOR
         return any(
             name != domain.unicode
             and not _numbered_siblings(domain.unicode, name)
             and explain(domain, _parse(name), budget=budget) is not None
-            for name, _, _ in near
+            for name, _ in _own_near(domain.unicode, address)
         )
 
     def slip_like(self, domain: str) -> bool:
@@ -820,18 +815,14 @@ class Guard:
         does not know yet is real enough for the one who writes there (``LOG_PRIOR_KNOWN``);
         one it learned is read here for the two slips the index looks for only in
         protected names, with the weight of its history."""
-        if len(address) > OWN_TIES_MAX:
-            return ()
-        near = process.extract(
-            typed, list(address), scorer=OSA.distance, score_cutoff=OWN_EDITS, limit=None
-        )
+        near = _own_near(typed, address)
         if not near:
             return ()
         domain = parse_domain(typed)
         novelty = _novelty(domain)
         found = []
         relationship = self.config.learning.relationship_mails
-        for name, edits, _ in near:
+        for name, edits in near:
             tie = address[name]
             if tie.sent < relationship and tie.outbound_only:
                 continue  # one delivery may have been a slip of its own (leviaecrman.store)
@@ -893,6 +884,18 @@ _OWN_MAY_BE_NEAR = frozenset({reasons.ALLOWED_UNLIKELY, reasons.ALLOWED_SUBDOMAI
 _SEVERITY = {Action.ALLOW: 0, Action.WARN: 1, Action.HOLD: 2, Action.REJECT: 3}
 # Mail states in which mail to the domain can only bounce.
 _BOUNCES = frozenset({MailState.NXDOMAIN, MailState.NULL_MX, MailState.NO_MAIL})
+
+
+def _own_near(typed: str, address: dict[str, Tie]) -> list[tuple[str, int]]:
+    """A sender's own correspondents at most ``OWN_EDITS`` from ``typed``, with their edits;
+    none for a sender with more than ``OWN_TIES_MAX`` (a list server: the look-up would cost
+    in proportion)."""
+    if len(address) > OWN_TIES_MAX:
+        return []
+    near = process.extract(
+        typed, list(address), scorer=OSA.distance, score_cutoff=OWN_EDITS, limit=None
+    )
+    return [(name, int(edits)) for name, edits, _ in near]
 
 
 def _and_parents(name: str) -> Iterator[str]:
