@@ -31,6 +31,16 @@ def run_typogate(*args: str, cwd: Path) -> tuple[int, str]:
     return done.returncode, " ".join(done.stderr.split())
 
 
+def typogate_output(cwd: Path, *args: str, env: dict[str, str] | None = None) -> str:
+    """Run ``typogate ARGS`` in ``cwd`` to a successful end (within 120 s); what it printed
+    on stdout."""
+    done = subprocess.run(
+        [TYPOGATE, *args], cwd=cwd, capture_output=True, text=True, timeout=120, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 def policy_answer(
     port: int, recipient: str, sender: str = "a@example.org", **attributes: str
 ) -> str:

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 from mta import (
-    TYPOGATE,
     Postfix,
     Server,
     Sink,
@@ -25,6 +24,7 @@ from mta import (
     postfix_root,
     run_typogate,
     swaks,
+    typogate_output,
 )
 from ports import free_port
 from web_client import ApiClient, first_admin_password
@@ -131,7 +131,7 @@ class Adapters:
     # --- one question per adapter: is this recipient refused? ---------------------------
 
     def check(self, recipient: str) -> bool:
-        done = _typogate(self.tmp, "check", "--json", *self._common(), recipient)
+        done = typogate_output(self.tmp, "check", "--json", *self._common(), recipient)
         verdict = json.loads(done)
         return verdict["action"] == "reject"
 
@@ -160,16 +160,28 @@ class Adapters:
         return ["--config", str(self.config), "--db", self.db]
 
 
-def _typogate(cwd: Path, *args: str) -> str:
-    import subprocess
-
-    done = subprocess.run(
-        [TYPOGATE, *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=True
-    )
-    return done.stdout
-
-
 ASKED = ["check", "policy", "serve_policy", "proxy", "milter"]
+
+
+def _until_every_adapter(adapters: Adapters, recipient: str, *, refuses: bool) -> set[str]:
+    """Ask every adapter about ``recipient`` until each refuses it (or each lets it
+    through), for at most 30 s: each running adapter re-reads the rules every 2 s. The
+    adapters that still do not, by then."""
+    pending = set(ASKED)
+    deadline = time.monotonic() + 30
+    while pending and time.monotonic() < deadline:
+        pending = {a for a in pending if getattr(adapters, a)(recipient) is not refuses}
+        time.sleep(0.5)
+    return pending
+
+
+def _api(adapters: Adapters) -> ApiClient:
+    """The REST API of the ``serve`` process, signed in as its first admin."""
+    return ApiClient(
+        f"http://127.0.0.1:{adapters.ports['web']}",
+        "admin",
+        first_admin_password(adapters.serve.log),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -191,23 +203,14 @@ def test_every_adapter_flags_the_near_twin_of_a_learned_correspondent(adapters, 
 def test_a_rule_added_through_the_api_reaches_every_running_adapter(adapters):
     for adapter in ASKED:
         assert not getattr(adapters, adapter)("bob@partner-shop.example"), adapter
-    api = ApiClient(
-        f"http://127.0.0.1:{adapters.ports['web']}",
-        "admin",
-        first_admin_password(adapters.serve.log),
-    )
+    api = _api(adapters)
     added = api.post(
         "/api/rules",
         json={"domain": "partner-shop.example", "action": "reject"},
         headers={"X-CSRF-Token": api.csrf_token},
     )
     assert added.status_code == 201, added.text
-    pending = set(ASKED)
-    deadline = time.monotonic() + 30  # each running adapter re-reads the rules every 2 s
-    while pending and time.monotonic() < deadline:
-        pending = {a for a in pending if not getattr(adapters, a)("bob@partner-shop.example")}
-        time.sleep(0.5)
-    assert pending == set()
+    assert _until_every_adapter(adapters, "bob@partner-shop.example", refuses=True) == set()
     # The change was picked up by the standalone processes, and said so in their logs.
     for server in adapters.servers[1:]:
         assert "rules changed in the store" in server.log
@@ -217,29 +220,15 @@ def test_an_allow_rule_taken_back_through_the_api_takes_back_what_it_taught(adap
     # An admin allows army.ml (army.mil is protected); mail to it is delivered, and the
     # running gateways learn it from those deliveries. The admin takes the rule back: every
     # running adapter refuses army.ml again, as it did before the rule.
-    api = ApiClient(
-        f"http://127.0.0.1:{adapters.ports['web']}",
-        "admin",
-        first_admin_password(adapters.serve.log),
-    )
+    api = _api(adapters)
     csrf = {"X-CSRF-Token": api.csrf_token}
     added = api.post("/api/rules", json={"domain": "army.ml", "action": "allow"}, headers=csrf)
     assert added.status_code == 201, added.text
-    pending = set(ASKED)
-    deadline = time.monotonic() + 30
-    while pending and time.monotonic() < deadline:
-        pending = {a for a in pending if getattr(adapters, a)("bob@army.ml")}
-        time.sleep(0.5)
-    assert pending == set()
+    assert _until_every_adapter(adapters, "bob@army.ml", refuses=False) == set()
     for port in (adapters.ports["policy"], adapters.ports["serve_policy"]):
         for _ in range(5):  # delivered for an authenticated sender: learned as it flows
             answer = policy_answer(port, "bob@army.ml", "ops@example.org", sasl_username="ops")
             assert answer.startswith("action=DUNNO"), answer
     removed = api.delete(f"/api/rules/{added.json()['id']}", headers=csrf)
     assert removed.status_code == 204, removed.text
-    pending = set(ASKED)
-    deadline = time.monotonic() + 30
-    while pending and time.monotonic() < deadline:
-        pending = {a for a in pending if not getattr(adapters, a)("bob@army.ml")}
-        time.sleep(0.5)
-    assert pending == set()
+    assert _until_every_adapter(adapters, "bob@army.ml", refuses=True) == set()

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
-from mta import TYPOGATE, Server, policy_answer
+from mta import Server, policy_answer, typogate_output
 from ports import free_port
 from postfix_lines import inbound_line, outbound_line
 
@@ -29,21 +28,14 @@ def _log() -> str:
     return "".join(lines)
 
 
-def _typogate(cwd: Path, *args: str, env: dict[str, str] | None = None) -> str:
-    """Run ``typogate ARGS`` in ``cwd`` to a successful end; what it printed on stdout."""
-    done = subprocess.run(
-        [TYPOGATE, *args], cwd=cwd, capture_output=True, text=True, timeout=120, env=env
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
 def test_learn_reads_both_directions_and_refuses_to_learn_a_slip(tmp_path: Path):
     (tmp_path / "mail.log").write_text(_log())
     (tmp_path / "typogate.toml").write_text("[domains]\nprotected = ['army.mil', 'example.org']\n")
     db = f"sqlite:///{tmp_path / 'typogate.db'}"
     summary = json.loads(
-        _typogate(tmp_path, "learn", "mail.log", "--db", db, "--config", "typogate.toml", "--json")
+        typogate_output(
+            tmp_path, "learn", "mail.log", "--db", db, "--config", "typogate.toml", "--json"
+        )
     )
     assert (summary["deliveries"], summary["received"]) == (70, 3)
     assert [(r["domain"], r["deliveries"], r["suggestion"]) for r in summary["refused"]] == [
@@ -57,7 +49,7 @@ def test_learn_reads_both_directions_and_refuses_to_learn_a_slip(tmp_path: Path)
     }
     store.close()
     assert mine == {"army.ml": (40, 0), "acme-corp.com": (30, 3)}  # all evidence is kept
-    verdicts = _typogate(
+    verdicts = typogate_output(
         tmp_path,
         "check",
         "--json",
@@ -86,14 +78,14 @@ def test_learn_names_the_answered_look_alike_it_still_refuses(tmp_path: Path):
     (tmp_path / "mail.log").write_text("".join(lines))
     (tmp_path / "typogate.toml").write_text("[domains]\nprotected = ['army.mil', 'example.org']\n")
     db = f"sqlite:///{tmp_path / 'typogate.db'}"
-    learned = _typogate(
+    learned = typogate_output(
         tmp_path, "learn", "mail.log", "--db", db, "--config", "typogate.toml", "--json"
     )
     refused = json.loads(learned)["refused"]
     assert [(r["domain"], r["deliveries"], r["received"], r["suggestion"]) for r in refused] == [
         ("army.ml", 3, 3, "army.mil")
     ]
-    shown = _typogate(
+    shown = typogate_output(
         tmp_path,
         *("learn", "mail.log", "--db", db, "--config", "typogate.toml"),
         env={**os.environ, "COLUMNS": "80"},
@@ -118,12 +110,14 @@ def test_learn_refuses_a_saved_address_with_two_slips_in_it(tmp_path: Path):
         lines.append(inbound_line(n, sender="clerk@manchesterwi.gov", recipient="ann@example.org"))
     (tmp_path / "mail.log").write_text("".join(lines))
     db = f"sqlite:///{tmp_path / 'typogate.db'}"
-    refused = json.loads(_typogate(tmp_path, "learn", "mail.log", "--db", db, "--json"))["refused"]
+    refused = json.loads(typogate_output(tmp_path, "learn", "mail.log", "--db", db, "--json"))[
+        "refused"
+    ]
     assert [(r["domain"], r["deliveries"], r["suggestion"]) for r in refused] == [
         ("manchesetrwwi.gov", 15, "manchesterwi.gov")
     ]
     checked = json.loads(
-        _typogate(tmp_path, "check", "--json", "--db", db, "clerk@manchesetrwwi.gov")
+        typogate_output(tmp_path, "check", "--json", "--db", db, "clerk@manchesetrwwi.gov")
     )
     assert (checked["action"], checked["suggestion"]) == ("warn", "manchesterwi.gov")
 
@@ -137,8 +131,8 @@ def test_learn_makes_neither_of_one_senders_near_twins_a_correspondent(tmp_path:
     ]
     (tmp_path / "mail.log").write_text("".join(lines))
     db = f"sqlite:///{tmp_path / 'typogate.db'}"
-    _typogate(tmp_path, "learn", "mail.log", "--db", db, "--json")
-    checked = _typogate(tmp_path, "check", "--json", "--db", db, "a@sandre.ml", "a@sandre.mo")
+    typogate_output(tmp_path, "learn", "mail.log", "--db", db, "--json")
+    checked = typogate_output(tmp_path, "check", "--json", "--db", db, "a@sandre.ml", "a@sandre.mo")
     assert [json.loads(line)["reason"] for line in checked.splitlines()] == [
         "allowed.no_likely_typo",
         "allowed.no_likely_typo",
@@ -163,11 +157,11 @@ def test_a_look_alikes_owner_writing_in_unasked_teaches_nothing(tmp_path: Path, 
     (tmp_path / "learning.toml").write_text(config + rules)
     (tmp_path / "typogate.toml").write_text(config)
     db = f"sqlite:///{tmp_path / 'typogate.db'}"
-    learned = _typogate(
+    learned = typogate_output(
         tmp_path, "learn", "mail.log", "--db", db, "--config", "learning.toml", "--json"
     )
     assert json.loads(learned)["unasked"] == [{"domain": "army.ml", "received": 12}]
-    checked = _typogate(
+    checked = typogate_output(
         tmp_path, "check", "--json", "--db", db, "--config", "typogate.toml", "colonel@army.ml"
     )
     assert json.loads(checked)["action"] == "reject"
