@@ -1,0 +1,105 @@
+"""What a Guard's start-up costs in learned relationships: the seconds ``learn_relationships``
+takes for a store of N senders with M correspondents each (as ``typogate serve`` and
+``typogate learn`` load it), side by side in one run for the same store twice:
+
+* delivered only: every correspondent was only written to, so each one learned is first
+  matched against its one sender's other correspondents (a near-twin beside it may be that
+  sender's saved slip, and then neither is learned);
+* answered: the same correspondents with two replies each (``learning.proven_after``),
+  which proves them without that look-up.
+
+    .venv/bin/python bench/learning.py [--senders 100,300,1000] [--per-sender 300] [--json]
+
+Each measurement runs in a fresh process. Synthetic names (pronounceable, so some are near
+each other, as real ones are).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import random
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from rich.console import Console
+from rich.table import Table
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A relationship as the store hands it over."""
+
+    sender: str
+    recipient_domain: str
+    count: int
+    received: int
+    released: int = 0
+    last_seen: datetime = datetime.now(UTC)
+
+
+def _store(senders: int, per_sender: int, received: int) -> list[Stored]:
+    rng = random.Random(senders * per_sender)
+    consonants, vowels = "bcdfghjklmnprstvwz", "aeiou"
+    rows = []
+    for number in range(senders):
+        sender = f"user{number}@example.org"
+        for _ in range(per_sender):
+            name = "".join(rng.choice(consonants) + rng.choice(vowels) for _ in range(4))
+            domain = f"{name}.{rng.choice(['com', 'net', 'org'])}"
+            for party in ("*", sender):
+                rows.append(Stored(party, domain, count=3, received=received))
+    return rows
+
+
+def _measure(args: tuple[int, int, int]) -> tuple[float, int]:
+    from typogate import Config, Guard
+
+    senders, per_sender, received = args
+    rows = _store(senders, per_sender, received)
+    guard = Guard(Config())
+    listed = guard.domain_count
+    started = time.perf_counter()
+    guard.learn_relationships(rows)
+    return time.perf_counter() - started, guard.domain_count - listed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--senders", default="100,300,1000", help="sender counts, comma-separated")
+    parser.add_argument("--per-sender", type=int, default=300, help="correspondents per sender")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    args = parser.parse_args()
+    sizes = [int(n) for n in args.senders.split(",")]
+    results = []
+    context = multiprocessing.get_context("spawn")
+    for senders in sizes:
+        row: dict = {"senders": senders, "per_sender": args.per_sender}
+        for name, received in (("delivered", 0), ("answered", 2)):
+            with context.Pool(1) as pool:
+                seconds, learned = pool.apply(_measure, ((senders, args.per_sender, received),))
+            row[name] = {"seconds": seconds, "learned": learned}
+        results.append(row)
+    if args.json:
+        print(json.dumps(results))
+        return
+    table = Table(title="learn_relationships at start-up, same store side by side")
+    for column in ("senders", "domains", "delivered only s", "learned", "answered s", "ratio"):
+        table.add_column(column, justify="right")
+    for row in results:
+        delivered, answered = row["delivered"], row["answered"]
+        table.add_row(
+            f"{row['senders']:,}",
+            f"{row['senders'] * row['per_sender']:,}",
+            f"{delivered['seconds']:.1f}",
+            f"{delivered['learned']:,}",
+            f"{answered['seconds']:.1f}",
+            f"{delivered['seconds'] / answered['seconds']:.2f}×",
+        )
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()
