@@ -139,6 +139,30 @@ def test_learn_makes_neither_of_one_senders_near_twins_a_correspondent(tmp_path:
     ]
 
 
+def test_learn_names_one_senders_near_twins_it_did_not_learn(tmp_path: Path):
+    # Neither of ann's near-twins is flagged for the organisation, so the table of slips
+    # left both out: learn refused seven deliveries and said nothing. A third domain of hers
+    # with no twin beside it is learned, and not listed.
+    lines = [
+        outbound_line(n, sender="ann@example.org", recipient=f"info@{domain}")
+        for n, domain in enumerate(
+            ["sandre.ml"] * 3 + ["sandre.mo"] * 4 + ["partner.de"] * 3, start=1
+        )
+    ]
+    (tmp_path / "mail.log").write_text("".join(lines))
+    db = f"sqlite:///{tmp_path / 'typogate.db'}"
+    learned = json.loads(typogate_output(tmp_path, "learn", "mail.log", "--db", db, "--json"))
+    refused = {entry["domain"]: entry for entry in learned["refused"]}
+    assert sorted(refused) == ["sandre.ml", "sandre.mo"]
+    assert (refused["sandre.ml"]["deliveries"], refused["sandre.ml"]["received"]) == (3, 0)
+    assert refused["sandre.ml"]["suggestion"] is None  # neither is the one meant, yet
+    assert "ann@example.org" in refused["sandre.ml"]["why"]
+    assert "sandre.mo" in refused["sandre.ml"]["why"]
+    assert "sandre.ml" in refused["sandre.mo"]["why"]
+    table = typogate_output(tmp_path, "learn", "mail.log", "--db", f"{db}-2")
+    assert "sandre.ml" in table and "sandre.mo" in table
+
+
 @pytest.mark.parametrize(
     "rules",
     ["", "[[rules]]\ndomain = 'army.ml'\naction = 'allow'\n"],

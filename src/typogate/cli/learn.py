@@ -14,6 +14,12 @@ from typogate.cli.startup import USAGE, fail, failing_cleanly, load_config, open
 from typogate.domains import InvalidAddress
 from typogate.vocabulary import Action, AuditFormat, Evidence
 
+# Said of a domain that one sender writes to beside a near-twin of it.
+_TWINS = (
+    "Only {0} writes to it here, and to its near-twin {1} too, without an answer from"
+    " either: one of the two is a saved slip, and deliveries cannot tell which. Mail from"
+    " it, a release or an admin's rule teaches it."
+)
 # Said of a likely slip that answered some of ours and is still refused.
 _ANSWERED = (
     " It answered some of ours: their correspondent, not everyone's, until an admin allows it"
@@ -30,16 +36,28 @@ def learn(
 ) -> None:
     """Seed the learned relationships from existing Postfix logs, both directions.
 
-    Deliveries to an outside domain (by Postfix's smtp client) and mail received from one
-    (delivered here by local, virtual, lmtp or pipe) count for the organisation, the
-    sender's domain and the sender's address. A domain this organisation really writes to
-    stops being flagged, and its near-twins become suspicious. A domain that typogate
-    itself flags as a slip (likely, or only possible: a warning) of a protected domain or
-    a correspondent is never learned from deliveries alone, however many: a near-twin of a
-    correspondent needs answers to several of ours (or their releases), a look-alike of a
-    protected domain an admin's rule; and mail from it counts only as a reply, to one of
-    ours who delivered mail to it (its owner writing to us unasked proves nothing). The
-    slips still flagged, and why, are printed (a table, or --json).
+    \b
+    Deliveries to an outside domain (by Postfix's smtp client) and mail received
+    from one (delivered here by local, virtual, lmtp or pipe) count for the
+    organisation, the sender's domain and the sender's address. A domain the
+    organisation really writes to stops being flagged, and its near-twins become
+    suspicious.
+
+    \b
+    Never learned from deliveries alone, however many:
+      - a slip typogate flags (likely, or possible: a warning) of a correspondent;
+        it needs answers to several of ours, or their releases;
+      - a look-alike of a protected domain; it needs an admin's rule;
+      - a domain only one sender writes to, who writes to a near-twin of it too
+        (one of the two is a saved slip).
+    Mail from a slip counts only as a reply to one of ours who wrote to it: its
+    owner writing to us unasked proves nothing.
+
+    \b
+    What was not learned, and why, is printed: a table, or --json.
+    Examples:
+      typogate learn /var/log/mail.log*
+      typogate learn --db postgresql://typogate@db/typogate --json mail.log.1.gz
     """
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TransferSpeedColumn
@@ -98,6 +116,9 @@ def learn(
             if received_from:
                 why += _ANSWERED
             refused.append((domain, sent, received_from, verdict.suggestion, why))
+        elif (twin := guard.held_back_by_twin(domain)) is not None:
+            sender, other = twin
+            refused.append((domain, sent, received_from, None, _TWINS.format(sender, other)))
     runtime.close()
     summary = {
         "deliveries": learned.deliveries,
@@ -118,7 +139,7 @@ def learn(
         f"{learned.messages_in:,} messages received into {shown_url(store_url)}"
     )
     if refused:
-        table = Table(title="Not learned: slips, still flagged for the organisation")
+        table = Table(title="Not learned from deliveries: slips, and one sender's near-twins")
         table.add_column("domain", overflow="fold")
         table.add_column("deliveries", justify="right")
         table.add_column("received", justify="right")

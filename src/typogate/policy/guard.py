@@ -323,7 +323,6 @@ class Guard:
         mail to army.ml must never teach that army.ml is written to on purpose, nor fifteen
         deliveries to a saved address with two slips in it that the domain is real)."""
         now = time.time()
-        half_life = self.relationships.half_life
         learning = self.config.learning
         ranked = []
         for domain in domains:
@@ -333,11 +332,10 @@ class Guard:
             ranked.append((self._weight(tie, now), domain, tie))
         ranked.sort(key=lambda entry: (-entry[0], entry[1].ascii))
         for _, domain, tie in ranked:
-            proven = tie.received >= learning.proven_after or tie.released >= learning.proven_after
-            delivered = tie.sent * tie.fade(now, half_life) >= learning.correspondent_mails
+            proven = self._proven(tie)
             verdict = self._judge_domain(domain.ascii)
             if verdict.action is Action.ALLOW:
-                learned = proven or (delivered and not self._beside_own_twin(domain))
+                learned = proven or (self._delivered(tie, now) and self._own_twin(domain) is None)
             elif self._of_protected(verdict):
                 # A look-alike of a protected domain is the organisation's correspondent only
                 # by an admin's rule: the catch-all of army.ml answers every slip released
@@ -358,21 +356,49 @@ class Guard:
                     self._ruled.add(domain)
         self._judged.cache_clear()
 
-    def _beside_own_twin(self, domain: Domain) -> bool:
-        """Whether the one sender of ours who writes to ``domain`` writes to a near-twin of it
-        too: one of the two is that sender's saved slip (``sandre.mo`` beside
-        ``sandre.ml``, neither answering), and deliveries cannot tell which."""
+    def _proven(self, tie: Tie) -> bool:
+        """Mail received from the domain, or releases to it: enough to prove it real."""
+        proven_after = self.config.learning.proven_after
+        return tie.received >= proven_after or tie.released >= proven_after
+
+    def _delivered(self, tie: Tie, now: float) -> bool:
+        """Deliveries to the domain, faded: enough to make a correspondent of no slip."""
+        faded = tie.sent * tie.fade(now, self.relationships.half_life)
+        return faded >= self.config.learning.correspondent_mails
+
+    def _own_twin(self, domain: Domain) -> tuple[str, str] | None:
+        """The one sender of ours who writes to ``domain``, and the near-twin of it that the
+        sender writes to too: one of the two is that sender's saved slip (``sandre.mo``
+        beside ``sandre.ml``, neither answering), and deliveries cannot tell which."""
         sender = self.relationships.sole_sender(domain.unicode)
         if sender is None:
-            return False
+            return None
         address, _ = self.relationships.of_sender(sender)
         budget = LOG_PRIOR_KNOWN + SENDER_ADDRESS_NATS - LOG_ODDS_FLOOR
-        return any(
-            name != domain.unicode
-            and not _numbered_siblings(domain.unicode, name)
-            and explain(domain, _parse(name), budget=budget) is not None
-            for name, _ in _own_near(domain.unicode, address)
-        )
+        for name, _ in _own_near(domain.unicode, address):
+            if (
+                name != domain.unicode
+                and not _numbered_siblings(domain.unicode, name)
+                and explain(domain, _parse(name), budget=budget) is not None
+            ):
+                return sender, name
+        return None
+
+    def held_back_by_twin(self, domain: str) -> tuple[str, str] | None:
+        """Why deliveries did not make ``domain`` a correspondent, though there were enough
+        of them and it is no slip of a domain this Guard knows: its one sender of ours
+        writes to a near-twin of it too. ``(that sender, the twin)``, else ``None``.
+        Raises :class:`InvalidAddress` for a bad domain."""
+        known = _parse(domain)
+        tie = self.relationships.tie(ORGANISATION, known.unicode)
+        if (
+            tie is None
+            or known in self._index
+            or self._proven(tie)
+            or not self._delivered(tie, time.time())
+        ):
+            return None
+        return self._own_twin(known)
 
     def slip_like(self, domain: str) -> bool:
         """Whether this Guard alerts on ``domain`` as a slip (likely or possible) of a domain
