@@ -70,3 +70,39 @@ def test_an_ambiguous_typo_names_its_alternatives_everywhere():
     assert value == "a@example.fe: typo.ambiguous; did you mean example.de or example.fr?"
     assert "example.de or example.fr" in answers.hold_reason(verdict)
     assert "example.de or example.fr" in answers.refusal(verdict).text
+
+
+def _commands(group, path=()):
+    """Every command of the ``typogate`` group: (its words, the click command)."""
+    for name, command in sorted(group.commands.items()):
+        if hasattr(command, "commands"):
+            yield (*path, name), command
+            yield from _commands(command, (*path, name))
+        else:
+            yield (*path, name), command
+
+
+def test_every_commands_help_reads_at_80_columns():
+    # typer keeps a docstring's own line breaks after its first paragraph: a line longer
+    # than the terminal was broken in two, a word or two left alone on the next line.
+    import inspect
+
+    import typer.main
+
+    from typogate.cli import load_commands
+
+    group = typer.main.get_command(load_commands())
+    broken = []
+    for words, command in _commands(group):
+        paragraphs = inspect.cleandoc(command.help or "").split("\n\n")[1:]
+        lines = [
+            line.strip()
+            for paragraph in paragraphs
+            for line in paragraph.splitlines()
+            if line.strip() and line.strip() != "\b"
+        ]
+        if not lines:
+            continue
+        shown = [line.strip() for line in run(*words, "--help").stdout.decode().splitlines()]
+        broken += [(" ".join(words), line) for line in lines if line not in shown]
+    assert not broken, "\n".join(f"{words}: {line}" for words, line in broken)

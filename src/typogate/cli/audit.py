@@ -64,10 +64,11 @@ def audit(
 
     \b
     Examples:
-      typogate audit /var/log/mail.log*                       (rotated sets, .gz too)
+      typogate audit /var/log/mail.log*          (rotated sets, .gz too)
       typogate audit exports/sent.mbox exports/Maildir --out report/
       typogate audit tracking.csv --format exchange --engine dask --workers 2
-      typogate audit log.csv --format csv --columns time=Date,sender=From,recipient=To,status=Result
+      typogate audit log.csv --format csv \\
+        --columns time=Date,sender=From,recipient=To,status=Result
 
     A malformed line or message is counted, with its file:line.
     A path that cannot be read (missing, a FIFO or device, a link loop,

@@ -77,8 +77,9 @@ def check(
       typogate check --json --protect mine.txt < recipients.txt
       typogate check --profile providers jane@gmial.com
 
-    Actions: allow, warn, hold, reject; invalid for an address that is not valid syntax
-    (the run goes on). Exit status 0 when it ran, 2 for bad usage or configuration.
+    Actions: allow, warn, hold, reject; invalid for an address that is not
+    valid syntax (the run goes on). Exit status 0 when it ran, 2 for bad usage
+    or configuration.
     """
     runtime = open_runtime(load_config(config, protect, known, profile), db)
     with failing_cleanly():

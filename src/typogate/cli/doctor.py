@@ -43,7 +43,8 @@ def doctor(
       smtpd_delay_open_until_valid_rcpt = no, when mail is held
     typogate: the store opens, the notice relay answers, release links open.
 
-    Exit status 0 when nothing is missing, 1 when something is (notes do not count).
+    Exit status 0 when nothing is missing, 1 when something is (notes do not
+    count).
     """
     from typogate.store.engine import DEFAULT_URL
 

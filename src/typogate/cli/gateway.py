@@ -118,7 +118,8 @@ def policy(
 
     \b
     Postfix main.cf:
-      smtpd_recipient_restrictions = ..., check_policy_service inet:127.0.0.1:10040
+      smtpd_recipient_restrictions = ...,
+        check_policy_service inet:127.0.0.1:10040
     See docs/postfix.md for fail-open and fail-closed set-ups.
     """
     controller.block_stop_signals()
@@ -187,7 +188,8 @@ def proxy(
 ) -> None:
     """Run the SMTP proxy: typo recipients refused at RCPT, the rest relayed to the next hop.
 
-    DATA is answered only after the next hop accepted the message (no queue of its own).
+    DATA is answered only after the next hop accepted the message (no queue of
+    its own).
     """
     from typogate.gateway.proxy import ProxyHandler, ProxyLimits
 
@@ -262,10 +264,11 @@ def serve(
     """Run typogate's main job: policy service, milter and web interface on one store.
 
     With no configuration: the built-in us-gov profile, the policy service on
-    127.0.0.1:10040, the milter on inet:10041@127.0.0.1, the dashboard and REST API on
-    http://127.0.0.1:8025 (the first start prints the admin account's password once), and
-    verdicts, holds, learned correspondents, accounts and rules in the store (store.url,
-    else ./typogate.db). SIGHUP reloads the configuration; stop with Ctrl-C or SIGTERM.
+    127.0.0.1:10040, the milter on inet:10041@127.0.0.1, the dashboard and REST
+    API on http://127.0.0.1:8025 (the first start prints the admin account's
+    password once), and verdicts, holds, learned correspondents, accounts and
+    rules in the store (store.url, else ./typogate.db). SIGHUP reloads the
+    configuration; stop with Ctrl-C or SIGTERM.
     """
     controller.block_stop_signals()
     flags = (config, protect, known, profile, mode)

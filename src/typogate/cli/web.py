@@ -60,10 +60,11 @@ def web(
 ) -> None:
     """Run the dashboard and REST API alone, on the store the gateway writes to.
 
-    `typogate serve` runs this too; use `web` when the gateway runs elsewhere. Sign in with
-    an account from `typogate users`; the first start makes `admin` and prints its password.
-    The OpenAPI spec is at /openapi.json, Prometheus metrics at /metrics, health at /health.
-    Rules edited here reach every gateway on the same store within seconds.
+    `typogate serve` runs this too; use `web` when the gateway runs elsewhere.
+    Sign in with an account from `typogate users`; the first start makes `admin`
+    and prints its password. The OpenAPI spec is at /openapi.json, Prometheus
+    metrics at /metrics, health at /health. Rules edited here reach every gateway
+    on the same store within seconds.
     """
     from typogate.web.server import WebServer
 
