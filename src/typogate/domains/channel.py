@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
 
-from rapidfuzz.distance import OSA, Levenshtein
+from rapidfuzz.distance import DamerauLevenshtein, Levenshtein
 
 from typogate.domains.confusables import WIDE_LOOKALIKES, skeleton
 from typogate.domains.keyboard import adjacent
@@ -217,7 +217,7 @@ def _is_bitflip(a: str, b: str) -> bool:
 MIN_EDIT_COST = min(
     COST_OMISSION_DOUBLE, COST_DOUBLING, COST_DOT_DROPPED, COST_HYPHEN, COST_ASCII_HOMOGLYPH
 )
-_MATCH, _SUB, _OMIT, _EXTRA, _SWAP, _WIDE, _NARROW = range(7)
+_MATCH, _SUB, _OMIT, _EXTRA, _SWAP, _WIDE, _NARROW, _SWAP_OMIT, _SWAP_EXTRA = range(9)
 # A two-character look-alike (rn for m) stands for one letter: two edits of the plain
 # distance for the price of one look-alike, which the distance bound must allow for.
 _LOOKALIKE_DISCOUNT = 2 * MIN_EDIT_COST - COST_ASCII_HOMOGLYPH
@@ -243,12 +243,14 @@ def _lookalike_room(meant: str, typed: str) -> float:
 def _align(typed: str, meant: str, suffix_start: int, budget: float) -> Explanation | None:
     """The cheapest alignment of ``meant`` into ``typed`` under the operation costs.
 
-    A weighted optimal-string-alignment distance (Damerau's transposition included), with
-    costs that depend on the letters and their neighbours, and the edits read back from it.
+    A weighted Damerau distance, with costs that depend on the letters and their
+    neighbours, and the edits read back from it. Besides the swap of two neighbours, a swap
+    with a letter left out or added between them (``dexteyr`` for ``dexterny``, ``smr3at``
+    for ``smart``): two slips, which an alignment of neighbours alone reads as three.
     Only the part between the common prefix and the common suffix is aligned (costs still
     see the neighbours outside it). ``None`` when every alignment costs more than ``budget``.
     """
-    bound = OSA.distance(meant, typed) * MIN_EDIT_COST
+    bound = DamerauLevenshtein.distance(meant, typed) * MIN_EDIT_COST
     if bound > budget and bound - _lookalike_room(meant, typed) > budget:
         return None
     shorter = min(len(meant), len(typed))
@@ -297,6 +299,26 @@ def _align(typed: str, meant: str, suffix_start: int, budget: float) -> Explanat
                 and cost[i - 2][j - 2] + _swap_cost(meant[lo + i - 2 : lo + i]) < best
             ):
                 best, how = cost[i - 2][j - 2] + _swap_cost(meant[lo + i - 2 : lo + i]), _SWAP
+            if (  # a x b typed as b a: a swap, and the letter between left out
+                i > 2
+                and j > 1
+                and was != now
+                and now == meant[lo + i - 3]
+                and was == typed[lo + j - 2]
+            ):
+                inside = cost[i - 3][j - 2] + _swap_cost(now + was) + omit[i - 2]
+                if inside < best:
+                    best, how = inside, _SWAP_OMIT
+            if (  # a b typed as b x a: a swap, and a letter added between
+                i > 1
+                and j > 2
+                and was != now
+                and now == meant[lo + i - 2]
+                and was == typed[lo + j - 3]
+            ):
+                inside = cost[i - 2][j - 3] + _swap_cost(now + was) + extra[j - 2]
+                if inside < best:
+                    best, how = inside, _SWAP_EXTRA
             if (
                 typed_wide
                 and typed_wide.get(j) == was
@@ -307,7 +329,9 @@ def _align(typed: str, meant: str, suffix_start: int, budget: float) -> Explanat
                 best, how = cost[i - 2][j - 1] + COST_ASCII_HOMOGLYPH, _NARROW
             row[j] = best
             move[i][j] = how
-        if min(row) > budget and min(above) > budget:
+        # Every way on passes through this row, the one above or (a swap around a letter
+        # left out) the one above that.
+        if min(row) > budget and min(above) > budget and (i < 2 or min(cost[i - 2]) > budget):
             return None
     total = cost[rows][cols]
     if total > budget:
@@ -340,6 +364,14 @@ def _edits(
         elif how == _NARROW:
             i, j = i - 2, j - 1
             edits.append(_lookalike(typed[lo + j], meant[lo + i : lo + i + 2]))
+        elif how == _SWAP_OMIT:  # reversed below: the swap reads first
+            i, j = i - 3, j - 2
+            edits.append(_classify("delete", lo + i + 1, lo + j, meant, typed, suffix_start))
+            edits.append(_transposition(meant[lo + i] + meant[lo + i + 2]))
+        elif how == _SWAP_EXTRA:
+            i, j = i - 2, j - 3
+            edits.append(_classify("insert", lo + i + 1, lo + j + 1, meant, typed, suffix_start))
+            edits.append(_transposition(meant[lo + i : lo + i + 2]))
         else:
             i, j = i - 2, j - 2
             edits.append(_transposition(meant[lo + i : lo + i + 2]))

@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from rapidfuzz import process
-from rapidfuzz.distance import OSA
+from rapidfuzz.distance import DamerauLevenshtein
 
 from typogate.domains.confusables import fold_lookalikes, skeleton
 from typogate.domains.names import Domain, InvalidAddress, parse_domain
@@ -234,7 +234,7 @@ class CandidateIndex:
             kept = process.extract(
                 typed.unicode,
                 [self.domains[ident].unicode for ident in ids],
-                scorer=OSA.distance,
+                scorer=DamerauLevenshtein.distance,
                 score_cutoff=max_edits,
                 limit=None,
             )
@@ -265,7 +265,7 @@ class CandidateIndex:
             for second in range(first + 1, len(prefix))
         ]
         domains = self.domains
-        distance = OSA.distance
+        distance = DamerauLevenshtein.distance
         return {
             ident
             for ident in self._look_up(keys)

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 
 from rapidfuzz import process
-from rapidfuzz.distance import OSA
+from rapidfuzz.distance import DamerauLevenshtein
 
 from typogate.config import Config, Rule
 from typogate.domains import (
@@ -919,7 +919,7 @@ def _own_near(typed: str, address: dict[str, Tie]) -> list[tuple[str, int]]:
     if len(address) > OWN_TIES_MAX:
         return []
     near = process.extract(
-        typed, list(address), scorer=OSA.distance, score_cutoff=OWN_EDITS, limit=None
+        typed, list(address), scorer=DamerauLevenshtein.distance, score_cutoff=OWN_EDITS, limit=None
     )
     return [(name, int(edits)) for name, edits, _ in near]
 
