@@ -3,7 +3,14 @@
 Nothing here imports from the rest of typogate but its error root (``typogate.errors``).
 """
 
-from typogate.domains.channel import MIN_EDIT_COST, Edit, Explanation, Slip, explain
+from typogate.domains.channel import (
+    MIN_EDIT_COST,
+    Edit,
+    Explanation,
+    Slip,
+    explain,
+    within_edits,
+)
 from typogate.domains.confusables import mixed_script_label, skeleton
 from typogate.domains.index import CandidateIndex
 from typogate.domains.names import (
@@ -36,4 +43,5 @@ __all__ = [
     "parse_domain",
     "read_destination",
     "skeleton",
+    "within_edits",
 ]

@@ -10,11 +10,13 @@ are the model: they were set so that one ordinary slip (a dropped letter, a neig
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
 
-from rapidfuzz.distance import DamerauLevenshtein, Levenshtein
+from rapidfuzz import process
+from rapidfuzz.distance import OSA, DamerauLevenshtein, Levenshtein
 
 from typogate.domains.confusables import WIDE_LOOKALIKES, skeleton
 from typogate.domains.keyboard import adjacent
@@ -178,6 +180,22 @@ def _aligned_whole(typed: Domain, meant: Domain, budget: float) -> Explanation |
             return None
         return Explanation((*aligned.edits, other), aligned.cost + other.cost)
     return aligned
+
+
+def within_edits(typed: str, names: Sequence[str], edits: int) -> list[tuple[int, int]]:
+    """The names at most ``edits`` slips from ``typed`` as the error model counts them (a
+    swap is one, around a letter left out or added two): ``(position in names, slips)``.
+
+    Found in C in two passes: neighbours-only swaps (bit-parallel, fast) allow one edit
+    more, as they read a swap around a letter as three, then the true count keeps the rest.
+    """
+    return [
+        (position, slips)
+        for name, _, position in process.extract(
+            typed, names, scorer=OSA.distance, score_cutoff=edits + 1, limit=None
+        )
+        if (slips := DamerauLevenshtein.distance(typed, name, score_cutoff=edits)) <= edits
+    ]
 
 
 def _confusable(typed: Domain, meant: Domain) -> Explanation:

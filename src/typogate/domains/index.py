@@ -32,9 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from rapidfuzz import process
-from rapidfuzz.distance import DamerauLevenshtein
-
+from typogate.domains.channel import within_edits
 from typogate.domains.confusables import fold_lookalikes, skeleton
 from typogate.domains.names import Domain, InvalidAddress, parse_domain
 
@@ -231,14 +229,8 @@ class CandidateIndex:
             found |= self._two_slips_apart(name, prefix)
         if max_edits is not None and len(found) > _BATCH_FILTER_FROM:
             ids = list(found)
-            kept = process.extract(
-                typed.unicode,
-                [self.domains[ident].unicode for ident in ids],
-                scorer=DamerauLevenshtein.distance,
-                score_cutoff=max_edits,
-                limit=None,
-            )
-            found = {ids[position] for _, _, position in kept}
+            names = [self.domains[ident].unicode for ident in ids]
+            found = {ids[position] for position, _ in within_edits(typed.unicode, names, max_edits)}
         found |= self._look_up(special)
         made = self._doppelgangers(typed) if self._registrable else []
         for domain in made:
@@ -265,14 +257,13 @@ class CandidateIndex:
             for second in range(first + 1, len(prefix))
         ]
         domains = self.domains
-        distance = DamerauLevenshtein.distance
-        return {
+        found = [
             ident
             for ident in self._look_up(keys)
-            if (meant := domains[ident].name)[0] == name[0]
-            and len(meant) >= _TWO_SLIPS_APART
-            and distance(name, meant, score_cutoff=2) <= 2  # two slips, not three
-        }
+            if (meant := domains[ident].name)[0] == name[0] and len(meant) >= _TWO_SLIPS_APART
+        ]
+        names = [domains[ident].name for ident in found]
+        return {found[position] for position, _ in within_edits(name, names, 2)}  # not three
 
     def _doppelgangers(self, typed: Domain) -> list[Domain]:
         """``typed`` read as a host label in front of a protected registrable domain, with

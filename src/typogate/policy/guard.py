@@ -21,9 +21,6 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 
-from rapidfuzz import process
-from rapidfuzz.distance import DamerauLevenshtein
-
 from typogate.config import Config, Rule
 from typogate.domains import (
     MIN_EDIT_COST,
@@ -40,6 +37,7 @@ from typogate.domains import (
     parse_address,
     parse_domain,
     read_destination,
+    within_edits,
 )
 from typogate.domains.names import is_real_suffix
 from typogate.errors import ConfigError
@@ -918,10 +916,8 @@ def _own_near(typed: str, address: dict[str, Tie]) -> list[tuple[str, int]]:
     in proportion)."""
     if len(address) > OWN_TIES_MAX:
         return []
-    near = process.extract(
-        typed, list(address), scorer=DamerauLevenshtein.distance, score_cutoff=OWN_EDITS, limit=None
-    )
-    return [(name, int(edits)) for name, edits, _ in near]
+    names = list(address)
+    return [(names[position], edits) for position, edits in within_edits(typed, names, OWN_EDITS)]
 
 
 def _and_parents(name: str) -> Iterator[str]:
