@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/month.py              # 3 seeds, a Rich table
     .venv/bin/python bench/month.py --seeds 1 --json
+    .venv/bin/python bench/month.py --in-order   # one connection: the same figures every run
 
 About 300 senders of example.org each write to correspondents of their own (a Zipf mix drawn
 from real domain lists: the npm packages free-email-domains and disposable-email-domains,
@@ -463,23 +464,26 @@ async def _ask(
         answers[key] = raw.decode().strip().removeprefix("action=")
 
 
-async def judge(ports: list[int], requests: list[bytes]) -> list[dict[int, str]]:
+async def judge(
+    ports: list[int], requests: list[bytes], connections: int = CONNECTIONS
+) -> list[dict[int, str]]:
     """Every request to every service, as Postfix asks: one at a time per connection,
-    ``CONNECTIONS`` connections at once, the month's mail in time order a window at a time
-    (connections that ran on alone would judge one day's mail before another's)."""
+    ``connections`` connections at once, the month's mail in time order a window at a time
+    (connections that ran on alone would judge one day's mail before another's). With one
+    connection, strictly in time order: the same answers in every run."""
     answers: list[dict[int, str]] = [{} for _ in ports]
     numbered = list(enumerate(requests))
     lanes = [
         (i, await asyncio.open_connection("127.0.0.1", port))
         for i, port in enumerate(ports)
-        for _ in range(CONNECTIONS)
+        for _ in range(connections)
     ]
     try:
         for start in range(0, len(numbered), WINDOW):
             window = numbered[start : start + WINDOW]
             await asyncio.gather(
                 *(
-                    _ask(lane, window[spot % CONNECTIONS :: CONNECTIONS], answers[i])
+                    _ask(lane, window[spot % connections :: connections], answers[i])
                     for spot, (i, lane) in enumerate(lanes)
                 )
             )
@@ -539,7 +543,13 @@ def learned_typos(db: str, typo_domains: set[str]) -> list[str]:
         runtime.close()
 
 
-def run_seed(seed: int, kinds: dict[str, list[str]], real: set[str], console: Console) -> dict:
+def run_seed(
+    seed: int,
+    kinds: dict[str, list[str]],
+    real: set[str],
+    console: Console,
+    connections: int = CONNECTIONS,
+) -> dict:
     kind_of: dict[str, str] = {}  # the list a domain was drawn from (the first that has it)
     for kind, domains in kinds.items():
         for domain in domains:
@@ -590,7 +600,8 @@ def run_seed(seed: int, kinds: dict[str, list[str]], real: set[str], console: Co
             for service in services.values():
                 service.wait()
             judging = time.perf_counter()
-            answers = asyncio.run(judge([s.port for s in services.values()], requests))
+            ports = [s.port for s in services.values()]
+            answers = asyncio.run(judge(ports, requests, connections))
             judging = time.perf_counter() - judging
         finally:
             for service in services.values():
@@ -618,6 +629,7 @@ def run_seed(seed: int, kinds: dict[str, list[str]], real: set[str], console: Co
                 r["domain"] for r in taught["refused"] if r["domain"] not in log_typos
             ),
         },
+        "connections": connections,
         "requests_per_second": 2 * len(requests) / judging,
         "seconds": time.perf_counter() - started,
         "runs": {},
@@ -821,12 +833,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=3, help="months simulated (default 3)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument(
+        "--in-order",
+        action="store_true",
+        help="one policy connection, every request answered before the next: slower, and "
+        "the same figures in every run (with 8, a reply may be heard before or after the "
+        "sender's next message, and a seed moves by a few alerts run to run)",
+    )
     args = parser.parse_args()
     if args.seeds < 1:
         parser.error("--seeds must be at least 1")
     console = Console(stderr=args.json, width=120)
     kinds, real = universe(install_lists(console))
-    results = [run_seed(seed, kinds, real, console) for seed in range(1, args.seeds + 1)]
+    connections = 1 if args.in_order else CONNECTIONS
+    results = [
+        run_seed(seed, kinds, real, console, connections) for seed in range(1, args.seeds + 1)
+    ]
     total = summary(results)
     OUT.mkdir(exist_ok=True)
     document = {"summary": total, "seeds": results}

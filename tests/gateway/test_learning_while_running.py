@@ -123,3 +123,21 @@ def test_a_warned_message_is_delivered_so_its_answer_is_a_reply(tmp_path):
     store.close()
     assert learned[("alice@example.org", "armi.ml")] == (2, 1)  # warned, then allowed
     assert ("bob@example.org", "armi.ml") in learned  # delivered too: evidence, not a verdict
+
+
+def test_reading_the_store_again_never_takes_back_what_was_heard_since(tmp_path):
+    # Every learning.refresh_seconds the store watcher reads back what changed in the last
+    # minute (Guard.learn_relationships), as the writer stored it, up to ten seconds late.
+    # The row of Alice's warned message said "no answer": read back after armi.ml answered
+    # her, it set the answer back to none, and her next message was warned about again
+    # until the writer caught up.
+    gatekeeper, store = _gatekeeper(tmp_path)
+    alice = Envelope(sender="alice@example.org", sasl_username="alice")
+    assert gatekeeper.decide("base@armi.ml", alice).action is Action.WARN
+    store.flush()  # the writer stored the delivery
+    stored_before_the_answer = store.history.relationships()
+    gatekeeper.decide("alice@example.org", Envelope(sender="base@armi.ml"))
+    gatekeeper.guard.learn_relationships(stored_before_the_answer)  # read back late
+    again = gatekeeper.decide("base@armi.ml", alice)
+    store.close()
+    assert again.verdict.reason == "allowed.relationship", again.verdict

@@ -140,14 +140,21 @@ class Relationships:
         released: int = 0,
         last_seen: float | None = None,
     ) -> Tie:
-        """Set one relationship as the store has it (absolute counts, not additions)."""
-        tie = self._tie(party, domain)
-        if tie is None:
-            tie = Tie()
-        elif "@" in party:
+        """Take in one relationship as the store has it (absolute counts, not additions).
+
+        Counts only grow, so each is raised to the stored one and never lowered: the store
+        can be behind this process (its writer stores what was learned here every ten
+        seconds at most), and a row read back before it caught up must not take back an
+        answer heard since.
+        """
+        kept = self._tie(party, domain)
+        tie = Tie() if kept is None else kept
+        received, released = max(tie.received, received), max(tie.released, released)
+        if kept is not None and "@" in party:
             self._vouch(domain, tie, bool(received or released))
-        tie.sent, tie.received, tie.released = sent, received, released
-        tie.last_seen = time.time() if last_seen is None else last_seen
+        tie.sent, tie.received, tie.released = max(tie.sent, sent), received, released
+        seen = time.time() if last_seen is None else last_seen
+        tie.last_seen = max(tie.last_seen, seen)
         return tie
 
     def observe(self, party: str | None, domain: str, evidence: Evidence, count: int = 1) -> Tie:
