@@ -317,26 +317,17 @@ def _align(typed: str, meant: str, suffix_start: int, budget: float) -> Explanat
                 and cost[i - 2][j - 2] + _swap_cost(meant[lo + i - 2 : lo + i]) < best
             ):
                 best, how = cost[i - 2][j - 2] + _swap_cost(meant[lo + i - 2 : lo + i]), _SWAP
-            if (  # a x b typed as b a: a swap, and the letter between left out
-                i > 2
-                and j > 1
-                and was != now
-                and now == meant[lo + i - 3]
-                and was == typed[lo + j - 2]
-            ):
-                inside = cost[i - 3][j - 2] + _swap_cost(now + was) + omit[i - 2]
-                if inside < best:
-                    best, how = inside, _SWAP_OMIT
-            if (  # a b typed as b x a: a swap, and a letter added between
-                i > 1
-                and j > 2
-                and was != now
-                and now == meant[lo + i - 2]
-                and was == typed[lo + j - 3]
-            ):
-                inside = cost[i - 2][j - 3] + _swap_cost(now + was) + extra[j - 2]
-                if inside < best:
-                    best, how = inside, _SWAP_EXTRA
+            if was != now and i > 1 and j > 1:
+                # A swap around a letter: "a x b" typed as "b a" (the x left out), or "a b"
+                # typed as "b x a" (an x added).
+                if i > 2 and now == meant[lo + i - 3] and was == typed[lo + j - 2]:
+                    inside = cost[i - 3][j - 2] + _swap_cost(now + was) + omit[i - 2]
+                    if inside < best:
+                        best, how = inside, _SWAP_OMIT
+                if j > 2 and now == meant[lo + i - 2] and was == typed[lo + j - 3]:
+                    inside = cost[i - 2][j - 3] + _swap_cost(now + was) + extra[j - 2]
+                    if inside < best:
+                        best, how = inside, _SWAP_EXTRA
             if (
                 typed_wide
                 and typed_wide.get(j) == was
