@@ -75,11 +75,9 @@ def test_an_ambiguous_typo_names_its_alternatives_everywhere():
 def _commands(group, path=()):
     """Every command of the ``typogate`` group: (its words, the click command)."""
     for name, command in sorted(group.commands.items()):
-        if hasattr(command, "commands"):
-            yield (*path, name), command
+        yield (*path, name), command
+        if hasattr(command, "commands"):  # a group (users, sink): its commands too
             yield from _commands(command, (*path, name))
-        else:
-            yield (*path, name), command
 
 
 def test_every_commands_help_reads_at_80_columns():
