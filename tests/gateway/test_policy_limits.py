@@ -58,6 +58,16 @@ def ask(port: int, recipient: str, timeout: float = 10.0) -> str:
     return answer.decode().removeprefix("action=").strip()
 
 
+def small_buffers(port: int) -> socket.socket:
+    """A connection whose own kernel buffers are small, so that what it sends and never
+    reads piles up in the server's buffers, not in its own."""
+    client = socket.socket()
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    client.connect(("127.0.0.1", port))
+    return client
+
+
 def closed_by_server(client: socket.socket, within: float) -> bool:
     """Whether the server closes ``client`` within ``within`` seconds (reading what it
     sends meanwhile)."""
@@ -104,7 +114,7 @@ def test_600_idle_connections_never_let_a_typo_pass(tmp_path):
 
 def test_clients_that_never_read_lose_their_place(tmp_path):
     service = start(tmp_path, "policy_connections = 8\npolicy_write_seconds = 2")
-    greedy = [socket.create_connection(("127.0.0.1", service.port)) for _ in range(8)]
+    greedy = [small_buffers(service.port) for _ in range(8)]
     stuck = threading.Barrier(len(greedy) + 1, timeout=120)
     closed: list[socket.socket] = []
 
@@ -148,6 +158,29 @@ def test_clients_that_never_read_lose_their_place(tmp_path):
     finally:
         for client in greedy:
             client.close()
+        service.stop()
+
+
+def test_a_client_that_never_reads_makes_the_server_hold_little(tmp_path):
+    # The kernel grows a connection's buffers to megabytes when a client sends without
+    # reading; the service keeps them small, so each such client costs it well under a
+    # megabyte of requests taken in and answers waiting, and little work to produce them.
+    service = start(tmp_path, "policy_write_seconds = 30")
+    client = small_buffers(service.port)
+    client.settimeout(2.0)
+    one = request("john@army.ml")
+    taken = 0
+    try:
+        while taken < 100_000:
+            try:
+                client.sendall(one)
+            except TimeoutError:  # blocked: the server stopped reading
+                break
+            taken += 1
+        assert taken < 100_000, "the server never stopped taking requests"
+        assert taken * len(one) < 1_000_000, f"{taken:,} requests taken in"
+    finally:
+        client.close()
         service.stop()
 
 

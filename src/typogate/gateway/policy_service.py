@@ -17,6 +17,8 @@ Bounds, so that no client, slow or greedy, keeps Postfix's own requests waiting 
   itself closes an idle one after ``smtpd_policy_service_max_idle``, 300 s, and reconnects);
   once a request has begun, the rest of it must come within ``read_seconds``; an answer the
   client does not take within ``write_seconds`` (a client that never reads) closes it;
+* each connection's kernel buffers are 64 KiB each way, so one that never reads makes
+  the service hold and answer little before it stops reading;
 * at most ``max_connections`` are served at once: when the table is full, the connection
   idle the longest makes room for the new one (a real request is always served; an idle
   Postfix connection simply reconnects), and a client sending many requests without
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from dataclasses import dataclass
 
 from typogate.config import Limits
@@ -41,6 +44,10 @@ log = logging.getLogger(__name__)
 DUNNO = "DUNNO"
 _TERMINATOR = b"\n\n"
 _CHUNK = 65536
+# Each connection's kernel buffers, each way. A request is at most 16 KiB and Postfix waits
+# for each answer before its next request, so this never slows it; left to the kernel's
+# autotuning, a client that never reads has it hold megabytes of answers per connection.
+_SOCKET_BUFFER = 65536
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +103,9 @@ class PolicyService:
     async def start(self, host: str, port: int) -> asyncio.Server:
         """Listen on ``host:port``; returns the running server. Raises OSError (port in use)."""
         server = await asyncio.start_server(self._serve_connection, host, port)
+        for listening in server.sockets:  # connections accepted from it inherit the sizes
+            listening.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SOCKET_BUFFER)
+            listening.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _SOCKET_BUFFER)
         log.info(
             "policy service on %s:%d (%s mode, %d domains)",
             host,
