@@ -17,9 +17,11 @@ serve: $(STAMP)
 	$(VENV)/bin/typogate serve
 
 ## The whole test suite, installing what the tests need (Debian packages included).
+## One worker per core: each test starts its own services on free loopback ports and
+## temporary folders, so tests run side by side.
 test: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench
