@@ -289,15 +289,21 @@ class Postfix:
 class Server:
     """A typogate server started as a subprocess, stopped by its PID."""
 
-    def __init__(self, args: list[str], port: int, log: Path) -> None:
+    def __init__(
+        self, args: list[str], port: int, log: Path, *, open_files: int | None = None
+    ) -> None:
         self.args = args
         self.port = port
         self.log_path = log
+        self.open_files = open_files  # the process's limit of open files (soft and hard)
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Server:
         self._log = open(self.log_path, "ab")  # noqa: SIM115 (lives as long as the server)
-        self.process = subprocess.Popen([TYPOGATE, *self.args], stdout=self._log, stderr=self._log)
+        command = [TYPOGATE, *self.args]
+        if self.open_files is not None:
+            command = ["prlimit", f"--nofile={self.open_files}:{self.open_files}", *command]
+        self.process = subprocess.Popen(command, stdout=self._log, stderr=self._log)
         try:
             wait_for_port(self.port)
         except TimeoutError:

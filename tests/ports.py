@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,3 +33,15 @@ def port_in_use() -> Iterator[int]:
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
         yield squatter.getsockname()[1]
+
+
+def sessions_at(port: int) -> int:
+    """TCP sessions to the server on 127.0.0.1:``port`` (its side of them, in any state
+    but closed)."""
+    listed = subprocess.run(
+        ["ss", "-Htn", f"( sport = :{port} )"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return len(listed.splitlines())

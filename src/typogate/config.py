@@ -368,6 +368,10 @@ class Limits(_Section):
     proxy_connections: int = Field(50, ge=1)
     proxy_message_bytes: int = Field(10_240_000, ge=1024)
     proxy_idle_seconds: float = Field(300.0, gt=0)
+    # The sink (on port 25 for anyone): sessions at once, and from one client address (an
+    # IPv6 client is its /64); more get 421, as from Postfix's process and anvil limits.
+    sink_connections: int = Field(500, ge=1)
+    sink_connections_per_client: int = Field(20, ge=1)
     # Relationships a running Guard keeps in memory (three per sender address and outside
     # domain): past this, no new ones until the next start (about 650 bytes each).
     learned_ties: int = Field(1_000_000, ge=1000)

@@ -5,11 +5,10 @@ the size limit gets 552 and is never relayed."""
 from __future__ import annotations
 
 import socket
-import subprocess
 import time
 
 from mta import Server, Sink
-from ports import free_port
+from ports import free_port, sessions_at
 
 CONFIG = """
 [domains]
@@ -27,18 +26,6 @@ def start_proxy(tmp, next_hop_port: int, limits: str) -> Server:
     port = free_port()
     args = ["proxy", "--listen", f"127.0.0.1:{port}", "--next-hop", f"127.0.0.1:{next_hop_port}"]
     return Server([*args, "--config", str(config)], port, tmp / "proxy.log").start()
-
-
-def sessions_at(port: int) -> int:
-    """TCP sessions to the server on 127.0.0.1:``port`` (its side of them, in any state
-    but closed)."""
-    listed = subprocess.run(
-        ["ss", "-Htn", f"( sport = :{port} )"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return len(listed.splitlines())
 
 
 class Smtp:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,7 +17,7 @@ def sink_in(tmp_path):
     """Start sinks in the test's folder; each is stopped at the end."""
     started: list[RunningSink] = []
 
-    def start(name: str = "sink", **options: str) -> RunningSink:
+    def start(name: str = "sink", **options: Any) -> RunningSink:
         running = start_sink(tmp_path / name, **options)
         started.append(running)
         return running

@@ -21,6 +21,8 @@ suffix = "ml"
 domain = "navy.ml"
 choice = "null"
 {serve}
+[limits]
+{limits}
 """
 
 
@@ -43,16 +45,23 @@ class RunningSink:
 
 
 def start_sink(
-    folder: Path, *, serve: str = "", extra: str = "", db: str | None = None
+    folder: Path,
+    *,
+    serve: str = "",
+    extra: str = "",
+    limits: str = "",
+    db: str | None = None,
+    open_files: int | None = None,
 ) -> RunningSink:
     """Start a sink in ``folder`` serving ``.ml`` (refuse) and ``navy.ml`` (null MX) for
     the organisations that protect army.mil, navy.mil, af.mil and example.org. ``serve``
-    adds ``[[sink.serve]]`` entries, ``extra`` keys of ``[sink]``."""
+    adds ``[[sink.serve]]`` entries, ``extra`` keys of ``[sink]``, ``limits`` keys of
+    ``[limits]``; ``open_files`` is the process's limit of open files."""
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "typogate.toml"
-    config.write_text(CONFIG.format(serve=serve, extra=extra))
+    config.write_text(CONFIG.format(serve=serve, extra=extra, limits=limits))
     port = free_port()
     db = db or f"sqlite:///{folder / 'sink.db'}"
     args = ["sink", "run", "--listen", f"127.0.0.1:{port}", "--config", str(config)]
-    server = Server([*args, "--db", db], port, folder / "sink.log").start()
+    server = Server([*args, "--db", db], port, folder / "sink.log", open_files=open_files).start()
     return RunningSink(folder, port, db, config, server)

@@ -39,7 +39,7 @@ def mx(server: DnsServer, name: str) -> tuple[int, list[str]]:
 
 def test_records_load_in_a_real_dns_server_and_answer_as_the_policy_says(tmp_path):
     config = tmp_path / "typogate.toml"
-    config.write_text(CONFIG.format(serve=SERVE, extra=""))
+    config.write_text(CONFIG.format(serve=SERVE, extra="", limits=""))
     done = subprocess.run(
         [TYPOGATE, "sink", "records", "--config", str(config)],
         capture_output=True, text=True, timeout=60,

@@ -102,6 +102,7 @@ def run(
       Did you mean john@army.mil? Nothing was delivered or kept.
     """
     from typogate.gateway import controller
+    from typogate.gateway.admission import Admission
     from typogate.gateway.sink.decision import SinkPolicy
     from typogate.gateway.sink.records import SinkRecorder
     from typogate.gateway.sink.smtp import SinkHandler, start
@@ -130,10 +131,14 @@ def run(
                 retention_days=settings.sink.retention_days,
             ).start()
             handler = SinkHandler(policy, recorder, sink_log)
+            limits = settings.limits
+            admission = Admission.within_open_files(
+                "sink", limits.sink_connections, limits.sink_connections_per_client
+            )
             history = store.sink
 
             async def open_server() -> asyncio.AbstractServer:
-                server = await start(handler, host, port, settings.sink.hostname)
+                server = await start(handler, admission, host, port, settings.sink.hostname)
                 served = ", ".join(entry.target for entry in settings.sink.serve)
                 log.info("sink on %s:%d for %s", host, port, served)
                 # On the listener's own loop; it ends with the loop when the sink stops.

@@ -9,8 +9,9 @@ gets a 451 and keeps the message.
 A held recipient cannot be held here (no queue): it is refused like a reject, with the
 explanation, and recorded. Warnings add an ``X-Typogate`` header on the way through.
 
-Bounds (``[limits]``): at most ``max_connections`` client sessions at once (one more is
-told ``421`` and closed, and its MTA tries again later); a message larger than
+Bounds (``[limits]``): at most ``max_connections`` client sessions at once, as far as the
+open-file limit allows (one more is told ``421`` and closed, and its MTA tries again
+later; see :mod:`typogate.gateway.admission`); a message larger than
 ``max_message_bytes`` is refused with ``552`` (and never held in memory whole); a session
 silent for ``idle_seconds`` is closed. The next-hop session of a client lives exactly as
 long as the client's: a client that drops, mid-DATA or anywhere, takes its relay with it.
@@ -18,7 +19,6 @@ long as the client's: a client that drops, mid-DATA or anywhere, takes its relay
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +28,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from typogate.config import Limits
 from typogate.domains import InvalidAddress
 from typogate.gateway import answers
+from typogate.gateway.admission import Admission, AdmittedSMTP
 from typogate.gateway.envelope import Envelope as MailEnvelope
 from typogate.gateway.gatekeeper import Gatekeeper
 from typogate.gateway.next_hop import FAILURES, NextHop, passed_on, refusal_of
@@ -36,7 +37,6 @@ from typogate.vocabulary import Action
 log = logging.getLogger(__name__)
 
 _NEXT_HOP_DOWN = "451 4.4.1 next hop unreachable, please try again later"
-_TOO_MANY = b"421 4.3.2 typogate: too many connections, try again later\r\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,33 +76,17 @@ class ProxyHandler:
         self.next_hop = next_hop
         self.timeout = timeout
         self.limits = limits or ProxyLimits()
-        self.sessions = 0  # client sessions open now
+        self.admission = Admission.within_open_files("proxy", self.limits.max_connections)
         self._relays: dict[int, _Relay] = {}
-        self._closing: set[asyncio.Task[None]] = set()
 
     def session(self) -> ProxySession:
         """The SMTP server for one new client connection (the asyncio protocol factory)."""
         return ProxySession(self)
 
-    def admit(self) -> bool:
-        """Take a place for a new client session; False when all are taken."""
-        if self.sessions >= self.limits.max_connections:
-            return False
-        self.sessions += 1
-        return True
-
-    def ended(self, session: Session) -> None:
-        """A client session is over (QUIT, dropped, timed out): its relay goes with it."""
-        self.sessions -= 1
-        if id(session) in self._relays:
-            task = asyncio.get_running_loop().create_task(self._close(session))
-            self._closing.add(task)
-            task.add_done_callback(self._closing.discard)
-
     async def handle_MAIL(  # noqa: N802 (aiosmtpd hook names)
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
-        await self._close(session)
+        await self.end_session(session)
         sender = "" if address.strip("<> ") == "" else address  # bounces: MAIL FROM:<>
         try:
             hop, reply = await NextHop.open(self.next_hop, sender, timeout=self.timeout)
@@ -157,46 +141,29 @@ class ProxyHandler:
         return await relay.hop.deliver(headers + content, _NEXT_HOP_DOWN)
 
     async def handle_RSET(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
-        await self._close(session)
+        await self.end_session(session)
         return "250 OK"
 
     async def handle_QUIT(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
-        await self._close(session)
+        await self.end_session(session)
         return "221 Bye"
 
-    async def _close(self, session: Session) -> None:
+    async def end_session(self, session: Session) -> None:
+        """Close the next-hop session mirroring ``session``, if it has one: a client that
+        ends its session, however, takes its relay with it."""
         relay = self._relays.pop(id(session), None)
         if relay is not None:
             await relay.hop.close()
 
 
-class ProxySession(SMTP):
+class ProxySession(AdmittedSMTP):
     """aiosmtpd's SMTP server for one client, within the proxy's limits."""
 
     def __init__(self, handler: ProxyHandler) -> None:
         super().__init__(
             handler,
+            handler.admission,
             decode_data=False,
             data_size_limit=handler.limits.max_message_bytes,
             timeout=handler.limits.idle_seconds,
         )
-        self.proxy = handler
-        self.admitted = False
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.admitted = self.proxy.admit()
-        if not self.admitted:
-            log.warning("proxy: %d sessions open, refusing another", self.proxy.sessions)
-            assert isinstance(transport, asyncio.WriteTransport)
-            transport.write(_TOO_MANY)
-            transport.close()
-            return
-        super().connection_made(transport)
-
-    def connection_lost(self, error: Exception | None) -> None:
-        if not self.admitted:
-            return
-        session = self.session
-        super().connection_lost(error)
-        if session is not None:
-            self.proxy.ended(session)

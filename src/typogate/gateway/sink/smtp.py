@@ -6,7 +6,12 @@ only refused recipients gets aiosmtpd's ``503`` and not one line of the message 
 Only a recipient at a domain the operator chose to forward (a real registrant) is accepted,
 and only after the registrant's own server accepted it: the session is mirrored to that
 server, DATA passes straight through (never written anywhere) and is answered with that
-server's reply, as typogate's SMTP proxy does.
+server's reply, as typogate's SMTP proxy does. A client's session with that server ends
+with the client's, however it ends.
+
+The sink listens on port 25 for anyone: sessions at once and per client address are
+bounded (``sink_connections``, ``sink_connections_per_client`` in ``[limits]``, within the
+open-file limit), and a client past a bound is told ``421`` (:mod:`typogate.gateway.admission`).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from typogate.gateway.admission import Admission, AdmittedSMTP
 from typogate.gateway.next_hop import FAILURES, NextHop, passed_on, refusal_of
 from typogate.gateway.sink.decision import SinkPolicy
 from typogate.gateway.sink.records import SinkRecorder
@@ -86,11 +92,11 @@ class SinkHandler:
         return await forward.deliver(envelope.original_content or b"", _NEXT_HOP_DOWN)
 
     async def handle_RSET(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
-        await self._close(session)
+        await self.end_session(session)
         return "250 OK"
 
     async def handle_QUIT(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
-        await self._close(session)
+        await self.end_session(session)
         return "221 Bye"
 
     async def _forward(
@@ -114,11 +120,12 @@ class SinkHandler:
             refused = refusal_of(error)
             if refused is not None:  # the registrant's own answer: the session goes on
                 return refused
-            await self._close(session)
+            await self.end_session(session)
             return _NEXT_HOP_DOWN
         return passed_on(reply)
 
-    async def _close(self, session: Session) -> None:
+    async def end_session(self, session: Session) -> None:
+        """Close the session with a registrant's server that ``session`` opened, if any."""
         forward = self._forwards.pop(id(session), None)
         if forward is not None:
             await forward.close()
@@ -132,8 +139,8 @@ _PLAIN_PATH = re.compile(
 )
 
 
-class SinkSMTP(SMTP):
-    """aiosmtpd's SMTP with a fast path for plain addresses.
+class SinkSMTP(AdmittedSMTP):
+    """aiosmtpd's SMTP, within the sink's bounds, with a fast path for plain addresses.
 
     aiosmtpd reads every MAIL and RCPT path with the email package's header parser, the
     largest cost of a refusal after the socket work; a path that is a plain
@@ -148,10 +155,11 @@ class SinkSMTP(SMTP):
         return plain.group(1), plain.group(2)
 
 
-def smtp_server(handler: SinkHandler, hostname: str) -> SMTP:
+def smtp_server(handler: SinkHandler, admission: Admission, hostname: str) -> SMTP:
     """One SMTP protocol instance for a client connection (the server's factory)."""
     return SinkSMTP(
         handler,
+        admission,
         hostname=hostname,
         enable_SMTPUTF8=True,
         decode_data=False,
@@ -162,7 +170,10 @@ def smtp_server(handler: SinkHandler, hostname: str) -> SMTP:
     )
 
 
-async def start(handler: SinkHandler, host: str, port: int, hostname: str) -> asyncio.Server:
-    """Listen on ``host:port``; raises OSError when the address cannot be bound."""
+async def start(
+    handler: SinkHandler, admission: Admission, host: str, port: int, hostname: str
+) -> asyncio.Server:
+    """Listen on ``host:port`` for the sessions ``admission`` lets in; raises OSError when
+    the address cannot be bound."""
     loop = asyncio.get_running_loop()
-    return await loop.create_server(lambda: smtp_server(handler, hostname), host, port)
+    return await loop.create_server(lambda: smtp_server(handler, admission, hostname), host, port)

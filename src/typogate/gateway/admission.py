@@ -1,0 +1,157 @@
+"""Which SMTP clients get a session: at most so many sessions at once, and at most so many
+from one client address (the SMTP proxy and the sink, both on aiosmtpd).
+
+Postfix bounds its smtpd the same way (``default_process_limit``, and anvil's
+``smtpd_client_connection_count_limit`` per client). A client past a bound is told ``421``
+before the greeting and closed; its MTA tries again later. The bounds also have to fit the
+process's open-file limit: past it, ``accept()`` fails and *every* client, the legitimate
+ones too, waits without a greeting while the log fills with tracebacks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import resource
+from collections import Counter
+from collections.abc import Coroutine
+from typing import Any, Protocol
+
+from aiosmtpd.smtp import SMTP, Session
+
+log = logging.getLogger(__name__)
+
+# A session holds up to two descriptors (the client's and, relayed or forwarded, the next
+# hop's). The rest of the process (store, logs, listeners, threads) needs a few dozen, and
+# connections being refused need room too: asyncio accepts up to its listen backlog (100)
+# at a time, and a refused one is closed a turn of the loop later.
+_FILES_PER_SESSION = 2
+_FILES_OF_THE_REST = 64 + 2 * 100
+# An IPv6 client is its /64: one host's usual allocation, which it can walk through.
+_IPV6_CLIENT_PREFIX = 64
+
+_TOO_MANY = "421 4.3.2 {what}: too many connections, try again later"
+_TOO_MANY_FROM = "421 4.7.0 {what}: too many connections from {client}, try again later"
+
+
+class SessionHandler(Protocol):
+    """An aiosmtpd handler whose sessions hold something to close when they end."""
+
+    async def end_session(self, session: Session) -> None:
+        """Close what ``session`` holds (its next-hop session); nothing when it holds none."""
+
+
+class Admission:
+    """Counts the sessions open now, in all and per client address, against the bounds."""
+
+    def __init__(self, what: str, total: int, per_client: int | None = None) -> None:
+        self.what = what
+        self.total = total
+        self.per_client = per_client
+        self.open = 0
+        self._per_client: Counter[str] = Counter()
+        # What ended sessions still close: kept here, as the loop keeps only weak references.
+        self._closing: set[asyncio.Task[None]] = set()
+
+    @classmethod
+    def within_open_files(cls, what: str, total: int, per_client: int | None = None) -> Admission:
+        """An admission whose sessions fit the process's open-file limit.
+
+        The soft limit is raised toward the hard one as far as ``total`` sessions need;
+        when even the hard limit is too low, fewer sessions are let in, with a warning that
+        names the limit to raise (``LimitNOFILE=`` in a systemd unit).
+        """
+        needed = total * _FILES_PER_SESSION + _FILES_OF_THE_REST
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft != resource.RLIM_INFINITY and soft < needed:
+            raised = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+            soft = raised
+        fits = (soft - _FILES_OF_THE_REST) // _FILES_PER_SESSION
+        if soft != resource.RLIM_INFINITY and fits < total:
+            fits = max(fits, 1)
+            log.warning(
+                "%s: the open-file limit (%d) leaves room for %d sessions at once, not %d; "
+                "raise it (LimitNOFILE= in a systemd unit) to %d",
+                what,
+                soft,
+                fits,
+                total,
+                needed,
+            )
+            total = fits
+        return cls(what, total, per_client)
+
+    def admit(self, client: str) -> str | None:
+        """Take a place for a new session from ``client`` (its IP address); the ``421``
+        reply when there is none."""
+        if self.open >= self.total:
+            log.warning("%s: %d sessions open, refusing another", self.what, self.open)
+            return _TOO_MANY.format(what=self.what)
+        key = _client_key(client)
+        if self.per_client is not None and self._per_client[key] >= self.per_client:
+            log.warning("%s: too many connections from %s, refusing another", self.what, key)
+            return _TOO_MANY_FROM.format(what=self.what, client=key)
+        self.open += 1
+        self._per_client[key] += 1
+        return None
+
+    def leave(self, client: str, closing: Coroutine[Any, Any, None]) -> None:
+        """A session from ``client`` is over: its place is free, and ``closing`` closes
+        what it held, in the background."""
+        key = _client_key(client)
+        self.open -= 1
+        self._per_client[key] -= 1
+        if self._per_client[key] <= 0:
+            del self._per_client[key]
+        task = asyncio.get_running_loop().create_task(closing)
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+
+def _client_key(client: str) -> str:
+    try:
+        ip = ipaddress.ip_address(client)
+    except ValueError:
+        return client
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:  # an IPv4 client on a dual-stack socket
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/{_IPV6_CLIENT_PREFIX}", strict=False))
+    return str(ip)
+
+
+class AdmittedSMTP(SMTP):
+    """aiosmtpd's SMTP server for one connection, let in by an :class:`Admission` first.
+
+    A connection past a bound gets the ``421`` instead of the greeting and is closed; it
+    never becomes a session. However a session ends (QUIT, dropped, timed out), its
+    handler's :meth:`~SessionHandler.end_session` closes what it held.
+    """
+
+    def __init__(self, handler: SessionHandler, admission: Admission, **options: Any) -> None:
+        super().__init__(handler, **options)
+        self.session_handler = handler
+        self.admission = admission
+        self.client: str | None = None  # set once admitted
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        peer = transport.get_extra_info("peername")
+        client = str(peer[0]) if isinstance(peer, tuple) else ""
+        refusal = self.admission.admit(client)
+        if refusal is not None:
+            assert isinstance(transport, asyncio.WriteTransport)
+            transport.write(refusal.encode() + b"\r\n")
+            transport.close()
+            return
+        self.client = client
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self.client is None:
+            return
+        session = self.session
+        super().connection_lost(error)
+        assert session is not None  # made with the connection
+        self.admission.leave(self.client, self.session_handler.end_session(session))

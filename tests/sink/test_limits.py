@@ -1,0 +1,157 @@
+"""The sink under a flood of connections: it is on port 25 for anyone, so one client address
+gets a share of the sessions and no more, the sessions at once are bounded, a flood under a
+low open-file limit is told 421 instead of leaving every sender without a greeting, and a
+client that drops takes its session with a registrant's server along.
+
+Clients come from several loopback addresses (127.0.0.0/8 is all on ``lo``), so "another
+client" is another address, as on the internet.
+"""
+
+from __future__ import annotations
+
+import resource
+import selectors
+import smtplib
+import socket
+import time
+
+from mta import Sink
+from ports import free_port, sessions_at
+
+
+def connect(port: int, client: str = "127.0.0.1", timeout: float = 10) -> socket.socket:
+    """A TCP connection to the sink from the loopback address ``client``."""
+    return socket.create_connection(
+        ("127.0.0.1", port), timeout=timeout, source_address=(client, 0)
+    )
+
+
+def greeting(sock: socket.socket) -> str:
+    """The first line the sink sends ("" when it closed without one)."""
+    return sock.makefile("rb").readline().decode()
+
+
+def wait_until_idle(port: int) -> None:
+    """Until the connection that found the sink listening is over on its side too."""
+    deadline = time.monotonic() + 10
+    while sessions_at(port) > 0:
+        assert time.monotonic() < deadline, "the start's probe never ended"
+        time.sleep(0.1)
+
+
+def greetings(socks: list[socket.socket], within: float) -> list[str]:
+    """The first line each connection got within ``within`` seconds ("" when none came)."""
+    lines = dict.fromkeys(socks, b"")
+    waiting = selectors.DefaultSelector()
+    for sock in socks:
+        sock.setblocking(False)
+        waiting.register(sock, selectors.EVENT_READ)
+    deadline = time.monotonic() + within
+    while waiting.get_map() and time.monotonic() < deadline:
+        for key, _ in waiting.select(timeout=deadline - time.monotonic()):
+            sock = key.fileobj
+            assert isinstance(sock, socket.socket)
+            try:
+                data = sock.recv(512)
+            except ConnectionError:
+                data = b""
+            lines[sock] += data
+            if not data or b"\n" in lines[sock]:
+                waiting.unregister(sock)
+    waiting.close()
+    return [lines[sock].decode().split("\r\n")[0] for sock in socks]
+
+
+def test_one_client_address_gets_its_share_of_sessions_and_no_more(sink_in):
+    sink = sink_in(limits="sink_connections_per_client = 3")
+    wait_until_idle(sink.port)
+    first = [connect(sink.port) for _ in range(3)]
+    try:
+        assert all(greeting(sock).startswith("220 ") for sock in first)
+        refused = greeting(connect(sink.port))
+        assert refused.startswith("421 4.7.0 ") and "too many connections" in refused
+        # Another client is not held up by the first one's sessions.
+        other = connect(sink.port, "127.0.0.2")
+        assert greeting(other).startswith("220 ")
+        other.close()
+        first.pop().close()  # a place of the first client's is free again
+        deadline = time.monotonic() + 10
+        while not greeting(connect(sink.port)).startswith("220 "):
+            assert time.monotonic() < deadline, "the freed place was never given again"
+            time.sleep(0.2)
+    finally:
+        for sock in first:
+            sock.close()
+    assert "too many connections from 127.0.0.1" in sink.log
+
+
+def test_sessions_at_once_are_bounded_whoever_the_clients_are(sink_in):
+    sink = sink_in(limits="sink_connections = 4")
+    wait_until_idle(sink.port)
+    clients = [connect(sink.port, f"127.0.0.{n}") for n in range(2, 6)]
+    try:
+        assert all(greeting(sock).startswith("220 ") for sock in clients)
+        refused = greeting(connect(sink.port, "127.0.0.6"))
+        assert refused.startswith("421 4.3.2 ") and "too many connections" in refused
+    finally:
+        for sock in clients:
+            sock.close()
+
+
+def test_a_flood_under_a_low_open_file_limit_is_told_421_not_left_waiting(sink_in):
+    # A service manager's default open-file limit is 1024; 512 here, with the default
+    # bounds (more sessions than 512 descriptors can hold), and 600 connections from 30
+    # addresses. Unbounded, the sink ran out of descriptors: accept() failed, the clients
+    # past the limit got no greeting at all and the log filled with tracebacks.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))
+    sink = sink_in(open_files=512)
+    flood: list[socket.socket] = []
+    try:
+        for n in range(600):
+            try:
+                flood.append(connect(sink.port, f"127.0.0.{2 + n % 30}", timeout=2))
+            except TimeoutError:  # the sink no longer accepts at all
+                break
+        assert len(flood) == 600, f"the sink stopped accepting after {len(flood)} connections"
+        answered = greetings(flood, within=15)
+        assert "" not in answered, f"{answered.count('')} of 600 got no greeting"
+        served = sum(line.startswith("220 ") for line in answered)
+        told_later = sum(line.startswith("421 ") for line in answered)
+        assert served + told_later == 600
+        assert 0 < served < 512 // 2, served  # a session may hold two descriptors
+    finally:
+        for sock in flood:
+            sock.close()
+    # Once the flood is gone, a sender is served again.
+    deadline = time.monotonic() + 10
+    while not greeting(connect(sink.port)).startswith("220 "):
+        assert time.monotonic() < deadline, "no sender was served after the flood"
+        time.sleep(0.2)
+    assert "open-file limit" in sink.log
+    assert "Too many open files" not in sink.log
+
+
+def test_a_client_that_drops_takes_its_forwarded_session_along(sink_in):
+    # Each forwarded recipient opens a session with the registrant's server; a client that
+    # dropped without QUIT left it open (a descriptor and the registrant's place) for as
+    # long as the registrant's server waited, so a few clients could use them all up.
+    registrant = Sink(free_port()).start()
+    try:
+        entry = (
+            '[[sink.serve]]\ndomain = "armyshop.ml"\nchoice = "forward"\n'
+            f'forward_to = "127.0.0.1:{registrant.port}"\n'
+        )
+        sink = sink_in(serve=entry)
+        for _ in range(3):
+            client = smtplib.SMTP("127.0.0.1", sink.port, timeout=10)
+            client.ehlo("mail.sender.example")
+            assert client.mail("alice@sender.example")[0] == 250
+            assert client.rcpt("orders@armyshop.ml")[0] == 250
+            client.close()  # dropped: no QUIT
+        deadline = time.monotonic() + 10
+        while sessions_at(registrant.port) > 0:
+            assert time.monotonic() < deadline, "the forwarded sessions outlived their clients"
+            time.sleep(0.2)
+    finally:
+        registrant.stop()
