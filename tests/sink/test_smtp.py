@@ -49,6 +49,15 @@ def test_anything_else_gets_an_ordinary_refusal(sink_in):
         assert rcpt(sink.port, unreadable)[:10] in ("501 5.1.3 ", "553 5.1.3 ")
 
 
+def test_the_greeting_names_the_host_and_no_software_version(sink_in):
+    # The sink answers anyone: a greeting with the library's name and version tells a
+    # scanner which advisories to try.
+    sink = sink_in()
+    with socket.create_connection(("127.0.0.1", sink.port), timeout=10) as sock:
+        greeting = sock.makefile("rb").readline().decode()
+    assert greeting == "220 sink.test.example ESMTP\r\n"
+
+
 def test_data_is_never_accepted(sink_in):
     sink = sink_in()
     with socket.create_connection(("127.0.0.1", sink.port), timeout=10) as raw:

@@ -126,12 +126,15 @@ class AdmittedSMTP(SMTP):
     """aiosmtpd's SMTP server for one connection, let in by an :class:`Admission` first.
 
     A connection past a bound gets the ``421`` instead of the greeting and is closed; it
-    never becomes a session. However a session ends (QUIT, dropped, timed out), its
-    handler's :meth:`~SessionHandler.end_session` closes what it held.
+    never becomes a session. The greeting is ``220 HOSTNAME ESMTP``. However a session
+    ends (QUIT, dropped, timed out), its handler's :meth:`~SessionHandler.end_session`
+    closes what it held.
     """
 
     def __init__(self, handler: SessionHandler, admission: Admission, **options: Any) -> None:
-        super().__init__(handler, **options)
+        # The greeting names no software and no version (aiosmtpd's is "Python SMTP 1.x"):
+        # nothing for a scanner to look up.
+        super().__init__(handler, ident="ESMTP", **options)
         self.session_handler = handler
         self.admission = admission
         self.client: str | None = None  # set once admitted
