@@ -159,8 +159,11 @@ def setup_logging(verbose: bool, limits: Limits) -> None:
     handler = BoundedLogHandler(limits.log_lines_per_minute, limits.log_line_chars)
     handler.setFormatter(logging.Formatter(stamp + "%(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
-    # aiosmtpd (the proxy) logs every SMTP command at INFO: that is --verbose's job.
-    logging.getLogger("mail.log").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    # aiosmtpd (the proxy) logs every SMTP command at INFO, and Alembic each plugin it sets
+    # up at every start: that is --verbose's job. Its migrations are still logged.
+    quiet = logging.DEBUG if verbose else logging.WARNING
+    logging.getLogger("mail.log").setLevel(quiet)
+    logging.getLogger("alembic.runtime.plugins").setLevel(quiet)
 
 
 class BoundedLogHandler(logging.StreamHandler):  # type: ignore[type-arg]
