@@ -372,6 +372,10 @@ class Limits(_Section):
     # IPv6 client is its /64); more get 421, as from Postfix's process and anvil limits.
     sink_connections: int = Field(500, ge=1)
     sink_connections_per_client: int = Field(20, ge=1)
+    # Sink records an hour, in all and from one client range (/24, /48): past them the
+    # answers go on, unrecorded, so no client fills the disk (a record is about 400 bytes).
+    sink_records_per_hour: int = Field(20_000, ge=1)
+    sink_records_per_client_hour: int = Field(1000, ge=1)
     # Relationships a running Guard keeps in memory (three per sender address and outside
     # domain): past this, no new ones until the next start (about 650 bytes each).
     learned_ties: int = Field(1_000_000, ge=1000)

@@ -1,7 +1,8 @@
 """The sink under a flood of connections: it is on port 25 for anyone, so one client address
 gets a share of the sessions and no more, the sessions at once are bounded, a flood under a
-low open-file limit is told 421 instead of leaving every sender without a greeting, and a
-client that drops takes its session with a registrant's server along.
+low open-file limit is told 421 instead of leaving every sender without a greeting, a
+client that drops takes its session with a registrant's server along, and a client that
+sends recipient after recipient cannot fill the store's disk.
 
 Clients come from several loopback addresses (127.0.0.0/8 is all on ``lo``), so "another
 client" is another address, as on the internet.
@@ -13,6 +14,7 @@ import resource
 import selectors
 import smtplib
 import socket
+import sqlite3
 import time
 
 from mta import Sink
@@ -155,3 +157,43 @@ def test_a_client_that_drops_takes_its_forwarded_session_along(sink_in):
             time.sleep(0.2)
     finally:
         registrant.stop()
+
+
+def refusals(port: int, client: str, count: int) -> list[str]:
+    """``count`` recipients at army.ml in one session from ``client``; the replies."""
+    replies = []
+    with smtplib.SMTP("127.0.0.1", port, timeout=10, source_address=(client, 0)) as smtp:
+        smtp.ehlo("mail.sender.example")
+        assert smtp.mail("alice@sender.example")[0] == 250
+        for n in range(count):
+            code, text = smtp.rcpt(f"user{n}@army.ml")
+            replies.append(f"{code} {text.decode()}")
+    return replies
+
+
+def records_by_range(sink) -> dict[str, int]:
+    with sqlite3.connect(sink.folder / "sink.db") as db:
+        rows = db.execute("SELECT client_range, count(*) FROM sink_records GROUP BY 1")
+        return dict(rows.fetchall())
+
+
+def test_a_client_sending_recipient_after_recipient_cannot_fill_the_store(sink_in):
+    # Every answered recipient was a row (about 390 bytes with its indexes), and one client
+    # on one connection gets about 2,000 answers a second: some 70 GB a day. Now each hour
+    # keeps at most so many records from one client range and in all; the answers go on.
+    sink = sink_in(
+        limits="sink_records_per_client_hour = 5\nsink_records_per_hour = 8",
+        extra="batch_seconds = 0.1",
+    )
+    first = refusals(sink.port, "127.0.0.1", 12)
+    assert all(reply.startswith("550 5.1.2 ") for reply in first), first  # all answered
+    other = refusals(sink.port, "127.0.1.1", 12)  # another /24
+    assert all(reply.startswith("550 5.1.2 ") for reply in other), other
+    deadline = time.monotonic() + 10
+    while sum(records_by_range(sink).values()) < 8:
+        assert time.monotonic() < deadline, records_by_range(sink)
+        time.sleep(0.2)
+    time.sleep(0.5)  # a batch more: nothing past the budgets comes
+    assert records_by_range(sink) == {"127.0.0.0/24": 5, "127.0.1.0/24": 3}
+    assert "127.0.0.0/24 reached its 5 records this hour" in sink.log
+    assert "8 records this hour in all" in sink.log

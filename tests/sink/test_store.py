@@ -7,13 +7,13 @@ from __future__ import annotations
 import json
 import smtplib
 import subprocess
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from mta import TYPOGATE
 
 from typogate.store import Store
-from typogate.store.sink_log import SinkHistory, SinkLog, SinkOutcome, SinkRecord
+from typogate.store.sink_log import RecordBudget, SinkHistory, SinkLog, SinkOutcome, SinkRecord
 
 
 def refuse(port: int, sender: str, recipient: str) -> str:
@@ -106,3 +106,15 @@ def test_a_dead_database_delays_records_and_loses_none(postgres):
     [count] = SinkHistory(store.engine).counts(now.date(), now.date())
     assert count.messages == 50
     store.close()
+
+
+def test_the_record_budget_is_new_each_hour_and_says_what_the_last_one_left_out(caplog):
+    budget = RecordBudget(per_hour=100, per_client=2)
+    nine = datetime(2026, 12, 1, 9, 0, 5, tzinfo=UTC)
+    assert [budget.allows(a_record(nine)) for _ in range(4)] == [True, True, False, False]
+    # The next hour (UTC, in any time zone the record's time is given) starts afresh.
+    ten_in_paris = (nine + timedelta(hours=1)).astimezone(timezone(timedelta(hours=1)))
+    assert budget.allows(a_record(ten_in_paris))
+    said = caplog.text
+    assert said.count("192.0.2.0/24 reached its 2 records this hour") == 1
+    assert "the hour from 2026-12-01 09:00 UTC left 2 answers unrecorded" in said

@@ -106,7 +106,7 @@ def run(
     from typogate.gateway.sink.decision import SinkPolicy
     from typogate.gateway.sink.records import SinkRecorder
     from typogate.gateway.sink.smtp import SinkHandler, start
-    from typogate.store.sink_log import SinkLog
+    from typogate.store.sink_log import RecordBudget, SinkLog
 
     controller.block_stop_signals()
     settings = _settings(config, protect, known, profile)
@@ -125,13 +125,16 @@ def run(
             policy = SinkPolicy(runtime.guard, settings.sink.serve)
             key = settings.sink.key or store.secret(_KEY_SECRET)
             recorder = SinkRecorder(key.encode(), keep_addresses=settings.sink.keep_addresses)
+            limits = settings.limits
             sink_log = SinkLog(
                 store.engine,
                 batch_seconds=settings.sink.batch_seconds,
                 retention_days=settings.sink.retention_days,
+                budget=RecordBudget(
+                    limits.sink_records_per_hour, limits.sink_records_per_client_hour
+                ),
             ).start()
             handler = SinkHandler(policy, recorder, sink_log)
-            limits = settings.limits
             admission = Admission.within_open_files(
                 "sink", limits.sink_connections, limits.sink_connections_per_client
             )

@@ -5,6 +5,10 @@ Every sink instance only inserts rows and deletes expired ones, so several insta
 share one PostgreSQL: nothing is counted in memory that another instance would need.
 :meth:`SinkLog.record` returns at once; a thread writes what was recorded every
 ``batch_seconds``, so an SMTP answer never waits for the database.
+
+Each hour keeps at most so many records, in all and from one client range
+(:class:`RecordBudget`): the answers go on past them, unrecorded, so a client that sends
+recipient after recipient cannot fill the store's disk or crowd out the others' records.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ _PURGE_SECONDS = 3600.0  # expired records are deleted this often (and at start)
 _STALE_SENDING = timedelta(hours=1)
 REPORT_VERSION = 1  # of the report's JSON (docs/sink.md)
 _TOP = 5  # lines per list in a report's summary (its JSON has them all)
+_HOUR = timedelta(hours=1)
 
 
 class SinkOutcome(StrEnum):
@@ -122,20 +127,90 @@ class SentReport:
     time: datetime
 
 
+class RecordBudget:
+    """How many records one hour (UTC, per instance) keeps: ``per_hour`` in all and
+    ``per_client`` from one client range (/24, /48). Past either, a record is left out,
+    counted, and said once in the log; what an hour left out is logged with the first
+    record after it."""
+
+    def __init__(self, per_hour: int, per_client: int) -> None:
+        self.per_hour = per_hour
+        self.per_client = per_client
+        self._hour: datetime | None = None
+        self._kept = 0
+        # At most per_hour ranges: a range enters only with a record kept.
+        self._per_range: Counter[str] = Counter()
+        self._ranges_told: set[str] = set()
+        self._all_told = False
+        self._left_out = 0
+
+    def allows(self, record: SinkRecord) -> bool:
+        """True when ``record`` is within this hour's budgets (and is counted in them)."""
+        hour = record.time.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        if hour != self._hour:
+            self._end_hour()
+            self._hour = hour
+        client = record.client_range
+        if self._kept >= self.per_hour:
+            if not self._all_told:
+                self._all_told = True
+                log.warning(
+                    "sink: %d records this hour in all; answers go on, unrecorded until %s",
+                    self.per_hour,
+                    f"{hour + _HOUR:%H:%M} UTC",
+                )
+        elif self._per_range[client] >= self.per_client:
+            if client not in self._ranges_told:
+                self._ranges_told.add(client)
+                log.warning(
+                    "sink: %s reached its %d records this hour; its answers go on, unrecorded",
+                    client,
+                    self.per_client,
+                )
+        else:
+            self._kept += 1
+            self._per_range[client] += 1
+            return True
+        self._left_out += 1
+        return False
+
+    def _end_hour(self) -> None:
+        if self._left_out:
+            log.warning(
+                "sink: the hour from %s left %d answers unrecorded (budgets: %d records in "
+                "all, %d per client range)",
+                f"{self._hour:%Y-%m-%d %H:%M} UTC",
+                self._left_out,
+                self.per_hour,
+                self.per_client,
+            )
+        self._kept = self._left_out = 0
+        self._per_range.clear()
+        self._ranges_told.clear()
+        self._all_told = False
+
+
 _RECORD_FIELDS = tuple(f.name for f in fields(SinkRecord))  # time first
 _OUTCOME = _RECORD_FIELDS.index("outcome")
 
 
 class SinkLog:
-    """Records the sink's answers in batches from a thread of its own, and deletes records
-    older than ``retention_days`` (at start, then hourly)."""
+    """Records the sink's answers in batches from a thread of its own, within ``budget``
+    when there is one, and deletes records older than ``retention_days`` (at start, then
+    hourly)."""
 
     def __init__(
-        self, engine: Engine, *, batch_seconds: float = 1.0, retention_days: int = 90
+        self,
+        engine: Engine,
+        *,
+        batch_seconds: float = 1.0,
+        retention_days: int = 90,
+        budget: RecordBudget | None = None,
     ) -> None:
         self.engine = engine
         self.batch_seconds = batch_seconds
         self.retention_days = retention_days
+        self.budget = budget
         self._queue: deque[SinkRecord] = deque()  # appends and pops are atomic
         self._pending: list[tuple[Any, ...]] = []  # taken, not yet written (database down)
         # The driver's own executemany over plain tuples, as the store's writer does: the
@@ -161,8 +236,11 @@ class SinkLog:
         return self
 
     def record(self, record: SinkRecord) -> None:
-        """Queue one record; returns at once and never raises. Past _MAX_QUEUED waiting
-        records (a database down for long), new ones are dropped and counted."""
+        """Queue one record; returns at once and never raises. Past the budget it is left
+        out; past _MAX_QUEUED waiting records (a database down for long), new ones are
+        dropped and counted."""
+        if self.budget is not None and not self.budget.allows(record):
+            return
         if len(self._queue) + len(self._pending) >= _MAX_QUEUED:
             self.dropped += 1
             return
