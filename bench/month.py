@@ -255,7 +255,12 @@ def _typo(
 
 
 def simulate(seed: int, kinds: dict[str, list[str]], real: set[str]) -> Month:
-    """Every message of the month, and the replies that come back."""
+    """Every message of the month, and the replies that come back.
+
+    Each slip is drawn with a generator of its own, seeded from the month's: how many
+    numbers a slip takes depends on how many variants its domain has, so a change to the
+    typo generator (bench/scenario.py) changes the slips and leaves the month's traffic as
+    it was."""
     rng = random.Random(seed)
     kinds = _ranked(kinds, rng)
     pool = [domain for domains in kinds.values() for domain in domains]
@@ -278,7 +283,8 @@ def simulate(seed: int, kinds: dict[str, list[str]], real: set[str]) -> Month:
         activity = rng.lognormvariate(math.log(10), 0.7)  # messages per working day
         saved = None
         if rng.random() < SAVED_SLIP:
-            saved = _typo(mine[: rng.randint(1, 5)][::-1], rng, real, slips, seed)
+            meant = mine[: rng.randint(1, 5)][::-1]
+            saved = _typo(meant, random.Random(rng.getrandbits(64)), real, slips, seed)
         for day in range(1, DAYS + 1):
             weekend = day % 7 in (6, 0)
             count = _poisson(rng, activity * (0.15 if weekend else 1.0))
@@ -292,7 +298,7 @@ def simulate(seed: int, kinds: dict[str, list[str]], real: set[str]) -> Month:
                         typo = saved if rng.random() < SAVED_SLIP_USE else None
                     elif rng.random() < TYPO_RATE:
                         meant = [domain, *rng.choices(mine, own_weights, k=20)]
-                        typo = _typo(meant, rng, real, slips, seed)
+                        typo = _typo(meant, random.Random(rng.getrandbits(64)), real, slips, seed)
                     local = f"p{rng.randrange(200)}"
                     recipients.append((f"{local}@{typo.domain if typo else domain}", typo))
                     if typo is None:
