@@ -59,6 +59,10 @@ PER_CLASS = 300
 SEED = 20261123
 
 QWERTY = ["1234567890-", "qwertyuiop", "asdfghjkl", "zxcvbnm"]
+# Where each row starts, in key widths from the digits' row, on a physical ANSI keyboard
+# (Tab is 1.5 keys wide, Caps Lock 1.75, left Shift 2.25, against the 1-key backtick): the
+# rows are staggered, so n touches b, m, h and j, and not g.
+ROW_STARTS = [0.0, 0.5, 0.75, 1.25]
 SUFFIX_SLIPS = {
     "mil": ["ml"],
     "com": ["co", "cm", "con", "om"],
@@ -80,13 +84,19 @@ def read_list(path: Path) -> list[str]:
 
 
 def _neighbours() -> dict[str, str]:
-    position = {k: (r, c) for r, row in enumerate(QWERTY) for c, k in enumerate(row)}
+    """The keys that touch each key: the two beside it, and those of the rows above and
+    below whose centre is less than a key's width away."""
+    position = {
+        key: (r, start + c)
+        for r, (row, start) in enumerate(zip(QWERTY, ROW_STARTS, strict=True))
+        for c, key in enumerate(row)
+    }
     near: dict[str, str] = {}
-    for key, (r, c) in position.items():
+    for key, (r, x) in position.items():
         near[key] = "".join(
             other
-            for other, (r2, c2) in position.items()
-            if other != key and abs(r - r2) <= 1 and abs(c - c2) <= 1
+            for other, (r2, x2) in position.items()
+            if other != key and abs(r - r2) <= 1 and abs(x - x2) <= 1
         )
     return near
 
