@@ -1,5 +1,6 @@
-"""Which SMTP clients get a session: at most so many sessions at once, and at most so many
-from one client address (the SMTP proxy and the sink, both on aiosmtpd).
+"""Which clients get a session: at most so many sessions at once, and at most so many
+from one client address (the SMTP proxy and the sink, both on aiosmtpd; the web interface
+counts its connections the same way, in :mod:`typogate.web.server`).
 
 Postfix bounds its smtpd the same way (``default_process_limit``, and anvil's
 ``smtpd_client_connection_count_limit`` per client). A client past a bound is told ``421``
@@ -22,12 +23,13 @@ from aiosmtpd.smtp import SMTP, Session
 
 log = logging.getLogger(__name__)
 
+LISTEN_BACKLOG = 100  # asyncio's default; uvicorn's (2048) is set to it as well
 # A session holds up to two descriptors (the client's and, relayed or forwarded, the next
 # hop's). The rest of the process (store, logs, listeners, threads) needs a few dozen, and
 # connections being refused need room too: asyncio accepts up to its listen backlog (100)
 # at a time, and a refused one is closed a turn of the loop later.
 _FILES_PER_SESSION = 2
-_FILES_OF_THE_REST = 64 + 2 * 100
+_FILES_OF_THE_REST = 64 + 2 * LISTEN_BACKLOG
 # An IPv6 client is its /64: one host's usual allocation, which it can walk through.
 _IPV6_CLIENT_PREFIX = 64
 
@@ -55,20 +57,27 @@ class Admission:
         self._closing: set[asyncio.Task[None]] = set()
 
     @classmethod
-    def within_open_files(cls, what: str, total: int, per_client: int | None = None) -> Admission:
+    def within_open_files(
+        cls,
+        what: str,
+        total: int,
+        per_client: int | None = None,
+        *,
+        files_per_session: int = _FILES_PER_SESSION,
+    ) -> Admission:
         """An admission whose sessions fit the process's open-file limit.
 
         The soft limit is raised toward the hard one as far as ``total`` sessions need;
         when even the hard limit is too low, fewer sessions are let in, with a warning that
         names the limit to raise (``LimitNOFILE=`` in a systemd unit).
         """
-        needed = total * _FILES_PER_SESSION + _FILES_OF_THE_REST
+        needed = total * files_per_session + _FILES_OF_THE_REST
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         if soft != resource.RLIM_INFINITY and soft < needed:
             raised = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
             resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
             soft = raised
-        fits = (soft - _FILES_OF_THE_REST) // _FILES_PER_SESSION
+        fits = (soft - _FILES_OF_THE_REST) // files_per_session
         if soft != resource.RLIM_INFINITY and fits < total:
             fits = max(fits, 1)
             log.warning(
@@ -87,7 +96,7 @@ class Admission:
         """Take a place for a new session from ``client`` (its IP address); the ``421``
         reply when there is none."""
         if self.open >= self.total:
-            log.warning("%s: %d sessions open, refusing another", self.what, self.open)
+            log.warning("%s: %d connections open, refusing another", self.what, self.open)
             return _TOO_MANY.format(what=self.what)
         key = _client_key(client)
         if self.per_client is not None and self._per_client[key] >= self.per_client:
@@ -97,7 +106,7 @@ class Admission:
         self._per_client[key] += 1
         return None
 
-    def leave(self, client: str, closing: Coroutine[Any, Any, None]) -> None:
+    def leave(self, client: str, closing: Coroutine[Any, Any, None] | None = None) -> None:
         """A session from ``client`` is over: its place is free, and ``closing`` closes
         what it held, in the background."""
         key = _client_key(client)
@@ -105,6 +114,8 @@ class Admission:
         self._per_client[key] -= 1
         if self._per_client[key] <= 0:
             del self._per_client[key]
+        if closing is None:
+            return
         task = asyncio.get_running_loop().create_task(closing)
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)

@@ -1,16 +1,27 @@
 """The web interface's server: uvicorn on a thread of its own, with its own event loop, so
-a slow page never delays a verdict."""
+a slow page never delays a verdict.
+
+Its connections are bounded (``web_connections``, ``web_request_seconds`` in ``[limits]``):
+the port may be open to senders for their release links, and under ``serve`` it shares the
+process, and so its open files, with the policy service. uvicorn alone keeps a connection
+that never sends a request for as long as the client likes, so idle connections could use
+up the open files and leave Postfix's requests unaccepted (then Postfix's
+``default_action`` decides: fail-open lets the typo leave).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from typogate.errors import CannotListen
+from typogate.gateway.admission import LISTEN_BACKLOG, Admission
 from typogate.web.app import create_app
 from typogate.web.context import WebContext
 
@@ -18,6 +29,48 @@ if TYPE_CHECKING:
     from typogate.runtime import Runtime
 
 log = logging.getLogger(__name__)
+
+_FULL = (
+    b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\nContent-Length: 0\r\n"
+    b"Connection: close\r\n\r\n"
+)
+
+
+def bounded_http(admission: Admission, request_seconds: float) -> type[H11Protocol]:
+    """uvicorn's HTTP/1.1 protocol within ``admission``'s bounds: a connection past them is
+    answered ``503`` and closed, and one that sends no request within ``request_seconds``
+    is closed (after a response, uvicorn's own keep-alive timeout applies)."""
+
+    class BoundedH11(H11Protocol):
+        admitted: str | None = None  # the client's address, once let in
+        _first_request: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            peer: Any = transport.get_extra_info("peername")
+            client = str(peer[0]) if isinstance(peer, tuple) else ""
+            if admission.admit(client) is not None:
+                transport.write(_FULL)
+                transport.close()
+                return
+            self.admitted = client
+            super().connection_made(transport)
+            self._first_request = asyncio.get_running_loop().call_later(
+                request_seconds, self._no_request
+            )
+
+        def _no_request(self) -> None:
+            if self.cycle is None and not self.transport.is_closing():
+                self.transport.close()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self.admitted is None:
+                return
+            if self._first_request is not None:
+                self._first_request.cancel()
+            admission.leave(self.admitted)
+            super().connection_lost(exc)
+
+    return BoundedH11
 
 
 class WebServer:
@@ -31,11 +84,18 @@ class WebServer:
         app.state.release_link_warning = warning
         if warning:
             log.warning("%s", warning)
+        limits = runtime.config.limits
+        # A connection holds one descriptor (the store's are the runtime's, shared).
+        admission = Admission.within_open_files("web", limits.web_connections, files_per_session=1)
         self._server = uvicorn.Server(
             uvicorn.Config(
                 app,
                 host=host,
                 port=port,
+                http=bounded_http(admission, limits.web_request_seconds),
+                # Connections accepted in one go, refused ones included: within what the
+                # open-file limit was fitted for.
+                backlog=LISTEN_BACKLOG,
                 log_config=None,
                 access_log=False,
                 # uvicorn would take X-Forwarded-For from loopback as the client's address;

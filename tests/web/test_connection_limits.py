@@ -1,0 +1,90 @@
+"""The web interface under a flood of connections, in ``typogate serve``: its port may be
+open to senders (their release links), and it shares the process with the policy service.
+
+Unbounded, idle connections to the web port used up the process's open files: the policy
+service could no longer accept Postfix's connections, and Postfix, after its timeout,
+applied its ``default_action`` (fail-open: the typo leaves). Now the web interface takes at
+most ``web_connections`` at once and closes one that sends no request within
+``web_request_seconds``.
+"""
+
+from __future__ import annotations
+
+import resource
+import socket
+import time
+from pathlib import Path
+
+from mta import Server, policy_answer
+from ports import free_port
+
+CONFIG = """
+[domains]
+protected = ["army.mil"]
+[gateway]
+policy_listen = "127.0.0.1:{policy}"
+[web]
+listen = "127.0.0.1:{web}"
+[limits]
+{limits}
+"""
+
+
+def start_serve(folder: Path, limits: str = "", open_files: int | None = None):
+    policy, web = free_port(), free_port()
+    (folder / "typogate.toml").write_text(CONFIG.format(policy=policy, web=web, limits=limits))
+    args = ["serve", "--no-milter", "--config", str(folder / "typogate.toml")]
+    args += ["--db", f"sqlite:///{folder / 'typogate.db'}"]
+    server = Server(args, web, folder / "serve.log", open_files=open_files).start()
+    return server, policy, web
+
+
+def get(port: int, path: str = "/health") -> str:
+    """The status line of one plain HTTP request to 127.0.0.1:``port``."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        sock.sendall(request.encode())
+        return sock.makefile("rb").readline().decode().strip()
+
+
+def test_a_flood_on_the_web_port_leaves_the_policy_service_answering(tmp_path):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))
+    server, policy, web = start_serve(tmp_path, open_files=512)
+    flood: list[socket.socket] = []
+    try:
+        for _ in range(700):
+            try:
+                flood.append(socket.create_connection(("127.0.0.1", web), timeout=2))
+            except OSError:  # refused or unanswered: the web port is full, as it may be
+                break
+        time.sleep(1)
+        started = time.monotonic()
+        answer = policy_answer(policy, "john@army.ml")
+        assert answer.startswith("action=550 5.1.2 "), answer
+        assert time.monotonic() - started < 5
+    finally:
+        for sock in flood:
+            sock.close()
+        server.stop()
+    assert "Too many open files" not in server.log
+
+
+def test_a_connection_that_sends_no_request_is_closed_and_others_are_served(tmp_path):
+    server, _, web = start_serve(tmp_path, limits="web_request_seconds = 1\nweb_connections = 3")
+    try:
+        deadline = time.monotonic() + 10
+        while not get(web).startswith("HTTP/1.1 200"):  # the start's probe has gone
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        silent = [socket.create_connection(("127.0.0.1", web), timeout=10) for _ in range(3)]
+        # All three places are taken: one more is told 503 at once.
+        assert get(web) == "HTTP/1.1 503 Service Unavailable"
+        # The silent ones are closed after a second, and their places are free again.
+        for sock in silent:
+            assert sock.recv(100) == b""
+            sock.close()
+        assert get(web).startswith("HTTP/1.1 200")
+    finally:
+        server.stop()
+    assert "web: 3 connections open, refusing another" in server.log
