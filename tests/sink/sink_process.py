@@ -26,6 +26,15 @@ choice = "null"
 """
 
 
+def forwarded(domain: str, port: int) -> str:
+    """The ``[[sink.serve]]`` entry that passes ``domain``'s mail on to a registrant's
+    server on 127.0.0.1:``port``."""
+    return (
+        f'[[sink.serve]]\ndomain = "{domain}"\nchoice = "forward"\n'
+        f'forward_to = "127.0.0.1:{port}"\n'
+    )
+
+
 @dataclass
 class RunningSink:
     """A ``typogate sink run`` process, its folder (store, log, configuration) and port."""

@@ -19,6 +19,7 @@ import time
 
 from mta import Sink
 from ports import free_port, sessions_at
+from sink_process import forwarded
 
 
 def connect(port: int, client: str = "127.0.0.1", timeout: float = 10) -> socket.socket:
@@ -140,11 +141,7 @@ def test_a_client_that_drops_takes_its_forwarded_session_along(sink_in):
     # long as the registrant's server waited, so a few clients could use them all up.
     registrant = Sink(free_port()).start()
     try:
-        entry = (
-            '[[sink.serve]]\ndomain = "armyshop.ml"\nchoice = "forward"\n'
-            f'forward_to = "127.0.0.1:{registrant.port}"\n'
-        )
-        sink = sink_in(serve=entry)
+        sink = sink_in(serve=forwarded("armyshop.ml", registrant.port))
         for _ in range(3):
             client = smtplib.SMTP("127.0.0.1", sink.port, timeout=10)
             client.ehlo("mail.sender.example")

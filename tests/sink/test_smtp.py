@@ -9,6 +9,7 @@ import socket
 
 from mta import Sink
 from ports import free_port
+from sink_process import forwarded
 
 HINT = (
     "550 5.1.2 <john@army.ml>: army.ml is not army.mil. Did you mean john@army.mil? "
@@ -93,11 +94,7 @@ def test_smtputf8_addresses_get_their_hint_in_unicode(sink_in):
 def test_a_real_registrant_gets_its_mail_through_its_own_server(sink_in):
     registrant = Sink(free_port()).start()
     try:
-        entry = (
-            '[[sink.serve]]\ndomain = "armyshop.ml"\nchoice = "forward"\n'
-            f'forward_to = "127.0.0.1:{registrant.port}"\n'
-        )
-        sink = sink_in(serve=entry)
+        sink = sink_in(serve=forwarded("armyshop.ml", registrant.port))
         with smtplib.SMTP("127.0.0.1", sink.port, timeout=10) as client:
             refused = client.sendmail(
                 "alice@sender.example",
