@@ -237,3 +237,15 @@ def test_a_swap_around_a_letter_left_out_or_added_is_two_slips_not_three():
 )
 def test_real_names_two_edits_from_a_protected_one_are_left_alone(guard, domain):
     _left_alone(guard, domain)
+
+
+def test_a_doubled_letter_doubles_a_letter_of_the_meant_name():
+    # A sticky key repeats a letter that was meant. "pp" where googlemail has no p is one
+    # key added and then doubled: costed as two doublings, googleappmail.com (a real
+    # provider one sender wrote to every day) looked like a slip of googlemail.com.
+    added = explain(parse_domain("googleappmail.com"), parse_domain("googlemail.com"))
+    assert added is not None
+    assert [edit.detail for edit in added.edits].count("'p' doubled") == 1
+    doubled = explain(parse_domain("gmaill.com"), parse_domain("gmail.com"))
+    assert doubled is not None and [edit.detail for edit in doubled.edits] == ["'l' doubled"]
+    assert added.cost > doubled.cost + 2 * 4.0  # two more keys, neither a double

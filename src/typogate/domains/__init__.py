@@ -9,6 +9,7 @@ from typogate.domains.channel import (
     Explanation,
     Slip,
     explain,
+    merged,
     within_edits,
 )
 from typogate.domains.confusables import mixed_script_label, skeleton
@@ -38,6 +39,7 @@ __all__ = [
     "Slip",
     "explain",
     "host_name",
+    "merged",
     "mixed_script_label",
     "parse_address",
     "parse_domain",

@@ -212,12 +212,15 @@ def _confusable(typed: Domain, meant: Domain) -> Explanation:
     return Explanation((Edit(Slip.CONFUSABLE, detail, cost),), cost)
 
 
+def merged(text: str) -> str:
+    """A domain or name with its dots and hyphens left out: how a domain typed whole as a
+    name reads (``armymil`` for ``army.mil``)."""
+    return text.replace(".", "").replace("-", "")
+
+
 def _merged_suffix(typed: Domain, meant: Domain) -> Explanation | None:
     # "armymil.com", "army-mil.com", "army.mil.com": the meant domain typed as a name.
-    def flat(text: str) -> str:
-        return text.replace(".", "").replace("-", "")
-
-    if flat(typed.name) != flat(meant.unicode):
+    if merged(typed.name) != merged(meant.unicode):
         return None
     cost = COST_MERGED_SUFFIX
     if typed.suffix not in _HABITUAL_SUFFIXES:
@@ -281,6 +284,8 @@ def _align(typed: str, meant: str, suffix_start: int, budget: float) -> Explanat
     rows, cols = len(meant) - lo - tail, len(typed) - lo - tail
     omit = [_omission_cost(meant, lo + i) for i in range(rows)]
     extra = [_insertion_cost(typed, lo + j) for j in range(cols)]
+    # The cost of a letter added beside the same letter when it doubles none (_doubled).
+    plain = [_insertion_cost(typed, lo + j, doubled=False) for j in range(cols)]
     # cost[i][j]: meant[lo:lo+i] typed as typed[lo:lo+j]; move[i][j]: its last operation.
     cost = [[0.0] * (cols + 1) for _ in range(rows + 1)]
     move = [[_MATCH] * (cols + 1) for _ in range(rows + 1)]
@@ -288,7 +293,10 @@ def _align(typed: str, meant: str, suffix_start: int, budget: float) -> Explanat
         cost[i][0] = cost[i - 1][0] + omit[i - 1]
         move[i][0] = _OMIT
     for j in range(1, cols + 1):
-        cost[0][j] = cost[0][j - 1] + extra[j - 1]
+        added = extra[j - 1]
+        if added == COST_DOUBLING and not _doubled(typed, lo + j - 1, meant, lo):
+            added = plain[j - 1]
+        cost[0][j] = cost[0][j - 1] + added
         move[0][j] = _EXTRA
     # Two-character look-alikes (rn, cl, vv) in each text: usually none, and then no check.
     typed_wide = _wide_at(typed, lo, cols)
@@ -306,8 +314,11 @@ def _align(typed: str, meant: str, suffix_start: int, budget: float) -> Explanat
                 best, how = above[j - 1] + _substitution_cost(was, now), _SUB
             if above[j] + gone < best:
                 best, how = above[j] + gone, _OMIT
-            if row[j - 1] + extra[j - 1] < best:
-                best, how = row[j - 1] + extra[j - 1], _EXTRA
+            added = extra[j - 1]
+            if added == COST_DOUBLING and not _doubled(typed, lo + j - 1, meant, lo + i):
+                added = plain[j - 1]
+            if row[j - 1] + added < best:
+                best, how = row[j - 1] + added, _EXTRA
             if (
                 i > 1
                 and j > 1
@@ -399,14 +410,25 @@ def _omission_cost(meant: str, i: int) -> float:
     return COST_OMISSION
 
 
-def _insertion_cost(typed: str, j: int) -> float:
+def _doubled(typed: str, j: int, meant: str, i: int) -> bool:
+    """Whether ``typed[j]``, added where ``meant[:i]`` has been typed, is a letter typed
+    twice: the key just pressed again (a sticky key), or the next meant letter typed early.
+    Beside the same letter that was itself added, it is one more key: both of the "pp" in
+    "googleappmail" (for "googlemail") were once counted as doublings."""
+    ch = typed[j]
+    return (j > 0 and typed[j - 1] == ch) or (typed[j + 1 : j + 2] == ch == meant[i : i + 1])
+
+
+def _insertion_cost(typed: str, j: int, doubled: bool = True) -> float:
+    """The cost of ``typed[j]`` added; ``doubled=False`` when it doubles no letter, though
+    the same letter stands beside it (see :func:`_doubled`)."""
     ch = typed[j]
     if ch == ".":
         return COST_DOT_ADDED
     if ch == "-":
         return COST_HYPHEN
     before, after = typed[j - 1 : j], typed[j + 1 : j + 2]
-    if ch in (before, after):
+    if doubled and ch in (before, after):
         return COST_DOUBLING
     if adjacent(ch, before) or adjacent(ch, after):
         return COST_INSERTION_NEIGHBOUR
@@ -445,7 +467,7 @@ def _classify(tag: str, i: int, j: int, meant: str, typed: str, suffix_start: in
             return Edit(slip, f"double {ch!r} typed once", cost)
         return Edit(slip, f"{ch!r} left out", cost)
     if tag == "insert":
-        ch, cost = typed[j], _insertion_cost(typed, j)
+        ch, cost = typed[j], _insertion_cost(typed, j, doubled=_doubled(typed, j, meant, i))
         if ch == ".":
             return Edit(Slip.DOT, "extra dot", cost)
         if ch == "-":
