@@ -357,6 +357,46 @@ def test_a_digit_slipped_into_a_host_name_without_one_is_no_numbered_sibling():
     assert gate.evaluate("a@afcee2.brooks.af.mil").reason == "allowed.subdomain"
 
 
+def test_a_digit_changed_in_a_code_is_a_slip_not_a_numbered_sibling():
+    # Digits all through a name make it a code (6ed9cit4qpxrcngbq): one of them changed is
+    # a slip, as a changed letter would be. Taken for the 7th of a numbered series, a saved
+    # slip of it (7ed9..., delivered 16 times against 10) was learned as a correspondent.
+    gate = guard()
+    for n in range(16):
+        send(gate, "sue@example.org", "7ed9cit4qpxrcngbq.ml")
+        if n < 10:
+            send(gate, "sue@example.org", "6ed9cit4qpxrcngbq.ml")
+    # Sue writes to both and neither answers: deliveries cannot tell which is her slip.
+    assert gate.held_back_by_twin("7ed9cit4qpxrcngbq.ml") == (
+        "sue@example.org",
+        "6ed9cit4qpxrcngbq.ml",
+    )
+    assert not gate.evaluate("x@7ed9cit4qpxrcngbq.ml").reason.startswith("allowed.known")
+    # One number in a host name numbers it: she writes to 101arw and 102arw, both real.
+    for _ in range(10):
+        send(gate, "sue@example.org", "101arw.example.com")
+        send(gate, "sue@example.org", "102arw.example.com")
+    assert gate.held_back_by_twin("101arw.example.com") is None
+    assert gate.evaluate("x@101arw.example.com").reason == "allowed.known"
+
+
+def test_a_senders_own_host_typed_as_a_name_under_com_is_her_slip():
+    # ebmpe.csd.disa.mil typed whole as a name under .com: no index holds the host (it is
+    # hers alone, two mails and an answer), so only her own correspondents can tell. Four
+    # deliveries to the merged name made it a correspondent before.
+    gate = guard()
+    send(gate, "sue@example.org", "ebmpe.csd.disa.mil", 2)
+    gate.observe("sue@example.org", "ebmpe.csd.disa.mil", Evidence.RECEIVED)
+    slip = gate.evaluate("x@ebmpecsddisamil.com", sender="sue@example.org")
+    assert slip.is_alert and slip.suggestion == "ebmpe.csd.disa.mil"
+    send(gate, "sue@example.org", "ebmpecsddisamil.com", 4)
+    assert gate.evaluate("x@ebmpecsddisamil.com").reason != "allowed.known"
+    assert gate.held_back_by_twin("ebmpecsddisamil.com") == (
+        "sue@example.org",
+        "ebmpe.csd.disa.mil",
+    )
+
+
 def test_a_senders_own_deliveries_never_lift_an_alert():
     # An address saved with a slip in it is delivered to again and again.
     gate = guard()

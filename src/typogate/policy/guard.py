@@ -33,6 +33,7 @@ from typogate.domains import (
     Slip,
     explain,
     host_name,
+    merged,
     mixed_script_label,
     parse_address,
     parse_domain,
@@ -103,6 +104,7 @@ MAX_DOMAIN_LENGTH = 254  # RFC 1035's 253, and a trailing dot
 _parse = parse_domain.__wrapped__  # for texts parsed once: kept out of the hot cache
 _DIGITS = re.compile(r"[0-9]+")
 _END_DIGITS = re.compile(r"(?<![^\W\d_])[0-9]+|[0-9]+(?![^\W\d_])")  # not inside a word
+_INSIDE_DIGITS = re.compile(r"(?<=[^\W\d_])[0-9]+(?=[^\W\d_])")  # letters on both sides
 # A dot-atom local part that cannot route on: no % (percent hack) and no ! (bang path).
 _FAST_LOCAL = re.compile(r"[A-Za-z0-9#$&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9#$&'*+/=?^_`{|}~-]+)*")
 
@@ -373,7 +375,7 @@ class Guard:
             return None
         address, _ = self.relationships.of_sender(sender)
         budget = LOG_PRIOR_KNOWN + SENDER_ADDRESS_NATS - LOG_ODDS_FLOOR
-        for name, _ in _own_near(domain.unicode, address):
+        for name, _ in _own_near(domain, address):
             if (
                 name != domain.unicode
                 and not _numbered_siblings(domain.unicode, name)
@@ -839,10 +841,10 @@ class Guard:
         does not know yet is real enough for the one who writes there (``LOG_PRIOR_KNOWN``);
         one it learned is read here for the two slips the index looks for only in
         protected names, with the weight of its history."""
-        near = _own_near(typed, address)
+        domain = parse_domain(typed)
+        near = _own_near(domain, address)
         if not near:
             return ()
-        domain = parse_domain(typed)
         novelty = _novelty(domain)
         found = []
         relationship = self.config.learning.relationship_mails
@@ -910,14 +912,22 @@ _SEVERITY = {Action.ALLOW: 0, Action.WARN: 1, Action.HOLD: 2, Action.REJECT: 3}
 _BOUNCES = frozenset({MailState.NXDOMAIN, MailState.NULL_MX, MailState.NO_MAIL})
 
 
-def _own_near(typed: str, address: dict[str, Tie]) -> list[tuple[str, int]]:
-    """A sender's own correspondents at most ``OWN_EDITS`` from ``typed``, with their edits;
-    none for a sender with more than ``OWN_TIES_MAX`` (a list server: the look-up would cost
-    in proportion)."""
+def _own_near(typed: Domain, address: dict[str, Tie]) -> list[tuple[str, int]]:
+    """A sender's own correspondents at most ``OWN_EDITS`` from ``typed``, with their edits,
+    and those ``typed`` spells whole as its name (``ebmpecsddisamil.com`` for
+    ``ebmpe.csd.disa.mil``: one slip, which no index looks for in a host that is the
+    sender's alone); none for a sender with more than ``OWN_TIES_MAX`` (a list server: the
+    look-up would cost in proportion)."""
     if len(address) > OWN_TIES_MAX:
         return []
     names = list(address)
-    return [(names[position], edits) for position, edits in within_edits(typed, names, OWN_EDITS)]
+    near = [
+        (names[position], edits)
+        for position, edits in within_edits(typed.unicode, names, OWN_EDITS)
+    ]
+    whole = merged(typed.name)
+    near += [(name, 1) for name in names if merged(name) == whole and name != typed.unicode]
+    return near
 
 
 def _and_parents(name: str) -> Iterator[str]:
@@ -951,10 +961,18 @@ def _candidate(suggestion: str, log_odds: float, explanation: Explanation) -> Ca
 def _numbered_siblings(one: str, other: str) -> bool:
     """Whether two host names are one name numbered differently: other numbers in the same
     places (``101arw``, ``102arw``) or a number added at an end (``afms``, ``afms2``). A digit
-    inside a word is a slip (``afce2e`` for ``afcee``)."""
+    inside a word is a slip (``afce2e`` for ``afcee``), and a name with several numbers, one
+    inside a word, is a code whose digits are letters like the others (``6ed9cit4q``:
+    ``7ed9cit4q`` is a slip of it; ``g2xmail`` still numbers a series)."""
+    if _code(one) or _code(other):
+        return False
     return _DIGITS.sub("#", one) == _DIGITS.sub("#", other) or (
         _END_DIGITS.sub("", one) == _END_DIGITS.sub("", other)
     )
+
+
+def _code(name: str) -> bool:
+    return len(_DIGITS.findall(name)) > 1 and _INSIDE_DIGITS.search(name) is not None
 
 
 def _severity(action: Action) -> int:
