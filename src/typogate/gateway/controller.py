@@ -16,10 +16,10 @@ included. Linux gives a signal sent to the process to its main thread whenever t
 accepts it and has none waiting, so libmilter's signal thread does not see one once it
 sleeps in ``sigwait``: the milter's start waits for that, and serve starts the milter
 before any other listener (tests/gateway/test_reload.py sends SIGHUPs to serve as soon as
-it answers, and in a burst). A signal within the milter's first milliseconds, or a second,
-different one within the moment the first one waits, can still reach libmilter's thread:
-then the milter stops and so does typogate, with exit status 1 and a line that says so,
-for the service manager to restart it.
+it answers, and one reload after another). A signal within the milter's first
+milliseconds, or another within the moment the last one waits (a burst, on a busy
+machine), can still reach libmilter's thread: then the milter stops and so does typogate,
+with exit status 1 and a line that says so, for the service manager to restart it.
 """
 
 from __future__ import annotations
