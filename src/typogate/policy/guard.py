@@ -925,8 +925,11 @@ def _own_near(typed: Domain, address: dict[str, Tie]) -> list[tuple[str, int]]:
         (names[position], edits)
         for position, edits in within_edits(typed.unicode, names, OWN_EDITS)
     ]
+    # All names flattened in one string (no name holds a line break) and searched at once:
+    # this is on the path of every first send, and a twin of this shape is rare.
     whole = merged(typed.name)
-    near += [(name, 1) for name in names if merged(name) == whole and name != typed.unicode]
+    if f"\n{whole}\n" in merged("\n" + "\n".join(names) + "\n"):
+        near += [(n, 1) for n in names if merged(n) == whole and n != typed.unicode]
     return near
 
 
