@@ -121,6 +121,12 @@ class Admission:
         task.add_done_callback(self._closing.discard)
 
 
+def client_address(peer: object) -> str:
+    """The IP address in a socket's peer name (``session.peer``, ``peername``); "" when
+    it has none (a Unix socket)."""
+    return str(peer[0]) if isinstance(peer, tuple) else ""
+
+
 def _client_key(client: str) -> str:
     try:
         ip = ipaddress.ip_address(client)
@@ -151,8 +157,7 @@ class AdmittedSMTP(SMTP):
         self.client: str | None = None  # set once admitted
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        peer = transport.get_extra_info("peername")
-        client = str(peer[0]) if isinstance(peer, tuple) else ""
+        client = client_address(transport.get_extra_info("peername"))
         refusal = self.admission.admit(client)
         if refusal is not None:
             assert isinstance(transport, asyncio.WriteTransport)

@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from typogate.config import Limits
 from typogate.domains import InvalidAddress
 from typogate.gateway import answers
-from typogate.gateway.admission import Admission, AdmittedSMTP
+from typogate.gateway.admission import Admission, AdmittedSMTP, client_address
 from typogate.gateway.envelope import Envelope as MailEnvelope
 from typogate.gateway.gatekeeper import Gatekeeper
 from typogate.gateway.next_hop import FAILURES, NextHop, passed_on, refusal_of
@@ -106,10 +105,9 @@ class ProxyHandler:
         relay = self._relays.get(id(session))
         if relay is None:
             return "503 5.5.1 MAIL first"
-        peer: Any = session.peer
         mail = MailEnvelope(
             sender=(envelope.mail_from or "").strip("<>") or None,
-            client_address=peer[0] if isinstance(peer, tuple) else None,
+            client_address=client_address(session.peer) or None,
         )
         try:
             decision = self.gatekeeper.decide(address, mail)

@@ -15,13 +15,13 @@ import asyncio
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from typogate.errors import CannotListen
-from typogate.gateway.admission import LISTEN_BACKLOG, Admission
+from typogate.gateway.admission import LISTEN_BACKLOG, Admission, client_address
 from typogate.web.app import create_app
 from typogate.web.context import WebContext
 
@@ -46,8 +46,7 @@ def bounded_http(admission: Admission, request_seconds: float) -> type[H11Protoc
         _first_request: asyncio.TimerHandle | None = None
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            peer: Any = transport.get_extra_info("peername")
-            client = str(peer[0]) if isinstance(peer, tuple) else ""
+            client = client_address(transport.get_extra_info("peername"))
             if admission.admit(client) is not None:
                 transport.write(_FULL)
                 transport.close()

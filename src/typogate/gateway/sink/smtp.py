@@ -20,11 +20,10 @@ import asyncio
 import logging
 import re
 from dataclasses import replace
-from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from typogate.gateway.admission import Admission, AdmittedSMTP
+from typogate.gateway.admission import Admission, AdmittedSMTP, client_address
 from typogate.gateway.next_hop import FAILURES, NextHop, passed_on, refusal_of
 from typogate.gateway.sink.decision import SinkPolicy
 from typogate.gateway.sink.records import SinkRecorder
@@ -70,11 +69,10 @@ class SinkHandler:
             kept = reply.replace(f"{answer.local}@", "*@") if answer.local else reply
             answer = replace(answer, outcome=outcome, reply=reply, kept_reply=kept)
         if self.sink_log is not None:
-            peer: Any = session.peer
             self.sink_log.record(
                 self.recorder.record(
                     answer,
-                    client_address=str(peer[0]) if isinstance(peer, tuple) else "",
+                    client_address=client_address(session.peer),
                     helo=session.host_name or "",
                     sender=envelope.mail_from or "",
                 )
