@@ -285,7 +285,10 @@ def _align(typed: str, meant: str, suffix_start: int, budget: float) -> Explanat
     omit = [_omission_cost(meant, lo + i) for i in range(rows)]
     extra = [_insertion_cost(typed, lo + j) for j in range(cols)]
     # The cost of a letter added beside the same letter when it doubles none (_doubled).
-    plain = [_insertion_cost(typed, lo + j, doubled=False) for j in range(cols)]
+    plain = [
+        _insertion_cost(typed, lo + j, doubled=False) if added == COST_DOUBLING else added
+        for j, added in enumerate(extra)
+    ]
     # cost[i][j]: meant[lo:lo+i] typed as typed[lo:lo+j]; move[i][j]: its last operation.
     cost = [[0.0] * (cols + 1) for _ in range(rows + 1)]
     move = [[_MATCH] * (cols + 1) for _ in range(rows + 1)]
