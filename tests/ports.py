@@ -45,3 +45,13 @@ def sessions_at(port: int) -> int:
         check=True,
     ).stdout
     return len(listed.splitlines())
+
+
+def wait_until(predicate, within: float) -> bool:
+    """Whether ``predicate()`` comes true within ``within`` seconds (asked every 0.2 s)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return predicate()

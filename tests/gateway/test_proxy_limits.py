@@ -5,10 +5,9 @@ the size limit gets 552 and is never relayed."""
 from __future__ import annotations
 
 import socket
-import time
 
 from mta import Server, Sink
-from ports import free_port, sessions_at
+from ports import free_port, sessions_at, wait_until
 
 CONFIG = """
 [domains]
@@ -52,15 +51,6 @@ class Smtp:
     def close(self) -> None:
         self.file.close()
         self.sock.close()
-
-
-def wait_until(predicate, within: float) -> bool:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return predicate()
 
 
 def test_clients_dropping_mid_data_close_their_next_hop_sessions(tmp_path):

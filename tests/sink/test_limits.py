@@ -18,7 +18,7 @@ import sqlite3
 import time
 
 from mta import Sink
-from ports import free_port, sessions_at
+from ports import free_port, sessions_at, wait_until
 from sink_process import forwarded
 
 
@@ -36,10 +36,7 @@ def greeting(sock: socket.socket) -> str:
 
 def wait_until_idle(port: int) -> None:
     """Until the connection that found the sink listening is over on its side too."""
-    deadline = time.monotonic() + 10
-    while sessions_at(port) > 0:
-        assert time.monotonic() < deadline, "the start's probe never ended"
-        time.sleep(0.1)
+    assert wait_until(lambda: sessions_at(port) == 0, within=10), "the start's probe never ended"
 
 
 def greetings(socks: list[socket.socket], within: float) -> list[str]:
@@ -78,10 +75,8 @@ def test_one_client_address_gets_its_share_of_sessions_and_no_more(sink_in):
         assert greeting(other).startswith("220 ")
         other.close()
         first.pop().close()  # a place of the first client's is free again
-        deadline = time.monotonic() + 10
-        while not greeting(connect(sink.port)).startswith("220 "):
-            assert time.monotonic() < deadline, "the freed place was never given again"
-            time.sleep(0.2)
+        served = wait_until(lambda: greeting(connect(sink.port)).startswith("220 "), within=10)
+        assert served, "the freed place was never given again"
     finally:
         for sock in first:
             sock.close()
@@ -127,10 +122,8 @@ def test_a_flood_under_a_low_open_file_limit_is_told_421_not_left_waiting(sink_i
         for sock in flood:
             sock.close()
     # Once the flood is gone, a sender is served again.
-    deadline = time.monotonic() + 10
-    while not greeting(connect(sink.port)).startswith("220 "):
-        assert time.monotonic() < deadline, "no sender was served after the flood"
-        time.sleep(0.2)
+    served = wait_until(lambda: greeting(connect(sink.port)).startswith("220 "), within=10)
+    assert served, "no sender was served after the flood"
     assert "open-file limit" in sink.log
     assert "Too many open files" not in sink.log
 
@@ -148,10 +141,8 @@ def test_a_client_that_drops_takes_its_forwarded_session_along(sink_in):
             assert client.mail("alice@sender.example")[0] == 250
             assert client.rcpt("orders@armyshop.ml")[0] == 250
             client.close()  # dropped: no QUIT
-        deadline = time.monotonic() + 10
-        while sessions_at(registrant.port) > 0:
-            assert time.monotonic() < deadline, "the forwarded sessions outlived their clients"
-            time.sleep(0.2)
+        closed = wait_until(lambda: sessions_at(registrant.port) == 0, within=10)
+        assert closed, "the forwarded sessions outlived their clients"
     finally:
         registrant.stop()
 
@@ -186,10 +177,8 @@ def test_a_client_sending_recipient_after_recipient_cannot_fill_the_store(sink_i
     assert all(reply.startswith("550 5.1.2 ") for reply in first), first  # all answered
     other = refusals(sink.port, "127.0.1.1", 12)  # another /24
     assert all(reply.startswith("550 5.1.2 ") for reply in other), other
-    deadline = time.monotonic() + 10
-    while sum(records_by_range(sink).values()) < 8:
-        assert time.monotonic() < deadline, records_by_range(sink)
-        time.sleep(0.2)
+    written = wait_until(lambda: sum(records_by_range(sink).values()) >= 8, within=10)
+    assert written, records_by_range(sink)
     time.sleep(0.5)  # a batch more: nothing past the budgets comes
     assert records_by_range(sink) == {"127.0.0.0/24": 5, "127.0.1.0/24": 3}
     assert "127.0.0.0/24 reached its 5 records this hour" in sink.log

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from mta import Server, policy_answer
-from ports import free_port
+from ports import free_port, wait_until
 
 CONFIG = """
 [domains]
@@ -73,10 +73,8 @@ def test_a_flood_on_the_web_port_leaves_the_policy_service_answering(tmp_path):
 def test_a_connection_that_sends_no_request_is_closed_and_others_are_served(tmp_path):
     server, _, web = start_serve(tmp_path, limits="web_request_seconds = 1\nweb_connections = 3")
     try:
-        deadline = time.monotonic() + 10
-        while not get(web).startswith("HTTP/1.1 200"):  # the start's probe has gone
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
+        # The start's probe has gone.
+        assert wait_until(lambda: get(web).startswith("HTTP/1.1 200"), within=10)
         silent = [socket.create_connection(("127.0.0.1", web), timeout=10) for _ in range(3)]
         # All three places are taken: one more is told 503 at once.
         assert get(web) == "HTTP/1.1 503 Service Unavailable"
