@@ -405,6 +405,51 @@ def test_a_senders_own_deliveries_never_lift_an_alert():
     assert gate.evaluate("a@acme-crop.com", sender="sue@example.org").is_alert
 
 
+def test_a_slip_sent_before_is_still_a_slip_of_the_sender_s_twin_that_answers():
+    # Found on a fresh month: Sue writes to s0337.com, which answers, and from a saved
+    # address to s337.com, which never does. Her first send there was warned and delivered;
+    # that delivery made it "written to before", and her next thirteen went out unflagged.
+    gate = guard()
+    send(gate, "sue@example.org", "s0337.com", 7)
+    gate.observe("sue@example.org", "s0337.com", Evidence.RECEIVED)
+    gate.observe("sue@example.org", "s0337.com", Evidence.RECEIVED)
+    first = gate.evaluate("x@s337.com", sender="sue@example.org")
+    assert first.is_alert and first.suggestion == "s0337.com"
+    send(gate, "sue@example.org", "s337.com", 3)  # the warned ones, delivered
+    again = gate.evaluate("x@s337.com", sender="sue@example.org")
+    assert again.is_alert and again.suggestion == "s0337.com"
+    assert "has had answers from s0337.com, never from s337.com" in again.explanation
+    # The same number written with a zero less is no other member of a series: three
+    # deliveries do not make s337.com the organisation's beside its one sender's twin.
+    assert gate.held_back_by_twin("s337.com") == ("sue@example.org", "s0337.com")
+    # Once s337.com answers her, it is a correspondent of hers in its own right.
+    gate.observe("sue@example.org", "s337.com", Evidence.RECEIVED)
+    assert not gate.evaluate("x@s337.com", sender="sue@example.org").is_alert
+
+
+def test_a_saved_slip_delivered_more_than_the_twin_that_answers_is_still_caught():
+    # 7ed9cit4qpxrcngbq.ml, a saved slip, went out 16 times against 10 to the real
+    # 6ed9cit4qpxrcngbq.ml; only the real one answered, once. Neither is the organisation's
+    # (one sender, two near-twins), so only her own history can tell: the one that answers.
+    gate = guard()
+    gate.learn_relationships(
+        [
+            Stored("sue@example.org", "7ed9cit4qpxrcngbq.ml", count=16),
+            Stored("sue@example.org", "6ed9cit4qpxrcngbq.ml", count=10, received=1),
+            Stored("*", "7ed9cit4qpxrcngbq.ml", count=16),
+            Stored("*", "6ed9cit4qpxrcngbq.ml", count=10, received=1),
+        ]
+    )
+    slip = gate.evaluate("x@7ed9cit4qpxrcngbq.ml", sender="sue@example.org")
+    assert slip.is_alert and slip.suggestion == "6ed9cit4qpxrcngbq.ml"
+    assert not gate.evaluate("x@6ed9cit4qpxrcngbq.ml", sender="sue@example.org").is_alert
+    # Deliveries to the twin alone say nothing: her saved slip may be either of two that
+    # never answer (test_one_senders_two_near_twins_teach_neither_from_deliveries).
+    send(gate, "tom@example.org", "7ed9cit4qpxrcngbq.ml", 2)
+    send(gate, "tom@example.org", "5ed9cit4qpxrcngbq.ml", 2)
+    assert not gate.evaluate("x@7ed9cit4qpxrcngbq.ml", sender="tom@example.org").is_alert
+
+
 def test_a_near_twin_of_a_colleagues_correspondent_weighs_by_colleagues_not_mail():
     # One colleague writes to northwind.io every day; nobody else ever has. For the others,
     # that daily mail says little about what they mean: northwind.io is one real domain

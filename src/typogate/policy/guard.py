@@ -803,9 +803,13 @@ class Guard:
                     f"{sender} has written to {typed} before.",
                     rule="relationship",
                 )
+        # Written to before, never answered: deliveries do not say it was meant (a saved
+        # slip, or one that bounced, which no policy request shows), so a near-twin of it
+        # that does answer this sender is still what it may have meant.
+        unanswered = own is not None and own.outbound_only
         candidates = judgement.candidates
-        if own is None and judgement.reason in _OWN_MAY_BE_NEAR:
-            candidates += self._own_candidates(typed, address)
+        if judgement.reason in _OWN_MAY_BE_NEAR and (own is None or unanswered):
+            candidates += self._own_candidates(typed, address, answered_only=unanswered)
         if not candidates or judgement.rule.startswith(_RULED):
             return judgement
         lifted = []
@@ -821,8 +825,8 @@ class Guard:
                 if _numbered_siblings(typed, candidate.domain):
                     continue  # g1xmail.top for one who never wrote to g2xmail.top: a series
                 lift += self._unknown_to_sender(candidate.domain)
-            if own is not None:  # no first send: only what it never wrote to weighs less
-                lift = min(lift, 0.0)
+            if own is not None and not (unanswered and _answered(address, candidate.domain)):
+                lift = min(lift, 0.0)  # no first send: only what it never wrote to weighs less
             lifts[candidate.domain] = lift
             lifted.append(candidate._replace(log_odds=candidate.log_odds + lift))
         if lifted == list(judgement.candidates):
@@ -831,13 +835,21 @@ class Guard:
         likely = [c for c in lifted if c.log_odds >= LOG_ODDS_FLOOR]
         because = ""
         if likely and lifts[likely[0].domain] > 0:
-            because = f" {sender} writes to {likely[0].domain}, never before to {typed}."
+            meant = likely[0].domain
+            because = (
+                f" {sender} writes to {meant}, never before to {typed}."
+                if own is None
+                else f" {sender} has had answers from {meant}, never from {typed}."
+            )
         return self._decide(parse_domain(typed), likely, candidates, because)
 
-    def _own_candidates(self, typed: str, address: dict[str, Tie]) -> tuple[Candidate, ...]:
+    def _own_candidates(
+        self, typed: str, address: dict[str, Tie], *, answered_only: bool = False
+    ) -> tuple[Candidate, ...]:
         """The sender's own correspondents near ``typed``, as candidates for this sender's
         slips alone: those it has a relationship with (two deliveries,
-        ``learning.relationship_mails``, or mail received or released). One the organisation
+        ``learning.relationship_mails``, or mail received or released; with
+        ``answered_only``, mail received or released only). One the organisation
         does not know yet is real enough for the one who writes there (``LOG_PRIOR_KNOWN``);
         one it learned is read here for the two slips the index looks for only in
         protected names, with the weight of its history."""
@@ -850,7 +862,7 @@ class Guard:
         relationship = self.config.learning.relationship_mails
         for name, edits in near:
             tie = address[name]
-            if tie.sent < relationship and tie.outbound_only:
+            if tie.outbound_only and (answered_only or tie.sent < relationship):
                 continue  # one delivery may have been a slip of its own (leviaecrman.store)
             meant = parse_domain(name)
             known = meant in self._index
@@ -884,6 +896,15 @@ def _exchanged(tie: Tie) -> bool:
     """Mail received from the domain, a fair share of what was sent there: a conversation,
     not a typo domain's operator warning now and then."""
     return tie.received > 0 and tie.received >= REPLY_SHARE * tie.sent
+
+
+def _answered(address: dict[str, Tie], name: str) -> bool:
+    """Whether the sender has had mail from ``name`` (or a domain it is under), or released
+    mail to it."""
+    return any(
+        (tie := address.get(meant)) is not None and not tie.outbound_only
+        for meant in _and_parents(name)
+    )
 
 
 def _lift(
@@ -966,8 +987,12 @@ def _numbered_siblings(one: str, other: str) -> bool:
     places (``101arw``, ``102arw``) or a number added at an end (``afms``, ``afms2``). A digit
     inside a word is a slip (``afce2e`` for ``afcee``), and a name with several numbers, one
     inside a word, is a code whose digits are letters like the others (``6ed9cit4q``:
-    ``7ed9cit4q`` is a slip of it; ``g2xmail`` still numbers a series)."""
+    ``7ed9cit4q`` is a slip of it; ``g2xmail`` still numbers a series). The same numbers
+    written differently are no series but a slip (``s337`` for ``s0337``: a zero left out)."""
     if _code(one) or _code(other):
+        return False
+    numbers = [int(n) for n in _DIGITS.findall(one)]
+    if numbers == [int(n) for n in _DIGITS.findall(other)]:
         return False
     return _DIGITS.sub("#", one) == _DIGITS.sub("#", other) or (
         _END_DIGITS.sub("", one) == _END_DIGITS.sub("", other)
