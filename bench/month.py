@@ -598,10 +598,8 @@ def run_seed(
         timeline.sort(key=lambda event: event[:2])
         requests = [request for *_, request, _ in timeline]
         where = [(key, spot) for key, (*_, spot) in enumerate(timeline) if spot is not None]
-        services = {
-            "with history": Service(work, "with", history),
-            "without history": Service(work, "without", f"sqlite:///{work / 'empty.db'}"),
-        }
+        stores = {"with history": history, "without history": f"sqlite:///{work / 'empty.db'}"}
+        services = {name: Service(work, name.split()[0], db) for name, db in stores.items()}
         try:
             for service in services.values():
                 service.wait()
@@ -612,6 +610,9 @@ def run_seed(
         finally:
             for service in services.values():
                 service.stop()
+        # What the running gateways learned too, as their stores hold it at the month's end.
+        month_typos = {t.domain for m in month.outbound for _, t in m.recipients if t is not None}
+        learned_by_end = {name: learned_typos(db, month_typos) for name, db in stores.items()}
     result: dict = {
         "seed": seed,
         "messages": len(month.outbound),
@@ -624,6 +625,7 @@ def run_seed(
         # delivered often enough to become a correspondent if deliveries alone taught
         "typo_domains_delivered_3": sum(delivered[d] >= 3 for d in log_typos),
         "typo_domains_learned": learned,
+        "typo_domains_in_month": len(month_typos),
         "learn": {
             "deliveries": taught["deliveries"],
             "received": taught["received"],
@@ -699,6 +701,7 @@ def run_seed(
             "alerted_unanswered_repeats": unanswered["alerts"],
             "typo_unanswered_repeats": unanswered["typos"],
             "missed": missed,
+            "typo_domains_learned_by_end": learned_by_end[name],
         }
     console.print(
         f"[dim]seed {seed}: {result['messages']:,} messages, {result['judged_requests']:,} "
@@ -763,6 +766,12 @@ def summary(results: list[dict]) -> dict:
             "alerted_unanswered_repeats": sum(r["alerted_unanswered_repeats"] for r in per_seed),
             "typo_unanswered_repeats": sum(r["typo_unanswered_repeats"] for r in per_seed),
             "missed": sorted({tuple(m) for r in per_seed for m in r["missed"]}),
+            "typo_domains_learned_by_end": sum(
+                len(r["typo_domains_learned_by_end"]) for r in per_seed
+            ),
+            "learned_by_end_examples": sorted(
+                {d for r in per_seed for d in r["typo_domains_learned_by_end"]}
+            )[:20],
         }
     learned = sorted({d for r in results for d in r["typo_domains_learned"]})
     return {
@@ -770,6 +779,7 @@ def summary(results: list[dict]) -> dict:
         "typo_domains_in_log": sum(r["typo_domains_in_log"] for r in results),
         "typo_domains_delivered_3": sum(r["typo_domains_delivered_3"] for r in results),
         "typo_domains_learned": sum(len(r["typo_domains_learned"]) for r in results),
+        "typo_domains_in_month": sum(r["typo_domains_in_month"] for r in results),
         "learned_examples": learned[:20],
         "runs": runs,
     }
@@ -813,7 +823,19 @@ def show(console: Console, total: dict, results: list[dict]) -> None:
         f"({total['typo_domains_delivered_3']} delivered 3+ times)",
         "— (no history)",
     )
+    table.add_row(
+        "... and at the month's end, with what the gateway learned while running",
+        *(
+            f"{r['typo_domains_learned_by_end']} of {total['typo_domains_in_month']} in the month"
+            for r in runs
+        ),
+    )
     console.print(table)
+    for name, run in zip(names, runs, strict=True):
+        if run["learned_by_end_examples"]:
+            console.print(
+                f"learned while running ({name}): " + ", ".join(run["learned_by_end_examples"])
+            )
     if total["learned_examples"]:
         console.print("learned typo domains: " + ", ".join(total["learned_examples"]))
     for name, run in zip(names, runs, strict=True):
