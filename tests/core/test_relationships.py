@@ -450,6 +450,56 @@ def test_a_saved_slip_delivered_more_than_the_twin_that_answers_is_still_caught(
     assert not gate.evaluate("x@7ed9cit4qpxrcngbq.ml", sender="tom@example.org").is_alert
 
 
+def test_a_saved_slip_learned_before_its_twin_was_written_to_is_taken_back_when_it_answers():
+    # While running, the order is the mail's: Sue's saved slip went out three times before
+    # she wrote to the real address, so it became a correspondent (nothing near it was
+    # known) and the real one its slip, for everyone. Read from a log at once, neither
+    # would have been learned. Once the real one answers her, the running gateway agrees.
+    slip, real = "7ed9cit4qpxrcngbq.ml", "6ed9cit4qpxrcngbq.ml"
+    gate = guard()
+    send(gate, "sue@example.org", slip, 5)
+    assert gate.evaluate(f"x@{slip}").reason == "allowed.known"
+    send(gate, "sue@example.org", real)  # warned, and delivered
+    assert gate.evaluate(f"x@{real}", sender="tom@example.org").suggestion == slip
+    assert gate.evaluate(f"x@{slip}").reason == "allowed.known"  # a delivery is no answer
+    gate.observe("sue@example.org", real, Evidence.RECEIVED)
+    assert gate.evaluate(f"x@{slip}").reason != "allowed.known"
+    assert gate.held_back_by_twin(slip) == ("sue@example.org", real)
+    assert not gate.evaluate(f"x@{real}", sender="tom@example.org").is_alert
+    sue = gate.evaluate(f"x@{slip}", sender="sue@example.org")
+    assert sue.is_alert and sue.suggestion == real
+    # Another gateway on the same store hears of the answer with the counts (put).
+    other = guard()
+    other.learn_relationships(
+        [Stored("*", slip, count=5), Stored("sue@example.org", slip, count=5)]
+    )
+    assert other.evaluate(f"x@{slip}").reason == "allowed.known"
+    other.learn_relationships(
+        [
+            Stored("*", real, count=1, received=1),
+            Stored("sue@example.org", real, count=1, received=1),
+        ]
+    )
+    assert other.evaluate(f"x@{slip}").reason != "allowed.known"
+    # Refused as the slip's slip, the real one reaches her by an admin's allow rule: its
+    # answer tells the same, whatever the rule says of it.
+    ruled = guard(rules=[{"domain": real, "action": "allow"}])
+    send(ruled, "sue@example.org", slip, 5)
+    send(ruled, "sue@example.org", real)
+    ruled.observe("sue@example.org", real, Evidence.RECEIVED)
+    assert ruled.evaluate(f"x@{slip}").reason != "allowed.known"
+
+
+def test_a_warned_slip_of_a_correspondent_learned_from_deliveries_takes_nothing_back():
+    # The other way round, Sue slips once on northwind.io, hers alone: a delivered slip
+    # without an answer says nothing of which is real.
+    gate = guard()
+    send(gate, "sue@example.org", "northwind.io", 5)
+    send(gate, "sue@example.org", "northwnd.io")
+    assert gate.evaluate("x@northwind.io").reason == "allowed.known"
+    assert gate.evaluate("x@northwnd.io").suggestion == "northwind.io"
+
+
 def test_a_near_twin_of_a_colleagues_correspondent_weighs_by_colleagues_not_mail():
     # One colleague writes to northwind.io every day; nobody else ever has. For the others,
     # that daily mail says little about what they mean: northwind.io is one real domain

@@ -141,3 +141,39 @@ def test_reading_the_store_again_never_takes_back_what_was_heard_since(tmp_path)
     again = gatekeeper.decide("base@armi.ml", alice)
     store.close()
     assert again.verdict.reason == "allowed.relationship", again.verdict
+
+
+def test_a_saved_slip_learned_first_is_taken_back_in_every_gateway_when_the_real_one_answers(
+    tmp_path,
+):
+    # Alice's saved slip went out three times before she first wrote to the real address:
+    # in the mail's order it became a correspondent, and the real one its slip. Her warned
+    # message to the real one is answered; this gateway, and another on the same store,
+    # take the slip back.
+    config = Config.from_mapping(
+        {
+            "domains": {"protected": ["example.org"]},
+            "gateway": {"own_domains": ["example.org"]},
+            "actions": {"typo": "warn"},  # an admin who only warns: the mail goes out
+        }
+    )
+    store = Store(f"sqlite:///{tmp_path / 'typogate.db'}")
+    gatekeeper = Gatekeeper(Guard(config), Adapter.POLICY, journal=store)
+    other = Guard(config)  # a second gateway, reading what the first one stores
+    alice = Envelope(sender="alice@example.org", sasl_username="alice")
+    bob = Envelope(sender="bob@example.org", sasl_username="bob")
+    slip, real = "northwind-tradres.com", "northwind-traders.com"
+    for _ in range(3):
+        gatekeeper.decide(f"orders@{slip}", alice)
+    store.flush()
+    other.learn_relationships(store.history.relationships())
+    assert other.evaluate(f"x@{slip}").reason == "allowed.known"
+    assert gatekeeper.decide(f"orders@{real}", alice).action is Action.WARN
+    gatekeeper.decide("alice@example.org", Envelope(sender=f"orders@{real}"))  # the answer
+    assert gatekeeper.decide(f"orders@{slip}", alice).verdict.suggestion == real
+    assert not gatekeeper.decide(f"orders@{real}", bob).verdict.is_alert
+    store.flush()
+    other.learn_relationships(store.history.relationships())
+    store.close()
+    assert other.evaluate(f"x@{slip}").reason != "allowed.known"
+    assert not other.evaluate(f"x@{real}", "bob@example.org").is_alert

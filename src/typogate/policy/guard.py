@@ -136,6 +136,9 @@ class Guard:
         # Correspondents learned while an allow rule decided their verdict: the rule let
         # their deliveries teach, so when the rules change they are weighed again.
         self._ruled: set[Domain] = set()
+        # Correspondents learned from deliveries alone: a near-twin that answers their one
+        # sender may yet show one to be that sender's saved slip (_forget_saved_slips).
+        self._from_deliveries: set[Domain] = set()
         # No slip costs less than MIN_EDIT_COST nats, so more edits than this cannot matter.
         best_prior = max(
             LOG_PRIOR_PROTECTED, LOG_PRIOR_KNOWN + LOG_PRIOR_HISTORY_MAX + SENDER_ADDRESS_NATS
@@ -281,6 +284,8 @@ class Guard:
             )
             if related.sender == ORGANISATION:
                 domains.append(domain)
+        for domain in domains:
+            self._forget_saved_slips(domain)
         self._reconsider(domains)
 
     def observe(self, party: str | None, domain: str, evidence: Evidence) -> bool:
@@ -296,7 +301,8 @@ class Guard:
         if evidence is Evidence.RECEIVED and not self._answers(party, known):
             return False
         tie = self.relationships.observe(party, known.unicode, evidence)
-        if self._may_become_known(tie) and known not in self._index:
+        forgot = evidence is not Evidence.SENT and self._forget_saved_slips(known)
+        if forgot or (self._may_become_known(tie) and known not in self._index):
             self._reconsider([known])
         return True
 
@@ -354,7 +360,40 @@ class Guard:
                 self._index.add(domain)
                 if verdict.reason == reasons.ALLOWED_RULE:
                     self._ruled.add(domain)
+                if not proven:
+                    self._from_deliveries.add(domain)
         self._judged.cache_clear()
+
+    def _forget_saved_slips(self, real: Domain) -> bool:
+        """Take back the correspondents learned from deliveries alone that ``real`` now shows
+        to be a saved slip: it looks like a slip of one, and answered (or had mail released
+        to it by) that one's only sender, whom the learned one never answered. Learned in
+        the mail's order, the slip sent before the real address was written to became the
+        correspondent; read at once, neither would have (:meth:`_own_twin`). Returns
+        whether any was taken back (the caller clears the verdicts)."""
+        if not self._from_deliveries:
+            return False
+        verdict = self._judged(real.ascii)
+        if verdict.reason == reasons.ALLOWED_RULE:  # the rule lets mail go; is it a slip?
+            verdict = self._judge_domain(real.ascii, ruled=False)
+        if verdict.action is Action.ALLOW:
+            return False
+        forgot = False
+        for meant in (verdict.suggestion, *verdict.alternatives):
+            learned = _parse(meant) if meant is not None else None
+            if learned is None or learned not in self._from_deliveries:
+                continue
+            tie = self.relationships.tie(ORGANISATION, learned.unicode)
+            if tie is not None and not tie.outbound_only:
+                self._from_deliveries.discard(learned)  # it answered: real in its own right
+                continue
+            sender = self.relationships.sole_sender(learned.unicode)
+            answered = self.relationships.tie(sender, real.unicode) if sender else None
+            if answered is not None and not answered.outbound_only:
+                self._from_deliveries.discard(learned)
+                self._index.discard(learned)
+                forgot = True
+        return forgot
 
     def _proven(self, tie: Tie) -> bool:
         """Mail received from the domain, or releases to it: enough to prove it real."""
@@ -449,6 +488,7 @@ class Guard:
         ruled, self._ruled = self._ruled, set()
         for domain in ruled:
             self._index.discard(domain)
+            self._from_deliveries.discard(domain)
         self._judged.cache_clear()
         self._reconsider(list(ruled))
 
