@@ -814,8 +814,9 @@ class Guard:
     def _for_sender(self, judgement: DomainVerdict, sender: str) -> DomainVerdict:
         """The judgement for ``sender``'s mail, with its own relationships: a domain it has
         written to before (and that is no likely slip) is allowed; a first send to a
-        near-twin of one of its own correspondents weighs more, and a near-twin of a domain
-        only others write to weighs less (by how many of them do, not how much)."""
+        near-twin of one of its own correspondents weighs more, and so does a send to one
+        that never answered it, beside a near-twin that did; a near-twin of a domain only
+        others write to weighs less (by how many of them do, not how much)."""
         address, domain = self.relationships.of_sender(sender)
         if self.relationships.own_domains() < 2:
             domain = {}  # the sender's domain is the organisation: its history is counted
