@@ -29,12 +29,12 @@ journal = "journal.jsonl"
 """
 
 
-def start(tmp_path: Path, limits: str = "") -> Server:
+def start(tmp_path: Path, limits: str = "", open_files: int | None = None) -> Server:
     config = tmp_path / "typogate.toml"
     config.write_text(CONFIG.format(limits=limits))
     port = free_port()
     args = ["policy", "--listen", f"127.0.0.1:{port}", "--config", str(config)]
-    return Server(args, port, tmp_path / "policy.log").start()
+    return Server(args, port, tmp_path / "policy.log", open_files=open_files).start()
 
 
 def request(recipient: str, sender: str = "alice@example.org") -> bytes:
@@ -109,6 +109,24 @@ def test_600_idle_connections_never_let_a_typo_pass(tmp_path):
             client.close()
         postfix.remove()
         sink.stop()
+        service.stop()
+
+
+def test_a_table_larger_than_the_open_file_limit_is_fitted_to_it(tmp_path):
+    # Room for 400 open files and a table of 512: before the table filled, accept() failed,
+    # and from then on no new connection was answered, Postfix's neither, however idle
+    # the ones in the table were (making room is how a flood of them is outlasted).
+    service = start(tmp_path, open_files=400)
+    idle = []
+    try:
+        for _ in range(600):
+            idle.append(socket.create_connection(("127.0.0.1", service.port), timeout=10))
+        assert ask(service.port, "john@army.ml").startswith("550 5.1.2")
+        assert "policy: the open-file limit (400) leaves room for 136 sessions" in service.log
+        assert "LimitNOFILE=" in service.log
+    finally:
+        for client in idle:
+            client.close()
         service.stop()
 
 

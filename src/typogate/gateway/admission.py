@@ -1,6 +1,7 @@
 """Which clients get a session: at most so many sessions at once, and at most so many
 from one client address (the SMTP proxy and the sink, both on aiosmtpd; the web interface
-counts its connections the same way, in :mod:`typogate.web.server`).
+counts its connections the same way, in :mod:`typogate.web.server`, and the policy
+service fits its connection table to the open-file limit with :func:`fit_open_files`).
 
 Postfix bounds its smtpd the same way (``default_process_limit``, and anvil's
 ``smtpd_client_connection_count_limit`` per client). A client past a bound is told ``421``
@@ -65,32 +66,9 @@ class Admission:
         *,
         files_per_session: int = _FILES_PER_SESSION,
     ) -> Admission:
-        """An admission whose sessions fit the process's open-file limit.
-
-        The soft limit is raised toward the hard one as far as ``total`` sessions need;
-        when even the hard limit is too low, fewer sessions are let in, with a warning that
-        names the limit to raise (``LimitNOFILE=`` in a systemd unit).
-        """
-        needed = total * files_per_session + _FILES_OF_THE_REST
-        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        if soft != resource.RLIM_INFINITY and soft < needed:
-            raised = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
-            resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
-            soft = raised
-        fits = (soft - _FILES_OF_THE_REST) // files_per_session
-        if soft != resource.RLIM_INFINITY and fits < total:
-            fits = max(fits, 1)
-            log.warning(
-                "%s: the open-file limit (%d) leaves room for %d sessions at once, not %d; "
-                "raise it (LimitNOFILE= in a systemd unit) to %d",
-                what,
-                soft,
-                fits,
-                total,
-                needed,
-            )
-            total = fits
-        return cls(what, total, per_client)
+        """An admission whose sessions fit the process's open-file limit
+        (:func:`fit_open_files`)."""
+        return cls(what, fit_open_files(what, total, files_per_session), per_client)
 
     def admit(self, client: str) -> str | None:
         """Take a place for a new session from ``client`` (its IP address); the ``421``
@@ -119,6 +97,35 @@ class Admission:
         task = asyncio.get_running_loop().create_task(closing)
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
+
+
+def fit_open_files(what: str, total: int, files_per_session: int = _FILES_PER_SESSION) -> int:
+    """How many of ``total`` sessions the process's open-file limit has room for.
+
+    The soft limit is raised toward the hard one as far as ``total`` sessions need; when
+    even the hard limit is too low, fewer fit, and a warning names the limit to raise
+    (``LimitNOFILE=`` in a systemd unit).
+    """
+    needed = total * files_per_session + _FILES_OF_THE_REST
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        raised = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+        soft = raised
+    fits = (soft - _FILES_OF_THE_REST) // files_per_session
+    if soft == resource.RLIM_INFINITY or fits >= total:
+        return total
+    fits = max(fits, 1)
+    log.warning(
+        "%s: the open-file limit (%d) leaves room for %d sessions at once, not %d; "
+        "raise it (LimitNOFILE= in a systemd unit) to %d",
+        what,
+        soft,
+        fits,
+        total,
+        needed,
+    )
+    return fits
 
 
 def client_address(peer: object) -> str:

@@ -28,6 +28,7 @@ Bounds, so that no client, slow or greedy, keeps Postfix's own requests waiting 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import socket
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from dataclasses import dataclass
 from typogate.config import Limits
 from typogate.domains import InvalidAddress
 from typogate.gateway import answers
+from typogate.gateway.admission import fit_open_files
 from typogate.gateway.envelope import Envelope
 from typogate.gateway.gatekeeper import Decision, Gatekeeper
 from typogate.vocabulary import Action, HoldSource
@@ -101,7 +103,13 @@ class PolicyService:
         return len(self._table)
 
     async def start(self, host: str, port: int) -> asyncio.Server:
-        """Listen on ``host:port``; returns the running server. Raises OSError (port in use)."""
+        """Listen on ``host:port``; returns the running server. Raises OSError (port in use).
+
+        The connection table is fitted to the open-file limit first: past it, ``accept()``
+        fails, and Postfix's next connection would wait unanswered however idle the ones
+        in the table are (making room is how a flood of them is outlasted)."""
+        fits = fit_open_files("policy", self.limits.max_connections, files_per_session=1)
+        self.limits = dataclasses.replace(self.limits, max_connections=fits)
         server = await asyncio.start_server(self._serve_connection, host, port)
         for listening in server.sockets:  # connections accepted from it inherit the sizes
             listening.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SOCKET_BUFFER)
