@@ -11,11 +11,12 @@ from typogate.store import Store
 from typogate.vocabulary import Action, Adapter, Evidence
 
 
-def _gatekeeper(tmp_path) -> tuple[Gatekeeper, Store]:
+def _gatekeeper(tmp_path, **settings) -> tuple[Gatekeeper, Store]:
     config = Config.from_mapping(
         {
             "domains": {"protected": ["army.mil", "example.org"]},
             "gateway": {"own_domains": ["example.org"], "trusted_networks": ["192.0.2.0/24"]},
+            **settings,
         }
     )
     store = Store(f"sqlite:///{tmp_path / 'typogate.db'}")
@@ -150,16 +151,9 @@ def test_a_saved_slip_learned_first_is_taken_back_in_every_gateway_when_the_real
     # in the mail's order it became a correspondent, and the real one its slip. Her warned
     # message to the real one is answered; this gateway, and another on the same store,
     # take the slip back.
-    config = Config.from_mapping(
-        {
-            "domains": {"protected": ["example.org"]},
-            "gateway": {"own_domains": ["example.org"]},
-            "actions": {"typo": "warn"},  # an admin who only warns: the mail goes out
-        }
-    )
-    store = Store(f"sqlite:///{tmp_path / 'typogate.db'}")
-    gatekeeper = Gatekeeper(Guard(config), Adapter.POLICY, journal=store)
-    other = Guard(config)  # a second gateway, reading what the first one stores
+    # An admin who only warns: the mail goes out.
+    gatekeeper, store = _gatekeeper(tmp_path, actions={"typo": "warn"})
+    other = Guard(gatekeeper.guard.config)  # a second gateway, reading what the first stores
     alice = Envelope(sender="alice@example.org", sasl_username="alice")
     bob = Envelope(sender="bob@example.org", sasl_username="bob")
     slip, real = "northwind-tradres.com", "northwind-traders.com"
