@@ -5,17 +5,24 @@ pronounceable domains beyond), on one core.
     .venv/bin/python bench/speed.py [--sizes 1000,20000,200000] [--json]
 
 Each size is measured in a fresh process, so build memory is the process's own growth.
+Side by side in that process, the same kinds of mail judged for a sender (as the gateways
+judge it): 300 senders of example.org, each with correspondents of its own learned, as
+`typogate learn` stores them, so that every verdict also weighs the sender's relationships
+(its near-twins among its own correspondents, a first send against what it wrote to).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import multiprocessing
 import random
 import resource
 import sys
 import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -27,6 +34,12 @@ import scenario  # noqa: E402
 PROTECTED_SHARE = 0.1  # a tenth protected (two-slip keys), the rest known correspondents
 NOVEL = 100_000
 REPEATED = 500_000
+# The organisation the per-sender verdicts are for: its senders and their correspondents,
+# drawn as bench/month.py draws them (about 35 each, a few with hundreds), a fifth of them
+# domains no list holds (a sender's own contacts the organisation does not know).
+ORG = "example.org"
+SENDERS = 300
+OWN_UNLISTED = 0.2
 
 
 def _synthetic(rng: random.Random, count: int, taken: set[str]) -> list[str]:
@@ -58,35 +71,89 @@ def domain_set(size: int) -> tuple[list[str], list[str]]:
     return domains[:cut], domains[cut:]
 
 
+def relationships(
+    rng: random.Random, listed: list[str], taken: set[str]
+) -> tuple[list, dict[str, list[str]]]:
+    """What `typogate learn` stores for ``SENDERS`` senders of ``ORG`` (each address's
+    relationships, its domain's and the organisation's: the sums), as the store hands them
+    to a Guard; and each sender's correspondents."""
+    from typogate.store.records import Correspondent
+
+    now = datetime.now(UTC)
+    unlisted = _synthetic(rng, 2_000, taken)
+    rows = []
+    own: dict[str, list[str]] = {}
+    totals: dict[str, list[int]] = {}
+    for number in range(SENDERS):
+        sender = f"user{number:03d}@{ORG}"
+        wanted = max(3, int(rng.lognormvariate(math.log(35), 0.8)))
+        own[sender] = sorted(
+            {
+                rng.choice(unlisted) if rng.random() < OWN_UNLISTED else rng.choice(listed)
+                for _ in range(wanted)
+            }
+        )
+        for domain in own[sender]:
+            sent, received = rng.randint(2, 40), rng.randint(1, 6)
+            rows.append(Correspondent(sender, domain, sent, now, now, received))
+            total = totals.setdefault(domain, [0, 0])
+            total[0] += sent
+            total[1] += received
+    for party in ("*", ORG):
+        rows += [Correspondent(party, d, s, now, now, r) for d, (s, r) in totals.items()]
+    return rows, own
+
+
+def _rate(evaluate: Callable[..., object], mail: list[tuple[str, str | None]]) -> float:
+    started = time.perf_counter()
+    for recipient, sender in mail:
+        evaluate(recipient, sender)
+    return len(mail) / (time.perf_counter() - started)
+
+
 def _measure(size: int, queue: multiprocessing.Queue) -> None:
     from typogate import Config, Guard
 
     protected, known = domain_set(size)
     config = Config(domains={"protected": protected, "known": known})
     rng = random.Random(1)
-    novel = [f"u{i}@{d}" for i, d in enumerate(_synthetic(rng, NOVEL, set(protected + known)))]
+    taken = set(protected + known)
+    # Two novel sets of one kind: each domain's first verdict is measured, with a sender
+    # and without, so neither run finds the other's verdicts cached.
+    novel = [f"u{i}@{d}" for i, d in enumerate(_synthetic(rng, 2 * NOVEL, taken))]
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()
     guard = Guard(config)
     build = time.perf_counter() - started
     memory = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
-    evaluate = guard.evaluate
-    started = time.perf_counter()
-    for address in novel:
-        evaluate(address)
-    novel_rate = len(novel) / (time.perf_counter() - started)
+    rows, own = relationships(rng, known or protected, taken)
+    guard.learn_relationships(rows)
+    senders = list(own)
+    novel_rate = _rate(guard.evaluate, [(address, None) for address in novel[:NOVEL]])
+    # A sender's first send to a domain nobody wrote to: the sender's correspondents are
+    # searched for a near-twin of it, on top of the organisation's.
+    first_rate = _rate(
+        guard.evaluate, [(a, senders[i % SENDERS]) for i, a in enumerate(novel[NOVEL:])]
+    )
     # Repeated: a Zipf-like mix of a thousand domains, different mailboxes each time.
     popular = [address.split("@")[1] for address in novel[:1000]] + protected[:200]
     weights = [1 / (rank + 1) for rank in range(len(popular))]
     repeated = [
         f"user{i % 977}@{d}" for i, d in enumerate(rng.choices(popular, weights, k=REPEATED))
     ]
-    for address in repeated[:5000]:
-        evaluate(address)
-    started = time.perf_counter()
-    for address in repeated:
-        evaluate(address)
-    repeated_rate = len(repeated) / (time.perf_counter() - started)
+    _rate(guard.evaluate, [(address, None) for address in repeated[:5000]])
+    repeated_rate = _rate(guard.evaluate, [(address, None) for address in repeated])
+    # The same mix, each from a sender that never wrote there (a first send to a domain
+    # whose verdict is cached); and the mail most of a sender's is, to its correspondents.
+    first_repeated_rate = _rate(
+        guard.evaluate, [(a, senders[i % SENDERS]) for i, a in enumerate(repeated)]
+    )
+    to_own = [
+        (f"p{i % 97}@{rng.choice(own[sender])}", sender)
+        for i, sender in enumerate(rng.choices(senders, k=REPEATED))
+    ]
+    _rate(guard.evaluate, to_own[:5000])
+    own_rate = _rate(guard.evaluate, to_own)
     queue.put(
         {
             "domains": size,
@@ -94,8 +161,12 @@ def _measure(size: int, queue: multiprocessing.Queue) -> None:
             "known": len(known),
             "build_seconds": build,
             "build_mb": memory,
+            "relationships": len(guard.relationships),
             "novel_per_second": novel_rate,
             "repeated_per_second": repeated_rate,
+            "first_send_novel_per_second": first_rate,
+            "first_send_repeated_per_second": first_repeated_rate,
+            "to_own_correspondents_per_second": own_rate,
         }
     )
 
@@ -119,14 +190,7 @@ def main() -> None:
         print(json.dumps(rows, indent=2))
         return
     table = Table(title="typogate engine, in-process, one core")
-    for column in (
-        "domains",
-        "protected",
-        "build s",
-        "build MB",
-        "novel verdicts/s",
-        "repeated verdicts/s",
-    ):
+    for column in ("domains", "protected", "build s", "build MB", "novel/s", "repeated/s"):
         table.add_column(column, justify="right")
     for row in rows:
         table.add_row(
@@ -137,7 +201,27 @@ def main() -> None:
             f"{row['novel_per_second']:,.0f}",
             f"{row['repeated_per_second']:,.0f}",
         )
-    Console(width=120).print(table)
+    console = Console(width=80)
+    console.print(table)
+    # Per sender, beside the rates above (× = the ratio, same process).
+    senders = Table(
+        title=f"… for one of {SENDERS} senders with learned correspondents",
+        caption="× = beside the same mail without a sender, same process",
+    )
+    for column in ("domains", "first send, novel", "first send, repeated", "to its own"):
+        senders.add_column(column, justify="right")
+    for row in rows:
+        senders.add_row(
+            f"{row['domains']:,}",
+            _beside(row["first_send_novel_per_second"], row["novel_per_second"]),
+            _beside(row["first_send_repeated_per_second"], row["repeated_per_second"]),
+            _beside(row["to_own_correspondents_per_second"], row["repeated_per_second"]),
+        )
+    console.print(senders)
+
+
+def _beside(rate: float, alone: float) -> str:
+    return f"{rate:,.0f} ({rate / alone:.2f}×)"
 
 
 if __name__ == "__main__":
