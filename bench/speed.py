@@ -153,6 +153,7 @@ def _measure(size: int, queue: multiprocessing.Queue) -> None:
         for i, sender in enumerate(rng.choices(senders, k=REPEATED))
     ]
     _rate(guard.evaluate, to_own[:5000])
+    own_alone_rate = _rate(guard.evaluate, [(address, None) for address, _ in to_own])
     own_rate = _rate(guard.evaluate, to_own)
     queue.put(
         {
@@ -167,6 +168,7 @@ def _measure(size: int, queue: multiprocessing.Queue) -> None:
             "first_send_novel_per_second": first_rate,
             "first_send_repeated_per_second": first_repeated_rate,
             "to_own_correspondents_per_second": own_rate,
+            "to_own_correspondents_alone_per_second": own_alone_rate,
         }
     )
 
@@ -215,7 +217,10 @@ def main() -> None:
             f"{row['domains']:,}",
             _beside(row["first_send_novel_per_second"], row["novel_per_second"]),
             _beside(row["first_send_repeated_per_second"], row["repeated_per_second"]),
-            _beside(row["to_own_correspondents_per_second"], row["repeated_per_second"]),
+            _beside(
+                row["to_own_correspondents_per_second"],
+                row["to_own_correspondents_alone_per_second"],
+            ),
         )
     console.print(senders)
 
