@@ -490,6 +490,40 @@ def test_a_saved_slip_learned_before_its_twin_was_written_to_is_taken_back_when_
     assert ruled.evaluate(f"x@{slip}").reason != "allowed.known"
 
 
+def test_a_slip_learned_from_deliveries_first_is_taken_back_once_its_heavier_twin_is_learned():
+    # In the mail's order the slip came first: three of ours delivered to it before anyone
+    # wrote to the real address, and nothing near it was known, so it became a
+    # correspondent. Then the real one is written to more, and answers. Read from the store
+    # at once (the next start, another gateway on it), the heavier is learned first and the
+    # slip of it is not: the running gateway now judges as they do.
+    slip, real = "northwnd-traders.com", "northwind-traders.com"
+    gate = guard()
+    for sender in ("ann", "bob", "cy"):
+        send(gate, f"{sender}@example.org", slip, 2)
+    assert gate.evaluate(f"x@{slip}").reason == "allowed.known"
+    for sender in ("dee", "eve", "fay"):
+        send(gate, f"{sender}@example.org", real, 4)
+        gate.observe(f"{sender}@example.org", real, Evidence.RECEIVED)
+    assert gate.evaluate(f"x@{real}").reason == "allowed.known"
+    running = gate.evaluate(f"x@{slip}")
+    assert running.is_alert and running.suggestion == real
+    stored = [Stored(f"{s}@example.org", slip, count=2) for s in ("ann", "bob", "cy")]
+    stored += [Stored(f"{s}@example.org", real, 4, 1) for s in ("dee", "eve", "fay")]
+    stored += [Stored("*", slip, count=6), Stored("*", real, 12, 3)]
+    restarted = guard()
+    restarted.learn_relationships(stored)
+    assert restarted.evaluate(f"x@{slip}").suggestion == real
+    # A lighter twin learned later takes nothing back: read at once, the heavier one is
+    # learned first there too.
+    heavy, light = "contoso-partners.com", "contoso-partner.com"
+    for sender in ("ann", "bob", "cy"):
+        send(gate, f"{sender}@example.org", heavy, 30)
+    for sender in ("dee", "eve"):
+        send(gate, f"{sender}@example.org", light)
+        gate.observe(f"{sender}@example.org", light, Evidence.RECEIVED)
+    assert gate.evaluate(f"x@{heavy}").reason == "allowed.known"
+
+
 def test_a_warned_slip_of_a_correspondent_learned_from_deliveries_takes_nothing_back():
     # The other way round, Sue slips once on northwind.io, hers alone: a delivered slip
     # without an answer says nothing of which is real.

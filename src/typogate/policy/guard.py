@@ -330,6 +330,8 @@ class Guard:
         deliveries to a saved address with two slips in it that the domain is real)."""
         now = time.time()
         learning = self.config.learning
+        earlier = list(self._from_deliveries)  # learned before this call, from deliveries
+        taught = []
         ranked = []
         for domain in domains:
             tie = self.relationships.tie(ORGANISATION, domain.unicode)
@@ -358,11 +360,49 @@ class Guard:
                 )
             if learned:
                 self._index.add(domain)
+                taught.append(domain)
                 if verdict.reason == reasons.ALLOWED_RULE:
                     self._ruled.add(domain)
                 if not proven:
                     self._from_deliveries.add(domain)
         self._judged.cache_clear()
+        if taught and earlier:
+            self._take_back_outweighed(earlier, taught, now)
+
+    def _take_back_outweighed(
+        self, earlier: list[Domain], taught: list[Domain], now: float
+    ) -> None:
+        """Weigh again the correspondents learned from deliveries alone (``earlier``) that a
+        heavier one learned since (``taught``) may show to be its slips. Read at once, as at
+        the next start, the heavier is learned first and the slip of it is not; in the
+        mail's order the slip came first (``partnr.com`` delivered to before anyone wrote to
+        ``partner.com``) and would stay a correspondent while the process runs."""
+        weight = {}
+        for domain in earlier:
+            tie = self.relationships.tie(ORGANISATION, domain.unicode)
+            weight[domain.unicode] = self._weight(tie, now) if tie is not None else 0.0
+        names = list(weight)
+        outweighed = set()
+        for meant in taught:
+            tie = self.relationships.tie(ORGANISATION, meant.unicode)
+            heavier = self._weight(tie, now) if tie is not None else 0.0
+            prior = self._log_prior(meant)
+            for position, _ in within_edits(meant.unicode, names, self._max_edits):
+                name = names[position]
+                typed = _parse(name)
+                if (
+                    name != meant.unicode
+                    and weight[name] < heavier
+                    and explain(typed, meant, budget=prior - _novelty(typed) - LOG_ODDS_FLOOR)
+                ):
+                    outweighed.add(typed)
+        if not outweighed:
+            return
+        for domain in outweighed:
+            self._index.discard(domain)
+            self._from_deliveries.discard(domain)
+        # Learned again if still no slip: only lighter ones can be taken back in turn.
+        self._reconsider(sorted(outweighed, key=lambda domain: domain.ascii))
 
     def _forget_saved_slips(self, real: Domain) -> bool:
         """Take back the correspondents learned from deliveries alone that ``real`` now shows
