@@ -513,6 +513,12 @@ def test_a_slip_learned_from_deliveries_first_is_taken_back_once_its_heavier_twi
     restarted = guard()
     restarted.learn_relationships(stored)
     assert restarted.evaluate(f"x@{slip}").suggestion == real
+    # Another gateway on the store learned the slip first and hears of the twin later.
+    other = guard()
+    other.learn_relationships([row for row in stored if row.recipient_domain == slip])
+    assert other.evaluate(f"x@{slip}").reason == "allowed.known"
+    other.learn_relationships([row for row in stored if row.recipient_domain == real])
+    assert other.evaluate(f"x@{slip}").suggestion == real
     # A lighter twin learned later takes nothing back: read at once, the heavier one is
     # learned first there too.
     heavy, light = "contoso-partners.com", "contoso-partner.com"
