@@ -10,6 +10,7 @@ most ``web_connections`` at once and closes one that sends no request within
 
 from __future__ import annotations
 
+import re
 import resource
 import socket
 import time
@@ -67,6 +68,45 @@ def test_a_flood_on_the_web_port_leaves_the_policy_service_answering(tmp_path):
         for sock in flood:
             sock.close()
         server.stop()
+    assert "Too many open files" not in server.log
+
+
+def test_floods_on_both_ports_share_the_open_file_limit(tmp_path):
+    # Room for 600 files, 512 policy connections and 512 web ones asked for: each listener
+    # fitted its sessions to the limit alone, 336 each, together more than the process
+    # could open. Under a flood of both, accept() failed and Postfix's next connection
+    # waited unanswered. Now each gets its share of the room, and the room is what is left
+    # once both listeners can refuse a burst.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))
+    server, policy, web = start_serve(tmp_path, "web_connections = 512", open_files=600)
+    flood: list[socket.socket] = []
+    try:
+        for port in (web, policy):
+            for _ in range(500):
+                try:
+                    flood.append(socket.create_connection(("127.0.0.1", port), timeout=2))
+                except OSError:  # refused or unanswered: the port is full, as it may be
+                    break
+        time.sleep(1)
+        started = time.monotonic()
+        answer = policy_answer(policy, "john@army.ml")
+        assert answer.startswith("action=550 5.1.2 "), answer
+        assert time.monotonic() - started < 5
+    finally:
+        for sock in flood:
+            sock.close()
+        server.stop()
+    fitted = [
+        int(room)
+        for part in ("policy", "web")
+        for room in re.findall(
+            rf"{part}: the open-file limit \(600\) leaves room for (\d+) sessions", server.log
+        )
+    ]
+    # What is left of 600 after 64 for the rest of the process and, for each listener,
+    # twice its listen backlog (connections accepted at once, refused or evicted later).
+    assert len(fitted) == 2 and sum(fitted) <= 600 - 64 - 2 * 200, server.log
     assert "Too many open files" not in server.log
 
 

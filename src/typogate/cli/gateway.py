@@ -36,6 +36,7 @@ from typogate.cli.startup import (
     setup_logging,
 )
 from typogate.gateway import controller
+from typogate.gateway.admission import ALONE, Neighbours
 from typogate.gateway.policy_service import PolicyLimits
 from typogate.vocabulary import Adapter
 
@@ -48,13 +49,17 @@ _MILTER_SOCKETS = ("inet:", "inet6:", "unix:", "local:")
 
 
 def _policy_listener(
-    runtime: Runtime, listen: str, max_connections: int | None, flag: str = "--listen"
+    runtime: Runtime,
+    listen: str,
+    max_connections: int | None,
+    flag: str = "--listen",
+    beside: Neighbours = ALONE,
 ) -> Service:
     from typogate.gateway.policy_service import PolicyService
 
     host, port = listen_address(listen, flag)
     limits = PolicyLimits.of(runtime.config.limits, max_connections)
-    service = PolicyService(runtime.gatekeeper(Adapter.POLICY), limits=limits)
+    service = PolicyService(runtime.gatekeeper(Adapter.POLICY), limits=limits, beside=beside)
     return controller.AsyncioListener(
         "the policy service", f"{host}:{port}", lambda: service.start(host, port)
     )
@@ -284,14 +289,21 @@ def serve(
             # other listener opens (controller).
             if with_milter:
                 services.append(_milter(runtime, milter_listen or settings.gateway.milter_listen))
+            # One process, one open-file limit: each listener fits its sessions beside
+            # the other's (a descriptor a connection, for both).
+            limits = settings.limits
+            web_side = Neighbours(1, limits.web_connections) if web else ALONE
             policy_at = policy_listen or settings.gateway.policy_listen
-            services.append(_policy_listener(runtime, policy_at, None, "--policy-listen"))
+            services.append(
+                _policy_listener(runtime, policy_at, None, "--policy-listen", beside=web_side)
+            )
             if web:
                 from typogate.web.server import WebServer
 
                 host, port = listen_address(web_listen or settings.web.listen, "--web-listen")
                 announce_first_admin(runtime)
-                services.append(WebServer(runtime, host, port))
+                policy_side = Neighbours(1, limits.policy_connections)
+                services.append(WebServer(runtime, host, port, beside=policy_side))
     except BaseException:
         runtime.close()
         raise

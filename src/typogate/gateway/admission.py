@@ -18,6 +18,7 @@ import logging
 import resource
 from collections import Counter
 from collections.abc import Coroutine
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aiosmtpd.smtp import SMTP, Session
@@ -27,15 +28,29 @@ log = logging.getLogger(__name__)
 LISTEN_BACKLOG = 100  # asyncio's default; uvicorn's (2048) is set to it as well
 # A session holds up to two descriptors (the client's and, relayed or forwarded, the next
 # hop's). The rest of the process (store, logs, listeners, threads) needs a few dozen, and
-# connections being refused need room too: asyncio accepts up to its listen backlog (100)
-# at a time, and a refused one is closed a turn of the loop later.
+# connections being refused or evicted need room too, on each listener: asyncio accepts up
+# to its listen backlog (100) at a time, and one it closes is closed a turn of the loop
+# later, while the next are accepted.
 _FILES_PER_SESSION = 2
-_FILES_OF_THE_REST = 64 + 2 * LISTEN_BACKLOG
+_FILES_OF_THE_REST = 64
+_FILES_PER_LISTENER = 2 * LISTEN_BACKLOG
 # An IPv6 client is its /64: one host's usual allocation, which it can walk through.
 _IPV6_CLIENT_PREFIX = 64
 
 _TOO_MANY = "421 4.3.2 {what}: too many connections, try again later"
 _TOO_MANY_FROM = "421 4.7.0 {what}: too many connections from {client}, try again later"
+
+
+@dataclass(frozen=True, slots=True)
+class Neighbours:
+    """The other listeners of a process (``serve`` runs the policy service and the web
+    interface in one), whose sessions share its open-file limit."""
+
+    listeners: int = 0
+    files: int = 0  # that their sessions may hold at once
+
+
+ALONE = Neighbours()  # a listener with the process to itself
 
 
 class SessionHandler(Protocol):
@@ -65,10 +80,12 @@ class Admission:
         per_client: int | None = None,
         *,
         files_per_session: int = _FILES_PER_SESSION,
+        beside: Neighbours = ALONE,
     ) -> Admission:
-        """An admission whose sessions fit the process's open-file limit
-        (:func:`fit_open_files`)."""
-        return cls(what, fit_open_files(what, total, files_per_session), per_client)
+        """An admission whose sessions fit the process's open-file limit, beside those of
+        its other listeners (:func:`fit_open_files`)."""
+        fits = fit_open_files(what, total, files_per_session, beside=beside)
+        return cls(what, fits, per_client)
 
     def admit(self, client: str) -> str | None:
         """Take a place for a new session from ``client`` (its IP address); the ``421``
@@ -99,23 +116,32 @@ class Admission:
         task.add_done_callback(self._closing.discard)
 
 
-def fit_open_files(what: str, total: int, files_per_session: int = _FILES_PER_SESSION) -> int:
-    """How many of ``total`` sessions the process's open-file limit has room for.
+def fit_open_files(
+    what: str,
+    total: int,
+    files_per_session: int = _FILES_PER_SESSION,
+    *,
+    beside: Neighbours = ALONE,
+) -> int:
+    """How many of ``total`` sessions the process's open-file limit has room for, beside
+    those of its other listeners.
 
-    The soft limit is raised toward the hard one as far as ``total`` sessions need; when
-    even the hard limit is too low, fewer fit, and a warning names the limit to raise
-    (``LimitNOFILE=`` in a systemd unit).
+    The soft limit is raised toward the hard one as far as all of them need; when even the
+    hard limit is too low, each listener gets its share of the room in proportion to what
+    it asks, and a warning names the limit to raise (``LimitNOFILE=`` in a systemd unit).
     """
-    needed = total * files_per_session + _FILES_OF_THE_REST
+    mine = total * files_per_session
+    rest = _FILES_OF_THE_REST + (1 + beside.listeners) * _FILES_PER_LISTENER
+    needed = mine + beside.files + rest
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != resource.RLIM_INFINITY and soft < needed:
         raised = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
         resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
         soft = raised
-    fits = (soft - _FILES_OF_THE_REST) // files_per_session
-    if soft == resource.RLIM_INFINITY or fits >= total:
+    if soft == resource.RLIM_INFINITY or soft >= needed:
         return total
-    fits = max(fits, 1)
+    room = max(0, soft - rest) * mine // (mine + beside.files)
+    fits = max(room // files_per_session, 1)
     log.warning(
         "%s: the open-file limit (%d) leaves room for %d sessions at once, not %d; "
         "raise it (LimitNOFILE= in a systemd unit) to %d",

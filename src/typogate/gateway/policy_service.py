@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typogate.config import Limits
 from typogate.domains import InvalidAddress
 from typogate.gateway import answers
-from typogate.gateway.admission import fit_open_files
+from typogate.gateway.admission import ALONE, Neighbours, fit_open_files
 from typogate.gateway.envelope import Envelope
 from typogate.gateway.gatekeeper import Decision, Gatekeeper
 from typogate.vocabulary import Action, HoldSource
@@ -91,9 +91,16 @@ class PolicyService:
     In audit mode everything is decided and recorded, and the answer is always ``DUNNO``.
     """
 
-    def __init__(self, gatekeeper: Gatekeeper, *, limits: PolicyLimits | None = None) -> None:
+    def __init__(
+        self,
+        gatekeeper: Gatekeeper,
+        *,
+        limits: PolicyLimits | None = None,
+        beside: Neighbours = ALONE,
+    ) -> None:
         self.gatekeeper = gatekeeper
         self.limits = limits or PolicyLimits()
+        self._beside = beside  # the process's other listeners, sharing its open files
         self._table: set[_Connection] = set()
         self.evicted = 0  # connections closed to make room, since the start
 
@@ -108,7 +115,9 @@ class PolicyService:
         The connection table is fitted to the open-file limit first: past it, ``accept()``
         fails, and Postfix's next connection would wait unanswered however idle the ones
         in the table are (making room is how a flood of them is outlasted)."""
-        fits = fit_open_files("policy", self.limits.max_connections, files_per_session=1)
+        fits = fit_open_files(
+            "policy", self.limits.max_connections, files_per_session=1, beside=self._beside
+        )
         self.limits = dataclasses.replace(self.limits, max_connections=fits)
         server = await asyncio.start_server(self._serve_connection, host, port)
         for listening in server.sockets:  # connections accepted from it inherit the sizes

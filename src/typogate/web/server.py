@@ -21,7 +21,13 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from typogate.errors import CannotListen
-from typogate.gateway.admission import LISTEN_BACKLOG, Admission, client_address
+from typogate.gateway.admission import (
+    ALONE,
+    LISTEN_BACKLOG,
+    Admission,
+    Neighbours,
+    client_address,
+)
 from typogate.web.app import create_app
 from typogate.web.context import WebContext
 
@@ -75,7 +81,11 @@ def bounded_http(admission: Admission, request_seconds: float) -> type[H11Protoc
 class WebServer:
     """The dashboard and REST API of ``runtime`` on ``host:port`` (a controller service)."""
 
-    def __init__(self, runtime: Runtime, host: str, port: int) -> None:
+    def __init__(
+        self, runtime: Runtime, host: str, port: int, *, beside: Neighbours = ALONE
+    ) -> None:
+        """``beside``: the process's other listeners (``serve``'s policy service), whose
+        sessions its open-file limit must fit too."""
         self.address = f"{host}:{port}"
         app = create_app(runtime)
         # Said once at start-up, where the runtime logs, and on the admin's dashboard.
@@ -85,7 +95,9 @@ class WebServer:
             log.warning("%s", warning)
         limits = runtime.config.limits
         # A connection holds one descriptor (the store's are the runtime's, shared).
-        admission = Admission.within_open_files("web", limits.web_connections, files_per_session=1)
+        admission = Admission.within_open_files(
+            "web", limits.web_connections, files_per_session=1, beside=beside
+        )
         self._server = uvicorn.Server(
             uvicorn.Config(
                 app,
