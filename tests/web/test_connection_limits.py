@@ -48,42 +48,17 @@ def get(port: int, path: str = "/health") -> str:
         return sock.makefile("rb").readline().decode().strip()
 
 
-def test_a_flood_on_the_web_port_leaves_the_policy_service_answering(tmp_path):
+def answered_under_flood(tmp_path: Path, floods: dict[str, int], **serve) -> str:
+    """The log of a ``serve`` whose policy service answered at once while ``floods`` idle
+    connections ({"web": N, "policy": M}, in that order) held its ports."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))
-    server, policy, web = start_serve(tmp_path, open_files=512)
+    server, policy, web = start_serve(tmp_path, **serve)
     flood: list[socket.socket] = []
     try:
-        for _ in range(700):
-            try:
-                flood.append(socket.create_connection(("127.0.0.1", web), timeout=2))
-            except OSError:  # refused or unanswered: the web port is full, as it may be
-                break
-        time.sleep(1)
-        started = time.monotonic()
-        answer = policy_answer(policy, "john@army.ml")
-        assert answer.startswith("action=550 5.1.2 "), answer
-        assert time.monotonic() - started < 5
-    finally:
-        for sock in flood:
-            sock.close()
-        server.stop()
-    assert "Too many open files" not in server.log
-
-
-def test_floods_on_both_ports_share_the_open_file_limit(tmp_path):
-    # Room for 600 files, 512 policy connections and 512 web ones asked for: each listener
-    # fitted its sessions to the limit alone, 336 each, together more than the process
-    # could open. Under a flood of both, accept() failed and Postfix's next connection
-    # waited unanswered. Now each gets its share of the room, and the room is what is left
-    # once both listeners can refuse a burst.
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))
-    server, policy, web = start_serve(tmp_path, "web_connections = 512", open_files=600)
-    flood: list[socket.socket] = []
-    try:
-        for port in (web, policy):
-            for _ in range(500):
+        for part, count in floods.items():
+            port = web if part == "web" else policy
+            for _ in range(count):
                 try:
                     flood.append(socket.create_connection(("127.0.0.1", port), timeout=2))
                 except OSError:  # refused or unanswered: the port is full, as it may be
@@ -97,17 +72,33 @@ def test_floods_on_both_ports_share_the_open_file_limit(tmp_path):
         for sock in flood:
             sock.close()
         server.stop()
+    assert "Too many open files" not in server.log
+    return server.log
+
+
+def test_a_flood_on_the_web_port_leaves_the_policy_service_answering(tmp_path):
+    answered_under_flood(tmp_path, {"web": 700}, open_files=512)
+
+
+def test_floods_on_both_ports_share_the_open_file_limit(tmp_path):
+    # Room for 600 files, 512 policy connections and 512 web ones asked for: each listener
+    # fitted its sessions to the limit alone, 336 each, together more than the process
+    # could open. Under a flood of both, accept() failed and Postfix's next connection
+    # waited unanswered. Now each gets its share of the room, and the room is what is left
+    # once both listeners can refuse a burst.
+    log = answered_under_flood(
+        tmp_path, {"web": 500, "policy": 500}, limits="web_connections = 512", open_files=600
+    )
     fitted = [
         int(room)
         for part in ("policy", "web")
         for room in re.findall(
-            rf"{part}: the open-file limit \(600\) leaves room for (\d+) sessions", server.log
+            rf"{part}: the open-file limit \(600\) leaves room for (\d+) sessions", log
         )
     ]
     # What is left of 600 after 64 for the rest of the process and, for each listener,
     # twice its listen backlog (connections accepted at once, refused or evicted later).
-    assert len(fitted) == 2 and sum(fitted) <= 600 - 64 - 2 * 200, server.log
-    assert "Too many open files" not in server.log
+    assert len(fitted) == 2 and sum(fitted) <= 600 - 64 - 2 * 200, log
 
 
 def test_a_connection_that_sends_no_request_is_closed_and_others_are_served(tmp_path):
