@@ -330,8 +330,7 @@ class Guard:
         deliveries to a saved address with two slips in it that the domain is real)."""
         now = time.time()
         learning = self.config.learning
-        earlier = list(self._from_deliveries)  # learned before this call, from deliveries
-        taught = []
+        taught: list[Domain] = []
         ranked = []
         for domain in domains:
             tie = self.relationships.tie(ORGANISATION, domain.unicode)
@@ -366,7 +365,10 @@ class Guard:
                 if not proven:
                     self._from_deliveries.add(domain)
         self._judged.cache_clear()
-        if taught and earlier:
+        # Learned before this call, from deliveries alone: one of them may be a slip of one
+        # learned now.
+        earlier = list(self._from_deliveries.difference(taught)) if taught else []
+        if earlier:
             self._take_back_outweighed(earlier, taught, now)
 
     def _take_back_outweighed(
