@@ -331,6 +331,7 @@ class Guard:
         now = time.time()
         learning = self.config.learning
         taught: list[Domain] = []
+        unproven = 0  # of them, learned from deliveries alone
         ranked = []
         for domain in domains:
             tie = self.relationships.tie(ORGANISATION, domain.unicode)
@@ -364,37 +365,28 @@ class Guard:
                     self._ruled.add(domain)
                 if not proven:
                     self._from_deliveries.add(domain)
+                    unproven += 1
         self._judged.cache_clear()
-        # Learned before this call, from deliveries alone: one of them may be a slip of one
-        # learned now.
-        earlier = list(self._from_deliveries.difference(taught)) if taught else []
-        if earlier:
-            self._take_back_outweighed(earlier, taught, now)
+        if taught and len(self._from_deliveries) > unproven:  # some learned before this call
+            self._take_back_outweighed(taught, now)
 
-    def _take_back_outweighed(
-        self, earlier: list[Domain], taught: list[Domain], now: float
-    ) -> None:
-        """Weigh again the correspondents learned from deliveries alone (``earlier``) that a
+    def _take_back_outweighed(self, taught: list[Domain], now: float) -> None:
+        """Weigh again the correspondents learned earlier from deliveries alone that a
         heavier one learned since (``taught``) may show to be its slips. Read at once, as at
         the next start, the heavier is learned first and the slip of it is not; in the
         mail's order the slip came first (``partnr.com`` delivered to before anyone wrote to
-        ``partner.com``) and would stay a correspondent while the process runs."""
-        weight = {}
-        for domain in earlier:
-            tie = self.relationships.tie(ORGANISATION, domain.unicode)
-            weight[domain.unicode] = self._weight(tie, now) if tie is not None else 0.0
-        names = list(weight)
+        ``partner.com``) and would stay a correspondent while the process runs. They are
+        looked for as the next start would find them: as the index's candidates."""
         outweighed = set()
+        now_learned = set(taught)
         for meant in taught:
-            tie = self.relationships.tie(ORGANISATION, meant.unicode)
-            heavier = self._weight(tie, now) if tie is not None else 0.0
             prior = self._log_prior(meant)
-            for position, _ in within_edits(meant.unicode, names, self._max_edits):
-                name = names[position]
-                typed = _parse(name)
+            heavier = self._weight_of(meant, now)
+            for typed in self._index.candidates(meant, self._max_edits):
                 if (
-                    name != meant.unicode
-                    and weight[name] < heavier
+                    typed in self._from_deliveries
+                    and typed not in now_learned
+                    and self._weight_of(typed, now) < heavier
                     and explain(typed, meant, budget=prior - _novelty(typed) - LOG_ODDS_FLOOR)
                 ):
                     outweighed.add(typed)
@@ -405,6 +397,10 @@ class Guard:
             self._from_deliveries.discard(domain)
         # Learned again if still no slip: only lighter ones can be taken back in turn.
         self._reconsider(sorted(outweighed, key=lambda domain: domain.ascii))
+
+    def _weight_of(self, domain: Domain, now: float) -> float:
+        tie = self.relationships.tie(ORGANISATION, domain.unicode)
+        return self._weight(tie, now) if tie is not None else 0.0
 
     def _forget_saved_slips(self, real: Domain) -> bool:
         """Take back the correspondents learned from deliveries alone that ``real`` now shows
