@@ -330,8 +330,8 @@ class Guard:
         deliveries to a saved address with two slips in it that the domain is real)."""
         now = time.time()
         learning = self.config.learning
+        learned_before = bool(self._from_deliveries)  # from deliveries alone
         taught: list[Domain] = []
-        unproven = 0  # of them, learned from deliveries alone
         ranked = []
         for domain in domains:
             tie = self.relationships.tie(ORGANISATION, domain.unicode)
@@ -365,9 +365,8 @@ class Guard:
                     self._ruled.add(domain)
                 if not proven:
                     self._from_deliveries.add(domain)
-                    unproven += 1
         self._judged.cache_clear()
-        if taught and len(self._from_deliveries) > unproven:  # some learned before this call
+        if taught and learned_before:
             self._take_back_outweighed(taught, now)
 
     def _take_back_outweighed(self, taught: list[Domain], now: float) -> None:
@@ -393,14 +392,18 @@ class Guard:
         if not outweighed:
             return
         for domain in outweighed:
-            self._index.discard(domain)
-            self._from_deliveries.discard(domain)
+            self._unlearn(domain)
         # Learned again if still no slip: only lighter ones can be taken back in turn.
         self._reconsider(sorted(outweighed, key=lambda domain: domain.ascii))
 
     def _weight_of(self, domain: Domain, now: float) -> float:
         tie = self.relationships.tie(ORGANISATION, domain.unicode)
         return self._weight(tie, now) if tie is not None else 0.0
+
+    def _unlearn(self, domain: Domain) -> None:
+        """Take a learned correspondent out of the index (the caller clears the verdicts)."""
+        self._index.discard(domain)
+        self._from_deliveries.discard(domain)
 
     def _forget_saved_slips(self, real: Domain) -> bool:
         """Take back the correspondents learned from deliveries alone that ``real`` now shows
@@ -428,8 +431,7 @@ class Guard:
             sender = self.relationships.sole_sender(learned.unicode)
             answered = self.relationships.tie(sender, real.unicode) if sender else None
             if answered is not None and not answered.outbound_only:
-                self._from_deliveries.discard(learned)
-                self._index.discard(learned)
+                self._unlearn(learned)
                 forgot = True
         return forgot
 
@@ -525,8 +527,7 @@ class Guard:
         # from it, or the rules still in force, keep it a correspondent).
         ruled, self._ruled = self._ruled, set()
         for domain in ruled:
-            self._index.discard(domain)
-            self._from_deliveries.discard(domain)
+            self._unlearn(domain)
         self._judged.cache_clear()
         self._reconsider(list(ruled))
 
@@ -677,10 +678,7 @@ class Guard:
         if meant not in self._index:  # made by the index: an unlisted host, under a protected one
             host = UNLISTED_HOST_NATS_PER_CHAR * len(meant.subdomain)
             return LOG_PRIOR_PROTECTED - LOG_PRIOR_UNLISTED_HOST - host
-        tie = self.relationships.tie(ORGANISATION, meant.unicode)
-        if tie is None:
-            return LOG_PRIOR_KNOWN
-        return LOG_PRIOR_KNOWN + _history_nats(self._weight(tie, time.time()))
+        return LOG_PRIOR_KNOWN + _history_nats(self._weight_of(meant, time.time()))
 
     def _unknown_to_sender(self, suggestion: str) -> float:
         """The nats (zero or less) a learned correspondent's prior loses for a sender who
