@@ -32,7 +32,7 @@ sys.path.insert(0, str(BENCH))
 from web_views import signed_in, stores, timed  # noqa: E402
 
 from typogate.store import Store  # noqa: E402
-from typogate.store.lookalikes import SeenLookAlike  # noqa: E402
+from typogate.store.records import SeenLookAlike  # noqa: E402
 
 TARGET_MS = 300.0
 STATES = ("mx", "a_only", "no_mail", "null_mx")

@@ -1,7 +1,7 @@
 """The root of every error typogate raises on purpose.
 
 Each part defines its own errors next to the code that raises them (``InvalidAddress`` in
-``domains``, ``HoldError`` in the gateway, ...), all under :class:`TypogateError`, so a
+``domains``, ``UnknownHold`` in the gateway, ...), all under :class:`TypogateError`, so a
 caller can catch everything typogate means to say with one ``except``. Errors that are also
 bad values subclass ``ValueError`` as well.
 """
@@ -24,6 +24,13 @@ class StoreURLError(TypogateError, ValueError):
 
     Here rather than beside the store's engine so that a command can say it without
     importing the database libraries (a tenth of a second of ``typogate check``)."""
+
+
+class HoldError(TypogateError, ValueError):
+    """A hold action that cannot be done; the message says why.
+
+    Here rather than beside the quarantine, like :class:`StoreURLError`: the hold commands
+    catch it without importing the store (half of ``typogate --help``)."""
 
 
 class CannotListen(TypogateError, OSError):

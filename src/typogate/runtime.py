@@ -23,7 +23,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from typogate.config import Config, host_and_port
-from typogate.errors import ConfigError
+from typogate.errors import ConfigError, HoldError
 from typogate.policy import Guard
 from typogate.store.journal import Journal
 from typogate.vocabulary import Adapter, Evidence, MailState
@@ -254,8 +254,6 @@ class Runtime:
         is logged and the intents wait for the next start."""
         if self.store is None or not self.store.holds.intents():
             return
-        from typogate.gateway.quarantine import HoldError
-
         try:
             self.quarantine.finish_interrupted()
         except HoldError as error:

@@ -201,6 +201,24 @@ def test_check_loads_only_its_own_command_module():
     assert not {"typogate.cli.audit", "typogate.cli.gateway", "typogate.cli.web"} & set(loaded)
 
 
+def test_help_lists_every_command_without_loading_the_store_or_its_database_library():
+    # Help imports every command module; the store's SQLAlchemy was a third of its 2 s.
+    code = (
+        "import sys\n"
+        "sys.argv = ['typogate', '--help']\n"
+        "from typogate.cli import main\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(' '.join(m for m in sys.modules if m.split('.')[0] == 'sqlalchemy'\n"
+        "               or m.startswith('typogate.store.')), file=sys.stderr)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert "release-link" in result.stdout and "monitor" in result.stdout
+    assert set(result.stderr.split()) <= {"typogate.store.journal", "typogate.store.records"}
+
+
 def test_bare_domain_gets_the_same_answer_without_a_suggested_address():
     result = run("check", "--json", "army.ml", "john@army.ml")
     bare, address = (json.loads(line) for line in result.stdout.splitlines())

@@ -269,7 +269,7 @@ def test_a_large_watch_is_paged_and_capped(tmp_path):
     store as the monitor records a run: the page shows 25 domains and the likeliest 100
     suggestions at a time, a filter shows one domain's; the API has them all."""
     from typogate.store import Store
-    from typogate.store.lookalikes import SeenLookAlike
+    from typogate.store.records import SeenLookAlike
 
     db = f"sqlite:///{tmp_path / 'store.db'}"
     protected = [f"org{n:02}.example" for n in range(30)]

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from typogate.store import Store
-from typogate.store.lookalikes import LookAlikeSnapshots, SeenLookAlike, WatchedDomain
+from typogate.store.lookalikes import LookAlikeSnapshots
+from typogate.store.records import SeenLookAlike, WatchedDomain
 
 
 def seen(domain: str, state: str, change: str, mx: tuple[str, ...] = ()) -> SeenLookAlike:

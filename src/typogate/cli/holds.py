@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -21,9 +21,12 @@ from typogate.cli.startup import (
     log_like_postsuper,
     open_runtime,
 )
-from typogate.gateway.quarantine import HoldError, Quarantine
-from typogate.runtime import Runtime
+from typogate.errors import HoldError
 from typogate.vocabulary import HoldState
+
+if TYPE_CHECKING:
+    from typogate.gateway.quarantine import Quarantine
+    from typogate.runtime import Runtime
 
 
 def _runtime(db: str | None, config: Path | None) -> tuple[Runtime, Quarantine]:

@@ -46,7 +46,7 @@ from typogate.monitor.lookalikes import DEFAULT_COVERAGE
 from typogate.monitor.mail_state import NameserverError, system_nameservers
 from typogate.monitor.snapshots import Change, changes, kept
 from typogate.policy.lists import Listed, domain_lists
-from typogate.store.lookalikes import SeenLookAlike
+from typogate.store.records import SeenLookAlike
 
 
 @app.command()

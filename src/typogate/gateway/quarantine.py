@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from typogate.errors import TypogateError
+from typogate.errors import HoldError
 from typogate.gateway.logfmt import logfmt
 from typogate.gateway.postfix_queue import PostfixQueue, QueuedMessage, QueueError
 from typogate.store.holds import ActionUnderWay, Holds
@@ -45,10 +45,6 @@ _SESSION_SECONDS = 3600.0
 _CLOCK_SECONDS = 2.0
 # An intent older than this, recorded on another host, was left by a crash there.
 _STALE_SECONDS = 90.0
-
-
-class HoldError(TypogateError, ValueError):
-    """A hold action that cannot be done; the message says why."""
 
 
 class UnknownHold(HoldError):

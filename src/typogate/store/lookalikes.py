@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +17,7 @@ from sqlalchemy import Engine, Row, Select, case, func, insert, select, union_al
 from sqlalchemy.orm import Session
 
 from typogate.store.models import LookAlikeRow, MonitorRunRow
-from typogate.store.records import utc
+from typogate.store.records import MonitorRunRecord, SeenLookAlike, WatchedDomain, utc
 from typogate.vocabulary import Change, MailState
 
 # Names per statement: well under SQLite's limits on terms of a UNION (500) and on
@@ -27,53 +26,6 @@ _UNION_BATCH = 200
 # Read as plain rows, not ORM objects: the newest of each look-alike is read from every
 # run ever kept, and that is most of the time the page and the gateway's start take.
 _ROWS = LookAlikeRow.__table__
-
-
-@dataclass(frozen=True, slots=True)
-class SeenLookAlike:
-    """A look-alike as a run saw it; ``domain`` in A-label form, ``display`` in Unicode.
-
-    ``state`` and ``change`` are the monitor's words (``mx``, ``new``); ``probe`` is the
-    SMTP probe's answer, or None when it was not probed. ``run`` is the run's id.
-    """
-
-    domain: str
-    display: str
-    intended: str
-    probability: float
-    rank: int
-    state: str
-    mx: tuple[str, ...]
-    spf: bool
-    dmarc: bool
-    probe: str | None
-    change: str
-    run: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class MonitorRunRecord:
-    """One run: when, how many protected domains and look-alikes, how many changes."""
-
-    id: int
-    started: datetime
-    finished: datetime
-    protected: int
-    asked: int
-    changes: int
-
-
-@dataclass(frozen=True, slots=True)
-class WatchedDomain:
-    """A protected domain as the monitor last saw its look-alikes: the newest run that kept
-    one of them (``run``, finished at ``seen``), how many exist by their latest observation,
-    and how many of those take mail (``mx``, ``a_only``)."""
-
-    intended: str
-    run: int
-    seen: datetime
-    existing: int
-    accepting: int
 
 
 class LookAlikeSnapshots:

@@ -136,6 +136,53 @@ class TopSender:
     domains: int
 
 
+@dataclass(frozen=True, slots=True)
+class SeenLookAlike:
+    """A look-alike as a run saw it; ``domain`` in A-label form, ``display`` in Unicode.
+
+    ``state`` and ``change`` are the monitor's words (``mx``, ``new``); ``probe`` is the
+    SMTP probe's answer, or None when it was not probed. ``run`` is the run's id.
+    """
+
+    domain: str
+    display: str
+    intended: str
+    probability: float
+    rank: int
+    state: str
+    mx: tuple[str, ...]
+    spf: bool
+    dmarc: bool
+    probe: str | None
+    change: str
+    run: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorRunRecord:
+    """One run: when, how many protected domains and look-alikes, how many changes."""
+
+    id: int
+    started: datetime
+    finished: datetime
+    protected: int
+    asked: int
+    changes: int
+
+
+@dataclass(frozen=True, slots=True)
+class WatchedDomain:
+    """A protected domain as the monitor last saw its look-alikes: the newest run that kept
+    one of them (``run``, finished at ``seen``), how many exist by their latest observation,
+    and how many of those take mail (``mx``, ``a_only``)."""
+
+    intended: str
+    run: int
+    seen: datetime
+    existing: int
+    accepting: int
+
+
 def utc(moment: datetime) -> datetime:
     """``moment`` as an aware UTC time: SQLite hands datetimes back without their zone."""
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

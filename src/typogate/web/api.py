@@ -13,7 +13,8 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from typogate.domains import InvalidAddress
-from typogate.gateway.quarantine import HoldError, Outcome, UnknownHold
+from typogate.errors import HoldError
+from typogate.gateway.quarantine import Outcome, UnknownHold
 from typogate.policy import Rule
 from typogate.vocabulary import Action, HoldSource, HoldState, Mode
 from typogate.web import access

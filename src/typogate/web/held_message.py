@@ -17,8 +17,9 @@ from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
 from pathlib import Path
 
+from typogate.errors import HoldError
 from typogate.gateway.postfix_queue import valid_queue_id
-from typogate.gateway.quarantine import HoldError, Quarantine
+from typogate.gateway.quarantine import Quarantine
 from typogate.store.records import HoldRecord
 
 _MAX_HEADERS = 256 * 1024

@@ -26,7 +26,7 @@ from starlette.exceptions import HTTPException
 from typogate.domains import InvalidAddress, parse_domain
 from typogate.policy.rules import RuleBook
 from typogate.store.accounts import SignedIn
-from typogate.store.lookalikes import SeenLookAlike, WatchedDomain
+from typogate.store.records import SeenLookAlike, WatchedDomain
 from typogate.vocabulary import Action, Change, MailState
 from typogate.web.access import Admin, Context, Viewer
 from typogate.web.api import RuleModel, save_rule

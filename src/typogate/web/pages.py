@@ -13,7 +13,7 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 from starlette.exceptions import HTTPException
 
-from typogate.gateway.quarantine import HoldError
+from typogate.errors import HoldError
 from typogate.store.accounts import SignedIn
 from typogate.vocabulary import Action, HoldState
 from typogate.web.access import (

@@ -15,7 +15,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from itsdangerous import BadSignature, SignatureExpired
 
-from typogate.gateway.quarantine import HoldError, InvalidReleaseLink, link_signer
+from typogate.errors import HoldError
+from typogate.gateway.quarantine import InvalidReleaseLink, link_signer
 from typogate.store.records import HoldRecord, TrailEntry
 from typogate.vocabulary import HoldAction, HoldState
 from typogate.web.access import Context, check_form_token
