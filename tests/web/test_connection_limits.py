@@ -24,6 +24,7 @@ CONFIG = """
 protected = ["army.mil"]
 [gateway]
 policy_listen = "127.0.0.1:{policy}"
+milter_listen = "inet:{milter}@127.0.0.1"
 [web]
 listen = "127.0.0.1:{web}"
 [limits]
@@ -31,13 +32,20 @@ listen = "127.0.0.1:{web}"
 """
 
 
-def start_serve(folder: Path, limits: str = "", open_files: int | None = None):
-    policy, web = free_port(), free_port()
-    (folder / "typogate.toml").write_text(CONFIG.format(policy=policy, web=web, limits=limits))
-    args = ["serve", "--no-milter", "--config", str(folder / "typogate.toml")]
-    args += ["--db", f"sqlite:///{folder / 'typogate.db'}"]
-    server = Server(args, web, folder / "serve.log", open_files=open_files).start()
-    return server, policy, web
+def start_serve(
+    folder: Path, limits: str = "", open_files: int | None = None, milter: bool = False
+):
+    ports = {"policy": free_port(), "web": free_port(), "milter": free_port()}
+    (folder / "typogate.toml").write_text(CONFIG.format(**ports, limits=limits))
+    args = ["serve", "--milter" if milter else "--no-milter"]
+    args += [
+        "--config",
+        str(folder / "typogate.toml"),
+        "--db",
+        f"sqlite:///{folder / 'typogate.db'}",
+    ]
+    server = Server(args, ports["web"], folder / "serve.log", open_files=open_files).start()
+    return server, ports
 
 
 def get(port: int, path: str = "/health") -> str:
@@ -50,17 +58,17 @@ def get(port: int, path: str = "/health") -> str:
 
 def answered_under_flood(tmp_path: Path, floods: dict[str, int], **serve) -> str:
     """The log of a ``serve`` whose policy service answered at once while ``floods`` idle
-    connections ({"web": N, "policy": M}, in that order) held its ports."""
+    connections ({"milter": L, "web": N, "policy": M}, in that order) held its ports."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))
-    server, policy, web = start_serve(tmp_path, **serve)
+    server, ports = start_serve(tmp_path, **serve)
+    policy = ports["policy"]
     flood: list[socket.socket] = []
     try:
         for part, count in floods.items():
-            port = web if part == "web" else policy
             for _ in range(count):
                 try:
-                    flood.append(socket.create_connection(("127.0.0.1", port), timeout=2))
+                    flood.append(socket.create_connection(("127.0.0.1", ports[part]), timeout=2))
                 except OSError:  # refused or unanswered: the port is full, as it may be
                     break
         time.sleep(1)
@@ -101,8 +109,26 @@ def test_floods_on_both_ports_share_the_open_file_limit(tmp_path):
     assert len(fitted) == 2 and sum(fitted) <= 600 - 64 - 2 * 200, log
 
 
+def test_the_milters_connections_from_postfix_are_counted_beside_both_ports(tmp_path):
+    # libmilter takes every connection Postfix opens (one from each smtpd and cleanup
+    # process), a descriptor each, with no bound of its own. The policy service and the
+    # web interface fitted their sessions to the limit as if the milter held none: with
+    # Postfix's connections to the milter open, a flood of both ports ran the process
+    # out of open files.
+    log = answered_under_flood(
+        tmp_path,
+        {"milter": 200, "web": 500, "policy": 600},
+        open_files=800,
+        milter=True,
+    )
+    fitted = re.findall(r"the open-file limit \(800\) leaves room for (\d+) sessions", log)
+    # Room is left whole for 200 milter connections (libmilter refuses no burst).
+    assert len(fitted) == 2 and sum(map(int, fitted)) <= 800 - 64 - 2 * 200 - 200, log
+
+
 def test_a_connection_that_sends_no_request_is_closed_and_others_are_served(tmp_path):
-    server, _, web = start_serve(tmp_path, limits="web_request_seconds = 1\nweb_connections = 3")
+    server, ports = start_serve(tmp_path, limits="web_request_seconds = 1\nweb_connections = 3")
+    web = ports["web"]
     try:
         # The start's probe has gone.
         assert wait_until(lambda: get(web).startswith("HTTP/1.1 200"), within=10)

@@ -36,7 +36,7 @@ from typogate.cli.startup import (
     setup_logging,
 )
 from typogate.gateway import controller
-from typogate.gateway.admission import ALONE, Neighbours
+from typogate.gateway.admission import ALONE, MILTER, Neighbours
 from typogate.gateway.policy_service import PolicyLimits
 from typogate.vocabulary import Adapter
 
@@ -290,9 +290,10 @@ def serve(
             if with_milter:
                 services.append(_milter(runtime, milter_listen or settings.gateway.milter_listen))
             # One process, one open-file limit: each listener fits its sessions beside
-            # the other's (a descriptor a connection, for both).
+            # the others' (a descriptor a connection, for all three).
             limits = settings.limits
-            web_side = Neighbours(1, limits.web_connections) if web else ALONE
+            milter_side = MILTER if with_milter else ALONE
+            web_side = (Neighbours(1, limits.web_connections) if web else ALONE) + milter_side
             policy_at = policy_listen or settings.gateway.policy_listen
             services.append(
                 _policy_listener(runtime, policy_at, None, "--policy-listen", beside=web_side)
@@ -302,7 +303,7 @@ def serve(
 
                 host, port = listen_address(web_listen or settings.web.listen, "--web-listen")
                 announce_first_admin(runtime)
-                policy_side = Neighbours(1, limits.policy_connections)
+                policy_side = Neighbours(1, limits.policy_connections) + milter_side
                 services.append(WebServer(runtime, host, port, beside=policy_side))
     except BaseException:
         runtime.close()

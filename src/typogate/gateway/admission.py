@@ -43,14 +43,26 @@ _TOO_MANY_FROM = "421 4.7.0 {what}: too many connections from {client}, try agai
 
 @dataclass(frozen=True, slots=True)
 class Neighbours:
-    """The other listeners of a process (``serve`` runs the policy service and the web
-    interface in one), whose sessions share its open-file limit."""
+    """The other listeners of a process (``serve`` runs the policy service, the web
+    interface and the milter in one), whose sessions share its open-file limit."""
 
-    listeners: int = 0
-    files: int = 0  # that their sessions may hold at once
+    listeners: int = 0  # that accept a burst of connections to refuse
+    files: int = 0  # that their sessions may hold at once, fitted to the limit in shares
+    unbounded: int = 0  # held by a listener that takes every connection: kept whole
+
+    def __add__(self, other: Neighbours) -> Neighbours:
+        return Neighbours(
+            self.listeners + other.listeners,
+            self.files + other.files,
+            self.unbounded + other.unbounded,
+        )
 
 
 ALONE = Neighbours()  # a listener with the process to itself
+# libmilter takes every connection it is offered, a descriptor and a thread each: it has
+# no bound to fit, and refuses no burst. Postfix opens one from each smtpd process and, for
+# non_smtpd_milters, each cleanup process: up to its default_process_limit (100) of each.
+MILTER = Neighbours(unbounded=2 * 100)
 
 
 class SessionHandler(Protocol):
@@ -131,7 +143,7 @@ def fit_open_files(
     it asks, and a warning names the limit to raise (``LimitNOFILE=`` in a systemd unit).
     """
     mine = total * files_per_session
-    rest = _FILES_OF_THE_REST + (1 + beside.listeners) * _FILES_PER_LISTENER
+    rest = _FILES_OF_THE_REST + (1 + beside.listeners) * _FILES_PER_LISTENER + beside.unbounded
     needed = mine + beside.files + rest
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != resource.RLIM_INFINITY and soft < needed:
