@@ -84,8 +84,8 @@ class WebServer:
     def __init__(
         self, runtime: Runtime, host: str, port: int, *, beside: Neighbours = ALONE
     ) -> None:
-        """``beside``: the process's other listeners (``serve``'s policy service), whose
-        sessions its open-file limit must fit too."""
+        """``beside``: the process's other listeners (``serve``'s policy service and
+        milter), whose sessions its open-file limit must fit too."""
         self.address = f"{host}:{port}"
         app = create_app(runtime)
         # Said once at start-up, where the runtime logs, and on the admin's dashboard.
