@@ -1,0 +1,110 @@
+"""What the ``typogate`` command costs before it does anything: wall-clock seconds of a fresh
+process for the bare interpreter, ``import typogate`` and a few commands, side by side in
+one run, and with ``--against REV`` the same for another revision's ``src`` beside.
+
+    .venv/bin/python bench/startup.py [--rounds 7] [--against 0af47d3] [--json]
+
+Each command runs as the console script runs it (``typogate.cli.main`` with its argv), in
+a fresh interpreter whose ``PYTHONPATH`` is the revision's ``src``. The variants take turns
+for ``--rounds`` rounds and each reports its median, so a noisy second on this shared
+machine does not land on one of them only. ``--against`` checks the revision out into a
+temporary git worktree and removes it afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+REPO = Path(__file__).resolve().parent.parent
+COMMANDS = {
+    "python -c pass": None,
+    "import typogate": "import typogate",
+    "typogate --help": ["--help"],
+    "typogate holds --help": ["holds", "--help"],
+    "typogate check army.ml": ["check", "--json", "john@army.ml"],
+}
+
+
+def _code(command: str | list[str] | None) -> str:
+    if command is None:
+        return "pass"
+    if isinstance(command, str):
+        return command
+    return (
+        f"import sys; sys.argv = ['typogate', *{command!r}]\n"
+        "from typogate.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+    )
+
+
+def _seconds(src: Path, code: str) -> float:
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-c", code], env=env, check=True, stdout=subprocess.DEVNULL, cwd=src
+    )
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--against", help="a git revision measured beside the working tree")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        trees = {"working tree": REPO / "src"}
+        if args.against:
+            other = Path(scratch) / "against"
+            subprocess.run(
+                ["git", "-C", str(REPO), "worktree", "add", "--detach", "-q", str(other)]
+                + [args.against],
+                check=True,
+            )
+            trees[args.against] = other / "src"
+        try:
+            times: dict[tuple[str, str], list[float]] = {}
+            for _ in range(args.rounds):
+                for name, command in COMMANDS.items():
+                    for tree, src in trees.items():
+                        times.setdefault((name, tree), []).append(_seconds(src, _code(command)))
+        finally:
+            if args.against:
+                subprocess.run(
+                    ["git", "-C", str(REPO), "worktree", "remove", "--force", str(other)],
+                    check=True,
+                )
+    medians = {key: statistics.median(values) for key, values in times.items()}
+    if args.json:
+        rows = [{"command": n, "tree": t, "seconds": s} for (n, t), s in medians.items()]
+        print(json.dumps(rows))
+        return
+    table = Table(
+        title=f"typogate start-up: median of {args.rounds} fresh processes",
+        caption="side by side in one run; × = beside the working tree",
+    )
+    table.add_column("command")
+    for tree in trees:
+        table.add_column(f"{tree} s", justify="right")
+    for name in COMMANDS:
+        here = medians[(name, "working tree")]
+        cells = [f"{here:.2f}"]
+        for tree in list(trees)[1:]:
+            cells.append(f"{medians[(name, tree)]:.2f} ({medians[(name, tree)] / here:.2f}×)")
+        table.add_row(name, *cells)
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()
