@@ -162,6 +162,29 @@ def test_the_verdict_names_the_address_as_delivered(guard):
     assert verdict.suggested_recipient == "john@army.mil"
 
 
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        ('"john doe"@army.ml', '"john doe"@army.mil'),
+        ("john doe@army.ml", '"john doe"@army.mil'),  # as Postfix hands it on
+        ('"j@x"@army.ml', '"j@x"@army.mil'),
+        ('".john"@army.ml', '".john"@army.mil'),
+        ('"jo..hn"@army.ml', '"jo..hn"@army.mil'),
+        ('"a\\"b\\\\c"@army.ml', '"a\\"b\\\\c"@army.mil'),
+        ('"john"@army.ml', "john@army.mil"),  # quotes it did not need are not kept
+        ("john.doe+tag@army.ml", "john.doe+tag@army.mil"),
+        ("jöhn@army.ml", "jöhn@army.mil"),  # RFC 6531: UTF-8 is a dot-string's too
+    ],
+)
+def test_the_suggested_address_is_one_the_sender_can_write(guard, typed, meant):
+    # The verdict reads the local part unquoted, as Postfix hands it on; the address it
+    # suggests is for a person to write again, so it must read back as the same mailbox.
+    verdict = guard.evaluate(typed)
+    assert verdict.suggested_recipient == meant
+    again = read_destination(meant)
+    assert (again.local, again.host) == (read_destination(typed).local, "army.mil")
+
+
 def test_mail_that_stays_on_the_mta_or_has_no_domain_name_is_allowed(guard):
     assert guard.evaluate("john@localhost").reason == "allowed.own_host"
     assert guard.evaluate("postmaster").reason == "allowed.own_host"

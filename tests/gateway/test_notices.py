@@ -193,6 +193,22 @@ def test_removed_notice_names_several_wrong_addresses_once(milter_flow):
     assert "john@army.ml" in removed and "kim@exampel.org" in removed
 
 
+def test_the_address_a_notice_suggests_can_be_written_again(milter_flow):
+    # Typogate reads the local part unquoted, as Postfix hands it on ("john doe"); the
+    # sender must be told addresses that are one each, quoted, not two words before an
+    # @-sign, and not that the removed one was delivered to.
+    postfix, sink, _, _ = milter_flow
+    recipients = ['"john doe"@army.ml', "jane@army.mil"]
+    text = MESSAGE.format(to=", ".join(recipients), subject="quoted-local")
+    assert postfix.sendmail("alice@example.org", recipients, text).returncode == 0
+    notice = _notice(sink, "quoted-local")
+    assert notice["Subject"] == 'Not delivered to "john doe"@army.ml: "quoted-local"'
+    body = " ".join(notice.get_content().split())
+    assert 'Probably meant: "john doe"@army.mil' in body
+    assert 'If you meant "john doe"@army.mil: send' in body
+    assert 'To: "john doe"@army.ml, jane@army.mil Delivered to: jane@army.mil What' in body
+
+
 @pytest.fixture(scope="module")
 def policy_flow(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("policy-notices")

@@ -30,7 +30,10 @@ _PSL = PublicSuffixList(only_icann=True, accept_unknown=False, accept_encoded_id
 # The common case, checked without the full validator: a dot-atom local part and an
 # all-ASCII letter-digit-hyphen domain. Anything else (quoted local parts, Unicode,
 # xn-- labels, odd lengths) goes through email-validator, which has the last word.
-_ATEXT_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+_ATEXT = r"A-Za-z0-9!#$%&'*+/=?^_`{|}~\-"  # the hyphen escaped: more follows in a class
+_ATEXT_LOCAL = re.compile(rf"[{_ATEXT}]+(?:\.[{_ATEXT}]+)*")
+# RFC 5321's Dot-string, with RFC 6531's UTF-8 in its atoms: a local part that needs no quotes.
+_DOT_STRING = re.compile(rf"[{_ATEXT}\u0080-\U0010ffff]+(?:\.[{_ATEXT}\u0080-\U0010ffff]+)*")
 _LDH_DOMAIN = re.compile(
     r"(?:(?!xn--)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+(?!xn--)[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?"
 )
@@ -195,6 +198,17 @@ class Destination:
         if not self.host:
             return self.local
         return f"{self.local}@{self.domain.unicode if self.domain else self.host}"
+
+
+def external_form(address: str) -> str:
+    """``address``, whose local part is unquoted as Postfix hands it on (``john doe@army.ml``),
+    as a person writes it: the local part quoted when it is no RFC 5321 Dot-string
+    (``"john doe"@army.ml``), so that it reads back as the same mailbox."""
+    local, at, host = address.rpartition("@")
+    if not at or _DOT_STRING.fullmatch(local):
+        return address
+    quoted = local.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{quoted}"@{host}'
 
 
 # Bounds on what one address may make the reader do: Postfix answers a hostile address

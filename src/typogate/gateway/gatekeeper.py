@@ -232,9 +232,9 @@ class Gatekeeper:
             self.notices.held(record, held, envelope)
         return record
 
-    def removed(self, removed: list[Verdict], envelope: Envelope) -> None:
+    def removed(self, removed: list[Verdict], envelope: Envelope, delivered: list[str]) -> None:
         """Log each recipient removed from a message (Postfix logs nothing for a milter's
-        removal) and have the sender told, in one notice."""
+        removal) and have the sender told, in one notice, that it went to ``delivered``."""
         notice = "queued" if self.notices is not None and envelope.sender else "none"
         for verdict in removed:
             log.info(
@@ -250,4 +250,4 @@ class Gatekeeper:
                 )
             )
         if self.notices is not None:
-            self.notices.removed(removed, envelope)
+            self.notices.removed(removed, envelope, delivered)

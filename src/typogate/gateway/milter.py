@@ -124,11 +124,15 @@ class TypogateMilter(Milter.Base):  # type: ignore[misc]
             refusal = answers.refusal(rejects[0])
             self.setreply(str(refusal.code), refusal.status, refusal.text)
             return Milter.REJECT
+        removed = {given[id(verdict)] for verdict in rejects}
         for verdict in rejects:
             self.delrcpt(f"<{given[id(verdict)]}>")
             self.addheader(*answers.warning_header(verdict))
         if rejects:
-            self.gatekeeper.removed(rejects, envelope)
+            # Which ones are left is known here, in Postfix's spelling; the verdicts name
+            # where mail goes (unquoted, mapped), which need not be spelled the same.
+            delivered = [r for r in self.envelope.recipients if r not in removed]
+            self.gatekeeper.removed(rejects, envelope, delivered)
         return Milter.ACCEPT
 
     def _quarantine(self, holds: list[Verdict], envelope: Envelope) -> int:

@@ -27,6 +27,7 @@ from email.header import decode_header, make_header
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
+from typogate.domains import external_form
 from typogate.gateway.envelope import Envelope
 from typogate.gateway.logfmt import logfmt
 from typogate.policy import Verdict
@@ -73,11 +74,13 @@ class NoticeSender:
         if held.sender:
             self._post(self.compose_held(held, verdicts, envelope), held.sender)
 
-    def removed(self, verdicts: Sequence[Verdict], envelope: Envelope) -> None:
-        """Tell the sender that these recipients were removed from their message (returns
-        at once)."""
+    def removed(
+        self, verdicts: Sequence[Verdict], envelope: Envelope, delivered: Sequence[str]
+    ) -> None:
+        """Tell the sender that these recipients were removed from their message, which
+        went to ``delivered`` (returns at once)."""
         if envelope.sender and verdicts:
-            self._post(self.compose_removed(verdicts, envelope), envelope.sender)
+            self._post(self.compose_removed(verdicts, envelope, delivered), envelope.sender)
 
     def warned(self, verdicts: Sequence[Verdict], envelope: Envelope) -> None:
         """Tell the sender that these recipients, to whom the message went, look like a
@@ -87,7 +90,7 @@ class NoticeSender:
 
     def compose_warned(self, verdicts: Sequence[Verdict], envelope: Envelope) -> EmailMessage:
         """The notice for a message delivered to an address that may be a typing mistake."""
-        wrong = ", ".join(v.recipient for v in verdicts)
+        wrong = ", ".join(external_form(v.recipient) for v in verdicts)
         theirs = _quoted_subject(envelope)
         subject = f"Check the address {wrong}"
         message = self._message(envelope, f"{subject}: {theirs}" if theirs else subject)
@@ -117,7 +120,7 @@ class NoticeSender:
     ) -> EmailMessage:
         """The notice for a held message: what happened, which address looked wrong and
         what it probably should be, the message (recipients, subject, date), what to do."""
-        wrong = ", ".join(v.recipient for v in verdicts)
+        wrong = ", ".join(external_form(v.recipient) for v in verdicts)
         theirs = _quoted_subject(envelope)
         message = self._message(
             envelope,
@@ -133,7 +136,7 @@ class NoticeSender:
             "like a typing mistake.",
             "",
             *_wrong_addresses(verdicts),
-            *_the_message(envelope, held, everyone_got_it=False),
+            *_the_message(envelope, held),
             "What to do",
             "",
         ]
@@ -160,9 +163,12 @@ class NoticeSender:
         _set_text(message, lines)
         return message
 
-    def compose_removed(self, verdicts: Sequence[Verdict], envelope: Envelope) -> EmailMessage:
-        """The notice for recipients removed from a message that went to the others."""
-        wrong = ", ".join(v.recipient for v in verdicts)
+    def compose_removed(
+        self, verdicts: Sequence[Verdict], envelope: Envelope, delivered: Sequence[str]
+    ) -> EmailMessage:
+        """The notice for recipients removed from a message that went to ``delivered``
+        (the others, as the adapter was given them)."""
+        wrong = ", ".join(external_form(v.recipient) for v in verdicts)
         theirs = _quoted_subject(envelope)
         subject = f"Not delivered to {wrong}"
         message = self._message(envelope, f"{subject}: {theirs}" if theirs else subject)
@@ -173,7 +179,7 @@ class NoticeSender:
             "which looks like a typing mistake:" if one else "which look like typing mistakes:",
             "",
             *_wrong_addresses(verdicts),
-            *_the_message(envelope, None, everyone_got_it=True, left_out=verdicts),
+            *_the_message(envelope, None, delivered=delivered),
             "What to do",
             "",
         ]
@@ -275,7 +281,7 @@ def _wrong_addresses(verdicts: Sequence[Verdict]) -> list[str]:
     for verdict in verdicts:
         # The "Did you mean" question is answered on the next line, with the address.
         why = verdict.explanation.removesuffix(f" Did you mean {verdict.suggestion}?")
-        lines += [f"  {verdict.recipient}"]
+        lines += [f"  {external_form(verdict.recipient)}"]
         lines += textwrap.wrap(why, _WIDTH, initial_indent="    ", subsequent_indent="    ")
         meant = _meant(verdict)
         if meant:
@@ -299,7 +305,7 @@ def _meant(verdict: Verdict) -> str | None:
         return verdict.suggested_recipient
     local = verdict.recipient.rpartition("@")[0]
     if verdict.alternatives and local:
-        return " or ".join(f"{local}@{domain}" for domain in verdict.alternatives)
+        return " or ".join(external_form(f"{local}@{domain}") for domain in verdict.alternatives)
     return None
 
 
@@ -307,10 +313,10 @@ def _the_message(
     envelope: Envelope,
     held: HeldMessage | None,
     *,
-    everyone_got_it: bool,
-    left_out: Sequence[Verdict] = (),
+    delivered: Sequence[str] | None = None,
 ) -> list[str]:
-    """The held or trimmed message, as its sender knows it: subject, date, recipients.
+    """The held or trimmed message, as its sender knows it: subject, date, recipients,
+    and for a trimmed one the recipients it was ``delivered`` to.
 
     The milter sees the whole message; the policy service answers at RCPT, before the
     message's headers are sent, and sees one recipient at a time: it says so.
@@ -322,11 +328,12 @@ def _the_message(
         lines += _field("Date", _one_line(envelope.date))
     elif held is not None:
         lines += _field("Sent", held.time.strftime("%d %b %Y %H:%M UTC") + " (when it was held)")
-    recipients = list(envelope.recipients) or ([] if held is None else list(held.recipients))
+    recipients = list(envelope.recipients) or (
+        [] if held is None else [external_form(r) for r in held.recipients]
+    )
     lines += _field("To", ", ".join(recipients))
-    if everyone_got_it:
-        missing = {v.recipient for v in left_out}
-        lines += _field("Delivered to", ", ".join(r for r in recipients if r not in missing))
+    if delivered is not None:
+        lines += _field("Delivered to", ", ".join(delivered))
     elif not envelope.recipients:
         lines += [
             "",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from typogate.domains.names import external_form
 from typogate.vocabulary import Action, Risk
 
 # Stable reason codes besides the typo classes of ``typogate.domains.Slip``; docs/reasons.md.
@@ -106,12 +107,13 @@ class Verdict(NamedTuple):
 
     @property
     def suggested_recipient(self) -> str | None:
-        """The recipient address at the suggested domain (``john@army.mil``); ``None``
-        without a suggestion, or when what was judged is a bare domain, not an address."""
+        """The recipient address at the suggested domain (``john@army.mil``), written as a
+        sender writes it (``"john doe"@army.mil``); ``None`` without a suggestion, or when
+        what was judged is a bare domain, not an address."""
         local, at, _ = self.recipient.rpartition("@")
         if self.judgement.suggestion is None or not at:
             return None
-        return f"{local}@{self.judgement.suggestion}"
+        return external_form(f"{local}@{self.judgement.suggestion}")
 
     @property
     def is_alert(self) -> bool:
