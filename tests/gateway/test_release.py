@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import re
 import shutil
+import smtplib
 import subprocess
 import time
+import uuid
 
 import pytest
 from mta import TYPOGATE, Postfix, Server, Sink, hold_through_postfix, postfix_root
@@ -38,7 +40,7 @@ notice_relay = "127.0.0.1:{smtpd}"
 @pytest.fixture(scope="module")
 def held_flow(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("release")
-    sink = Sink(free_port()).start()
+    sink = Sink(free_port(), smtputf8=True).start()  # a released UTF-8 address arrives
     postfix = Postfix(postfix_root(), free_port(), sink.port)
     config = tmp / "typogate.toml"
     config.write_text(CONFIG.format(postfix=postfix.config_dir, smtpd=postfix.smtpd_port))
@@ -128,3 +130,46 @@ def test_sender_link_releases_once_and_bad_links_are_refused(held_flow):
     with pytest.raises(InvalidReleaseLink, match="expired"):
         quarantine.release_by_link(old, max_age=1)
     store.close()
+
+
+def _offer(port: int, sender: str, recipient: str, marker: str) -> str:
+    """One message over SMTP, with SMTPUTF8 when the recipient needs it; the reply to DATA."""
+    utf8 = "" if recipient.isascii() else " SMTPUTF8"
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+        client.command_encoding = "utf-8"  # the address goes as written
+        client.ehlo("client.example")
+        for line in (f"MAIL FROM:<{sender}>{utf8}", f"RCPT TO:<{recipient}>", "DATA"):
+            code, reply = client.docmd(line)
+            assert code < 400, (line, code, reply)
+        client.send(f"Subject: {marker}\r\n\r\n{marker}\r\n.\r\n".encode())
+        return client.getreply()[1].decode()
+
+
+@pytest.mark.parametrize(
+    "recipient",
+    [
+        '"sue doe"@army.ml',  # Postfix queues the local part unquoted
+        "sue@ARMY.ML",
+        "sue@\uff41\uff52\uff4d\uff59.ml",  # full width: Postfix queues it as typed
+        "sue@army\u200b.ml",  # U+200B, which UTS #46 ignores
+    ],
+)
+def test_a_hold_is_released_however_its_recipient_was_spelled(held_flow, recipient):
+    # The hold names where the mail goes (army.ml); Postfix's queue names the recipient as
+    # the client spelled it. The release must find the message all the same.
+    postfix, sink, config, db = held_flow
+    marker = uuid.uuid4().hex
+    sender = f"s{marker[:8]}@example.org"
+    assert "queued" in _offer(postfix.smtpd_port, sender, recipient, marker)
+    store = Store(db, writer=False)
+    try:
+        deadline = time.monotonic() + 20
+        while not (held := [h for h in store.holds.in_state() if h.sender == sender]):
+            assert time.monotonic() < deadline, "hold not recorded"
+            time.sleep(0.1)
+    finally:
+        store.close()
+    released = cli("release", held[0].hold_id, "--db", db, "--config", str(config))
+    assert released.returncode == 0, released.stderr
+    postfix.flush()
+    sink.wait_for(lambda m: marker.encode() in m.data)

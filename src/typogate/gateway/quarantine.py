@@ -23,11 +23,13 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
+from typogate.domains import InvalidAddress, read_destination
 from typogate.errors import HoldError
 from typogate.gateway.logfmt import logfmt
 from typogate.gateway.postfix_queue import PostfixQueue, QueuedMessage, QueueError
@@ -314,13 +316,25 @@ def _same_envelope(hold: HoldRecord, message: QueuedMessage) -> bool:
     """Whether ``message`` can be the one ``hold`` is about: the same sender, each held
     recipient among its recipients, and begun (MAIL FROM) within a session's length before
     the hold."""
-    if (hold.sender or "").lower() != message.sender.lower():
+    if not _readings(hold.sender or "") & _readings(message.sender):
         return False
-    recipients = {address.lower() for address in message.recipients}
-    if not all(address.lower() in recipients for address in hold.recipients):
+    recipients = set().union(*map(_readings, message.recipients))
+    if not all(_readings(address) & recipients for address in hold.recipients):
         return False
     held_at = hold.time.timestamp()
     return held_at - _SESSION_SECONDS <= message.arrival <= held_at + _CLOCK_SECONDS
+
+
+def _readings(address: str) -> set[str]:
+    """``address`` as the queue spells it and as typogate names it (where it goes:
+    unquoted, its domain mapped, the MTA's own hosts routed through), case folded. A hold
+    names ``sue doe@army.ml`` for what ``postqueue -j`` lists as ``"sue doe"@army.ml``
+    (or ``sue@ａｒｍｙ.ml``)."""
+    found = {address.lower()}
+    with suppress(InvalidAddress):
+        reached = read_destination(address)
+        found.update(d.address.lower() for d in (reached, *reached.alternatives))
+    return found
 
 
 def _after_the_fact(intent: HoldIntent, message: QueuedMessage | None) -> tuple[HoldState, str]:
