@@ -268,3 +268,24 @@ def test_two_audits_in_one_process_with_different_configurations_are_independent
     second = audit([tmp_path / "mail.log"], navy, workers=1)
     assert [f.delivery.recipient for f in first.findings] == ["j.doe@army.ml"]
     assert [f.delivery.recipient for f in second.findings] == ["sam@navy.ml"]
+
+
+def test_a_leak_to_a_domain_with_invisible_characters_is_found(tmp_path: Path):
+    # Copied addresses carry U+200B and soft hyphens; Postfix maps them away (UTS #46) and
+    # delivers to army.ml, and logs the recipient as it was written.
+    (tmp_path / "typogate.toml").write_text(CONFIG)
+    (tmp_path / "mail.log").write_text(
+        "Mar  1 01:00:00 mx1 postfix/qmgr[90]: 8B8: from=<pay@example.org>, size=700, nrcpt=2 (queue active)\n"
+        "Mar  1 01:00:01 mx1 postfix/smtp[105]: 8B8: to=<sue@army\u200b.ml>, relay=mx.army.ml[203.0.113.2]:25, delay=1, delays=0.1/0/0.4/0.5, dsn=2.0.0, status=sent (250 ok)\n"
+        "Mar  1 01:00:01 mx1 postfix/smtp[105]: 8B8: to=<tom@ar\u00admy.ml>, relay=mx.army.ml[203.0.113.2]:25, delay=1, delays=0.1/0/0.4/0.5, dsn=2.0.0, status=sent (250 ok)\n",
+        encoding="utf-8",
+    )
+    done = run("audit", "mail.log", "--config", "typogate.toml", "--out", "out", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    found = [
+        (r["recipient"], r["intended_domain"], r["status"]) for r in findings(tmp_path / "out")
+    ]
+    assert found == [
+        ("sue@army\u200b.ml", "army.mil", "sent"),
+        ("tom@ar\u00admy.ml", "army.mil", "sent"),
+    ]

@@ -185,6 +185,18 @@ def test_the_suggested_address_is_one_the_sender_can_write(guard, typed, meant):
     assert (again.local, again.host) == (read_destination(typed).local, "army.mil")
 
 
+@pytest.mark.parametrize(
+    "typed",
+    ["army\u200b.ml", "ar\u00admy.ml", "army.ml\ufeff", "army\u2060.ml", "\uff41rmy.ml"],
+)
+def test_a_bare_domain_is_judged_as_postfix_maps_it(guard, typed):
+    # A Postfix log names the domain as typed; mail to it went to army.ml. The audit asks
+    # about the bare domain, and must hear what the gateway says of the address.
+    verdict = guard.judge_domain(typed)
+    assert (verdict.domain, verdict.suggestion) == ("army.ml", "army.mil")
+    assert verdict.action is guard.evaluate(f"john@{typed}").action is Action.REJECT
+
+
 def test_mail_that_stays_on_the_mta_or_has_no_domain_name_is_allowed(guard):
     assert guard.evaluate("john@localhost").reason == "allowed.own_host"
     assert guard.evaluate("postmaster").reason == "allowed.own_host"

@@ -541,7 +541,7 @@ class Guard:
         the cache's memory is bounded by its size whatever the input."""
         key = text.strip().lower()
         if len(key) > MAX_DOMAIN_LENGTH:  # padded inside (soft hyphens) or not a domain
-            key = _parse(text).ascii
+            key = _parse_host(text).ascii
         return self._judged(key)
 
     @staticmethod
@@ -554,7 +554,7 @@ class Guard:
     def _judge_domain(self, text: str, *, ruled: bool = True) -> DomainVerdict:
         """The verdict for a domain text; with ``ruled`` false, the model's alone: no rule,
         and nothing learned only because a rule allowed it."""
-        domain = _parse(text)  # the verdict is cached by this text: no second parse
+        domain = _parse_host(text)  # the verdict is cached by this text: no second parse
         name = domain.unicode
         rule = self._rule_for(domain) if self._rule_for and ruled else None
         if rule is not None and rule.action is Action.ALLOW:
@@ -1124,6 +1124,13 @@ def _own_hosts(texts: list[str]) -> list[str]:
                 f"config: gateway.own_domains: {text!r} is not a host name: {error.reason}"
             ) from None
     return hosts
+
+
+def _parse_host(text: str) -> Domain:
+    """A domain as Postfix maps it before delivering (UTS #46): the characters it ignores
+    (U+200B, U+00AD, U+FEFF) gone, full-width letters narrowed, as :func:`host_name` does
+    for an address; a log names the domain as it was typed."""
+    return _parse(text if text.isascii() else host_name(text))
 
 
 def _parse_listed(listed: list[Listed]) -> list[Domain]:
