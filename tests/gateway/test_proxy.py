@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import smtplib
 import time
 
 import pytest
@@ -96,5 +97,68 @@ def test_postfix_as_smarthost_client_bounces_the_typo_recipient(tmp_path):
         assert sink.to("john@army.ml") == []
     finally:
         postfix.remove()
+        proxy.stop()
+        sink.stop()
+
+
+def _talk(port: int, lines: list[str], content: str) -> list[tuple[int, str]]:
+    """One SMTP session, the lines written as they are (UTF-8); each reply, and the reply
+    to the message when DATA was accepted."""
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+        client.command_encoding = "utf-8"
+        client.ehlo("client.example")
+        replies = []
+        for line in lines:
+            code, reply = client.docmd(line)
+            replies.append((code, reply.decode()))
+            if line == "DATA" and code == 354:
+                client.send(f"{content}\r\n.\r\n".encode())
+                code, reply = client.getreply()
+                replies.append((code, reply.decode()))
+        return replies
+
+
+def test_internationalised_mail_is_judged_and_relayed(tmp_path):
+    # RFC 6531: a client that says SMTPUTF8 may write UTF-8 addresses. The proxy used to
+    # refuse them all ("SMTPUTF8 disabled"): mail to jöhn@bücher.de could not pass at all.
+    sink = Sink(free_port(), smtputf8=True).start()
+    proxy = start_proxy(tmp_path, sink.port)
+    try:
+        replies = _talk(
+            proxy.port,
+            [
+                "MAIL FROM:<alice@example.org> SMTPUTF8",
+                "RCPT TO:<jöhn@bücher.de>",
+                "RCPT TO:<ivan@аrmy.mil>",  # a Cyrillic а
+                "DATA",
+            ],
+            "Subject: utf8\r\n\r\nvia proxy, UTF-8",
+        )
+        assert [code for code, _ in replies] == [250, 250, 550, 354, 250], replies
+        assert "did you mean army.mil?" in replies[2][1]
+        delivered = sink.wait_for(lambda m: b"via proxy, UTF-8" in m.data)
+        assert delivered.recipients == ["jöhn@bücher.de"]
+        # Without SMTPUTF8 a UTF-8 address is refused as RFC 6531 says, not judged or passed.
+        replies = _talk(
+            proxy.port,
+            ["MAIL FROM:<alice@example.org>", "RCPT TO:<ivan@аrmy.mil>", "RCPT TO:<jo@army.mil>"],
+            "",
+        )
+        assert [reply for _, reply in replies][1] == "5.6.7 a non-ASCII address needs SMTPUTF8"
+        assert [code for code, _ in replies] == [250, 553, 250], replies
+        assert "Traceback" not in proxy.log_path.read_text()
+    finally:
+        proxy.stop()
+        sink.stop()
+
+
+def test_a_next_hop_without_smtputf8_refuses_what_needs_it(tmp_path):
+    sink = Sink(free_port()).start()  # no SMTPUTF8
+    proxy = start_proxy(tmp_path, sink.port)
+    try:
+        replies = _talk(proxy.port, ["MAIL FROM:<alice@example.org> SMTPUTF8"], "")
+        assert replies[0][0] >= 500, replies  # the next hop's refusal, passed on
+        assert sink.messages == []
+    finally:
         proxy.stop()
         sink.stop()

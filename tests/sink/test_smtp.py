@@ -108,3 +108,24 @@ def test_a_real_registrant_gets_its_mail_through_its_own_server(sink_in):
         assert b"ten boxes" in delivered.data
     finally:
         registrant.stop()
+
+
+def test_a_registrants_utf8_recipient_is_forwarded_too(sink_in):
+    # The forward said SMTPUTF8 to the registrant's server but wrote RCPT in ASCII: a UTF-8
+    # recipient failed to encode and the sender was told 451, again and again.
+    registrant = Sink(free_port(), smtputf8=True).start()
+    try:
+        sink = sink_in(serve=forwarded("armyshop.ml", registrant.port))
+        with smtplib.SMTP("127.0.0.1", sink.port, timeout=10) as client:
+            client.ehlo("mail.sender.example")
+            refused = client.sendmail(
+                "alice@sender.example",
+                ["bestellung-jörg@armyshop.ml"],
+                b"Subject: order\r\n\r\nzehn Kisten\r\n",
+                mail_options=["SMTPUTF8"],
+            )
+        assert refused == {}
+        delivered = registrant.wait_for(lambda m: b"zehn Kisten" in m.data)
+        assert delivered.recipients == ["bestellung-jörg@armyshop.ml"]
+    finally:
+        registrant.stop()

@@ -19,6 +19,8 @@ _STATUS_BLOCKED = "5.7.1"
 # 4.1.3/5.1.3 "bad destination mailbox address syntax": where the mail goes cannot be read.
 _STATUS_UNREADABLE = {Unreadable.DEFER: (450, "4.1.3"), Unreadable.REJECT: (550, "5.1.3")}
 _MAX_TEXT = 400  # SMTP reply lines stay well under 512 octets with code and status
+# RFC 6531 3.7.4.1: a UTF-8 address in a transaction that did not ask for SMTPUTF8.
+NEEDS_SMTPUTF8 = "553 5.6.7 a non-ASCII address needs SMTPUTF8"
 
 
 @dataclass(frozen=True, slots=True)

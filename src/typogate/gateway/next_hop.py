@@ -21,9 +21,10 @@ FAILURES = (aiosmtplib.SMTPException, OSError)
 class NextHop:
     """One SMTP session with ``address`` (host, port), begun with the client's sender."""
 
-    def __init__(self, address: tuple[str, int], client: aiosmtplib.SMTP) -> None:
+    def __init__(self, address: tuple[str, int], client: aiosmtplib.SMTP, encoding: str) -> None:
         self.address = address
         self.client = client
+        self._encoding = encoding  # UTF-8 addresses once the sender said SMTPUTF8
 
     @classmethod
     async def open(
@@ -34,20 +35,28 @@ class NextHop:
         options: list[str] | None = None,
         timeout: float = 60.0,
     ) -> tuple[NextHop, aiosmtplib.SMTPResponse]:
-        """Connect, greet and give the sender (``""`` for a bounce); the session and the
-        next hop's reply to MAIL. Raises what :data:`FAILURES` name, or ``ValueError`` for a
+        """Connect, greet and give the sender (``""`` for a bounce) with the client's MAIL
+        ``options`` (``SMTPUTF8``, ``BODY=8BITMIME``, ``SIZE=``); the session and the next
+        hop's reply to MAIL. Raises what :data:`FAILURES` name, or ``ValueError`` for a
         sender aiosmtplib cannot write; the connection never outlives a failure or a
         cancellation (the client went away meanwhile)."""
         host, port = address
+        options = options or []
+        encoding = "utf-8" if "SMTPUTF8" in (option.upper() for option in options) else "ascii"
         client = aiosmtplib.SMTP(hostname=host, port=port, timeout=timeout, start_tls=False)
         try:
             await client.connect()
             await client.ehlo()
-            reply = await client.mail(sender, options=options or [])
+            reply = await client.mail(sender, options=options, encoding=encoding)
         except BaseException:
             client.close()
             raise
-        return cls(address, client), reply
+        return cls(address, client, encoding), reply
+
+    async def rcpt(self, recipient: str) -> aiosmtplib.SMTPResponse:
+        """Give one recipient; the next hop's reply. Raises what :data:`FAILURES` name, or
+        ``ValueError`` for an address that needs SMTPUTF8 the sender did not ask for."""
+        return await self.client.rcpt(recipient, encoding=self._encoding)
 
     async def deliver(self, content: bytes, unreachable: str) -> str:
         """Send the message and end the session; the client's answer: the next hop's reply,

@@ -86,9 +86,13 @@ class ProxyHandler:
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
         await self.end_session(session)
+        if not address.isascii() and "SMTPUTF8" not in options:
+            return answers.NEEDS_SMTPUTF8
         sender = "" if address.strip("<> ") == "" else address  # bounces: MAIL FROM:<>
         try:
-            hop, reply = await NextHop.open(self.next_hop, sender, timeout=self.timeout)
+            hop, reply = await NextHop.open(
+                self.next_hop, sender, options=options, timeout=self.timeout
+            )
         except ValueError as error:
             return f"501 5.1.7 {answers.one_line(str(error))}"
         except FAILURES as error:
@@ -105,6 +109,8 @@ class ProxyHandler:
         relay = self._relays.get(id(session))
         if relay is None:
             return "503 5.5.1 MAIL first"
+        if not address.isascii() and not envelope.smtp_utf8:
+            return answers.NEEDS_SMTPUTF8  # never waved through: not judged, not relayed
         mail = MailEnvelope(
             sender=(envelope.mail_from or "").strip("<>") or None,
             client_address=client_address(session.peer) or None,
@@ -120,7 +126,7 @@ class ProxyHandler:
         if decision is not None and action in (Action.REJECT, Action.HOLD):
             return str(answers.refusal(decision.verdict))
         try:
-            reply = await relay.hop.client.rcpt(address)
+            reply = await relay.hop.rcpt(address)
         except FAILURES as error:
             return refusal_of(error) or _NEXT_HOP_DOWN
         if decision is not None and action is Action.WARN:
@@ -162,6 +168,7 @@ class ProxySession(AdmittedSMTP):
             handler,
             handler.admission,
             decode_data=False,
+            enable_SMTPUTF8=True,  # RFC 6531, passed on to the next hop with MAIL
             data_size_limit=handler.limits.max_message_bytes,
             timeout=handler.limits.idle_seconds,
         )

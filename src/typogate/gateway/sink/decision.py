@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typogate.config import Served, host_and_port
 from typogate.domains import Domain, InvalidAddress, parse_address, parse_domain
 from typogate.errors import ConfigError
-from typogate.gateway.answers import one_line
+from typogate.gateway.answers import NEEDS_SMTPUTF8, one_line
 from typogate.policy import Guard
 from typogate.store.sink_log import SinkOutcome
 from typogate.vocabulary import Action, SinkChoice
@@ -82,7 +82,7 @@ class SinkPolicy:
         local, domain = parsed.local, parsed.domain
         if not utf8 and not local.isascii():
             # RFC 6531: a non-ASCII address needs the SMTPUTF8 extension.
-            reply = "553 5.6.7 a non-ASCII address needs SMTPUTF8"
+            reply = NEEDS_SMTPUTF8
             return Answer(SinkOutcome.INVALID, reply, reply, local, domain.unicode)
         typed = _protocol_text(recipient[recipient.rfind("@") + 1 :].strip(" <>"), utf8, 255)
         lookalike = domain.unicode if utf8 else domain.ascii

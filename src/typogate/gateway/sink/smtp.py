@@ -112,7 +112,7 @@ class SinkHandler:
                     timeout=self.timeout,
                 )
                 self._forwards[id(session)] = forward
-            reply = await forward.client.rcpt(address)
+            reply = await forward.rcpt(address)
         except (*FAILURES, ValueError) as error:
             log.warning("sink: forwarding to %s:%d: %s", *next_hop, error)
             refused = refusal_of(error)
