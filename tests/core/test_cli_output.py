@@ -101,6 +101,11 @@ def test_every_commands_help_reads_at_80_columns():
         ]
         if not lines:
             continue
-        shown = [line.strip() for line in run(*words, "--help").stdout.decode().splitlines()]
+        help_text = run(*words, "--help").stdout.decode()
+        shown = [line.strip() for line in help_text.splitlines()]
         broken += [(" ".join(words), line) for line in lines if line not in shown]
+        # Rich cuts a word wider than its column with an ellipsis: in the options table a
+        # long type (<us-gov|providers|none>) left the help a narrow column, and paths
+        # such as /etc/typogate/typogate.toml were cut off.
+        broken += [(" ".join(words), line) for line in help_text.splitlines() if "…" in line]
     assert not broken, "\n".join(f"{words}: {line}" for words, line in broken)

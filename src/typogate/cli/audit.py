@@ -48,11 +48,17 @@ def audit(
     columns: Annotated[
         str | None,
         typer.Option(
-            "--columns", help="For --format csv: time=COL,sender=COL,recipient=COL,status=COL."
+            "--columns",
+            metavar="SPEC",
+            help="For --format csv, the columns: time=COL, sender=COL, recipient=COL and "
+            "status=COL, joined by commas (recipient=To,time=Date).",
         ),
     ] = None,
     part_bytes: Annotated[
-        int, typer.Option("--part-bytes", min=64, help="Bytes per partition of a plain log file.")
+        int,
+        typer.Option(
+            "--part-bytes", min=64, metavar="BYTES", help="Bytes per partition of a plain log file."
+        ),
     ] = PART_BYTES,
     config: ConfigFile = None,
     protect: ProtectFiles = None,

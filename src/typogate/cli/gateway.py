@@ -101,7 +101,10 @@ def _serve(runtime: Runtime, services: list[Service]) -> None:
 @app.command()
 def policy(
     listen: Annotated[
-        str | None, typer.Option("--listen", help="HOST:PORT (default gateway.policy_listen).")
+        str | None,
+        typer.Option(
+            "--listen", metavar="HOST:PORT", help="Where to listen (default gateway.policy_listen)."
+        ),
     ] = None,
     mode: ModeChoice = None,
     config: ConfigFile = None,
@@ -113,6 +116,7 @@ def policy(
         typer.Option(
             "--max-connections",
             min=1,
+            metavar="N",
             help="Connections served at once (default 512: policy_connections in \\[limits]).",
         ),
     ] = None,
@@ -144,7 +148,9 @@ def milter(
     listen: Annotated[
         str | None,
         typer.Option(
-            "--listen", help="Milter socket, inet:PORT@HOST (default gateway.milter_listen)."
+            "--listen",
+            metavar="SOCKET",
+            help="Milter socket, inet:PORT@HOST (default gateway.milter_listen).",
         ),
     ] = None,
     mode: ModeChoice = None,
@@ -175,12 +181,17 @@ def milter(
 @app.command()
 def proxy(
     listen: Annotated[
-        str | None, typer.Option("--listen", help="HOST:PORT (default gateway.proxy_listen).")
+        str | None,
+        typer.Option(
+            "--listen", metavar="HOST:PORT", help="Where to listen (default gateway.proxy_listen)."
+        ),
     ] = None,
     next_hop: Annotated[
         str | None,
         typer.Option(
-            "--next-hop", help="HOST:PORT every message is relayed to (gateway.next_hop)."
+            "--next-hop",
+            metavar="HOST:PORT",
+            help="Where every message is relayed to (gateway.next_hop).",
         ),
     ] = None,
     mode: ModeChoice = None,
@@ -244,6 +255,7 @@ def serve(
         str | None,
         typer.Option(
             "--policy-listen",
+            metavar="HOST:PORT",
             help="The policy service's HOST:PORT (default gateway.policy_listen).",
             show_default=False,
         ),
@@ -252,6 +264,7 @@ def serve(
         str | None,
         typer.Option(
             "--milter-listen",
+            metavar="SOCKET",
             help="The milter's socket, inet:PORT@HOST (default gateway.milter_listen).",
             show_default=False,
         ),
@@ -260,6 +273,7 @@ def serve(
         str | None,
         typer.Option(
             "--web-listen",
+            metavar="HOST:PORT",
             help="The web interface's HOST:PORT (default web.listen).",
             show_default=False,
         ),

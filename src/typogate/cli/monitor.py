@@ -59,6 +59,7 @@ def monitor(
         list[str] | None,
         typer.Option(
             "--nameserver",
+            metavar="ADDRESS",
             help="DNS server to ask, HOST[:PORT] (an IP address). Repeatable. "
             "Default: this machine's resolvers.",
             show_default=False,
@@ -75,6 +76,7 @@ def monitor(
         float,
         typer.Option(
             "--coverage",
+            metavar="SHARE",
             min=0.01,
             max=1.0,
             help="Keep the likeliest look-alikes until they hold this share of the "
@@ -101,12 +103,16 @@ def monitor(
         ),
     ] = False,
     probe_port: Annotated[
-        int, typer.Option("--probe-port", min=1, max=65535, help="SMTP port for --probe-smtp.")
+        int,
+        typer.Option(
+            "--probe-port", min=1, max=65535, metavar="PORT", help="SMTP port for --probe-smtp."
+        ),
     ] = 25,
     webhook: Annotated[
         str | None,
         typer.Option(
             "--webhook",
+            metavar="URL",
             help="POST the changes as JSON here, when there are any.",
             show_default=False,
         ),
@@ -114,23 +120,35 @@ def monitor(
     mail_to: Annotated[
         str | None,
         typer.Option(
-            "--mail-to", help="Mail the changes here, when there are any.", show_default=False
+            "--mail-to",
+            metavar="ADDRESS",
+            help="Mail the changes here, when there are any.",
+            show_default=False,
         ),
     ] = None,
     mail_relay: Annotated[
-        str, typer.Option("--mail-relay", help="HOST:PORT that relays the alert mail.")
+        str,
+        typer.Option(
+            "--mail-relay", metavar="HOST:PORT", help="The mail server that relays the alert mail."
+        ),
     ] = "127.0.0.1:25",
     mail_from: Annotated[
-        str, typer.Option("--mail-from", help="Sender of the alert mail.")
+        str, typer.Option("--mail-from", metavar="ADDRESS", help="Sender of the alert mail.")
     ] = "typogate@localhost",
     concurrency: Annotated[
-        int, typer.Option("--concurrency", min=1, max=4096, help="DNS questions in flight at once.")
+        int,
+        typer.Option(
+            "--concurrency", min=1, max=4096, metavar="N", help="DNS questions in flight at once."
+        ),
     ] = 256,
     timeout: Annotated[
-        float, typer.Option("--timeout", min=0.05, help="Seconds to wait for one DNS answer.")
+        float,
+        typer.Option(
+            "--timeout", min=0.05, metavar="SECONDS", help="Seconds to wait for one DNS answer."
+        ),
     ] = 2.0,
     tries: Annotated[
-        int, typer.Option("--tries", min=1, max=10, help="Tries per DNS question.")
+        int, typer.Option("--tries", min=1, max=10, metavar="N", help="Tries per DNS question.")
     ] = 3,
     dask: Annotated[
         bool, typer.Option("--dask", help="Run the partitions on Dask (see --scheduler).")
@@ -139,13 +157,16 @@ def monitor(
         str | None,
         typer.Option(
             "--scheduler",
+            metavar="URL",
             help="Dask scheduler, tcp://HOST:PORT (implies --dask; else a LocalCluster).",
             show_default=False,
         ),
     ] = None,
     workers: Annotated[
         int | None,
-        typer.Option("--workers", min=1, help="Processes here, or LocalCluster workers."),
+        typer.Option(
+            "--workers", min=1, metavar="N", help="Processes here, or LocalCluster workers."
+        ),
     ] = None,
 ) -> None:
     """Which look-alikes of your domains exist, and would they take your mail?

@@ -14,6 +14,7 @@ ConfigFile = Annotated[
     typer.Option(
         "--config",
         "-c",
+        metavar="FILE",
         help="TOML configuration (docs/configuration.md). Default: the file $TYPOGATE_CONFIG "
         "names, else /etc/typogate/typogate.toml when it exists, else built-in defaults.",
         show_default=False,
@@ -23,6 +24,7 @@ ProtectFiles = Annotated[
     list[Path] | None,
     typer.Option(
         "--protect",
+        metavar="FILE",
         help="File of protected domains, one a line, # comments. Repeatable; adds to the config. "
         "With any protected list given, no built-in list is used.",
         show_default=False,
@@ -31,14 +33,18 @@ ProtectFiles = Annotated[
 KnownFiles = Annotated[
     list[Path] | None,
     typer.Option(
-        "--known", help="File of known correspondent domains. Repeatable.", show_default=False
+        "--known",
+        metavar="FILE",
+        help="File of known correspondent domains. Repeatable.",
+        show_default=False,
     ),
 ]
 ProfileName = Annotated[
     Profile | None,
     typer.Option(
         "--profile",
-        help="Built-in lists (default us-gov, when nothing is protected).",
+        metavar="PROFILE",
+        help="Built-in lists: us-gov (the default when nothing is protected), providers or none.",
         show_default=False,
     ),
 ]
@@ -48,6 +54,7 @@ Db = Annotated[
     str | None,
     typer.Option(
         "--db",
+        metavar="URL",
         help="The store: sqlite:///PATH or postgresql://USER@HOST/DB. Default: store.url of "
         "the configuration, else sqlite:///typogate.db in this folder.",
         show_default=False,
@@ -59,6 +66,7 @@ OptionalDb = Annotated[
     str | None,
     typer.Option(
         "--db",
+        metavar="URL",
         help="A store (sqlite:///PATH, postgresql://...; default store.url of the "
         "configuration): judge with its learned correspondents and rules, and record there "
         "instead of the gateway.journal file.",
@@ -67,7 +75,11 @@ OptionalDb = Annotated[
 ]
 ModeChoice = Annotated[
     Mode | None,
-    typer.Option("--mode", help="enforce (default), or audit: decide and log, change nothing."),
+    typer.Option(
+        "--mode",
+        metavar="MODE",
+        help="enforce (default), or audit: decide and log, change nothing.",
+    ),
 ]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Log every request.")]
 Json = Annotated[bool, typer.Option("--json", help="Machine-readable output (JSON).")]
