@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import signal
+import smtplib
 import socket
 import subprocess
 import sys
@@ -348,6 +349,23 @@ def swaks(
         text=True,
         timeout=60,
     )
+
+
+def talk(port: int, lines: list[str], content: str = "") -> list[tuple[int, str]]:
+    """One SMTP session after EHLO, each line written as it is (UTF-8, for SMTPUTF8
+    addresses); every reply, and after DATA's 354 the reply to ``content``."""
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+        client.command_encoding = "utf-8"
+        client.ehlo("client.example")
+        replies = []
+        for line in lines:
+            code, reply = client.docmd(line)
+            replies.append((code, reply.decode()))
+            if line == "DATA" and code == 354:
+                client.send(f"{content}\r\n.\r\n".encode())
+                code, reply = client.getreply()
+                replies.append((code, reply.decode()))
+        return replies
 
 
 def hold_through_postfix(

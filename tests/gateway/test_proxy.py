@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import re
 import shutil
-import smtplib
 import time
 
 import pytest
-from mta import Postfix, Server, Sink, postfix_root, swaks
+from mta import Postfix, Server, Sink, postfix_root, swaks, talk
 from ports import free_port
 
 CONFIG = """
@@ -101,30 +100,13 @@ def test_postfix_as_smarthost_client_bounces_the_typo_recipient(tmp_path):
         sink.stop()
 
 
-def _talk(port: int, lines: list[str], content: str) -> list[tuple[int, str]]:
-    """One SMTP session, the lines written as they are (UTF-8); each reply, and the reply
-    to the message when DATA was accepted."""
-    with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
-        client.command_encoding = "utf-8"
-        client.ehlo("client.example")
-        replies = []
-        for line in lines:
-            code, reply = client.docmd(line)
-            replies.append((code, reply.decode()))
-            if line == "DATA" and code == 354:
-                client.send(f"{content}\r\n.\r\n".encode())
-                code, reply = client.getreply()
-                replies.append((code, reply.decode()))
-        return replies
-
-
 def test_internationalised_mail_is_judged_and_relayed(tmp_path):
     # RFC 6531: a client that says SMTPUTF8 may write UTF-8 addresses. The proxy used to
     # refuse them all ("SMTPUTF8 disabled"): mail to jöhn@bücher.de could not pass at all.
     sink = Sink(free_port(), smtputf8=True).start()
     proxy = start_proxy(tmp_path, sink.port)
     try:
-        replies = _talk(
+        replies = talk(
             proxy.port,
             [
                 "MAIL FROM:<alice@example.org> SMTPUTF8",
@@ -139,7 +121,7 @@ def test_internationalised_mail_is_judged_and_relayed(tmp_path):
         delivered = sink.wait_for(lambda m: b"via proxy, UTF-8" in m.data)
         assert delivered.recipients == ["jöhn@bücher.de"]
         # Without SMTPUTF8 a UTF-8 address is refused as RFC 6531 says, not judged or passed.
-        replies = _talk(
+        replies = talk(
             proxy.port,
             ["MAIL FROM:<alice@example.org>", "RCPT TO:<ivan@аrmy.mil>", "RCPT TO:<jo@army.mil>"],
             "",
@@ -156,7 +138,7 @@ def test_a_next_hop_without_smtputf8_refuses_what_needs_it(tmp_path):
     sink = Sink(free_port()).start()  # no SMTPUTF8
     proxy = start_proxy(tmp_path, sink.port)
     try:
-        replies = _talk(proxy.port, ["MAIL FROM:<alice@example.org> SMTPUTF8"], "")
+        replies = talk(proxy.port, ["MAIL FROM:<alice@example.org> SMTPUTF8"], "")
         assert replies[0][0] >= 500, replies  # the next hop's refusal, passed on
         assert sink.messages == []
     finally:

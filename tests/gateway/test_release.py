@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import re
 import shutil
-import smtplib
 import subprocess
 import time
 import uuid
 
 import pytest
-from mta import TYPOGATE, Postfix, Server, Sink, hold_through_postfix, postfix_root
+from mta import TYPOGATE, Postfix, Server, Sink, hold_through_postfix, postfix_root, talk
 from ports import free_port
 
 from typogate.gateway.postfix_queue import PostfixQueue
@@ -132,19 +131,6 @@ def test_sender_link_releases_once_and_bad_links_are_refused(held_flow):
     store.close()
 
 
-def _offer(port: int, sender: str, recipient: str, marker: str) -> str:
-    """One message over SMTP, with SMTPUTF8 when the recipient needs it; the reply to DATA."""
-    utf8 = "" if recipient.isascii() else " SMTPUTF8"
-    with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
-        client.command_encoding = "utf-8"  # the address goes as written
-        client.ehlo("client.example")
-        for line in (f"MAIL FROM:<{sender}>{utf8}", f"RCPT TO:<{recipient}>", "DATA"):
-            code, reply = client.docmd(line)
-            assert code < 400, (line, code, reply)
-        client.send(f"Subject: {marker}\r\n\r\n{marker}\r\n.\r\n".encode())
-        return client.getreply()[1].decode()
-
-
 @pytest.mark.parametrize(
     "recipient",
     [
@@ -160,7 +146,10 @@ def test_a_hold_is_released_however_its_recipient_was_spelled(held_flow, recipie
     postfix, sink, config, db = held_flow
     marker = uuid.uuid4().hex
     sender = f"s{marker[:8]}@example.org"
-    assert "queued" in _offer(postfix.smtpd_port, sender, recipient, marker)
+    utf8 = "" if recipient.isascii() else " SMTPUTF8"
+    lines = [f"MAIL FROM:<{sender}>{utf8}", f"RCPT TO:<{recipient}>", "DATA"]
+    replies = talk(postfix.smtpd_port, lines, f"Subject: {marker}\r\n\r\n{marker}")
+    assert "queued" in replies[-1][1], replies
     store = Store(db, writer=False)
     try:
         deadline = time.monotonic() + 20
