@@ -316,16 +316,16 @@ def _same_envelope(hold: HoldRecord, message: QueuedMessage) -> bool:
     """Whether ``message`` can be the one ``hold`` is about: the same sender, each held
     recipient among its recipients, and begun (MAIL FROM) within a session's length before
     the hold."""
-    if not _readings(hold.sender or "") & _readings(message.sender):
+    if not _spellings(hold.sender or "") & _spellings(message.sender):
         return False
-    recipients = set().union(*map(_readings, message.recipients))
-    if not all(_readings(address) & recipients for address in hold.recipients):
+    recipients = set().union(*map(_spellings, message.recipients))
+    if not all(_spellings(address) & recipients for address in hold.recipients):
         return False
     held_at = hold.time.timestamp()
     return held_at - _SESSION_SECONDS <= message.arrival <= held_at + _CLOCK_SECONDS
 
 
-def _readings(address: str) -> set[str]:
+def _spellings(address: str) -> set[str]:
     """``address`` as the queue spells it and as typogate names it (where it goes:
     unquoted, its domain mapped, the MTA's own hosts routed through), case folded. A hold
     names ``sue doe@army.ml`` for what ``postqueue -j`` lists as ``"sue doe"@army.ml``
