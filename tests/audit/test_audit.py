@@ -289,3 +289,22 @@ def test_a_leak_to_a_domain_with_invisible_characters_is_found(tmp_path: Path):
         ("sue@army\u200b.ml", "army.mil", "sent"),
         ("tom@ar\u00admy.ml", "army.mil", "sent"),
     ]
+
+
+def test_a_quoted_local_part_is_read_as_postfix_logs_it(tmp_path: Path):
+    # Postfix logs a local part that needs quotes with them, spaces and all (seen in a real
+    # Postfix's log: tests/gateway/test_release.py sends such mail). It was "malformed".
+    (tmp_path / "typogate.toml").write_text(CONFIG)
+    (tmp_path / "mail.log").write_text(
+        'Mar  1 01:00:00 mx1 postfix/qmgr[90]: 8B8: from=<"pay desk"@example.org>, size=700, nrcpt=2 (queue active)\n'
+        'Mar  1 01:00:01 mx1 postfix/smtp[105]: 8B8: to=<"sue doe"@army.ml>, relay=mx.army.ml[203.0.113.2]:25, delay=1, delays=0.1/0/0.4/0.5, dsn=2.0.0, status=sent (250 ok)\n'
+        'Mar  1 01:00:01 mx1 postfix/smtp[105]: 8B8: to=<"a>b\\"c"@army.ml>, relay=mx.army.ml[203.0.113.2]:25, delay=1, delays=0.1/0/0.4/0.5, dsn=2.0.0, status=sent (250 ok)\n'
+    )
+    done = run("audit", "mail.log", "--config", "typogate.toml", "--out", "out", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    found = [(r["sender"], r["recipient"]) for r in findings(tmp_path / "out")]
+    assert found == [
+        ('"pay desk"@example.org', '"sue doe"@army.ml'),
+        ('"pay desk"@example.org', '"a>b\\"c"@army.ml'),
+    ]
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["malformed"] == 0

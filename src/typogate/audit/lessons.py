@@ -21,6 +21,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from typogate.audit.postfix_log import ADDRESS
 from typogate.audit.sources import AuditInputError, Overlong, Part, blocks
 from typogate.policy.relationships import ORGANISATION, levels
 
@@ -29,7 +30,8 @@ from typogate.policy.relationships import ORGANISATION, levels
 # before it, so a hostile line that repeats "postfix/smtp[1]: Q: to=<...>" is scanned once.
 _LINE = re.compile(
     rb"^[^\n]{0,120}? postfix(?:-[\w-]+)?/(?:[\w-]+/)*(?P<agent>[\w-]+)\[\d+\]: "
-    rb"(?P<qid>[0-9A-Za-z]+): (?:from=<(?P<sender>[^<>\s]*)>|to=<(?P<recipient>[^<>\s]*)>"
+    rb"(?P<qid>[0-9A-Za-z]+): (?:from=<(?P<sender>" + ADDRESS + rb")>"
+    rb"|to=<(?P<recipient>" + ADDRESS + rb")>"
     rb"[^\n]*?, status=(?P<status>[a-z]+))",
     re.MULTILINE,
 )

@@ -23,12 +23,17 @@ from collections.abc import Callable, Iterable
 from typogate.audit.deliveries import Delivery, HoldEnd, PartResult, Status
 from typogate.audit.sources import MAX_LINE, Overlong
 
+# An address between <> as Postfix logs it: a quoted local part kept with its quotes, so
+# it may hold spaces, <, > and backslash escapes ("sue doe"@army.ml); anything else up to
+# the first space or angle bracket.
+ADDRESS = rb'(?:[^<>\s"]++|"(?:[^"\\\n]++|\\.)*+")*+'
+
 # A sender or recipient line of a queued message, whole, in one pattern: time, agent,
 # queue id, from/to, address, and for deliveries the status.
 _LINE = re.compile(
     rb"^(?P<time>[A-Z][a-z]{2} +\d{1,2} \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT\S+) \S+ "
     rb"postfix(?:-[\w-]+)?/(?:[\w-]+/)*(?P<agent>[\w-]+)\[\d+\]: (?P<qid>[0-9A-Za-z]+): "
-    rb"(?:from=<(?P<sender>[^<>\s]*)>|to=<(?P<recipient>[^<>\s]*)>"
+    rb"(?:from=<(?P<sender>" + ADDRESS + rb")>|to=<(?P<recipient>" + ADDRESS + rb")>"
     rb"(?:[^\n]*?, status=(?P<status>[a-z]+))?)[^\n]*",
     re.MULTILINE,
 )
@@ -36,7 +41,8 @@ _LINE = re.compile(
 _HOLD_LINE = re.compile(
     rb"(?P<time>[A-Z][a-z]{2} +\d{1,2} \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT\S+) \S+ "
     rb"postfix(?:-[\w-]+)?/(?:[\w-]+/)*[\w-]+\[\d+\]: (?P<qid>[0-9A-Za-z]+): "
-    rb"(?:milter-)?hold: [^\n]*?; from=<(?P<sender>[^<>\s]*)> to=<(?P<recipient>[^<>\s]*)>"
+    rb"(?:milter-)?hold: [^\n]*?; from=<(?P<sender>" + ADDRESS + rb")> "
+    rb"to=<(?P<recipient>" + ADDRESS + rb")>"
 )
 _HOLD_MARK = b"hold: "
 # What postsuper did to a queue id: released it from hold, or deleted it.
@@ -75,11 +81,11 @@ def month_of(time: str, year: int, written: int = 12) -> str:
 # "to=<...>" is read once, not once per "to=<". Senders are looked up only for the rare
 # deliveries to suspected typo domains.
 _DELIVERY = re.compile(
-    rb": to=<([^<>\s]*)>(?:[^,:\n]++|,(?! status=)|:(?! to=<))*+, status=([a-z]+)"
+    rb": to=<(" + ADDRESS + rb")>(?:[^,:\n]++|,(?! status=)|:(?! to=<))*+, status=([a-z]+)"
 )
 _TIME = re.compile(rb"[A-Z][a-z]{2} +\d{1,2} \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT\S+")
-_SENDER = re.compile(rb"from=<([^<>\s]*)>")
-_FROM = re.compile(rb": ([0-9A-Za-z]+): from=<([^<>\s]*)>")
+_SENDER = re.compile(rb"from=<(" + ADDRESS + rb")>")
+_FROM = re.compile(rb": ([0-9A-Za-z]+): from=<(" + ADDRESS + rb")>")
 
 
 def read(
