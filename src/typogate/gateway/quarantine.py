@@ -26,6 +26,7 @@ from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
@@ -325,7 +326,10 @@ def _same_envelope(hold: HoldRecord, message: QueuedMessage) -> bool:
     return held_at - _SESSION_SECONDS <= message.arrival <= held_at + _CLOCK_SECONDS
 
 
-def _spellings(address: str) -> set[str]:
+# Cached: a release without a queue id compares its hold with every held message, so the
+# hold's own addresses (and the queue's senders) are read again and again otherwise.
+@lru_cache(maxsize=4096)
+def _spellings(address: str) -> frozenset[str]:
     """``address`` as the queue spells it and as typogate names it (where it goes:
     unquoted, its domain mapped, the MTA's own hosts routed through), case folded. A hold
     names ``sue doe@army.ml`` for what ``postqueue -j`` lists as ``"sue doe"@army.ml``
@@ -334,7 +338,7 @@ def _spellings(address: str) -> set[str]:
     with suppress(InvalidAddress):
         reached = read_destination(address)
         found.update(d.address.lower() for d in (reached, *reached.alternatives))
-    return found
+    return frozenset(found)
 
 
 def _after_the_fact(intent: HoldIntent, message: QueuedMessage | None) -> tuple[HoldState, str]:
