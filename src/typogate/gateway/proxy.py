@@ -86,7 +86,7 @@ class ProxyHandler:
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
         await self.end_session(session)
-        if not address.isascii() and "SMTPUTF8" not in options:
+        if not address.isascii() and not envelope.smtp_utf8:
             return answers.NEEDS_SMTPUTF8
         sender = "" if address.strip("<> ") == "" else address  # bounces: MAIL FROM:<>
         try:
