@@ -99,10 +99,6 @@ def generate(path: Path, messages: int, seed: int = 11) -> dict:
     return truth
 
 
-def _read(path: Path) -> dict:
-    return json.loads(path.read_text()) if path.exists() else {}
-
-
 def _flagged(domains: list[str], protected: Path) -> set[str]:
     """Which of ``domains`` typogate flags with the same protected lists (one ``check``)."""
     done = subprocess.run(
@@ -135,10 +131,11 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     log = work / f"mail-{args.messages}.log"
     truth_file = log.with_suffix(".truth.json")
-    if not log.exists() or "typo_deliveries_by_domain" not in _read(truth_file):
+    truth = json.loads(truth_file.read_text()) if truth_file.exists() else {}
+    if not log.exists() or "typo_deliveries_by_domain" not in truth:
         console.print(f"[dim]writing a Postfix log of {args.messages:,} messages…[/]")
-        truth_file.write_text(json.dumps(generate(log, args.messages)))
-    truth = json.loads(truth_file.read_text())
+        truth = generate(log, args.messages)
+        truth_file.write_text(json.dumps(truth))
     rows = []
     # The protected lists the generator drew from: typos among them are what the audit finds.
     protected = work / "protected.txt"
