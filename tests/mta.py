@@ -101,6 +101,7 @@ class Delivered:
     sender: str
     recipients: list[str]
     data: bytes
+    mail_options: list[str] = field(default_factory=list)
 
     @property
     def headers(self):
@@ -111,10 +112,23 @@ class _Recorder:
     def __init__(self, sink: Sink) -> None:
         self.sink = sink
 
+    async def handle_MAIL(self, server, session, envelope, address, options):  # noqa: N802
+        # As strict as RFC 1870 lets a server be: SIZE only where it was offered.
+        if not self.sink.offers_size and any(o.upper().startswith("SIZE=") for o in options):
+            return "555 5.5.4 SIZE was not offered"
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd hook)
         with self.sink.lock:
             self.sink.messages.append(
-                Delivered(envelope.mail_from, list(envelope.rcpt_tos), envelope.content)
+                Delivered(
+                    envelope.mail_from,
+                    list(envelope.rcpt_tos),
+                    envelope.content,
+                    list(envelope.mail_options),
+                )
             )
         return "250 OK delivered to the test sink"
 
@@ -128,10 +142,16 @@ class Sink:
     lock: threading.Lock = field(default_factory=threading.Lock)
     # Offers SMTPUTF8, as most next hops do: Postfix then relays UTF-8 addresses as they are.
     smtputf8: bool = False
+    # Offers SIZE (RFC 1870), as aiosmtpd and Postfix do unless told otherwise.
+    offers_size: bool = True
 
     def start(self) -> Sink:
         self._controller = Controller(
-            _Recorder(self), hostname="127.0.0.1", port=self.port, enable_SMTPUTF8=self.smtputf8
+            _Recorder(self),
+            hostname="127.0.0.1",
+            port=self.port,
+            enable_SMTPUTF8=self.smtputf8,
+            data_size_limit=33554432 if self.offers_size else 0,
         )
         self._controller.start()
         return self

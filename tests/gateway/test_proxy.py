@@ -144,3 +144,26 @@ def test_a_next_hop_without_smtputf8_refuses_what_needs_it(tmp_path):
     finally:
         proxy.stop()
         sink.stop()
+
+
+def test_a_next_hop_is_told_only_the_mail_parameters_it_offers(tmp_path):
+    # The proxy offers SIZE and passed a client's SIZE= on to a next hop that offers none:
+    # a strict one (RFC 1870) refused the MAIL, and with it the whole message.
+    sink = Sink(free_port(), offers_size=False).start()
+    proxy = start_proxy(tmp_path, sink.port)
+    try:
+        replies = talk(
+            proxy.port,
+            [
+                "MAIL FROM:<alice@example.org> BODY=8BITMIME SIZE=100",
+                "RCPT TO:<jo@army.mil>",
+                "DATA",
+            ],
+            "Subject: sized\r\n\r\nvia proxy, sized",
+        )
+        assert [code for code, _ in replies] == [250, 250, 354, 250], replies
+        delivered = sink.wait_for(lambda m: b"via proxy, sized" in m.data)
+        assert delivered.mail_options == ["BODY=8BITMIME"]  # what changes the delivery stays
+    finally:
+        proxy.stop()
+        sink.stop()

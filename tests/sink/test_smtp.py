@@ -129,3 +129,25 @@ def test_a_registrants_utf8_recipient_is_forwarded_too(sink_in):
         assert delivered.recipients == ["bestellung-jörg@armyshop.ml"]
     finally:
         registrant.stop()
+
+
+def test_the_forward_keeps_the_senders_mail_parameters(sink_in):
+    # The sink offers 8BITMIME and took BODY=8BITMIME, then forwarded the 8-bit message
+    # without it (RFC 6152): the registrant's server was told 7-bit and got 8-bit.
+    registrant = Sink(free_port()).start()
+    try:
+        sink = sink_in(serve=forwarded("armyshop.ml", registrant.port))
+        with smtplib.SMTP("127.0.0.1", sink.port, timeout=10) as client:
+            client.ehlo("mail.sender.example")
+            refused = client.sendmail(
+                "alice@sender.example",
+                ["orders@armyshop.ml"],
+                "Subject: order\r\n\r\nzehn Kisten für Jörg\r\n".encode(),
+                mail_options=["BODY=8BITMIME"],
+            )
+        assert refused == {}
+        delivered = registrant.wait_for(lambda m: "Jörg".encode() in m.data)
+        assert "BODY=8BITMIME" in delivered.mail_options
+        assert any(option.startswith("SIZE=") for option in delivered.mail_options)
+    finally:
+        registrant.stop()

@@ -36,10 +36,11 @@ class NextHop:
         timeout: float = 60.0,
     ) -> tuple[NextHop, aiosmtplib.SMTPResponse]:
         """Connect, greet and give the sender (``""`` for a bounce) with the client's MAIL
-        ``options`` (``SMTPUTF8``, ``BODY=8BITMIME``, ``SIZE=``); the session and the next
-        hop's reply to MAIL. Raises what :data:`FAILURES` name, or ``ValueError`` for a
-        sender aiosmtplib cannot write; the connection never outlives a failure or a
-        cancellation (the client went away meanwhile)."""
+        ``options`` (``SMTPUTF8``, ``BODY=8BITMIME``, and ``SIZE=`` where the next hop
+        offers it); the session and the next hop's reply to MAIL. Raises what
+        :data:`FAILURES` name, or ``ValueError`` for a sender aiosmtplib cannot write; the
+        connection never outlives a failure or a cancellation (the client went away
+        meanwhile)."""
         host, port = address
         options = options or []
         encoding = "utf-8" if "SMTPUTF8" in (option.upper() for option in options) else "ascii"
@@ -47,6 +48,11 @@ class NextHop:
         try:
             await client.connect()
             await client.ehlo()
+            if not client.supports_extension("size"):
+                # RFC 1870: SIZE is a forecast, said only where it is offered. The other
+                # parameters change what the next hop must do, so it hears them and refuses
+                # what it cannot take.
+                options = [option for option in options if not option.upper().startswith("SIZE=")]
             reply = await client.mail(sender, options=options, encoding=encoding)
         except BaseException:
             client.close()

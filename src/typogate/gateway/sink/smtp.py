@@ -108,7 +108,7 @@ class SinkHandler:
                 forward, _ = await NextHop.open(
                     next_hop,
                     (envelope.mail_from or "").strip("<>"),
-                    options=["SMTPUTF8"] if envelope.smtp_utf8 else [],
+                    options=envelope.mail_options,
                     timeout=self.timeout,
                 )
                 self._forwards[id(session)] = forward
