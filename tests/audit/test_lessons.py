@@ -31,3 +31,14 @@ def test_a_recipient_too_long_to_be_ours_is_answered_by_nobody():
     received, unasked = lessons.read(log.encode()).received(_slip)
     assert ("*", "army.ml") not in received
     assert unasked == {"army.ml": 1}
+
+
+def test_a_quoted_sender_is_the_party_a_policy_service_hears_of():
+    # Postfix logs from=<"sue doe"@example.org> and hands a policy service the same sender
+    # as sue doe@example.org: what learn reads must be hers at run time too.
+    log = outbound_line(1, sender='"Sue Doe"@example.org', recipient="c@partner.example")
+    log += inbound_line(2, sender="c@partner.example", recipient='"sue doe"@example.org')
+    learned = lessons.read(log.encode())
+    received, _ = learned.received(_slip)
+    assert received[("sue doe@example.org", "partner.example")] == 1
+    assert ('"sue doe"@example.org', "partner.example") not in received

@@ -666,3 +666,15 @@ def test_a_slip_of_a_protected_domain_the_sender_writes_to_weighs_more_for_that_
     assert sue.is_alert and sue.suggestion == "pm.me"
     assert not gate.evaluate("x@p.me", sender="tom@example.org").is_alert
     assert not gate.evaluate("x@p.me").is_alert
+
+
+def test_a_sender_is_one_party_however_its_local_part_is_quoted():
+    # The milter and `typogate learn` see a sender as written ("sue doe"@example.org);
+    # Postfix hands a policy service the same sender unquoted. They were two parties, so
+    # what the one path learned of her was lost on the other.
+    gate = guard()
+    gate.learn({"northwind.io": 3})
+    send(gate, '"Sue Doe"@example.org', "northwind.io", 4)
+    for spelling in ("sue doe@example.org", '"sue doe"@Example.org'):
+        verdict = gate.evaluate("x@northwino.io", sender=spelling)
+        assert verdict.is_alert and verdict.suggestion == "northwind.io", spelling

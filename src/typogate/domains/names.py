@@ -34,6 +34,7 @@ _ATEXT = r"A-Za-z0-9!#$%&'*+/=?^_`{|}~\-"  # the hyphen escaped: more follows in
 _ATEXT_LOCAL = re.compile(rf"[{_ATEXT}]+(?:\.[{_ATEXT}]+)*")
 # RFC 5321's Dot-string, with RFC 6531's UTF-8 in its atoms: a local part that needs no quotes.
 _DOT_STRING = re.compile(rf"[{_ATEXT}\u0080-\U0010ffff]+(?:\.[{_ATEXT}\u0080-\U0010ffff]+)*")
+_QUOTED_PAIR = re.compile(r"\\(.)", re.DOTALL)  # RFC 5321: a backslash and what it quotes
 _LDH_DOMAIN = re.compile(
     r"(?:(?!xn--)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+(?!xn--)[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?"
 )
@@ -209,6 +210,17 @@ def external_form(address: str) -> str:
         return address
     quoted = local.replace("\\", "\\\\").replace('"', '\\"')
     return f'"{quoted}"@{host}'
+
+
+def internal_form(address: str) -> str:
+    """``address`` as Postfix hands it to a policy service: a quoted local part unquoted
+    (``sue doe@example.org`` for ``"sue doe"@example.org``), the inverse of
+    :func:`external_form`; anything else unchanged."""
+    local, at, host = address.rpartition("@")
+    if not at or len(local) < 2 or local[0] != '"' or local[-1] != '"':
+        return address
+    unquoted = _QUOTED_PAIR.sub(r"\1", local[1:-1])
+    return f"{unquoted}@{host}"
 
 
 # Bounds on what one address may make the reader do: Postfix answers a hostile address

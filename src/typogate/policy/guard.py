@@ -44,7 +44,13 @@ from typogate.domains.names import is_real_suffix
 from typogate.errors import ConfigError
 from typogate.policy import verdict as reasons
 from typogate.policy.lists import Listed, domain_lists
-from typogate.policy.relationships import ORGANISATION, Related, Relationships, Tie
+from typogate.policy.relationships import (
+    ORGANISATION,
+    Related,
+    Relationships,
+    Tie,
+    party_name,
+)
 from typogate.policy.rules import RuleBook
 from typogate.policy.verdict import Candidate, DomainVerdict, Verdict
 from typogate.vocabulary import Action, Evidence, MailState, Risk
@@ -309,7 +315,7 @@ class Guard:
     def _answers(self, party: str | None, domain: Domain) -> bool:
         """Whether mail from ``domain`` to ``party`` is a correspondent's: from a domain that
         is no likely slip, or in reply to ``party``'s own mail or release to it."""
-        own = self.relationships.tie(party.lower(), domain.unicode) if party else None
+        own = self.relationships.tie(party_name(party), domain.unicode) if party else None
         if own is not None and (own.sent or own.released):
             return True
         return not self.slip_like(domain.ascii)

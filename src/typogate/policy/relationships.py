@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from typogate.domains import internal_form
 from typogate.vocabulary import Evidence
 
 log = logging.getLogger(__name__)
@@ -25,13 +26,20 @@ _FULL_DAY = 86400.0
 _LONGEST_PARTY = 320
 
 
+def party_name(party: str) -> str:
+    """The name a party's relationships are kept under: lower-cased, its local part as a
+    policy service hears it, so that ``"Sue Doe"@example.org`` (as the milter and a log
+    show her) and ``sue doe@example.org`` (as a policy service does) are one sender."""
+    return internal_form(party).lower()
+
+
 def levels(party: str | None) -> list[str]:
     """The three levels a party's evidence counts at: the organisation, then the party's
     domain and address (a bare domain is its own domain). A party longer than an address
     can be (RFC 5321: 256) is no party of ours: the organisation only."""
     if not party or len(party) > _LONGEST_PARTY:
         return [ORGANISATION]
-    party = party.lower()
+    party = party_name(party)
     if "@" in party:
         return [ORGANISATION, party.rpartition("@")[2], party]
     return [ORGANISATION, party]
@@ -199,7 +207,7 @@ class Relationships:
     def of_sender(self, sender: str) -> tuple[dict[str, Tie], dict[str, Tie]]:
         """A sender's own relationships and its domain's: ``(address, domain)`` maps of
         outside domain to tie (empty when none)."""
-        sender = sender.lower()
+        sender = party_name(sender)
         return (
             self._ties.get(sender, {}),
             self._ties.get(sender.rpartition("@")[2], {}) if "@" in sender else {},
