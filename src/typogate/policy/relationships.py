@@ -30,7 +30,8 @@ def party_name(party: str) -> str:
     """The name a party's relationships are kept under: lower-cased, its local part as a
     policy service hears it, so that ``"Sue Doe"@example.org`` (as the milter and a log
     show her) and ``sue doe@example.org`` (as a policy service does) are one sender."""
-    return internal_form(party).lower()
+    party = party.lower()
+    return internal_form(party) if party.startswith('"') else party  # a call saved: hot
 
 
 def levels(party: str | None) -> list[str]:
