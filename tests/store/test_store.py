@@ -264,3 +264,16 @@ def test_a_store_url_typogate_cannot_use_is_a_clear_error_without_its_password(t
     assert status == 1
     assert "cannot open the store postgresql://bob:***@127.0.0.1" in refused
     assert "hunter2" not in unsupported + refused
+
+
+def test_a_senders_correspondents_are_found_however_she_is_spelled(sqlite_url):
+    # Relationships are kept under the sender as a policy service hears her; an admin who
+    # asks the dashboard or the API for "Sue Doe"@example.org, as her mail shows her,
+    # found nothing.
+    store = Store(sqlite_url)
+    store.history.learn({("sue doe@example.org", "partner.example"): 3})
+    for spelling in ('"Sue Doe"@example.org', "sue doe@example.org", "SUE DOE@example.org"):
+        found = store.history.correspondents(spelling)
+        assert [c.recipient_domain for c in found] == ["partner.example"], spelling
+        assert store.history.correspondent_counts(spelling) == {"partner.example": 3}
+    store.close()

@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from typogate.policy.relationships import party_name
 from typogate.store.models import CorrespondentRow, EventRow, IncidentRow
 from typogate.store.records import (
     Correspondent,
@@ -111,10 +112,11 @@ class History:
             return [_event(row) for row in session.scalars(query)]
 
     def correspondents(self, sender: str = "*", limit: int = 100) -> list[Correspondent]:
-        """Learned correspondents of ``sender`` (``*``: the organisation), most mail first."""
+        """Learned correspondents of ``sender`` (``*``: the organisation; an address or
+        domain however it is spelled), most mail first."""
         query = (
             select(CorrespondentRow)
-            .where(CorrespondentRow.sender == sender)
+            .where(CorrespondentRow.sender == party_name(sender))
             .order_by(CorrespondentRow.count.desc(), CorrespondentRow.recipient_domain)
             .limit(limit)
         )
@@ -133,7 +135,7 @@ class History:
     def correspondent_counts(self, sender: str = "*") -> dict[str, int]:
         """Deliveries per recipient domain (``*``: the whole organisation)."""
         query = select(CorrespondentRow.recipient_domain, CorrespondentRow.count).where(
-            CorrespondentRow.sender == sender
+            CorrespondentRow.sender == party_name(sender)
         )
         with Session(self.engine) as session:
             return {domain: count for domain, count in session.execute(query)}

@@ -310,7 +310,7 @@ def correspondents(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Any:
     """Learned correspondents: where this sender's mail really goes, most mail first."""
-    return ctx.history.correspondents(sender.lower(), limit)
+    return ctx.history.correspondents(sender, limit)
 
 
 @router.get("/stats", response_model=Stats)

@@ -167,7 +167,7 @@ def events(
 
 @router.get("/correspondents")
 def correspondents(request: Request, who: Viewer, ctx: Context, sender: str = "*") -> HTMLResponse:
-    rows = ctx.history.correspondents(sender.strip().lower() or "*", 200)
+    rows = ctx.history.correspondents(sender.strip() or "*", 200)
     return render(request, "correspondents.html", who, rows=rows, sender=sender)
 
 
