@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import time
+from contextlib import contextmanager
 
 import pytest
 from mta import Postfix, Server, Sink, postfix_root, swaks, talk
@@ -42,14 +43,23 @@ def start_proxy(tmp, next_hop_port: int) -> Server:
     ).start()
 
 
+@contextmanager
+def proxy_to_sink(tmp, **offers):
+    """A proxy in front of a recording next hop that offers ``offers`` (``smtputf8``,
+    ``offers_size``): ``(proxy, next hop)``, both stopped afterwards."""
+    sink = Sink(free_port(), **offers).start()
+    proxy = start_proxy(tmp, sink.port)
+    try:
+        yield proxy, sink
+    finally:
+        proxy.stop()
+        sink.stop()
+
+
 @pytest.fixture(scope="module")
 def proxied(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("proxy")
-    sink = Sink(free_port()).start()
-    proxy = start_proxy(tmp, sink.port)
-    yield proxy, sink
-    proxy.stop()
-    sink.stop()
+    with proxy_to_sink(tmp_path_factory.mktemp("proxy")) as pair:
+        yield pair
 
 
 def test_typo_refused_at_rcpt_and_the_rest_relayed(proxied):
@@ -103,9 +113,7 @@ def test_postfix_as_smarthost_client_bounces_the_typo_recipient(tmp_path):
 def test_internationalised_mail_is_judged_and_relayed(tmp_path):
     # RFC 6531: a client that says SMTPUTF8 may write UTF-8 addresses. The proxy used to
     # refuse them all ("SMTPUTF8 disabled"): mail to jöhn@bücher.de could not pass at all.
-    sink = Sink(free_port(), smtputf8=True).start()
-    proxy = start_proxy(tmp_path, sink.port)
-    try:
+    with proxy_to_sink(tmp_path, smtputf8=True) as (proxy, sink):
         replies = talk(
             proxy.port,
             [
@@ -129,29 +137,19 @@ def test_internationalised_mail_is_judged_and_relayed(tmp_path):
         assert [reply for _, reply in replies][1] == "5.6.7 a non-ASCII address needs SMTPUTF8"
         assert [code for code, _ in replies] == [250, 553, 250], replies
         assert "Traceback" not in proxy.log_path.read_text()
-    finally:
-        proxy.stop()
-        sink.stop()
 
 
 def test_a_next_hop_without_smtputf8_refuses_what_needs_it(tmp_path):
-    sink = Sink(free_port()).start()  # no SMTPUTF8
-    proxy = start_proxy(tmp_path, sink.port)
-    try:
+    with proxy_to_sink(tmp_path) as (proxy, sink):  # no SMTPUTF8
         replies = talk(proxy.port, ["MAIL FROM:<alice@example.org> SMTPUTF8"], "")
         assert replies[0][0] >= 500, replies  # the next hop's refusal, passed on
         assert sink.messages == []
-    finally:
-        proxy.stop()
-        sink.stop()
 
 
 def test_a_next_hop_is_told_only_the_mail_parameters_it_offers(tmp_path):
     # The proxy offers SIZE and passed a client's SIZE= on to a next hop that offers none:
     # a strict one (RFC 1870) refused the MAIL, and with it the whole message.
-    sink = Sink(free_port(), offers_size=False).start()
-    proxy = start_proxy(tmp_path, sink.port)
-    try:
+    with proxy_to_sink(tmp_path, offers_size=False) as (proxy, sink):
         replies = talk(
             proxy.port,
             [
@@ -164,6 +162,3 @@ def test_a_next_hop_is_told_only_the_mail_parameters_it_offers(tmp_path):
         assert [code for code, _ in replies] == [250, 250, 354, 250], replies
         delivered = sink.wait_for(lambda m: b"via proxy, sized" in m.data)
         assert delivered.mail_options == ["BODY=8BITMIME"]  # what changes the delivery stays
-    finally:
-        proxy.stop()
-        sink.stop()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import smtplib
 import socket
+from contextlib import contextmanager
 
 from mta import Sink
 from ports import free_port
@@ -91,63 +92,66 @@ def test_smtputf8_addresses_get_their_hint_in_unicode(sink_in):
     )
 
 
-def test_a_real_registrant_gets_its_mail_through_its_own_server(sink_in):
-    registrant = Sink(free_port()).start()
+@contextmanager
+def registrant_behind(sink_in, **offers):
+    """The registrant of armyshop.ml: its own server (a recording SMTP server that offers
+    ``offers``) and a sink that forwards its mail there, as ``(server, sink)``."""
+    registrant = Sink(free_port(), **offers).start()
     try:
-        sink = sink_in(serve=forwarded("armyshop.ml", registrant.port))
-        with smtplib.SMTP("127.0.0.1", sink.port, timeout=10) as client:
-            refused = client.sendmail(
-                "alice@sender.example",
-                ["orders@armyshop.ml", "john@army.ml"],
-                "Subject: order\r\n\r\nten boxes\r\n",
-            )
+        yield registrant, sink_in(serve=forwarded("armyshop.ml", registrant.port))
+    finally:
+        registrant.stop()
+
+
+def send(port: int, recipients: list[str], message: str | bytes, options: list[str]) -> dict:
+    """One message from alice@sender.example through the sink, with MAIL ``options``; the
+    recipients it refused."""
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+        client.ehlo("mail.sender.example")
+        return client.sendmail("alice@sender.example", recipients, message, options)
+
+
+def test_a_real_registrant_gets_its_mail_through_its_own_server(sink_in):
+    with registrant_behind(sink_in) as (registrant, sink):
+        refused = send(
+            sink.port,
+            ["orders@armyshop.ml", "john@army.ml"],
+            "Subject: order\r\n\r\nten boxes\r\n",
+            [],
+        )
         # The typo is still refused with its hint; the registrant's recipient is delivered.
         assert refused == {"john@army.ml": (550, HINT[4:].encode())}
         delivered = registrant.wait_for(lambda m: "orders@armyshop.ml" in m.recipients)
         assert delivered.recipients == ["orders@armyshop.ml"]
         assert b"ten boxes" in delivered.data
-    finally:
-        registrant.stop()
 
 
 def test_a_registrants_utf8_recipient_is_forwarded_too(sink_in):
     # The forward said SMTPUTF8 to the registrant's server but wrote RCPT in ASCII: a UTF-8
     # recipient failed to encode and the sender was told 451, again and again.
-    registrant = Sink(free_port(), smtputf8=True).start()
-    try:
-        sink = sink_in(serve=forwarded("armyshop.ml", registrant.port))
-        with smtplib.SMTP("127.0.0.1", sink.port, timeout=10) as client:
-            client.ehlo("mail.sender.example")
-            refused = client.sendmail(
-                "alice@sender.example",
-                ["bestellung-jörg@armyshop.ml"],
-                b"Subject: order\r\n\r\nzehn Kisten\r\n",
-                mail_options=["SMTPUTF8"],
-            )
+    with registrant_behind(sink_in, smtputf8=True) as (registrant, sink):
+        refused = send(
+            sink.port,
+            ["bestellung-jörg@armyshop.ml"],
+            b"Subject: order\r\n\r\nzehn Kisten\r\n",
+            ["SMTPUTF8"],
+        )
         assert refused == {}
         delivered = registrant.wait_for(lambda m: b"zehn Kisten" in m.data)
         assert delivered.recipients == ["bestellung-jörg@armyshop.ml"]
-    finally:
-        registrant.stop()
 
 
 def test_the_forward_keeps_the_senders_mail_parameters(sink_in):
     # The sink offers 8BITMIME and took BODY=8BITMIME, then forwarded the 8-bit message
     # without it (RFC 6152): the registrant's server was told 7-bit and got 8-bit.
-    registrant = Sink(free_port()).start()
-    try:
-        sink = sink_in(serve=forwarded("armyshop.ml", registrant.port))
-        with smtplib.SMTP("127.0.0.1", sink.port, timeout=10) as client:
-            client.ehlo("mail.sender.example")
-            refused = client.sendmail(
-                "alice@sender.example",
-                ["orders@armyshop.ml"],
-                "Subject: order\r\n\r\nzehn Kisten für Jörg\r\n".encode(),
-                mail_options=["BODY=8BITMIME"],
-            )
+    with registrant_behind(sink_in) as (registrant, sink):
+        refused = send(
+            sink.port,
+            ["orders@armyshop.ml"],
+            "Subject: order\r\n\r\nzehn Kisten für Jörg\r\n".encode(),
+            ["BODY=8BITMIME"],
+        )
         assert refused == {}
         delivered = registrant.wait_for(lambda m: "Jörg".encode() in m.data)
         assert "BODY=8BITMIME" in delivered.mail_options
         assert any(option.startswith("SIZE=") for option in delivered.mail_options)
-    finally:
-        registrant.stop()
