@@ -8,7 +8,7 @@ import smtplib
 import socket
 from contextlib import contextmanager
 
-from mta import Sink
+from mta import Sink, talk
 from ports import free_port
 from sink_process import forwarded
 
@@ -155,3 +155,20 @@ def test_the_forward_keeps_the_senders_mail_parameters(sink_in):
         delivered = registrant.wait_for(lambda m: "Jörg".encode() in m.data)
         assert "BODY=8BITMIME" in delivered.mail_options
         assert any(option.startswith("SIZE=") for option in delivered.mail_options)
+
+
+def test_a_utf8_sender_without_smtputf8_is_refused_not_deferred(sink_in):
+    # The forward could not write the sender to the registrant's server and said 451
+    # ("unreachable"): the sender's server tried again for days. RFC 6531 makes it 553.
+    with registrant_behind(sink_in, smtputf8=True) as (registrant, sink):
+        replies = talk(
+            sink.port,
+            [
+                "MAIL FROM:<jörg@sender.example>",
+                "RCPT TO:<orders@armyshop.ml>",
+                "RCPT TO:<john@army.ml>",
+            ],
+        )
+        assert replies[1] == (553, "5.6.7 a non-ASCII address needs SMTPUTF8"), replies
+        assert replies[2] == (550, HINT[4:]), replies  # the hint is still given
+        assert registrant.messages == []

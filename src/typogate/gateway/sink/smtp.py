@@ -24,6 +24,7 @@ from dataclasses import replace
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from typogate.gateway.admission import Admission, AdmittedSMTP, client_address
+from typogate.gateway.answers import NEEDS_SMTPUTF8
 from typogate.gateway.next_hop import FAILURES, NextHop, passed_on, refusal_of
 from typogate.gateway.sink.decision import SinkPolicy
 from typogate.gateway.sink.records import SinkRecorder
@@ -113,6 +114,10 @@ class SinkHandler:
                 )
                 self._forwards[id(session)] = forward
             reply = await forward.rcpt(address)
+        except UnicodeEncodeError:
+            # A UTF-8 sender or recipient the client wrote without SMTPUTF8: RFC 6531
+            # refuses it for good; the registrant's server was never unreachable.
+            return NEEDS_SMTPUTF8
         except (*FAILURES, ValueError) as error:
             log.warning("sink: forwarding to %s:%d: %s", *next_hop, error)
             refused = refusal_of(error)
