@@ -1,0 +1,543 @@
+"""The verdict for one domain, whoever sends: the noisy-channel decision of DESIGN.md.
+
+For a typed domain ``d`` and each candidate intended domain ``c`` from the index, the
+log-odds that the sender meant ``c`` rather than ``d`` itself is
+
+    ln prior(c) - ln prior(d) + ln P(d | c) - ln P(d | d)
+
+with ``ln P(d | c)`` from the error model (``typogate.domains.channel``), a high prior for
+protected domains, a lower one for known correspondents, and a prior for a never-seen
+domain that grows as its name gets shorter (short names are dense: most of them are real).
+The probability that ``d`` is a mistake at all is the softmax over "meant d" and every ``c``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Iterator
+from functools import lru_cache
+
+from typogate.config import Config, Rule
+from typogate.domains import (
+    MIN_EDIT_COST,
+    CandidateIndex,
+    Domain,
+    Explanation,
+    InvalidAddress,
+    Slip,
+    explain,
+    host_name,
+    mixed_script_label,
+    parse_domain,
+)
+from typogate.domains.names import is_real_suffix
+from typogate.policy import verdict as reasons
+from typogate.policy.relationships import ORGANISATION, Relationships, Tie
+from typogate.policy.rules import RuleBook
+from typogate.policy.verdict import Candidate, DomainVerdict
+from typogate.vocabulary import Action, MailState, Risk
+
+# Log prior odds, in nats, of an intended domain against a never-seen domain of ordinary length.
+LOG_PRIOR_PROTECTED = 12.0
+# A known domain is real but, without history, hardly likelier than any other real domain:
+# its near-twins are mostly other real domains (franklinma.gov, franklinpa.gov).
+LOG_PRIOR_KNOWN = 4.0
+# A learned correspondent's prior grows with the evidence for it (ln of the mail), up to
+# this much more: a near-twin of a domain written to a thousand times is a strong signal.
+LOG_PRIOR_HISTORY_MAX = 7.0
+# Mail received from a domain, and a sender's release, weigh more than a delivery to it:
+# they show it is real.
+RECEIVED_WEIGHT = 3.0
+RELEASED_WEIGHT = 5.0
+# A sender's own relationship with an intended domain raises its prior for that sender's
+# mail (typogate.policy.sender): hypotheses are kept down to where this could lift them.
+SENDER_ADDRESS_NATS = 3.0
+# A host under a protected domain that no list names (``chn.dell.com``, which the candidate
+# index reads in ``chndell.com``): the protected prior, less these nats for being unlisted and
+# these per character of the host, as a longer label is one of more possible labels.
+LOG_PRIOR_UNLISTED_HOST = 1.5
+UNLISTED_HOST_NATS_PER_CHAR = 2.0
+# A never-seen name shorter than this many characters is likelier to be real, per missing char:
+# nearly every two- or three-letter name is registered somewhere.
+SHORT_NAME = 6
+SHORT_NAME_NATS = 2.0
+# Hypotheses below these log-odds (odds of 1:4.5) barely move a decision: not even scored.
+LOG_ODDS_FLOOR = -1.5
+# For a look-alike that has a mail server (the monitor found one), the thresholds move down a
+# step: a possible slip is acted on as a likely one, and warnings start at this share of
+# model.warn_at.
+LIVE_LOOKALIKE_FACTOR = 0.5
+# Two candidates closer than this (a likelihood ratio of 2) are reported as ambiguous.
+AMBIGUITY_NATS = math.log(2.0)
+
+# Top-level names reserved for private use, never delegated (RFC 6761, 6762, 7686, 9476;
+# ICANN's .internal): a network's own names, not slips.
+SPECIAL_USE = frozenset(
+    {"example", "internal", "invalid", "local", "localhost", "onion", "test", "alt"}
+)
+MAX_DOMAIN_LENGTH = 254  # RFC 1035's 253, and a trailing dot
+RULED = "rule:"  # how a verdict an admin's rule decided names its rule
+parse_once = parse_domain.__wrapped__  # for texts parsed once: kept out of the hot cache
+_DIGITS = re.compile(r"[0-9]+")
+_END_DIGITS = re.compile(r"(?<![^\W\d_])[0-9]+|[0-9]+(?![^\W\d_])")  # not inside a word
+_INSIDE_DIGITS = re.compile(r"(?<=[^\W\d_])[0-9]+(?=[^\W\d_])")  # letters on both sides
+# Mail states in which mail to the domain can only bounce.
+_BOUNCES = frozenset({MailState.NXDOMAIN, MailState.NULL_MX, MailState.NO_MAIL})
+
+
+class DomainJudge:
+    """What the organisation knows of domains (the protected ones, its correspondents in
+    the index, its rules, the monitor's findings) and the verdict that knowledge gives a
+    domain, whoever sends to it. Verdicts are cached until the knowledge changes."""
+
+    def __init__(
+        self,
+        config: Config,
+        index: CandidateIndex,
+        protected: frozenset[str],
+        relationships: Relationships,
+        *,
+        cache_size: int,
+    ) -> None:
+        self.config = config
+        self.index = index
+        self.protected = protected  # A-labels
+        self.relationships = relationships
+        # Correspondents learned while an allow rule decided their verdict: the rule let
+        # their deliveries teach, so when the rules change they are weighed again.
+        self.ruled: set[Domain] = set()
+        # What the monitor last found in the DNS for look-alikes (A-label -> state).
+        self._mail_states: dict[str, MailState] = {}
+        # No slip costs less than MIN_EDIT_COST nats, so more edits than this cannot matter.
+        best_prior = max(
+            LOG_PRIOR_PROTECTED, LOG_PRIOR_KNOWN + LOG_PRIOR_HISTORY_MAX + SENDER_ADDRESS_NATS
+        )
+        self.max_edits = int((best_prior - LOG_ODDS_FLOOR) // MIN_EDIT_COST)
+        rules = RuleBook(config.rules)
+        self._rule_for = rules.match if rules else None  # most configurations have none
+        self._judged = lru_cache(maxsize=cache_size)(self.judge_afresh)
+
+    def judge(self, text: str) -> DomainVerdict:
+        """The verdict for a domain text, cached by its normal form, so that blank padding,
+        case or a trailing dot never add an entry, and no key is longer than a domain:
+        the cache's memory is bounded by its size whatever the input. Raises
+        :class:`InvalidAddress`."""
+        key = text.strip().lower()
+        if len(key) > MAX_DOMAIN_LENGTH:  # padded inside (soft hyphens) or not a domain
+            key = _parse_host(text).ascii
+        return self._judged(key)
+
+    def forget_verdicts(self) -> None:
+        """Drop the cached verdicts: what they were judged with has changed."""
+        self._judged.cache_clear()
+
+    def use_mail_states(self, states: dict[str, MailState]) -> None:
+        """Take in the monitor's latest finding for each look-alike (A-label -> state)."""
+        self._mail_states = dict(states)
+        self.forget_verdicts()
+
+    def use_rules(self, rules: list[Rule]) -> set[Domain]:
+        """Replace the blanket rules, and take out of the index what the rules in force
+        taught; returns those domains, to be weighed again. Raises :class:`ConfigError`
+        for a rule that is not valid; the rules in use then stay as they were."""
+        book = RuleBook(rules)
+        self._rule_for = book.match if book else None
+        ruled, self.ruled = self.ruled, set()
+        for domain in ruled:
+            self.index.discard(domain)
+        self.forget_verdicts()
+        return ruled
+
+    def slip_like(self, domain: str) -> bool:
+        """Whether ``domain`` is a slip (likely or possible) of a domain this judge knows,
+        whatever the rules allow. Raises :class:`InvalidAddress`."""
+        verdict = self.judge(domain)
+        if verdict.reason == reasons.ALLOWED_RULE:
+            verdict = self.judge_afresh(verdict.domain, ruled=False)
+        return verdict.action is not Action.ALLOW
+
+    def likely(self, judgement: DomainVerdict) -> bool:
+        """A likely slip (not only a possible one) of a domain this judge knows."""
+        return (
+            judgement.action is not Action.ALLOW and judgement.score >= self.config.model.reject_at
+        )
+
+    def of_protected(self, verdict: DomainVerdict) -> bool:
+        """Whether a slip looks like a protected domain: typogate never teaches itself to let
+        mail go to such a look-alike (an admin's allow rule does that, on purpose)."""
+        return any(
+            self.under_protected(meant)
+            for meant in (verdict.suggestion, *verdict.alternatives)
+            if meant is not None
+        )
+
+    def under_protected(self, name: str) -> bool:
+        """Whether ``name`` is a protected domain or under one."""
+        return any(meant in self.protected for meant in and_parents(parse_domain(name).ascii))
+
+    def weight(self, tie: Tie, now: float) -> float:
+        """The organisation's evidence for a domain, each kind weighed, faded with age."""
+        evidence = tie.sent + RECEIVED_WEIGHT * tie.received + RELEASED_WEIGHT * tie.released
+        return evidence * tie.fade(now, self.relationships.half_life)
+
+    def weight_of(self, domain: Domain, now: float) -> float:
+        """:meth:`weight` of the organisation's tie to ``domain`` (0 without one)."""
+        tie = self.relationships.tie(ORGANISATION, domain.unicode)
+        return self.weight(tie, now) if tie is not None else 0.0
+
+    def log_prior(self, meant: Domain) -> float:
+        """The prior log-odds that an intended domain was meant, against a never-seen one."""
+        if meant.ascii in self.protected:
+            return LOG_PRIOR_PROTECTED
+        if meant not in self.index:  # made by the index: an unlisted host, under a protected one
+            host = UNLISTED_HOST_NATS_PER_CHAR * len(meant.subdomain)
+            return LOG_PRIOR_PROTECTED - LOG_PRIOR_UNLISTED_HOST - host
+        return LOG_PRIOR_KNOWN + history_nats(self.weight_of(meant, time.time()))
+
+    def judge_afresh(self, text: str, *, ruled: bool = True) -> DomainVerdict:
+        """The verdict for a domain text, not cached; with ``ruled`` false, the model's
+        alone: no rule, and nothing learned only because a rule allowed it."""
+        domain = _parse_host(text)  # the verdict is cached by this text: no second parse
+        name = domain.unicode
+        rule = self._rule_for(domain) if self._rule_for and ruled else None
+        if rule is not None and rule.action is Action.ALLOW:
+            message = rule.message or f"{name} is allowed by your organisation's rules."
+            return DomainVerdict(
+                name, Action.ALLOW, reasons.ALLOWED_RULE, message, rule=_rule(rule)
+            )
+        if rule is None:
+            if domain.ascii in self.protected:
+                return DomainVerdict(
+                    name,
+                    Action.ALLOW,
+                    reasons.ALLOWED_PROTECTED,
+                    f"{name} is a protected domain.",
+                    rule="protected",
+                )
+            if self._indexed(domain, ruled):
+                return DomainVerdict(
+                    name,
+                    Action.ALLOW,
+                    reasons.ALLOWED_KNOWN,
+                    f"{name} is a known correspondent.",
+                    rule="known",
+                )
+            parent = self._indexed_parent(domain, ruled) if "." in domain.name else None
+            if parent is not None and not (siblings := self._siblings(domain, parent)):
+                return DomainVerdict(
+                    name,
+                    Action.ALLOW,
+                    reasons.ALLOWED_SUBDOMAIN,
+                    f"{name} is under {parent}, a domain you write to.",
+                    rule=f"subdomain:{parent}",
+                )
+            if parent is not None:  # usmariid.army.mil: a slip in a host name under a listed one
+                return self.decide(domain, siblings, tuple(siblings))
+        # A real domain under a blocking rule (gmail.com under a rule on .com) is blocked as
+        # written: it is no slip, so no other domain is offered in its place.
+        real = rule is not None and (
+            domain.ascii in self.protected
+            or domain in self.index
+            or ("." in domain.name and self._indexed_parent(domain) is not None)
+        )
+        candidates = () if real else self._hypotheses(domain)
+        likely = [c for c in candidates if c.log_odds >= LOG_ODDS_FLOOR]
+        if rule is not None:
+            return self._blocked(domain, rule, likely, candidates)
+        return self.decide(domain, likely, candidates)
+
+    def _siblings(self, domain: Domain, parent: str) -> list[Candidate]:
+        """Listed domains under the same ``parent`` that ``domain`` is a likely slip of
+        (usamriid.army.mil for usmariid.army.mil): a subdomain of a listed domain is allowed
+        unless it looks like a mistake for one of its listed siblings."""
+        under = "." + parent
+        host = domain.unicode.removesuffix(under)
+        # Short host names are dense (most three-letter ones under a big parent are real),
+        # and hosts that differ only in their numbers are numbered siblings (101arw, 102arw).
+        novelty = SHORT_NAME_NATS * max(0, SHORT_NAME - len(host.partition(".")[0]))
+        return [
+            c
+            for c in self._hypotheses_for(domain, "", novelty)
+            if c.domain.endswith(under)
+            and c.log_odds >= LOG_ODDS_FLOOR
+            and not numbered_siblings(c.domain.removesuffix(under), host)
+        ]
+
+    def _indexed(self, domain: Domain, ruled: bool = True) -> bool:
+        """Whether ``domain`` is protected or known; with ``ruled`` false, not counting
+        what was learned only because an allow rule let it be."""
+        return domain in self.index and (ruled or domain not in self.ruled)
+
+    def _indexed_parent(self, domain: Domain, ruled: bool = True) -> str | None:
+        labels = domain.ascii.split(".")
+        for cut in range(1, len(labels) - 1):
+            parent = ".".join(labels[cut:])
+            try:
+                candidate = parse_domain(parent)
+            except InvalidAddress:
+                return None  # reached the public suffix
+            if self._indexed(candidate, ruled):
+                return candidate.unicode
+        return None
+
+    def _hypotheses(self, domain: Domain) -> tuple[Candidate, ...]:
+        """Every intended domain worth considering, best first, one per suggestion: those
+        below ``LOG_ODDS_FLOOR`` too, down to where a sender's own relationship with the
+        intended domain could still lift them above it."""
+        novelty = novelty_nats(domain)
+        found = self._hypotheses_for(domain, "", novelty)
+        if domain.subdomain and not any(c.log_odds >= LOG_ODDS_FLOOR for c in found):
+            # mail.army.ml: the slip may be in the registrable part alone.
+            registrable = parse_domain(domain.registrable)
+            below = self._hypotheses_for(registrable, domain.subdomain + ".", novelty)
+            if below:
+                return below
+        return found
+
+    def _hypotheses_for(self, typed: Domain, prefix: str, novelty: float) -> tuple[Candidate, ...]:
+        best: dict[str, tuple[float, Explanation]] = {}
+        for meant in self.index.candidates(typed, self.max_edits):
+            prior = self.log_prior(meant)
+            # Kept down to where a sender's own relationship with it could lift it.
+            budget = prior + SENDER_ADDRESS_NATS - novelty - LOG_ODDS_FLOOR
+            explanation = explain(typed, meant, budget=budget)
+            if explanation is None:
+                continue
+            log_odds = prior - explanation.cost - novelty
+            suggestion = prefix + meant.unicode
+            held = best.get(suggestion)
+            if held is None or held[0] < log_odds:
+                best[suggestion] = (log_odds, explanation)
+        # Equally likely hypotheses in name order: the same answer on every run.
+        ranked = sorted(best.items(), key=lambda item: (-item[1][0], item[0]))
+        return tuple(
+            candidate(suggestion, log_odds, explanation)
+            for suggestion, (log_odds, explanation) in ranked
+        )
+
+    def _risk(self, domain: Domain) -> Risk:
+        """A leak, unless the slip stays where no stranger can receive it: a closed registry
+        (``model.closed_suffixes``), a suffix that is no real one, or a subdomain of a
+        protected domain."""
+        suffix = domain.suffix
+        closed = self.config.model.closed_suffixes
+        if any(suffix == name or suffix.endswith("." + name) for name in closed):
+            return Risk.MISDELIVERY  # whoever receives it there is inside the registry
+        state = self._mail_states.get(domain.ascii)
+        if state is not None and state.accepts_mail:
+            return Risk.LEAK
+        if state in _BOUNCES:
+            return Risk.MISDELIVERY
+        if not is_real_suffix(suffix):
+            return Risk.MISDELIVERY
+        labels = domain.ascii.split(".")
+        if any(".".join(labels[cut:]) in self.protected for cut in range(1, len(labels))):
+            return Risk.MISDELIVERY
+        return Risk.LEAK
+
+    def _actions(self, risk: Risk) -> tuple[Action, Action]:
+        """The actions for a likely and a possible slip of this risk."""
+        actions = self.config.actions
+        if risk is Risk.MISDELIVERY:
+            misdelivery = actions.misdelivery
+            return (
+                misdelivery.typo or actions.typo,
+                misdelivery.possible_typo or actions.possible_typo,
+            )
+        return actions.typo, actions.possible_typo
+
+    def decide(
+        self,
+        domain: Domain,
+        likely: list[Candidate],
+        candidates: tuple[Candidate, ...] = (),
+        because: str = "",
+    ) -> DomainVerdict:
+        """The verdict from the hypotheses that matter (``likely``, best first); ``because``
+        is said after the explanation of an alert."""
+        name = domain.unicode
+        if not likely and (label := mixed_script_label(name)) is not None:
+            risk = self._risk(domain)
+            return DomainVerdict(
+                name,
+                self._actions(risk)[0],
+                Slip.CONFUSABLE.value,
+                f"{name} mixes Latin letters with look-alike letters of another script in "
+                f"{label!r}, a spoofing trick; check the address.",
+                score=1.0,
+                risk=risk,
+            )
+        if not likely and not is_real_suffix(domain.suffix) and domain.suffix not in SPECIAL_USE:
+            # cmsp4.con: no such top-level domain. Only a possible slip (a warning, by
+            # default): a network may route a name of its own (an allow rule says so).
+            return DomainVerdict(
+                name,
+                self._actions(Risk.MISDELIVERY)[1],
+                reasons.TYPO_NO_SUCH_SUFFIX,
+                f"{name} is under .{domain.suffix}, which is no top-level domain: mail to it "
+                "can only bounce. Check the address.",
+                score=1.0,
+                risk=Risk.MISDELIVERY,
+                candidates=candidates,
+            )
+        if not likely:
+            return DomainVerdict(
+                name,
+                Action.ALLOW,
+                reasons.ALLOWED_UNLIKELY,
+                f"{name} does not look like a mistake for a domain you protect or write to.",
+                candidates=candidates,
+            )
+        score = _probability(likely)
+        top = likely[0]
+        model = self.config.model
+        reject_at, warn_at = model.reject_at, model.warn_at
+        state = self._mail_states.get(domain.ascii)
+        live = state is not None and state.accepts_mail
+        if live:
+            # A look-alike with a mail server receives what is sent there: act a step sooner.
+            reject_at, warn_at = warn_at, warn_at * LIVE_LOOKALIKE_FACTOR
+        if score < warn_at:
+            return DomainVerdict(
+                name,
+                Action.ALLOW,
+                reasons.ALLOWED_UNLIKELY,
+                f"{name} is close to {top.domain} but more likely meant as written.",
+                score=score,
+                edits=top.edits,
+                candidates=candidates,
+            )
+        risk = self._risk(domain)
+        typo, possible_typo = self._actions(risk)
+        action = typo if score >= reject_at else possible_typo
+        if live:
+            because += f" {name} has a mail server: whatever is sent there is received."
+        sooner = live and score < (model.reject_at if action is typo else model.warn_at)
+        rivals = tuple(c.domain for c in likely[1:] if top.log_odds - c.log_odds < AMBIGUITY_NATS)
+        if rivals:
+            options = " or ".join((top.domain, *rivals))
+            return DomainVerdict(
+                name,
+                action,
+                reasons.TYPO_AMBIGUOUS,
+                f"{name} looks like a mistake for {options}; check which one you meant." + because,
+                suggestion=None,
+                score=score,
+                alternatives=(top.domain, *rivals),
+                edits=top.edits,
+                risk=risk,
+                candidates=candidates,
+            )
+        how = "; ".join(top.edits)
+        return DomainVerdict(
+            name,
+            action,
+            reasons.TYPO_LIVE_LOOKALIKE if sooner else top.reason,
+            f"{name} looks like a mistake for {top.domain} ({how}).{because} "
+            f"Did you mean {top.domain}?",
+            suggestion=top.domain,
+            score=score,
+            edits=top.edits,
+            risk=risk,
+            candidates=candidates,
+        )
+
+    def _blocked(
+        self,
+        domain: Domain,
+        rule: Rule,
+        likely: list[Candidate],
+        candidates: tuple[Candidate, ...],
+    ) -> DomainVerdict:
+        code = reasons.BLOCKED_SUFFIX if rule.suffix is not None else reasons.BLOCKED_DOMAIN
+        target = f".{rule.suffix}" if rule.suffix is not None else str(rule.domain)
+        suggestion = likely[0].domain if likely else None
+        # The rule's own message is the admin's whole sentence to the sender; the model's
+        # suggestion stays in the verdict (not a second "did you mean" after theirs).
+        message = rule.message or f"Mail to {target} is blocked by your organisation's rules."
+        if suggestion is not None and rule.message is None:
+            message += f" Did you mean {suggestion}?"
+        score = _probability(likely) if likely else 1.0
+        return DomainVerdict(
+            domain.unicode,
+            rule.action,
+            code,
+            message,
+            suggestion=suggestion,
+            score=score,
+            rule=_rule(rule),
+            risk=self._risk(domain),
+            candidates=candidates,
+        )
+
+
+def and_parents(name: str) -> Iterator[str]:
+    """``name`` and every domain it is under, down to two labels (``a.b.army.mil``,
+    ``b.army.mil``, ``army.mil``)."""
+    labels = name.split(".")
+    for cut in range(len(labels) - 1):
+        yield ".".join(labels[cut:])
+
+
+def novelty_nats(domain: Domain) -> float:
+    """The nats by which a short name is likelier meant as written: most are real."""
+    length = len(domain.name) - domain.name.count(".")
+    return SHORT_NAME_NATS * max(0, SHORT_NAME - length)
+
+
+def history_nats(weight: float) -> float:
+    """What a learned correspondent's evidence adds to its prior: the log of its weight."""
+    return min(LOG_PRIOR_HISTORY_MAX, math.log1p(weight)) if weight > 0 else 0.0
+
+
+def candidate(suggestion: str, log_odds: float, explanation: Explanation) -> Candidate:
+    """The hypothesis that ``suggestion`` was meant, as a verdict reports it."""
+    return Candidate(
+        suggestion,
+        log_odds,
+        explanation.reason.value,
+        tuple(edit.detail for edit in explanation.edits),
+    )
+
+
+def numbered_siblings(one: str, other: str) -> bool:
+    """Whether two host names are one name numbered differently: other numbers in the same
+    places (``101arw``, ``102arw``) or a number added at an end (``afms``, ``afms2``). A digit
+    inside a word is a slip (``afce2e`` for ``afcee``), and a name with several numbers, one
+    inside a word, is a code whose digits are letters like the others (``6ed9cit4q``:
+    ``7ed9cit4q`` is a slip of it; ``g2xmail`` still numbers a series). The same numbers
+    written differently are no series but a slip (``s337`` for ``s0337``: a zero left out)."""
+    if _code(one) or _code(other):
+        return False
+    numbers = [int(n) for n in _DIGITS.findall(one)]
+    if numbers == [int(n) for n in _DIGITS.findall(other)]:
+        return False
+    return _DIGITS.sub("#", one) == _DIGITS.sub("#", other) or (
+        _END_DIGITS.sub("", one) == _END_DIGITS.sub("", other)
+    )
+
+
+def _parse_host(text: str) -> Domain:
+    """A domain as Postfix maps it before delivering (UTS #46): the characters it ignores
+    (U+200B, U+00AD, U+FEFF) gone, full-width letters narrowed, as :func:`host_name` does
+    for an address; a log names the domain as it was typed."""
+    return parse_once(text if text.isascii() else host_name(text))
+
+
+def _code(name: str) -> bool:
+    return len(_DIGITS.findall(name)) > 1 and _INSIDE_DIGITS.search(name) is not None
+
+
+def _rule(rule: Rule) -> str:
+    return f"{RULED}{rule.target}"
+
+
+def _probability(hypotheses: list[Candidate]) -> float:
+    """P(the typed domain is a mistake): softmax of every hypothesis against "meant as typed"."""
+    top = hypotheses[0].log_odds
+    if top > 30:  # exp would not change the answer, only overflow
+        return 1.0
+    mass = sum(math.exp(h.log_odds) for h in hypotheses)
+    return mass / (1.0 + mass)
