@@ -97,7 +97,7 @@ class Guard:
             domain_text = recipient[at + 1 :]
             if self._own is None or host_name(domain_text) not in self._own:
                 try:
-                    judgement = self._judge.judge(domain_text)
+                    judgement = self._judge.verdict(domain_text)
                 except InvalidAddress:
                     pass  # an address literal or a bare host name: read below
                 else:
@@ -117,7 +117,7 @@ class Guard:
 
     def judge_domain(self, domain: str) -> DomainVerdict:
         """Judge a bare domain (cached). Raises :class:`InvalidAddress` for a bad domain."""
-        return self._judge.judge(domain)
+        return self._judge.verdict(domain)
 
     def learn(self, counts: dict[str, int]) -> None:
         """Take in the organisation's deliveries per recipient domain (ascii or Unicode).
@@ -176,7 +176,7 @@ class Guard:
 
     def _judge_destination(self, destination: Destination) -> DomainVerdict:
         if destination.domain is not None:
-            return self._judge.judge(destination.domain.ascii)
+            return self._judge.verdict(destination.domain.ascii)
         host = destination.host
         if destination.route is Route.OWN_HOST:
             return DomainVerdict(

@@ -117,9 +117,9 @@ class DomainJudge:
         self.max_edits = int((best_prior - LOG_ODDS_FLOOR) // MIN_EDIT_COST)
         rules = RuleBook(config.rules)
         self._rule_for = rules.match if rules else None  # most configurations have none
-        self._judged = lru_cache(maxsize=cache_size)(self.judge_afresh)
+        self._judged = lru_cache(maxsize=cache_size)(self.fresh_verdict)
 
-    def judge(self, text: str) -> DomainVerdict:
+    def verdict(self, text: str) -> DomainVerdict:
         """The verdict for a domain text, cached by its normal form, so that blank padding,
         case or a trailing dot never add an entry, and no key is longer than a domain:
         the cache's memory is bounded by its size whatever the input. Raises
@@ -153,10 +153,10 @@ class DomainJudge:
     def slip_like(self, domain: str) -> bool:
         """Whether ``domain`` is a slip (likely or possible) of a domain this judge knows,
         whatever the rules allow. Raises :class:`InvalidAddress`."""
-        verdict = self.judge(domain)
-        if verdict.reason == reasons.ALLOWED_RULE:
-            verdict = self.judge_afresh(verdict.domain, ruled=False)
-        return verdict.action is not Action.ALLOW
+        judged = self.verdict(domain)
+        if judged.reason == reasons.ALLOWED_RULE:
+            judged = self.fresh_verdict(judged.domain, ruled=False)
+        return judged.action is not Action.ALLOW
 
     def likely(self, judgement: DomainVerdict) -> bool:
         """A likely slip (not only a possible one) of a domain this judge knows."""
@@ -196,7 +196,7 @@ class DomainJudge:
             return LOG_PRIOR_PROTECTED - LOG_PRIOR_UNLISTED_HOST - host
         return LOG_PRIOR_KNOWN + history_nats(self.weight_of(meant, time.time()))
 
-    def judge_afresh(self, text: str, *, ruled: bool = True) -> DomainVerdict:
+    def fresh_verdict(self, text: str, *, ruled: bool = True) -> DomainVerdict:
         """The verdict for a domain text, not cached; with ``ruled`` false, the model's
         alone: no rule, and nothing learned only because a rule allowed it."""
         domain = _parse_host(text)  # the verdict is cached by this text: no second parse

@@ -150,7 +150,7 @@ class Correspondents:
         ranked.sort(key=lambda entry: (-entry[0], entry[1].ascii))
         for _, domain, tie in ranked:
             proven = self._proven(tie)
-            verdict = judge.judge_afresh(domain.ascii)
+            verdict = judge.fresh_verdict(domain.ascii)
             if verdict.action is Action.ALLOW:
                 learned = proven or (self._delivered(tie, now) and self._own_twin(domain) is None)
             elif judge.of_protected(verdict):
@@ -222,9 +222,9 @@ class Correspondents:
         if not self._from_deliveries:
             return False
         judge = self._judge
-        verdict = judge.judge(real.ascii)
+        verdict = judge.verdict(real.ascii)
         if verdict.reason == reasons.ALLOWED_RULE:  # the rule lets mail go; is it a slip?
-            verdict = judge.judge_afresh(real.ascii, ruled=False)
+            verdict = judge.fresh_verdict(real.ascii, ruled=False)
         if verdict.action is Action.ALLOW:
             return False
         forgot = False

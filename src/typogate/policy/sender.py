@@ -212,7 +212,7 @@ def _own_candidates(
         known = meant in judge.index
         if known and (edits < 2 or meant.ascii in judge.protected):
             continue  # the index found it already: one slip, or two of a protected name
-        if judge.likely(judge.judge(meant.ascii)):
+        if judge.likely(judge.verdict(meant.ascii)):
             continue  # the sender's own earlier slip is no intended domain
         if numbered_siblings(typed, name):
             continue  # afms2 beside afms: another host of a series, as for listed ones
