@@ -9,10 +9,13 @@ import sqlite3
 import time
 
 import pytest
+from alembic import command
+from alembic.config import Config as AlembicConfig
 from sqlalchemy.exc import OperationalError
 
 from typogate import Action, Config, Guard, check
 from typogate.store import HeldMessage, Store, VerdictEvent
+from typogate.store.engine import MIGRATIONS
 from typogate.vocabulary import Adapter, Evidence, HoldSource, Mode
 
 
@@ -276,4 +279,54 @@ def test_a_senders_correspondents_are_found_however_she_is_spelled(sqlite_url):
         found = store.history.correspondents(spelling)
         assert [c.recipient_domain for c in found] == ["partner.example"], spelling
         assert store.history.correspondent_counts(spelling) == {"partner.example": 3}
+    store.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_store_from_before_keeps_a_quoted_senders_relationships_under_one_name(
+    backend, tmp_path, request
+):
+    # Before every path named a party alike, a log or the milter stored "sue doe"@... and a
+    # policy service sue doe@...: two parties, each with half of her evidence.
+    url = (
+        request.getfixturevalue("postgres").url
+        if backend == "postgres"
+        else f"sqlite:///{tmp_path / 'typogate.db'}"
+    )
+    store = Store(url)
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with store.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "hardening_0001")  # the store as it was before
+    rows = [
+        ('"sue doe"@example.org', "partner.example", 3, 0, 0, "2026-01-05", "2026-02-01"),
+        ("sue doe@example.org", "partner.example", 2, 1, 0, "2026-01-20", "2026-03-01"),
+        ('"bob"@example.org', "other.example", 4, 0, 1, "2026-01-07", "2026-01-09"),
+        ("*", "partner.example", 5, 1, 0, "2026-01-05", "2026-03-01"),
+    ]
+    with store.engine.begin() as connection:
+        for row in rows:
+            connection.exec_driver_sql(
+                "INSERT INTO correspondents (sender, recipient_domain, count, received, "
+                "released, first_seen, last_seen) VALUES "
+                f"('{row[0]}', '{row[1]}', {row[2]}, {row[3]}, {row[4]}, "
+                f"'{row[5]} 09:00:00+00:00', '{row[6]} 09:00:00+00:00')"
+            )
+    store.migrate()
+    kept = {(c.sender, c.recipient_domain): c for c in store.history.relationships()}
+    assert set(kept) == {
+        ("sue doe@example.org", "partner.example"),
+        ("bob@example.org", "other.example"),
+        ("*", "partner.example"),
+    }
+    sue = kept["sue doe@example.org", "partner.example"]
+    assert (sue.count, sue.received, sue.released) == (5, 1, 0)
+    assert (sue.first_seen.date().isoformat(), sue.last_seen.date().isoformat()) == (
+        "2026-01-05",
+        "2026-03-01",
+    )
+    bob = kept["bob@example.org", "other.example"]
+    assert (bob.count, bob.received, bob.released) == (4, 0, 1)
+    assert kept["*", "partner.example"].count == 5  # the organisation's own row: as it was
     store.close()
