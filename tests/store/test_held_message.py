@@ -8,12 +8,9 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.script import ScriptDirectory
+from revisions import before, take_back
 
 from typogate.store import HeldMessage, Store
-from typogate.store.engine import MIGRATIONS
 from typogate.store.log_file import FileJournal
 from typogate.vocabulary import HoldSource
 
@@ -40,12 +37,7 @@ def test_a_store_from_before_keeps_its_holds_and_learns_their_messages(backend, 
     else:
         url = f"sqlite:///{tmp_path / 'typogate.db'}"
     store = Store(url)
-    config = AlembicConfig()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    before = ScriptDirectory.from_config(config).get_revision("auditweb_0001").down_revision
-    with store.engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, before)  # the store as it was before these fields
+    take_back(store, before("auditweb_0001"))  # the store as it was before these fields
     with store.engine.begin() as connection:
         connection.exec_driver_sql(
             "INSERT INTO holds (hold_id, time, source, sender, recipients, reasons, "

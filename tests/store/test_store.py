@@ -9,13 +9,11 @@ import sqlite3
 import time
 
 import pytest
-from alembic import command
-from alembic.config import Config as AlembicConfig
+from revisions import take_back
 from sqlalchemy.exc import OperationalError
 
 from typogate import Action, Config, Guard, check
 from typogate.store import HeldMessage, Store, VerdictEvent
-from typogate.store.engine import MIGRATIONS
 from typogate.vocabulary import Adapter, Evidence, HoldSource, Mode
 
 
@@ -213,21 +211,13 @@ def test_incident_counts_feed_the_dashboard(backend, request, sqlite_url):
 
 def test_upgrading_an_old_store_counts_its_events_once(sqlite_url):
     """Revision 0003 counts the events stored before it existed."""
-    from alembic import command
-    from alembic.config import Config as AlembicConfig
-
-    from typogate.store.engine import MIGRATIONS
     from typogate.store.history import History
 
     store = Store(sqlite_url, keep_allowed=True)
     for event in events(4, "ann@army.ml") + events(6):
         store.record(event)
     store.flush()
-    config = AlembicConfig()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with store.engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, "0002")
+    take_back(store, "0002")
     store.migrate()
     today = History(store.engine).by_day(1)[0]
     assert (today.allow, today.reject) == (6, 4)
@@ -294,11 +284,7 @@ def test_a_store_from_before_keeps_a_quoted_senders_relationships_under_one_name
         else f"sqlite:///{tmp_path / 'typogate.db'}"
     )
     store = Store(url)
-    config = AlembicConfig()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with store.engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, "hardening_0001")  # the store as it was before
+    take_back(store, "hardening_0001")  # the store as it was before
     rows = [
         ('"sue doe"@example.org', "partner.example", 3, 0, 0, "2026-01-05", "2026-02-01"),
         ("sue doe@example.org", "partner.example", 2, 1, 0, "2026-01-20", "2026-03-01"),
