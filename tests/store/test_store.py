@@ -272,10 +272,34 @@ def test_a_senders_correspondents_are_found_however_she_is_spelled(sqlite_url):
     store.close()
 
 
+def test_the_dashboard_counts_a_sender_once_however_her_mail_spelled_her(sqlite_url):
+    # The milter hears "Sue Doe"@example.org, a policy service sue doe@example.org: the
+    # dashboard listed her twice among the senders caught most, each with part of it.
+    from typogate.store.history import History
+
+    store = Store(sqlite_url)
+    for event in [
+        *events(2, "ann@army.ml", '"Sue Doe"@example.org'),
+        *events(1, "ann@army.ml", "sue doe@example.org"),
+    ]:
+        store.record(event)
+    store.flush()
+    history = History(store.engine)
+    assert [(s.sender, s.count, s.domains) for s in history.top_senders()] == [
+        ("sue doe@example.org", 3, 1)
+    ]
+    assert [(d.domain, d.count, d.senders) for d in history.top_domains()] == [("army.ml", 3, 1)]
+    store.close()
+
+
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_a_store_from_before_keeps_a_quoted_senders_relationships_under_one_name(
     backend, tmp_path, request
 ):
+    from datetime import UTC, datetime
+
+    from typogate.store.history import History
+
     # Before every path named a party alike, a log or the milter stored "sue doe"@... and a
     # policy service sue doe@...: two parties, each with half of her evidence.
     url = (
@@ -299,7 +323,15 @@ def test_a_store_from_before_keeps_a_quoted_senders_relationships_under_one_name
                 f"('{row[0]}', '{row[1]}', {row[2]}, {row[3]}, {row[4]}, "
                 f"'{row[5]} 09:00:00+00:00', '{row[6]} 09:00:00+00:00')"
             )
+        today = datetime.now(UTC).date().isoformat()
+        for sender, count in (('"sue doe"@example.org', 2), ("sue doe@example.org", 1)):
+            connection.exec_driver_sql(
+                "INSERT INTO incidents (day, action, domain, suggestion, sender, count) "
+                f"VALUES ('{today}', 'reject', 'army.ml', 'army.mil', '{sender}', {count})"
+            )
     store.migrate()
+    caught = [(s.sender, s.count) for s in History(store.engine).top_senders()]
+    assert caught == [("sue doe@example.org", 3)]  # the dashboard's count: one sender
     kept = {(c.sender, c.recipient_domain): c for c in store.history.relationships()}
     assert set(kept) == {
         ("sue doe@example.org", "partner.example"),

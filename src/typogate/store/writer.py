@@ -32,7 +32,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from typogate.policy.relationships import levels
+from typogate.policy.relationships import levels, party_name
 from typogate.store.engine import make_engine
 from typogate.store.journal import VerdictEvent
 from typogate.vocabulary import Action, Evidence
@@ -299,7 +299,7 @@ class EventWriter:
             action = row[_ACTION]
             if action != _ALLOW:
                 day = row[-1].date().isoformat()
-                sender = (row[_SENDER] or "").lower()
+                sender = party_name(row[_SENDER] or "")  # as her relationships name her
                 incidents[(day, action, row[_DOMAIN], row[_SUGGESTION] or "", sender)] += 1
         try:
             with self.engine.begin() as connection:

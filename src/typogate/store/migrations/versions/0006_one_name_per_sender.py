@@ -1,10 +1,13 @@
-"""A sender is one party however its local part was quoted: relationships that a log or
-the milter stored under ``"sue doe"@example.org`` join those under ``sue doe@example.org``,
-the name every path has used since (``policy.relationships.party_name``). Counts add up;
-first and last seen span both. Irreversible: the downgrade leaves the rows as they are.
+"""A sender is one party however its local part was quoted: what a log or the milter stored
+under ``"sue doe"@example.org`` joins what is stored under ``sue doe@example.org``, the
+name every path has used since (``policy.relationships.party_name``). Relationships add
+their counts, and first and last seen span both; the dashboard's incident counts add up.
+Irreversible: the downgrade leaves the rows as they are.
 
 Revision ID: 0006
 """
+
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -27,35 +30,52 @@ _CORRESPONDENTS = sa.table(
     sa.column("first_seen", sa.DateTime(timezone=True)),
     sa.column("last_seen", sa.DateTime(timezone=True)),
 )
-_COUNTS = ("count", "received", "released")
+_INCIDENTS = sa.table(
+    "incidents",
+    sa.column("id", sa.Integer),
+    sa.column("day", sa.String),
+    sa.column("action", sa.String),
+    sa.column("domain", sa.String),
+    sa.column("suggestion", sa.String),
+    sa.column("sender", sa.String),
+    sa.column("count", sa.Integer),
+)
 
 
 def upgrade() -> None:
+    _merge(
+        _CORRESPONDENTS,
+        key=("recipient_domain",),
+        added=("count", "received", "released"),
+        spanned=True,
+    )
+    _merge(_INCIDENTS, key=("day", "action", "domain", "suggestion"), added=("count",))
+
+
+def downgrade() -> None:
+    pass  # the merged counts cannot be told apart again
+
+
+def _merge(
+    table: Any, *, key: tuple[str, ...], added: tuple[str, ...], spanned: bool = False
+) -> None:
+    """Give each row whose sender is quoted the sender's one name; where a row of that name
+    and ``key`` is there already, add the ``added`` columns into it (and with ``spanned``,
+    take the earlier first_seen and later last_seen) and delete the quoted row."""
     bind = op.get_bind()
-    table = _CORRESPONDENTS
     quoted = bind.execute(sa.select(table).where(table.c.sender.like('"%'))).mappings().all()
     for row in quoted:  # few: a quoted envelope sender is rare
         name = party_name(row["sender"])
         if name == row["sender"]:
             continue
-        same = (table.c.sender == name) & (table.c.recipient_domain == row["recipient_domain"])
+        same = sa.and_(table.c.sender == name, *(table.c[k] == row[k] for k in key))
         kept = bind.execute(sa.select(table).where(same)).mappings().first()
         if kept is None:
             bind.execute(sa.update(table).where(table.c.id == row["id"]).values(sender=name))
             continue
-        bind.execute(
-            sa.update(table)
-            .where(table.c.id == kept["id"])
-            .values(
-                {column: kept[column] + row[column] for column in _COUNTS}
-                | {
-                    "first_seen": min(kept["first_seen"], row["first_seen"]),
-                    "last_seen": max(kept["last_seen"], row["last_seen"]),
-                }
-            )
-        )
+        values = {column: kept[column] + row[column] for column in added}
+        if spanned:
+            values["first_seen"] = min(kept["first_seen"], row["first_seen"])
+            values["last_seen"] = max(kept["last_seen"], row["last_seen"])
+        bind.execute(sa.update(table).where(table.c.id == kept["id"]).values(values))
         bind.execute(sa.delete(table).where(table.c.id == row["id"]))
-
-
-def downgrade() -> None:
-    pass  # the merged counts cannot be told apart again
