@@ -139,14 +139,12 @@ class DomainJudge:
         self.forget_verdicts()
 
     def use_rules(self, rules: list[Rule]) -> set[Domain]:
-        """Replace the blanket rules, and take out of the index what the rules in force
-        taught; returns those domains, to be weighed again. Raises :class:`ConfigError`
-        for a rule that is not valid; the rules in use then stay as they were."""
+        """Replace the blanket rules; returns the correspondents the rules in force taught,
+        to be weighed again. Raises :class:`ConfigError` for a rule that is not valid; the
+        rules in use then stay as they were."""
         book = RuleBook(rules)
         self._rule_for = book.match if book else None
         ruled, self.ruled = self.ruled, set()
-        for domain in ruled:
-            self.index.discard(domain)
         self.forget_verdicts()
         return ruled
 

@@ -96,9 +96,10 @@ class Correspondents:
         return True
 
     def reweigh(self, domains: set[Domain]) -> None:
-        """Weigh again correspondents taken out of the index (those an allow rule taught,
-        when the rules change): learned again if the evidence still says so."""
-        self._from_deliveries -= domains
+        """Take correspondents out of the index and weigh them again (those an allow rule
+        taught, when the rules change): learned again if the evidence still says so."""
+        for domain in domains:
+            self._unlearn(domain)
         self._reconsider(list(domains))
 
     def held_back_by_twin(self, domain: str) -> tuple[str, str] | None:
