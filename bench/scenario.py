@@ -222,6 +222,8 @@ def typo_variants(domain: str, rng: random.Random) -> dict[str, list[str]]:
     tail = "net" if suffix == "com" else "com"
     out["merged_suffix"] = [f"{flat}.{tail}", f"{domain.replace('.', '-')}.{tail}"]
     slips = SUFFIX_SLIPS.get(suffix, [])
+    # The suffix slipped and was typed again after the slip: gmail.co.com, army.ml.mil.
+    out["suffix_again"] = [f"{name}.{slip}.{suffix}" for slip in slips]
     if name.count(".") >= 1:  # us.af.mil -> us.af.ml
         out["subdomain"] = [f"{name}.{slip}" for slip in slips]
     else:  # a typo under a mail subdomain: mail.army.ml (meant: mail.army.mil)

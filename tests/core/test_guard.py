@@ -63,6 +63,10 @@ TYPOS = [
     ("gmailc.om", "gmail.com", "typo.dot"),
     ("armymil.com", "army.mil", "typo.merged_suffix"),
     ("army-mil.com", "army.mil", "typo.merged_suffix"),
+    ("gmail.com.com", "gmail.com", "typo.merged_suffix"),
+    # The suffix slipped, then typed again after it (fnando/email_typo's example.con.com).
+    ("gmail.co.com", "gmail.com", "typo.merged_suffix"),
+    ("example.con.com", "example.com", "typo.merged_suffix"),
     ("us.af.ml", "us.af.mil", "typo.suffix"),
     ("arrny.mil", "army.mil", "typo.confusable"),
     ("g00gle.com", "google.com", "typo.confusable"),
@@ -210,6 +214,8 @@ def test_default_profile_out_of_the_box():
     assert verdict.suggestion == "army.mil"
     assert typogate.check("jane@army.mil").action is Action.ALLOW
     assert typogate.check("jane@gmial.com").suggestion == "gmail.com"
+    # co.com is a registrable domain near cox.net, but the slip is the suffix typed twice.
+    assert typogate.check("jane@gmail.co.com").suggestion == "gmail.com"
     # every real .gov domain is known: a city's domain is not a typo of a federal one
     assert not typogate.check("clerk@ftc.gov").is_alert
     assert not typogate.check("clerk@fcc.gov").is_alert

@@ -221,12 +221,27 @@ def merged(text: str) -> str:
 def _merged_suffix(typed: Domain, meant: Domain) -> Explanation | None:
     # "armymil.com", "army-mil.com", "army.mil.com": the meant domain typed as a name.
     if merged(typed.name) != merged(meant.unicode):
-        return None
+        return _suffix_typed_again(typed, meant)
     cost = COST_MERGED_SUFFIX
     if typed.suffix not in _HABITUAL_SUFFIXES:
         cost += COST_MERGED_UNUSUAL_SUFFIX
     detail = f"{meant.unicode} typed as a name under .{typed.suffix}"
     return Explanation((Edit(Slip.MERGED_SUFFIX, detail, cost),), cost)
+
+
+def _suffix_typed_again(typed: Domain, meant: Domain) -> Explanation | None:
+    # "gmail.co.com", "example.con.com": the suffix slipped, and was typed again after the
+    # slip rather than mended. Its edit distance (three letters added) hides it, and the
+    # registrable domain it makes (co.com) is some other owner's.
+    head, _, slipped = typed.name.rpartition(".")
+    confusion = SUFFIX_CONFUSIONS.get((meant.suffix, slipped))
+    if confusion is None or head != meant.name or typed.suffix != meant.suffix:
+        return None
+    edits = (
+        Edit(Slip.SUFFIX, f".{meant.suffix} typed as .{slipped}", confusion),
+        Edit(Slip.MERGED_SUFFIX, f"then .{meant.suffix} typed after it", COST_MERGED_SUFFIX),
+    )
+    return Explanation(edits, confusion + COST_MERGED_SUFFIX)
 
 
 def _is_bitflip(a: str, b: str) -> bool:
