@@ -50,6 +50,7 @@ TYPOS = [
     ("gmail.con", "gmail.com", "typo.suffix"),
     ("gmail.om", "gmail.com", "typo.suffix"),
     ("ftc.gv", "ftc.gov", "typo.suffix"),
+    ("army.gov", "army.mil", "typo.suffix"),  # one government's suffix for the other's
     ("gmai.com", "gmail.com", "typo.omission"),
     ("gmaill.com", "gmail.com", "typo.doubling"),
     ("gmial.com", "gmail.com", "typo.transposition"),
@@ -67,6 +68,7 @@ TYPOS = [
     # The suffix slipped, then typed again after it (fnando/email_typo's example.con.com).
     ("gmail.co.com", "gmail.com", "typo.merged_suffix"),
     ("example.con.com", "example.com", "typo.merged_suffix"),
+    ("army.ml.com", "army.mil", "typo.merged_suffix"),  # not army.me.com: ml.com is a bank's
     ("us.af.ml", "us.af.mil", "typo.suffix"),
     ("arrny.mil", "army.mil", "typo.confusable"),
     ("g00gle.com", "google.com", "typo.confusable"),
@@ -216,6 +218,9 @@ def test_default_profile_out_of_the_box():
     assert typogate.check("jane@gmial.com").suggestion == "gmail.com"
     # co.com is a registrable domain near cox.net, but the slip is the suffix typed twice.
     assert typogate.check("jane@gmail.co.com").suggestion == "gmail.com"
+    # arm.gov is real, but .gov for .mil is a slip of memory, as .net for .com is.
+    assert typogate.check("jane@army.gov").suggestion == "army.mil"
+    assert typogate.check("jane@navy.gov").suggestion == "navy.mil"
     # every real .gov domain is known: a city's domain is not a typo of a federal one
     assert not typogate.check("clerk@ftc.gov").is_alert
     assert not typogate.check("clerk@fcc.gov").is_alert

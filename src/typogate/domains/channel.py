@@ -78,6 +78,8 @@ SUFFIX_CONFUSIONS: dict[tuple[str, str], float] = {
     ("com", "co"): 1.5,
     ("com", "net"): 3.5,  # not a slip of the fingers but of memory, and common
     ("net", "com"): 3.5,
+    ("mil", "gov"): 3.5,  # the same slip of memory between the two government suffixes
+    ("gov", "mil"): 3.5,
     ("com", "cm"): 2.0,
     ("com", "om"): 2.0,
     ("com", "con"): 2.0,
@@ -230,16 +232,20 @@ def _merged_suffix(typed: Domain, meant: Domain) -> Explanation | None:
 
 
 def _suffix_typed_again(typed: Domain, meant: Domain) -> Explanation | None:
-    # "gmail.co.com", "example.con.com": the suffix slipped, and was typed again after the
-    # slip rather than mended. Its edit distance (three letters added) hides it, and the
-    # registrable domain it makes (co.com) is some other owner's.
+    # "gmail.co.com", "army.ml.com": the suffix slipped, and the meant or a habitual suffix
+    # was typed after the slip rather than mending it. Its edit distance (three letters
+    # added) hides it, and the registrable domain it makes (co.com, ml.com) is some other
+    # owner's. After any other suffix (example.co.uj) a slip in a suffix of two labels
+    # (example.co.uk) is likelier.
+    if typed.suffix != meant.suffix and typed.suffix not in _HABITUAL_SUFFIXES:
+        return None
     head, _, slipped = typed.name.rpartition(".")
     confusion = SUFFIX_CONFUSIONS.get((meant.suffix, slipped))
-    if confusion is None or head != meant.name or typed.suffix != meant.suffix:
+    if confusion is None or head != meant.name:
         return None
     edits = (
         Edit(Slip.SUFFIX, f".{meant.suffix} typed as .{slipped}", confusion),
-        Edit(Slip.MERGED_SUFFIX, f"then .{meant.suffix} typed after it", COST_MERGED_SUFFIX),
+        Edit(Slip.MERGED_SUFFIX, f"then .{typed.suffix} typed after it", COST_MERGED_SUFFIX),
     )
     return Explanation(edits, confusion + COST_MERGED_SUFFIX)
 
