@@ -126,6 +126,13 @@ def test_another_real_suffix_is_not_a_slip(guard):
         assert not guard.evaluate(f"a@{domain}").is_alert, domain
 
 
+def test_the_other_government_suffix_is_a_slip_only_with_the_name_right():
+    guard = Guard(Config(domains={"protected": ["deomi.mil", "army.mil"]}))
+    assert guard.evaluate("a@army.gov").suggestion == "army.mil"
+    # A real .gov name a slip away as well is no .mil slip (bench/quality.py's unseen .gov).
+    assert not guard.evaluate("a@cliomi.gov").is_alert
+
+
 def test_equally_likely_intended_domains_are_reported_as_ambiguous():
     guard = Guard(Config(domains={"protected": ["example.de", "example.fr"]}))
     verdict = guard.evaluate("a@example.fe")  # f->d and r->e are both neighbouring keys

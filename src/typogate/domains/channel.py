@@ -78,8 +78,6 @@ SUFFIX_CONFUSIONS: dict[tuple[str, str], float] = {
     ("com", "co"): 1.5,
     ("com", "net"): 3.5,  # not a slip of the fingers but of memory, and common
     ("net", "com"): 3.5,
-    ("mil", "gov"): 3.5,  # the same slip of memory between the two government suffixes
-    ("gov", "mil"): 3.5,
     ("com", "cm"): 2.0,
     ("com", "om"): 2.0,
     ("com", "con"): 2.0,
@@ -107,6 +105,11 @@ SUFFIX_CONFUSIONS: dict[tuple[str, str], float] = {
     ("co.uk", "co"): 3.0,
     ("co.uk", "uk"): 3.0,
 }
+
+
+# The two government suffixes, remembered one for the other: read only with the name itself
+# right, as with a slip in the name too (cliomi.gov for deomi.mil) another real name is likelier.
+REMEMBERED_SUFFIXES: dict[tuple[str, str], float] = {("mil", "gov"): 3.5, ("gov", "mil"): 3.5}
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +153,8 @@ def explain(typed: Domain, meant: Domain, budget: float = math.inf) -> Explanati
     if merged is not None:
         return merged
     known = SUFFIX_CONFUSIONS.get((meant.suffix, typed.suffix))
+    if known is None and typed.name == meant.name:
+        known = REMEMBERED_SUFFIXES.get((meant.suffix, typed.suffix))
     if known is not None:
         edit = Edit(Slip.SUFFIX, f".{meant.suffix} typed as .{typed.suffix}", known)
         if typed.name == meant.name:
