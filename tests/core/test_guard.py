@@ -133,6 +133,17 @@ def test_the_other_government_suffix_is_a_slip_only_with_the_name_right():
     assert not guard.evaluate("a@cliomi.gov").is_alert
 
 
+@pytest.mark.parametrize("profile", ["us-gov", "providers"])
+def test_a_providers_own_company_domain_is_no_slip_of_its_mail_domain(profile):
+    guard = Guard(Config.from_mapping({"profile": profile}))
+    # AT&T's staff write from att.com, its customers from att.net: one owner, both real.
+    for domain in ("att.com", "verizon.com", "comcast.com", "cox.com", "charter.com"):
+        verdict = guard.evaluate(f"sales@{domain}")
+        assert verdict.reason == "allowed.known", verdict
+    assert guard.evaluate("jane@att.nte").suggestion == "att.net"
+    assert guard.evaluate("jane@gmail.net").suggestion == "gmail.com"  # not Google's
+
+
 def test_equally_likely_intended_domains_are_reported_as_ambiguous():
     guard = Guard(Config(domains={"protected": ["example.de", "example.fr"]}))
     verdict = guard.evaluate("a@example.fe")  # f->d and r->e are both neighbouring keys

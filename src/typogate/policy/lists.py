@@ -16,9 +16,9 @@ from typogate.vocabulary import Profile
 PROFILES: dict[Profile, tuple[tuple[str, ...], tuple[str, ...]]] = {
     Profile.US_GOV: (
         ("us-mil", "us-mil-mail", "us-gov-federal", "mail-providers"),
-        ("us-gov-all",),
+        ("us-gov-all", "mail-provider-companies"),
     ),
-    Profile.PROVIDERS: (("mail-providers",), ()),
+    Profile.PROVIDERS: (("mail-providers",), ("mail-provider-companies",)),
     Profile.NONE: ((), ()),
 }
 DEFAULT_PROFILE = Profile.US_GOV
