@@ -26,7 +26,7 @@ from rich.table import Table
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent / "tests"))
-from ports import free_port, wait_for_port  # noqa: E402
+from ports import free_port, stop_servers_on_sigterm, wait_for_port  # noqa: E402
 
 TYPOGATE = str(Path(sys.executable).with_name("typogate"))
 CONFIG = """
@@ -143,4 +143,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    stop_servers_on_sigterm()
     main()

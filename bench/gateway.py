@@ -31,7 +31,7 @@ sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(BENCH.parent / "tests"))
 import scenario  # noqa: E402
 from mta import Postfix, postfix_root  # noqa: E402
-from ports import free_port, wait_for_port  # noqa: E402
+from ports import free_port, stop_servers_on_sigterm, wait_for_port  # noqa: E402
 
 CONNECTIONS = (1, 16, 64)
 
@@ -277,4 +277,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    stop_servers_on_sigterm()
     main()

@@ -39,7 +39,7 @@ from rich.table import Table
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent / "tests"))
 from mta import TYPOGATE, Postfix, postfix_root  # noqa: E402
-from ports import free_port, wait_for_port  # noqa: E402
+from ports import free_port, stop_servers_on_sigterm, wait_for_port  # noqa: E402
 
 SENDERS = (1, 16, 64)
 PEERS = ("typogate sink", "Postfix access map", "plain aiosmtpd")
@@ -269,4 +269,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    stop_servers_on_sigterm()
     main()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import time
@@ -24,6 +25,13 @@ def wait_for_port(port: int, timeout: float = 20.0) -> None:
         except OSError:
             time.sleep(0.05)
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
+
+
+def stop_servers_on_sigterm() -> None:
+    """Let SIGTERM (``timeout``, ``kill``) end this process as Ctrl-C does, through its
+    ``finally`` blocks, so that the servers it started are stopped by their pids and not
+    left listening."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
 
 
 @contextmanager
