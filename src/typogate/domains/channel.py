@@ -149,15 +149,16 @@ def explain(typed: Domain, meant: Domain, budget: float = math.inf) -> Explanati
     """
     if skeleton(typed.unicode) == skeleton(meant.unicode):
         return _confusable(typed, meant)
-    merged = _merged_suffix(typed, meant)
+    merged = _merged_suffix(typed, meant) or _suffix_typed_again(typed, meant)
     if merged is not None:
         return merged
+    same_name = typed.name == meant.name
     known = SUFFIX_CONFUSIONS.get((meant.suffix, typed.suffix))
-    if known is None and typed.name == meant.name:
+    if known is None and same_name:
         known = REMEMBERED_SUFFIXES.get((meant.suffix, typed.suffix))
     if known is not None:
-        edit = Edit(Slip.SUFFIX, f".{meant.suffix} typed as .{typed.suffix}", known)
-        if typed.name == meant.name:
+        edit = _suffix_slip(meant.suffix, typed.suffix, known)
+        if same_name:
             return Explanation((edit,), known)
         in_name = _align(typed.name, meant.name, len(meant.name), budget - known)
         if in_name is not None:
@@ -228,7 +229,7 @@ def merged(text: str) -> str:
 def _merged_suffix(typed: Domain, meant: Domain) -> Explanation | None:
     # "armymil.com", "army-mil.com", "army.mil.com": the meant domain typed as a name.
     if merged(typed.name) != merged(meant.unicode):
-        return _suffix_typed_again(typed, meant)
+        return None
     cost = COST_MERGED_SUFFIX
     if typed.suffix not in _HABITUAL_SUFFIXES:
         cost += COST_MERGED_UNUSUAL_SUFFIX
@@ -249,10 +250,14 @@ def _suffix_typed_again(typed: Domain, meant: Domain) -> Explanation | None:
     if confusion is None or head != meant.name:
         return None
     edits = (
-        Edit(Slip.SUFFIX, f".{meant.suffix} typed as .{slipped}", confusion),
+        _suffix_slip(meant.suffix, slipped, confusion),
         Edit(Slip.MERGED_SUFFIX, f"then .{typed.suffix} typed after it", COST_MERGED_SUFFIX),
     )
     return Explanation(edits, confusion + COST_MERGED_SUFFIX)
+
+
+def _suffix_slip(meant: str, typed: str, cost: float) -> Edit:
+    return Edit(Slip.SUFFIX, f".{meant} typed as .{typed}", cost)
 
 
 def _is_bitflip(a: str, b: str) -> bool:
