@@ -5,6 +5,7 @@ import pytest
 import typogate
 from typogate import Action, Config, Guard, InvalidAddress
 from typogate.policy import Rule
+from typogate.vocabulary import Risk
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +96,50 @@ def test_typo_under_a_subdomain_keeps_the_subdomain(guard):
     verdict = guard.evaluate("ops@mail.army.ml")
     assert verdict.action is Action.REJECT
     assert verdict.suggestion == "mail.army.mil"
+
+
+@pytest.mark.parametrize(
+    ("recipient", "meant", "reason", "action"),
+    [
+        ("jane@gmailcom", "gmail.com", "typo.dot", Action.REJECT),  # the dot left out
+        ("jane@armymil", "army.mil", "typo.dot", Action.REJECT),
+        ("jane@usafmil", "us.af.mil", "typo.dot", Action.REJECT),
+        ("jane@gmail", "gmail.com", "typo.suffix", Action.REJECT),  # the suffix left off
+        ("jane@army", "army.mil", "typo.suffix", Action.REJECT),  # .army is a TLD: no mailbox
+        # A comma for the dot: a mail program reads two addresses, jane@gmail and com.
+        ("jane@gmail,com", "gmail.com", "typo.suffix", Action.REJECT),
+    ],
+)
+def test_a_bare_host_that_is_a_domain_with_its_dots_or_suffix_left_out(
+    guard, recipient, meant, reason, action
+):
+    verdict = guard.evaluate(recipient)
+    assert (verdict.suggestion, verdict.reason, verdict.action) == (meant, reason, action)
+    assert verdict.recipient == "jane@" + recipient.split("@")[1].split(",")[0]
+    assert verdict.risk is Risk.MISDELIVERY  # no stranger receives mail at a bare host
+    assert verdict.suggested_recipient == f"jane@{meant}"
+    assert f"Did you mean {meant}?" in verdict.explanation
+
+
+def test_a_left_off_suffix_is_read_as_the_habitual_one():
+    guard = Guard(Config(domains={"protected": ["yahoo.com", "yahoo.co.uk", "yahoo.fr"]}))
+    assert guard.evaluate("jane@yahoo").suggestion == "yahoo.com"
+
+
+@pytest.mark.parametrize("recipient", ["jane@mailhub", "jane@localhost", "jane@co.uk"])
+def test_a_bare_host_that_is_no_domain_anyone_meant_is_allowed(guard, recipient):
+    assert guard.evaluate(recipient).reason == "allowed.no_domain_name"
+
+
+def test_a_host_of_the_mta_s_own_is_no_slip_though_it_spells_a_protected_name():
+    config = Config(domains={"protected": ["mail.mil"]}, gateway={"own_domains": ["mail"]})
+    assert Guard(config).evaluate("root@mail").reason == "allowed.own_host"
+    assert Guard(Config(domains={"protected": ["mail.mil"]})).evaluate("root@mail").is_alert
+
+
+def test_a_bare_host_slip_takes_the_misdelivery_actions():
+    config = Config(domains={"protected": ["gmail.com"]}, actions={"misdelivery": {"typo": "warn"}})
+    assert Guard(config).evaluate("jane@gmailcom").action is Action.WARN
 
 
 @pytest.mark.parametrize(

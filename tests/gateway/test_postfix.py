@@ -84,6 +84,15 @@ def test_typo_recipient_is_rejected_with_the_suggestion(flow):
     assert sink.to("john@army.ml") == []
 
 
+def test_a_domain_typed_without_its_dot_is_rejected_with_the_suggestion(flow):
+    # A bare host: Postfix would relay it on (here to the sink) or bounce it, later.
+    postfix, sink, _, _ = flow
+    result = swaks(postfix.smtpd_port, "alice@example.org", ["jane@gmailcom"])
+    assert re.search(r"<\*\* +550 5\.1\.2 .*gmailcom.*did you mean gmail\.com\?", result.stdout)
+    time.sleep(1)
+    assert sink.to("jane@gmailcom") == []
+
+
 def test_mixed_recipients_reach_only_the_good_one(flow):
     postfix, sink, _, _ = flow
     result = swaks(

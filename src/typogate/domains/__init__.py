@@ -9,6 +9,7 @@ from typogate.domains.channel import (
     Explanation,
     Slip,
     explain,
+    explain_host,
     merged,
     within_edits,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "Route",
     "Slip",
     "explain",
+    "explain_host",
     "external_form",
     "internal_form",
     "host_name",

@@ -60,6 +60,9 @@ COST_ASCII_HOMOGLYPH = 3.0  # "rn" for "m", "0" for "o", "1" for "l"
 COST_UNICODE_CONFUSABLE = 1.0  # a Cyrillic "а": nobody types that by accident
 COST_MERGED_SUFFIX = 4.0  # "armymil.com": the whole domain typed as a name
 COST_MERGED_UNUSUAL_SUFFIX = 1.5  # extra when the appended suffix is not a habitual one
+# "jane@gmail": the suffix never typed, or a comma typed for its dot, which a mail program
+# reads as the end of the address. Likelier for a habitual suffix (the extra above otherwise).
+COST_SUFFIX_LEFT_OFF = 4.0
 _HABITUAL_SUFFIXES = frozenset({"com", "net", "org"})
 # A suffix slipped into another real suffix by one slip of the fingers (.il for .mil, .et for
 # .net, .gr for .fr: a letter left out, a neighbouring key): a slip whatever it lands on,
@@ -254,6 +257,23 @@ def _suffix_typed_again(typed: Domain, meant: Domain) -> Explanation | None:
         Edit(Slip.MERGED_SUFFIX, f"then .{typed.suffix} typed after it", COST_MERGED_SUFFIX),
     )
     return Explanation(edits, confusion + COST_MERGED_SUFFIX)
+
+
+def explain_host(host: str, meant: Domain) -> Explanation | None:
+    """Explain a bare host name (no dot in it) as ``meant`` with its dots left out
+    (``gmailcom``, ``usafmil``) or its suffix left off (``gmail``); ``None`` when it is
+    neither. The cost is ``-ln P(host | meant)``, as :func:`explain` gives for a domain."""
+    if host == meant.unicode.replace(".", ""):
+        dots = meant.unicode.count(".")
+        detail = "the dot left out" if dots == 1 else f"{dots} dots left out"
+        cost = COST_DOT_DROPPED * dots
+        return Explanation((Edit(Slip.DOT, detail, cost),), cost)
+    if host != meant.name:
+        return None
+    cost = COST_SUFFIX_LEFT_OFF
+    if meant.suffix not in _HABITUAL_SUFFIXES:
+        cost += COST_MERGED_UNUSUAL_SUFFIX
+    return Explanation((Edit(Slip.SUFFIX, f".{meant.suffix} left off", cost),), cost)
 
 
 def _suffix_slip(meant: str, typed: str, cost: float) -> Edit:

@@ -244,6 +244,19 @@ class CandidateIndex:
             domain for domain in made if domain.ascii not in self._ids
         ]
 
+    def spelled_as_host(self, host: str) -> list[Domain]:
+        """Domains of the index that a bare host name (no dot in it) may spell: the whole
+        domain with its dots left out (``gmailcom``) or its name with the suffix left off
+        (``gmail``), found under the keys they are filed by (their flattened form, their
+        name's first letters)."""
+        found = self._look_up([_FLAT + host, host[:PREFIX]])
+        domains = self.domains
+        return [
+            meant
+            for meant in map(domains.__getitem__, found)
+            if meant.name == host or meant.unicode.replace(".", "") == host
+        ]
+
     def _two_slips_apart(self, name: str, prefix: str) -> set[int]:
         """Names two slips away that each add or change a letter (``socciaosecurity`` for
         ``socialsecurity``: a doubled c and an o for an l), found by taking two letters off

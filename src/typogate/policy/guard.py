@@ -187,6 +187,9 @@ class Guard:
                 "the mail stays there.",
                 rule="own-host",
             )
+        slip = self._judge.host_verdict(host)  # gmailcom, or gmail: a slip all the same
+        if slip is not None:
+            return slip
         return DomainVerdict(
             host,
             Action.ALLOW,

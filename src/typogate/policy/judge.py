@@ -28,6 +28,7 @@ from typogate.domains import (
     InvalidAddress,
     Slip,
     explain,
+    explain_host,
     host_name,
     mixed_script_label,
     parse_domain,
@@ -388,11 +389,46 @@ class DomainJudge:
                 f"{name} does not look like a mistake for a domain you protect or write to.",
                 candidates=candidates,
             )
+        return self._alert(name, likely, candidates, because, domain)
+
+    def host_verdict(self, host: str) -> DomainVerdict | None:
+        """The verdict on a bare host name (no dot in it) that spells a domain this judge
+        knows with its dots left out (``gmailcom``) or its suffix left off (``gmail``);
+        ``None`` for any other host (``mailhub``, ``localhost``, an address literal). No
+        stranger receives mail at a bare host: such a slip is a misdelivery."""
+        if "." in host or host.startswith("[") or host in SPECIAL_USE:
+            return None
+        # A short bare name is likelier a host of the network's own (mail, army), as a
+        # short domain name is likelier real.
+        novelty = SHORT_NAME_NATS * max(0, SHORT_NAME - len(host))
+        found = []
+        for meant in self.index.spelled_as_host(host):
+            explanation = explain_host(host, meant)
+            if explanation is not None:
+                log_odds = self.log_prior(meant) - explanation.cost - novelty
+                found.append(candidate(meant.unicode, log_odds, explanation))
+        likely = sorted(
+            (c for c in found if c.log_odds >= LOG_ODDS_FLOOR),
+            key=lambda c: (-c.log_odds, c.domain),
+        )
+        return self._alert(host, likely, (), "", None) if likely else None
+
+    def _alert(
+        self,
+        name: str,
+        likely: list[Candidate],
+        candidates: tuple[Candidate, ...],
+        because: str,
+        domain: Domain | None,
+    ) -> DomainVerdict:
+        """The verdict on ``name`` from the hypotheses that matter (``likely``, best first):
+        allowed below ``model.warn_at``, else the action for its risk. ``domain`` is ``None``
+        for a bare host name, which only its own network can route: a misdelivery."""
         score = _probability(likely)
         top = likely[0]
         model = self.config.model
         reject_at, warn_at = model.reject_at, model.warn_at
-        state = self._mail_states.get(domain.ascii)
+        state = self._mail_states.get(domain.ascii) if domain is not None else None
         live = state is not None and state.accepts_mail
         if live:
             # A look-alike with a mail server receives what is sent there: act a step sooner.
@@ -407,7 +443,7 @@ class DomainJudge:
                 edits=top.edits,
                 candidates=candidates,
             )
-        risk = self._risk(domain)
+        risk = self._risk(domain) if domain is not None else Risk.MISDELIVERY
         typo, possible_typo = self._actions(risk)
         action = typo if score >= reject_at else possible_typo
         if live:
