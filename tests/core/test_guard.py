@@ -66,6 +66,7 @@ TYPOS = [
     ("armymil.com", "army.mil", "typo.merged_suffix"),
     ("army-mil.com", "army.mil", "typo.merged_suffix"),
     ("gmail.com.com", "gmail.com", "typo.merged_suffix"),
+    ("gmail.comcom", "gmail.com", "typo.merged_suffix"),  # and without the dot
     # The suffix slipped, then typed again after it (fnando/email_typo's example.con.com).
     ("gmail.co.com", "gmail.com", "typo.merged_suffix"),
     ("example.con.com", "example.com", "typo.merged_suffix"),

@@ -245,7 +245,11 @@ def _suffix_typed_again(typed: Domain, meant: Domain) -> Explanation | None:
     # was typed after the slip rather than mending it. Its edit distance (three letters
     # added) hides it, and the registrable domain it makes (co.com, ml.com) is some other
     # owner's. After any other suffix (example.co.uj) a slip in a suffix of two labels
-    # (example.co.uk) is likelier.
+    # (example.co.uk) is likelier. "gmail.comcom": typed again without the dot.
+    if typed.name == meant.name and typed.suffix == meant.suffix * 2:
+        detail = f".{meant.suffix} typed twice, without the dot between"
+        cost = COST_MERGED_SUFFIX + COST_DOT_DROPPED
+        return Explanation((Edit(Slip.MERGED_SUFFIX, detail, cost),), cost)
     if typed.suffix != meant.suffix and typed.suffix not in _HABITUAL_SUFFIXES:
         return None
     head, _, slipped = typed.name.rpartition(".")
