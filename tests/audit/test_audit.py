@@ -308,3 +308,18 @@ def test_a_quoted_local_part_is_read_as_postfix_logs_it(tmp_path: Path):
         ('"pay desk"@example.org', '"a>b\\"c"@army.ml'),
     ]
     assert json.loads((tmp_path / "out" / "summary.json").read_text())["malformed"] == 0
+
+
+def test_mail_to_a_domain_typed_without_its_dot_is_found(tmp_path: Path):
+    # gmailcom is a bare host: Postfix bounced it, and the audit counted nothing.
+    (tmp_path / "typogate.toml").write_text(CONFIG)
+    (tmp_path / "mail.log").write_text(
+        "Mar  1 01:00:00 mx1 postfix/qmgr[90]: 8B8: from=<pay@example.org>, size=700, nrcpt=1 (queue active)\n"
+        "Mar  1 01:00:01 mx1 postfix/smtp[105]: 8B8: to=<sue@gmailcom>, relay=none, delay=0.1, delays=0.1/0/0/0, dsn=5.4.4, status=bounced (Host or domain name not found. Name service error for name=gmailcom type=A: Host not found)\n"
+    )
+    done = run("audit", "mail.log", "--config", "typogate.toml", "--out", "out", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    found = [
+        (r["recipient"], r["intended_domain"], r["status"]) for r in findings(tmp_path / "out")
+    ]
+    assert found == [("sue@gmailcom", "gmail.com", "bounced")]

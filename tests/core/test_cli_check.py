@@ -226,3 +226,13 @@ def test_bare_domain_gets_the_same_answer_without_a_suggested_address():
     assert bare["suggestion"] == address["suggestion"] == "army.mil"
     assert bare["suggested_recipient"] is None
     assert address["suggested_recipient"] == "john@army.mil"
+
+
+def test_a_bare_host_alone_gets_the_answer_it_gets_in_an_address():
+    # gmailcom alone was "invalid: it should have a period", with nothing offered.
+    result = run("check", "--json", "gmailcom", "jane@gmailcom", "localhost")
+    bare, address, host = (json.loads(line) for line in result.stdout.splitlines())
+    assert bare["suggestion"] == address["suggestion"] == "gmail.com"
+    assert bare["reason"] == address["reason"] == "typo.dot"
+    assert bare["action"] == address["action"] == "reject"
+    assert host["action"] == "invalid"  # no domain, and no slip of one

@@ -116,8 +116,20 @@ class Guard:
         return Verdict(reached.address, judgement)
 
     def judge_domain(self, domain: str) -> DomainVerdict:
-        """Judge a bare domain (cached). Raises :class:`InvalidAddress` for a bad domain."""
-        return self._judge.verdict(domain)
+        """Judge a bare domain (cached), or a bare host name that spells one this Guard
+        knows without its dots or its suffix (``gmailcom``, ``gmail``), as
+        :meth:`evaluate` judges it in an address. Raises :class:`InvalidAddress` for any
+        other text that is no domain."""
+        try:
+            return self._judge.verdict(domain)
+        except InvalidAddress as error:
+            try:
+                slip = self._judge.host_verdict(host_name(domain))
+            except InvalidAddress:
+                slip = None
+            if slip is None:
+                raise error from None
+            return slip
 
     def learn(self, counts: dict[str, int]) -> None:
         """Take in the organisation's deliveries per recipient domain (ascii or Unicode).
