@@ -122,6 +122,17 @@ def test_a_bare_host_that_is_a_domain_with_its_dots_or_suffix_left_out(
     assert f"Did you mean {meant}?" in verdict.explanation
 
 
+def test_a_suffix_cut_short_is_one_slip():
+    # hotmail.c: .com cut short (typing stopped), not .fr with a wrong key and a letter
+    # left out; it was ambiguous, hotmail.fr named first.
+    guard = Guard(Config(domains={"protected": ["hotmail.com", "hotmail.fr", "example.info"]}))
+    verdict = guard.evaluate("jane@hotmail.c")
+    assert (verdict.suggestion, verdict.action) == ("hotmail.com", Action.REJECT)
+    assert guard.evaluate("jane@example.inf").suggestion == "example.info"
+    # Only where the cut makes no suffix at all: example.in is India's, maybe meant.
+    assert not guard.evaluate("jane@example.in").is_alert
+
+
 def test_a_left_off_suffix_is_read_as_the_habitual_one():
     guard = Guard(Config(domains={"protected": ["yahoo.com", "yahoo.co.uk", "yahoo.fr"]}))
     assert guard.evaluate("jane@yahoo").suggestion == "yahoo.com"
@@ -280,6 +291,7 @@ def test_default_profile_out_of_the_box():
     assert verdict.suggestion == "army.mil"
     assert typogate.check("jane@army.mil").action is Action.ALLOW
     assert typogate.check("jane@gmial.com").suggestion == "gmail.com"
+    assert typogate.check("jane@gmail.c").action is Action.REJECT  # was a warning
     # co.com is a registrable domain near cox.net, but the slip is the suffix typed twice.
     assert typogate.check("jane@gmail.co.com").suggestion == "gmail.com"
     # arm.gov is real, but .gov for .mil is a slip of memory, as .net for .com is.

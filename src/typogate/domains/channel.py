@@ -60,9 +60,6 @@ COST_ASCII_HOMOGLYPH = 3.0  # "rn" for "m", "0" for "o", "1" for "l"
 COST_UNICODE_CONFUSABLE = 1.0  # a Cyrillic "а": nobody types that by accident
 COST_MERGED_SUFFIX = 4.0  # "armymil.com": the whole domain typed as a name
 COST_MERGED_UNUSUAL_SUFFIX = 1.5  # extra when the appended suffix is not a habitual one
-# "jane@gmail": the suffix never typed, or a comma typed for its dot, which a mail program
-# reads as the end of the address. Likelier for a habitual suffix (the extra above otherwise).
-COST_SUFFIX_LEFT_OFF = 4.0
 _HABITUAL_SUFFIXES = frozenset({"com", "net", "org"})
 # A suffix slipped into another real suffix by one slip of the fingers (.il for .mil, .et for
 # .net, .gr for .fr: a letter left out, a neighbouring key): a slip whatever it lands on,
@@ -72,6 +69,13 @@ COST_OTHER_REAL_SUFFIX = 1.5
 # Any other way onto another real suffix (.ca for .com, two slips; .fi for .fr, a letter no
 # finger slip explains) is rarer than the domain under that suffix being meant as written.
 COST_OTHER_REAL_SUFFIX_SLIPS = 6.0
+
+# A suffix cut short where it makes no suffix at all (.c for .com), or left off (a bare host,
+# "jane@gmail"; also what a mail program leaves of "gmail,com"): typing stopped, one slip
+# however many letters are missing; likelier for a habitual suffix (the extra above
+# otherwise). A cut that lands on a real suffix (.in of .info) is read letter by letter,
+# as that domain may be meant.
+COST_SUFFIX_CUT_SHORT = COST_OMISSION
 
 # Suffix confusions people make far more often than their edit distance suggests.
 SUFFIX_CONFUSIONS: dict[tuple[str, str], float] = {
@@ -159,6 +163,8 @@ def explain(typed: Domain, meant: Domain, budget: float = math.inf) -> Explanati
     known = SUFFIX_CONFUSIONS.get((meant.suffix, typed.suffix))
     if known is None and same_name:
         known = REMEMBERED_SUFFIXES.get((meant.suffix, typed.suffix))
+    if known is None and _cut_short(meant.suffix, typed.suffix):
+        known = _cut_cost(meant.suffix)
     if known is not None:
         edit = _suffix_slip(meant.suffix, typed.suffix, known)
         if same_name:
@@ -274,10 +280,20 @@ def explain_host(host: str, meant: Domain) -> Explanation | None:
         return Explanation((Edit(Slip.DOT, detail, cost),), cost)
     if host != meant.name:
         return None
-    cost = COST_SUFFIX_LEFT_OFF
-    if meant.suffix not in _HABITUAL_SUFFIXES:
-        cost += COST_MERGED_UNUSUAL_SUFFIX
+    cost = _cut_cost(meant.suffix)
     return Explanation((Edit(Slip.SUFFIX, f".{meant.suffix} left off", cost),), cost)
+
+
+def _cut_short(meant: str, typed: str) -> bool:
+    # Two letters or more missing: one letter left out is an omission as it stands.
+    return len(typed) < len(meant) - 1 and meant.startswith(typed) and not is_real_suffix(typed)
+
+
+def _cut_cost(meant: str) -> float:
+    """What cutting the suffix ``meant`` short, or leaving it off, costs."""
+    if meant in _HABITUAL_SUFFIXES:
+        return COST_SUFFIX_CUT_SHORT
+    return COST_SUFFIX_CUT_SHORT + COST_MERGED_UNUSUAL_SUFFIX
 
 
 def _suffix_slip(meant: str, typed: str, cost: float) -> Edit:
