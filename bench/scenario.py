@@ -224,6 +224,15 @@ def typo_variants(domain: str, rng: random.Random) -> dict[str, list[str]]:
     slips = SUFFIX_SLIPS.get(suffix, [])
     # The suffix slipped and was typed again after the slip: gmail.co.com, army.ml.mil.
     out["suffix_again"] = [f"{name}.{slip}.{suffix}" for slip in slips]
+    # The suffix cut short where that makes no suffix (typing stopped): gmail.c, army.m.
+    out["suffix_cut"] = [
+        f"{name}.{suffix[:cut]}"
+        for cut in range(1, len(suffix) - 1)
+        if not suffix[:cut].endswith(".") and not _PSL.is_public(suffix[:cut])
+    ]
+    # No suffix at all, a bare host: the domain without its dots (gmailcom), or the name
+    # alone (gmail; what a mail program leaves of gmail,com).
+    out["bare_host"] = [flat] if "." in name else [flat, name]
     if name.count(".") >= 1:  # us.af.mil -> us.af.ml
         out["subdomain"] = [f"{name}.{slip}" for slip in slips]
     else:  # a typo under a mail subdomain: mail.army.ml (meant: mail.army.mil)
