@@ -359,3 +359,14 @@ def test_a_name_under_no_top_level_domain_is_warned_as_a_misdelivery():
     assert allowed.evaluate("a@mail.corp.lan").reason == "allowed.rule"
     strict = Guard(Config.from_mapping({"actions": {"misdelivery": {"possible_typo": "reject"}}}))
     assert strict.evaluate("a@prcfs.ite").action is Action.REJECT
+
+
+def test_a_weak_candidate_never_makes_a_name_under_no_top_level_domain_less_suspect():
+    # ab.comx was allowed ("more likely meant as written") while ab.zzz, close to nothing,
+    # was warned; af.m went the same way once a cut-short suffix counted as one slip.
+    guard = Guard(Config(domains={"protected": ["ab.com", "af.mil"]}))
+    for typed, meant in (("ab.comx", "ab.com"), ("af.m", "af.mil")):
+        verdict = guard.evaluate(f"a@{typed}")
+        assert (verdict.action, verdict.reason) == (Action.WARN, "typo.no_such_suffix")
+        assert verdict.suggestion == meant and f"Did you mean {meant}?" in verdict.explanation
+    assert guard.evaluate("a@ab.zzz").suggestion is None

@@ -368,19 +368,8 @@ class DomainJudge:
                 score=1.0,
                 risk=risk,
             )
-        if not likely and not is_real_suffix(domain.suffix) and domain.suffix not in SPECIAL_USE:
-            # cmsp4.con: no such top-level domain. Only a possible slip (a warning, by
-            # default): a network may route a name of its own (an allow rule says so).
-            return DomainVerdict(
-                name,
-                self._actions(Risk.MISDELIVERY)[1],
-                reasons.TYPO_NO_SUCH_SUFFIX,
-                f"{name} is under .{domain.suffix}, which is no top-level domain: mail to it "
-                "can only bounce. Check the address.",
-                score=1.0,
-                risk=Risk.MISDELIVERY,
-                candidates=candidates,
-            )
+        if not likely and _nowhere(domain):
+            return self._no_such_suffix(domain, None, candidates)
         if not likely:
             return DomainVerdict(
                 name,
@@ -433,6 +422,8 @@ class DomainJudge:
         if live:
             # A look-alike with a mail server receives what is sent there: act a step sooner.
             reject_at, warn_at = warn_at, warn_at * LIVE_LOOKALIKE_FACTOR
+        if score < warn_at and domain is not None and _nowhere(domain):
+            return self._no_such_suffix(domain, top, candidates)  # never less than with none
         if score < warn_at:
             return DomainVerdict(
                 name,
@@ -475,6 +466,27 @@ class DomainJudge:
             score=score,
             edits=top.edits,
             risk=risk,
+            candidates=candidates,
+        )
+
+    def _no_such_suffix(
+        self, domain: Domain, meant: Candidate | None, candidates: tuple[Candidate, ...]
+    ) -> DomainVerdict:
+        """cmsp4.con, af.m: under no top-level domain, and no likely slip of one we know
+        (``meant`` names the likeliest, if any). Only a possible slip (a warning, by
+        default): a network may route a name of its own (an allow rule says so)."""
+        name = domain.unicode
+        ask = f"Did you mean {meant.domain}?" if meant is not None else "Check the address."
+        return DomainVerdict(
+            name,
+            self._actions(Risk.MISDELIVERY)[1],
+            reasons.TYPO_NO_SUCH_SUFFIX,
+            f"{name} is under .{domain.suffix}, which is no top-level domain: mail to it "
+            f"can only bounce. {ask}",
+            suggestion=meant.domain if meant is not None else None,
+            score=1.0,
+            edits=meant.edits if meant is not None else (),
+            risk=Risk.MISDELIVERY,
             candidates=candidates,
         )
 
@@ -558,6 +570,11 @@ def _parse_host(text: str) -> Domain:
     (U+200B, U+00AD, U+FEFF) gone, full-width letters narrowed, as :func:`host_name` does
     for an address; a log names the domain as it was typed."""
     return parse_once(text if text.isascii() else host_name(text))
+
+
+def _nowhere(domain: Domain) -> bool:
+    """Whether ``domain`` is under no top-level domain, nor under a private-use name."""
+    return not is_real_suffix(domain.suffix) and domain.suffix not in SPECIAL_USE
 
 
 def _code(name: str) -> bool:
