@@ -236,3 +236,14 @@ def test_a_bare_host_alone_gets_the_answer_it_gets_in_an_address():
     assert bare["reason"] == address["reason"] == "typo.dot"
     assert bare["action"] == address["action"] == "reject"
     assert host["action"] == "invalid"  # no domain, and no slip of one
+
+
+def test_a_recipient_as_a_mail_program_shows_it_is_judged_by_its_address():
+    # A To: line copied from a mail program was "invalid: the domain contains '>'".
+    lines = ["Jane Doe <jane@gmial.com>", '"Doe, Jane" <jane@army.ml>', "x@army.ml <bob@army.mil>"]
+    result = run("check", "--json", *lines)
+    named, quoted, unclear = (json.loads(line) for line in result.stdout.splitlines())
+    assert (named["recipient"], named["suggestion"]) == ("jane@gmial.com", "gmail.com")
+    assert (quoted["recipient"], quoted["suggestion"]) == ("jane@army.ml", "army.mil")
+    # An @-sign in the name outside quotes: which address was meant is not clear.
+    assert unclear["action"] == "invalid" and "display name" in unclear["explanation"]

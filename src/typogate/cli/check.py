@@ -6,6 +6,7 @@ import gc
 import io
 import json
 import os
+import re
 import sys
 import traceback
 from collections.abc import Iterable, Iterator
@@ -45,7 +46,8 @@ def check(
     addresses: Annotated[
         list[str] | None,
         typer.Argument(
-            help="Addresses (or bare domains). None: read one a line from stdin.",
+            help="Addresses (jane@army.ml, or Jane Doe <jane@army.ml> as a mail program "
+            "shows them) or bare domains. None: read one a line from stdin.",
             show_default=False,
         ),
     ] = None,
@@ -114,8 +116,9 @@ def _stdin_lines() -> Iterator[str]:
 def _judge(guard: Guard, text: str, sender: str | None) -> dict[str, Any]:
     try:
         _check_utf8(text)
-        if "@" in text:
-            return guard.evaluate(text, sender).to_dict()
+        address = _mailbox(text)
+        if "@" in address:
+            return guard.evaluate(address, sender).to_dict()
         # A bare domain: the same answer, with no address to suggest.
         return Verdict(text, guard.judge_domain(text)).to_dict()
     except InvalidAddress as error:
@@ -133,6 +136,34 @@ def _judge(guard: Guard, text: str, sender: str | None) -> dict[str, Any]:
             "edits": [],
             "error": error.reason,
         }
+
+
+def _mailbox(text: str) -> str:
+    """The address of a recipient as a mail program shows it (``Jane Doe <jane@army.ml>``,
+    ``"Doe, Jane" <jane@army.ml>``): the one in angle brackets after the display name. Any
+    other line as it is (``<jane@army.ml>`` too: the Guard reads that form itself).
+
+    Raises :class:`InvalidAddress` for a display name with an @-sign outside quotes
+    (``x@army.ml <bob@army.mil>``): which of the two was meant is not clear.
+    """
+    if not text.endswith(">"):
+        return text
+    quoted = False
+    for at, ch in enumerate(text):  # the first "<" outside a quoted display name
+        if ch == '"' and text[at - 1 : at] != "\\":
+            quoted = not quoted
+        elif ch == "<" and not quoted:
+            break
+    else:
+        return text
+    name = text[:at]
+    if not name.strip():
+        return text
+    if "@" in re.sub(r'"(?:[^"\\]|\\.)*"', "", name):
+        raise InvalidAddress(
+            text, "an @-sign in the display name, outside quotes: give the address alone"
+        )
+    return text[at + 1 : -1]
 
 
 def _check_utf8(text: str) -> None:
