@@ -6,7 +6,6 @@ import gc
 import io
 import json
 import os
-import re
 import sys
 import traceback
 from collections.abc import Iterable, Iterator
@@ -148,18 +147,21 @@ def _mailbox(text: str) -> str:
     """
     if not text.endswith(">"):
         return text
-    quoted = False
-    for at, ch in enumerate(text):  # the first "<" outside a quoted display name
+    quoted = at_sign = False
+    for at, ch in enumerate(text):  # up to the first "<" outside a quoted display name
         if ch == '"' and text[at - 1 : at] != "\\":
             quoted = not quoted
-        elif ch == "<" and not quoted:
+        elif quoted:
+            continue
+        elif ch == "<":
             break
+        elif ch == "@":
+            at_sign = True
     else:
         return text
-    name = text[:at]
-    if not name.strip():
+    if not text[:at].strip():
         return text
-    if "@" in re.sub(r'"(?:[^"\\]|\\.)*"', "", name):
+    if at_sign:
         raise InvalidAddress(
             text, "an @-sign in the display name, outside quotes: give the address alone"
         )

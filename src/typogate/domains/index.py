@@ -245,17 +245,11 @@ class CandidateIndex:
         ]
 
     def spelled_as_host(self, host: str) -> list[Domain]:
-        """Domains of the index that a bare host name (no dot in it) may spell: the whole
-        domain with its dots left out (``gmailcom``) or its name with the suffix left off
-        (``gmail``), found under the keys they are filed by (their flattened form, their
-        name's first letters)."""
-        found = self._look_up([_FLAT + host, host[:PREFIX]])
+        """Domains of the index that a bare host name (no dot in it) may spell, as the
+        error model's ``explain_host`` reads it: filed under the host as their flattened
+        form (``gmailcom``) or as their name's first letters (``gmail``)."""
         domains = self.domains
-        return [
-            meant
-            for meant in map(domains.__getitem__, found)
-            if meant.name == host or meant.unicode.replace(".", "") == host
-        ]
+        return [domains[ident] for ident in self._look_up([_FLAT + host, host[:PREFIX]])]
 
     def _two_slips_apart(self, name: str, prefix: str) -> set[int]:
         """Names two slips away that each add or change a letter (``socciaosecurity`` for

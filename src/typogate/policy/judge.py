@@ -255,7 +255,7 @@ class DomainJudge:
         host = domain.unicode.removesuffix(under)
         # Short host names are dense (most three-letter ones under a big parent are real),
         # and hosts that differ only in their numbers are numbered siblings (101arw, 102arw).
-        novelty = SHORT_NAME_NATS * max(0, SHORT_NAME - len(host.partition(".")[0]))
+        novelty = novelty_nats(host.partition(".")[0])
         return [
             c
             for c in self._hypotheses_for(domain, "", novelty)
@@ -285,7 +285,7 @@ class DomainJudge:
         """Every intended domain worth considering, best first, one per suggestion: those
         below ``LOG_ODDS_FLOOR`` too, down to where a sender's own relationship with the
         intended domain could still lift them above it."""
-        novelty = novelty_nats(domain)
+        novelty = novelty_nats(domain.name)
         found = self._hypotheses_for(domain, "", novelty)
         if domain.subdomain and not any(c.log_odds >= LOG_ODDS_FLOOR for c in found):
             # mail.army.ml: the slip may be in the registrable part alone.
@@ -389,7 +389,7 @@ class DomainJudge:
             return None
         # A short bare name is likelier a host of the network's own (mail, army), as a
         # short domain name is likelier real.
-        novelty = SHORT_NAME_NATS * max(0, SHORT_NAME - len(host))
+        novelty = novelty_nats(host)
         found = []
         for meant in self.index.spelled_as_host(host):
             explanation = explain_host(host, meant)
@@ -527,9 +527,10 @@ def and_parents(name: str) -> Iterator[str]:
         yield ".".join(labels[cut:])
 
 
-def novelty_nats(domain: Domain) -> float:
-    """The nats by which a short name is likelier meant as written: most are real."""
-    length = len(domain.name) - domain.name.count(".")
+def novelty_nats(name: str) -> float:
+    """The nats by which a short name (a domain's, dots not counted, or a host's) is likelier
+    meant as written: most are real."""
+    length = len(name) - name.count(".")
     return SHORT_NAME_NATS * max(0, SHORT_NAME - length)
 
 

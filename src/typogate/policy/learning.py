@@ -198,7 +198,9 @@ class Correspondents:
                     typed in self._from_deliveries
                     and typed not in now_learned
                     and judge.weight_of(typed, now) < heavier
-                    and explain(typed, meant, budget=prior - novelty_nats(typed) - LOG_ODDS_FLOOR)
+                    and explain(
+                        typed, meant, budget=prior - novelty_nats(typed.name) - LOG_ODDS_FLOOR
+                    )
                 ):
                     outweighed.add(typed)
         if not outweighed:

@@ -201,7 +201,7 @@ def _own_candidates(
     near = own_near(domain, address)
     if not near:
         return ()
-    novelty = novelty_nats(domain)
+    novelty = novelty_nats(domain.name)
     found = []
     relationship = judge.config.learning.relationship_mails
     for name, edits in near:
