@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +47,18 @@ class Site:
     def hold(self, recipient: str, sender: str = "alice@example.org") -> dict:
         """Send one message through Postfix to a typo recipient; the hold typogate recorded."""
         return hold_through_postfix(self.postfix, self.db, recipient, sender)
+
+    def wait_caught(self, domain: str, timeout: float = 20.0) -> None:
+        """Wait until the store counts ``domain`` among the caught ones: incidents are
+        written in batches (about a second), after the hold itself."""
+        store = Store(self.db, writer=False)
+        deadline = time.monotonic() + timeout
+        try:
+            while not any(d.domain == domain for d in store.history.top_domains()):
+                assert time.monotonic() < deadline, f"{domain} not counted as caught"
+                time.sleep(0.1)
+        finally:
+            store.close()
 
     def state(self, hold_id: str) -> str:
         store = Store(self.db, writer=False)
