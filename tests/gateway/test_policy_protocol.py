@@ -18,6 +18,15 @@ protected = ["army.mil", "gmail.com"]
 domain = "warn.example"
 action = "warn"
 
+[[rules]]
+domain = "bücher.example"
+action = "warn"
+
+[[rules]]
+domain = "nаvy.mil"
+action = "reject"
+message = "nаvy.mil (xn--nvy-6cd.mil) is a look-alike of navy.mil."
+
 [gateway]
 journal = "journal.jsonl"
 """
@@ -84,6 +93,35 @@ def test_many_requests_on_one_connection(server):
     assert reject.startswith("550 5.1.2 ") and "did you mean army.mil?" in reject
     assert allow == "DUNNO"
     assert warn.startswith("PREPEND X-Typogate: x@warn.example")
+    client.close()
+
+
+def test_answers_are_ascii_and_show_a_look_alike_in_its_ascii_form(server):
+    # Postfix hands the answer's text to the client as it is, and the policy request does
+    # not say whether the client asked for SMTPUTF8: so the text is ASCII (RFC 5321), a
+    # domain in its A-label form. For a look-alike that is also the one form that shows
+    # the difference ("аrmy.mil looks like a mistake: did you mean army.mil?" did not).
+    client = Client(server.port)
+    for spelling in ("ivan@\u0430rmy.mil", "ivan@xn--rmy-5cd.mil"):
+        client.send(request(spelling))
+        answer = client.answer()
+        assert answer.isascii(), answer
+        assert answer.startswith(
+            "550 5.1.2 xn--rmy-5cd.mil looks like a mistake: did you mean army.mil? "
+            "If xn--rmy-5cd.mil is right"
+        ), answer
+    client.send(request("ivan@xn--gmal-zta.com"))  # decodes to a letter no domain may have
+    answer = client.answer()
+    assert answer.startswith("450 4.1.3 ") and answer.isascii(), answer
+    client.send(request("x@b\u00fccher.example"))
+    answer = client.answer()
+    assert answer == "PREPEND X-Typogate: x@xn--bcher-kva.example: blocked.domain", answer
+    client.send(request("x@n\u0430vy.mil"))  # a rule as the monitor writes it: both forms
+    answer = client.answer()
+    assert answer.startswith(
+        "550 5.7.1 n\\u0430vy.mil (xn--nvy-6cd.mil) is a look-alike of navy.mil. "
+        "If xn--nvy-6cd.mil is right"
+    ), answer
     client.close()
 
 

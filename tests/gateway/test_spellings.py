@@ -105,6 +105,7 @@ class Outcome:
     command: str
     code: int
     reply: str
+    raw: bytes  # the reply as it came, for what a client without SMTPUTF8 can read
 
     @property
     def accepted(self) -> bool:
@@ -126,10 +127,10 @@ def send(port: int, recipient: str, sender: str = SENDER) -> tuple[Outcome, str]
         ):
             code, reply = client.docmd(line)
             if code >= 400:
-                return Outcome(command, code, reply.decode(errors="replace")), marker
+                return Outcome(command, code, reply.decode(errors="replace"), reply), marker
         client.send(f"Subject: {marker}\r\n\r\n{marker}\r\n.\r\n".encode())
         code, reply = client.getreply()
-        return Outcome("DATA", code, reply.decode(errors="replace")), marker
+        return Outcome("DATA", code, reply.decode(errors="replace"), reply), marker
 
 
 def leaked(sink: Sink, marker: str) -> list:
@@ -213,6 +214,37 @@ def test_an_address_typogate_cannot_read_is_deferred_with_a_log_line(gate):
     assert "4.1.3" in outcome.reply and "cannot tell where mail" in outcome.reply
     assert leaked(gate.sink, marker) == []
     assert "cannot read where 'john@x_y.army.ml' goes" in gate.typogate.log
+
+
+@pytest.mark.parametrize(
+    ("recipient", "said"),
+    [
+        # A Cyrillic а in army.mil, as the A-label a client without SMTPUTF8 sends: the
+        # reply names it so, where its Unicode form would read "army.mil ... army.mil?".
+        ("john@xn--rmy-5cd.mil", "xn--rmy-5cd.mil looks like a mistake: did you mean army.mil?"),
+        # An A-label that decodes to a letter no domain may have: the reason quotes it.
+        ("john@xn--gmal-zta.com", "cannot tell where mail to this recipient goes"),
+    ],
+    ids=["look-alike", "unreadable"],
+)
+def test_a_client_without_smtputf8_is_answered_in_ascii(gate, recipient, said):
+    # RFC 5321 reply text is ASCII; only a client that asked for SMTPUTF8 reads UTF-8, and
+    # Postfix passes a policy service's or a milter's text on as it is.
+    outcome, marker = send(gate.port, recipient)
+    assert outcome.code >= 400 and said in outcome.reply, outcome
+    assert outcome.raw.isascii(), outcome.raw
+    assert leaked(gate.sink, marker) == []
+
+
+def test_a_refusal_stays_within_one_reply_line_however_long_the_address(gate):
+    # RFC 5321 4.5.3.1.5: a reply line is at most 512 octets. typogate's reason quotes the
+    # domain twice, and every Cyrillic letter in it is written as a six-letter escape.
+    # (Postfix refuses the U+202E itself, 501; the proxy reads the address first.)
+    label = "\u0436" * 25
+    outcome, marker = send(gate.port, f"john@\u202e{label}.{label}.{label}.ml")
+    assert outcome.code in (450, 501) and outcome.command == "RCPT", outcome
+    assert len(outcome.raw) + len("450 \r\n") <= 512, len(outcome.raw)
+    assert leaked(gate.sink, marker) == []
 
 
 def test_a_good_recipient_still_goes_through(gate):

@@ -2,13 +2,19 @@
 
 Each adapter (policy service, milter, proxy) turns a :class:`~typogate.Verdict` into its own
 protocol's words; the wording and the status codes live here, once.
+
+What a gateway says is ASCII: RFC 5321 reply text and RFC 5322 header fields are, unless the
+client asked for SMTPUTF8, and a policy service is not told whether it did (Postfix passes
+its text on as it is). A domain is written in its A-label form, which is also the one form
+that shows a look-alike for what it is: ``xn--rmy-5cd.mil``, where ``аrmy.mil`` (a Cyrillic
+``а``) reads as the very domain it is "not".
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from typogate.domains import InvalidAddress
+from typogate.domains import InvalidAddress, parse_domain
 from typogate.policy import Verdict
 from typogate.vocabulary import Unreadable
 
@@ -40,39 +46,70 @@ def one_line(text: str, limit: int = _MAX_TEXT) -> str:
     if not text.isprintable():  # the whole-string test is C-fast; most answers pass it
         text = "".join(ch if ch.isprintable() else " " for ch in text)
     flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def protocol_text(text: str, limit: int = _MAX_TEXT, *, utf8: bool = False) -> str:
+    """Text for an SMTP reply or a header: one line of at most ``limit`` octets, ASCII
+    unless the peer asked for SMTPUTF8 (``utf8``): another character is written as its
+    escape (``\\u0430``)."""
+    if len(text) <= limit and text.isascii() and text.isprintable() and "  " not in text:
+        return text  # the common case, without one_line's walk over every character
+    if not utf8:  # escaped before it is cut: an escape is six characters, not one
+        return one_line(text.encode("ascii", "backslashreplace").decode(), limit)
+    flat = one_line(text, limit)
+    if len(encoded := flat.encode()) > limit:  # RFC 5321 counts a line's octets
+        flat = encoded[: limit - 3].decode(errors="ignore") + "..."
+    return flat
+
+
+def ascii_name(domain: str) -> str:
+    """A domain as a client without SMTPUTF8 reads it: its A-label form."""
+    if domain.isascii():
+        return domain
+    try:
+        return parse_domain(domain).ascii
+    except InvalidAddress:
+        return domain  # not a name IDNA writes: protocol_text escapes it with the rest
+
+
+def _ascii_address(address: str) -> str:
+    local, at, domain = address.rpartition("@")
+    return f"{local}{at}{ascii_name(domain)}"
 
 
 def refusal(verdict: Verdict) -> Refusal:
     """The SMTP refusal for a rejected recipient, saying what looked wrong and what to do."""
     blocked = verdict.reason.startswith("blocked.")
-    domain = verdict.domain
-    if blocked:  # the rule's own message, or the default sentence with its suggestion
+    domain = ascii_name(verdict.domain)
+    meant = _meant(verdict)
+    if blocked or not meant:  # the rule's own message, or the default sentence
         what = verdict.explanation
+        if domain not in what:  # a monitor's rule names both forms already
+            what = what.replace(verdict.domain, domain)
     elif verdict.suggestion:
-        what = f"{domain} looks like a mistake: did you mean {verdict.suggestion}?"
-    elif verdict.alternatives:
-        what = f"{domain} looks like a mistake for {' or '.join(verdict.alternatives)}."
+        what = f"{domain} looks like a mistake: did you mean {meant}?"
     else:
-        what = verdict.explanation
+        what = f"{domain} looks like a mistake for {meant}."
     how = f"If {domain} is right, ask your mail admin to allow it."
-    text = one_line(f"{what} {how} ({verdict.reason})")
+    text = protocol_text(f"{what} {how} ({verdict.reason})")
     return Refusal(550, _STATUS_BLOCKED if blocked else _STATUS_TYPO, text)
 
 
 def warning_header(verdict: Verdict) -> tuple[str, str]:
     """The header added to a message with a suspicious recipient (warn)."""
-    value = f"{verdict.recipient}: {verdict.reason}"
+    value = f"{_ascii_address(verdict.recipient)}: {verdict.reason}"
     if meant := _meant(verdict):
         value += f"; did you mean {meant}?"
-    return "X-Typogate", one_line(value, 200)
+    return "X-Typogate", protocol_text(value, 200)
 
 
 def hold_reason(verdict: Verdict) -> str:
     """The text Postfix records with a held message (``postcat``/``postqueue`` show it)."""
     meant = _meant(verdict)
     suggestion = f" (did you mean {meant}?)" if meant else ""
-    return one_line(f"typogate: {verdict.recipient} {verdict.reason}{suggestion}", 200)
+    recipient = _ascii_address(verdict.recipient)
+    return protocol_text(f"typogate: {recipient} {verdict.reason}{suggestion}", 200)
 
 
 def unreadable(error: InvalidAddress, action: Unreadable) -> Refusal:
@@ -82,7 +119,7 @@ def unreadable(error: InvalidAddress, action: Unreadable) -> Refusal:
     client keeps the message and nothing is lost while someone looks.
     """
     code, status = _STATUS_UNREADABLE[action]
-    text = one_line(
+    text = protocol_text(
         f"typogate cannot tell where mail to this recipient goes ({error.reason}); "
         "check the address, or ask your mail admin"
     )
@@ -91,4 +128,5 @@ def unreadable(error: InvalidAddress, action: Unreadable) -> Refusal:
 
 def _meant(verdict: Verdict) -> str | None:
     """The domain probably meant, or the equally likely ones (``typo.ambiguous``)."""
-    return verdict.suggestion or " or ".join(verdict.alternatives) or None
+    meant = (verdict.suggestion,) if verdict.suggestion else verdict.alternatives
+    return " or ".join(map(ascii_name, meant)) or None

@@ -189,7 +189,7 @@ class PolicyService:
                 connection.judging = True
                 action = await self.answer(request) if request else DUNNO
                 connection.judging = False
-                writer.write(f"action={answers.one_line(action, 480)}\n\n".encode())
+                writer.write(f"action={answers.protocol_text(action, 480)}\n\n".encode())
                 if writer.transport.get_write_buffer_size():  # not yet taken by the client
                     async with asyncio.timeout(self.limits.write_seconds):
                         await writer.drain()

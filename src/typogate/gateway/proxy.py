@@ -94,7 +94,7 @@ class ProxyHandler:
                 self.next_hop, sender, options=options, timeout=self.timeout
             )
         except ValueError as error:
-            return f"501 5.1.7 {answers.one_line(str(error))}"
+            return f"501 5.1.7 {answers.protocol_text(str(error))}"
         except FAILURES as error:
             log.warning("proxy: next hop %s:%d: %s", *self.next_hop, error)
             return refusal_of(error) or _NEXT_HOP_DOWN

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typogate.config import Served, host_and_port
 from typogate.domains import Domain, InvalidAddress, parse_address, parse_domain
 from typogate.errors import ConfigError
-from typogate.gateway.answers import NEEDS_SMTPUTF8, one_line
+from typogate.gateway.answers import NEEDS_SMTPUTF8, protocol_text
 from typogate.policy import Guard
 from typogate.store.sink_log import SinkOutcome
 from typogate.vocabulary import Action, SinkChoice
@@ -76,15 +76,15 @@ class SinkPolicy:
         try:
             parsed = parse_address(recipient)
         except InvalidAddress as error:
-            reason = _protocol_text(error.reason, utf8, 200)
-            reply = f"501 5.1.3 <{_protocol_text(recipient, utf8, 254)}>: {reason}"
+            reason = protocol_text(error.reason, 200, utf8=utf8)
+            reply = f"501 5.1.3 <{protocol_text(recipient, 254, utf8=utf8)}>: {reason}"
             return Answer(SinkOutcome.INVALID, reply, "501 5.1.3 an unreadable address", "")
         local, domain = parsed.local, parsed.domain
         if not utf8 and not local.isascii():
             # RFC 6531: a non-ASCII address needs the SMTPUTF8 extension.
             reply = NEEDS_SMTPUTF8
             return Answer(SinkOutcome.INVALID, reply, reply, local, domain.unicode)
-        typed = _protocol_text(recipient[recipient.rfind("@") + 1 :].strip(" <>"), utf8, 255)
+        typed = protocol_text(recipient[recipient.rfind("@") + 1 :].strip(" <>"), 255, utf8=utf8)
         lookalike = domain.unicode if utf8 else domain.ascii
         entry = self.served(domain)
         if entry is None:
@@ -126,8 +126,8 @@ class SinkPolicy:
 
                 outcome, intended = SinkOutcome.HINT, meant[0]
         # RFC 5321 bounds a reply line at 512 octets, code included.
-        reply = _protocol_text(text(_protocol_text(local, utf8, 64)), utf8, _MAX_REPLY)
-        kept = _protocol_text(text("*"), utf8, _MAX_REPLY)
+        reply = protocol_text(text(protocol_text(local, 64, utf8=utf8)), _MAX_REPLY, utf8=utf8)
+        kept = protocol_text(text("*"), _MAX_REPLY, utf8=utf8)
         return Answer(outcome, reply, kept, local, domain.unicode, intended)
 
 
@@ -140,11 +140,3 @@ def served_name(entry: Served) -> str:
         return parse_domain(f"x.{text.strip('.')}").ascii.partition(".")[2]
     except InvalidAddress as error:
         raise ConfigError(f"sink.serve: {entry.target!r}: {error.reason}") from None
-
-
-def _protocol_text(text: str, utf8: bool, limit: int) -> str:
-    """Text for an SMTP reply: one line, and ASCII unless the client asked for SMTPUTF8."""
-    if len(text) <= limit and text.isascii() and text.isprintable() and "  " not in text:
-        return text  # the common case, without one_line's walk over every character
-    flat = one_line(text, limit)
-    return flat if utf8 else flat.encode("ascii", "backslashreplace").decode()
