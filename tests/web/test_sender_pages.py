@@ -7,6 +7,7 @@ its zone; the dashboard's axis is not cut off."""
 from __future__ import annotations
 
 import re
+import smtplib
 import subprocess
 import time
 
@@ -85,6 +86,33 @@ def test_the_sender_sees_their_message_and_what_became_of_it(site, page):
     expect(page.locator("h1")).to_have_text("Your message was sent on")
     expect(main.locator(".subject")).to_have_text("Quarterly figures")
     assert "already used" not in main.inner_text()
+
+
+def test_a_look_alike_shows_for_what_it_is(site, page):
+    """Before: the sender's page read "rita@аrmy.mil looks like a typo of army.mil" (a
+    Cyrillic а), the same letters twice, above the button that sends it as addressed; the
+    admin's hold queue and verdicts showed аrmy.mil alone. Now its A-label stands beside."""
+    sender, recipient = "uma@example.org", "rita@\u0430rmy.mil"
+    with smtplib.SMTP("127.0.0.1", site.postfix.smtpd_port, timeout=30) as client:
+        client.command_encoding = "utf-8"
+        client.ehlo("client.example")
+        assert client.docmd(f"MAIL FROM:<{sender}> SMTPUTF8")[0] == 250
+        assert client.docmd(f"RCPT TO:<{recipient}>")[0] == 250  # held, not refused
+        assert client.docmd("DATA")[0] == 354
+        client.send(b"Subject: Lookalike figures\r\n\r\nfigures\r\n.\r\n")
+        assert client.getreply()[0] == 250
+    page.goto(release_link(site, sender, "X-Typogate-Hold"))  # sent at RCPT: no subject
+    typo = page.locator("main ul.recipients li")
+    expect(typo).to_contain_text(recipient)
+    expect(typo).to_contain_text("xn--rmy-5cd.mil")
+    expect(typo).to_contain_text("looks like a typo of army.mil")
+    page.screenshot(path=str(site.config.parent / "release-look-alike.png"), full_page=True)
+    sign_in_page(page, site.url, site.admin_password, "/holds")
+    row = page.locator("table.holds tbody tr", has_text=sender)
+    expect(row).to_contain_text("xn--rmy-5cd.mil")
+    page.screenshot(path=str(site.config.parent / "holds-look-alike.png"), full_page=True)
+    page.goto(site.url + "/events?domain=" + "\u0430rmy.mil")
+    expect(page.locator("table.events tbody tr").first).to_contain_text("xn--rmy-5cd.mil")
 
 
 def test_a_release_by_the_admin_is_said_so_on_the_senders_page(site, page):

@@ -201,6 +201,20 @@ class Destination:
         return f"{self.local}@{self.domain.unicode if self.domain else self.host}"
 
 
+def ascii_form(text: str) -> str:
+    """A domain, or an address's domain, in its A-label form (``xn--rmy-5cd.mil`` for
+    ``аrmy.mil``, with a Cyrillic ``а``): as DNS and a client without SMTPUTF8 read it, and
+    the one form that shows a look-alike for what it is. ``text`` itself when it is ASCII or
+    no name IDNA writes."""
+    if text.isascii():
+        return text
+    local, at, domain = text.rpartition("@")
+    try:
+        return f"{local}{at}{parse_domain(domain).ascii}"
+    except InvalidAddress:
+        return text
+
+
 def external_form(address: str) -> str:
     """``address``, whose local part is unquoted as Postfix hands it on (``john doe@army.ml``),
     as a person writes it: the local part quoted when it is no RFC 5321 Dot-string

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from typogate.domains import InvalidAddress, parse_domain
+from typogate.domains import InvalidAddress, ascii_form
 from typogate.policy import Verdict
 from typogate.vocabulary import Unreadable
 
@@ -63,25 +63,10 @@ def protocol_text(text: str, limit: int = _MAX_TEXT, *, utf8: bool = False) -> s
     return flat
 
 
-def ascii_name(domain: str) -> str:
-    """A domain as a client without SMTPUTF8 reads it: its A-label form."""
-    if domain.isascii():
-        return domain
-    try:
-        return parse_domain(domain).ascii
-    except InvalidAddress:
-        return domain  # not a name IDNA writes: protocol_text escapes it with the rest
-
-
-def _ascii_address(address: str) -> str:
-    local, at, domain = address.rpartition("@")
-    return f"{local}{at}{ascii_name(domain)}"
-
-
 def refusal(verdict: Verdict) -> Refusal:
     """The SMTP refusal for a rejected recipient, saying what looked wrong and what to do."""
     blocked = verdict.reason.startswith("blocked.")
-    domain = ascii_name(verdict.domain)
+    domain = ascii_form(verdict.domain)
     meant = _meant(verdict)
     if blocked or not meant:  # the rule's own message, or the default sentence
         what = verdict.explanation
@@ -98,7 +83,7 @@ def refusal(verdict: Verdict) -> Refusal:
 
 def warning_header(verdict: Verdict) -> tuple[str, str]:
     """The header added to a message with a suspicious recipient (warn)."""
-    value = f"{_ascii_address(verdict.recipient)}: {verdict.reason}"
+    value = f"{ascii_form(verdict.recipient)}: {verdict.reason}"
     if meant := _meant(verdict):
         value += f"; did you mean {meant}?"
     return "X-Typogate", protocol_text(value, 200)
@@ -108,7 +93,7 @@ def hold_reason(verdict: Verdict) -> str:
     """The text Postfix records with a held message (``postcat``/``postqueue`` show it)."""
     meant = _meant(verdict)
     suggestion = f" (did you mean {meant}?)" if meant else ""
-    recipient = _ascii_address(verdict.recipient)
+    recipient = ascii_form(verdict.recipient)
     return protocol_text(f"typogate: {recipient} {verdict.reason}{suggestion}", 200)
 
 
@@ -129,4 +114,4 @@ def unreadable(error: InvalidAddress, action: Unreadable) -> Refusal:
 def _meant(verdict: Verdict) -> str | None:
     """The domain probably meant, or the equally likely ones (``typo.ambiguous``)."""
     meant = (verdict.suggestion,) if verdict.suggestion else verdict.alternatives
-    return " or ".join(map(ascii_name, meant)) or None
+    return " or ".join(map(ascii_form, meant)) or None

@@ -10,9 +10,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from starlette.exceptions import HTTPException
 
+from typogate.domains import ascii_form
 from typogate.errors import HoldError
 from typogate.store.accounts import SignedIn
 from typogate.vocabulary import Action, HoldState
@@ -53,7 +54,21 @@ def shown_time(moment: datetime | None) -> Markup:
     )
 
 
+def with_ascii(name: str | None) -> Markup:
+    """One way to show a domain or an address on every page: with its A-label form beneath
+    when it is not ASCII, so a look-alike shows for what it is (``аrmy.mil``, a Cyrillic
+    ``а``, over ``xn--rmy-5cd.mil``), where "аrmy.mil looks like a typo of army.mil" reads
+    the same letters twice."""
+    if not name:
+        return Markup("")
+    written = ascii_form(name)
+    if written == name:
+        return escape(name)
+    return Markup('{} <span class="ascii">{}</span>').format(name, written)
+
+
 templates.env.filters["when"] = shown_time
+templates.env.filters["with_ascii"] = with_ascii
 HOLD_STATES = tuple(HoldState)
 ACTIONS = tuple(Action)
 EVENTS_PAGE = 50
