@@ -109,3 +109,30 @@ def test_every_commands_help_reads_at_80_columns():
         # such as /etc/typogate/typogate.toml were cut off.
         broken += [(" ".join(words), line) for line in help_text.splitlines() if "…" in line]
     assert not broken, "\n".join(f"{words}: {line}" for words, line in broken)
+
+
+def test_text_from_mail_is_shown_as_it_is_never_read_as_styling(tmp_path):
+    """Before: `check '"[/]"@army.ml'` ended in a traceback (rich.errors.MarkupError),
+    `"[bold]x"@army.ml` was shown as a bold x@army.ml (its quotes lost too), and a file
+    name or a configuration path with such brackets broke the error lines of every
+    command the same way."""
+    odd = ['"[/]"@army.ml', '"[bold]x"@army.ml']
+    done = run("check", *odd)
+    assert done.returncode == 0 and b"Traceback" not in done.stderr, done.stderr
+    shown = done.stdout.decode()
+    for address in odd:
+        assert address in shown, shown
+    # An error line names the path as it is.
+    done = run("check", "--config", str(tmp_path / "[/x]typogate.toml"), "a@example.org")
+    assert done.returncode == 2 and b"Traceback" not in done.stderr, done.stderr
+    assert "[/x]typogate.toml" in done.stderr.decode()
+    # The audit's summary names a log file with a broken line by its path.
+    logs = tmp_path / "x[" / "y]"  # a path that reads "x[/y]/mail.log"
+    logs.mkdir(parents=True)
+    (logs / "mail.log").write_text(
+        "Mar  2 09:01:01 mx1 postfix/smtp[91]: A1: to=<jo@army.ml>, status=sent (250 Ok)\n"
+        "Mar  2 09:01:02 mx1 postfix/smtp[91]: A2: to=<jo@army.ml>, relay=mx.army.ml[192.0.2.1]\n"
+    )
+    done = run("audit", str(logs / "mail.log"), "--out", str(tmp_path / "report"))
+    assert done.returncode == 0 and b"Traceback" not in done.stderr, done.stderr
+    assert "x[/y]/mail.log" in done.stdout.decode(), done.stdout.decode()

@@ -58,6 +58,11 @@ def test_access_map_works_in_postfix(tmp_path, planted):
             [*postmap, "-q", domain, f"hash:{access}"], capture_output=True, text=True
         )
         assert said.stdout.startswith("REJECT 5.1.2 ") and "did you mean army.mil?" in said.stdout
+        # Postfix hands the text to the client as it is: ASCII (RFC 5321), the look-alike
+        # by its A-label, not "аrmy.mil is a look-alike of army.mil" in UTF-8.
+        assert said.stdout.isascii(), said.stdout
+        if domain in ("xn--rmy-5cd.mil", "аrmy.mil"):
+            assert "xn--rmy-5cd.mil is a look-alike of army.mil" in said.stdout, said.stdout
     missing = subprocess.run([*postmap, "-q", "army.mil", f"hash:{access}"], capture_output=True)
     assert missing.returncode == 1  # the protected domain itself is never in the map
 

@@ -10,13 +10,14 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TransferSpeedColumn
 from rich.table import Table
+from rich.text import Text
 
 from typogate.audit import AuditInputError, run, write_report
 from typogate.audit.sources import PART_BYTES
 from typogate.audit.tracking_csv import parse_columns
 from typogate.cli import app
 from typogate.cli.options import ConfigFile, KnownFiles, ProfileName, ProtectFiles
-from typogate.cli.startup import USAGE, fail, failing_cleanly, load_config
+from typogate.cli.startup import USAGE, fail, failing_cleanly, load_config, stderr, stdout
 from typogate.vocabulary import AuditFormat, Engine
 
 
@@ -94,7 +95,7 @@ def audit(
         BarColumn(),
         TransferSpeedColumn(),
         TimeElapsedColumn(),
-        console=Console(stderr=True),
+        console=stderr(),
         transient=True,
         disable=as_json,
     ) as progress:
@@ -122,7 +123,7 @@ def audit(
     if as_json:
         print(json.dumps(data, indent=2))
         return
-    _print(Console(), data, out)
+    _print(stdout(), data, out)
 
 
 def _print(console: Console, data: dict, out: Path) -> None:
@@ -141,7 +142,9 @@ def _print(console: Console, data: dict, out: Path) -> None:
     ):
         table.add_row(label, f"{data[key]:,}")
     if data["input_errors"]:
-        table.add_row("[red]inputs not read (to the end)[/]", f"{len(data['input_errors']):,}")
+        table.add_row(
+            Text("inputs not read (to the end)", style="red"), f"{len(data['input_errors']):,}"
+        )
     table.add_row("lines/s", f"{data['lines_per_second'] or 0:,}")
     console.print(table)
     if data["top_typo_domains"]:
@@ -152,7 +155,9 @@ def _print(console: Console, data: dict, out: Path) -> None:
             top.add_row(domain, f"{count:,}")
         console.print(top)
     for example in data["malformed_examples"][:5]:
-        console.print(f"[yellow]malformed[/] {example}", highlight=False)
+        console.print(Text.assemble(("malformed", "yellow"), f" {example}"), soft_wrap=True)
     for problem in data["input_errors"]:
-        console.print(f"[red]not read[/] {problem['path']}: {problem['error']}", highlight=False)
-    console.print(f"report: {out / 'report.html'}  findings: {out / 'findings.csv'}")
+        where = f" {problem['path']}: {problem['error']}"
+        console.print(Text.assemble(("not read", "red"), where), soft_wrap=True)
+    written = f"report: {out / 'report.html'}  findings: {out / 'findings.csv'}"
+    console.print(written, soft_wrap=True)

@@ -16,8 +16,8 @@ import typer
 
 from typogate.cli import app
 from typogate.cli.options import ConfigFile, KnownFiles, ProfileName, ProtectFiles
-from typogate.cli.startup import failing_cleanly, load_config, open_runtime
-from typogate.domains import InvalidAddress
+from typogate.cli.startup import failing_cleanly, load_config, open_runtime, stdout
+from typogate.domains import InvalidAddress, external_form
 from typogate.policy import Guard, Verdict
 from typogate.vocabulary import Action
 
@@ -299,12 +299,12 @@ def _get(pipe: IO[bytes]) -> str | None:
 
 
 def _print_tables(results: Iterable[dict[str, Any]]) -> None:
-    from rich.console import Console  # only for people: JSON runs never load rich
-
-    console = Console()
+    console = stdout()  # only for people: JSON runs never load rich
     table = _new_table()
     for result in results:
-        table.add_row(result["recipient"], _verdict_cell(result))
+        recipient = result["recipient"]  # as Postfix hands it on: "john doe"@x unquoted
+        shown = recipient if result["action"] == "invalid" else external_form(recipient)
+        table.add_row(shown, _verdict_cell(result))
         if table.row_count >= _TABLE_ROWS:
             console.print(table)
             table = _new_table()

@@ -12,7 +12,7 @@ from rich.text import Text
 
 from typogate.cli import app
 from typogate.cli.options import ConfigFile, Db, Json
-from typogate.cli.startup import FAILED, failing_cleanly, load_config
+from typogate.cli.startup import FAILED, failing_cleanly, load_config, stdout
 from typogate.gateway.checkup import Finding, Status, checkup
 
 _STYLE = {Status.OK: "green", Status.MISSING: "bold red", Status.NOTE: "yellow"}
@@ -58,7 +58,7 @@ def doctor(
     if as_json:
         print(json.dumps([finding.to_dict() for finding in findings], indent=2))
     else:
-        _show(Console(), findings)
+        _show(stdout(), findings)
     if any(finding.status is Status.MISSING for finding in findings):
         raise typer.Exit(FAILED)
 

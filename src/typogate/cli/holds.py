@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from typogate.cli import app
@@ -20,6 +19,7 @@ from typogate.cli.startup import (
     load_config,
     log_like_postsuper,
     open_runtime,
+    stdout,
 )
 from typogate.errors import HoldError
 from typogate.vocabulary import HoldState
@@ -71,7 +71,7 @@ def holds(
             ", ".join(s or "" for s in row.suggestions),
             row.queue_id or "",
         )
-    Console().print(table)
+    stdout().print(table)
 
 
 @app.command()

@@ -10,7 +10,15 @@ import typer
 
 from typogate.cli import app
 from typogate.cli.options import ConfigFile, Db, Json
-from typogate.cli.startup import USAGE, fail, failing_cleanly, load_config, open_runtime, stderr
+from typogate.cli.startup import (
+    USAGE,
+    fail,
+    failing_cleanly,
+    load_config,
+    open_runtime,
+    stderr,
+    stdout,
+)
 from typogate.domains import InvalidAddress
 from typogate.vocabulary import Action, AuditFormat, Evidence
 
@@ -59,9 +67,9 @@ def learn(
       typogate learn /var/log/mail.log*
       typogate learn --db postgresql://typogate@db/typogate --json mail.log.1.gz
     """
-    from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TransferSpeedColumn
     from rich.table import Table
+    from rich.text import Text
 
     from typogate.audit import lessons
     from typogate.audit.sources import AuditInputError, plan
@@ -87,7 +95,7 @@ def learn(
             try:
                 learned.merge(lessons.read_part(part))
             except AuditInputError as error:  # a damaged archive: say which, learn the rest
-                stderr().print(f"[yellow]not read[/]: {error}", highlight=False)
+                stderr().print(Text.assemble(("not read", "yellow"), f": {error}"), soft_wrap=True)
             progress.advance(task, part.size)
     history = runtime.store.history
     history.learn(dict(learned.sent), evidence=Evidence.SENT)
@@ -147,11 +155,11 @@ def learn(
         table.add_column("why", overflow="fold", ratio=1)
         for domain, sent, received_from, suggestion, why in refused:
             table.add_row(domain, f"{sent:,}", f"{received_from:,}", suggestion or "", why)
-        Console().print(table)
+        stdout().print(table)
     if unasked:
         table = Table(title="Not learned: mail from slips that nobody here wrote to")
         table.add_column("domain", overflow="fold")
         table.add_column("messages received", justify="right")
         for domain, count in sorted(unasked.items()):
             table.add_row(domain, f"{count:,}")
-        Console().print(table)
+        stdout().print(table)

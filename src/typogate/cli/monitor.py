@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from typogate.cli import app
 from typogate.cli.options import ConfigFile, Db, KnownFiles, ProfileName, ProtectFiles
@@ -25,6 +24,7 @@ from typogate.cli.startup import (
     load_config,
     open_runtime,
     stderr,
+    stdout,
 )
 from typogate.config import Config
 from typogate.domains import Domain, InvalidAddress, parse_domain
@@ -270,7 +270,7 @@ def _run(
     scheduler: str | None,
     workers: int | None,
 ) -> MonitorRun:
-    console = Console(stderr=True)
+    console = stderr()
     with Progress(
         TextColumn("[bold]monitoring[/]"),
         BarColumn(),
@@ -328,13 +328,13 @@ def _show(run: MonitorRun, as_json: bool, export: Export | None, out: Path | Non
         for finding in run.findings:
             print(json.dumps(finding.to_dict(), ensure_ascii=False))
         return
-    console = Console()
+    console = stdout()
     title = (
         f"typogate monitor: {run.protected} protected domain(s), "
         f"{run.asked:,} look-alikes asked in {run.seconds:.1f} s"
     )
     if not run.findings:
-        console.print(f"{title}\nNone of them exists.", highlight=False)
+        console.print(f"{title}\nNone of them exists.")
         return
     probed = any(f.observation.probe is not None for f in run.findings)
     table = Table(title=title, title_justify="left")
@@ -356,14 +356,14 @@ def _show(run: MonitorRun, as_json: bool, export: Export | None, out: Path | Non
             name for name, seen in (("spf", facts.spf), ("dmarc", facts.dmarc)) if seen
         )
         style = styles.get(finding.change)
-        row = [
-            escape(look_alike.domain),
-            escape(look_alike.intended),
+        row: list[str | Text] = [
+            look_alike.domain,
+            look_alike.intended,
             f"{look_alike.probability:.2g}",
             str(look_alike.rank),
             "\n".join((facts.state.value, *facts.mx)),
             signs,
-            f"[{style}]{finding.change.value}[/]" if style else finding.change.value,
+            Text(finding.change.value, style=style or ""),
         ]
         if probed:
             probe = finding.observation.probe

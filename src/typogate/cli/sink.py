@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from typogate.cli import app
@@ -32,6 +31,7 @@ from typogate.cli.startup import (
     open_runtime,
     settle,
     setup_logging,
+    stdout,
 )
 from typogate.config import Config
 from typogate.vocabulary import Profile
@@ -282,7 +282,7 @@ def report(
             f"{lookalike} ({n:,})",
             f"{sender or '(bounces)'} ({m:,})",
         )
-    Console().print(table)
+    stdout().print(table)
 
 
 def _print_deliveries(deliveries: list[Delivery], as_json: bool) -> None:
@@ -307,7 +307,7 @@ def _print_deliveries(deliveries: list[Delivery], as_json: bool) -> None:
     for d in deliveries:
         state = d.state.value if d.state is not None else "taken"
         table.add_row(d.intended, d.day, d.contact, str(d.messages), state, d.detail)
-    Console().print(table)
+    stdout().print(table)
 
 
 def _print_json(value: Any) -> None:

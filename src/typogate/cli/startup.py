@@ -36,14 +36,29 @@ SYSLOG_SOCKET = "/dev/log"
 def stderr() -> Console:
     """The console for people on stderr; made on first use (rich costs ~15 ms of start-up,
     and a command that runs well may never print to it)."""
+    return _console(stderr=True)
+
+
+def stdout() -> Console:
+    """The console for a command's output to people (tables, summaries) on stdout."""
+    return _console(stderr=False)
+
+
+def _console(*, stderr: bool) -> Console:
+    # What the consoles show comes from mail, logs and DNS: an address "[/]"@army.ml or a
+    # path x[/y]/mail.log is text, never a style tag (rich's markup raised on it, or ate
+    # it). Styles are given as styles; nothing is highlighted by guesswork.
     from rich.console import Console
 
-    return Console(stderr=True)
+    return Console(stderr=stderr, markup=False, highlight=False)
 
 
 def fail(what: str, why: str, status: int = FAILED) -> NoReturn:
     """Say what went wrong on stderr, in one line, and exit with ``status``."""
-    stderr().print(f"[bold red]{what}[/]: {why}", highlight=False)
+    from rich.text import Text
+
+    # soft_wrap: one line however long (a path is copied whole), the terminal folds it
+    stderr().print(Text.assemble((what, "bold red"), f": {why}"), soft_wrap=True)
     raise typer.Exit(status)
 
 
@@ -57,10 +72,10 @@ def failing_cleanly() -> Iterator[None]:
     except StoreURLError as error:
         fail("bad --db", str(error), USAGE)
     except CannotListen as error:
-        stderr().print(f"[bold red]{error}[/]", highlight=False)
+        stderr().print(str(error), style="bold red", soft_wrap=True)
         raise typer.Exit(FAILED) from None
     except TypogateError as error:
-        stderr().print(f"[bold red]{error}[/]", highlight=False)
+        stderr().print(str(error), style="bold red", soft_wrap=True)
         raise typer.Exit(FAILED) from None
 
 
@@ -246,14 +261,20 @@ def settle() -> None:
 def announce_first_admin(runtime: Runtime) -> None:
     """Make the ``admin`` account when the store has none yet, and show its password once."""
     from rich.panel import Panel
+    from rich.text import Text
 
     assert runtime.store is not None
     password = runtime.store.accounts.first_admin()
     if password is not None:
         stderr().print(
             Panel(
-                f"account [bold]admin[/]   password [bold]{password}[/]\n"
-                "Shown this once. Change it: typogate users passwd admin",
+                Text.assemble(
+                    "account ",
+                    ("admin", "bold"),
+                    "   password ",
+                    (password, "bold"),
+                    "\nShown this once. Change it: typogate users passwd admin",
+                ),
                 title="first admin account",
                 border_style="yellow",
             )

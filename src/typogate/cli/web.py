@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from typogate.cli import app
@@ -33,6 +32,7 @@ from typogate.cli.startup import (
     reload,
     setup_logging,
     stderr,
+    stdout,
 )
 from typogate.gateway import controller
 from typogate.vocabulary import Role
@@ -101,7 +101,7 @@ def _account_change() -> Iterator[None]:
     try:
         yield
     except AccountError as error:
-        stderr().print(f"[bold red]{error}[/]")
+        stderr().print(str(error), style="bold red", soft_wrap=True)
         raise typer.Exit(FAILED) from None
 
 
@@ -130,7 +130,7 @@ def users_list(db: Db = None, config: ConfigFile = None, as_json: Json = False) 
     table = Table("account", "role", "created")
     for name, role, created in rows:
         table.add_row(name, role.value, created.strftime("%Y-%m-%d %H:%M"))
-    Console().print(table)  # the listing is the command's output: stdout, as holds
+    stdout().print(table)  # the listing is the command's output: stdout, as holds
 
 
 @users.command("add")

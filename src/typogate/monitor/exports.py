@@ -3,8 +3,9 @@
 The access map is for ``check_recipient_access`` (docs/monitor.md): one line per
 look-alike, ``REJECT`` with a text that names the intended domain, so that Postfix refuses
 a slip at RCPT even without typogate's policy service. An IDN look-alike gets a line in
-both forms (A-label and Unicode), since a client using SMTPUTF8 sends the Unicode one.
-Build it with ``postmap`` like any access map.
+both forms (A-label and Unicode), since a client using SMTPUTF8 sends the Unicode one; the
+text names it in A-label form, as the gateway's answers do (ASCII, and the look-alike shown
+for what it is). Build it with ``postmap`` like any access map.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Iterable
 from enum import StrEnum
 from typing import TextIO
 
+from typogate.domains import ascii_form
 from typogate.monitor.snapshots import Change, Finding
 
 CSV_COLUMNS = (
@@ -53,9 +55,10 @@ def write_access_map(findings: Iterable[Finding], out: TextIO) -> int:
         if not observation.exists or finding.change is Change.GONE:
             continue
         look_alike = observation.look_alike
+        intended = ascii_form(look_alike.intended)
         text = (
-            f"REJECT 5.1.2 {look_alike.domain} is a look-alike of {look_alike.intended}; "
-            f"did you mean {look_alike.intended}?"
+            f"REJECT 5.1.2 {look_alike.ascii} is a look-alike of {intended}; "
+            f"did you mean {intended}?"
         )
         out.write(f"# {look_alike.domain}: {observation.facts.state.value}\n")
         for key in dict.fromkeys((look_alike.ascii, look_alike.domain)):
