@@ -323,3 +323,18 @@ def test_mail_to_a_domain_typed_without_its_dot_is_found(tmp_path: Path):
         (r["recipient"], r["intended_domain"], r["status"]) for r in findings(tmp_path / "out")
     ]
     assert found == [("sue@gmailcom", "gmail.com", "bounced")]
+
+
+def test_a_cell_a_spreadsheet_would_run_is_written_as_text(tmp_path: Path):
+    """Before: findings.csv held =1+1@army.ml as it came, and a spreadsheet opening the
+    report ran the cell as a formula (CSV injection). Now it reads '=1+1@army.ml."""
+    log = tmp_path / "mail.log"
+    log.write_text(
+        "Mar  2 09:01:00 mx1 postfix/qmgr[90]: A1: from=<-ann@example.org>, size=9, nrcpt=1 (queue active)\n"
+        "Mar  2 09:01:01 mx1 postfix/smtp[91]: A1: to=<=1+1@army.ml>, relay=mx.army.ml[203.0.113.5]:25, delay=1, dsn=2.0.0, status=sent (250 Ok)\n"
+    )
+    done = run("audit", str(log), "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    (row,) = findings(tmp_path / "out")
+    assert (row["recipient"], row["sender"]) == ("'=1+1@army.ml", "'-ann@example.org")
+    assert row["intended_domain"] == "army.mil"

@@ -77,6 +77,19 @@ def test_csv_has_the_contract_and_the_probe(planted):
     assert army["mx"] == "mail.army.ml mx2.army.ml" and army["probe"] == ""
 
 
+def test_a_mail_host_named_as_a_formula_is_written_as_text():
+    """Before: a look-alike's owner who named its mail host =1+1.evil.example had the CSV
+    hold a cell that a spreadsheet runs as a formula (CSV injection)."""
+    with DnsServer({"army.ml": "@ MX 10 =1+1.evil.example.\n"}) as dns:
+        run = run_monitor(["army.mil"], settings(dns.nameserver))
+    out = io.StringIO()
+    write(Export.CSV, run.findings, out)
+    (army,) = [
+        row for row in csv.DictReader(io.StringIO(out.getvalue())) if row["domain"] == "army.ml"
+    ]
+    assert (army["state"], army["mx"]) == ("mx", "'=1+1.evil.example")
+
+
 class _Refuser:
     async def handle_RCPT(self, server, session, envelope, address, options):  # noqa: N802
         return "550 5.1.1 no such user here"

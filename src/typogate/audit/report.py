@@ -13,6 +13,7 @@ from typing import Any
 from typogate.audit.deliveries import RANK, Delivery, Status
 from typogate.audit.engines import Outcome
 from typogate.policy import Guard
+from typogate.spreadsheet import cell
 
 FINDING_COLUMNS = [
     "time",
@@ -132,7 +133,7 @@ def write(
         writer = csv.DictWriter(handle, fieldnames=FINDING_COLUMNS)
         writer.writeheader()
         for finding in found:
-            writer.writerow(finding.row())
+            writer.writerow({key: cell(value) for key, value in finding.row().items()})
     (out / "report.html").write_text(_html(data, found), encoding="utf-8")
     return data
 

@@ -17,6 +17,7 @@ from typing import TextIO
 
 from typogate.domains import ascii_form
 from typogate.monitor.snapshots import Change, Finding
+from typogate.spreadsheet import cell
 
 CSV_COLUMNS = (
     "domain",
@@ -77,6 +78,6 @@ def write_csv(findings: Iterable[Finding], out: TextIO) -> int:
         probe = finding.observation.probe
         row["mx"] = " ".join(finding.observation.facts.mx)
         row["probe"] = probe.value if probe is not None else ""
-        writer.writerow([row[column] for column in CSV_COLUMNS])
+        writer.writerow([cell(row[column]) for column in CSV_COLUMNS])
         count += 1
     return count
