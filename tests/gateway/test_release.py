@@ -3,6 +3,7 @@ by the sender's signed link; twice is harmless, deleting needs confirmation, bad
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -162,3 +163,25 @@ def test_a_hold_is_released_however_its_recipient_was_spelled(held_flow, recipie
     assert released.returncode == 0, released.stderr
     postfix.flush()
     sink.wait_for(lambda m: marker.encode() in m.data)
+
+
+def test_the_hold_list_reads_at_80_columns_and_shows_a_look_alike_for_what_it_is(held_flow):
+    """Before: `typogate holds` cut every one of its seven columns at 80 (the hold id that
+    `release` takes read "0dec9ad…"), and listed rita@аrmy.mil (a Cyrillic а) beside
+    "army.mil", the same letters twice, to the admin about to release it."""
+    postfix, _, config, db = held_flow
+    sender = f"s{uuid.uuid4().hex[:8]}@example.org"
+    lines = [f"MAIL FROM:<{sender}> SMTPUTF8", "RCPT TO:<rita@\u0430rmy.mil>", "DATA"]
+    replies = talk(postfix.smtpd_port, lines, "Subject: figures\r\n\r\nfigures")
+    assert "queued" in replies[-1][1], replies
+    deadline = time.monotonic() + 20
+    while sender not in (listed := cli("holds", "--db", db, "--config", str(config))).stdout:
+        assert time.monotonic() < deadline, listed.stdout
+        time.sleep(0.2)
+    row = listed.stdout[listed.stdout.index(sender) :]
+    assert "rita@\u0430rmy.mil" in row and "rita@xn--rmy-5cd.mil" in row, listed.stdout
+    assert "typo.confusable: did you mean army.mil?" in row, listed.stdout
+    assert max(len(line) for line in listed.stdout.splitlines()) <= 80, listed.stdout
+    held = json.loads(cli("holds", "--db", db, "--config", str(config), "--json").stdout)
+    for hold in held:  # every id whole, and the queue id Postfix knows it by
+        assert hold["hold_id"] in listed.stdout and hold["queue_id"] in listed.stdout

@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich import box
 from rich.table import Table
+from rich.text import Text
 
 from typogate.cli import app
 from typogate.cli.options import ConfigFile, Db, Json
@@ -21,12 +23,14 @@ from typogate.cli.startup import (
     open_runtime,
     stdout,
 )
+from typogate.domains import ascii_form, external_form
 from typogate.errors import HoldError
 from typogate.vocabulary import HoldState
 
 if TYPE_CHECKING:
     from typogate.gateway.quarantine import Quarantine
     from typogate.runtime import Runtime
+    from typogate.store.records import HoldRecord
 
 
 def _runtime(db: str | None, config: Path | None) -> tuple[Runtime, Quarantine]:
@@ -58,20 +62,42 @@ def holds(
     if as_json:
         print(json.dumps([dataclasses.asdict(row) for row in rows], default=str, indent=2))
         return
-    table = Table(title=f"{len(rows)} {state} message(s)")
-    for column in ("hold", "time", "sender", "recipients", "reason", "did you mean", "queue id"):
-        table.add_column(column)
+    table = Table(
+        title=f"{len(rows)} {state} message(s)",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        header_style="bold",
+        show_edge=False,
+    )
+    # Two columns, so that it reads at 80: the hold id whole (what `release` takes), the
+    # message's words folded, never cut.
+    table.add_column("hold", no_wrap=True)
+    table.add_column("message", overflow="fold", ratio=1)
     for row in rows:
-        table.add_row(
-            row.hold_id,
-            row.time.strftime("%Y-%m-%d %H:%M:%S"),
-            row.sender or "",
-            ", ".join(row.recipients),
-            ", ".join(row.reasons),
-            ", ".join(s or "" for s in row.suggestions),
-            row.queue_id or "",
-        )
+        table.add_row(_hold_cell(row), _message_cell(row))
     stdout().print(table)
+
+
+def _hold_cell(row: HoldRecord) -> Text:
+    cell = Text(row.hold_id)
+    cell.append(f"\n{row.time:%Y-%m-%d %H:%M:%S}", style="dim")
+    if row.queue_id:
+        cell.append(f"\nqueue {row.queue_id}", style="dim")
+    return cell
+
+
+def _message_cell(row: HoldRecord) -> Text:
+    """From whom, then each recipient that held it with why and what was probably meant;
+    a name that is not ASCII with its A-label form beneath (a look-alike shows for what it
+    is: rita@аrmy.mil over rita@xn--rmy-5cd.mil)."""
+    cell = Text(f"from {row.sender or '<>'}")
+    for recipient, reason, meant in zip(row.recipients, row.reasons, row.suggestions, strict=True):
+        recipient = external_form(recipient)  # "sue doe"@army.ml, as a person writes it
+        cell.append(f"\nto {recipient}")
+        if (written := ascii_form(recipient)) != recipient:
+            cell.append(f"\n   {written}", style="dim")
+        cell.append(f"\n   {reason}" + (f": did you mean {meant}?" if meant else ""), style="dim")
+    return cell
 
 
 @app.command()
