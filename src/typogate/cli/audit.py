@@ -149,7 +149,7 @@ def _print(console: Console, data: dict, out: Path) -> None:
     console.print(table)
     if data["top_typo_domains"]:
         top = Table(title="Top suspected typo domains")
-        top.add_column("domain")
+        top.add_column("domain", overflow="fold")  # a cut domain is another domain
         top.add_column("messages", justify="right")
         for domain, count in data["top_typo_domains"][:10]:
             top.add_row(domain, f"{count:,}")

@@ -151,7 +151,7 @@ def learn(
         table.add_column("domain", overflow="fold")
         table.add_column("deliveries", justify="right")
         table.add_column("received", justify="right")
-        table.add_column("did you mean")
+        table.add_column("did you mean", overflow="fold")
         table.add_column("why", overflow="fold", ratio=1)
         for domain, sent, received_from, suggestion, why in refused:
             table.add_row(domain, f"{sent:,}", f"{received_from:,}", suggestion or "", why)

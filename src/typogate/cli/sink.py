@@ -268,9 +268,12 @@ def report(
         _print_json([r.to_json(settings.sink.hostname) for r in found])
         return
     table = Table(title=f"Misdirected mail, {first} to {last} (UTC)")
+    # Folded, never cut: a cut domain is another domain.
     for column in ("intended", "messages", "recipients", "top look-alike", "top sending domain"):
         table.add_column(
-            column, justify="right" if column in ("messages", "recipients") else "left"
+            column,
+            justify="right" if column in ("messages", "recipients") else "left",
+            overflow="fold",
         )
     for found_report in found:
         lookalike, n = found_report.by_lookalike.most_common(1)[0]
@@ -303,7 +306,9 @@ def _print_deliveries(deliveries: list[Delivery], as_json: bool) -> None:
         return
     table = Table(title=f"{len(deliveries)} report(s)")
     for column in ("intended", "day", "contact", "messages", "state", "detail"):
-        table.add_column(column)
+        table.add_column(
+            column, overflow="fold", justify="right" if column == "messages" else "left"
+        )
     for d in deliveries:
         state = d.state.value if d.state is not None else "taken"
         table.add_row(d.intended, d.day, d.contact, str(d.messages), state, d.detail)
