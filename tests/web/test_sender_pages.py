@@ -90,8 +90,9 @@ def test_the_sender_sees_their_message_and_what_became_of_it(site, page):
 
 def test_a_look_alike_shows_for_what_it_is(site, page):
     """Before: the sender's page read "rita@аrmy.mil looks like a typo of army.mil" (a
-    Cyrillic а), the same letters twice, above the button that sends it as addressed; the
-    admin's hold queue and verdicts showed аrmy.mil alone. Now its A-label stands beside."""
+    Cyrillic а), the same letters twice, above the button that sends it as addressed; so
+    did the notice that links to it; the admin's hold queue and verdicts showed аrmy.mil
+    alone. Now its A-label stands beside."""
     sender, recipient = "uma@example.org", "rita@\u0430rmy.mil"
     with smtplib.SMTP("127.0.0.1", site.postfix.smtpd_port, timeout=30) as client:
         client.command_encoding = "utf-8"
@@ -102,6 +103,8 @@ def test_a_look_alike_shows_for_what_it_is(site, page):
         client.send(b"Subject: Lookalike figures\r\n\r\nfigures\r\n.\r\n")
         assert client.getreply()[0] == 250
     page.goto(release_link(site, sender, "X-Typogate-Hold"))  # sent at RCPT: no subject
+    notice = site.sink.wait_for(lambda m: m.recipients == [sender]).headers
+    assert "(written rita@xn--rmy-5cd.mil)" in notice.get_payload(decode=True).decode()
     typo = page.locator("main ul.recipients li")
     expect(typo).to_contain_text(recipient)
     expect(typo).to_contain_text("xn--rmy-5cd.mil")

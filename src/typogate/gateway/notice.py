@@ -27,7 +27,7 @@ from email.header import decode_header, make_header
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
-from typogate.domains import external_form
+from typogate.domains import ascii_form, external_form
 from typogate.gateway.envelope import Envelope
 from typogate.gateway.logfmt import logfmt
 from typogate.policy import Verdict
@@ -281,7 +281,10 @@ def _wrong_addresses(verdicts: Sequence[Verdict]) -> list[str]:
     for verdict in verdicts:
         # The "Did you mean" question is answered on the next line, with the address.
         why = verdict.explanation.removesuffix(f" Did you mean {verdict.suggestion}?")
-        lines += [f"  {external_form(verdict.recipient)}"]
+        recipient = external_form(verdict.recipient)
+        lines += [f"  {recipient}"]
+        if (written := ascii_form(recipient)) != recipient:  # a look-alike, shown for what it is
+            lines += [f"  (written {written})"]
         lines += textwrap.wrap(why, _WIDTH, initial_indent="    ", subsequent_indent="    ")
         meant = _meant(verdict)
         if meant:
