@@ -109,6 +109,9 @@ def test_table_and_bad_usage(tmp_path, planted):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "army.ml" in done.stdout and "mail.army.ml" in done.stdout
+    # A look-alike in another script shows for what it is: its A-label form beneath (it
+    # read "аrmy.mil  for army.mil", the same letters twice).
+    assert "\u0430rmy.mil" in done.stdout and "xn--rmy-5cd.mil" in done.stdout, done.stdout
     assert max(len(line) for line in done.stdout.splitlines()) <= 80
     for args, said in (
         (["--nameserver", "dns.example"], "bad --nameserver"),

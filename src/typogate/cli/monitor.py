@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
@@ -337,7 +338,11 @@ def _show(run: MonitorRun, as_json: bool, export: Export | None, out: Path | Non
         console.print(f"{title}\nNone of them exists.")
         return
     probed = any(f.observation.probe is not None for f in run.findings)
-    table = Table(title=title, title_justify="left")
+    # No box edges or column rules, as check's and holds' tables: eight more columns of
+    # room at 80, for the mail hosts and an A-label beneath its look-alike.
+    table = Table(
+        title=title, title_justify="left", box=box.SIMPLE_HEAD, header_style="bold", show_edge=False
+    )
     # Domains whole, never cut (a cut look-alike is another domain); the mail hosts go
     # under the state they belong to, so that the table fits 80 columns.
     table.add_column("look-alike", no_wrap=True)
@@ -356,8 +361,11 @@ def _show(run: MonitorRun, as_json: bool, export: Export | None, out: Path | Non
             name for name, seen in (("spf", facts.spf), ("dmarc", facts.dmarc)) if seen
         )
         style = styles.get(finding.change)
+        name = Text(look_alike.domain)
+        if look_alike.ascii != look_alike.domain:  # shown for what it is, as on the page
+            name.append(f"\n{look_alike.ascii}", style="dim")
         row: list[str | Text] = [
-            look_alike.domain,
+            name,
             look_alike.intended,
             f"{look_alike.probability:.2g}",
             str(look_alike.rank),
