@@ -108,7 +108,7 @@ def test_a_look_alike_shows_for_what_it_is(site, page):
     typo = page.locator("main ul.recipients li")
     expect(typo).to_contain_text(recipient)
     expect(typo).to_contain_text("xn--rmy-5cd.mil")
-    expect(typo).to_contain_text("looks like a typo of army.mil")
+    expect(typo).to_contain_text("is written with letters that only look like those of army.mil")
     page.screenshot(path=str(site.config.parent / "release-look-alike.png"), full_page=True)
     sign_in_page(page, site.url, site.admin_password, "/holds")
     row = page.locator("table.holds tbody tr", has_text=sender)

@@ -89,6 +89,7 @@ def _page(
         "token": token,
         "recipients": hold.all_recipients or hold.recipients,
         "typos": dict(zip(hold.recipients, hold.suggestions, strict=False)),
+        "reasons": dict(zip(hold.recipients, hold.reasons, strict=False)),
         "error": None,
         "problem": problem,
     }
