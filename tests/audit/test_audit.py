@@ -338,3 +338,21 @@ def test_a_cell_a_spreadsheet_would_run_is_written_as_text(tmp_path: Path):
     (row,) = findings(tmp_path / "out")
     assert (row["recipient"], row["sender"]) == ("'=1+1@army.ml", "'-ann@example.org")
     assert row["intended_domain"] == "army.mil"
+
+
+def test_a_look_alike_in_another_script_is_shown_with_its_a_label(tmp_path: Path):
+    """Before: the summary's top domains and report.html's findings named ivan@аrmy.ml (a
+    Cyrillic а) alone, which reads as the very domain it imitates."""
+    (tmp_path / "typogate.toml").write_text(CONFIG)
+    log = tmp_path / "mail.log"
+    log.write_text(
+        "Mar  2 09:01:00 mx1 postfix/qmgr[90]: A1: from=<ann@example.org>, size=9, nrcpt=1 (queue active)\n"
+        "Mar  2 09:01:01 mx1 postfix/smtp[91]: A1: to=<ivan@\u0430rmy.mil>, relay=none, delay=1, dsn=5.4.4, status=bounced (Host or domain name not found)\n",
+        encoding="utf-8",
+    )
+    done = run("audit", str(log), "--config", "typogate.toml", "--out", "out", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    (row,) = findings(tmp_path / "out")
+    assert (row["recipient"], row["intended_domain"]) == ("ivan@\u0430rmy.mil", "army.mil")
+    assert "xn--rmy-5cd.mil" in done.stdout, done.stdout
+    assert "ivan@xn--rmy-5cd.mil" in (tmp_path / "out" / "report.html").read_text()

@@ -232,3 +232,18 @@ def test_gateways_on_one_postgresql_see_each_others_learning(postgres, tmp_path:
     finally:
         for server in servers:
             server.stop()
+
+
+def test_learn_shows_a_look_alike_in_another_script_with_its_a_label(tmp_path: Path):
+    """Before: the table of what learn refused named аrmy.mil (a Cyrillic а) alone, beside
+    "did you mean army.mil": the same letters twice."""
+    lines = [outbound_line(n, "ann@example.org", "gen@\u0430rmy.mil") for n in range(2, 8, 2)]
+    (tmp_path / "mail.log").write_text("".join(lines), encoding="utf-8")
+    (tmp_path / "typogate.toml").write_text("[domains]\nprotected = ['army.mil', 'example.org']\n")
+    db = f"sqlite:///{tmp_path / 'typogate.db'}"
+    shown = typogate_output(
+        tmp_path,
+        *("learn", "mail.log", "--db", db, "--config", "typogate.toml"),
+        env={**os.environ, "COLUMNS": "80"},
+    )
+    assert "\u0430rmy.mil" in shown and "xn--rmy-5cd.mil" in shown, shown

@@ -12,6 +12,7 @@ from typing import Any
 
 from typogate.audit.deliveries import RANK, Delivery, Status
 from typogate.audit.engines import Outcome
+from typogate.domains import ascii_form
 from typogate.policy import Guard
 from typogate.spreadsheet import cell
 
@@ -262,7 +263,7 @@ def _html(data: dict[str, Any], found: list[Finding]) -> str:
         ("malformed lines", f"{data['malformed']:,}"),
     ]
     rows = "".join(
-        "<tr>" + "".join(f"<td>{_escape(v)}</td>" for v in f.row().values()) + "</tr>"
+        "<tr>" + "".join(_cell(key, value) for key, value in f.row().items()) + "</tr>"
         for f in found[:500]
     )
     card_html = "".join(f'<div class="card"><b>{v}</b><span>{k}</span></div>' for k, v in cards)
@@ -301,6 +302,14 @@ recipient domains, read from {data["partitions"]} partitions.</p>
 <script>{_DRAW}</script>
 </body></html>
 """
+
+
+def _cell(column: str, value: str) -> str:
+    # A recipient whose domain is not ASCII with its A-label form beneath, so that a
+    # look-alike (ivan@аrmy.mil, a Cyrillic а) shows for what it is, as on the web pages.
+    if column == "recipient" and (written := ascii_form(value)) != value:
+        return f"<td>{_escape(value)}<br><small>{_escape(written)}</small></td>"
+    return f"<td>{_escape(value)}</td>"
 
 
 def _escape(text: str) -> str:

@@ -17,7 +17,15 @@ from typogate.audit.sources import PART_BYTES
 from typogate.audit.tracking_csv import parse_columns
 from typogate.cli import app
 from typogate.cli.options import ConfigFile, KnownFiles, ProfileName, ProtectFiles
-from typogate.cli.startup import USAGE, fail, failing_cleanly, load_config, stderr, stdout
+from typogate.cli.startup import (
+    USAGE,
+    fail,
+    failing_cleanly,
+    load_config,
+    stderr,
+    stdout,
+    with_ascii,
+)
 from typogate.vocabulary import AuditFormat, Engine
 
 
@@ -152,7 +160,7 @@ def _print(console: Console, data: dict, out: Path) -> None:
         top.add_column("domain", overflow="fold")  # a cut domain is another domain
         top.add_column("messages", justify="right")
         for domain, count in data["top_typo_domains"][:10]:
-            top.add_row(domain, f"{count:,}")
+            top.add_row(with_ascii(domain), f"{count:,}")
         console.print(top)
     for example in data["malformed_examples"][:5]:
         console.print(Text.assemble(("malformed", "yellow"), f" {example}"), soft_wrap=True)

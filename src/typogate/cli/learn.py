@@ -18,6 +18,7 @@ from typogate.cli.startup import (
     open_runtime,
     stderr,
     stdout,
+    with_ascii,
 )
 from typogate.domains import InvalidAddress
 from typogate.vocabulary import Action, AuditFormat, Evidence
@@ -154,7 +155,9 @@ def learn(
         table.add_column("did you mean", overflow="fold")
         table.add_column("why", overflow="fold", ratio=1)
         for domain, sent, received_from, suggestion, why in refused:
-            table.add_row(domain, f"{sent:,}", f"{received_from:,}", suggestion or "", why)
+            table.add_row(
+                with_ascii(domain), f"{sent:,}", f"{received_from:,}", suggestion or "", why
+            )
         stdout().print(table)
     if unasked:
         table = Table(title="Not learned: mail from slips that nobody here wrote to")

@@ -26,6 +26,7 @@ from typogate.cli.startup import (
     open_runtime,
     stderr,
     stdout,
+    with_ascii,
 )
 from typogate.config import Config
 from typogate.domains import Domain, InvalidAddress, parse_domain
@@ -361,11 +362,8 @@ def _show(run: MonitorRun, as_json: bool, export: Export | None, out: Path | Non
             name for name, seen in (("spf", facts.spf), ("dmarc", facts.dmarc)) if seen
         )
         style = styles.get(finding.change)
-        name = Text(look_alike.domain)
-        if look_alike.ascii != look_alike.domain:  # shown for what it is, as on the page
-            name.append(f"\n{look_alike.ascii}", style="dim")
         row: list[str | Text] = [
-            name,
+            with_ascii(look_alike.domain),
             look_alike.intended,
             f"{look_alike.probability:.2g}",
             str(look_alike.rank),

@@ -25,6 +25,7 @@ from typogate.vocabulary import Mode, Profile
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.text import Text
 
     from typogate.runtime import Runtime
 
@@ -51,6 +52,20 @@ def _console(*, stderr: bool) -> Console:
     from rich.console import Console
 
     return Console(stderr=stderr, markup=False, highlight=False)
+
+
+def with_ascii(name: str) -> Text:
+    """A domain or an address for a table cell: with its A-label form beneath when it is
+    not ASCII, so that a look-alike shows for what it is (``аrmy.mil``, a Cyrillic ``а``,
+    over ``xn--rmy-5cd.mil``), as on the web pages."""
+    from rich.text import Text
+
+    from typogate.domains import ascii_form  # not loaded by commands that print no names
+
+    cell = Text(name)
+    if (written := ascii_form(name)) != name:
+        cell.append(f"\n{written}", style="dim")
+    return cell
 
 
 def fail(what: str, why: str, status: int = FAILED) -> NoReturn:
