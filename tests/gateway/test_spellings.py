@@ -39,6 +39,11 @@ CONFIG = f"""
 [domains]
 protected = ["army.mil", "gmail.com", "example.org"]
 
+[[rules]]
+domain = "quota.example"
+action = "reject"
+message = "Mail to quota.example is 100% refused here."
+
 [gateway]
 journal = "journal.jsonl"
 own_domains = ["{OWN_HOST}", "localhost"]
@@ -244,6 +249,15 @@ def test_a_refusal_stays_within_one_reply_line_however_long_the_address(gate):
     outcome, marker = send(gate.port, f"john@\u202e{label}.{label}.{label}.ml")
     assert outcome.code in (450, 501) and outcome.command == "RCPT", outcome
     assert len(outcome.raw) + len("450 \r\n") <= 512, len(outcome.raw)
+    assert leaked(gate.sink, marker) == []
+
+
+def test_a_rule_message_reaches_the_client_as_written(gate):
+    # libmilter drops a reply text with a lone "%" (it reads it as printf's), and Postfix
+    # then says only "5.7.1 Command rejected": the admin's words must arrive whole.
+    outcome, marker = send(gate.port, "ann@quota.example")
+    assert outcome.code == 550, outcome
+    assert "Mail to quota.example is 100% refused here." in outcome.reply, outcome
     assert leaked(gate.sink, marker) == []
 
 

@@ -108,7 +108,7 @@ class TypogateMilter(Milter.Base):  # type: ignore[misc]
                 if refusal is None:
                     continue
                 # One message: a recipient that cannot be read defers (or refuses) it all.
-                self.setreply(str(refusal.code), refusal.status, refusal.text)
+                self._reply(refusal)
                 return Milter.TEMPFAIL if refusal.code < 500 else Milter.REJECT
             if decision.action is not Action.ALLOW:
                 acting.append(decision.verdict)
@@ -121,8 +121,7 @@ class TypogateMilter(Milter.Base):  # type: ignore[misc]
             if verdict.action is Action.WARN:
                 self.addheader(*answers.warning_header(verdict))
         if rejects and len(rejects) == len(self.envelope.recipients):
-            refusal = answers.refusal(rejects[0])
-            self.setreply(str(refusal.code), refusal.status, refusal.text)
+            self._reply(answers.refusal(rejects[0]))
             return Milter.REJECT
         removed = {given[id(verdict)] for verdict in rejects}
         for verdict in rejects:
@@ -134,6 +133,11 @@ class TypogateMilter(Milter.Base):  # type: ignore[misc]
             delivered = [r for r in self.envelope.recipients if r not in removed]
             self.gatekeeper.removed(rejects, envelope, delivered)
         return Milter.ACCEPT
+
+    def _reply(self, refusal: answers.Refusal) -> None:
+        # libmilter reads the text as a printf format: a lone "%" (an admin's "100%") made
+        # it refuse the text, and the message was deferred with pymilter's own words.
+        self.setreply(str(refusal.code), refusal.status, refusal.text.replace("%", "%%"))
 
     def _quarantine(self, holds: list[Verdict], envelope: Envelope) -> int:
         try:
