@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from typogate.config import Served, host_and_port
-from typogate.domains import Domain, InvalidAddress, parse_address, parse_domain
+from typogate.domains import Domain, InvalidAddress, ascii_form, parse_address, parse_domain
 from typogate.errors import ConfigError
 from typogate.gateway.answers import NEEDS_SMTPUTF8, protocol_text
 from typogate.policy import Guard
@@ -115,7 +115,7 @@ class SinkPolicy:
 
                 outcome, intended = SinkOutcome.UNKNOWN, ""
             else:
-                written = [name if utf8 else parse_domain(name).ascii for name in meant]
+                written = [name if utf8 else ascii_form(name) for name in meant]
 
                 def text(who: str) -> str:
                     addresses = " or ".join(f"{who}@{name}" for name in written)
