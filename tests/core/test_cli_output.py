@@ -111,6 +111,21 @@ def test_every_commands_help_reads_at_80_columns():
     assert not broken, "\n".join(f"{words}: {line}" for words, line in broken)
 
 
+def test_text_from_mail_cannot_drive_the_terminal():
+    """Before: `check` wrote a recipient to the terminal as it came (from a file of
+    addresses, say): ESC ]0; set the window's title and ESC [2J cleared the screen, a
+    right-to-left override (U+202E) showed the rest of the line backwards, and a no-break
+    space looked like a space. Now each is written as its escape."""
+    odd = ["bob\x1b]0;owned\x07\x1b[2J@army.ml", "a\u202eb@army.mil", "a\xa0b@army.ml"]
+    done = run("check", *odd, columns=200)
+    assert done.returncode == 0, done.stderr
+    shown = done.stdout.decode()
+    for raw in ("\x1b", "\x07", "\u202e", "\xa0"):
+        assert raw not in shown, repr(shown)
+    for escaped in ('"bob\\x1b]0;owned\\x07\\x1b[2J"@', "a\\u202eb@army.mil", "a\\xa0b@army.ml"):
+        assert escaped in shown, shown
+
+
 def test_text_from_mail_is_shown_as_it_is_never_read_as_styling(tmp_path):
     """Before: `check '"[/]"@army.ml'` ended in a traceback (rich.errors.MarkupError),
     `"[bold]x"@army.ml` was shown as a bold x@army.ml (its quotes lost too), and a file

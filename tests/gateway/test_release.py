@@ -4,6 +4,7 @@ by the sender's signed link; twice is harmless, deleting needs confirmation, bad
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -185,3 +186,30 @@ def test_the_hold_list_reads_at_80_columns_and_shows_a_look_alike_for_what_it_is
     held = json.loads(cli("holds", "--db", db, "--config", str(config), "--json").stdout)
     for hold in held:  # every id whole, and the queue id Postfix knows it by
         assert hold["hold_id"] in listed.stdout and hold["queue_id"] in listed.stdout
+
+
+def test_text_from_mail_cannot_drive_the_admins_terminal(held_flow):
+    """Before: `typogate holds` wrote a sender's address to the admin's terminal as it came.
+    One with an escape sequence in it (ESC [2J clears the screen, ESC ]0; sets the window's
+    title) was played by the terminal, and one with a right-to-left override (U+202E)
+    showed the rest of its line backwards. Now each such character is shown as its escape."""
+    postfix, _, config, db = held_flow
+    tag = uuid.uuid4().hex[:8]
+    sender = f'"s{tag}\x1b[2J\x1b]0;owned\x07\u202elim.ymra"@example.org'
+    lines = [f"MAIL FROM:<{sender}> SMTPUTF8", "RCPT TO:<rita@army.ml>", "DATA"]
+    replies = talk(postfix.smtpd_port, lines, "Subject: figures\r\n\r\nfigures")
+    assert "queued" in replies[-1][1], replies
+    deadline = time.monotonic() + 20
+    while tag not in (listed := cli("holds", "--db", db, "--config", str(config))).stdout:
+        assert time.monotonic() < deadline, listed.stdout
+        time.sleep(0.2)
+    assert "\x1b" not in listed.stdout and "\u202e" not in listed.stdout, repr(listed.stdout)
+    wide = subprocess.run(  # the address on one line
+        [TYPOGATE, "holds", "--db", db, "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    shown = f'"s{tag}\\x1b[2J\\x1b]0;owned\\x07\\u202elim.ymra"@example.org'
+    assert shown in wide.stdout, wide.stdout

@@ -16,7 +16,13 @@ import typer
 
 from typogate.cli import app
 from typogate.cli.options import ConfigFile, KnownFiles, ProfileName, ProtectFiles
-from typogate.cli.startup import failing_cleanly, load_config, open_runtime, stdout
+from typogate.cli.startup import (
+    failing_cleanly,
+    load_config,
+    open_runtime,
+    stdout,
+    with_ascii,
+)
 from typogate.domains import InvalidAddress, external_form
 from typogate.policy import Guard, Verdict
 from typogate.vocabulary import Action
@@ -304,7 +310,7 @@ def _print_tables(results: Iterable[dict[str, Any]]) -> None:
     for result in results:
         recipient = result["recipient"]  # as Postfix hands it on: "john doe"@x unquoted
         shown = recipient if result["action"] == "invalid" else external_form(recipient)
-        table.add_row(shown, _verdict_cell(result))
+        table.add_row(with_ascii(shown), _verdict_cell(result))
         if table.row_count >= _TABLE_ROWS:
             console.print(table)
             table = _new_table()

@@ -22,8 +22,9 @@ from typogate.cli.startup import (
     log_like_postsuper,
     open_runtime,
     stdout,
+    with_ascii,
 )
-from typogate.domains import ascii_form, external_form
+from typogate.domains import external_form
 from typogate.errors import HoldError
 from typogate.vocabulary import HoldState
 
@@ -90,12 +91,12 @@ def _message_cell(row: HoldRecord) -> Text:
     """From whom, then each recipient that held it with why and what was probably meant;
     a name that is not ASCII with its A-label form beneath (a look-alike shows for what it
     is: rita@аrmy.mil over rita@xn--rmy-5cd.mil)."""
-    cell = Text(f"from {row.sender or '<>'}")
+    cell = Text("from ")
+    # "sue doe"@army.ml, as a person writes it
+    cell.append_text(with_ascii(external_form(row.sender), "     ") if row.sender else Text("<>"))
     for recipient, reason, meant in zip(row.recipients, row.reasons, row.suggestions, strict=True):
-        recipient = external_form(recipient)  # "sue doe"@army.ml, as a person writes it
-        cell.append(f"\nto {recipient}")
-        if (written := ascii_form(recipient)) != recipient:
-            cell.append(f"\n   {written}", style="dim")
+        cell.append("\nto ")
+        cell.append_text(with_ascii(external_form(recipient), "   "))
         cell.append(f"\n   {reason}" + (f": did you mean {meant}?" if meant else ""), style="dim")
     return cell
 

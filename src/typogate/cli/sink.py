@@ -32,6 +32,7 @@ from typogate.cli.startup import (
     settle,
     setup_logging,
     stdout,
+    with_ascii,
 )
 from typogate.config import Config
 from typogate.vocabulary import Profile
@@ -279,11 +280,12 @@ def report(
         lookalike, n = found_report.by_lookalike.most_common(1)[0]
         sender, m = found_report.by_sender_domain.most_common(1)[0]
         table.add_row(
-            found_report.intended,
+            with_ascii(found_report.intended),
             f"{found_report.messages:,}",
             f"{found_report.recipients:,}",
-            f"{lookalike} ({n:,})",
-            f"{sender or '(bounces)'} ({m:,})",
+            with_ascii(lookalike).append(f" ({n:,})"),
+            # Whatever a stranger wrote after MAIL FROM's @: shown, never played.
+            with_ascii(sender or "(bounces)").append(f" ({m:,})"),
         )
     stdout().print(table)
 
@@ -304,6 +306,8 @@ def _print_deliveries(deliveries: list[Delivery], as_json: bool) -> None:
             ]
         )
         return
+    from typogate.domains import printable_form
+
     table = Table(title=f"{len(deliveries)} report(s)")
     for column in ("intended", "day", "contact", "messages", "state", "detail"):
         table.add_column(
@@ -311,7 +315,14 @@ def _print_deliveries(deliveries: list[Delivery], as_json: bool) -> None:
         )
     for d in deliveries:
         state = d.state.value if d.state is not None else "taken"
-        table.add_row(d.intended, d.day, d.contact, str(d.messages), state, d.detail)
+        table.add_row(
+            with_ascii(d.intended),
+            d.day,
+            with_ascii(d.contact),
+            str(d.messages),
+            state,
+            printable_form(d.detail),  # the words of a server that refused the report
+        )
     stdout().print(table)
 
 

@@ -54,17 +54,20 @@ def _console(*, stderr: bool) -> Console:
     return Console(stderr=stderr, markup=False, highlight=False)
 
 
-def with_ascii(name: str) -> Text:
+def with_ascii(name: str, indent: str = "") -> Text:
     """A domain or an address for a table cell: with its A-label form beneath when it is
     not ASCII, so that a look-alike shows for what it is (``аrmy.mil``, a Cyrillic ``а``,
-    over ``xn--rmy-5cd.mil``), as on the web pages."""
+    over ``xn--rmy-5cd.mil``), as on the web pages; a character that would not show as
+    itself (an escape sequence, a direction override) written as its escape. ``indent``
+    starts the A-label's line, to stand under a name that follows a word."""
     from rich.text import Text
 
-    from typogate.domains import ascii_form  # not loaded by commands that print no names
+    # Not loaded by commands that print no names.
+    from typogate.domains import ascii_form, printable_form
 
-    cell = Text(name)
+    cell = Text(printable_form(name))
     if (written := ascii_form(name)) != name:
-        cell.append(f"\n{written}", style="dim")
+        cell.append(f"\n{indent}{printable_form(written)}", style="dim")
     return cell
 
 

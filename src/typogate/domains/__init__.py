@@ -27,6 +27,7 @@ from typogate.domains.names import (
     internal_form,
     parse_address,
     parse_domain,
+    printable_form,
     read_destination,
 )
 
@@ -51,6 +52,7 @@ __all__ = [
     "mixed_script_label",
     "parse_address",
     "parse_domain",
+    "printable_form",
     "read_destination",
     "skeleton",
     "within_edits",

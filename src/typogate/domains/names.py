@@ -215,6 +215,16 @@ def ascii_form(text: str) -> str:
         return text
 
 
+def printable_form(text: str) -> str:
+    """``text`` with each character that would not show as itself written as its escape:
+    a control (``\\x1b``), a direction override (``\\u202e``), an invisible or unusual space
+    (``\\xa0``). An address or a domain from mail, shown in a terminal or on a page, then
+    cannot move the cursor, set a window's title, run a line backwards or hide a letter."""
+    if text.isprintable():  # nearly every name: no copy
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
 def external_form(address: str) -> str:
     """``address``, whose local part is unquoted as Postfix hands it on (``john doe@army.ml``),
     as a person writes it: the local part quoted when it is no RFC 5321 Dot-string
