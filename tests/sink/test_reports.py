@@ -4,6 +4,7 @@ report``, and the daily report mailed once to the contact the organisation regis
 from __future__ import annotations
 
 import json
+import os
 import smtplib
 import subprocess
 from datetime import UTC, datetime, timedelta
@@ -140,3 +141,54 @@ def test_report_counts_what_the_sink_answered(sink_in):
     bad = typogate("sink", "report", "--since", "yesterday", "--db", sink.db)
     assert bad.returncode == 2
     assert "expected a date" in bad.stderr
+
+
+def test_a_strangers_mail_from_cannot_drive_the_admins_terminal(sink_in):
+    """Before: the sink kept what a stranger wrote after MAIL FROM's @ as it came, and
+    `typogate sink report` played it: ESC c reset the admin's terminal, and a
+    right-to-left override (U+202E) ran the rest of the row backwards. Now each is shown as
+    its escape; the JSON keeps the text as it came, in JSON's own escapes."""
+    sink = sink_in()
+    with smtplib.SMTP("127.0.0.1", sink.port, timeout=10) as client:
+        client.command_encoding = "utf-8"
+        client.ehlo("mx.sender.example")
+        assert client.docmd("MAIL FROM:<x@home\x1bc\u202elpmaxe.example> SMTPUTF8")[0] == 250
+        assert client.rcpt("john@army.ml")[0] == 550
+    sink.stop()  # written on the way out
+    today = datetime.now(UTC).date().isoformat()
+    args = ("sink", "report", "--since", today, "--db", sink.db, "--config", str(sink.config))
+    listed = subprocess.run(
+        [TYPOGATE, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert "\x1b" not in listed.stdout and "\u202e" not in listed.stdout, repr(listed.stdout)
+    assert "home\\x1bc\\u202elpmaxe.example (1)" in listed.stdout, listed.stdout
+    machines = json.loads(typogate(*args, "--json").stdout)
+    domains = [d["sender_domain"] for d in machines[0]["by_sender_domain"]]
+    assert domains == ["home\x1bc\u202elpmaxe.example"]
+
+
+def test_the_mailed_report_shows_a_strangers_text_as_escapes(sink_in, tmp_path):
+    """Before: the report's plain text listed a sending domain as the stranger wrote it, so
+    the intended organisation's people read it with the escape sequence and the direction
+    override in it; the JSON attachment keeps it as it came."""
+    mailbox = Sink(free_port()).start()
+    try:
+        db = f"sqlite:///{tmp_path / 'sink' / 'sink.db'}"
+        (tmp_path / "sink").mkdir()
+        odd = "home\x1bc\u202elpmaxe.example"
+        record_yesterday(db, [("h1", odd, "198.51.100.7", "army.ml")])
+        sink_in(extra=CONTACT.format(port=mailbox.port), db=db)
+        delivered = mailbox.wait_for(lambda m: m.recipients == ["typo-reports@army.mil"])
+        summary, attachment = [p for p in delivered.headers.walk() if not p.is_multipart()]
+        text = summary.get_payload(decode=True).decode()
+        assert "\x1b" not in text and "\u202e" not in text, repr(text)
+        assert "home\\x1bc\\u202elpmaxe.example" in text, text
+        report = json.loads(attachment.get_payload(decode=True))
+        assert report["by_sender_domain"][0]["sender_domain"] == odd
+    finally:
+        mailbox.stop()

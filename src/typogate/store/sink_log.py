@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import Engine, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from typogate.domains import printable_form
 from typogate.store.models import SinkRecordRow, SinkReportRow
 
 log = logging.getLogger(__name__)
@@ -531,7 +532,11 @@ class IntendedReport:
         ):
             lines.append(f"{title}:")
             ranked = _ranked(counter)
-            lines += [f"  {n:>6}  {name or '(bounce: no sender)'}" for name, n in ranked[:_TOP]]
+            # A stranger's MAIL FROM, shown to people: its escapes, never its controls.
+            lines += [
+                f"  {n:>6}  {printable_form(name) if name else '(bounce: no sender)'}"
+                for name, n in ranked[:_TOP]
+            ]
             if len(ranked) > _TOP:
                 lines.append(f"  and {len(ranked) - _TOP} more (see the JSON attachment)")
             lines.append("")
