@@ -128,3 +128,45 @@ def test_sink_page_shows_traffic_lookalikes_senders_and_reports(web_on_sink_stor
             expect(page).to_have_url(re.compile(r"/sink$"))
         finally:
             browser.close()
+
+
+def test_a_strangers_sending_domain_is_shown_not_obeyed(sink_in, tmp_path):
+    """Before: the sink page wrote what a stranger put after MAIL FROM's @ as it came; with
+    a right-to-left override (U+202E) in it, the browser ran the rest of the text backwards
+    (the per-organisation list read "…elpmaxe.example" as "example.exampl…"). Now it is
+    shown as its escape."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip("make test installs Debian's chromium")
+    from playwright.sync_api import expect, sync_playwright
+
+    sink = sink_in()
+    with smtplib.SMTP("127.0.0.1", sink.port, timeout=10) as client:
+        client.command_encoding = "utf-8"
+        client.ehlo("mx.sender.example")
+        assert client.docmd("MAIL FROM:<x@home\x1bc\u202elpmaxe.example> SMTPUTF8")[0] == 250
+        assert client.rcpt("john@army.ml")[0] == 550
+    sink.stop()
+    web_port = free_port()
+    config = tmp_path / "web.toml"
+    config.write_text(f'[web]\nlisten = "127.0.0.1:{web_port}"\n')
+    web = Server(["web", "--db", sink.db, "--config", str(config)], web_port, tmp_path / "web.log")
+    web.start()
+    try:
+        password = first_admin_password(web.log)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page()
+                page.goto(f"http://127.0.0.1:{web_port}/login?next=/sink")
+                page.get_by_label("Account").fill("admin")
+                page.get_by_label("Password").fill(password)
+                page.get_by_role("button", name="Sign in").click()
+                shown = "home\\x1bc\\u202elpmaxe.example"
+                expect(page.locator(".top-sender-domains tbody tr").first).to_contain_text(shown)
+                expect(page.locator(".intended tbody tr").first).to_contain_text(shown)
+                text = page.locator("main").inner_text()
+                assert "\u202e" not in text and "\x1b" not in text, repr(text)
+            finally:
+                browser.close()
+    finally:
+        web.stop()

@@ -13,7 +13,7 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 from starlette.exceptions import HTTPException
 
-from typogate.domains import ascii_form
+from typogate.domains import ascii_form, printable_form
 from typogate.errors import HoldError
 from typogate.store.accounts import SignedIn
 from typogate.vocabulary import Action, HoldState
@@ -58,17 +58,21 @@ def with_ascii(name: str | None) -> Markup:
     """One way to show a domain or an address on every page: with its A-label form beneath
     when it is not ASCII, so a look-alike shows for what it is (``аrmy.mil``, a Cyrillic
     ``а``, over ``xn--rmy-5cd.mil``), where "аrmy.mil looks like a typo of army.mil" reads
-    the same letters twice."""
+    the same letters twice; a character that would not show as itself (a direction
+    override, an invisible space) written as its escape."""
     if not name:
         return Markup("")
     written = ascii_form(name)
     if written == name:
-        return escape(name)
-    return Markup('{} <span class="ascii">{}</span>').format(name, written)
+        return escape(printable_form(name))
+    return Markup('{} <span class="ascii">{}</span>').format(
+        printable_form(name), printable_form(written)
+    )
 
 
 templates.env.filters["when"] = shown_time
 templates.env.filters["with_ascii"] = with_ascii
+templates.env.filters["printable"] = printable_form  # free text a stranger wrote
 HOLD_STATES = tuple(HoldState)
 ACTIONS = tuple(Action)
 EVENTS_PAGE = 50
