@@ -356,3 +356,23 @@ def test_a_look_alike_in_another_script_is_shown_with_its_a_label(tmp_path: Path
     assert (row["recipient"], row["intended_domain"]) == ("ivan@\u0430rmy.mil", "army.mil")
     assert "xn--rmy-5cd.mil" in done.stdout, done.stdout
     assert "ivan@xn--rmy-5cd.mil" in (tmp_path / "out" / "report.html").read_text()
+
+
+def test_a_direction_override_in_the_logs_is_shown_as_its_escape(tmp_path: Path):
+    """Before: report.html wrote a sender's address from the log as it came; Postfix logs
+    a UTF-8 address whole, and a right-to-left override (U+202E) in its local part ran the
+    rest of the cell backwards. Now the report shows its escape; findings.csv keeps it."""
+    log = tmp_path / "mail.log"
+    log.write_text(
+        "Mar  2 09:01:00 mx1 postfix/qmgr[90]: A1: from=<ann\u202elim.ymra@example.org>, size=9, nrcpt=1 (queue active)\n"
+        "Mar  2 09:01:01 mx1 postfix/smtp[91]: A1: to=<jo\u202eb@army.ml>, relay=mx.army.ml[203.0.113.5]:25, delay=1, dsn=2.0.0, status=sent (250 Ok)\n",
+        encoding="utf-8",
+    )
+    done = run("audit", str(log), "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    (row,) = findings(tmp_path / "out")
+    assert row["recipient"] == "jo\u202eb@army.ml"
+    html = (tmp_path / "out" / "report.html").read_text()
+    table = html[html.index('<table class="findings">') : html.index("</table>")]
+    assert "\u202e" not in table
+    assert "jo\\u202eb@army.ml" in table and "ann\\u202elim.ymra@example.org" in table

@@ -12,7 +12,7 @@ from typing import Any
 
 from typogate.audit.deliveries import RANK, Delivery, Status
 from typogate.audit.engines import Outcome
-from typogate.domains import ascii_form
+from typogate.domains import ascii_form, printable_form
 from typogate.policy import Guard
 from typogate.spreadsheet import cell
 
@@ -313,4 +313,5 @@ def _cell(column: str, value: str) -> str:
 
 
 def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    # Text of the logs, shown: a direction override or a control as its escape, too.
+    return printable_form(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
