@@ -247,3 +247,17 @@ def test_learn_shows_a_look_alike_in_another_script_with_its_a_label(tmp_path: P
         env={**os.environ, "COLUMNS": "80"},
     )
     assert "\u0430rmy.mil" in shown and "xn--rmy-5cd.mil" in shown, shown
+
+
+def test_a_look_alike_writing_in_unasked_is_listed_with_its_a_label(tmp_path: Path):
+    """Before: the table of mail from slips nobody here wrote to named xn--rmy-5cd.mil's
+    sender as "аrmy.mil" (a Cyrillic а) alone, which reads as the domain it imitates."""
+    lines = [_log()]
+    for n, user in enumerate(("alice", "bob"), start=500):
+        lines.append(inbound_line(n, sender="info@\u0430rmy.mil", recipient=f"{user}@example.org"))
+    (tmp_path / "mail.log").write_text("".join(lines), encoding="utf-8")
+    (tmp_path / "typogate.toml").write_text("[domains]\nprotected = ['army.mil', 'example.org']\n")
+    db = f"sqlite:///{tmp_path / 'typogate.db'}"
+    table = typogate_output(tmp_path, "learn", "mail.log", "--db", db, "--config", "typogate.toml")
+    listed = table[table.index("nobody here wrote to") :]
+    assert "\u0430rmy.mil" in listed and "xn--rmy-5cd.mil" in listed, table

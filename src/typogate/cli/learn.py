@@ -164,5 +164,5 @@ def learn(
         table.add_column("domain", overflow="fold")
         table.add_column("messages received", justify="right")
         for domain, count in sorted(unasked.items()):
-            table.add_row(domain, f"{count:,}")
+            table.add_row(with_ascii(domain), f"{count:,}")
         stdout().print(table)
