@@ -147,3 +147,18 @@ def test_events_stats_metrics_and_sign_out(site):
         admin.delete("/api/session", headers={"X-CSRF-Token": admin.csrf_token}).status_code == 204
     )
     assert admin.get("/api/events").status_code == 401  # the session ended on the server
+
+
+def test_a_stranger_cannot_grow_the_metrics_without_bound(site):
+    """Before: the request counter took its method label from whatever a client sent, and
+    the server takes any token as a method. Each unknown word (no sign-in needed) made a
+    new series for good: memory and /metrics grew with every one (the cardinality flaw of
+    CVE-2023-45142). Now a method HTTP does not define counts as "other"."""
+    words = [f"PROBE{n}" for n in range(40)]
+    with httpx.Client(base_url=site.url, timeout=30) as stranger:
+        for word in words:
+            assert stranger.request(word, "/health").status_code >= 400
+    metrics = site.client().get("/metrics").text
+    methods = set(re.findall(r'typogate_http_requests_total\{method="([^"]*)"', metrics))
+    assert not methods & set(words), sorted(methods)
+    assert "other" in methods and "POST" in methods, sorted(methods)  # the sign-in's

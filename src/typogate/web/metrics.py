@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from http import HTTPMethod
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -90,5 +91,11 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, sending)
         finally:
-            self.requests.labels(scope["method"], str(status)).inc()
+            self.requests.labels(_method(scope["method"]), str(status)).inc()
             self.seconds.observe(time.perf_counter() - started)
+
+
+def _method(word: str) -> str:
+    """The method's label: one HTTP defines, else "other". The server takes any token as a
+    method, and a label per word a stranger sends would grow the series without bound."""
+    return word if word in HTTPMethod.__members__ else "other"
