@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import smtplib
+import socket
 import subprocess
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -118,3 +119,38 @@ def test_the_record_budget_is_new_each_hour_and_says_what_the_last_one_left_out(
     said = caplog.text
     assert said.count("192.0.2.0/24 reached its 2 records this hour") == 1
     assert "the hour from 2026-12-01 09:00 UTC left 2 answers unrecorded" in said
+
+
+def test_bytes_that_are_not_utf8_are_recorded_as_replacement_characters(sink_in):
+    """Before: a stranger's EHLO or MAIL FROM with a byte that is not UTF-8 (the sink offers
+    SMTPUTF8) reached the record as a lone surrogate, which no database driver writes: the
+    writer thread ended on it, and that record, the ones beside it and every one after were
+    lost until a restart. Now such a byte is recorded as U+FFFD, and the hint still goes out."""
+    sink = sink_in()
+    sessions = [
+        [b"EHLO mx.sender.example", b"MAIL FROM:<x@ho\xffme.example> SMTPUTF8"],
+        [b"EHLO mx\xfe.sender.example", b"MAIL FROM:<x@home.example>"],
+        [b"EHLO mx.sender.example", b"MAIL FROM:<x@home.example>"],
+    ]
+    for lines in sessions:
+        with socket.create_connection(("127.0.0.1", sink.port), timeout=10) as client:
+            replies = client.makefile("rb")
+            replies.readline()
+            for line in [*lines, b"RCPT TO:<john@army.ml>"]:
+                client.sendall(line + b"\r\n")
+                while (reply := replies.readline())[3:4] == b"-":
+                    pass
+            assert reply.startswith(b"550 5.1.2 <john@army.ml>: army.ml is not army.mil."), reply
+    sink.stop()  # written on the way out
+    assert "Traceback" not in sink.log
+    today = datetime.now(UTC).date().isoformat()
+    done = subprocess.run(
+        [TYPOGATE, "sink", "report", "--since", today, "--json", "--db", sink.db],
+        capture_output=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    [report] = json.loads(done.stdout.decode("utf-8"))
+    assert report["messages"] == 3
+    domains = {d["sender_domain"]: d["messages"] for d in report["by_sender_domain"]}
+    assert domains == {"ho\ufffdme.example": 1, "home.example": 2}

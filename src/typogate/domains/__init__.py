@@ -29,6 +29,7 @@ from typogate.domains.names import (
     parse_domain,
     printable_form,
     read_destination,
+    utf8_form,
 )
 
 __all__ = [
@@ -55,5 +56,6 @@ __all__ = [
     "printable_form",
     "read_destination",
     "skeleton",
+    "utf8_form",
     "within_edits",
 ]

@@ -38,6 +38,8 @@ _QUOTED_PAIR = re.compile(r"\\(.)", re.DOTALL)  # RFC 5321: a backslash and what
 _LDH_DOMAIN = re.compile(
     r"(?:(?!xn--)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+(?!xn--)[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?"
 )
+# A lone surrogate: how Python reads a byte that is not UTF-8 (errors="surrogateescape").
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class InvalidAddress(TypogateError, ValueError):
@@ -213,6 +215,13 @@ def ascii_form(text: str) -> str:
         return f"{local}{at}{parse_domain(domain).ascii}"
     except InvalidAddress:
         return text
+
+
+def utf8_form(text: str) -> str:
+    """``text`` with each byte that was not UTF-8 (read as a lone surrogate, Python's
+    ``surrogateescape``) as U+FFFD: text that a database, a JSON reader and a terminal
+    take, where the bytes themselves could not be written."""
+    return text if text.isascii() else _SURROGATE.sub("\ufffd", text)
 
 
 def printable_form(text: str) -> str:

@@ -15,6 +15,7 @@ import hmac
 import ipaddress
 from datetime import UTC, datetime
 
+from typogate.domains import utf8_form
 from typogate.gateway.sink.decision import Answer
 from typogate.store.sink_log import SinkRecord
 
@@ -45,8 +46,9 @@ class SinkRecorder:
             time=datetime.now(UTC),
             client_address=client_address[:64],
             client_range=client_range(client_address),
-            helo=helo[:255],
-            sender_domain=sender_domain(sender),
+            # A stranger's words, as a database takes them: a byte not UTF-8 is U+FFFD.
+            helo=utf8_form(helo)[:255],
+            sender_domain=sender_domain(utf8_form(sender)),
             local_hash=self.local_hash(answer.local) if answer.local else "",
             recipient=recipient,
             lookalike=answer.lookalike[:255],
