@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import smtplib
 import socket
+import sqlite3
 import subprocess
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -119,6 +120,30 @@ def test_the_record_budget_is_new_each_hour_and_says_what_the_last_one_left_out(
     said = caplog.text
     assert said.count("192.0.2.0/24 reached its 2 records this hour") == 1
     assert "the hour from 2026-12-01 09:00 UTC left 2 answers unrecorded" in said
+
+
+def test_a_locked_sqlite_file_delays_records_and_loses_none(tmp_path):
+    """Before: while another process held the SQLite file's write lock past the busy
+    timeout, the driver's "database is locked" (the driver's own error, not SQLAlchemy's)
+    ended the sink's writer thread: the answers went on, and no record was written again
+    until a restart. Now the records wait, as for a database that is down."""
+    url = f"sqlite:///{tmp_path / 'sink.db'}"
+    store = Store(url, writer=False)
+    sink_log = SinkLog(store.engine, batch_seconds=0.1).start()
+    locker = sqlite3.connect(tmp_path / "sink.db", isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")  # another writer, for longer than busy_timeout
+    now = datetime.now(UTC)
+    for n in range(20):
+        sink_log.record(a_record(now, f"h{n}"))
+    assert not sink_log.flush(timeout=7)  # nothing can be written while it is locked
+    locker.execute("COMMIT")
+    locker.close()
+    assert sink_log.flush(timeout=30)
+    sink_log.close()
+    assert sink_log.written == 20 and sink_log.dropped == 0
+    [count] = SinkHistory(store.engine).counts(now.date(), now.date())
+    assert count.messages == 20
+    store.close()
 
 
 def test_bytes_that_are_not_utf8_are_recorded_as_replacement_characters(sink_in):

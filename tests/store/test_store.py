@@ -348,3 +348,28 @@ def test_a_store_from_before_keeps_a_quoted_senders_relationships_under_one_name
     assert (bob.count, bob.received, bob.released) == (4, 0, 1)
     assert kept["*", "partner.example"].count == 5  # the organisation's own row: as it was
     store.close()
+
+
+def test_a_locked_sqlite_file_delays_events_and_loses_none(sqlite_url, tmp_path, caplog):
+    """Before: while another process held the SQLite file's write lock past the busy
+    timeout, the driver's "database is locked" (its own error, which the bulk insert's raw
+    cursor raises unwrapped) ended the writer process: it was replaced, and the batch it
+    held was lost. Now the batch waits, as for a database that is down."""
+    store = Store(sqlite_url)
+    try:
+        for event in rejected(3):
+            store.record(event)
+        store.flush()
+        writer = _writer()
+        locker = sqlite3.connect(tmp_path / "typogate.db", isolation_level=None)
+        locker.execute("BEGIN EXCLUSIVE")  # another writer, for longer than busy_timeout
+        for event in rejected(4):
+            store.record(event)
+        time.sleep(7)
+        locker.execute("COMMIT")
+        locker.close()
+        store.flush()
+        assert _writer().pid == writer.pid and "stopped (exit code" not in caplog.text
+        assert store.history.event_count() == 7
+    finally:
+        store.close()

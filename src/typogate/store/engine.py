@@ -11,7 +11,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from typogate.errors import StoreURLError, TypogateError
 
@@ -99,6 +99,13 @@ def make_engine(url: str) -> Engine:
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def write_errors(engine: Engine) -> tuple[type[Exception], ...]:
+    """What a write raises when the database is down, locked or full: SQLAlchemy's errors,
+    and the driver's own, which a raw cursor (the bulk paths: executemany, COPY) raises
+    as they are."""
+    return (SQLAlchemyError, engine.dialect.loaded_dbapi.Error)
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:

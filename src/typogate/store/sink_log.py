@@ -28,6 +28,7 @@ from sqlalchemy import Engine, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from typogate.domains import printable_form
+from typogate.store.engine import write_errors
 from typogate.store.models import SinkRecordRow, SinkReportRow
 
 log = logging.getLogger(__name__)
@@ -218,6 +219,7 @@ class SinkLog:
         # ORM's per-row work held the interpreter ~0.1 ms a record, long enough to delay
         # the SMTP answers waiting on the same process.
         self._sqlite = engine.dialect.name == "sqlite"
+        self._write_errors = write_errors(engine)
         marker = "%s" if engine.dialect.paramstyle in ("format", "pyformat") else "?"
         columns = ", ".join(["day", *_RECORD_FIELDS])
         markers = ", ".join([marker] * (1 + len(_RECORD_FIELDS)))
@@ -308,7 +310,7 @@ class SinkLog:
                 cursor: Any = connection.connection.cursor()
                 cursor.executemany(self._insert, self._pending)
                 cursor.close()
-        except SQLAlchemyError as error:
+        except self._write_errors as error:
             log.error("sink: cannot write %d records (will retry): %s", len(self._pending), error)
             return
         self.written += len(self._pending)

@@ -30,10 +30,9 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
 from typogate.policy.relationships import levels, party_name
-from typogate.store.engine import make_engine
+from typogate.store.engine import make_engine, write_errors
 from typogate.store.journal import VerdictEvent
 from typogate.vocabulary import Action, Evidence
 
@@ -264,6 +263,7 @@ class EventWriter:
         # PostgreSQL takes the events as one COPY stream and the correspondents as one
         # statement over arrays: a statement per row cost it ~5x the CPU (bench/store.py).
         self.postgres = engine.dialect.name == "postgresql"
+        self.errors = write_errors(engine)
         marker = "%s" if engine.dialect.paramstyle in ("format", "pyformat") else "?"
         fields = ", ".join(VerdictEvent._fields)
         markers = ", ".join([marker] * len(VerdictEvent._fields))
@@ -315,7 +315,7 @@ class EventWriter:
                     self.upsert_incident, [(*key, n) for key, n in incidents.items()]
                 )
                 cursor.close()
-        except SQLAlchemyError as error:
+        except self.errors as error:
             log.error("store: cannot write %d events (will retry): %s", batch.events, error)
             return False
         return True
@@ -434,7 +434,7 @@ def _writer_main(url: str, pipe: Connection) -> None:
                 if lessons.counts:
                     assert lessons.first is not None and lessons.last is not None
                     writer.learn(lessons.counts, lessons.first, lessons.last)
-            except SQLAlchemyError as error:
+            except writer.errors as error:
                 if len(lessons.counts) < _MAX_LESSONS and running:
                     log.error("store: cannot write correspondents (will retry): %s", error)
                     continue
