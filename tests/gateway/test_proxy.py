@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import socket
 import time
 from contextlib import contextmanager
 
@@ -162,3 +163,44 @@ def test_a_next_hop_is_told_only_the_mail_parameters_it_offers(tmp_path):
         assert [code for code, _ in replies] == [250, 250, 354, 250], replies
         delivered = sink.wait_for(lambda m: b"via proxy, sized" in m.data)
         assert delivered.mail_options == ["BODY=8BITMIME"]  # what changes the delivery stays
+
+
+def raw_session(port: int, lines: list[bytes]) -> list[bytes]:
+    """One SMTP session written byte for byte (what smtplib cannot send); the last line of
+    each reply, the greeting's first."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as client:
+        replies = client.makefile("rb")
+        said = [replies.readline()]
+        for line in lines:
+            client.sendall(line + b"\r\n")
+            while (reply := replies.readline())[3:4] == b"-":
+                pass
+            said.append(reply.rstrip(b"\r\n"))
+        return said
+
+
+def test_an_address_that_is_not_utf8_is_refused_as_postfix_refuses_it(tmp_path):
+    """Before: MAIL FROM with a byte that is not UTF-8 (after SMTPUTF8) got Python's words,
+    "501 5.1.7 'utf-8' codec can't encode character '\\udcff' in position 2: surrogates
+    not allowed", once a session with the next hop had been opened for it; such a RCPT TO
+    was judged by its domain, let pass, and failed on its way to the next hop: "500 Error:
+    (UnicodeEncodeError) ...". Postfix answers both "500 5.5.2 Error: bad UTF-8 syntax";
+    the proxy now refuses them before anything else, in words."""
+    with proxy_to_sink(tmp_path, smtputf8=True) as (proxy, sink):
+        said = raw_session(
+            proxy.port,
+            [
+                b"EHLO client.example",
+                b"MAIL FROM:<al\xffice@example.org> SMTPUTF8",
+                b"MAIL FROM:<alice@example.org> SMTPUTF8",
+                b"RCPT TO:<jo\xffhn@army.mil>",
+                b"QUIT",
+            ],
+        )
+        assert said[2:5] == [
+            b"501 5.1.7 the sender address is not valid UTF-8",
+            b"250 OK",
+            b"501 5.1.3 the recipient address is not valid UTF-8",
+        ], said
+        assert sink.messages == []
+        assert "Traceback" not in proxy.log_path.read_text()

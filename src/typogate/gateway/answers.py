@@ -27,6 +27,10 @@ _STATUS_UNREADABLE = {Unreadable.DEFER: (450, "4.1.3"), Unreadable.REJECT: (550,
 _MAX_TEXT = 400  # SMTP reply lines stay well under 512 octets with code and status
 # RFC 6531 3.7.4.1: a UTF-8 address in a transaction that did not ask for SMTPUTF8.
 NEEDS_SMTPUTF8 = "553 5.6.7 a non-ASCII address needs SMTPUTF8"
+# A byte that is not UTF-8 in an address (RFC 6531 3.3: UTF-8 only), refused before
+# anything else as Postfix refuses it ("bad UTF-8 syntax"): no one can write it on.
+SENDER_NOT_UTF8 = "501 5.1.7 the sender address is not valid UTF-8"
+RECIPIENT_NOT_UTF8 = "501 5.1.3 the recipient address is not valid UTF-8"
 
 
 @dataclass(frozen=True, slots=True)
