@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
 import time
+from contextlib import contextmanager
 from email import message_from_bytes
 
 import pytest
 from mta import Postfix, Server, Sink, postfix_root
 from ports import free_port
+
+from typogate.store import Store
 
 pytestmark = [
     pytest.mark.postfix,
@@ -33,16 +38,17 @@ journal = "journal.jsonl"
 MESSAGE = "From: alice@example.org\nTo: {to}\nSubject: {subject}\n\n{subject} body\n"
 
 
-@pytest.fixture(scope="module")
-def flow(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("milter")
+@contextmanager
+def milter_flow(tmp, *store: str):
+    """Postfix whose sendmail(1) goes through a typogate milter (its ``store`` options, the
+    configuration's journal file without them) to a recording sink: (postfix, sink, tmp)."""
     sink = Sink(free_port()).start()
     smtpd_port = free_port()
     config = tmp / "typogate.toml"
     config.write_text(CONFIG.format(smtpd_port=smtpd_port))
     milter_port = free_port()
     milter = Server(
-        ["milter", "--listen", f"inet:{milter_port}@127.0.0.1", "--config", str(config)],
+        ["milter", "--listen", f"inet:{milter_port}@127.0.0.1", "--config", str(config), *store],
         milter_port,
         tmp / "milter.log",
     ).start()
@@ -63,6 +69,12 @@ def flow(tmp_path_factory):
         postfix.remove()
         milter.stop()
         sink.stop()
+
+
+@pytest.fixture(scope="module")
+def flow(tmp_path_factory):
+    with milter_flow(tmp_path_factory.mktemp("milter")) as started:
+        yield started
 
 
 def test_sendmail_typo_recipient_is_removed_and_the_rest_delivered(flow):
@@ -223,3 +235,77 @@ def test_a_relay_that_never_answers_does_not_hold_up_the_milter(tmp_path):
             postfix.remove()
             milter.stop()
             sink.stop()
+
+
+def sendmail_bytes(postfix, sender: bytes, recipients: list[bytes], subject: str) -> None:
+    """sendmail(1) with arguments written byte for byte, as a local user can."""
+    text = f"From: alice@example.org\nSubject: {subject}\n\n{subject} body\n".encode()
+    done = subprocess.run(
+        ["sendmail", "-C", str(postfix.config_dir), "-i", "-f", os.fsdecode(sender)]
+        + [os.fsdecode(r) for r in recipients],
+        input=text,
+        capture_output=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_sender_that_is_not_utf8_never_stops_the_notices(flow):
+    """Before: sendmail -f with a byte that is not UTF-8 (Postfix takes it from a local
+    user) and a typo recipient: the notice to that sender could not be written, the
+    UnicodeEncodeError ended the notice thread, and no sender was told of anything again
+    until a restart. Now that one notice is logged as not sent, and the next goes out."""
+    postfix, sink, tmp = flow
+    sendmail_bytes(postfix, b"al\xffice@example.org", [b"jim@army.ml", b"joe@army.mil"], "odd")
+    deadline = time.monotonic() + 20
+    while "outcome=not-sent" not in (log := (tmp / "milter.log").read_text(errors="replace")):
+        assert time.monotonic() < deadline, log[-2000:]
+        time.sleep(0.2)
+    assert "Traceback" not in log and "not valid UTF-8" in log, log[-2000:]
+    sendmail_bytes(postfix, b"alice@example.org", [b"kim@army.ml", b"joe@army.mil"], "after")
+    sink.wait_for(lambda m: m.recipients == ["alice@example.org"] and b"kim@army.ml" in m.data)
+
+
+def test_a_recipient_that_is_not_utf8_is_never_waved_through(flow):
+    """Before: sendmail to jo\\xffhn@army.mil was judged by its domain and let pass, and
+    the notice about another recipient, naming it among the delivered, could not be
+    written: pymilter answered 451 for its untrapped exception. Now typogate cannot read
+    the address, and defers the message, as for any address it cannot read."""
+    postfix, sink, tmp = flow
+    sendmail_bytes(
+        postfix, b"alice@example.org", [b"jo\xffhn@army.mil", b"ted@army.ml"], "bad rcpt"
+    )
+    deadline = time.monotonic() + 20
+    while "jo\\udcffhn@army.mil" not in (log := (tmp / "milter.log").read_text(errors="replace")):
+        assert time.monotonic() < deadline, log[-2000:]
+        time.sleep(0.2)
+    assert "Traceback" not in log, log[-3000:]
+    assert "not valid UTF-8" in log, log[-2000:]
+    time.sleep(1)
+    assert not [m for m in sink.messages if b"bad rcpt body" in m.data]
+
+
+def test_a_sender_that_is_not_utf8_is_held_and_recorded_in_the_store(tmp_path):
+    """Before, with a database: the hold of a message from a sendmail -f sender with a byte
+    that is not UTF-8 could not be written (UnicodeEncodeError, no database error), so the
+    milter could not hold it; its verdict event ended the store's writer process, and the
+    batch with it. Now both are recorded, the byte as U+FFFD, and the sender gets no notice
+    (it would go to another address)."""
+    with milter_flow(tmp_path, "--db", f"sqlite:///{tmp_path / 'typogate.db'}") as started:
+        postfix, sink, _ = started
+        sendmail_bytes(postfix, b"al\xffice@example.org", [b"sam@navy.ml"], "held odd")
+        store = Store(f"sqlite:///{tmp_path / 'typogate.db'}", writer=False)
+        try:
+            deadline = time.monotonic() + 20
+            while not (held := store.holds.in_state()):
+                assert time.monotonic() < deadline, (tmp_path / "milter.log").read_text()[-3000:]
+                time.sleep(0.2)
+            assert held[0].sender == "al\ufffdice@example.org"
+            while not store.history.event_count():
+                assert time.monotonic() < deadline, (tmp_path / "milter.log").read_text()[-3000:]
+                time.sleep(0.2)
+        finally:
+            store.close()
+        log = (tmp_path / "milter.log").read_text(errors="replace")
+        assert "Traceback" not in log and "stopped (exit code" not in log, log[-3000:]
+        assert "outcome=not-sent" in log

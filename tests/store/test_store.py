@@ -373,3 +373,27 @@ def test_a_locked_sqlite_file_delays_events_and_loses_none(sqlite_url, tmp_path,
         assert store.history.event_count() == 7
     finally:
         store.close()
+
+
+def test_a_sender_that_is_not_utf8_is_recorded_and_stops_nothing(sqlite_url, caplog):
+    """Before: the milter hands on a sendmail -f sender with a byte that is not UTF-8 as a
+    lone surrogate; its event made the bulk insert raise UnicodeEncodeError, which ended
+    the writer process: replaced, with that batch lost. Now the event keeps the sender
+    with U+FFFD for the byte, as the policy service reads such a byte."""
+    store = Store(sqlite_url)
+    try:
+        store.record(rejected(1)[0])
+        store.flush()
+        writer = _writer()
+        verdict = check("jane@army.ml")
+        odd = VerdictEvent.of(verdict, Adapter.MILTER, Mode.ENFORCE, sender="al\udcffice@x.org")
+        store.record(odd)
+        for event in rejected(3):
+            store.record(event)
+        store.flush()
+        assert _writer().pid == writer.pid and "stopped (exit code" not in caplog.text
+        assert store.history.event_count() == 5
+        senders = {e.sender for e in store.history.events(limit=10)}
+        assert "al\ufffdice@x.org" in senders, senders
+    finally:
+        store.close()

@@ -284,6 +284,9 @@ def read_destination(text: str, own_domains: Collection[str] | None = None) -> D
     nothing after the last @-sign, a host that is not a domain name or address literal
     after mapping, or more readings or hops than a real address has.
     """
+    if not text.isascii() and _SURROGATE.search(text):
+        # A byte the adapter read as a lone surrogate: no one could write the address on.
+        raise InvalidAddress(utf8_form(text), _NOT_UTF8)
     address = text.strip()
     if address.startswith("<") and address.endswith(">"):
         address = address[1:-1].strip()
@@ -320,6 +323,7 @@ def host_name(text: str) -> str:
 
 
 _NO_AT_SIGN = "an address needs an @-sign and a domain after it"
+_NOT_UTF8 = "not valid UTF-8"
 _TOO_MANY_READINGS = "the address reads too many ways to tell where it goes"
 
 

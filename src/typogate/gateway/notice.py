@@ -27,7 +27,7 @@ from email.header import decode_header, make_header
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
-from typogate.domains import ascii_form, external_form
+from typogate.domains import ascii_form, external_form, utf8_form
 from typogate.gateway.envelope import Envelope
 from typogate.gateway.logfmt import logfmt
 from typogate.policy import Verdict
@@ -217,6 +217,11 @@ class NoticeSender:
         self._thread.join(timeout=timeout * 2)
 
     def _post(self, message: EmailMessage, recipient: str) -> None:
+        # sendmail -f takes any bytes from a local user; U+FFFD marks where a byte that
+        # was not UTF-8 was read: either way the notice would go to someone else.
+        if "\ufffd" in recipient or utf8_form(recipient) != recipient:
+            self._not_sent(recipient, "the sender address is not valid UTF-8")
+            return
         try:
             self._waiting.put_nowait((message, recipient))
         except queue.Full:
@@ -232,16 +237,19 @@ class NoticeSender:
                     smtp.send_message(message, from_addr="", to_addrs=[recipient])
                 self.sent += 1
             except (smtplib.SMTPException, OSError) as error:
-                self.failed += 1
-                log.error(
-                    logfmt(
-                        event="notice",
-                        outcome="not-sent",
-                        to=recipient,
-                        relay=f"{self.relay.host}:{self.relay.port}",
-                        error=str(error) or type(error).__name__,
-                    )
-                )
+                self._not_sent(recipient, str(error) or type(error).__name__)
+
+    def _not_sent(self, recipient: str, why: str) -> None:
+        self.failed += 1
+        log.error(
+            logfmt(
+                event="notice",
+                outcome="not-sent",
+                to=recipient,
+                relay=f"{self.relay.host}:{self.relay.port}",
+                error=why,
+            )
+        )
 
     def _greet_relay(self) -> None:
         """Say at start, once, when the relay does not answer: until it does, senders of

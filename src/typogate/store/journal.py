@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import NamedTuple, Protocol
 
+from typogate.domains import utf8_form
 from typogate.policy import Verdict
 from typogate.vocabulary import Adapter, Evidence, HoldSource, Mode
 
@@ -68,10 +69,15 @@ class VerdictEvent(NamedTuple):
         """The event for ``verdict`` as decided by ``adapter``, with the sender,
         sasl_username, queue_id and client_address the adapter knows."""
         j = verdict.judgement  # positional, straight from the judgement: once per verdict
-        # Each text at most its column's width: whatever a client sends, an event's size is
-        # bounded, and no over-long value makes the database refuse a whole batch.
+        # Each text at most its column's width, and text a driver can write (a byte that
+        # was not UTF-8 as U+FFFD): whatever a client sends, an event's size is bounded,
+        # and no value makes the database refuse a whole batch.
+        if sender is not None:
+            sender = utf8_form(sender)
+        if sasl_username is not None:
+            sasl_username = utf8_form(sasl_username)
         return cls(
-            verdict.recipient[:ADDRESS_LENGTH],
+            utf8_form(verdict.recipient)[:ADDRESS_LENGTH],
             j.domain[:DOMAIN_LENGTH],
             j.action.value,
             j.reason,
