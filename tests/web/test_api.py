@@ -162,3 +162,30 @@ def test_a_stranger_cannot_grow_the_metrics_without_bound(site):
     methods = set(re.findall(r'typogate_http_requests_total\{method="([^"]*)"', metrics))
     assert not methods & set(words), sorted(methods)
     assert "other" in methods and "POST" in methods, sorted(methods)  # the sign-in's
+
+
+def test_text_that_is_not_unicode_is_refused_in_words(site):
+    """Before: JSON may write a lone surrogate ("\\ud800"), which Python reads and no
+    database driver writes: a sign-in with it (no account needed), a rule's message or a
+    release's reason ended in "500 Internal Server Error" and a traceback in the log. Now
+    each is refused 422, saying why, and nothing is stored."""
+    raw = {"Content-Type": "application/json"}
+    anonymous = httpx.Client(base_url=site.url, timeout=30)
+    signed_in = anonymous.post(
+        "/api/session", content=b'{"username": "\\ud800", "password": "x"}', headers=raw
+    )
+    admin = site.client()
+    csrf = {**raw, "X-CSRF-Token": admin.csrf_token}
+    rule = b'{"domain": "zz-odd.com", "action": "reject", "message": "a\\ud800b"}'
+    added = admin.post("/api/rules", content=rule, headers=csrf)
+    hold = site.hold("odd@navy.ml")
+    released = admin.post(
+        f"/api/holds/{hold['hold_id']}/release", content=b'{"why": "x\\udcffy"}', headers=csrf
+    )
+    for answer in (signed_in, added, released):
+        assert answer.status_code == 422, (answer.status_code, answer.text)
+        assert "not Unicode text" in answer.text, answer.text
+    assert site.state(hold["hold_id"]) == "held"
+    stored = admin.get("/api/rules").json()["stored"]
+    assert not [r for r in stored if r["domain"] == "zz-odd.com"]
+    assert "UnicodeEncodeError" not in site.server.log

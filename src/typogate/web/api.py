@@ -10,9 +10,9 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from typogate.domains import InvalidAddress
+from typogate.domains import InvalidAddress, utf8_form
 from typogate.errors import HoldError
 from typogate.gateway.quarantine import Outcome, UnknownHold
 from typogate.policy import Rule
@@ -27,6 +27,29 @@ class _Record(BaseModel):
     """A response read straight from a store record (a dataclass)."""
 
     model_config = ConfigDict(from_attributes=True)
+
+
+class _Input(BaseModel):
+    """A request body. JSON may write a lone surrogate (``"\\ud800"``), which Python reads
+    and no database driver writes: such a body is refused here (422, saying why), not by
+    the driver (500)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unicode_text(cls, data: Any) -> Any:
+        if _has_lone_surrogate(data):
+            raise ValueError("not Unicode text: a lone surrogate (\\ud800 to \\udfff)")
+        return data
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        return utf8_form(value) != value
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_lone_surrogate(item) for item in value)
+    return False
 
 
 class Event(_Record):
@@ -63,7 +86,7 @@ class Hold(_Record):
     )
 
 
-class HoldActionRequest(BaseModel):
+class HoldActionRequest(_Input):
     why: str = Field("", max_length=1000, description="Why: kept in the audit trail.")
 
 
@@ -77,7 +100,7 @@ class HoldOutcome(BaseModel):
     message: str
 
 
-class RuleModel(BaseModel):
+class RuleModel(_Input):
     """A blanket rule: exactly one of ``suffix`` or ``domain``."""
 
     suffix: str | None = None
@@ -142,7 +165,7 @@ class Stats(BaseModel):
     holds: dict[HoldState, int]
 
 
-class Credentials(BaseModel):
+class Credentials(_Input):
     username: str
     password: str
 

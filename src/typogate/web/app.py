@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import json
 import logging
 from importlib.resources import files
 from pathlib import Path
@@ -11,7 +12,9 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -89,6 +92,13 @@ def create_app(runtime: Runtime) -> FastAPI:
         if request.url.path.startswith(_API_PATHS):
             return JSONResponse({"detail": detail}, 503, headers={"Retry-After": "60"})
         return pages.render(request, "error.html", None, 503, detail=detail)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> Response:
+        # FastAPI's own answer echoes the input, which may hold a lone surrogate (JSON's
+        # "\ud800", refused by api._Input): with JSON's escapes it is always valid UTF-8.
+        detail = json.dumps({"detail": jsonable_encoder(error.errors())})
+        return Response(detail, 422, media_type="application/json")
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, error: HTTPException) -> Response:
