@@ -172,3 +172,26 @@ def test_a_utf8_sender_without_smtputf8_is_refused_not_deferred(sink_in):
         assert replies[1] == (553, "5.6.7 a non-ASCII address needs SMTPUTF8"), replies
         assert replies[2] == (550, HINT[4:]), replies  # the hint is still given
         assert registrant.messages == []
+
+
+def test_a_sender_that_is_not_utf8_is_refused_in_its_own_words(sink_in):
+    """Before: a sender with a byte that is not UTF-8, after SMTPUTF8, forwarded to a
+    registrant, was told "553 5.6.7 a non-ASCII address needs SMTPUTF8", which it had
+    said. Now it reads what Postfix and the proxy say of such a sender."""
+    with registrant_behind(sink_in, smtputf8=True) as (registrant, sink):
+        with socket.create_connection(("127.0.0.1", sink.port), timeout=10) as client:
+            replies = client.makefile("rb")
+            said = [replies.readline()]
+            for line in (
+                b"EHLO mail.sender.example",
+                b"MAIL FROM:<j\xf6rg@sender.example> SMTPUTF8",
+                b"RCPT TO:<orders@armyshop.ml>",
+                b"RCPT TO:<john@army.ml>",
+            ):
+                client.sendall(line + b"\r\n")
+                while (reply := replies.readline())[3:4] == b"-":
+                    pass
+                said.append(reply.rstrip(b"\r\n").decode())
+        assert said[3] == "501 5.1.7 the sender address is not valid UTF-8", said
+        assert said[4] == HINT, said  # the hint is still given
+        assert registrant.messages == []

@@ -23,8 +23,9 @@ from dataclasses import replace
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from typogate.domains import utf8_form
 from typogate.gateway.admission import Admission, AdmittedSMTP, client_address
-from typogate.gateway.answers import NEEDS_SMTPUTF8
+from typogate.gateway.answers import NEEDS_SMTPUTF8, SENDER_NOT_UTF8
 from typogate.gateway.next_hop import FAILURES, NextHop, passed_on, refusal_of
 from typogate.gateway.sink.decision import SinkPolicy
 from typogate.gateway.sink.records import SinkRecorder
@@ -104,11 +105,14 @@ class SinkHandler:
         forward = self._forwards.get(id(session))
         if forward is not None and forward.address != next_hop:
             return _ONE_NEXT_HOP
+        sender = (envelope.mail_from or "").strip("<>")
+        if utf8_form(sender) != sender:  # a byte that is not UTF-8: no one can write it on
+            return SENDER_NOT_UTF8
         try:
             if forward is None:
                 forward, _ = await NextHop.open(
                     next_hop,
-                    (envelope.mail_from or "").strip("<>"),
+                    sender,
                     options=envelope.mail_options,
                     timeout=self.timeout,
                 )
