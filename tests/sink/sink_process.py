@@ -3,6 +3,7 @@ port, with its own SQLite store and configuration, stopped by its process id."""
 
 from __future__ import annotations
 
+import smtplib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +34,21 @@ def forwarded(domain: str, port: int) -> str:
         f'[[sink.serve]]\ndomain = "{domain}"\nchoice = "forward"\n'
         f'forward_to = "127.0.0.1:{port}"\n'
     )
+
+
+# A stranger's MAIL FROM that a terminal or a page would play: ESC c resets a terminal, and
+# U+202E runs the rest of a line backwards (SMTPUTF8 lets it through to the sink).
+ODD_SENDER_DOMAIN = "home\x1bc\u202elpmaxe.example"
+
+
+def refused_from_odd_sender(port: int) -> None:
+    """One recipient at a look-alike, refused by the sink at ``port``, from a sender at
+    :data:`ODD_SENDER_DOMAIN`."""
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+        client.command_encoding = "utf-8"
+        client.ehlo("mx.sender.example")
+        assert client.docmd(f"MAIL FROM:<x@{ODD_SENDER_DOMAIN}> SMTPUTF8")[0] == 250
+        assert client.rcpt("john@army.ml")[0] == 550
 
 
 @dataclass

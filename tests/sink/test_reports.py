@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from mta import TYPOGATE, Sink
 from ports import free_port
+from sink_process import refused_from_odd_sender
 
 from typogate.store import Store
 from typogate.store.sink_log import SinkLog, SinkOutcome, SinkRecord
@@ -149,11 +150,7 @@ def test_a_strangers_mail_from_cannot_drive_the_admins_terminal(sink_in):
     right-to-left override (U+202E) ran the rest of the row backwards. Now each is shown as
     its escape; the JSON keeps the text as it came, in JSON's own escapes."""
     sink = sink_in()
-    with smtplib.SMTP("127.0.0.1", sink.port, timeout=10) as client:
-        client.command_encoding = "utf-8"
-        client.ehlo("mx.sender.example")
-        assert client.docmd("MAIL FROM:<x@home\x1bc\u202elpmaxe.example> SMTPUTF8")[0] == 250
-        assert client.rcpt("john@army.ml")[0] == 550
+    refused_from_odd_sender(sink.port)
     sink.stop()  # written on the way out
     today = datetime.now(UTC).date().isoformat()
     args = ("sink", "report", "--since", today, "--db", sink.db, "--config", str(sink.config))
