@@ -309,3 +309,24 @@ def test_a_sender_that_is_not_utf8_is_held_and_recorded_in_the_store(tmp_path):
         log = (tmp_path / "milter.log").read_text(errors="replace")
         assert "Traceback" not in log and "stopped (exit code" not in log, log[-3000:]
         assert "outcome=not-sent" in log
+
+
+def test_a_subject_that_is_not_utf8_is_quoted_with_replacement_characters(flow):
+    """Before: an old mail program's raw Latin-1 subject ("Gr\\xfc\\xdfe", no RFC 2047
+    words) was quoted in the notice as "Gr e": its two letters gone without a trace, a
+    word the sender never wrote. Now each such byte shows as U+FFFD."""
+    postfix, sink, _ = flow
+    text = b"From: alice@example.org\nSubject: Gr\xfc\xdfe latin1\n\nlatin1 body\n"
+    done = subprocess.run(
+        ["sendmail", "-C", str(postfix.config_dir), "-i", "-f", "alice@example.org"]
+        + ["jim@army.ml", "joe@army.mil"],
+        input=text,
+        capture_output=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    notice = sink.wait_for(
+        lambda m: m.recipients == ["alice@example.org"] and b"jim@army.ml" in m.data
+    )
+    body = message_from_bytes(notice.data).get_payload(decode=True).decode()
+    assert "Gr\ufffd\ufffde latin1" in body, body

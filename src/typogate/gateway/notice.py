@@ -377,6 +377,8 @@ def _bullet(text: str, *, gap: bool = True) -> list[str]:
 
 def _one_line(text: str) -> str:
     """A header as people read it: RFC 2047 words decoded, on one line, not too long."""
+    # A raw 8-bit byte (an old mail program's Latin-1) shows as U+FFFD, not as nothing.
+    text = utf8_form(text)
     with suppress(HeaderParseError, UnicodeError, LookupError):  # else shown as it came
         text = str(make_header(decode_header(text)))
     flat = " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
