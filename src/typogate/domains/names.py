@@ -217,11 +217,17 @@ def ascii_form(text: str) -> str:
         return text
 
 
+def is_utf8(text: str) -> bool:
+    """Whether ``text`` holds no byte that was not UTF-8 (read as a lone surrogate,
+    Python's ``surrogateescape``): text that can be written on as it is."""
+    return text.isascii() or _SURROGATE.search(text) is None
+
+
 def utf8_form(text: str) -> str:
-    """``text`` with each byte that was not UTF-8 (read as a lone surrogate, Python's
-    ``surrogateescape``) as U+FFFD: text that a database, a JSON reader and a terminal
-    take, where the bytes themselves could not be written."""
-    return text if text.isascii() else _SURROGATE.sub("\ufffd", text)
+    """``text`` with each byte that was not UTF-8 as U+FFFD (see :func:`is_utf8`): text
+    that a database, a JSON reader and a terminal take, where the bytes themselves could
+    not be written."""
+    return text if is_utf8(text) else _SURROGATE.sub("\ufffd", text)
 
 
 def printable_form(text: str) -> str:
@@ -284,8 +290,7 @@ def read_destination(text: str, own_domains: Collection[str] | None = None) -> D
     nothing after the last @-sign, a host that is not a domain name or address literal
     after mapping, or more readings or hops than a real address has.
     """
-    if not text.isascii() and _SURROGATE.search(text):
-        # A byte the adapter read as a lone surrogate: no one could write the address on.
+    if not is_utf8(text):  # no one could write the address on
         raise InvalidAddress(utf8_form(text), _NOT_UTF8)
     address = text.strip()
     if address.startswith("<") and address.endswith(">"):

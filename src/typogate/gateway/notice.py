@@ -27,7 +27,7 @@ from email.header import decode_header, make_header
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
-from typogate.domains import ascii_form, external_form, utf8_form
+from typogate.domains import ascii_form, external_form, is_utf8, utf8_form
 from typogate.gateway.envelope import Envelope
 from typogate.gateway.logfmt import logfmt
 from typogate.policy import Verdict
@@ -219,7 +219,7 @@ class NoticeSender:
     def _post(self, message: EmailMessage, recipient: str) -> None:
         # sendmail -f takes any bytes from a local user; U+FFFD marks where a byte that
         # was not UTF-8 was read: either way the notice would go to someone else.
-        if "\ufffd" in recipient or utf8_form(recipient) != recipient:
+        if "\ufffd" in recipient or not is_utf8(recipient):
             self._not_sent(recipient, "the sender address is not valid UTF-8")
             return
         try:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from typogate.config import Limits
-from typogate.domains import InvalidAddress, utf8_form
+from typogate.domains import InvalidAddress, is_utf8
 from typogate.gateway import answers
 from typogate.gateway.admission import Admission, AdmittedSMTP, client_address
 from typogate.gateway.envelope import Envelope as MailEnvelope
@@ -88,7 +88,7 @@ class ProxyHandler:
         await self.end_session(session)
         if not address.isascii() and not envelope.smtp_utf8:
             return answers.NEEDS_SMTPUTF8
-        if utf8_form(address) != address:  # aiosmtpd's lone surrogate for such a byte
+        if not is_utf8(address):
             return answers.SENDER_NOT_UTF8
         sender = "" if address.strip("<> ") == "" else address  # bounces: MAIL FROM:<>
         try:
@@ -113,7 +113,7 @@ class ProxyHandler:
             return "503 5.5.1 MAIL first"
         if not address.isascii() and not envelope.smtp_utf8:
             return answers.NEEDS_SMTPUTF8  # never waved through: not judged, not relayed
-        if utf8_form(address) != address:
+        if not is_utf8(address):
             return answers.RECIPIENT_NOT_UTF8
         mail = MailEnvelope(
             sender=(envelope.mail_from or "").strip("<>") or None,

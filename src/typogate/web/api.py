@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from typogate.domains import InvalidAddress, utf8_form
+from typogate.domains import InvalidAddress, is_utf8
 from typogate.errors import HoldError
 from typogate.gateway.quarantine import Outcome, UnknownHold
 from typogate.policy import Rule
@@ -44,7 +44,7 @@ class _Input(BaseModel):
 
 def _has_lone_surrogate(value: Any) -> bool:
     if isinstance(value, str):
-        return utf8_form(value) != value
+        return not is_utf8(value)
     if isinstance(value, dict):
         return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
     if isinstance(value, list):

@@ -23,7 +23,7 @@ from dataclasses import replace
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from typogate.domains import utf8_form
+from typogate.domains import is_utf8
 from typogate.gateway.admission import Admission, AdmittedSMTP, client_address
 from typogate.gateway.answers import NEEDS_SMTPUTF8, SENDER_NOT_UTF8
 from typogate.gateway.next_hop import FAILURES, NextHop, passed_on, refusal_of
@@ -106,7 +106,7 @@ class SinkHandler:
         if forward is not None and forward.address != next_hop:
             return _ONE_NEXT_HOP
         sender = (envelope.mail_from or "").strip("<>")
-        if utf8_form(sender) != sender:  # a byte that is not UTF-8: no one can write it on
+        if not is_utf8(sender):  # no one can write it on
             return SENDER_NOT_UTF8
         try:
             if forward is None:
