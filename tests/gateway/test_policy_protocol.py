@@ -10,6 +10,8 @@ import pytest
 from mta import Server
 from ports import free_port
 
+from typogate.store import Store
+
 CONFIG = """
 [domains]
 protected = ["army.mil", "gmail.com"]
@@ -229,3 +231,43 @@ def test_bad_listen_address_is_bad_usage(tmp_path):
         [TYPOGATE, "policy", "--listen", "nowhere"], capture_output=True, text=True
     )
     assert done.returncode == 2
+
+
+@pytest.mark.postgres
+def test_a_nul_from_a_policy_client_loses_no_event_and_no_lesson(tmp_path, postgres):
+    """Before: PostgreSQL refuses a NUL in text. One request with a NUL in its sender or
+    recipient (Postfix sends none, but any local client may) made the writer's whole batch
+    fail; it was kept for a retry and failed again until it was dropped as "database
+    unavailable", with every event beside it and after it, up to 20,000; the lesson its
+    delivery taught did the same to the relationships. Now a NUL is kept as U+FFFD."""
+    config = tmp_path / "typogate.toml"
+    config.write_text(CONFIG.replace("[gateway]", '[gateway]\ntrusted_networks = ["192.0.2.0/24"]'))
+    port = free_port()
+    service = Server(
+        ["policy", "--listen", f"127.0.0.1:{port}", "--config", str(config), "--db", postgres.url],
+        port,
+        tmp_path / "policy.log",
+    ).start()
+    try:
+        client = Client(service.port)
+        client.send(request("jo\x00hn@army.ml", sender="al\x00ice@example.org"))
+        assert client.answer().startswith("550 5.1.2")
+        client.send(request("john@army.ml"))
+        assert client.answer().startswith("550 5.1.2")
+        client.send(request("bob@friend.example", sender="al\x00ice@example.org"))
+        assert client.answer() == "DUNNO"
+        client.close()
+    finally:
+        service.stop()  # the writer writes what is queued on the way out
+    assert "cannot write" not in service.log and "dropped" not in service.log, service.log
+    store = Store(postgres.url, writer=False)
+    try:
+        events = store.history.events()
+        learned = {(c.sender, c.recipient_domain) for c in store.history.relationships()}
+    finally:
+        store.close()
+    assert {(e.recipient, e.sender) for e in events} == {
+        ("jo\ufffdhn@army.ml", "al\ufffdice@example.org"),
+        ("john@army.ml", "alice@example.org"),
+    }
+    assert ("al\ufffdice@example.org", "friend.example") in learned

@@ -23,7 +23,7 @@ from typogate.cli.startup import (
     stdout,
     with_ascii,
 )
-from typogate.domains import InvalidAddress, external_form, utf8_form
+from typogate.domains import InvalidAddress, external_form, writable_form
 from typogate.policy import Guard, Verdict
 from typogate.vocabulary import Action
 
@@ -128,7 +128,7 @@ def _judge(guard: Guard, text: str, sender: str | None) -> dict[str, Any]:
         return Verdict(text, guard.judge_domain(text)).to_dict()
     except InvalidAddress as error:
         return {
-            "recipient": utf8_form(text),
+            "recipient": writable_form(text),
             "domain": None,
             "action": "invalid",
             "reason": "invalid.syntax",
@@ -182,7 +182,7 @@ def _check_utf8(text: str) -> None:
         raw = text.encode("utf-8", "surrogateescape")
         byte = raw[len(text[: error.start].encode("utf-8", "surrogateescape"))]
         raise InvalidAddress(
-            utf8_form(text), f"not valid UTF-8 (byte 0x{byte:02x} at character {error.start})"
+            writable_form(text), f"not valid UTF-8 (byte 0x{byte:02x} at character {error.start})"
         ) from None
 
 

@@ -30,7 +30,7 @@ from typogate.domains.names import (
     parse_domain,
     printable_form,
     read_destination,
-    utf8_form,
+    writable_form,
 )
 
 __all__ = [
@@ -58,6 +58,6 @@ __all__ = [
     "printable_form",
     "read_destination",
     "skeleton",
-    "utf8_form",
+    "writable_form",
     "within_edits",
 ]

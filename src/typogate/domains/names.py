@@ -40,6 +40,7 @@ _LDH_DOMAIN = re.compile(
 )
 # A lone surrogate: how Python reads a byte that is not UTF-8 (errors="surrogateescape").
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_UNWRITABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 class InvalidAddress(TypogateError, ValueError):
@@ -223,11 +224,14 @@ def is_utf8(text: str) -> bool:
     return text.isascii() or _SURROGATE.search(text) is None
 
 
-def utf8_form(text: str) -> str:
-    """``text`` with each byte that was not UTF-8 as U+FFFD (see :func:`is_utf8`): text
-    that a database, a JSON reader and a terminal take, where the bytes themselves could
-    not be written."""
-    return text if is_utf8(text) else _SURROGATE.sub("\ufffd", text)
+def writable_form(text: str) -> str:
+    """``text`` with each byte that was not UTF-8 (see :func:`is_utf8`) and each NUL as
+    U+FFFD: text that every database takes (PostgreSQL refuses a NUL in text, and no
+    driver writes a lone surrogate), as do a JSON reader and a message (RFC 5322 allows
+    no NUL), where the characters themselves could not be written."""
+    if "\x00" not in text and is_utf8(text):  # nearly every text: no copy
+        return text
+    return _UNWRITABLE.sub("\ufffd", text)
 
 
 def printable_form(text: str) -> str:
@@ -291,7 +295,7 @@ def read_destination(text: str, own_domains: Collection[str] | None = None) -> D
     after mapping, or more readings or hops than a real address has.
     """
     if not is_utf8(text):  # no one could write the address on
-        raise InvalidAddress(utf8_form(text), _NOT_UTF8)
+        raise InvalidAddress(writable_form(text), _NOT_UTF8)
     address = text.strip()
     if address.startswith("<") and address.endswith(">"):
         address = address[1:-1].strip()

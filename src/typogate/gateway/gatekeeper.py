@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from ipaddress import ip_address
 
-from typogate.domains import InvalidAddress, utf8_form
+from typogate.domains import InvalidAddress, writable_form
 from typogate.gateway import answers
 from typogate.gateway.envelope import Envelope
 from typogate.gateway.logfmt import logfmt
@@ -208,7 +208,7 @@ class Gatekeeper:
         record = HeldMessage(
             hold_id=uuid.uuid4().hex,
             source=source,
-            sender=None if envelope.sender is None else utf8_form(envelope.sender),
+            sender=None if envelope.sender is None else writable_form(envelope.sender),
             recipients=tuple(v.recipient for v in held),
             reasons=tuple(v.reason for v in held),
             suggestions=tuple(v.suggestion for v in held),

@@ -27,7 +27,7 @@ from email.header import decode_header, make_header
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
-from typogate.domains import ascii_form, external_form, is_utf8, utf8_form
+from typogate.domains import ascii_form, external_form, is_utf8, writable_form
 from typogate.gateway.envelope import Envelope
 from typogate.gateway.logfmt import logfmt
 from typogate.policy import Verdict
@@ -378,7 +378,7 @@ def _bullet(text: str, *, gap: bool = True) -> list[str]:
 def _one_line(text: str) -> str:
     """A header as people read it: RFC 2047 words decoded, on one line, not too long."""
     # A raw 8-bit byte (an old mail program's Latin-1) shows as U+FFFD, not as nothing.
-    text = utf8_form(text)
+    text = writable_form(text)
     with suppress(HeaderParseError, UnicodeError, LookupError):  # else shown as it came
         text = str(make_header(decode_header(text)))
     flat = " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from typogate.domains import internal_form
+from typogate.domains import internal_form, writable_form
 from typogate.vocabulary import Evidence
 
 log = logging.getLogger(__name__)
@@ -29,8 +29,9 @@ _LONGEST_PARTY = 320
 def party_name(party: str) -> str:
     """The name a party's relationships are kept under: lower-cased, its local part as a
     policy service hears it, so that ``"Sue Doe"@example.org`` (as the milter and a log
-    show her) and ``sue doe@example.org`` (as a policy service does) are one sender."""
-    party = party.lower()
+    show her) and ``sue doe@example.org`` (as a policy service does) are one sender; a byte
+    that was not UTF-8, or a NUL, is U+FFFD, as the store keeps it."""
+    party = writable_form(party.lower())
     # Checked here, not only in internal_form: levels names a party for every piece of
     # evidence, and almost none is quoted.
     return internal_form(party) if party.startswith('"') else party

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import NamedTuple, Protocol
 
-from typogate.domains import utf8_form
+from typogate.domains import writable_form
 from typogate.policy import Verdict
 from typogate.vocabulary import Adapter, Evidence, HoldSource, Mode
 
@@ -69,27 +69,23 @@ class VerdictEvent(NamedTuple):
         """The event for ``verdict`` as decided by ``adapter``, with the sender,
         sasl_username, queue_id and client_address the adapter knows."""
         j = verdict.judgement  # positional, straight from the judgement: once per verdict
-        # Each text at most its column's width, and text a driver can write (a byte that
-        # was not UTF-8 as U+FFFD): whatever a client sends, an event's size is bounded,
-        # and no value makes the database refuse a whole batch.
-        if sender is not None:
-            sender = utf8_form(sender)
-        if sasl_username is not None:
-            sasl_username = utf8_form(sasl_username)
+        # Each text at most its column's width, and text every database writes (a byte
+        # that was not UTF-8, or a NUL, as U+FFFD): whatever a client sends, an event's
+        # size is bounded, and no value makes the database refuse a whole batch.
         return cls(
-            utf8_form(verdict.recipient)[:ADDRESS_LENGTH],
+            writable_form(verdict.recipient)[:ADDRESS_LENGTH],
             j.domain[:DOMAIN_LENGTH],
             j.action.value,
             j.reason,
             adapter.value,
             mode.value,
-            None if sender is None else sender[:ADDRESS_LENGTH],
-            None if sasl_username is None else sasl_username[:ADDRESS_LENGTH],
+            None if sender is None else writable_form(sender)[:ADDRESS_LENGTH],
+            None if sasl_username is None else writable_form(sasl_username)[:ADDRESS_LENGTH],
             j.suggestion,
             j.score,
             j.rule[:RULE_LENGTH],
             None if queue_id is None else queue_id[:SHORT_LENGTH],
-            None if client_address is None else client_address[:SHORT_LENGTH],
+            None if client_address is None else writable_form(client_address)[:SHORT_LENGTH],
             clock.time(),
         )
 

@@ -15,7 +15,7 @@ import hmac
 import ipaddress
 from datetime import UTC, datetime
 
-from typogate.domains import utf8_form
+from typogate.domains import writable_form
 from typogate.gateway.sink.decision import Answer
 from typogate.store.sink_log import SinkRecord
 
@@ -41,14 +41,15 @@ class SinkRecorder:
         ``helo`` and ``MAIL FROM:<sender>``."""
         recipient = None
         if self.keep_addresses and answer.local:
-            recipient = f"{answer.local}@{answer.lookalike}"[:320]
+            recipient = writable_form(f"{answer.local}@{answer.lookalike}")[:320]
         return SinkRecord(
             time=datetime.now(UTC),
             client_address=client_address[:64],
             client_range=client_range(client_address),
-            # A stranger's words, as a database takes them: a byte not UTF-8 is U+FFFD.
-            helo=utf8_form(helo)[:255],
-            sender_domain=sender_domain(utf8_form(sender)),
+            # A stranger's words, as every database takes them: a byte that is not UTF-8,
+            # or a NUL, is U+FFFD.
+            helo=writable_form(helo)[:255],
+            sender_domain=sender_domain(writable_form(sender)),
             local_hash=self.local_hash(answer.local) if answer.local else "",
             recipient=recipient,
             lookalike=answer.lookalike[:255],
