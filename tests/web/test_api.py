@@ -189,3 +189,26 @@ def test_text_that_is_not_unicode_is_refused_in_words(site):
     stored = admin.get("/api/rules").json()["stored"]
     assert not [r for r in stored if r["domain"] == "zz-odd.com"]
     assert "UnicodeEncodeError" not in site.server.log
+
+
+def test_a_nul_or_a_row_id_past_64_bits_is_refused_in_words(site):
+    """Before, on SQLite: a rule whose message held a NUL (``"\\u0000"``) was stored, where
+    PostgreSQL refuses it, so one API behaved two ways; a row id past 64 bits (a page on,
+    a rule to change or remove) ended in "500 Internal Server Error" (SQLite cannot take
+    the integer). Now each is refused 422, on every store, saying why."""
+    admin = site.client()
+    csrf = {"X-CSRF-Token": admin.csrf_token}
+    rule = {"domain": "zz-nul.com", "action": "reject", "message": "a\x00b"}
+    answers = {
+        "rule": admin.post("/api/rules", json=rule, headers=csrf),
+        "page on": admin.get("/api/events", params={"before": 2**70}),
+        "change": admin.put(
+            f"/api/rules/{2**70}", json={"domain": "a.com", "action": "warn"}, headers=csrf
+        ),
+        "remove": admin.delete(f"/api/rules/{2**70}", headers=csrf),
+    }
+    for what, answer in answers.items():
+        assert answer.status_code == 422, (what, answer.status_code, answer.text)
+    assert "NUL" in answers["rule"].text
+    stored = admin.get("/api/rules").json()["stored"]
+    assert not [r for r in stored if r["domain"] == "zz-nul.com"]

@@ -1,14 +1,20 @@
 """The web part with its PostgreSQL store stopped: /health says so (503), pages and the API
-answer 503 instead of failing, and everything works again once the store is back."""
+answer 503 instead of failing, and everything works again once the store is back; and a
+value PostgreSQL refuses is never taken for a store that is down."""
 
 from __future__ import annotations
 
 import time
 
+import httpx
 import pytest
 from mta import Server
 from ports import free_port
 from web_client import ApiClient, first_admin_password
+
+from typogate.gateway.quarantine import Quarantine
+from typogate.store import HeldMessage, Store
+from typogate.vocabulary import HoldSource
 
 pytestmark = pytest.mark.postgres
 
@@ -36,3 +42,79 @@ def test_dead_store_is_reported_and_survived(tmp_path, postgres):
         assert client.get("/api/stats").status_code == 200  # the session survived
     finally:
         web.stop()
+
+
+def test_a_nul_in_a_held_messages_subject_leaves_the_release_page_working(tmp_path, postgres):
+    """Before: a Subject with an encoded NUL (``=?utf-8?q?a=00b?=``, which anyone may
+    write) was read for the sender's release page and written to the hold; PostgreSQL
+    refuses a NUL in text, and the page answered "503 the store is unreachable" each time,
+    so the sender could never release the message. Now the NUL is kept as U+FFFD."""
+    message = tmp_path / "held.eml"
+    message.write_bytes(
+        b"From: carol@example.org\r\nTo: ann@army.ml\r\n"
+        b"Subject: =?utf-8?q?Board=00minutes?=\r\n\r\nfigures\r\n"
+    )
+    secret = "a release-link secret of the test's own"
+    config = tmp_path / "typogate.toml"
+    config.write_text(f'[release]\nsecret = "{secret}"\n')
+    store = Store(postgres.url, writer=False)
+    store.hold(
+        HeldMessage(
+            "h-nul",
+            HoldSource.MILTER_QUARANTINE,
+            "carol@example.org",
+            ("ann@army.ml",),
+            ("typo.suffix",),
+            ("army.mil",),
+            message_path=str(message),
+        )
+    )
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    link = Quarantine(store.holds, secret=secret).release_link("h-nul", base)
+    web = Server(
+        ["web", "--listen", f"127.0.0.1:{port}", "--db", postgres.url, "--config", str(config)],
+        port,
+        tmp_path / "web.log",
+    )
+    try:
+        web.start()
+        page = httpx.get(link, timeout=30)
+        assert page.status_code == 200, page.text
+        assert "Board\ufffdminutes" in page.text
+        assert store.holds.get("h-nul").subject == "Board\ufffdminutes"
+    finally:
+        web.stop()
+        store.close()
+    assert "unreachable" not in web.log
+
+
+def test_a_value_postgresql_refuses_is_the_requests_fault_not_an_outage(tmp_path, postgres):
+    """Before: a NUL in a query (``/api/events?domain=a%00b``) or a JSON body, or a row id
+    past 64 bits, made PostgreSQL refuse the statement, and the web part answered "503 the
+    store is unreachable; try again in a minute" and logged an outage. Now: 422, saying
+    what is wrong, and nothing is stored."""
+    port = free_port()
+    web = Server(
+        ["web", "--listen", f"127.0.0.1:{port}", "--db", postgres.url], port, tmp_path / "web.log"
+    )
+    try:
+        web.start()
+        client = ApiClient(f"http://127.0.0.1:{port}", "admin", first_admin_password(web.log))
+        csrf = {"X-CSRF-Token": client.csrf_token, "Content-Type": "application/json"}
+        rule = b'{"domain": "zz-odd.com", "action": "reject", "message": "a\\u0000b"}'
+        answers = {
+            "rule": client.post("/api/rules", content=rule, headers=csrf),
+            "query": client.get("/api/events", params={"domain": "a\x00b"}),
+            "page on": client.get("/api/events", params={"before": 2**70}),
+            "rule id": client.delete(f"/api/rules/{2**70}", headers=csrf),
+        }
+        for what, answer in answers.items():
+            assert answer.status_code == 422, (what, answer.status_code, answer.text)
+            assert "unreachable" not in answer.text, (what, answer.text)
+        assert "NUL" in answers["rule"].text and "NUL" in answers["query"].text
+        assert client.get("/health").status_code == 200
+        assert client.get("/api/rules").json()["stored"] == []
+    finally:
+        web.stop()
+    assert "unreachable" not in web.log

@@ -31,25 +31,37 @@ class _Record(BaseModel):
 
 class _Input(BaseModel):
     """A request body. JSON may write a lone surrogate (``"\\ud800"``), which Python reads
-    and no database driver writes: such a body is refused here (422, saying why), not by
-    the driver (500)."""
+    and no database driver writes, and a NUL (``"\\u0000"``), which PostgreSQL refuses in
+    text: such a body is refused here (422, saying why), on every store alike, not by the
+    driver."""
 
     @model_validator(mode="before")
     @classmethod
     def _unicode_text(cls, data: Any) -> Any:
-        if _has_lone_surrogate(data):
-            raise ValueError("not Unicode text: a lone surrogate (\\ud800 to \\udfff)")
+        why = _unwritable(data)
+        if why is not None:
+            raise ValueError(why)
         return data
 
 
-def _has_lone_surrogate(value: Any) -> bool:
+def _unwritable(value: Any) -> str | None:
+    """Why a value read from JSON cannot be stored, or None."""
     if isinstance(value, str):
-        return not is_utf8(value)
+        if not is_utf8(value):
+            return "not Unicode text: a lone surrogate (\\ud800 to \\udfff)"
+        return "not text the store keeps: a NUL (\\u0000)" if "\x00" in value else None
     if isinstance(value, dict):
-        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_lone_surrogate(item) for item in value)
-    return False
+        parts = [*value.keys(), *value.values()]
+    elif isinstance(value, list):
+        parts = value
+    else:
+        return None
+    return next((why for part in parts if (why := _unwritable(part)) is not None), None)
+
+
+# A row id as the store numbers rows (64 bits): a larger one is no row, and no database
+# takes it (SQLite: OverflowError, PostgreSQL: "out of range").
+RowId = Annotated[int, Field(ge=1, le=2**63 - 1)]
 
 
 class Event(_Record):
@@ -199,7 +211,7 @@ def events(
     who: Viewer,
     ctx: Context,
     before: Annotated[
-        int | None, Query(description="Page on: the last page's smallest id.")
+        RowId | None, Query(description="Page on: the last page's smallest id.")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     action: Action | None = None,
@@ -264,13 +276,13 @@ def add_rule(body: RuleModel, who: Admin, ctx: Context) -> Any:
 
 
 @router.put("/rules/{rule_id}", response_model=StoredRuleModel)
-def change_rule(rule_id: int, body: RuleModel, who: Admin, ctx: Context) -> Any:
+def change_rule(rule_id: RowId, body: RuleModel, who: Admin, ctx: Context) -> Any:
     """Replace a stored rule (admin)."""
     return save_rule(ctx, body, who.username, rule_id)
 
 
 @router.delete("/rules/{rule_id}", status_code=204)
-def remove_rule(rule_id: int, who: Admin, ctx: Context) -> None:
+def remove_rule(rule_id: RowId, who: Admin, ctx: Context) -> None:
     """Remove a stored rule (admin)."""
     if not ctx.rules.remove(rule_id):
         raise HTTPException(404, f"no rule {rule_id}")

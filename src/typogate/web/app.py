@@ -19,7 +19,7 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, SQLAlchemyError
 from starlette.exceptions import HTTPException
 
 from typogate.runtime import Runtime
@@ -92,6 +92,18 @@ def create_app(runtime: Runtime) -> FastAPI:
         if request.url.path.startswith(_API_PATHS):
             return JSONResponse({"detail": detail}, 503, headers={"Retry-After": "60"})
         return pages.render(request, "error.html", None, 503, detail=detail)
+
+    @app.exception_handler(DataError)
+    async def value_refused(request: Request, error: DataError) -> Response:
+        # The store answered and refused a value of this request (PostgreSQL takes no NUL
+        # in text, say, where a form sent one): the request's to change, not an outage.
+        why = str(error.orig).strip().splitlines()[0]
+        log.warning("web: the store refused a value of %s: %s", request.url.path, why)
+        detail = f"the store cannot keep a value of this request: {why}"
+        if request.url.path.startswith(_API_PATHS):
+            return JSONResponse({"detail": detail}, 422)
+        who = getattr(request.state, "who", None)
+        return pages.render(request, "error.html", who, 422, detail=detail)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> Response:

@@ -17,6 +17,7 @@ from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
 from pathlib import Path
 
+from typogate.domains import writable_form
 from typogate.errors import HoldError
 from typogate.gateway.postfix_queue import valid_queue_id
 from typogate.gateway.quarantine import Quarantine
@@ -116,6 +117,8 @@ def _facts(block: bytes, recipients: list[str]) -> MessageFacts:
         subject = " ".join(str(message.get("Subject", "")).split())
     except (ValueError, TypeError):  # a header the parser cannot decode: its raw text
         subject = next((v for k, v in message.raw_items() if k.lower() == "subject"), "")
+    # Anyone may write a NUL (=?utf-8?q?=00?=) that the hold record could not keep.
+    subject = writable_form(subject)
     written = None
     try:
         date = parsedate_to_datetime(str(message.get("Date", "")))

@@ -30,6 +30,7 @@ from typogate.web.access import (
     sign_out,
 )
 from typogate.web.api import (
+    RowId,
     RuleModel,
     dashboard_stats,
     rule_problem,
@@ -311,7 +312,7 @@ def add_rule(
     action: Annotated[str, Form()] = "",
     exceptions: Annotated[str, Form(max_length=4000)] = "",
     message: Annotated[str, Form(max_length=1000)] = "",
-    rule_id: Annotated[int | None, Form()] = None,
+    rule_id: Annotated[RowId | None, Form()] = None,
 ) -> Response:
     """Add a rule, or change rule ``rule_id``."""
     try:
@@ -324,7 +325,7 @@ def add_rule(
 
 
 @router.post("/rules/{rule_id}/delete")
-def remove_rule(rule_id: int, who: Admin, ctx: Context) -> Response:
+def remove_rule(rule_id: RowId, who: Admin, ctx: Context) -> Response:
     if ctx.rules.remove(rule_id):
         ctx.apply_rules()
     return _see("/rules")
