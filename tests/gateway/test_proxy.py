@@ -204,3 +204,32 @@ def test_an_address_that_is_not_utf8_is_refused_as_postfix_refuses_it(tmp_path):
         ], said
         assert sink.messages == []
         assert "Traceback" not in proxy.log_path.read_text()
+
+
+def test_an_address_with_a_control_character_is_refused_in_words(tmp_path):
+    """Before: MAIL FROM with a NUL was answered in aiosmtplib's words ("Command arg
+    contains a prohibited control character"), once a session with the next hop had been
+    opened for it; RCPT TO with a control character was judged by its domain, let pass,
+    and failed on its way to the next hop: "500 Error: (ValueError) ..." and a traceback.
+    RFC 5321 allows no control character in an address, and no SMTP client writes one on:
+    the proxy now refuses them before anything else, in words."""
+    with proxy_to_sink(tmp_path) as (proxy, sink):
+        said = raw_session(
+            proxy.port,
+            [
+                b"EHLO client.example",
+                b"MAIL FROM:<al\x00ice@example.org>",
+                b"MAIL FROM:<alice@example.org>",
+                b"RCPT TO:<jo\x01hn@army.mil>",
+                b'RCPT TO:<"jo\x7fhn"@army.mil>',
+                b"QUIT",
+            ],
+        )
+        assert said[2:6] == [
+            b"501 5.1.7 the sender address holds a control character (U+0000)",
+            b"250 OK",
+            b"501 5.1.3 the recipient address holds a control character (U+0001)",
+            b"501 5.1.3 the recipient address holds a control character (U+007F)",
+        ], said
+        assert sink.messages == []
+        assert "Traceback" not in proxy.log_path.read_text()

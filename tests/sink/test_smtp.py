@@ -8,6 +8,7 @@ import smtplib
 import socket
 from contextlib import contextmanager
 
+import pytest
 from mta import Sink, talk
 from ports import free_port
 from sink_process import forwarded
@@ -174,17 +175,26 @@ def test_a_utf8_sender_without_smtputf8_is_refused_not_deferred(sink_in):
         assert registrant.messages == []
 
 
-def test_a_sender_that_is_not_utf8_is_refused_in_its_own_words(sink_in):
+@pytest.mark.parametrize(
+    ("sender", "refusal"),
+    [
+        (b"j\xf6rg", "501 5.1.7 the sender address is not valid UTF-8"),
+        (b"j\x01rg", "501 5.1.7 the sender address holds a control character (U+0001)"),
+    ],
+)
+def test_a_sender_no_one_can_pass_on_is_refused_in_its_own_words(sink_in, sender, refusal):
     """Before: a sender with a byte that is not UTF-8, after SMTPUTF8, forwarded to a
     registrant, was told "553 5.6.7 a non-ASCII address needs SMTPUTF8", which it had
-    said. Now it reads what Postfix and the proxy say of such a sender."""
+    said; a sender with a control character (which no SMTP client writes on) was told
+    "451 the recipient's mail server is unreachable", and its server tried again for days.
+    Now each reads what the proxy says of such a sender."""
     with registrant_behind(sink_in, smtputf8=True) as (registrant, sink):
         with socket.create_connection(("127.0.0.1", sink.port), timeout=10) as client:
             replies = client.makefile("rb")
             said = [replies.readline()]
             for line in (
                 b"EHLO mail.sender.example",
-                b"MAIL FROM:<j\xf6rg@sender.example> SMTPUTF8",
+                b"MAIL FROM:<" + sender + b"@sender.example> SMTPUTF8",
                 b"RCPT TO:<orders@armyshop.ml>",
                 b"RCPT TO:<john@army.ml>",
             ):
@@ -192,6 +202,6 @@ def test_a_sender_that_is_not_utf8_is_refused_in_its_own_words(sink_in):
                 while (reply := replies.readline())[3:4] == b"-":
                     pass
                 said.append(reply.rstrip(b"\r\n").decode())
-        assert said[3] == "501 5.1.7 the sender address is not valid UTF-8", said
+        assert said[3] == refusal, said
         assert said[4] == HINT, said  # the hint is still given
         assert registrant.messages == []

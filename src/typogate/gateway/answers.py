@@ -12,9 +12,10 @@ that shows a look-alike for what it is: ``xn--rmy-5cd.mil``, where ``аrmy.mil``
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
-from typogate.domains import InvalidAddress, ascii_form
+from typogate.domains import InvalidAddress, ascii_form, is_utf8
 from typogate.policy import Verdict
 from typogate.vocabulary import Unreadable
 
@@ -27,10 +28,12 @@ _STATUS_UNREADABLE = {Unreadable.DEFER: (450, "4.1.3"), Unreadable.REJECT: (550,
 _MAX_TEXT = 400  # SMTP reply lines stay well under 512 octets with code and status
 # RFC 6531 3.7.4.1: a UTF-8 address in a transaction that did not ask for SMTPUTF8.
 NEEDS_SMTPUTF8 = "553 5.6.7 a non-ASCII address needs SMTPUTF8"
-# A byte that is not UTF-8 in an address (RFC 6531 3.3: UTF-8 only), refused before
-# anything else as Postfix refuses it ("bad UTF-8 syntax"): no one can write it on.
-SENDER_NOT_UTF8 = "501 5.1.7 the sender address is not valid UTF-8"
-RECIPIENT_NOT_UTF8 = "501 5.1.3 the recipient address is not valid UTF-8"
+# RFC 5321 4.1.2 and RFC 6531 3.3 allow in an address neither a byte that is not UTF-8
+# nor a control character, not even quoted, and no SMTP client writes one on (aiosmtplib
+# refuses the command). Such an address is refused before anything else, in words. Postfix
+# refuses a NUL and a byte that is not UTF-8 too ("Bad sender address syntax", "bad UTF-8
+# syntax"), though it takes the other controls.
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +54,29 @@ def one_line(text: str, limit: int = _MAX_TEXT) -> str:
         text = "".join(ch if ch.isprintable() else " " for ch in text)
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def unsendable_sender(address: str) -> str | None:
+    """The refusal of a ``MAIL FROM`` address that no one can pass on (a byte that is not
+    UTF-8, a control character); None for one that can be."""
+    why = _unsendable(address)
+    return None if why is None else f"501 5.1.7 the sender address {why}"
+
+
+def unsendable_recipient(address: str) -> str | None:
+    """The refusal of a ``RCPT TO`` address that no one can pass on; None for one that
+    can be."""
+    why = _unsendable(address)
+    return None if why is None else f"501 5.1.3 the recipient address {why}"
+
+
+def _unsendable(address: str) -> str | None:
+    if not is_utf8(address):
+        return "is not valid UTF-8"
+    control = _CONTROL.search(address)
+    if control is None:
+        return None
+    return f"holds a control character (U+{ord(control.group()):04X})"
 
 
 def protocol_text(text: str, limit: int = _MAX_TEXT, *, utf8: bool = False) -> str:

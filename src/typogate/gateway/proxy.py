@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from typogate.config import Limits
-from typogate.domains import InvalidAddress, is_utf8
+from typogate.domains import InvalidAddress
 from typogate.gateway import answers
 from typogate.gateway.admission import Admission, AdmittedSMTP, client_address
 from typogate.gateway.envelope import Envelope as MailEnvelope
@@ -88,8 +88,9 @@ class ProxyHandler:
         await self.end_session(session)
         if not address.isascii() and not envelope.smtp_utf8:
             return answers.NEEDS_SMTPUTF8
-        if not is_utf8(address):
-            return answers.SENDER_NOT_UTF8
+        refused = answers.unsendable_sender(address)
+        if refused is not None:
+            return refused
         sender = "" if address.strip("<> ") == "" else address  # bounces: MAIL FROM:<>
         try:
             hop, reply = await NextHop.open(
@@ -113,8 +114,9 @@ class ProxyHandler:
             return "503 5.5.1 MAIL first"
         if not address.isascii() and not envelope.smtp_utf8:
             return answers.NEEDS_SMTPUTF8  # never waved through: not judged, not relayed
-        if not is_utf8(address):
-            return answers.RECIPIENT_NOT_UTF8
+        refused = answers.unsendable_recipient(address)
+        if refused is not None:
+            return refused  # never waved through: not judged, not relayed
         mail = MailEnvelope(
             sender=(envelope.mail_from or "").strip("<>") or None,
             client_address=client_address(session.peer) or None,

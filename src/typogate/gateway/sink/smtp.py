@@ -23,9 +23,8 @@ from dataclasses import replace
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from typogate.domains import is_utf8
 from typogate.gateway.admission import Admission, AdmittedSMTP, client_address
-from typogate.gateway.answers import NEEDS_SMTPUTF8, SENDER_NOT_UTF8
+from typogate.gateway.answers import NEEDS_SMTPUTF8, unsendable_sender
 from typogate.gateway.next_hop import FAILURES, NextHop, passed_on, refusal_of
 from typogate.gateway.sink.decision import SinkPolicy
 from typogate.gateway.sink.records import SinkRecorder
@@ -106,8 +105,9 @@ class SinkHandler:
         if forward is not None and forward.address != next_hop:
             return _ONE_NEXT_HOP
         sender = (envelope.mail_from or "").strip("<>")
-        if not is_utf8(sender):  # no one can write it on
-            return SENDER_NOT_UTF8
+        refused = unsendable_sender(sender)
+        if refused is not None:  # no one can write it on
+            return refused
         try:
             if forward is None:
                 forward, _ = await NextHop.open(
