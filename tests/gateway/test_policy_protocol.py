@@ -21,6 +21,10 @@ domain = "warn.example"
 action = "warn"
 
 [[rules]]
+domain = "held.example"
+action = "hold"
+
+[[rules]]
 domain = "bücher.example"
 action = "warn"
 
@@ -70,9 +74,9 @@ class Client:
         self.sock.close()
 
 
-def start(tmp_path, *flags: str) -> Server:
+def start(tmp_path, *flags: str, config_text: str = CONFIG) -> Server:
     config = tmp_path / "typogate.toml"
-    config.write_text(CONFIG)
+    config.write_text(config_text)
     port = free_port()
     return Server(
         ["policy", "--listen", f"127.0.0.1:{port}", "--config", str(config), *flags],
@@ -240,14 +244,8 @@ def test_a_nul_from_a_policy_client_loses_no_event_and_no_lesson(tmp_path, postg
     fail; it was kept for a retry and failed again until it was dropped as "database
     unavailable", with every event beside it and after it, up to 20,000; the lesson its
     delivery taught did the same to the relationships. Now a NUL is kept as U+FFFD."""
-    config = tmp_path / "typogate.toml"
-    config.write_text(CONFIG.replace("[gateway]", '[gateway]\ntrusted_networks = ["192.0.2.0/24"]'))
-    port = free_port()
-    service = Server(
-        ["policy", "--listen", f"127.0.0.1:{port}", "--config", str(config), "--db", postgres.url],
-        port,
-        tmp_path / "policy.log",
-    ).start()
+    trusting = CONFIG.replace("[gateway]", '[gateway]\ntrusted_networks = ["192.0.2.0/24"]')
+    service = start(tmp_path, "--db", postgres.url, config_text=trusting)
     try:
         client = Client(service.port)
         client.send(request("jo\x00hn@army.ml", sender="al\x00ice@example.org"))
@@ -271,3 +269,27 @@ def test_a_nul_from_a_policy_client_loses_no_event_and_no_lesson(tmp_path, postg
         ("john@army.ml", "alice@example.org"),
     }
     assert ("al\ufffdice@example.org", "friend.example") in learned
+
+
+@pytest.mark.postgres
+def test_a_sender_longer_than_320_characters_is_held_whole(tmp_path, postgres):
+    """Before: Postfix takes a sender of 600 characters, and PostgreSQL refused it in the
+    hold's 320-character column: the message could not be held, and was deferred ("451
+    4.3.0 typogate cannot record the hold") until its sender's server gave up. On SQLite
+    it was held. Now it is held, on both, with the sender whole."""
+    sender = "a" * 600 + "@example.org"
+    service = start(tmp_path, "--db", postgres.url)
+    try:
+        client = Client(service.port)
+        client.send(request("bob@held.example", sender=sender))
+        answer = client.answer()
+        client.close()
+    finally:
+        service.stop()
+    assert answer.startswith("HOLD"), (answer, service.log)
+    store = Store(postgres.url, writer=False)
+    try:
+        [held] = store.holds.in_state()
+    finally:
+        store.close()
+    assert (held.sender, held.recipients) == (sender, ["bob@held.example"])

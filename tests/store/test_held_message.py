@@ -4,6 +4,7 @@ store made before, on a real SQLite file and a real PostgreSQL; and in the file 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime
 
@@ -73,3 +74,22 @@ def test_the_file_journal_writes_a_hold_with_its_message(tmp_path):
         WRITTEN.isoformat(),
         ["ann@army.ml"],
     )
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_store_from_before_holds_a_long_sender_whole(backend, tmp_path, request):
+    """A store made before 0007 kept a hold's sender in 320 characters, which PostgreSQL
+    enforced: after the migration a sender as long as Postfix takes is held whole."""
+    if backend == "postgres":
+        url = request.getfixturevalue("postgres").url
+    else:
+        url = f"sqlite:///{tmp_path / 'typogate.db'}"
+    store = Store(url)
+    take_back(store, before("0007"))
+    store.hold(held("short"))
+    store.migrate()
+    sender = "c" * 600 + "@example.org"
+    store.hold(dataclasses.replace(held("long"), sender=sender))
+    assert store.holds.get("long").sender == sender
+    assert store.holds.get("short").sender == "carol@example.org"
+    store.close()

@@ -44,7 +44,7 @@ class HoldRow(Base):
     hold_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     time: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     source: Mapped[str] = mapped_column(String(32))
-    sender: Mapped[str | None] = mapped_column(String(320))
+    sender: Mapped[str | None] = mapped_column(Text)  # whole: Postfix takes longer ones than 320
     recipients: Mapped[str] = mapped_column(Text)  # JSON list
     reasons: Mapped[str] = mapped_column(Text)  # JSON list
     suggestions: Mapped[str] = mapped_column(Text)  # JSON list
