@@ -373,10 +373,12 @@ class Limits(_Section):
     sink_connections: int = Field(500, ge=1)
     sink_connections_per_client: int = Field(20, ge=1)
     # Web interface (its port may be open to senders, and under serve it shares the
-    # process with the policy service): connections at once (one more gets 503), and
-    # seconds a new connection has to send its first request.
+    # process with the policy service): connections at once (one more gets 503), seconds
+    # a new connection has to send its first request (and a request its body), and the
+    # bytes a request's body may hold (more gets 413).
     web_connections: int = Field(128, ge=1)
     web_request_seconds: float = Field(20.0, gt=0)
+    web_body_bytes: int = Field(1024 * 1024, ge=1024)
     # Sink records an hour, in all and from one client range (/24, /48): past them the
     # answers go on, unrecorded, so no client fills the disk (a record is about 400 bytes).
     sink_records_per_hour: int = Field(20_000, ge=1)

@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException
 from typogate.runtime import Runtime
 from typogate.web import api, monitor_pages, pages, sender, sink_pages
 from typogate.web.access import LoginRequired, LoginThrottle, Viewer, signed_in
+from typogate.web.body_limit import BodyLimit
 from typogate.web.context import WebContext
 from typogate.web.metrics import RequestMetrics, StoreCollector
 
@@ -59,6 +60,10 @@ def create_app(runtime: Runtime) -> FastAPI:
     registry = CollectorRegistry()
     registry.register(StoreCollector(ctx))
     app.add_middleware(RequestMetrics, registry=registry)
+    limits = ctx.config.limits
+    app.add_middleware(
+        BodyLimit, max_bytes=limits.web_body_bytes, seconds=limits.web_request_seconds
+    )
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Any) -> Response:
