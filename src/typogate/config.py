@@ -372,6 +372,9 @@ class Limits(_Section):
     # IPv6 client is its /64); more get 421, as from Postfix's process and anvil limits.
     sink_connections: int = Field(500, ge=1)
     sink_connections_per_client: int = Field(20, ge=1)
+    # Sink sessions mirrored to a registrant's server at once: each may hold a message of
+    # up to 25 MB, twice, in memory (more are told 452 at RCPT, and come again).
+    sink_forwarding_sessions: int = Field(16, ge=1)
     # Web interface (its port may be open to senders, and under serve it shares the
     # process with the policy service): connections at once (one more gets 503), seconds
     # a new connection has to send its first request (and a request its body), and the

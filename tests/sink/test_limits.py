@@ -147,6 +147,35 @@ def test_a_client_that_drops_takes_its_forwarded_session_along(sink_in):
         registrant.stop()
 
 
+def test_the_sessions_passed_on_to_registrants_at_once_are_bounded(sink_in):
+    """Before: every session with a forwarded recipient could send DATA of up to 25 MB,
+    which the sink holds in memory twice: ten at once took 478 MB, and the 500 sessions
+    it lets in could take some 24 GB. Now at most sink_forwarding_sessions are passed on
+    at once; another is told 452 (its server comes again), and the hints go on."""
+    registrant = Sink(free_port()).start()
+    try:
+        sink = sink_in(
+            serve=forwarded("armyshop.ml", registrant.port),
+            limits="sink_forwarding_sessions = 2",
+        )
+        clients = [smtplib.SMTP("127.0.0.1", sink.port, timeout=10) for _ in range(3)]
+        for client in clients:
+            client.ehlo("mail.sender.example")
+            assert client.mail("alice@sender.example")[0] == 250
+        for client in clients[:2]:
+            assert client.rcpt("orders@armyshop.ml")[0] == 250
+        code, text = clients[2].rcpt("orders@armyshop.ml")
+        assert (code, text.decode()[:5]) == (452, "4.3.1"), (code, text)
+        assert clients[2].rcpt("john@army.ml")[0] == 550  # the hint, as ever
+        clients[0].quit()  # one place is free again
+        assert clients[2].rcpt("orders@armyshop.ml")[0] == 250
+        for client in clients[1:]:
+            client.quit()
+    finally:
+        registrant.stop()
+    assert "sink: 2 sessions passed on at once, deferring another" in sink.log
+
+
 def refusals(port: int, client: str, count: int) -> list[str]:
     """``count`` recipients at army.ml in one session from ``client``; the replies."""
     replies = []

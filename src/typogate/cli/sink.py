@@ -135,7 +135,9 @@ def run(
                     limits.sink_records_per_hour, limits.sink_records_per_client_hour
                 ),
             ).start()
-            handler = SinkHandler(policy, recorder, sink_log)
+            handler = SinkHandler(
+                policy, recorder, sink_log, forwarding_sessions=limits.sink_forwarding_sessions
+            )
             admission = Admission.within_open_files(
                 "sink", limits.sink_connections, limits.sink_connections_per_client
             )

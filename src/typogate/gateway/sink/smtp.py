@@ -12,6 +12,8 @@ with the client's, however it ends.
 The sink listens on port 25 for anyone: sessions at once and per client address are
 bounded (``sink_connections``, ``sink_connections_per_client`` in ``[limits]``, within the
 open-file limit), and a client past a bound is told ``421`` (:mod:`typogate.gateway.admission`).
+Sessions passed on to registrants at once are bounded too (``sink_forwarding_sessions``):
+each may hold a message in memory.
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ _NEXT_HOP_DOWN = "451 4.4.1 the recipient's mail server is unreachable, please t
 # One registrant's server per transaction: a recipient for another one is asked to come
 # again in a transaction of its own (a 452 makes the sender's MTA retry it soon).
 _ONE_NEXT_HOP = "452 4.5.3 one destination per transaction here, please send again"
+# Every forwarded session may hold a message of up to DATA's limit in memory, twice: past
+# the bound a new one is told to come again, as a full MTA tells it (RFC 5321 452).
+_FORWARDS_FULL = "452 4.3.1 too many messages being passed on now, please try again later"
 
 
 class SinkHandler:
@@ -48,11 +53,13 @@ class SinkHandler:
         sink_log: SinkLog | None,
         *,
         timeout: float = 60.0,
+        forwarding_sessions: int = 16,
     ) -> None:
         self.policy = policy
         self.recorder = recorder
         self.sink_log = sink_log
         self.timeout = timeout
+        self.forwarding_sessions = forwarding_sessions
         # The session with a registrant's server mirroring each client transaction.
         self._forwards: dict[int, NextHop] = {}
 
@@ -104,6 +111,11 @@ class SinkHandler:
         forward = self._forwards.get(id(session))
         if forward is not None and forward.address != next_hop:
             return _ONE_NEXT_HOP
+        if forward is None and len(self._forwards) >= self.forwarding_sessions:
+            log.warning(
+                "sink: %d sessions passed on at once, deferring another", len(self._forwards)
+            )
+            return _FORWARDS_FULL
         sender = (envelope.mail_from or "").strip("<>")
         refused = unsendable_sender(sender)
         if refused is not None:  # no one can write it on
