@@ -7,6 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from postfix_lines import inbound_line, outbound_line
+
 from typogate import Config, Guard
 from typogate.store import Store
 
@@ -47,3 +50,39 @@ def test_learn_missing_file_is_bad_usage(tmp_path: Path):
         [TYPOGATE, "learn", "nope.log"], cwd=tmp_path, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 2
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_delivery_to_no_domain_name_teaches_nothing(backend, tmp_path: Path, request):
+    """Before: behind a relay host, Postfix logs status=sent for any text after the @-sign
+    (the relay took it). On PostgreSQL a "domain" past 255 characters made `typogate learn`
+    end in a traceback, learning nothing from the whole log; on SQLite it became a
+    correspondent, as did a name with a byte that is not UTF-8. Now what is no domain
+    name teaches nothing, and the rest of the log is learned."""
+    if backend == "postgres":
+        db = request.getfixturevalue("postgres").url
+    else:
+        db = f"sqlite:///{tmp_path / 'typogate.db'}"
+    far = "a" * 250 + ".example.com"
+    lines = [
+        outbound_line(1, "ops@example.org", f"bob@{far}"),
+        outbound_line(2, "ops@example.org", "bob@partner.example"),
+        outbound_line(3, "ops@example.org", "bob@odd..example"),
+    ]
+    lines.append(inbound_line(5, f"bob@{far}", "ops@example.org"))  # a reply, it seems
+    (tmp_path / "mail.log").write_bytes(
+        "".join(lines).encode() + outbound_line(4, "ops@example.org", "bob@x").encode()
+        .replace(b"bob@x", b"bob@ba\xffd.example")
+    )  # fmt: skip
+    done = subprocess.run(
+        [TYPOGATE, "learn", "mail.log", "--db", db],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    store = Store(db)
+    counts = store.history.correspondent_counts()
+    store.close()
+    assert counts == {"partner.example": 1}

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from typogate.audit.postfix_log import ADDRESS
 from typogate.audit.sources import AuditInputError, Overlong, Part, blocks
+from typogate.domains import InvalidAddress, parse_domain
 from typogate.policy.relationships import ORGANISATION, levels
 
 # A sender or delivery line of a queued message: agent, queue id, and from= or to= with the
@@ -58,6 +59,13 @@ class Lessons:
         self.deliveries += other.deliveries
         self.messages_in += other.messages_in
 
+    def delivered(self) -> dict[tuple[str, str], int]:
+        """The deliveries that teach: those to a domain name. Behind a relay host, Postfix
+        logs ``status=sent`` for whatever follows the @-sign (the relay took it), and
+        that is nobody's correspondent."""
+        named = {domain: _domain_name(domain) for _, domain in self.sent}
+        return {key: count for key, count in self.sent.items() if named[key[1]]}
+
     def received(
         self, slip_like: Callable[[str], bool]
     ) -> tuple[dict[tuple[str, str], int], dict[str, int]]:
@@ -66,9 +74,10 @@ class Lessons:
         and per domain the messages that do not count (a likely slip writing unasked)."""
         counted: dict[tuple[str, str], int] = defaultdict(int)
         unasked: dict[str, int] = defaultdict(int)
+        delivered = self.delivered()
         for (recipient, domain), count in self.heard.items():
             party = None if recipient == ORGANISATION else recipient  # too long to be ours
-            if (party and self.sent.get((party, domain))) or not slip_like(domain):
+            if (party and delivered.get((party, domain))) or not slip_like(domain):
                 for level in levels(party):
                     counted[(level, domain)] += count
             else:
@@ -130,3 +139,11 @@ def read(chunk: bytes, senders: dict[bytes, bytes] | None = None) -> Lessons:
             # Keyed by the address (the organisation for one too long to be an address).
             lessons.heard[(levels(recipient.decode("utf-8", "replace"))[-1], domain)] += 1
     return lessons
+
+
+def _domain_name(text: str) -> bool:
+    try:
+        parse_domain(text)
+    except InvalidAddress:
+        return False
+    return True

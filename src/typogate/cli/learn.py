@@ -99,7 +99,7 @@ def learn(
                 stderr().print(Text.assemble(("not read", "yellow"), f": {error}"), soft_wrap=True)
             progress.advance(task, part.size)
     history = runtime.store.history
-    history.learn(dict(learned.sent), evidence=Evidence.SENT)
+    history.learn(learned.delivered(), evidence=Evidence.SENT)
     with failing_cleanly():
         guard = runtime.guard  # knows what was just learned, and what it refuses to trust
 
