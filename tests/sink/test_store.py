@@ -9,6 +9,7 @@ import smtplib
 import socket
 import sqlite3
 import subprocess
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -107,6 +108,31 @@ def test_a_dead_database_delays_records_and_loses_none(postgres):
     assert sink_log.written == 50 and sink_log.dropped == 0
     [count] = SinkHistory(store.engine).counts(now.date(), now.date())
     assert count.messages == 50
+    store.close()
+
+
+@pytest.mark.postgres
+def test_a_record_the_database_refuses_costs_only_itself(postgres, caplog):
+    """Before: a record PostgreSQL refuses (a NUL, a value too long: what the sink makes of
+    a stranger's words is cleaned, but a record that is not would do this) failed its whole
+    batch, which was kept for a retry and failed again for ever: no record was written
+    again. Now the batch is written record by record, and only the refused one is left
+    out, logged and counted as dropped."""
+    store = Store(postgres.url, writer=False)
+    sink_log = SinkLog(store.engine, batch_seconds=0.1)
+    now = datetime.now(UTC)
+    for n in range(5):
+        record = a_record(now, f"h{n}")
+        sink_log.record(replace(record, helo="mx\x00") if n == 2 else record)
+    sink_log.start()
+    assert sink_log.flush(timeout=30)
+    sink_log.record(a_record(now, "later"))
+    assert sink_log.flush(timeout=30)
+    sink_log.close()
+    assert (sink_log.written, sink_log.dropped) == (5, 1)
+    [count] = SinkHistory(store.engine).counts(now.date(), now.date())
+    assert count.messages == 5
+    assert "the database refuses a record, left out" in caplog.text
     store.close()
 
 

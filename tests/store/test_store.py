@@ -397,3 +397,26 @@ def test_a_sender_that_is_not_utf8_is_recorded_and_stops_nothing(sqlite_url, cap
         assert "al\ufffdice@x.org" in senders, senders
     finally:
         store.close()
+
+
+@pytest.mark.postgres
+def test_an_event_the_database_refuses_costs_only_itself(postgres):
+    """Before: an event PostgreSQL refuses (a NUL, here built by hand: what an adapter
+    records is cleaned, but an event that is not would do this) failed its whole batch,
+    which was retried until it was dropped as "database unavailable", with every event
+    beside it, up to 20,000. Now the batch is written event by event, and only the refused
+    one is left out and counted as dropped."""
+    store = Store(postgres.url)
+    try:
+        good = rejected(4)
+        refused = good[0]._replace(sender="al\x00ice@x.org")
+        for event in [good[0], refused, *good[1:]]:
+            store.record(event)
+        store.flush()
+        assert store.history.event_count() == 4
+        assert (store.written, store.dropped, store.queued) == (4, 1, 0)
+        store.record(rejected(1)[0])  # and the writer goes on
+        store.flush()
+        assert store.history.event_count() == 5
+    finally:
+        store.close()

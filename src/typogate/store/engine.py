@@ -11,7 +11,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DataError, IntegrityError, SQLAlchemyError
 
 from typogate.errors import StoreURLError, TypogateError
 
@@ -106,6 +106,22 @@ def write_errors(engine: Engine) -> tuple[type[Exception], ...]:
     and the driver's own, which a raw cursor (the bulk paths: executemany, COPY) raises
     as they are."""
     return (SQLAlchemyError, engine.dialect.loaded_dbapi.Error)
+
+
+def refusals(engine: Engine) -> tuple[type[Exception], ...]:
+    """What a write raises when the database or its driver refuses the values themselves
+    (too long, a NUL, a key twice, text no encoding writes, a number past 64 bits): a
+    retry cannot help, so a batch writer leaves out the row that holds them, not the rows
+    beside it. Catch these before :func:`write_errors`, which they are among."""
+    dbapi = engine.dialect.loaded_dbapi
+    return (
+        DataError,
+        IntegrityError,
+        dbapi.DataError,
+        dbapi.IntegrityError,
+        UnicodeEncodeError,
+        OverflowError,
+    )
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:

@@ -28,7 +28,7 @@ from sqlalchemy import Engine, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from typogate.domains import printable_form
-from typogate.store.engine import write_errors
+from typogate.store.engine import refusals, write_errors
 from typogate.store.models import SinkRecordRow, SinkReportRow
 
 log = logging.getLogger(__name__)
@@ -220,6 +220,7 @@ class SinkLog:
         # the SMTP answers waiting on the same process.
         self._sqlite = engine.dialect.name == "sqlite"
         self._write_errors = write_errors(engine)
+        self._refusals = refusals(engine)
         marker = "%s" if engine.dialect.paramstyle in ("format", "pyformat") else "?"
         columns = ", ".join(["day", *_RECORD_FIELDS])
         markers = ", ".join([marker] * (1 + len(_RECORD_FIELDS)))
@@ -306,15 +307,39 @@ class SinkLog:
         if not self._pending:
             return
         try:
-            with self.engine.begin() as connection:
-                cursor: Any = connection.connection.cursor()
-                cursor.executemany(self._insert, self._pending)
-                cursor.close()
+            self._insert_rows(self._pending)
+        except self._refusals:
+            self._write_each()
+            return
         except self._write_errors as error:
             log.error("sink: cannot write %d records (will retry): %s", len(self._pending), error)
             return
         self.written += len(self._pending)
         self._pending = []
+
+    def _write_each(self) -> None:
+        """The database refused a value in the batch: each record alone, so that one it
+        refuses costs only itself (left out, logged and counted as dropped)."""
+        for done, row in enumerate(self._pending):
+            try:
+                self._insert_rows([row])
+            except self._refusals as error:
+                self.dropped += 1
+                log.error("sink: the database refuses a record, left out: %s", error)
+            except self._write_errors as error:
+                left = len(self._pending) - done
+                log.error("sink: cannot write %d records (will retry): %s", left, error)
+                self._pending = self._pending[done:]
+                return
+            else:
+                self.written += 1
+        self._pending = []
+
+    def _insert_rows(self, rows: list[tuple[Any, ...]]) -> None:
+        with self.engine.begin() as connection:
+            cursor: Any = connection.connection.cursor()
+            cursor.executemany(self._insert, rows)
+            cursor.close()
 
     def _row(self, record: SinkRecord) -> tuple[Any, ...]:
         when = record.time.astimezone(UTC)

@@ -32,7 +32,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from typogate.policy.relationships import levels, party_name
-from typogate.store.engine import make_engine, write_errors
+from typogate.store.engine import make_engine, refusals, write_errors
 from typogate.store.journal import VerdictEvent
 from typogate.vocabulary import Action, Evidence
 
@@ -264,6 +264,8 @@ class EventWriter:
         # statement over arrays: a statement per row cost it ~5x the CPU (bench/store.py).
         self.postgres = engine.dialect.name == "postgresql"
         self.errors = write_errors(engine)
+        self.refusals = refusals(engine)
+        self.refused = 0  # events the database refused, left out, not yet reported
         marker = "%s" if engine.dialect.paramstyle in ("format", "pyformat") else "?"
         fields = ", ".join(VerdictEvent._fields)
         markers = ", ".join([marker] * len(VerdictEvent._fields))
@@ -291,34 +293,64 @@ class EventWriter:
 
     def write(self, batch: _Batch) -> bool:
         """Write a batch's events and incident counts in one transaction; False if the
-        database refused (the caller retries)."""
+        database is down (the caller retries). When it refuses a value in the batch, the
+        events are written one by one instead (:meth:`_write_each`)."""
+        try:
+            self._insert(batch.rows, batch.allowed)
+        except self.refusals:
+            return self._write_each(batch)
+        except self.errors as error:
+            log.error("store: cannot write %d events (will retry): %s", batch.events, error)
+            return False
+        return True
+
+    def _write_each(self, batch: _Batch) -> bool:
+        """Each event alone, so that one the database refuses costs only itself (left out,
+        logged, and counted in ``refused``); then the allowed verdicts' counts. What is
+        written leaves ``batch``, so a retry after the database went down writes no event
+        twice."""
+        for done, row in enumerate(batch.rows):
+            try:
+                self._insert([row], {})
+            except self.refusals as error:
+                log.error("store: the database refuses an event, left out: %s", error)
+                self.refused += 1
+                batch.events -= 1
+            except self.errors as error:
+                log.error("store: cannot write %d events (will retry): %s", batch.events, error)
+                batch.rows = batch.rows[done:]
+                return False
+        batch.rows = []
+        try:
+            self._insert([], batch.allowed)
+        except self.errors as error:
+            log.error("store: cannot write %d events (will retry): %s", batch.events, error)
+            return False
+        return True
+
+    def _insert(self, rows: list[tuple[Any, ...]], allowed: dict[str, int]) -> None:
+        """Insert ``rows`` and add them, and ``allowed`` (verdicts per day), to the daily
+        incident counts, in one transaction."""
         incidents: dict[tuple[str, str, str, str, str], int] = defaultdict(int)
-        for day, count in batch.allowed.items():
+        for day, count in allowed.items():
             incidents[(day, _ALLOW, "*", "", "*")] += count
-        for row in batch.rows:
+        for row in rows:
             action = row[_ACTION]
             if action != _ALLOW:
                 day = row[-1].date().isoformat()
                 sender = party_name(row[_SENDER] or "")  # as her relationships name her
                 incidents[(day, action, row[_DOMAIN], row[_SUGGESTION] or "", sender)] += 1
-        try:
-            with self.engine.begin() as connection:
-                # The driver's own bulk paths (COPY, executemany): no per-row ORM work.
-                cursor: Any = connection.connection.cursor()
-                if batch.rows and self.postgres:
-                    with cursor.copy(self.copy_events) as copy:
-                        for row in batch.rows:
-                            copy.write_row(row)
-                elif batch.rows:
-                    cursor.executemany(self.insert_event, batch.rows)
-                cursor.executemany(
-                    self.upsert_incident, [(*key, n) for key, n in incidents.items()]
-                )
-                cursor.close()
-        except self.errors as error:
-            log.error("store: cannot write %d events (will retry): %s", batch.events, error)
-            return False
-        return True
+        with self.engine.begin() as connection:
+            # The driver's own bulk paths (COPY, executemany): no per-row ORM work.
+            cursor: Any = connection.connection.cursor()
+            if rows and self.postgres:
+                with cursor.copy(self.copy_events) as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            elif rows:
+                cursor.executemany(self.insert_event, rows)
+            cursor.executemany(self.upsert_incident, [(*key, n) for key, n in incidents.items()])
+            cursor.close()
 
     def learn(self, tallies: dict[tuple[str, str], Tally], first: datetime, last: datetime) -> None:
         """Add ``{(our party, outside domain): [deliveries, received, released]}`` to the
@@ -428,6 +460,9 @@ def _writer_main(url: str, pipe: Connection) -> None:
                 log.error("store: database unavailable, %d verdict events dropped", pending.events)
                 _report(pipe, (0, pending.events))
                 pending = _Batch()
+        if writer.refused:
+            _report(pipe, (0, writer.refused))
+            writer.refused = 0
         due = hurry or idle or not running or time.monotonic() - learned_at >= _LEARN_SECONDS
         if lessons.events and due:
             try:
