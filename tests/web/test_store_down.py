@@ -19,14 +19,18 @@ from typogate.vocabulary import HoldSource
 pytestmark = pytest.mark.postgres
 
 
-def test_dead_store_is_reported_and_survived(tmp_path, postgres):
+def web_on(postgres, tmp_path, *more: str) -> Server:
+    """A ``typogate web`` on ``postgres``'s store (not started yet)."""
     port = free_port()
-    web = Server(
-        ["web", "--listen", f"127.0.0.1:{port}", "--db", postgres.url], port, tmp_path / "web.log"
-    )
+    args = ["web", "--listen", f"127.0.0.1:{port}", "--db", postgres.url, *more]
+    return Server(args, port, tmp_path / "web.log")
+
+
+def test_dead_store_is_reported_and_survived(tmp_path, postgres):
+    web = web_on(postgres, tmp_path)
     try:
         web.start()
-        client = ApiClient(f"http://127.0.0.1:{port}", "admin", first_admin_password(web.log))
+        client = ApiClient(f"http://127.0.0.1:{web.port}", "admin", first_admin_password(web.log))
         assert client.get("/health").status_code == 200
         postgres.stop()
         health = client.get("/health")
@@ -69,13 +73,9 @@ def test_a_nul_in_a_held_messages_subject_leaves_the_release_page_working(tmp_pa
             message_path=str(message),
         )
     )
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    link = Quarantine(store.holds, secret=secret).release_link("h-nul", base)
-    web = Server(
-        ["web", "--listen", f"127.0.0.1:{port}", "--db", postgres.url, "--config", str(config)],
-        port,
-        tmp_path / "web.log",
+    web = web_on(postgres, tmp_path, "--config", str(config))
+    link = Quarantine(store.holds, secret=secret).release_link(
+        "h-nul", f"http://127.0.0.1:{web.port}"
     )
     try:
         web.start()
@@ -94,13 +94,10 @@ def test_a_value_postgresql_refuses_is_the_requests_fault_not_an_outage(tmp_path
     past 64 bits, made PostgreSQL refuse the statement, and the web part answered "503 the
     store is unreachable; try again in a minute" and logged an outage. Now: 422, saying
     what is wrong, and nothing is stored."""
-    port = free_port()
-    web = Server(
-        ["web", "--listen", f"127.0.0.1:{port}", "--db", postgres.url], port, tmp_path / "web.log"
-    )
+    web = web_on(postgres, tmp_path)
     try:
         web.start()
-        client = ApiClient(f"http://127.0.0.1:{port}", "admin", first_admin_password(web.log))
+        client = ApiClient(f"http://127.0.0.1:{web.port}", "admin", first_admin_password(web.log))
         csrf = {"X-CSRF-Token": client.csrf_token, "Content-Type": "application/json"}
         rule = b'{"domain": "zz-odd.com", "action": "reject", "message": "a\\u0000b"}'
         answers = {
