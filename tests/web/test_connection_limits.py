@@ -151,6 +151,16 @@ def peak_memory_kib(pid: int) -> int:
     return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1))
 
 
+def answer_and_close(sock: socket.socket) -> str:
+    """The status line of the answer on ``sock``, once the server has closed the
+    connection (within web_request_seconds, or uvicorn's keep-alive of 5 s)."""
+    sock.settimeout(10)
+    answer = b""
+    while chunk := sock.recv(65536):
+        answer += chunk
+    return answer.split(b"\r\n")[0].decode()
+
+
 def post(port: int, path: str, body_bytes: int, *, chunked: bool = False) -> str:
     """POST ``body_bytes`` to ``path`` (JSON to the API, a form elsewhere), as fast as the
     server takes it; the status line of the answer."""
@@ -168,15 +178,17 @@ def post(port: int, path: str, body_bytes: int, *, chunked: bool = False) -> str
                 block = b"a" * len(block)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the server answered and closed before the rest
-        return sock.makefile("rb").readline().decode().strip()
+        return answer_and_close(sock)
 
 
 def test_a_body_past_the_bound_is_refused_before_it_fills_the_gateways_memory(tmp_path):
     """Before: the web interface read any body whole, with no account needed: one sign-in
     attempt of 400 MB took the process, the policy service's too under serve, from 99 MB
     to 2.1 GB at its peak (and the 422 repeated the body back). Now a body past
-    web_body_bytes is answered 413, declared or chunked, and what was read stays small."""
-    server, ports = start_serve(tmp_path)
+    web_body_bytes is answered 413, declared or chunked, and what was read stays small.
+    The connection is closed soon after: the rest of the body disarmed uvicorn's keep-alive
+    timer, and such a connection stayed open for good, one of web_connections each."""
+    server, ports = start_serve(tmp_path, limits="web_request_seconds = 2")
     web = ports["web"]
     try:
         assert wait_until(lambda: get(web).startswith("HTTP/1.1 200"), within=10)
@@ -206,8 +218,30 @@ def test_a_body_that_trickles_in_is_cut_off(tmp_path):
                 b'{"username'
             )
             started = time.monotonic()
-            answer = sock.makefile("rb").readline().decode().strip()
+            answer = answer_and_close(sock)
             assert answer == "HTTP/1.1 408 Request Timeout", answer
             assert time.monotonic() - started < 5
+    finally:
+        server.stop()
+
+
+def test_a_body_sent_after_the_answer_does_not_keep_the_connection(tmp_path):
+    """Before: uvicorn disarms its keep-alive timer on any data and arms it again only
+    after an answer. A POST to a page that does not exist was answered 404 at once; the
+    body it sent after kept the connection open for good (40 s and more in the test), no
+    sign-in needed, past web_request_seconds: 128 of them and the web interface answered
+    no one. Now a connection that starts no request within web_request_seconds of its
+    last answer is closed."""
+    server, ports = start_serve(tmp_path, limits="web_request_seconds = 2")
+    web = ports["web"]
+    try:
+        assert wait_until(lambda: get(web).startswith("HTTP/1.1 200"), within=10)
+        with socket.create_connection(("127.0.0.1", web), timeout=10) as sock:
+            sock.sendall(
+                b"POST /nowhere HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000\r\n\r\n"
+            )
+            time.sleep(0.5)  # answered already
+            sock.sendall(b"a" * 100_000)
+            assert answer_and_close(sock) == "HTTP/1.1 404 Not Found"
     finally:
         server.stop()

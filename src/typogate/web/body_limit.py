@@ -17,8 +17,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 class BodyLimit:
     """ASGI middleware: a body past ``max_bytes`` is answered ``413``, one not complete
-    within ``seconds`` of the request's head ``408``; both end the connection. A handler
-    that reads no body is not affected."""
+    within ``seconds`` of the request's head ``408``. uvicorn then reads what more comes
+    and drops it (a close with the body unread would reset the connection, and the client
+    might never see the answer); the server closes the connection when no next request
+    starts within ``seconds`` (:func:`typogate.web.server.bounded_http`). A handler that
+    reads no body is not affected."""
 
     def __init__(self, app: ASGIApp, max_bytes: int, seconds: float) -> None:
         self.app = app

@@ -44,12 +44,14 @@ _FULL = (
 
 def bounded_http(admission: Admission, request_seconds: float) -> type[H11Protocol]:
     """uvicorn's HTTP/1.1 protocol within ``admission``'s bounds: a connection past them is
-    answered ``503`` and closed, and one that sends no request within ``request_seconds``
-    is closed (after a response, uvicorn's own keep-alive timeout applies)."""
+    answered ``503`` and closed, and one that sends no request within ``request_seconds``,
+    at first or after an answer, is closed (uvicorn's own keep-alive timeout, 5 s, usually
+    closes it first)."""
 
     class BoundedH11(H11Protocol):
         admitted: str | None = None  # the client's address, once let in
         _first_request: asyncio.TimerHandle | None = None
+        _next_request: asyncio.TimerHandle | None = None
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             client = client_address(transport.get_extra_info("peername"))
@@ -67,11 +69,26 @@ def bounded_http(admission: Admission, request_seconds: float) -> type[H11Protoc
             if self.cycle is None and not self.transport.is_closing():
                 self.transport.close()
 
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            # Any data disarms uvicorn's keep-alive timer, and never arms it again: the rest
+            # of a body answered 413 (body_limit) would keep an idle connection for good.
+            if self._next_request is not None:
+                self._next_request.cancel()
+            self._next_request = asyncio.get_running_loop().call_later(
+                request_seconds, self._no_next_request, self.cycle
+            )
+
+        def _no_next_request(self, answered: object) -> None:
+            if self.cycle is answered and not self.transport.is_closing():
+                self.transport.close()
+
         def connection_lost(self, exc: Exception | None) -> None:
             if self.admitted is None:
                 return
-            if self._first_request is not None:
-                self._first_request.cancel()
+            for timer in (self._first_request, self._next_request):
+                if timer is not None:
+                    timer.cancel()
             admission.leave(self.admitted)
             super().connection_lost(exc)
 
