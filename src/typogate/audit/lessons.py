@@ -67,14 +67,14 @@ class Lessons:
         return {key: count for key, count in self.sent.items() if named[key[1]]}
 
     def received(
-        self, slip_like: Callable[[str], bool]
+        self, slip_like: Callable[[str], bool], delivered: dict[tuple[str, str], int]
     ) -> tuple[dict[tuple[str, str], int], dict[str, int]]:
         """The mail received that counts, at every level: from a domain that is no likely
-        slip (``slip_like``), or in reply, to one of ours who delivered mail to the domain;
-        and per domain the messages that do not count (a likely slip writing unasked)."""
+        slip (``slip_like``), or in reply, to one of ours who delivered mail to the domain
+        (``delivered``, as :meth:`delivered` gives it); and per domain the messages that
+        do not count (a likely slip writing unasked)."""
         counted: dict[tuple[str, str], int] = defaultdict(int)
         unasked: dict[str, int] = defaultdict(int)
-        delivered = self.delivered()
         for (recipient, domain), count in self.heard.items():
             party = None if recipient == ORGANISATION else recipient  # too long to be ours
             if (party and delivered.get((party, domain))) or not slip_like(domain):

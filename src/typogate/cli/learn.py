@@ -99,7 +99,8 @@ def learn(
                 stderr().print(Text.assemble(("not read", "yellow"), f": {error}"), soft_wrap=True)
             progress.advance(task, part.size)
     history = runtime.store.history
-    history.learn(learned.delivered(), evidence=Evidence.SENT)
+    delivered = learned.delivered()  # each domain checked once, for both directions
+    history.learn(delivered, evidence=Evidence.SENT)
     with failing_cleanly():
         guard = runtime.guard  # knows what was just learned, and what it refuses to trust
 
@@ -109,7 +110,7 @@ def learn(
         except InvalidAddress:
             return True  # not a domain name: mail "from" it proves nothing
 
-    received, unasked = learned.received(slip_like)
+    received, unasked = learned.received(slip_like, delivered)
     history.learn(received, evidence=Evidence.RECEIVED)
     with failing_cleanly():  # the replies too: what the gateways will start with
         guard.learn_relationships(history.relationships())

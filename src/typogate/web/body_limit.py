@@ -33,6 +33,7 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length", b"")
+        too_large = declared.isdigit() and int(declared) > self.max_bytes
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.seconds
         received = 0
@@ -42,7 +43,7 @@ class BodyLimit:
             nonlocal received, complete
             if complete:  # afterwards only a disconnect can come, whenever it does
                 return await receive()
-            if declared.isdigit() and int(declared) > self.max_bytes:
+            if too_large:  # said so in its head: none of it is read
                 raise self._too_large()
             try:
                 async with asyncio.timeout(max(0.0, deadline - loop.time())):
