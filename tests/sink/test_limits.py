@@ -176,6 +176,39 @@ def test_the_sessions_passed_on_to_registrants_at_once_are_bounded(sink_in):
     assert "sink: 2 sessions passed on at once, deferring another" in sink.log
 
 
+def test_a_sender_no_one_can_pass_on_hears_so_even_while_the_forwards_are_full(sink_in):
+    """Before: the bound of sessions passed on was checked before the sender, so a
+    sender with a control character that came while the bound was reached was told 452
+    ("try again later"); its server came again, only to hear 501 then. Now it hears 501
+    at once, however full the forwards are."""
+    registrant = Sink(free_port()).start()
+    try:
+        sink = sink_in(
+            serve=forwarded("armyshop.ml", registrant.port),
+            limits="sink_forwarding_sessions = 1",
+        )
+        with smtplib.SMTP("127.0.0.1", sink.port, timeout=10) as holder:
+            holder.ehlo("mail.sender.example")
+            assert holder.mail("alice@sender.example")[0] == 250
+            assert holder.rcpt("orders@armyshop.ml")[0] == 250  # the one place is taken
+            with socket.create_connection(("127.0.0.1", sink.port), timeout=10) as client:
+                replies = client.makefile("rb")
+                said = [replies.readline()]
+                for line in (
+                    b"EHLO mail.sender.example",
+                    b"MAIL FROM:<j\x01rg@sender.example>",
+                    b"RCPT TO:<orders@armyshop.ml>",
+                ):
+                    client.sendall(line + b"\r\n")
+                    while (reply := replies.readline())[3:4] == b"-":
+                        pass
+                    said.append(reply.rstrip(b"\r\n").decode())
+            holder.quit()
+        assert said[3] == "501 5.1.7 the sender address holds a control character (U+0001)", said
+    finally:
+        registrant.stop()
+
+
 def refusals(port: int, client: str, count: int) -> list[str]:
     """``count`` recipients at army.ml in one session from ``client``; the replies."""
     replies = []

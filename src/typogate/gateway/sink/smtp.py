@@ -111,15 +111,15 @@ class SinkHandler:
         forward = self._forwards.get(id(session))
         if forward is not None and forward.address != next_hop:
             return _ONE_NEXT_HOP
+        sender = (envelope.mail_from or "").strip("<>")
+        refused = unsendable_sender(sender)
+        if refused is not None:  # no one can write it on, now or later: not a 452
+            return refused
         if forward is None and len(self._forwards) >= self.forwarding_sessions:
             log.warning(
                 "sink: %d sessions passed on at once, deferring another", len(self._forwards)
             )
             return _FORWARDS_FULL
-        sender = (envelope.mail_from or "").strip("<>")
-        refused = unsendable_sender(sender)
-        if refused is not None:  # no one can write it on
-            return refused
         try:
             if forward is None:
                 forward, _ = await NextHop.open(
