@@ -124,7 +124,8 @@ def test_smtp_probe_tells_accept_all_from_refusal_and_only_when_asked():
         try:
             assert {f.observation.probe for f in quiet.findings} == {None} and not connections
             run = run_monitor(
-                ["army.mil"], settings(server.nameserver, probe_smtp=True, probe_port=port)
+                ["army.mil"],
+                settings(server.nameserver, probe_smtp=True, probe_port=port, probe_private=True),
             )
         finally:
             controller.stop()
@@ -137,7 +138,11 @@ def test_smtp_probe_tells_accept_all_from_refusal_and_only_when_asked():
         try:
             said = asyncio.run(
                 probe_accept_all(
-                    "army.ml", MailFacts(MailState.MX, ("mail.army.ml",)), lookup, port=port
+                    "army.ml",
+                    MailFacts(MailState.MX, ("mail.army.ml",)),
+                    lookup,
+                    port=port,
+                    private=True,
                 )
             )
         finally:
@@ -145,10 +150,49 @@ def test_smtp_probe_tells_accept_all_from_refusal_and_only_when_asked():
         assert said is Probe.REFUSES_UNKNOWN
         gone = asyncio.run(
             probe_accept_all(
-                "army.ml", MailFacts(MailState.MX, ("mail.army.ml",)), lookup, port=port
+                "army.ml",
+                MailFacts(MailState.MX, ("mail.army.ml",)),
+                lookup,
+                port=port,
+                private=True,
             )
         )
         assert gone is Probe.UNREACHABLE
+
+
+def test_the_probe_connects_to_no_address_off_the_public_internet():
+    """Before: the probe connected to whatever a look-alike's mail host resolved to. Its
+    owner, the squatter the monitor watches, could point it at this machine, the internal
+    network or a cloud's metadata address (169.254.169.254), and typogate spoke SMTP to them
+    from inside: to the organisation's own relay, which takes any recipient, that read as
+    "accepts_all". Now such an address is not probed, and the probe says "not_public"."""
+    port = free_port()
+    zones = {
+        "army.ml": "@ MX 10 mail.army.ml.\nmail A 127.0.0.1\n",
+        "armymil.com": "@ A 10.0.0.5\n",
+        "arny.mil": "@ MX 10 mx.arny.mil.\nmx A 169.254.169.254\nmx AAAA ::ffff:127.0.0.1\n",
+        "arrny.mil": "@ A 192.168.1.25\n@ AAAA fd00::25\n",
+    }
+    connections: list[str] = []
+
+    class Counting(_Taker):
+        async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: N802
+            connections.append(hostname)
+            session.host_name = hostname
+            return responses
+
+    with DnsServer(zones) as server:
+        controller = Controller(Counting(), hostname="127.0.0.1", port=port)
+        controller.start()
+        try:
+            run = run_monitor(
+                ["army.mil"], settings(server.nameserver, probe_smtp=True, probe_port=port)
+            )
+        finally:
+            controller.stop()
+    probes = {f.observation.look_alike.domain: f.observation.probe for f in run.findings}
+    assert probes == dict.fromkeys(zones, Probe.NOT_PUBLIC), probes
+    assert connections == []
 
 
 class _Hook(BaseHTTPRequestHandler):

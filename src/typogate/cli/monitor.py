@@ -110,6 +110,14 @@ def monitor(
             "--probe-port", min=1, max=65535, metavar="PORT", help="SMTP port for --probe-smtp."
         ),
     ] = 25,
+    probe_private: Annotated[
+        bool,
+        typer.Option(
+            "--probe-private",
+            help="Let --probe-smtp reach mail hosts at loopback and private addresses too "
+            "(a lab). By default a look-alike pointing there is not probed: not_public.",
+        ),
+    ] = False,
     webhook: Annotated[
         str | None,
         typer.Option(
@@ -223,6 +231,7 @@ def monitor(
             everything=everything,
             probe_smtp=probe_smtp,
             probe_port=probe_port,
+            probe_private=probe_private,
         )
         started = datetime.now(UTC)
         run = _run(protected, settings, previous, dask or scheduler is not None, scheduler, workers)

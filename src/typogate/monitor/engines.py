@@ -37,6 +37,7 @@ class Settings:
     everything: bool = False  # keep the look-alikes that do not exist too
     probe_smtp: bool = False
     probe_port: int = 25
+    probe_private: bool = False  # probe mail hosts at loopback and private addresses too
 
 
 def partitions(protected: Sequence[str], size: int = PART_DOMAINS) -> list[tuple[str, ...]]:
@@ -97,7 +98,11 @@ async def _observe(
         async def probe(look_alike: LookAlike, found: MailFacts) -> Probe | None:
             async with limit:
                 return await probe_accept_all(
-                    look_alike.ascii, found, settings.lookup, port=settings.probe_port
+                    look_alike.ascii,
+                    found,
+                    settings.lookup,
+                    port=settings.probe_port,
+                    private=settings.probe_private,
                 )
 
         probes = list(await asyncio.gather(*(probe(*pair) for pair in kept)))

@@ -6,10 +6,17 @@ address nobody has, and quits before any message. A server that accepts that rec
 accepts all: every slip towards the domain is delivered to someone. The probed side sees
 the connection and the made-up address in its logs, which is why this runs only when asked
 (``--probe-smtp``) and never sends a message.
+
+Only addresses on the public internet are probed. The look-alike's owner chooses where its
+mail host points: at this machine, the internal network, a cloud's metadata address. A
+probe there would speak SMTP to them from inside (to the organisation's own relay, which
+takes any recipient, that reads as ``accepts_all``). Such a look-alike is ``not_public``
+unless the operator allows private addresses (``--probe-private``, for a lab).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from enum import StrEnum
 
@@ -28,6 +35,8 @@ class Probe(StrEnum):
     ACCEPTS_ALL = "accepts_all"
     REFUSES_UNKNOWN = "refuses_unknown"
     UNREACHABLE = "unreachable"
+    # Every address of its mail hosts is on no public network: not probed.
+    NOT_PUBLIC = "not_public"
 
 
 async def probe_accept_all(
@@ -38,18 +47,34 @@ async def probe_accept_all(
     port: int = 25,
     helo: str = "typogate.invalid",
     timeout: float = 10.0,
+    private: bool = False,
 ) -> Probe | None:
-    """Probe ``domain`` (A-label form) if its state takes mail; None when it does not."""
+    """Probe ``domain`` (A-label form) if its state takes mail; None when it does not.
+    Addresses on no public network are left alone unless ``private``."""
     if not facts.state.accepts_mail:
         return None
     hosts = facts.mx if facts.state is MailState.MX else (domain,)
     recipient = f"typogate-probe-{secrets.token_hex(6)}@{domain}"
+    found = public = 0
     for host in hosts:
         for address in await _addresses(host, lookup):
+            found += 1
+            if not (private or is_public(address)):
+                continue
+            public += 1
             said = await _ask(address, port, helo, recipient, timeout)
             if said is not None:
                 return said
-    return Probe.UNREACHABLE
+    return Probe.NOT_PUBLIC if found and not public else Probe.UNREACHABLE
+
+
+def is_public(address: str) -> bool:
+    """Whether ``address`` is on the public internet: not loopback, private, link-local,
+    shared, reserved or documentation space, also when written as IPv4 in IPv6."""
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
 
 
 async def _addresses(host: str, lookup: Lookup) -> list[str]:
