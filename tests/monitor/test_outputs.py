@@ -195,6 +195,38 @@ def test_the_probe_connects_to_no_address_off_the_public_internet():
     assert connections == []
 
 
+def test_a_look_alike_with_many_mail_hosts_costs_the_probe_five_addresses():
+    """Before: the probe tried every address of every mail host, each for up to its
+    timeout at every reply. A squatter listing hundreds of hosts that answer slowly kept a
+    probe busy for hours. Now it tries the first five addresses by preference, as many as
+    Postfix's SMTP client would (smtp_mx_address_limit)."""
+    hosts = tuple(f"mx{n}.army.ml" for n in range(1, 9))
+    zone = "".join(f"@ MX {n} mx{n}.army.ml.\nmx{n} A 127.0.0.{n + 1}\n" for n in range(1, 9))
+    port = free_port()
+    reached: list[str] = []
+
+    async def probed() -> Probe | None:
+        async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            reached.append(writer.get_extra_info("sockname")[0])
+            writer.close()  # no greeting: the probe goes on to the next address
+
+        servers = [
+            await asyncio.start_server(hang_up, f"127.0.0.{n + 1}", port) for n in range(1, 9)
+        ]
+        try:
+            return await probe_accept_all(
+                "army.ml", MailFacts(MailState.MX, hosts), lookup, port=port, private=True
+            )
+        finally:
+            for server in servers:
+                server.close()
+
+    with DnsServer({"army.ml": zone}) as dns:
+        lookup = Lookup((Nameserver.parse(dns.nameserver),))
+        assert asyncio.run(probed()) is Probe.UNREACHABLE
+    assert reached == [f"127.0.0.{n + 1}" for n in range(1, 6)], reached
+
+
 class _Hook(BaseHTTPRequestHandler):
     received: list[dict] = []
 

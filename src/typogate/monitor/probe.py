@@ -1,11 +1,11 @@
 """Does a look-alike's mail server take mail for any address? An SMTP probe, off by default.
 
 The probe connects to the look-alike's first reachable mail exchanger (or, for an
-``a_only`` domain, its address), says EHLO, ``MAIL FROM:<>`` and ``RCPT TO`` a random
-address nobody has, and quits before any message. A server that accepts that recipient
-accepts all: every slip towards the domain is delivered to someone. The probed side sees
-the connection and the made-up address in its logs, which is why this runs only when asked
-(``--probe-smtp``) and never sends a message.
+``a_only`` domain, its address; five addresses at most), says EHLO, ``MAIL FROM:<>`` and
+``RCPT TO`` a random address nobody has, and quits before any message. A server that
+accepts that recipient accepts all: every slip towards the domain is delivered to
+someone. The probed side sees the connection and the made-up address in its logs, which
+is why this runs only when asked (``--probe-smtp``) and never sends a message.
 
 Only addresses on the public internet are probed. The look-alike's owner chooses where its
 mail host points: at this machine, the internal network, a cloud's metadata address. A
@@ -27,6 +27,11 @@ import dns.nameserver
 import dns.resolver
 
 from typogate.monitor.mail_state import Lookup, MailFacts, MailState
+
+# The addresses tried for one look-alike, first by preference: as many as Postfix's SMTP
+# client tries (smtp_mx_address_limit). Its owner may list hundreds of hosts that answer
+# slowly; each address may take the timeout at every reply.
+_ADDRESSES = 5
 
 
 class Probe(StrEnum):
@@ -54,18 +59,17 @@ async def probe_accept_all(
     if not facts.state.accepts_mail:
         return None
     hosts = facts.mx if facts.state is MailState.MX else (domain,)
+    addresses: list[str] = []
+    for host in hosts[:_ADDRESSES]:
+        addresses += await _addresses(host, lookup)
+    addresses = addresses[:_ADDRESSES]
+    allowed = [address for address in addresses if private or is_public(address)]
     recipient = f"typogate-probe-{secrets.token_hex(6)}@{domain}"
-    found = public = 0
-    for host in hosts:
-        for address in await _addresses(host, lookup):
-            found += 1
-            if not (private or is_public(address)):
-                continue
-            public += 1
-            said = await _ask(address, port, helo, recipient, timeout)
-            if said is not None:
-                return said
-    return Probe.NOT_PUBLIC if found and not public else Probe.UNREACHABLE
+    for address in allowed:
+        said = await _ask(address, port, helo, recipient, timeout)
+        if said is not None:
+            return said
+    return Probe.NOT_PUBLIC if addresses and not allowed else Probe.UNREACHABLE
 
 
 def is_public(address: str) -> bool:
