@@ -56,6 +56,30 @@ def test_stdin_one_object_per_input_in_order_with_invalid_in_between(tmp_path):
     assert lines[5]["reason"] == "typo.confusable"
 
 
+def test_json_recipient_is_an_address_that_reads_back_as_the_same_mailbox():
+    """Before: a quoted local part lost its quotes in ``recipient`` (``john doe@army.ml``,
+    Postfix's internal form, which no mail program takes), while ``suggested_recipient``
+    beside it was quoted. Now both are written as a sender writes them."""
+    inputs = ['"john doe"@army.ml', 'Jane <"jo\\"e"@army.ml>', "john doe@army.ml", "a.b@army.ml"]
+    result = run("check", "--json", *inputs)
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["recipient"] for line in lines] == [
+        '"john doe"@army.ml',
+        '"jo\\"e"@army.ml',
+        '"john doe"@army.ml',  # Postfix's unquoted form, as a sender writes it
+        "a.b@army.ml",
+    ]
+    assert [line["suggested_recipient"] for line in lines] == [
+        '"john doe"@army.mil',
+        '"jo\\"e"@army.mil',
+        '"john doe"@army.mil',
+        "a.b@army.mil",
+    ]
+    table = run("check", '"john doe"@army.ml').stdout
+    assert '\n "john doe"@army.ml ' in table, table  # quoted once, in the table too
+
+
 def test_long_stdin_keeps_input_order_across_batches(tmp_path):
     # Several thousand lines: judged in batches, by helper processes where there are cores.
     from typogate import Config, Guard

@@ -142,6 +142,11 @@ def test_events_stats_metrics_and_sign_out(site):
     assert "typogate_store_up 1.0" in metrics
     check = admin.get("/api/check", params={"recipient": "x@navy.ml"}).json()
     assert check["suggestion"] == "navy.mil"
+    quoted = admin.get("/api/check", params={"recipient": '"x y"@navy.ml'}).json()
+    assert (quoted["recipient"], quoted["suggested_recipient"]) == (
+        '"x y"@navy.ml',
+        '"x y"@navy.mil',
+    )
     assert admin.get("/api/check", params={"recipient": "not an address"}).status_code == 422
     assert (
         admin.delete("/api/session", headers={"X-CSRF-Token": admin.csrf_token}).status_code == 204

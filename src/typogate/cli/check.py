@@ -23,7 +23,7 @@ from typogate.cli.startup import (
     stdout,
     with_ascii,
 )
-from typogate.domains import InvalidAddress, external_form, writable_form
+from typogate.domains import InvalidAddress, writable_form
 from typogate.policy import Guard, Verdict
 from typogate.vocabulary import Action
 
@@ -303,9 +303,7 @@ def _print_tables(results: Iterable[dict[str, Any]]) -> None:
     console = stdout()  # only for people: JSON runs never load rich
     table = _new_table()
     for result in results:
-        recipient = result["recipient"]  # as Postfix hands it on: "john doe"@x unquoted
-        shown = recipient if result["action"] == "invalid" else external_form(recipient)
-        table.add_row(with_ascii(shown), _verdict_cell(result))
+        table.add_row(with_ascii(result["recipient"]), _verdict_cell(result))
         if table.row_count >= _TABLE_ROWS:
             console.print(table)
             table = _new_table()

@@ -121,10 +121,11 @@ class Verdict(NamedTuple):
         return self.judgement.action is not Action.ALLOW
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dictionary (the ``--json`` line of ``typogate check``)."""
+        """A JSON-ready dictionary (the ``--json`` line of ``typogate check``). The
+        recipient is written as a sender writes it, as ``suggested_recipient`` is."""
         j = self.judgement
         return {
-            "recipient": self.recipient,
+            "recipient": external_form(self.recipient),
             "domain": j.domain,
             "action": j.action.value,
             "reason": j.reason,
