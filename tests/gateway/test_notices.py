@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import smtplib
 import socket
+import sqlite3
 import subprocess
 import time
 from email import message_from_bytes
@@ -209,6 +211,36 @@ def test_the_address_a_notice_suggests_can_be_written_again(milter_flow):
     assert 'To: "john doe"@army.ml, jane@army.mil Delivered to: jane@army.mil What' in body
 
 
+def _notice_about(sink: Sink, about: str, timeout: float = 30.0) -> Delivered:
+    """The notice, to whomever, whose subject mentions ``about``."""
+
+    def is_notice(message: Delivered) -> bool:
+        subject = message_from_bytes(message.data, policy=default)["Subject"]
+        return message.sender in ("", "<>") and about in str(subject)
+
+    return sink.wait_for(is_notice, timeout)
+
+
+def test_a_recipient_or_message_id_with_a_control_character_still_gets_a_notice(milter_flow):
+    """Before: a recipient with a vertical tab (Postfix takes it) went into the notice's
+    Subject, and a Message-ID with a form feed into its In-Reply-To; the email package
+    refuses both ("Header values may not contain linefeed"), the milter deferred the
+    message, and the sender was never told. Now the address is shown with the character
+    written as its escape, and a reference that is no single line is left out."""
+    postfix, sink, _, _ = milter_flow
+    text = MESSAGE.format(to="sam@navy.ml", subject="odd-recipient")
+    assert postfix.sendmail("alice@example.org", ['"sa\x0bm"@navy.ml'], text).returncode == 0
+    notice = message_from_bytes(_notice_about(sink, "odd-recipient").data, policy=default)
+    assert '"sa\\x0bm"@navy.ml' in str(notice["Subject"]), notice["Subject"]
+    assert '"sa\\x0bm"@navy.ml' in notice.get_content()
+    text = MESSAGE.format(to="sam@navy.ml", subject="odd-reference").replace(
+        "<odd-reference@", "<odd\x0creference@"
+    )
+    assert postfix.sendmail("alice@example.org", ["sam@navy.ml"], text).returncode == 0
+    notice = message_from_bytes(_notice_about(sink, "odd-reference").data, policy=default)
+    assert notice["In-Reply-To"] is None and notice["References"] is None
+
+
 @pytest.fixture(scope="module")
 def policy_flow(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("policy-notices")
@@ -262,6 +294,40 @@ def test_policy_hold_notice_says_what_it_cannot_show(policy_flow):
     (line,) = [h for h in _log_lines(policy, "hold") if h["hold"] == hold["hold_id"]]
     assert line["adapter"] == "policy" and line["queue_id"] == hold["queue_id"]
     assert "http://127.0.0.1:8025/release/" in body  # release.base_url's default
+
+
+@pytest.mark.parametrize(
+    ("sender", "unquoted", "about"),
+    [
+        ('" :]"@example.org', " :]@example.org", "odd-sender@army.ml"),
+        ('"bob<carol"@example.org', "bob<carol@example.org", "other-mailbox@army.ml"),
+    ],
+)
+def test_a_sender_with_an_unusual_but_valid_address_is_held_once_and_told(
+    policy_flow, sender, unquoted, about
+):
+    """Before: Postfix hands a policy service a quoted sender unquoted. For
+    ``" :]"@example.org`` (RFC 5321 allows it) Python's address parser raised IndexError
+    while the notice's To was written, after the hold was recorded: Postfix was told 451
+    "cannot record the hold", at every retry another hold was recorded, and no one was
+    told. For ``"bob<carol"@example.org`` smtplib read the address again and **handed
+    the notice, release link and all, to carol@example.org**, another mailbox. Now the
+    hold is recorded once and the notice goes to the sender, addressed as it was written."""
+    postfix, sink, _, config = policy_flow
+    with smtplib.SMTP("127.0.0.1", postfix.smtpd_port, timeout=30) as smtp:
+        smtp.ehlo("client.example.org")
+        assert smtp.docmd("MAIL", f"FROM:<{sender}>")[0] == 250
+        code, text = smtp.docmd("RCPT", f"TO:<{about}>")
+        assert code == 250, (code, text)
+        assert smtp.docmd("DATA")[0] == 354
+        smtp.send(b"Subject: hi\r\n\r\nbody\r\n.\r\n")
+        assert smtp.getreply()[0] == 250
+    notice = _notice_about(sink, about)
+    assert notice.recipients == [sender], notice.recipients
+    assert str(message_from_bytes(notice.data, policy=default)["To"]) == sender
+    with sqlite3.connect(config.parent / "typogate.db") as db:
+        held = db.execute("SELECT count(*) FROM holds WHERE sender = ?", (unquoted,)).fetchone()
+    assert held == (1,)
 
 
 def test_admin_commands_read_the_configuration_from_the_environment(policy_flow, tmp_path):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import re
 import smtplib
 import textwrap
 import threading
@@ -24,10 +25,18 @@ from contextlib import suppress
 from dataclasses import dataclass
 from email.errors import HeaderParseError
 from email.header import decode_header, make_header
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
-from typogate.domains import ascii_form, external_form, is_utf8, writable_form
+from typogate.domains import (
+    ascii_form,
+    external_form,
+    internal_form,
+    is_utf8,
+    printable_form,
+    writable_form,
+)
 from typogate.gateway.envelope import Envelope
 from typogate.gateway.logfmt import logfmt
 from typogate.policy import Verdict
@@ -71,7 +80,7 @@ class NoticeSender:
 
     def held(self, held: HeldMessage, verdicts: Sequence[Verdict], envelope: Envelope) -> None:
         """Tell the sender that their message was held, and why (returns at once)."""
-        if held.sender:
+        if held.sender and self._can_write_to(held.sender):
             self._post(self.compose_held(held, verdicts, envelope), held.sender)
 
     def removed(
@@ -79,18 +88,18 @@ class NoticeSender:
     ) -> None:
         """Tell the sender that these recipients were removed from their message, which
         went to ``delivered`` (returns at once)."""
-        if envelope.sender and verdicts:
+        if envelope.sender and verdicts and self._can_write_to(envelope.sender):
             self._post(self.compose_removed(verdicts, envelope, delivered), envelope.sender)
 
     def warned(self, verdicts: Sequence[Verdict], envelope: Envelope) -> None:
         """Tell the sender that these recipients, to whom the message went, look like a
         possible mistake (``gateway.warn_notices``; returns at once)."""
-        if envelope.sender and verdicts:
+        if envelope.sender and verdicts and self._can_write_to(envelope.sender):
             self._post(self.compose_warned(verdicts, envelope), envelope.sender)
 
     def compose_warned(self, verdicts: Sequence[Verdict], envelope: Envelope) -> EmailMessage:
         """The notice for a message delivered to an address that may be a typing mistake."""
-        wrong = ", ".join(external_form(v.recipient) for v in verdicts)
+        wrong = ", ".join(_shown(v.recipient) for v in verdicts)
         theirs = _quoted_subject(envelope)
         subject = f"Check the address {wrong}"
         message = self._message(envelope, f"{subject}: {theirs}" if theirs else subject)
@@ -120,7 +129,7 @@ class NoticeSender:
     ) -> EmailMessage:
         """The notice for a held message: what happened, which address looked wrong and
         what it probably should be, the message (recipients, subject, date), what to do."""
-        wrong = ", ".join(external_form(v.recipient) for v in verdicts)
+        wrong = ", ".join(_shown(v.recipient) for v in verdicts)
         theirs = _quoted_subject(envelope)
         message = self._message(
             envelope,
@@ -168,7 +177,7 @@ class NoticeSender:
     ) -> EmailMessage:
         """The notice for recipients removed from a message that went to ``delivered``
         (the others, as the adapter was given them)."""
-        wrong = ", ".join(external_form(v.recipient) for v in verdicts)
+        wrong = ", ".join(_shown(v.recipient) for v in verdicts)
         theirs = _quoted_subject(envelope)
         subject = f"Not delivered to {wrong}"
         message = self._message(envelope, f"{subject}: {theirs}" if theirs else subject)
@@ -201,14 +210,15 @@ class NoticeSender:
         """The notice's headers."""
         message = EmailMessage()
         message["From"] = self.from_address
-        message["To"] = envelope.sender or ""
+        message["To"] = _mailbox(envelope.sender or "")
         message["Subject"] = subject
         message["Date"] = formatdate(localtime=False)
         message["Message-ID"] = make_msgid(domain=self.from_address.rpartition("@")[2] or None)
         message["Auto-Submitted"] = "auto-replied"
-        if envelope.message_id:  # the sender's mail program shows the notice in its thread
-            message["In-Reply-To"] = envelope.message_id
-            message["References"] = envelope.message_id
+        reference = _reference(envelope.message_id)
+        if reference:  # the sender's mail program shows the notice in its thread
+            message["In-Reply-To"] = reference
+            message["References"] = reference
         return message
 
     def close(self, timeout: float = _SEND_TIMEOUT) -> None:
@@ -216,14 +226,27 @@ class NoticeSender:
         self._waiting.put(None)
         self._thread.join(timeout=timeout * 2)
 
-    def _post(self, message: EmailMessage, recipient: str) -> None:
+    def _can_write_to(self, sender: str) -> bool:
+        """Whether a notice can be addressed to ``sender``; logs why not."""
         # sendmail -f takes any bytes from a local user; U+FFFD marks where a byte that
         # was not UTF-8 was read: either way the notice would go to someone else.
-        if "\ufffd" in recipient or not is_utf8(recipient):
-            self._not_sent(recipient, "the sender address is not valid UTF-8")
-            return
+        if "\ufffd" in sender or not is_utf8(sender):
+            self._not_sent(sender, "the sender address is not valid UTF-8")
+            return False
+        # Postfix takes a control character in an address; no header can carry it, and
+        # no SMTP client of ours writes it on.
+        if (control := _LINE_BREAKING.search(sender)) is not None:
+            self._not_sent(
+                sender, f"the sender address holds a control character (U+{ord(control[0]):04X})"
+            )
+            return False
+        return True
+
+    def _post(self, message: EmailMessage, recipient: str) -> None:
         try:
-            self._waiting.put_nowait((message, recipient))
+            # smtplib reads the address again (email.utils.parseaddr): unquoted, as the
+            # policy service is handed it, "bob<carol"@example.org would be carol@...
+            self._waiting.put_nowait((message, external_form(internal_form(recipient))))
         except queue.Full:
             self.failed += 1
             log.error("notice to %s dropped: %d wait for the relay", recipient, _MAX_WAITING)
@@ -289,7 +312,7 @@ def _wrong_addresses(verdicts: Sequence[Verdict]) -> list[str]:
     for verdict in verdicts:
         # The "Did you mean" question is answered on the next line, with the address.
         why = verdict.explanation.removesuffix(f" Did you mean {verdict.suggestion}?")
-        recipient = external_form(verdict.recipient)
+        recipient = _shown(verdict.recipient)
         lines += [f"  {recipient}"]
         if (written := ascii_form(recipient)) != recipient:  # a look-alike, shown for what it is
             lines += [f"  (written {written})"]
@@ -313,10 +336,10 @@ def _meant(verdict: Verdict) -> str | None:
     """The address (or addresses, when more than one is as likely) the sender probably
     meant; None when typogate has no suggestion (a blocked domain)."""
     if verdict.suggested_recipient:
-        return verdict.suggested_recipient
+        return printable_form(verdict.suggested_recipient)
     local = verdict.recipient.rpartition("@")[0]
     if verdict.alternatives and local:
-        return " or ".join(external_form(f"{local}@{domain}") for domain in verdict.alternatives)
+        return " or ".join(_shown(f"{local}@{domain}") for domain in verdict.alternatives)
     return None
 
 
@@ -339,12 +362,12 @@ def _the_message(
         lines += _field("Date", _one_line(envelope.date))
     elif held is not None:
         lines += _field("Sent", held.time.strftime("%d %b %Y %H:%M UTC") + " (when it was held)")
-    recipients = list(envelope.recipients) or (
-        [] if held is None else [external_form(r) for r in held.recipients]
+    recipients = [printable_form(r) for r in envelope.recipients] or (
+        [] if held is None else [_shown(r) for r in held.recipients]
     )
     lines += _field("To", ", ".join(recipients))
     if delivered is not None:
-        lines += _field("Delivered to", ", ".join(delivered))
+        lines += _field("Delivered to", ", ".join(map(printable_form, delivered)))
     elif not envelope.recipients:
         lines += [
             "",
@@ -373,6 +396,34 @@ def _field(name: str, value: str) -> list[str]:
 def _bullet(text: str, *, gap: bool = True) -> list[str]:
     lines = textwrap.wrap(text, _WIDTH, initial_indent="- ", subsequent_indent="  ")
     return [*lines, ""] if gap else lines
+
+
+# What no header line may hold: the email package refuses every line break that
+# str.splitlines() knows (VT, FF, the C1 NEL, U+2028 ...), and RFC 5322 every control.
+_LINE_BREAKING = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _shown(address: str) -> str:
+    """A recipient as Postfix hands it on, as the sender would write it, with what would not
+    show as itself (a control character) written as its escape: for a header and the text."""
+    return printable_form(external_form(address))
+
+
+def _mailbox(address: str) -> Address:
+    """The notice's To: built from its parts, never parsed. Python's address parser raises
+    on some addresses that RFC 5321 allows (``" :]"@example.org``, which the policy
+    service is handed unquoted); the header quotes the local part as it needs."""
+    local, at, domain = internal_form(address).rpartition("@")
+    return Address(username=local, domain=domain) if at else Address(username=address)
+
+
+def _reference(message_id: str | None) -> str | None:
+    """The message's Message-ID, unfolded, for In-Reply-To; None when it is no single
+    line of text (a form feed in it would make the notice impossible to write)."""
+    if not message_id:
+        return None
+    unfolded = re.sub(r"\r?\n(?=[ \t])", "", message_id).strip()
+    return unfolded if unfolded.isprintable() else None
 
 
 def _one_line(text: str) -> str:
