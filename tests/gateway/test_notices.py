@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import smtplib
 import socket
 import sqlite3
 import subprocess
@@ -16,7 +15,16 @@ from email.message import Message
 from email.policy import default
 
 import pytest
-from mta import TYPOGATE, Delivered, Postfix, Server, Sink, hold_through_postfix, postfix_root
+from mta import (
+    TYPOGATE,
+    Delivered,
+    Postfix,
+    Server,
+    Sink,
+    hold_through_postfix,
+    postfix_root,
+    talk,
+)
 from ports import free_port
 
 from typogate.config import mail_name
@@ -314,14 +322,10 @@ def test_a_sender_with_an_unusual_but_valid_address_is_held_once_and_told(
     the notice, release link and all, to carol@example.org**, another mailbox. Now the
     hold is recorded once and the notice goes to the sender, addressed as it was written."""
     postfix, sink, _, config = policy_flow
-    with smtplib.SMTP("127.0.0.1", postfix.smtpd_port, timeout=30) as smtp:
-        smtp.ehlo("client.example.org")
-        assert smtp.docmd("MAIL", f"FROM:<{sender}>")[0] == 250
-        code, text = smtp.docmd("RCPT", f"TO:<{about}>")
-        assert code == 250, (code, text)
-        assert smtp.docmd("DATA")[0] == 354
-        smtp.send(b"Subject: hi\r\n\r\nbody\r\n.\r\n")
-        assert smtp.getreply()[0] == 250
+    replies = talk(
+        postfix.smtpd_port, [f"MAIL FROM:<{sender}>", f"RCPT TO:<{about}>", "DATA"], "Subject: hi"
+    )
+    assert [code for code, _ in replies] == [250, 250, 354, 250], replies
     notice = _notice_about(sink, about)
     assert notice.recipients == [sender], notice.recipients
     assert str(message_from_bytes(notice.data, policy=default)["To"]) == sender

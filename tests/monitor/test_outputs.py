@@ -101,6 +101,18 @@ class _Taker:
         return "250 OK"
 
 
+class _Counting(_Taker):
+    """Takes any recipient, and keeps the EHLO name of each probe that reached it."""
+
+    def __init__(self) -> None:
+        self.greeted: list[str] = []
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: N802
+        self.greeted.append(hostname)
+        session.host_name = hostname  # what aiosmtpd leaves to a handler with this hook
+        return responses
+
+
 def test_smtp_probe_tells_accept_all_from_refusal_and_only_when_asked():
     port = free_port()
     zones = {
@@ -108,21 +120,14 @@ def test_smtp_probe_tells_accept_all_from_refusal_and_only_when_asked():
         "armymil.com": "@ A 127.0.0.1\n",
         "arrny.mil": "@ MX 0 .\n",
     }
-    connections: list[str] = []
-
-    class Counting(_Taker):
-        async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: N802
-            connections.append(hostname)
-            session.host_name = hostname  # what aiosmtpd leaves to a handler with this hook
-            return responses
-
+    counting = _Counting()
     with DnsServer(zones) as server:
         lookup = Lookup((Nameserver.parse(server.nameserver),))
         quiet = run_monitor(["army.mil"], settings(server.nameserver))  # no probe by default
-        controller = Controller(Counting(), hostname="127.0.0.1", port=port)
+        controller = Controller(counting, hostname="127.0.0.1", port=port)
         controller.start()
         try:
-            assert {f.observation.probe for f in quiet.findings} == {None} and not connections
+            assert {f.observation.probe for f in quiet.findings} == {None} and not counting.greeted
             run = run_monitor(
                 ["army.mil"],
                 settings(server.nameserver, probe_smtp=True, probe_port=port, probe_private=True),
@@ -132,7 +137,7 @@ def test_smtp_probe_tells_accept_all_from_refusal_and_only_when_asked():
         probes = {f.observation.look_alike.domain: f.observation.probe for f in run.findings}
         assert probes == {"army.ml": Probe.ACCEPTS_ALL, "armymil.com": Probe.ACCEPTS_ALL,
                           "arrny.mil": None}  # fmt: skip
-        assert len(connections) == 2
+        assert len(counting.greeted) == 2
         refusing = Controller(_Refuser(), hostname="127.0.0.1", port=port)
         refusing.start()
         try:
@@ -173,16 +178,9 @@ def test_the_probe_connects_to_no_address_off_the_public_internet():
         "arny.mil": "@ MX 10 mx.arny.mil.\nmx A 169.254.169.254\nmx AAAA ::ffff:127.0.0.1\n",
         "arrny.mil": "@ A 192.168.1.25\n@ AAAA fd00::25\n",
     }
-    connections: list[str] = []
-
-    class Counting(_Taker):
-        async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: N802
-            connections.append(hostname)
-            session.host_name = hostname
-            return responses
-
+    counting = _Counting()
     with DnsServer(zones) as server:
-        controller = Controller(Counting(), hostname="127.0.0.1", port=port)
+        controller = Controller(counting, hostname="127.0.0.1", port=port)
         controller.start()
         try:
             run = run_monitor(
@@ -192,7 +190,7 @@ def test_the_probe_connects_to_no_address_off_the_public_internet():
             controller.stop()
     probes = {f.observation.look_alike.domain: f.observation.probe for f in run.findings}
     assert probes == dict.fromkeys(zones, Probe.NOT_PUBLIC), probes
-    assert connections == []
+    assert counting.greeted == []
 
 
 def test_a_look_alike_with_many_mail_hosts_costs_the_probe_five_addresses():

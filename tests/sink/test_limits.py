@@ -17,7 +17,7 @@ import socket
 import sqlite3
 import time
 
-from mta import Sink
+from mta import Sink, talk
 from ports import free_port, sessions_at, wait_until
 from sink_process import forwarded
 
@@ -191,20 +191,12 @@ def test_a_sender_no_one_can_pass_on_hears_so_even_while_the_forwards_are_full(s
             holder.ehlo("mail.sender.example")
             assert holder.mail("alice@sender.example")[0] == 250
             assert holder.rcpt("orders@armyshop.ml")[0] == 250  # the one place is taken
-            with socket.create_connection(("127.0.0.1", sink.port), timeout=10) as client:
-                replies = client.makefile("rb")
-                said = [replies.readline()]
-                for line in (
-                    b"EHLO mail.sender.example",
-                    b"MAIL FROM:<j\x01rg@sender.example>",
-                    b"RCPT TO:<orders@armyshop.ml>",
-                ):
-                    client.sendall(line + b"\r\n")
-                    while (reply := replies.readline())[3:4] == b"-":
-                        pass
-                    said.append(reply.rstrip(b"\r\n").decode())
+            replies = talk(
+                sink.port, ["MAIL FROM:<j\x01rg@sender.example>", "RCPT TO:<orders@armyshop.ml>"]
+            )
             holder.quit()
-        assert said[3] == "501 5.1.7 the sender address holds a control character (U+0001)", said
+        refusal = (501, "5.1.7 the sender address holds a control character (U+0001)")
+        assert replies[1] == refusal, replies
     finally:
         registrant.stop()
 
