@@ -233,3 +233,22 @@ def test_an_address_with_a_control_character_is_refused_in_words(tmp_path):
         ], said
         assert sink.messages == []
         assert "Traceback" not in proxy.log_path.read_text()
+
+
+# Paths on which Python's header parser, which aiosmtpd reads every path with, raises
+# something other than its HeaderParseError.
+UNPARSABLE = ['<@a,(a"@example.org>', '<"a"\u00e9@["@example.org>']
+
+
+def test_a_path_the_address_parser_trips_on_is_a_malformed_address(tmp_path):
+    """Before: ``MAIL FROM:<@a,(a"@example.org>`` made Python's address parser raise
+    IndexError, and ``<"a"é@["@example.org>`` AttributeError; aiosmtpd expects neither,
+    so the client read "500 Error: (IndexError) string index out of range" and the log a
+    traceback, at each such command. Now it is told what any malformed path is told."""
+    with proxy_to_sink(tmp_path) as (proxy, sink):
+        lines = [f"MAIL FROM:{path}" for path in UNPARSABLE]
+        lines += ["MAIL FROM:<alice@example.org>"]
+        lines += [f"RCPT TO:{path}" for path in UNPARSABLE]
+        replies = talk(proxy.port, lines)
+        assert [code for code, _ in replies] == [553, 553, 250, 553, 553], replies
+        assert "Traceback" not in proxy.log_path.read_text()

@@ -205,3 +205,17 @@ def test_a_sender_no_one_can_pass_on_is_refused_in_its_own_words(sink_in, sender
         assert said[3] == refusal, said
         assert said[4] == HINT, said  # the hint is still given
         assert registrant.messages == []
+
+
+def test_a_path_the_address_parser_trips_on_costs_no_traceback(sink_in):
+    """Before: the sink, on port 25 for anyone, answered ``RCPT TO:<@a,(a"@example.org>``
+    "500 Error: (IndexError) string index out of range" and wrote a traceback to its log,
+    some 2 KB for a line of 30 bytes, at every such command, as fast as a client sent
+    them: a stranger could fill the disk with the log. Now it is a malformed address."""
+    sink = sink_in()
+    replies = talk(
+        sink.port,
+        ["MAIL FROM:<alice@sender.example>", *['RCPT TO:<@a,(a"@example.org>'] * 50],
+    )
+    assert {code for code, _ in replies[1:]} == {553}, replies[:3]
+    assert "Traceback" not in sink.log

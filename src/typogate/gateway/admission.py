@@ -212,6 +212,17 @@ class AdmittedSMTP(SMTP):
         self.client = client
         super().connection_made(transport)
 
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        # aiosmtpd expects only HeaderParseError from the email package's parser, which
+        # raises IndexError, AttributeError, TypeError, UnboundLocalError on some paths
+        # (<@a,(a"@example.org>): the client read "500 Error: (IndexError) ...", the log
+        # a traceback of some 3 KB, at every such command. Whatever it raises on a path
+        # a stranger wrote, the path is malformed.
+        try:
+            return super()._getaddr(arg)
+        except Exception:
+            return None, None  # 553 5.1.3 malformed address, as for any other
+
     def connection_lost(self, error: Exception | None) -> None:
         if self.client is None:
             return
