@@ -5,25 +5,30 @@ from __future__ import annotations
 
 import json
 import subprocess
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from dns_server import DnsServer
 from lookalike_zone import PLANTED, ZONES
 from mta import TYPOGATE, run_typogate
 from ports import free_port
+from sqlalchemy import select, update
 
+from typogate.domains import ascii_form
 from typogate.store import Store
 from typogate.store.lookalikes import LookAlikeSnapshots
+from typogate.store.models import LookAlikeRow, MonitorRunRow
 
 KEYS = ["domain", "intended", "probability", "rank", "state", "mx", "spf", "dmarc", "change"]
 
 
-def monitor(tmp_path: Path, nameserver: str, *args: str) -> list[dict]:
+def monitor(tmp_path: Path, nameserver: str, *args: str, db: str | None = None) -> list[dict]:
     protected = tmp_path / "protected.txt"
     protected.write_text("army.mil  # the one we watch\n")
     done = subprocess.run(
         [TYPOGATE, "monitor", "--protect", str(protected), "--nameserver", nameserver,
-         "--db", f"sqlite:///{tmp_path / 'store.db'}", "--json", *args],
+         "--db", db or f"sqlite:///{tmp_path / 'store.db'}", "--json", *args],
         capture_output=True, text=True, timeout=120, cwd=tmp_path,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -143,3 +148,43 @@ def test_json_is_utf8_whatever_the_locale(tmp_path, planted):
     assert done.returncode == 0, done.stderr
     lines = [json.loads(line) for line in done.stdout.decode("utf-8").splitlines()]
     assert "аrmy.mil" in {line["domain"] for line in lines}
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_runs_older_than_the_days_kept_are_forgotten_but_not_what_each_look_alike_became(
+    tmp_path, request, backend
+):
+    """Before: every run kept a row for every look-alike that exists, for good. An hourly
+    watch over 1,500 protected domains (15,000 such rows a run, bench/monitor_page.py) adds
+    360,000 rows a day, and the gateway's start and the dashboard read them all. Now a run
+    older than --keep-days (90 by default) is forgotten once a newer one is kept, except
+    each look-alike's newest observation: one that went stays known as gone, which the
+    gateway reads as a slip that can only bounce."""
+    url = request.getfixturevalue("postgres").url if backend == "postgres" else None
+    url = url or f"sqlite:///{tmp_path / 'store.db'}"
+    with DnsServer(ZONES) as server:
+        monitor(tmp_path, server.nameserver, db=url)  # run 1: every one is new
+        lapsed = dict(ZONES)
+        del lapsed["armymil.com"]
+        server.load(lapsed)
+        monitor(tmp_path, server.nameserver, db=url)  # run 2: armymil.com is gone
+        store = Store(url, writer=False)
+        try:
+            with store.engine.begin() as connection:  # both runs are now 100 days old
+                long_ago = datetime.now(UTC) - timedelta(days=100)
+                connection.execute(update(MonitorRunRow).values(started=long_ago))
+        finally:
+            store.close()
+        assert len(monitor(tmp_path, server.nameserver, db=url)) == len(PLANTED) - 1
+    store = Store(url, writer=False)
+    try:
+        with store.engine.connect() as connection:
+            runs = connection.scalars(select(MonitorRunRow.id).order_by(MonitorRunRow.id)).all()
+            rows = connection.execute(select(LookAlikeRow.domain, LookAlikeRow.run_id)).all()
+        latest = LookAlikeSnapshots(store.engine).latest_states()
+    finally:
+        store.close()
+    assert runs == [2, 3], runs  # run 2 holds what armymil.com became
+    newest = {ascii_form(domain): 3 for domain in PLANTED} | {"armymil.com": 2}
+    assert len(rows) == len(newest) and dict(rows) == newest, rows
+    assert latest["armymil.com"] == "nxdomain" and latest["army.ml"] == "mx"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -110,6 +110,15 @@ def monitor(
             "--probe-port", min=1, max=65535, metavar="PORT", help="SMTP port for --probe-smtp."
         ),
     ] = 25,
+    keep_days: Annotated[
+        int,
+        typer.Option(
+            "--keep-days",
+            min=1,
+            metavar="DAYS",
+            help="Forget runs older than this, but not the newest state of each look-alike.",
+        ),
+    ] = 90,
     probe_private: Annotated[
         bool,
         typer.Option(
@@ -242,6 +251,7 @@ def monitor(
             run.asked,
             [_seen(finding) for finding in kept(run.findings)],
         )
+        snapshots.forget(started - timedelta(days=keep_days))
     finally:
         runtime.close()
     _show(run, as_json, export, out)

@@ -2,7 +2,8 @@
 
 A run keeps only look-alikes that exist, and those that went (state ``nxdomain``, change
 ``gone``): so the newest row of a domain is its latest known state, whichever run saw it
-last. :meth:`LookAlikeSnapshots.latest_states` is what the gateway loads to weigh a slip
+last. Runs older than the days the monitor keeps are forgotten, never that newest row.
+:meth:`LookAlikeSnapshots.latest_states` is what the gateway loads to weigh a slip
 towards a look-alike that accepts mail.
 """
 
@@ -13,8 +14,8 @@ from collections.abc import Collection, Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Row, Select, case, func, insert, select, union_all
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine, Row, Select, case, delete, exists, func, insert, select, union_all
+from sqlalchemy.orm import Session, aliased
 
 from typogate.store.models import LookAlikeRow, MonitorRunRow
 from typogate.store.records import MonitorRunRecord, SeenLookAlike, WatchedDomain, utc
@@ -77,6 +78,24 @@ class LookAlikeSnapshots:
                     ],
                 )
             return run.id
+
+    def forget(self, before: datetime) -> int:
+        """Forget the runs that started before ``before``, except each look-alike's newest
+        observation (one that went stays known as gone) and the runs that hold one; how
+        many observations went. Without it every run is kept for good, and every start of
+        a gateway and the dashboard reads them all."""
+        newer = aliased(LookAlikeRow)
+        superseded = exists().where(
+            newer.domain == LookAlikeRow.domain, newer.run_id > LookAlikeRow.run_id
+        )
+        old = select(MonitorRunRow.id).where(MonitorRunRow.started < before)
+        held = exists().where(LookAlikeRow.run_id == MonitorRunRow.id)
+        with self.engine.begin() as connection:
+            gone = connection.execute(
+                delete(LookAlikeRow).where(LookAlikeRow.run_id.in_(old), superseded)
+            ).rowcount
+            connection.execute(delete(MonitorRunRow).where(MonitorRunRow.started < before, ~held))
+        return int(gone)
 
     def latest(self) -> dict[str, SeenLookAlike]:
         """Every look-alike ever seen, by A-label domain, as its newest observation, by
