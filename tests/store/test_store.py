@@ -259,6 +259,31 @@ def test_a_store_url_typogate_cannot_use_is_a_clear_error_without_its_password(t
     assert "hunter2" not in unsupported + refused
 
 
+def test_typogate_holds_shows_each_address_as_its_sender_writes_it(sqlite_url, tmp_path):
+    """Before: the milter records a sender as her mail names her, ``"Sue Doe"@example.org``,
+    and ``typogate holds`` quoted it again: ``"\\"Sue Doe\\""@example.org``, an address
+    that is no one's. The policy service's unquoted ``bob<carol@example.org``, and every
+    recipient (a verdict names it unquoted), were quoted right. Now each reads as its
+    sender writes it, whichever adapter held the mail."""
+    from mta import typogate_output
+
+    store = Store(sqlite_url)
+    for sender, recipient, source in [
+        ('"Sue Doe"@example.org', "john doe@army.ml", HoldSource.MILTER_QUARANTINE),
+        ("bob<carol@example.org", "jane doe@army.ml", HoldSource.POSTFIX_HOLD),
+    ]:
+        store.hold(
+            HeldMessage("h" + source.value, source, sender, (recipient,), ("typo",), ("army.mil",))
+        )
+    store.close()
+    shown = typogate_output(
+        tmp_path, "holds", "--db", sqlite_url, env={**os.environ, "COLUMNS": "200"}
+    )
+    for address in ('"Sue Doe"@example.org', '"bob<carol"@example.org', '"john doe"@army.ml'):
+        assert address in shown, shown
+    assert '"jane doe"@army.ml' in shown and "\\" not in shown, shown
+
+
 def test_a_senders_correspondents_are_found_however_she_is_spelled(sqlite_url):
     # Relationships are kept under the sender as a policy service hears her; an admin who
     # asks the dashboard or the API for "Sue Doe"@example.org, as her mail shows her,

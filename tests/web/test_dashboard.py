@@ -43,6 +43,16 @@ def test_admin_releases_a_held_message_from_the_dashboard(site, page):
     site.sink.wait_for(lambda m: "sam@army.ml" in m.recipients)
 
 
+def test_the_holds_table_shows_an_address_as_its_sender_writes_it(site, page):
+    """Before: the holds table showed a sender as the policy service is handed her,
+    unquoted: "bob<carol"@example.org read as bob<carol@example.org, which names
+    carol@example.org to anyone who copies it. Every page now shows an address as its
+    sender writes it."""
+    hold = site.hold("quoted-sender@army.ml", sender='"bob<carol"@example.org')
+    sign_in(page, site)
+    expect(page.locator(f"#hold-{hold['hold_id']}")).to_contain_text('"bob<carol"@example.org')
+
+
 def test_wrong_password_is_refused(site, page):
     page.goto(site.url + "/login")
     page.get_by_label("Account").fill("admin")

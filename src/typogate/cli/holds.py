@@ -24,7 +24,7 @@ from typogate.cli.startup import (
     stdout,
     with_ascii,
 )
-from typogate.domains import external_form
+from typogate.domains import written_form
 from typogate.errors import HoldError
 from typogate.vocabulary import HoldState
 
@@ -92,11 +92,11 @@ def _message_cell(row: HoldRecord) -> Text:
     a name that is not ASCII with its A-label form beneath (a look-alike shows for what it
     is: rita@аrmy.mil over rita@xn--rmy-5cd.mil)."""
     cell = Text("from ")
-    # "sue doe"@army.ml, as a person writes it
-    cell.append_text(with_ascii(external_form(row.sender), "     ") if row.sender else Text("<>"))
+    # "sue doe"@army.ml, as a person writes it, whichever adapter held the mail
+    cell.append_text(with_ascii(written_form(row.sender), "     ") if row.sender else Text("<>"))
     for recipient, reason, meant in zip(row.recipients, row.reasons, row.suggestions, strict=True):
         cell.append("\nto ")
-        cell.append_text(with_ascii(external_form(recipient), "   "))
+        cell.append_text(with_ascii(written_form(recipient), "   "))
         cell.append(f"\n   {reason}" + (f": did you mean {meant}?" if meant else ""), style="dim")
     return cell
 

@@ -31,6 +31,7 @@ from typogate.domains.names import (
     printable_form,
     read_destination,
     writable_form,
+    written_form,
 )
 
 __all__ = [
@@ -59,5 +60,6 @@ __all__ = [
     "read_destination",
     "skeleton",
     "writable_form",
+    "written_form",
     "within_edits",
 ]

@@ -268,6 +268,13 @@ def internal_form(address: str) -> str:
     return f"{unquoted}@{host}"
 
 
+def written_form(address: str) -> str:
+    """``address`` as its sender writes it, whether it came quoted (as the milter and a log
+    show it: ``"Sue Doe"@example.org``) or unquoted (as a policy service is handed it:
+    ``sue doe@example.org``): what to show a person, or hand to a program that reads it."""
+    return external_form(internal_form(address))
+
+
 # Bounds on what one address may make the reader do: Postfix answers a hostile address
 # with a few readings and hops, never thousands.
 MAX_READINGS = 8

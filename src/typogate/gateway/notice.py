@@ -31,11 +31,11 @@ from email.utils import formatdate, make_msgid
 
 from typogate.domains import (
     ascii_form,
-    external_form,
     internal_form,
     is_utf8,
     printable_form,
     writable_form,
+    written_form,
 )
 from typogate.gateway.envelope import Envelope
 from typogate.gateway.logfmt import logfmt
@@ -246,7 +246,7 @@ class NoticeSender:
         try:
             # smtplib reads the address again (email.utils.parseaddr): unquoted, as the
             # policy service is handed it, "bob<carol"@example.org would be carol@...
-            self._waiting.put_nowait((message, external_form(internal_form(recipient))))
+            self._waiting.put_nowait((message, written_form(recipient)))
         except queue.Full:
             self.failed += 1
             log.error("notice to %s dropped: %d wait for the relay", recipient, _MAX_WAITING)
@@ -404,9 +404,9 @@ _LINE_BREAKING = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def _shown(address: str) -> str:
-    """A recipient as Postfix hands it on, as the sender would write it, with what would not
-    show as itself (a control character) written as its escape: for a header and the text."""
-    return printable_form(external_form(address))
+    """An address as its sender writes it, with what would not show as itself (a control
+    character) written as its escape: for a header and the text."""
+    return printable_form(written_form(address))
 
 
 def _mailbox(address: str) -> Address:

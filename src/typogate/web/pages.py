@@ -13,7 +13,7 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 from starlette.exceptions import HTTPException
 
-from typogate.domains import ascii_form, printable_form
+from typogate.domains import ascii_form, printable_form, written_form
 from typogate.errors import HoldError
 from typogate.store.accounts import SignedIn
 from typogate.vocabulary import Action, HoldState
@@ -56,13 +56,16 @@ def shown_time(moment: datetime | None) -> Markup:
 
 
 def with_ascii(name: str | None) -> Markup:
-    """One way to show a domain or an address on every page: with its A-label form beneath
-    when it is not ASCII, so a look-alike shows for what it is (``аrmy.mil``, a Cyrillic
-    ``а``, over ``xn--rmy-5cd.mil``), where "аrmy.mil looks like a typo of army.mil" reads
-    the same letters twice; a character that would not show as itself (a direction
-    override, an invisible space) written as its escape."""
+    """One way to show a domain or an address on every page: an address as its sender
+    writes it (``"bob<carol"@example.org``, however the adapter was handed it), with its
+    A-label form beneath when it is not ASCII, so a look-alike shows for what it is
+    (``аrmy.mil``, a Cyrillic ``а``, over ``xn--rmy-5cd.mil``), where "аrmy.mil looks like
+    a typo of army.mil" reads the same letters twice; a character that would not show as
+    itself (a direction override, an invisible space) written as its escape."""
     if not name:
         return Markup("")
+    if "@" in name:
+        name = written_form(name)
     written = ascii_form(name)
     if written == name:
         return escape(printable_form(name))
