@@ -12,6 +12,8 @@ state, appear or go. Target: every page view and the API for one protected domai
 < 300 ms (median and 95th percentile of --requests sequential requests), as for the other
 dashboard pages (bench/dashboard.py). The whole API answer (every look-alike and every
 suggested rule) is an export: its time grows with what it holds, and is shown beside.
+Then the runs older than --keep-days (7) are forgotten once, as `typogate monitor` does
+after a run (there with 90 days), and the time it took is printed.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from typogate.store.records import SeenLookAlike  # noqa: E402
 TARGET_MS = 300.0
 STATES = ("mx", "a_only", "no_mail", "null_mx")
 LOOK_ALIKES = 10
+FIRST_NIGHT = datetime(2026, 1, 1, 2, tzinfo=UTC)
 
 
 EXPORT = "/api/monitor"
@@ -66,7 +69,7 @@ def fill(url: str, protected: int, runs: int, seed: int = 11) -> float:
         for n, name in enumerate(names)
         for rank in range(1, LOOK_ALIKES + 1)
     }
-    night = datetime(2026, 1, 1, 2, tzinfo=UTC)
+    night = FIRST_NIGHT
     for run in range(runs):
         changes = {domain: "new" for domain in facts} if run == 0 else {}
         if run:
@@ -98,6 +101,18 @@ def fill(url: str, protected: int, runs: int, seed: int = 11) -> float:
     return time.perf_counter() - started
 
 
+def forget(url: str, runs: int, keep_days: int) -> tuple[int, float]:
+    """What ``typogate monitor --keep-days`` does after a run, once, after the views were
+    timed: the rows forgotten of the runs older than ``keep_days``, and the seconds it took."""
+    store = Store(url, writer=False)
+    try:
+        started = time.perf_counter()
+        gone = store.look_alikes.forget(FIRST_NIGHT + timedelta(days=runs - keep_days))
+        return gone, time.perf_counter() - started
+    finally:
+        store.close()
+
+
 def measure(url: str, protected: int, requests: int) -> dict[str, dict[str, float]]:
     """Start `typogate web` on ``url`` and time each view, signed in (the first of the two
     warming requests reads the snapshots)."""
@@ -110,6 +125,9 @@ def main() -> None:
     parser.add_argument("--protected", type=int, default=1500)
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--requests", type=int, default=20)
+    parser.add_argument(
+        "--keep-days", type=int, default=7, help="then forget the runs older than this"
+    )
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -117,9 +135,13 @@ def main() -> None:
     with stores("monitor-page", postgres=not args.no_postgres) as urls:
         for name, url in urls.items():
             seconds = fill(url, args.protected, args.runs)
+            views_timed = measure(url, args.protected, args.requests)
+            forgotten, forget_seconds = forget(url, args.runs, args.keep_days)
             report["backends"][name] = {
                 "fill_seconds": seconds,
-                "views": measure(url, args.protected, args.requests),
+                "views": views_timed,
+                "forgotten_rows": forgotten,
+                "forget_seconds": forget_seconds,
             }
     if args.json:
         print(json.dumps(report, indent=2))
@@ -146,7 +168,11 @@ def main() -> None:
     console = Console(width=120)
     console.print(table)
     for name, result in report["backends"].items():
-        console.print(f"{name}: filled in {result['fill_seconds']:.0f} s through record()")
+        console.print(
+            f"{name}: filled in {result['fill_seconds']:.0f} s through record(); forgetting "
+            f"the runs older than {args.keep_days} days ({result['forgotten_rows']:,} rows) "
+            f"took {result['forget_seconds']:.2f} s"
+        )
     verdict = "[green]met[/]" if worst < TARGET_MS else "[red]missed[/]"
     console.print(f"slowest p95 but the export: {worst:.1f} ms — target {verdict}")
 
