@@ -50,8 +50,7 @@ def bounded_http(admission: Admission, request_seconds: float) -> type[H11Protoc
 
     class BoundedH11(H11Protocol):
         admitted: str | None = None  # the client's address, once let in
-        _first_request: asyncio.TimerHandle | None = None
-        _next_request: asyncio.TimerHandle | None = None
+        _awaiting: asyncio.TimerHandle | None = None  # closes it if no request starts
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             client = client_address(transport.get_extra_info("peername"))
@@ -61,34 +60,33 @@ def bounded_http(admission: Admission, request_seconds: float) -> type[H11Protoc
                 return
             self.admitted = client
             super().connection_made(transport)
-            self._first_request = asyncio.get_running_loop().call_later(
-                request_seconds, self._no_request
-            )
-
-        def _no_request(self) -> None:
-            if self.cycle is None and not self.transport.is_closing():
-                self.transport.close()
+            self._await_request(None)
 
         def on_response_complete(self) -> None:
+            answered = self.cycle  # before uvicorn starts a pipelined request's cycle
             super().on_response_complete()
             # Any data disarms uvicorn's keep-alive timer, and never arms it again: the rest
             # of a body answered 413 (body_limit) would keep an idle connection for good.
-            if self._next_request is not None:
-                self._next_request.cancel()
-            self._next_request = asyncio.get_running_loop().call_later(
-                request_seconds, self._no_next_request, self.cycle
+            self._await_request(answered)
+
+        def _await_request(self, answered: object) -> None:
+            """Close the connection unless a request after ``answered`` (None: the first)
+            starts within ``request_seconds``."""
+            if self._awaiting is not None:
+                self._awaiting.cancel()
+            self._awaiting = asyncio.get_running_loop().call_later(
+                request_seconds, self._no_request, answered
             )
 
-        def _no_next_request(self, answered: object) -> None:
+        def _no_request(self, answered: object) -> None:
             if self.cycle is answered and not self.transport.is_closing():
                 self.transport.close()
 
         def connection_lost(self, exc: Exception | None) -> None:
             if self.admitted is None:
                 return
-            for timer in (self._first_request, self._next_request):
-                if timer is not None:
-                    timer.cancel()
+            if self._awaiting is not None:
+                self._awaiting.cancel()
             admission.leave(self.admitted)
             super().connection_lost(exc)
 
