@@ -61,6 +61,8 @@ async def probe_accept_all(
     hosts = facts.mx if facts.state is MailState.MX else (domain,)
     addresses: list[str] = []
     for host in hosts[:_ADDRESSES]:
+        if len(addresses) >= _ADDRESSES:  # no host beyond them is asked about
+            break
         addresses += await _addresses(host, lookup)
     addresses = addresses[:_ADDRESSES]
     allowed = [address for address in addresses if private or is_public(address)]
