@@ -157,9 +157,9 @@ def test_runs_older_than_the_days_kept_are_forgotten_but_not_what_each_look_alik
     """Before: every run kept a row for every look-alike that exists, for good. An hourly
     watch over 1,500 protected domains (15,000 such rows a run, bench/monitor_page.py) adds
     360,000 rows a day, and the gateway's start and the dashboard read them all. Now a run
-    older than --keep-days (90 by default) is forgotten once a newer one is kept, except
-    each look-alike's newest observation: one that went stays known as gone, which the
-    gateway reads as a slip that can only bounce."""
+    older than --keep-days (90 by default) is forgotten, except each look-alike's last
+    observation among them: one that went stays known as gone, which the gateway reads as
+    a slip that can only bounce."""
     url = request.getfixturevalue("postgres").url if backend == "postgres" else None
     url = url or f"sqlite:///{tmp_path / 'store.db'}"
     with DnsServer(ZONES) as server:
@@ -184,7 +184,39 @@ def test_runs_older_than_the_days_kept_are_forgotten_but_not_what_each_look_alik
         latest = LookAlikeSnapshots(store.engine).latest_states()
     finally:
         store.close()
-    assert runs == [2, 3], runs  # run 2 holds what armymil.com became
-    newest = {ascii_form(domain): 3 for domain in PLANTED} | {"armymil.com": 2}
-    assert len(rows) == len(newest) and dict(rows) == newest, rows
+    assert runs == [2, 3], runs  # run 2 holds what armymil.com became, and the "from"s
+    last_old = {(ascii_form(domain), 2) for domain in PLANTED}
+    newest = {(ascii_form(domain), 3) for domain in PLANTED} - {("armymil.com", 3)}
+    assert len(rows) == len(last_old | newest) and set(rows) == last_old | newest, rows
     assert latest["armymil.com"] == "nxdomain" and latest["army.ml"] == "mx"
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_kept_change_keeps_what_it_changed_from(tmp_path, request, backend):
+    """Before: forgetting the runs older than --keep-days also forgot the observation that
+    the oldest kept run's changes came from. armymil.com, taking mail 100 days ago and
+    gone now, then had nothing before it, and the dashboard called it "first seen". Now
+    the last observation of each look-alike before the days kept stays."""
+    url = request.getfixturevalue("postgres").url if backend == "postgres" else None
+    url = url or f"sqlite:///{tmp_path / 'store.db'}"
+    with DnsServer(ZONES) as server:
+        monitor(tmp_path, server.nameserver, db=url)  # run 1: armymil.com takes mail
+        store = Store(url, writer=False)
+        try:
+            with store.engine.begin() as connection:
+                long_ago = datetime.now(UTC) - timedelta(days=100)
+                connection.execute(update(MonitorRunRow).values(started=long_ago))
+        finally:
+            store.close()
+        lapsed = dict(ZONES)
+        del lapsed["armymil.com"]
+        server.load(lapsed)
+        gone = monitor(tmp_path, server.nameserver, db=url)  # run 2 forgets run 1
+    assert {line["domain"]: line["change"] for line in gone}["armymil.com"] == "gone"
+    store = Store(url, writer=False)
+    try:
+        before = LookAlikeSnapshots(store.engine).earlier(["armymil.com", "army.ml"], 2)
+    finally:
+        store.close()
+    assert before["armymil.com"].state == "a_only" and before["armymil.com"].run == 1
+    assert before["army.ml"].state == "mx"

@@ -80,15 +80,18 @@ class LookAlikeSnapshots:
             return run.id
 
     def forget(self, before: datetime) -> int:
-        """Forget the runs that started before ``before``, except each look-alike's newest
-        observation (one that went stays known as gone) and the runs that hold one; how
-        many observations went. Without it every run is kept for good, and every start of
-        a gateway and the dashboard reads them all."""
+        """Forget the runs that started before ``before``, except each look-alike's last
+        observation among them and the runs that hold one; how many observations went.
+        That observation is what the first kept run's change of it came from, or its
+        newest (one that went stays known as gone). Without it every run is kept for
+        good, and every start of a gateway and the dashboard reads them all."""
+        old = select(MonitorRunRow.id).where(MonitorRunRow.started < before)
         newer = aliased(LookAlikeRow)
         superseded = exists().where(
-            newer.domain == LookAlikeRow.domain, newer.run_id > LookAlikeRow.run_id
+            newer.domain == LookAlikeRow.domain,
+            newer.run_id > LookAlikeRow.run_id,
+            newer.run_id.in_(old),
         )
-        old = select(MonitorRunRow.id).where(MonitorRunRow.started < before)
         held = exists().where(LookAlikeRow.run_id == MonitorRunRow.id)
         with self.engine.begin() as connection:
             gone = connection.execute(
