@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import ipaddress
 import json
 import shutil
 import subprocess
@@ -191,6 +192,48 @@ def test_the_probe_connects_to_no_address_off_the_public_internet():
     probes = {f.observation.look_alike.domain: f.observation.probe for f in run.findings}
     assert probes == dict.fromkeys(zones, Probe.NOT_PUBLIC), probes
     assert counting.greeted == []
+
+
+def test_the_probe_connects_to_none_of_the_organisations_own_networks():
+    """Before: nothing told the probe which public addresses were the organisation's own.
+    A look-alike registered defensively, or a squatter's, pointing its mail host at the
+    organisation's own relay was probed there, and that relay's answer was reported as the
+    look-alike's. Now addresses in an own network (--own-network) are never probed; a
+    look-alike whose other addresses are probed is judged by those."""
+    port = free_port()
+    own = (ipaddress.ip_network("127.0.0.2/32"),)
+    zones = {
+        "army.ml": "@ MX 10 mail.army.ml.\n@ MX 20 mx2.army.ml.\n"
+        "mail A 127.0.0.2\nmx2 A 127.0.0.1\n",
+        "armymil.com": "@ A 127.0.0.2\n@ AAAA ::ffff:127.0.0.2\n",
+    }
+    counting = _Counting()
+    with DnsServer(zones) as server:
+        lookup = Lookup((Nameserver.parse(server.nameserver),))
+        controller = Controller(counting, hostname="127.0.0.1", port=port)
+        controller.start()
+        try:
+            run = run_monitor(
+                ["army.mil"],
+                settings(server.nameserver, probe_smtp=True, probe_port=port,
+                         probe_private=True, own_networks=own),
+            )  # fmt: skip
+            # Outside a lab, a look-alike on an own and a private address is still "own".
+            mixed = asyncio.run(
+                probe_accept_all(
+                    "arny.mil",
+                    MailFacts(MailState.MX, ("mail.army.ml", "mx2.army.ml")),
+                    lookup,
+                    port=port,
+                    own=(ipaddress.ip_network("127.0.0.0/30"),),
+                )
+            )
+        finally:
+            controller.stop()
+    probes = {f.observation.look_alike.domain: f.observation.probe for f in run.findings}
+    assert probes == {"army.ml": Probe.ACCEPTS_ALL, "armymil.com": Probe.OWN_NETWORK}, probes
+    assert mixed is Probe.OWN_NETWORK
+    assert len(counting.greeted) == 1  # army.ml's second host, 127.0.0.1
 
 
 def test_a_look_alike_with_many_mail_hosts_costs_the_probe_five_addresses():

@@ -220,3 +220,29 @@ def test_a_kept_change_keeps_what_it_changed_from(tmp_path, request, backend):
         store.close()
     assert before["armymil.com"].state == "a_only" and before["armymil.com"].run == 1
     assert before["army.ml"].state == "mx"
+
+
+def test_own_networks_are_named_on_the_command_line(tmp_path):
+    """--own-network names the organisation's own ranges, which the probe never connects
+    to, also with --probe-private (the planted look-alikes point at documentation
+    addresses, a lab's); a range that is no network is bad usage."""
+    with DnsServer(ZONES) as server:
+        lines = monitor(
+            tmp_path, server.nameserver, "--probe-smtp", "--probe-private", "--probe-port",
+            str(free_port()), "--own-network", "192.0.2.0/24", "--own-network", "2001:db8::/32",
+        )  # fmt: skip
+        bad = subprocess.run(
+            [TYPOGATE, "monitor", "--own-network", "192.0.2.0/33", "--nameserver",
+             server.nameserver],
+            capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        )  # fmt: skip
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}", writer=False)
+    try:
+        seen = LookAlikeSnapshots(store.engine).latest()
+    finally:
+        store.close()
+    probes = {domain: seen[ascii_form(domain)].probe for domain in PLANTED}
+    taking = {"army.ml", "armymil.com", "аrmy.mil"}
+    assert len(lines) == len(PLANTED)
+    assert probes == {domain: "own_network" if domain in taking else None for domain in PLANTED}
+    assert bad.returncode == 2 and "bad --own-network" in bad.stderr, bad.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import ipaddress
 import json
 import sys
 from datetime import UTC, datetime, timedelta
@@ -127,6 +128,17 @@ def monitor(
             "(a lab). By default a look-alike pointing there is not probed: not_public.",
         ),
     ] = False,
+    own_network: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--own-network",
+            metavar="NETWORK",
+            help="Your organisation's own address range, e.g. 198.51.100.0/24. "
+            "Repeatable. --probe-smtp never connects there: a look-alike pointing only "
+            "there is own_network.",
+            show_default=False,
+        ),
+    ] = None,
     webhook: Annotated[
         str | None,
         typer.Option(
@@ -216,6 +228,10 @@ def monitor(
         lookup = Lookup(servers, concurrency=concurrency, timeout=timeout, tries=tries)
     except NameserverError as error:
         fail("bad --nameserver", str(error), USAGE)
+    try:
+        own = tuple(ipaddress.ip_network(text, strict=False) for text in own_network or ())
+    except ValueError as error:
+        fail("bad --own-network", f"{error} (an address or ADDRESS/PREFIX)", USAGE)
     relay = _relay(mail_relay) if mail_to else None
     if webhook is not None and not webhook.startswith(("http://", "https://")):
         fail("bad --webhook", f"{webhook!r} (an http:// or https:// URL)", USAGE)
@@ -241,6 +257,7 @@ def monitor(
             probe_smtp=probe_smtp,
             probe_port=probe_port,
             probe_private=probe_private,
+            own_networks=own,
         )
         started = datetime.now(UTC)
         run = _run(protected, settings, previous, dask or scheduler is not None, scheduler, workers)

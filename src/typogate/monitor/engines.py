@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typogate.domains import parse_domain
 from typogate.monitor.lookalikes import DEFAULT_BUDGET, DEFAULT_COVERAGE, LookAlike, look_alikes
 from typogate.monitor.mail_state import Lookup, MailFacts, MailState, mail_states
-from typogate.monitor.probe import Probe, probe_accept_all
+from typogate.monitor.probe import Network, Probe, probe_accept_all
 from typogate.monitor.snapshots import Observation
 
 # Protected domains per partition: a few thousand names to ask, seconds of work, so that a
@@ -38,6 +38,7 @@ class Settings:
     probe_smtp: bool = False
     probe_port: int = 25
     probe_private: bool = False  # probe mail hosts at loopback and private addresses too
+    own_networks: tuple[Network, ...] = ()  # the organisation's own: never probed
 
 
 def partitions(protected: Sequence[str], size: int = PART_DOMAINS) -> list[tuple[str, ...]]:
@@ -103,6 +104,7 @@ async def _observe(
                     settings.lookup,
                     port=settings.probe_port,
                     private=settings.probe_private,
+                    own=settings.own_networks,
                 )
 
         probes = list(await asyncio.gather(*(probe(*pair) for pair in kept)))

@@ -11,13 +11,17 @@ Only addresses on the public internet are probed. The look-alike's owner chooses
 mail host points: at this machine, the internal network, a cloud's metadata address. A
 probe there would speak SMTP to them from inside (to the organisation's own relay, which
 takes any recipient, that reads as ``accepts_all``). Such a look-alike is ``not_public``
-unless the operator allows private addresses (``--probe-private``, for a lab).
+unless the operator allows private addresses (``--probe-private``, for a lab). The same
+holds for the organisation's own public networks, which only its operator can name
+(``--own-network``): a look-alike pointing only there is ``own_network``, a defensive
+registration of its own or a squatter aiming the probe at it.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import secrets
+from collections.abc import Collection
 from enum import StrEnum
 
 import aiosmtplib
@@ -42,6 +46,12 @@ class Probe(StrEnum):
     UNREACHABLE = "unreachable"
     # Every address of its mail hosts is on no public network: not probed.
     NOT_PUBLIC = "not_public"
+    # Every address of its mail hosts is on no public network or in one of the
+    # organisation's own, at least one in its own: not probed.
+    OWN_NETWORK = "own_network"
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 async def probe_accept_all(
@@ -53,9 +63,11 @@ async def probe_accept_all(
     helo: str = "typogate.invalid",
     timeout: float = 10.0,
     private: bool = False,
+    own: Collection[Network] = (),
 ) -> Probe | None:
     """Probe ``domain`` (A-label form) if its state takes mail; None when it does not.
-    Addresses on no public network are left alone unless ``private``."""
+    Addresses on no public network are left alone unless ``private``, and addresses in
+    the ``own`` networks always."""
     if not facts.state.accepts_mail:
         return None
     hosts = facts.mx if facts.state is MailState.MX else (domain,)
@@ -65,22 +77,36 @@ async def probe_accept_all(
             break
         addresses += await _addresses(host, lookup)
     addresses = addresses[:_ADDRESSES]
-    allowed = [address for address in addresses if private or is_public(address)]
+    ours = [address for address in addresses if _within(address, own)]
+    allowed = [a for a in addresses if (private or is_public(a)) and a not in ours]
     recipient = f"typogate-probe-{secrets.token_hex(6)}@{domain}"
     for address in allowed:
         said = await _ask(address, port, helo, recipient, timeout)
         if said is not None:
             return said
-    return Probe.NOT_PUBLIC if addresses and not allowed else Probe.UNREACHABLE
+    if addresses and not allowed:
+        return Probe.OWN_NETWORK if ours else Probe.NOT_PUBLIC
+    return Probe.UNREACHABLE
 
 
 def is_public(address: str) -> bool:
     """Whether ``address`` is on the public internet: not loopback, private, link-local,
     shared, reserved or documentation space, also when written as IPv4 in IPv6."""
+    ip = _ip(address)
+    return ip.is_global and not ip.is_multicast
+
+
+def _within(address: str, networks: Collection[Network]) -> bool:
+    ip = _ip(address)
+    return any(ip in network for network in networks)
+
+
+def _ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """``address`` as an IP address; IPv4 written in IPv6 as the IPv4 address it is."""
     ip = ipaddress.ip_address(address)
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
+        return ip.ipv4_mapped
+    return ip
 
 
 async def _addresses(host: str, lookup: Lookup) -> list[str]:
