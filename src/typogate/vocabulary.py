@@ -154,3 +154,17 @@ class Change(StrEnum):
     CHANGED = "changed"
     SAME = "same"
     GONE = "gone"
+
+
+class Probe(StrEnum):
+    """What the monitor's SMTP probe found at a look-alike's mail server, asked about a
+    made-up recipient."""
+
+    ACCEPTS_ALL = "accepts_all"
+    REFUSES_UNKNOWN = "refuses_unknown"
+    UNREACHABLE = "unreachable"
+    # Every address of its mail hosts is on no public network: not probed.
+    NOT_PUBLIC = "not_public"
+    # Every address of its mail hosts is on no public network or in one of the
+    # organisation's own, at least one in its own: not probed.
+    OWN_NETWORK = "own_network"

@@ -10,10 +10,9 @@ Ranked by typogate's own error model (``lookalikes``), their mail state asked in
 from typogate.monitor.engines import Settings
 from typogate.monitor.lookalikes import LookAlike, look_alikes
 from typogate.monitor.mail_state import Lookup, MailFacts, MailState, Nameserver, mail_states
-from typogate.monitor.probe import Probe
 from typogate.monitor.run import MonitorInputError, MonitorRun, run_monitor
 from typogate.monitor.snapshots import Change, Finding, Observation
-from typogate.vocabulary import Engine
+from typogate.vocabulary import Engine, Probe
 
 __all__ = [
     "Change",

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from typogate.domains import parse_domain
 from typogate.monitor.lookalikes import DEFAULT_BUDGET, DEFAULT_COVERAGE, LookAlike, look_alikes
 from typogate.monitor.mail_state import Lookup, MailFacts, MailState, mail_states
-from typogate.monitor.probe import Network, Probe, probe_accept_all
+from typogate.monitor.probe import Network, probe_accept_all
 from typogate.monitor.snapshots import Observation
+from typogate.vocabulary import Probe
 
 # Protected domains per partition: a few thousand names to ask, seconds of work, so that a
 # progress bar moves and a cluster's workers share the load evenly.

@@ -22,7 +22,6 @@ from __future__ import annotations
 import ipaddress
 import secrets
 from collections.abc import Collection
-from enum import StrEnum
 
 import aiosmtplib
 import dns.asyncresolver
@@ -31,24 +30,12 @@ import dns.nameserver
 import dns.resolver
 
 from typogate.monitor.mail_state import Lookup, MailFacts, MailState
+from typogate.vocabulary import Probe
 
 # The addresses tried for one look-alike, first by preference: as many as Postfix's SMTP
 # client tries (smtp_mx_address_limit). Its owner may list hundreds of hosts that answer
 # slowly; each address may take the timeout at every reply.
 _ADDRESSES = 5
-
-
-class Probe(StrEnum):
-    """What a look-alike's mail server said about a made-up recipient."""
-
-    ACCEPTS_ALL = "accepts_all"
-    REFUSES_UNKNOWN = "refuses_unknown"
-    UNREACHABLE = "unreachable"
-    # Every address of its mail hosts is on no public network: not probed.
-    NOT_PUBLIC = "not_public"
-    # Every address of its mail hosts is on no public network or in one of the
-    # organisation's own, at least one in its own: not probed.
-    OWN_NETWORK = "own_network"
 
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network

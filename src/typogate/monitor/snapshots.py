@@ -16,8 +16,7 @@ from dataclasses import dataclass
 
 from typogate.monitor.lookalikes import LookAlike
 from typogate.monitor.mail_state import MailFacts, MailState
-from typogate.monitor.probe import Probe
-from typogate.vocabulary import Change
+from typogate.vocabulary import Change, Probe
 
 
 @dataclass(frozen=True, slots=True)
