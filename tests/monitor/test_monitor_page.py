@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from dns_server import DnsServer
 from lookalike_zone import ZONES
-from mta import TYPOGATE, Server
+from mta import TYPOGATE, Server, Sink
 from ports import free_port
 from web_client import ApiClient, first_admin_password, sign_in_page
 
@@ -262,6 +262,54 @@ def test_the_page_shows_the_changes_and_an_admin_blocks_a_look_alike(watched, br
     finally:
         admin.close()
         viewer.close()
+
+
+def test_the_page_shows_what_the_smtp_probe_found(tmp_path, browser):
+    """Before: `typogate monitor --probe-smtp` stored each probe's answer, and the page
+    showed none of them: a look-alike whose server takes any recipient, where every slip
+    is read by a stranger, looked like any other that takes mail. Now each shows what the
+    probe found, in words, and the API's suggested rules carry it."""
+    from playwright.sync_api import expect
+
+    (tmp_path / "protected.txt").write_text("army.mil\n")
+    db = f"sqlite:///{tmp_path / 'store.db'}"
+    smtp = Sink(free_port()).start()  # takes any recipient
+    zones = {
+        "army.ml": "@ MX 10 mail.army.ml.\nmail A 127.0.0.1\n",
+        "amry.mil": "@ MX 10 mx.amry.mil.\nmx A 127.0.0.3\n",  # the organisation's own
+    }
+    try:
+        with DnsServer(zones) as server:
+            done = subprocess.run(
+                [TYPOGATE, "monitor", "--protect", "protected.txt", "--nameserver",
+                 server.nameserver, "--db", db, "--probe-smtp", "--probe-private",
+                 "--probe-port", str(smtp.port), "--own-network", "127.0.0.3"],
+                capture_output=True, text=True, timeout=120, cwd=tmp_path,
+            )  # fmt: skip
+    finally:
+        smtp.stop()
+    assert done.returncode == 0, done.stderr
+    port = free_port()
+    config = tmp_path / "web.toml"
+    config.write_text(f'[web]\nlisten = "127.0.0.1:{port}"\n')
+    web = Server(["web", "--db", db, "--config", str(config)], port, tmp_path / "web.log")
+    web.start()
+    context = browser.new_context()
+    try:
+        url, password = f"http://127.0.0.1:{port}", first_admin_password(web.log)
+        page = context.new_page()
+        sign_in_page(page, url, password, "/monitor")
+        for row in ("#suggested-army\\.ml", "#look-alike-army\\.ml"):
+            expect(page.locator(row)).to_contain_text("takes any recipient")
+        for row in ("#suggested-amry\\.mil", "#look-alike-amry\\.mil"):
+            expect(page.locator(row)).to_contain_text("not probed: your network")
+        expect(page.locator("table.changes")).to_contain_text("takes any recipient")
+        answer = ApiClient(url, "admin", password).get("/api/monitor").json()
+        probes = {s["ascii"]: s["probe"] for s in answer["suggested_rules"]}
+        assert probes == {"army.ml": "accepts_all", "amry.mil": "own_network"}, probes
+    finally:
+        context.close()
+        web.stop()
 
 
 def test_a_large_watch_is_paged_and_capped(tmp_path):

@@ -27,7 +27,7 @@ from typogate.domains import InvalidAddress, parse_domain
 from typogate.policy.rules import RuleBook
 from typogate.store.accounts import SignedIn
 from typogate.store.records import SeenLookAlike, WatchedDomain
-from typogate.vocabulary import Action, Change, MailState
+from typogate.vocabulary import Action, Change, MailState, Probe
 from typogate.web.access import Admin, Context, Viewer
 from typogate.web.api import RuleModel, save_rule
 from typogate.web.context import WebContext
@@ -39,6 +39,14 @@ PAGE_DOMAINS = 25  # protected domains per page
 LIST_SHOWN = 100  # changes, suggestions, covered look-alikes on the page (the API has all)
 RUNS_SHOWN = 20
 SUGGESTED_ACTIONS = (Action.REJECT, Action.HOLD)
+# What the SMTP probe found, as the page says it beside a look-alike's state.
+PROBE_WORDS = {
+    Probe.ACCEPTS_ALL: "takes any recipient",
+    Probe.REFUSES_UNKNOWN: "refuses unknown recipients",
+    Probe.UNREACHABLE: "no server answered the probe",
+    Probe.NOT_PUBLIC: "not probed: not a public address",
+    Probe.OWN_NETWORK: "not probed: your network",
+}
 
 
 class Facts(BaseModel):
@@ -71,7 +79,7 @@ class MonitoredLookAlike(BaseModel):
     mx: list[str]
     spf: bool
     dmarc: bool
-    probe: str | None = Field(description="The SMTP probe's answer, when it was probed.")
+    probe: Probe | None = Field(description="The SMTP probe's answer, when it was probed.")
     change: Change = Field(description="Against its observation before the run that saw it.")
     run: int = Field(description="The run that saw it last.")
     before: Facts | None = Field(
@@ -91,6 +99,7 @@ class SuggestedRule(BaseModel):
     probability: float
     state: MailState
     mx: list[str]
+    probe: Probe | None = Field(description="The SMTP probe's answer, when it was probed.")
     rule: RuleModel = Field(
         description="POST it to /api/rules as it is (action reject, or hold if you prefer)."
     )
@@ -239,7 +248,7 @@ def monitored(
         mx=list(seen.mx),
         spf=seen.spf,
         dmarc=seen.dmarc,
-        probe=seen.probe,
+        probe=_probe(seen),
         change=Change(seen.change),
         run=seen.run,
         before=(
@@ -285,12 +294,17 @@ def suggestion(seen: SeenLookAlike, action: Action = Action.REJECT) -> Suggested
         probability=round(seen.probability, 6),  # as typogate monitor --json
         state=MailState(seen.state),
         mx=list(seen.mx),
+        probe=_probe(seen),
         rule=RuleModel(
             domain=seen.domain,
             action=action,
             message=f"{name} is a look-alike of {seen.intended}.",
         ),
     )
+
+
+def _probe(seen: SeenLookAlike) -> Probe | None:
+    return Probe(seen.probe) if seen.probe is not None else None
 
 
 def what_changed(look_alike: MonitoredLookAlike) -> str:
@@ -487,6 +501,7 @@ def _page(
         added=added,
         error=error,
         actions=SUGGESTED_ACTIONS,
+        probe_words=PROBE_WORDS,
     )
 
 
