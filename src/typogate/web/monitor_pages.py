@@ -136,7 +136,9 @@ class MonitorOverview(BaseModel):
     look_alikes: list[MonitoredLookAlike] = Field(
         description="The latest state of each look-alike that exists, by protected domain and rank."
     )
-    suggested_rules: list[SuggestedRule] = Field(description="The likeliest look-alike first.")
+    suggested_rules: list[SuggestedRule] = Field(
+        description="Those that take any recipient first, then the likeliest first."
+    )
 
 
 # --- what the page and the API read ---------------------------------------------------------
@@ -149,7 +151,8 @@ class Latest:
 
     ``look_alikes`` holds each protected domain's look-alikes by rank (those that went
     too); ``rules`` the rule that covers a look-alike (A-label), for those a rule covers;
-    ``suggested`` the look-alikes that take mail and no rule covers, the likeliest first;
+    ``suggested`` the look-alikes that take mail and no rule covers, those that take any
+    recipient first, then the likeliest;
     ``covered`` those that take mail and a rule covers.
     """
 
@@ -198,7 +201,10 @@ def _match(ctx: WebContext, watched: list[WatchedDomain], latest: list[SeenLookA
             rules[seen.domain] = rule
         if MailState(seen.state).accepts_mail:
             (covered if rule is not None else suggested).append(seen)
-    suggested.sort(key=lambda seen: (-seen.probability, seen.domain))
+    # A look-alike proven to take any recipient first: every slip towards it is read.
+    suggested.sort(
+        key=lambda seen: (seen.probe != Probe.ACCEPTS_ALL, -seen.probability, seen.domain)
+    )
     return Latest(watched, dict(look_alikes), rules, suggested, covered)
 
 
