@@ -8,7 +8,7 @@ import time
 
 import httpx
 import pytest
-from mta import policy_answer
+from mta import policy_answer, swaks
 
 pytestmark = pytest.mark.postfix
 
@@ -152,6 +152,27 @@ def test_events_stats_metrics_and_sign_out(site):
         admin.delete("/api/session", headers={"X-CSRF-Token": admin.csrf_token}).status_code == 204
     )
     assert admin.get("/api/events").status_code == 401  # the session ended on the server
+
+
+def test_the_api_writes_each_address_as_its_sender_writes_it(site):
+    """Before: /api/events and /api/holds gave the names the store keeps, unquoted as
+    Postfix hands them to the policy service: `bob<carol@example.org`, which names
+    carol@example.org to any program that reads it, and `john doe@army.ml`, which no mail
+    program takes. /api/check and the pages already wrote them quoted."""
+    sender, recipient = '"bob<carol"@example.org', '"john doe"@army.ml'
+    sent = swaks(site.postfix.smtpd_port, sender, [recipient], "body")
+    assert "250 2.0.0 Ok: queued" in sent.stdout, sent.stdout
+    admin = site.client()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:  # events are written in batches, once a second
+        events = admin.get("/api/events", params={"domain": "army.ml", "limit": 1000}).json()
+        mine = [e for e in events if "john doe" in e["recipient"]]
+        if mine:
+            break
+        time.sleep(0.2)
+    assert [(e["recipient"], e["sender"]) for e in mine] == [(recipient, sender)], mine
+    held = [h for h in admin.get("/api/holds").json() if "john doe" in h["recipients"][0]]
+    assert [(h["sender"], h["recipients"]) for h in held] == [(sender, [recipient])], held
 
 
 def test_a_stranger_cannot_grow_the_metrics_without_bound(site):

@@ -10,9 +10,16 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
-from typogate.domains import InvalidAddress, is_utf8
+from typogate.domains import InvalidAddress, is_utf8, written_form
 from typogate.errors import HoldError
 from typogate.gateway.quarantine import Outcome, UnknownHold
 from typogate.policy import Rule
@@ -27,6 +34,11 @@ class _Record(BaseModel):
     """A response read straight from a store record (a dataclass)."""
 
     model_config = ConfigDict(from_attributes=True)
+
+
+# An address as its sender writes it. The store keeps it as the policy service is handed
+# it, unquoted: `bob<carol@example.org` would name carol@example.org to a program reading it.
+WrittenAddress = Annotated[str, AfterValidator(written_form)]
 
 
 class _Input(BaseModel):
@@ -67,14 +79,14 @@ RowId = Annotated[int, Field(ge=1, le=2**63 - 1)]
 class Event(_Record):
     id: int
     time: datetime
-    recipient: str
+    recipient: WrittenAddress
     domain: str
     action: Action
     reason: str
     suggestion: str | None
     score: float
     rule: str
-    sender: str | None
+    sender: WrittenAddress | None
     adapter: str
     mode: Mode
     queue_id: str | None
@@ -84,8 +96,8 @@ class Hold(_Record):
     hold_id: str
     time: datetime
     source: HoldSource
-    sender: str | None
-    recipients: list[str]
+    sender: WrittenAddress | None
+    recipients: list[WrittenAddress]
     reasons: list[str]
     suggestions: list[str | None]
     queue_id: str | None
@@ -141,7 +153,7 @@ class Rules(BaseModel):
 
 
 class Correspondent(_Record):
-    sender: str
+    sender: WrittenAddress
     recipient_domain: str
     count: int
     first_seen: datetime
