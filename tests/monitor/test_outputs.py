@@ -17,8 +17,9 @@ import pytest
 from aiosmtpd.controller import Controller
 from dns_server import DnsServer
 from lookalike_zone import PLANTED, ZONES
-from mta import Sink
+from mta import TYPOGATE, Server, Sink
 from ports import free_port
+from web_client import ApiClient, first_admin_password
 
 from typogate.monitor import (
     Change,
@@ -306,6 +307,58 @@ def test_alerts_only_on_change(tmp_path):
     assert "army.ml (for army.mil): new, now mx" in mail.data.decode()
     with pytest.raises(AlertError):
         post_webhook(f"http://127.0.0.1:{free_port()}/", new)
+
+
+def test_a_server_that_starts_taking_any_recipient_is_a_change(tmp_path):
+    """Before: the change between runs read DNS only. A squatter who turned a catch-all on
+    at a look-alike that already took mail, the moment every slip towards it starts being
+    read, was "same": no alert, and the dashboard said nothing. Now a probe's answer that
+    went from refusing unknown recipients to taking any (or back) is a change, alerted with
+    the probe's answer; a server that does not answer is no news."""
+    port, _Hook.received = free_port(), []
+    web = HTTPServer(("127.0.0.1", 0), _Hook)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    (tmp_path / "protected.txt").write_text("army.mil\n")
+    db = f"sqlite:///{tmp_path / 'store.db'}"
+
+    def watch(nameserver: str, handler: object | None) -> dict[str, str]:
+        smtp = Controller(handler, hostname="127.0.0.1", port=port) if handler else None
+        if smtp is not None:
+            smtp.start()
+        try:
+            done = subprocess.run(
+                [TYPOGATE, "monitor", "--protect", "protected.txt", "--nameserver", nameserver,
+                 "--db", db, "--json", "--probe-smtp", "--probe-private", "--probe-port",
+                 str(port), "--webhook", f"http://127.0.0.1:{web.server_port}/"],
+                capture_output=True, text=True, timeout=120, cwd=tmp_path,
+            )  # fmt: skip
+        finally:
+            if smtp is not None:
+                smtp.stop()
+        assert done.returncode == 0, done.stderr
+        return {
+            line["domain"]: line["change"] for line in map(json.loads, done.stdout.splitlines())
+        }
+
+    try:
+        with DnsServer({"army.ml": "@ MX 10 mail.army.ml.\nmail A 127.0.0.1\n"}) as server:
+            assert watch(server.nameserver, _Refuser()) == {"army.ml": "new"}
+            assert watch(server.nameserver, _Taker()) == {"army.ml": "changed"}
+            assert watch(server.nameserver, None) == {"army.ml": "same"}  # unreachable
+    finally:
+        web.shutdown()
+    sent = [(c["domain"], c["change"], c["probe"]) for h in _Hook.received for c in h["changes"]]
+    assert sent == [("army.ml", "new", "refuses_unknown"), ("army.ml", "changed", "accepts_all")]
+    site = free_port()
+    config = tmp_path / "web.toml"
+    config.write_text(f'[web]\nlisten = "127.0.0.1:{site}"\n')
+    dashboard = Server(["web", "--db", db, "--config", str(config)], site, tmp_path / "web.log")
+    dashboard.start()
+    try:
+        admin = ApiClient(f"http://127.0.0.1:{site}", "admin", first_admin_password(dashboard.log))
+        assert "takes any recipient now" in admin.get("/monitor", params={"run": 2}).text
+    finally:
+        dashboard.stop()
 
 
 def test_dask_finds_the_same(planted):

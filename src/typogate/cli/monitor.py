@@ -40,6 +40,7 @@ from typogate.monitor import (
     MonitorInputError,
     MonitorRun,
     Nameserver,
+    Probe,
     Settings,
     run_monitor,
 )
@@ -245,10 +246,12 @@ def monitor(
     try:
         assert runtime.store is not None  # a store URL was given: the runtime opened it
         snapshots = runtime.store.look_alikes
+        latest = snapshots.latest()
         previous = {
             domain: MailFacts(MailState(seen.state), seen.mx, seen.spf, seen.dmarc)
-            for domain, seen in snapshots.latest().items()
+            for domain, seen in latest.items()
         }
+        probed = {domain: Probe(seen.probe) for domain, seen in latest.items() if seen.probe}
         settings = Settings(
             lookup,
             coverage=coverage,
@@ -260,7 +263,8 @@ def monitor(
             own_networks=own,
         )
         started = datetime.now(UTC)
-        run = _run(protected, settings, previous, dask or scheduler is not None, scheduler, workers)
+        dask = dask or scheduler is not None
+        run = _run(protected, settings, previous, probed, dask, scheduler, workers)
         snapshots.record(
             started,
             datetime.now(UTC),
@@ -304,6 +308,7 @@ def _run(
     protected: list[str],
     settings: Settings,
     previous: dict[str, MailFacts],
+    probed: dict[str, Probe],
     dask: bool,
     scheduler: str | None,
     workers: int | None,
@@ -324,6 +329,7 @@ def _run(
                 protected,
                 settings,
                 previous,
+                probed=probed,
                 engine=Engine.DASK if dask else Engine.LOCAL,
                 workers=workers,
                 scheduler=scheduler,

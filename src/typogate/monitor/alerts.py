@@ -1,9 +1,10 @@
 """Telling people what changed: a webhook and a mail, sent only when something did.
 
 The webhook gets one JSON document (``{"changes": [...]}``, each change an object of the
-JSON contract); the mail lists the same in plain text, sent through the relay the admin
-names (usually the local MTA). A run with no new, changed or gone look-alike sends
-nothing: a watch that writes every night only to say "nothing" is soon ignored.
+JSON contract and the SMTP probe's answer, ``probe``); the mail lists the same in plain
+text, sent through the relay the admin names (usually the local MTA). A run with no new,
+changed or gone look-alike sends nothing: a watch that writes every night only to say
+"nothing" is soon ignored.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from email.utils import formatdate, make_msgid
 import aiosmtplib
 
 from typogate.monitor.snapshots import Finding
+from typogate.vocabulary import Probe
 
 
 class AlertError(RuntimeError):
@@ -40,7 +42,7 @@ def post_webhook(url: str, changes: Sequence[Finding], timeout: float = 10.0) ->
     """POST the changes as JSON to ``url``; raises :class:`AlertError` unless it says 2xx."""
     if not url.startswith(("http://", "https://")):
         raise AlertError(f"{url!r}: a webhook is an http:// or https:// URL")
-    body = json.dumps({"changes": [finding.to_dict() for finding in changes]}).encode()
+    body = json.dumps({"changes": [_with_probe(finding) for finding in changes]}).encode()
     request = urllib.request.Request(
         url, data=body, method="POST", headers={"Content-Type": "application/json"}
     )
@@ -51,6 +53,11 @@ def post_webhook(url: str, changes: Sequence[Finding], timeout: float = 10.0) ->
         raise AlertError(f"webhook {url}: answered {error.code} {error.reason}") from None
     except (urllib.error.URLError, OSError) as error:
         raise AlertError(f"webhook {url}: {getattr(error, 'reason', error)}") from None
+
+
+def _with_probe(finding: Finding) -> dict[str, object]:
+    probe = finding.observation.probe
+    return finding.to_dict() | {"probe": probe.value if probe is not None else None}
 
 
 def compose(changes: Sequence[Finding], sender: str, recipient: str) -> EmailMessage:
@@ -66,9 +73,10 @@ def compose(changes: Sequence[Finding], sender: str, recipient: str) -> EmailMes
     for finding in changes:
         look_alike, facts = finding.observation.look_alike, finding.observation.facts
         mx = f" (mail to {', '.join(facts.mx)})" if facts.mx else ""
+        taking = ", takes any recipient" if finding.observation.probe is Probe.ACCEPTS_ALL else ""
         lines.append(
             f"- {look_alike.domain} (for {look_alike.intended}): {finding.change.value}, "
-            f"now {facts.state.value}{mx}"
+            f"now {facts.state.value}{mx}{taking}"
         )
     message.set_content("\n".join(lines) + "\n")
     return message

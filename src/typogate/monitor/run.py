@@ -19,7 +19,7 @@ from typogate.domains import InvalidAddress, parse_domain
 from typogate.monitor.engines import Settings, merge, partitions, run_part
 from typogate.monitor.mail_state import MailFacts, MailState
 from typogate.monitor.snapshots import Finding, compare, reported
-from typogate.vocabulary import Engine
+from typogate.vocabulary import Engine, Probe
 
 
 class MonitorInputError(ValueError):
@@ -42,6 +42,7 @@ def run_monitor(
     settings: Settings,
     previous: Mapping[str, MailFacts] | None = None,
     *,
+    probed: Mapping[str, Probe] | None = None,
     engine: Engine = Engine.LOCAL,
     workers: int | None = None,
     scheduler: str | None = None,
@@ -50,7 +51,8 @@ def run_monitor(
     """Find, rank and ask DNS about the look-alikes of ``protected`` (domains as written).
 
     ``previous`` maps A-label look-alikes to the facts of their last observation (the
-    store's latest snapshot); each finding says what changed since. ``progress`` is told
+    store's latest snapshot), and ``probed`` the SMTP probe's answer at it, for those
+    probed; each finding says what changed since. ``progress`` is told
     how many protected domains each finished partition held. Raises
     :class:`MonitorInputError` for a protected domain that is not a domain.
     """
@@ -78,7 +80,7 @@ def run_monitor(
     # One process unless asked for more: the DNS step is bound by the nameservers, not CPU.
     with batch.workers(engine, workers or 1, scheduler) as running:
         asked, observations = merge(running.map(run_part, parts, advance, settings=settings))
-    findings = reported(compare(observations, previous), settings.everything)
+    findings = reported(compare(observations, previous, probed), settings.everything)
     findings.sort(
         key=lambda f: (
             order.get(f.observation.look_alike.intended, 0),

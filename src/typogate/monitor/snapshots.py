@@ -3,7 +3,10 @@
 Only look-alikes that exist are kept from run to run: the thousands that do not would fill
 the store and say nothing. So a look-alike is ``new`` when it exists now and did not at its
 last observation (or was never seen), ``changed`` when its state, mail exchangers, SPF or
-DMARC differ, ``same`` when nothing does, and ``gone`` when it existed and is now NXDOMAIN.
+DMARC differ, or when the SMTP probe's answer went from refusing unknown recipients to
+taking any or back (both probed, both answered: a server that did not answer, or a run
+that did not probe, is no news), ``same`` when nothing does, and ``gone`` when it existed
+and is now NXDOMAIN.
 A look-alike that was not asked this run (the protected list changed) is not compared, and
 one that DNS did not answer for (``unresolved``) is no news: shown, never alerted on, and
 not kept, so that its last known state stays the latest.
@@ -55,14 +58,23 @@ class Finding:
         }
 
 
+# The probe's answers that say something of the server: a change between them is news.
+_ANSWERED = frozenset({Probe.ACCEPTS_ALL, Probe.REFUSES_UNKNOWN})
+
+
 def compare(
-    observations: Iterable[Observation], previous: Mapping[str, MailFacts]
+    observations: Iterable[Observation],
+    previous: Mapping[str, MailFacts],
+    probed: Mapping[str, Probe] | None = None,
 ) -> list[Finding]:
     """Each observation with its change against ``previous`` (A-label domain -> the facts
-    of its last observation, nxdomain included for the ones that went)."""
+    of its last observation, nxdomain included for the ones that went) and ``probed``
+    (the probe's answer at that observation, for those probed)."""
+    probed = probed or {}
     findings = []
     for observation in observations:
         before = previous.get(observation.look_alike.ascii)
+        was = probed.get(observation.look_alike.ascii)
         existed = before is not None and before.state is not MailState.NXDOMAIN
         if observation.facts.state is MailState.UNRESOLVED:
             # No answer is no news: nothing is known to have changed.
@@ -71,7 +83,9 @@ def compare(
             change = Change.GONE if existed else Change.SAME
         elif not existed:
             change = Change.NEW
-        elif before == observation.facts:
+        elif before == observation.facts and not (
+            {was, observation.probe} <= _ANSWERED and was is not observation.probe
+        ):
             change = Change.SAME
         else:
             change = Change.CHANGED

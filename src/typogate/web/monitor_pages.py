@@ -50,12 +50,13 @@ PROBE_WORDS = {
 
 
 class Facts(BaseModel):
-    """What DNS said about a look-alike's mail at one observation."""
+    """What DNS said about a look-alike's mail at one observation, and the SMTP probe."""
 
     state: MailState
     mx: list[str]
     spf: bool
     dmarc: bool
+    probe: Probe | None = None
 
 
 class CoveringRule(BaseModel):
@@ -263,6 +264,7 @@ def monitored(
                 mx=list(before.mx),
                 spf=before.spf,
                 dmarc=before.dmarc,
+                probe=_probe(before),
             )
             if before is not None
             else None
@@ -334,6 +336,9 @@ def what_changed(look_alike: MonitoredLookAlike) -> str:
     ):
         if was != now:
             said.append(f"{name} {'appeared' if now else 'removed'}")
+    if {before.probe, look_alike.probe} == {Probe.ACCEPTS_ALL, Probe.REFUSES_UNKNOWN}:
+        taking = look_alike.probe is Probe.ACCEPTS_ALL
+        said.append("takes any recipient now" if taking else "no longer takes any recipient")
     return "; ".join(said) or "unchanged"
 
 
