@@ -20,7 +20,7 @@ from email import message_from_bytes
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
-from ports import wait_for_port
+from ports import free_port, wait_for_port
 
 TYPOGATE = str(Path(sys.executable).with_name("typogate"))
 
@@ -345,6 +345,15 @@ class Server:
                 os.kill(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         self._log.close()
+
+
+def web_on(db: str, folder: Path) -> Server:
+    """``typogate web`` on the store ``db``, started on a free loopback port with the
+    default configuration otherwise (its log in ``folder``); stop it when done."""
+    port = free_port()
+    config = folder / "web.toml"
+    config.write_text(f'[web]\nlisten = "127.0.0.1:{port}"\n')
+    return Server(["web", "--db", db, "--config", str(config)], port, folder / "web.log").start()
 
 
 def swaks(

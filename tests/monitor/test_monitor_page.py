@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from dns_server import DnsServer
 from lookalike_zone import ZONES
-from mta import TYPOGATE, Server, Sink
+from mta import TYPOGATE, Server, Sink, web_on
 from ports import free_port
 from web_client import ApiClient, first_admin_password, sign_in_page
 
@@ -291,14 +291,10 @@ def test_the_page_shows_what_the_smtp_probe_found(tmp_path, browser):
     finally:
         smtp.stop()
     assert done.returncode == 0, done.stderr
-    port = free_port()
-    config = tmp_path / "web.toml"
-    config.write_text(f'[web]\nlisten = "127.0.0.1:{port}"\n')
-    web = Server(["web", "--db", db, "--config", str(config)], port, tmp_path / "web.log")
-    web.start()
+    web = web_on(db, tmp_path)
     context = browser.new_context()
     try:
-        url, password = f"http://127.0.0.1:{port}", first_admin_password(web.log)
+        url, password = f"http://127.0.0.1:{web.port}", first_admin_password(web.log)
         page = context.new_page()
         sign_in_page(page, url, password, "/monitor")
         for row in ("#suggested-amry\\.mil", "#look-alike-amry\\.mil"):
@@ -335,13 +331,9 @@ def test_a_large_watch_is_paged_and_capped(tmp_path):
         ],
     )  # fmt: skip
     store.close()
-    port = free_port()
-    config = tmp_path / "web.toml"
-    config.write_text(f'[web]\nlisten = "127.0.0.1:{port}"\n')
-    web = Server(["web", "--db", db, "--config", str(config)], port, tmp_path / "web.log")
-    web.start()
+    web = web_on(db, tmp_path)
     try:
-        admin = ApiClient(f"http://127.0.0.1:{port}", "admin", first_admin_password(web.log))
+        admin = ApiClient(f"http://127.0.0.1:{web.port}", "admin", first_admin_password(web.log))
         page = admin.get("/monitor").text
         assert page.count('<tr id="suggested-') == 100
         assert "The likeliest 100 of 150" in page

@@ -17,7 +17,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from dns_server import DnsServer
 from lookalike_zone import PLANTED, ZONES
-from mta import TYPOGATE, Server, Sink
+from mta import TYPOGATE, Sink, web_on
 from ports import free_port
 from web_client import ApiClient, first_admin_password
 
@@ -349,13 +349,10 @@ def test_a_server_that_starts_taking_any_recipient_is_a_change(tmp_path):
         web.shutdown()
     sent = [(c["domain"], c["change"], c["probe"]) for h in _Hook.received for c in h["changes"]]
     assert sent == [("army.ml", "new", "refuses_unknown"), ("army.ml", "changed", "accepts_all")]
-    site = free_port()
-    config = tmp_path / "web.toml"
-    config.write_text(f'[web]\nlisten = "127.0.0.1:{site}"\n')
-    dashboard = Server(["web", "--db", db, "--config", str(config)], site, tmp_path / "web.log")
-    dashboard.start()
+    dashboard = web_on(db, tmp_path)
     try:
-        admin = ApiClient(f"http://127.0.0.1:{site}", "admin", first_admin_password(dashboard.log))
+        url = f"http://127.0.0.1:{dashboard.port}"
+        admin = ApiClient(url, "admin", first_admin_password(dashboard.log))
         assert "takes any recipient now" in admin.get("/monitor", params={"run": 2}).text
     finally:
         dashboard.stop()

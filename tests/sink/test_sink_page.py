@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from mta import TYPOGATE, Server, Sink
+from mta import TYPOGATE, Sink, web_on
 from ports import free_port
 from sink_process import refused_from_odd_sender
 from web_client import ApiClient, first_admin_password
@@ -42,13 +42,9 @@ def web_on_sink_store(sink_in, tmp_path):
     refuse(sink.port, "ann@contractor.example", "jim@army.ml")
     refuse(sink.port, "bo@home.example", "sue@navy.ml")
     sink.stop()
-    web_port = free_port()
-    config = tmp_path / "web.toml"  # the web part reads no [sink] section
-    config.write_text(f'[web]\nlisten = "127.0.0.1:{web_port}"\n')
-    web = Server(["web", "--db", sink.db, "--config", str(config)], web_port, tmp_path / "web.log")
-    web.start()
+    web = web_on(sink.db, tmp_path)  # the web part reads no [sink] section
     try:
-        yield f"http://127.0.0.1:{web_port}", first_admin_password(web.log), sink, mailbox
+        yield f"http://127.0.0.1:{web.port}", first_admin_password(web.log), sink, mailbox
     finally:
         web.stop()
         mailbox.stop()
@@ -143,11 +139,8 @@ def test_a_strangers_sending_domain_is_shown_not_obeyed(sink_in, tmp_path):
     sink = sink_in()
     refused_from_odd_sender(sink.port)
     sink.stop()
-    web_port = free_port()
-    config = tmp_path / "web.toml"
-    config.write_text(f'[web]\nlisten = "127.0.0.1:{web_port}"\n')
-    web = Server(["web", "--db", sink.db, "--config", str(config)], web_port, tmp_path / "web.log")
-    web.start()
+    web = web_on(sink.db, tmp_path)
+    web_port = web.port
     try:
         password = first_admin_password(web.log)
         with sync_playwright() as playwright:
