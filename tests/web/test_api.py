@@ -238,3 +238,26 @@ def test_a_nul_or_a_row_id_past_64_bits_is_refused_in_words(site):
     assert "NUL" in answers["rule"].text
     stored = admin.get("/api/rules").json()["stored"]
     assert not [r for r in stored if r["domain"] == "zz-nul.com"]
+
+
+def test_a_nul_in_a_form_is_refused_in_words_on_every_store(site):
+    """Before, on SQLite: a NUL in a page's form (a release's reason, a rule's message)
+    was stored, where PostgreSQL refuses it (422 in the driver's words), so one page
+    behaved two ways, and a NUL went on into the hold's trail. Now the form is refused
+    422, naming the field, before anything is stored, on every store (as the API is)."""
+    admin = site.client()
+    hold = site.hold("formnul@navy.ml")
+    token = admin.csrf_token
+    released = admin.post(
+        f"/holds/{hold['hold_id']}/release", data={"csrf_token": token, "why": "a\x00b"}
+    )
+    rule = {"csrf_token": token, "kind": "domain", "target": "zz-formnul.com",
+            "action": "reject", "message": "a\x00b"}  # fmt: skip
+    added = admin.post("/rules", data=rule)
+    for answer in (released, added):
+        assert answer.status_code == 422, (answer.status_code, answer.text)
+        assert "NUL" in answer.text, answer.text
+    assert "why" in released.text and "message" in added.text
+    assert site.state(hold["hold_id"]) == "held"
+    stored = admin.get("/api/rules").json()["stored"]
+    assert not [r for r in stored if r["domain"] == "zz-formnul.com"]

@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from typogate.domains import InvalidAddress, is_utf8, written_form
+from typogate.domains import InvalidAddress, is_utf8, printable_form, written_form
 from typogate.errors import HoldError
 from typogate.gateway.quarantine import Outcome, UnknownHold
 from typogate.policy import Rule
@@ -69,6 +69,21 @@ def _unwritable(value: Any) -> str | None:
     else:
         return None
     return next((why for part in parts if (why := _unwritable(part)) is not None), None)
+
+
+_FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+async def writable_form(request: Request) -> None:
+    """Refuse a page's form that holds text no store keeps (a NUL), ``422`` naming the
+    field, before any handler stores it: PostgreSQL refuses it and SQLite would keep it,
+    and a page should do the same on both (as the API does for JSON)."""
+    if not request.headers.get("content-type", "").startswith(_FORMS):
+        return
+    for name, value in (await request.form()).multi_items():
+        why = _unwritable(name) or (_unwritable(value) if isinstance(value, str) else None)
+        if why is not None:
+            raise HTTPException(422, f"{printable_form(name)}: {why}")
 
 
 # A row id as the store numbers rows (64 bits): a larger one is no row, and no database

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
@@ -51,6 +51,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         docs_url=None,  # the interactive docs load scripts from a CDN; the spec is enough
         redoc_url=None,
         openapi_url=None,  # served below, behind sign-in like everything else
+        dependencies=[Depends(api.writable_form)],
     )
     app.state.typogate = ctx
     app.state.login_throttle = LoginThrottle()
