@@ -173,6 +173,8 @@ def test_the_api_writes_each_address_as_its_sender_writes_it(site):
     assert [(e["recipient"], e["sender"]) for e in mine] == [(recipient, sender)], mine
     held = [h for h in admin.get("/api/holds").json() if "john doe" in h["recipients"][0]]
     assert [(h["sender"], h["recipients"]) for h in held] == [(sender, [recipient])], held
+    top = admin.get("/api/stats", params={"days": 1}).json()["top_senders"]
+    assert sender in [s["sender"] for s in top] and "bob<carol@example.org" not in str(top)
 
 
 def test_a_stranger_cannot_grow_the_metrics_without_bound(site):

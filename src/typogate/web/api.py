@@ -191,7 +191,7 @@ class TopDomain(BaseModel):
 
 
 class TopSender(BaseModel):
-    sender: str
+    sender: WrittenAddress
     count: int
     domains: int
 
