@@ -193,6 +193,22 @@ def test_the_api_says_what_changed_what_takes_mail_and_which_rules_to_add(watche
     assert [r["domain"] for r in stored] == ["amry.ml"]
 
 
+def test_metrics_tell_when_the_monitor_last_ran(watched):
+    """Before: /metrics said nothing of the monitor. A watch whose cron job stopped (a
+    changed path, a full disk) went on showing its last run on the dashboard, and nothing
+    a Prometheus rule could read said how old it was. Now the newest run's end and its
+    changes are gauges (absent before any run: `absent()` catches that too)."""
+    url, password, _, _ = watched
+    admin = ApiClient(url, "admin", password)
+    newest = admin.get("/api/monitor").json()["runs"][0]
+    metrics = admin.get("/metrics").text
+    found = re.search(r"^typogate_monitor_last_run_timestamp_seconds (\S+)$", metrics, re.M)
+    assert found is not None, metrics
+    finished = datetime.fromisoformat(newest["finished"].replace("Z", "+00:00"))
+    assert abs(float(found.group(1)) - finished.timestamp()) < 0.001
+    assert re.search(r"^typogate_monitor_last_run_changes 5\.0$", metrics, re.M), metrics
+
+
 def test_the_page_shows_the_changes_and_an_admin_blocks_a_look_alike(watched, browser):
     from playwright.sync_api import expect
 

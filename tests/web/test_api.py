@@ -140,6 +140,7 @@ def test_events_stats_metrics_and_sign_out(site):
     metrics = admin.get("/metrics").text
     assert re.search(r'typogate_verdicts_total\{action="hold"\} [1-9]', metrics)
     assert "typogate_store_up 1.0" in metrics
+    assert "typogate_monitor_last_run" not in metrics  # the monitor never ran on this store
     check = admin.get("/api/check", params={"recipient": "x@navy.ml"}).json()
     assert check["suggestion"] == "navy.mil"
     quoted = admin.get("/api/check", params={"recipient": '"x y"@navy.ml'}).json()

@@ -1,4 +1,5 @@
-"""Prometheus metrics at ``/metrics``: verdicts, holds, the store's writer, HTTP requests.
+"""Prometheus metrics at ``/metrics``: verdicts, holds, the monitor's newest run, the
+store's writer, HTTP requests.
 
 Counts come from the store (so ``typogate web`` on its own reports what the gateway
 recorded), the writer's queue from this process's :class:`Store`.
@@ -32,17 +33,36 @@ class StoreCollector(Collector):
             "typogate_verdicts", "Verdicts recorded in the store", labels=["action"]
         )
         holds = GaugeMetricFamily("typogate_holds", "Held messages by state", labels=["state"])
+        monitor: list[Metric] = []
         try:
             for action, count in self.ctx.history.verdicts_by_action().items():
                 verdicts.add_metric([action.value], float(count))
             for state, count in self.ctx.store.holds.count_by_state().items():
                 holds.add_metric([state.value], count)
+            # Only once a run is kept: a watch whose cron job stopped shows as an old time,
+            # one that never ran as no series (Prometheus's absent()).
+            for run in store.look_alikes.runs(limit=1):
+                monitor.append(
+                    GaugeMetricFamily(
+                        "typogate_monitor_last_run_timestamp_seconds",
+                        "When the monitor's newest run kept in the store finished",
+                        value=run.finished.timestamp(),
+                    )
+                )
+                monitor.append(
+                    GaugeMetricFamily(
+                        "typogate_monitor_last_run_changes",
+                        "Look-alikes the monitor's newest run found new, changed or gone",
+                        value=run.changes,
+                    )
+                )
             up.add_metric([], 1)
         except SQLAlchemyError:
             up.add_metric([], 0)
         yield up
         yield verdicts
         yield holds
+        yield from monitor
         yield GaugeMetricFamily(
             "typogate_store_queued_events",
             "Events waiting for the store's writer in this process",
