@@ -168,3 +168,20 @@ class Probe(StrEnum):
     # Every address of its mail hosts is on no public network or in one of the
     # organisation's own, at least one in its own: not probed.
     OWN_NETWORK = "own_network"
+
+    @property
+    def in_words(self) -> str:
+        """What the answer means, as the dashboard and the alert mail say it."""
+        return {
+            Probe.ACCEPTS_ALL: "takes any recipient",
+            Probe.REFUSES_UNKNOWN: "refuses unknown recipients",
+            Probe.UNREACHABLE: "no server answered the probe",
+            Probe.NOT_PUBLIC: "not probed: not a public address",
+            Probe.OWN_NETWORK: "not probed: your network",
+        }[self]
+
+    @property
+    def answered(self) -> bool:
+        """True when a server said whether it takes a recipient nobody has: a change
+        between two such answers is news, a server that did not answer is not."""
+        return self in (Probe.ACCEPTS_ALL, Probe.REFUSES_UNKNOWN)

@@ -11,6 +11,8 @@ import json
 import shutil
 import subprocess
 import threading
+from email import message_from_bytes
+from email.policy import default
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
@@ -314,8 +316,10 @@ def test_a_server_that_starts_taking_any_recipient_is_a_change(tmp_path):
     at a look-alike that already took mail, the moment every slip towards it starts being
     read, was "same": no alert, and the dashboard said nothing. Now a probe's answer that
     went from refusing unknown recipients to taking any (or back) is a change, alerted with
-    the probe's answer; a server that does not answer is no news."""
+    the probe's answer; a server that does not answer is no news, and the next answer is
+    compared with the last one it gave."""
     port, _Hook.received = free_port(), []
+    mailbox = Sink(free_port()).start()
     web = HTTPServer(("127.0.0.1", 0), _Hook)
     threading.Thread(target=web.serve_forever, daemon=True).start()
     (tmp_path / "protected.txt").write_text("army.mil\n")
@@ -329,7 +333,8 @@ def test_a_server_that_starts_taking_any_recipient_is_a_change(tmp_path):
             done = subprocess.run(
                 [TYPOGATE, "monitor", "--protect", "protected.txt", "--nameserver", nameserver,
                  "--db", db, "--json", "--probe-smtp", "--probe-private", "--probe-port",
-                 str(port), "--webhook", f"http://127.0.0.1:{web.server_port}/"],
+                 str(port), "--webhook", f"http://127.0.0.1:{web.server_port}/",
+                 "--mail-to", "soc@example.org", "--mail-relay", f"127.0.0.1:{mailbox.port}"],
                 capture_output=True, text=True, timeout=120, cwd=tmp_path,
             )  # fmt: skip
         finally:
@@ -345,15 +350,22 @@ def test_a_server_that_starts_taking_any_recipient_is_a_change(tmp_path):
             assert watch(server.nameserver, _Refuser()) == {"army.ml": "new"}
             assert watch(server.nameserver, _Taker()) == {"army.ml": "changed"}
             assert watch(server.nameserver, None) == {"army.ml": "same"}  # unreachable
+            assert watch(server.nameserver, _Refuser()) == {"army.ml": "changed"}
     finally:
         web.shutdown()
+        mailbox.stop()
     sent = [(c["domain"], c["change"], c["probe"]) for h in _Hook.received for c in h["changes"]]
-    assert sent == [("army.ml", "new", "refuses_unknown"), ("army.ml", "changed", "accepts_all")]
+    assert sent == [("army.ml", "new", "refuses_unknown"), ("army.ml", "changed", "accepts_all"),
+                    ("army.ml", "changed", "refuses_unknown")]  # fmt: skip
+    mails = [message_from_bytes(m.data, policy=default).get_content() for m in mailbox.messages]
+    assert len(mails) == 3 and "changed, now mx (mail to mail.army.ml), takes any" in mails[1]
+    assert "changed, now mx (mail to mail.army.ml), refuses unknown recipients" in mails[2]
     dashboard = web_on(db, tmp_path)
     try:
         url = f"http://127.0.0.1:{dashboard.port}"
         admin = ApiClient(url, "admin", first_admin_password(dashboard.log))
         assert "takes any recipient now" in admin.get("/monitor", params={"run": 2}).text
+        assert "refuses unknown recipients now" in admin.get("/monitor", params={"run": 4}).text
     finally:
         dashboard.stop()
 

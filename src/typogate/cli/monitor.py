@@ -251,7 +251,8 @@ def monitor(
             domain: MailFacts(MailState(seen.state), seen.mx, seen.spf, seen.dmarc)
             for domain, seen in latest.items()
         }
-        probed = {domain: Probe(seen.probe) for domain, seen in latest.items() if seen.probe}
+        answers = [probe.value for probe in Probe if probe.answered]
+        probed = {domain: Probe(said) for domain, said in snapshots.last_probes(answers).items()}
         settings = Settings(
             lookup,
             coverage=coverage,

@@ -21,7 +21,6 @@ from email.utils import formatdate, make_msgid
 import aiosmtplib
 
 from typogate.monitor.snapshots import Finding
-from typogate.vocabulary import Probe
 
 
 class AlertError(RuntimeError):
@@ -73,10 +72,11 @@ def compose(changes: Sequence[Finding], sender: str, recipient: str) -> EmailMes
     for finding in changes:
         look_alike, facts = finding.observation.look_alike, finding.observation.facts
         mx = f" (mail to {', '.join(facts.mx)})" if facts.mx else ""
-        taking = ", takes any recipient" if finding.observation.probe is Probe.ACCEPTS_ALL else ""
+        probe = finding.observation.probe
+        said = f", {probe.in_words}" if probe is not None and probe.answered else ""
         lines.append(
             f"- {look_alike.domain} (for {look_alike.intended}): {finding.change.value}, "
-            f"now {facts.state.value}{mx}{taking}"
+            f"now {facts.state.value}{mx}{said}"
         )
     message.set_content("\n".join(lines) + "\n")
     return message

@@ -51,8 +51,8 @@ def run_monitor(
     """Find, rank and ask DNS about the look-alikes of ``protected`` (domains as written).
 
     ``previous`` maps A-label look-alikes to the facts of their last observation (the
-    store's latest snapshot), and ``probed`` the SMTP probe's answer at it, for those
-    probed; each finding says what changed since. ``progress`` is told
+    store's latest snapshot), and ``probed`` the SMTP probe's last answer from each
+    one's server; each finding says what changed since. ``progress`` is told
     how many protected domains each finished partition held. Raises
     :class:`MonitorInputError` for a protected domain that is not a domain.
     """

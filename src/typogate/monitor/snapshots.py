@@ -4,9 +4,9 @@ Only look-alikes that exist are kept from run to run: the thousands that do not 
 the store and say nothing. So a look-alike is ``new`` when it exists now and did not at its
 last observation (or was never seen), ``changed`` when its state, mail exchangers, SPF or
 DMARC differ, or when the SMTP probe's answer went from refusing unknown recipients to
-taking any or back (both probed, both answered: a server that did not answer, or a run
-that did not probe, is no news), ``same`` when nothing does, and ``gone`` when it existed
-and is now NXDOMAIN.
+taking any or back since the last time its server answered (a server that did not
+answer, or a run that did not probe, is no news), ``same`` when nothing does, and
+``gone`` when it existed and is now NXDOMAIN.
 A look-alike that was not asked this run (the protected list changed) is not compared, and
 one that DNS did not answer for (``unresolved``) is no news: shown, never alerted on, and
 not kept, so that its last known state stays the latest.
@@ -58,10 +58,6 @@ class Finding:
         }
 
 
-# The probe's answers that say something of the server: a change between them is news.
-_ANSWERED = frozenset({Probe.ACCEPTS_ALL, Probe.REFUSES_UNKNOWN})
-
-
 def compare(
     observations: Iterable[Observation],
     previous: Mapping[str, MailFacts],
@@ -69,7 +65,7 @@ def compare(
 ) -> list[Finding]:
     """Each observation with its change against ``previous`` (A-label domain -> the facts
     of its last observation, nxdomain included for the ones that went) and ``probed``
-    (the probe's answer at that observation, for those probed)."""
+    (the last answer the probe had from its server, for those it had one from)."""
     probed = probed or {}
     findings = []
     for observation in observations:
@@ -84,7 +80,10 @@ def compare(
         elif not existed:
             change = Change.NEW
         elif before == observation.facts and not (
-            {was, observation.probe} <= _ANSWERED and was is not observation.probe
+            was is not None
+            and observation.probe is not None
+            and observation.probe.answered
+            and was is not observation.probe
         ):
             change = Change.SAME
         else:

@@ -163,6 +163,24 @@ class LookAlikeSnapshots:
         gateway loads. A domain not in it was never seen to exist."""
         return {domain: seen.state for domain, seen in self.latest().items()}
 
+    def last_probes(self, answers: Collection[str]) -> dict[str, str]:
+        """The newest of ``answers`` the SMTP probe had from each look-alike's server
+        (A-label domain -> answer), for those it had one from: a run whose probe found
+        no server, or that did not probe, says nothing of what the server does."""
+        newest = (
+            select(LookAlikeRow.domain, func.max(LookAlikeRow.run_id).label("run_id"))
+            .where(LookAlikeRow.probe.in_(list(answers)))
+            .group_by(LookAlikeRow.domain)
+            .subquery()
+        )
+        query = select(LookAlikeRow.domain, LookAlikeRow.probe).join(
+            newest,
+            (LookAlikeRow.domain == newest.c.domain) & (LookAlikeRow.run_id == newest.c.run_id),
+        )
+        with Session(self.engine) as session:
+            rows = session.execute(query)
+            return {domain: probe for domain, probe in rows if probe is not None}
+
     def runs(self, limit: int = 20) -> list[MonitorRunRecord]:
         """The newest runs first."""
         query = select(MonitorRunRow).order_by(MonitorRunRow.id.desc()).limit(limit)

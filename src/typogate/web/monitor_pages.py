@@ -39,14 +39,6 @@ PAGE_DOMAINS = 25  # protected domains per page
 LIST_SHOWN = 100  # changes, suggestions, covered look-alikes on the page (the API has all)
 RUNS_SHOWN = 20
 SUGGESTED_ACTIONS = (Action.REJECT, Action.HOLD)
-# What the SMTP probe found, as the page says it beside a look-alike's state.
-PROBE_WORDS = {
-    Probe.ACCEPTS_ALL: "takes any recipient",
-    Probe.REFUSES_UNKNOWN: "refuses unknown recipients",
-    Probe.UNREACHABLE: "no server answered the probe",
-    Probe.NOT_PUBLIC: "not probed: not a public address",
-    Probe.OWN_NETWORK: "not probed: your network",
-}
 
 
 class Facts(BaseModel):
@@ -336,9 +328,12 @@ def what_changed(look_alike: MonitoredLookAlike) -> str:
     ):
         if was != now:
             said.append(f"{name} {'appeared' if now else 'removed'}")
-    if {before.probe, look_alike.probe} == {Probe.ACCEPTS_ALL, Probe.REFUSES_UNKNOWN}:
-        taking = look_alike.probe is Probe.ACCEPTS_ALL
-        said.append("takes any recipient now" if taking else "no longer takes any recipient")
+    # The run compared the probe's answer with the last one the server gave, which may be
+    # older than the observation before: when nothing else changed, that answer is it.
+    probe, earlier = look_alike.probe, before.probe
+    news = probe is not None and probe.answered and probe is not earlier
+    if probe is not None and news and ((earlier is not None and earlier.answered) or not said):
+        said.append(f"{probe.in_words} now")
     return "; ".join(said) or "unchanged"
 
 
@@ -512,7 +507,6 @@ def _page(
         added=added,
         error=error,
         actions=SUGGESTED_ACTIONS,
-        probe_words=PROBE_WORDS,
     )
 
 
