@@ -57,8 +57,11 @@ class LookAlikeSnapshots:
             session.add(run)
             session.flush()
             if rows:
+                # A None written as NULL: the ORM's bulk insert leaves a None column out,
+                # and rows with and without a probe answer then split into many INSERTs
+                # (a probed run took several times as long to keep; bench/monitor_page.py).
                 session.execute(
-                    insert(LookAlikeRow),
+                    insert(LookAlikeRow).execution_options(render_nulls=True),
                     [
                         {
                             "run_id": run.id,
