@@ -14,7 +14,19 @@ from collections.abc import Collection, Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Row, Select, case, delete, exists, func, insert, select, union_all
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    Row,
+    Select,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session, aliased
 
 from typogate.store.models import LookAlikeRow, MonitorRunRow
@@ -170,19 +182,10 @@ class LookAlikeSnapshots:
         """The newest of ``answers`` the SMTP probe had from each look-alike's server
         (A-label domain -> answer), for those it had one from: a run whose probe found
         no server, or that did not probe, says nothing of what the server does."""
-        newest = (
-            select(LookAlikeRow.domain, func.max(LookAlikeRow.run_id).label("run_id"))
-            .where(LookAlikeRow.probe.in_(list(answers)))
-            .group_by(LookAlikeRow.domain)
-            .subquery()
-        )
-        query = select(LookAlikeRow.domain, LookAlikeRow.probe).join(
-            newest,
-            (LookAlikeRow.domain == newest.c.domain) & (LookAlikeRow.run_id == newest.c.run_id),
-        )
+        query = self._newest(LookAlikeRow.probe.in_(list(answers))).order_by(None)
         with Session(self.engine) as session:
             rows = session.execute(query)
-            return {domain: probe for domain, probe in rows if probe is not None}
+            return {row.domain: row.probe for row in rows if row.probe is not None}
 
     def runs(self, limit: int = 20) -> list[MonitorRunRecord]:
         """The newest runs first."""
@@ -226,10 +229,12 @@ class LookAlikeSnapshots:
             return [_seen(row) for row in session.execute(query)]
 
     @staticmethod
-    def _newest() -> Select[Any]:
-        """The newest row of every look-alike, by intended domain and rank."""
+    def _newest(*conditions: ColumnElement[bool]) -> Select[Any]:
+        """The newest row of every look-alike (among the rows that meet ``conditions``),
+        by intended domain and rank."""
         newest = (
             select(LookAlikeRow.domain, func.max(LookAlikeRow.run_id).label("run_id"))
+            .where(*conditions)
             .group_by(LookAlikeRow.domain)
             .subquery()
         )
