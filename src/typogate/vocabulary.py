@@ -172,16 +172,20 @@ class Probe(StrEnum):
     @property
     def in_words(self) -> str:
         """What the answer means, as the dashboard and the alert mail say it."""
-        return {
-            Probe.ACCEPTS_ALL: "takes any recipient",
-            Probe.REFUSES_UNKNOWN: "refuses unknown recipients",
-            Probe.UNREACHABLE: "no server answered the probe",
-            Probe.NOT_PUBLIC: "not probed: not a public address",
-            Probe.OWN_NETWORK: "not probed: your network",
-        }[self]
+        return _PROBE_WORDS[self]
 
     @property
     def answered(self) -> bool:
         """True when a server said whether it takes a recipient nobody has: a change
         between two such answers is news, a server that did not answer is not."""
         return self in (Probe.ACCEPTS_ALL, Probe.REFUSES_UNKNOWN)
+
+
+# Read for every look-alike a monitor page shows: built once, not at each reading.
+_PROBE_WORDS = {
+    Probe.ACCEPTS_ALL: "takes any recipient",
+    Probe.REFUSES_UNKNOWN: "refuses unknown recipients",
+    Probe.UNREACHABLE: "no server answered the probe",
+    Probe.NOT_PUBLIC: "not probed: not a public address",
+    Probe.OWN_NETWORK: "not probed: your network",
+}
