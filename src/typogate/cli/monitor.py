@@ -246,10 +246,9 @@ def monitor(
     try:
         assert runtime.store is not None  # a store URL was given: the runtime opened it
         snapshots = runtime.store.look_alikes
-        latest = snapshots.latest()
         previous = {
             domain: MailFacts(MailState(seen.state), seen.mx, seen.spf, seen.dmarc)
-            for domain, seen in latest.items()
+            for domain, seen in snapshots.latest().items()
         }
         answers = [probe.value for probe in Probe if probe.answered]
         probed = {domain: Probe(said) for domain, said in snapshots.last_probes(answers).items()}
