@@ -276,16 +276,18 @@ class Runtime:
         return self._watcher
 
     def close(self) -> None:
-        """Send the notices still waiting, write what is queued, stop."""
+        """Write what is queued, send the notices still waiting (for a few seconds), stop."""
         if self._watcher is not None:
             self._watcher.stop()
-        if "notices" in self.__dict__ and self.notices is not None:
-            self.notices.close()
+        # The store first: its writer takes what is queued only for a while after a stop
+        # signal to the process group, and a notice is a courtesy a stop may cut short.
         if self.store is not None:
             self.store.close()
         elif self.journal is not None:
             journal: FileJournal = self.journal  # type: ignore[assignment]
             journal.close()
+        if "notices" in self.__dict__ and self.notices is not None:
+            self.notices.close()
 
     def mail_states(self) -> dict[str, MailState]:
         """What the monitor last found in the DNS for each look-alike (A-label -> state)."""

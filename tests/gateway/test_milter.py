@@ -194,7 +194,8 @@ def test_a_relay_that_never_answers_does_not_hold_up_the_milter(tmp_path):
     """Notices are sent from a thread of their own: a notice relay that accepts the
     connection and never speaks must not keep libmilter's thread past Postfix's milter
     timeout. Fail-closed (tempfail), Postfix would defer the message at every try, and the
-    right recipient would never get it."""
+    right recipient would never get it. Nor may it hold up a stop: before, SIGTERM waited a
+    minute for the notices (systemd kills at 30 s), the store's last writes behind them."""
     import socket
 
     sink = Sink(free_port()).start()
@@ -231,6 +232,12 @@ def test_a_relay_that_never_answers_does_not_hold_up_the_milter(tmp_path):
                 )
                 delivered = sink.wait_for(lambda m, s=subject: s.encode() in m.data, timeout=60)
                 assert delivered.recipients == ["jane@army.mil"]
+            assert milter.process is not None
+            milter.process.terminate()
+            assert milter.process.wait(timeout=15) == 0, milter.log  # on its own, not killed
+            not_sent = [line for line in milter.log.splitlines() if "outcome=not-sent" in line]
+            assert len(not_sent) == 3, milter.log
+            assert all("typogate stopped before the relay took it" in n for n in not_sent)
         finally:
             postfix.remove()
             milter.stop()

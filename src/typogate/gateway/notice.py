@@ -18,10 +18,12 @@ import logging
 import queue
 import re
 import smtplib
+import socket
 import textwrap
 import threading
-from collections.abc import Callable, Sequence
-from contextlib import suppress
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from email.errors import HeaderParseError
 from email.header import decode_header, make_header
@@ -47,6 +49,10 @@ log = logging.getLogger(__name__)
 _MAX_WAITING = 10_000  # notices waiting for the relay; past this, new ones are dropped
 _SEND_TIMEOUT = 30.0
 _GREETING_TIMEOUT = 10.0
+# At a stop the notices waiting get this long: a relay that never answers must not hold up
+# a restart (fail-open mail is unchecked meanwhile) nor the store's last writes behind it.
+_STOP_SECONDS = 5.0
+_STOPPED = "typogate stopped before the relay took it"
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +81,8 @@ class NoticeSender:
         self.sent = 0
         self.failed = 0
         self._waiting: queue.Queue[tuple[EmailMessage, str] | None] = queue.Queue(_MAX_WAITING)
+        self._stop_at: float | None = None  # monotonic time after which nothing is sent
+        self._session: smtplib.SMTP | None = None  # the relay's connection, while one is open
         self._thread = threading.Thread(target=self._send_waiting, name="notices", daemon=True)
         self._thread.start()
 
@@ -221,10 +229,26 @@ class NoticeSender:
             message["References"] = reference
         return message
 
-    def close(self, timeout: float = _SEND_TIMEOUT) -> None:
-        """Send what is waiting (within ``timeout`` seconds each), then stop the thread."""
-        self._waiting.put(None)
-        self._thread.join(timeout=timeout * 2)
+    def close(self, timeout: float = _STOP_SECONDS) -> None:
+        """Send what is waiting for at most ``timeout`` seconds, then stop. A notice the
+        relay has not taken by then is logged as not sent, as any notice that fails."""
+        self._stop_at = time.monotonic() + timeout
+        with suppress(queue.Full):  # a full queue: the thread sees the stop time instead
+            self._waiting.put_nowait(None)
+        self._thread.join(timeout)
+        if self._thread.is_alive():  # still waiting for the relay: end that wait
+            session = self._session
+            if session is not None and session.sock is not None:
+                with suppress(OSError):
+                    session.sock.shutdown(socket.SHUT_RDWR)
+            self._thread.join(1.0)
+        while True:  # what the thread never reached
+            try:
+                item = self._waiting.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                self._not_sent(item[1], _STOPPED)
 
     def _can_write_to(self, sender: str) -> bool:
         """Whether a notice can be addressed to ``sender``; logs why not."""
@@ -255,12 +279,34 @@ class NoticeSender:
         self._greet_relay()
         while (item := self._waiting.get()) is not None:
             message, recipient = item
+            if self._stopped():
+                self._not_sent(recipient, _STOPPED)
+                continue
             try:
-                with smtplib.SMTP(self.relay.host, self.relay.port, timeout=_SEND_TIMEOUT) as smtp:
+                with self._connected(_SEND_TIMEOUT) as smtp:
                     smtp.send_message(message, from_addr="", to_addrs=[recipient])
                 self.sent += 1
             except (smtplib.SMTPException, OSError) as error:
-                self._not_sent(recipient, str(error) or type(error).__name__)
+                why = _STOPPED if self._stopped() else str(error) or type(error).__name__
+                self._not_sent(recipient, why)
+
+    def _stopped(self) -> bool:
+        """Whether :meth:`close` was called and its time is up."""
+        return self._stop_at is not None and time.monotonic() >= self._stop_at
+
+    @contextmanager
+    def _connected(self, timeout: float) -> Iterator[smtplib.SMTP]:
+        """A session with the relay that :meth:`close` can end while it waits."""
+        # Connected after it is known here: the relay's greeting is the longest wait.
+        smtp = smtplib.SMTP(timeout=timeout)
+        self._session = smtp
+        try:
+            smtp.connect(self.relay.host, self.relay.port)
+            with smtp:
+                yield smtp
+        finally:
+            self._session = None
+            smtp.close()
 
     def _not_sent(self, recipient: str, why: str) -> None:
         self.failed += 1
@@ -278,7 +324,7 @@ class NoticeSender:
         """Say at start, once, when the relay does not answer: until it does, senders of
         held or trimmed mail are not told (each notice lost is logged as well)."""
         try:
-            with smtplib.SMTP(self.relay.host, self.relay.port, timeout=_GREETING_TIMEOUT):
+            with self._connected(_GREETING_TIMEOUT):
                 pass
         except (smtplib.SMTPException, OSError) as error:
             log.warning(
