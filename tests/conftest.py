@@ -44,8 +44,12 @@ CHROMIUM_ARGS = [
 def browser():
     if not Path(CHROMIUM).exists():
         pytest.skip("make test installs Debian's chromium")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # Playwright's 5 s for an assertion is a desktop's: here the browser shares 2 cores with
+    # Postfix, PostgreSQL and the other worker, and plotly.js (3.5 MB) once took longer
+    # than that to draw the dashboard's chart. An assertion that holds waits no longer.
+    expect.set_options(timeout=20_000)
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
