@@ -23,6 +23,11 @@ def before(revision: str) -> str:
     return down
 
 
+def heads() -> list[str]:
+    """The newest revisions of the migrations, as Alembic reads them."""
+    return list(ScriptDirectory.from_config(_config(None)).get_heads())
+
+
 def _config(connection: object) -> AlembicConfig:
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS))
