@@ -33,14 +33,16 @@ COMMANDS = {
     "typogate --help": ["--help"],
     "typogate holds --help": ["holds", "--help"],
     "typogate check army.ml": ["check", "--json", "john@army.ml"],
+    "typogate holds (a store)": ["holds", "--db", "{store}"],
 }
 
 
-def _code(command: str | list[str] | None) -> str:
+def _code(command: str | list[str] | None, store: str) -> str:
     if command is None:
         return "pass"
     if isinstance(command, str):
         return command
+    command = [word.replace("{store}", store) for word in command]
     return (
         f"import sys; sys.argv = ['typogate', *{command!r}]\n"
         "from typogate.cli import main\n"
@@ -74,11 +76,16 @@ def main() -> None:
             )
             trees[args.against] = other / "src"
         try:
+            # Each tree's own SQLite store, made (and migrated) by that tree's code.
+            stores = {tree: f"sqlite:///{scratch}/store-{n}.db" for n, tree in enumerate(trees)}
+            for tree, src in trees.items():
+                _seconds(src, f"from typogate.store import Store; Store({stores[tree]!r}).close()")
             times: dict[tuple[str, str], list[float]] = {}
             for _ in range(args.rounds):
                 for name, command in COMMANDS.items():
                     for tree, src in trees.items():
-                        times.setdefault((name, tree), []).append(_seconds(src, _code(command)))
+                        code = _code(command, stores[tree])
+                        times.setdefault((name, tree), []).append(_seconds(src, code))
         finally:
             if args.against:
                 subprocess.run(
