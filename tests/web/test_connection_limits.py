@@ -195,7 +195,8 @@ def test_a_body_past_the_bound_is_refused_before_it_fills_the_gateways_memory(tm
         before = peak_memory_kib(server.process.pid)
         for path, chunked in [("/api/session", False), ("/api/session", True), ("/login", False)]:
             answer = post(web, path, 200 * 1024 * 1024, chunked=chunked)
-            assert answer == "HTTP/1.1 413 Request Entity Too Large", (path, chunked, answer)
+            # The code, not its phrase: Python 3.13 says "Content Too Large" (RFC 9110).
+            assert answer.startswith("HTTP/1.1 413 "), (path, chunked, answer)
         grown = peak_memory_kib(server.process.pid) - before
         assert grown < 50 * 1024, f"the peak grew by {grown} KiB"
         assert "action=" in policy_answer(ports["policy"], "john@army.ml")
