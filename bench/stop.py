@@ -1,0 +1,156 @@
+"""How long a stop takes: seconds from SIGTERM to exit for ``typogate policy`` and
+``typogate serve --no-milter`` while clients stay connected (Postfix keeps its policy
+connections open while idle, a browser its HTTP connection), and with ``--against REV``
+the same for another revision's ``src`` beside, in one run.
+
+    .venv/bin/python bench/stop.py [--rounds 3] [--against e5f9cad] [--python PATH] [--json]
+
+``--python`` names the interpreter to run typogate with (its environment must have
+typogate's dependencies, e.g. a virtualenv of another Python version made with
+``pip install -e '.[milter]'``); each revision's ``src`` comes first on its ``PYTHONPATH``.
+The variants take turns for ``--rounds`` rounds and each reports its median.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+REPO = Path(__file__).resolve().parent.parent
+CASES = {
+    "policy, an idle policy client": (["policy", "--listen", "127.0.0.1:{policy}"], ["policy"]),
+    "serve, idle policy and web clients": (
+        ["serve", "--no-milter", "--config", "{config}"],
+        ["policy", "web"],
+    ),
+}
+REQUEST = (
+    b"request=smtpd_access_policy\nprotocol_state=RCPT\n"
+    b"sender=alice@example.org\nrecipient=john@army.ml\n\n"
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _connect(port: int, deadline: float) -> socket.socket:
+    while True:
+        try:
+            return socket.create_connection(("127.0.0.1", port), timeout=10)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def _stop_seconds(python: str, src: Path, words: list[str], idle: list[str], folder: Path) -> float:
+    """Start typogate with ``words``, ask it once, keep ``idle`` clients connected, SIGTERM
+    it: the seconds until it exited."""
+    ports = {"policy": _free_port(), "web": _free_port()}
+    config = folder / "typogate.toml"
+    config.write_text(
+        f'[gateway]\npolicy_listen = "127.0.0.1:{ports["policy"]}"\n'
+        f'[web]\nlisten = "127.0.0.1:{ports["web"]}"\n'
+    )
+    argv = [word.format(config=config, **ports) for word in words]
+    code = f"import sys; sys.argv = ['typogate', *{argv!r}]\nfrom typogate.cli import main\nmain()"
+    process = subprocess.Popen(
+        [python, "-c", code],
+        env={**os.environ, "PYTHONPATH": str(src)},
+        cwd=folder,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        clients = [_connect(ports[name], time.monotonic() + 60) for name in idle]
+        clients[0].sendall(REQUEST)
+        if not clients[0].recv(4096).startswith(b"action="):
+            raise RuntimeError("the policy service did not answer")
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+        return time.monotonic() - started
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--against", help="a git revision measured beside the working tree")
+    parser.add_argument("--python", default=sys.executable, help="the interpreter to run with")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    version = subprocess.run(
+        [args.python, "-c", "import sys; print(sys.version.split()[0])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    with tempfile.TemporaryDirectory() as scratch:
+        trees = {"working tree": REPO / "src"}
+        if args.against:
+            other = Path(scratch) / "against"
+            subprocess.run(
+                ["git", "-C", str(REPO), "worktree", "add", "--detach", "-q", str(other)]
+                + [args.against],
+                check=True,
+            )
+            trees[args.against] = other / "src"
+        try:
+            times: dict[tuple[str, str], list[float]] = {}
+            for _ in range(args.rounds):
+                for name, (words, idle) in CASES.items():
+                    for tree, src in trees.items():
+                        folder = Path(tempfile.mkdtemp(dir=scratch))  # a store of its own
+                        seconds = _stop_seconds(args.python, src, words, idle, folder)
+                        times.setdefault((name, tree), []).append(seconds)
+        finally:
+            if args.against:
+                subprocess.run(
+                    ["git", "-C", str(REPO), "worktree", "remove", "--force", str(other)],
+                    check=True,
+                )
+    medians = {key: statistics.median(values) for key, values in times.items()}
+    if args.json:
+        rows = [
+            {"case": n, "tree": t, "python": version, "seconds": s} for (n, t), s in medians.items()
+        ]
+        print(json.dumps(rows))
+        return
+    table = Table(
+        title=f"typogate stop: SIGTERM to exit, median of {args.rounds} (Python {version})",
+        caption="side by side in one run; × = beside the working tree",
+    )
+    table.add_column("case")
+    for tree in trees:
+        table.add_column(f"{tree} s", justify="right")
+    for name in CASES:
+        here = medians[(name, "working tree")]
+        cells = [f"{here:.2f}"]
+        for tree in list(trees)[1:]:
+            there = medians[(name, tree)]
+            cells.append(f"{there:.2f} ({there / max(here, 0.01):.1f}×)")
+        table.add_row(name, *cells)
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()
