@@ -24,9 +24,8 @@ import time
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
+from trees import side_by_side, source_trees
 
-REPO = Path(__file__).resolve().parent.parent
 COMMANDS = {
     "python -c pass": None,
     "import typogate": "import typogate",
@@ -65,52 +64,27 @@ def main() -> None:
     parser.add_argument("--against", help="a git revision measured beside the working tree")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as scratch:
-        trees = {"working tree": REPO / "src"}
-        if args.against:
-            other = Path(scratch) / "against"
-            subprocess.run(
-                ["git", "-C", str(REPO), "worktree", "add", "--detach", "-q", str(other)]
-                + [args.against],
-                check=True,
-            )
-            trees[args.against] = other / "src"
-        try:
-            # Each tree's own SQLite store, made (and migrated) by that tree's code.
-            stores = {tree: f"sqlite:///{scratch}/store-{n}.db" for n, tree in enumerate(trees)}
-            for tree, src in trees.items():
-                _seconds(src, f"from typogate.store import Store; Store({stores[tree]!r}).close()")
-            times: dict[tuple[str, str], list[float]] = {}
-            for _ in range(args.rounds):
-                for name, command in COMMANDS.items():
-                    for tree, src in trees.items():
-                        code = _code(command, stores[tree])
-                        times.setdefault((name, tree), []).append(_seconds(src, code))
-        finally:
-            if args.against:
-                subprocess.run(
-                    ["git", "-C", str(REPO), "worktree", "remove", "--force", str(other)],
-                    check=True,
-                )
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        source_trees(Path(scratch), args.against) as trees,
+    ):
+        # Each tree's own SQLite store, made (and migrated) by that tree's code.
+        stores = {tree: f"sqlite:///{scratch}/store-{n}.db" for n, tree in enumerate(trees)}
+        for tree, src in trees.items():
+            _seconds(src, f"from typogate.store import Store; Store({stores[tree]!r}).close()")
+        times: dict[tuple[str, str], list[float]] = {}
+        for _ in range(args.rounds):
+            for name, command in COMMANDS.items():
+                for tree, src in trees.items():
+                    code = _code(command, stores[tree])
+                    times.setdefault((name, tree), []).append(_seconds(src, code))
     medians = {key: statistics.median(values) for key, values in times.items()}
     if args.json:
         rows = [{"command": n, "tree": t, "seconds": s} for (n, t), s in medians.items()]
         print(json.dumps(rows))
         return
-    table = Table(
-        title=f"typogate start-up: median of {args.rounds} fresh processes",
-        caption="side by side in one run; × = beside the working tree",
-    )
-    table.add_column("command")
-    for tree in trees:
-        table.add_column(f"{tree} s", justify="right")
-    for name in COMMANDS:
-        here = medians[(name, "working tree")]
-        cells = [f"{here:.2f}"]
-        for tree in list(trees)[1:]:
-            cells.append(f"{medians[(name, tree)]:.2f} ({medians[(name, tree)] / here:.2f}×)")
-        table.add_row(name, *cells)
-    Console().print(table)
+    title = f"typogate start-up: median of {args.rounds} fresh processes"
+    Console().print(side_by_side(title, "command", COMMANDS, trees, medians))
 
 
 if __name__ == "__main__":

@@ -26,9 +26,8 @@ import time
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
+from trees import side_by_side, source_trees
 
-REPO = Path(__file__).resolve().parent.parent
 CASES = {
     "policy, an idle policy client": (["policy", "--listen", "127.0.0.1:{policy}"], ["policy"]),
     "serve, idle policy and web clients": (
@@ -104,30 +103,17 @@ def main() -> None:
         text=True,
         check=True,
     ).stdout.strip()
-    with tempfile.TemporaryDirectory() as scratch:
-        trees = {"working tree": REPO / "src"}
-        if args.against:
-            other = Path(scratch) / "against"
-            subprocess.run(
-                ["git", "-C", str(REPO), "worktree", "add", "--detach", "-q", str(other)]
-                + [args.against],
-                check=True,
-            )
-            trees[args.against] = other / "src"
-        try:
-            times: dict[tuple[str, str], list[float]] = {}
-            for _ in range(args.rounds):
-                for name, (words, idle) in CASES.items():
-                    for tree, src in trees.items():
-                        folder = Path(tempfile.mkdtemp(dir=scratch))  # a store of its own
-                        seconds = _stop_seconds(args.python, src, words, idle, folder)
-                        times.setdefault((name, tree), []).append(seconds)
-        finally:
-            if args.against:
-                subprocess.run(
-                    ["git", "-C", str(REPO), "worktree", "remove", "--force", str(other)],
-                    check=True,
-                )
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        source_trees(Path(scratch), args.against) as trees,
+    ):
+        times: dict[tuple[str, str], list[float]] = {}
+        for _ in range(args.rounds):
+            for name, (words, idle) in CASES.items():
+                for tree, src in trees.items():
+                    folder = Path(tempfile.mkdtemp(dir=scratch))  # a store of its own
+                    seconds = _stop_seconds(args.python, src, words, idle, folder)
+                    times.setdefault((name, tree), []).append(seconds)
     medians = {key: statistics.median(values) for key, values in times.items()}
     if args.json:
         rows = [
@@ -135,21 +121,8 @@ def main() -> None:
         ]
         print(json.dumps(rows))
         return
-    table = Table(
-        title=f"typogate stop: SIGTERM to exit, median of {args.rounds} (Python {version})",
-        caption="side by side in one run; × = beside the working tree",
-    )
-    table.add_column("case")
-    for tree in trees:
-        table.add_column(f"{tree} s", justify="right")
-    for name in CASES:
-        here = medians[(name, "working tree")]
-        cells = [f"{here:.2f}"]
-        for tree in list(trees)[1:]:
-            there = medians[(name, tree)]
-            cells.append(f"{there:.2f} ({there / max(here, 0.01):.1f}×)")
-        table.add_row(name, *cells)
-    Console().print(table)
+    title = f"typogate stop: SIGTERM to exit, median of {args.rounds} (Python {version})"
+    Console().print(side_by_side(title, "case", CASES, trees, medians))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,55 @@
+"""Two revisions side by side in one run: the working tree's ``src`` and, with ``--against
+REV``, that revision's, checked out into a temporary git worktree and removed afterwards
+(``bench/startup.py``, ``bench/stop.py``); and the table that shows their medians."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from rich.table import Table
+
+REPO = Path(__file__).resolve().parent.parent
+HERE = "working tree"
+
+
+@contextmanager
+def source_trees(scratch: Path, against: str | None) -> Iterator[dict[str, Path]]:
+    """Each tree's ``src`` by its name: the working tree's, and ``against``'s when given."""
+    trees = {HERE: REPO / "src"}
+    if against is None:
+        yield trees
+        return
+    other = scratch / "against"
+    git = ["git", "-C", str(REPO), "worktree"]
+    subprocess.run([*git, "add", "--detach", "-q", str(other), against], check=True)
+    trees[against] = other / "src"
+    try:
+        yield trees
+    finally:
+        subprocess.run([*git, "remove", "--force", str(other)], check=True)
+
+
+def side_by_side(
+    title: str,
+    what: str,
+    rows: Iterable[str],
+    trees: Iterable[str],
+    medians: dict[tuple[str, str], float],
+) -> Table:
+    """Seconds per row and tree, each other tree's also as a ratio to the working tree's."""
+    table = Table(title=title, caption="side by side in one run; × = beside the working tree")
+    table.add_column(what)
+    names = list(trees)
+    for tree in names:
+        table.add_column(f"{tree} s", justify="right")
+    for row in rows:
+        here = medians[(row, HERE)]
+        cells = [f"{here:.2f}"]
+        for tree in names[1:]:
+            there = medians[(row, tree)]
+            cells.append(f"{there:.2f} ({there / max(here, 0.01):.2f}×)")
+        table.add_row(row, *cells)
+    return table
