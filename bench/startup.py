@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from rich.console import Console
-from trees import side_by_side, source_trees
+from trees import side_by_side, source_trees, typogate_code
 
 COMMANDS = {
     "python -c pass": None,
@@ -41,12 +41,7 @@ def _code(command: str | list[str] | None, store: str) -> str:
         return "pass"
     if isinstance(command, str):
         return command
-    command = [word.replace("{store}", store) for word in command]
-    return (
-        f"import sys; sys.argv = ['typogate', *{command!r}]\n"
-        "from typogate.cli import main\n"
-        "try:\n    main()\nexcept SystemExit:\n    pass\n"
-    )
+    return typogate_code([word.replace("{store}", store) for word in command])
 
 
 def _seconds(src: Path, code: str) -> float:

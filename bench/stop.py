@@ -26,7 +26,10 @@ import time
 from pathlib import Path
 
 from rich.console import Console
-from trees import side_by_side, source_trees
+from trees import side_by_side, source_trees, typogate_code
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from ports import free_port, wait_for_port  # noqa: E402
 
 CASES = {
     "policy, an idle policy client": (["policy", "--listen", "127.0.0.1:{policy}"], ["policy"]),
@@ -41,42 +44,27 @@ REQUEST = (
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _connect(port: int, deadline: float) -> socket.socket:
-    while True:
-        try:
-            return socket.create_connection(("127.0.0.1", port), timeout=10)
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
-
-
 def _stop_seconds(python: str, src: Path, words: list[str], idle: list[str], folder: Path) -> float:
     """Start typogate with ``words``, ask it once, keep ``idle`` clients connected, SIGTERM
     it: the seconds until it exited."""
-    ports = {"policy": _free_port(), "web": _free_port()}
+    ports = {"policy": free_port(), "web": free_port()}
     config = folder / "typogate.toml"
     config.write_text(
         f'[gateway]\npolicy_listen = "127.0.0.1:{ports["policy"]}"\n'
         f'[web]\nlisten = "127.0.0.1:{ports["web"]}"\n'
     )
     argv = [word.format(config=config, **ports) for word in words]
-    code = f"import sys; sys.argv = ['typogate', *{argv!r}]\nfrom typogate.cli import main\nmain()"
     process = subprocess.Popen(
-        [python, "-c", code],
+        [python, "-c", typogate_code(argv)],
         env={**os.environ, "PYTHONPATH": str(src)},
         cwd=folder,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
-        clients = [_connect(ports[name], time.monotonic() + 60) for name in idle]
+        for name in idle:
+            wait_for_port(ports[name], timeout=60)
+        clients = [socket.create_connection(("127.0.0.1", ports[name])) for name in idle]
         clients[0].sendall(REQUEST)
         if not clients[0].recv(4096).startswith(b"action="):
             raise RuntimeError("the policy service did not answer")

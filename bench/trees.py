@@ -1,6 +1,7 @@
 """Two revisions side by side in one run: the working tree's ``src`` and, with ``--against
 REV``, that revision's, checked out into a temporary git worktree and removed afterwards
-(``bench/startup.py``, ``bench/stop.py``); and the table that shows their medians."""
+(``bench/startup.py``, ``bench/stop.py``); the ``typogate`` command as a ``python -c``
+program, run with a tree's ``src`` first on ``PYTHONPATH``; and the table of medians."""
 
 from __future__ import annotations
 
@@ -30,6 +31,16 @@ def source_trees(scratch: Path, against: str | None) -> Iterator[dict[str, Path]
         yield trees
     finally:
         subprocess.run([*git, "remove", "--force", str(other)], check=True)
+
+
+def typogate_code(argv: list[str]) -> str:
+    """A ``python -c`` program that runs ``typogate`` with ``argv`` as the console script
+    does, whichever tree's ``src`` it imports."""
+    return (
+        f"import sys; sys.argv = ['typogate', *{argv!r}]\n"
+        "from typogate.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+    )
 
 
 def side_by_side(
