@@ -22,6 +22,7 @@ from typogate.config import Config
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGING = ROOT / "packaging"
 UNITS = sorted((PACKAGING / "systemd").glob("*.service"))
+SOCKETS = sorted((PACKAGING / "systemd").glob("*.socket"))
 TYPOGATE = str(Path(sys.executable).with_name("typogate"))
 INSTALLED = "/opt/typogate/bin/typogate"  # where docs/install.md puts the command
 HARDENING = {
@@ -44,13 +45,47 @@ def unit(path: Path) -> configparser.ConfigParser:
 
 def test_there_is_a_unit_for_serve_and_each_single_adapter():
     commands = {shlex.split(unit(path)["Service"]["ExecStart"])[1] for path in UNITS}
-    assert commands == {"serve", "policy", "milter", "proxy", "web"}
+    assert commands == {"serve", "policy", "milter", "proxy", "web", "sink"}
+
+
+@pytest.mark.parametrize("path", UNITS, ids=lambda p: p.name)
+def test_each_listener_takes_the_socket_its_socket_unit_holds(path):
+    # Every unit but the milter's (libmilter opens its own socket) requires a socket unit
+    # of its name, which listens exactly where the packaged configuration (or the unit's
+    # own --listen) has typogate listen: typogate refuses a socket no listener takes.
+    service = unit(path)
+    command = shlex.split(service["Service"]["ExecStart"])[1:]
+    config = Config.load(PACKAGING / "typogate.toml")
+    listen = command[command.index("--listen") + 1] if "--listen" in command else None
+    expected = {
+        "serve": [config.gateway.policy_listen, config.web.listen],
+        "policy": [config.gateway.policy_listen],
+        "proxy": [config.gateway.proxy_listen],
+        "web": [config.web.listen],
+        "sink": [listen],
+        "milter": None,
+    }[command[0]]
+    socket_unit = path.with_suffix(".socket")
+    if expected is None:
+        assert not socket_unit.exists() and "Requires" not in service["Unit"]
+        return
+    assert service["Unit"]["Requires"] == socket_unit.name
+    assert socket_unit.name in service["Unit"]["After"].split()
+    listens = unit(socket_unit)["Socket"]
+    assert listens["Accept"] == "no"
+    streams = [
+        line.partition("=")[2].strip()
+        for line in socket_unit.read_text().splitlines()
+        if line.startswith("ListenStream=")
+    ]
+    # "25" is [::]:25, every address: what 0.0.0.0:25 takes (typogate.gateway.activation).
+    assert [s if ":" in s else f"0.0.0.0:{s}" for s in streams] == expected
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="scripts/setup.d installs it")
 def test_units_pass_systemd_analyze_verify(tmp_path):
     # The units name the installed command; verify checks that it exists and runs.
-    for path in UNITS:
+    for path in UNITS + SOCKETS:
         (tmp_path / path.name).write_text(path.read_text().replace(INSTALLED, TYPOGATE))
     done = subprocess.run(
         ["systemd-analyze", "verify", *sorted(str(p) for p in tmp_path.iterdir())],
@@ -71,8 +106,9 @@ def test_units_are_hardened_and_their_command_lines_parse(path):
         assert service.get(key) == value, (path.name, key)
     assert service["Environment"] == "TYPOGATE_CONFIG=/etc/typogate/typogate.toml"
     assert service["StateDirectory"] == "typogate"  # /var/lib/typogate
-    assert service["ExecReload"] == "/bin/kill -HUP $MAINPID"
     command = shlex.split(service["ExecStart"])
+    if command[1] != "sink":  # the sink has nothing to reload
+        assert service["ExecReload"] == "/bin/kill -HUP $MAINPID"
     assert command[0] == INSTALLED
     done = subprocess.run([TYPOGATE, *command[1:], "--help"], capture_output=True, timeout=60)
     assert done.returncode == 0, done.stderr

@@ -61,7 +61,7 @@ def _policy_listener(
     limits = PolicyLimits.of(runtime.config.limits, max_connections)
     service = PolicyService(runtime.gatekeeper(Adapter.POLICY), limits=limits, beside=beside)
     return controller.AsyncioListener(
-        "the policy service", f"{host}:{port}", lambda: service.start(host, port)
+        "the policy service", host, port, lambda sock: service.start(host, port, sock)
     )
 
 
@@ -223,16 +223,17 @@ def proxy(
             runtime.gatekeeper(Adapter.PROXY), hop, limits=ProxyLimits.of(settings.limits)
         )
 
-    async def open_server():  # type: ignore[no-untyped-def]
+    async def open_server(sock):  # type: ignore[no-untyped-def]
         import asyncio
         import logging
 
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(handler.session, host, port)
+        where = {"host": host, "port": port} if sock is None else {"sock": sock}
+        server = await loop.create_server(handler.session, **where)
         logging.getLogger("typogate").info("proxy on %s:%d -> %s:%d", host, port, *hop)
         return server
 
-    listener = controller.AsyncioListener("the SMTP proxy", f"{host}:{port}", open_server)
+    listener = controller.AsyncioListener("the SMTP proxy", host, port, open_server)
     _serve(runtime, [listener])
 
 

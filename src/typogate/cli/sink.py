@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -143,15 +144,15 @@ def run(
             )
             history = store.sink
 
-            async def open_server() -> asyncio.AbstractServer:
-                server = await start(handler, admission, host, port, settings.sink.hostname)
+            async def open_server(sock: socket.socket | None) -> asyncio.AbstractServer:
+                server = await start(handler, admission, host, port, settings.sink.hostname, sock)
                 served = ", ".join(entry.target for entry in settings.sink.serve)
                 log.info("sink on %s:%d for %s", host, port, served)
                 # On the listener's own loop; it ends with the loop when the sink stops.
                 asyncio.get_running_loop().create_task(_send_reports(history, settings))
                 return server
 
-            listener = controller.AsyncioListener("the sink", f"{host}:{port}", open_server)
+            listener = controller.AsyncioListener("the sink", host, port, open_server)
             settle()
             controller.serve([runtime.watch(), listener])
     finally:

@@ -5,6 +5,8 @@ proxy, uvicorn's for the web interface, libmilter's loop for the milter); the ma
 waits for signals. SIGHUP reloads the configuration; SIGTERM and SIGINT stop the
 listeners, at once. A listener whose address is taken stops the start with
 :class:`~typogate.errors.CannotListen`, and whatever started before it is stopped again.
+A listener takes the socket systemd passed for its address, if any (:mod:`.activation`),
+and binds its address itself otherwise.
 
 libmilter has a signal thread of its own that waits for SIGHUP, SIGTERM and SIGINT and
 stops the milter on any of them, SIGHUP included: a reload would stop the milter. So the
@@ -28,13 +30,15 @@ import asyncio
 import logging
 import queue
 import signal
+import socket
 import threading
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from types import FrameType
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from typogate.errors import CannotListen
+from typogate.gateway.activation import PassedSockets
 
 log = logging.getLogger(__name__)
 
@@ -51,19 +55,39 @@ class Service(Protocol):
         """Stop serving; returns when stopped (or given up on)."""
 
 
-class AsyncioListener:
-    """An asyncio server on a thread and event loop of its own."""
+@runtime_checkable
+class Listener(Service, Protocol):
+    """A service that listens on a TCP address, and can be handed its socket instead."""
 
-    def __init__(
-        self, what: str, address: str, open_server: Callable[[], Awaitable[asyncio.AbstractServer]]
-    ) -> None:
+    def inherit(self, passed: PassedSockets) -> None:
+        """Take the socket ``passed`` holds for this listener's address, if there is one:
+        :meth:`start` then serves on it rather than binding the address."""
+
+
+OpenServer = Callable[[socket.socket | None], Awaitable[asyncio.AbstractServer]]
+
+
+class AsyncioListener:
+    """An asyncio server on a thread and event loop of its own.
+
+    ``open_server`` starts it on the socket given, or binds ``host:port`` when given None.
+    """
+
+    def __init__(self, what: str, host: str, port: int, open_server: OpenServer) -> None:
         self.what = what
-        self.address = address
+        self.host, self.port = host, port
+        self.address = f"{host}:{port}"
         self._open_server = open_server
+        self._socket: socket.socket | None = None
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._serve, name=what, daemon=True)
         self._started = threading.Event()
         self._failure: OSError | None = None
+
+    def inherit(self, passed: PassedSockets) -> None:
+        self._socket = passed.take(self.host, self.port)
+        if self._socket is not None:
+            log.info("%s: serving the socket systemd passed for %s", self.what, self.address)
 
     def start(self) -> None:
         self._thread.start()
@@ -80,7 +104,7 @@ class AsyncioListener:
         leave_signals_to_main_thread()
         asyncio.set_event_loop(self._loop)
         try:
-            server = self._loop.run_until_complete(self._open_server())
+            server = self._loop.run_until_complete(self._open_server(self._socket))
         except OSError as error:
             self._failure = error
             return
@@ -108,9 +132,15 @@ def serve(services: Sequence[Service], reload: Callable[[], None] | None = None)
 
     SIGHUP calls ``reload`` (when given) and serving goes on. :func:`block_stop_signals`
     must have been called before any thread started, and every thread a service starts
-    calls :func:`leave_signals_to_main_thread` first. Raises :class:`CannotListen` when a
-    service cannot start.
+    calls :func:`leave_signals_to_main_thread` first. Each listener first takes the socket
+    systemd passed for its address, if any. Raises :class:`CannotListen` when a service
+    cannot start, or a passed socket is for no listener's address.
     """
+    passed = PassedSockets.from_environment()
+    for service in services:
+        if isinstance(service, Listener):
+            service.inherit(passed)
+    passed.refuse_the_rest()
     started: list[Service] = []
     with _signals_on_this_thread() as received:
         try:

@@ -32,6 +32,7 @@ import dataclasses
 import logging
 import socket
 from dataclasses import dataclass
+from typing import Any
 
 from typogate.config import Limits
 from typogate.domains import InvalidAddress
@@ -109,8 +110,11 @@ class PolicyService:
         """Connections being served now."""
         return len(self._table)
 
-    async def start(self, host: str, port: int) -> asyncio.Server:
-        """Listen on ``host:port``; returns the running server. Raises OSError (port in use).
+    async def start(
+        self, host: str, port: int, sock: socket.socket | None = None
+    ) -> asyncio.Server:
+        """Listen on ``host:port`` (or on ``sock``, passed by systemd, bound there); returns
+        the running server. Raises OSError (port in use).
 
         The connection table is fitted to the open-file limit first: past it, ``accept()``
         fails, and Postfix's next connection would wait unanswered however idle the ones
@@ -119,7 +123,8 @@ class PolicyService:
             "policy", self.limits.max_connections, files_per_session=1, beside=self._beside
         )
         self.limits = dataclasses.replace(self.limits, max_connections=fits)
-        server = await asyncio.start_server(self._serve_connection, host, port)
+        where: dict[str, Any] = {"host": host, "port": port} if sock is None else {"sock": sock}
+        server = await asyncio.start_server(self._serve_connection, **where)
         for listening in server.sockets:  # connections accepted from it inherit the sizes
             listening.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SOCKET_BUFFER)
             listening.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _SOCKET_BUFFER)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import threading
 import time
 from typing import TYPE_CHECKING
@@ -21,6 +22,7 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from typogate.errors import CannotListen
+from typogate.gateway.activation import PassedSockets
 from typogate.gateway.admission import (
     ALONE,
     LISTEN_BACKLOG,
@@ -101,7 +103,9 @@ class WebServer:
     ) -> None:
         """``beside``: the process's other listeners (``serve``'s policy service and
         milter), whose sessions its open-file limit must fit too."""
+        self.host, self.port = host, port
         self.address = f"{host}:{port}"
+        self._sockets: list[socket.socket] | None = None  # None: uvicorn binds the address
         app = create_app(runtime)
         # Said once at start-up, where the runtime logs, and on the admin's dashboard.
         warning = WebContext.of(runtime).release_link_warning(host)
@@ -129,7 +133,16 @@ class WebServer:
                 proxy_headers=False,
             )
         )
-        self._thread = threading.Thread(target=self._server.run, name="web", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="web", daemon=True)
+
+    def inherit(self, passed: PassedSockets) -> None:
+        """Serve on the socket systemd passed for this address, if there is one."""
+        if (sock := passed.take(self.host, self.port)) is not None:
+            self._sockets = [sock]
+            log.info("the web interface: serving the socket systemd passed for %s", self.address)
+
+    def _run(self) -> None:
+        self._server.run(sockets=self._sockets)
 
     def start(self) -> None:
         """Serve; raises :class:`CannotListen` when the address cannot be bound."""

@@ -21,7 +21,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import socket
 from dataclasses import replace
+from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
@@ -190,9 +192,15 @@ def smtp_server(handler: SinkHandler, admission: Admission, hostname: str) -> SM
 
 
 async def start(
-    handler: SinkHandler, admission: Admission, host: str, port: int, hostname: str
+    handler: SinkHandler,
+    admission: Admission,
+    host: str,
+    port: int,
+    hostname: str,
+    sock: socket.socket | None = None,
 ) -> asyncio.Server:
-    """Listen on ``host:port`` for the sessions ``admission`` lets in; raises OSError when
-    the address cannot be bound."""
+    """Listen on ``host:port`` (or on ``sock``, passed by systemd, bound there) for the
+    sessions ``admission`` lets in; raises OSError when the address cannot be bound."""
     loop = asyncio.get_running_loop()
-    return await loop.create_server(lambda: smtp_server(handler, admission, hostname), host, port)
+    where: dict[str, Any] = {"host": host, "port": port} if sock is None else {"sock": sock}
+    return await loop.create_server(lambda: smtp_server(handler, admission, hostname), **where)

@@ -1,0 +1,167 @@
+"""Listening sockets from the service manager (systemd's ``.socket`` units): every listener
+serves the socket passed for its address, so a restart refuses no client; a passed socket
+no listener takes stops the start. With systemd's own ``systemd-socket-activate``, and with
+the tests' :class:`SocketUnit`, which keeps the sockets across processes as systemd does."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import smtplib
+import socket
+import subprocess
+import urllib.request
+
+import pytest
+from mta import TYPOGATE, Sink, policy_answer
+from ports import free_port, wait_for_port
+from socket_unit import SocketUnit
+
+REQUEST = (
+    b"request=smtpd_access_policy\nprotocol_state=RCPT\nsender=alice@example.org\n"
+    b"recipient=john@army.ml\n\n"
+)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> int:
+    if process.poll() is None:
+        os.kill(process.pid, signal.SIGTERM)
+    return process.wait(timeout=15)
+
+
+def _answer(client: socket.socket) -> str:
+    client.settimeout(60)  # the process behind the socket may still be starting
+    answer = b""
+    while not answer.endswith(b"\n\n"):
+        chunk = client.recv(4096)
+        assert chunk, f"connection closed after {answer!r}"
+        answer += chunk
+    return answer.decode()
+
+
+@pytest.mark.skipif(shutil.which("systemd-socket-activate") is None, reason="setup.d installs it")
+def test_systemd_starts_the_policy_service_on_its_socket_at_the_first_connection(tmp_path):
+    port = free_port()
+    log = open(tmp_path / "policy.log", "wb")  # noqa: SIM115
+    # It listens, and at the first connection execs typogate with the socket as fd 3.
+    process = subprocess.Popen(
+        [
+            "systemd-socket-activate",
+            "--listen",
+            f"127.0.0.1:{port}",
+            TYPOGATE,
+            "policy",
+            "--listen",
+            f"127.0.0.1:{port}",
+        ],
+        stdout=log,
+        stderr=log,
+    )
+    try:
+        wait_for_port(port)  # the activator listens; this connection starts typogate
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            client.sendall(REQUEST)  # waits in the socket while typogate starts
+            answer = _answer(client)
+        assert answer.startswith("action=550 5.1.2 ") and "army.mil" in answer
+        # And the next client, on the same socket, in the same process.
+        assert "army.mil" in policy_answer(port, "john@army.ml")
+    finally:
+        assert _stop(process) == 0
+        log.close()
+    said = (tmp_path / "policy.log").read_text()
+    assert f"serving the socket systemd passed for 127.0.0.1:{port}" in said
+
+
+def test_a_restart_on_a_socket_unit_answers_the_request_sent_while_none_ran(tmp_path):
+    port = free_port()
+    unit = SocketUnit([port])
+    command = [TYPOGATE, "policy", "--listen", f"127.0.0.1:{port}"]
+    log = tmp_path / "policy.log"
+    try:
+        first = unit.start(command, log)
+        try:
+            with socket.create_connection(("127.0.0.1", port)) as client:
+                client.sendall(REQUEST)
+                assert "army.mil" in _answer(client)
+        finally:
+            assert _stop(first) == 0
+        # No typogate runs now: a bound address alone would refuse this connection, and
+        # Postfix would apply its default_action. The socket unit's queue keeps it.
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+            client.sendall(REQUEST)
+            second = unit.start(command, log)
+            try:
+                answer = _answer(client)
+            finally:
+                assert _stop(second) == 0
+    finally:
+        unit.close()
+    assert answer.startswith("action=550 5.1.2 ") and "army.mil" in answer, log.read_text()
+
+
+def test_serve_takes_the_policy_and_web_sockets(tmp_path):
+    policy_port, web_port = free_port(), free_port()
+    (tmp_path / "typogate.toml").write_text(
+        f'[gateway]\npolicy_listen = "127.0.0.1:{policy_port}"\n'
+        f'[web]\nlisten = "127.0.0.1:{web_port}"\n'
+    )
+    unit = SocketUnit([policy_port, web_port])
+    command = [TYPOGATE, "serve", "--no-milter", "--config", str(tmp_path / "typogate.toml")]
+    command += ["--db", f"sqlite:///{tmp_path / 'typogate.db'}"]
+    process = unit.start(command, tmp_path / "serve.log")
+    try:
+        with socket.create_connection(("127.0.0.1", policy_port)) as client:
+            client.sendall(REQUEST)
+            assert "army.mil" in _answer(client)
+        with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/health", timeout=60) as page:
+            assert page.status == 200
+    finally:
+        assert _stop(process) == 0
+        unit.close()
+    said = (tmp_path / "serve.log").read_text()
+    assert f"the web interface: serving the socket systemd passed for 127.0.0.1:{web_port}" in said
+
+
+@pytest.mark.parametrize("command", ["proxy", "sink"])
+def test_the_smtp_listeners_take_their_socket(tmp_path, command):
+    port = free_port()
+    (tmp_path / "typogate.toml").write_text(
+        '[domains]\nprotected = ["army.mil"]\n[sink]\nhostname = "sink.test.example"\n'
+        '[[sink.serve]]\nsuffix = "ml"\n'
+    )
+    next_hop = Sink(free_port()).start()  # the proxy's, where the rest would be relayed
+    args = {
+        "proxy": ["proxy", "--next-hop", f"127.0.0.1:{next_hop.port}"],
+        "sink": ["sink", "run", "--db", f"sqlite:///{tmp_path / 'sink.db'}"],
+    }[command]
+    args += ["--listen", f"127.0.0.1:{port}", "--config", str(tmp_path / "typogate.toml")]
+    unit = SocketUnit([port])
+    process = unit.start([TYPOGATE, *args], tmp_path / "smtp.log")
+    try:
+        with smtplib.SMTP("127.0.0.1", port, timeout=60) as client:
+            client.ehlo("client.example")
+            assert client.mail("alice@example.org")[0] == 250
+            code, text = client.rcpt("john@army.ml")
+        assert code == 550 and b"army.mil" in text
+    finally:
+        assert _stop(process) == 0
+        unit.close()
+        next_hop.stop()
+
+
+def test_a_passed_socket_no_listener_takes_stops_the_start(tmp_path):
+    policy_port, stray_port = free_port(), free_port()
+    unit = SocketUnit([policy_port, stray_port])
+    process = unit.start(
+        [TYPOGATE, "policy", "--listen", f"127.0.0.1:{policy_port}"], tmp_path / "policy.log"
+    )
+    try:
+        # Nobody would accept on it: every client would wait for its own timeout.
+        status = process.wait(timeout=60)
+    finally:
+        _stop(process)
+        unit.close()
+    said = " ".join((tmp_path / "policy.log").read_text().split())
+    assert status == 1, said
+    assert f"cannot run typogate on 127.0.0.1:{stray_port}: systemd passed a socket" in said
