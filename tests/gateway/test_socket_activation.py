@@ -18,6 +18,8 @@ from mta import TYPOGATE, Sink, policy_answer
 from ports import free_port, wait_for_port
 from socket_unit import SocketUnit
 
+from typogate.gateway.activation import PassedSockets
+
 REQUEST = (
     b"request=smtpd_access_policy\nprotocol_state=RCPT\nsender=alice@example.org\n"
     b"recipient=john@army.ml\n\n"
@@ -165,3 +167,18 @@ def test_a_passed_socket_no_listener_takes_stops_the_start(tmp_path):
     said = " ".join((tmp_path / "policy.log").read_text().split())
     assert status == 1, said
     assert f"cannot run typogate on 127.0.0.1:{stray_port}: systemd passed a socket" in said
+
+
+def test_a_socket_is_taken_for_the_address_it_is_bound_to():
+    # The sink's unit says ListenStream=25, which systemd binds as [::]:25 (IPv4 too); the
+    # sink is told 0.0.0.0:25. Bound only, never listening: nothing here answers anyone.
+    with socket.socket(socket.AF_INET6) as every, socket.socket() as loopback:
+        every.bind(("::", 0))
+        loopback.bind(("127.0.0.1", 0))
+        wild, local = every.getsockname()[1], loopback.getsockname()[1]
+        passed = PassedSockets([every, loopback])
+        assert passed.take("127.0.0.1", wild) is None  # not the same address
+        assert passed.take("0.0.0.0", local) is None
+        assert passed.take("0.0.0.0", wild) is every
+        assert passed.take("localhost", local) is loopback  # a name: what it resolves to
+        passed.refuse_the_rest()  # both taken: nothing to refuse
