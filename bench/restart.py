@@ -1,8 +1,9 @@
 """What a restart costs Postfix: policy requests that got no answer, so that Postfix applied
 its ``default_action`` (fail-open: a typo through unchecked; fail-closed: a 4xx to the
-client), while ``typogate policy`` was restarted under a steady flow of requests. Side by
-side in one run: typogate binding its address itself, and a socket unit holding it
-(systemd's ``.socket``, played by tests/socket_unit.py) across the restarts.
+client), while ``typogate policy`` was restarted under a steady flow of requests; and how
+long each request waited while typogate could not start at all. Side by side in one run:
+typogate binding its address itself, and a socket unit holding it (systemd's ``.socket``,
+played by tests/socket_unit.py) across the restarts.
 
     .venv/bin/python bench/restart.py [--restarts 5] [--clients 4] [--json]
 
@@ -11,6 +12,8 @@ default: one connection kept open, ``smtpd_policy_service_timeout`` 100 s for an
 and on a failure a new connection after ``smtpd_policy_service_retry_delay`` (1 s), at most
 ``smtpd_policy_service_try_limit`` (2) tries; then the request counts as given up. A restart
 is what systemd does on ``systemctl restart``: SIGTERM, wait for the exit, start again.
+"Cannot start" is a configuration typogate refuses, started again every 2 s for
+``--broken-seconds`` (``Restart=on-failure``, ``RestartSec=2s``), then a good one.
 """
 
 from __future__ import annotations
@@ -41,7 +44,8 @@ REQUEST = (
     b"sender=alice@example.org\nrecipient=john@army.ml\n\n"
 )
 TIMEOUT, RETRY_DELAY, TRIES = 100.0, 1.0, 2  # Postfix's defaults
-VARIANTS = ("typogate binds its address", "a socket unit holds it")
+RESTART_SECONDS = 2.0  # RestartSec= of the packaged units
+VARIANTS = ("typogate's", "systemd's")  # whose listening socket it is
 
 
 @dataclass
@@ -100,18 +104,22 @@ def _answers(port: int, within: float = 120) -> None:
     raise TimeoutError(f"typogate does not answer on {port}")
 
 
-def run(variant: str, restarts: int, clients: int, pause: float, folder: Path) -> dict:
-    """Restart ``typogate policy`` ``restarts`` times under ``clients`` clients."""
+def run(
+    variant: str, restarts: int, broken: float, clients: int, pause: float, folder: Path
+) -> dict:
+    """Restart ``typogate policy`` ``restarts`` times under ``clients`` clients, or (with
+    ``broken`` seconds) stop it and start it with a configuration it refuses meanwhile."""
     port = free_port()
     command = [TYPOGATE, "policy", "--listen", f"127.0.0.1:{port}"]
-    log = folder / f"{variant.split()[0]}.log"
+    log = folder / f"{variant[:-2]}.log"  # typogate.log, systemd.log
+    (folder / "broken.toml").write_text("[gateway\n")
     unit = SocketUnit([port]) if variant == VARIANTS[1] else None
 
-    def start() -> subprocess.Popen[bytes]:
+    def start(*more: str) -> subprocess.Popen[bytes]:
         if unit is not None:
-            return unit.start(command, log)
+            return unit.start([*command, *more], log)
         with open(log, "ab") as out:
-            return subprocess.Popen(command, stdout=out, stderr=out, cwd=folder)
+            return subprocess.Popen([*command, *more], stdout=out, stderr=out, cwd=folder)
 
     process = start()
     flow, running = Flow(), threading.Event()
@@ -128,6 +136,15 @@ def run(variant: str, restarts: int, clients: int, pause: float, folder: Path) -
             process.send_signal(signal.SIGTERM)
             process.wait(timeout=60)
             process = start()
+        if broken:
+            time.sleep(2.0)
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=60)
+            until = time.monotonic() + broken
+            while time.monotonic() < until:
+                start("--config", str(folder / "broken.toml")).wait(timeout=60)
+                time.sleep(RESTART_SECONDS)
+            process = start()
         _answers(port)
         time.sleep(2.0)
     finally:
@@ -141,7 +158,7 @@ def run(variant: str, restarts: int, clients: int, pause: float, folder: Path) -
     waits = sorted(flow.waits)
     return {
         "variant": variant,
-        "restarts": restarts,
+        "case": f"cannot start, {broken:g} s" if broken else f"{restarts} restarts",
         "requests": flow.asked,
         "given_up": flow.given_up,
         "slower_than_1s": sum(wait > 1.0 for wait in waits),
@@ -152,26 +169,29 @@ def run(variant: str, restarts: int, clients: int, pause: float, folder: Path) -
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--restarts", type=int, default=5)
+    parser.add_argument("--broken-seconds", type=float, default=12.0)
     parser.add_argument("--clients", type=int, default=4, help="Postfix smtpd processes")
     parser.add_argument("--pause", type=float, default=0.02, help="seconds between requests")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="typogate-restart-") as scratch:
         rows = [
-            run(variant, args.restarts, args.clients, args.pause, Path(scratch))
+            run(variant, restarts, broken, args.clients, args.pause, Path(scratch))
+            for restarts, broken in ((args.restarts, 0.0), (0, args.broken_seconds))
             for variant in VARIANTS
         ]
     if args.json:
         print(json.dumps(rows, indent=1))
         return
     table = Table(
-        title=f"{args.restarts} restarts of typogate policy, {args.clients} Postfix clients",
+        title=f"typogate policy under {args.clients} Postfix clients",
         caption="given up: both of Postfix's tries failed, so its default_action applied",
     )
-    for column in ("", "requests", "given up", "waited > 1 s", "longest wait s"):
-        table.add_column(column, justify="right" if column else "left")
+    for column in ("", "socket", "requests", "given up", "over 1 s", "longest s"):
+        table.add_column(column, justify="right" if column not in ("", "socket") else "left")
     for row in rows:
         table.add_row(
+            row["case"],
             row["variant"],
             str(row["requests"]),
             str(row["given_up"]),

@@ -169,6 +169,36 @@ def test_a_passed_socket_no_listener_takes_stops_the_start(tmp_path):
     assert f"cannot run typogate on 127.0.0.1:{stray_port}: systemd passed a socket" in said
 
 
+@pytest.mark.parametrize("broken", ["configuration", "store"])
+def test_a_process_that_cannot_start_refuses_the_waiting_clients(tmp_path, broken):
+    # systemd starts it again and again (Restart=on-failure); meanwhile a client waiting in
+    # the socket would wait for its own timeout (Postfix: 100 s a try) where, with nothing
+    # listening, it is refused at once and applies its default_action.
+    port = free_port()
+    config = tmp_path / "typogate.toml"
+    config.write_text("[gateway\n" if broken == "configuration" else "")
+    db = f"postgresql://typogate@127.0.0.1:{free_port()}/typogate"  # nothing listens there
+    command = [TYPOGATE, "policy", "--listen", f"127.0.0.1:{port}", "--config", str(config)]
+    if broken == "store":
+        command += ["--db", db]
+    unit = SocketUnit([port])
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+            client.sendall(REQUEST)  # waits in the socket
+            process = unit.start(command, tmp_path / "policy.log")
+            status = process.wait(timeout=60)
+            client.settimeout(5)  # it left: the client has its answer by now
+            try:
+                said = client.recv(4096)
+            except ConnectionResetError:
+                said = b""
+    finally:
+        _stop(process)
+        unit.close()
+    assert status == (2 if broken == "configuration" else 1)
+    assert said == b""  # closed, not answered: Postfix applies its default_action
+
+
 def test_a_socket_is_taken_for_the_address_it_is_bound_to():
     # The sink's unit says ListenStream=25, which systemd binds as [::]:25 (IPv4 too); the
     # sink is told 0.0.0.0:25. Bound only, never listening: nothing here answers anyone.

@@ -7,6 +7,7 @@ serve, web, learn, audit, doctor), filed in ``COMMAND_MODULES``; exit status 0 w
 
 from __future__ import annotations
 
+import os
 import sys
 from importlib import import_module
 
@@ -60,4 +61,21 @@ def load_commands(command: str | None = None) -> typer.Typer:
 
 def main() -> None:
     """Entry point of the ``typogate`` console script."""
-    load_commands(sys.argv[1] if len(sys.argv) > 1 else None)()
+    try:
+        load_commands(sys.argv[1] if len(sys.argv) > 1 else None)()
+    except SystemExit as leaving:
+        if leaving.code not in (0, None):
+            _refuse_waiting_clients()
+        raise
+    except BaseException:
+        _refuse_waiting_clients()
+        raise
+
+
+def _refuse_waiting_clients() -> None:
+    """A service started by a socket unit that fails before it serves: close what waits in
+    its sockets (:func:`typogate.gateway.activation.refuse_waiting`)."""
+    if "LISTEN_FDS" in os.environ:
+        from typogate.gateway.activation import refuse_waiting
+
+        refuse_waiting()

@@ -11,6 +11,11 @@ Each listener takes the socket bound to its own address (the configuration's, or
 ``--listen``); one that was passed none binds its address itself. A socket no listener
 takes stops the start: nobody would ever accept on it, and every client would wait for its
 own timeout (Postfix's ``smtpd_policy_service_timeout``, 100 s) instead of being refused.
+For the same reason a process that leaves without serving (a configuration it refuses, a
+store it cannot open) first closes the connections waiting in the sockets
+(:func:`refuse_waiting`): while systemd starts one such process after another, each
+client is refused within seconds and Postfix applies its ``default_action``, as it does
+when nothing listens.
 """
 
 from __future__ import annotations
@@ -22,7 +27,6 @@ import socket
 from typogate.errors import CannotListen
 
 _FIRST = 3  # SD_LISTEN_FDS_START
-_ENVIRONMENT = ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES")
 _ANY = {ipaddress.ip_address("0.0.0.0"), ipaddress.ip_address("::")}
 
 
@@ -35,17 +39,13 @@ class PassedSockets:
     @classmethod
     def from_environment(cls) -> PassedSockets:
         """The sockets passed to this process (none when it was started without a
-        ``.socket`` unit). Takes ``LISTEN_*`` out of the environment, so that no process
-        typogate starts reads them as its own. Raises :class:`CannotListen` for a
-        descriptor that is not a listening TCP socket."""
-        pid, count = (os.environ.get(name) for name in _ENVIRONMENT[:2])
-        for name in _ENVIRONMENT:
-            os.environ.pop(name, None)
-        if pid is None or count is None or pid != str(os.getpid()):
-            return cls([])  # not activated, or the variables were meant for another process
-        if not count.isdigit():
+        ``.socket`` unit). Raises :class:`CannotListen` for a descriptor that is not a
+        listening TCP socket. (``LISTEN_*`` stay in the environment: a process typogate
+        starts has another pid than ``LISTEN_PID`` names, so it takes none for its own.)"""
+        count = _passed_count()
+        if count is not None and not count.isdigit():
             raise CannotListen("typogate", f"LISTEN_FDS={count!r}", "not a number of sockets")
-        return cls([_listening(fd) for fd in range(_FIRST, _FIRST + int(count))])
+        return cls([_listening(fd) for fd in _descriptors(count)])
 
     def take(self, host: str, port: int) -> socket.socket | None:
         """The passed socket bound to ``host:port`` (the wildcard addresses of IPv4 and
@@ -67,6 +67,47 @@ class PassedSockets:
                 "that address: make the .socket unit's ListenStream= the address in the "
                 "configuration (the milter opens its own socket: leave it out of the unit)",
             )
+
+
+def refuse_waiting() -> int:
+    """Close the connections waiting in the listening sockets systemd passed to this
+    process, for a process that leaves without serving them: their clients are refused now
+    and try again (Postfix after 1 s) rather than each waiting for its own timeout. Returns
+    how many it closed."""
+    closed = 0
+    for fd in _descriptors(_passed_count()):
+        try:
+            sock = socket.socket(fileno=fd)
+        except OSError:
+            continue  # closed already, or no socket now
+        try:
+            if not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+                continue  # the descriptor was closed and reused for something else
+            sock.setblocking(False)  # asyncio sets it so too: the next process is not bothered
+            while True:
+                try:
+                    connection, _ = sock.accept()
+                except (BlockingIOError, InterruptedError):
+                    break
+                except ConnectionAbortedError:
+                    continue  # gone before it was accepted
+                connection.close()
+                closed += 1
+        except OSError:
+            continue
+        finally:
+            sock.detach()  # the descriptor stays systemd's to pass on
+    return closed
+
+
+def _passed_count() -> str | None:
+    """``LISTEN_FDS`` when it is meant for this process (``LISTEN_PID``), else None."""
+    count = os.environ.get("LISTEN_FDS")
+    return count if os.environ.get("LISTEN_PID") == str(os.getpid()) else None
+
+
+def _descriptors(count: str | None) -> range:
+    return range(_FIRST, _FIRST + int(count)) if count and count.isdigit() else range(0)
 
 
 def _listening(fd: int) -> socket.socket:
