@@ -35,6 +35,7 @@ from rich.table import Table
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent / "tests"))
+from mta import read_policy_answer  # noqa: E402
 from ports import free_port  # noqa: E402
 from socket_unit import SocketUnit  # noqa: E402
 
@@ -67,12 +68,7 @@ def _client(port: int, flow: Flow, running: threading.Event, pause: float) -> No
                 if connection is None:
                     connection = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
                 connection.sendall(REQUEST)
-                answer = b""
-                while not answer.endswith(b"\n\n"):
-                    chunk = connection.recv(4096)
-                    if not chunk:
-                        raise ConnectionError("closed")
-                    answer += chunk
+                read_policy_answer(connection)
                 answered = True
                 break
             except OSError:

@@ -54,13 +54,19 @@ def policy_answer(
             b"request=smtpd_access_policy\nprotocol_state=RCPT\n"
             + f"sender={sender}\nrecipient={recipient}\n{more}\n".encode()
         )
-        answer = b""
-        while not answer.endswith(b"\n\n"):
-            chunk = client.recv(4096)
-            if not chunk:
-                raise ConnectionError(f"the policy service closed without answering: {answer!r}")
-            answer += chunk
-    return answer.decode()
+        return read_policy_answer(client).decode()
+
+
+def read_policy_answer(client: socket.socket) -> bytes:
+    """The next answer of a policy service on ``client`` (``action=...`` and the empty
+    line); ConnectionError when it closes before it has answered."""
+    answer = b""
+    while not answer.endswith(b"\n\n"):
+        chunk = client.recv(4096)
+        if not chunk:
+            raise ConnectionError(f"the policy service closed without answering: {answer!r}")
+        answer += chunk
+    return answer
 
 
 MASTER_CF = """\

@@ -14,7 +14,7 @@ import subprocess
 import urllib.request
 
 import pytest
-from mta import TYPOGATE, Sink, policy_answer
+from mta import TYPOGATE, Sink, policy_answer, read_policy_answer
 from ports import free_port, wait_for_port
 from socket_unit import SocketUnit
 
@@ -34,12 +34,7 @@ def _stop(process: subprocess.Popen[bytes]) -> int:
 
 def _answer(client: socket.socket) -> str:
     client.settimeout(60)  # the process behind the socket may still be starting
-    answer = b""
-    while not answer.endswith(b"\n\n"):
-        chunk = client.recv(4096)
-        assert chunk, f"connection closed after {answer!r}"
-        answer += chunk
-    return answer.decode()
+    return read_policy_answer(client).decode()
 
 
 @pytest.mark.skipif(shutil.which("systemd-socket-activate") is None, reason="setup.d installs it")
