@@ -26,6 +26,7 @@ from rich.table import Table
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent / "tests"))
+from mta import read_policy_answer  # noqa: E402
 from ports import free_port, stop_servers_on_sigterm, wait_for_port  # noqa: E402
 
 TYPOGATE = str(Path(sys.executable).with_name("typogate"))
@@ -52,13 +53,7 @@ def _request(recipient: bytes) -> bytes:
 
 def _answer(client: socket.socket, recipient: bytes) -> bytes:
     client.sendall(_request(recipient))
-    got = b""
-    while not got.endswith(b"\n\n"):
-        chunk = client.recv(4096)
-        if not chunk:
-            raise ConnectionError("closed without an answer")
-        got += chunk
-    return got
+    return read_policy_answer(client)
 
 
 def idle_flood(port: int, idle: int) -> dict:

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from mta import Postfix, Server, Sink, postfix_root, swaks
+from mta import Postfix, Server, Sink, postfix_root, read_policy_answer, swaks
 from ports import free_port
 
 from typogate.store.log_file import read_journal
@@ -49,12 +49,7 @@ def ask(port: int, recipient: str, timeout: float = 10.0) -> str:
     Postfix would wait for it (smtpd_policy_service_timeout)."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as client:
         client.sendall(request(recipient))
-        answer = b""
-        while not answer.endswith(b"\n\n"):
-            chunk = client.recv(4096)
-            if not chunk:
-                raise ConnectionError("closed without an answer")
-            answer += chunk
+        answer = read_policy_answer(client)
     return answer.decode().removeprefix("action=").strip()
 
 
@@ -243,10 +238,7 @@ def test_padded_requests_keep_memory_journal_and_log_bounded(tmp_path):
                     b"request=smtpd_access_policy\nprotocol_state=RCPT\n"
                     b"sender=alice@example.org\nrecipient=" + recipient + b"\n\n"
                 )
-                got = b""
-                while not got.endswith(b"\n\n"):
-                    got += client.recv(4096)
-                return got
+                return read_policy_answer(client)
 
             answer(b"x@army.ml")
             before = _rss_mb(service.process.pid)

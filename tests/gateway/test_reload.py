@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from mta import TYPOGATE, Server
+from mta import TYPOGATE, Server, read_policy_answer
 from ports import free_port, wait_for_port
 
 OLD = '[domains]\nprotected = ["army.mil"]\n'
@@ -31,13 +31,7 @@ class PolicyClient:
             b"request=smtpd_access_policy\nprotocol_state=RCPT\n"
             + f"sender=a@sender.example\nrecipient={recipient}\n\n".encode()
         )
-        answer = b""
-        while not answer.endswith(b"\n\n"):
-            chunk = self.connection.recv(4096)
-            if not chunk:
-                raise ConnectionError(f"the policy service closed the connection: {answer!r}")
-            answer += chunk
-        return answer.decode()
+        return read_policy_answer(self.connection).decode()
 
     def close(self) -> None:
         self.connection.close()

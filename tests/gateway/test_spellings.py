@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from mta import Postfix, Server, Sink, postfix_root
+from mta import Postfix, Server, Sink, postfix_root, read_policy_answer
 from ports import free_port
 
 pytestmark = [
@@ -279,12 +279,7 @@ def _policy_request(port: int, **attributes: str) -> str:
     text = "".join(f"{name}={value}\n" for name, value in attributes.items()) + "\n"
     with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
         client.sendall(text.encode())
-        answer = b""
-        while not answer.endswith(b"\n\n"):
-            chunk = client.recv(4096)
-            if not chunk:
-                raise ConnectionError(answer)
-            answer += chunk
+        answer = read_policy_answer(client)
     return answer.decode().removeprefix("action=").strip()
 
 

@@ -10,7 +10,7 @@ import threading
 import time
 from pathlib import Path
 
-from mta import TYPOGATE
+from mta import TYPOGATE, read_policy_answer
 from ports import free_port, wait_for_port
 
 from typogate.store import Store
@@ -49,12 +49,7 @@ listen = "127.0.0.1:{web}"
                         b"request=smtpd_access_policy\nprotocol_state=RCPT\n"
                         b"sender=a@example.org\nrecipient=" + recipient.encode() + b"\n\n"
                     )
-                    answer = b""
-                    while not answer.endswith(b"\n\n"):
-                        chunk = client.recv(4096)
-                        if not chunk:
-                            return
-                        answer += chunk
+                    answer = read_policy_answer(client)  # ConnectionError: it died
                     if answer.startswith(b"action=HOLD"):
                         with lock:
                             acknowledged.append(recipient)
