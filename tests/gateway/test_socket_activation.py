@@ -200,9 +200,9 @@ def test_a_socket_is_taken_for_the_address_it_is_bound_to():
         loopback.bind(("127.0.0.1", 0))
         port = loopback.getsockname()[1]
         passed = PassedSockets([loopback])
-        assert passed.take("0.0.0.0", port) is None  # not the same address
-        assert passed.take("127.0.0.1", port + 1 if port < 65535 else port - 1) is None
-        assert passed.take("localhost", port) is loopback  # a name: what it resolves to
+        assert passed.take("0.0.0.0", port, "the test") is None  # not the same address
+        assert passed.take("127.0.0.1", port + 1 if port < 65535 else port - 1, "the test") is None
+        assert passed.take("localhost", port, "the test") is loopback  # a name: what it resolves to
         passed.refuse_the_rest()  # taken: nothing to refuse
 
 
@@ -217,5 +217,5 @@ def test_the_sinks_0_0_0_0_takes_the_socket_of_every_address():
         every.bind(("::", 0))  # never listen(): bound to every address, answering none
         port = every.getsockname()[1]
         passed = PassedSockets([every])
-        assert passed.take("127.0.0.1", port) is None
-        assert passed.take("0.0.0.0", port) is every
+        assert passed.take("127.0.0.1", port, "the test") is None
+        assert passed.take("0.0.0.0", port, "the test") is every

@@ -227,8 +227,10 @@ def proxy(
         import asyncio
         import logging
 
+        from typogate.gateway.activation import server_arguments
+
         loop = asyncio.get_running_loop()
-        where = {"host": host, "port": port} if sock is None else {"sock": sock}
+        where = server_arguments(host, port, sock)
         server = await loop.create_server(handler.session, **where)
         logging.getLogger("typogate").info("proxy on %s:%d -> %s:%d", host, port, *hop)
         return server

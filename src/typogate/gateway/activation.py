@@ -21,10 +21,14 @@ when nothing listens.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import socket
+from typing import Any
 
 from typogate.errors import CannotListen
+
+log = logging.getLogger(__name__)
 
 _FIRST = 3  # SD_LISTEN_FDS_START
 _ANY = {ipaddress.ip_address("0.0.0.0"), ipaddress.ip_address("::")}
@@ -47,13 +51,15 @@ class PassedSockets:
             raise CannotListen("typogate", f"LISTEN_FDS={count!r}", "not a number of sockets")
         return cls([_listening(fd) for fd in _descriptors(count)])
 
-    def take(self, host: str, port: int) -> socket.socket | None:
+    def take(self, host: str, port: int, listener: str) -> socket.socket | None:
         """The passed socket bound to ``host:port`` (the wildcard addresses of IPv4 and
-        IPv6 match each other: ``ListenStream=25`` is ``[::]:25``), if there is one."""
+        IPv6 match each other: ``ListenStream=25`` is ``[::]:25``), if there is one, for
+        ``listener`` to serve (said in the log)."""
         for sock in self._left:
             bound = sock.getsockname()
             if bound[1] == port and _same_host(bound[0], host):
                 self._left.remove(sock)
+                log.info("%s: serving the socket systemd passed for %s:%d", listener, host, port)
                 return sock
         return None
 
@@ -67,6 +73,12 @@ class PassedSockets:
                 "that address: make the .socket unit's ListenStream= the address in the "
                 "configuration (the milter opens its own socket: leave it out of the unit)",
             )
+
+
+def server_arguments(host: str, port: int, sock: socket.socket | None) -> dict[str, Any]:
+    """Where asyncio's ``create_server`` (or ``start_server``) serves: on ``sock``, the
+    socket taken for ``host:port``, or on ``host:port`` bound afresh when there is none."""
+    return {"host": host, "port": port} if sock is None else {"sock": sock}
 
 
 def refuse_waiting() -> int:

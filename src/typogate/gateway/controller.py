@@ -85,9 +85,7 @@ class AsyncioListener:
         self._failure: OSError | None = None
 
     def inherit(self, passed: PassedSockets) -> None:
-        self._socket = passed.take(self.host, self.port)
-        if self._socket is not None:
-            log.info("%s: serving the socket systemd passed for %s", self.what, self.address)
+        self._socket = passed.take(self.host, self.port, self.what)
 
     def start(self) -> None:
         self._thread.start()

@@ -32,11 +32,11 @@ import dataclasses
 import logging
 import socket
 from dataclasses import dataclass
-from typing import Any
 
 from typogate.config import Limits
 from typogate.domains import InvalidAddress
 from typogate.gateway import answers
+from typogate.gateway.activation import server_arguments
 from typogate.gateway.admission import ALONE, Neighbours, fit_open_files
 from typogate.gateway.envelope import Envelope
 from typogate.gateway.gatekeeper import Decision, Gatekeeper
@@ -123,7 +123,7 @@ class PolicyService:
             "policy", self.limits.max_connections, files_per_session=1, beside=self._beside
         )
         self.limits = dataclasses.replace(self.limits, max_connections=fits)
-        where: dict[str, Any] = {"host": host, "port": port} if sock is None else {"sock": sock}
+        where = server_arguments(host, port, sock)
         server = await asyncio.start_server(self._serve_connection, **where)
         for listening in server.sockets:  # connections accepted from it inherit the sizes
             listening.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SOCKET_BUFFER)

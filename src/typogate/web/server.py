@@ -137,9 +137,8 @@ class WebServer:
 
     def inherit(self, passed: PassedSockets) -> None:
         """Serve on the socket systemd passed for this address, if there is one."""
-        if (sock := passed.take(self.host, self.port)) is not None:
+        if (sock := passed.take(self.host, self.port, "the web interface")) is not None:
             self._sockets = [sock]
-            log.info("the web interface: serving the socket systemd passed for %s", self.address)
 
     def _run(self) -> None:
         self._server.run(sockets=self._sockets)

@@ -23,10 +23,10 @@ import logging
 import re
 import socket
 from dataclasses import replace
-from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from typogate.gateway.activation import server_arguments
 from typogate.gateway.admission import Admission, AdmittedSMTP, client_address
 from typogate.gateway.answers import NEEDS_SMTPUTF8, unsendable_sender
 from typogate.gateway.next_hop import FAILURES, NextHop, passed_on, refusal_of
@@ -202,5 +202,5 @@ async def start(
     """Listen on ``host:port`` (or on ``sock``, passed by systemd, bound there) for the
     sessions ``admission`` lets in; raises OSError when the address cannot be bound."""
     loop = asyncio.get_running_loop()
-    where: dict[str, Any] = {"host": host, "port": port} if sock is None else {"sock": sock}
+    where = server_arguments(host, port, sock)
     return await loop.create_server(lambda: smtp_server(handler, admission, hostname), **where)
