@@ -14,17 +14,14 @@ temporary git worktree and removes it afterwards.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from rich.console import Console
-from trees import side_by_side, source_trees, typogate_code
+from trees import print_medians, source_trees, typogate_code
 
 COMMANDS = {
     "python -c pass": None,
@@ -73,13 +70,8 @@ def main() -> None:
                 for tree, src in trees.items():
                     code = _code(command, stores[tree])
                     times.setdefault((name, tree), []).append(_seconds(src, code))
-    medians = {key: statistics.median(values) for key, values in times.items()}
-    if args.json:
-        rows = [{"command": n, "tree": t, "seconds": s} for (n, t), s in medians.items()]
-        print(json.dumps(rows))
-        return
     title = f"typogate start-up: median of {args.rounds} fresh processes"
-    Console().print(side_by_side(title, "command", COMMANDS, trees, medians))
+    print_medians(title, "command", COMMANDS, trees, times, as_json=args.json)
 
 
 if __name__ == "__main__":

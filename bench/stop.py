@@ -14,19 +14,16 @@ The variants take turns for ``--rounds`` rounds and each reports its median.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from rich.console import Console
-from trees import side_by_side, source_trees, typogate_code
+from trees import print_medians, source_trees, typogate_code
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from ports import free_port, wait_for_port  # noqa: E402
@@ -102,15 +99,8 @@ def main() -> None:
                     folder = Path(tempfile.mkdtemp(dir=scratch))  # a store of its own
                     seconds = _stop_seconds(args.python, src, words, idle, folder)
                     times.setdefault((name, tree), []).append(seconds)
-    medians = {key: statistics.median(values) for key, values in times.items()}
-    if args.json:
-        rows = [
-            {"case": n, "tree": t, "python": version, "seconds": s} for (n, t), s in medians.items()
-        ]
-        print(json.dumps(rows))
-        return
     title = f"typogate stop: SIGTERM to exit, median of {args.rounds} (Python {version})"
-    Console().print(side_by_side(title, "case", CASES, trees, medians))
+    print_medians(title, "case", CASES, trees, times, as_json=args.json, python=version)
 
 
 if __name__ == "__main__":

@@ -5,11 +5,14 @@ program, run with a tree's ``src`` first on ``PYTHONPATH``; and the table of med
 
 from __future__ import annotations
 
+import json
+import statistics
 import subprocess
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from rich.console import Console
 from rich.table import Table
 
 REPO = Path(__file__).resolve().parent.parent
@@ -43,7 +46,30 @@ def typogate_code(argv: list[str]) -> str:
     )
 
 
-def side_by_side(
+def print_medians(
+    title: str,
+    what: str,
+    rows: Iterable[str],
+    trees: Iterable[str],
+    times: dict[tuple[str, str], list[float]],
+    *,
+    as_json: bool,
+    **fields: str,
+) -> None:
+    """The median of each (row, tree)'s ``times``: the side-by-side table, or with
+    ``as_json`` one JSON list of ``{what: row, "tree": tree, **fields, "seconds": median}``."""
+    medians = {key: statistics.median(values) for key, values in times.items()}
+    if as_json:
+        print(
+            json.dumps(
+                [{what: r, "tree": t, **fields, "seconds": s} for (r, t), s in medians.items()]
+            )
+        )
+        return
+    Console().print(_side_by_side(title, what, rows, trees, medians))
+
+
+def _side_by_side(
     title: str,
     what: str,
     rows: Iterable[str],
