@@ -178,19 +178,21 @@ def test_a_killed_writer_is_replaced_and_the_loss_is_logged(sqlite_url, caplog):
 @pytest.mark.postgres
 def test_dead_database_degrades_to_memory_and_logs(postgres):
     store = Store(postgres.url, keep_allowed=True)
-    postgres.stop()
-    started = time.monotonic()
-    for event in events(500):
-        store.record(event)  # never raises, never blocks a verdict
-    assert time.monotonic() - started < 0.5
-    with pytest.raises(OperationalError):
-        store.hold(held("h-dead"))  # a hold that cannot be stored is an error the adapter sees
-    postgres.start()
-    deadline = time.monotonic() + 30
-    while store.history.event_count() < 500 and time.monotonic() < deadline:
-        time.sleep(0.2)  # the writer retries the queued batch once the server is back
-    assert store.history.event_count() == 500
-    store.close()
+    try:  # closed however the test ends: a writer process left running fails the next tests
+        postgres.stop()
+        started = time.monotonic()
+        for event in events(500):
+            store.record(event)  # never raises, never blocks a verdict
+        assert time.monotonic() - started < 0.5
+        with pytest.raises(OperationalError):
+            store.hold(held("h-dead"))  # a hold that cannot be stored is an error the adapter sees
+        postgres.start()
+        deadline = time.monotonic() + 30
+        while store.history.event_count() < 500 and time.monotonic() < deadline:
+            time.sleep(0.2)  # the writer retries the queued batch once the server is back
+        assert store.history.event_count() == 500
+    finally:
+        store.close()
 
 
 @pytest.mark.parametrize(
