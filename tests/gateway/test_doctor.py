@@ -5,8 +5,10 @@ typogate runs, nothing is missing."""
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 from mta import TYPOGATE, Postfix, Server, Sink, postfix_root
@@ -84,7 +86,7 @@ def test_doctor_names_what_is_missing_and_its_lines_put_it_right(tmp_path):
             "release links": ["missing"],
         }
         policy_fix = found["policy service"][0]["fix"]
-        asks = f"inet:127.0.0.1:{ports['policy']}, default_action=DUNNO"
+        asks = f"inet:127.0.0.1:{ports['policy']}, default_action=DUNNO, timeout=10s"
         assert f"= check_policy_service {{ {asks} }}, permit_mynetworks" in policy_fix
         assert f"non_smtpd_milters = inet:127.0.0.1:{ports['milter']}" in found["milter"][0]["fix"]
         assert "no store at" in found["store"][0]["detail"]
@@ -139,6 +141,108 @@ def test_doctor_table_reads_at_80_columns_and_the_lines_are_whole(tmp_path):
         assert "Run line 1 below." in " ".join(table.split())
         first = lines.splitlines()[0]  # whole, for copying, however long
         assert first.startswith(f"postconf -c {postfix.config_dir} -e ")
-        assert first.endswith("default_action=DUNNO }'")
+        assert first.endswith("default_action=DUNNO, timeout=10s }'")
     finally:
         postfix.remove()
+
+
+@pytest.fixture
+def instance(tmp_path):
+    """A Postfix instance that is only its configuration files (doctor reads every instance
+    with postconf -c DIR), and typogate's configuration naming it: ``write(main_cf, *args)``
+    writes main.cf and runs ``postconf -c DIR ARGS`` for each master.cf change, with PORT
+    standing for typogate's policy port; ``policy()`` is doctor's policy service findings."""
+    port = free_port()
+    postfix = Postfix(postfix_root(), free_port(), free_port())
+    postfix.config_dir.mkdir(parents=True)
+    shutil.copy("/etc/postfix/master.cf", postfix.config_dir / "master.cf")
+    config = tmp_path / "typogate.toml"
+    config.write_text(
+        f'[gateway]\npolicy_listen = "127.0.0.1:{port}"\n'
+        f'[release]\npostfix_config = "{postfix.config_dir}"\n'
+    )
+
+    class Instance:
+        def write(self, main_cf: str, *changes: list[str]) -> None:
+            main = main_cf.replace("PORT", str(port))
+            (postfix.config_dir / "main.cf").write_text(f"compatibility_level = 3.6\n{main}\n")
+            for change in changes:
+                command = ["postconf", "-c", str(postfix.config_dir)]
+                command += [arg.replace("PORT", str(port)) for arg in change]
+                subprocess.run(command, check=True, timeout=30)
+
+        def policy(self) -> list[dict]:
+            return doctor(config)[1]["policy service"]
+
+    try:
+        yield Instance()
+    finally:
+        postfix.remove()
+
+
+def test_doctor_reads_the_default_action_set_for_every_policy_service(instance):
+    """smtpd_policy_service_default_action (Postfix 3.0) chooses for every policy service
+    that names none of its own; doctor once called that fail-closed."""
+    instance.write(
+        "smtpd_policy_service_default_action = DUNNO\n"
+        "smtpd_policy_service_timeout = 10s\n"
+        "smtpd_recipient_restrictions = check_policy_service inet:127.0.0.1:PORT"
+    )
+    found = instance.policy()
+    assert [f["status"] for f in found] == ["ok"], found
+    assert "default_action=DUNNO (fail-open)" in found[0]["detail"]
+
+
+def test_doctor_reads_a_services_own_settings_and_its_lines_are_one_word(instance):
+    """A master.cf service's -o smtpd_policy_service_default_action is its own choice; the
+    line doctor gives it for the timeout is one postconf -P can write (no whitespace)."""
+    instance.write(
+        "",
+        ["-M", "submission/inet=submission inet n - y - - smtpd"],
+        [
+            "-P",
+            "submission/inet/smtpd_recipient_restrictions="
+            "check_policy_service,inet:127.0.0.1:PORT,permit_sasl_authenticated,reject",
+        ],
+        ["-P", "submission/inet/smtpd_policy_service_default_action=DUNNO"],
+    )
+    found = instance.policy()
+    assert [f["status"] for f in found] == ["ok", "note"], found
+    assert "master.cf submission/inet" in found[0]["detail"]
+    assert "(fail-open)" in found[0]["detail"]
+    fix = found[1]["fix"]
+    assert fix.endswith(" -P submission/inet/smtpd_policy_service_timeout=10s")
+    subprocess.run(fix, shell=True, check=True, timeout=30)
+    assert [f["status"] for f in instance.policy()] == ["ok"]
+
+
+def test_doctor_notes_how_long_postfix_waits_for_a_typogate_that_hangs(instance):
+    """Postfix waits smtpd_policy_service_timeout (100 s) a try, two tries, for an answer:
+    a typogate that hangs holds every smtpd process that asks it for 200 s a recipient.
+    doctor says so, and its line bounds the wait; once run, the note is gone."""
+    instance.write(
+        "smtpd_recipient_restrictions = "
+        "check_policy_service { inet:127.0.0.1:PORT, default_action=DUNNO }"
+    )
+    found = instance.policy()
+    assert [f["status"] for f in found] == ["ok", "note"], found
+    assert "200 s" in found[1]["detail"]
+    fix = found[1]["fix"]
+    assert "default_action=DUNNO, timeout=10s }" in fix
+    subprocess.run(fix, shell=True, check=True, timeout=30)
+    found = instance.policy()
+    assert [f["status"] for f in found] == ["ok"], found
+
+
+def test_the_submission_lines_of_postfix_md_are_taken_and_read_as_fail_open(instance):
+    """docs/postfix.md's submission block, run as it is written (on this instance, and for
+    typogate's port here): postconf takes every line, and doctor finds nothing to add."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "postfix.md").read_text()
+    block = text.split("## Submission", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    lines = [line for line in block.splitlines() if line.startswith("postconf ")]
+    assert len(lines) >= 5
+    instance.write("", *(shlex.split(line.replace(":10040", ":PORT"))[1:] for line in lines))
+    found = instance.policy()
+    assert [f["status"] for f in found] == ["ok"], found
+    assert "master.cf submission/inet" in found[0]["detail"]
+    assert "(fail-open)" in found[0]["detail"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -184,5 +185,46 @@ def test_typogate_down_fail_closed_defers_and_nothing_is_lost(tmp_path):
     finally:
         if policy is not None:
             policy.stop()
+        postfix.remove()
+        sink.stop()
+
+
+def test_a_master_cf_service_asks_typogate_as_postfix_md_writes_it(tmp_path):
+    """docs/postfix.md's submission lines, on this instance's smtpd service (no TLS or SASL
+    here: its clients are let through by mynetworks): postconf -P takes them, the service
+    asks typogate, and its own default_action is fail-open when typogate is down."""
+    sink = Sink(free_port()).start()
+    smtpd_port = free_port()
+    policy = start_policy(tmp_path, smtpd_port)
+    postfix = Postfix(postfix_root(), smtpd_port, sink.port)
+    try:
+        postfix.start()
+        service = f"{smtpd_port}/inet"
+        restrictions = f"check_policy_service,inet:127.0.0.1:{policy.port},permit_mynetworks,reject"
+        for setting in (
+            f"{service}/smtpd_recipient_restrictions={restrictions}",
+            f"{service}/smtpd_policy_service_default_action=DUNNO",
+            f"{service}/smtpd_policy_service_timeout=10s",
+        ):
+            subprocess.run(
+                ["postconf", "-c", str(postfix.config_dir), "-P", setting], check=True, timeout=30
+            )
+        subprocess.run(
+            ["postfix", "-c", str(postfix.config_dir), "reload"],
+            capture_output=True,
+            check=True,
+            timeout=60,
+        )
+        time.sleep(1)  # master starts the service again with its new options
+        refused = swaks(smtpd_port, "alice@example.org", ["john@army.ml"])
+        assert re.search(r"<\*\* +550 5\.1\.2 .*did you mean army\.mil\?", refused.stdout), (
+            refused.stdout
+        )
+        policy.stop()
+        passed = swaks(smtpd_port, "alice@example.org", ["john@army.ml"])
+        assert "250 2.0.0 Ok: queued" in passed.stdout, passed.stdout
+        sink.wait_for(lambda m: "john@army.ml" in m.recipients)
+    finally:
+        policy.stop()
         postfix.remove()
         sink.stop()

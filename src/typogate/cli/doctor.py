@@ -40,6 +40,7 @@ def doctor(
       the policy service in smtpd_recipient_restrictions, before any permit_*
       the milter in non_smtpd_milters (mail from sendmail(1))
       the fail-open or fail-closed defaults, chosen on purpose
+      how long Postfix waits for a typogate that hangs (timeout=10s bounds it)
       smtpd_delay_open_until_valid_rcpt = no, when mail is held
     typogate: the store opens, the notice relay answers, release links open.
 

@@ -32,6 +32,15 @@ _TIMEOUT = 5.0
 # What ends the evaluation of smtpd_recipient_restrictions before typogate is asked: mail
 # that one of these lets through never meets the policy service.
 _PERMITS = re.compile(r"^permit(_\w+)?$")
+_MAIN_CF = "main.cf"
+# A policy service's default_action that lets the mail go on unchecked (fail-open).
+_PASSING = frozenset({"DUNNO", "OK", "WARN", "INFO", "PREPEND"})
+# Postfix's wait for a policy answer (timeout times tries) beyond which doctor says how
+# long a hung typogate holds each recipient; the timeout its line sets instead.
+_LONGEST_WAIT = 30
+_BOUNDED_TIMEOUT = "10s"
+_FROM_PARAMETER = ", from smtpd_policy_service_default_action"
+_TIME_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 class Status(StrEnum):
@@ -124,14 +133,14 @@ def check_postfix(config: Config, postfix_dir: str | None) -> list[Finding]:
 def _policy_service(config: Config, postfix: PostfixSettings) -> list[Finding]:
     host, port = host_and_port(config.gateway.policy_listen, "gateway.policy_listen")
     wanted = f"inet:{host}:{port}"
-    where = {"main.cf": postfix.values.get("smtpd_recipient_restrictions", "")}
+    where = {_MAIN_CF: postfix.values.get("smtpd_recipient_restrictions", "")}
     for key, value in postfix.services.items():  # submission/inet/smtpd_recipient_...
         if key.endswith("/smtpd_recipient_restrictions"):
             where[f"master.cf {key.rsplit('/', 1)[0]}"] = value
     asking = {place: value for place, value in where.items() if wanted in value}
     check = "policy service"
     if not asking:
-        current = where["main.cf"]
+        current = where[_MAIN_CF]
         elsewhere = "check_policy_service" in " ".join(where.values())
         return [
             Finding(
@@ -142,7 +151,11 @@ def _policy_service(config: Config, postfix: PostfixSettings) -> list[Finding]:
                 _postconf(
                     postfix,
                     "smtpd_recipient_restrictions",
-                    _join(f"check_policy_service {{ {wanted}, default_action=DUNNO }}", current),
+                    _join(
+                        f"check_policy_service {{ {wanted}, default_action=DUNNO, "
+                        f"timeout={_BOUNDED_TIMEOUT} }}",
+                        current,
+                    ),
                 ),
             )
         ]
@@ -159,31 +172,106 @@ def _policy_service(config: Config, postfix: PostfixSettings) -> list[Finding]:
                     Status.MISSING,
                     f"in {place}, {', '.join(skipping)} comes before typogate: that mail "
                     "is never checked",
-                    _postconf(postfix, "smtpd_recipient_restrictions", ", ".join(reordered))
-                    if place == "main.cf"
-                    else _postconf_service(postfix, place, ",".join(reordered)),
+                    _postconf_restrictions(postfix, place, reordered),
                 )
             )
-        elif "default_action" not in restrictions[first]:
-            findings.append(
-                Finding(
-                    check,
-                    Status.NOTE,
-                    f"{place} asks {wanted} with no default_action: while typogate is down "
-                    "Postfix answers 451 4.3.5 (fail-closed, docs/postfix.md); "
-                    "default_action=DUNNO is fail-open",
-                )
-            )
-        else:
-            action = re.search(r"default_action\s*=\s*(\w+)", restrictions[first])
-            chosen = action.group(1) if action else "?"
-            mode = "fail-open" if chosen.upper() == "DUNNO" else "fail-closed"
-            findings.append(
-                Finding(
-                    check, Status.OK, f"{place} asks {wanted}, default_action={chosen} ({mode})"
-                )
-            )
+            continue
+        findings.append(_default_action(postfix, place, restrictions[first], wanted))
+        waiting = _wait(postfix, place, restrictions, first)
+        if waiting is not None:
+            findings.append(waiting)
     return findings
+
+
+def _policy_setting(postfix: PostfixSettings, place: str, item: str, name: str) -> str | None:
+    """One of Postfix's settings for a policy client (``timeout``, ``default_action``) as
+    it is in force for ``item``: its own (``{ inet:..., timeout=10s }``), else the
+    master.cf service's ``-o smtpd_policy_service_NAME``, else main.cf's; ``None`` when it
+    is Postfix's default, chosen by nobody."""
+    own = _item_settings(item).get(name)
+    if own is not None:
+        return own
+    parameter = f"smtpd_policy_service_{name}"
+    if place != _MAIN_CF:
+        chosen = postfix.services.get(f"{place.removeprefix('master.cf ')}/{parameter}")
+        if chosen is not None:
+            return chosen
+    return postfix.values.get(parameter) if parameter in postfix.explicit else None
+
+
+def _default_action(postfix: PostfixSettings, place: str, item: str, wanted: str) -> Finding:
+    check = "policy service"
+    chosen = _policy_setting(postfix, place, item, "default_action")
+    if chosen is None:
+        return Finding(
+            check,
+            Status.NOTE,
+            f"{place} asks {wanted} with no default_action: while typogate is down "
+            "Postfix answers 451 4.3.5 (fail-closed, docs/postfix.md); "
+            "default_action=DUNNO is fail-open",
+        )
+    mode = "fail-open" if chosen.upper().partition(" ")[0] in _PASSING else "fail-closed"
+    where = "" if "default_action" in _item_settings(item) else _FROM_PARAMETER
+    return Finding(
+        check, Status.OK, f"{place} asks {wanted}, default_action={chosen} ({mode}){where}"
+    )
+
+
+def _wait(
+    postfix: PostfixSettings, place: str, restrictions: list[str], first: int
+) -> Finding | None:
+    """A note when Postfix would wait long for a typogate that hangs (a process stopped,
+    or out of memory, that still holds its socket): each smtpd process asking waits,
+    recipient after recipient, and a full pool of them is a mail outage."""
+    item = restrictions[first]
+    timeout = _seconds(
+        _policy_setting(postfix, place, item, "timeout")
+        or postfix.values.get("smtpd_policy_service_timeout", "100s")
+    )
+    tries = _policy_setting(postfix, place, item, "try_limit") or postfix.values.get(
+        "smtpd_policy_service_try_limit", "2"
+    )
+    if timeout is None or not tries.isdigit() or timeout * int(tries) <= _LONGEST_WAIT:
+        return None
+    if place == _MAIN_CF:
+        bounded = [*restrictions[:first], _with_timeout(item), *restrictions[first + 1 :]]
+        fix = _postconf_restrictions(postfix, place, bounded)
+    elif "timeout" in _item_settings(item):
+        fix = None  # its own { timeout=... } in master.cf, which postconf -P cannot write
+    else:
+        fix = _postconf_service(postfix, place, "smtpd_policy_service_timeout", _BOUNDED_TIMEOUT)
+    return Finding(
+        "policy service",
+        Status.NOTE,
+        f"in {place}, Postfix waits {timeout:g} s a try, {tries} tries, for typogate's "
+        f"answer: while typogate hangs, each smtpd process asking it waits "
+        f"{timeout * int(tries):g} s a recipient before default_action applies. typogate "
+        f"answers in milliseconds: timeout={_BOUNDED_TIMEOUT} bounds the wait",
+        fix,
+    )
+
+
+def _item_settings(item: str) -> dict[str, str]:
+    """The ``name=value`` settings of a restriction's ``{ server, name=value, ... }``."""
+    _, _, group = item.partition("{")
+    pairs = (part.partition("=") for part in group.rstrip("} ").split(","))
+    return {name.strip(): value.strip() for name, sep, value in pairs if sep}
+
+
+def _with_timeout(item: str) -> str:
+    """``check_policy_service SERVER`` or ``{ SERVER, ... }`` with timeout=10s in it."""
+    command, _, argument = item.partition(" ")
+    parts = [part.strip() for part in argument.strip().strip("{}").split(",") if part.strip()]
+    kept = [part for part in parts if part.partition("=")[0].strip() != "timeout"]
+    return f"{command} {{ {', '.join([*kept, f'timeout={_BOUNDED_TIMEOUT}'])} }}"
+
+
+def _seconds(value: str) -> float | None:
+    """A Postfix time value (``100s``, ``2m``, ``100``: seconds when it has no unit)."""
+    matched = re.fullmatch(r"\s*(\d+)\s*([smhdw]?)\s*", value)
+    if matched is None:
+        return None
+    return int(matched.group(1)) * _TIME_UNITS[matched.group(2) or "s"]
 
 
 def _milter(config: Config, postfix: PostfixSettings) -> list[Finding]:
@@ -280,10 +368,21 @@ def _postconf(postfix: PostfixSettings, name: str, value: str) -> str:
     return shlex.join([*postfix.postconf, "-e", f"{name} = {value}"])
 
 
-def _postconf_service(postfix: PostfixSettings, place: str, value: str) -> str:
+def _postconf_restrictions(postfix: PostfixSettings, place: str, items: list[str]) -> str | None:
+    """The line that sets ``place``'s smtpd_recipient_restrictions to ``items``; ``None``
+    for a master.cf service whose items hold a ``{ }`` group: ``postconf -P`` writes no
+    whitespace, which the group needs (master.cf is edited by hand then)."""
+    if place == _MAIN_CF:
+        return _postconf(postfix, "smtpd_recipient_restrictions", ", ".join(items))
+    if any("{" in item for item in items):
+        return None
+    value = ",".join(item.replace(" ", ",") for item in items)  # one word: no spaces
+    return _postconf_service(postfix, place, "smtpd_recipient_restrictions", value)
+
+
+def _postconf_service(postfix: PostfixSettings, place: str, name: str, value: str) -> str:
     service = place.removeprefix("master.cf ")  # submission/inet
-    # master.cf options are one word: no spaces after the commas (docs/postfix.md).
-    return shlex.join([*postfix.postconf, "-P", f"{service}/smtpd_recipient_restrictions={value}"])
+    return shlex.join([*postfix.postconf, "-P", f"{service}/{name}={value}"])
 
 
 # --- typogate's own parts ------------------------------------------------------------------
