@@ -235,6 +235,29 @@ def test_an_address_with_a_control_character_is_refused_in_words(tmp_path):
         assert "Traceback" not in proxy.log_path.read_text()
 
 
+def test_an_address_with_a_unicode_line_break_is_refused_as_a_control_character(tmp_path):
+    """Before: under SMTPUTF8, a C1 control (U+0085, NEL) or U+2028 in an address was let
+    through to the next hop: a line break to every mail program that shows the address,
+    which no header can carry (the notice refused such a sender; the proxy did not)."""
+    with proxy_to_sink(tmp_path, smtputf8=True) as (proxy, sink):
+        said = raw_session(
+            proxy.port,
+            [
+                b"EHLO client.example",
+                "MAIL FROM:<al\u0085ice@example.org> SMTPUTF8".encode(),
+                b"MAIL FROM:<alice@example.org> SMTPUTF8",
+                "RCPT TO:<jo\u2028hn@army.mil>".encode(),
+                b"QUIT",
+            ],
+        )
+        assert said[2:5] == [
+            b"501 5.1.7 the sender address holds a control character (U+0085)",
+            b"250 OK",
+            b"501 5.1.3 the recipient address holds a control character (U+2028)",
+        ], said
+        assert sink.messages == []
+
+
 # Paths on which Python's header parser, which aiosmtpd reads every path with, raises
 # something other than its HeaderParseError.
 UNPARSABLE = ['<@a,(a"@example.org>', '<"a"\u00e9@["@example.org>']

@@ -32,8 +32,10 @@ NEEDS_SMTPUTF8 = "553 5.6.7 a non-ASCII address needs SMTPUTF8"
 # nor a control character, not even quoted, and no SMTP client writes one on (aiosmtplib
 # refuses the command). Such an address is refused before anything else, in words. Postfix
 # refuses a NUL and a byte that is not UTF-8 too ("Bad sender address syntax", "bad UTF-8
-# syntax"), though it takes the other controls.
-_CONTROL = re.compile("[\x00-\x1f\x7f]")
+# syntax"), though it takes the other controls. The C1 controls and U+2028, U+2029 are
+# line breaks to a mail program and to Python (str.splitlines), and no header may hold them
+# (aiosmtplib refuses to write them on: "contains characters not permitted").
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,18 +61,20 @@ def one_line(text: str, limit: int = _MAX_TEXT) -> str:
 def unsendable_sender(address: str) -> str | None:
     """The refusal of a ``MAIL FROM`` address that no one can pass on (a byte that is not
     UTF-8, a control character); None for one that can be."""
-    why = _unsendable(address)
+    why = unsendable(address)
     return None if why is None else f"501 5.1.7 the sender address {why}"
 
 
 def unsendable_recipient(address: str) -> str | None:
     """The refusal of a ``RCPT TO`` address that no one can pass on; None for one that
     can be."""
-    why = _unsendable(address)
+    why = unsendable(address)
     return None if why is None else f"501 5.1.3 the recipient address {why}"
 
 
-def _unsendable(address: str) -> str | None:
+def unsendable(address: str) -> str | None:
+    """Why no one can pass ``address`` on (a byte that is not UTF-8, a control
+    character), in words that follow "the sender address"; None when it can be."""
     if not is_utf8(address):
         return "is not valid UTF-8"
     control = _CONTROL.search(address)

@@ -34,11 +34,11 @@ from email.utils import formatdate, make_msgid
 from typogate.domains import (
     ascii_form,
     internal_form,
-    is_utf8,
     printable_form,
     writable_form,
     written_form,
 )
+from typogate.gateway.answers import unsendable
 from typogate.gateway.envelope import Envelope
 from typogate.gateway.logfmt import logfmt
 from typogate.policy import Verdict
@@ -252,17 +252,12 @@ class NoticeSender:
 
     def _can_write_to(self, sender: str) -> bool:
         """Whether a notice can be addressed to ``sender``; logs why not."""
-        # sendmail -f takes any bytes from a local user; U+FFFD marks where a byte that
-        # was not UTF-8 was read: either way the notice would go to someone else.
-        if "\ufffd" in sender or not is_utf8(sender):
-            self._not_sent(sender, "the sender address is not valid UTF-8")
-            return False
-        # Postfix takes a control character in an address; no header can carry it, and
-        # no SMTP client of ours writes it on.
-        if (control := _LINE_BREAKING.search(sender)) is not None:
-            self._not_sent(
-                sender, f"the sender address holds a control character (U+{ord(control[0]):04X})"
-            )
+        # sendmail -f takes any bytes from a local user (U+FFFD marks where the milter
+        # read one that was not UTF-8), and Postfix takes a control character: no header
+        # carries those, and the notice would go to someone else.
+        why = "is not valid UTF-8" if "\ufffd" in sender else unsendable(sender)
+        if why is not None:
+            self._not_sent(sender, f"the sender address {why}")
             return False
         return True
 
@@ -442,11 +437,6 @@ def _field(name: str, value: str) -> list[str]:
 def _bullet(text: str, *, gap: bool = True) -> list[str]:
     lines = textwrap.wrap(text, _WIDTH, initial_indent="- ", subsequent_indent="  ")
     return [*lines, ""] if gap else lines
-
-
-# What no header line may hold: the email package refuses every line break that
-# str.splitlines() knows (VT, FF, the C1 NEL, U+2028 ...), and RFC 5322 every control.
-_LINE_BREAKING = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def _shown(address: str) -> str:
