@@ -110,6 +110,9 @@ def test_units_are_hardened_and_their_command_lines_parse(path):
     if command[1] != "sink":  # the sink has nothing to reload
         assert service["ExecReload"] == "/bin/kill -HUP $MAINPID"
     assert command[0] == INSTALLED
+    # Ready once it answers (systemctl waits for it); kept alive while its loops run.
+    assert service["Type"] == "notify"
+    assert service.get("WatchdogSec") == (None if command[1] == "milter" else "30s")
     done = subprocess.run([TYPOGATE, *command[1:], "--help"], capture_output=True, timeout=60)
     assert done.returncode == 0, done.stderr
     if command[1] in ("serve", "web"):  # they release held mail: postsuper, as root

@@ -7,6 +7,7 @@ address in use), 2 for bad usage or configuration.
 
 from __future__ import annotations
 
+import faulthandler
 import gc
 import logging
 import os
@@ -189,6 +190,9 @@ def setup_logging(verbose: bool, limits: Limits) -> None:
     most ``log_lines_per_minute`` of one kind a minute and ``log_line_chars`` each, so no
     stream of bad input makes the log grow faster than that."""
     stamp = "" if os.environ.get("JOURNAL_STREAM") else "%(asctime)s "
+    # A fatal signal (SIGABRT from systemd's watchdog, when a listener's loop hangs) leaves
+    # the stack of every thread in the log: where it hung.
+    faulthandler.enable(all_threads=True)
     handler = BoundedLogHandler(limits.log_lines_per_minute, limits.log_line_chars)
     handler.setFormatter(logging.Formatter(stamp + "%(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])

@@ -6,7 +6,9 @@ waits for signals. SIGHUP reloads the configuration; SIGTERM and SIGINT stop the
 listeners, at once. A listener whose address is taken stops the start with
 :class:`~typogate.errors.CannotListen`, and whatever started before it is stopped again.
 A listener takes the socket systemd passed for its address, if any (:mod:`.activation`),
-and binds its address itself otherwise.
+and binds its address itself otherwise. The service manager is told when every listener
+answers, and, while the event loops of the listeners that have one still run their
+callbacks, that they do (:mod:`.readiness`, :class:`Watchdog`).
 
 libmilter has a signal thread of its own that waits for SIGHUP, SIGTERM and SIGINT and
 stops the milter on any of them, SIGHUP included: a reload would stop the milter. So the
@@ -32,6 +34,7 @@ import queue
 import signal
 import socket
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from types import FrameType
@@ -39,6 +42,7 @@ from typing import Protocol, runtime_checkable
 
 from typogate.errors import CannotListen
 from typogate.gateway.activation import PassedSockets
+from typogate.gateway.readiness import ServiceManager
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +68,66 @@ class Listener(Service, Protocol):
         :meth:`start` then serves on it rather than binding the address."""
 
 
+@runtime_checkable
+class Watched(Service, Protocol):
+    """A service on an event loop, which the watchdog looks at."""
+
+    what: str
+
+    def answering(self) -> bool:
+        """Whether its loop ran what the last look posted to it (and post another)."""
+
+
+class LoopProbe:
+    """Whether an event loop still runs its callbacks: each look posts one to it, and the
+    next look finds whether it ran. A loop stuck in one call (a lock never released, a C
+    call that never returns) answers no more, and neither do its clients."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._ran = threading.Event()
+        self._ran.set()  # the first look finds the loop as it starts: running
+
+    def answering(self) -> bool:
+        """Whether the callback the last call posted has run; posts the next one."""
+        ran = self._ran.is_set()
+        self._ran.clear()
+        try:
+            self._loop.call_soon_threadsafe(self._ran.set)
+        except RuntimeError:  # closed: it runs nothing any more
+            return False
+        return ran
+
+
+class Watchdog:
+    """Tells the service manager that the listeners still answer, twice in each interval
+    it asks for (``WatchdogSec=``), as long as every event loop ran the last look's
+    callback. When one did not, it says which, and tells nothing: systemd then ends the
+    process and starts it again, and the clients wait in the socket it holds. (The
+    milter's threads are libmilter's: the watchdog does not see them.)"""
+
+    def __init__(self, manager: ServiceManager, services: Sequence[Service]) -> None:
+        self._manager = manager
+        self._watched = [service for service in services if isinstance(service, Watched)]
+        self._every = (manager.watchdog_seconds or 0) / 2
+        self._due = time.monotonic()
+
+    def look(self) -> None:
+        """Tell the manager, when due and every loop answers."""
+        if not self._every or time.monotonic() < self._due:
+            return
+        self._due = time.monotonic() + self._every
+        stuck = [service.what for service in self._watched if not service.answering()]
+        if stuck:
+            log.error(
+                "watchdog: %s ran nothing for %.0f s; not telling systemd all is well",
+                ", ".join(stuck),
+                self._every,
+            )
+            return
+        self._manager.alive()
+
+
 OpenServer = Callable[[socket.socket | None], Awaitable[asyncio.AbstractServer]]
 
 
@@ -80,6 +144,7 @@ class AsyncioListener:
         self._open_server = open_server
         self._socket: socket.socket | None = None
         self._loop = asyncio.new_event_loop()
+        self._probe = LoopProbe(self._loop)
         self._thread = threading.Thread(target=self._serve, name=what, daemon=True)
         self._started = threading.Event()
         self._failure: OSError | None = None
@@ -92,6 +157,9 @@ class AsyncioListener:
         self._started.wait()
         if self._failure is not None:
             raise CannotListen.of(self.what, self.address, self._failure)
+
+    def answering(self) -> bool:
+        return self._probe.answering()
 
     def stop(self) -> None:
         if self._thread.is_alive():
@@ -131,9 +199,12 @@ def serve(services: Sequence[Service], reload: Callable[[], None] | None = None)
     SIGHUP calls ``reload`` (when given) and serving goes on. :func:`block_stop_signals`
     must have been called before any thread started, and every thread a service starts
     calls :func:`leave_signals_to_main_thread` first. Each listener first takes the socket
-    systemd passed for its address, if any. Raises :class:`CannotListen` when a service
-    cannot start, or a passed socket is for no listener's address.
+    systemd passed for its address, if any; systemd is told when all of them answer, when
+    a reload begins and ends, and when they stop, and its watchdog is kept fed while they
+    answer. Raises :class:`CannotListen` when a service cannot start, or a passed socket
+    is for no listener's address.
     """
+    manager = ServiceManager.from_environment()
     passed = PassedSockets.from_environment()
     for service in services:
         if isinstance(service, Listener):
@@ -145,13 +216,20 @@ def serve(services: Sequence[Service], reload: Callable[[], None] | None = None)
             for service in services:
                 service.start()
                 started.append(service)
-            while (signum := _next(received)) == signal.SIGHUP:
+            manager.ready()
+            watchdog = Watchdog(manager, started)
+            while (signum := _next(received, watchdog.look)) == signal.SIGHUP:
                 if reload is None:
                     log.info("SIGHUP: nothing to reload")
                 else:
                     log.info("SIGHUP: reloading the configuration")
-                    reload()
+                    manager.reloading()
+                    try:
+                        reload()
+                    finally:
+                        manager.ready()
             log.info("%s: stopping", signal.Signals(signum).name)
+            manager.stopping()
         finally:
             for service in reversed(started):
                 service.stop()
@@ -163,15 +241,16 @@ def leave_signals_to_main_thread() -> None:
     signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
 
 
-def _next(received: queue.SimpleQueue[int]) -> int:
+def _next(received: queue.SimpleQueue[int], between: Callable[[], None]) -> int:
     # Not one endless wait: should a signal's handler have run on another thread (one a
     # library started, such as uvicorn's), the main thread would sleep through it.
-    # Waking twice a second, it runs the Python handler on its next instruction.
+    # Waking twice a second, it runs the Python handler on its next instruction, and
+    # ``between`` (the watchdog's look).
     while True:
         try:
             return received.get(timeout=0.5)
         except queue.Empty:
-            continue
+            between()
 
 
 @contextmanager

@@ -30,6 +30,7 @@ from typogate.gateway.admission import (
     Neighbours,
     client_address,
 )
+from typogate.gateway.controller import LoopProbe
 from typogate.web.app import create_app
 from typogate.web.context import WebContext
 
@@ -103,6 +104,7 @@ class WebServer:
     ) -> None:
         """``beside``: the process's other listeners (``serve``'s policy service and
         milter), whose sessions its open-file limit must fit too."""
+        self.what = "the web interface"
         self.host, self.port = host, port
         self.address = f"{host}:{port}"
         self._sockets: list[socket.socket] | None = None  # None: uvicorn binds the address
@@ -134,21 +136,30 @@ class WebServer:
             )
         )
         self._thread = threading.Thread(target=self._run, name="web", daemon=True)
+        self._probe: LoopProbe | None = None
 
     def inherit(self, passed: PassedSockets) -> None:
         """Serve on the socket systemd passed for this address, if there is one."""
-        if (sock := passed.take(self.host, self.port, "the web interface")) is not None:
+        if (sock := passed.take(self.host, self.port, self.what)) is not None:
             self._sockets = [sock]
 
     def _run(self) -> None:
-        self._server.run(sockets=self._sockets)
+        async def serve() -> None:
+            self._probe = LoopProbe(asyncio.get_running_loop())
+            await self._server.serve(sockets=self._sockets)
+
+        asyncio.run(serve())  # uvicorn's Server.run, with the loop known to the watchdog
+
+    def answering(self) -> bool:
+        """Whether uvicorn's loop ran the watchdog's last look (:class:`LoopProbe`)."""
+        return self._probe is not None and self._probe.answering()
 
     def start(self) -> None:
         """Serve; raises :class:`CannotListen` when the address cannot be bound."""
         self._thread.start()
         while not self._server.started:
             if not self._thread.is_alive():  # uvicorn logged why (address in use, say)
-                raise CannotListen("the web interface", self.address, "see the error above")
+                raise CannotListen(self.what, self.address, "see the error above")
             time.sleep(0.02)
         log.info("web interface on http://%s", self.address)
 
