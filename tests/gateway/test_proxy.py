@@ -14,11 +14,16 @@ from ports import free_port
 
 CONFIG = """
 [domains]
-protected = ["army.mil", "example.org"]
+protected = ["army.mil", "example.org", "bücher.de"]
 
 [[rules]]
 domain = "warn.example"
 action = "warn"
+
+[[rules]]
+domain = "gesperrt.example"
+action = "reject"
+message = "Bitte nicht an gesperrt.example schreiben: fragen Sie die Poststelle (Zürich)."
 
 [gateway]
 journal = "journal.jsonl"
@@ -138,6 +143,35 @@ def test_internationalised_mail_is_judged_and_relayed(tmp_path):
         assert [reply for _, reply in replies][1] == "5.6.7 a non-ASCII address needs SMTPUTF8"
         assert [code for code, _ in replies] == [250, 553, 250], replies
         assert "Traceback" not in proxy.log_path.read_text()
+
+
+def test_an_smtputf8_client_is_answered_in_its_own_letters(tmp_path):
+    """Before: every refusal was ASCII, even to a client that said SMTPUTF8 and wrote the
+    address in UTF-8: "did you mean xn--bcher-kva.de?", and an admin's rule message with
+    "\\u00fc" for each ü. RFC 6531 lets the reply carry UTF-8 then (the typed domain with
+    its A-label too, which shows a look-alike for what it is); without SMTPUTF8 the reply
+    stays ASCII."""
+    with proxy_to_sink(tmp_path, smtputf8=True) as (proxy, sink):
+        replies = talk(
+            proxy.port,
+            [
+                "MAIL FROM:<alice@example.org> SMTPUTF8",
+                "RCPT TO:<jo@büher.de>",
+                "RCPT TO:<jo@gesperrt.example>",
+                "RCPT TO:<ivan@аrmy.mil>",  # a Cyrillic а
+            ],
+        )
+        assert [code for code, _ in replies] == [250, 550, 550, 550], replies
+        assert "аrmy.mil (xn--rmy-5cd.mil) looks like a mistake" in replies[3][1], replies
+        said = "büher.de (xn--bher-0ra.de) looks like a mistake: did you mean bücher.de?"
+        assert said in replies[1][1], replies
+        assert "fragen Sie die Poststelle (Zürich)." in replies[2][1]
+        replies = talk(
+            proxy.port,
+            ["MAIL FROM:<alice@example.org>", "RCPT TO:<jo@xn--bher-0ra.de>"],
+        )
+        assert "did you mean xn--bcher-kva.de?" in replies[1][1], replies
+        assert replies[1][1].isascii()
 
 
 def test_a_next_hop_without_smtputf8_refuses_what_needs_it(tmp_path):

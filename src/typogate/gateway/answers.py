@@ -97,21 +97,25 @@ def protocol_text(text: str, limit: int = _MAX_TEXT, *, utf8: bool = False) -> s
     return flat
 
 
-def refusal(verdict: Verdict) -> Refusal:
-    """The SMTP refusal for a rejected recipient, saying what looked wrong and what to do."""
+def refusal(verdict: Verdict, *, utf8: bool = False) -> Refusal:
+    """The SMTP refusal for a rejected recipient, saying what looked wrong and what to do:
+    in UTF-8 to a client that asked for SMTPUTF8 (``utf8``), in ASCII (A-labels) else."""
     blocked = verdict.reason.startswith("blocked.")
     domain = ascii_form(verdict.domain)
-    meant = _meant(verdict)
+    # In UTF-8, the typed domain in both forms: the A-label still shows a look-alike
+    # (a Cyrillic а in аrmy.mil) for what it is.
+    typed = domain if not utf8 or domain == verdict.domain else f"{verdict.domain} ({domain})"
+    meant = _meant(verdict, utf8=utf8)
     if blocked or not meant:  # the rule's own message, or the default sentence
         what = verdict.explanation
         if domain not in what:  # a monitor's rule names both forms already
-            what = what.replace(verdict.domain, domain)
+            what = what.replace(verdict.domain, typed)
     elif verdict.suggestion:
-        what = f"{domain} looks like a mistake: did you mean {meant}?"
+        what = f"{typed} looks like a mistake: did you mean {meant}?"
     else:
-        what = f"{domain} looks like a mistake for {meant}."
+        what = f"{typed} looks like a mistake for {meant}."
     how = f"If {domain} is right, ask your mail admin to allow it."
-    text = protocol_text(f"{what} {how} ({verdict.reason})")
+    text = protocol_text(f"{what} {how} ({verdict.reason})", utf8=utf8)
     return Refusal(550, _STATUS_BLOCKED if blocked else _STATUS_TYPO, text)
 
 
@@ -145,7 +149,7 @@ def unreadable(error: InvalidAddress, action: Unreadable) -> Refusal:
     return Refusal(code, status, text)
 
 
-def _meant(verdict: Verdict) -> str | None:
+def _meant(verdict: Verdict, *, utf8: bool = False) -> str | None:
     """The domain probably meant, or the equally likely ones (``typo.ambiguous``)."""
     meant = (verdict.suggestion,) if verdict.suggestion else verdict.alternatives
-    return " or ".join(map(ascii_form, meant)) or None
+    return " or ".join(meant if utf8 else map(ascii_form, meant)) or None

@@ -130,7 +130,7 @@ class ProxyHandler:
             decision = None  # audit mode: relayed as it is
         action = decision.action if decision is not None else Action.ALLOW
         if decision is not None and action in (Action.REJECT, Action.HOLD):
-            return str(answers.refusal(decision.verdict))
+            return str(answers.refusal(decision.verdict, utf8=envelope.smtp_utf8))
         try:
             reply = await relay.hop.rcpt(address)
         except FAILURES as error:
