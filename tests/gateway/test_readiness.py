@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -87,10 +88,42 @@ def test_serve_tells_systemd_ready_reloading_alive_and_stopping(tmp_path):
         assert {message for _, message in beats} == {"WATCHDOG=1"}
         assert beats[-1][0] - beats[0][0] < 3
         os.kill(process.pid, signal.SIGHUP)
-        assert manager.until("READY=1")[-2:] == ["RELOADING=1", "READY=1"]
+        seen = manager.until("READY=1")
+        reloading = seen.index("RELOADING=1")  # the keep-alive goes on meanwhile
+        assert set(seen[:reloading]) | set(seen[reloading + 1 : -1]) <= {"WATCHDOG=1"}
         os.kill(process.pid, signal.SIGTERM)
         assert manager.until("STOPPING=1")[-1] == "STOPPING=1"
         assert process.wait(timeout=15) == 0
+    finally:
+        _stop(process)
+        manager.close()
+
+
+def test_the_keep_alive_goes_on_while_a_reload_builds_the_new_guard(tmp_path):
+    """Before: the reload ran on the main thread, which feeds the watchdog, and took as long
+    as a start (a store's relationships learned again: 24 s for 90,000): systemd would end
+    a typogate whose listeners kept answering with the old Guard all along. Here 20,000
+    protected domains make the reload last seconds."""
+    rng = random.Random(5)
+    letters = [c + v for c in "bcdfghjklmnprstvwz" for v in "aeiou"]
+    names = {"".join(rng.choices(letters, k=5)) + ".com" for _ in range(20_000)}
+    (tmp_path / "protected.txt").write_text("\n".join(sorted(names)))
+    config = tmp_path / "typogate.toml"
+    config.write_text(f'[domains]\nprotected_files = ["{tmp_path / "protected.txt"}"]\n')
+    port = free_port()
+    manager = Manager(tmp_path / "notify")
+    args = ["policy", "--listen", f"127.0.0.1:{port}", "--config", str(config)]
+    process = _start(tmp_path, args, 1_000_000)
+    try:
+        assert manager.until("READY=1")[-1] == "READY=1"
+        os.kill(process.pid, signal.SIGHUP)
+        while (told := manager.next())[1] != "RELOADING=1":
+            continue
+        began, during = told[0], []
+        while (told := manager.next())[1] != "READY=1":
+            during.append(told[1])
+        assert told[0] - began > 1.0  # a reload long enough to miss two keep-alives
+        assert during.count("WATCHDOG=1") >= 2, (told[0] - began, during)
     finally:
         _stop(process)
         manager.close()

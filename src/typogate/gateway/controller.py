@@ -225,7 +225,7 @@ def serve(services: Sequence[Service], reload: Callable[[], None] | None = None)
                     log.info("SIGHUP: reloading the configuration")
                     manager.reloading()
                     try:
-                        reload()
+                        _while_looking(reload, watchdog)
                     finally:
                         manager.ready()
             log.info("%s: stopping", signal.Signals(signum).name)
@@ -233,6 +233,29 @@ def serve(services: Sequence[Service], reload: Callable[[], None] | None = None)
         finally:
             for service in reversed(started):
                 service.stop()
+
+
+def _while_looking(work: Callable[[], None], watchdog: Watchdog) -> None:
+    """Run ``work`` (a reload) on a thread of its own while the watchdog goes on looking:
+    a reload builds a new Guard, which takes as long as a start (seconds; tens of them for
+    a store with many relationships), and the listeners answer with the old one meanwhile.
+    Signals wait for it, as they did when it ran here."""
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        leave_signals_to_main_thread()
+        try:
+            work()
+        except BaseException as error:  # raised again on the main thread
+            failed.append(error)
+
+    thread = threading.Thread(target=run, name="reload")
+    thread.start()
+    while thread.is_alive():
+        thread.join(timeout=0.5)
+        watchdog.look()
+    if failed:
+        raise failed[0]
 
 
 def leave_signals_to_main_thread() -> None:
