@@ -112,6 +112,7 @@ def test_units_are_hardened_and_their_command_lines_parse(path):
     assert command[0] == INSTALLED
     # Ready once it answers (systemctl waits for it); kept alive while its loops run.
     assert service["Type"] == "notify"
+    assert service["TimeoutStartSec"] == "5min"  # a large store's relationships load first
     assert service.get("WatchdogSec") == (None if command[1] == "milter" else "30s")
     done = subprocess.run([TYPOGATE, *command[1:], "--help"], capture_output=True, timeout=60)
     assert done.returncode == 0, done.stderr
