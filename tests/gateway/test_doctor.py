@@ -81,10 +81,17 @@ def test_doctor_names_what_is_missing_and_its_lines_put_it_right(tmp_path):
             "policy service": ["missing"],
             "milter": ["missing", "note"],
             "holds": ["missing"],
+            "answering": ["missing", "missing"],
             "store": ["missing"],
             "notices": ["missing"],
             "release links": ["missing"],
         }
+        # Postfix set up right is no use while typogate does not run: its default_action
+        # applies to every recipient. doctor once called that nothing missing.
+        down = found["answering"][0]["detail"]
+        assert f"nothing answers at 127.0.0.1:{ports['policy']}" in down
+        assert "default_action" in down
+        assert f"nothing answers at 127.0.0.1:{ports['milter']}" in found["answering"][1]["detail"]
         policy_fix = found["policy service"][0]["fix"]
         asks = f"inet:127.0.0.1:{ports['policy']}, default_action=DUNNO, timeout=10s"
         assert f"= check_policy_service {{ {asks} }}, permit_mynetworks" in policy_fix
@@ -109,6 +116,7 @@ def test_doctor_names_what_is_missing_and_its_lines_put_it_right(tmp_path):
             "policy service": ["ok"],
             "milter": ["ok", "note"],  # milter_default_action left to Postfix: said
             "holds": ["ok"],
+            "answering": ["ok", "ok"],  # a policy request, and the milter's negotiation
             "store": ["ok"],
             "notices": ["ok"],
             "release links": ["note"],  # only this machine can open 127.0.0.1 links

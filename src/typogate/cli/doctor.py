@@ -42,7 +42,8 @@ def doctor(
       the fail-open or fail-closed defaults, chosen on purpose
       how long Postfix waits for a typogate that hangs (timeout=10s bounds it)
       smtpd_delay_open_until_valid_rcpt = no, when mail is held
-    typogate: the store opens, the notice relay answers, release links open.
+    typogate: the policy service and the milter answer, the store opens, the
+    notice relay answers, release links open.
 
     Exit status 0 when nothing is missing, 1 when something is (notes do not
     count).

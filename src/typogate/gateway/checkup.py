@@ -15,9 +15,12 @@ from __future__ import annotations
 import re
 import shlex
 import smtplib
+import socket
+import struct
 import subprocess
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from ipaddress import ip_address
@@ -71,6 +74,7 @@ def checkup(config: Config, store_url: str | None, postfix_dir: str | None) -> l
     """Every check, in the order an admin sets things up."""
     return [
         *check_postfix(config, postfix_dir),
+        *check_answering(config),
         check_store(store_url, config),
         check_notice_relay(config),
         check_release_links(config, store_url),
@@ -386,6 +390,89 @@ def _postconf_service(postfix: PostfixSettings, place: str, name: str, value: st
 
 
 # --- typogate's own parts ------------------------------------------------------------------
+
+
+def check_answering(config: Config) -> list[Finding]:
+    """The policy service and the milter answer where Postfix asks them: Postfix set up
+    right is no use while they do not, its default_action applies to every recipient."""
+    policy = host_and_port(config.gateway.policy_listen, "gateway.policy_listen")
+    findings = [_answering("policy service", policy, _policy_answers, "default_action")]
+    kind, _, where = config.gateway.milter_listen.partition(":")
+    if kind in ("inet", "inet6"):
+        port, _, host = where.partition("@")
+        milter: tuple[str, int] | str = (host or "127.0.0.1", int(port))
+    else:  # unix:PATH, local:PATH
+        milter = where
+    findings.append(_answering("milter", milter, _milter_answers, "milter_default_action"))
+    return findings
+
+
+def _answering(
+    what: str, where: tuple[str, int] | str, ask: Callable[[socket.socket], str], default: str
+) -> Finding:
+    """Connect to ``where`` (loopback for a wildcard address) and ``ask``; a finding that
+    names the Postfix ``default`` that applies while nothing answers."""
+    address: tuple[str, int] | str = where
+    family, shown = socket.AF_UNIX, str(where)
+    if not isinstance(where, str):
+        host, port = where
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+        shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        address, family = (host, port), socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.settimeout(_TIMEOUT)
+            sock.connect(address)
+            said = ask(sock)
+    except OSError as error:
+        return Finding(
+            "answering",
+            Status.MISSING,
+            f"nothing answers at {shown} ({error.strerror or error}): until the {what} "
+            f"runs there, Postfix's {default} decides for all the mail it would check; "
+            "start typogate (systemctl start typogate)",
+        )
+    return Finding("answering", Status.OK, f"the {what} answers at {shown} ({said})")
+
+
+def _policy_answers(sock: socket.socket) -> str:
+    # A request at CONNECT: answered DUNNO, and neither judged nor recorded.
+    sock.sendall(b"request=smtpd_access_policy\nprotocol_state=CONNECT\n\n")
+    answer = b""
+    while not answer.endswith(b"\n\n"):
+        if not (chunk := sock.recv(4096)) or len(answer) > 4096:
+            raise OSError(f"not a policy answer: {answer[:80]!r}")
+        answer += chunk
+    if not answer.startswith(b"action="):
+        raise OSError(f"not a policy answer: {answer[:80]!r}")
+    return answer.decode(errors="replace").strip()
+
+
+def _milter_answers(sock: socket.socket) -> str:
+    # The milter protocol's first step, as Postfix takes it (version 6, every action and
+    # protocol flag offered); then quit. libmilter answers with its own options.
+    sock.sendall(_milter_packet(b"O", struct.pack("!III", 6, 0x1FF, 0x1FFFFF)))
+    head = _read_exactly(sock, 4)
+    (length,) = struct.unpack("!I", head)
+    reply = _read_exactly(sock, min(length, 1024))
+    if reply[:1] != b"O" or len(reply) < 13:
+        raise OSError(f"not a milter's answer: {reply[:20]!r}")
+    sock.sendall(_milter_packet(b"Q", b""))
+    version = struct.unpack("!I", reply[1:5])[0]
+    return f"milter protocol version {version}"
+
+
+def _milter_packet(command: bytes, data: bytes) -> bytes:
+    return struct.pack("!I", len(command) + len(data)) + command + data
+
+
+def _read_exactly(sock: socket.socket, count: int) -> bytes:
+    data = b""
+    while len(data) < count:
+        if not (chunk := sock.recv(count - len(data))):
+            raise OSError("the connection closed before an answer")
+        data += chunk
+    return data
 
 
 def check_store(store_url: str | None, config: Config) -> Finding:
