@@ -198,11 +198,20 @@ class Gatekeeper:
             )
         )
 
-    def hold(self, held: list[Verdict], envelope: Envelope, source: HoldSource) -> HeldMessage:
+    def hold(
+        self,
+        held: list[Verdict],
+        envelope: Envelope,
+        source: HoldSource,
+        still_held: Callable[[], bool] | None = None,
+    ) -> HeldMessage:
         """Record a held message durably, then have the sender told (in the background).
 
         Raises whatever the journal raises when it cannot keep the hold: a hold that is not
-        recorded cannot be released, so the adapter must not acknowledge it.
+        recorded cannot be released, so the adapter must not acknowledge it. An adapter
+        that answers without waiting for ever passes ``still_held``, asked once the record
+        is made: when it says the adapter has answered without the hold meanwhile, the
+        record is voided and nobody is told.
         """
         envelope = self._checked(envelope)
         record = HeldMessage(
@@ -216,6 +225,15 @@ class Gatekeeper:
         )
         if self.journal is not None:
             self.journal.hold(record)
+            if still_held is not None and not still_held():
+                why = "recorded after the adapter had answered without it"
+                self.journal.void_hold(record.hold_id, why)
+                log.error(
+                    "%s: the hold of %s was recorded after the answer went without it; voided",
+                    self.adapter,
+                    ", ".join(record.recipients),
+                )
+                return record
         log.info(
             logfmt(
                 event="hold",

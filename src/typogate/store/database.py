@@ -93,6 +93,10 @@ class Store:
         """Commit a held message before returning; raises if the database cannot take it."""
         self.holds.add(held)
 
+    def void_hold(self, hold_id: str, why: str) -> None:
+        """Delete a hold that holds no message (the gatekeeper logs ``why``)."""
+        self.holds.void(hold_id)
+
     def observe(self, party: str, domain: str, evidence: Evidence) -> None:
         """Queue evidence of a relationship (mail from ``domain`` received by ``party``, a
         release); returns at once, never raises (but without a writer, as :meth:`record`)."""

@@ -53,6 +53,13 @@ class Holds:
         with Session(self.engine) as session, session.begin():
             session.add(row)
 
+    def void(self, hold_id: str) -> None:
+        """Delete a hold just added that holds no message (nothing acted on it yet)."""
+        with Session(self.engine) as session, session.begin():
+            row = session.get(HoldRow, hold_id)
+            if row is not None:
+                session.delete(row)
+
     def in_state(
         self, state: HoldState = HoldState.HELD, limit: int | None = None
     ) -> list[HoldRecord]:

@@ -121,6 +121,10 @@ class Journal(Protocol):
     def hold(self, held: HeldMessage) -> None:
         """Store a held message durably before returning (raise if that is impossible)."""
 
+    def void_hold(self, hold_id: str, why: str) -> None:
+        """Take back a hold recorded after its adapter answered without it (the store was
+        too slow): no message is held under it (raise if that is impossible)."""
+
     def observe(self, party: str, domain: str, evidence: Evidence) -> None:
         """Queue evidence of a relationship other than a delivery (mail ``party`` received
         from ``domain``, a release); must return at once and never raise."""

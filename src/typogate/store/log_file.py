@@ -97,6 +97,12 @@ class FileJournal:
         with self._lock:
             self._append(line, sync=True)
 
+    def void_hold(self, hold_id: str, why: str) -> None:
+        """Write, durably, that the hold ``hold_id`` holds no message, and ``why``."""
+        fields = {"kind": "void", "time": datetime.now(UTC).isoformat(), "hold_id": hold_id}
+        with self._lock:
+            self._append(json.dumps(fields | {"why": why}) + "\n", sync=True)
+
     def flush(self) -> None:
         """Write every queued event now, in parts of at most a sixteenth of ``max_bytes``
         (each checked for rotation), so no file outgrows ``max_bytes`` by more."""

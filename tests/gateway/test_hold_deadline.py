@@ -1,0 +1,135 @@
+"""A hold is answered within ``limits.hold_record_seconds``, whatever the store does: a
+PostgreSQL that stops answering (frozen here with SIGSTOP, as a server stuck on its disk
+is) costs the client a ``451`` (it retries), never a policy answer that never comes; and a
+record the store takes only later is voided, and nobody is told of a hold that is not."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+from mta import Server, Sink, read_policy_answer
+from ports import free_port
+
+from typogate import Config
+from typogate.gateway.envelope import Envelope
+from typogate.runtime import Runtime
+from typogate.store import Store
+from typogate.store.log_file import read_journal
+from typogate.vocabulary import Adapter, HoldSource
+
+pytestmark = pytest.mark.postgres
+
+
+def _ask(port: int, recipient: str, queue_id: str) -> tuple[float, str]:
+    request = (
+        "request=smtpd_access_policy\nprotocol_state=RCPT\nsender=alice@example.org\n"
+        f"recipient={recipient}\nqueue_id={queue_id}\n\n"
+    )
+    with socket.create_connection(("127.0.0.1", port)) as client:
+        client.settimeout(60)
+        started = time.monotonic()
+        client.sendall(request.encode())
+        answer = read_policy_answer(client).decode().strip()
+        return time.monotonic() - started, answer
+
+
+def _freeze(pid: int, sign: signal.Signals) -> None:
+    """The server and every backend it started."""
+    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+    for each in [pid, *map(int, children.stdout.split())]:
+        os.kill(each, sign)
+
+
+def test_a_store_that_stops_answering_costs_a_451_and_leaves_no_hold(tmp_path, postgres):
+    """Before: the policy service waited for the store as long as it took. With the server
+    frozen, no answer came in 120 s: Postfix gives up after its timeout and applies its
+    default_action (with fail-open the message typogate meant to hold goes through), and
+    when the server came back the hold was recorded and the sender told of it anyway."""
+    notices = Sink(free_port()).start()
+    port = free_port()
+    config = tmp_path / "typogate.toml"
+    config.write_text(
+        '[[rules]]\ndomain = "navy.ml"\naction = "hold"\n'
+        f'[gateway]\nnotice_relay = "127.0.0.1:{notices.port}"\n'
+        "[limits]\nhold_record_seconds = 1.0\n"
+    )
+    policy = Server(
+        ["policy", "--listen", f"127.0.0.1:{port}", "--config", str(config), "--db", postgres.url],
+        port,
+        tmp_path / "policy.log",
+    ).start()
+    try:
+        waited, answer = _ask(port, "sam@navy.ml", "9A8B7C6D5E")
+        assert answer.startswith("action=HOLD "), answer  # the store answers: held
+        _freeze(postgres.process.pid, signal.SIGSTOP)
+        try:
+            waited, answer = _ask(port, "kim@navy.ml", "9A8B7C6D5F")
+        finally:
+            _freeze(postgres.process.pid, signal.SIGCONT)
+        assert answer == (
+            "action=451 4.3.0 typogate cannot record the hold now; please try again later"
+        )
+        assert 0.9 < waited < 5, waited
+        deadline = time.monotonic() + 30
+        while "voided" not in policy.log and time.monotonic() < deadline:
+            time.sleep(0.2)  # the record the server takes once it runs again
+    finally:
+        policy.stop()
+    assert "hold of kim@navy.ml was recorded" in policy.log and "voided" in policy.log
+    store = Store(postgres.url, writer=False, create=False)
+    try:
+        held = [hold.recipients for hold in store.holds.in_state()]
+    finally:
+        store.close()
+    assert held == [["sam@navy.ml"]], held
+    time.sleep(1)
+    told = [m.recipients for m in notices.messages]
+    notices.stop()
+    assert told == [["alice@example.org"]], told  # of sam's hold only
+    assert "Traceback" not in policy.log, json.dumps(policy.log[-2000:])
+
+
+@pytest.mark.parametrize("journal", ["file", "sqlite"])
+def test_a_hold_recorded_after_the_answer_is_voided_in_either_journal(tmp_path, journal):
+    """The gatekeeper's side, on the journal file and on a store: asked once the record is
+    made, an adapter that has answered without the hold has it voided (the file says so
+    in a record of its own; the store keeps no hold), and tells nobody."""
+    notices = Sink(free_port()).start()
+    path = tmp_path / "journal.jsonl"
+    config = Config.model_validate(
+        {
+            "rules": [{"domain": "navy.ml", "action": "hold"}],
+            "gateway": {"notice_relay": f"127.0.0.1:{notices.port}", "journal": str(path)},
+        }
+    )
+    db = f"sqlite:///{tmp_path / 't.db'}" if journal == "sqlite" else None
+    runtime = Runtime.open(config, db, recording=True, create=True)
+    gatekeeper = runtime.gatekeeper(Adapter.POLICY)
+    envelope = Envelope(sender="alice@example.org")
+    try:
+        for recipient, still_held in (
+            ("sam@navy.ml", True.__bool__),  # recorded in time: HOLD was the answer
+            ("kim@navy.ml", False.__bool__),  # too late: 451 was
+        ):
+            verdict = gatekeeper.decide(recipient, envelope).verdict
+            gatekeeper.hold([verdict], envelope, HoldSource.POSTFIX_HOLD, still_held)
+        if runtime.store is not None:
+            assert [hold.recipients for hold in runtime.store.holds.in_state()] == [["sam@navy.ml"]]
+    finally:
+        runtime.close()
+        notices.stop()
+    if journal == "file":
+        records = [(r["kind"], r.get("recipients")) for r in read_journal(path)]
+        assert [r for r in records if r[0] != "verdict"] == [
+            ("hold", ["sam@navy.ml"]),
+            ("hold", ["kim@navy.ml"]),
+            ("void", None),
+        ], records
+    told = [m.data.decode(errors="replace") for m in notices.messages]
+    assert len(told) == 1 and "sam@navy.ml" in told[0] and "kim@navy.ml" not in told[0]
