@@ -364,8 +364,9 @@ class Limits(_Section):
     policy_read_seconds: float = Field(10.0, gt=0)
     policy_write_seconds: float = Field(10.0, gt=0)
     # Seconds a hold's record may take before the policy service answers 451 without it
-    # (the client retries): below the timeout docs/postfix.md gives Postfix, 10 s, so that
-    # a store that stops answering never leaves Postfix to its default_action.
+    # (the milter: TEMPFAIL; the client retries): below the timeout docs/postfix.md gives
+    # Postfix, 10 s, so that a store that stops answering never leaves Postfix to its
+    # default_action.
     hold_record_seconds: float = Field(5.0, gt=0)
     # SMTP proxy: sessions at once (more get 421), a message's size (more gets 552, as
     # Postfix's message_size_limit), and seconds a session may be silent.

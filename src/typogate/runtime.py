@@ -206,6 +206,7 @@ class Runtime:
             mode=self.config.mode,
             journal=self.journal,
             notices=self.notices,
+            hold_seconds=self.config.limits.hold_record_seconds,
         )
         self._gatekeepers.append(gatekeeper)  # a reload hands it the new Guard
         return gatekeeper

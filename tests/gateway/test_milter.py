@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import time
 from contextlib import contextmanager
@@ -39,13 +40,14 @@ MESSAGE = "From: alice@example.org\nTo: {to}\nSubject: {subject}\n\n{subject} bo
 
 
 @contextmanager
-def milter_flow(tmp, *store: str):
+def milter_flow(tmp, *store: str, more: str = ""):
     """Postfix whose sendmail(1) goes through a typogate milter (its ``store`` options, the
-    configuration's journal file without them) to a recording sink: (postfix, sink, tmp)."""
+    configuration's journal file without them; ``more`` configuration after CONFIG) to a
+    recording sink: (postfix, sink, tmp)."""
     sink = Sink(free_port()).start()
     smtpd_port = free_port()
     config = tmp / "typogate.toml"
-    config.write_text(CONFIG.format(smtpd_port=smtpd_port))
+    config.write_text(CONFIG.format(smtpd_port=smtpd_port) + more)
     milter_port = free_port()
     milter = Server(
         ["milter", "--listen", f"inet:{milter_port}@127.0.0.1", "--config", str(config), *store],
@@ -337,3 +339,41 @@ def test_a_subject_that_is_not_utf8_is_quoted_with_replacement_characters(flow):
     )
     body = message_from_bytes(notice.data).get_payload(decode=True).decode()
     assert "Gr\ufffd\ufffde latin1" in body, body
+
+
+@pytest.mark.postgres
+def test_a_store_that_stops_answering_defers_a_held_message_in_seconds(tmp_path, postgres):
+    """Before: with the store's PostgreSQL frozen (as a server stuck on its disk is), the
+    milter waited for the hold's record as long as it took; Postfix waits
+    milter_content_timeout (300 s) and then applies milter_default_action: with accept
+    (fail-open, as here), the message typogate meant to hold is delivered. Now it is
+    deferred within limits.hold_record_seconds, waits in Postfix's queue, and the record
+    the server makes once it runs again is voided."""
+    limits = "[limits]\nhold_record_seconds = 1.0\n"
+    with milter_flow(tmp_path, "--db", postgres.url, more=limits) as (postfix, sink, tmp):
+        server = postgres.process.pid
+        children = subprocess.run(["pgrep", "-P", str(server)], capture_output=True, text=True)
+        frozen = [server, *map(int, children.stdout.split())]
+        for pid in frozen:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            postfix.sendmail(
+                "alice@example.org", ["sam@navy.ml"], MESSAGE.format(to="sam@navy.ml", subject="x")
+            )
+            deadline = time.monotonic() + 20
+            while "cannot record the hold now" not in postfix.log and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert "4.3.0 typogate cannot record the hold now" in postfix.log, postfix.log
+        finally:
+            for pid in frozen:
+                os.kill(pid, signal.SIGCONT)
+        milter_log = tmp / "milter.log"
+        deadline = time.monotonic() + 30
+        while "voided" not in milter_log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert "the hold of sam@navy.ml was recorded after" in milter_log.read_text()
+        # Nothing lost, nothing delivered: it waits in Postfix's queue for its retry.
+        queue = postfix.root / "queue"
+        waiting = [p for d in ("maildrop", "incoming") for p in (queue / d).rglob("*")]
+        assert [p for p in waiting if p.is_file()], postfix.log
+        assert sink.to("sam@navy.ml") == []

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from functools import lru_cache
 from ipaddress import ip_address
@@ -41,6 +44,28 @@ class Decision:
     action: Action
 
 
+class _Answer:
+    """Which came first for one hold: its record (the answer is the hold) or the deadline
+    (the answer is a temporary failure, and a record made later holds nothing)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._first: str | None = None
+
+    def held(self) -> bool:
+        """The record is made: whether the hold is still the answer."""
+        return self._decide("held")
+
+    def refused(self) -> bool:
+        """The deadline passed: whether the temporary failure is still the answer."""
+        return self._decide("refused")
+
+    def _decide(self, outcome: str) -> bool:
+        with self._lock:
+            self._first = self._first or outcome
+            return self._first == outcome
+
+
 class Gatekeeper:
     """Decides for one adapter with the shared Guard, records every verdict in the journal,
     records holds durably and has the senders told.
@@ -57,12 +82,15 @@ class Gatekeeper:
         mode: Mode = Mode.ENFORCE,
         journal: Journal | None = None,
         notices: NoticeSender | None = None,
+        hold_seconds: float = 5.0,
     ) -> None:
+        """``hold_seconds``: how long :meth:`hold` waits for the journal's record."""
         self.guard = guard
         self.adapter = adapter
         self.mode = mode
         self.journal = journal
         self.notices = notices
+        self.hold_seconds = hold_seconds
         self._trusted_client = self._trusted_clients(guard)
 
     def use(self, guard: Guard, mode: Mode) -> None:
@@ -199,20 +227,50 @@ class Gatekeeper:
         )
 
     def hold(
+        self, held: list[Verdict], envelope: Envelope, source: HoldSource
+    ) -> HeldMessage | None:
+        """Record a held message durably, then have the sender told (in the background).
+
+        None when the journal has not recorded it within ``hold_seconds`` (a database that
+        stops answering): the adapter answers with a temporary failure, and a record made
+        after that is voided, with nobody told, so that the client's retry is the one hold.
+        Raises whatever the journal raises when it cannot keep the hold: a hold that is not
+        recorded cannot be released, so the adapter must not acknowledge it.
+        """
+        answer = _Answer()
+        recorded: Future[HeldMessage] = Future()
+
+        def record() -> None:
+            try:
+                recorded.set_result(self._record(held, envelope, source, answer.held))
+            except BaseException as error:  # raised again in the adapter's thread
+                recorded.set_exception(error)
+
+        # Its own thread: the adapter's waits no longer than hold_seconds for it.
+        threading.Thread(target=record, name="hold", daemon=True).start()
+        try:
+            return recorded.result(timeout=self.hold_seconds)
+        except FutureTimeout:
+            if answer.refused():
+                log.error(
+                    "%s: the store took over %g s to record the hold of %s: answered "
+                    "with a temporary failure",
+                    self.adapter,
+                    self.hold_seconds,
+                    ", ".join(verdict.recipient for verdict in held),
+                )
+                return None
+            return recorded.result()  # recorded just in time: HOLD is the answer
+
+    def _record(
         self,
         held: list[Verdict],
         envelope: Envelope,
         source: HoldSource,
-        still_held: Callable[[], bool] | None = None,
+        still_held: Callable[[], bool],
     ) -> HeldMessage:
-        """Record a held message durably, then have the sender told (in the background).
-
-        Raises whatever the journal raises when it cannot keep the hold: a hold that is not
-        recorded cannot be released, so the adapter must not acknowledge it. An adapter
-        that answers without waiting for ever passes ``still_held``, asked once the record
-        is made: when it says the adapter has answered without the hold meanwhile, the
-        record is voided and nobody is told.
-        """
+        """:meth:`hold`'s record and notice; ``still_held`` is asked once the record is
+        made: False when the adapter has answered without it, and then it is voided."""
         envelope = self._checked(envelope)
         record = HeldMessage(
             hold_id=uuid.uuid4().hex,
@@ -225,15 +283,16 @@ class Gatekeeper:
         )
         if self.journal is not None:
             self.journal.hold(record)
-            if still_held is not None and not still_held():
+        if not still_held():
+            if self.journal is not None:
                 why = "recorded after the adapter had answered without it"
                 self.journal.void_hold(record.hold_id, why)
-                log.error(
-                    "%s: the hold of %s was recorded after the answer went without it; voided",
-                    self.adapter,
-                    ", ".join(record.recipients),
-                )
-                return record
+            log.error(
+                "%s: the hold of %s was recorded after the answer went without it; voided",
+                self.adapter,
+                ", ".join(record.recipients),
+            )
+            return record
         log.info(
             logfmt(
                 event="hold",

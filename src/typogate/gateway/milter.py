@@ -141,9 +141,11 @@ class TypogateMilter(Milter.Base):  # type: ignore[misc]
 
     def _quarantine(self, holds: list[Verdict], envelope: Envelope) -> int:
         try:
-            self.gatekeeper.hold(holds, envelope, HoldSource.MILTER_QUARANTINE)
+            held = self.gatekeeper.hold(holds, envelope, HoldSource.MILTER_QUARANTINE)
         except Exception as error:  # not releasable: let the client try again later
             log.error("milter: cannot record hold: %s", error)
+            held = None
+        if held is None:  # or not recorded within hold_record_seconds
             self.setreply("451", "4.3.0", "typogate cannot record the hold now; try later")
             return Milter.TEMPFAIL
         self.quarantine(answers.hold_reason(holds[0]))

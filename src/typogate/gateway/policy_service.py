@@ -31,7 +31,6 @@ import asyncio
 import dataclasses
 import logging
 import socket
-import threading
 from dataclasses import dataclass
 
 from typogate.config import Limits
@@ -65,7 +64,6 @@ class PolicyLimits:
     read_seconds: float = 10.0
     write_seconds: float = 10.0
     max_connections: int = 512
-    hold_seconds: float = 5.0
 
     @classmethod
     def of(cls, limits: Limits, max_connections: int | None = None) -> PolicyLimits:
@@ -76,30 +74,7 @@ class PolicyLimits:
             read_seconds=limits.policy_read_seconds,
             write_seconds=limits.policy_write_seconds,
             max_connections=max_connections or limits.policy_connections,
-            hold_seconds=limits.hold_record_seconds,
         )
-
-
-class _Answer:
-    """Which came first for one hold: its record (the answer is HOLD) or the deadline (the
-    answer is 451, and a record made later holds nothing)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._first: str | None = None
-
-    def held(self) -> bool:
-        """The record is made: whether HOLD is still the answer."""
-        return self._decide("held")
-
-    def refused(self) -> bool:
-        """The deadline passed: whether 451 is still the answer."""
-        return self._decide("refused")
-
-    def _decide(self, outcome: str) -> bool:
-        with self._lock:
-            self._first = self._first or outcome
-            return self._first == outcome
 
 
 @dataclass(eq=False, slots=True)
@@ -193,27 +168,15 @@ class PolicyService:
 
     async def _hold(self, decision: Decision, envelope: Envelope) -> str:
         verdict = decision.verdict
-        answer = _Answer()
-        # The hold is committed before Postfix is answered: off the event loop, and within
-        # hold_seconds, however long the store takes (one that stops answering would leave
-        # Postfix to its default_action: with fail-open, the message meant to be held
-        # passes). A record made after that is voided (Gatekeeper.hold).
-        recording = asyncio.get_running_loop().run_in_executor(
-            None, self.gatekeeper.hold, [verdict], envelope, HoldSource.POSTFIX_HOLD, answer.held
-        )
         try:
-            await asyncio.wait_for(asyncio.shield(recording), self.limits.hold_seconds)
-        except TimeoutError:
-            if answer.refused():
-                log.error(
-                    "policy: the store took over %g s to record the hold of %s: answered 451",
-                    self.limits.hold_seconds,
-                    verdict.recipient,
-                )
-                return _CANNOT_HOLD
-            await recording  # recorded just in time: finishing
+            # The hold is committed before Postfix is answered: off the event loop.
+            held = await asyncio.get_running_loop().run_in_executor(
+                None, self.gatekeeper.hold, [verdict], envelope, HoldSource.POSTFIX_HOLD
+            )
         except Exception as error:  # the record is what makes a hold releasable
             log.error("policy: cannot record hold of %s: %s", verdict.recipient, error)
+            return _CANNOT_HOLD
+        if held is None:  # not recorded within hold_record_seconds
             return _CANNOT_HOLD
         return f"HOLD {answers.hold_reason(verdict)}"
 
