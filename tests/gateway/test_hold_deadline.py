@@ -13,6 +13,7 @@ import socket
 import sqlite3
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from mta import Server, Sink, read_policy_answer
@@ -26,6 +27,8 @@ from typogate.store.log_file import FileJournal, read_journal
 from typogate.vocabulary import Adapter, HoldSource
 
 pytestmark = pytest.mark.postgres
+
+_CANNOT_HOLD = "451 4.3.0 typogate cannot record the hold now; please try again later"
 
 
 def _ask(port: int, recipient: str, queue_id: str) -> tuple[float, str]:
@@ -74,9 +77,7 @@ def test_a_store_that_stops_answering_costs_a_451_and_leaves_no_hold(tmp_path, p
             waited, answer = _ask(port, "kim@navy.ml", "9A8B7C6D5F")
         finally:
             _freeze(postgres.process.pid, signal.SIGCONT)
-        assert answer == (
-            "action=451 4.3.0 typogate cannot record the hold now; please try again later"
-        )
+        assert answer == f"action={_CANNOT_HOLD}"
         assert 0.9 < waited < 5, waited
         deadline = time.monotonic() + 30
         while "voided" not in policy.log and time.monotonic() < deadline:
@@ -95,6 +96,40 @@ def test_a_store_that_stops_answering_costs_a_451_and_leaves_no_hold(tmp_path, p
     notices.stop()
     assert told == [["alice@example.org"]], told  # of sam's hold only
     assert "Traceback" not in policy.log, json.dumps(policy.log[-2000:])
+
+
+def test_a_flood_of_holds_on_a_stopped_store_is_answered_at_once(tmp_path, postgres):
+    """Before: each hold waiting for a frozen store took one of the policy service's six
+    executor threads for hold_record_seconds, and the rest queued behind them: 30 at once
+    were answered over five rounds, and a sender who asks for holds at will could push
+    everyone's past Postfix's timeout. Now four wait for the store and the rest are
+    answered 451 at once."""
+    port = free_port()
+    config = tmp_path / "typogate.toml"
+    config.write_text(
+        '[[rules]]\ndomain = "navy.ml"\naction = "hold"\n[limits]\nhold_record_seconds = 1.0\n'
+    )
+    policy = Server(
+        ["policy", "--listen", f"127.0.0.1:{port}", "--config", str(config), "--db", postgres.url],
+        port,
+        tmp_path / "policy.log",
+    ).start()
+    try:
+        assert _ask(port, "sam@navy.ml", "9A8B7C6D5E")[1].startswith("action=HOLD ")
+        _freeze(postgres.process.pid, signal.SIGSTOP)
+        try:
+            with ThreadPoolExecutor(30) as pool:
+                asked = [
+                    pool.submit(_ask, port, f"u{n}@navy.ml", f"9A8B7C6D{n:02X}") for n in range(30)
+                ]
+                answers = [future.result() for future in asked]
+        finally:
+            _freeze(postgres.process.pid, signal.SIGCONT)
+        assert {answer for _, answer in answers} == {f"action={_CANNOT_HOLD}"}
+        assert max(waited for waited, _ in answers) < 2.5, sorted(w for w, _ in answers)
+    finally:
+        policy.stop()
+    assert "4 holds already wait for the store" in policy.log
 
 
 def test_a_hold_the_store_records_late_is_voided_and_nobody_told(tmp_path, caplog):

@@ -44,6 +44,13 @@ class Decision:
     action: Action
 
 
+# Holds waiting for the store at once: beyond, a hold is answered with a temporary failure
+# at once. A store that stops answering then keeps this many threads, and no more, however
+# many holds a sender asks for; and fewer than the policy service's executor has (six on
+# two cores), so its other holds never queue behind them.
+_RECORDING_AT_ONCE = 4
+
+
 class _Answer:
     """Which came first for one hold: its record (the answer is the hold) or the deadline
     (the answer is a temporary failure, and a record made later holds nothing)."""
@@ -91,6 +98,7 @@ class Gatekeeper:
         self.journal = journal
         self.notices = notices
         self.hold_seconds = hold_seconds
+        self._recording = threading.BoundedSemaphore(_RECORDING_AT_ONCE)
         self._trusted_client = self._trusted_clients(guard)
 
     def use(self, guard: Guard, mode: Mode) -> None:
@@ -239,12 +247,23 @@ class Gatekeeper:
         """
         answer = _Answer()
         recorded: Future[HeldMessage] = Future()
+        if not self._recording.acquire(blocking=False):
+            log.error(
+                "%s: %d holds already wait for the store: the hold of %s answered with a "
+                "temporary failure",
+                self.adapter,
+                _RECORDING_AT_ONCE,
+                ", ".join(verdict.recipient for verdict in held),
+            )
+            return None
 
         def record() -> None:
             try:
                 recorded.set_result(self._record(held, envelope, source, answer.held))
             except BaseException as error:  # raised again in the adapter's thread
                 recorded.set_exception(error)
+            finally:
+                self._recording.release()
 
         # Its own thread: the adapter's waits no longer than hold_seconds for it.
         threading.Thread(target=record, name="hold", daemon=True).start()
