@@ -88,6 +88,20 @@ class PostgresServer:
             raise RuntimeError(f"postgres did not start on port {self.port}") from None
         time.sleep(0.3)  # listening before it accepts logins
 
+    def freeze(self, sign: signal.Signals = signal.SIGSTOP) -> None:
+        """Stop the server and every backend it started (as a server stuck on its disk
+        stops answering, its connections open); ``SIGCONT`` lets them go on."""
+        assert self.process is not None
+        children = subprocess.run(
+            ["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True, timeout=10
+        )
+        for pid in [self.process.pid, *map(int, children.stdout.split())]:
+            os.kill(pid, sign)
+
+    def thaw(self) -> None:
+        """Let a frozen server go on."""
+        self.freeze(signal.SIGCONT)
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             os.kill(self.process.pid, signal.SIGINT)  # postgres: fast shutdown

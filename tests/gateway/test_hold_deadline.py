@@ -7,11 +7,8 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import signal
 import socket
 import sqlite3
-import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -44,11 +41,23 @@ def _ask(port: int, recipient: str, queue_id: str) -> tuple[float, str]:
         return time.monotonic() - started, answer
 
 
-def _freeze(pid: int, sign: signal.Signals) -> None:
-    """The server and every backend it started."""
-    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
-    for each in [pid, *map(int, children.stdout.split())]:
-        os.kill(each, sign)
+def _holding_policy(tmp_path, postgres, gateway: str = "") -> Server:
+    """A policy service on ``postgres`` that holds mail to navy.ml, its holds recorded
+    within a second; one hold made while the store answers (sam@navy.ml)."""
+    port = free_port()
+    config = tmp_path / "typogate.toml"
+    config.write_text(
+        '[[rules]]\ndomain = "navy.ml"\naction = "hold"\n'
+        f"[gateway]\n{gateway}\n[limits]\nhold_record_seconds = 1.0\n"
+    )
+    policy = Server(
+        ["policy", "--listen", f"127.0.0.1:{port}", "--config", str(config), "--db", postgres.url],
+        port,
+        tmp_path / "policy.log",
+    ).start()
+    answer = _ask(port, "sam@navy.ml", "9A8B7C6D5E")[1]
+    assert answer.startswith("action=HOLD "), answer  # the store answers: held
+    return policy
 
 
 def test_a_store_that_stops_answering_costs_a_451_and_leaves_no_hold(tmp_path, postgres):
@@ -57,26 +66,14 @@ def test_a_store_that_stops_answering_costs_a_451_and_leaves_no_hold(tmp_path, p
     default_action (with fail-open the message typogate meant to hold goes through), and
     when the server came back the hold was recorded and the sender told of it anyway."""
     notices = Sink(free_port()).start()
-    port = free_port()
-    config = tmp_path / "typogate.toml"
-    config.write_text(
-        '[[rules]]\ndomain = "navy.ml"\naction = "hold"\n'
-        f'[gateway]\nnotice_relay = "127.0.0.1:{notices.port}"\n'
-        "[limits]\nhold_record_seconds = 1.0\n"
-    )
-    policy = Server(
-        ["policy", "--listen", f"127.0.0.1:{port}", "--config", str(config), "--db", postgres.url],
-        port,
-        tmp_path / "policy.log",
-    ).start()
+    policy = _holding_policy(tmp_path, postgres, f'notice_relay = "127.0.0.1:{notices.port}"')
+    port = policy.port
     try:
-        waited, answer = _ask(port, "sam@navy.ml", "9A8B7C6D5E")
-        assert answer.startswith("action=HOLD "), answer  # the store answers: held
-        _freeze(postgres.process.pid, signal.SIGSTOP)
+        postgres.freeze()
         try:
             waited, answer = _ask(port, "kim@navy.ml", "9A8B7C6D5F")
         finally:
-            _freeze(postgres.process.pid, signal.SIGCONT)
+            postgres.thaw()
         assert answer == f"action={_CANNOT_HOLD}"
         assert 0.9 < waited < 5, waited
         deadline = time.monotonic() + 30
@@ -104,19 +101,10 @@ def test_a_flood_of_holds_on_a_stopped_store_is_answered_at_once(tmp_path, postg
     were answered over five rounds, and a sender who asks for holds at will could push
     everyone's past Postfix's timeout. Now four wait for the store and the rest are
     answered 451 at once."""
-    port = free_port()
-    config = tmp_path / "typogate.toml"
-    config.write_text(
-        '[[rules]]\ndomain = "navy.ml"\naction = "hold"\n[limits]\nhold_record_seconds = 1.0\n'
-    )
-    policy = Server(
-        ["policy", "--listen", f"127.0.0.1:{port}", "--config", str(config), "--db", postgres.url],
-        port,
-        tmp_path / "policy.log",
-    ).start()
+    policy = _holding_policy(tmp_path, postgres)
+    port = policy.port
     try:
-        assert _ask(port, "sam@navy.ml", "9A8B7C6D5E")[1].startswith("action=HOLD ")
-        _freeze(postgres.process.pid, signal.SIGSTOP)
+        postgres.freeze()
         try:
             with ThreadPoolExecutor(30) as pool:
                 asked = [
@@ -124,7 +112,7 @@ def test_a_flood_of_holds_on_a_stopped_store_is_answered_at_once(tmp_path, postg
                 ]
                 answers = [future.result() for future in asked]
         finally:
-            _freeze(postgres.process.pid, signal.SIGCONT)
+            postgres.thaw()
         assert {answer for _, answer in answers} == {f"action={_CANNOT_HOLD}"}
         assert max(waited for waited, _ in answers) < 2.5, sorted(w for w, _ in answers)
     finally:

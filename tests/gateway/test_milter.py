@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import time
 from contextlib import contextmanager
@@ -351,11 +350,7 @@ def test_a_store_that_stops_answering_defers_a_held_message_in_seconds(tmp_path,
     the server makes once it runs again is voided."""
     limits = "[limits]\nhold_record_seconds = 1.0\n"
     with milter_flow(tmp_path, "--db", postgres.url, more=limits) as (postfix, sink, tmp):
-        server = postgres.process.pid
-        children = subprocess.run(["pgrep", "-P", str(server)], capture_output=True, text=True)
-        frozen = [server, *map(int, children.stdout.split())]
-        for pid in frozen:
-            os.kill(pid, signal.SIGSTOP)
+        postgres.freeze()
         try:
             postfix.sendmail(
                 "alice@example.org", ["sam@navy.ml"], MESSAGE.format(to="sam@navy.ml", subject="x")
@@ -365,8 +360,7 @@ def test_a_store_that_stops_answering_defers_a_held_message_in_seconds(tmp_path,
                 time.sleep(0.2)
             assert "4.3.0 typogate cannot record the hold now" in postfix.log, postfix.log
         finally:
-            for pid in frozen:
-                os.kill(pid, signal.SIGCONT)
+            postgres.thaw()
         milter_log = tmp / "milter.log"
         deadline = time.monotonic() + 30
         while "voided" not in milter_log.read_text() and time.monotonic() < deadline:
