@@ -57,20 +57,22 @@ class _Answer:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._first: str | None = None
+        self._held: bool | None = None  # None: neither came yet
 
     def held(self) -> bool:
         """The record is made: whether the hold is still the answer."""
-        return self._decide("held")
+        return self._first(True)
 
     def refused(self) -> bool:
         """The deadline passed: whether the temporary failure is still the answer."""
-        return self._decide("refused")
+        return not self._first(False)
 
-    def _decide(self, outcome: str) -> bool:
+    def _first(self, held: bool) -> bool:
+        """Whether the hold is the answer, ``held`` deciding if nothing did before."""
         with self._lock:
-            self._first = self._first or outcome
-            return self._first == outcome
+            if self._held is None:
+                self._held = held
+            return self._held
 
 
 class Gatekeeper:
@@ -245,8 +247,6 @@ class Gatekeeper:
         Raises whatever the journal raises when it cannot keep the hold: a hold that is not
         recorded cannot be released, so the adapter must not acknowledge it.
         """
-        answer = _Answer()
-        recorded: Future[HeldMessage] = Future()
         if not self._recording.acquire(blocking=False):
             log.error(
                 "%s: %d holds already wait for the store: the hold of %s answered with a "
@@ -256,6 +256,8 @@ class Gatekeeper:
                 ", ".join(verdict.recipient for verdict in held),
             )
             return None
+        answer = _Answer()
+        recorded: Future[HeldMessage] = Future()
 
         def record() -> None:
             try:
