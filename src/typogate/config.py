@@ -532,6 +532,25 @@ def host_and_port(text: str, key: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def milter_address(spec: str) -> tuple[str, int] | str:
+    """Where a client on this machine reaches the milter listening at ``spec`` (libmilter's
+    ``inet:10041@127.0.0.1``, ``inet6:10041@::1``, ``unix:/path``): ``(host, port)``, the
+    wildcard (or no) address read as loopback, or the UNIX socket's path."""
+    kind, _, where = spec.partition(":")
+    if kind not in ("inet", "inet6"):
+        return where
+    port, _, host = where.partition("@")
+    return reachable(host.strip("[]"), ipv6=kind == "inet6"), int(port)
+
+
+def reachable(host: str, *, ipv6: bool) -> str:
+    """``host`` as a client on this machine connects to it: loopback for the wildcard
+    address (or none), of the family ``ipv6`` names."""
+    if host in ("", "0.0.0.0", "::"):
+        return "::1" if ipv6 else "127.0.0.1"
+    return host
+
+
 def _describe(error: ValidationError, source: str) -> str:
     lines = []
     for problem in error.errors():

@@ -27,7 +27,7 @@ from ipaddress import ip_address
 from typing import Any
 from urllib.parse import urlsplit
 
-from typogate.config import SYSTEM_FILE, Config, host_and_port
+from typogate.config import SYSTEM_FILE, Config, host_and_port, milter_address, reachable
 from typogate.errors import TypogateError
 from typogate.vocabulary import Action
 
@@ -255,17 +255,24 @@ def _wait(
     )
 
 
+def _item_parts(item: str) -> tuple[str, list[str]]:
+    """A restriction and its argument's parts: ``check_policy_service { SERVER,
+    name=value, ... }`` (or ``check_policy_service SERVER``) -> the command, and
+    ``[SERVER, name=value, ...]``."""
+    command, _, argument = item.partition(" ")
+    parts = [part.strip() for part in argument.strip().strip("{}").split(",")]
+    return command, [part for part in parts if part]
+
+
 def _item_settings(item: str) -> dict[str, str]:
     """The ``name=value`` settings of a restriction's ``{ server, name=value, ... }``."""
-    _, _, group = item.partition("{")
-    pairs = (part.partition("=") for part in group.rstrip("} ").split(","))
+    pairs = (part.partition("=") for part in _item_parts(item)[1])
     return {name.strip(): value.strip() for name, sep, value in pairs if sep}
 
 
 def _with_timeout(item: str) -> str:
     """``check_policy_service SERVER`` or ``{ SERVER, ... }`` with timeout=10s in it."""
-    command, _, argument = item.partition(" ")
-    parts = [part.strip() for part in argument.strip().strip("{}").split(",") if part.strip()]
+    command, parts = _item_parts(item)
     kept = [part for part in parts if part.partition("=")[0].strip() != "timeout"]
     return f"{command} {{ {', '.join([*kept, f'timeout={_BOUNDED_TIMEOUT}'])} }}"
 
@@ -396,15 +403,11 @@ def check_answering(config: Config) -> list[Finding]:
     """The policy service and the milter answer where Postfix asks them: Postfix set up
     right is no use while they do not, its default_action applies to every recipient."""
     policy = host_and_port(config.gateway.policy_listen, "gateway.policy_listen")
-    findings = [_answering("policy service", policy, _policy_answers, "default_action")]
-    kind, _, where = config.gateway.milter_listen.partition(":")
-    if kind in ("inet", "inet6"):
-        port, _, host = where.partition("@")
-        milter: tuple[str, int] | str = (host or "127.0.0.1", int(port))
-    else:  # unix:PATH, local:PATH
-        milter = where
-    findings.append(_answering("milter", milter, _milter_answers, "milter_default_action"))
-    return findings
+    milter = milter_address(config.gateway.milter_listen)
+    return [
+        _answering("policy service", policy, _policy_answers, "default_action"),
+        _answering("milter", milter, _milter_answers, "milter_default_action"),
+    ]
 
 
 def _answering(
@@ -416,7 +419,7 @@ def _answering(
     family, shown = socket.AF_UNIX, str(where)
     if not isinstance(where, str):
         host, port = where
-        host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+        host = reachable(host, ipv6=":" in host)
         shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         address, family = (host, port), socket.AF_INET6 if ":" in host else socket.AF_INET
     try:

@@ -27,6 +27,7 @@ from typing import Any
 
 import Milter
 
+from typogate.config import milter_address
 from typogate.domains import InvalidAddress
 from typogate.errors import CannotListen
 from typogate.gateway import answers, controller
@@ -265,14 +266,11 @@ def _quietly(stop: Callable[[], object]) -> Callable[[], None]:
 
 def _knock(socket_spec: str) -> None:
     """Connect to the milter's socket and leave: wakes libmilter's listener."""
-    kind, _, where = socket_spec.partition(":")
+    address = milter_address(socket_spec)
     with suppress(OSError):
-        if kind in ("unix", "local"):
+        if isinstance(address, str):
             with socket.socket(socket.AF_UNIX) as knock:
                 knock.settimeout(1)
-                knock.connect(where)
+                knock.connect(address)
             return
-        port, _, host = where.partition("@")
-        if host in ("", "0.0.0.0", "::"):
-            host = "::1" if kind == "inet6" else "127.0.0.1"
-        socket.create_connection((host.strip("[]"), int(port)), timeout=1).close()
+        socket.create_connection(address, timeout=1).close()
