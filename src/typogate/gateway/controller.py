@@ -36,6 +36,7 @@ import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from types import FrameType
 from typing import Protocol, runtime_checkable
@@ -239,23 +240,12 @@ def _while_looking(work: Callable[[], None], watchdog: Watchdog) -> None:
     """Run ``work`` (a reload) on a thread of its own while the watchdog goes on looking:
     a reload builds a new Guard, which takes as long as a start (seconds; tens of them for
     a store with many relationships), and the listeners answer with the old one meanwhile.
-    Signals wait for it, as they did when it ran here."""
-    failed: list[BaseException] = []
-
-    def run() -> None:
-        leave_signals_to_main_thread()
-        try:
-            work()
-        except BaseException as error:  # raised again on the main thread
-            failed.append(error)
-
-    thread = threading.Thread(target=run, name="reload")
-    thread.start()
-    while thread.is_alive():
-        thread.join(timeout=0.5)
-        watchdog.look()
-    if failed:
-        raise failed[0]
+    Signals wait for it, as they did when it ran here; what it raises is raised here."""
+    with ThreadPoolExecutor(1, "reload", initializer=leave_signals_to_main_thread) as thread:
+        reloading = thread.submit(work)
+        while not wait([reloading], timeout=0.5).done:
+            watchdog.look()
+        reloading.result()
 
 
 def leave_signals_to_main_thread() -> None:

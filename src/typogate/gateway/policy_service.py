@@ -45,7 +45,6 @@ from typogate.vocabulary import Action, HoldSource
 log = logging.getLogger(__name__)
 
 DUNNO = "DUNNO"
-_CANNOT_HOLD = "451 4.3.0 typogate cannot record the hold now; please try again later"
 _TERMINATOR = b"\n\n"
 _CHUNK = 65536
 # Each connection's kernel buffers, each way. A request is at most 16 KiB and Postfix waits
@@ -175,9 +174,9 @@ class PolicyService:
             )
         except Exception as error:  # the record is what makes a hold releasable
             log.error("policy: cannot record hold of %s: %s", verdict.recipient, error)
-            return _CANNOT_HOLD
-        if held is None:  # not recorded within hold_record_seconds
-            return _CANNOT_HOLD
+            held = None
+        if held is None:  # or not recorded within hold_record_seconds
+            return "451 4.3.0 typogate cannot record the hold now; please try again later"
         return f"HOLD {answers.hold_reason(verdict)}"
 
     async def _serve_connection(
