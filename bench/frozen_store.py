@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,7 +29,7 @@ from rich.table import Table
 from trees import source_trees, typogate_code
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from mta import read_policy_answer  # noqa: E402
+from mta import policy_answer  # noqa: E402
 from ports import free_port, wait_for_port  # noqa: E402
 from postgres import PostgresServer  # noqa: E402
 
@@ -39,19 +38,12 @@ GIVE_UP = 30.0  # seconds after which a request counts as never answered
 
 def _ask(port: int, recipient: str) -> tuple[float, str]:
     """One hold request (a rule holds navy.ml): seconds to the answer, and the answer."""
-    request = (
-        "request=smtpd_access_policy\nprotocol_state=RCPT\nsender=alice@example.org\n"
-        f"recipient={recipient}\n\n"
-    )
-    with socket.create_connection(("127.0.0.1", port)) as client:
-        client.settimeout(GIVE_UP)
-        started = time.monotonic()
-        client.sendall(request.encode())
-        try:
-            answer = read_policy_answer(client).decode().strip()
-        except TimeoutError:
-            answer = "(none)"
-        return time.monotonic() - started, answer
+    started = time.monotonic()
+    try:
+        answer = policy_answer(port, recipient, "alice@example.org", timeout=GIVE_UP).strip()
+    except TimeoutError:
+        answer = "(none)"
+    return time.monotonic() - started, answer
 
 
 def _measure(src: Path, requests: int, bound: float, folder: Path) -> list[tuple[float, str]]:

@@ -43,13 +43,18 @@ def typogate_output(cwd: Path, *args: str, env: dict[str, str] | None = None) ->
 
 
 def policy_answer(
-    port: int, recipient: str, sender: str = "a@example.org", **attributes: str
+    port: int,
+    recipient: str,
+    sender: str = "a@example.org",
+    *,
+    timeout: float = 10,
+    **attributes: str,
 ) -> str:
     """Ask the policy service on 127.0.0.1:``port`` about one recipient, as Postfix does at
-    RCPT (with more ``attributes``, such as ``sasl_username``); its whole answer
-    (``action=...``)."""
+    RCPT (with more ``attributes``, such as ``sasl_username``), waiting up to ``timeout``
+    seconds; its whole answer (``action=...``)."""
     more = "".join(f"{name}={value}\n" for name, value in attributes.items())
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as client:
         client.sendall(
             b"request=smtpd_access_policy\nprotocol_state=RCPT\n"
             + f"sender={sender}\nrecipient={recipient}\n{more}\n".encode()

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from mta import Server, Sink, read_policy_answer
+from mta import Server, Sink, policy_answer
 from ports import free_port
 
 from typogate import Config
@@ -29,16 +28,10 @@ _CANNOT_HOLD = "451 4.3.0 typogate cannot record the hold now; please try again 
 
 
 def _ask(port: int, recipient: str, queue_id: str) -> tuple[float, str]:
-    request = (
-        "request=smtpd_access_policy\nprotocol_state=RCPT\nsender=alice@example.org\n"
-        f"recipient={recipient}\nqueue_id={queue_id}\n\n"
-    )
-    with socket.create_connection(("127.0.0.1", port)) as client:
-        client.settimeout(60)
-        started = time.monotonic()
-        client.sendall(request.encode())
-        answer = read_policy_answer(client).decode().strip()
-        return time.monotonic() - started, answer
+    """A hold request from alice: seconds to the answer, and the answer."""
+    started = time.monotonic()
+    answer = policy_answer(port, recipient, "alice@example.org", timeout=60, queue_id=queue_id)
+    return time.monotonic() - started, answer.strip()
 
 
 def _holding_policy(tmp_path, postgres, gateway: str = "") -> Server:
