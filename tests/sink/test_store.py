@@ -132,7 +132,7 @@ def test_a_record_the_database_refuses_costs_only_itself(postgres, caplog):
     assert (sink_log.written, sink_log.dropped) == (5, 1)
     [count] = SinkHistory(store.engine).counts(now.date(), now.date())
     assert count.messages == 5
-    assert "the database refuses a record, left out" in caplog.text
+    assert "the database refuses one record, left out" in caplog.text
     store.close()
 
 

@@ -5,7 +5,10 @@ SQLite (a file in WAL mode) by default, PostgreSQL by URL; nothing else.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
@@ -19,6 +22,9 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 # is opened without Alembic, whose import is a quarter of a store command's start-up.
 HEAD = "0007"
 _MIGRATION_LOCK = 0x7479706F  # "typo": the advisory lock migrations take on PostgreSQL
+Row = TypeVar("Row")
+
+log = logging.getLogger(__name__)
 
 
 class StoreUnavailable(TypogateError, RuntimeError):
@@ -123,6 +129,30 @@ def refusals(engine: Engine) -> tuple[type[Exception], ...]:
         UnicodeEncodeError,
         OverflowError,
     )
+
+
+def insert_each(
+    rows: list[Row], insert: Callable[[Row], object], engine: Engine, writer: str, row: str
+) -> tuple[int, list[Row]]:
+    """Insert ``rows`` one at a time, after the database refused a value in their batch:
+    a row it refuses (:func:`refusals`) is left out and logged, so that it costs only
+    itself. Stops at the first row it cannot write at all (:func:`write_errors`: the
+    database went down). Returns how many were left out, and the rows from that one on,
+    for the caller to retry (none when all went through). ``writer`` and ``row`` name
+    them in the log: ``sink: the database refuses one record, left out: ...``."""
+    refused_values, down = refusals(engine), write_errors(engine)
+    left_out = 0
+    for done, each in enumerate(rows):
+        try:
+            insert(each)
+        except refused_values as error:
+            left_out += 1
+            log.error("%s: the database refuses one %s, left out: %s", writer, row, error)
+        except down as error:
+            left = len(rows) - done
+            log.error("%s: cannot write %d %ss (will retry): %s", writer, left, row, error)
+            return left_out, rows[done:]
+    return left_out, rows[len(rows) :]
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:

@@ -28,7 +28,7 @@ from sqlalchemy import Engine, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from typogate.domains import printable_form
-from typogate.store.engine import refusals, write_errors
+from typogate.store.engine import insert_each, refusals, write_errors
 from typogate.store.models import SinkRecordRow, SinkReportRow
 
 log = logging.getLogger(__name__)
@@ -318,22 +318,14 @@ class SinkLog:
         self._pending = []
 
     def _write_each(self) -> None:
-        """The database refused a value in the batch: each record alone, so that one it
-        refuses costs only itself (left out, logged and counted as dropped)."""
-        for done, row in enumerate(self._pending):
-            try:
-                self._insert_rows([row])
-            except self._refusals as error:
-                self.dropped += 1
-                log.error("sink: the database refuses a record, left out: %s", error)
-            except self._write_errors as error:
-                left = len(self._pending) - done
-                log.error("sink: cannot write %d records (will retry): %s", left, error)
-                self._pending = self._pending[done:]
-                return
-            else:
-                self.written += 1
-        self._pending = []
+        """The database refused a value in the batch: each record alone (left out only
+        itself); the rest wait for the next round when the database went down meanwhile."""
+        pending = self._pending
+        left_out, self._pending = insert_each(
+            pending, lambda row: self._insert_rows([row]), self.engine, "sink", "record"
+        )
+        self.dropped += left_out
+        self.written += len(pending) - left_out - len(self._pending)
 
     def _insert_rows(self, rows: list[tuple[Any, ...]]) -> None:
         with self.engine.begin() as connection:

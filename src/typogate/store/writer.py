@@ -32,7 +32,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from typogate.policy.relationships import levels, party_name
-from typogate.store.engine import make_engine, refusals, write_errors
+from typogate.store.engine import insert_each, make_engine, refusals, write_errors
 from typogate.store.journal import VerdictEvent
 from typogate.vocabulary import Action, Evidence
 
@@ -309,18 +309,14 @@ class EventWriter:
         logged, and counted in ``refused``); then the allowed verdicts' counts. What is
         written leaves ``batch``, so a retry after the database went down writes no event
         twice."""
-        for done, row in enumerate(batch.rows):
-            try:
-                self._insert([row], {})
-            except self.refusals as error:
-                log.error("store: the database refuses an event, left out: %s", error)
-                self.refused += 1
-                batch.events -= 1
-            except self.errors as error:
-                log.error("store: cannot write %d events (will retry): %s", batch.events, error)
-                batch.rows = batch.rows[done:]
-                return False
-        batch.rows = []
+        left_out, left = insert_each(
+            batch.rows, lambda row: self._insert([row], {}), self.engine, "store", "event"
+        )
+        self.refused += left_out
+        batch.events -= left_out
+        batch.rows = left
+        if left:
+            return False
         try:
             self._insert([], batch.allowed)
         except self.errors as error:
