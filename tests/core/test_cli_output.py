@@ -158,3 +158,37 @@ def test_text_from_mail_is_shown_as_it_is_never_read_as_styling(tmp_path):
     done = run("audit", str(logs / "mail.log"), "--out", str(tmp_path / "report"))
     assert done.returncode == 0 and b"Traceback" not in done.stderr, done.stderr
     assert "x[/y]/mail.log" in done.stdout.decode(), done.stdout.decode()
+
+
+def test_every_value_an_option_takes_is_named_for_what_it_is():
+    """Before: sixteen options showed Typer's type label alone (``--db <str>``, ``--out
+    <path>``, ``--workers <int range>``), and every argument the parameter's name in the
+    code (``release [hold_id]``): a new user learns nothing from ``<str>``. Each now names
+    what it takes (``URL``, ``ADDRESS``, ``HOST:PORT``, ``DIR``, ``HOLD_ID``). Flags and
+    choices stay as Typer shows them (``<bool>``, ``<held|released|...>``), and so does an
+    argument's type column: Typer's own rendering, in every program made with it."""
+    import re
+
+    import typer.main
+    from typer.testing import CliRunner
+
+    from typogate.cli import load_commands
+
+    app = load_commands()
+    runner = CliRunner()
+    unnamed = []
+    for words, _ in _commands(typer.main.get_command(app)):
+        shown = runner.invoke(app, [*words, "--help"], env={"COLUMNS": "200"}).stdout
+        options = [line for line in shown.splitlines() if re.match(r"\W+-", line)]
+        unnamed += [
+            f"{' '.join(words)}: {' '.join(line.split()[1:3])}"
+            for line in options
+            if re.search(r"<(str|path|int|float|list)", line)
+        ]
+        usage = next(line for line in shown.splitlines() if "Usage:" in line)
+        unnamed += [
+            f"{' '.join(words)}: {word}"
+            for word in re.findall(r"(?<![\w-])[a-z_][a-z_-]*", usage)
+            if word not in {*words, "typogate"}
+        ]
+    assert not unnamed, unnamed

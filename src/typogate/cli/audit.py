@@ -32,7 +32,8 @@ from typogate.vocabulary import AuditFormat, Engine
 @app.command()
 def audit(
     paths: Annotated[
-        list[Path], typer.Argument(help="Log files (plain or .gz), mbox, Maildir, .eml, CSV.")
+        list[Path],
+        typer.Argument(metavar="PATH", help="Log files (plain or .gz), mbox, Maildir, .eml, CSV."),
     ],
     format: Annotated[
         AuditFormat | None,
@@ -41,18 +42,27 @@ def audit(
         ),
     ] = None,
     out: Annotated[
-        Path, typer.Option("--out", help="Folder for summary.json, findings.csv, report.html.")
+        Path,
+        typer.Option(
+            "--out", metavar="DIR", help="Folder for summary.json, findings.csv, report.html."
+        ),
     ] = Path("typogate-audit"),
     engine: Annotated[
         Engine, typer.Option("--engine", help="local (all cores) or dask.")
     ] = Engine.LOCAL,
     scheduler: Annotated[
         str | None,
-        typer.Option("--scheduler", help="Dask scheduler, tcp://HOST:PORT (else a LocalCluster)."),
+        typer.Option(
+            "--scheduler",
+            metavar="URL",
+            help="Dask scheduler, tcp://HOST:PORT (else a LocalCluster).",
+        ),
     ] = None,
     workers: Annotated[
         int | None,
-        typer.Option("--workers", min=1, help="Processes (local) or LocalCluster workers."),
+        typer.Option(
+            "--workers", min=1, metavar="N", help="Processes (local) or LocalCluster workers."
+        ),
     ] = None,
     columns: Annotated[
         str | None,

@@ -51,6 +51,7 @@ def check(
     addresses: Annotated[
         list[str] | None,
         typer.Argument(
+            metavar="ADDRESS",
             help="Addresses (jane@army.ml, or Jane Doe <jane@army.ml> as a mail program "
             "shows them) or bare domains. None: read one a line from stdin.",
             show_default=False,
@@ -64,13 +65,17 @@ def check(
         str | None,
         typer.Option(
             "--db",
+            metavar="URL",
             help="A store (sqlite:///PATH, postgresql://...): judge with its learned "
             "correspondents and rules, as the running gateway does. Nothing is recorded.",
             show_default=False,
         ),
     ] = None,
     sender: Annotated[
-        str | None, typer.Option("--sender", help="The sender's address (own domain is allowed).")
+        str | None,
+        typer.Option(
+            "--sender", metavar="ADDRESS", help="The sender's address (own domain is allowed)."
+        ),
     ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON object per input line, in input order.")

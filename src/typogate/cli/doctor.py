@@ -24,6 +24,7 @@ def doctor(
         str | None,
         typer.Option(
             "--postfix-config",
+            metavar="DIR",
             help="The Postfix configuration folder to read (postconf -c DIR). Default: "
             "release.postfix_config, else Postfix's own default (/etc/postfix).",
             show_default=False,

@@ -103,15 +103,18 @@ def _message_cell(row: HoldRecord) -> Text:
 
 @app.command()
 def release(
-    hold_id: Annotated[str | None, typer.Argument(help="The hold to release.")] = None,
+    hold_id: Annotated[
+        str | None, typer.Argument(metavar="HOLD_ID", help="The hold to release.")
+    ] = None,
     why: Annotated[
-        str, typer.Option("--why", help="Recorded in the audit trail.")
+        str, typer.Option("--why", metavar="TEXT", help="Recorded in the audit trail.")
     ] = "released by an admin",
     actor: Annotated[
-        str, typer.Option("--actor", help="Who releases (audit trail).")
+        str, typer.Option("--actor", metavar="NAME", help="Who releases (audit trail).")
     ] = "admin (cli)",
     token: Annotated[
-        str | None, typer.Option("--token", help="Release with a sender's link token.")
+        str | None,
+        typer.Option("--token", metavar="TOKEN", help="Release with a sender's link token."),
     ] = None,
     db: Db = None,
     config: ConfigFile = None,
@@ -135,12 +138,16 @@ def release(
 
 @app.command()
 def delete(
-    hold_id: Annotated[str, typer.Argument(help="The hold to delete.")],
+    hold_id: Annotated[str, typer.Argument(metavar="HOLD_ID", help="The hold to delete.")],
     yes: Annotated[
         bool, typer.Option("--yes", help="Confirm: the message is gone for good.")
     ] = False,
-    why: Annotated[str, typer.Option("--why")] = "deleted by an admin",
-    actor: Annotated[str, typer.Option("--actor")] = "admin (cli)",
+    why: Annotated[
+        str, typer.Option("--why", metavar="TEXT", help="Recorded in the audit trail.")
+    ] = "deleted by an admin",
+    actor: Annotated[
+        str, typer.Option("--actor", metavar="NAME", help="Who deletes (audit trail).")
+    ] = "admin (cli)",
     db: Db = None,
     config: ConfigFile = None,
 ) -> None:
@@ -156,7 +163,9 @@ def delete(
 
 @app.command("release-link")
 def release_link(
-    hold_id: Annotated[str, typer.Argument(help="The hold the sender may release.")],
+    hold_id: Annotated[
+        str, typer.Argument(metavar="HOLD_ID", help="The hold the sender may release.")
+    ],
     db: Db = None,
     config: ConfigFile = None,
 ) -> None:

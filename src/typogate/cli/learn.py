@@ -38,7 +38,9 @@ _ANSWERED = (
 
 @app.command()
 def learn(
-    paths: Annotated[list[Path], typer.Argument(help="Postfix mail logs (plain or .gz).")],
+    paths: Annotated[
+        list[Path], typer.Argument(metavar="LOG", help="Postfix mail logs (plain or .gz).")
+    ],
     db: Db = None,
     config: ConfigFile = None,
     as_json: Json = False,

@@ -96,7 +96,8 @@ def monitor(
         ),
     ] = None,
     out: Annotated[
-        Path | None, typer.Option("--out", help="File for --export.", show_default=False)
+        Path | None,
+        typer.Option("--out", metavar="FILE", help="File for --export.", show_default=False),
     ] = None,
     probe_smtp: Annotated[
         bool,

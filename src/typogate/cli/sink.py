@@ -80,7 +80,10 @@ def _settings(
 @sink.command()
 def run(
     listen: Annotated[
-        str | None, typer.Option("--listen", help="HOST:PORT (default sink.listen).")
+        str | None,
+        typer.Option(
+            "--listen", metavar="HOST:PORT", help="Where to listen (default sink.listen)."
+        ),
     ] = None,
     db: Db = None,
     config: ConfigFile = None,
@@ -215,9 +218,14 @@ def _day(text: str, flag: str) -> date:
 
 @sink.command()
 def report(
-    since: Annotated[str, typer.Option("--since", help="First day (YYYY-MM-DD, UTC).")],
+    since: Annotated[
+        str, typer.Option("--since", metavar="DAY", help="First day (YYYY-MM-DD, UTC).")
+    ],
     until: Annotated[
-        str | None, typer.Option("--until", help="Last day (default today).", show_default=False)
+        str | None,
+        typer.Option(
+            "--until", metavar="DAY", help="Last day (default today).", show_default=False
+        ),
     ] = None,
     db: Db = None,
     config: ConfigFile = None,

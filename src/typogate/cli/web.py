@@ -49,7 +49,12 @@ app.add_typer(users)
 @app.command()
 def web(
     listen: Annotated[
-        str | None, typer.Option("--listen", help="HOST:PORT (default web.listen, 127.0.0.1:8025).")
+        str | None,
+        typer.Option(
+            "--listen",
+            metavar="HOST:PORT",
+            help="Where to listen (default web.listen, 127.0.0.1:8025).",
+        ),
     ] = None,
     db: Db = None,
     config: ConfigFile = None,
@@ -135,7 +140,7 @@ def users_list(db: Db = None, config: ConfigFile = None, as_json: Json = False) 
 
 @users.command("add")
 def users_add(
-    name: Annotated[str, typer.Argument(help="Account name (a-z, 0-9, . _ - @).")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Account name (a-z, 0-9, . _ - @).")],
     role: Annotated[
         Role, typer.Option("--role", help="viewer (reads) or admin (also acts).")
     ] = Role.VIEWER,
@@ -151,7 +156,7 @@ def users_add(
 
 @users.command("passwd")
 def users_passwd(
-    name: Annotated[str, typer.Argument(help="Account name.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Account name.")],
     password_stdin: PasswordStdin = False,
     db: Db = None,
     config: ConfigFile = None,
@@ -164,7 +169,7 @@ def users_passwd(
 
 @users.command("remove")
 def users_remove(
-    name: Annotated[str, typer.Argument(help="Account name.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Account name.")],
     db: Db = None,
     config: ConfigFile = None,
 ) -> None:
