@@ -5,6 +5,8 @@ typogate runs, nothing is missing."""
 from __future__ import annotations
 
 import json
+import random
+import re
 import shlex
 import shutil
 import subprocess
@@ -114,6 +116,7 @@ def test_doctor_names_what_is_missing_and_its_lines_put_it_right(tmp_path):
         assert status == 0, found
         assert statuses(found) == {
             "policy service": ["ok"],
+            "restart": ["ok"],  # a start in about a second, which 10 s a try waits out
             "milter": ["ok", "note"],  # milter_default_action left to Postfix: said
             "holds": ["ok"],
             "answering": ["ok", "ok"],  # a policy request, and the milter's negotiation
@@ -171,6 +174,10 @@ def instance(tmp_path):
     )
 
     class Instance:
+        def __init__(self) -> None:
+            self.config = config
+            self.postconf = ["postconf", "-c", str(postfix.config_dir)]
+
         def write(self, main_cf: str, *changes: list[str]) -> None:
             main = main_cf.replace("PORT", str(port))
             (postfix.config_dir / "main.cf").write_text(f"compatibility_level = 3.6\n{main}\n")
@@ -254,3 +261,85 @@ def test_the_submission_lines_of_postfix_md_are_taken_and_read_as_fail_open(inst
     assert [f["status"] for f in found] == ["ok"], found
     assert "master.cf submission/inet" in found[0]["detail"]
     assert "(fail-open)" in found[0]["detail"]
+
+
+def test_doctor_says_when_postfix_gives_up_on_a_restarting_typogate(instance, tmp_path):
+    """Before: doctor told every admin to bound Postfix's wait (timeout=10s) and never
+    looked at how long typogate takes to start. A start builds the index and loads every
+    learned relationship (24 s for 90,000 learned from deliveries, bench/learning.py): a
+    start that takes longer than Postfix waits, tries together, means that under the
+    socket units the mail reaching typogate early in a restart gets default_action
+    (fail-open: unchecked). doctor now builds what a start builds, times it, and says so,
+    with the timeout that waits it out (twice the time measured)."""
+    from typogate.store import Store
+
+    url = f"sqlite:///{tmp_path / 'learned.db'}"
+    store = Store(url, create=True)
+    consonants, vowels = "bcdfghjklmnprstvwz", "aeiou"
+    names = random.Random(14)
+    counts = {}
+    for number in range(100):  # 10,000 correspondents learned from deliveries alone
+        sender = f"user{number}@example.org"
+        for _ in range(100):
+            name = "".join(names.choice(consonants) + names.choice(vowels) for _ in range(4))
+            for party in ("*", "example.org", sender):
+                counts[(party, f"{name}.com")] = 3
+    store.history.learn(counts)
+    store.close()
+    instance.config.write_text(instance.config.read_text() + f'[store]\nurl = "{url}"\n')
+    instance.write(
+        "smtpd_recipient_restrictions = check_policy_service "
+        "{ inet:127.0.0.1:PORT, default_action=DUNNO, timeout=1s, try_limit=1 }"
+    )
+    found = doctor(instance.config)[1]
+    assert statuses(found)["policy service"] == ["ok"]  # a short wait: no note of it
+    assert statuses(found)["restart"] == ["note"], found["restart"]
+    detail, fix = found["restart"][0]["detail"], found["restart"][0]["fix"]
+    measured = re.search(r"and ([\d,]+) learned relationships in ([\d.]+) s here", detail)
+    assert measured is not None, detail
+    assert int(measured.group(1).replace(",", "")) == len(counts)
+    assert "in main.cf Postfix waits 1 s a try, 1 try" in detail
+    assert "default_action" in detail
+    timeout = re.search(r"try_limit=1, timeout=(\d+)s \}", fix)
+    assert timeout is not None, fix
+    assert int(timeout.group(1)) >= 2 * float(measured.group(2))
+    subprocess.run(fix, shell=True, check=True, timeout=30)
+    restrictions = subprocess.run(
+        [*instance.postconf, "-h", "smtpd_recipient_restrictions"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert f"timeout={timeout.group(1)}s" in restrictions
+    assert "try_limit=1" in restrictions  # the rest of the item as it was
+
+
+def test_the_wait_doctor_suggests_waits_out_a_start_it_measured(instance):
+    """The two notes agree: Postfix's default wait (100 s a try, 2 tries) is long for a
+    typogate that hangs, and the timeout doctor gives instead is 10 s, unless a start
+    takes longer than two tries of 10 s can wait out (a start of 23.4 s, as a store of
+    90,000 relationships learned from deliveries takes: 24 s a try)."""
+    from typogate import Config
+    from typogate.gateway.checkup import StartCost, check_postfix
+
+    instance.write(
+        "smtpd_recipient_restrictions = "
+        "check_policy_service { inet:127.0.0.1:PORT, default_action=DUNNO }"
+    )
+    config = Config.load(instance.config)
+    postfix_dir = config.release.postfix_config
+
+    def policy_client(start):
+        found = check_postfix(config, postfix_dir, start)
+        return [f for f in found if f.check in ("policy service", "restart")]
+
+    quick = policy_client(StartCost(1.5, 0))
+    assert [f.status for f in quick] == ["ok", "note"]
+    assert "timeout=10s }" in quick[1].fix
+    slow = policy_client(StartCost(23.4, 90_000))
+    assert [f.status for f in slow] == ["ok", "note"]
+    assert "timeout=24s }" in slow[1].fix
+    subprocess.run(slow[1].fix, shell=True, check=True, timeout=30)
+    waited = policy_client(StartCost(23.4, 90_000))
+    assert [(f.check, f.status) for f in waited] == [("policy service", "ok"), ("restart", "ok")]
+    assert "Postfix waits 24 s a try, 2 tries" in waited[1].detail

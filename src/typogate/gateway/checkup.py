@@ -5,13 +5,16 @@ Postfix is read with ``postconf`` (``-c DIR`` for an instance other than the def
 an admin reads it: the policy service in ``smtpd_recipient_restrictions`` (main.cf or a
 master.cf service such as submission) before anything that would let mail skip it, the
 milter for ``sendmail(1)`` in ``non_smtpd_milters``, the fail-open or fail-closed defaults
-chosen on purpose, and the queue id in policy requests when mail is held. Then typogate's
+chosen on purpose, how long Postfix waits for an answer (bounded for a typogate that
+hangs, and long enough for one that restarts: a start is timed by the caller,
+:class:`StartCost`), and the queue id in policy requests when mail is held. Then typogate's
 own parts: the store, the notice relay, the address release links point at. Every finding
 that is missing carries the line that puts it right.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import shlex
 import smtplib
@@ -39,9 +42,13 @@ _MAIN_CF = "main.cf"
 # A policy service's default_action that lets the mail go on unchecked (fail-open).
 _PASSING = frozenset({"DUNNO", "OK", "WARN", "INFO", "PREPEND"})
 # Postfix's wait for a policy answer (timeout times tries) beyond which doctor says how
-# long a hung typogate holds each recipient; the timeout its line sets instead.
+# long a hung typogate holds each recipient; the timeout its line sets instead, unless a
+# start of typogate needs Postfix to wait longer.
 _LONGEST_WAIT = 30
-_BOUNDED_TIMEOUT = "10s"
+_BOUNDED_TIMEOUT = 10
+# Postfix should wait this many times what building typogate's judge took here: a start
+# also imports Python and opens the listeners, and a restart may come on a busier machine.
+_START_MARGIN = 2
 _FROM_PARAMETER = ", from smtpd_policy_service_default_action"
 _TIME_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -70,10 +77,27 @@ class Finding:
         return asdict(self)
 
 
-def checkup(config: Config, store_url: str | None, postfix_dir: str | None) -> list[Finding]:
-    """Every check, in the order an admin sets things up."""
+@dataclass(frozen=True, slots=True)
+class StartCost:
+    """What a start of typogate builds before it answers (its index, the store's rules
+    and learned relationships), timed on this machine."""
+
+    seconds: float
+    relationships: int
+
+    @property
+    def patience(self) -> float:
+        """How long Postfix should wait for a restarting typogate, tries together."""
+        return _START_MARGIN * self.seconds
+
+
+def checkup(
+    config: Config, store_url: str | None, postfix_dir: str | None, start: StartCost | None = None
+) -> list[Finding]:
+    """Every check, in the order an admin sets things up; ``start``, when measured, is
+    weighed against how long Postfix waits for an answer."""
     return [
-        *check_postfix(config, postfix_dir),
+        *check_postfix(config, postfix_dir, start),
         *check_answering(config),
         check_store(store_url, config),
         check_notice_relay(config),
@@ -115,8 +139,11 @@ def read_postfix(postfix_dir: str | None) -> PostfixSettings:
     return PostfixSettings(ask(), frozenset(ask("-n")), ask("-P"), postconf)
 
 
-def check_postfix(config: Config, postfix_dir: str | None) -> list[Finding]:
-    """The policy service, the milter and their fail-open or fail-closed defaults."""
+def check_postfix(
+    config: Config, postfix_dir: str | None, start: StartCost | None = None
+) -> list[Finding]:
+    """The policy service, the milter and their fail-open or fail-closed defaults, and
+    (given ``start``) whether Postfix waits out a restart."""
     try:
         postfix = read_postfix(postfix_dir)
     except TypogateError as error:
@@ -128,13 +155,15 @@ def check_postfix(config: Config, postfix_dir: str | None) -> list[Finding]:
                 "release.postfix_config",
             )
         ]
-    findings = [*_policy_service(config, postfix), *_milter(config, postfix)]
+    findings = [*_policy_service(config, postfix, start), *_milter(config, postfix)]
     if _holds(config):
         findings.append(_queue_id_for_holds(postfix))
     return findings
 
 
-def _policy_service(config: Config, postfix: PostfixSettings) -> list[Finding]:
+def _policy_service(
+    config: Config, postfix: PostfixSettings, start: StartCost | None
+) -> list[Finding]:
     host, port = host_and_port(config.gateway.policy_listen, "gateway.policy_listen")
     wanted = f"inet:{host}:{port}"
     where = {_MAIN_CF: postfix.values.get("smtpd_recipient_restrictions", "")}
@@ -157,7 +186,7 @@ def _policy_service(config: Config, postfix: PostfixSettings) -> list[Finding]:
                     "smtpd_recipient_restrictions",
                     _join(
                         f"check_policy_service {{ {wanted}, default_action=DUNNO, "
-                        f"timeout={_BOUNDED_TIMEOUT} }}",
+                        f"timeout={_timeout_for(start, _tries(postfix))}s }}",
                         current,
                     ),
                 ),
@@ -181,9 +210,7 @@ def _policy_service(config: Config, postfix: PostfixSettings) -> list[Finding]:
             )
             continue
         findings.append(_default_action(postfix, place, restrictions[first], wanted))
-        waiting = _wait(postfix, place, restrictions, first)
-        if waiting is not None:
-            findings.append(waiting)
+        findings += _wait(postfix, place, restrictions, first, start)
     return findings
 
 
@@ -222,37 +249,97 @@ def _default_action(postfix: PostfixSettings, place: str, item: str, wanted: str
 
 
 def _wait(
-    postfix: PostfixSettings, place: str, restrictions: list[str], first: int
-) -> Finding | None:
-    """A note when Postfix would wait long for a typogate that hangs (a process stopped,
-    or out of memory, that still holds its socket): each smtpd process asking waits,
-    recipient after recipient, and a full pool of them is a mail outage."""
+    postfix: PostfixSettings,
+    place: str,
+    restrictions: list[str],
+    first: int,
+    start: StartCost | None,
+) -> list[Finding]:
+    """How long Postfix waits for typogate's answer, against what it should: a note when
+    it would wait long for a typogate that hangs (a process stopped, or out of memory,
+    that still holds its socket: each smtpd process asking waits, recipient after
+    recipient, and a full pool of them is a mail outage), or (given ``start``) less than a
+    restart takes; and how a restart goes when it waits long enough."""
     item = restrictions[first]
     timeout = _seconds(
         _policy_setting(postfix, place, item, "timeout")
         or postfix.values.get("smtpd_policy_service_timeout", "100s")
     )
-    tries = _policy_setting(postfix, place, item, "try_limit") or postfix.values.get(
+    tries_text = _policy_setting(postfix, place, item, "try_limit") or postfix.values.get(
         "smtpd_policy_service_try_limit", "2"
     )
-    if timeout is None or not tries.isdigit() or timeout * int(tries) <= _LONGEST_WAIT:
-        return None
-    if place == _MAIN_CF:
-        bounded = [*restrictions[:first], _with_timeout(item), *restrictions[first + 1 :]]
-        fix = _postconf_restrictions(postfix, place, bounded)
-    elif "timeout" in _item_settings(item):
-        fix = None  # its own { timeout=... } in master.cf, which postconf -P cannot write
-    else:
-        fix = _postconf_service(postfix, place, "smtpd_policy_service_timeout", _BOUNDED_TIMEOUT)
-    return Finding(
-        "policy service",
-        Status.NOTE,
-        f"in {place}, Postfix waits {timeout:g} s a try, {tries} tries, for typogate's "
-        f"answer: while typogate hangs, each smtpd process asking it waits "
-        f"{timeout * int(tries):g} s a recipient before default_action applies. typogate "
-        f"answers in milliseconds: timeout={_BOUNDED_TIMEOUT} bounds the wait",
-        fix,
+    if timeout is None or not tries_text.isdigit() or int(tries_text) < 1:
+        return []
+    tries = int(tries_text)
+    waits = timeout * tries
+    bounded = _timeout_for(start, tries)
+    longest = max(_LONGEST_WAIT, bounded * tries)
+    each = f"{timeout:g} s a try, {tries} {'try' if tries == 1 else 'tries'}"
+    if waits > longest:
+        return [
+            Finding(
+                "policy service",
+                Status.NOTE,
+                f"in {place}, Postfix waits {each}, for typogate's answer: while typogate "
+                f"hangs, each smtpd process asking it waits {waits:g} s a recipient before "
+                f"default_action applies. typogate answers in milliseconds: "
+                f"timeout={bounded}s bounds the wait",
+                _timeout_fix(postfix, place, restrictions, first, bounded),
+            )
+        ]
+    if start is None:
+        return []
+    built = (
+        f"typogate builds its index and {start.relationships:,} learned relationships in "
+        f"{start.seconds:.1f} s here, as a start does"
     )
+    if waits < start.patience:
+        chosen = _policy_setting(postfix, place, item, "default_action") or "451 4.3.5"
+        return [
+            Finding(
+                "restart",
+                Status.NOTE,
+                f"{built}; in {place} Postfix waits {each}: mail that reaches typogate early "
+                f"in a restart gets default_action ({chosen}), even under the socket "
+                f"units. timeout={bounded}s waits a restart out",
+                _timeout_fix(postfix, place, restrictions, first, bounded),
+            )
+        ]
+    return [
+        Finding(
+            "restart",
+            Status.OK,
+            f"{built}; in {place} Postfix waits {each}: under the socket units a restart "
+            "delays mail and fails none",
+        )
+    ]
+
+
+def _tries(postfix: PostfixSettings) -> int:
+    """main.cf's smtpd_policy_service_try_limit (Postfix's default: 2)."""
+    tries = postfix.values.get("smtpd_policy_service_try_limit", "2")
+    return int(tries) if tries.isdigit() and int(tries) > 0 else 2
+
+
+def _timeout_for(start: StartCost | None, tries: int) -> int:
+    """The timeout (seconds) doctor's lines set: 10 s, or enough for ``tries`` tries
+    together to wait out a start that takes longer (``StartCost.patience``)."""
+    if start is None:
+        return _BOUNDED_TIMEOUT
+    return max(_BOUNDED_TIMEOUT, math.ceil(start.patience / tries))
+
+
+def _timeout_fix(
+    postfix: PostfixSettings, place: str, restrictions: list[str], first: int, seconds: int
+) -> str | None:
+    """The line that sets the policy client's timeout for typogate's restriction."""
+    item = restrictions[first]
+    if place == _MAIN_CF:
+        bounded = [*restrictions[:first], _with_timeout(item, seconds), *restrictions[first + 1 :]]
+        return _postconf_restrictions(postfix, place, bounded)
+    if "timeout" in _item_settings(item):
+        return None  # its own { timeout=... } in master.cf, which postconf -P cannot write
+    return _postconf_service(postfix, place, "smtpd_policy_service_timeout", f"{seconds}s")
 
 
 def _item_parts(item: str) -> tuple[str, list[str]]:
@@ -270,11 +357,11 @@ def _item_settings(item: str) -> dict[str, str]:
     return {name.strip(): value.strip() for name, sep, value in pairs if sep}
 
 
-def _with_timeout(item: str) -> str:
-    """``check_policy_service SERVER`` or ``{ SERVER, ... }`` with timeout=10s in it."""
+def _with_timeout(item: str, seconds: int) -> str:
+    """``check_policy_service SERVER`` or ``{ SERVER, ... }`` with timeout=SECONDSs in it."""
     command, parts = _item_parts(item)
     kept = [part for part in parts if part.partition("=")[0].strip() != "timeout"]
-    return f"{command} {{ {', '.join([*kept, f'timeout={_BOUNDED_TIMEOUT}'])} }}"
+    return f"{command} {{ {', '.join([*kept, f'timeout={seconds}s'])} }}"
 
 
 def _seconds(value: str) -> float | None:
