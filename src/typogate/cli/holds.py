@@ -101,17 +101,18 @@ def _message_cell(row: HoldRecord) -> Text:
     return cell
 
 
+# What an admin's release or delete records in the audit trail.
+Why = Annotated[str, typer.Option("--why", metavar="TEXT", help="Recorded in the audit trail.")]
+Actor = Annotated[str, typer.Option("--actor", metavar="NAME", help="Who acts (audit trail).")]
+
+
 @app.command()
 def release(
     hold_id: Annotated[
         str | None, typer.Argument(metavar="HOLD_ID", help="The hold to release.")
     ] = None,
-    why: Annotated[
-        str, typer.Option("--why", metavar="TEXT", help="Recorded in the audit trail.")
-    ] = "released by an admin",
-    actor: Annotated[
-        str, typer.Option("--actor", metavar="NAME", help="Who releases (audit trail).")
-    ] = "admin (cli)",
+    why: Why = "released by an admin",
+    actor: Actor = "admin (cli)",
     token: Annotated[
         str | None,
         typer.Option("--token", metavar="TOKEN", help="Release with a sender's link token."),
@@ -142,12 +143,8 @@ def delete(
     yes: Annotated[
         bool, typer.Option("--yes", help="Confirm: the message is gone for good.")
     ] = False,
-    why: Annotated[
-        str, typer.Option("--why", metavar="TEXT", help="Recorded in the audit trail.")
-    ] = "deleted by an admin",
-    actor: Annotated[
-        str, typer.Option("--actor", metavar="NAME", help="Who deletes (audit trail).")
-    ] = "admin (cli)",
+    why: Why = "deleted by an admin",
+    actor: Actor = "admin (cli)",
     db: Db = None,
     config: ConfigFile = None,
 ) -> None:
