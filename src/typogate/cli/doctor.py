@@ -44,8 +44,8 @@ def doctor(
       the milter in non_smtpd_milters (mail from sendmail(1))
       the fail-open or fail-closed defaults, chosen on purpose
       how long Postfix waits for a typogate that hangs (timeout=10s bounds it)
+      whether Postfix waits out a restart (typogate's start, timed here)
       smtpd_delay_open_until_valid_rcpt = no, when mail is held
-      whether Postfix waits out a restart: typogate's start, timed here
     typogate: the policy service and the milter answer, the store opens, the
     notice relay answers, release links open.
 
