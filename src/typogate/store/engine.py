@@ -152,7 +152,7 @@ def insert_each(
             left = len(rows) - done
             log.error("%s: cannot write %d %ss (will retry): %s", writer, left, row, error)
             return left_out, rows[done:]
-    return left_out, rows[len(rows) :]
+    return left_out, []
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:

@@ -318,8 +318,9 @@ class SinkLog:
         self._pending = []
 
     def _write_each(self) -> None:
-        """The database refused a value in the batch: each record alone (left out only
-        itself); the rest wait for the next round when the database went down meanwhile."""
+        """The database refused a value in the batch: each record alone, so that one it
+        refuses costs only itself (left out, logged and counted as dropped); should the
+        database go down meanwhile, the records not written wait for the next round."""
         pending = self._pending
         left_out, self._pending = insert_each(
             pending, lambda row: self._insert_rows([row]), self.engine, "sink", "record"
