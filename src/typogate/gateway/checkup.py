@@ -310,7 +310,8 @@ def _wait(
             "restart",
             Status.OK,
             f"{built}; in {place} Postfix waits {each}: under the socket units a restart "
-            "delays mail and fails none",
+            "delays mail and fails none (without them Postfix is refused while typogate "
+            "restarts, and applies default_action: docs/install.md)",
         )
     ]
 
