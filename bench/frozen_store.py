@@ -26,7 +26,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
-from trees import source_trees, typogate_code
+from trees import source_trees, tree_arguments, typogate_code
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from mta import policy_answer  # noqa: E402
@@ -101,8 +101,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=30, help="hold requests at once")
     parser.add_argument("--bound", type=float, default=1.0, help="limits.hold_record_seconds")
-    parser.add_argument("--against", help="a git revision measured beside the working tree")
-    parser.add_argument("--json", action="store_true")
+    tree_arguments(parser)
     args = parser.parse_args()
     rows = []
     with (

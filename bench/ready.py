@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from trees import print_medians, source_trees, typogate_code
+from trees import print_medians, source_trees, tree_arguments, typogate_code
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from ports import free_port  # noqa: E402
@@ -93,9 +93,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--senders", default="100,300", help="sender counts, comma-separated")
     parser.add_argument("--per-sender", type=int, default=300, help="correspondents per sender")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--against", help="a git revision measured beside the working tree")
-    parser.add_argument("--json", action="store_true")
+    tree_arguments(parser, rounds=3)
     args = parser.parse_args()
     with (
         tempfile.TemporaryDirectory() as scratch,

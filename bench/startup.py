@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from trees import print_medians, source_trees, typogate_code
+from trees import print_medians, source_trees, tree_arguments, typogate_code
 
 COMMANDS = {
     "python -c pass": None,
@@ -52,9 +52,7 @@ def _seconds(src: Path, code: str) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--against", help="a git revision measured beside the working tree")
-    parser.add_argument("--json", action="store_true")
+    tree_arguments(parser, rounds=7)
     args = parser.parse_args()
     with (
         tempfile.TemporaryDirectory() as scratch,

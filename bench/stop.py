@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from trees import print_medians, source_trees, typogate_code
+from trees import print_medians, source_trees, tree_arguments, typogate_code
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from ports import free_port, wait_for_port  # noqa: E402
@@ -77,10 +77,8 @@ def _stop_seconds(python: str, src: Path, words: list[str], idle: list[str], fol
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--against", help="a git revision measured beside the working tree")
+    tree_arguments(parser, rounds=3)
     parser.add_argument("--python", default=sys.executable, help="the interpreter to run with")
-    parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     version = subprocess.run(
         [args.python, "-c", "import sys; print(sys.version.split()[0])"],

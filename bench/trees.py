@@ -5,6 +5,7 @@ program, run with a tree's ``src`` first on ``PYTHONPATH``; and the table of med
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
 import subprocess
@@ -34,6 +35,15 @@ def source_trees(scratch: Path, against: str | None) -> Iterator[dict[str, Path]
         yield trees
     finally:
         subprocess.run([*git, "remove", "--force", str(other)], check=True)
+
+
+def tree_arguments(parser: argparse.ArgumentParser, rounds: int | None = None) -> None:
+    """``--against REV`` (and ``--rounds``, when the bench takes turns) and ``--json``, as
+    every side-by-side bench takes them."""
+    if rounds is not None:
+        parser.add_argument("--rounds", type=int, default=rounds, help="turns each tree takes")
+    parser.add_argument("--against", help="a git revision measured beside the working tree")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
 
 
 def typogate_code(argv: list[str]) -> str:
