@@ -343,3 +343,29 @@ def test_the_wait_doctor_suggests_waits_out_a_start_it_measured(instance):
     waited = policy_client(StartCost(23.4, 90_000))
     assert [(f.check, f.status) for f in waited] == [("policy service", "ok"), ("restart", "ok")]
     assert "Postfix waits 24 s a try, 2 tries" in waited[1].detail
+
+
+def test_doctor_reads_a_milter_with_settings_of_its_own(instance):
+    """Postfix 3.0 takes settings per milter: ``{ inet:..., default_action=accept }`` makes
+    typogate's milter fail open while another milter (OpenDKIM, here on 8891) keeps
+    Postfix's tempfail. Before: doctor read the group as no milter of typogate's, said it
+    was missing, and its line added typogate's address a second time; and it took
+    milter_default_action for the one in force."""
+    instance.write(
+        "non_smtpd_milters = { inet:127.0.0.1:10041, default_action=accept }, inet:127.0.0.1:8891"
+    )
+    milter = doctor(instance.config)[1]["milter"]
+    assert [f["status"] for f in milter] == ["ok", "ok"], milter
+    assert "non_smtpd_milters has inet:127.0.0.1:10041" in milter[0]["detail"]
+    assert milter[1]["detail"] == "inet:127.0.0.1:10041: default_action=accept (fail-open)"
+    # Another milter alone, with its own settings: typogate's is missing, and the line
+    # that adds it keeps the other's group whole.
+    instance.write("non_smtpd_milters = { inet:127.0.0.1:8891, default_action=accept }")
+    milter = doctor(instance.config)[1]["milter"]
+    assert [f["status"] for f in milter] == ["missing", "note"], milter
+    fix = milter[0]["fix"]
+    assert fix.endswith(
+        "'non_smtpd_milters = inet:127.0.0.1:10041, { inet:127.0.0.1:8891, default_action=accept }'"
+    ), fix
+    subprocess.run(fix, shell=True, check=True, timeout=30)
+    assert [f["status"] for f in doctor(instance.config)[1]["milter"]] == ["ok", "note"]

@@ -187,7 +187,7 @@ def _policy_service(
                     _join(
                         f"check_policy_service {{ {wanted}, default_action=DUNNO, "
                         f"timeout={_timeout_for(start, _tries(postfix))}s }}",
-                        current,
+                        _restrictions(current),
                     ),
                 ),
             )
@@ -354,8 +354,20 @@ def _item_parts(item: str) -> tuple[str, list[str]]:
 
 def _item_settings(item: str) -> dict[str, str]:
     """The ``name=value`` settings of a restriction's ``{ server, name=value, ... }``."""
-    pairs = (part.partition("=") for part in _item_parts(item)[1])
+    return _settings(_item_parts(item)[1])
+
+
+def _settings(parts: list[str]) -> dict[str, str]:
+    pairs = (part.partition("=") for part in parts)
     return {name.strip(): value.strip() for name, sep, value in pairs if sep}
+
+
+def _milter_item(word: str) -> tuple[str, dict[str, str]]:
+    """A milter list's item: ``inet:HOST:PORT``, or ``{ inet:HOST:PORT, name=value, ... }``
+    with settings of its own (Postfix 3.0: ``default_action``, ``command_timeout``, ...)
+    -> the server, and its settings."""
+    parts = [part.strip() for part in word.strip("{} ").split(",") if part.strip()]
+    return (parts[0], _settings(parts[1:])) if parts else ("", {})
 
 
 def _with_timeout(item: str, seconds: int) -> str:
@@ -376,20 +388,24 @@ def _seconds(value: str) -> float | None:
 def _milter(config: Config, postfix: PostfixSettings) -> list[Finding]:
     wanted = postfix_milter_socket(config.gateway.milter_listen)
     current = postfix.values.get("non_smtpd_milters", "")
+    milters = dict(_milter_item(word) for word in _words(current))
     found = [Finding("milter", Status.OK, f"non_smtpd_milters has {wanted} (sendmail(1))")]
-    if wanted not in _restrictions(current):
+    if wanted not in milters:
         found = [
             Finding(
                 "milter",
                 Status.MISSING,
                 f"non_smtpd_milters does not have {wanted}: mail submitted with sendmail(1) "
                 "is not checked",
-                _postconf(postfix, "non_smtpd_milters", _join(wanted, current)),
+                _postconf(postfix, "non_smtpd_milters", _join(wanted, _words(current))),
             )
         ]
-    default = postfix.values.get("milter_default_action", "tempfail")
+    own = milters.get(wanted, {}).get("default_action")
+    default = own or postfix.values.get("milter_default_action", "tempfail")
     mode = "fail-open" if default == "accept" else "fail-closed"
-    if "milter_default_action" in postfix.explicit:
+    if own is not None:
+        found.append(Finding("milter", Status.OK, f"{wanted}: default_action={own} ({mode})"))
+    elif "milter_default_action" in postfix.explicit:
         found.append(Finding("milter", Status.OK, f"milter_default_action = {default} ({mode})"))
     else:
         found.append(
@@ -438,6 +454,18 @@ def _restrictions(value: str) -> list[str]:
     inet:127.0.0.1:10040`` and ``check_policy_service { inet:..., default_action=DUNNO }``
     are one item (an argument is a ``{ ... }`` group, or a word with a colon: a server
     or a lookup table)."""
+    items: list[str] = []
+    for word in _words(value):
+        if items and (word.startswith("{") or ":" in word):
+            items[-1] += f" {word}"
+        else:
+            items.append(word)
+    return items
+
+
+def _words(value: str) -> list[str]:
+    """A Postfix list's words (separated by commas or whitespace), a ``{ ... }`` group
+    one word."""
     words, depth, current = [], 0, ""
     for char in value:
         depth += {"{": 1, "}": -1}.get(char, 0)
@@ -449,18 +477,11 @@ def _restrictions(value: str) -> list[str]:
             current += char
     if current.strip():
         words.append(current.strip())
-    items: list[str] = []
-    for word in words:
-        if items and (word.startswith("{") or ":" in word):
-            items[-1] += f" {word}"
-        else:
-            items.append(word)
-    return items
+    return words
 
 
-def _join(first: str, current: str) -> str:
-    rest = ", ".join(_restrictions(current))
-    return f"{first}, {rest}" if rest else first
+def _join(first: str, items: list[str]) -> str:
+    return ", ".join([first, *items])
 
 
 def _postconf(postfix: PostfixSettings, name: str, value: str) -> str:
