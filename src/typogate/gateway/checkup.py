@@ -186,7 +186,7 @@ def _policy_service(
                     "smtpd_recipient_restrictions",
                     _join(
                         f"check_policy_service {{ {wanted}, default_action=DUNNO, "
-                        f"timeout={_timeout_for(start, _tries(postfix))}s }}",
+                        f"timeout={_timeout_for(start, _tries(postfix) or 2)}s }}",
                         _restrictions(current),
                     ),
                 ),
@@ -265,12 +265,9 @@ def _wait(
         _policy_setting(postfix, place, item, "timeout")
         or postfix.values.get("smtpd_policy_service_timeout", "100s")
     )
-    tries_text = _policy_setting(postfix, place, item, "try_limit") or postfix.values.get(
-        "smtpd_policy_service_try_limit", "2"
-    )
-    if timeout is None or not tries_text.isdigit() or int(tries_text) < 1:
+    tries = _tries(postfix, place, item)
+    if timeout is None or tries is None:
         return []
-    tries = int(tries_text)
     waits = timeout * tries
     bounded = _timeout_for(start, tries)
     longest = max(_LONGEST_WAIT, bounded * tries)
@@ -316,10 +313,13 @@ def _wait(
     ]
 
 
-def _tries(postfix: PostfixSettings) -> int:
-    """main.cf's smtpd_policy_service_try_limit (Postfix's default: 2)."""
-    tries = postfix.values.get("smtpd_policy_service_try_limit", "2")
-    return int(tries) if tries.isdigit() and int(tries) > 0 else 2
+def _tries(postfix: PostfixSettings, place: str = _MAIN_CF, item: str = "") -> int | None:
+    """How many times Postfix asks for a policy answer, as in force for ``item`` of
+    ``place`` (main.cf's, without one; Postfix's default: 2); None when not a count."""
+    tries = _policy_setting(postfix, place, item, "try_limit") or postfix.values.get(
+        "smtpd_policy_service_try_limit", "2"
+    )
+    return int(tries) if tries.isdigit() and int(tries) > 0 else None
 
 
 def _timeout_for(start: StartCost | None, tries: int) -> int:
