@@ -247,13 +247,14 @@ class Gatekeeper:
         Raises whatever the journal raises when it cannot keep the hold: a hold that is not
         recorded cannot be released, so the adapter must not acknowledge it.
         """
+        recipients = ", ".join(verdict.recipient for verdict in held)  # for the log
         if not self._recording.acquire(blocking=False):
             log.error(
                 "%s: %d holds already wait for the store: the hold of %s answered with a "
                 "temporary failure",
                 self.adapter,
                 _RECORDING_AT_ONCE,
-                ", ".join(verdict.recipient for verdict in held),
+                recipients,
             )
             return None
         answer = _Answer()
@@ -278,7 +279,7 @@ class Gatekeeper:
                     "with a temporary failure",
                     self.adapter,
                     self.hold_seconds,
-                    ", ".join(verdict.recipient for verdict in held),
+                    recipients,
                 )
                 return None
             return recorded.result()  # recorded just in time: HOLD is the answer

@@ -99,9 +99,10 @@ class FileJournal:
 
     def void_hold(self, hold_id: str, why: str) -> None:
         """Write, durably, that the hold ``hold_id`` holds no message, and ``why``."""
-        fields = {"kind": "void", "time": datetime.now(UTC).isoformat(), "hold_id": hold_id}
+        time = datetime.now(UTC).isoformat()
+        line = json.dumps({"kind": "void", "time": time, "hold_id": hold_id, "why": why})
         with self._lock:
-            self._append(json.dumps(fields | {"why": why}) + "\n", sync=True)
+            self._append(line + "\n", sync=True)
 
     def flush(self) -> None:
         """Write every queued event now, in parts of at most a sixteenth of ``max_bytes``
