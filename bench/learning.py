@@ -46,18 +46,27 @@ class Stored:
     last_seen: datetime = datetime.now(UTC)
 
 
-def _store(senders: int, per_sender: int, received: int) -> list[Stored]:
+def correspondents(senders: int, per_sender: int) -> list[tuple[str, str]]:
+    """``(sender address, domain)`` for ``senders`` senders of example.org with
+    ``per_sender`` correspondents each: synthetic names, pronounceable, so that some are
+    near each other, as real ones are; the same for the same counts."""
     rng = random.Random(senders * per_sender)
     consonants, vowels = "bcdfghjklmnprstvwz", "aeiou"
-    rows = []
+    pairs = []
     for number in range(senders):
         sender = f"user{number}@example.org"
         for _ in range(per_sender):
             name = "".join(rng.choice(consonants) + rng.choice(vowels) for _ in range(4))
-            domain = f"{name}.{rng.choice(['com', 'net', 'org'])}"
-            for party in ("*", sender):
-                rows.append(Stored(party, domain, count=3, received=received))
-    return rows
+            pairs.append((sender, f"{name}.{rng.choice(['com', 'net', 'org'])}"))
+    return pairs
+
+
+def _store(senders: int, per_sender: int, received: int) -> list[Stored]:
+    return [
+        Stored(party, domain, count=3, received=received)
+        for sender, domain in correspondents(senders, per_sender)
+        for party in ("*", sender)
+    ]
 
 
 LEARNED_WHILE_RUNNING = 200

@@ -9,15 +9,14 @@ with ``--against REV`` the same for another revision's ``src`` beside, in one ru
 This is what ``typogate doctor`` weighs against Postfix's wait (its ``restart`` check):
 reading the store, building the index, learning every relationship, then listening. Each
 size's SQLite store is made once and read by every tree (the schema is the same); the
-trees take turns for ``--rounds`` rounds and each reports its median. Synthetic names
-(pronounceable, as ``bench/learning.py`` draws them), so some are near each other.
+trees take turns for ``--rounds`` rounds and each reports its median. The names are
+``bench/learning.py``'s (``correspondents``).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import random
 import socket
 import subprocess
 import sys
@@ -25,6 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from learning import correspondents
 from trees import print_medians, source_trees, tree_arguments, typogate_code
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
@@ -42,16 +42,11 @@ def _fill(url: str, senders: int, per_sender: int) -> int:
     relationships stored (three per sender and domain)."""
     from typogate.store import Store
 
-    rng = random.Random(senders * per_sender)
-    consonants, vowels = "bcdfghjklmnprstvwz", "aeiou"
-    counts = {}
-    for number in range(senders):
-        sender = f"user{number}@example.org"
-        for _ in range(per_sender):
-            name = "".join(rng.choice(consonants) + rng.choice(vowels) for _ in range(4))
-            domain = f"{name}.{rng.choice(['com', 'net', 'org'])}"
-            for party in ("*", "example.org", sender):
-                counts[(party, domain)] = 3
+    counts = {
+        (party, domain): 3
+        for sender, domain in correspondents(senders, per_sender)
+        for party in ("*", "example.org", sender)
+    }
     store = Store(url, create=True, writer=False)
     try:
         store.history.learn(counts)
