@@ -7,7 +7,9 @@ with ``--against REV`` the same for another revision's ``src`` beside, in one ru
     .venv/bin/python bench/ready.py [--senders 100,300] [--rounds 3] [--against 9ebe2ea] [--json]
 
 This is what ``typogate doctor`` weighs against Postfix's wait (its ``restart`` check):
-reading the store, building the index, learning every relationship, then listening. Each
+reading the store, building the index, learning every relationship, then listening. Below
+each store, the parts of the start as its own log line gives them (a revision from before
+that line shows "—"). Each
 size's SQLite store is made once and read by every tree (the schema is the same); the
 trees take turns for ``--rounds`` rounds and each reports its median. The names are
 ``bench/learning.py``'s (``correspondents``).
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -25,7 +28,7 @@ import time
 from pathlib import Path
 
 from learning import correspondents
-from trees import print_medians, source_trees, tree_arguments, typogate_code
+from trees import HERE, print_medians, source_trees, tree_arguments, typogate_code
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from ports import free_port  # noqa: E402
@@ -35,6 +38,9 @@ REQUEST = (
     b"sender=user0@example.org\nrecipient=john@army.ml\n\n"
 )
 _GIVE_UP = 600.0
+# The start's log line: "ready in 24.7 s: the lists and index 0.7 s, reading the store
+# 2.1 s, learning 21.8 s".
+_PARTS = re.compile(r"(the lists and index|reading the store|learning) ([\d.]+) s")
 
 
 def _fill(url: str, senders: int, per_sender: int) -> int:
@@ -55,18 +61,21 @@ def _fill(url: str, senders: int, per_sender: int) -> int:
     return len(counts)
 
 
-def _ready_seconds(src: Path, url: str, folder: Path) -> float:
-    """Start ``typogate policy`` on the store at ``url``: seconds until it answers."""
+def _ready_seconds(src: Path, url: str, folder: Path) -> tuple[float, dict[str, float]]:
+    """Start ``typogate policy`` on the store at ``url``: seconds until it answers, and
+    the parts of the start its log line names (none from a revision before that line)."""
     port = free_port()
     argv = ["policy", "--listen", f"127.0.0.1:{port}", "--db", url]
+    log = folder / "policy.log"
     started = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, "-c", typogate_code(argv)],
-        env={**os.environ, "PYTHONPATH": str(src)},
-        cwd=folder,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-c", typogate_code(argv)],
+            env={**os.environ, "PYTHONPATH": str(src)},
+            cwd=folder,
+            stdout=subprocess.DEVNULL,
+            stderr=output,
+        )
     try:
         while time.perf_counter() - started < _GIVE_UP:
             if process.poll() is not None:
@@ -75,7 +84,9 @@ def _ready_seconds(src: Path, url: str, folder: Path) -> float:
                 with socket.create_connection(("127.0.0.1", port), timeout=_GIVE_UP) as client:
                     client.sendall(REQUEST)
                     if client.recv(4096).startswith(b"action="):
-                        return time.perf_counter() - started
+                        seconds = time.perf_counter() - started
+                        parts = _PARTS.findall(log.read_text(errors="replace"))
+                        return seconds, {part: float(value) for part, value in parts}
             except OSError:
                 time.sleep(0.05)
         raise RuntimeError(f"typogate policy did not answer within {_GIVE_UP:g} s")
@@ -101,12 +112,20 @@ def main() -> None:
             stored = _fill(url, senders, args.per_sender)
             stores[f"{senders} senders, {stored:,} relationships"] = url
         times: dict[tuple[str, str], list[float]] = {}
+        rows: dict[str, None] = {}  # each store, then the parts of its start
         for _ in range(args.rounds):
-            for size, url in stores.items():
+            for size in stores:
+                rows[size] = None
                 for tree, src in trees.items():
-                    times.setdefault((size, tree), []).append(_ready_seconds(src, url, folder))
+                    seconds, parts = _ready_seconds(src, stores[size], folder)
+                    times.setdefault((size, tree), []).append(seconds)
+                    for part, value in parts.items():
+                        row = f"· {part} ({size.partition(',')[0]})"
+                        times.setdefault((row, tree), []).append(value)
+                        if tree == HERE:  # the table's first column is the working tree's
+                            rows[row] = None
     title = f"typogate policy: seconds from start to first answer, median of {args.rounds}"
-    print_medians(title, "store", stores, trees, times, as_json=args.json)
+    print_medians(title, "store", rows, trees, times, as_json=args.json)
 
 
 if __name__ == "__main__":

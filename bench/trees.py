@@ -96,7 +96,10 @@ def _side_by_side(
         here = medians[(row, HERE)]
         cells = [f"{here:.2f}"]
         for tree in names[1:]:
-            there = medians[(row, tree)]
-            cells.append(f"{there:.2f} ({there / max(here, 0.01):.2f}×)")
+            there = medians.get((row, tree))
+            if there is None:  # a revision that does not measure this row
+                cells.append("—")
+            else:
+                cells.append(f"{there:.2f} ({there / max(here, 0.01):.2f}×)")
         table.add_row(row, *cells)
     return table
