@@ -292,4 +292,5 @@ def test_a_start_logs_where_its_time_went(tmp_path: Path):
     )
     assert phases is not None, line
     whole, *parts = map(float, phases.groups())
-    assert max(parts) <= whole and sum(parts) <= whole + 0.15  # each to a tenth of a second
+    # Each is rounded to a tenth of a second: the parts' sum may pass the whole by 0.2.
+    assert max(parts) <= whole and sum(parts) <= whole + 0.21
