@@ -348,8 +348,13 @@ def _item_parts(item: str) -> tuple[str, list[str]]:
     name=value, ... }`` (or ``check_policy_service SERVER``) -> the command, and
     ``[SERVER, name=value, ...]``."""
     command, _, argument = item.partition(" ")
-    parts = [part.strip() for part in argument.strip().strip("{}").split(",")]
-    return command, [part for part in parts if part]
+    return command, _group_parts(argument)
+
+
+def _group_parts(text: str) -> list[str]:
+    """The parts of a ``{ SERVER, name=value, ... }`` group, or of a bare ``SERVER``."""
+    parts = [part.strip() for part in text.strip().strip("{}").split(",")]
+    return [part for part in parts if part]
 
 
 def _item_settings(item: str) -> dict[str, str]:
@@ -366,7 +371,7 @@ def _milter_item(word: str) -> tuple[str, dict[str, str]]:
     """A milter list's item: ``inet:HOST:PORT``, or ``{ inet:HOST:PORT, name=value, ... }``
     with settings of its own (Postfix 3.0: ``default_action``, ``command_timeout``, ...)
     -> the server, and its settings."""
-    parts = [part.strip() for part in word.strip("{} ").split(",") if part.strip()]
+    parts = _group_parts(word)
     return (parts[0], _settings(parts[1:])) if parts else ("", {})
 
 
