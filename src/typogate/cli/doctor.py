@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from contextlib import nullcontext
 from typing import Annotated
 
 import typer
@@ -76,32 +78,26 @@ def _time_a_start(config: Config, store_url: str, *, quiet: bool) -> StartCost |
     learned relationships: seconds, or tens of them for a large store), as a start does,
     and time it. Without the store (not made yet), the index alone; None when the store
     cannot be opened (the store's own check says why)."""
-    import time
-
     from typogate import Guard
     from typogate.runtime import Runtime
     from typogate.store.engine import StoreMissing
 
-    status = None if quiet else stderr().status("timing a start of typogate...")
-    if status is not None:
-        status.start()
-    try:
-        started = time.perf_counter()
+    spinner = nullcontext() if quiet else stderr().status("timing a start of typogate...")
+    with spinner:
         try:
-            runtime = Runtime.open(config, store_url)
-        except StoreMissing:  # typogate serve makes it: its first start builds the index
-            Guard(config)
-            return StartCost(time.perf_counter() - started, 0)
-        try:
-            relationships = len(runtime.guard.relationships)
-        finally:
-            runtime.close()
-        return StartCost(time.perf_counter() - started, relationships)
-    except TypogateError:
-        return None
-    finally:
-        if status is not None:
-            status.stop()
+            started = time.perf_counter()
+            try:
+                runtime = Runtime.open(config, store_url)
+            except StoreMissing:  # typogate serve makes it: its first start builds the index
+                Guard(config)
+                return StartCost(time.perf_counter() - started, 0)
+            try:
+                relationships = len(runtime.guard.relationships)
+            finally:
+                runtime.close()
+            return StartCost(time.perf_counter() - started, relationships)
+        except TypogateError:
+            return None
 
 
 def _show(console: Console, findings: list[Finding]) -> None:
