@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from typogate.config import Config, host_and_port
 from typogate.errors import ConfigError, HoldError
 from typogate.policy import Guard
+from typogate.policy.kept import MAX_AGE, LearnedSet
 from typogate.store.journal import Journal
 from typogate.vocabulary import Adapter, Evidence, MailState
 
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
     from typogate.gateway.quarantine import Quarantine
     from typogate.store import Store
     from typogate.store.log_file import FileJournal
-    from typogate.store.records import HoldRecord
+    from typogate.store.records import Correspondent, HoldRecord
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,9 @@ class Runtime:
         self._watcher: _StoreWatcher | None = None
         self._gatekeepers: list[Gatekeeper] = []
         self._guard_lock = threading.Lock()  # a reload and the store's rules, one at a time
+        # Whether a start may take what the last one learned (policy/kept.py); typogate
+        # doctor times the start that may not (after an upgrade, a new configuration).
+        self.kept_learning = True
 
     @classmethod
     def open(
@@ -125,9 +129,10 @@ class Runtime:
         if self.store is not None:
             built = time.monotonic()
             guard.use_rules(self.store.rules.in_force(config.rules))
+            as_of = datetime.now(UTC)
             relationships = self.store.history.relationships()
             read = time.monotonic()
-            guard.learn_relationships(relationships)
+            how = self._learn(guard, self.store, relationships, as_of)
             learned = time.monotonic()
             guard.use_mail_states(self.mail_states())
             # The bulk of a start: Postfix must wait longer than this (typogate doctor).
@@ -135,15 +140,54 @@ class Runtime:
             # relationships kept (docs/operations.md).
             log.info(
                 "store: %d learned relationships (%d correspondent domains), ready in %.1f s: "
-                "the lists and index %.1f s, reading the store %.1f s, learning %.1f s",
+                "the lists and index %.1f s, reading the store %.1f s, learning %.1f s (%s)",
                 len(guard.relationships),
                 len(guard.relationships.organisation()),
                 time.monotonic() - started,
                 built - started,
                 read - built,
                 learned - read,
+                how,
             )
         return guard
+
+    def _learn(
+        self, guard: Guard, store: Store, relationships: list[Correspondent], as_of: datetime
+    ) -> str:
+        """Learn from every relationship, or take what the last start learned from them and
+        weigh again what changed since (policy/kept.py); keep what a whole learning gives.
+        Returns how, for the start's log line."""
+        from sqlalchemy.exc import SQLAlchemyError
+
+        key = guard.learning_key
+        why, kept = "a whole learning was asked for", None
+        if self.kept_learning:
+            why = "none kept"
+            try:
+                kept = store.history.kept_learned()
+            except SQLAlchemyError as error:
+                log.warning("store: cannot read the learned set kept by the last start: %s", error)
+        if kept is not None:
+            kept_key, kept_as_of, text = kept
+            age = (as_of - kept_as_of).total_seconds()
+            if kept_key != key:
+                why = "the code, configuration, lists or rules changed since the last start"
+            elif not 0 <= age <= MAX_AGE:
+                why = f"the set kept is {age / 3600:.0f} hours old"
+            else:
+                try:
+                    changed = guard.restore(LearnedSet.from_json(text), relationships)
+                except ValueError as error:
+                    log.warning("store: the learned set kept cannot be read: %s", error)
+                    why = "the set kept cannot be read"
+                else:
+                    return f"kept {age / 60:.0f} min ago, {changed} domains weighed again"
+        guard.learn_relationships(relationships)
+        try:
+            store.history.keep_learned(key, as_of, guard.learned_set().to_json())
+        except SQLAlchemyError as error:  # the next start learns everything again
+            log.warning("store: cannot keep what this start learned: %s", error)
+        return f"from every relationship: {why}"
 
     @cached_property
     def release_secret(self) -> str | None:

@@ -26,6 +26,7 @@ from typogate.domains import (
 from typogate.errors import ConfigError
 from typogate.policy import verdict as reasons
 from typogate.policy.judge import DomainJudge, parse_once
+from typogate.policy.kept import LearnedSet, learning_key
 from typogate.policy.learning import Correspondents
 from typogate.policy.lists import Listed, domain_lists
 from typogate.policy.relationships import Related, Relationships
@@ -54,6 +55,13 @@ class Guard:
                 known, protected=protected, closed=self.config.model.closed_suffixes
             )
         self.profile = lists.profile
+        # What the learned set kept across starts depends on (kept.py): the lists as given.
+        self._listed = [
+            f"{kind}:{entry.text}"
+            for kind, entries in (("protected", lists.protected), ("known", lists.known))
+            for entry in entries
+        ]
+        self._rules: list[Rule] = []
         learning = self.config.learning
         self.relationships = Relationships(
             learning.half_life_days * 86400, self.config.limits.learned_ties
@@ -144,7 +152,28 @@ class Guard:
     def learn_relationships(self, relationships: Iterable[Related]) -> None:
         """Take in relationships as the store keeps them (absolute counts at every level,
         :meth:`~typogate.store.history.History.relationships`)."""
-        self._correspondents.learn_relationships(relationships)
+        with _no_cycle_collection():  # at a start, hundreds of thousands of new objects
+            self._correspondents.learn_relationships(relationships)
+
+    @property
+    def learning_key(self) -> str:
+        """What this Guard's learning from a store depends on (its code, configuration,
+        lists and rules), as a key: a :class:`LearnedSet` kept under the same key is what
+        this Guard would learn from the same evidence."""
+        return learning_key(self.config, self._listed, self._rules)
+
+    def learned_set(self) -> LearnedSet:
+        """The correspondents learned so far, with the evidence they were learned from: for
+        :meth:`restore` at the next start (:mod:`typogate.policy.kept`)."""
+        with _no_cycle_collection():
+            return self._correspondents.learned_set()
+
+    def restore(self, kept: LearnedSet, relationships: Iterable[Related]) -> int:
+        """Take in relationships as :meth:`learn_relationships` does, with what a Guard of the
+        same :attr:`learning_key` learned from them (``kept``): only the domains whose
+        evidence changed since are weighed again. Returns how many were."""
+        with _no_cycle_collection():
+            return self._correspondents.restore(kept, relationships)
 
     def observe(self, party: str | None, domain: str, evidence: Evidence) -> bool:
         """Take in one piece of evidence as mail flows: ``party`` (one of ours, an address)
@@ -185,6 +214,7 @@ class Guard:
         # admin allowed it, is a slip again once the rule is taken back (unless mail received
         # from it, or the rules still in force, keep it a correspondent).
         self._correspondents.reweigh(self._judge.use_rules(rules))
+        self._rules = list(rules)
 
     def _judge_destination(self, destination: Destination) -> DomainVerdict:
         if destination.domain is not None:

@@ -22,9 +22,15 @@ from typogate.policy.judge import (
     numbered_siblings,
     parse_once,
 )
+from typogate.policy.kept import LearnedSet, Standing
 from typogate.policy.relationships import ORGANISATION, Related, Tie, party_name
 from typogate.policy.sender import own_near
 from typogate.vocabulary import Action, Evidence
+
+# A domain the kept set does not hold: no evidence equals it, and it is not learned.
+_UNKNOWN = (-1, -1, -1, 0)
+# The standings as ints, tested for every correspondent domain (an enum's & is slower).
+_STANDINGS = (Standing.LEARNED.value, Standing.FROM_DELIVERIES.value, Standing.RULED.value)
 
 
 class Correspondents:
@@ -60,6 +66,62 @@ class Correspondents:
 
     def learn_relationships(self, relationships: Iterable[Related]) -> None:
         """Take in relationships as the store keeps them (absolute counts at every level)."""
+        domains = self._take_in(relationships)
+        for domain in domains:
+            self._forget_saved_slips(domain)
+        self._reconsider(domains)
+
+    def learned_set(self) -> LearnedSet:
+        """The organisation's correspondent domains with their evidence and whether each is
+        learned: what :meth:`restore` takes at the next start (:mod:`~typogate.policy.kept`)."""
+        organisation = self._relationships.organisation()
+        delivered = {domain.unicode for domain in self._from_deliveries}
+        ruled = {domain.unicode for domain in self._judge.ruled}
+        learned, by_deliveries, by_rule = _STANDINGS
+        standings = {}
+        for domain in self._index.domains:  # learned or listed; the organisation's: learned
+            name = domain.unicode
+            if name in organisation and domain in self._index:
+                standing = learned
+                if name in delivered:
+                    standing |= by_deliveries
+                if name in ruled:
+                    standing |= by_rule
+                standings[name] = standing
+        return LearnedSet(
+            {
+                name: (tie.sent, tie.received, tie.released, standings.get(name, 0))
+                for name, tie in organisation.items()
+            }
+        )
+
+    def restore(self, kept: LearnedSet, relationships: Iterable[Related]) -> int:
+        """Take in relationships as :meth:`learn_relationships` does, with the correspondents
+        a start learned from them (``kept``): only the domains whose evidence changed since
+        are weighed again, as a running process weighs what others stored. Returns how many
+        were."""
+        learned, delivered, ruled = _STANDINGS
+        changed = []
+        for domain in self._take_in(relationships):
+            tie = self._relationships.tie(ORGANISATION, domain.unicode)
+            if tie is None:  # no room (limits.learned_ties): not learned, as in a full start
+                continue
+            sent, received, released, standing = kept.domains.get(domain.unicode, _UNKNOWN)
+            if (sent, received, released) != (tie.sent, tie.received, tie.released):
+                changed.append(domain)
+            if standing & learned and self._index.add(domain):
+                if standing & ruled:
+                    self._judge.ruled.add(domain)
+                if standing & delivered:
+                    self._from_deliveries.add(domain)
+        self._judge.forget_verdicts()
+        for domain in changed:
+            self._forget_saved_slips(domain)
+        self._reconsider(changed)
+        return len(changed)
+
+    def _take_in(self, relationships: Iterable[Related]) -> list[Domain]:
+        """Keep each relationship's evidence; returns the organisation's domains."""
         domains = []
         for related in relationships:
             try:  # the store has what adapters and logs wrote: either IDNA form
@@ -76,9 +138,7 @@ class Correspondents:
             )
             if related.sender == ORGANISATION:
                 domains.append(domain)
-        for domain in domains:
-            self._forget_saved_slips(domain)
-        self._reconsider(domains)
+        return domains
 
     def observe(self, party: str | None, domain: str, evidence: Evidence) -> bool:
         """Take in one piece of evidence as mail flows (see :meth:`typogate.Guard.observe`);

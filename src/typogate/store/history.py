@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from typogate.policy.relationships import party_name
-from typogate.store.models import CorrespondentRow, EventRow, IncidentRow
+from typogate.store.models import CorrespondentRow, EventRow, IncidentRow, LearnedSetRow
 from typogate.store.records import (
     Correspondent,
     DayCounts,
@@ -133,6 +133,21 @@ class History:
             query = query.where(CorrespondentRow.last_seen > since)
         with self.engine.connect() as connection:
             return [_correspondent(*row) for row in connection.execute(query)]
+
+    def keep_learned(self, key: str, as_of: datetime, learned: str) -> None:
+        """Keep what a start learned from the relationships as of ``as_of`` (JSON), for
+        the next start whose code, configuration, lists and rules give the same ``key``;
+        the one kept before goes."""
+        with self.engine.begin() as connection:
+            connection.execute(delete(LearnedSetRow))
+            connection.execute(insert(LearnedSetRow).values(key=key, as_of=as_of, learned=learned))
+
+    def kept_learned(self) -> tuple[str, datetime, str] | None:
+        """What :meth:`keep_learned` kept: its key, as of when, and the JSON."""
+        query = select(LearnedSetRow.key, LearnedSetRow.as_of, LearnedSetRow.learned)
+        with self.engine.connect() as connection:
+            row = connection.execute(query).first()
+        return None if row is None else (row[0], utc(row[1]), row[2])
 
     def correspondent_counts(self, sender: str = "*") -> dict[str, int]:
         """Deliveries per recipient domain (``*``: the whole organisation)."""

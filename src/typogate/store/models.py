@@ -192,6 +192,18 @@ class SecretRow(Base):
     value: Mapped[str] = mapped_column(String(128))
 
 
+class LearnedSetRow(Base):
+    """What the last start learned at once from every relationship (JSON), kept so that a
+    restart on the same code, configuration, lists and rules takes it instead of weighing
+    every correspondent again (policy/kept.py). One row: the newest start's."""
+
+    __tablename__ = "learned_sets"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    as_of: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    learned: Mapped[str] = mapped_column(Text)
+
+
 class MonitorRunRow(Base):
     """One run of the monitor: a snapshot of the look-alikes of the protected domains."""
 
