@@ -164,7 +164,7 @@ class Runtime:
         if self.kept_learning:
             why = "none kept"
             try:
-                kept = store.history.kept_learned()
+                kept = store.history.kept_learned(key)
             except SQLAlchemyError as error:
                 log.warning("store: cannot read the learned set kept by the last start: %s", error)
         if kept is not None:
@@ -184,7 +184,8 @@ class Runtime:
                     return f"kept {age / 60:.0f} min ago, {changed} domains weighed again"
         guard.learn_relationships(relationships)
         try:
-            store.history.keep_learned(key, as_of, guard.learned_set().to_json())
+            if not store.history.keep_learned(key, as_of, guard.learned_set().to_json()):
+                log.info("store: another start kept what it learned, under the same key")
         except SQLAlchemyError as error:  # the next start learns everything again
             log.warning("store: cannot keep what this start learned: %s", error)
         return f"from every relationship: {why}"

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -216,3 +218,30 @@ def test_a_restarted_policy_service_answers_from_the_kept_set(tmp_path: Path):
         "action=DUNNO",
         "action=550",
     ], answers[1]
+
+
+def test_two_starts_at_once_on_postgresql_keep_one_set(postgres):
+    """Gateways restarted together on one PostgreSQL each learn everything and keep it:
+    the second to commit finds the first's set under the same key, keeps that one, and
+    says so without an error; the next start takes it."""
+    db = postgres.url
+    _tell(db, [("ops@example.org", f"partner{n}.com", 3, Evidence.SENT) for n in range(5)])
+    store = Store(db, writer=False)
+    first = Store(db, writer=False)
+    try:
+        with first.engine.connect() as connection:  # the first start, not yet committed
+            transaction = connection.begin()
+            connection.exec_driver_sql("DELETE FROM learned_sets")
+            connection.exec_driver_sql(
+                "INSERT INTO learned_sets (key, as_of, learned) VALUES ('k', now(), '{}')"
+            )
+            with ThreadPoolExecutor(1) as pool:
+                second = pool.submit(store.history.keep_learned, "k", datetime.now(UTC), "{}")
+                time.sleep(0.5)  # the second waits on the first's row
+                assert not second.done()
+                transaction.commit()
+                assert second.result(timeout=10) is False
+        assert store.history.kept_learned("k") is not None
+    finally:
+        first.close()
+        store.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Engine, delete, func, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from typogate.policy.relationships import party_name
@@ -134,17 +135,29 @@ class History:
         with self.engine.connect() as connection:
             return [_correspondent(*row) for row in connection.execute(query)]
 
-    def keep_learned(self, key: str, as_of: datetime, learned: str) -> None:
+    def keep_learned(self, key: str, as_of: datetime, learned: str) -> bool:
         """Keep what a start learned from the relationships as of ``as_of`` (JSON), for
         the next start whose code, configuration, lists and rules give the same ``key``;
-        the one kept before goes."""
-        with self.engine.begin() as connection:
-            connection.execute(delete(LearnedSetRow))
-            connection.execute(insert(LearnedSetRow).values(key=key, as_of=as_of, learned=learned))
+        the one kept before goes. False when another start kept one under the same key
+        meanwhile (several gateways starting at once on one database): that one stays."""
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(delete(LearnedSetRow))
+                connection.execute(
+                    insert(LearnedSetRow).values(key=key, as_of=as_of, learned=learned)
+                )
+        except IntegrityError:
+            return False
+        return True
 
-    def kept_learned(self) -> tuple[str, datetime, str] | None:
-        """What :meth:`keep_learned` kept: its key, as of when, and the JSON."""
-        query = select(LearnedSetRow.key, LearnedSetRow.as_of, LearnedSetRow.learned)
+    def kept_learned(self, key: str) -> tuple[str, datetime, str] | None:
+        """What :meth:`keep_learned` kept, under ``key`` if there is one: its key, as of
+        when, and the JSON."""
+        query = (
+            select(LearnedSetRow.key, LearnedSetRow.as_of, LearnedSetRow.learned)
+            .order_by((LearnedSetRow.key == key).desc())
+            .limit(1)
+        )
         with self.engine.connect() as connection:
             row = connection.execute(query).first()
         return None if row is None else (row[0], utc(row[1]), row[2])
