@@ -6,13 +6,14 @@ with ``--against REV`` the same for another revision's ``src`` beside, in one ru
 
     .venv/bin/python bench/ready.py [--senders 100,300] [--rounds 3] [--against 9ebe2ea] [--json]
 
-This is what ``typogate doctor`` weighs against Postfix's wait (its ``restart`` check):
-reading the store, building the index, learning every relationship, then listening. Below
-each store, the parts of the start as its own log line gives them (a revision from before
-that line shows "—"). Each
-size's SQLite store is made once and read by every tree (the schema is the same); the
-trees take turns for ``--rounds`` rounds and each reports its median. The names are
-``bench/learning.py``'s (``correspondents``).
+Two starts per store: the first, which learns from every relationship (as after an
+upgrade, or a new configuration: what ``typogate doctor`` weighs against Postfix's wait),
+and a restart on the same store, which may take what the first kept (policy/kept.py).
+Below each, the parts of the start as its own log line gives them (a revision from before
+that line shows "—"). Each tree's stores are made by its own code (the schemas of two
+revisions may differ) and copied afresh for each round; the trees take turns for
+``--rounds`` rounds and each reports its median. The names are ``bench/learning.py``'s
+(``correspondents``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -30,7 +32,8 @@ from pathlib import Path
 from learning import correspondents
 from trees import HERE, print_medians, source_trees, tree_arguments, typogate_code
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH.parent / "tests"))
 from ports import free_port  # noqa: E402
 
 REQUEST = (
@@ -44,8 +47,9 @@ _PARTS = re.compile(r"(the lists and index|reading the store|learning) ([\d.]+) 
 
 
 def _fill(url: str, senders: int, per_sender: int) -> int:
-    """Learn ``senders`` x ``per_sender`` deliveries into the store at ``url``; returns the
-    relationships stored (three per sender and domain)."""
+    """Learn ``senders`` x ``per_sender`` deliveries into the store at ``url`` (with the
+    ``typogate`` on the path); returns the relationships stored (three per sender and
+    domain)."""
     from typogate.store import Store
 
     counts = {
@@ -59,6 +63,22 @@ def _fill(url: str, senders: int, per_sender: int) -> int:
     finally:
         store.close()
     return len(counts)
+
+
+def _fill_with(src: Path, url: str, senders: int, per_sender: int) -> int:
+    """:func:`_fill` with the ``typogate`` of the tree at ``src``: its schema."""
+    code = (
+        f"import sys; sys.path.insert(0, {str(BENCH)!r})\n"
+        f"from ready import _fill; print(_fill({url!r}, {senders}, {per_sender}))"
+    )
+    filled = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PYTHONPATH": str(src)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(filled.stdout)
 
 
 def _ready_seconds(src: Path, url: str, folder: Path) -> tuple[float, dict[str, float]]:
@@ -106,24 +126,31 @@ def main() -> None:
         source_trees(Path(scratch), args.against) as trees,
     ):
         folder = Path(scratch)
-        stores = {}
+        stores: dict[str, dict[str, Path]] = {}  # size -> tree -> the store as made
         for senders in (int(n) for n in args.senders.split(",")):
-            url = f"sqlite:///{folder / f'learned-{senders}.db'}"
-            stored = _fill(url, senders, args.per_sender)
-            stores[f"{senders} senders, {stored:,} relationships"] = url
+            made = {}
+            for tree, src in trees.items():
+                path = folder / f"learned-{senders}-{len(made)}.db"
+                stored = _fill_with(src, f"sqlite:///{path}", senders, args.per_sender)
+                made[tree] = path
+            stores[f"{senders} senders, {stored:,} relationships"] = made
         times: dict[tuple[str, str], list[float]] = {}
-        rows: dict[str, None] = {}  # each store, then the parts of its start
+        rows: dict[str, None] = {}  # each start, then its parts
         for _ in range(args.rounds):
-            for size in stores:
-                rows[size] = None
+            for size, made in stores.items():
                 for tree, src in trees.items():
-                    seconds, parts = _ready_seconds(src, stores[size], folder)
-                    times.setdefault((size, tree), []).append(seconds)
-                    for part, value in parts.items():
-                        row = f"· {part} ({size.partition(',')[0]})"
-                        times.setdefault((row, tree), []).append(value)
-                        if tree == HERE:  # the table's first column is the working tree's
-                            rows[row] = None
+                    used = folder / "started.db"
+                    shutil.copyfile(made[tree], used)
+                    for start in ("first start", "restart"):
+                        seconds, parts = _ready_seconds(src, f"sqlite:///{used}", folder)
+                        row = f"{size}: {start}"
+                        rows[row] = None
+                        times.setdefault((row, tree), []).append(seconds)
+                        for part, value in parts.items():
+                            part_row = f"· {part} ({size.partition(',')[0]}, {start})"
+                            times.setdefault((part_row, tree), []).append(value)
+                            if tree == HERE:  # the table's first column is the working tree's
+                                rows[part_row] = None
     title = f"typogate policy: seconds from start to first answer, median of {args.rounds}"
     print_medians(title, "store", rows, trees, times, as_json=args.json)
 
