@@ -66,9 +66,6 @@ class Runtime:
         self._watcher: _StoreWatcher | None = None
         self._gatekeepers: list[Gatekeeper] = []
         self._guard_lock = threading.Lock()  # a reload and the store's rules, one at a time
-        # Whether a start may take what the last one learned (policy/kept.py); typogate
-        # doctor times the start that may not (after an upgrade, a new configuration).
-        self.kept_learning = True
 
     @classmethod
     def open(
@@ -123,7 +120,17 @@ class Runtime:
         correspondents of the store."""
         return self._build_guard(self.config)
 
-    def _build_guard(self, config: Config) -> Guard:
+    def relearn(self) -> Guard:
+        """Build the Guard again, learning from every relationship in the store, and keep
+        what it learned: after a command stored evidence of its own (``typogate learn``),
+        what the gateways' next start takes; timed by ``typogate doctor`` as the longest
+        start."""
+        guard = self._build_guard(self.config, whole=True)
+        with self._guard_lock:
+            self.__dict__["guard"] = guard  # the cached property's value
+        return guard
+
+    def _build_guard(self, config: Config, *, whole: bool = False) -> Guard:
         started = time.monotonic()
         guard = Guard(config)
         if self.store is not None:
@@ -132,7 +139,7 @@ class Runtime:
             as_of = datetime.now(UTC)
             relationships = self.store.history.relationships()
             read = time.monotonic()
-            how = self._learn(guard, self.store, relationships, as_of)
+            how = self._learn(guard, self.store, relationships, as_of, whole=whole)
             learned = time.monotonic()
             guard.use_mail_states(self.mail_states())
             # The bulk of a start: Postfix must wait longer than this (typogate doctor).
@@ -152,16 +159,22 @@ class Runtime:
         return guard
 
     def _learn(
-        self, guard: Guard, store: Store, relationships: list[Correspondent], as_of: datetime
+        self,
+        guard: Guard,
+        store: Store,
+        relationships: list[Correspondent],
+        as_of: datetime,
+        *,
+        whole: bool,
     ) -> str:
-        """Learn from every relationship, or take what the last start learned from them and
-        weigh again what changed since (policy/kept.py); keep what a whole learning gives.
-        Returns how, for the start's log line."""
+        """Learn from every relationship, or (unless ``whole``) take what the last start
+        learned from them and weigh again what changed since (policy/kept.py); keep what a
+        whole learning gives. Returns how, for the start's log line."""
         from sqlalchemy.exc import SQLAlchemyError
 
         key = guard.learning_key
         why, kept = "a whole learning was asked for", None
-        if self.kept_learning:
+        if not whole:
             why = "none kept"
             try:
                 kept = store.history.kept_learned(key)

@@ -11,8 +11,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from mta import Server, policy_answer
+from mta import Server, policy_answer, typogate_output
 from ports import free_port
+from postfix_lines import inbound_line, outbound_line
 
 from typogate import Config
 from typogate.config import Rule
@@ -73,9 +74,8 @@ def _start(db: str, caplog: pytest.LogCaptureFixture, *, kept: bool = True, **se
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="typogate.runtime"):
         runtime = Runtime.open(Config(**{**SETTINGS, **settings}), db)
-        runtime.kept_learning = kept
         try:
-            guard = runtime.guard
+            guard = runtime.guard if kept else runtime.relearn()
             verdicts = {}
             for domain in DOMAINS:
                 judged = guard.judge_domain(domain)
@@ -245,3 +245,39 @@ def test_two_starts_at_once_on_postgresql_keep_one_set(postgres):
     finally:
         first.close()
         store.close()
+
+
+def test_learn_keeps_what_it_learned_with_the_replies(tmp_path: Path, caplog):
+    """Before: ``typogate learn`` kept the set it learned from the deliveries alone, and
+    the gateways' next start weighed the replies on top of it, in the mail's order. Ann's
+    five deliveries to her saved slip acme-crop.com had made it a correspondent, and it
+    stayed one when bob's partner acme-corp.com answered him twice: a slip to it went
+    through as mail to a known correspondent. Learned at once, the answered domain weighs
+    more, and the slip is the other one. learn now keeps that."""
+    n, lines = 0, []
+    for sender, recipient, times in (
+        ("ann", "sales@acme-crop.com", 5),
+        ("bob", "sales@acme-corp.com", 3),
+    ):
+        for _ in range(times):
+            n += 1
+            lines.append(outbound_line(n, sender=f"{sender}@example.org", recipient=recipient))
+    for _ in range(2):
+        n += 1
+        lines.append(inbound_line(n, sender="sales@acme-corp.com", recipient="bob@example.org"))
+    (tmp_path / "mail.log").write_text("".join(lines))
+    db = f"sqlite:///{tmp_path / 'typogate.db'}"
+    typogate_output(tmp_path, "learn", "mail.log", "--db", db, "--json")
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="typogate.runtime"):
+        runtime = Runtime.open(Config(), db)
+        try:
+            partner, slip = (
+                runtime.guard.evaluate(f"sales@{domain}", "bob@example.org")
+                for domain in ("acme-corp.com", "acme-crop.com")
+            )
+        finally:
+            runtime.close()
+    assert "(kept 0 min ago, 0 domains weighed again)" in caplog.text
+    assert partner.action is Action.ALLOW, partner
+    assert (slip.action, slip.suggestion) != (Action.ALLOW, None), slip

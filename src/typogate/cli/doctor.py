@@ -91,9 +91,8 @@ def _time_a_start(config: Config, store_url: str, *, quiet: bool) -> StartCost |
             except StoreMissing:  # typogate serve makes it: its first start builds the index
                 Guard(config)
                 return StartCost(time.perf_counter() - started, 0)
-            runtime.kept_learning = False  # the longest start: after an upgrade
-            try:
-                relationships = len(runtime.guard.relationships)
+            try:  # the longest start: learning from every relationship (an upgrade's)
+                relationships = len(runtime.relearn().relationships)
             finally:
                 runtime.close()
             return StartCost(time.perf_counter() - started, relationships)

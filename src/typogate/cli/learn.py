@@ -114,8 +114,10 @@ def learn(
 
     received, unasked = learned.received(slip_like, delivered)
     history.learn(received, evidence=Evidence.RECEIVED)
-    with failing_cleanly():  # the replies too: what the gateways will start with
-        guard.learn_relationships(history.relationships())
+    # The replies too, learned at once with the deliveries and kept: what the gateways'
+    # next start takes.
+    with failing_cleanly():
+        guard = runtime.relearn()
     domains = learned.domains(received)
     refused = []
     for domain, (sent, received_from) in sorted(domains.items()):
