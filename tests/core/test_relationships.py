@@ -678,3 +678,35 @@ def test_a_sender_is_one_party_however_its_local_part_is_quoted():
     for spelling in ("sue doe@example.org", '"sue doe"@Example.org'):
         verdict = gate.evaluate("x@northwino.io", sender=spelling)
         assert verdict.is_alert and verdict.suggestion == "northwind.io", spelling
+
+
+def test_a_twin_that_answers_takes_back_the_lighter_slip_learned_before_it():
+    # ann delivered five times to her saved slip acme-crop.com before anyone wrote to
+    # acme-corp.com; nothing near it was known, so it became a correspondent. Then bob
+    # writes to the real partner and it answers him twice: for the organisation it was a
+    # slip of acme-crop.com, and one sender's answers do not make a slip everyone's, so
+    # the saved slip stayed a correspondent. Read at once (a whole learning), the answered
+    # domain weighs more and is learned first; the slip of it is not: the running gateway
+    # now judges as that learning does.
+    slip, real = "acme-crop.com", "acme-corp.com"
+    gate = guard()
+    send(gate, "ann@example.org", slip, 5)
+    assert gate.evaluate(f"x@{slip}").reason == "allowed.known"
+    send(gate, "bob@example.org", real, 3)
+    for _ in range(2):
+        gate.observe("bob@example.org", real, Evidence.RECEIVED)
+    assert gate.evaluate(f"x@{real}", "cy@example.org").reason == "allowed.known"
+    running = gate.evaluate(f"x@{slip}", "cy@example.org")
+    assert running.is_alert and running.suggestion == real
+    stored = [
+        Stored("ann@example.org", slip, count=5),
+        Stored("bob@example.org", real, 3, 2),
+        Stored("*", slip, count=5),
+        Stored("*", real, 3, 2),
+    ]
+    at_once = guard()
+    at_once.learn_relationships(stored)
+    for domain in (slip, real):
+        assert at_once.evaluate(f"x@{domain}", "cy@example.org") == gate.evaluate(
+            f"x@{domain}", "cy@example.org"
+        )

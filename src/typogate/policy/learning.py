@@ -25,6 +25,7 @@ from typogate.policy.judge import (
 from typogate.policy.kept import LearnedSet, Standing
 from typogate.policy.relationships import ORGANISATION, Related, Tie, party_name
 from typogate.policy.sender import own_near
+from typogate.policy.verdict import DomainVerdict
 from typogate.vocabulary import Action, Evidence
 
 # A domain the kept set does not hold: no evidence equals it, and it is not learned.
@@ -192,16 +193,22 @@ class Correspondents:
             or tie.released >= learning.proven_after
         )
 
-    def _reconsider(self, domains: list[Domain]) -> None:
+    def _reconsider(
+        self, domains: list[Domain], *, taken_back: frozenset[Domain] = frozenset()
+    ) -> None:
         """Make correspondents of the domains whose evidence now says so, strongest first:
         mail received from a domain, or a release, proves it real; deliveries alone make a
         correspondent only of a domain the judge lets mail go to without an alert (years of
         mail to army.ml must never teach that army.ml is written to on purpose, nor fifteen
-        deliveries to a saved address with two slips in it that the domain is real)."""
+        deliveries to a saved address with two slips in it that the domain is real).
+        ``taken_back``: correspondents this weighing took back already (see
+        :meth:`_lighter_blocking`), not taken back twice."""
         judge = self._judge
         now = time.time()
         learned_before = bool(self._from_deliveries)  # from deliveries alone
         taught: list[Domain] = []
+        blocked: list[Domain] = []
+        blocking: set[Domain] = set()
         ranked = []
         for domain in domains:
             tie = self._relationships.tie(ORGANISATION, domain.unicode)
@@ -209,7 +216,7 @@ class Correspondents:
                 continue
             ranked.append((judge.weight(tie, now), domain, tie))
         ranked.sort(key=lambda entry: (-entry[0], entry[1].ascii))
-        for _, domain, tie in ranked:
+        for weight, domain, tie in ranked:
             proven = self._proven(tie)
             verdict = judge.fresh_verdict(domain.ascii)
             if verdict.action is Action.ALLOW:
@@ -229,6 +236,11 @@ class Correspondents:
                     and self._relationships.vouching(domain.unicode)
                     >= self._learning.proven_senders
                 )
+                if not learned and learned_before:
+                    lighter = self._lighter_blocking(verdict, (-weight, domain.ascii), now)
+                    if lighter - taken_back:
+                        blocked.append(domain)
+                        blocking |= lighter - taken_back
             if learned:
                 self._index.add(domain)
                 taught.append(domain)
@@ -239,6 +251,32 @@ class Correspondents:
         judge.forget_verdicts()
         if taught and learned_before:
             self._take_back_outweighed(taught, now)
+        if blocking:
+            # Read at once, each blocked domain came first and kept the lighter one out.
+            for outweighed in blocking:
+                self._unlearn(outweighed)
+            judge.forget_verdicts()
+            self._reconsider([*blocked, *blocking], taken_back=taken_back | blocking)
+
+    def _lighter_blocking(
+        self, verdict: DomainVerdict, rank: tuple[float, str], now: float
+    ) -> set[Domain]:
+        """The correspondents learned from deliveries alone that make ``verdict``'s domain
+        a slip of theirs, though it ranks before them (``rank``: its weight, negated, and
+        its name, as :meth:`_reconsider` orders). Read at once, as the next whole learning
+        reads the store, that domain would have been weighed first, with none of them
+        learned yet: ``acme-crop.com``, a saved slip that one sender delivered to five
+        times, must not keep out ``acme-corp.com`` once it answers."""
+        found = set()
+        for meant in (verdict.suggestion, *verdict.alternatives):
+            learned = parse_once(meant) if meant is not None else None
+            if (
+                learned is not None
+                and learned in self._from_deliveries
+                and rank < (-self._judge.weight_of(learned, now), learned.ascii)
+            ):
+                found.add(learned)
+        return found
 
     def _take_back_outweighed(self, taught: list[Domain], now: float) -> None:
         """Weigh again the correspondents learned earlier from deliveries alone that a
