@@ -21,3 +21,16 @@ def outbound_line(n: int, sender: str, recipient: str) -> str:
 def inbound_line(n: int, sender: str, recipient: str) -> str:
     """Message ``n`` from ``sender`` outside, delivered to ``recipient`` here."""
     return _IN.format(m=n % 60, n=n, sender=sender, recipient=recipient)
+
+
+def mail_log(
+    sent: list[tuple[str, str, int]], received: list[tuple[str, str, int]] | None = None
+) -> str:
+    """A log of ``(sender, recipient, times)`` messages: those ``sent`` out, then those
+    ``received`` here, numbered in that order."""
+    lines = []
+    for make, messages in ((outbound_line, sent), (inbound_line, received or [])):
+        for sender, recipient, times in messages:
+            for _ in range(times):
+                lines.append(make(len(lines) + 1, sender, recipient))
+    return "".join(lines)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from mta import Server, policy_answer, typogate_output
 from ports import free_port
-from postfix_lines import inbound_line, outbound_line
+from postfix_lines import mail_log
 
 from typogate import Config
 from typogate.config import Rule
@@ -254,18 +254,14 @@ def test_learn_keeps_what_it_learned_with_the_replies(tmp_path: Path, caplog):
     stayed one when bob's partner acme-corp.com answered him twice: a slip to it went
     through as mail to a known correspondent. Learned at once, the answered domain weighs
     more, and the slip is the other one. learn now keeps that."""
-    n, lines = 0, []
-    for sender, recipient, times in (
-        ("ann", "sales@acme-crop.com", 5),
-        ("bob", "sales@acme-corp.com", 3),
-    ):
-        for _ in range(times):
-            n += 1
-            lines.append(outbound_line(n, sender=f"{sender}@example.org", recipient=recipient))
-    for _ in range(2):
-        n += 1
-        lines.append(inbound_line(n, sender="sales@acme-corp.com", recipient="bob@example.org"))
-    (tmp_path / "mail.log").write_text("".join(lines))
+    log = mail_log(
+        [
+            ("ann@example.org", "sales@acme-crop.com", 5),
+            ("bob@example.org", "sales@acme-corp.com", 3),
+        ],
+        [("sales@acme-corp.com", "bob@example.org", 2)],
+    )
+    (tmp_path / "mail.log").write_text(log)
     db = f"sqlite:///{tmp_path / 'typogate.db'}"
     typogate_output(tmp_path, "learn", "mail.log", "--db", db, "--json")
     caplog.clear()

@@ -11,22 +11,21 @@ from pathlib import Path
 import pytest
 from mta import Server, policy_answer, typogate_output
 from ports import free_port
-from postfix_lines import inbound_line, outbound_line
+from postfix_lines import inbound_line, mail_log, outbound_line
 
 from typogate.store import Store
 
 
 def _log() -> str:
-    lines = []
-    n = 0
-    for recipient, times in (("colonel@army.ml", 40), ("orders@acme-corp.com", 30)):
-        for _ in range(times):  # years of leaks to army.ml, and real trade with acme-corp
-            n += 1
-            lines.append(outbound_line(n, sender="ops@example.org", recipient=recipient))
-    for _ in range(3):  # acme-corp writes back; army.ml never does
-        n += 1
-        lines.append(inbound_line(n, sender="sales@acme-corp.com", recipient="ops@example.org"))
-    return "".join(lines)
+    return mail_log(
+        # Years of leaks to army.ml, and real trade with acme-corp,
+        [
+            ("ops@example.org", "colonel@army.ml", 40),
+            ("ops@example.org", "orders@acme-corp.com", 30),
+        ],
+        # which writes back; army.ml never does.
+        [("sales@acme-corp.com", "ops@example.org", 3)],
+    )
 
 
 def test_learn_reads_both_directions_and_refuses_to_learn_a_slip(tmp_path: Path):
@@ -98,18 +97,14 @@ def test_learn_refuses_a_saved_address_with_two_slips_in_it(tmp_path: Path):
     # Found on a month the benchmark had not been tuned on: bob's address book holds
     # manchesetrwwi.gov for manchesterwi.gov, and fifteen deliveries to it in the log made it
     # a correspondent (typogate only warns about it, so it was no "likely" slip).
-    lines, n = [], 0
-    for sender, recipient, times in (
-        ("ann", "clerk@manchesterwi.gov", 20),
-        ("bob", "clerk@manchesetrwwi.gov", 15),
-    ):
-        for _ in range(times):
-            n += 1
-            lines.append(outbound_line(n, sender=f"{sender}@example.org", recipient=recipient))
-    for _ in range(7):
-        n += 1
-        lines.append(inbound_line(n, sender="clerk@manchesterwi.gov", recipient="ann@example.org"))
-    (tmp_path / "mail.log").write_text("".join(lines))
+    log = mail_log(
+        [
+            ("ann@example.org", "clerk@manchesterwi.gov", 20),
+            ("bob@example.org", "clerk@manchesetrwwi.gov", 15),
+        ],
+        [("clerk@manchesterwi.gov", "ann@example.org", 7)],
+    )
+    (tmp_path / "mail.log").write_text(log)
     db = f"sqlite:///{tmp_path / 'typogate.db'}"
     refused = json.loads(typogate_output(tmp_path, "learn", "mail.log", "--db", db, "--json"))[
         "refused"
