@@ -26,7 +26,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
-from trees import source_trees, tree_arguments, typogate_code
+from trees import source_trees, tree_arguments, tree_output, typogate_code
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from mta import policy_answer  # noqa: E402
@@ -82,14 +82,7 @@ def _measure(src: Path, requests: int, bound: float, folder: Path) -> list[tuple
 def _has_bound(src: Path) -> bool:
     """Whether ``src``'s configuration knows limits.hold_record_seconds (an older one
     refuses the key, as it refuses every key it does not know)."""
-    done = subprocess.run(
-        [sys.executable, "-c", _KNOWS_BOUND],
-        env={**os.environ, "PYTHONPATH": str(src)},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return done.stdout.strip() == "True"
+    return tree_output(src, _KNOWS_BOUND).strip() == "True"
 
 
 _KNOWS_BOUND = (

@@ -30,7 +30,14 @@ import time
 from pathlib import Path
 
 from learning import correspondents
-from trees import HERE, print_medians, source_trees, tree_arguments, typogate_code
+from trees import (
+    HERE,
+    print_medians,
+    source_trees,
+    tree_arguments,
+    tree_output,
+    typogate_code,
+)
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent / "tests"))
@@ -71,14 +78,7 @@ def _fill_with(src: Path, url: str, senders: int, per_sender: int) -> int:
         f"import sys; sys.path.insert(0, {str(BENCH)!r})\n"
         f"from ready import _fill; print(_fill({url!r}, {senders}, {per_sender}))"
     )
-    filled = subprocess.run(
-        [sys.executable, "-c", code],
-        env={**os.environ, "PYTHONPATH": str(src)},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return int(filled.stdout)
+    return int(tree_output(src, code))
 
 
 def _ready_seconds(src: Path, url: str, folder: Path) -> tuple[float, dict[str, float]]:

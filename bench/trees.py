@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
+import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -54,6 +56,19 @@ def typogate_code(argv: list[str]) -> str:
         "from typogate.cli import main\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
     )
+
+
+def tree_output(src: Path, code: str) -> str:
+    """What a ``python -c`` program prints when run with the tree at ``src`` first on
+    ``PYTHONPATH`` (what that revision's code knows or makes)."""
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PYTHONPATH": str(src)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout
 
 
 def print_medians(
