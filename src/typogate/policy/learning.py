@@ -67,10 +67,7 @@ class Correspondents:
 
     def learn_relationships(self, relationships: Iterable[Related]) -> None:
         """Take in relationships as the store keeps them (absolute counts at every level)."""
-        domains = self._take_in(relationships)
-        for domain in domains:
-            self._forget_saved_slips(domain)
-        self._reconsider(domains)
+        self._weigh_again(self._take_in(relationships))
 
     def learned_set(self) -> LearnedSet:
         """The organisation's correspondent domains with their evidence and whether each is
@@ -116,10 +113,15 @@ class Correspondents:
                 if standing & delivered:
                     self._from_deliveries.add(domain)
         self._judge.forget_verdicts()
-        for domain in changed:
-            self._forget_saved_slips(domain)
-        self._reconsider(changed)
+        self._weigh_again(changed)
         return len(changed)
+
+    def _weigh_again(self, domains: list[Domain]) -> None:
+        """Weigh the organisation's domains whose evidence changed: take back the
+        correspondents they show to be saved slips, then learn those that are now."""
+        for domain in domains:
+            self._forget_saved_slips(domain)
+        self._reconsider(domains)
 
     def _take_in(self, relationships: Iterable[Related]) -> list[Domain]:
         """Keep each relationship's evidence; returns the organisation's domains."""
