@@ -55,12 +55,7 @@ class Guard:
                 known, protected=protected, closed=self.config.model.closed_suffixes
             )
         self.profile = lists.profile
-        # What the learned set kept across starts depends on (kept.py): the lists as given.
-        self._listed = [
-            f"{kind}:{entry.text}"
-            for kind, entries in (("protected", lists.protected), ("known", lists.known))
-            for entry in entries
-        ]
+        self._lists = lists  # as given: part of the learning key (kept.py), made on demand
         self._rules: list[Rule] = []
         learning = self.config.learning
         self.relationships = Relationships(
@@ -160,7 +155,13 @@ class Guard:
         """What this Guard's learning from a store depends on (its code, configuration,
         lists and rules), as a key: a :class:`LearnedSet` kept under the same key is what
         this Guard would learn from the same evidence."""
-        return learning_key(self.config, self._listed, self._rules)
+        lists = self._lists
+        listed = (
+            f"{kind}:{entry.text}"
+            for kind, entries in (("protected", lists.protected), ("known", lists.known))
+            for entry in entries
+        )
+        return learning_key(self.config, listed, self._rules)
 
     def learned_set(self) -> LearnedSet:
         """The correspondents learned so far, with the evidence they were learned from: for
