@@ -9,7 +9,9 @@ driver unless it is given ``--db``.
 A running adapter keeps its Guard current with the store (:meth:`Runtime.watch`): a rule
 added in the dashboard of any process on the same store applies within ``RULES_SECONDS``,
 and what other processes learned (deliveries, mail received, releases) within
-``learning.refresh_seconds`` after their writer stored it (every ten seconds at most).
+``learning.refresh_seconds`` after their writer stored it (every ten seconds at most). Twice
+a day it learns from every relationship again, beside the Guard in use, and swaps the result
+in (evidence fades while nothing is stored; only a whole learning weighs that).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import TYPE_CHECKING
 from typogate.config import Config, host_and_port
 from typogate.errors import ConfigError, HoldError
 from typogate.policy import Guard
-from typogate.policy.kept import MAX_AGE, LearnedSet
+from typogate.policy.kept import MAX_AGE, RELEARN_AGE, LearnedSet
 from typogate.store.journal import Journal
 from typogate.vocabulary import Adapter, Evidence, MailState
 
@@ -66,6 +68,9 @@ class Runtime:
         self._watcher: _StoreWatcher | None = None
         self._gatekeepers: list[Gatekeeper] = []
         self._guard_lock = threading.Lock()  # a reload and the store's rules, one at a time
+        # As of when the evidence the Guard in use weighed was read (a kept set's time when
+        # it took one): when it learns from every relationship again (RELEARN_AGE).
+        self._learned_as_of: datetime | None = None
 
     @classmethod
     def open(
@@ -118,45 +123,85 @@ class Runtime:
     def guard(self) -> Guard:
         """The Guard (its index is built here, once), with the stored rules and the learned
         correspondents of the store."""
-        return self._build_guard(self.config)
-
-    def relearn(self) -> Guard:
-        """Build the Guard again, learning from every relationship in the store, and keep
-        what it learned: after a command stored evidence of its own (``typogate learn``),
-        what the gateways' next start takes; timed by ``typogate doctor`` as the longest
-        start."""
-        guard = self._build_guard(self.config, whole=True)
-        with self._guard_lock:
-            self.__dict__["guard"] = guard  # the cached property's value
+        guard, self._learned_as_of = self._build_guard(self.config)
         return guard
 
-    def _build_guard(self, config: Config, *, whole: bool = False) -> Guard:
+    def relearn(self, why: str = "a whole learning was asked for") -> Guard:
+        """Build the Guard again, learning from every relationship in the store, keep what
+        it learned, and judge with it from the next recipient on: after a command stored
+        evidence of its own (``typogate learn``), what the gateways' next start takes; in a
+        running gateway, twice a day (:meth:`learning_due`); timed by ``typogate doctor``
+        as the longest start. ``why`` ends the log line."""
+        config = self.config
+        guard, as_of = self._build_guard(config, whole=why)
+        if not self._use(guard, config, as_of, built_for=config):
+            log.info("store: a reload came first; judging with the Guard it built")
+            return self.guard
+        return guard
+
+    def learning_due(self) -> float | None:
+        """How old (seconds) the evidence the Guard in use weighed is, once a running
+        gateway should learn from every relationship again (:data:`RELEARN_AGE`); else
+        None."""
+        if self._learned_as_of is None:
+            return None
+        age = (datetime.now(UTC) - self._learned_as_of).total_seconds()
+        return age if age >= RELEARN_AGE else None
+
+    def _use(
+        self,
+        guard: Guard,
+        config: Config,
+        learned_as_of: datetime | None,
+        *,
+        built_for: Config | None = None,
+    ) -> bool:
+        """Judge with ``guard`` and ``config`` from the next recipient on, in every
+        gatekeeper and the web interface at once; unless it was ``built_for`` a
+        configuration that a reload has replaced meanwhile (False)."""
+        with self._guard_lock:
+            if built_for is not None and self.config is not built_for:
+                return False
+            self.config = config
+            self.__dict__["guard"] = guard  # the cached property's value
+            self._learned_as_of = learned_as_of
+            for gatekeeper in self._gatekeepers:
+                gatekeeper.use(guard, config.mode)
+        return True
+
+    def _build_guard(
+        self, config: Config, *, whole: str | None = None
+    ) -> tuple[Guard, datetime | None]:
+        """A Guard for ``config`` with the store's rules and what it learned from the
+        store's relationships (``whole``: from every one, and why), and as of when the
+        evidence it weighed was read (None without a store)."""
         started = time.monotonic()
         guard = Guard(config)
-        if self.store is not None:
-            built = time.monotonic()
-            guard.use_rules(self.store.rules.in_force(config.rules))
-            as_of = datetime.now(UTC)
-            relationships = self.store.history.relationships()
-            read = time.monotonic()
-            how = self._learn(guard, self.store, relationships, as_of, whole=whole)
-            learned = time.monotonic()
-            guard.use_mail_states(self.mail_states())
-            # The bulk of a start: Postfix must wait longer than this (typogate doctor).
-            # Each part grows with its own setting: the lists, the database, and the
-            # relationships kept (docs/operations.md).
-            log.info(
-                "store: %d learned relationships (%d correspondent domains), ready in %.1f s: "
-                "the lists and index %.1f s, reading the store %.1f s, learning %.1f s (%s)",
-                len(guard.relationships),
-                len(guard.relationships.organisation()),
-                time.monotonic() - started,
-                built - started,
-                read - built,
-                learned - read,
-                how,
-            )
-        return guard
+        if self.store is None:
+            return guard, None
+        built = time.monotonic()
+        guard.use_rules(self.store.rules.in_force(config.rules))
+        as_of = datetime.now(UTC)
+        relationships = self.store.history.relationships()
+        read = time.monotonic()
+        how, as_of = self._learn(guard, self.store, relationships, as_of, whole=whole)
+        learned = time.monotonic()
+        guard.use_mail_states(self.mail_states())
+        # The bulk of a start: Postfix must wait longer than this (typogate doctor). Each
+        # part grows with its own setting: the lists, the database, and the relationships
+        # kept (docs/operations.md).
+        log.info(
+            "store: %d learned relationships (%d correspondent domains), ready in %.1f s: "
+            "the lists and index %.1f s, reading the store %.1f s, learning %.1f s (%s)",
+            len(guard.relationships),
+            len(guard.relationships.organisation()),
+            time.monotonic() - started,
+            built - started,
+            read - built,
+            learned - read,
+            how,
+        )
+        return guard, as_of
 
     def _learn(
         self,
@@ -165,17 +210,17 @@ class Runtime:
         relationships: list[Correspondent],
         as_of: datetime,
         *,
-        whole: bool,
-    ) -> str:
-        """Learn from every relationship, or (unless ``whole``) take what the last start
-        learned from them and weigh again what changed since (policy/kept.py); keep what a
-        whole learning gives. Returns how, for the start's log line."""
+        whole: str | None,
+    ) -> tuple[str, datetime]:
+        """Learn from every relationship, or (unless ``whole`` says why) take what the last
+        start learned from them and weigh again what changed since (policy/kept.py); keep
+        what a whole learning gives. Returns how, for the start's log line, and as of when
+        the evidence weighed was read: ``as_of``, or the kept set's time."""
         from sqlalchemy.exc import SQLAlchemyError
 
         key = guard.learning_key
-        why, kept = "a whole learning was asked for", None
-        if not whole:
-            why = "none kept"
+        why, kept = whole or "none kept", None
+        if whole is None:
             try:
                 kept = store.history.kept_learned(key)
             except SQLAlchemyError as error:
@@ -194,14 +239,15 @@ class Runtime:
                     log.warning("store: the learned set kept cannot be read: %s", error)
                     why = "the set kept cannot be read"
                 else:
-                    return f"kept {age / 60:.0f} min ago, {changed} domains weighed again"
+                    how = f"kept {age / 60:.0f} min ago, {changed} domains weighed again"
+                    return how, kept_as_of
         guard.learn_relationships(relationships)
         try:
             if not store.history.keep_learned(key, as_of, guard.learned_set().to_json()):
                 log.info("store: another start kept what it learned, under the same key")
         except SQLAlchemyError as error:  # the next start learns everything again
             log.warning("store: cannot keep what this start learned: %s", error)
-        return f"from every relationship: {why}"
+        return f"from every relationship: {why}", as_of
 
     @cached_property
     def release_secret(self) -> str | None:
@@ -299,15 +345,12 @@ class Runtime:
             return False
         try:
             config = self.reread()
-            guard = self._build_guard(config)
+            guard, as_of = self._build_guard(config)
         except Exception as error:  # whatever it is, the mail flow goes on with the old one
             log.error("reload: the configuration cannot be used, keeping the one in use: %s", error)
             return False
-        with self._guard_lock:
-            old, self.config = self.config, config
-            self.__dict__["guard"] = guard  # the cached property's value
-            for gatekeeper in self._gatekeepers:
-                gatekeeper.use(guard, config.mode)
+        old = self.config
+        self._use(guard, config, as_of)
         log.info(
             "reload: %s, %d protected and known domains, %d rules, %s mode",
             config.source or "built-in defaults",
@@ -436,6 +479,7 @@ class _StoreWatcher:
         seen = None
         monitored = None
         unreachable = False
+        learn_again_after = 0.0  # a whole learning that failed is tried again after a while
         refresh = self.runtime.config.learning.refresh_seconds
         # Rows are stamped with the time of the mail they count, by writers in other
         # processes: look back a little further than the last look.
@@ -463,6 +507,10 @@ class _StoreWatcher:
                         if monitored is not None:  # the Guard loaded the older run at start
                             self.runtime.guard.use_mail_states(self.runtime.mail_states())
                         monitored = newest[0].id
+                age = self.runtime.learning_due()
+                if age is not None and time.monotonic() >= learn_again_after:
+                    learn_again_after = time.monotonic() + _RELEARN_RETRY_SECONDS
+                    self._learn_again(age)
                 unreachable = False
             except SQLAlchemyError as error:
                 if not unreachable:  # said once, not every few seconds
@@ -475,6 +523,20 @@ class _StoreWatcher:
                 log.error("store: a stored rule cannot be used (keeping those in use): %s", error)
                 seen = version
 
+    def _learn_again(self, age: float) -> None:
+        """Learn from every relationship again, beside the Guard in use, and judge with the
+        result (evidence faded since the Guard in use weighed it)."""
+        try:
+            self.runtime.relearn(f"what the Guard in use weighed is {age / 3600:.0f} hours old")
+        except Exception:  # the store did not answer, or worse: the mail flow goes on
+            log.exception(
+                "store: learning again failed, judging with the Guard in use (trying again in "
+                "%.0f min)",
+                _RELEARN_RETRY_SECONDS / 60,
+            )
+
 
 # Relationships are stamped with their mail's time by writers that batch for up to ~10 s.
 _RELATIONSHIP_MARGIN = 60.0
+# A whole learning that failed (the store did not answer) is tried again after this.
+_RELEARN_RETRY_SECONDS = 600.0

@@ -277,3 +277,80 @@ def test_learn_keeps_what_it_learned_with_the_replies(tmp_path: Path, caplog):
     assert "(kept 0 min ago, 0 domains weighed again)" in caplog.text
     assert partner.action is Action.ALLOW, partner
     assert (slip.action, slip.suggestion) != (Action.ALLOW, None), slip
+
+
+def test_a_running_gateway_learns_again_twice_a_day(tmp_path: Path):
+    """Before: only a start learned from every relationship, and a gateway kept what it
+    learned for as long as it ran. Evidence fades meanwhile: oldpartner.com, three
+    deliveries 30 hours ago at a half-life of 2.4 hours, is no correspondent any more, and
+    a start 13 hours after the set was kept took the set and went on flagging mail to
+    oldpartnr.com as a slip of it, for good. The gateway now answers from that set at
+    once, learns everything again beside it, judges with what it learned, and keeps it."""
+    db = f"sqlite:///{tmp_path / 'typogate.db'}"
+    _tell(db, [("ops@example.org", "oldpartner.com", 3, Evidence.SENT)])
+    config = tmp_path / "typogate.toml"
+    config.write_text(
+        "[domains]\nprotected = ['army.mil', 'example.org']\n[learning]\nhalf_life_days = 0.1\n"
+    )
+    servers = []
+
+    def start() -> tuple[int, Server]:
+        port = free_port()
+        command = ["policy", "--listen", f"127.0.0.1:{port}", "--db", db, "--config", str(config)]
+        servers.append(Server(command, port, tmp_path / f"policy-{len(servers)}.log"))
+        return port, servers[-1].start()
+
+    try:
+        port, first = start()
+        slip = policy_answer(port, "x@oldpartnr.com", sender="")
+        first.stop()
+        assert not slip.startswith("action=DUNNO"), slip  # learned when it was fresh
+        now = datetime.now(UTC)
+        with sqlite3.connect(tmp_path / "typogate.db") as connection:
+            connection.execute(
+                "UPDATE correspondents SET first_seen = ?, last_seen = ?",
+                ((now - timedelta(hours=30)).isoformat(" "),) * 2,
+            )
+        _set_kept(tmp_path, "as_of", (now - timedelta(hours=13)).isoformat(" "))
+        port, second = start()
+        deadline = time.monotonic() + 30
+        while policy_answer(port, "x@oldpartnr.com", sender="") != "action=DUNNO\n\n":
+            assert time.monotonic() < deadline, second.log
+            time.sleep(0.2)
+        assert policy_answer(port, "x@army.ml", "ops@example.org").startswith("action=550 ")
+    finally:
+        for server in servers:
+            server.stop()
+    lines = [line for line in second.log.splitlines() if "ready in" in line]
+    assert "(kept 780 min ago, 0 domains weighed again)" in lines[0], second.log
+    assert "(from every relationship: what the Guard in use weighed is 13 hours old)" in lines[1]
+    with sqlite3.connect(tmp_path / "typogate.db") as connection:
+        (as_of,) = connection.execute("SELECT as_of FROM learned_sets").fetchone()
+    assert datetime.fromisoformat(as_of).replace(tzinfo=UTC) > now - timedelta(minutes=1)
+
+
+def test_a_whole_learning_that_fails_keeps_the_guard_in_use(tmp_path: Path, caplog):
+    """A store that cannot be read when the gateway learns again costs nothing but a
+    logged error: the Guard in use goes on judging, and the learning is tried again later
+    (not at every look at the store)."""
+    db = _filled(tmp_path)
+    _start(db, caplog)
+    _set_kept(tmp_path, "as_of", (datetime.now(UTC) - timedelta(hours=13)).isoformat(" "))
+    runtime = Runtime.open(Config(**SETTINGS), db)
+    try:
+        guard = runtime.guard
+        with sqlite3.connect(tmp_path / "typogate.db") as connection:
+            connection.execute("ALTER TABLE correspondents RENAME TO elsewhere")
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="typogate.runtime"):
+            watcher = runtime.watch(every=0.05)
+            watcher.start()
+            time.sleep(1.0)
+            watcher.stop()
+        failures = [r for r in caplog.records if "learning again failed" in r.getMessage()]
+        assert len(failures) == 1, caplog.text
+        assert "no such table: correspondents" in caplog.text
+        assert runtime.guard is guard
+        assert guard.judge_domain("partner3.com").reason == "allowed.known"
+    finally:
+        runtime.close()

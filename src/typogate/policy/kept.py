@@ -10,7 +10,9 @@ with the same key takes the set, and weighs again only the domains whose evidenc
 since, as a running process weighs what other processes stored (``Runtime.watch``).
 
 A set is taken for a day (:data:`MAX_AGE`): evidence fades while nothing changes, which
-only a learning from every relationship weighs again, so at least one start a day does.
+only a learning from every relationship weighs again. A running gateway learns from every
+relationship again once what it judges with is half that old (:data:`RELEARN_AGE`), and
+keeps the result, so a restart finds a set it can take as long as one gateway ran.
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ from typogate.config import Config, Rule
 # A learned set older than this is not taken: one start a day learns from everything. At
 # the default half-life (180 days) a day's fading is 0.4% of the evidence.
 MAX_AGE = 86400.0
+# A running gateway learns from every relationship again, beside the Guard in use, once
+# what it judges with is this old: half of MAX_AGE, so the set it keeps is always one the
+# next start takes, whenever that start comes.
+RELEARN_AGE = MAX_AGE / 2
 # Sections that cannot change a verdict, and hold secrets and addresses that have no
 # place in a key kept in the database; every other section is part of the key, so a
 # section added later counts until it is listed here.
