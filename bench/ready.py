@@ -6,12 +6,15 @@ with ``--against REV`` the same for another revision's ``src`` beside, in one ru
 
     .venv/bin/python bench/ready.py [--senders 100,300] [--rounds 3] [--against 9ebe2ea] [--json]
 
-Two starts per store: the first, which learns from every relationship (as after an
-upgrade, or a new configuration: what ``typogate doctor`` weighs against Postfix's wait),
-and a restart on the same store, which may take what the first kept (policy/kept.py).
-Below each, the parts of the start as its own log line gives them (a revision from before
-that line shows "—"). Each tree's stores are made by its own code (the schemas of two
-revisions may differ) and copied afresh for each round; the trees take turns for
+Four starts per store: the first, which learns from every relationship (as after an
+upgrade, or a new configuration: what ``typogate doctor`` weighs against Postfix's wait);
+a restart on the same store, which may take what the first kept (policy/kept.py); a start
+whose kept set is 13 hours old, as after half a day of running, which answers one request
+after another for ``--running`` seconds (its slowest answer is shown: a gateway learns
+again meanwhile, runtime.py); and a restart 12 hours later still, as at the end of a day
+of running. Below each start, the parts of it as its log line gives them (a revision from
+before that line shows "—"). Each tree's stores are made by its own code (the schemas of
+two revisions may differ) and copied afresh for each round; the trees take turns for
 ``--rounds`` rounds and each reports its median. The names are ``bench/learning.py``'s
 (``correspondents``).
 """
@@ -23,10 +26,14 @@ import os
 import re
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from learning import correspondents
@@ -48,6 +55,9 @@ REQUEST = (
     b"sender=user0@example.org\nrecipient=john@army.ml\n\n"
 )
 _GIVE_UP = 600.0
+_RUNNING = "start on a set 13 h old"
+# Each start on a store, and how many hours older its kept set is made first.
+_STARTS = (("first start", 0), ("restart", 0), (_RUNNING, 13), ("restart 12 h later", 12))
 # The start's log line: "ready in 24.7 s: the lists and index 0.7 s, reading the store
 # 2.1 s, learning 21.8 s".
 _PARTS = re.compile(r"(the lists and index|reading the store|learning) ([\d.]+) s")
@@ -81,9 +91,11 @@ def _fill_with(src: Path, url: str, senders: int, per_sender: int) -> int:
     return int(tree_output(src, code))
 
 
-def _ready_seconds(src: Path, url: str, folder: Path) -> tuple[float, dict[str, float]]:
-    """Start ``typogate policy`` on the store at ``url``: seconds until it answers, and
-    the parts of the start its log line names (none from a revision before that line)."""
+@contextmanager
+def _policy(src: Path, url: str, folder: Path) -> Iterator[tuple[int, float, dict[str, float]]]:
+    """Start ``typogate policy`` on the store at ``url``; yields its port, the seconds
+    until it answered, and the parts of the start its log line names (none from a
+    revision before that line). Stopped on leaving."""
     port = free_port()
     argv = ["policy", "--listen", f"127.0.0.1:{port}", "--db", url]
     log = folder / "policy.log"
@@ -105,8 +117,10 @@ def _ready_seconds(src: Path, url: str, folder: Path) -> tuple[float, dict[str, 
                     client.sendall(REQUEST)
                     if client.recv(4096).startswith(b"action="):
                         seconds = time.perf_counter() - started
-                        parts = _PARTS.findall(log.read_text(errors="replace"))
-                        return seconds, {part: float(value) for part, value in parts}
+                        first = log.read_text(errors="replace").partition("ready in")[2]
+                        parts = _PARTS.findall(first.partition("\n")[0])
+                        yield port, seconds, {part: float(value) for part, value in parts}
+                        return
             except OSError:
                 time.sleep(0.05)
         raise RuntimeError(f"typogate policy did not answer within {_GIVE_UP:g} s")
@@ -115,10 +129,40 @@ def _ready_seconds(src: Path, url: str, folder: Path) -> tuple[float, dict[str, 
         process.wait(timeout=30)
 
 
+def _slowest_answer(port: int, seconds: float) -> float:
+    """Ask one request after another on one connection, as Postfix does, for ``seconds``:
+    the slowest answer's seconds."""
+    slowest = 0.0
+    with socket.create_connection(("127.0.0.1", port), timeout=_GIVE_UP) as client:
+        end = time.perf_counter() + seconds
+        while (asked := time.perf_counter()) < end:
+            client.sendall(REQUEST)
+            answer = b""
+            while not answer.endswith(b"\n\n"):
+                if not (chunk := client.recv(4096)):
+                    raise RuntimeError("typogate policy closed the connection")
+                answer += chunk
+            slowest = max(slowest, time.perf_counter() - asked)
+    return slowest
+
+
+def _age_kept(path: Path, hours: float) -> None:
+    """Make the learned set kept in the SQLite store at ``path`` ``hours`` older: as if
+    that much time went by."""
+    # Closed, not only committed: the next round copies another store over this file.
+    with closing(sqlite3.connect(path)) as connection, connection:
+        (as_of,) = connection.execute("SELECT as_of FROM learned_sets").fetchone()
+        older = datetime.fromisoformat(as_of) - timedelta(hours=hours)
+        connection.execute("UPDATE learned_sets SET as_of = ?", (older.isoformat(" "),))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--senders", default="100,300", help="sender counts, comma-separated")
     parser.add_argument("--per-sender", type=int, default=300, help="correspondents per sender")
+    parser.add_argument(
+        "--running", type=float, default=40.0, help="seconds of answers on the half-day-old set"
+    )
     tree_arguments(parser, rounds=3)
     args = parser.parse_args()
     with (
@@ -140,9 +184,15 @@ def main() -> None:
             for size, made in stores.items():
                 for tree, src in trees.items():
                     used = folder / "started.db"
+                    for stale in ("-wal", "-shm"):  # a last start's, beside the copy
+                        Path(f"{used}{stale}").unlink(missing_ok=True)
                     shutil.copyfile(made[tree], used)
-                    for start in ("first start", "restart"):
-                        seconds, parts = _ready_seconds(src, f"sqlite:///{used}", folder)
+                    for start, older in _STARTS:
+                        if older:
+                            _age_kept(used, older)
+                        with _policy(src, f"sqlite:///{used}", folder) as (port, seconds, parts):
+                            if start == _RUNNING:
+                                slowest = _slowest_answer(port, args.running)
                         row = f"{size}: {start}"
                         rows[row] = None
                         times.setdefault((row, tree), []).append(seconds)
@@ -151,6 +201,11 @@ def main() -> None:
                             times.setdefault((part_row, tree), []).append(value)
                             if tree == HERE:  # the table's first column is the working tree's
                                 rows[part_row] = None
+                        if start == _RUNNING:
+                            part_row = f"· slowest answer in {args.running:g} s of running"
+                            part_row += f" ({size.partition(',')[0]})"
+                            rows[part_row] = None
+                            times.setdefault((part_row, tree), []).append(slowest)
     title = f"typogate policy: seconds from start to first answer, median of {args.rounds}"
     print_medians(title, "store", rows, trees, times, as_json=args.json)
 
