@@ -16,6 +16,7 @@ in (evidence fades while nothing is stored; only a whole learning weighs that).
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -167,6 +168,13 @@ class Runtime:
             self._learned_as_of = learned_as_of
             for gatekeeper in self._gatekeepers:
                 gatekeeper.use(guard, config.mode)
+        if gc.get_freeze_count():
+            # A serving process keeps its long-lived objects out of the cycle collector's
+            # sight (cli/startup.settle): the old Guard goes back in to be collected, and
+            # the new one out, or every full collection would walk it while mail waits.
+            gc.unfreeze()
+            gc.collect()
+            gc.freeze()
         return True
 
     def _build_guard(

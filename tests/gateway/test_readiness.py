@@ -102,11 +102,11 @@ def test_serve_tells_systemd_ready_reloading_alive_and_stopping(tmp_path):
 def test_the_keep_alive_goes_on_while_a_reload_builds_the_new_guard(tmp_path):
     """Before: the reload ran on the main thread, which feeds the watchdog, and took as long
     as a start (a store's relationships learned again: 24 s for 90,000): systemd would end
-    a typogate whose listeners kept answering with the old Guard all along. Here 20,000
+    a typogate whose listeners kept answering with the old Guard all along. Here 40,000
     protected domains make the reload last seconds."""
     rng = random.Random(5)
     letters = [c + v for c in "bcdfghjklmnprstvwz" for v in "aeiou"]
-    names = {"".join(rng.choices(letters, k=5)) + ".com" for _ in range(20_000)}
+    names = {"".join(rng.choices(letters, k=5)) + ".com" for _ in range(40_000)}
     (tmp_path / "protected.txt").write_text("\n".join(sorted(names)))
     config = tmp_path / "typogate.toml"
     config.write_text(f'[domains]\nprotected_files = ["{tmp_path / "protected.txt"}"]\n')

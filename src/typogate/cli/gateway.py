@@ -31,7 +31,6 @@ from typogate.cli.startup import (
     load_config,
     open_runtime,
     read_config,
-    reload,
     settle,
     setup_logging,
 )
@@ -90,7 +89,7 @@ def _serve(runtime: Runtime, services: list[Service]) -> None:
                 runtime.finish_hold_actions()
                 services.insert(0, runtime.watch())
             settle()
-            controller.serve(services, reload=lambda: reload(runtime))
+            controller.serve(services, reload=runtime.reload)
     finally:
         runtime.close()
     for service in services:  # a milter that stopped on its own stopped the rest

@@ -264,14 +264,6 @@ def log_like_postsuper() -> None:
         typogate.addHandler(system)
 
 
-def reload(runtime: Runtime) -> None:
-    """SIGHUP: the runtime reads its configuration again (a bad one is logged and the old
-    one kept); the new Guard joins the long-lived objects (:func:`settle`)."""
-    if runtime.reload():
-        gc.unfreeze()  # the old Guard may be collected now
-        settle()
-
-
 def settle() -> None:
     """Call once everything is built, before serving: the Guard's index and the libraries
     loaded at start-up are long-lived, so move them out of the garbage collector's sight

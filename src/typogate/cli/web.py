@@ -29,7 +29,6 @@ from typogate.cli.startup import (
     load_config,
     open_runtime,
     read_config,
-    reload,
     setup_logging,
     stderr,
     stdout,
@@ -87,7 +86,7 @@ def web(
         with failing_cleanly():
             announce_first_admin(runtime)
             runtime.finish_hold_actions()
-            controller.serve([WebServer(runtime, host, port)], reload=lambda: reload(runtime))
+            controller.serve([WebServer(runtime, host, port)], reload=runtime.reload)
     finally:
         runtime.close()
 

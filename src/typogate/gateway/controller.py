@@ -194,7 +194,7 @@ def block_stop_signals() -> None:
     signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
 
 
-def serve(services: Sequence[Service], reload: Callable[[], None] | None = None) -> None:
+def serve(services: Sequence[Service], reload: Callable[[], object] | None = None) -> None:
     """Start ``services`` in order, serve until SIGTERM or SIGINT, stop them in reverse order.
 
     SIGHUP calls ``reload`` (when given) and serving goes on. :func:`block_stop_signals`
@@ -236,7 +236,7 @@ def serve(services: Sequence[Service], reload: Callable[[], None] | None = None)
                 service.stop()
 
 
-def _while_looking(work: Callable[[], None], watchdog: Watchdog) -> None:
+def _while_looking(work: Callable[[], object], watchdog: Watchdog) -> None:
     """Run ``work`` (a reload) on a thread of its own while the watchdog goes on looking:
     a reload builds a new Guard, which takes as long as a start (seconds; tens of them for
     a store with many relationships), and the listeners answer with the old one meanwhile.
