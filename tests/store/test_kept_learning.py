@@ -3,9 +3,11 @@ changed since; anything that could make the kept set wrong makes the start learn
 
 from __future__ import annotations
 
+import gc
 import logging
 import sqlite3
 import time
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -352,5 +354,27 @@ def test_a_whole_learning_that_fails_keeps_the_guard_in_use(tmp_path: Path, capl
         assert "no such table: correspondents" in caplog.text
         assert runtime.guard is guard
         assert guard.judge_domain("partner3.com").reason == "allowed.known"
+    finally:
+        runtime.close()
+
+
+def test_the_guard_learned_again_takes_the_old_ones_place_in_memory(tmp_path: Path, caplog):
+    """A serving process freezes what it built at start out of the cycle collector's sight
+    (cli/startup.settle). Before, only a reload froze its new Guard: after a learning
+    twice a day the new Guard was walked by every full collection while mail waited. The
+    old one is gone (nothing of it is kept alive by the freeze)."""
+    db = _filled(tmp_path)
+    _start(db, caplog)
+    runtime = Runtime.open(Config(**SETTINGS), db)
+    try:
+        old = weakref.ref(runtime.guard)
+        gc.collect()
+        gc.freeze()
+        try:
+            new = runtime.relearn("asked for by the test")
+            assert old() is None
+            assert not any(tracked is new for tracked in gc.get_objects())
+        finally:
+            gc.unfreeze()
     finally:
         runtime.close()
