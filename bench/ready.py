@@ -48,6 +48,7 @@ from trees import (
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent / "tests"))
+from mta import read_policy_answer  # noqa: E402
 from ports import free_port  # noqa: E402
 
 REQUEST = (
@@ -137,11 +138,7 @@ def _slowest_answer(port: int, seconds: float) -> float:
         end = time.perf_counter() + seconds
         while (asked := time.perf_counter()) < end:
             client.sendall(REQUEST)
-            answer = b""
-            while not answer.endswith(b"\n\n"):
-                if not (chunk := client.recv(4096)):
-                    raise RuntimeError("typogate policy closed the connection")
-                answer += chunk
+            read_policy_answer(client)
             slowest = max(slowest, time.perf_counter() - asked)
     return slowest
 
