@@ -13,7 +13,11 @@ whose kept set is 13 hours old, as after half a day of running, which answers on
 after another for ``--running`` seconds (its slowest answer is shown: a gateway learns
 again meanwhile, runtime.py); and a restart 12 hours later still, as at the end of a day
 of running. Below each start, the parts of it as its log line gives them (a revision from
-before that line shows "—"). Each tree's stores are made by its own code (the schemas of
+before that line shows "—"), and the most memory its process held at once (``VmHWM``: the
+Guards live in it; the store's writer is another process); after the running, also what it
+still holds, and after ``--reloads`` reloads one after another (SIGHUP: each builds a
+whole Guard beside the one in use, as the learning twice a day does; a month of running
+learns about 60 times). Each tree's stores are made by its own code (the schemas of
 two revisions may differ) and copied afresh for each round; the trees take turns for
 ``--rounds`` rounds and each reports its median. The names are ``bench/learning.py``'s
 (``correspondents``).
@@ -25,6 +29,7 @@ import argparse
 import os
 import re
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -33,6 +38,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -92,11 +98,31 @@ def _fill_with(src: Path, url: str, senders: int, per_sender: int) -> int:
     return int(tree_output(src, code))
 
 
+@dataclass
+class _Started:
+    """A ``typogate policy`` that answered: where, after how long, and the parts of its
+    start that its log line names (none from a revision before that line)."""
+
+    port: int
+    seconds: float
+    parts: dict[str, float]
+    pid: int
+    log: Path
+
+    def memory(self, field: str) -> float:
+        """The process's ``field`` of ``/proc/PID/status`` in MiB: ``VmHWM``, the most it
+        held at once since it started, or ``VmRSS``, what it holds now. The Guards live in
+        this process (the store's writer is another)."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1]) / 1024  # kB
+        raise RuntimeError(f"no {field} in /proc/{self.pid}/status")
+
+
 @contextmanager
-def _policy(src: Path, url: str, folder: Path) -> Iterator[tuple[int, float, dict[str, float]]]:
-    """Start ``typogate policy`` on the store at ``url``; yields its port, the seconds
-    until it answered, and the parts of the start its log line names (none from a
-    revision before that line). Stopped on leaving."""
+def _policy(src: Path, url: str, folder: Path) -> Iterator[_Started]:
+    """Start ``typogate policy`` on the store at ``url``; yields it once it answered.
+    Stopped on leaving."""
     port = free_port()
     argv = ["policy", "--listen", f"127.0.0.1:{port}", "--db", url]
     log = folder / "policy.log"
@@ -120,7 +146,8 @@ def _policy(src: Path, url: str, folder: Path) -> Iterator[tuple[int, float, dic
                         seconds = time.perf_counter() - started
                         first = log.read_text(errors="replace").partition("ready in")[2]
                         parts = _PARTS.findall(first.partition("\n")[0])
-                        yield port, seconds, {part: float(value) for part, value in parts}
+                        taken = {part: float(value) for part, value in parts}
+                        yield _Started(port, seconds, taken, process.pid, log)
                         return
             except OSError:
                 time.sleep(0.05)
@@ -143,6 +170,19 @@ def _slowest_answer(port: int, seconds: float) -> float:
     return slowest
 
 
+def _reload(started: _Started, times: int) -> None:
+    """Reload the configuration ``times``, one after another, as SIGHUP does (each builds
+    a whole Guard beside the one in use, as a learning does)."""
+    for _ in range(times):
+        done = started.log.read_text(errors="replace").count(" reload: ")
+        os.kill(started.pid, signal.SIGHUP)
+        waited = time.perf_counter()
+        while started.log.read_text(errors="replace").count(" reload: ") == done:
+            if time.perf_counter() - waited > _GIVE_UP:
+                raise RuntimeError(f"typogate policy did not reload within {_GIVE_UP:g} s")
+            time.sleep(0.05)
+
+
 def _age_kept(path: Path, hours: float) -> None:
     """Make the learned set kept in the SQLite store at ``path`` ``hours`` older: as if
     that much time went by."""
@@ -159,6 +199,9 @@ def main() -> None:
     parser.add_argument("--per-sender", type=int, default=300, help="correspondents per sender")
     parser.add_argument(
         "--running", type=float, default=40.0, help="seconds of answers on the half-day-old set"
+    )
+    parser.add_argument(
+        "--reloads", type=int, default=10, help="reloads after the running, then its memory"
     )
     tree_arguments(parser, rounds=3)
     args = parser.parse_args()
@@ -177,8 +220,18 @@ def main() -> None:
             stores[f"{senders} senders, {stored:,} relationships"] = made
         times: dict[tuple[str, str], list[float]] = {}
         rows: dict[str, None] = {}  # each start, then its parts
+        mib: set[str] = set()  # the rows in MiB
+
+        def record(row: str, tree: str, value: float, *, in_mib: bool = False) -> None:
+            if tree == HERE:  # the table's rows are the working tree's
+                rows[row] = None
+            times.setdefault((row, tree), []).append(value)
+            if in_mib:
+                mib.add(row)
+
         for _ in range(args.rounds):
             for size, made in stores.items():
+                senders = size.partition(",")[0]
                 for tree, src in trees.items():
                     used = folder / "started.db"
                     for stale in ("-wal", "-shm"):  # a last start's, beside the copy
@@ -187,24 +240,29 @@ def main() -> None:
                     for start, older in _STARTS:
                         if older:
                             _age_kept(used, older)
-                        with _policy(src, f"sqlite:///{used}", folder) as (port, seconds, parts):
+                        with _policy(src, f"sqlite:///{used}", folder) as started:
                             if start == _RUNNING:
-                                slowest = _slowest_answer(port, args.running)
-                        row = f"{size}: {start}"
-                        rows[row] = None
-                        times.setdefault((row, tree), []).append(seconds)
-                        for part, value in parts.items():
-                            part_row = f"· {part} ({size.partition(',')[0]}, {start})"
-                            times.setdefault((part_row, tree), []).append(value)
-                            if tree == HERE:  # the table's first column is the working tree's
-                                rows[part_row] = None
+                                slowest = _slowest_answer(started.port, args.running)
+                                held = started.memory("VmRSS")
+                            peak = started.memory("VmHWM")  # the start's, and its running's
+                            if start == _RUNNING:
+                                _reload(started, args.reloads)
+                                reloaded = started.memory("VmRSS")
+                        record(f"{size}: {start}", tree, started.seconds)
+                        for part, value in started.parts.items():
+                            record(f"· {part} ({senders}, {start})", tree, value)
+                        record(f"· peak memory ({senders}, {start})", tree, peak, in_mib=True)
                         if start == _RUNNING:
-                            part_row = f"· slowest answer in {args.running:g} s of running"
-                            part_row += f" ({size.partition(',')[0]})"
-                            rows[part_row] = None
-                            times.setdefault((part_row, tree), []).append(slowest)
-    title = f"typogate policy: seconds from start to first answer, median of {args.rounds}"
-    print_medians(title, "store", rows, trees, times, as_json=args.json)
+                            running = f"{args.running:g} s of running ({senders})"
+                            record(f"· slowest answer in {running}", tree, slowest)
+                            record(f"· memory held after {running}", tree, held, in_mib=True)
+                            after = f"· ... and after {args.reloads} reloads ({senders})"
+                            record(after, tree, reloaded, in_mib=True)
+    title = (
+        f"typogate policy: seconds from start to first answer, and the memory of its "
+        f"process, median of {args.rounds}"
+    )
+    print_medians(title, "store", rows, trees, times, as_json=args.json, mib=mib)
 
 
 if __name__ == "__main__":

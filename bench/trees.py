@@ -79,19 +79,25 @@ def print_medians(
     times: dict[tuple[str, str], list[float]],
     *,
     as_json: bool,
+    mib: Iterable[str] = (),
     **fields: str,
 ) -> None:
     """The median of each (row, tree)'s ``times``: the side-by-side table, or with
-    ``as_json`` one JSON list of ``{what: row, "tree": tree, **fields, "seconds": median}``."""
+    ``as_json`` one JSON list of ``{what: row, "tree": tree, **fields, "seconds": median}``.
+    The rows named in ``mib`` measure memory, in MiB (``"mib"`` in JSON), not seconds."""
     medians = {key: statistics.median(values) for key, values in times.items()}
+    in_mib = set(mib)
     if as_json:
         print(
             json.dumps(
-                [{what: r, "tree": t, **fields, "seconds": s} for (r, t), s in medians.items()]
+                [
+                    {what: r, "tree": t, **fields, "mib" if r in in_mib else "seconds": m}
+                    for (r, t), m in medians.items()
+                ]
             )
         )
         return
-    Console().print(_side_by_side(title, what, rows, trees, medians))
+    Console().print(_side_by_side(title, what, rows, trees, medians, in_mib))
 
 
 def _side_by_side(
@@ -100,21 +106,24 @@ def _side_by_side(
     rows: Iterable[str],
     trees: Iterable[str],
     medians: dict[tuple[str, str], float],
+    in_mib: set[str],
 ) -> Table:
-    """Seconds per row and tree, each other tree's also as a ratio to the working tree's."""
+    """Seconds (or MiB) per row and tree, each other tree's also as a ratio to the working
+    tree's."""
     table = Table(title=title, caption="side by side in one run; × = beside the working tree")
     table.add_column(what)
     names = list(trees)
     for tree in names:
-        table.add_column(f"{tree} s", justify="right")
+        table.add_column(tree, justify="right")
     for row in rows:
+        shown = "{:.0f} MiB" if row in in_mib else "{:.2f} s"
         here = medians[(row, HERE)]
-        cells = [f"{here:.2f}"]
+        cells = [shown.format(here)]
         for tree in names[1:]:
             there = medians.get((row, tree))
             if there is None:  # a revision that does not measure this row
                 cells.append("—")
             else:
-                cells.append(f"{there:.2f} ({there / max(here, 0.01):.2f}×)")
+                cells.append(f"{shown.format(there)} ({there / max(here, 0.01):.2f}×)")
         table.add_row(row, *cells)
     return table
