@@ -170,9 +170,10 @@ class Runtime:
                 gatekeeper.use(guard, config.mode)
         if gc.get_freeze_count():
             # A serving process keeps its long-lived objects out of the cycle collector's
-            # sight (cli/startup.settle): the old Guard goes back in to be collected, and
-            # the new one out, or every full collection would walk it while mail waits.
-            gc.unfreeze()
+            # sight (cli/startup.settle): the new Guard goes out of it too, or every full
+            # collection would walk it while mail waits. The old one, frozen with the
+            # rest, was freed by reference counting as it was dropped (it holds no cycle),
+            # so the collection walks what was made since the last freeze, not all.
             gc.collect()
             gc.freeze()
         return True

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import re
 import time
+import weakref
 from collections.abc import Iterator
 from functools import lru_cache
 
@@ -118,7 +119,18 @@ class DomainJudge:
         self.max_edits = int((best_prior - LOG_ODDS_FLOOR) // MIN_EDIT_COST)
         rules = RuleBook(config.rules)
         self._rule_for = rules.match if rules else None  # most configurations have none
-        self._judged = lru_cache(maxsize=cache_size)(self.fresh_verdict)
+        # The cache holds the judge weakly. A bound method would make a cycle (judge, cache,
+        # method, judge) that only a full collection frees: in a serving process, which
+        # keeps its objects out of the collector's sight, a walk over all of them while
+        # mail waits, at every Guard swapped in (runtime.Runtime._use).
+        judge = weakref.ref(self)
+
+        def judged(key: str) -> DomainVerdict:
+            alive = judge()
+            assert alive is not None  # the cache is reached only through its judge
+            return alive.fresh_verdict(key)
+
+        self._judged = lru_cache(maxsize=cache_size)(judged)
 
     def verdict(self, text: str) -> DomainVerdict:
         """The verdict for a domain text, cached by its normal form, so that blank padding,
