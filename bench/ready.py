@@ -15,9 +15,9 @@ again meanwhile, runtime.py); and a restart 12 hours later still, as at the end 
 of running. Below each start, the parts of it as its log line gives them (a revision from
 before that line shows "—"), and the most memory its process held at once (``VmHWM``: the
 Guards live in it; the store's writer is another process); after the running, also what it
-still holds, and after ``--reloads`` reloads one after another (SIGHUP: each builds a
-whole Guard beside the one in use, as the learning twice a day does; a month of running
-learns about 60 times). Each tree's stores are made by its own code (the schemas of
+still holds, and after half of ``--reloads`` and all of them, one after another (SIGHUP:
+each builds a whole Guard beside the one in use, as the learning twice a day does; a month
+of running learns about 60 times). Each tree's stores are made by its own code (the schemas of
 two revisions may differ) and copied afresh for each round; the trees take turns for
 ``--rounds`` rounds and each reports its median. The names are ``bench/learning.py``'s
 (``correspondents``).
@@ -170,9 +170,11 @@ def _slowest_answer(port: int, seconds: float) -> float:
     return slowest
 
 
-def _reload(started: _Started, times: int) -> None:
+def _reload(started: _Started, times: int) -> list[float]:
     """Reload the configuration ``times``, one after another, as SIGHUP does (each builds
-    a whole Guard beside the one in use, as a learning does)."""
+    a whole Guard beside the one in use, as a learning does); the MiB the process holds
+    after each."""
+    held = []
     for _ in range(times):
         done = started.log.read_text(errors="replace").count(" reload: ")
         os.kill(started.pid, signal.SIGHUP)
@@ -181,6 +183,8 @@ def _reload(started: _Started, times: int) -> None:
             if time.perf_counter() - waited > _GIVE_UP:
                 raise RuntimeError(f"typogate policy did not reload within {_GIVE_UP:g} s")
             time.sleep(0.05)
+        held.append(started.memory("VmRSS"))
+    return held
 
 
 def _age_kept(path: Path, hours: float) -> None:
@@ -246,8 +250,7 @@ def main() -> None:
                                 held = started.memory("VmRSS")
                             peak = started.memory("VmHWM")  # the start's, and its running's
                             if start == _RUNNING:
-                                _reload(started, args.reloads)
-                                reloaded = started.memory("VmRSS")
+                                reloaded = _reload(started, args.reloads)
                         record(f"{size}: {start}", tree, started.seconds)
                         for part, value in started.parts.items():
                             record(f"· {part} ({senders}, {start})", tree, value)
@@ -256,8 +259,10 @@ def main() -> None:
                             running = f"{args.running:g} s of running ({senders})"
                             record(f"· slowest answer in {running}", tree, slowest)
                             record(f"· memory held after {running}", tree, held, in_mib=True)
-                            after = f"· ... and after {args.reloads} reloads ({senders})"
-                            record(after, tree, reloaded, in_mib=True)
+                            # Halfway and at the end: memory that levels off, or grows.
+                            for count in sorted({max(1, args.reloads // 2), args.reloads}):
+                                after = f"· ... and after {count} reloads ({senders})"
+                                record(after, tree, reloaded[count - 1], in_mib=True)
     title = (
         f"typogate policy: seconds from start to first answer, and the memory of its "
         f"process, median of {args.rounds}"
