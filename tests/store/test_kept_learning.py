@@ -363,9 +363,9 @@ def test_the_guard_learned_again_takes_the_old_ones_place_in_memory(tmp_path: Pa
     (cli/startup.settle). Before, only a reload froze its new Guard: after a learning
     twice a day the new Guard was walked by every full collection while mail waited. The
     old one is gone, freed by reference counting alone: before, its judge held its own
-    cache, which held the judge, so only a full collection over every object of the
-    process could free it (0.6 to 1.1 s on 270,000 relationships, holding the GIL while
-    mail waited), and without one each learning would have left a whole Guard behind."""
+    cache, which held the judge, so only a full collection could free it: the swap
+    unfroze every object of the process and walked them all, holding the GIL while mail
+    waited."""
     db = _filled(tmp_path)
     _start(db, caplog)
     runtime = Runtime.open(Config(**SETTINGS), db)
