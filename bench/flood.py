@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import re
 import socket
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from rich.table import Table
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent / "tests"))
+from memory import memory_mib  # noqa: E402
 from mta import read_policy_answer  # noqa: E402
 from ports import free_port, stop_servers_on_sigterm, wait_for_port  # noqa: E402
 
@@ -36,12 +36,6 @@ protected = ["army.mil", "gmail.com"]
 [gateway]
 journal = "journal.jsonl"
 """
-
-
-def _rss_mb(pid: int) -> float:
-    status = Path(f"/proc/{pid}/status").read_text()
-    match = re.search(r"VmRSS:\s+(\d+) kB", status)
-    return int(match.group(1)) / 1024 if match else 0.0
 
 
 def _request(recipient: bytes) -> bytes:
@@ -78,14 +72,14 @@ def padded_flood(port: int, pid: int, requests: int, work: Path) -> dict:
     blanks = bytes.maketrans(bytes(range(256)), b" \t" * 128)
     with socket.create_connection(("127.0.0.1", port), timeout=120) as client:
         _answer(client, b"x@army.ml")
-        before = _rss_mb(pid)
+        before = memory_mib(pid)
         started = time.perf_counter()
         for n in range(requests):
             padding = rng.randbytes(rng.randint(2000, 4000)).translate(blanks)
             recipient = b"x" + padding + b"@army.ml" if n % 7 == 0 else b"x@army.ml" + padding
             _answer(client, recipient)
         seconds = time.perf_counter() - started
-        after = _rss_mb(pid)
+        after = memory_mib(pid)
     time.sleep(1.5)  # the journal's writer flushes twice a second
     journal = sum(f.stat().st_size for f in work.glob("journal.jsonl*"))
     return {

@@ -54,6 +54,7 @@ from trees import (
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent / "tests"))
+from memory import memory_mib  # noqa: E402
 from mta import read_policy_answer  # noqa: E402
 from ports import free_port  # noqa: E402
 
@@ -110,13 +111,9 @@ class _Started:
     log: Path
 
     def memory(self, field: str) -> float:
-        """The process's ``field`` of ``/proc/PID/status`` in MiB: ``VmHWM``, the most it
-        held at once since it started, or ``VmRSS``, what it holds now. The Guards live in
-        this process (the store's writer is another)."""
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith(f"{field}:"):
-                return int(line.split()[1]) / 1024  # kB
-        raise RuntimeError(f"no {field} in /proc/{self.pid}/status")
+        """What the process holds (``VmRSS``) or held at most (``VmHWM``), in MiB. The
+        Guards live in this process (the store's writer is another)."""
+        return memory_mib(self.pid, field)
 
 
 @contextmanager

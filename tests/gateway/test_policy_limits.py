@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from memory import memory_mib
 from mta import Postfix, Server, Sink, postfix_root, read_policy_answer, swaks
 from ports import free_port
 
@@ -220,11 +221,6 @@ def test_a_slow_sender_and_an_idle_client_are_cut_off(tmp_path):
         service.stop()
 
 
-def _rss_mb(pid: int) -> float:
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) / 1024
-
-
 def test_padded_requests_keep_memory_journal_and_log_bounded(tmp_path):
     limits = "journal_max_bytes = 1_000_000\njournal_keep = 2\nlog_lines_per_minute = 20"
     service = start(tmp_path, limits)
@@ -241,14 +237,14 @@ def test_padded_requests_keep_memory_journal_and_log_bounded(tmp_path):
                 return read_policy_answer(client)
 
             answer(b"x@army.ml")
-            before = _rss_mb(service.process.pid)
+            before = memory_mib(service.process.pid)
             for n in range(7_000):
                 padding = rng.randbytes(rng.randint(2000, 4000)).translate(blanks)
                 # Padding after the domain (judged: 6,000 spellings of army.ml) and, one time
                 # in seven, inside the local part (unreadable: a log line each).
                 recipient = b"x" + padding + b"@army.ml" if n % 7 == 0 else b"x@army.ml" + padding
                 assert answer(recipient).startswith(b"action=")
-            grown = _rss_mb(service.process.pid) - before
+            grown = memory_mib(service.process.pid) - before
         # The old cache, keyed on the raw text, grew by ~4 MB per 1,000 such requests.
         assert grown < 10, f"the policy service grew by {grown:.0f} MB"
         time.sleep(1.5)  # the journal's writer flushes twice a second

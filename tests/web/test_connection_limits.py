@@ -16,6 +16,7 @@ import socket
 import time
 from pathlib import Path
 
+from memory import memory_mib
 from mta import Server, policy_answer
 from ports import free_port, wait_until
 
@@ -145,12 +146,6 @@ def test_a_connection_that_sends_no_request_is_closed_and_others_are_served(tmp_
     assert "web: 3 connections open, refusing another" in server.log
 
 
-def peak_memory_kib(pid: int) -> int:
-    """The most resident memory process ``pid`` ever had (VmHWM), in KiB."""
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1))
-
-
 def answer_and_close(sock: socket.socket) -> str:
     """The status line of the answer on ``sock``, once the server has closed the
     connection (within web_request_seconds, or uvicorn's keep-alive of 5 s)."""
@@ -192,13 +187,13 @@ def test_a_body_past_the_bound_is_refused_before_it_fills_the_gateways_memory(tm
     web = ports["web"]
     try:
         assert wait_until(lambda: get(web).startswith("HTTP/1.1 200"), within=10)
-        before = peak_memory_kib(server.process.pid)
+        before = memory_mib(server.process.pid, "VmHWM")
         for path, chunked in [("/api/session", False), ("/api/session", True), ("/login", False)]:
             answer = post(web, path, 200 * 1024 * 1024, chunked=chunked)
             # The code, not its phrase: Python 3.13 says "Content Too Large" (RFC 9110).
             assert answer.startswith("HTTP/1.1 413 "), (path, chunked, answer)
-        grown = peak_memory_kib(server.process.pid) - before
-        assert grown < 50 * 1024, f"the peak grew by {grown} KiB"
+        grown = memory_mib(server.process.pid, "VmHWM") - before
+        assert grown < 50, f"the peak grew by {grown:.0f} MiB"
         assert "action=" in policy_answer(ports["policy"], "john@army.ml")
     finally:
         server.stop()
