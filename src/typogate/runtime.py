@@ -16,6 +16,7 @@ in (evidence fades while nothing is stored; only a whole learning weighs that).
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import logging
 import threading
@@ -173,9 +174,11 @@ class Runtime:
             # sight (cli/startup.settle): the new Guard goes out of it too, or every full
             # collection would walk it while mail waits. The old one, frozen with the
             # rest, was freed by reference counting as it was dropped (it holds no cycle),
-            # so the collection walks what was made since the last freeze, not all.
+            # so the collection walks what was made since the last freeze, not all. What
+            # it freed then goes back to the system.
             gc.collect()
             gc.freeze()
+            _return_freed_memory()
         return True
 
     def _build_guard(
@@ -549,3 +552,15 @@ class _StoreWatcher:
 _RELATIONSHIP_MARGIN = 60.0
 # A whole learning that failed (the store did not answer) is tried again after this.
 _RELEARN_RETRY_SECONDS = 600.0
+
+
+def _return_freed_memory() -> None:
+    """Give back to the system the memory the Guard swapped out freed (glibc's
+    ``malloc_trim``, a few ms). Without it the allocator keeps those pages, and a gateway
+    that swapped many Guards holds about as much as while it learns, two Guards' worth
+    (docs/operations.md). Not glibc (musl, macOS): nothing."""
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (AttributeError, OSError):
+        return
+    trim(0)
