@@ -5,7 +5,7 @@ PostgreSQL, side by side in one run (load from a separate process, 16 connection
 
 The variants take turns (off, SQLite, PostgreSQL, off, ...) for --rounds rounds and each
 reports its median, so a noisy minute on this shared 2-core machine does not land on one
-variant only. The server is set up as `typogate policy --db` sets itself up (settle()).
+variant only. The server is set up as `typogate policy --db` sets itself up (Runtime.settle).
 PostgreSQL is a throwaway server this bench starts on a loopback port (Debian's postgresql,
 installed by make test) and stops by its PID. Target: the store costs at most 20%.
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import multiprocessing
 import signal
@@ -36,7 +37,6 @@ CONNECTIONS = 16
 
 
 def _serve(port: int, protected: Path, known: Path, url: str | None) -> None:
-    from typogate.cli.startup import settle
     from typogate.gateway.gatekeeper import Gatekeeper
     from typogate.gateway.policy_service import PolicyService
     from typogate.policy import Config, Guard
@@ -46,7 +46,8 @@ def _serve(port: int, protected: Path, known: Path, url: str | None) -> None:
     store = Store(url) if url else None
     guard = Guard(Config().with_lists([protected], [known]))
     service = PolicyService(Gatekeeper(guard, Adapter.POLICY, journal=store))
-    settle()
+    gc.collect()  # as Runtime.settle does before serving
+    gc.freeze()
 
     async def run() -> None:
         server = await service.start("127.0.0.1", port)

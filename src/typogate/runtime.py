@@ -170,16 +170,21 @@ class Runtime:
             for gatekeeper in self._gatekeepers:
                 gatekeeper.use(guard, config.mode)
         if gc.get_freeze_count():
-            # A serving process keeps its long-lived objects out of the cycle collector's
-            # sight (cli/startup.settle): the new Guard goes out of it too, or every full
-            # collection would walk it while mail waits. The old one, frozen with the
-            # rest, was freed by reference counting as it was dropped (it holds no cycle),
-            # so the collection walks what was made since the last freeze, not all. What
-            # it freed then goes back to the system.
-            gc.collect()
-            gc.freeze()
-            _return_freed_memory()
+            # A serving process settled: the new Guard goes out of the collector's sight
+            # too. The old one, frozen with the rest, was freed by reference counting as
+            # it was dropped (it holds no cycle), so the collection walks what was made
+            # since the last freeze, not all.
+            self.settle()
         return True
+
+    def settle(self) -> None:
+        """Call once everything is built, before serving (and a swap calls it again).
+        The Guard's index and the libraries loaded at start are long-lived: out of the
+        cycle collector's sight (``gc.freeze``), or every full collection walks them again
+        while mail waits. What building them freed goes back to the system."""
+        gc.collect()
+        gc.freeze()
+        _return_freed_memory()
 
     def _build_guard(
         self, config: Config, *, whole: str | None = None

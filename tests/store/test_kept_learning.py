@@ -362,7 +362,7 @@ def test_a_whole_learning_that_fails_keeps_the_guard_in_use(tmp_path: Path, capl
 
 def test_the_guard_learned_again_takes_the_old_ones_place_in_memory(tmp_path: Path, caplog):
     """A serving process freezes what it built at start out of the cycle collector's sight
-    (cli/startup.settle). Before, only a reload froze its new Guard: after a learning
+    (Runtime.settle). Before, only a reload froze its new Guard: after a learning
     twice a day the new Guard was walked by every full collection while mail waited. The
     old one is gone, freed by reference counting alone: before, its judge held its own
     cache, which held the judge, so only a full collection could free it: the swap
@@ -376,8 +376,7 @@ def test_the_guard_learned_again_takes_the_old_ones_place_in_memory(tmp_path: Pa
         old.judge_domain("army.ml")  # a verdict in its cache
         parts = [weakref.ref(p) for p in (old, old._judge, old._judge.index, old.relationships)]
         del old
-        gc.collect()
-        gc.freeze()
+        runtime.settle()
         gc.set_debug(gc.DEBUG_SAVEALL)  # what the collector finds stays in gc.garbage
         try:
             new = runtime.relearn("asked for by the test")
@@ -402,8 +401,7 @@ def test_what_the_old_guard_freed_goes_back_to_the_system(tmp_path: Path):
     runtime = Runtime.open(Config(), _filled(tmp_path))  # the built-in profile's index
     try:
         runtime.guard.judge_domain("army.ml")  # built, with a verdict in its cache
-        gc.collect()
-        gc.freeze()  # a serving process's state (cli/startup.settle)
+        runtime.settle()  # as a serving process does before serving
         try:
             for _ in range(3):
                 runtime.relearn("asked for by the test")

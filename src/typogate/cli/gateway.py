@@ -31,7 +31,6 @@ from typogate.cli.startup import (
     load_config,
     open_runtime,
     read_config,
-    settle,
     setup_logging,
 )
 from typogate.gateway import controller
@@ -88,7 +87,7 @@ def _serve(runtime: Runtime, services: list[Service]) -> None:
             if runtime.store is not None:
                 runtime.finish_hold_actions()
                 services.insert(0, runtime.watch())
-            settle()
+            runtime.settle()
             controller.serve(services, reload=runtime.reload)
     finally:
         runtime.close()

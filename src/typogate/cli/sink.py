@@ -30,7 +30,6 @@ from typogate.cli.startup import (
     listen_address,
     load_config,
     open_runtime,
-    settle,
     setup_logging,
     stdout,
     with_ascii,
@@ -156,7 +155,7 @@ def run(
                 return server
 
             listener = controller.AsyncioListener("the sink", host, port, open_server)
-            settle()
+            runtime.settle()
             controller.serve([runtime.watch(), listener])
     finally:
         if sink_log is not None:

@@ -8,7 +8,6 @@ address in use), 2 for bad usage or configuration.
 from __future__ import annotations
 
 import faulthandler
-import gc
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -262,14 +261,6 @@ def log_like_postsuper() -> None:
         system = SysLogHandler(SYSLOG_SOCKET, facility=SysLogHandler.LOG_MAIL)
         system.setFormatter(logging.Formatter(f"typogate[{os.getpid()}]: %(message)s"))
         typogate.addHandler(system)
-
-
-def settle() -> None:
-    """Call once everything is built, before serving: the Guard's index and the libraries
-    loaded at start-up are long-lived, so move them out of the garbage collector's sight
-    (``gc.freeze``); otherwise every full collection walks them again while mail waits."""
-    gc.collect()
-    gc.freeze()
 
 
 def announce_first_admin(runtime: Runtime) -> None:
