@@ -560,10 +560,10 @@ _RELEARN_RETRY_SECONDS = 600.0
 
 
 def _return_freed_memory() -> None:
-    """Give back to the system the memory the Guard swapped out freed (glibc's
-    ``malloc_trim``, a few ms). Without it the allocator keeps those pages, and a gateway
-    that swapped many Guards holds about as much as while it learns, two Guards' worth
-    (docs/operations.md). Not glibc (musl, macOS): nothing."""
+    """Give back to the system what Python freed and the allocator kept: learning's
+    temporaries at a start, the old Guard at a swap (glibc's ``malloc_trim``, a few ms).
+    Without it a gateway that swapped many Guards holds about as much as while it learns,
+    two Guards' worth (docs/operations.md). Not glibc (musl, macOS): nothing."""
     try:
         trim = ctypes.CDLL(None).malloc_trim
     except (AttributeError, OSError):
