@@ -109,6 +109,10 @@ def test_typo_under_a_subdomain_keeps_the_subdomain(guard):
         ("jane@army", "army.mil", "typo.suffix", Action.REJECT),  # .army is a TLD: no mailbox
         # A comma for the dot: a mail program reads two addresses, jane@gmail and com.
         ("jane@gmail,com", "gmail.com", "typo.suffix", Action.REJECT),
+        # A slip in the name as well as the suffix left off: it was allowed as no domain.
+        ("jane@gmial", "gmail.com", "typo.suffix", Action.REJECT),
+        ("jane@hotmial", "hotmail.com", "typo.suffix", Action.REJECT),
+        ("jane@yaho", "yahoo.com", "typo.suffix", Action.WARN),  # short: likelier a host
     ],
 )
 def test_a_bare_host_that_is_a_domain_with_its_dots_or_suffix_left_out(
@@ -138,7 +142,9 @@ def test_a_left_off_suffix_is_read_as_the_habitual_one():
     assert guard.evaluate("jane@yahoo").suggestion == "yahoo.com"
 
 
-@pytest.mark.parametrize("recipient", ["jane@mailhub", "jane@localhost", "jane@co.uk"])
+@pytest.mark.parametrize(
+    "recipient", ["jane@mailhub", "jane@localhost", "jane@co.uk", "jane@exchange", "jane@relay"]
+)
 def test_a_bare_host_that_is_no_domain_anyone_meant_is_allowed(guard, recipient):
     assert guard.evaluate(recipient).reason == "allowed.no_domain_name"
 

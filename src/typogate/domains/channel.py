@@ -269,19 +269,23 @@ def _suffix_typed_again(typed: Domain, meant: Domain) -> Explanation | None:
     return Explanation(edits, confusion + COST_MERGED_SUFFIX)
 
 
-def explain_host(host: str, meant: Domain) -> Explanation | None:
+def explain_host(host: str, meant: Domain, budget: float = math.inf) -> Explanation | None:
     """Explain a bare host name (no dot in it) as ``meant`` with its dots left out
-    (``gmailcom``, ``usafmil``) or its suffix left off (``gmail``); ``None`` when it is
-    neither. The cost is ``-ln P(host | meant)``, as :func:`explain` gives for a domain."""
+    (``gmailcom``, ``usafmil``) or its suffix left off (``gmail``), with or without a slip
+    in the name as well (``gmial``); ``None`` when no explanation costs ``budget`` nats or
+    less. The cost is ``-ln P(host | meant)``, as :func:`explain` gives for a domain."""
     if host == meant.unicode.replace(".", ""):
         dots = meant.unicode.count(".")
         detail = "the dot left out" if dots == 1 else f"{dots} dots left out"
         cost = COST_DOT_DROPPED * dots
         return Explanation((Edit(Slip.DOT, detail, cost),), cost)
-    if host != meant.name:
+    cut = Edit(Slip.SUFFIX, f".{meant.suffix} left off", _cut_cost(meant.suffix))
+    if host == meant.name:
+        return Explanation((cut,), cut.cost)
+    in_name = _align(host, meant.name, len(meant.name), budget - cut.cost)
+    if in_name is None:
         return None
-    cost = _cut_cost(meant.suffix)
-    return Explanation((Edit(Slip.SUFFIX, f".{meant.suffix} left off", cost),), cost)
+    return Explanation((*in_name.edits, cut), in_name.cost + cut.cost)
 
 
 def _cut_short(meant: str, typed: str) -> bool:

@@ -247,9 +247,13 @@ class CandidateIndex:
     def spelled_as_host(self, host: str) -> list[Domain]:
         """Domains of the index that a bare host name (no dot in it) may spell, as the
         error model's ``explain_host`` reads it: filed under the host as their flattened
-        form (``gmailcom``) or as their name's first letters (``gmail``)."""
+        form (``gmailcom``), or under its first letters as their name's, one slip apart at
+        most (``gmail``, ``gmial``)."""
+        prefix = host[:PREFIX]
+        keys = [prefix[:cut] + prefix[cut + 1 :] for cut in range(len(prefix))]
+        keys += [prefix, _FLAT + host]
         domains = self.domains
-        return [domains[ident] for ident in self._look_up([_FLAT + host, host[:PREFIX]])]
+        return [domains[ident] for ident in self._look_up(keys)]
 
     def _two_slips_apart(self, name: str, prefix: str) -> set[int]:
         """Names two slips away that each add or change a letter (``socciaosecurity`` for

@@ -404,9 +404,10 @@ class DomainJudge:
         novelty = novelty_nats(host)
         found = []
         for meant in self.index.spelled_as_host(host):
-            explanation = explain_host(host, meant)
+            prior = self.log_prior(meant)
+            explanation = explain_host(host, meant, budget=prior - novelty - LOG_ODDS_FLOOR)
             if explanation is not None:
-                log_odds = self.log_prior(meant) - explanation.cost - novelty
+                log_odds = prior - explanation.cost - novelty
                 found.append(candidate(meant.unicode, log_odds, explanation))
         likely = sorted(
             (c for c in found if c.log_odds >= LOG_ODDS_FLOOR),
