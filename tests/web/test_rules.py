@@ -125,3 +125,45 @@ def test_a_rule_stored_before_the_checks_is_shown_with_why_and_not_used(site, pa
     finally:
         row.get_by_role("button", name="Remove").click()
         expect(page.locator(f"#rule-{rule_id}")).to_have_count(0)
+
+
+def test_a_caught_domain_is_allowed_from_the_dashboard_with_the_rule_filled_in(site, page):
+    """Before: the dashboard listed the top suspected typo domains, and allowing one that the
+    organisation writes to on purpose meant typing it into the rules page by hand, a rule
+    at a time through the first week's review. Each now links to the form, filled in: a
+    rule for that one domain that allows it, which the admin still adds."""
+    site.hold("pat@navy.il")
+    site.wait_caught("navy.il")
+    sign_in_page(page, site.url, site.admin_password, "/")
+    row = page.locator(".top-domains tbody tr", has_text="navy.il")
+    row.get_by_role("link", name="allow…").click()
+    new = page.locator("form.new-rule")
+    expect(new.get_by_label("one domain and its subdomains")).to_be_checked()
+    expect(new.get_by_label("Suffix or domain")).to_have_value("navy.il")
+    expect(new.get_by_label("Action")).to_have_value("allow")
+    assert "navy.il" not in stored_targets(site)  # nothing is stored until Add
+    new.get_by_role("button", name="Add").click()
+    stored = page.locator(
+        "table.stored tr", has=page.locator("input[name=target][value='navy.il']")
+    )
+    try:
+        expect(stored).to_contain_text("admin")
+        check = site.client().get("/api/check", params={"recipient": "pat@navy.il"}).json()
+        assert (check["action"], check["reason"]) == ("allow", "allowed.rule")
+    finally:
+        stored.get_by_role("button", name="Remove").click()
+        expect(page.locator("input[name=target][value='navy.il']")).to_have_count(0)
+
+
+def test_a_viewer_sees_no_allow_link_and_no_form(site, page):
+    site.hold("lee@army.il")
+    site.wait_caught("army.il")
+    added = site.cli(
+        "users", "add", "vic", "--role", "viewer", "--password-stdin", stdin="vic-pass-12345\n"
+    )
+    assert added.returncode == 0, added.stderr
+    sign_in_page(page, site.url, "vic-pass-12345", "/", username="vic")
+    expect(page.locator(".top-domains")).to_contain_text("army.il")
+    expect(page.get_by_role("link", name="allow…")).to_have_count(0)
+    page.goto(site.url + "/rules?allow=army.il")
+    expect(page.locator("form.new-rule")).to_have_count(0)

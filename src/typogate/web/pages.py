@@ -7,12 +7,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
+from typogate.config import Rule
 from typogate.domains import ascii_form, printable_form, written_form
 from typogate.errors import HoldError
 from typogate.store.accounts import SignedIn
@@ -267,12 +269,29 @@ def delete(
 
 
 @router.get("/rules")
-def rules(request: Request, who: Viewer, ctx: Context) -> HTMLResponse:
-    return _rules_page(request, who, ctx)
+def rules(
+    request: Request, who: Viewer, ctx: Context, allow: Annotated[str, Query(max_length=300)] = ""
+) -> HTMLResponse:
+    """The rules. ``allow`` names a domain to offer an allow rule for (the dashboard links
+    each suspected typo domain here): the new rule's form is filled in, and nothing is
+    stored until an admin adds it."""
+    return _rules_page(request, who, ctx, proposed=_allow_rule(allow))
+
+
+def _allow_rule(domain: str) -> Rule | None:
+    try:
+        return Rule(domain=domain, action=Action.ALLOW) if domain.strip() else None
+    except ValidationError:
+        return None  # no domain a rule can name: the form is left empty
 
 
 def _rules_page(
-    request: Request, who: SignedIn, ctx: WebContext, error: str | None = None, status: int = 200
+    request: Request,
+    who: SignedIn,
+    ctx: WebContext,
+    error: str | None = None,
+    status: int = 200,
+    proposed: Rule | None = None,
 ) -> HTMLResponse:
     return render(
         request,
@@ -283,6 +302,7 @@ def _rules_page(
         stored=ctx.rules.all(),
         actions=ACTIONS,
         error=error,
+        proposed=proposed,
     )
 
 
