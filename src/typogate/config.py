@@ -100,7 +100,9 @@ class Rule(_Section):
     Exactly one of ``suffix`` (``ml``, ``co.uk``: on the Public Suffix List) or ``domain``
     (``partner.ml``, a registrable domain or one below it, which also covers its
     subdomains; under an unknown top-level label too, as the list's ``*`` rule has it).
-    ``except`` lists domains under it that the rule leaves alone. Every check is made here,
+    ``except`` lists domains under it that the rule leaves alone. ``senders`` (addresses or
+    their domains) makes an allow rule theirs alone: their mail to what it covers is
+    allowed, everyone else's is judged as before. Every check is made here,
     so the configuration file, the REST API and the rules page refuse the same rules in the
     same words; the values are kept normalised (lower case, Unicode).
     """
@@ -110,6 +112,7 @@ class Rule(_Section):
     action: Action
     exceptions: list[str] = Field(default_factory=list, alias="except")
     message: str | None = None
+    senders: list[str] = Field(default_factory=list)
 
     @field_validator("suffix")
     @classmethod
@@ -131,6 +134,11 @@ class Rule(_Section):
     def _sentence(cls, value: str | None) -> str | None:
         return (value or "").strip() or None
 
+    @field_validator("senders")
+    @classmethod
+    def _sender_parties(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(rule_sender(text) for text in value))
+
     @model_validator(mode="after")
     def _one_target(self) -> Rule:
         if (self.suffix is None) == (self.domain is None):
@@ -139,6 +147,12 @@ class Rule(_Section):
         for name in self.exceptions:
             if not f".{name}".endswith(under):
                 raise ValueError(f"except: {name} is not under {under[1:]}: it would never apply")
+        if self.senders and self.action is not Action.ALLOW:
+            # A block for one sender would let a forged or unauthenticated one through it.
+            raise ValueError(
+                "senders: a rule for some senders only allows their mail; "
+                "a block is for every sender (leave senders empty)"
+            )
         return self
 
     @property
@@ -199,6 +213,22 @@ def rule_domain(text: str, what: str = "") -> str:
         return parse_domain(text).unicode
     except InvalidAddress as error:
         raise ValueError(f"{label}{text!r} is not a domain: {error.reason}") from None
+
+
+def rule_sender(text: str) -> str:
+    """A rule's sender, normalised (lower case): an address (``ann@example.org``) or a
+    domain (``example.org``), which covers every address at it; ValueError for anything
+    else."""
+    from typogate.domains import InvalidAddress, parse_address, parse_domain
+
+    raw = text.strip().lower()
+    try:
+        if "@" in raw:
+            address = parse_address(raw)
+            return f"{address.local}@{address.domain.unicode}"
+        return parse_domain(raw).unicode
+    except InvalidAddress as error:
+        raise ValueError(f"{text!r} is not a sender's address or domain: {error.reason}") from None
 
 
 class Learning(_Section):

@@ -258,6 +258,39 @@ def test_allow_rule_overrides_the_model_and_domain_rule_beats_suffix_rule():
     assert guard.evaluate("a@navy.ml").action is Action.HOLD
 
 
+def test_an_allow_rule_for_some_senders_allows_their_mail_and_no_one_elses():
+    """Before: a rule was for everyone. cmail.net, one sender's real correspondent beside
+    gmail.com, could only be allowed for every sender, its slips with it."""
+    config = Config.from_mapping(
+        {
+            "domains": {"protected": ["gmail.com", "army.mil"]},
+            "rules": [
+                {"suffix": "ml", "action": "reject"},
+                {"domain": "cmail.net", "action": "allow", "senders": ["Ann@Example.org"]},
+                {"domain": "army.ml", "action": "allow", "senders": ["mali.example.org"]},
+            ],
+        }
+    )
+    guard = Guard(config)
+    allowed = guard.evaluate("jo@cmail.net", sender="ann@example.org")
+    assert (allowed.action, allowed.reason, allowed.rule) == (
+        Action.ALLOW,
+        "allowed.rule",
+        "rule:domain:cmail.net",
+    )
+    assert "ann@example.org" in allowed.explanation
+    assert guard.evaluate("jo@mail.cmail.net", sender="ann@example.org").action is Action.ALLOW
+    # Everyone else, and a sender nobody vouched for, is judged as before.
+    assert guard.evaluate("jo@cmail.net", sender="bob@example.org").is_alert
+    assert guard.evaluate("jo@cmail.net").is_alert
+    assert guard.evaluate("jo@cmail.net", sender="ann@example.org", vouched=False).is_alert
+    # A sender domain covers its addresses, and the rule beats a blanket block for them.
+    assert guard.evaluate("gen@army.ml", sender="kim@mali.example.org").action is Action.ALLOW
+    assert guard.evaluate("gen@army.ml", sender="kim@example.org").reason == "blocked.suffix"
+    # What it covers and nothing more.
+    assert guard.evaluate("jo@gmial.com", sender="ann@example.org").is_alert
+
+
 def test_actions_and_thresholds_come_from_the_config():
     config = Config.from_mapping(
         {"domains": {"protected": ["army.mil"]}, "actions": {"typo": "hold"}}

@@ -21,6 +21,8 @@ ML_MESSAGE = "Mail to .ml is blocked: did you mean .mil?"
         ({"domain": "ml"}, "'ml' is a public suffix, not a domain"),
         ({"domain": "co.uk"}, "write a suffix rule"),
         ({"suffix": "ml", "except": ["partner.com"]}, "partner.com is not under ml"),
+        ({"suffix": "ml", "senders": ["ann@"]}, "rules.0.senders: Value error, 'ann@'"),
+        ({"suffix": "ml", "senders": ["ann@example.org"]}, "a rule for some senders only allows"),
     ],
 )
 def test_a_rule_that_would_not_do_what_it_says_is_refused(rule, problem):

@@ -167,3 +167,64 @@ def test_a_viewer_sees_no_allow_link_and_no_form(site, page):
     expect(page.get_by_role("link", name="allow…")).to_have_count(0)
     page.goto(site.url + "/rules?allow=army.il")
     expect(page.locator("form.new-rule")).to_have_count(0)
+
+
+def test_an_alert_is_allowed_for_its_sender_alone_from_the_events_page(site, page):
+    """Before: a rule was for every sender, so one sender's real correspondent beside a
+    protected domain could only be allowed with everyone's slips to it. Each alert on the
+    events page now links to an allow rule for its sender and domain, filled in; then the
+    policy service lets that sender's mail through (signed in), and no one else's."""
+
+    def asked(sender: str, **signed_in: str) -> str:
+        return policy_answer(site.policy_port, "jo@examp1e.org", sender, **signed_in)
+
+    assert "DUNNO" not in asked("ann@example.org", sasl_username="ann")
+    site.wait_caught("examp1e.org")
+    sign_in_page(page, site.url, site.admin_password, "/events?domain=examp1e.org")
+    row = page.locator("table.events tbody tr", has_text="ann@example.org").first
+    row.get_by_role("link", name="allow for sender…").click()
+    new = page.locator("form.new-rule")
+    expect(new.get_by_label("Suffix or domain")).to_have_value("examp1e.org")
+    expect(new.get_by_label("Action")).to_have_value("allow")
+    expect(new.get_by_label("Only for senders")).to_have_value("ann@example.org")
+    new.get_by_role("button", name="Add").click()
+    stored = page.locator(
+        "table.stored tr", has=page.locator("input[name=target][value='examp1e.org']")
+    )
+    try:
+        expect(stored).to_contain_text("admin")
+        deadline = time.monotonic() + 10  # the policy service reads the rules every 2 s
+        while "DUNNO" not in (answer := asked("ann@example.org", sasl_username="ann")):
+            assert time.monotonic() < deadline, answer
+            time.sleep(0.2)
+        assert "DUNNO" not in asked("bob@example.org", sasl_username="bob")
+        assert "DUNNO" not in asked("ann@example.org")  # not signed in: anyone can claim her
+    finally:
+        stored.get_by_role("button", name="Remove").click()
+        expect(page.locator("input[name=target][value='examp1e.org']")).to_have_count(0)
+
+
+def test_the_api_keeps_a_rules_senders_and_refuses_a_block_for_some(site):
+    admin = site.client()
+    csrf = {"X-CSRF-Token": admin.csrf_token}
+    refused = admin.post(
+        "/api/rules",
+        json={"domain": "examp1e.net", "action": "reject", "senders": ["ann@example.org"]},
+        headers=csrf,
+    )
+    assert refused.status_code == 422
+    assert refused.json()["detail"].startswith("senders: a rule for some senders only allows")
+    added = admin.post(
+        "/api/rules",
+        json={"domain": "examp1e.net", "action": "allow", "senders": ["Ann@Example.org"]},
+        headers=csrf,
+    )
+    assert added.status_code == 201, added.text
+    try:
+        assert added.json()["senders"] == ["ann@example.org"]
+        listed = [
+            r for r in admin.get("/api/rules").json()["stored"] if r["id"] == added.json()["id"]
+        ]
+        assert listed[0]["senders"] == ["ann@example.org"]
+    finally:
+        assert admin.delete(f"/api/rules/{added.json()['id']}", headers=csrf).status_code == 204

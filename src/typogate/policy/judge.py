@@ -37,7 +37,7 @@ from typogate.domains import (
 from typogate.domains.names import is_real_suffix
 from typogate.policy import verdict as reasons
 from typogate.policy.relationships import ORGANISATION, Relationships, Tie
-from typogate.policy.rules import RuleBook
+from typogate.policy.rules import rule_books
 from typogate.policy.verdict import Candidate, DomainVerdict
 from typogate.vocabulary import Action, MailState, Risk
 
@@ -117,7 +117,7 @@ class DomainJudge:
             LOG_PRIOR_PROTECTED, LOG_PRIOR_KNOWN + LOG_PRIOR_HISTORY_MAX + SENDER_ADDRESS_NATS
         )
         self.max_edits = int((best_prior - LOG_ODDS_FLOOR) // MIN_EDIT_COST)
-        rules = RuleBook(config.rules)
+        rules, self._sender_rules = rule_books(config.rules)
         self._rule_for = rules.match if rules else None  # most configurations have none
         # The cache holds the judge weakly. A bound method would make a cycle (judge, cache,
         # method, judge) that only a full collection frees: in a serving process, which
@@ -155,11 +155,31 @@ class DomainJudge:
         """Replace the blanket rules; returns the correspondents the rules in force taught,
         to be weighed again. Raises :class:`ConfigError` for a rule that is not valid; the
         rules in use then stay as they were."""
-        book = RuleBook(rules)
+        book, self._sender_rules = rule_books(rules)
         self._rule_for = book.match if book else None
         ruled, self.ruled = self.ruled, set()
         self.forget_verdicts()
         return ruled
+
+    def allowed_for_sender(self, sender: str, judgement: DomainVerdict) -> DomainVerdict | None:
+        """The verdict of an allow rule that names ``sender`` (its address or domain) and
+        covers the judged domain; ``None`` when no such rule does."""
+        if not self._sender_rules:
+            return None
+        try:
+            domain = parse_domain(judgement.domain)
+        except InvalidAddress:
+            return None  # a bare host: no rule covers it
+        rule = self._sender_rules.match(sender, domain)
+        if rule is None:
+            return None
+        message = (
+            rule.message
+            or f"{judgement.domain} is allowed for {sender} by your organisation's rules."
+        )
+        return DomainVerdict(
+            judgement.domain, Action.ALLOW, reasons.ALLOWED_RULE, message, rule=_rule(rule)
+        )
 
     def slip_like(self, domain: str) -> bool:
         """Whether ``domain`` is a slip (likely or possible) of a domain this judge knows,

@@ -73,6 +73,10 @@ def for_sender(
             f"{judgement.domain} is the sender's own domain.",
             rule="own-domain",
         )
+    if vouched and judgement.action is not Action.ALLOW:
+        ruled = judge.allowed_for_sender(sender, judgement)
+        if ruled is not None:
+            return ruled
     if (
         judgement.candidates
         or judgement.action is not Action.ALLOW

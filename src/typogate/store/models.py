@@ -179,6 +179,7 @@ class RuleRow(Base):
     action: Mapped[str] = mapped_column(String(16))
     exceptions: Mapped[str] = mapped_column(Text)  # JSON list
     message: Mapped[str | None] = mapped_column(Text)
+    senders: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")  # JSON list
     author: Mapped[str] = mapped_column(String(64))
     updated: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 

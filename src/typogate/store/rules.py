@@ -61,6 +61,7 @@ class RuleTable:
             row.suffix, row.domain, row.action = rule.suffix, rule.domain, rule.action.value
             row.exceptions = json.dumps(rule.exceptions)
             row.message = rule.message
+            row.senders = json.dumps(rule.senders)
             row.author, row.updated = author, datetime.now(UTC)
             session.add(row)
             session.flush()
@@ -83,6 +84,7 @@ def _stored(row: RuleRow) -> StoredRule:
         "action": row.action,
         "except": json.loads(row.exceptions),
         "message": row.message,
+        "senders": json.loads(row.senders),
     }
     try:
         return StoredRule(row.id, Rule.model_validate(fields), row.author, utc(row.updated))
@@ -98,6 +100,7 @@ def _stored(row: RuleRow) -> StoredRule:
             action=Action(row.action),
             exceptions=fields["except"],
             message=row.message,
+            senders=fields["senders"],
         )
         problem = f"{where}: {message}" if where else message
         return StoredRule(row.id, rule, row.author, utc(row.updated), problem)

@@ -147,6 +147,11 @@ class RuleModel(_Input):
     action: Action
     exceptions: list[str] = []
     message: str | None = None
+    senders: list[str] = Field(
+        [],
+        description="Sender addresses or domains the rule is for (an allow rule only); "
+        "empty: every sender.",
+    )
 
 
 class StoredRuleModel(RuleModel):
@@ -327,6 +332,7 @@ def save_rule(ctx: Context, body: RuleModel, author: str, rule_id: int | None) -
                 "action": body.action,
                 "except": body.exceptions,
                 "message": body.message or None,
+                "senders": body.senders,
             }
         )
     except ValidationError as error:
@@ -361,6 +367,7 @@ def _rule_fields(rule: Rule) -> dict[str, Any]:
         "action": rule.action.value,
         "exceptions": rule.exceptions,
         "message": rule.message,
+        "senders": rule.senders,
     }
 
 

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
 from typogate.domains import InvalidAddress, parse_domain
-from typogate.policy.rules import RuleBook
+from typogate.policy.rules import RuleBook, rule_books
 from typogate.store.accounts import SignedIn
 from typogate.store.records import SeenLookAlike, WatchedDomain
 from typogate.vocabulary import Action, Change, MailState, Probe
@@ -218,8 +218,9 @@ def mount(app: FastAPI) -> None:
 
 
 def rule_book(ctx: WebContext) -> RuleBook:
-    """The rules in force: the configuration's, then the stored ones (as the Guard has them)."""
-    return RuleBook(ctx.rules.in_force(ctx.config.rules))
+    """The rules in force for every sender: the configuration's, then the stored ones (as
+    the Guard has them). A rule for some senders covers no look-alike for everyone."""
+    return rule_books(ctx.rules.in_force(ctx.config.rules))[0]
 
 
 def covering(book: RuleBook, domain: str) -> CoveringRule | None:
@@ -517,7 +518,8 @@ def _added_rule(ctx: WebContext, added: str) -> Any:
         return None
     for stored in reversed(ctx.rules.all()):
         try:
-            if stored.rule.domain and parse_domain(stored.rule.domain).ascii == added:
+            rule = stored.rule
+            if rule.domain and not rule.senders and parse_domain(rule.domain).ascii == added:
                 return stored
         except InvalidAddress:  # a rule stored before today's checks
             continue

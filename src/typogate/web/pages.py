@@ -270,19 +270,27 @@ def delete(
 
 @router.get("/rules")
 def rules(
-    request: Request, who: Viewer, ctx: Context, allow: Annotated[str, Query(max_length=300)] = ""
+    request: Request,
+    who: Viewer,
+    ctx: Context,
+    allow: Annotated[str, Query(max_length=300)] = "",
+    sender: Annotated[str, Query(max_length=1024)] = "",
 ) -> HTMLResponse:
-    """The rules. ``allow`` names a domain to offer an allow rule for (the dashboard links
-    each suspected typo domain here): the new rule's form is filled in, and nothing is
-    stored until an admin adds it."""
-    return _rules_page(request, who, ctx, proposed=_allow_rule(allow))
+    """The rules. ``allow`` names a domain to offer an allow rule for, for ``sender`` alone
+    when given (the dashboard links each suspected typo domain here, the events page each
+    alert): the new rule's form is filled in, and nothing is stored until an admin adds
+    it."""
+    return _rules_page(request, who, ctx, proposed=_allow_rule(allow, sender))
 
 
-def _allow_rule(domain: str) -> Rule | None:
+def _allow_rule(domain: str, sender: str) -> Rule | None:
+    if not domain.strip():
+        return None
+    senders = [sender] if sender.strip() else []
     try:
-        return Rule(domain=domain, action=Action.ALLOW) if domain.strip() else None
+        return Rule(domain=domain, action=Action.ALLOW, senders=senders)
     except ValidationError:
-        return None  # no domain a rule can name: the form is left empty
+        return None  # no domain or sender a rule can name: the form is left empty
 
 
 def _rules_page(
@@ -306,7 +314,9 @@ def _rules_page(
     )
 
 
-def _rule_form(kind: str, target: str, action: str, exceptions: str, message: str) -> RuleModel:
+def _rule_form(
+    kind: str, target: str, action: str, exceptions: str, message: str, senders: str
+) -> RuleModel:
     """The rule a form describes; ValueError naming the field when a choice is missing (the
     rule itself is checked by :func:`save_rule`, as for the API)."""
     if kind not in ("suffix", "domain"):
@@ -321,6 +331,7 @@ def _rule_form(kind: str, target: str, action: str, exceptions: str, message: st
             "action": action,
             "exceptions": exceptions.replace(",", " ").split(),
             "message": message.strip() or None,
+            "senders": senders.replace(",", " ").split(),
         }
     )
 
@@ -335,11 +346,12 @@ def add_rule(
     action: Annotated[str, Form()] = "",
     exceptions: Annotated[str, Form(max_length=4000)] = "",
     message: Annotated[str, Form(max_length=1000)] = "",
+    senders: Annotated[str, Form(max_length=4000)] = "",
     rule_id: Annotated[RowId | None, Form()] = None,
 ) -> Response:
     """Add a rule, or change rule ``rule_id``."""
     try:
-        body = _rule_form(kind, target, action, exceptions, message)
+        body = _rule_form(kind, target, action, exceptions, message, senders)
         save_rule(ctx, body, who.username, rule_id)
     except (HTTPException, ValueError) as error:
         reason = error.detail if isinstance(error, HTTPException) else rule_problem(error)
