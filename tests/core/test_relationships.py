@@ -710,3 +710,16 @@ def test_a_twin_that_answers_takes_back_the_lighter_slip_learned_before_it():
         assert at_once.evaluate(f"x@{domain}", "cy@example.org") == gate.evaluate(
             f"x@{domain}", "cy@example.org"
         )
+
+
+def test_an_allow_rule_for_a_sender_beats_that_senders_own_near_twin():
+    """A sender's first send to a near-twin of its own correspondent is an alert that the
+    domain's verdict alone does not give (partnr.example is nobody's slip for the
+    organisation); an allow rule naming that sender lifts it too."""
+    rules = [{"domain": "partnr.example", "action": "allow", "senders": ["ann@example.org"]}]
+    for gate, allowed in ((guard(), False), (guard(rules=rules), True)):
+        send(gate, "ann@example.org", "partner.example", times=2)
+        gate.observe("ann@example.org", "partner.example", Evidence.RECEIVED)
+        verdict = gate.evaluate("bo@partnr.example", sender="ann@example.org")
+        assert verdict.is_alert is not allowed, verdict
+        assert gate.evaluate("bo@partnr.example", sender="cy@example.org").action is Action.ALLOW

@@ -73,7 +73,7 @@ def for_sender(
             f"{judgement.domain} is the sender's own domain.",
             rule="own-domain",
         )
-    if vouched and judgement.action is not Action.ALLOW:
+    if vouched:  # an admin's allow for this sender, before its own relationships weigh in
         ruled = judge.allowed_for_sender(sender, judgement)
         if ruled is not None:
             return ruled
