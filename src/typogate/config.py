@@ -173,6 +173,19 @@ class Rule(_Section):
         return f"{kind}:{name}"
 
 
+def rule_problem(error: ValueError) -> str:
+    """Why a rule was refused, in one line: the first problem, naming its field if it has one.
+
+    The API, the rules page and ``typogate rules add`` all answer with it, in the same words.
+    """
+    if isinstance(error, ValidationError):
+        first = error.errors()[0]
+        message = str(first["msg"]).removeprefix("Value error, ")
+        field = ".".join(map(str, first["loc"]))
+        return f"{field}: {message}" if field else message
+    return str(error)
+
+
 def rule_suffix(text: str) -> str:
     """A rule's suffix, normalised (``.ML`` -> ``ml``); ValueError unless it is on the
     Public Suffix List (``gmial.com`` is a domain, ``com.`` a slip, ``xx-not-a-suffix``

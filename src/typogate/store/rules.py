@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from typogate.config import Rule
+from typogate.config import Rule, rule_problem
 from typogate.store.models import RuleRow
 from typogate.store.records import StoredRule, utc
 from typogate.vocabulary import Action
@@ -91,9 +91,6 @@ def _stored(row: RuleRow) -> StoredRule:
     except ValidationError as error:
         # Stored before the checks refused it (a suffix not on the Public Suffix List, say):
         # shown with why, so that it can be changed or removed, and not used.
-        first = error.errors()[0]
-        where = ".".join(map(str, first["loc"]))
-        message = str(first["msg"]).removeprefix("Value error, ")
         rule = Rule.model_construct(
             suffix=row.suffix,
             domain=row.domain,
@@ -102,5 +99,4 @@ def _stored(row: RuleRow) -> StoredRule:
             message=row.message,
             senders=fields["senders"],
         )
-        problem = f"{where}: {message}" if where else message
-        return StoredRule(row.id, rule, row.author, utc(row.updated), problem)
+        return StoredRule(row.id, rule, row.author, utc(row.updated), rule_problem(error))

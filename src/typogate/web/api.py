@@ -19,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from typogate.config import rule_problem
 from typogate.domains import InvalidAddress, is_utf8, printable_form, written_form
 from typogate.errors import HoldError
 from typogate.gateway.quarantine import Outcome, UnknownHold
@@ -345,19 +346,6 @@ def save_rule(ctx: Context, body: RuleModel, author: str, rule_id: int | None) -
     return StoredRuleModel(
         id=stored.id, author=stored.author, updated=stored.updated, **_rule_fields(stored.rule)
     )
-
-
-def rule_problem(error: ValueError) -> str:
-    """Why a rule was refused, in one line: the first problem, naming its field if it has one.
-
-    The API and the rules page both answer with it, so a sender of either sees the same words.
-    """
-    if isinstance(error, ValidationError):
-        first = error.errors()[0]
-        message = str(first["msg"]).removeprefix("Value error, ")
-        field = ".".join(map(str, first["loc"]))
-        return f"{field}: {message}" if field else message
-    return str(error)
 
 
 def _rule_fields(rule: Rule) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from markupsafe import Markup, escape
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
-from typogate.config import Rule
+from typogate.config import Rule, rule_problem
 from typogate.domains import ascii_form, printable_form, written_form
 from typogate.errors import HoldError
 from typogate.store.accounts import SignedIn
@@ -35,7 +35,6 @@ from typogate.web.api import (
     RowId,
     RuleModel,
     dashboard_stats,
-    rule_problem,
     save_rule,
 )
 from typogate.web.context import WebContext
