@@ -232,3 +232,17 @@ def test_an_allow_rule_taken_back_through_the_api_takes_back_what_it_taught(adap
     removed = api.delete(f"/api/rules/{added.json()['id']}", headers=csrf)
     assert removed.status_code == 204, removed.text
     assert _until_every_adapter(adapters, "bob@army.ml", refuses=True) == set()
+
+
+def test_a_rule_added_and_removed_with_the_cli_reaches_every_running_adapter(adapters):
+    common = ["--db", adapters.db, "--config", str(adapters.config)]
+    for adapter in ASKED:
+        assert not getattr(adapters, adapter)("bob@cli-shop.example"), adapter
+    said = typogate_output(
+        adapters.tmp, "rules", "add", "--domain", "cli-shop.example", "--action", "reject",
+        *common,
+    )  # fmt: skip
+    rule_id = said.split()[1]  # "rule 3 added: ..."
+    assert _until_every_adapter(adapters, "bob@cli-shop.example", refuses=True) == set()
+    typogate_output(adapters.tmp, "rules", "remove", rule_id, *common)
+    assert _until_every_adapter(adapters, "bob@cli-shop.example", refuses=False) == set()

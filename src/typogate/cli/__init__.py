@@ -1,8 +1,8 @@
 """The ``typogate`` command. Thin: parse flags, call the parts, print results.
 
 Each part registers its commands from its own module here (check, policy, milter, proxy,
-serve, web, learn, audit, doctor), filed in ``COMMAND_MODULES``; exit status 0 when a command ran,
-2 for bad usage or config.
+serve, web, rules, learn, audit, doctor), filed in ``COMMAND_MODULES``; exit status 0 when
+a command ran, 2 for bad usage or config.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ COMMAND_MODULES = {
     "release-link": "holds",
     "web": "web",
     "users": "web",
+    "rules": "rules",
     "monitor": "monitor",
     "sink": "sink",
     "doctor": "doctor",
