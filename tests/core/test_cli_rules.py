@@ -77,3 +77,15 @@ def test_a_rule_that_would_not_do_what_it_says_is_refused_with_status_2(db, flag
     refused = run("rules", "add", *flags, "--db", db)
     assert refused.returncode == 2 and problem in refused.stderr, refused.stderr
     assert json.loads(run("rules", "list", "--json", "--db", db).stdout) == []
+
+
+def test_the_configuration_files_rules_are_listed_first_as_the_file_spells_them(db, tmp_path):
+    config = tmp_path / "typogate.toml"
+    config.write_text('[[rules]]\nsuffix = "ml"\naction = "reject"\nexcept = ["partner.ml"]\n')
+    added = run("rules", "add", "--domain", "shop.example", "--action", "hold", "--db", db)
+    assert added.returncode == 0, added.stderr
+    listed = json.loads(run("rules", "list", "--json", "--db", db, "--config", str(config)).stdout)
+    assert [(r["source"], r["suffix"] or r["domain"], r["except"]) for r in listed] == [
+        ("config", "ml", ["partner.ml"]),
+        ("store", "shop.example", []),
+    ]

@@ -38,17 +38,6 @@ def _table(db: str | None, config: Path | None) -> tuple[list[Rule], RuleTable]:
     return settings.rules, store.rules
 
 
-def _fields(rule: Rule) -> dict[str, object]:
-    return {
-        "suffix": rule.suffix,
-        "domain": rule.domain,
-        "action": rule.action.value,
-        "except": rule.exceptions,
-        "message": rule.message,
-        "senders": rule.senders,
-    }
-
-
 @rules.command("list")
 def rules_list(db: Db = None, config: ConfigFile = None, as_json: Json = False) -> None:
     """List the rules in the order they are weighed: the configuration file's, then the
@@ -56,11 +45,15 @@ def rules_list(db: Db = None, config: ConfigFile = None, as_json: Json = False) 
     configured, table = _table(db, config)
     stored = table.all()
     if as_json:
-        listed = [{"source": "config", **_fields(rule)} for rule in configured] + [
+        # The rule's own keys, as the configuration file spells them (except, not exceptions).
+        listed = [
+            {"source": "config", **rule.model_dump(mode="json", by_alias=True)}
+            for rule in configured
+        ] + [
             {
                 "source": "store",
                 "id": row.id,
-                **_fields(row.rule),
+                **row.rule.model_dump(mode="json", by_alias=True),
                 "author": row.author,
                 "updated": row.updated.isoformat(),
                 "problem": row.problem,
