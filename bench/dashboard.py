@@ -38,10 +38,12 @@ VIEWS = [
     "/events",
     "/events?action=reject",
     "/events?domain=army.ml",
+    "/pairs?days=90",
     "/correspondents",
     "/rules",
     "/api/stats",
     "/api/events?limit=200",
+    "/api/pairs?days=90",
     "/api/holds",
     "/metrics",
 ]

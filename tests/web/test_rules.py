@@ -228,3 +228,33 @@ def test_the_api_keeps_a_rules_senders_and_refuses_a_block_for_some(site):
         assert listed[0]["senders"] == ["ann@example.org"]
     finally:
         assert admin.delete(f"/api/rules/{added.json()['id']}", headers=csrf).status_code == 204
+
+
+def test_alerts_are_listed_by_sender_and_domain_each_a_rule_away(site, page):
+    """Before: the dashboard gave the top domains and the top senders apart, and the first
+    week's review is by pair (one sender's real correspondent, alerted again and again).
+    /pairs (reached from the dashboard) and /api/pairs list each pair, with how often it
+    was caught and, on the page, a link to an allow rule for that sender alone."""
+    for _ in range(2):
+        answer = policy_answer(site.policy_port, "jo@exampel.org", "kim@example.org")
+        assert "DUNNO" not in answer
+    api, deadline = site.client(), time.monotonic() + 20  # counted in batches, each second
+    while True:
+        pairs = api.get("/api/pairs").json()
+        pair = next((p for p in pairs if p["domain"] == "exampel.org"), {"count": 0})
+        if pair["count"] == 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert (pair.get("sender"), pair.get("suggestion"), pair["count"]) == (
+        "kim@example.org",
+        "example.org",
+        2,
+    )
+    sign_in_page(page, site.url, site.admin_password, "/")
+    page.get_by_role("link", name="Caught by sender and domain").click()
+    row = page.locator(".top-pairs tbody tr", has_text="exampel.org")
+    expect(row).to_contain_text("kim@example.org")
+    row.get_by_role("link", name="allow for sender…").click()
+    new = page.locator("form.new-rule")
+    expect(new.get_by_label("Suffix or domain")).to_have_value("exampel.org")
+    expect(new.get_by_label("Only for senders")).to_have_value("kim@example.org")

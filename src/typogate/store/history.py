@@ -21,6 +21,7 @@ from typogate.store.records import (
     DayCounts,
     EventRecord,
     TopDomain,
+    TopPair,
     TopSender,
     utc,
 )
@@ -92,6 +93,23 @@ class History:
         )
         with Session(self.engine) as session:
             return [TopSender(s, int(n), int(k)) for s, n, k in session.execute(query)]
+
+    def top_pairs(self, days: int = 30, limit: int = 10) -> list[TopPair]:
+        """The (sender, domain) pairs caught most often in the last ``days`` days."""
+        total = func.sum(IncidentRow.count)
+        query = (
+            select(IncidentRow.sender, IncidentRow.domain, IncidentRow.suggestion, total)
+            .where(
+                IncidentRow.day >= self._since(days),
+                IncidentRow.action.in_(ALERTS),
+                IncidentRow.sender != "",
+            )
+            .group_by(IncidentRow.sender, IncidentRow.domain, IncidentRow.suggestion)
+            .order_by(total.desc(), IncidentRow.sender, IncidentRow.domain)
+            .limit(limit)
+        )
+        with Session(self.engine) as session:
+            return [TopPair(s, d, m, int(n)) for s, d, m, n in session.execute(query)]
 
     def events(
         self,

@@ -137,6 +137,17 @@ class TopSender:
 
 
 @dataclass(frozen=True, slots=True)
+class TopPair:
+    """One sender's mail to one suspected typo domain, what it was taken for, how often it
+    was caught: what an admin reviews (a real correspondent of that sender, or a habit)."""
+
+    sender: str
+    domain: str
+    suggestion: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
 class SeenLookAlike:
     """A look-alike as a run saw it; ``domain`` in A-label form, ``display`` in Unicode.
 

@@ -202,6 +202,13 @@ class TopSender(BaseModel):
     domains: int
 
 
+class TopPair(BaseModel):
+    sender: WrittenAddress
+    domain: str
+    suggestion: str
+    count: int
+
+
 class Stats(BaseModel):
     days: int
     by_day: list[DayCounts]
@@ -374,6 +381,20 @@ def correspondents(
 def stats(who: Viewer, ctx: Context, days: Annotated[int, Query(ge=1, le=366)] = 30) -> Any:
     """Verdicts per day, top suspected typo domains and senders, holds by state."""
     return dashboard_stats(ctx, days)
+
+
+@router.get("/pairs", response_model=list[TopPair])
+def pairs(
+    who: Viewer,
+    ctx: Context,
+    days: Annotated[int, Query(ge=1, le=366)] = 30,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Any:
+    """One sender's mail to one suspected typo domain, the pairs caught most often first
+    (the page /pairs lists the same): a review of false alarms goes by pair."""
+    return [
+        TopPair.model_validate(p, from_attributes=True) for p in ctx.history.top_pairs(days, limit)
+    ]
 
 
 def dashboard_stats(ctx: Context, days: int) -> Stats:

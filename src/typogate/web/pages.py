@@ -81,6 +81,7 @@ templates.env.filters["printable"] = printable_form  # free text a stranger wrot
 HOLD_STATES = tuple(HoldState)
 ACTIONS = tuple(Action)
 EVENTS_PAGE = 50
+PAIRS_PAGE = 100  # the (sender, domain) pairs a review page lists, most caught first
 
 
 def render(
@@ -159,6 +160,14 @@ def dashboard(request: Request, who: Viewer, ctx: Context, days: int = 30) -> HT
         stats=stats,
         chart=[d.model_dump() for d in stats.by_day],
         held=ctx.store.holds.in_state(HoldState.HELD, limit=20),
+    )
+
+
+@router.get("/pairs")
+def pairs(request: Request, who: Viewer, ctx: Context, days: int = 30) -> HTMLResponse:
+    days = min(max(days, 1), 366)
+    return render(
+        request, "pairs.html", who, days=days, pairs=ctx.history.top_pairs(days, PAIRS_PAGE)
     )
 
 
