@@ -285,9 +285,9 @@ def rules(
     sender: Annotated[str, Query(max_length=1024)] = "",
 ) -> HTMLResponse:
     """The rules. ``allow`` names a domain to offer an allow rule for, for ``sender`` alone
-    when given (the dashboard links each suspected typo domain here, the events page each
-    alert): the new rule's form is filled in, and nothing is stored until an admin adds
-    it."""
+    when given (the dashboard links each suspected typo domain here; the events page each
+    alert, and /pairs each pair, with its sender): the new rule's form is filled in, and
+    nothing is stored until an admin adds it."""
     return _rules_page(request, who, ctx, proposed=_allow_rule(allow, sender))
 
 
