@@ -356,14 +356,8 @@ def save_rule(ctx: Context, body: RuleModel, author: str, rule_id: int | None) -
 
 
 def _rule_fields(rule: Rule) -> dict[str, Any]:
-    return {
-        "suffix": rule.suffix,
-        "domain": rule.domain,
-        "action": rule.action.value,
-        "exceptions": rule.exceptions,
-        "message": rule.message,
-        "senders": rule.senders,
-    }
+    """A rule's own fields under their names (``exceptions``), as the API's models have them."""
+    return rule.model_dump(mode="json")
 
 
 @router.get("/correspondents", response_model=list[Correspondent])
