@@ -723,3 +723,20 @@ def test_an_allow_rule_for_a_sender_beats_that_senders_own_near_twin():
         verdict = gate.evaluate("bo@partnr.example", sender="ann@example.org")
         assert verdict.is_alert is not allowed, verdict
         assert gate.evaluate("bo@partnr.example", sender="cy@example.org").action is Action.ALLOW
+
+
+def test_a_senders_release_lifts_a_misdelivery_for_that_sender_but_never_a_leak():
+    # A slip that stays under a protected domain can only bounce: nobody else runs a
+    # catch-all there, so a sender's release of mail to arny.mil says it was meant. Before,
+    # only a real exchange lifted it, as for army.ml, and the sender was warned at every
+    # message after the release.
+    gate = guard()
+    assert gate.evaluate("a@arny.mil", sender="sue@example.org").risk is Risk.MISDELIVERY
+    gate.observe("sue@example.org", "arny.mil", Evidence.RELEASED)
+    assert gate.evaluate("a@arny.mil", sender="sue@example.org").reason == (
+        "allowed.relationship"
+    )
+    assert gate.evaluate("a@arny.mil", sender="tom@example.org").is_alert
+    # A release to a look-alike anyone can register stays that sender's habit, not proof.
+    gate.observe("sue@example.org", "army.ml", Evidence.RELEASED)
+    assert gate.evaluate("a@army.ml", sender="sue@example.org").action is Action.REJECT

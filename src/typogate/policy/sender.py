@@ -30,7 +30,7 @@ from typogate.policy.judge import (
 )
 from typogate.policy.relationships import ORGANISATION, Tie
 from typogate.policy.verdict import Candidate, DomainVerdict
-from typogate.vocabulary import Action
+from typogate.vocabulary import Action, Risk
 
 # For a sender who never wrote to a learned correspondent, its history counts in senders,
 # not in mail: each of ours who writes to it adds at most this much weight. How often others
@@ -137,8 +137,9 @@ def _with_own_relationships(
     ):
         # The sender's own deliveries never lift an alert (a saved slip is delivered
         # again and again); mail from the domain or a release does, and for a look-alike
-        # of a protected domain only a real exchange.
-        if judge.of_protected(judgement):
+        # of a protected domain that anyone can register only a real exchange (its
+        # catch-all answers every slip, and a release there is a habit, not proof).
+        if judge.of_protected(judgement) and judgement.risk is not Risk.MISDELIVERY:
             answered = _exchanged(own)
         else:
             answered = bool(own.received or own.released)
