@@ -21,7 +21,7 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -34,6 +34,7 @@ from typogate.store.journal import Journal
 from typogate.vocabulary import Adapter, Evidence, MailState
 
 if TYPE_CHECKING:
+    from typogate.gateway.confirmation import Confirmations
     from typogate.gateway.gatekeeper import Gatekeeper
     from typogate.gateway.notice import NoticeSender
     from typogate.gateway.quarantine import Quarantine
@@ -281,23 +282,30 @@ class Runtime:
         relay = self.config.gateway.notice_relay
         if not relay:
             return None
+        from typogate.gateway.confirmation import confirm_link, confirm_signer
         from typogate.gateway.notice import NoticeSender, Relay
         from typogate.gateway.quarantine import link_signer, release_link
+        from typogate.policy import Verdict
 
         host, port = host_and_port(relay, "gateway.notice_relay")
-        link = None
+        link = confirm = None
         if self.release_secret is not None:
             signer = link_signer(self.release_secret)
+            confirmer = confirm_signer(self.release_secret)
             base_url = self.config.release.base_url
 
             def link(hold_id: str) -> str:
                 return release_link(signer, hold_id, base_url)
+
+            def confirm(sender: str, verdicts: Sequence[Verdict]) -> str:
+                return confirm_link(confirmer, sender, verdicts, base_url)
 
         return NoticeSender(
             Relay(host.strip("[]"), int(port)),
             self.config.gateway.notice_sender,
             link,
             self.config.release.link_hours,
+            confirm,
         )
 
     @cached_property
@@ -310,24 +318,37 @@ class Runtime:
         queue = PostfixQueue(self.config.release.postfix_config)
         return Quarantine(store.holds, queue, self.release_secret, self._released)
 
+    @cached_property
+    def confirmations(self) -> Confirmations:
+        """Warned senders' confirm links (needs a store, which records each link used)."""
+        from typogate.gateway.confirmation import Confirmations
+
+        store = self._need_store("confirm links")
+        return Confirmations(store.holds, self.release_secret, self._meant)
+
     def _released(self, hold: HoldRecord) -> None:
-        """A sender's message was released: its recipients' domains were meant. Stored at
-        once (a release is rare, and the evidence strong), and taught to this process's
-        Guard if it runs one; others read it from the store."""
+        """A sender's message was released: its recipients' domains were meant."""
+        self._meant(hold.sender, hold.recipients)
+
+    def _meant(self, sender: str | None, recipients: Sequence[str]) -> None:
+        """``sender`` meant ``recipients`` (it released a message held for them, or
+        confirmed a warning about them). Stored at once (a release is rare, and the
+        evidence strong), and taught to this process's Guard if it runs one; others read
+        it from the store."""
         from typogate.domains import InvalidAddress, parse_address
         from typogate.policy.relationships import levels
 
         store = self._need_store("learning from releases")
         counts: dict[tuple[str, str], int] = {}
-        for recipient in hold.recipients:
+        for recipient in recipients:
             try:
                 domain = parse_address(recipient).domain.unicode
             except InvalidAddress:
                 continue
-            for level in levels(hold.sender):
+            for level in levels(sender):
                 counts[(level, domain)] = counts.get((level, domain), 0) + 1
             if "guard" in self.__dict__:
-                self.guard.observe(hold.sender, domain, Evidence.RELEASED)
+                self.guard.observe(sender, domain, Evidence.RELEASED)
         store.history.learn(counts, evidence=Evidence.RELEASED)
 
     def gatekeeper(self, adapter: Adapter) -> Gatekeeper:

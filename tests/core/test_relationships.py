@@ -730,12 +730,14 @@ def test_a_senders_release_lifts_a_misdelivery_for_that_sender_but_never_a_leak(
     # catch-all there, so a sender's release of mail to arny.mil says it was meant. Before,
     # only a real exchange lifted it, as for army.ml, and the sender was warned at every
     # message after the release.
-    gate = guard()
-    assert gate.evaluate("a@arny.mil", sender="sue@example.org").risk is Risk.MISDELIVERY
+    gate = guard(rules=[{"domain": "acme-crop.com", "action": "warn"}])
+    misdelivery = gate.evaluate("a@arny.mil", sender="sue@example.org")
+    assert misdelivery.risk is Risk.MISDELIVERY and gate.lifted_by_release(misdelivery)
+    assert not gate.lifted_by_release(gate.evaluate("a@army.ml"))
+    assert not gate.lifted_by_release(gate.evaluate("a@acme-crop.com"))  # an admin's word
+    assert not gate.lifted_by_release(gate.evaluate("a@army.mil"))  # nothing to lift
     gate.observe("sue@example.org", "arny.mil", Evidence.RELEASED)
-    assert gate.evaluate("a@arny.mil", sender="sue@example.org").reason == (
-        "allowed.relationship"
-    )
+    assert gate.evaluate("a@arny.mil", sender="sue@example.org").reason == ("allowed.relationship")
     assert gate.evaluate("a@arny.mil", sender="tom@example.org").is_alert
     # A release to a look-alike anyone can register stays that sender's habit, not proof.
     gate.observe("sue@example.org", "army.ml", Evidence.RELEASED)

@@ -174,7 +174,8 @@ class Gatekeeper:
             and self.notices is not None
             and self.guard.config.gateway.warn_notices
         ):
-            self.notices.warned([verdict], envelope)
+            confirmable = believed and self.guard.lifted_by_release(verdict)
+            self.notices.warned([verdict], envelope, confirmable=confirmable)
         return Decision(verdict, action)
 
     def _learn(self, verdict: Verdict, sender: str, believed: bool) -> None:

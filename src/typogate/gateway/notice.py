@@ -1,9 +1,11 @@
-"""typogate's own notices to a sender whose message was held, or whose message reached all
-but some recipients (a milter removed them). Postfix sends none for either.
+"""typogate's own notices to a sender whose message was held, or reached all but some
+recipients (a milter removed them), or went to an address that may be a typing mistake
+(``gateway.warn_notices``). Postfix sends none of these.
 
 Written for the sender, not the administrator: what happened, which address looked wrong
 and what it probably should be, the message itself (its recipients, subject and date, as
-far as the adapter saw them), and what to do, with the release link when there is one. No
+far as the adapter saw them), and what to do, with the release link (or, for a warning, the
+link that confirms the address) when there is one. No
 hold ids or queue ids in the text: the hold id rides in an ``X-Typogate-Hold`` header for
 an administrator the notice is forwarded to.
 
@@ -73,11 +75,14 @@ class NoticeSender:
         from_address: str,
         link: Callable[[str], str] | None = None,
         link_hours: float = 72.0,
+        confirm_link: Callable[[str, Sequence[Verdict]], str] | None = None,
     ) -> None:
         self.relay = relay
         self.from_address = from_address
         self.link = link  # hold id -> the sender's signed release link, when configured
         self.link_hours = link_hours
+        # (sender, warned verdicts) -> the link that confirms their addresses, when configured
+        self.confirm_link = confirm_link
         self.sent = 0
         self.failed = 0
         self._waiting: queue.Queue[tuple[EmailMessage, str] | None] = queue.Queue(_MAX_WAITING)
@@ -99,14 +104,21 @@ class NoticeSender:
         if envelope.sender and verdicts and self._can_write_to(envelope.sender):
             self._post(self.compose_removed(verdicts, envelope, delivered), envelope.sender)
 
-    def warned(self, verdicts: Sequence[Verdict], envelope: Envelope) -> None:
+    def warned(
+        self, verdicts: Sequence[Verdict], envelope: Envelope, *, confirmable: bool = False
+    ) -> None:
         """Tell the sender that these recipients, to whom the message went, look like a
-        possible mistake (``gateway.warn_notices``; returns at once)."""
+        possible mistake (``gateway.warn_notices``; returns at once). ``confirmable``: the
+        sender may confirm them with a link (see :mod:`typogate.gateway.confirmation`)."""
         if envelope.sender and verdicts and self._can_write_to(envelope.sender):
-            self._post(self.compose_warned(verdicts, envelope), envelope.sender)
+            message = self.compose_warned(verdicts, envelope, confirmable=confirmable)
+            self._post(message, envelope.sender)
 
-    def compose_warned(self, verdicts: Sequence[Verdict], envelope: Envelope) -> EmailMessage:
-        """The notice for a message delivered to an address that may be a typing mistake."""
+    def compose_warned(
+        self, verdicts: Sequence[Verdict], envelope: Envelope, *, confirmable: bool = False
+    ) -> EmailMessage:
+        """The notice for a message delivered to an address that may be a typing mistake;
+        with ``confirmable`` (and links in use), the link that says it is right."""
         wrong = ", ".join(_shown(v.recipient) for v in verdicts)
         theirs = _quoted_subject(envelope)
         subject = f"Check the address {wrong}"
@@ -128,7 +140,20 @@ class NoticeSender:
                 f"{'that address' if one else 'those addresses'}, and tell "
                 f"{'its' if one else 'their'} reader it went astray."
             )
-        lines += _bullet(f"If {wrong} {'is' if one else 'are'} right: nothing to do.")
+        right = f"If {wrong} {'is' if one else 'are'} right"
+        domains = " and ".join(dict.fromkeys(v.domain for v in verdicts))
+        if confirmable and self.confirm_link is not None and envelope.sender:
+            lines += _bullet(
+                f"{right}: say so with this link, and typogate will stop questioning your "
+                f"mail to {domains} (it works once, for {self.link_hours:g} hours):",
+                gap=False,
+            )
+            lines += ["", f"    {self.confirm_link(envelope.sender, verdicts)}", ""]
+        else:
+            lines += _bullet(
+                f"{right}: nothing to do. If you write there often, ask your mail "
+                f"administrator to allow {domains} for you."
+            )
         _set_text(message, lines)
         return message
 

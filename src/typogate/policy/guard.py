@@ -30,7 +30,7 @@ from typogate.policy.kept import LearnedSet, learning_key
 from typogate.policy.learning import Correspondents
 from typogate.policy.lists import Listed, domain_lists
 from typogate.policy.relationships import Related, Relationships
-from typogate.policy.sender import for_sender, severity
+from typogate.policy.sender import for_sender, lifted_by_release, severity
 from typogate.policy.verdict import DomainVerdict, Verdict
 from typogate.vocabulary import Action, Evidence, MailState
 
@@ -190,6 +190,13 @@ class Guard:
         writes to a near-twin of it too. ``(that sender, the twin)``, else ``None``.
         Raises :class:`InvalidAddress` for a bad domain."""
         return self._correspondents.held_back_by_twin(domain)
+
+    def lifted_by_release(self, verdict: Verdict) -> bool:
+        """Whether the sender's own release of mail to ``verdict``'s domain (a held
+        message, or a warning it confirmed) would lift this alert from its later mail
+        there. Not for an admin's block, nor for a look-alike of a protected domain that
+        anyone can register: only a real exchange of mail lifts that one."""
+        return verdict.is_alert and lifted_by_release(self._judge, verdict.judgement)
 
     def slip_like(self, domain: str) -> bool:
         """Whether this Guard alerts on ``domain`` as a slip (likely or possible) of a domain

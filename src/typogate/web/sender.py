@@ -1,7 +1,8 @@
-"""The sender's own page, reached from the link in typogate's notice (no account: the signed
-link is the permission). It speaks to the person who wrote the message: which message (its
-subject, when it was written, every recipient, the one that looks mistyped), what they can
-do, and once it is done, what happened, when and by whom, never typogate's or Postfix's
+"""The sender's own pages, reached from the links in typogate's notices (no account: the
+signed link is the permission): the release of a held message, and the confirmation of an
+address a warning questioned. They speak to the person who wrote the message: which message
+(its subject, when it was written, every recipient, the one that looks mistyped), what they
+can do, and once it is done, what happened, when and by whom, never typogate's or Postfix's
 internals (hold ids, queue ids, postsuper's words).
 """
 
@@ -16,6 +17,7 @@ from fastapi.responses import HTMLResponse
 from itsdangerous import BadSignature, SignatureExpired
 
 from typogate.errors import HoldError
+from typogate.gateway.confirmation import InvalidConfirmLink
 from typogate.gateway.quarantine import InvalidReleaseLink, link_signer
 from typogate.store.records import HoldRecord, TrailEntry
 from typogate.vocabulary import HoldAction, HoldState
@@ -129,3 +131,26 @@ def release_by_link(request: Request, token: str, ctx: Context) -> HTMLResponse:
         problem = "It could not be sent on just now. Your mail administrator can send it."
         return _page(request, ctx, hold, token, status=409, problem=problem)
     return _page(request, ctx, ctx.store.holds.get(hold.hold_id) or hold, token, spent=True)
+
+
+@router.get("/confirm/{token}")
+def confirm_link_page(request: Request, token: str, ctx: Context) -> HTMLResponse:
+    """Which addresses a warning questioned, and the button that says they are right;
+    opening it changes nothing (mail scanners open links)."""
+    try:
+        warning, confirmed = ctx.runtime.confirmations.read(token, ctx.link_seconds)
+    except InvalidConfirmLink as error:
+        return render(request, "confirm.html", None, 403, warning=None, error=str(error))
+    if confirmed:
+        return render(request, "confirm.html", None, warning=warning, confirmed=True)
+    return render_anonymous(request, ctx, "confirm.html", warning=warning, token=token)
+
+
+@router.post("/confirm/{token}", dependencies=[Depends(check_form_token)])
+def confirm_by_link(request: Request, token: str, ctx: Context) -> HTMLResponse:
+    """The sender meant those addresses: typogate stops questioning its mail to them."""
+    try:
+        warning, _ = ctx.runtime.confirmations.confirm(token, ctx.link_seconds)
+    except InvalidConfirmLink as error:
+        return render(request, "confirm.html", None, 403, warning=None, error=str(error))
+    return render(request, "confirm.html", None, warning=warning, confirmed=True)

@@ -1,0 +1,138 @@
+"""A warned sender says "that address is right" with the link in its notice, in a real
+Chromium against `typogate serve`; the real policy service then stops questioning that
+sender's mail there, and no one else's. Before, the notice said "nothing to do", and the
+sender was warned again at every message."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from mta import Server, Sink, policy_answer
+from playwright.sync_api import expect
+from ports import free_port, wait_for_port
+
+from typogate.store import Store
+
+CONFIG = """
+[domains]
+protected = ["army.mil", "example.org"]
+[actions.misdelivery]
+typo = "warn"
+[release]
+base_url = "http://127.0.0.1:{web}"
+[gateway]
+policy_listen = "127.0.0.1:{policy}"
+notice_relay = "127.0.0.1:{sink}"
+warn_notices = true
+[web]
+listen = "127.0.0.1:{web}"
+"""
+
+
+class Site:
+    def __init__(self, tmp) -> None:
+        self.folder = tmp
+        self.sink = Sink(free_port()).start()
+        web, self.policy = free_port(), free_port()
+        self.url = f"http://127.0.0.1:{web}"
+        config = tmp / "typogate.toml"
+        config.write_text(CONFIG.format(web=web, policy=self.policy, sink=self.sink.port))
+        self.db = f"sqlite:///{tmp / 'typogate.db'}"
+        self.server = Server(["serve", "--config", str(config), "--db", self.db], web, tmp / "log")
+        try:
+            self.server.start()
+            wait_for_port(self.policy)
+        except BaseException:
+            self.stop()
+            raise
+
+    def ask(self, recipient: str, sender: str, **signed_in: str) -> str:
+        return policy_answer(self.policy, recipient, sender, **signed_in).strip()
+
+    def notice(self, sender: str, recipient: str) -> str:
+        """The text of the warning notice ``sender`` was sent about ``recipient``."""
+        notice = self.sink.wait_for(
+            lambda m: m.recipients == [sender] and recipient.encode() in m.data
+        )
+        return notice.headers.get_payload(decode=True).decode()
+
+    def released(self, sender: str, domain: str) -> int:
+        store = Store(self.db, writer=False)
+        try:
+            return sum(
+                tie.released
+                for tie in store.history.relationships()
+                if (tie.sender, tie.recipient_domain) == (sender, domain)
+            )
+        finally:
+            store.close()
+
+    def stop(self) -> None:
+        try:
+            self.server.stop()
+        finally:
+            self.sink.stop()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    site = Site(tmp_path_factory.mktemp("confirm"))
+    yield site
+    site.stop()
+
+
+def _warned(answer: str) -> bool:
+    return answer.startswith("action=PREPEND X-Typogate")
+
+
+def test_a_warned_sender_confirms_the_address_and_is_no_longer_warned(site, page):
+    assert _warned(site.ask("rita@arny.mil", "ann@example.org", sasl_username="ann"))
+    text = site.notice("ann@example.org", "rita@arny.mil")
+    assert "If rita@arny.mil is right: say so with this link" in " ".join(text.split())
+    link = re.search(re.escape(site.url) + r"/confirm/\S+", text).group(0)
+
+    page.goto(link)
+    expect(page.locator("h1")).to_have_text("Is this address right?")
+    expect(page.locator("ul.recipients li")).to_have_text(
+        "rita@arny.mil looks like a typo of army.mil"
+    )
+    page.screenshot(path=str(site.folder / "confirm-asked.png"), full_page=True)
+    assert site.released("ann@example.org", "arny.mil") == 0  # opening it changes nothing
+    page.get_by_role("button", name="Yes, I meant arny.mil").click()
+    expect(page.locator("h1")).to_have_text("Thank you")
+    expect(page.get_by_role("status")).to_contain_text(
+        "typogate no longer questions your mail to arny.mil"
+    )
+    page.screenshot(path=str(site.folder / "confirm-done.png"), full_page=True)
+    assert site.ask("rita@arny.mil", "ann@example.org", sasl_username="ann") == "action=DUNNO"
+    # Nobody else's: not a colleague's, nor a message that only claims to be ann's.
+    assert _warned(site.ask("rita@arny.mil", "bob@example.org", sasl_username="bob"))
+    assert _warned(site.ask("rita@arny.mil", "ann@example.org"))
+
+    # The link works once: opened again it says so, and the evidence counts once.
+    page.goto(link)
+    expect(page.locator("h1")).to_have_text("Thank you")
+    expect(page.get_by_role("button")).to_have_count(0)
+    assert site.released("ann@example.org", "arny.mil") == 1
+    assert site.released("*", "arny.mil") == 1
+    assert "event=confirm sender=ann@example.org domains=arny.mil" in site.server.log
+
+    # A link changed by a single character is no link.
+    broken = link[:-1] + ("A" if link[-1] != "A" else "B")
+    page.goto(broken)
+    expect(page.locator("h1")).to_have_text("This link does not work")
+    expect(page.get_by_role("alert")).to_have_text("this link is not valid")
+
+
+def test_no_link_where_a_confirmation_would_not_count(site):
+    # A look-alike anyone can register (a possible slip of army.mil under .ml): a release
+    # there is a habit, not proof, so the notice sends the sender to the administrator.
+    assert _warned(site.ask("cy@armi.ml", "dee@example.org", sasl_username="dee"))
+    text = " ".join(site.notice("dee@example.org", "cy@armi.ml").split())
+    assert "/confirm/" not in text
+    assert "ask your mail administrator to allow armi.ml for you" in text
+    # A sender nobody vouched for (not signed in, not from a trusted network).
+    assert _warned(site.ask("cy@arny.mil", "eve@example.org"))
+    text = " ".join(site.notice("eve@example.org", "cy@arny.mil").split())
+    assert "/confirm/" not in text
