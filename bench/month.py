@@ -17,7 +17,12 @@ are judged through `typogate serve` (which loads the learned correspondents), as
 policy socket as Postfix asks, with the envelope sender in each request, and the replies of
 those days asked about in time order too (Postfix asks for inbound mail as well: a reply
 teaches the running gateway). Side by side: the
-same days judged by a service with no history.
+same days judged by a service with no history, and by one with the same history whose
+senders answer its warnings: `gateway.warn_notices` on, each notice received by the
+bench's own SMTP sink, and at the end of each day every sender whose warned address was
+right confirms it with the link in its notice (the page, then the button, over HTTP), as a
+sender who reads its notices would; a sender never confirms a slip. It is the best case
+of that link: a real sender confirms some false alarms late or never, and some slips too.
 
 Reported: alerts per 10,000 legitimate messages, the share of messages to typo domains that
 are caught (overall and per class), and the typo domains learned as correspondents; and where
@@ -38,6 +43,8 @@ import itertools
 import json
 import math
 import random
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -46,8 +53,10 @@ import time
 import zlib
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from email import message_from_bytes
 from pathlib import Path
 
+import httpx
 import idna
 from rich.console import Console
 from rich.table import Table
@@ -56,6 +65,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(BENCH.parent / "tests"))
 import scenario  # noqa: E402
+from mta import Sink  # noqa: E402
 from ports import free_port, stop_servers_on_sigterm, wait_for_port  # noqa: E402
 
 TYPOGATE = str(Path(sys.executable).with_name("typogate"))
@@ -95,6 +105,7 @@ TYPO_DELIVERED = 0.5  # share of typo domains that accept mail (the rest bounce)
 CONNECTIONS = 8  # policy connections the judge keeps open, as Postfix's smtpd processes do
 WINDOW = 64  # requests in flight together: a few minutes of the month's mail
 MONTH = "Mar"
+CONFIRMING = "with history, senders confirm"
 
 
 @dataclass(frozen=True, slots=True)
@@ -501,17 +512,28 @@ async def judge(
 
 class Service:
     """`typogate serve` (policy service only) on a store, on a free loopback port; stopped
-    by its pid."""
+    by its pid. With ``notices`` (an SMTP port), its web interface too, and warning
+    notices with their confirm links sent there."""
 
-    def __init__(self, work: Path, name: str, db: str) -> None:
+    def __init__(self, work: Path, name: str, db: str, notices: int | None = None) -> None:
         self.port = free_port()
         config = work / f"{name}.toml"
-        config.write_text(
-            f'[gateway]\npolicy_listen = "127.0.0.1:{self.port}"\nown_domains = ["{ORG}"]\n'
-        )
+        text = f'[gateway]\npolicy_listen = "127.0.0.1:{self.port}"\nown_domains = ["{ORG}"]\n'
+        web = ["--no-web"]
+        if notices is not None:
+            self.web = f"http://127.0.0.1:{free_port()}"
+            text += (
+                f'notice_relay = "127.0.0.1:{notices}"\nwarn_notices = true\n'
+                # httpx, unlike a browser, sends no Secure cookie to http://127.0.0.1
+                f'[web]\nlisten = "{self.web.removeprefix("http://")}"\n'
+                "secure_cookies = false\n"
+                f'[release]\nbase_url = "{self.web}"\n'
+            )
+            web = []
+        config.write_text(text)
         self.log = open(work / f"{name}.log", "w")  # noqa: SIM115 (closed in stop)
         self.process = subprocess.Popen(
-            [TYPOGATE, "serve", "--no-web", "--no-milter", "--db", db, "--config", str(config)],
+            [TYPOGATE, "serve", *web, "--no-milter", "--db", db, "--config", str(config)],
             stdout=self.log,
             stderr=subprocess.STDOUT,
             cwd=work,
@@ -520,6 +542,8 @@ class Service:
     def wait(self) -> None:
         try:
             wait_for_port(self.port, timeout=120)
+            if hasattr(self, "web"):
+                wait_for_port(int(self.web.rpartition(":")[2]), timeout=120)
         except TimeoutError:
             self.stop()
             raise
@@ -532,6 +556,72 @@ class Service:
             self.process.kill()
             self.process.wait()
         self.log.close()
+
+
+def judge_confirming(
+    service: Service,
+    sink: Sink,
+    timeline: list[tuple[int, int, bytes, tuple[int, int] | None]],
+    judged: list[Message],
+    connections: int,
+) -> tuple[dict[int, str], Counter[str]]:
+    """The judged days asked of ``service`` a day at a time, as :func:`judge` asks; after
+    each day, every sender whose warned address was right confirms it with the link in its
+    notice (the page, then its button). The answers by request number, and counts: the
+    warnings, the notices with a confirm link, the confirmations, the warned slips whose
+    notice had a link (a careless sender's chance to confirm a slip), and the warnings
+    whose notice was not found."""
+    answers: dict[int, str] = {}
+    counts: Counter[str] = Counter()
+    seen = 0  # notices looked at so far, in the order the sink got them
+    with httpx.Client(timeout=30) as web:
+        for _, day in itertools.groupby(range(len(timeline)), key=lambda key: timeline[key][0]):
+            keys = list(day)
+            got = asyncio.run(judge([service.port], [timeline[k][2] for k in keys], connections))
+            warned = []
+            for local, key in enumerate(keys):
+                answers[key] = got[0][local]
+                spot = timeline[key][3]
+                if spot is not None and _action(answers[key]) == "warn":
+                    warned.append(spot)
+            counts["warnings"] += len(warned)
+            deadline = time.monotonic() + 60
+            while len(sink.messages) < counts["warnings"]:  # one notice per warning
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{counts['warnings'] - len(sink.messages)} notices missing")
+                time.sleep(0.05)
+            with sink.lock:
+                notices = [
+                    (m.recipients, message_from_bytes(m.data).get_payload(decode=True).decode())
+                    for m in sink.messages[seen:]
+                ]
+                seen = len(sink.messages)
+            for number, position in warned:
+                message = judged[number]
+                address, typo = message.recipients[position]
+                found = next(
+                    (n for n in notices if n[0] == [message.sender] and address in n[1]), None
+                )
+                if found is None:
+                    counts["notices_not_found"] += 1
+                    continue
+                notices.remove(found)
+                link = re.search(r"http://\S+/confirm/\S+", found[1])
+                if link is None:
+                    continue
+                counts["links"] += 1
+                if typo is not None:
+                    counts["slips_with_link"] += 1
+                    continue
+                page = web.get(link.group(0))
+                token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+                if token is None:
+                    raise RuntimeError(f"no confirm form at {link.group(0)}: {page.status_code}")
+                done = web.post(link.group(0), data={"csrf_token": token.group(1)})
+                if "Thank you" not in done.text:
+                    raise RuntimeError(f"confirming failed: {done.status_code}")
+                counts["confirmed"] += 1
+    return answers, counts
 
 
 def learned_typos(db: str, typo_domains: set[str]) -> list[str]:
@@ -600,16 +690,25 @@ def run_seed(
         where = [(key, spot) for key, (*_, spot) in enumerate(timeline) if spot is not None]
         stores = {"with history": history, "without history": f"sqlite:///{work / 'empty.db'}"}
         services = {name: Service(work, name.split()[0], db) for name, db in stores.items()}
+        shutil.copy(work / "history.db", work / "confirming.db")
+        stores[CONFIRMING] = f"sqlite:///{work / 'confirming.db'}"
+        sink = Sink(free_port()).start()
+        services[CONFIRMING] = Service(work, "confirming", stores[CONFIRMING], sink.port)
         try:
             for service in services.values():
                 service.wait()
             judging = time.perf_counter()
-            ports = [s.port for s in services.values()]
+            ports = [s.port for name, s in services.items() if name != CONFIRMING]
             answers = asyncio.run(judge(ports, requests, connections))
             judging = time.perf_counter() - judging
+            confirmed, confirming = judge_confirming(
+                services[CONFIRMING], sink, timeline, judged, connections
+            )
+            answers.append(confirmed)
         finally:
             for service in services.values():
                 service.stop()
+            sink.stop()
         # What the running gateways learned too, as their stores hold it at the month's end.
         month_typos = {t.domain for m in month.outbound for _, t in m.recipients if t is not None}
         learned_by_end = {name: learned_typos(db, month_typos) for name, db in stores.items()}
@@ -637,6 +736,7 @@ def run_seed(
                 r["domain"] for r in taught["refused"] if r["domain"] not in log_typos
             ),
         },
+        "confirming": dict(confirming),
         "connections": connections,
         "requests_per_second": 2 * len(requests) / judging,
         "seconds": time.perf_counter() - started,
@@ -774,8 +874,12 @@ def summary(results: list[dict]) -> dict:
             )[:20],
         }
     learned = sorted({d for r in results for d in r["typo_domains_learned"]})
+    confirming: Counter[str] = Counter()
+    for r in results:
+        confirming.update(r["confirming"])
     return {
         "seeds": [r["seed"] for r in results],
+        "confirming": dict(confirming),
         "typo_domains_in_log": sum(r["typo_domains_in_log"] for r in results),
         "typo_domains_delivered_3": sum(r["typo_domains_delivered_3"] for r in results),
         "typo_domains_learned": sum(len(r["typo_domains_learned"]) for r in results),
@@ -819,9 +923,13 @@ def show(console: Console, total: dict, results: list[dict]) -> None:
         )
     table.add_row(
         "typo domains learned as correspondents",
-        f"{total['typo_domains_learned']} of {total['typo_domains_in_log']} in the log "
-        f"({total['typo_domains_delivered_3']} delivered 3+ times)",
-        "— (no history)",
+        *(
+            "— (no history)"
+            if name == "without history"
+            else f"{total['typo_domains_learned']} of {total['typo_domains_in_log']} in the "
+            f"log ({total['typo_domains_delivered_3']} delivered 3+ times)"
+            for name in names
+        ),
     )
     table.add_row(
         "... and at the month's end, with what the gateway learned while running",
@@ -838,6 +946,20 @@ def show(console: Console, total: dict, results: list[dict]) -> None:
             )
     if total["learned_examples"]:
         console.print("learned typo domains: " + ", ".join(total["learned_examples"]))
+    confirming = total["confirming"]
+    console.print(
+        f"[bold]{CONFIRMING}[/]: {confirming.get('warnings', 0):,} warnings, "
+        f"{confirming.get('links', 0):,} of their notices with a confirm link, "
+        f"{confirming.get('confirmed', 0):,} confirmed by a sender whose address was right; "
+        f"{confirming.get('slips_with_link', 0):,} warned slips had a link too (a careless "
+        "sender could have confirmed them)"
+        + (
+            f"; {confirming['notices_not_found']:,} notices not found"
+            if confirming.get("notices_not_found")
+            else ""
+        )
+        + "."
+    )
     for name, run in zip(names, runs, strict=True):
         console.print(
             f"[bold]{name}[/]: {run['alerted_recipients']:,} alerted legitimate recipients "

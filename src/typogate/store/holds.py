@@ -210,12 +210,13 @@ class Holds:
             ]
 
     def link_spent(self, nonce: str) -> bool:
-        """Whether the release link with this nonce was used already."""
+        """Whether the sender's link (release or confirm) with this nonce was used."""
         with Session(self.engine) as session:
             return session.get(SpentLinkRow, nonce) is not None
 
     def spend_link(self, nonce: str, hold_id: str) -> bool:
-        """Mark a release link used; False when it was used before (each works once)."""
+        """Mark a sender's link used (``hold_id`` "" for a confirm link); False when it
+        was used before (each works once)."""
         try:
             with Session(self.engine) as session, session.begin():
                 session.add(SpentLinkRow(nonce=nonce, hold_id=hold_id, time=datetime.now(UTC)))

@@ -114,7 +114,8 @@ class HoldActionRow(Base):
 
 
 class SpentLinkRow(Base):
-    """A self-release link that was used (each works once)."""
+    """A sender's link that was used (each works once): a release link, or a warning's
+    confirm link (``hold_id`` empty: it names no hold)."""
 
     __tablename__ = "spent_links"
 
