@@ -1,11 +1,13 @@
 """A warned sender says "that address is right" with the link in its notice, in a real
 Chromium against `typogate serve`; the real policy service then stops questioning that
-sender's mail there, and no one else's. Before, the notice said "nothing to do", and the
-sender was warned again at every message."""
+sender's mail there, and no one else's, and so does another gateway on the same store.
+Before, the notice said "nothing to do", and the sender was warned again at every
+message."""
 
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from mta import Server, Sink, policy_answer
@@ -27,6 +29,8 @@ notice_relay = "127.0.0.1:{sink}"
 warn_notices = true
 [web]
 listen = "127.0.0.1:{web}"
+[learning]
+refresh_seconds = 1
 """
 
 
@@ -34,7 +38,7 @@ class Site:
     def __init__(self, tmp) -> None:
         self.folder = tmp
         self.sink = Sink(free_port()).start()
-        web, self.policy = free_port(), free_port()
+        web, self.policy, self.other = free_port(), free_port(), free_port()
         self.url = f"http://127.0.0.1:{web}"
         config = tmp / "typogate.toml"
         config.write_text(CONFIG.format(web=web, policy=self.policy, sink=self.sink.port))
@@ -42,15 +46,23 @@ class Site:
         self.server = Server(
             ["serve", "--no-milter", "--config", str(config), "--db", self.db], web, tmp / "log"
         )
+        # A second gateway on the same store, as on another host: it learns from the store.
+        self.gateway = Server(
+            ["policy", "--listen", f"127.0.0.1:{self.other}", "--config", str(config)]
+            + ["--db", self.db],
+            self.other,
+            tmp / "other.log",
+        )
         try:
             self.server.start()
             wait_for_port(self.policy)
+            self.gateway.start()
         except BaseException:
             self.stop()
             raise
 
-    def ask(self, recipient: str, sender: str, **signed_in: str) -> str:
-        return policy_answer(self.policy, recipient, sender, **signed_in).strip()
+    def ask(self, recipient: str, sender: str, port: int = 0, **signed_in: str) -> str:
+        return policy_answer(port or self.policy, recipient, sender, **signed_in).strip()
 
     def notice(self, sender: str, recipient: str) -> str:
         """The text of the warning notice ``sender`` was sent about ``recipient``."""
@@ -73,6 +85,7 @@ class Site:
     def stop(self) -> None:
         try:
             self.server.stop()
+            self.gateway.stop()
         finally:
             self.sink.stop()
 
@@ -93,6 +106,7 @@ def test_a_warned_sender_confirms_the_address_and_is_no_longer_warned(site, page
     text = site.notice("ann@example.org", "rita@arny.mil")
     assert "If rita@arny.mil is right: say so with this link" in " ".join(text.split())
     link = re.search(re.escape(site.url) + r"/confirm/\S+", text).group(0)
+    assert _warned(site.ask("rita@arny.mil", "ann@example.org", site.other, sasl_username="ann"))
 
     page.goto(link)
     expect(page.locator("h1")).to_have_text("Is this address right?")
@@ -111,6 +125,12 @@ def test_a_warned_sender_confirms_the_address_and_is_no_longer_warned(site, page
     # Nobody else's: not a colleague's, nor a message that only claims to be ann's.
     assert _warned(site.ask("rita@arny.mil", "bob@example.org", sasl_username="bob"))
     assert _warned(site.ask("rita@arny.mil", "ann@example.org"))
+    # The other gateway reads it from the store (learning.refresh_seconds).
+    deadline = time.monotonic() + 20
+    while _warned(site.ask("rita@arny.mil", "ann@example.org", site.other, sasl_username="ann")):
+        assert time.monotonic() < deadline, site.gateway.log
+        time.sleep(0.3)
+    assert _warned(site.ask("rita@arny.mil", "bob@example.org", site.other, sasl_username="bob"))
 
     # The link works once: opened again it says so, and the evidence counts once.
     page.goto(link)
