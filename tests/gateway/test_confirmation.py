@@ -1,0 +1,75 @@
+"""Confirm links on a real SQLite store: each works once, in whatever process uses it; an
+expired, tampered or foreign token (another secret, a release link's) confirms nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from typogate import Config, Guard
+from typogate.gateway.confirmation import (
+    Confirmations,
+    InvalidConfirmLink,
+    confirm_link,
+    confirm_signer,
+)
+from typogate.gateway.quarantine import link_signer, release_link
+from typogate.store import Store
+
+SECRET = "a-long-enough-test-secret"
+HOUR = 3600
+
+
+@pytest.fixture
+def store(tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'typogate.db'}", writer=False)
+    yield store
+    store.close()
+
+
+def _token(sender: str = "ann@example.org", *recipients: str) -> str:
+    guard = Guard(Config.from_mapping({"domains": {"protected": ["army.mil"]}}))
+    verdicts = [guard.evaluate(r, sender) for r in recipients or ("rita@arny.mil",)]
+    link = confirm_link(confirm_signer(SECRET), sender, verdicts, "https://tg.example.org/")
+    assert link.startswith("https://tg.example.org/confirm/")
+    return link.rpartition("/")[2]
+
+
+def test_a_link_confirms_once_in_every_process_on_the_store(store, tmp_path):
+    meant: list[tuple[str, list[str]]] = []
+    confirmations = Confirmations(store.holds, SECRET, lambda s, r: meant.append((s, list(r))))
+    token = _token("ann@example.org", "rita@arny.mil", "jo@arny.mil")
+    warning, used = confirmations.read(token, HOUR)
+    assert (warning.sender, warning.domains, used) == ("ann@example.org", ["arny.mil"], False)
+    assert [(q.recipient, q.suggestion) for q in warning.questioned] == [
+        ("rita@arny.mil", "army.mil"),
+        ("jo@arny.mil", "army.mil"),
+    ]
+    assert meant == []  # reading changes nothing
+    assert confirmations.confirm(token, HOUR)[1] is True
+    assert meant == [("ann@example.org", ["rita@arny.mil", "jo@arny.mil"])]
+    # Another process on the same store: the link is used.
+    other = Store(f"sqlite:///{tmp_path / 'typogate.db'}", writer=False)
+    try:
+        again = Confirmations(other.holds, SECRET, lambda s, r: meant.append((s, list(r))))
+        assert again.read(token, HOUR)[1] is True
+        assert again.confirm(token, HOUR)[1] is False
+    finally:
+        other.close()
+    assert len(meant) == 1
+
+
+def test_an_expired_tampered_or_foreign_token_confirms_nothing(store):
+    meant: list[str] = []
+    confirmations = Confirmations(store.holds, SECRET, lambda s, r: meant.append(s))
+    token = _token()
+    with pytest.raises(InvalidConfirmLink, match="expired"):
+        confirmations.confirm(token, -1)
+    tampered = token[:10] + ("A" if token[10] != "A" else "B") + token[11:]
+    foreign = Confirmations(store.holds, SECRET + "-elsewhere", lambda s, r: meant.append(s))
+    release = release_link(link_signer(SECRET), "hold-1", "https://tg.example.org")
+    for who, bad in ((confirmations, tampered), (foreign, token), (confirmations, release)):
+        with pytest.raises(InvalidConfirmLink, match="not valid"):
+            who.confirm(bad.rpartition("/")[2], HOUR)
+    with pytest.raises(InvalidConfirmLink, match="not in use"):
+        Confirmations(store.holds, None, lambda s, r: meant.append(s)).read(token, HOUR)
+    assert meant == []
