@@ -13,9 +13,11 @@ import pytest
 from mta import Server, Sink, policy_answer
 from playwright.sync_api import expect
 from ports import free_port, wait_for_port
+from web_client import ApiClient, first_admin_password, sign_in_page
 
 from typogate.store import Store
 
+SHOWN = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d UTC$")
 CONFIG = """
 [domains]
 protected = ["army.mil", "example.org"]
@@ -139,6 +141,22 @@ def test_a_warned_sender_confirms_the_address_and_is_no_longer_warned(site, page
     assert site.released("ann@example.org", "arny.mil") == 1
     assert site.released("*", "arny.mil") == 1
     assert "event=confirm sender=ann@example.org domains=arny.mil" in site.server.log
+
+    # The admin sees what ann's word taught, and whose it is (before: sent mail only).
+    password = first_admin_password(site.server.log)
+    api = ApiClient(site.url, "admin", password)
+    try:
+        rows = api.get("/api/correspondents", params={"sender": "ann@example.org"}).json()
+    finally:
+        api.close()
+    (ann,) = [r for r in rows if r["recipient_domain"] == "arny.mil"]
+    assert (ann["count"], ann["received"], ann["released"]) == (0, 0, 1)
+    sign_in_page(page, site.url, password, "/correspondents")
+    page.get_by_label("Sender").fill("ann@example.org")
+    page.get_by_role("button", name="Show").click()
+    row = page.locator("tbody tr", has_text="arny.mil")
+    expect(row.locator("td")).to_have_text(["arny.mil", "0", "0", "1", SHOWN, SHOWN])
+    page.context.clear_cookies()
 
     # A link changed by a single character is no link (one inside the token: the last
     # character of a signature may carry bits that decode to nothing).

@@ -132,11 +132,13 @@ class History:
 
     def correspondents(self, sender: str = "*", limit: int = 100) -> list[Correspondent]:
         """Learned correspondents of ``sender`` (``*``: the organisation; an address or
-        domain however it is spelled), most mail first."""
+        domain however it is spelled), most evidence first: mail sent, received and
+        released (a domain known only from a release or a reply is no less learned)."""
+        evidence = CorrespondentRow.count + CorrespondentRow.received + CorrespondentRow.released
         query = (
             select(*_CORRESPONDENT)
             .where(CorrespondentRow.sender == party_name(sender))
-            .order_by(CorrespondentRow.count.desc(), CorrespondentRow.recipient_domain)
+            .order_by(evidence.desc(), CorrespondentRow.recipient_domain)
             .limit(limit)
         )
         with self.engine.connect() as connection:

@@ -176,9 +176,11 @@ class Rules(BaseModel):
 class Correspondent(_Record):
     sender: WrittenAddress
     recipient_domain: str
-    count: int
+    count: int  # messages delivered to the domain
     first_seen: datetime
     last_seen: datetime
+    received: int  # messages received from it
+    released: int  # messages to it released from hold, or warnings about it confirmed
 
 
 class DayCounts(BaseModel):
@@ -367,7 +369,8 @@ def correspondents(
     sender: Annotated[str, Query(description="Address, domain, or * (organisation).")] = "*",
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Any:
-    """Learned correspondents: where this sender's mail really goes, most mail first."""
+    """Learned correspondents: where this sender's mail really goes, and the evidence
+    (mail delivered, received, released or confirmed), most evidence first."""
     return ctx.history.correspondents(sender, limit)
 
 
