@@ -646,7 +646,8 @@ def check_notice_relay(config: Config) -> Finding:
 
 
 def check_release_links(config: Config, store_url: str | None) -> Finding:
-    """Senders' release links: signed, and pointing where a sender can open them."""
+    """Senders' links (release, and a warning's confirm link): signed, and pointing where
+    a sender can open them."""
     if not config.release.secret and store_url is None:
         return Finding("release links", Status.NOTE, "off: no release.secret and no store")
     base = config.release.base_url.rstrip("/")

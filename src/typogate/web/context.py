@@ -77,7 +77,7 @@ class WebContext:
         where = "notices go to senders" if relay else f"the web interface listens on {listen_host}"
         return (
             f"release.base_url is {base_url}, a loopback address, but {where}: the release "
-            "links in typogate's notices will not open on the senders' machines. Set "
+            "and confirm links in typogate's notices will not open on the senders' machines. Set "
             "release.base_url to the address senders reach the web interface at."
         )
 
