@@ -223,6 +223,17 @@ def test_incident_counts_feed_the_dashboard(backend, request, sqlite_url):
         ("boss@example.org", 8, 2),
         ("sue@example.org", 2, 1),
     ]
+    # Each pair with the sender's own word: sue released mail to army.ml once (others'
+    # releases, and the organisation's count, are not hers).
+    history.learn(
+        {("sue@example.org", "army.ml"): 1, ("*", "army.ml"): 1, ("ann@example.org", "army.ml"): 4},
+        evidence=Evidence.RELEASED,
+    )
+    assert [(p.sender, p.domain, p.count, p.released) for p in history.top_pairs()] == [
+        ("boss@example.org", "army.ml", 5, 0),
+        ("boss@example.org", "gmial.com", 3, 0),
+        ("sue@example.org", "army.ml", 2, 1),
+    ]
     newest = history.events(limit=3)  # alerts are kept as rows, allowed mail only counted
     assert [e.recipient for e in newest] == ["bob@gmial.com"] * 3
     older = history.events(before=newest[-1].id, limit=100, action=Action.REJECT)

@@ -99,6 +99,11 @@ def site(tmp_path_factory):
     site.stop()
 
 
+def _pairs(api: ApiClient, sender: str, domain: str) -> list[dict]:
+    pairs = api.get("/api/pairs").json()
+    return [p for p in pairs if (p["sender"], p["domain"]) == (sender, domain)]
+
+
 def _warned(answer: str) -> bool:
     return answer.startswith("action=PREPEND X-Typogate")
 
@@ -147,15 +152,27 @@ def test_a_warned_sender_confirms_the_address_and_is_no_longer_warned(site, page
     api = ApiClient(site.url, "admin", password)
     try:
         rows = api.get("/api/correspondents", params={"sender": "ann@example.org"}).json()
+        deadline = time.monotonic() + 20  # alerts are counted in batches, each second
+        while not (pairs := _pairs(api, "ann@example.org", "arny.mil")):
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
     finally:
         api.close()
     (ann,) = [r for r in rows if r["recipient_domain"] == "arny.mil"]
     assert (ann["count"], ann["received"], ann["released"]) == (0, 0, 1)
+    assert pairs[0]["released"] == 1  # the admin's review: ann said she meant it
     sign_in_page(page, site.url, password, "/correspondents")
     page.get_by_label("Sender").fill("ann@example.org")
     page.get_by_role("button", name="Show").click()
     row = page.locator("tbody tr", has_text="arny.mil")
     expect(row.locator("td")).to_have_text(["arny.mil", "0", "0", "1", SHOWN, SHOWN])
+    page.goto(site.url + "/pairs")
+    pair = page.locator(".top-pairs tbody tr", has_text="ann@example.org")
+    expect(pair.locator("td.said")).to_have_text("meant it (1)")
+    page.screenshot(path=str(site.folder / "pairs.png"), full_page=True)
+    expect(
+        page.locator(".top-pairs tbody tr", has_text="bob@example.org").locator("td.said")
+    ).to_have_text("")
     page.context.clear_cookies()
 
     # A link changed by a single character is no link (one inside the token: the last

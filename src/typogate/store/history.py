@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import Engine, delete, func, insert, select
+from sqlalchemy import Engine, delete, func, insert, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -95,7 +95,8 @@ class History:
             return [TopSender(s, int(n), int(k)) for s, n, k in session.execute(query)]
 
     def top_pairs(self, days: int = 30, limit: int = 10) -> list[TopPair]:
-        """The (sender, domain) pairs caught most often in the last ``days`` days."""
+        """The (sender, domain) pairs caught most often in the last ``days`` days, each
+        with what the sender released to the domain or confirmed (its own word)."""
         total = func.sum(IncidentRow.count)
         query = (
             select(IncidentRow.sender, IncidentRow.domain, IncidentRow.suggestion, total)
@@ -109,7 +110,14 @@ class History:
             .limit(limit)
         )
         with Session(self.engine) as session:
-            return [TopPair(s, d, m, int(n)) for s, d, m, n in session.execute(query)]
+            caught = session.execute(query).all()
+            sender, domain = CorrespondentRow.sender, CorrespondentRow.recipient_domain
+            said = select(sender, domain, CorrespondentRow.released).where(
+                tuple_(sender, domain).in_([(s, d) for s, d, *_ in caught]),
+                CorrespondentRow.released > 0,
+            )
+            released = {(s, d): n for s, d, n in session.execute(said)} if caught else {}
+        return [TopPair(s, d, m, int(n), released.get((s, d), 0)) for s, d, m, n in caught]
 
     def events(
         self,

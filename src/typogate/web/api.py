@@ -209,6 +209,7 @@ class TopPair(BaseModel):
     domain: str
     suggestion: str
     count: int
+    released: int  # held messages the sender released there, and warnings it confirmed
 
 
 class Stats(BaseModel):
