@@ -4,10 +4,10 @@ recipients (a milter removed them), or went to an address that may be a typing m
 
 Written for the sender, not the administrator: what happened, which address looked wrong
 and what it probably should be, the message itself (its recipients, subject and date, as
-far as the adapter saw them), and what to do, with the release link (or, for a warning, the
-link that confirms the address) when there is one. No
-hold ids or queue ids in the text: the hold id rides in an ``X-Typogate-Hold`` header for
-an administrator the notice is forwarded to.
+far as the adapter saw them), and what to do, with the release link (for a warning, the
+link that confirms the address) when there is one. No hold ids or queue ids in the text:
+the hold id rides in an ``X-Typogate-Hold`` header for an administrator the notice is
+forwarded to.
 
 Sent like a bounce: null envelope sender and ``Auto-Submitted: auto-replied`` (RFC 3834), so
 they never loop, through the relay the admin names (usually the MTA itself). Sending happens
