@@ -139,9 +139,9 @@ class History:
             return [_event(row) for row in session.scalars(query)]
 
     def correspondents(self, sender: str = "*", limit: int = 100) -> list[Correspondent]:
-        """Learned correspondents of ``sender`` (``*``: the organisation; an address or
-        domain however it is spelled), most evidence first: mail sent, received and
-        released (a domain known only from a release or a reply is no less learned)."""
+        """The relationships of ``sender`` (``*``: the organisation; an address or domain
+        however it is spelled), most evidence first: mail sent, received and released (a
+        domain known only from a release or a reply must not sort last)."""
         evidence = CorrespondentRow.count + CorrespondentRow.received + CorrespondentRow.released
         query = (
             select(*_CORRESPONDENT)
