@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import Engine, delete, func, insert, select, tuple_
+from sqlalchemy import Engine, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -111,9 +111,15 @@ class History:
         )
         with Session(self.engine) as session:
             caught = session.execute(query).all()
-            sender, domain = CorrespondentRow.sender, CorrespondentRow.recipient_domain
-            said = select(sender, domain, CorrespondentRow.released).where(
-                tuple_(sender, domain).in_([(s, d) for s, d, *_ in caught]),
+            # Senders and domains apart, not as row values: SQLite scans the table for a
+            # list of row values, and finds a list of senders in the (sender, domain) index.
+            said = select(
+                CorrespondentRow.sender,
+                CorrespondentRow.recipient_domain,
+                CorrespondentRow.released,
+            ).where(
+                CorrespondentRow.sender.in_({s for s, *_ in caught}),
+                CorrespondentRow.recipient_domain.in_({d for _, d, *_ in caught}),
                 CorrespondentRow.released > 0,
             )
             released = {(s, d): n for s, d, n in session.execute(said)} if caught else {}
