@@ -23,6 +23,9 @@ bench's own SMTP sink, and at the end of each day every sender whose warned addr
 right confirms it with the link in its notice (the page, then the button, over HTTP), as a
 sender who reads its notices would; a sender never confirms a slip. It is the best case
 of that link: a real sender confirms some false alarms late or never, and some slips too.
+And by a fourth, the same again, whose admin also reviews /api/pairs at the end of the first
+judged week: each pair whose sender meant the domain gets an allow rule for that sender
+alone, through the real API (a pair with a slip in it gets none), also a best case.
 
 Reported: alerts per 10,000 legitimate messages, the share of messages to typo domains that
 are caught (overall and per class), and the typo domains learned as correspondents; and where
@@ -67,6 +70,7 @@ sys.path.insert(0, str(BENCH.parent / "tests"))
 import scenario  # noqa: E402
 from mta import Sink  # noqa: E402
 from ports import free_port, stop_servers_on_sigterm, wait_for_port  # noqa: E402
+from web_client import ApiClient, first_admin_password  # noqa: E402
 
 TYPOGATE = str(Path(sys.executable).with_name("typogate"))
 OUT = BENCH / "out"
@@ -106,6 +110,8 @@ CONNECTIONS = 8  # policy connections the judge keeps open, as Postfix's smtpd p
 WINDOW = 64  # requests in flight together: a few minutes of the month's mail
 MONTH = "Mar"
 CONFIRMING = "with history, senders confirm"
+REVIEWED = "... and the admin's review"
+REVIEW_DAY = LEARNED_DAYS + 7  # the end of the first judged week
 
 
 @dataclass(frozen=True, slots=True)
@@ -531,7 +537,8 @@ class Service:
             )
             web = []
         config.write_text(text)
-        self.log = open(work / f"{name}.log", "w")  # noqa: SIM115 (closed in stop)
+        self.log_path = work / f"{name}.log"
+        self.log = open(self.log_path, "w")  # noqa: SIM115 (closed in stop)
         self.process = subprocess.Popen(
             [TYPOGATE, "serve", *web, "--no-milter", "--db", db, "--config", str(config)],
             stdout=self.log,
@@ -564,18 +571,21 @@ def judge_confirming(
     timeline: list[tuple[int, int, bytes, tuple[int, int] | None]],
     judged: list[Message],
     connections: int,
+    *,
+    review: bool = False,
 ) -> tuple[dict[int, str], Counter[str]]:
     """The judged days asked of ``service`` a day at a time, as :func:`judge` asks; after
     each day, every sender whose warned address was right confirms it with the link in its
-    notice (the page, then its button). The answers by request number, and counts: the
-    warnings, the notices with a confirm link, the confirmations, the warned slips whose
-    notice had a link (a careless sender's chance to confirm a slip), and the warnings
-    whose notice was not found."""
+    notice (the page, then its button). With ``review``, the admin also goes through
+    ``/pairs`` at the end of the first judged week (:func:`review_pairs`). The answers by
+    request number, and counts: the warnings, the notices with a confirm link, the
+    confirmations, the warned slips whose notice had a link (a careless sender's chance to
+    confirm a slip), the warnings whose notice was not found, and the admin's rules."""
     answers: dict[int, str] = {}
     counts: Counter[str] = Counter()
     seen = 0  # notices looked at so far, in the order the sink got them
     with httpx.Client(timeout=30) as web:
-        for _, day in itertools.groupby(range(len(timeline)), key=lambda key: timeline[key][0]):
+        for today, day in itertools.groupby(range(len(timeline)), key=lambda key: timeline[key][0]):
             keys = list(day)
             got = asyncio.run(judge([service.port], [timeline[k][2] for k in keys], connections))
             warned = []
@@ -621,7 +631,60 @@ def judge_confirming(
                 if "Thank you" not in done.text:
                     raise RuntimeError(f"confirming failed: {done.status_code}")
                 counts["confirmed"] += 1
+            if review and today == REVIEW_DAY:
+                counts.update(review_pairs(service, judged, timeline, answers))
     return answers, counts
+
+
+def review_pairs(
+    service: Service,
+    judged: list[Message],
+    timeline: list[tuple[int, int, bytes, tuple[int, int] | None]],
+    answers: dict[int, str],
+) -> Counter[str]:
+    """The admin's first-week review, through the real API: each pair on ``/api/pairs``
+    whose sender says the domain is meant (the admin asks; the month knows) gets an allow
+    rule for that sender alone; a pair with a slip in it gets none. Best case again: every
+    pair is asked about, and every sender answers."""
+    slips = {
+        (message.sender, address.rpartition("@")[2])
+        for message in judged
+        if message.day <= REVIEW_DAY
+        for address, typo in message.recipients
+        if typo is not None
+    }
+    alerts = sum(
+        1 for key, answer in answers.items() if timeline[key][3] is not None and answer != "DUNNO"
+    )
+    admin = ApiClient(service.web, "admin", first_admin_password(service.log_path.read_text()))
+    counts: Counter[str] = Counter()
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # the alerts are counted in batches, a second apart
+            listed = admin.get("/api/pairs", params={"days": 30, "limit": 1000})
+            listed.raise_for_status()
+            pairs = listed.json()
+            counted = sum(p["count"] for p in pairs)
+            if counted >= alerts:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the store counts {counted} of {alerts} alerts")
+            time.sleep(0.2)
+        for pair in pairs:
+            if (pair["sender"], pair["domain"]) in slips:
+                counts["pairs_with_a_slip"] += 1
+                continue
+            added = admin.post(
+                "/api/rules",
+                json={"domain": pair["domain"], "action": "allow", "senders": [pair["sender"]]},
+                headers={"X-CSRF-Token": admin.csrf_token},
+            )
+            if added.status_code != 201:
+                raise RuntimeError(f"the admin's rule was refused: {added.text}")
+            counts["rules"] += 1
+    finally:
+        admin.close()
+    return counts
 
 
 def learned_typos(db: str, typo_domains: set[str]) -> list[str]:
@@ -690,25 +753,36 @@ def run_seed(
         where = [(key, spot) for key, (*_, spot) in enumerate(timeline) if spot is not None]
         stores = {"with history": history, "without history": f"sqlite:///{work / 'empty.db'}"}
         services = {name: Service(work, name.split()[0], db) for name, db in stores.items()}
-        shutil.copy(work / "history.db", work / "confirming.db")
-        stores[CONFIRMING] = f"sqlite:///{work / 'confirming.db'}"
-        sink = Sink(free_port()).start()
-        services[CONFIRMING] = Service(work, "confirming", stores[CONFIRMING], sink.port)
+        sinks = {}
+        for name, file in ((CONFIRMING, "confirming"), (REVIEWED, "reviewed")):
+            shutil.copy(work / "history.db", work / f"{file}.db")
+            stores[name] = f"sqlite:///{work / f'{file}.db'}"
+            sinks[name] = Sink(free_port()).start()
+            services[name] = Service(work, file, stores[name], sinks[name].port)
         try:
             for service in services.values():
                 service.wait()
             judging = time.perf_counter()
-            ports = [s.port for name, s in services.items() if name != CONFIRMING]
+            ports = [s.port for name, s in services.items() if name not in sinks]
             answers = asyncio.run(judge(ports, requests, connections))
             judging = time.perf_counter() - judging
-            confirmed, confirming = judge_confirming(
-                services[CONFIRMING], sink, timeline, judged, connections
-            )
-            answers.append(confirmed)
+            humans: dict[str, dict[str, int]] = {}
+            for name in sinks:
+                got, counts = judge_confirming(
+                    services[name],
+                    sinks[name],
+                    timeline,
+                    judged,
+                    connections,
+                    review=name == REVIEWED,
+                )
+                answers.append(got)
+                humans[name] = dict(counts)
         finally:
             for service in services.values():
                 service.stop()
-            sink.stop()
+            for sink in sinks.values():
+                sink.stop()
         # What the running gateways learned too, as their stores hold it at the month's end.
         month_typos = {t.domain for m in month.outbound for _, t in m.recipients if t is not None}
         learned_by_end = {name: learned_typos(db, month_typos) for name, db in stores.items()}
@@ -736,7 +810,7 @@ def run_seed(
                 r["domain"] for r in taught["refused"] if r["domain"] not in log_typos
             ),
         },
-        "confirming": dict(confirming),
+        "humans": humans,
         "connections": connections,
         "requests_per_second": 2 * len(requests) / judging,
         "seconds": time.perf_counter() - started,
@@ -874,12 +948,13 @@ def summary(results: list[dict]) -> dict:
             )[:20],
         }
     learned = sorted({d for r in results for d in r["typo_domains_learned"]})
-    confirming: Counter[str] = Counter()
+    humans: dict[str, Counter[str]] = defaultdict(Counter)
     for r in results:
-        confirming.update(r["confirming"])
+        for name, counts in r["humans"].items():
+            humans[name].update(counts)
     return {
         "seeds": [r["seed"] for r in results],
-        "confirming": dict(confirming),
+        "humans": {name: dict(counts) for name, counts in humans.items()},
         "typo_domains_in_log": sum(r["typo_domains_in_log"] for r in results),
         "typo_domains_delivered_3": sum(r["typo_domains_delivered_3"] for r in results),
         "typo_domains_learned": sum(len(r["typo_domains_learned"]) for r in results),
@@ -946,20 +1021,26 @@ def show(console: Console, total: dict, results: list[dict]) -> None:
             )
     if total["learned_examples"]:
         console.print("learned typo domains: " + ", ".join(total["learned_examples"]))
-    confirming = total["confirming"]
-    console.print(
-        f"[bold]{CONFIRMING}[/]: {confirming.get('warnings', 0):,} warnings, "
-        f"{confirming.get('links', 0):,} of their notices with a confirm link, "
-        f"{confirming.get('confirmed', 0):,} confirmed by a sender whose address was right; "
-        f"{confirming.get('slips_with_link', 0):,} warned slips had a link too (a careless "
-        "sender could have confirmed them)"
-        + (
-            f"; {confirming['notices_not_found']:,} notices not found"
-            if confirming.get("notices_not_found")
-            else ""
+    for name, said in total["humans"].items():
+        console.print(
+            f"[bold]{name}[/]: {said.get('warnings', 0):,} warnings, "
+            f"{said.get('links', 0):,} of their notices with a confirm link, "
+            f"{said.get('confirmed', 0):,} confirmed by a sender whose address was right; "
+            f"{said.get('slips_with_link', 0):,} warned slips had a link too (a careless "
+            "sender could have confirmed them)"
+            + (
+                f"; {said['notices_not_found']:,} notices not found"
+                if said.get("notices_not_found")
+                else ""
+            )
+            + (
+                f"; on day {REVIEW_DAY} the admin allowed {said.get('rules', 0):,} pairs for "
+                f"their senders and left {said.get('pairs_with_a_slip', 0):,} with a slip"
+                if name == REVIEWED
+                else ""
+            )
+            + "."
         )
-        + "."
-    )
     for name, run in zip(names, runs, strict=True):
         console.print(
             f"[bold]{name}[/]: {run['alerted_recipients']:,} alerted legitimate recipients "
