@@ -73,3 +73,31 @@ def test_an_expired_tampered_or_foreign_token_confirms_nothing(store):
     with pytest.raises(InvalidConfirmLink, match="not in use"):
         Confirmations(store.holds, None, lambda s, r: meant.append(s)).read(token, HOUR)
     assert meant == []
+
+
+def test_a_confirmation_the_store_could_not_learn_can_be_made_again(store):
+    """The link is marked used, then the relationship is written: when that second write
+    fails (here SQLite refuses it, as a full disk would), the sender's word must not be
+    lost behind a used link."""
+    from sqlalchemy import text
+
+    from typogate.vocabulary import Evidence
+
+    def meant(sender: str, recipients) -> None:
+        store.history.learn({(sender, "arny.mil"): 1}, evidence=Evidence.RELEASED)
+
+    confirmations = Confirmations(store.holds, SECRET, meant)
+    token = _token()
+    refuse = (
+        "CREATE TRIGGER refuse BEFORE INSERT ON correspondents "
+        "BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+    )
+    with store.engine.begin() as connection:
+        connection.execute(text(refuse))
+    with pytest.raises(Exception, match="disk full"):
+        confirmations.confirm(token, HOUR)
+    assert confirmations.read(token, HOUR)[1] is False  # not used: it works again
+    with store.engine.begin() as connection:
+        connection.execute(text("DROP TRIGGER refuse"))
+    assert confirmations.confirm(token, HOUR)[1] is True
+    assert store.history.correspondents("ann@example.org")[0].released == 1

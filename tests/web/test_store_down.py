@@ -115,3 +115,49 @@ def test_a_value_postgresql_refuses_is_the_requests_fault_not_an_outage(tmp_path
     finally:
         web.stop()
     assert "unreachable" not in web.log
+
+
+def test_a_confirmation_while_the_store_is_down_is_made_once_it_is_back(tmp_path, postgres):
+    """A warned sender clicks "Yes, I meant ..." while PostgreSQL is down: the page says
+    the store is unreachable, nothing is used up, and the same link works once it is back
+    (and counts once)."""
+    import re
+
+    from typogate import Config, Guard
+    from typogate.gateway.confirmation import confirm_link, confirm_signer
+
+    secret = "a release-link secret of the test's own"
+    config = tmp_path / "typogate.toml"
+    config.write_text(f'[release]\nsecret = "{secret}"\n')
+    web = web_on(postgres, tmp_path, "--config", str(config))
+    guard = Guard(Config.from_mapping({"domains": {"protected": ["army.mil"]}}))
+    verdict = guard.evaluate("rita@arny.mil", "ann@example.org")
+    link = confirm_link(
+        confirm_signer(secret), "ann@example.org", [verdict], f"http://127.0.0.1:{web.port}"
+    )
+    try:
+        web.start()
+        browser = httpx.Client(timeout=30)
+        page = browser.get(link)  # opened while the store is up: the form and its cookie
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+        cookie = re.search(r"typogate_form=([^;]+)", page.headers["set-cookie"]).group(1)
+        click = {"data": {"csrf_token": token}, "headers": {"Cookie": f"typogate_form={cookie}"}}
+        postgres.stop()
+        down = browser.post(link, **click)
+        assert down.status_code == 503 and "unreachable" in down.text
+        postgres.start()
+        deadline = time.monotonic() + 30
+        while browser.get(f"http://127.0.0.1:{web.port}/health").status_code != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.5)
+        done = browser.post(link, **click)
+        assert done.status_code == 200 and "Thank you" in done.text, done.text
+        browser.close()
+    finally:
+        web.stop()
+    store = Store(postgres.url, writer=False)
+    try:
+        (tie,) = [c for c in store.history.correspondents("ann@example.org")]
+        assert (tie.recipient_domain, tie.released) == ("arny.mil", 1)
+    finally:
+        store.close()

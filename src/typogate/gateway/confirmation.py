@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -129,7 +130,14 @@ class Confirmations:
         # clicks at once (two tabs, two processes) count once.
         if not self._holds.spend_link(warning.nonce, hold_id=""):
             return warning, False
-        self._meant(warning.sender, [q.recipient for q in warning.questioned])
+        try:
+            self._meant(warning.sender, [q.recipient for q in warning.questioned])
+        except Exception:
+            # Nothing was learned (the store failed between the two writes): the link
+            # works again once the store does, unless the store cannot even take this back.
+            with suppress(Exception):
+                self._holds.unspend_link(warning.nonce)
+            raise
         log.info(logfmt(event="confirm", sender=warning.sender, domains=warning.domains))
         return warning, True
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -213,6 +213,11 @@ class Holds:
         """Whether the sender's link (release or confirm) with this nonce was used."""
         with Session(self.engine) as session:
             return session.get(SpentLinkRow, nonce) is not None
+
+    def unspend_link(self, nonce: str) -> None:
+        """Make a used link work again: what using it should have done was not done."""
+        with Session(self.engine) as session, session.begin():
+            session.execute(delete(SpentLinkRow).where(SpentLinkRow.nonce == nonce))
 
     def spend_link(self, nonce: str, hold_id: str) -> bool:
         """Mark a sender's link used (``hold_id`` "" for a confirm link); False when it
