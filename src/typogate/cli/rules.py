@@ -14,7 +14,7 @@ from rich.table import Table
 
 from typogate.cli import app
 from typogate.cli.options import ConfigFile, Db, Json
-from typogate.cli.startup import FAILED, USAGE, fail, load_config, open_runtime, stderr, stdout
+from typogate.cli.startup import FAILED, USAGE, fail, load_config, open_store, stderr, stdout
 from typogate.config import Rule, rule_problem
 from typogate.vocabulary import Action
 
@@ -33,9 +33,7 @@ app.add_typer(rules)
 def _table(db: str | None, config: Path | None) -> tuple[list[Rule], RuleTable]:
     """The configuration's rules, and the store's rule table."""
     settings = load_config(config)
-    store = open_runtime(settings, db, required=True).store
-    assert store is not None
-    return settings.rules, store.rules
+    return settings.rules, open_store(settings, db).rules
 
 
 @rules.command("list")

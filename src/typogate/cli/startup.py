@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from rich.text import Text
 
     from typogate.runtime import Runtime
+    from typogate.store import Store
 
 USAGE, FAILED = 2, 1
 SYSLOG_SOCKET = "/dev/log"
@@ -155,6 +156,14 @@ def open_runtime(
             return Runtime.open(config, url, recording=recording, create=create, reread=reread)
         except StoreMissing as error:
             fail(str(error), f"{_store_origin(config, db)}. {_how_to_make_one(config)}")
+
+
+def open_store(config: Config, db: str | None) -> Store:
+    """The store of a command that only reads or writes it (accounts, rules): as
+    :func:`open_runtime` finds it, never created here."""
+    store = open_runtime(config, db, required=True).store
+    assert store is not None  # required: the runtime opened one, or the command exited
+    return store
 
 
 def _store_origin(config: Config, db: str | None) -> str:

@@ -28,6 +28,7 @@ from typogate.cli.startup import (
     listen_address,
     load_config,
     open_runtime,
+    open_store,
     read_config,
     setup_logging,
     stderr,
@@ -92,9 +93,7 @@ def web(
 
 
 def _accounts(db: str | None, config: Path | None) -> Accounts:
-    store = open_runtime(load_config(config), db, required=True).store
-    assert store is not None
-    return store.accounts
+    return open_store(load_config(config), db).accounts
 
 
 @contextmanager
