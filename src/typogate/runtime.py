@@ -297,8 +297,8 @@ class Runtime:
             def link(hold_id: str) -> str:
                 return release_link(signer, hold_id, base_url)
 
-            def confirm(sender: str, verdicts: Sequence[Verdict]) -> str:
-                return confirm_link(confirmer, sender, verdicts, base_url)
+            def confirm(sender: str, verdicts: Sequence[Verdict], delivered: bool) -> str:
+                return confirm_link(confirmer, sender, verdicts, base_url, delivered=delivered)
 
         return NoticeSender(
             Relay(host.strip("[]"), int(port)),

@@ -58,6 +58,23 @@ def test_a_link_confirms_once_in_every_process_on_the_store(store, tmp_path):
     assert len(meant) == 1
 
 
+def test_a_link_says_whether_the_message_went_to_the_addresses(store):
+    # A removal's link (the milter took the addresses off) says so, and the page tells the
+    # sender to send again; a link sent before links said it reads as a warning's.
+    confirmations = Confirmations(store.holds, SECRET, lambda s, r: None)
+    guard = Guard(Config.from_mapping({"domains": {"protected": ["army.mil"]}}))
+    verdicts = [guard.evaluate("rita@arny.mil", "ann@example.org")]
+    signer = confirm_signer(SECRET)
+    removed = confirm_link(signer, "ann@example.org", verdicts, "https://tg", delivered=False)
+    assert confirmations.read(removed.rpartition("/")[2], HOUR)[0].delivered is False
+    assert confirmations.read(_token(), HOUR)[0].delivered is True
+    before = signer.dumps(
+        {"sender": "ann@example.org", "questioned": [["rita@arny.mil", "arny.mil", None, "x"]]}
+        | {"nonce": "n1"}
+    )
+    assert confirmations.read(before, HOUR)[0].delivered is True
+
+
 def test_an_expired_tampered_or_foreign_token_confirms_nothing(store):
     meant: list[str] = []
     confirmations = Confirmations(store.holds, SECRET, lambda s, r: meant.append(s))

@@ -7,10 +7,11 @@ message."""
 from __future__ import annotations
 
 import re
+import shutil
 import time
 
 import pytest
-from mta import Server, Sink, policy_answer
+from mta import Postfix, Server, Sink, policy_answer, postfix_root
 from playwright.sync_api import expect
 from ports import free_port, wait_for_port
 from web_client import ApiClient, first_admin_password, sign_in_page
@@ -196,3 +197,95 @@ def test_no_link_where_a_confirmation_would_not_count(site):
     assert _warned(site.ask("cy@arny.mil", "eve@example.org"))
     text = " ".join(site.notice("eve@example.org", "cy@arny.mil").split())
     assert "/confirm/" not in text
+
+
+MILTER_CONFIG = """
+[domains]
+protected = ["army.mil", "example.org"]
+[release]
+base_url = "http://127.0.0.1:{web}"
+[gateway]
+policy_listen = "127.0.0.1:{policy}"
+milter_listen = "inet:{milter}@127.0.0.1"
+notice_relay = "127.0.0.1:{sink}"
+trusted_networks = ["127.0.0.0/8"]
+[web]
+listen = "127.0.0.1:{web}"
+"""
+MESSAGE = (
+    "From: {sender}\nTo: {to}\nSubject: {subject}\nMessage-ID: <{subject}@example.org>\n\nhi\n"
+)
+
+
+@pytest.mark.postfix
+@pytest.mark.skipif(shutil.which("sendmail") is None, reason="make test installs postfix")
+def test_a_sender_whose_recipient_the_milter_removed_confirms_it_and_sends_again(tmp_path, page):
+    # The milter removes a slip from a message that goes to its other recipients. Before,
+    # its notice said "ask your mail administrator to allow arny.mil", even where the
+    # sender's own word lifts the alert; now it carries the confirm link, and the page
+    # tells the sender to send the message again, which then reaches the address.
+    sink = Sink(free_port()).start()
+    web, policy, milter, smtpd = free_port(), free_port(), free_port(), free_port()
+    config = tmp_path / "typogate.toml"
+    config.write_text(MILTER_CONFIG.format(web=web, policy=policy, milter=milter, sink=sink.port))
+    db = f"sqlite:///{tmp_path / 'typogate.db'}"
+    server = Server(["serve", "--config", str(config), "--db", db], web, tmp_path / "log")
+    postfix = Postfix(
+        postfix_root(),
+        smtpd,
+        sink.port,
+        {"non_smtpd_milters": f"inet:127.0.0.1:{milter}", "milter_protocol": "6"},
+    )
+    url = f"http://127.0.0.1:{web}"
+
+    def send(sender: str, subject: str) -> None:
+        recipients = ["rita@arny.mil", "jane@army.mil"]
+        text = MESSAGE.format(sender=sender, to=", ".join(recipients), subject=subject)
+        assert postfix.sendmail(sender, recipients, text).returncode == 0
+
+    def delivered(subject: str) -> list[str]:
+        return sink.wait_for(
+            lambda m: f"Subject: {subject}".encode() in m.data and m.sender not in ("", "<>")
+        ).recipients
+
+    def notice(sender: str, subject: str) -> str:
+        found = sink.wait_for(
+            lambda m: m.recipients == [sender] and f'"{subject}"'.encode() in m.data
+        )
+        return " ".join(found.headers.get_payload(decode=True).decode().split())
+
+    try:
+        server.start()
+        wait_for_port(milter)
+        postfix.start()
+        send("ann@example.org", "first")
+        assert delivered("first") == ["jane@army.mil"]
+        text = notice("ann@example.org", "first")
+        assert "If rita@arny.mil is right: say so with this link" in text
+        link = re.search(re.escape(url) + r"/confirm/\S+", text).group(0)
+
+        page.goto(link)
+        expect(page.locator("h1")).to_have_text("Is this address right?")
+        expect(page.locator("main")).to_contain_text("was not delivered to rita@arny.mil")
+        page.get_by_role("button", name="Yes, I meant arny.mil").click()
+        expect(page.get_by_role("status")).to_contain_text(
+            "Send your message again to rita@arny.mil"
+        )
+        page.screenshot(path=str(tmp_path / "confirm-removed.png"), full_page=True)
+
+        send("ann@example.org", "again")
+        assert sorted(delivered("again")) == ["jane@army.mil", "rita@arny.mil"]
+        send("bob@example.org", "colleague")  # nobody else's mail there
+        assert delivered("colleague") == ["jane@army.mil"]
+        assert "/confirm/" in notice("bob@example.org", "colleague")
+        # A look-alike anyone can register: the sender's word would not lift it.
+        text = MESSAGE.format(sender="ann@example.org", to="john@army.ml", subject="leak")
+        postfix.sendmail("ann@example.org", ["john@army.ml", "jane@army.mil"], text)
+        assert delivered("leak") == ["jane@army.mil"]
+        text = notice("ann@example.org", "leak")
+        assert "/confirm/" not in text
+        assert "ask your mail administrator to allow army.ml" in text
+    finally:
+        postfix.remove()
+        server.stop()
+        sink.stop()

@@ -1,7 +1,8 @@
 """A warned sender's answer: "that address is right".
 
 A warning lets the message through. Its notice (``gateway.warn_notices``) carries a signed
-link with which the sender confirms the addresses it questioned. A confirmation is a
+link with which the sender confirms the addresses it questioned; so does the notice of a
+milter's removal, where the sender then sends the message again. A confirmation is a
 sender's release without a hold (Mimecast's misaddressed-mail protection learns the same
 way): evidence, counted like a release, that this sender meant those domains, so typogate
 stops questioning its mail to them. Nobody else's: the organisation learns a slip of a
@@ -52,13 +53,15 @@ class Questioned:
 
 @dataclass(frozen=True, slots=True)
 class Warning:
-    """What a confirm link is for: the sender, the addresses its warning questioned, and
-    when the notice was written."""
+    """What a confirm link is for: the sender, the addresses its warning questioned, when
+    the notice was written, and whether the message went to them (``delivered``: a warning)
+    or not (a milter removed them: the sender must send it again)."""
 
     sender: str
     questioned: tuple[Questioned, ...]
     nonce: str
     warned: datetime
+    delivered: bool = True
 
     @property
     def domains(self) -> list[str]:
@@ -72,14 +75,21 @@ def confirm_signer(secret: str) -> URLSafeTimedSerializer:
 
 
 def confirm_link(
-    signer: URLSafeTimedSerializer, sender: str, verdicts: Sequence[Verdict], base_url: str
+    signer: URLSafeTimedSerializer,
+    sender: str,
+    verdicts: Sequence[Verdict],
+    base_url: str,
+    *,
+    delivered: bool = True,
 ) -> str:
-    """A signed link with which ``sender`` confirms, once, the recipients of ``verdicts``."""
+    """A signed link with which ``sender`` confirms, once, the recipients of ``verdicts``
+    (``delivered``: the message went to them; else they were removed from it)."""
     token = signer.dumps(
         {
             "sender": sender,
             "questioned": [[v.recipient, v.domain, v.suggestion, v.reason] for v in verdicts],
             "nonce": uuid.uuid4().hex,
+            "delivered": delivered,
         }
     )
     return f"{base_url.rstrip('/')}/confirm/{token}"
@@ -115,6 +125,7 @@ class Confirmations:
                 ),
                 str(data["nonce"]),
                 signed.astimezone(UTC),
+                data.get("delivered", True) is not False,  # links sent before it was said
             )
         except SignatureExpired:
             raise InvalidConfirmLink("this link has expired") from None

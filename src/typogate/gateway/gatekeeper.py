@@ -350,4 +350,9 @@ class Gatekeeper:
                 )
             )
         if self.notices is not None:
-            self.notices.removed(removed, envelope, delivered)
+            # The link only where the sender's word lifts every removal: one link for one
+            # notice, and a removal it would not lift must not read as lifted.
+            confirmable = self.believes(envelope) and all(
+                self.guard.lifted_by_release(verdict) for verdict in removed
+            )
+            self.notices.removed(removed, envelope, delivered, confirmable=confirmable)

@@ -75,13 +75,13 @@ class NoticeSender:
         from_address: str,
         link: Callable[[str], str] | None = None,
         link_hours: float = 72.0,
-        confirm_link: Callable[[str, Sequence[Verdict]], str] | None = None,
+        confirm_link: Callable[[str, Sequence[Verdict], bool], str] | None = None,
     ) -> None:
         self.relay = relay
         self.from_address = from_address
         self.link = link  # hold id -> the sender's signed release link, when configured
         self.link_hours = link_hours
-        # (sender, warned verdicts) -> the link that confirms their addresses, when configured
+        # (sender, verdicts, delivered to them?) -> the link that confirms their addresses
         self.confirm_link = confirm_link
         self.sent = 0
         self.failed = 0
@@ -97,12 +97,19 @@ class NoticeSender:
             self._post(self.compose_held(held, verdicts, envelope), held.sender)
 
     def removed(
-        self, verdicts: Sequence[Verdict], envelope: Envelope, delivered: Sequence[str]
+        self,
+        verdicts: Sequence[Verdict],
+        envelope: Envelope,
+        delivered: Sequence[str],
+        *,
+        confirmable: bool = False,
     ) -> None:
         """Tell the sender that these recipients were removed from their message, which
-        went to ``delivered`` (returns at once)."""
+        went to ``delivered`` (returns at once). ``confirmable``: the sender may confirm
+        them with a link, and then send the message again."""
         if envelope.sender and verdicts and self._can_write_to(envelope.sender):
-            self._post(self.compose_removed(verdicts, envelope, delivered), envelope.sender)
+            message = self.compose_removed(verdicts, envelope, delivered, confirmable=confirmable)
+            self._post(message, envelope.sender)
 
     def warned(
         self, verdicts: Sequence[Verdict], envelope: Envelope, *, confirmable: bool = False
@@ -148,7 +155,7 @@ class NoticeSender:
                 f"mail to {domains} (it works once, for {self.link_hours:g} hours):",
                 gap=False,
             )
-            lines += ["", f"    {self.confirm_link(envelope.sender, verdicts)}", ""]
+            lines += ["", f"    {self.confirm_link(envelope.sender, verdicts, True)}", ""]
         else:
             lines += _bullet(
                 f"{right}: nothing to do. If you write there often, ask your mail "
@@ -206,10 +213,16 @@ class NoticeSender:
         return message
 
     def compose_removed(
-        self, verdicts: Sequence[Verdict], envelope: Envelope, delivered: Sequence[str]
+        self,
+        verdicts: Sequence[Verdict],
+        envelope: Envelope,
+        delivered: Sequence[str],
+        *,
+        confirmable: bool = False,
     ) -> EmailMessage:
         """The notice for recipients removed from a message that went to ``delivered``
-        (the others, as the adapter was given them)."""
+        (the others, as the adapter was given them); with ``confirmable`` (and links in
+        use), the link that says they are right."""
         wrong = ", ".join(_shown(v.recipient) for v in verdicts)
         theirs = _quoted_subject(envelope)
         subject = f"Not delivered to {wrong}"
@@ -232,10 +245,20 @@ class NoticeSender:
                 f"{'that address' if one else 'those addresses'} only (the others have it)."
             )
         domains = " and ".join(dict.fromkeys(v.domain for v in verdicts))
-        lines += _bullet(
-            f"If {wrong} {'is' if one else 'are'} right: ask your mail administrator to allow "
-            f"{domains}, then send your message again."
-        )
+        right = f"If {wrong} {'is' if one else 'are'} right"
+        if confirmable and self.confirm_link is not None and envelope.sender:
+            lines += _bullet(
+                f"{right}: say so with this link, then send your message again to "
+                f"{'it' if one else 'them'}: typogate will let it through (the link works "
+                f"once, for {self.link_hours:g} hours):",
+                gap=False,
+            )
+            lines += ["", f"    {self.confirm_link(envelope.sender, verdicts, False)}", ""]
+        else:
+            lines += _bullet(
+                f"{right}: ask your mail administrator to allow {domains}, then send your "
+                "message again."
+            )
         _set_text(message, lines)
         return message
 
