@@ -742,3 +742,25 @@ def test_a_senders_release_lifts_a_misdelivery_for_that_sender_but_never_a_leak(
     # A release to a look-alike anyone can register stays that sender's habit, not proof.
     gate.observe("sue@example.org", "army.ml", Evidence.RELEASED)
     assert gate.evaluate("a@army.ml", sender="sue@example.org").action is Action.REJECT
+
+
+def test_a_senders_word_ends_a_warning_about_a_look_alike_but_never_lifts_a_rejection():
+    # Where typogate only warns (armi.ml: a possible slip of army.mil), the message goes
+    # anyway: the sender's release ends the questioning of its mail there and opens
+    # nothing. Before, only a real exchange did, and a sender who wrote to a real near-twin
+    # of a protected provider was warned at every message. Where typogate stops the mail
+    # (army.ml, a likely slip), the sender's word still lifts nothing.
+    gate = guard()
+    warned = gate.evaluate("a@armi.ml", sender="sue@example.org")
+    assert warned.action is Action.WARN and warned.risk is Risk.LEAK
+    assert gate.lifted_by_release(warned)
+    assert not gate.lifted_by_release(gate.evaluate("a@army.ml", sender="sue@example.org"))
+    gate.observe("sue@example.org", "armi.ml", Evidence.RELEASED)
+    assert gate.evaluate("a@armi.ml", sender="sue@example.org").action is Action.ALLOW
+    assert gate.evaluate("a@armi.ml", sender="tom@example.org").action is Action.WARN
+    assert gate.evaluate("a@armi.ml").action is Action.WARN  # nor the organisation's
+    # Mail received from it, unasked or not, is still no exchange for a look-alike of a
+    # protected domain: one answer to many messages lifts nothing.
+    send(gate, "tom@example.org", "armi.ml", times=20)
+    gate.observe("tom@example.org", "armi.ml", Evidence.RECEIVED)
+    assert gate.evaluate("a@armi.ml", sender="tom@example.org").action is Action.WARN

@@ -34,6 +34,9 @@ warn_notices = true
 listen = "127.0.0.1:{web}"
 [learning]
 refresh_seconds = 1
+[[rules]]
+domain = "acme-crop.com"
+action = "warn"
 """
 
 
@@ -186,13 +189,30 @@ def test_a_warned_sender_confirms_the_address_and_is_no_longer_warned(site, page
     expect(page.get_by_role("alert")).to_have_text("this link is not valid")
 
 
-def test_no_link_where_a_confirmation_would_not_count(site):
-    # A look-alike anyone can register (a possible slip of army.mil under .ml): a release
-    # there is a habit, not proof, so the notice sends the sender to the administrator.
+def test_a_warning_about_a_look_alike_anyone_can_register_is_confirmed_too(site, page):
+    # armi.ml, a possible slip of army.mil under .ml: warned about, the message went
+    # anyway, so the sender's word ends the questioning and opens nothing. Before, the
+    # notice sent the sender to the administrator, and each message was warned again.
     assert _warned(site.ask("cy@armi.ml", "dee@example.org", sasl_username="dee"))
     text = " ".join(site.notice("dee@example.org", "cy@armi.ml").split())
+    link = re.search(re.escape(site.url) + r"/confirm/\S+", text).group(0)
+    page.goto(link)
+    expect(page.locator("ul.recipients li")).to_have_text(
+        "cy@armi.ml looks like a typo of army.mil"
+    )
+    page.get_by_role("button", name="Yes, I meant armi.ml").click()
+    expect(page.locator("h1")).to_have_text("Thank you")
+    assert site.ask("cy@armi.ml", "dee@example.org", sasl_username="dee") == "action=DUNNO"
+    assert _warned(site.ask("cy@armi.ml", "fay@example.org", sasl_username="fay"))
+
+
+def test_no_link_where_a_confirmation_would_not_count(site):
+    # An admin's rule that warns: the sender's word does not overrule the admin's, so the
+    # notice sends the sender to the administrator.
+    assert _warned(site.ask("cy@acme-crop.com", "dee@example.org", sasl_username="dee"))
+    text = " ".join(site.notice("dee@example.org", "cy@acme-crop.com").split())
     assert "/confirm/" not in text
-    assert "ask your mail administrator to allow armi.ml for you" in text
+    assert "ask your mail administrator to allow acme-crop.com for you" in text
     # A sender nobody vouched for (not signed in, not from a trusted network).
     assert _warned(site.ask("cy@arny.mil", "eve@example.org"))
     text = " ".join(site.notice("eve@example.org", "cy@arny.mil").split())
@@ -278,7 +298,7 @@ def test_a_sender_whose_recipient_the_milter_removed_confirms_it_and_sends_again
         send("bob@example.org", "colleague")  # nobody else's mail there
         assert delivered("colleague") == ["jane@army.mil"]
         assert "/confirm/" in notice("bob@example.org", "colleague")
-        # A look-alike anyone can register: the sender's word would not lift it.
+        # A likely slip to a look-alike anyone can register: no sender's word lifts it.
         text = MESSAGE.format(sender="ann@example.org", to="john@army.ml", subject="leak")
         postfix.sendmail("ann@example.org", ["john@army.ml", "jane@army.mil"], text)
         assert delivered("leak") == ["jane@army.mil"]

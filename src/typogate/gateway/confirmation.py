@@ -7,8 +7,9 @@ sender's release without a hold (Mimecast's misaddressed-mail protection learns 
 way): evidence, counted like a release, that this sender meant those domains, so typogate
 stops questioning its mail to them. Nobody else's: the organisation learns a slip of a
 correspondent only once several of ours vouch for it (``learning.proven_senders``), and a
-look-alike of a protected domain that anyone can register never from a sender's word. So a
-notice offers the link only where a release lifts the alert
+look-alike of a protected domain that anyone can register never from a sender's word (the
+sender's own mail there is lifted only from a warning, which let it through anyway, never
+from a rejection). So a notice offers the link only where a release lifts the alert
 (:meth:`typogate.Guard.lifted_by_release`), and only to a sender typogate believes.
 
 The link names the sender and the questioned addresses (signed, so neither can be changed),

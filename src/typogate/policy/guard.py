@@ -194,8 +194,10 @@ class Guard:
     def lifted_by_release(self, verdict: Verdict) -> bool:
         """Whether the sender's own release of mail to ``verdict``'s domain (a held
         message, or a warning it confirmed) would lift this alert from its later mail
-        there. Not for an admin's block, nor for a look-alike of a protected domain that
-        anyone can register: only a real exchange of mail lifts that one."""
+        there. Not for an admin's rule, nor for a look-alike of a protected domain that
+        anyone can register where typogate stops the mail (reject, hold): only a real
+        exchange of mail lifts that one. A warning about it, which let the mail through
+        anyway, the sender's word does lift."""
         return verdict.is_alert and lifted_by_release(self._judge, verdict.judgement)
 
     def slip_like(self, domain: str) -> bool:

@@ -96,12 +96,18 @@ def severity(action: Action) -> int:
 def lifted_by_release(judge: DomainJudge, judgement: DomainVerdict) -> bool:
     """Whether a sender's own release of mail to the judged domain (a held message, or a
     warning it confirmed) lifts this alert from its later mail there: not an admin's
-    block, nor a look-alike of a protected domain that anyone can register (its catch-all
-    answers every slip, and a release there is a habit, not proof). A slip that stays
-    under a protected domain can only bounce: its release is the sender's word."""
+    rule, nor a look-alike of a protected domain that anyone can register where typogate
+    stops the mail (its catch-all answers every slip, and a release there is a habit, not
+    proof). A slip that stays under a protected domain can only bounce, and a warned
+    message goes anyway: there the release is the sender's word, and lifting the alert
+    opens nothing that was closed."""
     if judgement.rule.startswith(RULED):
         return False
-    return not judge.of_protected(judgement) or judgement.risk is Risk.MISDELIVERY
+    return (
+        not judge.of_protected(judgement)
+        or judgement.risk is Risk.MISDELIVERY
+        or judgement.action is Action.WARN
+    )
 
 
 def own_near(typed: Domain, address: dict[str, Tie]) -> list[tuple[str, int]]:
@@ -147,12 +153,15 @@ def _with_own_relationships(
         and not judgement.rule.startswith(RULED)  # an admin's block is never lifted
     ):
         # The sender's own deliveries never lift an alert (a saved slip is delivered
-        # again and again); mail from the domain or a release does, and where a release
-        # proves nothing, only a real exchange.
-        if lifted_by_release(judge, judgement):
-            answered = bool(own.received or own.released)
-        else:
+        # again and again); mail from the domain or a release does, but from a look-alike
+        # of a protected domain that anyone can register only a real exchange (its
+        # catch-all answers every slip) or, where it was only warned about, a release.
+        if own.released and lifted_by_release(judge, judgement):
+            answered = True
+        elif judge.of_protected(judgement) and judgement.risk is not Risk.MISDELIVERY:
             answered = _exchanged(own)
+        else:
+            answered = bool(own.received)
         if answered:
             return DomainVerdict(
                 typed,

@@ -147,7 +147,8 @@ class TopPair:
     count: int
     # Messages the sender released to the domain, or warnings about it it confirmed: its
     # own word that the domain is meant (its later mail there is no longer questioned,
-    # unless a release proves nothing there: a look-alike anyone can register).
+    # unless a release proves nothing there: a look-alike anyone can register, where
+    # typogate stops the mail).
     released: int = 0
 
 
