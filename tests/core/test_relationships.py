@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from typogate import Action, Config, Guard
-from typogate.vocabulary import Evidence, Risk
+from typogate.vocabulary import Evidence, MailState, Risk
 
 
 @dataclass(frozen=True)
@@ -759,6 +759,11 @@ def test_a_senders_word_ends_a_warning_about_a_look_alike_but_never_lifts_a_reje
     assert gate.evaluate("a@armi.ml", sender="sue@example.org").action is Action.ALLOW
     assert gate.evaluate("a@armi.ml", sender="tom@example.org").action is Action.WARN
     assert gate.evaluate("a@armi.ml").action is Action.WARN  # nor the organisation's
+    # Once the monitor finds it takes mail, typogate stops the mail, and her word is no
+    # longer enough.
+    gate.use_mail_states({"armi.ml": MailState.MX})
+    assert gate.evaluate("a@armi.ml", sender="sue@example.org").action is Action.REJECT
+    gate.use_mail_states({})
     # Mail received from it, unasked or not, is still no exchange for a look-alike of a
     # protected domain: one answer to many messages lifts nothing.
     send(gate, "tom@example.org", "armi.ml", times=20)
