@@ -149,13 +149,14 @@ class NoticeSender:
             )
         right = f"If {wrong} {'is' if one else 'are'} right"
         domains = " and ".join(dict.fromkeys(v.domain for v in verdicts))
-        if confirmable and self.confirm_link is not None and envelope.sender:
+        confirm = self._confirm_link(verdicts, envelope, confirmable, delivered=True)
+        if confirm:
             lines += _bullet(
                 f"{right}: say so with this link, and typogate will stop questioning your "
                 f"mail to {domains} (it works once, for {self.link_hours:g} hours):",
                 gap=False,
             )
-            lines += ["", f"    {self.confirm_link(envelope.sender, verdicts, True)}", ""]
+            lines += confirm
         else:
             lines += _bullet(
                 f"{right}: nothing to do. If you write there often, ask your mail "
@@ -246,14 +247,15 @@ class NoticeSender:
             )
         domains = " and ".join(dict.fromkeys(v.domain for v in verdicts))
         right = f"If {wrong} {'is' if one else 'are'} right"
-        if confirmable and self.confirm_link is not None and envelope.sender:
+        confirm = self._confirm_link(verdicts, envelope, confirmable, delivered=False)
+        if confirm:
             lines += _bullet(
                 f"{right}: say so with this link, then send your message again to "
                 f"{'it' if one else 'them'}: typogate will let it through (the link works "
                 f"once, for {self.link_hours:g} hours):",
                 gap=False,
             )
-            lines += ["", f"    {self.confirm_link(envelope.sender, verdicts, False)}", ""]
+            lines += confirm
         else:
             lines += _bullet(
                 f"{right}: ask your mail administrator to allow {domains}, then send your "
@@ -261,6 +263,15 @@ class NoticeSender:
             )
         _set_text(message, lines)
         return message
+
+    def _confirm_link(
+        self, verdicts: Sequence[Verdict], envelope: Envelope, confirmable: bool, *, delivered: bool
+    ) -> list[str]:
+        """The lines of the link that confirms the addresses of ``verdicts``, set apart;
+        none where the sender's word would not count (``confirmable``) or links are off."""
+        if not (confirmable and self.confirm_link is not None and envelope.sender):
+            return []
+        return ["", f"    {self.confirm_link(envelope.sender, verdicts, delivered)}", ""]
 
     def _message(self, envelope: Envelope, subject: str) -> EmailMessage:
         """The notice's headers."""
