@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from typogate import Action, Config, Guard
+from typogate.config import Rule
 from typogate.vocabulary import Evidence, MailState, Risk
 
 
@@ -764,6 +765,10 @@ def test_a_senders_word_ends_a_warning_about_a_look_alike_but_never_lifts_a_reje
     gate.use_mail_states({"armi.ml": MailState.MX})
     assert gate.evaluate("a@armi.ml", sender="sue@example.org").action is Action.REJECT
     gate.use_mail_states({})
+    # Nor over an admin who reviewed what she said and blocks it.
+    gate.use_rules([Rule.model_validate({"domain": "armi.ml", "action": "reject"})])
+    assert gate.evaluate("a@armi.ml", sender="sue@example.org").action is Action.REJECT
+    gate.use_rules([])
     # Mail received from it, unasked or not, is still no exchange for a look-alike of a
     # protected domain: one answer to many messages lifts nothing.
     send(gate, "tom@example.org", "armi.ml", times=20)
