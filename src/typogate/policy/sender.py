@@ -103,11 +103,13 @@ def lifted_by_release(judge: DomainJudge, judgement: DomainVerdict) -> bool:
     opens nothing that was closed."""
     if judgement.rule.startswith(RULED):
         return False
-    return (
-        not judge.of_protected(judgement)
-        or judgement.risk is Risk.MISDELIVERY
-        or judgement.action is Action.WARN
-    )
+    return not _registrable_look_alike(judge, judgement) or judgement.action is Action.WARN
+
+
+def _registrable_look_alike(judge: DomainJudge, judgement: DomainVerdict) -> bool:
+    """Whether the judged domain is a look-alike of a protected domain that anyone can
+    register: a stranger may run it, and its catch-all answer every slip."""
+    return judge.of_protected(judgement) and judgement.risk is not Risk.MISDELIVERY
 
 
 def own_near(typed: Domain, address: dict[str, Tie]) -> list[tuple[str, int]]:
@@ -158,7 +160,7 @@ def _with_own_relationships(
         # catch-all answers every slip) or, where it was only warned about, a release.
         if own.released and lifted_by_release(judge, judgement):
             answered = True
-        elif judge.of_protected(judgement) and judgement.risk is not Risk.MISDELIVERY:
+        elif _registrable_look_alike(judge, judgement):
             answered = _exchanged(own)
         else:
             answered = bool(own.received)
