@@ -174,7 +174,7 @@ class Gatekeeper:
             and self.notices is not None
             and self.guard.config.gateway.warn_notices
         ):
-            confirmable = believed and self.guard.lifted_by_release(verdict)
+            confirmable = self._confirmable([verdict], believed)
             self.notices.warned([verdict], envelope, confirmable=confirmable)
         return Decision(verdict, action)
 
@@ -350,9 +350,11 @@ class Gatekeeper:
                 )
             )
         if self.notices is not None:
-            # The link only where the sender's word lifts every removal: one link for one
-            # notice, and a removal it would not lift must not read as lifted.
-            confirmable = self.believes(envelope) and all(
-                self.guard.lifted_by_release(verdict) for verdict in removed
-            )
+            confirmable = self._confirmable(removed, self.believes(envelope))
             self.notices.removed(removed, envelope, delivered, confirmable=confirmable)
+
+    def _confirmable(self, verdicts: list[Verdict], believed: bool) -> bool:
+        """Whether a notice about ``verdicts`` may carry the confirm link: for a sender
+        typogate believes, and only where its word lifts every one of them (one link for
+        one notice: an alert it would not lift must not read as lifted)."""
+        return believed and all(self.guard.lifted_by_release(verdict) for verdict in verdicts)
