@@ -526,6 +526,7 @@ class Service:
         config = work / f"{name}.toml"
         text = f'[gateway]\npolicy_listen = "127.0.0.1:{self.port}"\nown_domains = ["{ORG}"]\n'
         web = ["--no-web"]
+        self.web: str | None = None  # the web interface's URL, when it serves one
         if notices is not None:
             self.web = f"http://127.0.0.1:{free_port()}"
             text += (
@@ -549,7 +550,7 @@ class Service:
     def wait(self) -> None:
         try:
             wait_for_port(self.port, timeout=120)
-            if hasattr(self, "web"):
+            if self.web is not None:
                 wait_for_port(int(self.web.rpartition(":")[2]), timeout=120)
         except TimeoutError:
             self.stop()
