@@ -2,18 +2,57 @@
 
 from __future__ import annotations
 
+import itertools
+import os
+import random
 import signal
 import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+
+
+def _first_ephemeral_port() -> int:
+    """Where the ports the kernel hands the client side of a connection (and a bind to
+    port 0) begin."""
+    return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+
+
+def _ports_of_this_worker() -> Iterator[int]:
+    """The ports below the ephemeral range that this pytest-xdist worker alone hands out,
+    from a random place in its share, round and round."""
+    first = 10_000
+    share = (_first_ephemeral_port() - first) // int(
+        os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")
+    )
+    start = first + share * int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+    offset = random.randrange(share)
+    return (start + (offset + step) % share for step in itertools.count())
+
+
+_ports = _ports_of_this_worker()
 
 
 def free_port() -> int:
+    """A loopback port nothing listens on, for a server a test starts.
+
+    Not one from the kernel's ephemeral range, as a bind to port 0 gives: every connection
+    the suite opens takes its client side from that range, and a server told to listen
+    on a port such a connection holds cannot bind it ("Address already in use": a serve
+    that exits at start, now and then, under a flood from a test beside it). Each worker
+    of a parallel run has a share of its own, so two never hand out the same port."""
+    return next(port for port in _ports if _nothing_on(port))
+
+
+def _nothing_on(port: int) -> bool:
     with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def wait_for_port(port: int, timeout: float = 20.0) -> None:
