@@ -14,20 +14,21 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
-def _first_ephemeral_port() -> int:
-    """Where the ports the kernel hands the client side of a connection (and a bind to
-    port 0) begin."""
-    return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+def _ports_outside_the_ephemeral_range() -> range:
+    """The larger run of unprivileged ports below or above the range the kernel hands the
+    client side of a connection (and a bind to port 0) from."""
+    low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    return max(range(10_000, low), range(high + 1, 65_536), key=len)
 
 
 def _ports_of_this_worker() -> Iterator[int]:
-    """The ports below the ephemeral range that this pytest-xdist worker alone hands out,
-    from a random place in its share, round and round."""
-    first = 10_000
-    share = (_first_ephemeral_port() - first) // int(
-        os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")
-    )
-    start = first + share * int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+    """The ports outside the ephemeral range that this pytest-xdist worker alone hands
+    out, from a random place in its share, round and round."""
+    outside = _ports_outside_the_ephemeral_range()
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+    share = len(outside) // workers
+    start = outside.start + share * worker
     offset = random.randrange(share)
     return (start + (offset + step) % share for step in itertools.count())
 
