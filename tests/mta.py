@@ -348,7 +348,13 @@ class Server:
         return self.log_path.read_text(errors="replace")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
+        """Stop the server by its PID. One that had exited by itself is said so on stdout,
+        with the end of its log, which pytest shows beside a failure: a test that lost its
+        server then fails with the reason, not only with a refused or reset connection."""
+        if self.process is not None and self.process.poll() is not None:
+            print(f"{self.args[0]} exited by itself (code {self.process.returncode}):")
+            print(*self.log.splitlines()[-20:], sep="\n")
+        elif self.process is not None:
             os.kill(self.process.pid, signal.SIGTERM)
             try:
                 self.process.wait(timeout=10)
