@@ -98,8 +98,9 @@ class Store:
         self.holds.void(hold_id)
 
     def observe(self, party: str, domain: str, evidence: Evidence) -> None:
-        """Queue evidence of a relationship (mail from ``domain`` received by ``party``, a
-        release); returns at once, never raises (but without a writer, as :meth:`record`)."""
+        """Queue evidence of a relationship (mail ``party`` sent to ``domain`` or received
+        from it, a release); returns at once, never raises (but without a writer, as
+        :meth:`record`)."""
         if self._recorder is None:
             raise RuntimeError("this store was opened without a writer")
         self._recorder.observe(party, domain, evidence)

@@ -126,5 +126,5 @@ class Journal(Protocol):
         too slow): no message is held under it (raise if that is impossible)."""
 
     def observe(self, party: str, domain: str, evidence: Evidence) -> None:
-        """Queue evidence of a relationship other than a delivery (mail ``party`` received
-        from ``domain``, a release); must return at once and never raise."""
+        """Queue evidence of a relationship (mail ``party`` sent to ``domain`` or received
+        from it, a release); must return at once and never raise."""

@@ -110,8 +110,8 @@ class Recorder:
             self._kept.append((*event[:-1], stamp))
 
     def observe(self, party: str, domain: str, evidence: Evidence) -> None:
-        """Queue evidence of a relationship other than a delivery (mail received from
-        ``domain`` by ``party``, a release); returns at once, never raises."""
+        """Queue evidence of a relationship (mail ``party`` sent to ``domain`` or received
+        from it, a release); returns at once, never raises."""
         if len(self._observed) >= _MAX_QUEUED:
             self.dropped += 1
             return
