@@ -79,18 +79,26 @@ class LearnedSet:
 
 
 def learning_key(config: Config, listed: Iterable[str], rules: list[Rule]) -> str:
-    """What a learned set depends on, as a SHA-256: the deciding code (its files: in a
-    working tree the version does not change with the code), the configuration's deciding
+    """What a learned set depends on, as a SHA-256: the deciding code (:func:`code_digest`),
+    the configuration's deciding
     sections, the domains the lists gave (a list file's content, not only its name), and
     the rules in force."""
+    digest = hashlib.sha256(code_digest())
+    deciding = config.model_dump(mode="json", exclude=set(_NOT_DECIDING))
+    digest.update(json.dumps(deciding, sort_keys=True).encode())
+    digest.update("\n".join(listed).encode())
+    digest.update(json.dumps([rule.model_dump(mode="json") for rule in rules]).encode())
+    return digest.hexdigest()
+
+
+def code_digest() -> bytes:
+    """A SHA-256 of the code that decides (``policy/`` and ``domains/``, with the built-in
+    lists): its files, read each time, since in a working tree the version does not change
+    with the code."""
     digest = hashlib.sha256()
     for folder in _DECIDING_CODE:
         for path in sorted(folder.rglob("*")):
             if path.is_file() and path.suffix in (".py", ".txt"):
                 digest.update(path.relative_to(folder.parent).as_posix().encode())
                 digest.update(path.read_bytes())
-    deciding = config.model_dump(mode="json", exclude=set(_NOT_DECIDING))
-    digest.update(json.dumps(deciding, sort_keys=True).encode())
-    digest.update("\n".join(listed).encode())
-    digest.update(json.dumps([rule.model_dump(mode="json") for rule in rules]).encode())
-    return digest.hexdigest()
+    return digest.digest()
