@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 from typogate.config import Config, host_and_port
 from typogate.errors import ConfigError, HoldError
 from typogate.policy import Guard
+from typogate.policy.index_cache import cache_folder
 from typogate.policy.kept import MAX_AGE, RELEARN_AGE, LearnedSet
 from typogate.store.journal import Journal
 from typogate.vocabulary import Adapter, Evidence, MailState
@@ -194,7 +195,7 @@ class Runtime:
         store's relationships (``whole``: from every one, and why), and as of when the
         evidence it weighed was read (None without a store)."""
         started = time.monotonic()
-        guard = Guard(config)
+        guard = Guard(config, index_cache=cache_folder())
         if self.store is None:
             return guard, None
         built = time.monotonic()

@@ -22,6 +22,7 @@ from typogate.audit.report import Finding, findings, write
 from typogate.audit.sources import PART_BYTES, AuditInputError, InputProblem, Part, survey
 from typogate.config import Config
 from typogate.policy import Guard
+from typogate.policy.index_cache import cache_folder
 from typogate.vocabulary import AuditFormat, Engine
 
 __all__ = ["Audit", "AuditInputError", "InputProblem", "run", "write_report"]
@@ -74,7 +75,8 @@ def run(
         raise AuditInputError("; ".join(map(str, unread)) or "nothing to audit")
     if any(part.format is AuditFormat.CSV for part in parts) and not columns:
         raise AuditInputError("a generic CSV needs its column mapping (--columns)")
-    guard = Guard(config)  # a bad domain list stops here, not in the workers
+    # A bad domain list stops here, not in the workers; they read the index it keeps.
+    guard = Guard(config, index_cache=cache_folder())
     settings = Settings.of(config, dict(columns or {}))
     total = sum(part.size for part in parts)
 

@@ -24,6 +24,7 @@ from typogate.audit.sources import InputProblem, Part, blocks
 from typogate.batch import Workers
 from typogate.domains import InvalidAddress
 from typogate.policy import Config, Guard
+from typogate.policy.index_cache import cache_folder
 from typogate.vocabulary import Action, AuditFormat
 
 
@@ -46,7 +47,8 @@ def _guard(config_json: str, base_dir: str) -> Guard:
     # A cache, not state: the whole configuration is the key.
     import json
 
-    return Guard(Config.from_mapping(json.loads(config_json), base_dir=Path(base_dir)))
+    config = Config.from_mapping(json.loads(config_json), base_dir=Path(base_dir))
+    return Guard(config, index_cache=cache_folder())  # the worker's own machine's
 
 
 def _suspect_test(settings: Settings) -> Callable[[str], bool]:

@@ -30,6 +30,9 @@ are made with, where ``uomail.com`` is another provider.
 
 from __future__ import annotations
 
+import json
+import sys
+from array import array
 from collections.abc import Iterable
 
 from typogate.domains.channel import within_edits
@@ -131,12 +134,99 @@ class CandidateIndex:
         self._postings: dict[int, int | list[int]] = {}
         for domain in protected:
             self.add(domain, protected=True)
+        self._protected_count = len(self.domains)  # they come first: to_bytes files them so
         for domain in domains:
             self.add(domain)
         if self._parent_names:  # now that every protected name is known
             for domain in self.domains:
                 self._note_compound(domain)
         self._built = True
+
+    def to_bytes(self) -> bytes:
+        """The index as built, for :meth:`from_bytes` in a later process of this machine
+        (native byte order): its domains and its keys as text, the ids filed under each key
+        as machine integers. Call it before any :meth:`add` or :meth:`discard`: the keys are
+        made again from the domains it was built with."""
+        filed: dict[str, int | list[int]] = {}
+        protected_count = self._protected_count
+        for ident, domain in enumerate(self.domains):
+            for key in _keys(domain, 2 if ident < protected_count else 1):
+                held = filed.get(key)
+                if held is None:
+                    filed[key] = ident
+                elif held.__class__ is int:
+                    filed[key] = [held, ident]  # type: ignore[list-item]
+                else:
+                    held.append(ident)  # type: ignore[union-attr]
+        # A key filing one domain holds its id; one filing several, -1, and its place in
+        # the key list is in ``grouped``, its ids in ``members`` up to its end in ``ends``.
+        ids, grouped, ends, members = array("i"), array("i"), array("i", [0]), array("i")
+        for position, held in enumerate(filed.values()):
+            if held.__class__ is int:
+                ids.append(held)  # type: ignore[arg-type]
+            else:
+                ids.append(-1)
+                grouped.append(position)
+                members.extend(held)  # type: ignore[arg-type]
+                ends.append(len(members))
+        sections = [
+            "\n".join("\t".join(domain) for domain in self.domains).encode(),
+            "\n".join(filed).encode(),
+            *(numbers.tobytes() for numbers in (ids, grouped, ends, members)),
+        ]
+        header = {
+            "protected": protected_count,
+            "closed": list(self._closed),
+            "registrable": sorted(self._registrable),
+            "parent_names": sorted(self._parent_names),
+            "compounds": sorted(self._compounds),
+            "sections": [len(section) for section in sections],
+            "byteorder": sys.byteorder,
+        }
+        return b"".join([json.dumps(header).encode(), b"\n", *sections])
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> CandidateIndex:
+        """The index :meth:`to_bytes` gave, as it was built. Raises ``ValueError`` for bytes
+        it did not give (a file damaged or cut short); that they were given for the same
+        lists, code and libraries is for the caller to know (``policy/index_cache.py``)."""
+        try:
+            head, _, body = data.partition(b"\n")
+            header = json.loads(head)
+            if header["byteorder"] != sys.byteorder:
+                raise ValueError("written on a machine of another byte order")
+            sections, start = [], 0
+            for size in header["sections"]:
+                sections.append(body[start : start + size])
+                start += size
+            if start != len(body):
+                raise ValueError("its sections do not add up to its length")
+            domains_text, keys_text, *numbers = sections
+            lines = domains_text.decode().split("\n")
+            domains = list(map(Domain._make, (line.split("\t") for line in lines)))
+            keys = keys_text.decode().split("\n")
+            ids, grouped, ends, members = (array("i", section).tolist() for section in numbers)
+            filed: list[int | list[int]] = ids  # type: ignore[assignment]
+            for position, start, end in zip(grouped, ends[:-1], ends[1:], strict=True):
+                filed[position] = members[start:end]
+            postings = dict(zip(map(hash, keys), filed, strict=True))
+            index = cls.__new__(cls)
+            index.domains = domains
+            index._closed = tuple(header["closed"])
+            index._ids = {domain.ascii: ident for ident, domain in enumerate(domains)}
+            index._registrable = set(header["registrable"])
+            index._parent_names = set(header["parent_names"])
+            index._compounds = set(header["compounds"])
+            index._protected_count = header["protected"]
+        except (KeyError, TypeError, IndexError, UnicodeDecodeError) as error:
+            raise ValueError(f"not an index: {error!r}") from None
+        # Two keys of one hash (this process's): the build files both under it, a dict
+        # would keep one. Too rare to file them here; the caller builds the index instead.
+        if len(postings) < len(keys) or len(index._ids) < len(domains):
+            raise ValueError("two of its keys or domains are one in this process")
+        index._postings = postings
+        index._built = True
+        return index
 
     def add(self, domain: Domain, *, protected: bool = False) -> bool:
         """Index one more domain (two-deletion keys when ``protected``); False if present."""
@@ -191,6 +281,11 @@ class CandidateIndex:
         for cut in range(1, len(label) - _DOPPELGANGER_MIN + 1):
             if label[cut:] in self._parent_names:
                 self._compounds.add(label[cut:])
+
+    @property
+    def protected_domains(self) -> list[Domain]:
+        """The protected domains it was built with (each once)."""
+        return self.domains[: self._protected_count]
 
     def __len__(self) -> int:
         return len(self._ids)

@@ -12,12 +12,11 @@ import gc
 import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from typogate.config import Config, Rule
 from typogate.domains import (
-    CandidateIndex,
     Destination,
-    Domain,
     InvalidAddress,
     Route,
     host_name,
@@ -25,10 +24,11 @@ from typogate.domains import (
 )
 from typogate.errors import ConfigError
 from typogate.policy import verdict as reasons
-from typogate.policy.judge import DomainJudge, parse_once
+from typogate.policy.index_cache import built_index
+from typogate.policy.judge import DomainJudge
 from typogate.policy.kept import LearnedSet, learning_key
 from typogate.policy.learning import Correspondents
-from typogate.policy.lists import Listed, domain_lists
+from typogate.policy.lists import domain_lists
 from typogate.policy.relationships import Related, Relationships
 from typogate.policy.sender import for_sender, lifted_by_release, severity
 from typogate.policy.verdict import DomainVerdict, Verdict
@@ -45,15 +45,20 @@ class Guard:
     :meth:`evaluate` for each recipient; it is safe to share between threads.
     """
 
-    def __init__(self, config: Config | None = None, *, cache_size: int = 131_072) -> None:
+    def __init__(
+        self,
+        config: Config | None = None,
+        *,
+        cache_size: int = 131_072,
+        index_cache: Path | None = None,
+    ) -> None:
+        """Read ``config``'s lists and build the index; with ``index_cache``, a folder, read
+        the index a Guard of the same lists kept there, or keep this one there
+        (``policy/index_cache.py``). ``cache_size`` verdicts are kept in memory."""
         self.config = config if config is not None else Config()
         lists = domain_lists(self.config)
         with _no_cycle_collection():
-            protected = _parse_listed(lists.protected)
-            known = _parse_listed(lists.known)
-            index = CandidateIndex(
-                known, protected=protected, closed=self.config.model.closed_suffixes
-            )
+            index, protected = built_index(self.config, lists, index_cache)
         self.profile = lists.profile
         self._lists = lists  # as given: part of the learning key (kept.py), made on demand
         self._rules: list[Rule] = []
@@ -64,7 +69,7 @@ class Guard:
         self._judge = DomainJudge(
             self.config,
             index,
-            frozenset(domain.ascii for domain in protected),
+            protected,
             self.relationships,
             cache_size=cache_size,
         )
@@ -276,15 +281,3 @@ def _own_hosts(texts: list[str]) -> list[str]:
                 f"config: gateway.own_domains: {text!r} is not a host name: {error.reason}"
             ) from None
     return hosts
-
-
-def _parse_listed(listed: list[Listed]) -> list[Domain]:
-    domains = []
-    for entry in listed:
-        try:
-            domains.append(parse_once(entry.text))
-        except InvalidAddress as error:
-            raise ConfigError(
-                f"{entry.origin}: {entry.text!r} is not a domain: {error.reason}"
-            ) from None
-    return domains

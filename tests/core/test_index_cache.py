@@ -1,0 +1,215 @@
+"""The index kept on disk between starts (policy/index_cache.py): read back it is the index
+built, it is read again only for the same lists, and a damaged, foreign or unwritable
+cache costs time, never a verdict."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from typogate import Config, Guard
+from typogate.domains import CandidateIndex, parse_domain
+from typogate.policy.index_cache import KEEP, MIN_DOMAINS, built_index
+from typogate.policy.lists import domain_lists
+
+TYPOGATE = str(Path(sys.executable).with_name("typogate"))
+
+
+def check(cache: Path, *args: str, **env: str) -> tuple[dict[str, str], str]:
+    """``typogate check --json`` with its cache in ``cache`` (and ``env``): the verdicts by
+    recipient, and what it wrote to stderr."""
+    done = subprocess.run(
+        [TYPOGATE, "check", "--json", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "XDG_CACHE_HOME": str(cache), **env},
+    )
+    assert done.returncode == 0, done.stderr
+    verdicts = [json.loads(line) for line in done.stdout.splitlines()]
+    return {verdict["recipient"]: verdict["action"] for verdict in verdicts}, done.stderr
+
+
+def kept(cache: Path) -> list[Path]:
+    return sorted((cache / "typogate").glob("*.index"))
+
+
+def slips_of(domains: list[str]) -> list[str]:
+    """Each domain, and it with a letter dropped and with its suffix changed."""
+    typed = []
+    for text in domains:
+        name, _, suffix = text.partition(".")
+        typed += [text, f"{name[1:] or name}.{suffix}", f"{name}.{suffix[:-1] or 'co'}"]
+    return typed
+
+
+def test_an_index_read_back_finds_what_the_index_built_finds(tmp_path):
+    config = Config()
+    index, protected = built_index(config, domain_lists(config), None)
+    assert len(index) >= MIN_DOMAINS
+    read = CandidateIndex.from_bytes(index.to_bytes())
+    assert read.domains == index.domains
+    assert read.protected_domains == index.protected_domains
+    assert {domain.ascii for domain in read.protected_domains} == protected
+    # What each finds for slips of every 5th domain listed, and of a doppelganger.
+    sample = [domain.unicode for domain in index.domains[::5]] + ["chnyahoo.com"]
+    for text in slips_of(sample):
+        try:
+            typed = parse_domain(text)
+        except ValueError:
+            continue  # a slip that is no domain (a suffix left alone)
+        assert sorted(read.candidates(typed, 2)) == sorted(index.candidates(typed, 2)), text
+    # Learning goes on in the index read as in the one built.
+    learned = parse_domain("example-correspondent.com")
+    assert read.add(learned) and learned in read
+    assert read.discard(learned) and learned not in read
+
+
+def test_a_guard_from_the_kept_index_gives_every_verdict_the_built_one_gives(tmp_path):
+    built = Guard()
+    Guard(index_cache=tmp_path)  # keeps it
+    (file,) = tmp_path.glob("*.index")
+    inode = file.stat().st_ino
+    read = Guard(index_cache=tmp_path)
+    assert file.stat().st_ino == inode  # read, not built and kept again
+    sample = [domain.unicode for domain in built._judge.index.domains[::7]]
+    for text in slips_of(sample) + ["gmial.com", "army.ml", "chndell.com", "аrmy.mil"]:
+        try:
+            expected = built.judge_domain(text)
+        except ValueError:
+            with pytest.raises(ValueError):
+                read.judge_domain(text)
+            continue
+        assert read.judge_domain(text) == expected, text
+
+
+def test_typogate_check_keeps_its_index_and_reads_it_at_the_next_start(tmp_path):
+    verdicts, _ = check(tmp_path, "john@army.ml", "jane@army.mil")
+    assert verdicts == {"john@army.ml": "reject", "jane@army.mil": "allow"}
+    (file,) = kept(tmp_path)
+    assert file.stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "typogate").stat().st_mode & 0o777 == 0o700
+    inode = file.stat().st_ino
+    assert check(tmp_path, "john@army.ml", "jane@army.mil") == (verdicts, "")
+    assert file.stat().st_ino == inode  # the same file, read: a build would replace it
+
+
+def test_a_unit_of_systemd_keeps_it_in_its_cache_directory(tmp_path):
+    unit_folder = tmp_path / "var-cache-typogate-policy"  # what CacheDirectory= makes
+    check(tmp_path, "john@army.ml", CACHE_DIRECTORY=str(unit_folder))
+    assert len(list(unit_folder.glob("*.index"))) == 1 and kept(tmp_path) == []
+
+
+def test_a_changed_list_is_never_answered_from_the_index_of_the_one_before(tmp_path):
+    mine = tmp_path / "mine.txt"
+    mine.write_text("example-corp.com\n")
+    args = ["--profile", "us-gov", "--protect", str(mine)]
+    verdicts, _ = check(tmp_path, *args, "a@exmaple-corp.com", "b@otehr-corp.com")
+    assert verdicts == {"a@exmaple-corp.com": "reject", "b@otehr-corp.com": "allow"}
+    mine.write_text("other-corp.com\n")  # the same file, other contents
+    verdicts, _ = check(tmp_path, *args, "a@exmaple-corp.com", "b@otehr-corp.com")
+    assert verdicts == {"a@exmaple-corp.com": "allow", "b@otehr-corp.com": "reject"}
+    assert len(kept(tmp_path)) == 2
+
+
+def test_a_short_list_is_built_and_not_kept(tmp_path):
+    mine = tmp_path / "mine.txt"
+    mine.write_text("army.mil\n")
+    verdicts, _ = check(tmp_path, "--protect", str(mine), "john@army.ml")
+    assert verdicts == {"john@army.ml": "reject"}
+    assert kept(tmp_path) == []
+
+
+def _flip_a_byte(file: Path) -> None:
+    data = bytearray(file.read_bytes())
+    data[len(data) // 2] ^= 0x20
+    file.write_bytes(bytes(data))
+
+
+def _cut_short(file: Path) -> None:
+    file.write_bytes(file.read_bytes()[:-1000])
+
+
+def _writable_by_all(file: Path) -> None:
+    file.chmod(0o666)
+
+
+def _someone_elses(file: Path) -> None:
+    os.chown(file, 65534, 65534)
+
+
+@pytest.mark.parametrize(
+    ("spoil", "said"),
+    [
+        (_flip_a_byte, "cannot be read (its checksum does not match"),
+        (_cut_short, "cannot be read (its checksum does not match"),
+        (_writable_by_all, "is not this user's alone; not read"),
+        (_someone_elses, "is not this user's alone; not read"),
+    ],
+)
+def test_a_damaged_or_foreign_index_is_not_read_and_is_built_again(tmp_path, spoil, said):
+    if spoil is _someone_elses and os.geteuid() != 0:
+        pytest.skip("giving a file to another user takes root")
+    check(tmp_path, "john@army.ml")
+    (file,) = kept(tmp_path)
+    spoil(file)
+    # Built again: every verdict right, and a sound file kept in its place.
+    verdicts, stderr = check(tmp_path, "john@army.ml", "jane@army.mil", "x@gmial.com")
+    assert verdicts == {"john@army.ml": "reject", "jane@army.mil": "allow", "x@gmial.com": "reject"}
+    assert said in stderr
+    (again,) = kept(tmp_path)
+    assert again.stat().st_uid == os.geteuid() and again.stat().st_mode & 0o777 == 0o600
+    assert check(tmp_path, "john@army.ml")[1] == ""  # and read at the next start
+
+
+def test_a_link_in_place_of_the_index_is_not_followed(tmp_path):
+    check(tmp_path, "john@army.ml")
+    (file,) = kept(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    file.rename(elsewhere)
+    file.symlink_to(elsewhere)
+    before = elsewhere.read_bytes()
+    verdicts, _ = check(tmp_path, "john@army.ml")
+    assert verdicts == {"john@army.ml": "reject"}
+    assert not file.is_symlink() and elsewhere.read_bytes() == before  # replaced, not written
+
+
+def test_no_place_to_keep_the_index_costs_no_verdict(tmp_path):
+    in_the_way = tmp_path / "a-file"
+    in_the_way.write_text("not a folder\n")
+    verdicts, stderr = check(in_the_way, "john@army.ml", "jane@army.mil")
+    assert verdicts == {"john@army.ml": "reject", "jane@army.mil": "allow"}
+    assert "index cache: cannot keep the index in" in stderr
+
+
+def test_a_full_disk_leaves_no_partial_file_and_costs_no_verdict():
+    from disk import fill, small_disk
+
+    with small_disk("1m") as folder:
+        fill(folder)
+        verdicts, stderr = check(folder, "john@army.ml")
+        assert verdicts == {"john@army.ml": "reject"}
+        assert "No space left on device" in stderr
+        assert list(folder.glob("typogate/*")) == []
+
+
+def test_the_least_recently_used_indexes_go_when_more_are_kept(tmp_path):
+    folder = tmp_path / "typogate"
+    folder.mkdir(mode=0o700)
+    old = []
+    for age in range(KEEP + 2):  # other lists' indexes, each used an hour before the next
+        stale = folder / f"{age:064x}.index"
+        stale.write_bytes(b"an index of other lists")
+        used = time.time() - 3600 * (age + 1)
+        os.utime(stale, (used, used))
+        old.append(stale)
+    config = Config()
+    built_index(config, domain_lists(config), folder)
+    remaining = set(folder.glob("*.index"))
+    assert len(remaining) == KEEP
+    assert set(old[: KEEP - 1]) < remaining  # the most recently used of the others stay
+    assert list(folder.glob("*.partial")) == []
