@@ -107,6 +107,9 @@ def test_units_are_hardened_and_their_command_lines_parse(path):
     assert service["Environment"] == "TYPOGATE_CONFIG=/etc/typogate/typogate.toml"
     assert service["StateDirectory"] == "typogate"  # /var/lib/typogate
     command = shlex.split(service["ExecStart"])
+    # The index kept between starts: a folder of the unit's own user, no one else's.
+    assert service["CacheDirectory"] == f"typogate/{command[1]}"
+    assert service["CacheDirectoryMode"] == "0700"
     if command[1] != "sink":  # the sink has nothing to reload
         assert service["ExecReload"] == "/bin/kill -HUP $MAINPID"
     assert command[0] == INSTALLED
