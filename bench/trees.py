@@ -27,16 +27,25 @@ def source_trees(scratch: Path, against: str | None) -> Iterator[dict[str, Path]
     """Each tree's ``src`` by its name: the working tree's, and ``against``'s when given."""
     trees = {HERE: REPO / "src"}
     if against is None:
+        _compile(trees.values())
         yield trees
         return
     other = scratch / "against"
     git = ["git", "-C", str(REPO), "worktree"]
     subprocess.run([*git, "add", "--detach", "-q", str(other), against], check=True)
     trees[against] = other / "src"
+    _compile(trees.values())
     try:
         yield trees
     finally:
         subprocess.run([*git, "remove", "--force", str(other)], check=True)
+
+
+def _compile(sources: Iterable[Path]) -> None:
+    """Byte-compile each tree first: a fresh worktree has no ``__pycache__``, and with
+    ``PYTHONDONTWRITEBYTECODE`` set it would compile its code again in every process."""
+    for src in sources:
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(src)], check=True)
 
 
 def tree_arguments(parser: argparse.ArgumentParser, rounds: int | None = None) -> None:
