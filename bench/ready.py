@@ -6,9 +6,10 @@ with ``--against REV`` the same for another revision's ``src`` beside, in one ru
 
     .venv/bin/python bench/ready.py [--senders 100,300] [--rounds 3] [--against 9ebe2ea] [--json]
 
-Four starts per store: the first, which learns from every relationship (as after an
-upgrade, or a new configuration: what ``typogate doctor`` weighs against Postfix's wait);
-a restart on the same store, which may take what the first kept (policy/kept.py); a start
+Four starts per store: the first, which learns from every relationship and builds the
+index of the lists (as after an upgrade, or a new configuration: what ``typogate doctor``
+weighs against Postfix's wait); a restart on the same store, which may take what the first
+kept (policy/kept.py, and the index: policy/index_cache.py); a start
 whose kept set is 13 hours old, as after half a day of running, which answers one request
 after another for ``--running`` seconds (its slowest answer is shown: a gateway learns
 again meanwhile, runtime.py); and a restart 12 hours later still, as at the end of a day
@@ -127,7 +128,7 @@ def _policy(src: Path, url: str, folder: Path) -> Iterator[_Started]:
     with log.open("wb") as output:
         process = subprocess.Popen(
             [sys.executable, "-c", typogate_code(argv)],
-            env={**os.environ, "PYTHONPATH": str(src)},
+            env={**os.environ, "PYTHONPATH": str(src), "XDG_CACHE_HOME": str(folder / "cache")},
             cwd=folder,
             stdout=subprocess.DEVNULL,
             stderr=output,
@@ -238,6 +239,7 @@ def main() -> None:
                     for stale in ("-wal", "-shm"):  # a last start's, beside the copy
                         Path(f"{used}{stale}").unlink(missing_ok=True)
                     shutil.copyfile(made[tree], used)
+                    shutil.rmtree(folder / "cache", ignore_errors=True)  # no index kept yet
                     for start, older in _STARTS:
                         if older:
                             _age_kept(used, older)

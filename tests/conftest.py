@@ -1,6 +1,7 @@
 """Shared test helpers (ports.py, mta.py, postgres.py, ...) are imported from this folder;
 the fixtures every part's tests use are here (a PostgreSQL server, Debian's Chromium)."""
 
+import os
 import sys
 from pathlib import Path
 
@@ -9,6 +10,23 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from postgres import PostgresServer, postgres_binary  # noqa: E402
+
+
+@pytest.fixture(scope="session", autouse=True)
+def index_cache(tmp_path_factory):
+    """The folder where this run's typogate processes keep the index of their lists
+    (policy/index_cache.py): the run's own, as on a fresh machine, not the home of whoever
+    runs the tests."""
+    folder = tmp_path_factory.mktemp("cache")
+    before = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(folder)
+    try:
+        yield folder / "typogate"
+    finally:
+        if before is None:
+            del os.environ["XDG_CACHE_HOME"]
+        else:
+            os.environ["XDG_CACHE_HOME"] = before
 
 
 @pytest.fixture

@@ -69,6 +69,35 @@ def test_an_index_read_back_finds_what_the_index_built_finds(tmp_path):
     assert read.discard(learned) and learned not in read
 
 
+def test_keys_of_every_shape_are_read_back():
+    # One-letter names (x.com) are filed under an empty key too; IDN names under their
+    # Unicode form; a name past the first slice of keys read.
+    texts = ["x.com", "q.mil", "bücher.de", "яндекс.рф", "army.mil", "gmail.com"]
+    texts += [f"agency{number}.gov" for number in range(3000)]
+    index = CandidateIndex(
+        [parse_domain(text) for text in texts[3:]],
+        protected=[parse_domain(text) for text in texts[:3]],
+        closed=["gov", "mil"],
+    )
+    read = CandidateIndex.from_bytes(index.to_bytes())
+    assert read.domains == index.domains
+    for text in ["xx.com", "c.com", "bucher.de", "bücker.de", "яндекс.ру", "agency2999.gov"]:
+        typed = parse_domain(text)
+        assert sorted(read.candidates(typed)) == sorted(index.candidates(typed)), text
+    assert parse_domain("x.com") in read.candidates(parse_domain("c.com"))  # the empty key
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [[""], ["a"], ["a", ""], ["", "a"], [f"key{n}" for n in range(20_000)] + [""]],
+    ids=["one empty", "one", "empty last", "empty first", "past a slice, empty last"],
+)
+def test_the_keys_text_gives_a_hash_for_every_key(keys):
+    from typogate.domains.index import _hashes
+
+    assert _hashes("\n".join(keys)) == [hash(key) for key in keys]
+
+
 def test_a_guard_from_the_kept_index_gives_every_verdict_the_built_one_gives(tmp_path):
     built = Guard()
     Guard(index_cache=tmp_path)  # keeps it

@@ -72,6 +72,37 @@ def _deletions(name: str, depth: int) -> set[str]:
     return keys
 
 
+def _domain_line(domain: Domain) -> str:
+    """A domain's parts, tab-separated, its Unicode form left out when it is its ASCII one."""
+    ascii_form, unicode_form, *split = domain
+    return "\t".join([ascii_form, "" if unicode_form == ascii_form else unicode_form, *split])
+
+
+def _fields(line: str) -> list[str]:
+    return line.split("\t")
+
+
+def _integers(section: memoryview) -> array[int]:
+    # Kept as machine integers: an int object of each would outlive its use in the heap.
+    numbers = array("i")
+    numbers.frombytes(section)
+    return numbers
+
+
+def _hashes(keys: str) -> list[int]:
+    """The hashes (this process's) of the newline-separated keys, read a slice at a time:
+    a string of every key at once would take twice the memory of the index for a moment,
+    and leave its heap in holes."""
+    hashes: list[int] = []
+    start = 0
+    while start <= len(keys):  # a last key may be empty: one-letter names have it
+        end = keys.find("\n", start + 65536)
+        end = len(keys) if end < 0 else end
+        hashes += map(hash, keys[start:end].split("\n"))
+        start = end + 1
+    return hashes
+
+
 def _readings(typed: Domain) -> list[str]:
     """Every way to read the name of ``typed``: cut before each of its suffix labels."""
     names = [typed.name]
@@ -170,50 +201,60 @@ class CandidateIndex:
                 members.extend(held)  # type: ignore[arg-type]
                 ends.append(len(members))
         sections = [
-            "\n".join("\t".join(domain) for domain in self.domains).encode(),
+            "\n".join(map(_domain_line, self.domains)).encode(),
             "\n".join(filed).encode(),
             *(numbers.tobytes() for numbers in (ids, grouped, ends, members)),
         ]
-        header = {
-            "protected": protected_count,
-            "closed": list(self._closed),
-            "registrable": sorted(self._registrable),
-            "parent_names": sorted(self._parent_names),
-            "compounds": sorted(self._compounds),
-            "sections": [len(section) for section in sections],
-            "byteorder": sys.byteorder,
-        }
-        return b"".join([json.dumps(header).encode(), b"\n", *sections])
+        header = json.dumps(
+            {
+                "protected": protected_count,
+                "closed": list(self._closed),
+                "registrable": sorted(self._registrable),
+                "parent_names": sorted(self._parent_names),
+                "compounds": sorted(self._compounds),
+                "sections": [len(section) for section in sections],
+                "byteorder": sys.byteorder,
+            }
+        ).encode()
+        return b"".join([b"%012d\n" % len(header), header, *sections])
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> CandidateIndex:
+    def from_bytes(cls, data: bytes | memoryview) -> CandidateIndex:
         """The index :meth:`to_bytes` gave, as it was built. Raises ``ValueError`` for bytes
         it did not give (a file damaged or cut short); that they were given for the same
-        lists, code and libraries is for the caller to know (``policy/index_cache.py``)."""
+        lists, code and libraries is for the caller to know (``policy/index_cache.py``).
+        Read in place: a memoryview of a file's bytes is not copied."""
+        view = memoryview(data)
         try:
-            head, _, body = data.partition(b"\n")
-            header = json.loads(head)
+            size = int(bytes(view[:12]))
+            header = json.loads(bytes(view[13 : 13 + size]))
             if header["byteorder"] != sys.byteorder:
                 raise ValueError("written on a machine of another byte order")
-            sections, start = [], 0
-            for size in header["sections"]:
-                sections.append(body[start : start + size])
-                start += size
-            if start != len(body):
+            sections, start = [], 13 + size
+            for length in header["sections"]:
+                sections.append(view[start : start + length])
+                start += length
+            if start != len(view):
                 raise ValueError("its sections do not add up to its length")
             domains_text, keys_text, *numbers = sections
-            lines = domains_text.decode().split("\n")
-            domains = list(map(Domain._make, (line.split("\t") for line in lines)))
-            keys = keys_text.decode().split("\n")
-            ids, grouped, ends, members = (array("i", section).tolist() for section in numbers)
-            filed: list[int | list[int]] = ids  # type: ignore[assignment]
+            lines = str(domains_text, "utf-8").split("\n")
+            domains = [
+                Domain._make((ascii_form, unicode_form or ascii_form, *split))
+                for ascii_form, unicode_form, *split in map(_fields, lines)
+            ]
+            # One int object per domain, as a build files it under each of its keys.
+            numbers_of = list(range(len(domains)))
+            ident = numbers_of.__getitem__
+            ids, grouped, ends, members = map(_integers, numbers)
+            filed: list[int | list[int]] = list(map(ident, ids))
             for position, start, end in zip(grouped, ends[:-1], ends[1:], strict=True):
-                filed[position] = members[start:end]
-            postings = dict(zip(map(hash, keys), filed, strict=True))
+                filed[position] = list(map(ident, members[start:end]))
+            hashes = _hashes(str(keys_text, "utf-8"))
+            postings = dict(zip(hashes, filed, strict=True))
             index = cls.__new__(cls)
             index.domains = domains
             index._closed = tuple(header["closed"])
-            index._ids = {domain.ascii: ident for ident, domain in enumerate(domains)}
+            index._ids = dict(zip([domain.ascii for domain in domains], numbers_of, strict=True))
             index._registrable = set(header["registrable"])
             index._parent_names = set(header["parent_names"])
             index._compounds = set(header["compounds"])
@@ -222,7 +263,7 @@ class CandidateIndex:
             raise ValueError(f"not an index: {error!r}") from None
         # Two keys of one hash (this process's): the build files both under it, a dict
         # would keep one. Too rare to file them here; the caller builds the index instead.
-        if len(postings) < len(keys) or len(index._ids) < len(domains):
+        if len(postings) < len(hashes) or len(index._ids) < len(domains):
             raise ValueError("two of its keys or domains are one in this process")
         index._postings = postings
         index._built = True

@@ -108,9 +108,9 @@ def _read(folder: Path, key: str) -> CandidateIndex | None:
             if not (_ours(os.fstat(file.fileno())) and _ours(os.stat(folder))):
                 log.warning("index cache: %s is not this user's alone; not read", path)
                 return None
-            data = file.read()
+            data = memoryview(file.read())  # read in place, not copied
         checksum, body = data[:32], data[32:]
-        if not body.startswith(_FORMAT) or hashlib.sha256(body).digest() != checksum:
+        if hashlib.sha256(body).digest() != checksum or body[: len(_FORMAT)] != _FORMAT:
             raise ValueError("its checksum does not match its contents")
         index = CandidateIndex.from_bytes(body[len(_FORMAT) :])
         os.utime(path)  # recently used: kept when older files go
