@@ -226,7 +226,7 @@ def test_a_full_disk_leaves_no_partial_file_and_costs_no_verdict():
         assert list(folder.glob("typogate/*")) == []
 
 
-def test_the_least_recently_used_indexes_go_when_more_are_kept(tmp_path):
+def test_the_least_recently_used_indexes_and_abandoned_writes_go(tmp_path):
     folder = tmp_path / "typogate"
     folder.mkdir(mode=0o700)
     old = []
@@ -236,9 +236,13 @@ def test_the_least_recently_used_indexes_go_when_more_are_kept(tmp_path):
         used = time.time() - 3600 * (age + 1)
         os.utime(stale, (used, used))
         old.append(stale)
+    abandoned, being_written = folder / "left.partial", folder / "now.partial"
+    abandoned.write_bytes(b"half an index")
+    os.utime(abandoned, (time.time() - 7200, time.time() - 7200))
+    being_written.write_bytes(b"half an index")  # by another process, at this moment
     config = Config()
     built_index(config, domain_lists(config), folder)
     remaining = set(folder.glob("*.index"))
     assert len(remaining) == KEEP
     assert set(old[: KEEP - 1]) < remaining  # the most recently used of the others stay
-    assert list(folder.glob("*.partial")) == []
+    assert list(folder.glob("*.partial")) == [being_written]

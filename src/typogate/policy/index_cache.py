@@ -21,6 +21,7 @@ import os
 import stat
 import sys
 import tempfile
+import time
 import unicodedata
 from importlib import metadata
 from pathlib import Path
@@ -41,6 +42,8 @@ MIN_DOMAINS = 1000
 # Files of other lists (another service's configuration, an older list) kept beside the
 # newest; the least recently used go first.
 KEEP = 8
+# A file being written that is older than this was left by a process that stopped.
+_ABANDONED = 3600.0
 # The libraries whose data decides how a listed domain is read: its public suffix, IDNA.
 _READING_LIBRARIES = ("publicsuffixlist", "idna", "email-validator")
 
@@ -83,17 +86,23 @@ def built_index(
     ``folder`` when a start with the same :func:`index_key` kept it there, else built
     (and kept there when ``folder`` is given). Raises :class:`ConfigError` for a listed
     entry that is no domain."""
-    key = index_key(config, lists) if folder is not None else ""
-    if folder is not None:
-        kept = _read(folder, key)
-        if kept is not None:
-            return kept, frozenset(domain.ascii for domain in kept.protected_domains)
+    if folder is None:
+        return _build(config, lists)
+    key = index_key(config, lists)
+    kept = _read(folder, key)
+    if kept is not None:
+        return kept, frozenset(domain.ascii for domain in kept.protected_domains)
+    index, protected = _build(config, lists)
+    if len(index) >= MIN_DOMAINS:
+        _keep(folder, key, index)
+    return index, protected
+
+
+def _build(config: Config, lists: DomainLists) -> tuple[CandidateIndex, frozenset[str]]:
     protected = _parse_listed(lists.protected)
     index = CandidateIndex(
         _parse_listed(lists.known), protected=protected, closed=config.model.closed_suffixes
     )
-    if folder is not None and len(index) >= MIN_DOMAINS:
-        _keep(folder, key, index)
     return index, frozenset(domain.ascii for domain in protected)
 
 
@@ -137,7 +146,13 @@ def _keep(folder: Path, key: str, index: CandidateIndex) -> None:
             os.unlink(temporary)
             raise
         kept = sorted(folder.glob("*.index"), key=_last_used, reverse=True)
-        for stale in kept[KEEP:]:
+        # And what a process stopped while writing left (another may be writing now).
+        abandoned = [
+            partial
+            for partial in folder.glob("*.partial")
+            if time.time() - _last_used(partial) > _ABANDONED
+        ]
+        for stale in kept[KEEP:] + abandoned:
             stale.unlink(missing_ok=True)
     except OSError as error:  # a full disk, a read-only home: the next start builds again
         log.warning("index cache: cannot keep the index in %s: %s", folder, error)
