@@ -3,7 +3,8 @@ process for the bare interpreter, ``import typogate`` and a few commands, side b
 one run, and with ``--against REV`` the same for another revision's ``src`` beside.
 ``typogate check`` runs twice: as every start after the first (the index of the lists
 kept by the one before: ``policy/index_cache.py``) and as a first start, with no index
-kept; each tree keeps its indexes in a scratch folder of its own.
+kept; each tree keeps its indexes in a scratch folder of its own. For ``check``, also the
+most memory its process held at once (``ru_maxrss``).
 
     .venv/bin/python bench/startup.py [--rounds 7] [--against 0af47d3] [--json]
 
@@ -46,13 +47,19 @@ def _code(command: str | list[str] | None, store: str) -> str:
     return typogate_code([word.replace("{store}", store) for word in command])
 
 
-def _seconds(src: Path, code: str, cache: Path) -> float:
+def _run(src: Path, code: str, cache: Path) -> tuple[float, float]:
+    """Seconds the process took, and the most memory it held at once (MiB)."""
     env = {**os.environ, "PYTHONPATH": str(src), "XDG_CACHE_HOME": str(cache)}
     started = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-c", code], env=env, check=True, stdout=subprocess.DEVNULL, cwd=src
+    process = subprocess.Popen(
+        [sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL, cwd=src
     )
-    return time.perf_counter() - started
+    _, status, usage = os.wait4(process.pid, 0)  # this process's own peak, not its siblings'
+    seconds = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise subprocess.CalledProcessError(process.returncode, code)
+    return seconds, usage.ru_maxrss / 1024
 
 
 def main() -> None:
@@ -68,8 +75,9 @@ def main() -> None:
         caches = {tree: Path(scratch) / f"cache-{n}" for n, tree in enumerate(trees)}
         for tree, src in trees.items():
             code = f"from typogate.store import Store; Store({stores[tree]!r}).close()"
-            _seconds(src, code, caches[tree])
+            _run(src, code, caches[tree])
         times: dict[tuple[str, str], list[float]] = {}
+        rows = dict.fromkeys(COMMANDS)
         for turn in range(args.rounds):
             for name, command in COMMANDS.items():
                 # The trees take turns going first: the second of two runs in a row was
@@ -79,9 +87,14 @@ def main() -> None:
                     if name.endswith("first start"):
                         shutil.rmtree(caches[tree], ignore_errors=True)
                     code = _code(command, stores[tree])
-                    times.setdefault((name, tree), []).append(_seconds(src, code, caches[tree]))
+                    seconds, peak = _run(src, code, caches[tree])
+                    times.setdefault((name, tree), []).append(seconds)
+                    if name.startswith("typogate check"):
+                        rows[f"· peak memory ({name})"] = None
+                        times.setdefault((f"· peak memory ({name})", tree), []).append(peak)
     title = f"typogate start-up: median of {args.rounds} fresh processes"
-    print_medians(title, "command", COMMANDS, trees, times, as_json=args.json)
+    mib = [row for row in rows if row.startswith("· peak memory")]
+    print_medians(title, "command", rows, trees, times, as_json=args.json, mib=mib)
 
 
 if __name__ == "__main__":
