@@ -127,6 +127,31 @@ def test_typogate_check_keeps_its_index_and_reads_it_at_the_next_start(tmp_path)
     assert file.stat().st_ino == inode  # the same file, read: a build would replace it
 
 
+def test_starts_at_once_each_keep_it_whole(tmp_path):
+    # Four processes with nothing kept: each builds and writes; the last rename wins, and
+    # the file it leaves is whole (read at the next start, no warning).
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    starting = [
+        subprocess.Popen(
+            [TYPOGATE, "check", "--json", "john@army.ml"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for _ in range(4)
+    ]
+    for process in starting:
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0 and err == "", err
+        assert json.loads(out)["action"] == "reject"
+    (file,) = kept(tmp_path)
+    assert list((tmp_path / "typogate").glob("*.partial")) == []
+    inode = file.stat().st_ino
+    assert check(tmp_path, "john@army.ml") == ({"john@army.ml": "reject"}, "")
+    assert file.stat().st_ino == inode
+
+
 def test_a_unit_of_systemd_keeps_it_in_its_cache_directory(tmp_path):
     unit_folder = tmp_path / "var-cache-typogate-policy"  # what CacheDirectory= makes
     check(tmp_path, "john@army.ml", CACHE_DIRECTORY=str(unit_folder))
