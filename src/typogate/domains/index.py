@@ -221,9 +221,10 @@ class CandidateIndex:
     @classmethod
     def from_bytes(cls, data: bytes | memoryview) -> CandidateIndex:
         """The index :meth:`to_bytes` gave, as it was built. Raises ``ValueError`` for bytes
-        it did not give (a file damaged or cut short); that they were given for the same
-        lists, code and libraries is for the caller to know (``policy/index_cache.py``).
-        Read in place: a memoryview of a file's bytes is not copied."""
+        not laid out as it lays them out (cut short, another format). That they are the
+        bytes it gave, unchanged, and for the same lists, code and libraries, is for the
+        caller to know (``policy/index_cache.py``: a checksum and a key). Read in place: a
+        memoryview of a file's bytes is not copied."""
         view = memoryview(data)
         try:
             size = int(bytes(view[:12]))
