@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from typogate.config import Config, host_and_port
@@ -62,9 +63,13 @@ class Runtime:
         journal: Journal | None = None,
         *,
         reread: Callable[[], Config] | None = None,
+        index_cache: Path | None = None,
     ) -> None:
         self.config = config
         self.store = store
+        # Where a Guard reads the index of its lists kept by an earlier start, and keeps
+        # the one it builds (policy/index_cache.py); None: built at every start.
+        self.index_cache = index_cache
         self.journal = journal  # where verdicts are recorded; None: nowhere (check, web)
         # Reads the configuration again, as at start (same file, same command-line flags):
         # what :meth:`reload` calls.
@@ -85,6 +90,7 @@ class Runtime:
         recording: bool = False,
         create: bool = False,
         reread: Callable[[], Config] | None = None,
+        keep_index: bool = True,
     ) -> Runtime:
         """Open a typogate for ``config`` on the store at ``db`` (default: the
         configuration's ``store.url``; neither: no store).
@@ -97,7 +103,11 @@ class Runtime:
         database typogate does not support, :class:`~typogate.store.engine.StoreMissing`
         and :class:`~typogate.store.engine.StoreUnavailable` when the store cannot be
         opened. ``reread`` reads the configuration again for :meth:`reload`.
+        ``keep_index`` reads the index of the lists that an earlier start kept, and keeps
+        the one built (:func:`~typogate.policy.index_cache.cache_folder`); without it,
+        each Guard builds its index, as the first start after an upgrade does.
         """
+        index_cache = cache_folder() if keep_index else None
         db = db or config.store_url
         if db is None:
             journal: Journal | None = None
@@ -109,7 +119,7 @@ class Runtime:
                     max_bytes=config.limits.journal_max_bytes,
                     keep=config.limits.journal_keep,
                 )
-            return cls(config, None, journal, reread=reread)
+            return cls(config, None, journal, reread=reread, index_cache=index_cache)
         from typogate.store import Store
 
         store = Store(
@@ -119,7 +129,8 @@ class Runtime:
             keep_allowed=config.store.keep_allowed,
             session_hours=config.web.session_hours,
         )
-        return cls(config, store, store if recording else None, reread=reread)
+        journal = store if recording else None
+        return cls(config, store, journal, reread=reread, index_cache=index_cache)
 
     # --- the parts ---------------------------------------------------------------------------
 
@@ -195,7 +206,7 @@ class Runtime:
         store's relationships (``whole``: from every one, and why), and as of when the
         evidence it weighed was read (None without a store)."""
         started = time.monotonic()
-        guard = Guard(config, index_cache=cache_folder())
+        guard = Guard(config, index_cache=self.index_cache)
         if self.store is None:
             return guard, None
         built = time.monotonic()

@@ -87,7 +87,8 @@ def _time_a_start(config: Config, store_url: str, *, quiet: bool) -> StartCost |
         try:
             started = time.perf_counter()
             try:
-                runtime = Runtime.open(config, store_url)
+                # As after an upgrade: no index kept by an earlier start is read.
+                runtime = Runtime.open(config, store_url, keep_index=False)
             except StoreMissing:  # typogate serve makes it: its first start builds the index
                 Guard(config)
                 return StartCost(time.perf_counter() - started, 0)
