@@ -33,11 +33,14 @@ from __future__ import annotations
 import json
 import sys
 from array import array
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
+from typing import TypeVar
 
 from typogate.domains.channel import within_edits
 from typogate.domains.confusables import fold_lookalikes, skeleton
 from typogate.domains.names import Domain, InvalidAddress, parse_domain
+
+K = TypeVar("K", bound=Hashable)  # a key as filed: its text, or its hash in this process
 
 # Deletions are taken from the first characters of a name only (SymSpell's prefix length):
 # a slip further right leaves the prefix intact, and the key count stops growing with length.
@@ -70,6 +73,20 @@ def _deletions(name: str, depth: int) -> set[str]:
             keys.update(shorter[:cut] + shorter[cut + 1 :] for cut in range(len(shorter)))
     keys.add(name)
     return keys
+
+
+def _file(postings: dict[K, int | list[int]], keys: Iterable[K], ident: int) -> None:
+    """File the domain ``ident`` under each of ``keys``: a key's first domain as its id,
+    more as a list of ids (most keys file one domain, and an int costs less than a list)."""
+    get = postings.get
+    for key in keys:
+        held = get(key)
+        if held is None:
+            postings[key] = ident
+        elif held.__class__ is int:
+            postings[key] = [held, ident]  # type: ignore[list-item]
+        else:
+            held.append(ident)  # type: ignore[union-attr]
 
 
 def _domain_line(domain: Domain) -> str:
@@ -181,14 +198,7 @@ class CandidateIndex:
         filed: dict[str, int | list[int]] = {}
         protected_count = self._protected_count
         for ident, domain in enumerate(self.domains):
-            for key in _keys(domain, 2 if ident < protected_count else 1):
-                held = filed.get(key)
-                if held is None:
-                    filed[key] = ident
-                elif held.__class__ is int:
-                    filed[key] = [held, ident]  # type: ignore[list-item]
-                else:
-                    held.append(ident)  # type: ignore[union-attr]
+            _file(filed, _keys(domain, 2 if ident < protected_count else 1), ident)
         # A key filing one domain holds its id; one filing several, -1, and its place in
         # the key list is in ``grouped``, its ids in ``members`` up to its end in ``ends``.
         ids, grouped, ends, members = array("i"), array("i"), array("i", [0]), array("i")
@@ -288,17 +298,7 @@ class CandidateIndex:
             self._parent_names.add(domain.name)
         if self._built and self._parent_names:
             self._note_compound(domain)
-        postings = self._postings
-        get = postings.get
-        # Inlined on purpose: this loop runs for every key of every domain at start-up.
-        for key in map(hash, _keys(domain, 2 if protected else 1)):
-            held = get(key)
-            if held is None:
-                postings[key] = ident
-            elif held.__class__ is int:
-                postings[key] = [held, ident]  # type: ignore[list-item]
-            else:
-                held.append(ident)  # type: ignore[union-attr]
+        _file(self._postings, map(hash, _keys(domain, 2 if protected else 1)), ident)
         return True
 
     def discard(self, domain: Domain) -> bool:
