@@ -130,7 +130,6 @@ def _read(folder: Path, key: str) -> CandidateIndex | None:
 
 
 def _keep(folder: Path, key: str, index: CandidateIndex) -> None:
-    body = _FORMAT + index.to_bytes()
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         if not _ours(os.stat(folder)):
@@ -140,7 +139,10 @@ def _keep(folder: Path, key: str, index: CandidateIndex) -> None:
         descriptor, temporary = tempfile.mkstemp(dir=folder, suffix=".partial")
         try:
             with os.fdopen(descriptor, "wb") as file:
-                file.write(hashlib.sha256(body).digest() + body)
+                # Made only once there is a place for it: it costs as much as the build.
+                body = _FORMAT + index.to_bytes()
+                file.write(hashlib.sha256(body).digest())
+                file.write(body)
             os.replace(temporary, folder / f"{key}.index")
         except BaseException:
             os.unlink(temporary)
