@@ -13,7 +13,7 @@ import pytest
 
 from typogate import Config, Guard
 from typogate.domains import CandidateIndex, parse_domain
-from typogate.policy.index_cache import KEEP, MIN_DOMAINS, built_index
+from typogate.policy.index_cache import KEEP, MIN_DOMAINS, _build, built_index
 from typogate.policy.lists import domain_lists
 
 TYPOGATE = str(Path(sys.executable).with_name("typogate"))
@@ -49,9 +49,13 @@ def slips_of(domains: list[str]) -> list[str]:
 
 def test_an_index_read_back_finds_what_the_index_built_finds(tmp_path):
     config = Config()
-    index, protected = built_index(config, domain_lists(config), None)
+    lists = domain_lists(config)
+    index, protected = built_index(config, lists, None)
     assert len(index) >= MIN_DOMAINS
-    read = CandidateIndex.from_bytes(index.to_bytes())
+    # A build that will be kept files the keys' text first: the same postings.
+    keyed, _ = _build(config, lists, keep=True)
+    assert keyed._postings == index._postings
+    read = CandidateIndex.from_bytes(keyed.to_bytes())
     assert read.domains == index.domains
     assert read.protected_domains == index.protected_domains
     assert {domain.ascii for domain in read.protected_domains} == protected
@@ -78,6 +82,7 @@ def test_keys_of_every_shape_are_read_back():
         [parse_domain(text) for text in texts[3:]],
         protected=[parse_domain(text) for text in texts[:3]],
         closed=["gov", "mil"],
+        keep_keys=True,
     )
     read = CandidateIndex.from_bytes(index.to_bytes())
     assert read.domains == index.domains
@@ -85,6 +90,29 @@ def test_keys_of_every_shape_are_read_back():
         typed = parse_domain(text)
         assert sorted(read.candidates(typed)) == sorted(index.candidates(typed)), text
     assert parse_domain("x.com") in read.candidates(parse_domain("c.com"))  # the empty key
+
+
+def test_an_index_writes_its_keys_once_and_only_when_it_kept_them():
+    domains = [parse_domain(text) for text in ("army.mil", "gmail.com")]
+    with pytest.raises(ValueError, match="kept no keys"):
+        CandidateIndex(domains).to_bytes()
+    index = CandidateIndex(domains, keep_keys=True)
+    CandidateIndex.from_bytes(index.to_bytes())
+    with pytest.raises(ValueError, match="kept no keys"):
+        index.to_bytes()  # the keys' text is let go of as it is written
+    changed = CandidateIndex(domains, keep_keys=True)
+    changed.add(parse_domain("example.com"))
+    with pytest.raises(ValueError, match="kept no keys"):
+        changed.to_bytes()  # its text would not say what is filed
+
+
+def test_keys_of_one_hash_file_their_domains_together():
+    from typogate.domains.index import _by_hash
+
+    assert hash(-1) == hash(-2)  # CPython's one collision of small ints
+    filed: dict[int, int | list[int]] = {-1: 3, -2: [4, 3], 7: [1, 2]}
+    assert _by_hash(filed) == {hash(-1): [3, 4], 7: [1, 2]}
+    assert filed[-2] == [4, 3]  # the text's filing is left as it was
 
 
 @pytest.mark.parametrize(

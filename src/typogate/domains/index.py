@@ -89,6 +89,22 @@ def _file(postings: dict[K, int | list[int]], keys: Iterable[K], ident: int) -> 
             held.append(ident)  # type: ignore[union-attr]
 
 
+def _by_hash(filed: dict[K, int | list[int]]) -> dict[int, int | list[int]]:
+    """The same postings filed under the keys' hashes: two keys of one hash are one key
+    (a colliding key only adds a candidate, which the error model drops)."""
+    postings: dict[int, int | list[int]] = {}
+    for key, held in filed.items():
+        code = hash(key)
+        was = postings.setdefault(code, held)
+        if was is not held:  # a new list: the text's filing is left as it was
+            postings[code] = list(dict.fromkeys([*_members(was), *_members(held)]))
+    return postings
+
+
+def _members(held: int | list[int]) -> list[int]:
+    return [held] if held.__class__ is int else held  # type: ignore[list-item,return-value]
+
+
 def _domain_line(domain: Domain) -> str:
     """A domain's parts, tab-separated, its Unicode form left out when it is its ASCII one."""
     ascii_form, unicode_form, *split = domain
@@ -167,9 +183,12 @@ class CandidateIndex:
         domains: Iterable[Domain] = (),
         protected: Iterable[Domain] = (),
         closed: Iterable[str] = (),
+        *,
+        keep_keys: bool = False,
     ) -> None:
         """Index ``protected`` and ``domains``; ``closed`` names the suffixes of closed
-        registries (``gov``), under which no doppelganger is read."""
+        registries (``gov``), under which no doppelganger is read. With ``keep_keys``, the
+        keys' text is kept for :meth:`to_bytes` (a build that will be kept in a file)."""
         self.domains: list[Domain] = []
         self._closed = tuple(closed)
         self._ids: dict[str, int] = {}
@@ -180,11 +199,16 @@ class CandidateIndex:
         self._compounds: set[str] = set()
         self._built = False
         self._postings: dict[int, int | list[int]] = {}
+        # Filed by their text, then by hash: to_bytes writes the text, which a build
+        # that files hashes alone would have to make again (as long as the build took).
+        self._keyed: dict[str, int | list[int]] | None = {} if keep_keys else None
         for domain in protected:
             self.add(domain, protected=True)
         self._protected_count = len(self.domains)  # they come first: to_bytes files them so
         for domain in domains:
             self.add(domain)
+        if self._keyed is not None:
+            self._postings = _by_hash(self._keyed)
         if self._parent_names:  # now that every protected name is known
             for domain in self.domains:
                 self._note_compound(domain)
@@ -193,12 +217,13 @@ class CandidateIndex:
     def to_bytes(self) -> bytes:
         """The index as built, for :meth:`from_bytes` in a later process of this machine
         (native byte order): its domains and its keys as text, the ids filed under each key
-        as machine integers. Call it before any :meth:`add` or :meth:`discard`: the keys are
-        made again from the domains it was built with."""
-        filed: dict[str, int | list[int]] = {}
+        as machine integers. Once, on an index built with ``keep_keys``, before any
+        :meth:`add` or :meth:`discard`: the keys' text is let go of as it is written, or as
+        the index changes. Raises ``ValueError`` otherwise."""
+        filed, self._keyed = self._keyed, None
+        if filed is None:
+            raise ValueError("the index kept no keys to write (keep_keys, and once)")
         protected_count = self._protected_count
-        for ident, domain in enumerate(self.domains):
-            _file(filed, _keys(domain, 2 if ident < protected_count else 1), ident)
         # A key filing one domain holds its id; one filing several, -1, and its place in
         # the key list is in ``grouped``, its ids in ``members`` up to its end in ``ends``.
         ids, grouped, ends, members = array("i"), array("i"), array("i", [0]), array("i")
@@ -277,6 +302,7 @@ class CandidateIndex:
         if len(postings) < len(hashes) or len(index._ids) < len(domains):
             raise ValueError("two of its keys or domains are one in this process")
         index._postings = postings
+        index._keyed = None
         index._built = True
         return index
 
@@ -298,7 +324,12 @@ class CandidateIndex:
             self._parent_names.add(domain.name)
         if self._built and self._parent_names:
             self._note_compound(domain)
-        _file(self._postings, map(hash, _keys(domain, 2 if protected else 1)), ident)
+        keys = _keys(domain, 2 if protected else 1)
+        if self._keyed is not None and not self._built:
+            _file(self._keyed, keys, ident)
+        else:
+            self._keyed = None  # what it kept no longer says what is filed
+            _file(self._postings, map(hash, keys), ident)
         return True
 
     def discard(self, domain: Domain) -> bool:
@@ -308,6 +339,7 @@ class CandidateIndex:
         ident = self._ids.pop(domain.ascii, None)
         if ident is None:
             return False
+        self._keyed = None  # what it kept no longer says what is filed
         postings = self._postings
         for key in map(hash, _keys(domain, 1)):
             held = postings.get(key)

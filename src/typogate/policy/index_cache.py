@@ -37,7 +37,7 @@ log = logging.getLogger("typogate")
 
 # Bumped when the file's layout changes; the index's own layout is in the code digest.
 _FORMAT = b"typogate-index 1\n"
-# A smaller index builds in less time than it takes to keep: a test's list of a few names.
+# Fewer listed domains build in less time than it takes to keep them: a test's few names.
 MIN_DOMAINS = 1000
 # Files of other lists (another service's configuration, an older list) kept beside the
 # newest; the least recently used go first.
@@ -92,16 +92,22 @@ def built_index(
     kept = _read(folder, key)
     if kept is not None:
         return kept, frozenset(domain.ascii for domain in kept.protected_domains)
-    index, protected = _build(config, lists)
-    if len(index) >= MIN_DOMAINS:
+    keep = len(lists.protected) + len(lists.known) >= MIN_DOMAINS
+    index, protected = _build(config, lists, keep=keep)
+    if keep:
         _keep(folder, key, index)
     return index, protected
 
 
-def _build(config: Config, lists: DomainLists) -> tuple[CandidateIndex, frozenset[str]]:
+def _build(
+    config: Config, lists: DomainLists, *, keep: bool = False
+) -> tuple[CandidateIndex, frozenset[str]]:
     protected = _parse_listed(lists.protected)
     index = CandidateIndex(
-        _parse_listed(lists.known), protected=protected, closed=config.model.closed_suffixes
+        _parse_listed(lists.known),
+        protected=protected,
+        closed=config.model.closed_suffixes,
+        keep_keys=keep,
     )
     return index, frozenset(domain.ascii for domain in protected)
 
@@ -139,7 +145,6 @@ def _keep(folder: Path, key: str, index: CandidateIndex) -> None:
         descriptor, temporary = tempfile.mkstemp(dir=folder, suffix=".partial")
         try:
             with os.fdopen(descriptor, "wb") as file:
-                # Made only once there is a place for it: it costs as much as the build.
                 body = _FORMAT + index.to_bytes()
                 file.write(hashlib.sha256(body).digest())
                 file.write(body)
