@@ -60,8 +60,11 @@ listen = "127.0.0.1:{web_port}"
     # The operator is told once where each part listens and with what.
     said = (tmp_path / "serve.log").read_text()
     assert said.count(f"policy service on 127.0.0.1:{policy_port} (enforce mode, ") == 1
-    # ... and not about a library's own set-up (Alembic 1.17+ logs each plugin it loads).
+    # ... and not about a library's own set-up (Alembic 1.17+ logs each plugin it loads),
+    # nor each step of the migrations that made the store, nor uvicorn's own life.
     assert "setup plugin" not in said
+    assert said.count("store: made a new, empty store at ") == 1
+    assert " alembic." not in said and " uvicorn." not in said, said
 
 
 @pytest.mark.parametrize("busy", ["policy", "milter", "web"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import signal
@@ -11,7 +12,7 @@ import sys
 import time
 
 import pytest
-from revisions import heads, take_back
+from revisions import before, heads, take_back
 from sqlalchemy.exc import OperationalError
 
 from typogate import Action, Config, Guard, check
@@ -90,6 +91,30 @@ def test_a_store_at_the_newest_revision_opens_without_alembic(sqlite_url):
     from typogate.store.engine import HEAD
 
     assert heads() == [HEAD]  # the revision it trusts is the migrations' own
+
+
+def test_opening_a_store_says_in_one_line_what_its_migrations_did(tmp_path, caplog):
+    """Before: typogate said nothing of a schema it upgraded or made in an empty database;
+    Alembic's own lines did, one for each step with its whole docstring."""
+    from typogate.store.engine import HEAD
+
+    def said(url: str) -> list[str]:
+        caplog.clear()
+        Store(url, writer=False).close()
+        return [r.getMessage() for r in caplog.records if r.name.startswith("typogate")]
+
+    caplog.set_level(logging.INFO)
+    path = tmp_path / "typogate.db"
+    url = f"sqlite:///{path}"
+    assert said(url) == [f"store: made a new, empty store at {path}"]
+    store = Store(url, writer=False)
+    take_back(store, before(HEAD))  # a store of the version before
+    store.close()
+    assert said(url) == [f"store: schema upgraded from revision {before(HEAD)} to {HEAD}"]
+    assert said(url) == []  # nothing to do, nothing said
+    empty = tmp_path / "empty.db"
+    empty.touch()  # a database made by its admin, as a PostgreSQL one is
+    assert said(f"sqlite:///{empty}") == [f"store: made typogate's tables in sqlite:///{empty}"]
 
 
 def test_only_allowed_deliveries_teach_correspondents(sqlite_url):

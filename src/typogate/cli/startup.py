@@ -204,11 +204,13 @@ def setup_logging(verbose: bool, limits: Limits) -> None:
     handler = BoundedLogHandler(limits.log_lines_per_minute, limits.log_line_chars)
     handler.setFormatter(logging.Formatter(stamp + "%(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
-    # aiosmtpd (the proxy) logs every SMTP command at INFO, and Alembic each plugin it sets
-    # up at every start: that is --verbose's job. Its migrations are still logged.
+    # aiosmtpd (the proxy) logs every SMTP command at INFO, Alembic each plugin it sets up
+    # and each migration step with its whole docstring, uvicorn four lines of its own life
+    # at each start and stop: that is --verbose's job. typogate says in one line what the
+    # migrations did and where the web interface listens.
     quiet = logging.DEBUG if verbose else logging.WARNING
-    logging.getLogger("mail.log").setLevel(quiet)
-    logging.getLogger("alembic.runtime.plugins").setLevel(quiet)
+    for library in ("mail.log", "alembic", "uvicorn.error"):
+        logging.getLogger(library).setLevel(quiet)
 
 
 class BoundedLogHandler(logging.StreamHandler):  # type: ignore[type-arg]

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from typogate.store.accounts import Accounts
 from typogate.store.engine import (
     DEFAULT_URL,
+    HEAD,
     StoreUnavailable,
     check_file,
     make_engine,
@@ -60,14 +61,20 @@ class Store:
         self.url = normal_url(url)
         new_file = check_file(self.url, create=create)
         self.engine = make_engine(self.url)
+        was: str | None = HEAD
         if migrate:
             try:
-                self.migrate()
+                was = self.migrate()
             except SQLAlchemyError as error:
                 self.engine.dispose()
                 raise StoreUnavailable(f"cannot open the store {shown_url(url)}: {error}") from None
+        # One line for what the migrations did (each step's own is --verbose's).
         if new_file is not None:
             log.info("store: made a new, empty store at %s", new_file)
+        elif was is None:
+            log.info("store: made typogate's tables in %s", shown_url(url))
+        elif was != HEAD:
+            log.info("store: schema upgraded from revision %s to %s", was, HEAD)
         self.history = History(self.engine)
         self.holds = Holds(self.engine)
         self.rules = RuleTable(self.engine)
@@ -76,9 +83,10 @@ class Store:
         self.sink = SinkHistory(self.engine)
         self._recorder = Recorder(self.url, keep_allowed=keep_allowed) if writer else None
 
-    def migrate(self) -> None:
-        """Bring the schema to the newest revision (Alembic)."""
-        migrate(self.engine)
+    def migrate(self) -> str | None:
+        """Bring the schema to the newest revision (Alembic); returns the revision it was
+        at before (None: it had no schema)."""
+        return migrate(self.engine)
 
     # --- Journal -------------------------------------------------------------------------
 

@@ -155,10 +155,12 @@ def insert_each(
     return left_out, []
 
 
-def migrate(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema to ``revision`` (Alembic), the newest by default."""
-    if revision == "head" and _schema_revision(engine) == HEAD:
-        return
+def migrate(engine: Engine, revision: str = "head") -> str | None:
+    """Bring the schema to ``revision`` (Alembic), the newest by default. Returns the
+    revision it was at before (None: it had no schema)."""
+    was = _schema_revision(engine)
+    if revision == "head" and was == HEAD:
+        return was
     from alembic import command
     from alembic.config import Config as AlembicConfig
 
@@ -171,6 +173,7 @@ def migrate(engine: Engine, revision: str = "head") -> None:
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+    return was
 
 
 def _schema_revision(engine: Engine) -> str | None:
