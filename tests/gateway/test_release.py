@@ -68,6 +68,29 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([TYPOGATE, *args], capture_output=True, text=True, timeout=60)
 
 
+def test_the_list_of_holds_reads_as_a_sentence_when_empty(tmp_path):
+    """Before: an empty table's header under "0 held message(s)" folded to its width."""
+    from typogate.store import HeldMessage
+    from typogate.vocabulary import HoldSource
+
+    db = f"sqlite:///{tmp_path / 'typogate.db'}"
+    Store(db).close()
+    listed = cli("holds", "--db", db)
+    assert listed.returncode == 0 and listed.stdout == "No held messages.\n", listed.stdout
+    store = Store(db)
+    reasons, meant = ("typo.suffix",), ("army.mil",)
+    store.hold(
+        HeldMessage(
+            "h1", HoldSource.MILTER_QUARANTINE, "ann@example.org", ("sam@army.ml",), reasons, meant
+        )
+    )
+    store.close()
+    listed = cli("holds", "--db", db)
+    assert listed.stdout.splitlines()[0].strip() == "1 held message", listed.stdout
+    assert "sam@army.ml" in listed.stdout and "army.mil" in listed.stdout
+    assert cli("holds", "--db", db, "--state", "released").stdout == "No released messages.\n"
+
+
 def test_admin_release_twice_is_harmless_and_audited(held_flow):
     postfix, sink, config, db = held_flow
     hold = hold_through_postfix(postfix, db, "sam@army.ml")

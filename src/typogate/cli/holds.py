@@ -63,8 +63,11 @@ def holds(
     if as_json:
         print(json.dumps([dataclasses.asdict(row) for row in rows], default=str, indent=2))
         return
+    if not rows:  # a sentence, not an empty table's header squeezed under its title
+        stdout().print(f"No {state} messages.")
+        return
     table = Table(
-        title=f"{len(rows)} {state} message(s)",
+        title=f"{len(rows)} {state} message{'' if len(rows) == 1 else 's'}",
         title_justify="left",
         box=box.SIMPLE_HEAD,
         header_style="bold",
