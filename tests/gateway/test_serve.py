@@ -60,6 +60,8 @@ listen = "127.0.0.1:{web_port}"
     # The operator is told once where each part listens and with what.
     said = (tmp_path / "serve.log").read_text()
     assert said.count(f"policy service on 127.0.0.1:{policy_port} (enforce mode, ") == 1
+    # ... and, last, that it stopped (before, uvicorn's own "Finished server process").
+    assert said.splitlines()[-1].split(": ", 1)[1].startswith("stopped in "), said
     # ... and not about a library's own set-up (Alembic 1.17+ logs each plugin it loads),
     # nor each step of the migrations that made the store, nor uvicorn's own life.
     assert "setup plugin" not in said

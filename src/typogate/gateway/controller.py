@@ -212,6 +212,7 @@ def serve(services: Sequence[Service], reload: Callable[[], object] | None = Non
             service.inherit(passed)
     passed.refuse_the_rest()
     started: list[Service] = []
+    asked_at: float | None = None  # when a stop signal came
     with _signals_on_this_thread() as received:
         try:
             for service in services:
@@ -230,10 +231,13 @@ def serve(services: Sequence[Service], reload: Callable[[], object] | None = Non
                     finally:
                         manager.ready()
             log.info("%s: stopping", signal.Signals(signum).name)
+            asked_at = time.monotonic()
             manager.stopping()
         finally:
             for service in reversed(started):
                 service.stop()
+            if asked_at is not None:  # the log's last word: every listener has closed
+                log.info("stopped in %.1f s", time.monotonic() - asked_at)
 
 
 def _while_looking(work: Callable[[], object], watchdog: Watchdog) -> None:
