@@ -69,6 +69,14 @@ class HoldState(StrEnum):
     GONE = "gone"
 
 
+class SenderSaid(StrEnum):
+    """What a sender said with a link of its notice: release my held message, or confirm
+    the recipients a warning questioned."""
+
+    RELEASE = "release"
+    CONFIRM = "confirm"
+
+
 class HoldAction(StrEnum):
     """What a person did to a held message (the audit trail)."""
 

@@ -146,6 +146,9 @@ def test_sender_link_releases_once_and_bad_links_are_refused(held_flow):
     reused = cli("release", "--token", token, "--db", db, "--config", str(config))
     assert reused.returncode == 1 and "already used" in reused.stderr
     store = Store(db)
+    # What cleo said is on the record, with her hold's recipients (before: its nonce alone).
+    (word,) = [w for w in store.holds.said() if w.sender == "cleo@example.org"]
+    assert (word.hold_id, word.recipients) == (hold["hold_id"], ["ann@army.ml"])
     quarantine = Quarantine(
         store.holds, PostfixQueue(str(postfix.config_dir)), "a-long-enough-test-secret"
     )

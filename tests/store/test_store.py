@@ -17,7 +17,7 @@ from sqlalchemy.exc import OperationalError
 
 from typogate import Action, Config, Guard, check
 from typogate.store import HeldMessage, Store, VerdictEvent
-from typogate.vocabulary import Adapter, Evidence, HoldSource, Mode
+from typogate.vocabulary import Adapter, Evidence, HoldSource, Mode, SenderSaid
 
 
 def events(n: int, recipient: str = "jane@army.mil", sender: str = "boss@example.org"):
@@ -115,6 +115,36 @@ def test_opening_a_store_says_in_one_line_what_its_migrations_did(tmp_path, capl
     empty = tmp_path / "empty.db"
     empty.touch()  # a database made by its admin, as a PostgreSQL one is
     assert said(f"sqlite:///{empty}") == [f"store: made typogate's tables in sqlite:///{empty}"]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_what_senders_said_is_kept_with_the_links_they_used(backend, tmp_path, request):
+    """Before: a used link kept its nonce alone; a sender's confirmation, which ends its
+    warnings about a domain, was only in the log."""
+    url = (
+        request.getfixturevalue("postgres").url
+        if backend == "postgres"
+        else f"sqlite:///{tmp_path / 'typogate.db'}"
+    )
+    store = Store(url, writer=False)
+    store.hold(held("h1"))
+    take_back(store, "0009")  # links used before: a release, and a confirmation
+    with store.engine.begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO spent_links (nonce, hold_id, time) VALUES "
+            "('n1', 'h1', '2026-11-01 09:00:00+00:00'), ('n2', '', '2026-11-02 09:00:00+00:00')"
+        )
+    store.close()
+    store = Store(url, writer=False)  # the release link gets its hold's sender, recipients
+    assert store.holds.spend_link("n3", "", "ann@example.org", ["x@armi.ml", "y@armi.ml"])
+    assert not store.holds.spend_link("n3", "", "ann@example.org", ["x@armi.ml"])  # once
+    said = [(w.sender, w.said, w.recipients, w.hold_id) for w in store.holds.said()]
+    assert said == [
+        ("ann@example.org", SenderSaid.CONFIRM, ["x@armi.ml", "y@armi.ml"], None),
+        ("boss@example.org", SenderSaid.RELEASE, ["sam@navy.ml"], "h1"),
+    ]  # the confirmation from before names no one: not listed
+    assert [w.hold_id for w in store.holds.said(limit=1)] == [None]
+    store.close()
 
 
 def test_only_allowed_deliveries_teach_correspondents(sqlite_url):

@@ -157,6 +157,7 @@ def test_a_warned_sender_confirms_the_address_and_is_no_longer_warned(site, page
     api = ApiClient(site.url, "admin", password)
     try:
         rows = api.get("/api/correspondents", params={"sender": "ann@example.org"}).json()
+        said = api.get("/api/said").json()
         deadline = time.monotonic() + 20  # alerts are counted in batches, each second
         while not (pairs := _pairs(api, "ann@example.org", "arny.mil")):
             assert time.monotonic() < deadline
@@ -167,6 +168,13 @@ def test_a_warned_sender_confirms_the_address_and_is_no_longer_warned(site, page
     # Not the messages sent: each ask above was one, and they reach the store in batches.
     assert (ann["received"], ann["released"]) == (0, 1)
     assert pairs[0]["released"] == 1  # the admin's review: ann said she meant it
+    # ... and when, about which address (before: only in the log).
+    (word,) = [w for w in said if w["sender"] == "ann@example.org"]
+    assert (word["said"], word["recipients"], word["hold_id"]) == (
+        "confirm",
+        ["rita@arny.mil"],
+        None,
+    )
     sign_in_page(page, site.url, password, "/correspondents")
     page.get_by_label("Sender").fill("ann@example.org")
     page.get_by_role("button", name="Show").click()
@@ -175,6 +183,10 @@ def test_a_warned_sender_confirms_the_address_and_is_no_longer_warned(site, page
     page.goto(site.url + "/pairs")
     pair = page.locator(".top-pairs tbody tr", has_text="ann@example.org")
     expect(pair.locator("td.said")).to_have_text("meant it (1)")
+    word = page.locator(".senders-word tbody tr", has_text="ann@example.org")
+    expect(word.locator("td")).to_have_text(
+        [SHOWN, "ann@example.org", "confirmed a warning: the address was right", "rita@arny.mil"]
+    )
     page.screenshot(path=str(site.folder / "pairs.png"), full_page=True)
     expect(
         page.locator(".top-pairs tbody tr", has_text="bob@example.org").locator("td.said")

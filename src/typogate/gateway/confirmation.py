@@ -140,10 +140,11 @@ class Confirmations:
         warning, _ = self.read(token, max_age)
         # No hold: the spent link names none. Recorded before the evidence is, so two
         # clicks at once (two tabs, two processes) count once.
-        if not self._holds.spend_link(warning.nonce, hold_id=""):
+        recipients = [q.recipient for q in warning.questioned]
+        if not self._holds.spend_link(warning.nonce, "", warning.sender, recipients):
             return warning, False
         try:
-            self._meant(warning.sender, [q.recipient for q in warning.questioned])
+            self._meant(warning.sender, recipients)
         except Exception:
             # Nothing was learned (the store failed between the two writes): the link
             # works again once the store does, unless the store cannot even take this back.

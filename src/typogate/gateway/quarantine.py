@@ -146,7 +146,9 @@ class Quarantine:
     def release_by_link(self, token: str, max_age: int) -> Outcome:
         """Release through a link: refused if tampered, older than ``max_age`` s, or used."""
         hold_id, nonce = self._open_link(token, max_age)
-        if not self.holds.spend_link(nonce, hold_id):
+        hold = self.holds.get(hold_id)
+        sender, recipients = (hold.sender or "", hold.recipients) if hold else ("", [])
+        if not self.holds.spend_link(nonce, hold_id, sender, recipients):
             raise InvalidReleaseLink("this release link was already used")
         return self.release(hold_id, "sender (release link)", "released by the sender's link")
 

@@ -10,6 +10,7 @@ against the real queue, so the store never says "held" for a message Postfix rel
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine, delete, func, select
@@ -19,7 +20,7 @@ from sqlalchemy.orm import Session
 from typogate.errors import TypogateError
 from typogate.store.journal import HeldMessage
 from typogate.store.models import HoldActionRow, HoldIntentRow, HoldRow, SpentLinkRow
-from typogate.store.records import HoldIntent, HoldRecord, TrailEntry, utc
+from typogate.store.records import HoldIntent, HoldRecord, SenderWord, TrailEntry, utc
 from typogate.vocabulary import HoldAction, HoldSource, HoldState
 
 
@@ -219,15 +220,37 @@ class Holds:
         with Session(self.engine) as session, session.begin():
             session.execute(delete(SpentLinkRow).where(SpentLinkRow.nonce == nonce))
 
-    def spend_link(self, nonce: str, hold_id: str) -> bool:
-        """Mark a sender's link used (``hold_id`` "" for a confirm link); False when it
-        was used before (each works once)."""
+    def spend_link(self, nonce: str, hold_id: str, sender: str, recipients: Sequence[str]) -> bool:
+        """Mark ``sender``'s link used (``hold_id`` "" for a confirm link), for
+        ``recipients``; False when it was used before (each works once)."""
+        row = SpentLinkRow(
+            nonce=nonce,
+            hold_id=hold_id,
+            time=datetime.now(UTC),
+            sender=sender,
+            recipients=json.dumps(list(recipients)),
+        )
         try:
             with Session(self.engine) as session, session.begin():
-                session.add(SpentLinkRow(nonce=nonce, hold_id=hold_id, time=datetime.now(UTC)))
+                session.add(row)
         except IntegrityError:
             return False
         return True
+
+    def said(self, limit: int = 20) -> list[SenderWord]:
+        """What senders said with their links, newest first: each release of a held
+        message and each confirmation of a warning."""
+        query = (
+            select(SpentLinkRow)
+            .where(SpentLinkRow.sender != "")
+            .order_by(SpentLinkRow.time.desc(), SpentLinkRow.nonce)
+            .limit(limit)
+        )
+        with Session(self.engine) as session:
+            return [
+                SenderWord(utc(r.time), r.sender, json.loads(r.recipients), r.hold_id or None)
+                for r in session.scalars(query)
+            ]
 
 
 def _trail_row(

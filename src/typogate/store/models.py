@@ -115,13 +115,17 @@ class HoldActionRow(Base):
 
 class SpentLinkRow(Base):
     """A sender's link that was used (each works once): a release link, or a warning's
-    confirm link (``hold_id`` empty: it names no hold)."""
+    confirm link (``hold_id`` empty: it names no hold). With its sender and the recipients
+    it was for, it is the record of what the sender said (links used before revision 0010
+    to confirm have neither)."""
 
     __tablename__ = "spent_links"
 
     nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
     hold_id: Mapped[str] = mapped_column(String(64))
     time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    sender: Mapped[str] = mapped_column(Text, default="", server_default="")
+    recipients: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")  # JSON
 
 
 class IncidentRow(Base):

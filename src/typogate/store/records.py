@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from typogate.config import Rule
-from typogate.vocabulary import Action, HoldAction, HoldSource, HoldState, Mode
+from typogate.vocabulary import Action, HoldAction, HoldSource, HoldState, Mode, SenderSaid
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +58,23 @@ class TrailEntry:
     why: str
     outcome: str
     time: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SenderWord:
+    """What a sender said with a link of its notice: release this held message
+    (``hold_id``), or, with none, these questioned recipients are right (a confirmation,
+    which ends that sender's warnings about their domains)."""
+
+    time: datetime
+    sender: str
+    recipients: list[str]
+    hold_id: str | None  # None: a confirmation
+
+    @property
+    def said(self) -> SenderSaid:
+        """Release or confirm."""
+        return SenderSaid.CONFIRM if self.hold_id is None else SenderSaid.RELEASE
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ from typogate.domains import InvalidAddress, is_utf8, printable_form, written_fo
 from typogate.errors import HoldError
 from typogate.gateway.quarantine import Outcome, UnknownHold
 from typogate.policy import Rule
-from typogate.vocabulary import Action, HoldSource, HoldState, Mode
+from typogate.vocabulary import Action, HoldSource, HoldState, Mode, SenderSaid
 from typogate.web import access
 from typogate.web.access import Admin, Context, Viewer, Writer
 
@@ -212,6 +212,14 @@ class TopPair(BaseModel):
     released: int  # held messages the sender released there, and warnings it confirmed
 
 
+class SenderWord(_Record):
+    time: datetime
+    sender: WrittenAddress
+    said: SenderSaid  # release (a held message, hold_id) or confirm (a warning's recipients)
+    recipients: list[WrittenAddress]
+    hold_id: str | None
+
+
 class Stats(BaseModel):
     days: int
     by_day: list[DayCounts]
@@ -393,6 +401,14 @@ def pairs(
     return [
         TopPair.model_validate(p, from_attributes=True) for p in ctx.history.top_pairs(days, limit)
     ]
+
+
+@router.get("/said", response_model=list[SenderWord])
+def said(who: Viewer, ctx: Context, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Any:
+    """What senders said with the links of their notices, newest first: each held message
+    a sender released, and each warning it confirmed (which ends that sender's warnings
+    about those domains; /pairs lists the latest too)."""
+    return ctx.store.holds.said(limit)
 
 
 def dashboard_stats(ctx: Context, days: int) -> Stats:

@@ -82,6 +82,7 @@ HOLD_STATES = tuple(HoldState)
 ACTIONS = tuple(Action)
 EVENTS_PAGE = 50
 PAIRS_PAGE = 100  # the (sender, domain) pairs a review page lists, most caught first
+SAID_PAGE = 20  # and the latest of what senders said with their links, under them
 
 
 def render(
@@ -167,7 +168,12 @@ def dashboard(request: Request, who: Viewer, ctx: Context, days: int = 30) -> HT
 def pairs(request: Request, who: Viewer, ctx: Context, days: int = 30) -> HTMLResponse:
     days = min(max(days, 1), 366)
     return render(
-        request, "pairs.html", who, days=days, pairs=ctx.history.top_pairs(days, PAIRS_PAGE)
+        request,
+        "pairs.html",
+        who,
+        days=days,
+        pairs=ctx.history.top_pairs(days, PAIRS_PAGE),
+        said=ctx.store.holds.said(SAID_PAGE),
     )
 
 
