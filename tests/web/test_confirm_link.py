@@ -185,8 +185,23 @@ def test_a_warned_sender_confirms_the_address_and_is_no_longer_warned(site, page
     expect(pair.locator("td.said")).to_have_text("meant it (1)")
     word = page.locator(".senders-word tbody tr", has_text="ann@example.org")
     expect(word.locator("td")).to_have_text(
-        [SHOWN, "ann@example.org", "confirmed a warning: the address was right", "rita@arny.mil"]
+        [
+            SHOWN,
+            "ann@example.org",
+            "confirmed a warning: the address was right",
+            "rita@arny.mil",
+            "a rule on arny.mil for everyone…",
+        ]
     )
+    # Should ann's word have been a habit, a rule for everyone, which no word lifts, is a
+    # click away (filled in, not added).
+    word.get_by_role("link", name="a rule on arny.mil for everyone…").click()
+    new = page.locator("form.new-rule")
+    expect(new.get_by_label("Suffix or domain")).to_have_value("arny.mil")
+    expect(new.get_by_label("Action")).to_have_value("warn")
+    expect(new.get_by_label("Only for senders")).to_have_value("")
+    expect(page.locator("p.proposed")).to_contain_text("no sender's release or confirmation")
+    page.goto(site.url + "/pairs")
     page.screenshot(path=str(site.folder / "pairs.png"), full_page=True)
     expect(
         page.locator(".top-pairs tbody tr", has_text="bob@example.org").locator("td.said")

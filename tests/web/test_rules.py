@@ -165,7 +165,7 @@ def test_a_viewer_sees_no_allow_link_and_no_form(site, page):
     sign_in_page(page, site.url, "vic-pass-12345", "/", username="vic")
     expect(page.locator(".top-domains")).to_contain_text("army.il")
     expect(page.get_by_role("link", name="allow…")).to_have_count(0)
-    page.goto(site.url + "/rules?allow=army.il")
+    page.goto(site.url + "/rules?domain=army.il&action=allow")
     expect(page.locator("form.new-rule")).to_have_count(0)
 
 

@@ -76,6 +76,11 @@ class SenderWord:
         """Release or confirm."""
         return SenderSaid.CONFIRM if self.hold_id is None else SenderSaid.RELEASE
 
+    @property
+    def domains(self) -> list[str]:
+        """The recipients' domains, each once, in their order."""
+        return list(dict.fromkeys(r.rpartition("@")[2].lower() for r in self.recipients))
+
 
 @dataclass(frozen=True, slots=True)
 class EventRecord:

@@ -287,22 +287,24 @@ def rules(
     request: Request,
     who: Viewer,
     ctx: Context,
-    allow: Annotated[str, Query(max_length=300)] = "",
+    domain: Annotated[str, Query(max_length=300)] = "",
+    action: Annotated[str, Query(max_length=16)] = Action.ALLOW.value,
     sender: Annotated[str, Query(max_length=1024)] = "",
 ) -> HTMLResponse:
-    """The rules. ``allow`` names a domain to offer an allow rule for, for ``sender`` alone
-    when given (the dashboard links each suspected typo domain here; the events page each
-    alert, and /pairs each pair, with its sender): the new rule's form is filled in, and
-    nothing is stored until an admin adds it."""
-    return _rules_page(request, who, ctx, proposed=_allow_rule(allow, sender))
+    """The rules. ``domain`` names a domain to offer a rule for: an allow rule, for
+    ``sender`` alone when given (the dashboard links each suspected typo domain here; the
+    events page each alert, and /pairs each pair, with its sender), or a stricter one for
+    every sender (/pairs, beside what a sender said there). The new rule's form is filled
+    in, and nothing is stored until an admin adds it."""
+    return _rules_page(request, who, ctx, proposed=_proposed_rule(domain, action, sender))
 
 
-def _allow_rule(domain: str, sender: str) -> Rule | None:
-    if not domain.strip():
+def _proposed_rule(domain: str, action: str, sender: str) -> Rule | None:
+    if not domain.strip() or action not in ACTIONS:
         return None
     senders = [sender] if sender.strip() else []
     try:
-        return Rule(domain=domain, action=Action.ALLOW, senders=senders)
+        return Rule(domain=domain, action=Action(action), senders=senders)
     except ValidationError:
         return None  # no domain or sender a rule can name: the form is left empty
 
