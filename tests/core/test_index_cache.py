@@ -53,7 +53,7 @@ def test_an_index_read_back_finds_what_the_index_built_finds(tmp_path):
     index, protected = built_index(config, lists, None)
     assert len(index) >= MIN_DOMAINS
     # A build that will be kept files the keys' text first: the same postings.
-    keyed, _ = _build(config, lists, keep=True)
+    keyed = _build(config, lists, keep=True)
     assert keyed._postings == index._postings
     read = CandidateIndex.from_bytes(keyed.to_bytes())
     assert read.domains == index.domains

@@ -86,30 +86,31 @@ def built_index(
     ``folder`` when a start with the same :func:`index_key` kept it there, else built
     (and kept there when ``folder`` is given). Raises :class:`ConfigError` for a listed
     entry that is no domain."""
+    index = _kept_or_built(config, lists, folder)
+    return index, frozenset(domain.ascii for domain in index.protected_domains)
+
+
+def _kept_or_built(config: Config, lists: DomainLists, folder: Path | None) -> CandidateIndex:
     if folder is None:
         return _build(config, lists)
     key = index_key(config, lists)
     kept = _read(folder, key)
     if kept is not None:
-        return kept, frozenset(domain.ascii for domain in kept.protected_domains)
+        return kept
     keep = len(lists.protected) + len(lists.known) >= MIN_DOMAINS
-    index, protected = _build(config, lists, keep=keep)
+    index = _build(config, lists, keep=keep)
     if keep:
         _keep(folder, key, index)
-    return index, protected
+    return index
 
 
-def _build(
-    config: Config, lists: DomainLists, *, keep: bool = False
-) -> tuple[CandidateIndex, frozenset[str]]:
-    protected = _parse_listed(lists.protected)
-    index = CandidateIndex(
+def _build(config: Config, lists: DomainLists, *, keep: bool = False) -> CandidateIndex:
+    return CandidateIndex(
         _parse_listed(lists.known),
-        protected=protected,
+        protected=_parse_listed(lists.protected),
         closed=config.model.closed_suffixes,
         keep_keys=keep,
     )
-    return index, frozenset(domain.ascii for domain in protected)
 
 
 def _read(folder: Path, key: str) -> CandidateIndex | None:
