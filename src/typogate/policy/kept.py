@@ -22,6 +22,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import IntFlag
+from functools import cache
 from pathlib import Path
 
 from typogate.config import Config, Rule
@@ -91,10 +92,13 @@ def learning_key(config: Config, listed: Iterable[str], rules: list[Rule]) -> st
     return digest.hexdigest()
 
 
+@cache
 def code_digest() -> bytes:
     """A SHA-256 of the code that decides (``policy/`` and ``domains/``, with the built-in
-    lists): its files, read each time, since in a working tree the version does not change
-    with the code."""
+    lists): its files, since in a working tree the version does not change with the code.
+    Read once a process: the index's key and the learned set's both take it at each start
+    and reload, and files changed since (an upgrade not yet restarted) are not the code
+    that runs here."""
     digest = hashlib.sha256()
     for folder in _DECIDING_CODE:
         for path in sorted(folder.rglob("*")):
