@@ -3,38 +3,46 @@
     .venv/bin/python bench/month.py              # 3 seeds, a Rich table
     .venv/bin/python bench/month.py --seeds 1 --json
     .venv/bin/python bench/month.py --in-order   # one connection: the same figures every run
+    .venv/bin/python bench/month.py --new-people 3   # senders who meet new people more readily
 
 About 300 senders of example.org each write to correspondents of their own (a Zipf mix drawn
 from real domain lists: the npm packages free-email-domains and disposable-email-domains,
 installed at bench time into bench/.peers/month, and the .gov, .mil and mail-provider lists
-of the repository), real near-twins kept. About 1 recipient in 1,000 is a slip, in every typo
-class of bench/scenario.py (the benchmark's own generator); half of them are the habitual
-slip of a domain, which recurs (army.ml for army.mil), the rest one-offs, and a few senders
-have a correspondent's address saved with a slip, sent to again and again. Correspondents
-that exist write back. Days 1-14 are written as a Postfix log (outbound deliveries, bounces,
-inbound replies delivered by local and lmtp) and learned with `typogate learn`; days 15-30
-are judged through `typogate serve` (which loads the learned correspondents), asked over its
-policy socket as Postfix asks, with the envelope sender in each request, and the replies of
-those days asked about in time order too (Postfix asks for inbound mail as well: a reply
-teaches the running gateway). Side by side: the
-same days judged by a service with no history, and by one with the same history whose
-senders answer its warnings: `gateway.warn_notices` on, each notice received by the
-bench's own SMTP sink, and at the end of each day every sender whose warned address was
-right confirms it with the link in its notice (the page, then the button, over HTTP), as a
-sender who reads its notices would; a sender never confirms a slip. It is the best case
-of that link: a real sender confirms some false alarms late or never, and some slips too.
-And by a fourth, the same again, whose admin also reviews /api/pairs at the end of the first
-judged week: each pair whose sender meant the domain gets an allow rule for that sender
-alone, through the real API (a pair with a slip in it gets none), also a best case.
+of the repository), real near-twins kept. About 1 recipient in 1,000 is a slip, in every
+typo class of bench/scenario.py (the benchmark's own generator); half of them are the
+habitual slip of a domain, which recurs (army.ml for army.mil), the rest one-offs, and a few
+senders have a correspondent's address saved with a slip, sent to again and again. Senders
+have address books: at each domain, the people a sender writes to grow by a Chinese
+restaurant process (--new-people, an assumption), their local parts drawn from one pool of
+names and role addresses (so john.smith or info turn up at several domains), and a slip goes
+to the person the sender meant, at the typo domain. Correspondents that exist write back,
+from the address written to. Days 1-14 are written as a Postfix log (outbound deliveries,
+bounces, inbound replies delivered by local and lmtp) and learned with `typogate learn`;
+days 15-30 are judged through `typogate serve` (which loads the learned correspondents),
+asked over its policy socket as Postfix asks, with the envelope sender in each request, and
+the replies of those days asked about in time order too (Postfix asks for inbound mail as
+well: a reply teaches the running gateway). Side by side: the same days judged by a service
+with no history, and by one with the same history whose senders answer its warnings:
+`gateway.warn_notices` on, each notice received by the bench's own SMTP sink, and at the end
+of each day every sender whose warned address was right confirms it with the link in its
+notice (the page, then the button, over HTTP), as a sender who reads its notices would; a
+sender never confirms a slip. It is the best case of that link: a real sender confirms some
+false alarms late or never, and some slips too. And by a fourth, the same again, whose admin
+also reviews /api/pairs at the end of the first judged week: each pair whose sender meant
+the domain gets an allow rule for that sender alone, through the real API (a pair with a
+slip in it gets none), also a best case.
 
 Reported: alerts per 10,000 legitimate messages, the share of messages to typo domains that
-are caught (overall and per class), and the typo domains learned as correspondents; and where
-the alerts come from (distinct sender and domain pairs, domains delivered to in the learned
-log or first written to after it, the list each domain was drawn from, the action taken:
-a rejection, or a warning that delivers the message with a header). The judge keeps
-eight connections busy, as Postfix's smtpd processes do, but no further apart in the month
-than a window of 64 requests: free-running connections drifted days apart, and whether a
-sender's reply was heard before its next message changed from run to run.
+are caught (overall and per class), and the typo domains learned as correspondents; and
+where the alerts come from (distinct sender and domain pairs, domains delivered to in the
+learned log or first written to after it, the list each domain was drawn from, the action
+taken: a rejection, or a warning that delivers the message with a header); and how true to
+address books the month is: of the judged days' legitimate recipients, the share the sender
+had written to earlier in the month, and of its slips, the share whose intended address it
+had. The judge keeps eight connections busy, as Postfix's smtpd processes do, but no further
+apart in the month than a window of 64 requests: free-running connections drifted days
+apart, and whether a sender's reply was heard before its next message changed from run to
+run.
 Writes bench/out/month.json.
 """
 
@@ -106,6 +114,42 @@ HABIT = 0.5
 SAVED_SLIP = 0.01
 SAVED_SLIP_USE = 0.5
 TYPO_DELIVERED = 0.5  # share of typo domains that accept mail (the rest bounce)
+# Senders' address books. The people a sender writes to at one domain grow as a Chinese
+# restaurant process, the standard model of a vocabulary that keeps growing (words of a
+# text, species of a sample): after n messages to the domain, the next goes to someone new
+# with probability NEW_PEOPLE / (n + NEW_PEOPLE), else to someone written to before, in
+# proportion to the messages each got. No measured figure for mail is at hand: 1.0 (about
+# ln n people after n messages) is an assumption, printed with the results and set with
+# --new-people.
+NEW_PEOPLE = 1.0
+# A new person's local part comes from one pool shared by every domain: first.last, flast
+# and first of the names below, and role addresses, each name weighted by its rank (a Zipf
+# law of exponent NAME_ZIPF), so that common local parts (john.smith, info) turn up at
+# several of a sender's domains, as they do in real mail. Roughly most common first.
+# fmt: off
+FIRST_NAMES = [
+    "james", "john", "robert", "michael", "david", "maria", "william", "mary", "richard",
+    "joseph", "thomas", "jennifer", "charles", "linda", "daniel", "elizabeth", "matthew",
+    "sarah", "anthony", "jessica", "mark", "karen", "paul", "susan", "steven", "lisa", "andrew",
+    "nancy", "kevin", "anna", "brian", "laura", "george", "emma", "peter", "emily", "eric",
+    "michelle", "jason", "amanda", "ryan", "olivia", "jacob", "sofia", "gary", "carol",
+    "nicholas", "donna", "jose", "ana", "juan", "ahmed", "mohamed", "wei", "li", "priya", "raj",
+    "fatima", "hans", "pierre",
+]
+LAST_NAMES = [
+    "smith", "johnson", "williams", "brown", "jones", "garcia", "miller", "davis", "rodriguez",
+    "martinez", "hernandez", "lopez", "gonzalez", "wilson", "anderson", "thomas", "taylor",
+    "moore", "jackson", "martin", "lee", "perez", "thompson", "white", "harris", "sanchez",
+    "clark", "ramirez", "lewis", "robinson", "walker", "young", "allen", "king", "wright",
+    "scott", "torres", "nguyen", "hill", "flores", "green", "adams", "nelson", "baker", "hall",
+    "rivera", "campbell", "mitchell", "carter", "roberts", "kim", "patel", "chen", "wang",
+    "singh", "mueller", "rossi", "dubois", "novak", "kowalski",
+]
+# fmt: on
+ROLES = ("info", "office", "admin", "contact", "support", "sales", "hr", "billing")
+# the share of new people by the shape of their local part
+LOCAL_SHAPES = {"first.last": 0.5, "flast": 0.25, "first": 0.13, "role": 0.12}
+NAME_ZIPF = 0.7  # gentler than 1: over only 60 names, 1 made james.smith 2% of all people
 CONNECTIONS = 8  # policy connections the judge keeps open, as Postfix's smtpd processes do
 WINDOW = 64  # requests in flight together: a few minutes of the month's mail
 MONTH = "Mar"
@@ -207,6 +251,65 @@ def _zipf(count: int, exponent: float = 1.0) -> list[float]:
     return [1 / (rank + 1) ** exponent for rank in range(count)]
 
 
+def local_parts() -> tuple[list[str], list[float]]:
+    """The pool new people's local parts are drawn from, and its cumulative weights: each
+    shape's share of LOCAL_SHAPES split by the Zipf weights of the names in it (flast of
+    two first names with one initial is one local part, with both their weights)."""
+    first = dict(zip(FIRST_NAMES, _zipf(len(FIRST_NAMES), NAME_ZIPF), strict=True))
+    last = dict(zip(LAST_NAMES, _zipf(len(LAST_NAMES), NAME_ZIPF), strict=True))
+    roles = dict(zip(ROLES, _zipf(len(ROLES), NAME_ZIPF), strict=True))
+    pairs = sum(first.values()) * sum(last.values())
+    weights: Counter[str] = Counter()
+    for given, w_given in first.items():
+        weights[given] += LOCAL_SHAPES["first"] * w_given / sum(first.values())
+        for family, w_family in last.items():
+            share = w_given * w_family / pairs
+            weights[f"{given}.{family}"] += LOCAL_SHAPES["first.last"] * share
+            weights[f"{given[0]}{family}"] += LOCAL_SHAPES["flast"] * share
+    for role, w_role in roles.items():
+        weights[role] += LOCAL_SHAPES["role"] * w_role / sum(roles.values())
+    parts = sorted(weights, key=lambda part: (-weights[part], part))
+    return parts, list(itertools.accumulate(weights[part] for part in parts))
+
+
+@dataclass(slots=True)
+class Book:
+    """The people one sender writes to at one domain: a local part per message sent there,
+    so a draw from it is in proportion to the messages each person got."""
+
+    sent: list[str] = field(default_factory=list)
+    people: set[str] = field(default_factory=set)
+
+    def draw(self, rng: random.Random, new_people: float, pool: tuple[list, list]) -> str:
+        """The person the sender's next message to the domain is for, counted as sent to: a
+        Chinese restaurant process of concentration ``new_people`` (after n messages, someone
+        new with probability new_people / (n + new_people), else the person of one of the n
+        drawn evenly)."""
+        if not self.sent or rng.random() * (len(self.sent) + new_people) < new_people:
+            person = self.meet(rng, pool)
+        else:
+            person = rng.choice(self.sent)
+        self.sent.append(person)
+        return person
+
+    def meet(self, rng: random.Random, pool: tuple[list, list]) -> str:
+        """Someone new, from the shared pool (never a local part already in this book), not
+        yet sent to."""
+        parts, cumulative = pool
+        for _ in range(100):
+            person = rng.choices(parts, cum_weights=cumulative)[0]
+            if person not in self.people:
+                break
+        else:  # the pool is spent on this book (only with a huge --new-people)
+            person = f"{person}{len(self.people)}"
+        self.people.add(person)
+        return person
+
+    def favourite(self) -> str | None:
+        """The person most written to here (the first met, of a tie), if any."""
+        return Counter(self.sent).most_common(1)[0][0] if self.sent else None
+
+
 # The typo classes of bench/scenario.py a month's mail can show (slips under a subdomain
 # the sender never wrote are left out; Unicode look-alikes are logged as A-labels).
 CLASSES = [
@@ -271,14 +374,25 @@ def _typo(
     return Typo(rng.choice(usable[cls]), intended, cls)
 
 
-def simulate(seed: int, kinds: dict[str, list[str]], real: set[str]) -> Month:
+def simulate(
+    seed: int, kinds: dict[str, list[str]], real: set[str], new_people: float = NEW_PEOPLE
+) -> Month:
     """Every message of the month, and the replies that come back.
 
     Each slip is drawn with a generator of its own, seeded from the month's: how many
     numbers a slip takes depends on how many variants its domain has, so a change to the
     typo generator (bench/scenario.py) changes the slips and leaves the month's traffic as
-    it was."""
+    it was.
+
+    Each sender has an address book (a :class:`Book` per correspondent domain), and a
+    sender's messages of a day are made in time order, so that its n-th message to a domain
+    is the n-th in the month. A slip is to the person the sender meant, drawn from the book
+    of the intended domain (and counted there); a saved slip is one address, the intended
+    domain's most written-to person when it is first used (someone new if none), at the
+    typo domain. The people are drawn with a generator of each sender's own too: the
+    month's traffic is the same whatever ``new_people``."""
     rng = random.Random(seed)
+    people = local_parts()  # the pool new people's local parts are drawn from
     kinds = _ranked(kinds, rng)
     pool = [domain for domains in kinds.values() for domain in domains]
     weights = []
@@ -299,14 +413,16 @@ def simulate(seed: int, kinds: dict[str, list[str]], real: set[str]) -> Month:
         own_weights = _zipf(len(mine), 1.1)
         activity = rng.lognormvariate(math.log(10), 0.7)  # messages per working day
         saved = None
+        saved_person: str | None = None  # the person of the saved address, once first used
+        books: defaultdict[str, Book] = defaultdict(Book)  # by correspondent domain
+        whom = random.Random(rng.getrandbits(64))  # draws the people of the sender's books
         if rng.random() < SAVED_SLIP:
             meant = mine[: rng.randint(1, 5)][::-1]
             saved = _typo(meant, random.Random(rng.getrandbits(64)), real, slips, seed)
         for day in range(1, DAYS + 1):
             weekend = day % 7 in (6, 0)
             count = _poisson(rng, activity * (0.15 if weekend else 1.0))
-            for _ in range(count):
-                second = rng.randrange(7 * 3600, 19 * 3600)
+            for second in sorted(rng.randrange(7 * 3600, 19 * 3600) for _ in range(count)):
                 wanted_rcpts = 1 if rng.random() < 0.8 else rng.randint(2, 4)
                 recipients = []
                 for domain in dict.fromkeys(rng.choices(mine, own_weights, k=wanted_rcpts)):
@@ -316,7 +432,14 @@ def simulate(seed: int, kinds: dict[str, list[str]], real: set[str]) -> Month:
                     elif rng.random() < TYPO_RATE:
                         meant = [domain, *rng.choices(mine, own_weights, k=20)]
                         typo = _typo(meant, random.Random(rng.getrandbits(64)), real, slips, seed)
-                    local = f"p{rng.randrange(200)}"
+                    book = books[typo.intended if typo else domain]
+                    if typo is not None and typo is saved:
+                        if saved_person is None:  # the address saved with the slip
+                            saved_person = book.favourite() or book.meet(whom, people)
+                        book.sent.append(saved_person)
+                        local = saved_person
+                    else:
+                        local = book.draw(whom, new_people, people)
                     recipients.append((f"{local}@{typo.domain if typo else domain}", typo))
                     if typo is None:
                         answers = writes_back.setdefault(domain, rng.random() < WRITES_BACK)
@@ -452,6 +575,37 @@ def unanswered_repeats(month: Month, judged: list[Message]) -> set[tuple[int, in
                 repeats.add((number[id(message)], position))
             written.add(pair)
     return repeats
+
+
+def address_books(month: Month) -> dict[str, int]:
+    """How true to address books the month is, counted over the judged days: the legitimate
+    recipients whose very address the sender had written to earlier in the month (from day
+    1), and the typo recipients whose intended address (the person at the domain meant)
+    it had; and over the whole month, the people (distinct addresses) each sender wrote to,
+    and the local parts a sender wrote to at two domains or more."""
+    written: set[tuple[str, str]] = set()
+    counts: Counter[str] = Counter()
+    for message in month.outbound:  # in time order
+        if message.day > LEARNED_DAYS:
+            for address, typo in message.recipients:
+                if typo is None:
+                    counts["legitimate"] += 1
+                    counts["legitimate_known"] += (message.sender, address) in written
+                else:
+                    meant = f"{address.rpartition('@')[0]}@{typo.intended}"
+                    counts["typos"] += 1
+                    counts["typos_intended_known"] += (message.sender, meant) in written
+        written.update((message.sender, address) for address, _ in message.recipients)
+    domains: defaultdict[tuple[str, str], set[str]] = defaultdict(set)
+    for message in month.outbound:
+        for address, typo in message.recipients:
+            if typo is None:
+                local, _, domain = address.rpartition("@")
+                domains[message.sender, local].add(domain)
+    counts["people"] = sum(len(found) for found in domains.values())
+    counts["local_parts"] = len(domains)
+    counts["local_parts_at_several_domains"] = sum(len(found) > 1 for found in domains.values())
+    return dict(counts)
 
 
 def _request(message: Message, address: str, number: int) -> bytes:
@@ -709,13 +863,14 @@ def run_seed(
     real: set[str],
     console: Console,
     connections: int = CONNECTIONS,
+    new_people: float = NEW_PEOPLE,
 ) -> dict:
     kind_of: dict[str, str] = {}  # the list a domain was drawn from (the first that has it)
     for kind, domains in kinds.items():
         for domain in domains:
             kind_of.setdefault(domain, kind)
     started = time.perf_counter()
-    month = simulate(seed, kinds, real)
+    month = simulate(seed, kinds, real, new_people)
     with tempfile.TemporaryDirectory(prefix="typogate-month-") as folder:
         work = Path(folder)
         log = work / "mail.log"
@@ -812,6 +967,8 @@ def run_seed(
             ),
         },
         "humans": humans,
+        "new_people": new_people,
+        "address_books": address_books(month),
         "connections": connections,
         "requests_per_second": 2 * len(requests) / judging,
         "seconds": time.perf_counter() - started,
@@ -949,6 +1106,9 @@ def summary(results: list[dict]) -> dict:
             )[:20],
         }
     learned = sorted({d for r in results for d in r["typo_domains_learned"]})
+    books: Counter[str] = Counter()
+    for r in results:
+        books.update(r["address_books"])
     humans: dict[str, Counter[str]] = defaultdict(Counter)
     for r in results:
         for name, counts in r["humans"].items():
@@ -961,6 +1121,20 @@ def summary(results: list[dict]) -> dict:
         "typo_domains_learned": sum(len(r["typo_domains_learned"]) for r in results),
         "typo_domains_in_month": sum(r["typo_domains_in_month"] for r in results),
         "learned_examples": learned[:20],
+        "new_people": results[0]["new_people"],
+        "address_books": {
+            **books,
+            # of the judged days' legitimate recipients, the share whose address the sender
+            # had written to earlier in the month; of its typo recipients, the share whose
+            # intended address (the person at the domain meant) it had
+            "legitimate_known_share": books["legitimate_known"] / books["legitimate"]
+            if books["legitimate"]
+            else None,
+            "typos_intended_known_share": books["typos_intended_known"] / books["typos"]
+            if books["typos"]
+            else None,
+            "people_per_sender": books["people"] / (SENDERS * len(results)),
+        },
         "runs": runs,
     }
 
@@ -1015,6 +1189,19 @@ def show(console: Console, total: dict, results: list[dict]) -> None:
         ),
     )
     console.print(table)
+    books = total["address_books"]
+    console.print(
+        f"address books (after n messages to a domain, a sender's next goes to someone new "
+        f"with probability α/(n+α), α = {total['new_people']:g}, an assumption: --new-people): "
+        "in the judged "
+        f"days, {_pct(books['legitimate_known'], books['legitimate'])} of "
+        f"{books['legitimate']:,} legitimate recipients were an address the sender had "
+        f"written to earlier in the month, and "
+        f"{_pct(books['typos_intended_known'], books['typos'])} of {books['typos']:,} typo "
+        f"recipients were meant for one; {books['people_per_sender']:.0f} people per sender "
+        f"in the month, {_pct(books['local_parts_at_several_domains'], books['local_parts'])} "
+        "of a sender's local parts at two domains or more."
+    )
     for name, run in zip(names, runs, strict=True):
         if run["learned_by_end_examples"]:
             console.print(
@@ -1072,14 +1259,28 @@ def main() -> None:
         "the same figures in every run (with 8, a reply may be heard before or after the "
         "sender's next message, and a seed moves by a few alerts run to run)",
     )
+    parser.add_argument(
+        "--new-people",
+        type=float,
+        default=NEW_PEOPLE,
+        metavar="ALPHA",
+        help="how readily a sender writes to someone new at a domain: after n messages there, "
+        "the next goes to a new person with probability ALPHA/(n+ALPHA), else to someone it "
+        "wrote to there before, in proportion to the messages each got (a Chinese restaurant "
+        f"process; default {NEW_PEOPLE:g}, an assumption, no measured figure for mail being "
+        "at hand; 0: one person per domain)",
+    )
     args = parser.parse_args()
     if args.seeds < 1:
         parser.error("--seeds must be at least 1")
+    if not (0 <= args.new_people < math.inf):
+        parser.error("--new-people must be a number, 0 or more")
     console = Console(stderr=args.json, width=120)
     kinds, real = universe(install_lists(console))
     connections = 1 if args.in_order else CONNECTIONS
     results = [
-        run_seed(seed, kinds, real, console, connections) for seed in range(1, args.seeds + 1)
+        run_seed(seed, kinds, real, console, connections, args.new_people)
+        for seed in range(1, args.seeds + 1)
     ]
     total = summary(results)
     OUT.mkdir(exist_ok=True)
