@@ -76,6 +76,30 @@ def test_migrations_are_idempotent_and_reopening_keeps_data(sqlite_url):
     again.close()
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_the_migrations_make_the_tables_the_models_describe(backend, request, sqlite_url):
+    """A model changed without its migration (or the other way round) works in the tests
+    that make tables from the models, and fails on every store upgraded in the field.
+    SQLite's column types are mere affinities (a held message's sender stayed VARCHAR
+    there, 0007): types are compared on PostgreSQL only."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from typogate.store.models import Base
+
+    url = request.getfixturevalue("postgres").url if backend == "postgres" else sqlite_url
+    store = Store(url, writer=False)
+    try:
+        with store.engine.connect() as connection:
+            context = MigrationContext.configure(
+                connection, opts={"compare_type": backend == "postgres"}
+            )
+            differences = compare_metadata(context, Base.metadata)
+    finally:
+        store.close()
+    assert differences == []
+
+
 def test_a_store_at_the_newest_revision_opens_without_alembic(sqlite_url):
     """Before: every command that opened a store imported Alembic to learn that there was
     nothing to migrate, a quarter of `typogate holds`'s start-up."""
