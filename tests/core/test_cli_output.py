@@ -115,6 +115,9 @@ def test_every_commands_help_reads_at_80_columns():
         # long type (<us-gov|providers|none>) left the help a narrow column, and paths
         # such as /etc/typogate/typogate.toml were cut off.
         broken += [(" ".join(words), line) for line in help_text.splitlines() if "…" in line]
+        # Typer 0.29 wrote "<bool>" beside every flag (--json, --help), as if each took a
+        # value: `typogate check --json true` was what a reader would try.
+        broken += [(" ".join(words), line) for line in help_text.splitlines() if "<bool>" in line]
     assert not broken, "\n".join(f"{words}: {line}" for words, line in broken)
 
 
