@@ -192,6 +192,18 @@ def test_real_domains_under_another_suffix_are_left_alone(guard, domain):
     _left_alone(guard, domain)
 
 
+# --- a dot left out where a two-label suffix begins ---
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"), [("hotmailco.uk", "hotmail.co.uk"), ("yahooco.jp", "yahoo.co.jp")]
+)
+def test_a_dot_left_out_before_a_two_label_suffix_is_caught(guard, typed, meant):
+    """Before: the name read left of the suffix (hotmailco under .uk) was looked up, and
+    no listed name is hotmailco; found by the whole domain without its dots now."""
+    _caught(guard, typed, meant, "typo.dot")
+
+
 # --- two slips in one name ---
 
 TWO_SLIPS = [

@@ -11,7 +11,9 @@ look-ups whatever the number of domains (never a scan). Keys:
   A typed domain is looked up under every reading of where its suffix starts, so a slip in
   a two-label suffix (``gmail.co.um``) or an extra one (``example.com.com``) is found too;
 * the name, and the whole domain, with dots and hyphens removed: the whole domain typed as
-  a name (``armymil.com``, ``army-mil.com``) and hyphen slips (``1-und-1.de``);
+  a name (``armymil.com``, ``army-mil.com``), hyphen slips (``1-und-1.de``), and a dot left
+  out where a two-label suffix begins (``yahooco.jp``: a typed domain is looked up whole
+  and flat too);
 * the UTS #39 skeleton of the whole domain, for look-alike characters (``аrmy.mil``, ``arny.mil``);
 * the deletion neighbourhood of the name with its ASCII look-alikes folded (``cl`` -> ``d``,
   ``rn`` -> ``m``), for a look-alike together with another slip (``clel.com``, ``arrny.ml``)
@@ -388,7 +390,13 @@ class CandidateIndex:
         if folded != name:
             near += _deletions(folded, 1)
         # Uncached: a novel domain's skeleton is asked for once (its verdict is cached).
-        special = [_FLAT + flat_name, _SKELETON + _skeleton_uncached(typed.unicode)]
+        # The whole domain flattened too: a dot left out where the suffix begins finds a
+        # name under a two-label suffix (itmoedu.pl for itmo.edu.pl, bbcco.uk for bbc.co.uk).
+        special = [
+            _FLAT + flat_name,
+            _FLAT + _flat(typed.unicode),
+            _SKELETON + _skeleton_uncached(typed.unicode),
+        ]
         if "." in name or "." in typed.suffix:
             for reading in _readings(typed)[1:]:
                 near += _deletions(reading, 1)
