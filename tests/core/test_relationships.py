@@ -344,6 +344,28 @@ def test_a_slip_in_a_host_name_under_a_listed_parent_is_caught():
     assert gate.evaluate("a@mail.army.mil").reason == "allowed.subdomain"
 
 
+def test_a_slip_in_a_long_label_of_a_deep_host_is_caught_behind_a_short_one():
+    """Before: a deep host's shortness was read from its first label (api of
+    api.dacspr.documentservices.dla.mil), so a slip in the long label below it was
+    taken for another real host: a miss of bench/month.py, with the host known."""
+    gate = Guard(
+        Config.from_mapping(
+            {
+                "domains": {
+                    "protected": ["dla.mil"],
+                    "known": ["api.dacspr.documentservices.dla.mil"],
+                }
+            }
+        )
+    )
+    meant = "api.dacspr.documentservices.dla.mil"
+    for typed in ("api.dacspr.documentservicesz.dla.mil", "api.dacspr.docmentservices.dla.mil"):
+        slip = gate.evaluate(f"a@{typed}")
+        assert slip.is_alert and slip.suggestion == meant, slip
+    # A slip in the short label itself is read as before: another real host, likelier.
+    assert gate.evaluate("a@apu.dacspr.documentservices.dla.mil").reason == "allowed.subdomain"
+
+
 def test_a_digit_slipped_into_a_host_name_without_one_is_no_numbered_sibling():
     # afce2e is afcee with a stray key, not the second of a numbered series.
     gate = Guard(

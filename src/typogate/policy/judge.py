@@ -287,14 +287,17 @@ class DomainJudge:
         host = domain.unicode.removesuffix(under)
         # Short host names are dense (most three-letter ones under a big parent are real),
         # and hosts that differ only in their numbers are numbered siblings (101arw, 102arw).
-        novelty = novelty_nats(host.partition(".")[0])
-        return [
-            c
-            for c in self._hypotheses_for(domain, "", novelty)
-            if c.domain.endswith(under)
-            and c.log_odds >= LOG_ODDS_FLOOR
-            and not numbered_siblings(c.domain.removesuffix(under), host)
-        ]
+        # Short: the label the slip is in, not the host's first (api of a deep host whose
+        # long label below it has the slip).
+        siblings = []
+        for c in self._hypotheses_for(domain, "", 0.0):
+            sibling = c.domain.removesuffix(under)
+            if not c.domain.endswith(under) or numbered_siblings(sibling, host):
+                continue
+            c = c._replace(log_odds=c.log_odds - novelty_nats(_departing_label(host, sibling)))
+            if c.log_odds >= LOG_ODDS_FLOOR:
+                siblings.append(c)
+        return siblings
 
     def _indexed(self, domain: Domain, ruled: bool = True) -> bool:
         """Whether ``domain`` is protected or known; with ``ruled`` false, not counting
@@ -558,6 +561,15 @@ def and_parents(name: str) -> Iterator[str]:
     labels = name.split(".")
     for cut in range(len(labels) - 1):
         yield ".".join(labels[cut:])
+
+
+def _departing_label(host: str, sibling: str) -> str:
+    """The label of ``host`` where it departs from ``sibling``, read from the right (the
+    first, when one ends the other)."""
+    for typed, listed in zip(reversed(host.split(".")), reversed(sibling.split(".")), strict=False):
+        if typed != listed:
+            return typed
+    return host.partition(".")[0]
 
 
 def novelty_nats(name: str) -> float:
