@@ -84,6 +84,7 @@ RULED = "rule:"  # how a verdict an admin's rule decided names its rule
 parse_once = parse_domain.__wrapped__  # for texts parsed once: kept out of the hot cache
 _DIGITS = re.compile(r"[0-9]+")
 _END_DIGITS = re.compile(r"(?<![^\W\d_])[0-9]+|[0-9]+(?![^\W\d_])")  # not inside a word
+_LABEL_END_DIGITS = re.compile(r"[0-9]+(?=\.|$)")  # the number that ends a label
 _INSIDE_DIGITS = re.compile(r"(?<=[^\W\d_])[0-9]+(?=[^\W\d_])")  # letters on both sides
 # Mail states in which mail to the domain can only bounce.
 _BOUNCES = frozenset({MailState.NXDOMAIN, MailState.NULL_MX, MailState.NO_MAIL})
@@ -600,14 +601,21 @@ def numbered_siblings(one: str, other: str) -> bool:
     inside a word is a slip (``afce2e`` for ``afcee``), and a name with several numbers, one
     inside a word, is a code whose digits are letters like the others (``6ed9cit4q``:
     ``7ed9cit4q`` is a slip of it; ``g2xmail`` still numbers a series). The same numbers
-    written differently are no series but a slip (``s337`` for ``s0337``: a zero left out)."""
+    written differently are no series but a slip (``s337`` for ``s0337``: a zero left out).
+    A code is numbered only at the end of a label (``pentc9asdocspu1``, ``pentc9asdocspu3``:
+    the hosts of a series, whatever digits their name has inside)."""
     if _code(one) or _code(other):
+        return _numbered_alike(one, other, _LABEL_END_DIGITS, _LABEL_END_DIGITS)
+    return _numbered_alike(one, other, _DIGITS, _END_DIGITS)
+
+
+def _numbered_alike(one: str, other: str, numbers: re.Pattern, ends: re.Pattern) -> bool:
+    """Whether ``one`` and ``other`` differ only in their ``numbers``, each in the same
+    place, or by a number at one of their ``ends``; not when their numbers are equal."""
+    if [int(n) for n in numbers.findall(one)] == [int(n) for n in numbers.findall(other)]:
         return False
-    numbers = [int(n) for n in _DIGITS.findall(one)]
-    if numbers == [int(n) for n in _DIGITS.findall(other)]:
-        return False
-    return _DIGITS.sub("#", one) == _DIGITS.sub("#", other) or (
-        _END_DIGITS.sub("", one) == _END_DIGITS.sub("", other)
+    return numbers.sub("#", one) == numbers.sub("#", other) or (
+        ends.sub("", one) == ends.sub("", other)
     )
 
 
