@@ -33,7 +33,9 @@ the domain gets an allow rule for that sender alone, through the real API (a pai
 slip in it gets none), also a best case.
 
 Reported: alerts per 10,000 legitimate messages, the share of messages to typo domains that
-are caught (overall and per class), and the typo domains learned as correspondents; and
+are caught (overall and per class), and of slips (a sender and a typo domain, counted once:
+a saved slip sent thirty times weighs thirty messages, and one slip), and the typo domains
+learned as correspondents; and
 where the alerts come from (distinct sender and domain pairs, domains delivered to in the
 learned log or first written to after it, the list each domain was drawn from, the action
 taken: a rejection, or a warning that delivers the message with a header); and how true to
@@ -994,6 +996,9 @@ def run_seed(
         by_action: Counter[str] = Counter()  # of the alerted legitimate recipients
         pairs: set[tuple[str, str]] = set()  # (sender, domain) of the alerts
         missed: list[list[str]] = []
+        # Each slip (a sender and a typo domain) once, however often it was sent: caught
+        # when every message of it was. A saved slip sent thirty times is one slip here.
+        slips: dict[tuple[str, str], bool] = {}
         unanswered: Counter[str] = Counter()  # repeats without an answer, alerted or slips
         for number, (message, flags) in enumerate(zip(judged, alert, strict=True)):
             if all(typo is None for _, typo in message.recipients):
@@ -1015,6 +1020,8 @@ def run_seed(
                 if typo is None:
                     continue
                 typos[typo.cls].append(flag)
+                slip = (message.sender, typo.domain)
+                slips[slip] = slips.get(slip, True) and flag
                 unanswered["typos"] += (number, position) in repeats
                 if not flag:
                     missed.append([typo.domain, typo.intended, typo.cls])
@@ -1027,6 +1034,8 @@ def run_seed(
             "alerts_per_10k": 10_000 * alerts / legit if legit else float("nan"),
             "typo_messages": sum(len(v) for v in typos.values()),
             "typos_caught": sum(sum(v) for v in typos.values()),
+            "slips": len(slips),
+            "slips_caught": sum(slips.values()),
             "by_class": {cls: [sum(v), len(v)] for cls, v in sorted(typos.items())},
             "alerted_domains": alerted.most_common(),
             # Of the alerted recipients: how many were to a domain delivered to in the
@@ -1093,6 +1102,8 @@ def summary(results: list[dict]) -> dict:
             "alerts_per_10k_by_seed": [round(r["alerts_per_10k"], 2) for r in per_seed],
             "typo_messages": sum(r["typo_messages"] for r in per_seed),
             "typos_caught": sum(r["typos_caught"] for r in per_seed),
+            "slips": sum(r["slips"] for r in per_seed),
+            "slips_caught": sum(r["slips_caught"] for r in per_seed),
             "caught_by_seed": [
                 round(r["typos_caught"] / r["typo_messages"], 3) if r["typo_messages"] else None
                 for r in per_seed
@@ -1170,6 +1181,10 @@ def show(console: Console, total: dict, results: list[dict]) -> None:
     table.add_row(
         "typo messages caught",
         *(f"{_pct(r['typos_caught'], r['typo_messages'])} of {r['typo_messages']}" for r in runs),
+    )
+    table.add_row(
+        "  slips caught (a sender and a typo domain, every message of it)",
+        *(f"{_pct(r['slips_caught'], r['slips'])} of {r['slips']}" for r in runs),
     )
     classes = sorted({cls for r in runs for cls in r["by_class"]})
     for cls in classes:
