@@ -298,7 +298,8 @@ class DomainJudge:
             c = c._replace(log_odds=c.log_odds - novelty_nats(_departing_label(host, sibling)))
             if c.log_odds >= LOG_ODDS_FLOOR:
                 siblings.append(c)
-        return siblings
+        # Best first again, as decide() reads them: each lost its own label's novelty.
+        return sorted(siblings, key=lambda c: (-c.log_odds, c.domain))
 
     def _indexed(self, domain: Domain, ruled: bool = True) -> bool:
         """Whether ``domain`` is protected or known; with ``ruled`` false, not counting
