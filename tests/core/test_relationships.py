@@ -366,6 +366,17 @@ def test_a_slip_in_a_long_label_of_a_deep_host_is_caught_behind_a_short_one():
     assert gate.evaluate("a@apu.dacspr.documentservices.dla.mil").reason == "allowed.subdomain"
 
 
+def test_of_two_listed_hosts_the_one_slipped_in_a_long_label_is_the_likelier():
+    """Two listed hosts, each one swap from the typed one: in its short first label, or in
+    its long second one. The swap in the short label costs the novelty of a short name, so
+    the other is meant; before the siblings were sorted again after that cost, the weaker
+    came first and the verdict called the two equally likely."""
+    known = ["alpah.bravocharlie.dla.mil", "alpha.bravocharlei.dla.mil"]
+    gate = Guard(Config.from_mapping({"domains": {"protected": ["dla.mil"], "known": known}}))
+    slip = gate.evaluate("a@alpha.bravocharlie.dla.mil")
+    assert slip.is_alert and slip.suggestion == "alpha.bravocharlei.dla.mil", slip
+
+
 def test_a_digit_slipped_into_a_host_name_without_one_is_no_numbered_sibling():
     # afce2e is afcee with a stray key, not the second of a numbered series.
     gate = Guard(
