@@ -4,6 +4,7 @@
     .venv/bin/python bench/month.py --seeds 1 --json
     .venv/bin/python bench/month.py --in-order   # one connection: the same figures every run
     .venv/bin/python bench/month.py --new-people 3   # senders who meet new people more readily
+    .venv/bin/python bench/month.py --set learning.relationship_mails=1   # a setting's trade
 
 About 300 senders of example.org each write to correspondents of their own (a Zipf mix drawn
 from real domain lists: the npm packages free-email-domains and disposable-email-domains,
@@ -63,6 +64,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 import zlib
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -155,6 +157,8 @@ NAME_ZIPF = 0.7  # gentler than 1: over only 60 names, 1 made james.smith 2% of 
 CONNECTIONS = 8  # policy connections the judge keeps open, as Postfix's smtpd processes do
 WINDOW = 64  # requests in flight together: a few minutes of the month's mail
 MONTH = "Mar"
+# typogate settings by section and key, each value as TOML text ("1", '"127.0.0.1:25"').
+Settings = dict[str, dict[str, str]]
 CONFIRMING = "with history, senders confirm"
 REVIEWED = "... and the admin's review"
 REVIEW_DAY = LEARNED_DAYS + 7  # the end of the first judged week
@@ -672,28 +676,72 @@ async def judge(
     return answers
 
 
+def setting(text: str) -> tuple[str, str, str]:
+    """``SECTION.KEY=VALUE`` (VALUE in TOML: ``learning.relationship_mails=1``) as section,
+    key and the value's TOML text."""
+    name, equals, value = text.partition("=")
+    section, dot, key = name.strip().partition(".")
+    if not (equals and dot and section and key) or "." in key:
+        raise ValueError(f"{text!r} is not SECTION.KEY=VALUE")
+    try:
+        tomllib.loads(f"value = {value}")
+    except tomllib.TOMLDecodeError as error:
+        raise ValueError(f"{value!r} is no TOML value: {error}") from None
+    return section, key, value.strip()
+
+
+def service_settings(port: int, notices: int | None, web: str | None) -> Settings:
+    """What the bench sets itself for a service on policy ``port``: with ``notices`` (an
+    SMTP port), warning notices sent there, and the web interface at ``web``."""
+    own: Settings = {
+        "gateway": {"policy_listen": f'"127.0.0.1:{port}"', "own_domains": f'["{ORG}"]'}
+    }
+    if notices is not None and web is not None:
+        own["gateway"] |= {"notice_relay": f'"127.0.0.1:{notices}"', "warn_notices": "true"}
+        # httpx, unlike a browser, sends no Secure cookie to http://127.0.0.1
+        own["web"] = {"listen": f'"{web.removeprefix("http://")}"', "secure_cookies": "false"}
+        own["release"] = {"base_url": f'"{web}"'}
+    return own
+
+
+def config_text(own: Settings, settings: Settings) -> str:
+    """A typogate configuration: the bench's ``own`` settings and the ``settings`` given on
+    the command line (which may not change the bench's own)."""
+    sections: Settings = {section: dict(keys) for section, keys in own.items()}
+    for section, keys in settings.items():
+        for key, value in keys.items():
+            if key in own.get(section, {}):
+                raise ValueError(f"{section}.{key} is set by the bench itself")
+            sections.setdefault(section, {})[key] = value
+    return "".join(
+        f"[{section}]\n" + "".join(f"{key} = {value}\n" for key, value in keys.items())
+        for section, keys in sections.items()
+    )
+
+
 class Service:
     """`typogate serve` (policy service only) on a store, on a free loopback port; stopped
     by its pid. With ``notices`` (an SMTP port), its web interface too, and warning
     notices with their confirm links sent there."""
 
-    def __init__(self, work: Path, name: str, db: str, notices: int | None = None) -> None:
+    def __init__(
+        self,
+        work: Path,
+        name: str,
+        db: str,
+        notices: int | None = None,
+        settings: Settings | None = None,
+    ) -> None:
         self.port = free_port()
         config = work / f"{name}.toml"
-        text = f'[gateway]\npolicy_listen = "127.0.0.1:{self.port}"\nown_domains = ["{ORG}"]\n'
         web = ["--no-web"]
         self.web: str | None = None  # the web interface's URL, when it serves one
         if notices is not None:
             self.web = f"http://127.0.0.1:{free_port()}"
-            text += (
-                f'notice_relay = "127.0.0.1:{notices}"\nwarn_notices = true\n'
-                # httpx, unlike a browser, sends no Secure cookie to http://127.0.0.1
-                f'[web]\nlisten = "{self.web.removeprefix("http://")}"\n'
-                "secure_cookies = false\n"
-                f'[release]\nbase_url = "{self.web}"\n'
-            )
             web = []
-        config.write_text(text)
+        config.write_text(
+            config_text(service_settings(self.port, notices, self.web), settings or {})
+        )
         self.log_path = work / f"{name}.log"
         self.log = open(self.log_path, "w")  # noqa: SIM115 (closed in stop)
         self.process = subprocess.Popen(
@@ -875,7 +923,9 @@ def run_seed(
     console: Console,
     connections: int = CONNECTIONS,
     new_people: float = NEW_PEOPLE,
+    settings: Settings | None = None,
 ) -> dict:
+    settings = settings or {}
     kind_of: dict[str, str] = {}  # the list a domain was drawn from (the first that has it)
     for kind, domains in kinds.items():
         for domain in domains:
@@ -887,8 +937,10 @@ def run_seed(
         log = work / "mail.log"
         delivered = write_log(log, month, LEARNED_DAYS)
         history = f"sqlite:///{work / 'history.db'}"
+        learning = work / "learn.toml"
+        learning.write_text(config_text({}, settings))
         learn = subprocess.run(
-            [TYPOGATE, "learn", str(log), "--db", history, "--json"],
+            [TYPOGATE, "learn", str(log), "--db", history, "--config", str(learning), "--json"],
             capture_output=True,
             text=True,
         )
@@ -919,13 +971,16 @@ def run_seed(
         requests = [request for *_, request, _ in timeline]
         where = [(key, spot) for key, (*_, spot) in enumerate(timeline) if spot is not None]
         stores = {"with history": history, "without history": f"sqlite:///{work / 'empty.db'}"}
-        services = {name: Service(work, name.split()[0], db) for name, db in stores.items()}
+        services = {
+            name: Service(work, name.split()[0], db, settings=settings)
+            for name, db in stores.items()
+        }
         sinks = {}
         for name, file in ((CONFIRMING, "confirming"), (REVIEWED, "reviewed")):
             shutil.copy(work / "history.db", work / f"{file}.db")
             stores[name] = f"sqlite:///{work / f'{file}.db'}"
             sinks[name] = Sink(free_port()).start()
-            services[name] = Service(work, file, stores[name], sinks[name].port)
+            services[name] = Service(work, file, stores[name], sinks[name].port, settings)
         try:
             for service in services.values():
                 service.wait()
@@ -979,6 +1034,11 @@ def run_seed(
         },
         "humans": humans,
         "new_people": new_people,
+        "settings": [
+            f"{section}.{key}={value}"
+            for section, keys in settings.items()
+            for key, value in keys.items()
+        ],
         "address_books": address_books(month),
         "connections": connections,
         "requests_per_second": 2 * len(requests) / judging,
@@ -1142,6 +1202,7 @@ def summary(results: list[dict]) -> dict:
         "typo_domains_in_month": sum(r["typo_domains_in_month"] for r in results),
         "learned_examples": learned[:20],
         "new_people": results[0]["new_people"],
+        "settings": results[0]["settings"],
         "address_books": {
             **books,
             # of the judged days' legitimate recipients, the share whose address the sender
@@ -1166,6 +1227,7 @@ def show(console: Console, total: dict, results: list[dict]) -> None:
     table = Table(
         title=f"a month of {ORG}'s mail, {len(results)} seed(s): {messages:,} messages, "
         f"days 1-{LEARNED_DAYS} learned, days {LEARNED_DAYS + 1}-{DAYS} judged"
+        + (f", with {', '.join(total['settings'])}" if total["settings"] else "")
     )
     table.add_column("")
     for name in names:
@@ -1294,7 +1356,25 @@ def main() -> None:
         f"process; default {NEW_PEOPLE:g}, an assumption, no measured figure for mail being "
         "at hand; 0: one person per domain)",
     )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="a typogate setting (docs/configuration.md) for every gateway of the month and "
+        "for its learning, VALUE in TOML; repeatable. The default configuration otherwise: "
+        "--set learning.relationship_mails=1 measures a sender's single delivery counted as "
+        "its relationship",
+    )
     args = parser.parse_args()
+    settings: Settings = {}
+    try:
+        for text in args.set:
+            section, key, value = setting(text)
+            settings.setdefault(section, {})[key] = value
+        config_text(service_settings(0, 0, "http://127.0.0.1:0"), settings)
+    except ValueError as error:
+        parser.error(f"--set: {error}")
     if args.seeds < 1:
         parser.error("--seeds must be at least 1")
     if not (0 <= args.new_people < math.inf):
@@ -1303,7 +1383,7 @@ def main() -> None:
     kinds, real = universe(install_lists(console))
     connections = 1 if args.in_order else CONNECTIONS
     results = [
-        run_seed(seed, kinds, real, console, connections, args.new_people)
+        run_seed(seed, kinds, real, console, connections, args.new_people, settings)
         for seed in range(1, args.seeds + 1)
     ]
     total = summary(results)
