@@ -35,8 +35,10 @@ slip in it gets none), also a best case.
 
 Reported: alerts per 10,000 legitimate messages, the share of messages to typo domains that
 are caught (overall and per class), and of slips (a sender and a typo domain, counted once:
-a saved slip sent thirty times weighs thirty messages, and one slip), and the typo domains
-learned as correspondents; and
+a saved slip sent thirty times weighs thirty messages, and one slip; the slips also by
+what the month's mail had shown of their intended domain before: nobody had written to it,
+only other senders had, the sender once, or more), and the typo domains learned as
+correspondents; and
 where the alerts come from (distinct sender and domain pairs, domains delivered to in the
 learned log or first written to after it, the list each domain was drawn from, the action
 taken: a rejection, or a warning that delivers the message with a header); and how true to
@@ -583,6 +585,38 @@ def unanswered_repeats(month: Month, judged: list[Message]) -> set[tuple[int, in
     return repeats
 
 
+# What the organisation's mail showed of a slip's intended domain before the slip: the
+# one thing that decides whether it can be caught at all (a domain nobody wrote to is
+# unknown to typogate, whatever the slip).
+KNOWLEDGE = (
+    "nobody had written to",
+    "only others had written to",
+    "the sender had written to once",
+    "the sender had written to twice or more",
+)
+
+
+def intended_known(month: Month, judged: list[Message]) -> dict[tuple[int, int], str]:
+    """For each judged typo recipient (message number, position), the :data:`KNOWLEDGE` of
+    its intended domain: who had delivered mail to it (no slip), from day 1 up to the
+    message."""
+    number = {id(message): n for n, message in enumerate(judged)}
+    by_sender: Counter[tuple[str, str]] = Counter()
+    anyone: set[str] = set()
+    known = {}
+    for message in month.outbound:  # in time order
+        for position, (address, typo) in enumerate(message.recipients):
+            if typo is None:
+                domain = address.rpartition("@")[2]
+                by_sender[message.sender, domain] += 1
+                anyone.add(domain)
+            elif id(message) in number:
+                own = by_sender[message.sender, typo.intended]
+                level = min(own, 2) + 1 if own else int(typo.intended in anyone)
+                known[number[id(message)], position] = KNOWLEDGE[level]
+    return known
+
+
 def address_books(month: Month) -> dict[str, int]:
     """How true to address books the month is, counted over the judged days: the legitimate
     recipients whose very address the sender had written to earlier in the month (from day
@@ -957,6 +991,7 @@ def run_seed(
         learned = learned_typos(history, log_typos)
         judged = [m for m in month.outbound if m.day > LEARNED_DAYS]
         repeats = unanswered_repeats(month, judged)
+        knowledge = intended_known(month, judged)
         # Outbound recipients and the replies that come in meanwhile, in time order, as
         # Postfix asks for both: a reply teaches the running gateway (mail received).
         timeline: list[tuple[int, int, bytes, tuple[int, int] | None]] = []
@@ -1059,6 +1094,7 @@ def run_seed(
         # Each slip (a sender and a typo domain) once, however often it was sent: caught
         # when every message of it was. A saved slip sent thirty times is one slip here.
         slips: dict[tuple[str, str], bool] = {}
+        slip_known: dict[tuple[str, str], str] = {}  # what was known at its first message
         unanswered: Counter[str] = Counter()  # repeats without an answer, alerted or slips
         for number, (message, flags) in enumerate(zip(judged, alert, strict=True)):
             if all(typo is None for _, typo in message.recipients):
@@ -1082,6 +1118,7 @@ def run_seed(
                 typos[typo.cls].append(flag)
                 slip = (message.sender, typo.domain)
                 slips[slip] = slips.get(slip, True) and flag
+                slip_known.setdefault(slip, knowledge[number, position])
                 unanswered["typos"] += (number, position) in repeats
                 if not flag:
                     missed.append([typo.domain, typo.intended, typo.cls])
@@ -1097,6 +1134,14 @@ def run_seed(
             "slips": len(slips),
             "slips_caught": sum(slips.values()),
             "by_class": {cls: [sum(v), len(v)] for cls, v in sorted(typos.items())},
+            # Slips by what was known of their intended domain: [caught, slips].
+            "slips_by_knowledge": {
+                level: [
+                    sum(caught for slip, caught in slips.items() if slip_known[slip] == level),
+                    sum(known == level for known in slip_known.values()),
+                ]
+                for level in KNOWLEDGE
+            },
             "alerted_domains": alerted.most_common(),
             # Of the alerted recipients: how many were to a domain delivered to in the
             # learned log (the rest were first written to after it), and how many distinct
@@ -1149,6 +1194,10 @@ def summary(results: list[dict]) -> dict:
             for cls, (hit, total) in r["by_class"].items():
                 by_class[cls][0] += hit
                 by_class[cls][1] += total
+        by_knowledge = {
+            level: [sum(r["slips_by_knowledge"][level][i] for r in per_seed) for i in (0, 1)]
+            for level in KNOWLEDGE
+        }
         alerted: Counter[str] = Counter()
         by_kind: Counter[str] = Counter()
         by_action: Counter[str] = Counter()
@@ -1169,6 +1218,7 @@ def summary(results: list[dict]) -> dict:
                 for r in per_seed
             ],
             "by_class": dict(sorted(by_class.items())),
+            "slips_by_knowledge": by_knowledge,
             "alerted_domains": alerted.most_common(15),
             "alerted_in_log": sum(r["alerted_in_log"] for r in per_seed),
             "alerted_recipients": sum(r["alerted_recipients"] for r in per_seed),
@@ -1248,6 +1298,14 @@ def show(console: Console, total: dict, results: list[dict]) -> None:
         "  slips caught (a sender and a typo domain, every message of it)",
         *(f"{_pct(r['slips_caught'], r['slips'])} of {r['slips']}" for r in runs),
     )
+    for level in KNOWLEDGE:
+        table.add_row(
+            f"    of a domain {level}",
+            *(
+                f"{_pct(*r['slips_by_knowledge'][level])} of {r['slips_by_knowledge'][level][1]}"
+                for r in runs
+            ),
+        )
     classes = sorted({cls for r in runs for cls in r["by_class"]})
     for cls in classes:
         table.add_row(
