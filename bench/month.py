@@ -589,10 +589,10 @@ def unanswered_repeats(month: Month, judged: list[Message]) -> set[tuple[int, in
 # one thing that decides whether it can be caught at all (a domain nobody wrote to is
 # unknown to typogate, whatever the slip).
 KNOWLEDGE = (
-    "nobody had written to",
-    "only others had written to",
-    "the sender had written to once",
-    "the sender had written to twice or more",
+    "nobody had written to it",
+    "only others had",
+    "the sender had, once",
+    "the sender had, twice or more",
 )
 
 
@@ -1298,9 +1298,12 @@ def show(console: Console, total: dict, results: list[dict]) -> None:
         "  slips caught (a sender and a typo domain, every message of it)",
         *(f"{_pct(r['slips_caught'], r['slips'])} of {r['slips']}" for r in runs),
     )
+    table.add_row(
+        "  ... by who had written to the domain meant, before the slip", *("" for _ in runs)
+    )
     for level in KNOWLEDGE:
         table.add_row(
-            f"    of a domain {level}",
+            f"    {level}",
             *(
                 f"{_pct(*r['slips_by_knowledge'][level])} of {r['slips_by_knowledge'][level][1]}"
                 for r in runs
