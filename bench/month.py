@@ -712,10 +712,10 @@ async def judge(
 
 def setting(text: str) -> tuple[str, str, str]:
     """``SECTION.KEY=VALUE`` (VALUE in TOML: ``learning.relationship_mails=1``) as section,
-    key and the value's TOML text."""
+    key and the value's TOML text; a section may be nested (``actions.misdelivery.typo``)."""
     name, equals, value = text.partition("=")
-    section, dot, key = name.strip().partition(".")
-    if not (equals and dot and section and key) or "." in key:
+    section, dot, key = name.strip().rpartition(".")
+    if not (equals and dot and section and key):
         raise ValueError(f"{text!r} is not SECTION.KEY=VALUE")
     try:
         tomllib.loads(f"value = {value}")
