@@ -17,7 +17,7 @@ import math
 import re
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
 
 from typogate.config import Config, Rule
@@ -299,7 +299,7 @@ class DomainJudge:
             if c.log_odds >= LOG_ODDS_FLOOR:
                 siblings.append(c)
         # Best first again, as decide() reads them: each lost its own label's novelty.
-        return sorted(siblings, key=lambda c: (-c.log_odds, c.domain))
+        return best_first(siblings)
 
     def _indexed(self, domain: Domain, ruled: bool = True) -> bool:
         """Whether ``domain`` is protected or known; with ``ruled`` false, not counting
@@ -346,11 +346,11 @@ class DomainJudge:
             held = best.get(suggestion)
             if held is None or held[0] < log_odds:
                 best[suggestion] = (log_odds, explanation)
-        # Equally likely hypotheses in name order: the same answer on every run.
-        ranked = sorted(best.items(), key=lambda item: (-item[1][0], item[0]))
         return tuple(
-            candidate(suggestion, log_odds, explanation)
-            for suggestion, (log_odds, explanation) in ranked
+            best_first(
+                candidate(suggestion, log_odds, explanation)
+                for suggestion, (log_odds, explanation) in best.items()
+            )
         )
 
     def _risk(self, domain: Domain) -> Risk:
@@ -434,10 +434,7 @@ class DomainJudge:
             if explanation is not None:
                 log_odds = prior - explanation.cost - novelty
                 found.append(candidate(meant.unicode, log_odds, explanation))
-        likely = sorted(
-            (c for c in found if c.log_odds >= LOG_ODDS_FLOOR),
-            key=lambda c: (-c.log_odds, c.domain),
-        )
+        likely = best_first(c for c in found if c.log_odds >= LOG_ODDS_FLOOR)
         return self._alert(host, likely, (), "", None) if likely else None
 
     def _alert(
@@ -584,6 +581,12 @@ def novelty_nats(name: str) -> float:
 def history_nats(weight: float) -> float:
     """What a learned correspondent's evidence adds to its prior: the log of its weight."""
     return min(LOG_PRIOR_HISTORY_MAX, math.log1p(weight)) if weight > 0 else 0.0
+
+
+def best_first(hypotheses: Iterable[Candidate]) -> list[Candidate]:
+    """Hypotheses in the order :meth:`DomainJudge.decide` reads them: likeliest first,
+    equally likely ones in name order (the same answer on every run)."""
+    return sorted(hypotheses, key=lambda c: (-c.log_odds, c.domain))
 
 
 def candidate(suggestion: str, log_odds: float, explanation: Explanation) -> Candidate:

@@ -23,6 +23,7 @@ from typogate.policy.judge import (
     SENDER_ADDRESS_NATS,
     DomainJudge,
     and_parents,
+    best_first,
     candidate,
     history_nats,
     novelty_nats,
@@ -200,8 +201,7 @@ def _with_own_relationships(
         lifted.append(hypothesis._replace(log_odds=hypothesis.log_odds + lift))
     if lifted == list(judgement.candidates):
         return judgement
-    lifted.sort(key=lambda c: (-c.log_odds, c.domain))
-    likely = [c for c in lifted if c.log_odds >= LOG_ODDS_FLOOR]
+    likely = [c for c in best_first(lifted) if c.log_odds >= LOG_ODDS_FLOOR]
     because = ""
     if likely and lifts[likely[0].domain] > 0:
         meant = likely[0].domain
