@@ -763,8 +763,8 @@ class Service:
         work: Path,
         name: str,
         db: str,
+        settings: Settings,
         notices: int | None = None,
-        settings: Settings | None = None,
     ) -> None:
         self.port = free_port()
         config = work / f"{name}.toml"
@@ -773,9 +773,7 @@ class Service:
         if notices is not None:
             self.web = f"http://127.0.0.1:{free_port()}"
             web = []
-        config.write_text(
-            config_text(service_settings(self.port, notices, self.web), settings or {})
-        )
+        config.write_text(config_text(service_settings(self.port, notices, self.web), settings))
         self.log_path = work / f"{name}.log"
         self.log = open(self.log_path, "w")  # noqa: SIM115 (closed in stop)
         self.process = subprocess.Popen(
@@ -1007,15 +1005,14 @@ def run_seed(
         where = [(key, spot) for key, (*_, spot) in enumerate(timeline) if spot is not None]
         stores = {"with history": history, "without history": f"sqlite:///{work / 'empty.db'}"}
         services = {
-            name: Service(work, name.split()[0], db, settings=settings)
-            for name, db in stores.items()
+            name: Service(work, name.split()[0], db, settings) for name, db in stores.items()
         }
         sinks = {}
         for name, file in ((CONFIRMING, "confirming"), (REVIEWED, "reviewed")):
             shutil.copy(work / "history.db", work / f"{file}.db")
             stores[name] = f"sqlite:///{work / f'{file}.db'}"
             sinks[name] = Sink(free_port()).start()
-            services[name] = Service(work, file, stores[name], sinks[name].port, settings)
+            services[name] = Service(work, file, stores[name], settings, sinks[name].port)
         try:
             for service in services.values():
                 service.wait()
