@@ -71,6 +71,11 @@ TYPOS = [
     ("gmail.co.com", "gmail.com", "typo.merged_suffix"),
     ("example.con.com", "example.com", "typo.merged_suffix"),
     ("army.ml.com", "army.mil", "typo.merged_suffix"),  # not army.me.com: ml.com is a bank's
+    # The whole domain typed under a country's suffix, where that country's registry makes
+    # the two labels one public suffix (com.co, gov.ml, mil.co): read as army.mil.ml is.
+    ("gmail.com.co", "gmail.com", "typo.merged_suffix"),
+    ("ftc.gov.ml", "ftc.gov", "typo.merged_suffix"),
+    ("navy.mil.co", "navy.mil", "typo.merged_suffix"),
     ("us.af.ml", "us.af.mil", "typo.suffix"),
     ("arrny.mil", "army.mil", "typo.confusable"),
     ("g00gle.com", "google.com", "typo.confusable"),
@@ -205,6 +210,19 @@ def test_a_providers_own_company_domain_is_no_slip_of_its_mail_domain(profile):
         assert verdict.reason == "allowed.known", verdict
     assert guard.evaluate("jane@att.nte").suggestion == "att.net"
     assert guard.evaluate("jane@gmail.net").suggestion == "gmail.com"  # not Google's
+
+
+@pytest.mark.parametrize("profile", ["us-gov", "providers"])
+def test_a_providers_country_domain_is_no_slip_but_an_appended_country_is(profile):
+    guard = Guard(Config.from_mapping({"profile": profile}))
+    # Real sign-up domains whose suffix (com.br, com.pe) swallows the provider's own .com.
+    for domain in ("yahoo.com.br", "outlook.com.pe", "live.com.ar", "hotmail.com.ar"):
+        assert guard.evaluate(f"ana@{domain}").reason == "allowed.known", domain
+    verdict = guard.evaluate("ana@gmail.com.co")  # Google has no gmail.com.co
+    assert (verdict.suggestion, verdict.reason) == ("gmail.com", "typo.merged_suffix")
+    assert "gmail.com typed as a name under .co" in verdict.explanation
+    # What follows the domain must be a suffix: this is a host of hassle-me.com.
+    assert not guard.evaluate("ana@gmail.com.hassle-me.com").is_alert
 
 
 def test_equally_likely_intended_domains_are_reported_as_ambiguous():

@@ -237,12 +237,18 @@ def merged(text: str) -> str:
 
 def _merged_suffix(typed: Domain, meant: Domain) -> Explanation | None:
     # "armymil.com", "army-mil.com", "army.mil.com": the meant domain typed as a name.
-    if merged(typed.name) != merged(meant.unicode):
+    # "gmail.com.co" is the same slip, though Colombia's registry makes com.co one public
+    # suffix and leaves "gmail" as the name: the fingers do not know the registry's rules.
+    # What follows must be a suffix: gmail.com.hassle-me.com is a host of hassle-me.com.
+    appended = typed.unicode.removeprefix(meant.unicode + ".")
+    if merged(typed.name) == merged(meant.unicode):
+        appended = typed.suffix
+    elif appended == typed.unicode or not is_real_suffix(appended):
         return None
     cost = COST_MERGED_SUFFIX
-    if typed.suffix not in _HABITUAL_SUFFIXES:
+    if appended not in _HABITUAL_SUFFIXES:
         cost += COST_MERGED_UNUSUAL_SUFFIX
-    detail = f"{meant.unicode} typed as a name under .{typed.suffix}"
+    detail = f"{meant.unicode} typed as a name under .{appended}"
     return Explanation((Edit(Slip.MERGED_SUFFIX, detail, cost),), cost)
 
 

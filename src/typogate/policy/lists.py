@@ -16,9 +16,12 @@ from typogate.vocabulary import Profile
 PROFILES: dict[Profile, tuple[tuple[str, ...], tuple[str, ...]]] = {
     Profile.US_GOV: (
         ("us-mil", "us-mil-mail", "us-gov-federal", "mail-providers"),
-        ("us-gov-all", "mail-provider-companies"),
+        ("us-gov-all", "mail-provider-companies", "mail-provider-countries"),
     ),
-    Profile.PROVIDERS: (("mail-providers",), ("mail-provider-companies",)),
+    Profile.PROVIDERS: (
+        ("mail-providers",),
+        ("mail-provider-companies", "mail-provider-countries"),
+    ),
     Profile.NONE: ((), ()),
 }
 DEFAULT_PROFILE = Profile.US_GOV
