@@ -240,10 +240,12 @@ def _merged_suffix(typed: Domain, meant: Domain) -> Explanation | None:
     # "gmail.com.co" is the same slip, though Colombia's registry makes com.co one public
     # suffix and leaves "gmail" as the name: the fingers do not know the registry's rules.
     # What follows must be a suffix: gmail.com.hassle-me.com is a host of hassle-me.com.
-    appended = typed.unicode.removeprefix(meant.unicode + ".")
+    after = typed.unicode[len(meant.unicode) + 1 :]
     if merged(typed.name) == merged(meant.unicode):
         appended = typed.suffix
-    elif appended == typed.unicode or not is_real_suffix(appended):
+    elif typed.unicode.startswith(meant.unicode + ".") and is_real_suffix(after):
+        appended = after
+    else:
         return None
     cost = COST_MERGED_SUFFIX
     if appended not in _HABITUAL_SUFFIXES:
