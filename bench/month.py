@@ -953,11 +953,10 @@ def run_seed(
     kinds: dict[str, list[str]],
     real: set[str],
     console: Console,
+    settings: Settings,
     connections: int = CONNECTIONS,
     new_people: float = NEW_PEOPLE,
-    settings: Settings | None = None,
 ) -> dict:
-    settings = settings or {}
     kind_of: dict[str, str] = {}  # the list a domain was drawn from (the first that has it)
     for kind, domains in kinds.items():
         for domain in domains:
@@ -1441,7 +1440,7 @@ def main() -> None:
     kinds, real = universe(install_lists(console))
     connections = 1 if args.in_order else CONNECTIONS
     results = [
-        run_seed(seed, kinds, real, console, connections, args.new_people, settings)
+        run_seed(seed, kinds, real, console, settings, connections, args.new_people)
         for seed in range(1, args.seeds + 1)
     ]
     total = summary(results)
