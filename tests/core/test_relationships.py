@@ -496,6 +496,35 @@ def test_a_saved_slip_delivered_more_than_the_twin_that_answers_is_still_caught(
     assert not gate.evaluate("x@7ed9cit4qpxrcngbq.ml", sender="tom@example.org").is_alert
 
 
+def test_a_saved_slip_of_a_twin_written_to_far_more_is_caught_though_neither_answers():
+    # Found on a month (seed 1): user141 wrote seven times to three people at
+    # ionolenonos.info, then twice, from a saved address, to emily.hill@ionolenonhos.info;
+    # neither domain ever answered. Both deliveries were before typogate ran, and her next
+    # six to the slip went out unflagged. A saved slip is used in place of the real
+    # address, so its count trails the real one's: the twin written to three times as
+    # often is what she meant.
+    gate = guard()
+    gate.learn_relationships(  # a log read at once: one sender's twins, neither learned
+        Stored(party, domain, count=count)
+        for domain, count in (("ionolenonos.info", 7), ("ionolenonhos.info", 2))
+        for party in ("*", "example.org", "sue@example.org")
+    )
+    assert gate.held_back_by_twin("ionolenonos.info") is not None
+    slip = gate.evaluate("emily.hill@ionolenonhos.info", sender="sue@example.org")
+    assert slip.is_alert and slip.suggestion == "ionolenonos.info"
+    assert "has written to ionolenonos.info 7 times, to ionolenonhos.info 2" in (slip.explanation)
+    assert not gate.evaluate("x@ionolenonos.info", sender="sue@example.org").is_alert
+    # Written to about as often, either may be the slip: deliveries cannot tell which.
+    gate = guard()
+    gate.learn_relationships(
+        Stored(party, domain, count=count)
+        for domain, count in (("ionolenonos.info", 5), ("ionolenonhos.info", 2))
+        for party in ("*", "example.org", "tom@example.org")
+    )
+    for domain in ("ionolenonos.info", "ionolenonhos.info"):
+        assert not gate.evaluate(f"x@{domain}", sender="tom@example.org").is_alert
+
+
 def test_a_saved_slip_learned_before_its_twin_was_written_to_is_taken_back_when_it_answers():
     # While running, the order is the mail's: Sue's saved slip went out three times before
     # she wrote to the real address, so it became a correspondent (nothing near it was

@@ -51,6 +51,10 @@ OWN_TIES_MAX = 2000
 # A look-alike of a protected domain is real, for a sender, when it answered at least this
 # share of the mail that sender sent to it.
 REPLY_SHARE = 0.1
+# Of two near-twins a sender writes to, neither answering, the one written to this many
+# times as often is what it meant: a saved slip is used in place of the real address, so
+# its count trails the real one's. About as often, either may be the slip.
+OUTWRITTEN = 3.0
 
 # Verdicts on names the organisation does not know, or knows only the parent of: a
 # sender's own correspondent near them may be what it meant (gis2.sam.usace.army.mil).
@@ -175,11 +179,12 @@ def _with_own_relationships(
             )
     # Written to before, never answered: deliveries do not say it was meant (a saved
     # slip, or one that bounced, which no policy request shows), so a near-twin of it
-    # that does answer this sender is still what it may have meant.
-    unanswered = own is not None and own.outbound_only
+    # that does answer this sender, or that it writes to far more, is still what it may
+    # have meant.
+    unanswered = own if own is not None and own.outbound_only else None
     candidates = judgement.candidates
     if judgement.reason in _OWN_MAY_BE_NEAR and (own is None or unanswered):
-        candidates += _own_candidates(judge, typed, address, answered_only=unanswered)
+        candidates += _own_candidates(judge, typed, address, over=unanswered)
     if not candidates or judgement.rule.startswith(RULED):
         return judgement
     lifted = []
@@ -195,7 +200,7 @@ def _with_own_relationships(
             if numbered_siblings(typed, hypothesis.domain):
                 continue  # g1xmail.top for one who never wrote to g2xmail.top: a series
             lift += _unknown_to_sender(judge, hypothesis.domain)
-        if own is not None and not (unanswered and _answered(address, hypothesis.domain)):
+        if own is not None and not (unanswered and _meant_over(address, hypothesis.domain, own)):
             lift = min(lift, 0.0)  # no first send: only what it never wrote to weighs less
         lifts[hypothesis.domain] = lift
         lifted.append(hypothesis._replace(log_odds=hypothesis.log_odds + lift))
@@ -205,21 +210,27 @@ def _with_own_relationships(
     because = ""
     if likely and lifts[likely[0].domain] > 0:
         meant = likely[0].domain
-        because = (
-            f" {sender} writes to {meant}, never before to {typed}."
-            if own is None
-            else f" {sender} has had answers from {meant}, never from {typed}."
-        )
+        if own is None:
+            because = f" {sender} writes to {meant}, never before to {typed}."
+        elif _answered(address, meant):
+            because = f" {sender} has had answers from {meant}, never from {typed}."
+        else:  # outwritten: written to, at it or a domain it is under
+            written, sent = next((m, address[m].sent) for m in and_parents(meant) if m in address)
+            because = (
+                f" {sender} has written to {written} {sent} times, to {typed} {own.sent},"
+                " and had answers from neither."
+            )
     return judge.decide(parse_domain(typed), likely, candidates, because)
 
 
 def _own_candidates(
-    judge: DomainJudge, typed: str, address: dict[str, Tie], *, answered_only: bool = False
+    judge: DomainJudge, typed: str, address: dict[str, Tie], *, over: Tie | None = None
 ) -> tuple[Candidate, ...]:
     """The sender's own correspondents near ``typed``, as candidates for this sender's
     slips alone: those it has a relationship with (two deliveries,
-    ``learning.relationship_mails``, or mail received or released; with
-    ``answered_only``, mail received or released only). One the organisation
+    ``learning.relationship_mails``, or mail received or released; ``over`` the
+    sender's own tie to ``typed``, which never answered: mail received or released, or
+    ``OUTWRITTEN`` times its deliveries). One the organisation
     does not know yet is real enough for the one who writes there (``LOG_PRIOR_KNOWN``);
     one it learned is read here for the two slips the index looks for only in
     protected names, with the weight of its history."""
@@ -232,7 +243,9 @@ def _own_candidates(
     relationship = judge.config.learning.relationship_mails
     for name, edits in near:
         tie = address[name]
-        if tie.outbound_only and (answered_only or tie.sent < relationship):
+        if tie.outbound_only and (
+            tie.sent < relationship or (over is not None and tie.sent < OUTWRITTEN * over.sent)
+        ):
             continue  # one delivery may have been a slip of its own (leviaecrman.store)
         meant = parse_domain(name)
         known = meant in judge.index
@@ -281,6 +294,16 @@ def _answered(address: dict[str, Tie], name: str) -> bool:
     mail to it."""
     return any(
         (tie := address.get(meant)) is not None and not tie.outbound_only
+        for meant in and_parents(name)
+    )
+
+
+def _meant_over(address: dict[str, Tie], name: str, typed: Tie) -> bool:
+    """Whether ``name`` (or a domain it is under) is likelier what the sender meant than a
+    domain it wrote to before (``typed``, its tie, never answered): it answered the sender
+    or had mail released to it, or it was written to ``OUTWRITTEN`` times as often."""
+    return _answered(address, name) or any(
+        (tie := address.get(meant)) is not None and tie.sent >= OUTWRITTEN * typed.sent
         for meant in and_parents(name)
     )
 
