@@ -5,7 +5,7 @@ import pytest
 import typogate
 from typogate import Action, Config, Guard, InvalidAddress
 from typogate.policy import Rule
-from typogate.vocabulary import Risk
+from typogate.vocabulary import Evidence, Risk
 
 
 @pytest.fixture(scope="module")
@@ -223,6 +223,24 @@ def test_a_providers_country_domain_is_no_slip_but_an_appended_country_is(profil
     assert "gmail.com typed as a name under .co" in verdict.explanation
     # What follows the domain must be a suffix: this is a host of hassle-me.com.
     assert not guard.evaluate("ana@gmail.com.hassle-me.com").is_alert
+
+
+@pytest.mark.parametrize("profile", ["us-gov", "providers"])
+def test_a_providers_own_domain_under_another_suffix_is_no_slip_of_it(profile):
+    # Found on the month: hotmail.gr was rejected as a slip of hotmail.fr, and outlook.cl
+    # and fastmail.fm warned about for a sender who writes to outlook.com and fastmail.com.
+    # Each is the same provider's: a slip between them cannot leak.
+    guard = Guard(Config.from_mapping({"profile": profile}))
+    for _ in range(30):
+        for provider in ("outlook.com", "fastmail.com", "hotmail.fr"):
+            guard.observe("sue@example.org", provider, Evidence.SENT)
+    for domain in ("hotmail.gr", "outlook.cl", "fastmail.fm", "hotmail.de", "protonmail.ch"):
+        assert guard.evaluate(f"ana@{domain}").reason == "allowed.known", domain
+        assert not guard.evaluate(f"ana@{domain}", sender="sue@example.org").is_alert, domain
+    # .com typed as .co is a slip whoever owns the name: not listed, still caught.
+    for domain, meant in (("hotmail.co", "hotmail.com"), ("yahoo.co", "yahoo.com")):
+        verdict = guard.evaluate(f"ana@{domain}", sender="sue@example.org")
+        assert (verdict.suggestion, verdict.reason) == (meant, "typo.suffix"), domain
 
 
 def test_equally_likely_intended_domains_are_reported_as_ambiguous():
