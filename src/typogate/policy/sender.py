@@ -214,11 +214,10 @@ def _with_own_relationships(
             because = f" {sender} writes to {meant}, never before to {typed}."
         elif _answered(address, meant):
             because = f" {sender} has had answers from {meant}, never from {typed}."
-        else:  # outwritten: written to, at it or a domain it is under
-            written, sent = next((m, address[m].sent) for m in and_parents(meant) if m in address)
+        elif (written := _outwriting(address, meant, own)) is not None:
             because = (
-                f" {sender} has written to {written} {sent} times, to {typed} {own.sent},"
-                " and had answers from neither."
+                f" {sender} has written to {written} {address[written].sent} times, to"
+                f" {typed} {own.sent}, and had answers from neither."
             )
     return judge.decide(parse_domain(typed), likely, candidates, because)
 
@@ -302,10 +301,17 @@ def _meant_over(address: dict[str, Tie], name: str, typed: Tie) -> bool:
     """Whether ``name`` (or a domain it is under) is likelier what the sender meant than a
     domain it wrote to before (``typed``, its tie, never answered): it answered the sender
     or had mail released to it, or it was written to ``OUTWRITTEN`` times as often."""
-    return _answered(address, name) or any(
-        (tie := address.get(meant)) is not None and tie.sent >= OUTWRITTEN * typed.sent
-        for meant in and_parents(name)
-    )
+    return _answered(address, name) or _outwriting(address, name, typed) is not None
+
+
+def _outwriting(address: dict[str, Tie], name: str, typed: Tie) -> str | None:
+    """``name``, or the domain it is under, that the sender wrote to ``OUTWRITTEN`` times as
+    often as the domain of ``typed`` (its tie), if any."""
+    for meant in and_parents(name):
+        tie = address.get(meant)
+        if tie is not None and tie.sent >= OUTWRITTEN * typed.sent:
+            return meant
+    return None
 
 
 def _lift(
