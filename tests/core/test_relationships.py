@@ -512,7 +512,7 @@ def test_a_saved_slip_of_a_twin_written_to_far_more_is_caught_though_neither_ans
     assert gate.held_back_by_twin("ionolenonos.info") is not None
     slip = gate.evaluate("emily.hill@ionolenonhos.info", sender="sue@example.org")
     assert slip.is_alert and slip.suggestion == "ionolenonos.info"
-    assert "has written to ionolenonos.info 7 times, to ionolenonhos.info 2" in (slip.explanation)
+    assert "has written to ionolenonos.info 7 times, to ionolenonhos.info 2" in slip.explanation
     assert not gate.evaluate("x@ionolenonos.info", sender="sue@example.org").is_alert
     # Written to about as often, either may be the slip: deliveries cannot tell which.
     gate = guard()

@@ -243,7 +243,7 @@ def _own_candidates(
     for name, edits in near:
         tie = address[name]
         if tie.outbound_only and (
-            tie.sent < relationship or (over is not None and tie.sent < OUTWRITTEN * over.sent)
+            tie.sent < relationship or (over is not None and not _outwrites(tie, over))
         ):
             continue  # one delivery may have been a slip of its own (leviaecrman.store)
         meant = parse_domain(name)
@@ -309,9 +309,15 @@ def _outwriting(address: dict[str, Tie], name: str, typed: Tie) -> str | None:
     often as the domain of ``typed`` (its tie), if any."""
     for meant in and_parents(name):
         tie = address.get(meant)
-        if tie is not None and tie.sent >= OUTWRITTEN * typed.sent:
+        if tie is not None and _outwrites(tie, typed):
             return meant
     return None
+
+
+def _outwrites(tie: Tie, typed: Tie) -> bool:
+    """Whether the sender wrote ``OUTWRITTEN`` times as often to the domain of ``tie`` as to
+    that of ``typed``."""
+    return tie.sent >= OUTWRITTEN * typed.sent
 
 
 def _lift(
