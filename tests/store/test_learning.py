@@ -159,6 +159,60 @@ def test_learn_names_one_senders_near_twins_it_did_not_learn(tmp_path: Path):
     assert "sandre.ml" in table and "sandre.mo" in table
 
 
+def test_learn_names_who_wrote_to_each_domain_it_refused(tmp_path: Path):
+    # The admin's first review is of what learn refused, and an allow rule is best given
+    # to the senders who meant the domain: learn named the domain, never who wrote there.
+    # ops leaked forty times to army.ml; sue wrote twice to cmail.net, a real provider one
+    # letter from gmail.com, where bob writes.
+    log = mail_log(
+        [
+            ("ops@example.org", "colonel@army.ml", 40),
+            ("sue@example.org", "colonel@army.ml", 1),
+            ("sue@example.org", "pat@cmail.net", 2),
+            ("bob@example.org", "kim@gmail.com", 30),
+        ],
+        [("kim@gmail.com", "bob@example.org", 5)],
+    )
+    (tmp_path / "mail.log").write_text(log)
+    (tmp_path / "typogate.toml").write_text("[domains]\nprotected = ['army.mil', 'gmail.com']\n")
+    db = f"sqlite:///{tmp_path / 'typogate.db'}"
+    learn = ("learn", "mail.log", "--db", db, "--config", "typogate.toml")
+    refused = {
+        entry["domain"]: entry["senders"]
+        for entry in json.loads(typogate_output(tmp_path, *learn, "--json"))["refused"]
+    }
+    assert refused == {
+        "army.ml": [
+            {"sender": "ops@example.org", "deliveries": 40},
+            {"sender": "sue@example.org", "deliveries": 1},
+        ],
+        "cmail.net": [{"sender": "sue@example.org", "deliveries": 2}],
+    }
+    shown = typogate_output(tmp_path, *learn, env={**os.environ, "COLUMNS": "80"})
+    assert re.search(r"ops@example\.org\s+40", shown), shown
+    assert "typogate rules add --domain" in shown  # how to allow one for its senders
+    # The admin asks sue, and allows cmail.net for her alone: bob's slip is still caught.
+    typogate_output(
+        tmp_path,
+        *("rules", "add", "--domain", "cmail.net", "--action", "allow"),
+        *("--sender", "sue@example.org", "--db", db, "--config", "typogate.toml"),
+    )
+    verdicts = [
+        json.loads(line)
+        for line in typogate_output(
+            tmp_path,
+            *("check", "--json", "--db", db, "--config", "typogate.toml"),
+            *("--sender", "sue@example.org", "pat@cmail.net"),
+        ).splitlines()
+        + typogate_output(
+            tmp_path,
+            *("check", "--json", "--db", db, "--config", "typogate.toml"),
+            *("--sender", "bob@example.org", "kim@cmail.net"),
+        ).splitlines()
+    ]
+    assert [v["action"] for v in verdicts] == ["allow", "reject"]
+
+
 @pytest.mark.parametrize(
     "rules",
     ["", "[[rules]]\ndomain = 'army.ml'\naction = 'allow'\n"],

@@ -96,6 +96,15 @@ class Lessons:
                 found[domain] = (found.get(domain, (0, 0))[0], count)
         return found
 
+    def writers(self) -> dict[str, dict[str, int]]:
+        """Per outside domain, our senders (addresses) who delivered mail to it, and how
+        many messages each: whom to ask whether a domain typogate refused is meant."""
+        found: dict[str, dict[str, int]] = defaultdict(dict)
+        for (party, domain), count in self.sent.items():
+            if "@" in party:
+                found[domain][party] = count
+        return dict(found)
+
 
 def read_part(part: Part) -> Lessons:
     """The relationships one partition of a Postfix log shows, read a block at a time (the

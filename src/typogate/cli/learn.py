@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -36,6 +37,28 @@ _ANSWERED = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A domain learn did not make a correspondent, why, and our senders who wrote there
+    (address, deliveries; most first): whom an admin asks whether it is meant."""
+
+    domain: str
+    deliveries: int
+    received: int
+    suggestion: str | None
+    why: str
+    senders: list[tuple[str, int]]
+
+
+def _written_by(senders: list[tuple[str, int]], shown: int = 3) -> str:
+    """``ops@example.org 40, sue@example.org 1 and 2 more``."""
+    if not senders:
+        return "no sender of ours named in the log"
+    named = ", ".join(f"{sender} {count:,}" for sender, count in senders[:shown])
+    more = len(senders) - shown
+    return f"Written to by {named}" + (f" and {more:,} more" if more > 0 else "")
+
+
 @app.command()
 def learn(
     paths: Annotated[
@@ -65,7 +88,8 @@ def learn(
     owner writing to us unasked proves nothing.
 
     \b
-    What was not learned, and why, is printed: a table, or --json.
+    What was not learned, why, and which senders wrote there is printed: a
+    table, or --json.
     Examples:
       typogate learn /var/log/mail.log*
       typogate learn --db postgresql://typogate@db/typogate --json mail.log.1.gz
@@ -119,7 +143,8 @@ def learn(
     with failing_cleanly():
         guard = runtime.relearn()
     domains = learned.domains(received)
-    refused = []
+    writers = learned.writers()
+    refused: list[Refusal] = []
     for domain, (sent, received_from) in sorted(domains.items()):
         try:
             verdict = guard.judge_domain(domain)
@@ -129,10 +154,13 @@ def learn(
             why = verdict.explanation
             if received_from:
                 why += _ANSWERED
-            refused.append((domain, sent, received_from, verdict.suggestion, why))
+            suggestion = verdict.suggestion
         elif (twin := guard.held_back_by_twin(domain)) is not None:
-            sender, other = twin
-            refused.append((domain, sent, received_from, None, _TWINS.format(sender, other)))
+            why, suggestion = _TWINS.format(*twin), None
+        else:
+            continue
+        senders = sorted(writers.get(domain, {}).items(), key=lambda s: (-s[1], s[0]))
+        refused.append(Refusal(domain, sent, received_from, suggestion, why, senders))
     runtime.close()
     summary = {
         "deliveries": learned.deliveries,
@@ -140,8 +168,15 @@ def learn(
         "domains": len(domains),
         "store": shown_url(store_url),
         "refused": [
-            {"domain": d, "deliveries": n, "received": r, "suggestion": s, "why": why}
-            for d, n, r, s, why in refused
+            {
+                "domain": r.domain,
+                "deliveries": r.deliveries,
+                "received": r.received,
+                "suggestion": r.suggestion,
+                "why": r.why,
+                "senders": [{"sender": s, "deliveries": n} for s, n in r.senders],
+            }
+            for r in refused
         ],
         "unasked": [{"domain": d, "received": n} for d, n in sorted(unasked.items())],
     }
@@ -158,11 +193,20 @@ def learn(
         table.add_column("deliveries", justify="right")
         table.add_column("received", justify="right")
         table.add_column("did you mean", overflow="fold")
-        table.add_column("why", overflow="fold", ratio=1)
-        for domain, sent, received_from, suggestion, why in refused:
+        table.add_column("why, and who wrote there", overflow="fold", ratio=1)
+        for r in refused:
             table.add_row(
-                with_ascii(domain), f"{sent:,}", f"{received_from:,}", suggestion or "", why
+                with_ascii(r.domain),
+                f"{r.deliveries:,}",
+                f"{r.received:,}",
+                r.suggestion or "",
+                Text.assemble(r.why, "\n", (_written_by(r.senders), "dim")),
             )
+        # The admin's first review: ask the senders, allow what each meant, for them alone.
+        table.caption = (
+            "A sender who meant one of these is stopped there until an admin allows it for"
+            " that sender: typogate rules add --domain DOMAIN --action allow --sender SENDER"
+        )
         stdout().print(table)
     if unasked:
         table = Table(title="Not learned: mail from slips that nobody here wrote to")
