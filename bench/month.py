@@ -29,9 +29,11 @@ of each day every sender whose warned address was right confirms it with the lin
 notice (the page, then the button, over HTTP), as a sender who reads its notices would; a
 sender never confirms a slip. It is the best case of that link: a real sender confirms some
 false alarms late or never, and some slips too. And by a fourth, the same again, whose admin
-also reviews /api/pairs at the end of the first judged week: each pair whose sender meant
-the domain gets an allow rule for that sender alone, through the real API (a pair with a
-slip in it gets none), also a best case.
+reviews twice, through the real API: before the first judged day, what `typogate learn`
+refused (each domain with the senders who wrote there: each sender who meant the domain
+gets an allow rule for it, for that sender alone), and /api/pairs at the end of the first
+judged week (each pair whose sender meant the domain, the same). A sender who slipped
+there gets no rule. Also a best case: every sender is asked, and answers right.
 
 Reported: alerts per 10,000 legitimate messages, the share of messages to typo domains that
 are caught (overall and per class), and of slips (a sender and a typo domain, counted once:
@@ -901,7 +903,7 @@ def review_pairs(
     alerts = sum(
         1 for key, answer in answers.items() if timeline[key][3] is not None and answer != "DUNNO"
     )
-    admin = ApiClient(service.web, "admin", first_admin_password(service.log_path.read_text()))
+    admin = _admin(service)
     counts: Counter[str] = Counter()
     try:
         deadline = time.monotonic() + 60
@@ -920,17 +922,53 @@ def review_pairs(
             if (pair["sender"], _a_labels(pair["domain"])) in slips:
                 counts["pairs_with_a_slip"] += 1
                 continue
-            added = admin.post(
-                "/api/rules",
-                json={"domain": pair["domain"], "action": "allow", "senders": [pair["sender"]]},
-                headers={"X-CSRF-Token": admin.csrf_token},
-            )
-            if added.status_code != 201:
-                raise RuntimeError(f"the admin's rule was refused: {added.text}")
+            _allow_for_sender(admin, pair["domain"], pair["sender"])
             counts["rules"] += 1
     finally:
         admin.close()
     return counts
+
+
+def review_refusals(service: Service, refused: list[dict], month: Month) -> Counter[str]:
+    """The admin's review of what ``typogate learn`` refused, before the first judged day,
+    through the real API: each sender it names beside a domain, who meant the domain (the
+    admin asks; the month knows), gets an allow rule for that domain, for that sender
+    alone; a sender who slipped there gets none. Best case, as :func:`review_pairs`."""
+    slips = {
+        (message.sender, address.rpartition("@")[2])
+        for message in month.outbound
+        if message.day <= LEARNED_DAYS
+        for address, typo in message.recipients
+        if typo is not None
+    }
+    admin = _admin(service)
+    counts: Counter[str] = Counter()
+    try:
+        for entry in refused:
+            for written in entry["senders"]:
+                if (written["sender"], _a_labels(entry["domain"])) in slips:
+                    counts["refused_with_a_slip"] += 1
+                    continue
+                _allow_for_sender(admin, entry["domain"], written["sender"])
+                counts["refused_rules"] += 1
+    finally:
+        admin.close()
+    return counts
+
+
+def _admin(service: Service) -> ApiClient:
+    """The dashboard's first admin, signed in to ``service``'s API."""
+    return ApiClient(service.web, "admin", first_admin_password(service.log_path.read_text()))
+
+
+def _allow_for_sender(admin: ApiClient, domain: str, sender: str) -> None:
+    added = admin.post(
+        "/api/rules",
+        json={"domain": domain, "action": "allow", "senders": [sender]},
+        headers={"X-CSRF-Token": admin.csrf_token},
+    )
+    if added.status_code != 201:
+        raise RuntimeError(f"the admin's rule was refused: {added.text}")
 
 
 def learned_typos(db: str, typo_domains: set[str]) -> list[str]:
@@ -1021,6 +1059,12 @@ def run_seed(
             judging = time.perf_counter() - judging
             humans: dict[str, dict[str, int]] = {}
             for name in sinks:
+                # The admin's first review, of what learn refused, is before the first day.
+                said = (
+                    review_refusals(services[name], taught["refused"], month)
+                    if name == REVIEWED
+                    else Counter()
+                )
                 got, counts = judge_confirming(
                     services[name],
                     sinks[name],
@@ -1030,7 +1074,7 @@ def run_seed(
                     review=name == REVIEWED,
                 )
                 answers.append(got)
-                humans[name] = dict(counts)
+                humans[name] = dict(counts + said)
         finally:
             for service in services.values():
                 service.stop()
@@ -1365,8 +1409,11 @@ def show(console: Console, total: dict, results: list[dict]) -> None:
                 else ""
             )
             + (
-                f"; on day {REVIEW_DAY} the admin allowed {said.get('rules', 0):,} pairs for "
-                f"their senders and left {said.get('pairs_with_a_slip', 0):,} with a slip"
+                f"; before the first judged day the admin allowed "
+                f"{said.get('refused_rules', 0):,} of the (domain, sender) pairs learn refused "
+                f"for their senders and left {said.get('refused_with_a_slip', 0):,} with a "
+                f"slip; on day {REVIEW_DAY}, {said.get('rules', 0):,} of the pairs alerted "
+                f"and left {said.get('pairs_with_a_slip', 0):,} with a slip"
                 if name == REVIEWED
                 else ""
             )
