@@ -53,12 +53,13 @@ class InputProblem:
 
 @dataclass(frozen=True, slots=True)
 class Part:
-    """One unit of work: ``path`` read as ``format`` from byte ``start`` to ``end``."""
+    """One unit of work: ``path`` read as ``format`` from byte ``start`` to ``end`` (of a
+    compressed file: of its expanded text)."""
 
     path: str
     format: AuditFormat
     start: int = 0
-    end: int = -1  # -1: the whole file (compressed files, mailboxes, CSV)
+    end: int = -1  # -1: to its end (and mailboxes, CSV files: whole)
     year: int = 1970  # for syslog time stamps, which have none: the file's modification year
     month: int = 12  # ... and month: a syslog month after it belongs to the year before
     bytes: int = 1  # how much the part covers on disk, for progress bars
@@ -137,12 +138,39 @@ def sniff(path: Path) -> AuditFormat:
     raise AuditInputError(f"{path}: cannot tell its format; give --format")
 
 
+def first_line(path: Path) -> bytes | None:
+    """The first whole line of a file (expanded, for .gz), which names a log whatever it
+    is renamed to or compressed into; None without one in its first 8 KiB."""
+    head = _head(path)
+    end = head.find(b"\n")
+    return head[: end + 1] if end >= 0 else None
+
+
+def _last_line_end(path: Path, size: int) -> int:
+    """Where the last whole line of the file's first ``size`` bytes ends: a line still
+    being written is left for later. Past ``MAX_LINE`` without a line end, ``size``: the
+    line is too long to be a log line, and the reader reports it."""
+    with open(path, "rb") as handle:
+        start = max(0, size - MAX_LINE)
+        handle.seek(start)
+        tail = handle.read(size - start)
+    cut = tail.rfind(b"\n")
+    if cut < 0:
+        return size if size - start >= MAX_LINE else 0
+    return start + cut + 1
+
+
 def survey(
-    paths: list[Path], format: AuditFormat | None = None, part_bytes: int = PART_BYTES
+    paths: list[Path],
+    format: AuditFormat | None = None,
+    part_bytes: int = PART_BYTES,
+    *,
+    whole_lines: bool = False,
 ) -> tuple[list[Part], list[InputProblem]]:
     """Every partition of every path that can be read, in a stable order (files sorted,
     ranges in order), and a problem for each path that cannot. ``format`` None sniffs
-    each path's."""
+    each path's. With ``whole_lines``, a plain log ends at its last line end: a line
+    still being written is read by the next run."""
     parts: list[Part] = []
     problems: list[InputProblem] = []
     for path in sorted(paths, key=str):
@@ -156,6 +184,8 @@ def survey(
         size = found.st_size if stat.S_ISREG(found.st_mode) else 0
         common = {"year": written.year, "month": written.month}
         if kind is AuditFormat.POSTFIX and path.suffix != ".gz":
+            if whole_lines and size:
+                size = _last_line_end(path, size)
             # Up to the size seen now: a log that grows while it is read ends where it was.
             for start in range(0, size, part_bytes) if size else [0]:
                 end = min(start + part_bytes, size)
@@ -166,11 +196,16 @@ def survey(
 
 
 def plan(
-    paths: list[Path], format: AuditFormat | None = None, part_bytes: int = PART_BYTES
+    paths: list[Path],
+    format: AuditFormat | None = None,
+    part_bytes: int = PART_BYTES,
+    *,
+    whole_lines: bool = False,
 ) -> list[Part]:
-    """Every partition of every path; raises :class:`AuditInputError` for the first path
-    that cannot be read (for commands that need every path, such as ``learn``)."""
-    parts, problems = survey(paths, format, part_bytes)
+    """Every partition of every path, as :func:`survey` cuts them; raises
+    :class:`AuditInputError` for the first path that cannot be read (for commands that
+    need every path, such as ``learn``)."""
+    parts, problems = survey(paths, format, part_bytes, whole_lines=whole_lines)
     if problems:
         raise AuditInputError(str(problems[0]))
     return parts
@@ -226,9 +261,17 @@ def blocks(part: Part, block_bytes: int = BLOCK_BYTES) -> Iterator[bytes | Overl
     ``EOFError`` or ``zlib.error`` for a file that breaks off (after the blocks before it).
     """
     path = Path(part.path)
-    if path.suffix == ".gz":
+    if path.suffix == ".gz":  # a range of the expanded text: what comes before is passed
+        stop = part.end if part.end >= 0 else None
         with open(path, "rb") as packed:
-            yield from _whole_lines(_Gunzipped(packed), 0, None, False, block_bytes)
+            expanded = _Gunzipped(packed)
+            passed, last = 0, b"\n"
+            while passed < part.start:
+                data = expanded.read(min(block_bytes, part.start - passed))
+                if not data:
+                    return  # shorter than the range: nothing in it
+                passed, last = passed + len(data), data[-1:]
+            yield from _whole_lines(expanded, passed, stop, last != b"\n", block_bytes)
         return
     with open(path, "rb") as handle:
         start, stop = part.start, (part.end if part.end >= 0 else None)

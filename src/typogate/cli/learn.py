@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -23,6 +23,9 @@ from typogate.cli.startup import (
 )
 from typogate.domains import InvalidAddress
 from typogate.vocabulary import Action, AuditFormat, Evidence
+
+if TYPE_CHECKING:
+    from typogate.audit.learned_logs import ReadBefore
 
 # Said of a domain that one sender writes to beside a near-twin of it.
 _TWINS = (
@@ -59,6 +62,20 @@ def _written_by(senders: list[tuple[str, int]], shown: int = 3) -> str:
     return f"Written to by {named}" + (f" and {more:,} more" if more > 0 else "")
 
 
+def _read_before(before: ReadBefore) -> str:
+    """``mail.log.1: its first 5,242,880 bytes were learned before; read on from there``."""
+    from typogate.audit.learned_logs import TO_ITS_END
+
+    if before.same_as is not None:
+        return f"{before.path}: the same log as {before.same_as}; read once"
+    if before.passed == TO_ITS_END:
+        return f"{before.path}: learned before, to its end; not read again (--again reads it)"
+    return (
+        f"{before.path}: its first {before.passed:,} bytes were learned before;"
+        " read on from there (--again reads it whole)"
+    )
+
+
 @app.command()
 def learn(
     paths: Annotated[
@@ -66,6 +83,13 @@ def learn(
     ],
     db: Db = None,
     config: ConfigFile = None,
+    again: Annotated[
+        bool,
+        typer.Option(
+            "--again",
+            help="Read the logs whole, even what an earlier run learned (it counts twice).",
+        ),
+    ] = False,
     as_json: Json = False,
 ) -> None:
     """Seed the learned relationships from existing Postfix logs, both directions.
@@ -88,6 +112,11 @@ def learn(
     owner writing to us unasked proves nothing.
 
     \b
+    Learning the same logs again counts only what is new in them: the store keeps
+    how far each log was read, by its first line, which rotation (renaming,
+    compressing) keeps. So a nightly run over /var/log/mail.log* is safe.
+
+    \b
     What was not learned, why, and which senders wrote there is printed: a
     table, or --json.
     Examples:
@@ -99,17 +128,24 @@ def learn(
     from rich.text import Text
 
     from typogate.audit import lessons
+    from typogate.audit.learned_logs import TO_ITS_END, resume
     from typogate.audit.sources import AuditInputError, plan
     from typogate.store.engine import shown_url
 
     try:
-        parts = plan(paths, AuditFormat.POSTFIX)
+        parts = plan(paths, AuditFormat.POSTFIX, whole_lines=True)
     except AuditInputError as error:
         fail("cannot read", str(error), USAGE)
     runtime = open_runtime(load_config(config), db, required=True, create=True)
     assert runtime.store is not None
     store_url = runtime.store.url
-    learned = lessons.Lessons()
+    history = runtime.store.history
+    try:
+        resumed = resume(parts, {} if again else history.learned_logs())
+    except AuditInputError as error:  # gone or unreadable since it was planned
+        fail("cannot read", str(error), USAGE)
+    learned = lessons.Lessons()  # what is new in the logs: learned
+    shown = lessons.Lessons()  # all they show, learned before or now: the report's
     with Progress(
         TextColumn("[bold]learning[/]"),
         BarColumn(),
@@ -117,14 +153,18 @@ def learn(
         console=stderr(),
         disable=as_json,
     ) as progress:
-        task = progress.add_task("learn", total=sum(part.size for part in parts))
-        for part in parts:
+        read = [(part, True) for part in resumed.parts] + [(p, False) for p in resumed.known]
+        task = progress.add_task("learn", total=sum(part.size for part, _ in read))
+        for part, new in read:
             try:
-                learned.merge(lessons.read_part(part))
+                taught = lessons.read_part(part)
             except AuditInputError as error:  # a damaged archive: say which, learn the rest
                 stderr().print(Text.assemble(("not read", "yellow"), f": {error}"), soft_wrap=True)
+            else:
+                shown.merge(taught)
+                if new:
+                    learned.merge(taught)
             progress.advance(task, part.size)
-    history = runtime.store.history
     delivered = learned.delivered()  # each domain checked once, for both directions
     history.learn(delivered, evidence=Evidence.SENT)
     with failing_cleanly():
@@ -136,14 +176,20 @@ def learn(
         except InvalidAddress:
             return True  # not a domain name: mail "from" it proves nothing
 
-    received, unasked = learned.received(slip_like, delivered)
-    history.learn(received, evidence=Evidence.RECEIVED)
+    # A reply counts for one of ours who wrote to its domain, in this run or before.
+    all_delivered = shown.delivered()
+    received, _ = learned.received(slip_like, all_delivered)
+    # With how far each log was read, at once: learned again, it goes on from there.
+    reads = [(read.log, read.learned, read.path) for read in resumed.reads]
+    history.learn(received, evidence=Evidence.RECEIVED, logs=reads)
     # The replies too, learned at once with the deliveries and kept: what the gateways'
     # next start takes.
     with failing_cleanly():
         guard = runtime.relearn()
-    domains = learned.domains(received)
-    writers = learned.writers()
+    # The report is of all the logs show, whichever run learned it.
+    received_shown, unasked = shown.received(slip_like, all_delivered)
+    domains = shown.domains(received_shown)
+    writers = shown.writers()
     refused: list[Refusal] = []
     for domain, (sent, received_from) in sorted(domains.items()):
         try:
@@ -165,7 +211,7 @@ def learn(
     summary = {
         "deliveries": learned.deliveries,
         "received": learned.messages_in,
-        "domains": len(domains),
+        "domains": len(learned.domains(received)),
         "store": shown_url(store_url),
         "refused": [
             {
@@ -179,12 +225,22 @@ def learn(
             for r in refused
         ],
         "unasked": [{"domain": d, "received": n} for d, n in sorted(unasked.items())],
+        "read_before": [
+            {
+                "path": b.path,
+                "bytes": None if b.passed == TO_ITS_END else b.passed,
+                "same_as": b.same_as,
+            }
+            for b in resumed.before
+        ],
     }
     if as_json:
         print(json.dumps(summary, ensure_ascii=False))
         return
+    for b in resumed.before:
+        stderr().print(_read_before(b), soft_wrap=True)
     stderr().print(
-        f"learned {learned.deliveries:,} deliveries to {len(domains):,} domains and "
+        f"learned {learned.deliveries:,} deliveries to {summary['domains']:,} domains and "
         f"{learned.messages_in:,} messages received into {shown_url(store_url)}"
     )
     if refused:

@@ -8,14 +8,21 @@ Event listings page backwards from the newest id (keyset paging, an index walk).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import Engine, delete, func, insert, select
+from sqlalchemy import Connection, Engine, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from typogate.policy.relationships import party_name
-from typogate.store.models import CorrespondentRow, EventRow, IncidentRow, LearnedSetRow
+from typogate.store.models import (
+    CorrespondentRow,
+    EventRow,
+    IncidentRow,
+    LearnedLogRow,
+    LearnedSetRow,
+)
 from typogate.store.records import (
     Correspondent,
     DayCounts,
@@ -209,9 +216,12 @@ class History:
         counts: dict[tuple[str, str], int],
         seen: datetime | None = None,
         evidence: Evidence = Evidence.SENT,
+        logs: Sequence[tuple[str, int, str]] = (),
     ) -> None:
         """Add evidence to the relationships: ``{(our party, outside domain): count}`` of
-        deliveries (or of messages received, or of releases)."""
+        deliveries (or of messages received, or of releases); and, in the same transaction,
+        how far the ``logs`` it came from were read: ``(log, bytes learned, path)``, as
+        :meth:`learned_logs` gives them back."""
         when = seen or datetime.now(UTC)
         column = [Evidence.SENT, Evidence.RECEIVED, Evidence.RELEASED].index(evidence)
         tallies = {}
@@ -219,7 +229,14 @@ class History:
             tally = [0, 0, 0]
             tally[column] = count
             tallies[key] = tally
-        EventWriter(self.engine).learn(tallies, when, when)
+        EventWriter(self.engine).learn(tallies, when, when, then=_read_to(logs, when))
+
+    def learned_logs(self) -> dict[str, int]:
+        """How far each log was learned: its name (the digest of its first line) -> the
+        bytes of its text learned, or -1 when it was read to its end."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(select(LearnedLogRow.log, LearnedLogRow.learned))
+            return {log: learned for log, learned in rows}
 
     def event_count(self) -> int:
         """How many verdict events are kept as rows."""
@@ -243,6 +260,21 @@ _CORRESPONDENT = (
     CorrespondentRow.received,
     CorrespondentRow.released,
 )
+
+
+def _read_to(logs: Sequence[tuple[str, int, str]], when: datetime) -> Callable[[Connection], None]:
+    """What records how far ``logs`` were read, in a transaction's ``connection``."""
+
+    def record(connection: Connection) -> None:
+        names = [log for log, _, _ in logs]
+        if names:
+            connection.execute(delete(LearnedLogRow).where(LearnedLogRow.log.in_(names)))
+            connection.execute(
+                insert(LearnedLogRow),
+                [{"log": n, "learned": b, "path": p, "time": when} for n, b, p in logs],
+            )
+
+    return record
 
 
 def _correspondent(

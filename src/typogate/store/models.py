@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, Float, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from typogate.vocabulary import HoldState
@@ -208,6 +218,19 @@ class LearnedSetRow(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     as_of: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     learned: Mapped[str] = mapped_column(Text)
+
+
+class LearnedLogRow(Base):
+    """How far ``typogate learn`` read one log, so that a log learned again (the same
+    files next week, or after rotation) counts only what it did not read before. A log is
+    named by the digest of its first line, which renaming and compressing it keep."""
+
+    __tablename__ = "learned_logs"
+
+    log: Mapped[str] = mapped_column(String(64), primary_key=True)
+    learned: Mapped[int] = mapped_column(BigInteger)  # bytes of its text; -1: to its end
+    path: Mapped[str] = mapped_column(Text)  # where it was last read, for people
+    time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class MonitorRunRow(Base):

@@ -24,11 +24,13 @@ import signal
 import threading
 import time
 from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from typing import Any
 
+from sqlalchemy import Connection as DatabaseConnection
 from sqlalchemy import Engine
 
 from typogate.policy.relationships import levels, party_name
@@ -348,10 +350,18 @@ class EventWriter:
             cursor.executemany(self.upsert_incident, [(*key, n) for key, n in incidents.items()])
             cursor.close()
 
-    def learn(self, tallies: dict[tuple[str, str], Tally], first: datetime, last: datetime) -> None:
+    def learn(
+        self,
+        tallies: dict[tuple[str, str], Tally],
+        first: datetime,
+        last: datetime,
+        then: Callable[[DatabaseConnection], None] | None = None,
+    ) -> None:
         """Add ``{(our party, outside domain): [deliveries, received, released]}`` to the
-        relationships."""
+        relationships; ``then`` writes more in the same transaction (what they came from)."""
         with self.engine.begin() as connection:
+            if then is not None:
+                then(connection)
             cursor = connection.connection.cursor()
             if self.postgres:
                 senders, domains = [s for s, _ in tallies], [d for _, d in tallies]
