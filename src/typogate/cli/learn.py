@@ -114,7 +114,8 @@ def learn(
     \b
     Learning the same logs again counts only what is new in them: the store keeps
     how far each log was read, by its first line, which rotation (renaming,
-    compressing) keeps. So a nightly run over /var/log/mail.log* is safe.
+    compressing) keeps. Once typogate is in the mail flow it learns from the mail
+    it passes: learn the logs of the time before, not after.
 
     \b
     What was not learned, why, and which senders wrote there is printed: a
