@@ -893,13 +893,7 @@ def review_pairs(
     whose sender says the domain is meant (the admin asks; the month knows) gets an allow
     rule for that sender alone; a pair with a slip in it gets none. Best case again: every
     pair is asked about, and every sender answers."""
-    slips = {
-        (message.sender, address.rpartition("@")[2])
-        for message in judged
-        if message.day <= REVIEW_DAY
-        for address, typo in message.recipients
-        if typo is not None
-    }
+    slips = _slipped(judged, REVIEW_DAY)
     alerts = sum(
         1 for key, answer in answers.items() if timeline[key][3] is not None and answer != "DUNNO"
     )
@@ -918,12 +912,8 @@ def review_pairs(
                 raise RuntimeError(f"the store counts {counted} of {alerts} alerts")
             time.sleep(0.2)
         for pair in pairs:
-            # The API names a domain in Unicode; the month's slips are A-labels (as logged).
-            if (pair["sender"], _a_labels(pair["domain"])) in slips:
-                counts["pairs_with_a_slip"] += 1
-                continue
-            _allow_for_sender(admin, pair["domain"], pair["sender"])
-            counts["rules"] += 1
+            allowed = _allow_if_meant(admin, slips, pair["domain"], pair["sender"])
+            counts["rules" if allowed else "pairs_with_a_slip"] += 1
     finally:
         admin.close()
     return counts
@@ -934,26 +924,29 @@ def review_refusals(service: Service, refused: list[dict], month: Month) -> Coun
     through the real API: each sender it names beside a domain, who meant the domain (the
     admin asks; the month knows), gets an allow rule for that domain, for that sender
     alone; a sender who slipped there gets none. Best case, as :func:`review_pairs`."""
-    slips = {
-        (message.sender, address.rpartition("@")[2])
-        for message in month.outbound
-        if message.day <= LEARNED_DAYS
-        for address, typo in message.recipients
-        if typo is not None
-    }
+    slips = _slipped(month.outbound, LEARNED_DAYS)
     admin = _admin(service)
     counts: Counter[str] = Counter()
     try:
         for entry in refused:
             for written in entry["senders"]:
-                if (written["sender"], _a_labels(entry["domain"])) in slips:
-                    counts["refused_with_a_slip"] += 1
-                    continue
-                _allow_for_sender(admin, entry["domain"], written["sender"])
-                counts["refused_rules"] += 1
+                allowed = _allow_if_meant(admin, slips, entry["domain"], written["sender"])
+                counts["refused_rules" if allowed else "refused_with_a_slip"] += 1
     finally:
         admin.close()
     return counts
+
+
+def _slipped(messages: list[Message], last_day: int) -> set[tuple[str, str]]:
+    """(sender, typo domain) of each slip in ``messages`` up to ``last_day``: what the
+    sender, asked, says it did not mean."""
+    return {
+        (message.sender, address.rpartition("@")[2])
+        for message in messages
+        if message.day <= last_day
+        for address, typo in message.recipients
+        if typo is not None
+    }
 
 
 def _admin(service: Service) -> ApiClient:
@@ -961,7 +954,14 @@ def _admin(service: Service) -> ApiClient:
     return ApiClient(service.web, "admin", first_admin_password(service.log_path.read_text()))
 
 
-def _allow_for_sender(admin: ApiClient, domain: str, sender: str) -> None:
+def _allow_if_meant(
+    admin: ApiClient, slips: set[tuple[str, str]], domain: str, sender: str
+) -> bool:
+    """The admin asks ``sender`` whether ``domain`` is meant (the month knows: not where it
+    slipped) and, if so, allows it for that sender alone; whether a rule was added."""
+    # The API names a domain in Unicode; the month's slips are A-labels (as logged).
+    if (sender, _a_labels(domain)) in slips:
+        return False
     added = admin.post(
         "/api/rules",
         json={"domain": domain, "action": "allow", "senders": [sender]},
@@ -969,6 +969,7 @@ def _allow_for_sender(admin: ApiClient, domain: str, sender: str) -> None:
     )
     if added.status_code != 201:
         raise RuntimeError(f"the admin's rule was refused: {added.text}")
+    return True
 
 
 def learned_typos(db: str, typo_domains: set[str]) -> list[str]:
