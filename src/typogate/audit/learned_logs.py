@@ -1,9 +1,10 @@
 """What ``typogate learn`` read of each log before, so that a log learned again counts only
 its new lines.
 
-An admin runs ``typogate learn /var/log/mail.log*`` more than once: next week, or nightly.
-By then ``mail.log`` has grown, ``mail.log.1`` is last week's ``mail.log`` renamed, and
-``mail.log.2.gz`` the week before, compressed. A log is named by the digest of its first
+An admin runs ``typogate learn /var/log/mail.log*`` more than once over the same files: to
+see its table again, or a week later with the older archives. By then ``mail.log`` may
+have grown, ``mail.log.1`` be the ``mail.log`` read before, renamed, and ``mail.log.2.gz``
+the one before that, compressed. A log is named by the digest of its first
 line, which renaming and compressing keep (it holds the time, the host and a process id),
 and the store keeps how many bytes of its text were learned: a plain log is read on from
 there, a compressed one (which no longer grows) from there to its end.
