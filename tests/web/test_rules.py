@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import pytest
 from mta import policy_answer, swaks
 from playwright.sync_api import expect
+from postfix_lines import mail_log
 from sqlalchemy.orm import Session
 from web_client import sign_in_page
 
@@ -258,3 +259,45 @@ def test_alerts_are_listed_by_sender_and_domain_each_a_rule_away(site, page):
     new = page.locator("form.new-rule")
     expect(new.get_by_label("Suffix or domain")).to_have_value("exampel.org")
     expect(new.get_by_label("Only for senders")).to_have_value("kim@example.org")
+
+
+def test_what_learn_refused_is_listed_with_its_senders_each_a_rule_away(site, page, tmp_path):
+    """Before: the table of what `typogate learn` refused was printed once, on the console,
+    without its senders, though most of a first month's false alarms are on it and an
+    allow rule is best given to the senders who meant the domain. Now /pairs and
+    /api/refused list each domain with each sender who wrote there, an allow rule for
+    that sender away; a pair the Guard no longer questions leaves the list."""
+    log = tmp_path / "mail.log"
+    log.write_text(
+        mail_log([("lee@example.org", "ops@arrny.mil", 2), ("max@example.org", "x@arrny.mil", 1)])
+    )
+    learned = site.cli("learn", str(log), "--config", str(site.config), "--json")
+    assert learned.returncode == 0, learned.stderr
+    api = site.client()
+    deadline = time.monotonic() + 20  # the running gateway takes the new relationships in
+    while True:
+        listed = api.get("/api/refused").json()
+        mine = [(r["domain"], r["sender"], r["deliveries"]) for r in listed]
+        if mine or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert mine == [("arrny.mil", "lee@example.org", 2), ("arrny.mil", "max@example.org", 1)]
+    assert listed[0]["suggestion"] == "army.mil"
+    sign_in_page(page, site.url, site.admin_password, "/pairs")
+    row = page.locator("table.refused tbody tr", has_text="lee@example.org")
+    expect(row).to_contain_text("arrny.mil")
+    row.get_by_role("link", name="allow for sender…").click()
+    new = page.locator("form.new-rule")
+    expect(new.get_by_label("Suffix or domain")).to_have_value("arrny.mil")
+    expect(new.get_by_label("Only for senders")).to_have_value("lee@example.org")
+    added = api.post(
+        "/api/rules",
+        json={"domain": "arrny.mil", "action": "allow", "senders": ["lee@example.org"]},
+        headers={"X-CSRF-Token": api.csrf_token},
+    )
+    assert added.status_code == 201, added.text
+    try:
+        left = [(r["domain"], r["sender"]) for r in api.get("/api/refused").json()]
+        assert left == [("arrny.mil", "max@example.org")]  # lee was asked; max still to ask
+    finally:
+        api.delete(f"/api/rules/{added.json()['id']}", headers={"X-CSRF-Token": api.csrf_token})

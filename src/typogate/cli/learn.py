@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -132,6 +133,7 @@ def learn(
     from typogate.audit.learned_logs import TO_ITS_END, resume
     from typogate.audit.sources import AuditInputError, plan
     from typogate.store.engine import shown_url
+    from typogate.store.records import LearnRefusal
 
     try:
         parts = plan(paths, AuditFormat.POSTFIX, whole_lines=True)
@@ -208,6 +210,15 @@ def learn(
             continue
         senders = sorted(writers.get(domain, {}).items(), key=lambda s: (-s[1], s[0]))
         refused.append(Refusal(domain, sent, received_from, suggestion, why, senders))
+    # For the admin's first review on the dashboard (/pairs), in place of the last run's.
+    now = datetime.now(UTC)
+    history.keep_refusals(
+        [
+            LearnRefusal(r.domain, sender, count, r.suggestion, r.why, now)
+            for r in refused
+            for sender, count in r.senders
+        ]
+    )
     runtime.close()
     summary = {
         "deliveries": learned.deliveries,

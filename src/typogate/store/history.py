@@ -22,11 +22,13 @@ from typogate.store.models import (
     IncidentRow,
     LearnedLogRow,
     LearnedSetRow,
+    LearnRefusalRow,
 )
 from typogate.store.records import (
     Correspondent,
     DayCounts,
     EventRecord,
+    LearnRefusal,
     TopDomain,
     TopPair,
     TopSender,
@@ -238,6 +240,40 @@ class History:
             rows = connection.execute(select(LearnedLogRow.log, LearnedLogRow.learned))
             return {log: learned for log, learned in rows}
 
+    def keep_refusals(self, refusals: Sequence[LearnRefusal]) -> None:
+        """Keep what a ``typogate learn`` refused, in place of what the one before did."""
+        with self.engine.begin() as connection:
+            connection.execute(delete(LearnRefusalRow))
+            if refusals:
+                connection.execute(
+                    insert(LearnRefusalRow),
+                    [
+                        {
+                            "domain": r.domain,
+                            "sender": r.sender,
+                            "deliveries": r.deliveries,
+                            "suggestion": r.suggestion,
+                            "why": r.why,
+                            "time": r.time,
+                        }
+                        for r in refusals
+                    ],
+                )
+
+    def learn_refusals(self, limit: int = 1000) -> list[LearnRefusal]:
+        """What the latest ``typogate learn`` refused, by domain and sender, the senders who
+        wrote there most first."""
+        query = (
+            select(*_REFUSAL)
+            .order_by(LearnRefusalRow.deliveries.desc(), LearnRefusalRow.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as connection:
+            return [
+                LearnRefusal(d, s, n, suggestion, why, utc(t))
+                for d, s, n, suggestion, why, t in connection.execute(query)
+            ]
+
     def event_count(self) -> int:
         """How many verdict events are kept as rows."""
         with Session(self.engine) as session:
@@ -259,6 +295,16 @@ _CORRESPONDENT = (
     CorrespondentRow.last_seen,
     CorrespondentRow.received,
     CorrespondentRow.released,
+)
+
+
+_REFUSAL = (
+    LearnRefusalRow.domain,
+    LearnRefusalRow.sender,
+    LearnRefusalRow.deliveries,
+    LearnRefusalRow.suggestion,
+    LearnRefusalRow.why,
+    LearnRefusalRow.time,
 )
 
 

@@ -233,6 +233,21 @@ class LearnedLogRow(Base):
     time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class LearnRefusalRow(Base):
+    """What the latest ``typogate learn`` refused to learn, a row per domain and sender who
+    wrote there: the list of the admin's first review (the dashboard's /pairs)."""
+
+    __tablename__ = "learn_refusals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    domain: Mapped[str] = mapped_column(String(255))
+    sender: Mapped[str] = mapped_column(Text)
+    deliveries: Mapped[int] = mapped_column(Integer)
+    suggestion: Mapped[str | None] = mapped_column(String(255))
+    why: Mapped[str] = mapped_column(Text)
+    time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class MonitorRunRow(Base):
     """One run of the monitor: a snapshot of the look-alikes of the protected domains."""
 

@@ -175,6 +175,19 @@ class TopPair:
 
 
 @dataclass(frozen=True, slots=True)
+class LearnRefusal:
+    """A domain ``typogate learn`` did not make a correspondent, and one of our senders who
+    wrote there: whom the admin's first review asks whether the domain is meant."""
+
+    domain: str
+    sender: str
+    deliveries: int  # this sender's, in the logs learned
+    suggestion: str | None  # the domain typogate reads in it, if one
+    why: str
+    time: datetime  # when learn said so
+
+
+@dataclass(frozen=True, slots=True)
 class SeenLookAlike:
     """A look-alike as a run saw it; ``domain`` in A-label form, ``display`` in Unicode.
 

@@ -24,6 +24,7 @@ from typogate.domains import InvalidAddress, is_utf8, printable_form, written_fo
 from typogate.errors import HoldError
 from typogate.gateway.quarantine import Outcome, UnknownHold
 from typogate.policy import Rule
+from typogate.store.records import LearnRefusal
 from typogate.vocabulary import Action, HoldSource, HoldState, Mode, SenderSaid
 from typogate.web import access
 from typogate.web.access import Admin, Context, Viewer, Writer
@@ -220,6 +221,15 @@ class SenderWord(_Record):
     hold_id: str | None
 
 
+class Refused(_Record):
+    domain: str
+    sender: WrittenAddress
+    deliveries: int  # this sender's, in the logs learned
+    suggestion: str | None
+    why: str
+    time: datetime  # of the learn that refused it
+
+
 class Stats(BaseModel):
     days: int
     by_day: list[DayCounts]
@@ -409,6 +419,28 @@ def said(who: Viewer, ctx: Context, limit: Annotated[int, Query(ge=1, le=1000)] 
     a sender released, and each warning it confirmed (which ends that sender's warnings
     about those domains; /pairs lists the latest too)."""
     return ctx.store.holds.said(limit)
+
+
+@router.get("/refused", response_model=list[Refused])
+def refused(who: Viewer, ctx: Context, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Any:
+    """What the latest ``typogate learn`` refused to learn, by domain and each sender of ours
+    who wrote there, most first (the page /pairs lists the same): the admin's first review
+    asks each sender whether the domain is meant. A pair typogate no longer questions (an
+    allow rule, an answer or a release since) is left out."""
+    return still_refused(ctx, limit)
+
+
+def still_refused(ctx: Context, limit: int) -> list[LearnRefusal]:
+    """What the latest learn refused, less the pairs the Guard in use no longer questions."""
+    guard = ctx.guard
+
+    def questioned(refusal: LearnRefusal) -> bool:
+        try:
+            return guard.evaluate(f"postmaster@{refusal.domain}", refusal.sender).is_alert
+        except InvalidAddress:
+            return True  # learn judged it a domain; kept in sight if this Guard cannot
+
+    return [r for r in ctx.history.learn_refusals(limit) if questioned(r)]
 
 
 def dashboard_stats(ctx: Context, days: int) -> Stats:

@@ -36,6 +36,7 @@ from typogate.web.api import (
     RuleModel,
     dashboard_stats,
     save_rule,
+    still_refused,
 )
 from typogate.web.context import WebContext
 
@@ -174,6 +175,7 @@ def pairs(request: Request, who: Viewer, ctx: Context, days: int = 30) -> HTMLRe
         days=days,
         pairs=ctx.history.top_pairs(days, PAIRS_PAGE),
         said=ctx.store.holds.said(SAID_PAGE),
+        refused=still_refused(ctx, PAIRS_PAGE),
     )
 
 

@@ -1,5 +1,6 @@
-"""How far `typogate learn` read each log, so that learning the same logs again (next
-week's run over the rotated files) no longer counts their mail twice.
+"""How far `typogate learn` read each log, so that learning the same logs again no longer
+counts their mail twice; and what the latest run refused, with the senders who wrote
+there (the dashboard's list for the admin's first review).
 
 Revision ID: 0011
 """
@@ -21,7 +22,18 @@ def upgrade() -> None:
         sa.Column("path", sa.Text, nullable=False),
         sa.Column("time", sa.DateTime(timezone=True), nullable=False),
     )
+    op.create_table(
+        "learn_refusals",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("domain", sa.String(255), nullable=False),
+        sa.Column("sender", sa.Text, nullable=False),
+        sa.Column("deliveries", sa.Integer, nullable=False),
+        sa.Column("suggestion", sa.String(255)),
+        sa.Column("why", sa.Text, nullable=False),
+        sa.Column("time", sa.DateTime(timezone=True), nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("learn_refusals")
     op.drop_table("learned_logs")
