@@ -26,6 +26,17 @@ def stored_targets(site) -> set[str]:
     return {r["suffix"] or r["domain"] for r in site.client().get("/api/rules").json()["stored"]}
 
 
+def allow_for_sender(page, row, domain: str, sender: str):
+    """Follow ``row``'s *allow for sender…* link: the new-rule form, filled in for that
+    sender and domain (returned)."""
+    row.get_by_role("link", name="allow for sender…").click()
+    new = page.locator("form.new-rule")
+    expect(new.get_by_label("Suffix or domain")).to_have_value(domain)
+    expect(new.get_by_label("Action")).to_have_value("allow")
+    expect(new.get_by_label("Only for senders")).to_have_value(sender)
+    return new
+
+
 def test_the_add_form_asks_instead_of_defaulting_and_refuses_a_domain_as_a_suffix(site, page):
     """Before: the form defaulted to suffix + allow with placeholders for labels, so a domain
     typed into it was saved as an allow rule for its subdomains."""
@@ -183,11 +194,7 @@ def test_an_alert_is_allowed_for_its_sender_alone_from_the_events_page(site, pag
     site.wait_caught("examp1e.org")
     sign_in_page(page, site.url, site.admin_password, "/events?domain=examp1e.org")
     row = page.locator("table.events tbody tr", has_text="ann@example.org").first
-    row.get_by_role("link", name="allow for sender…").click()
-    new = page.locator("form.new-rule")
-    expect(new.get_by_label("Suffix or domain")).to_have_value("examp1e.org")
-    expect(new.get_by_label("Action")).to_have_value("allow")
-    expect(new.get_by_label("Only for senders")).to_have_value("ann@example.org")
+    new = allow_for_sender(page, row, "examp1e.org", "ann@example.org")
     new.get_by_role("button", name="Add").click()
     stored = page.locator(
         "table.stored tr", has=page.locator("input[name=target][value='examp1e.org']")
@@ -255,10 +262,7 @@ def test_alerts_are_listed_by_sender_and_domain_each_a_rule_away(site, page):
     page.get_by_role("link", name="Caught by sender and domain").click()
     row = page.locator(".top-pairs tbody tr", has_text="exampel.org")
     expect(row).to_contain_text("kim@example.org")
-    row.get_by_role("link", name="allow for sender…").click()
-    new = page.locator("form.new-rule")
-    expect(new.get_by_label("Suffix or domain")).to_have_value("exampel.org")
-    expect(new.get_by_label("Only for senders")).to_have_value("kim@example.org")
+    allow_for_sender(page, row, "exampel.org", "kim@example.org")
 
 
 def test_what_learn_refused_is_listed_with_its_senders_each_a_rule_away(site, page, tmp_path):
@@ -286,10 +290,7 @@ def test_what_learn_refused_is_listed_with_its_senders_each_a_rule_away(site, pa
     sign_in_page(page, site.url, site.admin_password, "/pairs")
     row = page.locator("table.refused tbody tr", has_text="lee@example.org")
     expect(row).to_contain_text("arrny.mil")
-    row.get_by_role("link", name="allow for sender…").click()
-    new = page.locator("form.new-rule")
-    expect(new.get_by_label("Suffix or domain")).to_have_value("arrny.mil")
-    expect(new.get_by_label("Only for senders")).to_have_value("lee@example.org")
+    allow_for_sender(page, row, "arrny.mil", "lee@example.org")
     added = api.post(
         "/api/rules",
         json={"domain": "arrny.mil", "action": "allow", "senders": ["lee@example.org"]},
