@@ -300,5 +300,7 @@ def test_what_learn_refused_is_listed_with_its_senders_each_a_rule_away(site, pa
     try:
         left = [(r["domain"], r["sender"]) for r in api.get("/api/refused").json()]
         assert left == [("arrny.mil", "max@example.org")]  # lee was asked; max still to ask
+        first = api.get("/api/refused", params={"limit": 1}).json()
+        assert [r["sender"] for r in first] == ["max@example.org"]  # the first still asked
     finally:
         api.delete(f"/api/rules/{added.json()['id']}", headers={"X-CSRF-Token": api.csrf_token})
