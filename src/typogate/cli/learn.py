@@ -179,9 +179,11 @@ def learn(
         except InvalidAddress:
             return True  # not a domain name: mail "from" it proves nothing
 
-    # A reply counts for one of ours who wrote to its domain, in this run or before.
+    # A reply counts for one of ours who wrote to its domain, in this run or before. The
+    # report is of all the logs show, whichever run learned it, weighed as the learning is.
     all_delivered = shown.delivered()
     received, _ = learned.received(slip_like, all_delivered)
+    received_shown, unasked = shown.received(slip_like, all_delivered)
     # With how far each log was read, at once: learned again, it goes on from there.
     reads = [(read.log, read.learned, read.path) for read in resumed.reads]
     history.learn(received, evidence=Evidence.RECEIVED, logs=reads)
@@ -189,8 +191,6 @@ def learn(
     # next start takes.
     with failing_cleanly():
         guard = runtime.relearn()
-    # The report is of all the logs show, whichever run learned it.
-    received_shown, unasked = shown.received(slip_like, all_delivered)
     domains = shown.domains(received_shown)
     writers = shown.writers()
     refused: list[Refusal] = []

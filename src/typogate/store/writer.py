@@ -360,8 +360,6 @@ class EventWriter:
         """Add ``{(our party, outside domain): [deliveries, received, released]}`` to the
         relationships; ``then`` writes more in the same transaction (what they came from)."""
         with self.engine.begin() as connection:
-            if then is not None:
-                then(connection)
             cursor = connection.connection.cursor()
             if self.postgres:
                 senders, domains = [s for s, _ in tallies], [d for _, d in tallies]
@@ -378,6 +376,8 @@ class EventWriter:
                 ]
                 cursor.executemany(self.upsert_correspondent, rows)
             cursor.close()
+            if then is not None:
+                then(connection)
 
 
 @dataclass(slots=True)
