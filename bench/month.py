@@ -927,13 +927,27 @@ def review_refusals(service: Service, refused: list[dict], month: Month) -> Coun
     slips = _slipped(month.outbound, LEARNED_DAYS)
     admin = _admin(service)
     counts: Counter[str] = Counter()
+    slipped: dict[tuple[str, str], int] = {}  # (sender, domain) -> its deliveries in the log
     try:
         for entry in refused:
             for written in entry["senders"]:
                 allowed = _allow_if_meant(admin, slips, entry["domain"], written["sender"])
                 counts["refused_rules" if allowed else "refused_with_a_slip"] += 1
+                if not allowed:
+                    slipped[(written["sender"], _a_labels(entry["domain"]))] = written["deliveries"]
     finally:
         admin.close()
+    # What a careless review costs: had every sender said yes, the judged days' messages
+    # to typo domains that an allow rule would then have let through, and those of them
+    # to a slip the sender had delivered to twice or more in the log (a saved one).
+    for message in month.outbound:
+        if message.day <= LEARNED_DAYS:
+            continue
+        for address, typo in message.recipients:
+            delivered = slipped.get((message.sender, address.rpartition("@")[2]))
+            if typo is not None and delivered is not None:
+                counts["typos_a_yes_lets_through"] += 1
+                counts["typos_a_yes_lets_through_saved"] += delivered >= 2
     return counts
 
 
@@ -1414,7 +1428,11 @@ def show(console: Console, total: dict, results: list[dict]) -> None:
                 f"{said.get('refused_rules', 0):,} of the (domain, sender) pairs learn refused "
                 f"for their senders and left {said.get('refused_with_a_slip', 0):,} with a "
                 f"slip; on day {REVIEW_DAY}, {said.get('rules', 0):,} of the pairs alerted "
-                f"and left {said.get('pairs_with_a_slip', 0):,} with a slip"
+                f"and left {said.get('pairs_with_a_slip', 0):,} with a slip. Had every sender "
+                f"learn named said yes, its rules would have let "
+                f"{said.get('typos_a_yes_lets_through', 0):,} of the judged messages to typo "
+                f"domains through, {said.get('typos_a_yes_lets_through_saved', 0):,} of them "
+                "to a slip its sender had delivered to twice or more in the log"
                 if name == REVIEWED
                 else ""
             )
