@@ -154,6 +154,12 @@ class Runtime:
             return self.guard
         return guard
 
+    def foresee(self, relationships: list[Correspondent]) -> Guard:
+        """A Guard that learned from every one of ``relationships`` (as the store will hold
+        them once a command writes what it weighs), with the store's rules: kept nowhere,
+        judging no mail; the Guard in use stays."""
+        return self._build_guard(self.config, foreseen=relationships)[0]
+
     def learning_due(self) -> float | None:
         """How old (seconds) the evidence the Guard in use weighed is, once a running
         gateway should learn from every relationship again (:data:`RELEARN_AGE`); else
@@ -200,11 +206,16 @@ class Runtime:
         _return_freed_memory()
 
     def _build_guard(
-        self, config: Config, *, whole: str | None = None
+        self,
+        config: Config,
+        *,
+        whole: str | None = None,
+        foreseen: list[Correspondent] | None = None,
     ) -> tuple[Guard, datetime | None]:
         """A Guard for ``config`` with the store's rules and what it learned from the
-        store's relationships (``whole``: from every one, and why), and as of when the
-        evidence it weighed was read (None without a store)."""
+        store's relationships (``whole``: from every one, and why; ``foreseen``: from
+        these instead, and nothing kept), and as of when the evidence it weighed was read
+        (None without a store)."""
         started = time.monotonic()
         guard = Guard(config, index_cache=self.index_cache)
         if self.store is None:
@@ -212,9 +223,13 @@ class Runtime:
         built = time.monotonic()
         guard.use_rules(self.store.rules.in_force(config.rules))
         as_of = datetime.now(UTC)
-        relationships = self.store.history.relationships()
+        relationships = self.store.history.relationships() if foreseen is None else foreseen
         read = time.monotonic()
-        how, as_of = self._learn(guard, self.store, relationships, as_of, whole=whole)
+        if foreseen is None:
+            how, as_of = self._learn(guard, self.store, relationships, as_of, whole=whole)
+        else:
+            guard.learn_relationships(relationships)
+            how = "foreseen, kept nowhere"
         learned = time.monotonic()
         guard.use_mail_states(self.mail_states())
         # The bulk of a start: Postfix must wait longer than this (typogate doctor). Each

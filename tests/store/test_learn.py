@@ -146,3 +146,100 @@ def test_learning_the_same_logs_again_counts_only_what_is_new(backend, tmp_path:
     assert partner() == 7
     assert learn("mail.log.1.gz", "mail.log", "--again")["deliveries"] == 7
     assert partner() == 14
+
+
+# What a store says when it cannot write the last row of a run: a disk that filled up.
+_REFUSE = {
+    "sqlite": [
+        "CREATE TRIGGER disk_full BEFORE INSERT ON learned_logs "
+        "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+    ],
+    "postgres": [
+        "CREATE OR REPLACE FUNCTION disk_full() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'could not extend file: No space left on device'; END $$",
+        "CREATE TRIGGER disk_full BEFORE INSERT ON learned_logs "
+        "FOR EACH ROW EXECUTE FUNCTION disk_full()",
+    ],
+}
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_run_the_store_cannot_finish_learns_nothing(backend, tmp_path: Path, request):
+    """Before: `typogate learn` wrote the deliveries, then the replies with how far each
+    log was read. A store that refused the second write (full, or gone) kept the first,
+    with a traceback, and the next run counted those deliveries again: three to a
+    partner became six. Now a run is one transaction: all of it is learned, or nothing,
+    and it says so in a line."""
+    if backend == "postgres":
+        db = request.getfixturevalue("postgres").url
+    else:
+        db = f"sqlite:///{tmp_path / 'typogate.db'}"
+    (tmp_path / "mail.log").write_text(
+        "".join(outbound_line(n, "ops@example.org", "bob@partner.example") for n in (1, 2, 3))
+        + inbound_line(4, "bob@partner.example", "ops@example.org")
+    )
+
+    def learn() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [TYPOGATE, "learn", "mail.log", "--db", db],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    def partner() -> tuple[int, int]:
+        store = Store(db)
+        try:
+            found = [
+                (c.count, c.received)
+                for c in store.history.relationships()
+                if (c.sender, c.recipient_domain) == ("*", "partner.example")
+            ]
+        finally:
+            store.close()
+        return found[0] if found else (0, 0)
+
+    store = Store(db)
+    with store.engine.begin() as connection:
+        for statement in _REFUSE[backend]:
+            connection.exec_driver_sql(statement)
+    store.close()
+    refused = learn()
+    assert refused.returncode == 1, refused.stderr
+    assert "Traceback" not in refused.stderr, refused.stderr
+    assert "nothing from this run was learned" in refused.stderr, refused.stderr
+    assert partner() == (0, 0)
+    store = Store(db)
+    with store.engine.begin() as connection:
+        connection.exec_driver_sql(
+            "DROP TRIGGER disk_full" + (" ON learned_logs" * (backend == "postgres"))
+        )
+    store.close()
+    done = learn()
+    assert done.returncode == 0, done.stderr
+    assert partner() == (3, 1)
+    # The list of refusals for /pairs is written after, alone: a store that refuses it
+    # keeps the learning, and the next run keeps the list.
+    with (tmp_path / "mail.log").open("a") as log:
+        log.write(outbound_line(5, "ops@example.org", "sam@army.ml"))
+    store = Store(db)
+    with store.engine.begin() as connection:
+        for statement in _REFUSE[backend]:
+            connection.exec_driver_sql(statement.replace("learned_logs", "learn_refusals"))
+    store.close()
+    done = learn()
+    assert done.returncode == 0, done.stderr
+    assert "not kept for /pairs" in done.stderr and "Traceback" not in done.stderr
+    assert "army.ml" in done.stdout
+    drop = "DROP TRIGGER disk_full" + " ON learn_refusals" * (backend == "postgres")
+    store = Store(db)
+    with store.engine.begin() as connection:
+        connection.exec_driver_sql(drop)
+    store.close()
+    assert learn().returncode == 0
+    store = Store(db)
+    try:
+        assert [r.domain for r in store.history.learn_refusals()] == ["army.ml"]
+    finally:
+        store.close()

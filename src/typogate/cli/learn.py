@@ -23,7 +23,7 @@ from typogate.cli.startup import (
     with_ascii,
 )
 from typogate.domains import InvalidAddress
-from typogate.vocabulary import Action, AuditFormat, Evidence
+from typogate.vocabulary import Action, AuditFormat
 
 if TYPE_CHECKING:
     from typogate.audit.learned_logs import ReadBefore
@@ -61,6 +61,11 @@ def _written_by(senders: list[tuple[str, int]], shown: int = 3) -> str:
     named = ", ".join(f"{sender} {count:,}" for sender, count in senders[:shown])
     more = len(senders) - shown
     return f"Written to by {named}" + (f" and {more:,} more" if more > 0 else "")
+
+
+def _first_line(error: Exception) -> str:
+    """What the database said, without SQLAlchemy's statement and parameters."""
+    return str(getattr(error, "orig", None) or error).strip().splitlines()[0]
 
 
 def _read_before(before: ReadBefore) -> str:
@@ -132,7 +137,7 @@ def learn(
     from typogate.audit import lessons
     from typogate.audit.learned_logs import TO_ITS_END, resume
     from typogate.audit.sources import AuditInputError, plan
-    from typogate.store.engine import shown_url
+    from typogate.store.engine import shown_url, write_errors
     from typogate.store.records import LearnRefusal
 
     try:
@@ -169,9 +174,9 @@ def learn(
                     learned.merge(taught)
             progress.advance(task, part.size)
     delivered = learned.delivered()  # each domain checked once, for both directions
-    history.learn(delivered, evidence=Evidence.SENT)
     with failing_cleanly():
-        guard = runtime.guard  # knows what was just learned, and what it refuses to trust
+        # Knows this run's deliveries, and what it refuses to trust, before any is written.
+        guard = runtime.foresee(history.relationships_adding(delivered))
 
     def slip_like(domain: str) -> bool:
         try:
@@ -186,7 +191,13 @@ def learn(
     received_shown, unasked = shown.received(slip_like, all_delivered)
     # With how far each log was read, at once: learned again, it goes on from there.
     reads = [(read.log, read.learned, read.path) for read in resumed.reads]
-    history.learn(received, evidence=Evidence.RECEIVED, logs=reads)
+    try:
+        history.learn_logs(delivered, received, reads)
+    except write_errors(runtime.store.engine) as error:
+        fail(
+            "the store cannot write",
+            f"{_first_line(error)}; nothing from this run was learned (run it again once it can)",
+        )
     # The replies too, learned at once with the deliveries and kept: what the gateways'
     # next start takes.
     with failing_cleanly():
@@ -212,13 +223,23 @@ def learn(
         refused.append(Refusal(domain, sent, received_from, suggestion, why, senders))
     # For the admin's first review on the dashboard (/pairs), in place of the last run's.
     now = datetime.now(UTC)
-    history.keep_refusals(
-        [
-            LearnRefusal(r.domain, sender, count, r.suggestion, r.why, now)
-            for r in refused
-            for sender, count in r.senders
-        ]
-    )
+    try:
+        history.keep_refusals(
+            [
+                LearnRefusal(r.domain, sender, count, r.suggestion, r.why, now)
+                for r in refused
+                for sender, count in r.senders
+            ]
+        )
+    except write_errors(runtime.store.engine) as error:  # the learning itself is stored
+        stderr().print(
+            Text.assemble(
+                ("not kept for /pairs", "yellow"),
+                f": {_first_line(error)}; the learning is stored, and learn run again"
+                " keeps the list",
+            ),
+            soft_wrap=True,
+        )
     runtime.close()
     summary = {
         "deliveries": learned.deliveries,

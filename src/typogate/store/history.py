@@ -8,7 +8,8 @@ Event listings page backwards from the newest id (keyset paging, an index walk).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Connection, Engine, delete, func, insert, select
@@ -218,20 +219,40 @@ class History:
         counts: dict[tuple[str, str], int],
         seen: datetime | None = None,
         evidence: Evidence = Evidence.SENT,
-        logs: Sequence[tuple[str, int, str]] = (),
     ) -> None:
         """Add evidence to the relationships: ``{(our party, outside domain): count}`` of
-        deliveries (or of messages received, or of releases); and, in the same transaction,
-        how far the ``logs`` it came from were read: ``(log, bytes learned, path)``, as
-        :meth:`learned_logs` gives them back."""
+        deliveries (or of messages received, or of releases)."""
         when = seen or datetime.now(UTC)
-        column = [Evidence.SENT, Evidence.RECEIVED, Evidence.RELEASED].index(evidence)
-        tallies = {}
-        for key, count in counts.items():
-            tally = [0, 0, 0]
-            tally[column] = count
-            tallies[key] = tally
+        EventWriter(self.engine).learn(_tallies({evidence: counts}), when, when)
+
+    def learn_logs(
+        self,
+        sent: dict[tuple[str, str], int],
+        received: dict[tuple[str, str], int],
+        logs: Sequence[tuple[str, int, str]],
+    ) -> None:
+        """What one ``typogate learn`` found in ``logs``: deliveries and messages received,
+        ``{(our party, outside domain): count}``, and how far each log was read, ``(log,
+        bytes learned, path)`` as :meth:`learned_logs` gives them back; in one
+        transaction, so that a run is learned whole or not at all."""
+        when = datetime.now(UTC)
+        tallies = _tallies({Evidence.SENT: sent, Evidence.RECEIVED: received})
         EventWriter(self.engine).learn(tallies, when, when, then=_read_to(logs, when))
+
+    def relationships_adding(self, sent: dict[tuple[str, str], int]) -> list[Correspondent]:
+        """Every relationship as it will be once the deliveries ``sent`` are learned, with
+        nothing written: what ``typogate learn`` weighs its replies with before it writes
+        the run at once (:meth:`learn_logs`)."""
+        now = datetime.now(UTC)
+        found = {(c.sender, c.recipient_domain): c for c in self.relationships()}
+        for key, count in sent.items():
+            known = found.get(key)
+            found[key] = (
+                Correspondent(*key, count, now, now)
+                if known is None
+                else replace(known, count=known.count + count, last_seen=now)
+            )
+        return list(found.values())
 
     def learned_logs(self) -> dict[str, int]:
         """How far each log was learned: its name (the digest of its first line) -> the
@@ -306,6 +327,19 @@ _REFUSAL = (
     LearnRefusalRow.why,
     LearnRefusalRow.time,
 )
+
+
+def _tallies(
+    evidence: Mapping[Evidence, dict[tuple[str, str], int]],
+) -> dict[tuple[str, str], list[int]]:
+    """``{(our party, outside domain): [deliveries, received, released]}`` of counts by
+    kind of evidence."""
+    tallies: dict[tuple[str, str], list[int]] = {}
+    for kind, counts in evidence.items():
+        column = [Evidence.SENT, Evidence.RECEIVED, Evidence.RELEASED].index(kind)
+        for key, count in counts.items():
+            tallies.setdefault(key, [0, 0, 0])[column] += count
+    return tallies
 
 
 def _read_to(logs: Sequence[tuple[str, int, str]], when: datetime) -> Callable[[Connection], None]:
