@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from postfix_lines import inbound_line, outbound_line
 
 from typogate.audit import lessons
@@ -44,3 +46,26 @@ def test_a_quoted_sender_is_the_party_a_policy_service_hears_of():
     received, _ = learned.received(_slip, learned.delivered())
     assert received[("sue doe@example.org", "partner.example")] == 1
     assert ('"sue doe"@example.org', "partner.example") not in received
+
+
+def test_the_days_a_gateway_judged_are_told_by_each_log_s_own_dates():
+    # A gateway went live on 2027-01-03. rsyslog's ISO stamps (Debian's default since
+    # 12) say their year; a syslog stamp has none: in a log written in January, a
+    # December line is of the year before, and teaches.
+    judged = lessons.Judged(date(2027, 1, 3), year=2027, written=1)
+    iso = outbound_line(1, "ops@example.org", "c@partner.example").replace(
+        "Mar  1 10:01:01", "2027-01-03T00:00:01.000000+01:00"
+    )
+    log = (
+        outbound_line(2, "ops@example.org", "c@partner.example").replace("Mar  1", "Dec 31")
+        + outbound_line(3, "ops@example.org", "c@partner.example").replace("Mar  1", "Jan  2")
+        + outbound_line(4, "ops@example.org", "c@partner.example").replace("Mar  1", "Jan 03")
+        + iso
+        + inbound_line(5, "c@partner.example", "ops@example.org").replace("Mar  1", "Jan 14")
+        + outbound_line(6, "ops@example.org", "c@partner.example").replace("Mar  1", "Xyz  9")
+    )
+    learned = lessons.read(log.encode(), judged=judged)
+    # Dec 31 (2026), Jan 2 and the line whose date cannot be read teach; the rest is left.
+    assert (learned.deliveries, learned.judged_out) == (3, 2)
+    assert (learned.messages_in, learned.judged_in) == (0, 1)
+    assert learned.delivered()[("*", "partner.example")] == 3

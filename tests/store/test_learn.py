@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import gzip
 import json
+import socket
 import subprocess
 import sys
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from mta import Server, read_policy_answer
+from ports import free_port
 from postfix_lines import inbound_line, outbound_line
 
 from typogate import Config, Guard
@@ -243,3 +247,64 @@ def test_a_run_the_store_cannot_finish_learns_nothing(backend, tmp_path: Path, r
         assert [r.domain for r in store.history.learn_refusals()] == ["army.ml"]
     finally:
         store.close()
+
+
+def test_learn_leaves_the_mail_a_gateway_judged_to_the_gateway(tmp_path: Path):
+    """Before: learn counted every line of the logs given, those of the mail a running
+    gateway had judged, and learned from as it passed, too: an admin who ran it a week
+    after going live counted that week twice. Now a line dated on or after the first day
+    typogate judged mail in this store is left out, and said so; --all-dates counts it."""
+    db = f"sqlite:///{tmp_path / 'typogate.db'}"
+    port = free_port()
+    policy = Server(
+        ["policy", "--listen", f"127.0.0.1:{port}", "--db", db], port, tmp_path / "policy.log"
+    ).start()
+    try:  # one message to partner.example through the gateway, today
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+            client.sendall(
+                b"request=smtpd_access_policy\nprotocol_state=RCPT\nsasl_username=ops\n"
+                b"sender=ops@example.org\nrecipient=bob@partner.example\n\n"
+            )
+            assert b"action=DUNNO" in read_policy_answer(client)
+    finally:
+        policy.stop()
+    today = datetime.now().date()  # the log's own dates, as syslog writes them: local
+
+    def on(day: date, line: str) -> str:
+        return line.replace("Mar  1", f"{day:%b} {day.day:2d}")
+
+    before, after = today - timedelta(days=4), today
+    ops, bob = "ops@example.org", "bob@partner.example"
+    sent = [(before if n < 4 else after, n) for n in range(1, 6)]
+    (tmp_path / "mail.log").write_text(
+        "".join(on(day, outbound_line(n, ops, bob)) for day, n in sent)
+        + on(after, inbound_line(6, bob, ops))
+    )
+
+    def learn(*args: str) -> dict:
+        done = subprocess.run(
+            [TYPOGATE, "learn", "mail.log", "--db", db, "--json", *args],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    def partner() -> int:
+        store = Store(db)
+        try:
+            return store.history.correspondent_counts().get("partner.example", 0)
+        finally:
+            store.close()
+
+    assert partner() == 1  # what the gateway learned as the message passed
+    judged_from = datetime.now(UTC).date()
+    learned = learn()
+    assert learned["deliveries"] == 3 and learned["received"] == 0
+    assert learned["judged"] == {"since": f"{judged_from}", "deliveries": 2, "received": 1}
+    assert partner() == 4
+    learned = learn("--all-dates", "--again")
+    assert (learned["deliveries"], learned["received"], learned["judged"]) == (5, 1, None)
+    assert partner() == 9

@@ -20,8 +20,9 @@ import zlib
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 
-from typogate.audit.postfix_log import ADDRESS
+from typogate.audit.postfix_log import ADDRESS, month_of
 from typogate.audit.sources import AuditInputError, Overlong, Part, blocks
 from typogate.domains import InvalidAddress, parse_domain
 from typogate.policy.relationships import ORGANISATION, levels
@@ -30,7 +31,8 @@ from typogate.policy.relationships import ORGANISATION, levels
 # delivery's status. Anchored at the start of a line, with a bounded time stamp and host
 # before it, so a hostile line that repeats "postfix/smtp[1]: Q: to=<...>" is scanned once.
 _LINE = re.compile(
-    rb"^[^\n]{0,120}? postfix(?:-[\w-]+)?/(?:[\w-]+/)*(?P<agent>[\w-]+)\[\d+\]: "
+    rb"^(?P<stamp>[A-Z][a-z]{2} [ \d]\d|\d{4}-\d\d-\d\d)?"  # its day, syslog's or ISO's
+    rb"[^\n]{0,120}? postfix(?:-[\w-]+)?/(?:[\w-]+/)*(?P<agent>[\w-]+)\[\d+\]: "
     rb"(?P<qid>[0-9A-Za-z]+): (?:from=<(?P<sender>" + ADDRESS + rb")>"
     rb"|to=<(?P<recipient>" + ADDRESS + rb")>"
     rb"[^\n]*?, status=(?P<status>[a-z]+))",
@@ -49,6 +51,8 @@ class Lessons:
     heard: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
     deliveries: int = 0
     messages_in: int = 0
+    judged_out: int = 0  # deliveries left out: a gateway judged them (:class:`Judged`)
+    judged_in: int = 0  # messages received left out, the same
 
     def merge(self, other: Lessons) -> None:
         """Add another chunk's lessons."""
@@ -58,6 +62,8 @@ class Lessons:
             self.heard[key] += count
         self.deliveries += other.deliveries
         self.messages_in += other.messages_in
+        self.judged_out += other.judged_out
+        self.judged_in += other.judged_in
 
     def delivered(self) -> dict[tuple[str, str], int]:
         """The deliveries that teach: those to a domain name. Behind a relay host, Postfix
@@ -106,24 +112,62 @@ class Lessons:
         return dict(found)
 
 
-def read_part(part: Part) -> Lessons:
+@dataclass
+class Judged:
+    """Which lines of a log a gateway judged, and learned from as it passed: those dated
+    on or after ``since``, the first day it judged mail into the store. A syslog time
+    stamp has no year: the file's, ``year``, written in month ``written`` (a later month
+    is of the year before). A line whose date cannot be read is not left out."""
+
+    since: date
+    year: int
+    written: int
+    _days: dict[bytes, bool] = field(default_factory=dict)
+
+    def __call__(self, stamp: bytes | None) -> bool:
+        if stamp is None:
+            return False
+        judged = self._days.get(stamp)
+        if judged is None:
+            text = stamp.decode("ascii")
+            try:
+                if text[:4].isdigit():
+                    day = date.fromisoformat(text)
+                else:
+                    day = date.fromisoformat(
+                        f"{month_of(text, self.year, self.written)}-{int(text[4:]):02d}"
+                    )
+            except ValueError:
+                day = None
+            judged = self._days[stamp] = day is not None and day >= self.since
+        return judged
+
+
+def read_part(part: Part, judged_since: date | None = None) -> Lessons:
     """The relationships one partition of a Postfix log shows, read a block at a time (the
-    sender of a queue id is remembered from one block to the next). Raises
-    :class:`AuditInputError` for a file that breaks off."""
+    sender of a queue id is remembered from one block to the next); without the lines
+    dated ``judged_since`` or later, which a gateway learned from as it passed them.
+    Raises :class:`AuditInputError` for a file that breaks off."""
     lessons = Lessons()
     senders: dict[bytes, bytes] = {}
+    judged = None if judged_since is None else Judged(judged_since, part.year, part.month)
     try:
         for block in blocks(part):
             if not isinstance(block, Overlong):
-                lessons.merge(read(block, senders))
+                lessons.merge(read(block, senders, judged))
     except (OSError, EOFError, zlib.error) as error:
         raise AuditInputError(f"{part.path}: cannot read on: {error}") from None
     return lessons
 
 
-def read(chunk: bytes, senders: dict[bytes, bytes] | None = None) -> Lessons:
+def read(
+    chunk: bytes,
+    senders: dict[bytes, bytes] | None = None,
+    judged: Callable[[bytes | None], bool] | None = None,
+) -> Lessons:
     """The relationships one chunk of whole Postfix log lines shows; ``senders`` (queue id
-    -> sender) carries what earlier chunks of the same file said."""
+    -> sender) carries what earlier chunks of the same file said; a line ``judged`` (by
+    its time stamp) is counted as left out, and teaches nothing."""
     lessons = Lessons()
     senders = {} if senders is None else senders
     for line in _LINE.finditer(chunk):
@@ -135,13 +179,18 @@ def read(chunk: bytes, senders: dict[bytes, bytes] | None = None) -> Lessons:
             continue
         agent, recipient = line["agent"], line["recipient"].lower()
         sender = senders.get(qid, b"").lower()
+        left_out = judged is not None and judged(line["stamp"])
         if agent in _OUTBOUND:
             domain = recipient.rpartition(b"@")[2].decode("utf-8", "replace")
-            if domain:
+            if domain and left_out:
+                lessons.judged_out += 1
+            elif domain:
                 lessons.deliveries += 1
                 party = sender.decode("utf-8", "replace") or None
                 for level in levels(party):
                     lessons.sent[(level, domain)] += 1
+        elif agent in _INBOUND and b"@" in sender and left_out:
+            lessons.judged_in += 1
         elif agent in _INBOUND and b"@" in sender:
             domain = sender.rpartition(b"@")[2].decode("utf-8", "replace")
             lessons.messages_in += 1

@@ -96,6 +96,14 @@ def learn(
             help="Read the logs whole, even what an earlier run learned (it counts twice).",
         ),
     ] = False,
+    all_dates: Annotated[
+        bool,
+        typer.Option(
+            "--all-dates",
+            help="Count the lines dated from the first day typogate judged mail into this"
+            " store too (it learned from that mail as it passed; they count twice).",
+        ),
+    ] = False,
     as_json: Json = False,
 ) -> None:
     """Seed the learned relationships from existing Postfix logs, both directions.
@@ -121,7 +129,8 @@ def learn(
     Learning the same logs again counts only what is new in them: the store keeps
     how far each log was read, by its first line, which rotation (renaming,
     compressing) keeps. Once typogate is in the mail flow it learns from the mail
-    it passes: learn the logs of the time before, not after.
+    it passes: lines dated from the first day it judged mail into the store are
+    left out, and counted in the output (--all-dates learns them too).
 
     \b
     What was not learned, why, and which senders wrote there is printed: a
@@ -152,6 +161,8 @@ def learn(
         resumed = resume(parts, {} if again else history.learned_logs())
     except AuditInputError as error:  # gone or unreadable since it was planned
         fail("cannot read", str(error), USAGE)
+    # A gateway learned from the mail it judged as it passed: not from its log again.
+    since = None if all_dates else history.judged_since()
     learned = lessons.Lessons()  # what is new in the logs: learned
     shown = lessons.Lessons()  # all they show, learned before or now: the report's
     with Progress(
@@ -165,7 +176,7 @@ def learn(
         task = progress.add_task("learn", total=sum(part.size for part, _ in read))
         for part, new in read:
             try:
-                taught = lessons.read_part(part)
+                taught = lessons.read_part(part, since)
             except AuditInputError as error:  # a damaged archive: say which, learn the rest
                 stderr().print(Text.assemble(("not read", "yellow"), f": {error}"), soft_wrap=True)
             else:
@@ -258,6 +269,13 @@ def learn(
             for r in refused
         ],
         "unasked": [{"domain": d, "received": n} for d, n in sorted(unasked.items())],
+        "judged": None
+        if since is None
+        else {
+            "since": since.isoformat(),
+            "deliveries": learned.judged_out,
+            "received": learned.judged_in,
+        },
         "read_before": [
             {
                 "path": b.path,
@@ -276,6 +294,14 @@ def learn(
         f"learned {learned.deliveries:,} deliveries to {summary['domains']:,} domains and "
         f"{learned.messages_in:,} messages received into {shown_url(store_url)}"
     )
+    if since is not None and learned.judged_out + learned.judged_in:
+        stderr().print(
+            f"left out {learned.judged_out:,} deliveries and {learned.judged_in:,} messages"
+            f" received dated {since} or later: typogate has judged the mail into this"
+            " store since then, and learned from it as it passed (--all-dates counts"
+            " them too)",
+            soft_wrap=True,
+        )
     if refused:
         table = Table(title="Not learned from deliveries: slips, and one sender's near-twins")
         table.add_column("domain", overflow="fold")

@@ -254,6 +254,13 @@ class History:
             )
         return list(found.values())
 
+    def judged_since(self) -> date | None:
+        """The first day (UTC) a gateway judged mail into this store: from then on it learned
+        from the mail it passed, which a log of those days shows again."""
+        with self.engine.connect() as connection:
+            day = connection.execute(select(func.min(IncidentRow.day))).scalar()
+        return None if day is None else date.fromisoformat(day)
+
     def learned_logs(self) -> dict[str, int]:
         """How far each log was learned: its name (the digest of its first line) -> the
         bytes of its text learned, or -1 when it was read to its end."""
