@@ -308,3 +308,46 @@ def test_learn_leaves_the_mail_a_gateway_judged_to_the_gateway(tmp_path: Path):
     learned = learn("--all-dates", "--again")
     assert (learned["deliveries"], learned["received"], learned["judged"]) == (5, 1, None)
     assert partner() == 9
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_two_runs_at_once_over_the_same_log_count_it_once(backend, tmp_path: Path, request):
+    """Before: two `typogate learn` runs started together (a nightly job, and an admin's
+    run by hand) both read the log from where the store said, and both counted it:
+    twice the deliveries. Now each stores how far it read only if no run stored the same
+    log meanwhile; the other learns nothing and says so, or, when it started after the
+    first had finished, finds nothing new."""
+    if backend == "postgres":
+        db = request.getfixturevalue("postgres").url
+    else:
+        db = f"sqlite:///{tmp_path / 'typogate.db'}"
+    Store(db).close()
+    # Big enough (about 20 MB) that both runs read at once.
+    (tmp_path / "mail.log").write_text(
+        "".join(outbound_line(n, f"u{n % 50}@example.org", f"b@d{n % 400}.example")
+                for n in range(40_000))
+    )  # fmt: skip
+    runs = [
+        subprocess.Popen(
+            [TYPOGATE, "learn", "mail.log", "--db", db, "--json"],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    ended = [run.communicate(timeout=300) for run in runs]
+    learned = 0
+    for run, (out, err) in zip(runs, ended, strict=True):
+        assert "Traceback" not in err, err
+        if run.returncode == 0:
+            learned += json.loads(out)["deliveries"]
+        else:
+            assert "another typogate learn stored" in err and run.returncode == 1, err
+    store = Store(db)
+    try:
+        counts = store.history.correspondent_counts()
+    finally:
+        store.close()
+    assert (learned, sum(counts.values())) == (40_000, 40_000)

@@ -158,7 +158,8 @@ def learn(
     store_url = runtime.store.url
     history = runtime.store.history
     try:
-        resumed = resume(parts, {} if again else history.learned_logs())
+        read_from = history.learned_logs()
+        resumed = resume(parts, {} if again else read_from)
     except AuditInputError as error:  # gone or unreadable since it was planned
         fail("cannot read", str(error), USAGE)
     # A gateway learned from the mail it judged as it passed: not from its log again.
@@ -203,7 +204,8 @@ def learn(
     # With how far each log was read, at once: learned again, it goes on from there.
     reads = [(read.log, read.learned, read.path) for read in resumed.reads]
     try:
-        history.learn_logs(delivered, received, reads)
+        with failing_cleanly():  # another run stored the same logs meanwhile: it says so
+            history.learn_logs(delivered, received, reads, read_from)
     except write_errors(runtime.store.engine) as error:
         fail(
             "the store cannot write",

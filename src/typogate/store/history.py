@@ -12,10 +12,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from typogate.errors import TypogateError
 from typogate.policy.relationships import party_name
 from typogate.store.models import (
     CorrespondentRow,
@@ -37,6 +39,18 @@ from typogate.store.records import (
 )
 from typogate.store.writer import EventWriter
 from typogate.vocabulary import Action, Evidence, Mode
+
+
+class LearnedMeanwhile(TypogateError, RuntimeError):
+    """Another ``typogate learn`` stored one of the same logs while this one read it."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "another typogate learn stored these logs while this one read them; nothing"
+            " from this run was learned: run it again, it reads on from where that one"
+            " stopped"
+        )
+
 
 ALERTS = (Action.WARN.value, Action.HOLD.value, Action.REJECT.value)
 
@@ -230,14 +244,16 @@ class History:
         sent: dict[tuple[str, str], int],
         received: dict[tuple[str, str], int],
         logs: Sequence[tuple[str, int, str]],
+        read_from: Mapping[str, int],
     ) -> None:
         """What one ``typogate learn`` found in ``logs``: deliveries and messages received,
         ``{(our party, outside domain): count}``, and how far each log was read, ``(log,
-        bytes learned, path)`` as :meth:`learned_logs` gives them back; in one
-        transaction, so that a run is learned whole or not at all."""
+        bytes learned, path)``; in one transaction, so that a run is learned whole or not
+        at all. Raises :class:`LearnedMeanwhile` (and learns nothing) when a log is no
+        longer where ``read_from`` (:meth:`learned_logs`, as the run began) had it."""
         when = datetime.now(UTC)
         tallies = _tallies({Evidence.SENT: sent, Evidence.RECEIVED: received})
-        EventWriter(self.engine).learn(tallies, when, when, then=_read_to(logs, when))
+        EventWriter(self.engine).learn(tallies, when, when, then=_read_to(logs, read_from, when))
 
     def relationships_adding(self, sent: dict[tuple[str, str], int]) -> list[Correspondent]:
         """Every relationship as it will be once the deliveries ``sent`` are learned, with
@@ -349,17 +365,30 @@ def _tallies(
     return tallies
 
 
-def _read_to(logs: Sequence[tuple[str, int, str]], when: datetime) -> Callable[[Connection], None]:
-    """What records how far ``logs`` were read, in a transaction's ``connection``."""
+def _read_to(
+    logs: Sequence[tuple[str, int, str]], read_from: Mapping[str, int], when: datetime
+) -> Callable[[Connection], None]:
+    """What records how far ``logs`` were read, in a transaction's ``connection``: each
+    only where it still is as ``read_from`` had it, and a log new to the store only if no
+    other run stored it meanwhile; else :class:`LearnedMeanwhile`, and the transaction
+    is undone."""
 
     def record(connection: Connection) -> None:
-        names = [log for log, _, _ in logs]
-        if names:
-            connection.execute(delete(LearnedLogRow).where(LearnedLogRow.log.in_(names)))
-            connection.execute(
-                insert(LearnedLogRow),
-                [{"log": n, "learned": b, "path": p, "time": when} for n, b, p in logs],
-            )
+        dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+        for log, learned, path in logs:
+            row = {"learned": learned, "path": path, "time": when}
+            if log in read_from:
+                write = (
+                    update(LearnedLogRow)
+                    .where(LearnedLogRow.log == log, LearnedLogRow.learned == read_from[log])
+                    .values(**row)
+                )
+            else:
+                write = dialect.insert(LearnedLogRow).values(log=log, **row)
+                write = write.on_conflict_do_nothing()
+            # RETURNING, not rowcount: on PostgreSQL the insert's rowcount read -1 here.
+            if connection.execute(write.returning(LearnedLogRow.log)).first() is None:
+                raise LearnedMeanwhile()
 
     return record
 
