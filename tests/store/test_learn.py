@@ -351,3 +351,51 @@ def test_two_runs_at_once_over_the_same_log_count_it_once(backend, tmp_path: Pat
     finally:
         store.close()
     assert (learned, sum(counts.values())) == (40_000, 40_000)
+
+
+def test_the_list_for_pairs_keeps_what_earlier_runs_refused_of_other_logs(tmp_path: Path):
+    """Before: each run of `typogate learn` replaced the list of refusals /pairs shows
+    with its own: an admin who learned last month's archive, then this month's log,
+    lost the senders to ask of the first. Now a run replaces what it judged again (its
+    domains), and the rest stays."""
+    db = f"sqlite:///{tmp_path / 'typogate.db'}"
+
+    def learn(log: str) -> None:
+        done = subprocess.run(
+            [TYPOGATE, "learn", log, "--db", db, "--json"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+
+    def listed() -> list[tuple[str, str, int]]:
+        store = Store(db)
+        try:
+            return sorted(
+                (r.domain, r.sender, r.deliveries) for r in store.history.learn_refusals()
+            )
+        finally:
+            store.close()
+
+    (tmp_path / "october.log").write_text(
+        outbound_line(1, "ops@example.org", "gen@army.ml")
+        + outbound_line(2, "ops@example.org", "gen@army.ml")
+    )
+    (tmp_path / "november.log").write_text(
+        outbound_line(3, "sue@example.org", "kim@navy.ml").replace("Mar  1", "Nov  2")
+    )
+    learn("october.log")
+    assert listed() == [("army.ml", "ops@example.org", 2)]
+    learn("november.log")
+    assert listed() == [("army.ml", "ops@example.org", 2), ("navy.ml", "sue@example.org", 1)]
+    done = subprocess.run(
+        [TYPOGATE, "rules", "add", "--domain", "navy.ml", "--action", "allow", "--db", db],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    learn("november.log")  # read before, judged again: navy.ml is allowed now
+    assert listed() == [("army.ml", "ops@example.org", 2)]

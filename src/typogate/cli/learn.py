@@ -234,7 +234,8 @@ def learn(
             continue
         senders = sorted(writers.get(domain, {}).items(), key=lambda s: (-s[1], s[0]))
         refused.append(Refusal(domain, sent, received_from, suggestion, why, senders))
-    # For the admin's first review on the dashboard (/pairs), in place of the last run's.
+    # For the admin's first review on the dashboard (/pairs), in place of what earlier
+    # runs said of the same domains.
     now = datetime.now(UTC)
     try:
         history.keep_refusals(
@@ -242,7 +243,8 @@ def learn(
                 LearnRefusal(r.domain, sender, count, r.suggestion, r.why, now)
                 for r in refused
                 for sender, count in r.senders
-            ]
+            ],
+            judged=list(domains),
         )
     except write_errors(runtime.store.engine) as error:  # the learning itself is stored
         stderr().print(

@@ -52,6 +52,8 @@ class LearnedMeanwhile(TypogateError, RuntimeError):
         )
 
 
+# Domains named in one statement: SQLite takes at most 32,766 bound values per statement.
+_PER_STATEMENT = 1000
 ALERTS = (Action.WARN.value, Action.HOLD.value, Action.REJECT.value)
 
 
@@ -284,10 +286,15 @@ class History:
             rows = connection.execute(select(LearnedLogRow.log, LearnedLogRow.learned))
             return {log: learned for log, learned in rows}
 
-    def keep_refusals(self, refusals: Sequence[LearnRefusal]) -> None:
-        """Keep what a ``typogate learn`` refused, in place of what the one before did."""
+    def keep_refusals(self, refusals: Sequence[LearnRefusal], judged: Sequence[str]) -> None:
+        """Keep what a ``typogate learn`` refused, in place of what earlier runs said of the
+        domains it ``judged`` (refused or not); what they said of others stays."""
         with self.engine.begin() as connection:
-            connection.execute(delete(LearnRefusalRow))
+            for start in range(0, len(judged), _PER_STATEMENT):
+                domains = judged[start : start + _PER_STATEMENT]
+                connection.execute(
+                    delete(LearnRefusalRow).where(LearnRefusalRow.domain.in_(domains))
+                )
             if refusals:
                 connection.execute(
                     insert(LearnRefusalRow),
@@ -305,8 +312,8 @@ class History:
                 )
 
     def learn_refusals(self, limit: int = 1000) -> list[LearnRefusal]:
-        """What the latest ``typogate learn`` refused, by domain and sender, the senders who
-        wrote there most first."""
+        """What ``typogate learn`` refused, by domain and sender (each domain as the latest
+        run that judged it found it), the senders who wrote there most first."""
         query = (
             select(*_REFUSAL)
             .order_by(LearnRefusalRow.deliveries.desc(), LearnRefusalRow.id)

@@ -424,9 +424,10 @@ def said(who: Viewer, ctx: Context, limit: Annotated[int, Query(ge=1, le=1000)] 
 
 @router.get("/refused", response_model=list[Refused])
 def refused(who: Viewer, ctx: Context, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Any:
-    """What the latest ``typogate learn`` refused to learn, by domain and each sender of ours
-    who wrote there, most first (the page /pairs lists the same): the admin's first review
-    asks each sender whether the domain is meant. A pair typogate no longer questions (an
+    """What ``typogate learn`` refused to learn, by domain and each sender of ours who wrote
+    there (as the latest run that judged the domain counted it), most first (the page
+    /pairs lists the same): the admin's first review asks each sender whether the domain
+    is meant. A pair typogate no longer questions (an
     allow rule, an answer or a release since) is left out."""
     return still_refused(ctx, limit)
 
@@ -437,7 +438,7 @@ REFUSALS_WEIGHED = 5000
 
 
 def still_refused(ctx: Context, limit: int) -> list[LearnRefusal]:
-    """What the latest learn refused, less the pairs the Guard in use no longer questions:
+    """What learn refused, less the pairs the Guard in use no longer questions:
     the first ``limit`` of those left, most written to first."""
     guard = ctx.guard
 
