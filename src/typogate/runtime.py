@@ -155,9 +155,10 @@ class Runtime:
         return guard
 
     def foresee(self, relationships: list[Correspondent]) -> Guard:
-        """A Guard that learned from every one of ``relationships`` (as the store will hold
-        them once a command writes what it weighs), with the store's rules: kept nowhere,
-        judging no mail; the Guard in use stays."""
+        """A Guard that learned from ``relationships`` (as the store will hold them once a
+        command writes what it weighs), with the store's rules, as a start learns (what
+        the last start kept, and the domains whose evidence differs weighed again): kept
+        nowhere, judging no mail; the Guard in use stays."""
         return self._build_guard(self.config, foreseen=relationships)[0]
 
     def learning_due(self) -> float | None:
@@ -214,8 +215,8 @@ class Runtime:
     ) -> tuple[Guard, datetime | None]:
         """A Guard for ``config`` with the store's rules and what it learned from the
         store's relationships (``whole``: from every one, and why; ``foreseen``: from
-        these instead, and nothing kept), and as of when the evidence it weighed was read
-        (None without a store)."""
+        these instead, with what the last start kept, and keeping nothing), and as of when
+        the evidence it weighed was read (None without a store)."""
         started = time.monotonic()
         guard = Guard(config, index_cache=self.index_cache)
         if self.store is None:
@@ -225,11 +226,8 @@ class Runtime:
         as_of = datetime.now(UTC)
         relationships = self.store.history.relationships() if foreseen is None else foreseen
         read = time.monotonic()
-        if foreseen is None:
-            how, as_of = self._learn(guard, self.store, relationships, as_of, whole=whole)
-        else:
-            guard.learn_relationships(relationships)
-            how = "foreseen, kept nowhere"
+        kept = foreseen is None  # what a foreseeing Guard learned is not the store's
+        how, as_of = self._learn(guard, self.store, relationships, as_of, whole=whole, keep=kept)
         learned = time.monotonic()
         guard.use_mail_states(self.mail_states())
         # The bulk of a start: Postfix must wait longer than this (typogate doctor). Each
@@ -256,11 +254,13 @@ class Runtime:
         as_of: datetime,
         *,
         whole: str | None,
+        keep: bool = True,
     ) -> tuple[str, datetime]:
         """Learn from every relationship, or (unless ``whole`` says why) take what the last
         start learned from them and weigh again what changed since (policy/kept.py); keep
-        what a whole learning gives. Returns how, for the start's log line, and as of when
-        the evidence weighed was read: ``as_of``, or the kept set's time."""
+        what a whole learning gives (unless not to ``keep``). Returns how, for the start's
+        log line, and as of when the evidence weighed was read: ``as_of``, or the kept
+        set's time."""
         from sqlalchemy.exc import SQLAlchemyError
 
         key = guard.learning_key
@@ -287,6 +287,8 @@ class Runtime:
                     how = f"kept {age / 60:.0f} min ago, {changed} domains weighed again"
                     return how, kept_as_of
         guard.learn_relationships(relationships)
+        if not keep:
+            return f"from every relationship, kept nowhere: {why}", as_of
         try:
             if not store.history.keep_learned(key, as_of, guard.learned_set().to_json()):
                 log.info("store: another start kept what it learned, under the same key")
