@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 from learning import correspondents
-from ready import _fill_with
+from ready import made_stores
 from trees import print_medians, source_trees, tree_arguments, typogate_code
 
 BENCH = Path(__file__).resolve().parent
@@ -82,21 +82,17 @@ def main() -> None:
         source_trees(Path(scratch), args.against) as trees,
     ):
         folder = Path(scratch)
-        stores: dict[str, tuple[int, dict[str, Path]]] = {}  # size -> senders, tree -> store
-        for senders in (int(n) for n in args.senders.split(",")):
-            made = {}
-            for tree, src in trees.items():
-                path = folder / f"learned-{senders}-{len(made)}.db"
-                stored = _fill_with(src, f"sqlite:///{path}", senders, args.per_sender)
-                made[tree] = path
-            stores[f"{senders} senders, {stored:,} relationships"] = (senders, made)
+        stores = made_stores(folder, trees, args.senders, args.per_sender)
+        for size in stores:
+            senders = int(size.partition(" ")[0])
             for day in (1, 2):
                 log = folder / f"{senders}-{day}.log"
                 _day_log(log, day, senders, args.per_sender, args.messages)
         times: dict[tuple[str, str], list[float]] = {}
         rows = [f"{size}: {day}" for size in stores for day in _DAYS]
         for _ in range(args.rounds):
-            for size, (senders, made) in stores.items():
+            for size, made in stores.items():
+                senders = int(size.partition(" ")[0])
                 for tree, src in trees.items():
                     used = folder / "learning.db"
                     for stale in ("", "-wal", "-shm"):

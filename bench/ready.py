@@ -100,6 +100,23 @@ def _fill_with(src: Path, url: str, senders: int, per_sender: int) -> int:
     return int(tree_output(src, code))
 
 
+def made_stores(
+    folder: Path, trees: dict[str, Path], senders: str, per_sender: int
+) -> dict[str, dict[str, Path]]:
+    """For each of the ``senders`` counts (comma-separated), a store in ``folder`` made by
+    each tree's code (:func:`_fill_with`): its name ("100 senders, 89,988
+    relationships") -> tree -> the store's path."""
+    stores: dict[str, dict[str, Path]] = {}
+    for count in (int(n) for n in senders.split(",")):
+        made = {}
+        for tree, src in trees.items():
+            path = folder / f"learned-{count}-{len(made)}.db"
+            stored = _fill_with(src, f"sqlite:///{path}", count, per_sender)
+            made[tree] = path
+        stores[f"{count} senders, {stored:,} relationships"] = made
+    return stores
+
+
 @dataclass
 class _Started:
     """A ``typogate policy`` that answered: where, after how long, and the parts of its
@@ -212,14 +229,7 @@ def main() -> None:
         source_trees(Path(scratch), args.against) as trees,
     ):
         folder = Path(scratch)
-        stores: dict[str, dict[str, Path]] = {}  # size -> tree -> the store as made
-        for senders in (int(n) for n in args.senders.split(",")):
-            made = {}
-            for tree, src in trees.items():
-                path = folder / f"learned-{senders}-{len(made)}.db"
-                stored = _fill_with(src, f"sqlite:///{path}", senders, args.per_sender)
-                made[tree] = path
-            stores[f"{senders} senders, {stored:,} relationships"] = made
+        stores = made_stores(folder, trees, args.senders, args.per_sender)
         times: dict[tuple[str, str], list[float]] = {}
         rows: dict[str, None] = {}  # each start, then its parts
         mib: set[str] = set()  # the rows in MiB

@@ -27,6 +27,19 @@ LOG = "".join(
 )
 
 
+def _learned(db: str, folder: Path, *args: str) -> dict:
+    """What ``typogate learn --json`` with ``args`` into ``db`` said, run in ``folder``."""
+    done = subprocess.run(
+        [TYPOGATE, "learn", *args, "--db", db, "--json"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
 def test_learn_from_rotated_logs_then_guard_flags_the_twin(tmp_path: Path):
     (tmp_path / "mail.log").write_text(LOG)
     with gzip.open(tmp_path / "mail.log.1.gz", "wt") as handle:
@@ -106,15 +119,7 @@ def test_learning_the_same_logs_again_counts_only_what_is_new(backend, tmp_path:
         db = f"sqlite:///{tmp_path / 'typogate.db'}"
 
     def learn(*args: str) -> dict:
-        done = subprocess.run(
-            [TYPOGATE, "learn", *args, "--db", db, "--json"],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout)
+        return _learned(db, tmp_path, *args)
 
     def partner() -> int:
         store = Store(db)
@@ -282,15 +287,7 @@ def test_learn_leaves_the_mail_a_gateway_judged_to_the_gateway(tmp_path: Path):
     )
 
     def learn(*args: str) -> dict:
-        done = subprocess.run(
-            [TYPOGATE, "learn", "mail.log", "--db", db, "--json", *args],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout)
+        return _learned(db, tmp_path, "mail.log", *args)
 
     def partner() -> int:
         store = Store(db)
@@ -361,14 +358,7 @@ def test_the_list_for_pairs_keeps_what_earlier_runs_refused_of_other_logs(tmp_pa
     db = f"sqlite:///{tmp_path / 'typogate.db'}"
 
     def learn(log: str) -> None:
-        done = subprocess.run(
-            [TYPOGATE, "learn", log, "--db", db, "--json"],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert done.returncode == 0, done.stderr
+        _learned(db, tmp_path, log)
 
     def listed() -> list[tuple[str, str, int]]:
         store = Store(db)
