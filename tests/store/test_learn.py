@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import socket
 import subprocess
 import sys
+import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -389,3 +391,56 @@ def test_the_list_for_pairs_keeps_what_earlier_runs_refused_of_other_logs(tmp_pa
     assert done.returncode == 0, done.stderr
     learn("november.log")  # read before, judged again: navy.ml is allowed now
     assert listed() == [("army.ml", "ops@example.org", 2)]
+
+
+def _reading(pid: int, path: Path, past: int) -> bool:
+    """Whether process ``pid`` has read its open file ``path`` past byte ``past``."""
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            if Path(os.readlink(fd)) != path:
+                continue
+            info = Path(f"/proc/{pid}/fdinfo/{fd.name}").read_text()
+        except OSError:  # closed meanwhile
+            continue
+        if int(info.split()[1]) > past:  # "pos: N"
+            return True
+    return False
+
+
+def test_a_store_gone_while_learn_reads_the_logs_gets_a_line_and_loses_nothing(
+    tmp_path: Path, postgres
+):
+    """Before: PostgreSQL stopped (a restart, a failover) while learn read a long log, and
+    the store's first answer after the reading was a traceback. Now one line says the
+    store cannot answer and that nothing from this run was learned; run again once the
+    store is back, learn counts the log once."""
+    Store(postgres.url).close()
+    log = tmp_path / "mail.log"
+    messages = 150_000  # about 50 MB: a few seconds of reading
+    log.write_text(
+        "".join(outbound_line(n, f"u{n % 50}@example.org", f"b@d{n % 400}.example")
+                for n in range(messages))
+    )  # fmt: skip
+    run = subprocess.Popen(
+        [TYPOGATE, "learn", "mail.log", "--db", postgres.url, "--json"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not _reading(run.pid, log, 8 << 20):  # into the log: the store was read before
+        assert run.poll() is None and time.monotonic() < deadline, run.communicate()
+        time.sleep(0.005)
+    postgres.stop()
+    out, err = run.communicate(timeout=120)
+    assert run.returncode == 1, (out, err)
+    assert "Traceback" not in err, err
+    assert "the store cannot answer" in err and "nothing from this run was learned" in err
+    postgres.start()
+    assert _learned(postgres.url, tmp_path, "mail.log")["deliveries"] == messages
+    store = Store(postgres.url)
+    try:
+        assert sum(store.history.correspondent_counts().values()) == messages
+    finally:
+        store.close()

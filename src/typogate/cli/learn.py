@@ -157,13 +157,17 @@ def learn(
     assert runtime.store is not None
     store_url = runtime.store.url
     history = runtime.store.history
+    store_down = write_errors(runtime.store.engine)
+    nothing = "nothing from this run was learned (run it again once it can)"
     try:
         read_from = history.learned_logs()
         resumed = resume(parts, {} if again else read_from)
+        # A gateway learned from the mail it judged as it passed: not from its log again.
+        since = None if all_dates else history.judged_since()
     except AuditInputError as error:  # gone or unreadable since it was planned
         fail("cannot read", str(error), USAGE)
-    # A gateway learned from the mail it judged as it passed: not from its log again.
-    since = None if all_dates else history.judged_since()
+    except store_down as error:
+        fail("the store cannot answer", f"{_first_line(error)}; {nothing}")
     learned = lessons.Lessons()  # what is new in the logs: learned
     shown = lessons.Lessons()  # all they show, learned before or now: the report's
     with Progress(
@@ -186,9 +190,12 @@ def learn(
                     learned.merge(taught)
             progress.advance(task, part.size)
     delivered = learned.delivered()  # each domain checked once, for both directions
-    with failing_cleanly():
-        # Knows this run's deliveries, and what it refuses to trust, before any is written.
-        guard = runtime.foresee(history.relationships_adding(delivered))
+    try:
+        with failing_cleanly():
+            # Knows this run's deliveries, and what it refuses to trust, before any is written.
+            guard = runtime.foresee(history.relationships_adding(delivered))
+    except store_down as error:  # a long read: the store may have gone meanwhile
+        fail("the store cannot answer", f"{_first_line(error)}; {nothing}")
 
     def slip_like(domain: str) -> bool:
         try:
@@ -206,15 +213,19 @@ def learn(
     try:
         with failing_cleanly():  # another run stored the same logs meanwhile: it says so
             history.learn_logs(delivered, received, reads, read_from)
-    except write_errors(runtime.store.engine) as error:
-        fail(
-            "the store cannot write",
-            f"{_first_line(error)}; nothing from this run was learned (run it again once it can)",
-        )
+    except store_down as error:
+        fail("the store cannot write", f"{_first_line(error)}; {nothing}")
     # The replies too, learned at once with the deliveries and kept: what the gateways'
     # next start takes.
-    with failing_cleanly():
-        guard = runtime.relearn()
+    try:
+        with failing_cleanly():
+            guard = runtime.relearn()
+    except store_down as error:  # the next start of a gateway learns it all the same
+        fail(
+            "the store cannot answer",
+            f"{_first_line(error)}; this run was learned, its table not made (run it"
+            " again for the table: it counts nothing twice)",
+        )
     domains = shown.domains(received_shown)
     writers = shown.writers()
     refused: list[Refusal] = []
@@ -246,7 +257,7 @@ def learn(
             ],
             judged=list(domains),
         )
-    except write_errors(runtime.store.engine) as error:  # the learning itself is stored
+    except store_down as error:  # the learning itself is stored
         stderr().print(
             Text.assemble(
                 ("not kept for /pairs", "yellow"),
