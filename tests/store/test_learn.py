@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -256,18 +257,26 @@ def test_a_run_the_store_cannot_finish_learns_nothing(backend, tmp_path: Path, r
         store.close()
 
 
+# Time zones as POSIX writes them (no tzdata needed), each with its offset from UTC.
+_ZONES = {"UTC0": 0, "ABC+10": -10, "XYZ-11": 11}
+
+
 def test_learn_leaves_the_mail_a_gateway_judged_to_the_gateway(tmp_path: Path):
     """Before: learn counted every line of the logs given, those of the mail a running
     gateway had judged, and learned from as it passed, too: an admin who ran it a week
     after going live counted that week twice. Now a line dated on or after the first day
-    typogate judged mail in this store is left out, and said so; --all-dates counts it."""
-    db = f"sqlite:///{tmp_path / 'typogate.db'}"
+    typogate judged mail in this store is left out, and said so; --all-dates counts it.
+    A syslog log is dated in the machine's time zone, the store's day in UTC: west of
+    UTC, that day begins on the local day before, and learn leaves out from then."""
+    gateway = tmp_path / "gateway.db"
     port = free_port()
     policy = Server(
-        ["policy", "--listen", f"127.0.0.1:{port}", "--db", db], port, tmp_path / "policy.log"
+        ["policy", "--listen", f"127.0.0.1:{port}", "--db", f"sqlite:///{gateway}"],
+        port,
+        tmp_path / "policy.log",
     ).start()
-    first = datetime.now(UTC).date()  # the day of the store's first verdict: this or next
-    try:  # one message to partner.example through the gateway, today
+    first = datetime.now(UTC)  # the store's first verdict is of this day, or the next
+    try:  # one message to partner.example through the gateway
         with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
             client.sendall(
                 b"request=smtpd_access_policy\nprotocol_state=RCPT\nsasl_username=ops\n"
@@ -276,21 +285,43 @@ def test_learn_leaves_the_mail_a_gateway_judged_to_the_gateway(tmp_path: Path):
             assert b"action=DUNNO" in read_policy_answer(client)
     finally:
         policy.stop()
-    today = datetime.now(UTC).date()  # the log's dates as written, here in UTC as the store's
+    last = datetime.now(UTC)
+    for zone in _ZONES:
+        _learn_a_gateways_log_in(zone, tmp_path, gateway, (first, last))
+
+
+def _learn_a_gateways_log_in(
+    zone: str, folder: Path, gateway: Path, verdict: tuple[datetime, datetime]
+) -> None:
+    """Learn, with the machine's clock in ``zone``, a log of three deliveries four days
+    ago and two today, and a reply today, into a copy of ``gateway``'s store, whose first
+    verdict was given between the two times of ``verdict``."""
+    offset = timedelta(hours=_ZONES[zone])
+    db = f"sqlite:///{folder / zone}.db"
+    shutil.copyfile(gateway, folder / f"{zone}.db")
+    today = (verdict[1] + offset).date()  # as syslog dates the lines: in the machine's zone
 
     def on(day: date, line: str) -> str:
         return line.replace("Mar  1", f"{day:%b} {day.day:2d}")
 
-    before, after = today - timedelta(days=4), today
     ops, bob = "ops@example.org", "bob@partner.example"
-    sent = [(before if n < 4 else after, n) for n in range(1, 6)]
-    (tmp_path / "mail.log").write_text(
+    sent = [(today - timedelta(days=4) if n < 4 else today, n) for n in range(1, 6)]
+    (folder / "mail.log").write_text(
         "".join(on(day, outbound_line(n, ops, bob)) for day, n in sent)
-        + on(after, inbound_line(6, bob, ops))
+        + on(today, inbound_line(6, bob, ops))
     )
 
     def learn(*args: str) -> dict:
-        return _learned(db, tmp_path, "mail.log", *args)
+        done = subprocess.run(
+            [TYPOGATE, "learn", "mail.log", "--db", db, "--json", *args],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "TZ": zone},
+        )
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
 
     def partner() -> int:
         store = Store(db)
@@ -301,8 +332,13 @@ def test_learn_leaves_the_mail_a_gateway_judged_to_the_gateway(tmp_path: Path):
 
     assert partner() == 1  # what the gateway learned as the message passed
     learned = learn()
-    assert learned["deliveries"] == 3 and learned["received"] == 0
-    assert learned["judged"]["since"] in (f"{first}", f"{today}")
+    assert (learned["deliveries"], learned["received"]) == (3, 0), zone
+    # The first local day that holds a moment of the store's first (UTC) day.
+    began = {
+        f"{(datetime.combine(moment.date(), datetime.min.time()) + offset).date()}"
+        for moment in verdict
+    }
+    assert learned["judged"]["since"] in began, zone
     assert (learned["judged"]["deliveries"], learned["judged"]["received"]) == (2, 1)
     assert partner() == 4
     learned = learn("--all-dates", "--again")

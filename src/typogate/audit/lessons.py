@@ -20,7 +20,7 @@ import zlib
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, time
 
 from typogate.audit.postfix_log import ADDRESS, month_of
 from typogate.audit.sources import AuditInputError, Overlong, Part, blocks
@@ -141,6 +141,14 @@ class Judged:
                 day = None
             judged = self._days[stamp] = day is not None and day >= self.since
         return judged
+
+
+def local_day_of(day: date) -> date:
+    """The first day of this machine's calendar, the one a syslog time stamp is written in,
+    that holds a moment of the UTC ``day``: from it on, a line may be of mail judged that
+    day. West of UTC, the day before it; what that costs is some of the mail before the
+    gateway came, never a line counted twice."""
+    return datetime.combine(day, time(), UTC).astimezone().date()
 
 
 def read_part(part: Part, judged_since: date | None = None) -> Lessons:

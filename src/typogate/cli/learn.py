@@ -163,7 +163,8 @@ def learn(
         read_from = history.learned_logs()
         resumed = resume(parts, {} if again else read_from)
         # A gateway learned from the mail it judged as it passed: not from its log again.
-        since = None if all_dates else history.judged_since()
+        judged = None if all_dates else history.judged_since()
+        since = None if judged is None else lessons.local_day_of(judged)
     except AuditInputError as error:  # gone or unreadable since it was planned
         fail("cannot read", str(error), USAGE)
     except store_down as error:
