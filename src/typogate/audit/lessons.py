@@ -115,8 +115,9 @@ class Lessons:
 @dataclass
 class Judged:
     """Which lines of a log a gateway judged, and learned from as it passed: those dated
-    on or after ``since``, the first day it judged mail into the store. A syslog time
-    stamp has no year: the file's, ``year``, written in month ``written`` (a later month
+    on or after ``since``, the first day of the log's calendar that holds a moment of the
+    day it first judged mail into the store (:func:`local_day_of`). A syslog time stamp
+    has no year: the file's, ``year``, written in month ``written`` (a later month
     is of the year before). A line whose date cannot be read is not left out."""
 
     since: date
