@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -66,6 +68,16 @@ def _written_by(senders: list[tuple[str, int]], shown: int = 3) -> str:
 def _first_line(error: Exception) -> str:
     """What the database said, without SQLAlchemy's statement and parameters."""
     return str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+
+
+@contextmanager
+def _ends_on(errors: tuple[type[Exception], ...], what: str, then: str) -> Iterator[None]:
+    """End the command in a line when the store raises one of ``errors``: ``what``, what
+    the database said, and ``then``."""
+    try:
+        yield
+    except errors as error:
+        fail(what, f"{_first_line(error)}; {then}")
 
 
 def _read_before(before: ReadBefore) -> str:
@@ -160,15 +172,14 @@ def learn(
     store_down = write_errors(runtime.store.engine)
     nothing = "nothing from this run was learned (run it again once it can)"
     try:
-        read_from = history.learned_logs()
-        resumed = resume(parts, {} if again else read_from)
-        # A gateway learned from the mail it judged as it passed: not from its log again.
-        judged = None if all_dates else history.judged_since()
-        since = None if judged is None else lessons.local_day_of(judged)
+        with _ends_on(store_down, "the store cannot answer", nothing):
+            read_from = history.learned_logs()
+            resumed = resume(parts, {} if again else read_from)
+            # A gateway learned from the mail it judged as it passed: not from its log again.
+            judged = None if all_dates else history.judged_since()
+            since = None if judged is None else lessons.local_day_of(judged)
     except AuditInputError as error:  # gone or unreadable since it was planned
         fail("cannot read", str(error), USAGE)
-    except store_down as error:
-        fail("the store cannot answer", f"{_first_line(error)}; {nothing}")
     learned = lessons.Lessons()  # what is new in the logs: learned
     shown = lessons.Lessons()  # all they show, learned before or now: the report's
     with Progress(
@@ -191,12 +202,10 @@ def learn(
                     learned.merge(taught)
             progress.advance(task, part.size)
     delivered = learned.delivered()  # each domain checked once, for both directions
-    try:
-        with failing_cleanly():
-            # Knows this run's deliveries, and what it refuses to trust, before any is written.
-            guard = runtime.foresee(history.relationships_adding(delivered))
-    except store_down as error:  # a long read: the store may have gone meanwhile
-        fail("the store cannot answer", f"{_first_line(error)}; {nothing}")
+    # After a long read: the store may have gone meanwhile.
+    with _ends_on(store_down, "the store cannot answer", nothing), failing_cleanly():
+        # Knows this run's deliveries, and what it refuses to trust, before any is written.
+        guard = runtime.foresee(history.relationships_adding(delivered))
 
     def slip_like(domain: str) -> bool:
         try:
@@ -211,22 +220,17 @@ def learn(
     received_shown, unasked = shown.received(slip_like, all_delivered)
     # With how far each log was read, at once: learned again, it goes on from there.
     reads = [(read.log, read.learned, read.path) for read in resumed.reads]
-    try:
-        with failing_cleanly():  # another run stored the same logs meanwhile: it says so
-            history.learn_logs(delivered, received, reads, read_from)
-    except store_down as error:
-        fail("the store cannot write", f"{_first_line(error)}; {nothing}")
+    # failing_cleanly: another run stored the same logs meanwhile, and it says so.
+    with _ends_on(store_down, "the store cannot write", nothing), failing_cleanly():
+        history.learn_logs(delivered, received, reads, read_from)
     # The replies too, learned at once with the deliveries and kept: what the gateways'
-    # next start takes.
-    try:
-        with failing_cleanly():
-            guard = runtime.relearn()
-    except store_down as error:  # the next start of a gateway learns it all the same
-        fail(
-            "the store cannot answer",
-            f"{_first_line(error)}; this run was learned, its table not made (run it"
-            " again for the table: it counts nothing twice)",
-        )
+    # next start takes (and learns all the same if the store cannot answer now).
+    stored = (
+        "this run was learned, its table not made (run it again for the table: it counts"
+        " nothing twice)"
+    )
+    with _ends_on(store_down, "the store cannot answer", stored), failing_cleanly():
+        guard = runtime.relearn()
     domains = shown.domains(received_shown)
     writers = shown.writers()
     refused: list[Refusal] = []
