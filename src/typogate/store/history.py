@@ -37,7 +37,7 @@ from typogate.store.records import (
     TopSender,
     utc,
 )
-from typogate.store.writer import EventWriter
+from typogate.store.writer import TALLY_COLUMN, EventWriter, Tally
 from typogate.vocabulary import Action, Evidence, Mode
 
 
@@ -361,14 +361,13 @@ _REFUSAL = (
 
 def _tallies(
     evidence: Mapping[Evidence, dict[tuple[str, str], int]],
-) -> dict[tuple[str, str], list[int]]:
+) -> dict[tuple[str, str], Tally]:
     """``{(our party, outside domain): [deliveries, received, released]}`` of counts by
     kind of evidence."""
-    tallies: dict[tuple[str, str], list[int]] = {}
+    tallies: dict[tuple[str, str], Tally] = {}
     for kind, counts in evidence.items():
-        column = [Evidence.SENT, Evidence.RECEIVED, Evidence.RELEASED].index(kind)
         for key, count in counts.items():
-            tallies.setdefault(key, [0, 0, 0])[column] += count
+            tallies.setdefault(key, [0, 0, 0])[TALLY_COLUMN[kind]] += count
     return tallies
 
 

@@ -201,7 +201,7 @@ _Counted = float  # an allowed verdict that is only counted: its time
 _Observed = tuple[float, str, str, str]
 # The evidence of one relationship, in the columns' order: deliveries, received, released.
 Tally = list[int]
-_COLUMN = {Evidence.SENT: 0, Evidence.RECEIVED: 1, Evidence.RELEASED: 2}
+TALLY_COLUMN = {Evidence.SENT: 0, Evidence.RECEIVED: 1, Evidence.RELEASED: 2}
 # Where a kept event's fields sit in its row (VerdictEvent's order; time last).
 _DOMAIN, _ACTION, _SENDER, _SUGGESTION = (
     VerdictEvent._fields.index(name) for name in ("domain", "action", "sender", "suggestion")
@@ -392,7 +392,7 @@ class _Lessons:
 
     def take(self, batch: _Batch) -> None:
         for (party, domain, kind), count in batch.observed.items():
-            self._add(party, domain, _COLUMN[Evidence(kind)], count)
+            self._add(party, domain, TALLY_COLUMN[Evidence(kind)], count)
         self.events += batch.events
         if batch.first is not None and batch.last is not None:
             self.first = batch.first if self.first is None else min(self.first, batch.first)
