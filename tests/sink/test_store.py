@@ -92,7 +92,9 @@ def test_records_past_the_retention_limit_go_on_their_own(tmp_path):
 
 
 @pytest.mark.postgres
-def test_a_dead_database_delays_records_and_loses_none(postgres):
+def test_a_dead_database_delays_records_and_loses_none(postgres, caplog):
+    """And says so once, not at every retry (before: a line every batch_seconds, 15 here;
+    a line a second for an hour's outage at the default), and says when it is back."""
     store = Store(postgres.url, writer=False)
     sink_log = SinkLog(store.engine, batch_seconds=0.1).start()
     postgres.stop()
@@ -106,6 +108,11 @@ def test_a_dead_database_delays_records_and_loses_none(postgres):
     assert sink_log.flush(timeout=30)
     sink_log.close()
     assert sink_log.written == 50 and sink_log.dropped == 0
+    said = [r.getMessage() for r in caplog.records if r.name.startswith("typogate")]
+    [down] = [line for line in said if "cannot write" in line]
+    assert down.startswith("sink: cannot write 50 records (will retry")
+    [back] = [line for line in said if "back" in line]
+    assert back.startswith("sink: the database is back after ")
     [count] = SinkHistory(store.engine).counts(now.date(), now.date())
     assert count.messages == 50
     store.close()

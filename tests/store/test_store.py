@@ -277,6 +277,59 @@ def test_dead_database_degrades_to_memory_and_logs(postgres):
         store.close()
 
 
+@pytest.mark.postgres
+def test_a_database_down_for_seconds_is_said_once_and_its_return_too(postgres, capfd):
+    """The writer retries every second while the database is down; before, each retry
+    wrote its line (six here, 3,600 for an hour's outage). Now: one line when it goes,
+    a reminder a minute (not reached here), one when it is back and what waited is
+    written. The writer is a process of its own: its lines go to standard error."""
+    store = Store(postgres.url, keep_allowed=True)
+    try:
+        postgres.stop()
+        for event in events(20):
+            store.record(event)
+        time.sleep(6)
+        postgres.start()
+        store.flush()
+        assert store.history.event_count() == 20
+    finally:
+        store.close()
+    said = capfd.readouterr().err.splitlines()
+    [down] = [line for line in said if "cannot write" in line]
+    assert down.startswith("store: cannot write 20 events (will retry")
+    [back] = [line for line in said if "back after" in line]
+    assert back.startswith("store: the database is back after ")
+
+
+def test_an_outage_of_minutes_is_said_once_a_minute(caplog):
+    """The reminder, on a clock the test turns (an outage of minutes is too long to wait
+    for): a failed write each second for 150 s gives three lines, not 150, then one that
+    the database is back, and a later outage is said again from its start."""
+    from typogate.store.engine import Outage
+
+    now = [0.0]
+    outage = Outage("store", "event", clock=lambda: now[0])
+    down = OSError("connection refused")
+    with caplog.at_level(logging.WARNING, logger="typogate.store.engine"):
+        for second in range(151):
+            now[0] = float(second)
+            outage.failed(second + 1, down)
+        outage.ended()
+        outage.ended()  # nothing to say: it was not down
+        now[0] = 500.0
+        outage.failed(3, down, "correspondent count")
+    said = [record.getMessage() for record in caplog.records]
+    assert said == [
+        "store: cannot write 1 events (will retry, and say so again each minute it lasts): "
+        "connection refused",
+        "store: the database has been down for 60 s; 61 events wait: connection refused",
+        "store: the database has been down for 120 s; 121 events wait: connection refused",
+        "store: the database is back after 150 s; what waited is written",
+        "store: cannot write 3 correspondent counts (will retry, and say so again each "
+        "minute it lasts): connection refused",
+    ]
+
+
 @pytest.mark.parametrize(
     "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 )

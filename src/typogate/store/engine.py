@@ -6,6 +6,7 @@ SQLite (a file in WAL mode) by default, PostgreSQL by URL; nothing else.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -22,6 +23,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 # is opened without Alembic, whose import is a quarter of a store command's start-up.
 HEAD = "0011"
 _MIGRATION_LOCK = 0x7479706F  # "typo": the advisory lock migrations take on PostgreSQL
+_REMIND_SECONDS = 60.0  # while the database is down, a writer says so again this often
 Row = TypeVar("Row")
 
 log = logging.getLogger(__name__)
@@ -131,15 +133,62 @@ def refusals(engine: Engine) -> tuple[type[Exception], ...]:
     )
 
 
+class Outage:
+    """What a batch writer says while its database is down. The writer retries every
+    second or so; a line each time would be thousands of the same line for an hour's
+    outage. So: the first failure, then every minute how long it has lasted and what
+    waits, and one line when the database is back. ``writer`` and ``row`` name them in
+    the log (``sink``, ``record``: ``sink: cannot write 50 records (will retry...``)."""
+
+    def __init__(
+        self, writer: str, row: str, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.writer, self.row = writer, row
+        self._clock = clock
+        self._since: float | None = None  # when the first write failed
+        self._said = 0.0
+
+    def failed(self, waiting: int, error: Exception, row: str | None = None) -> None:
+        """A write of ``waiting`` rows (``row``: of another kind than the writer's own)
+        failed for a reason a retry may mend."""
+        now, what = self._clock(), f"{waiting} {row or self.row}s"
+        if self._since is None:
+            self._since = self._said = now
+            log.error(
+                "%s: cannot write %s (will retry, and say so again each minute it lasts): %s",
+                self.writer,
+                what,
+                error,
+            )
+        elif now - self._said >= _REMIND_SECONDS:
+            self._said = now
+            log.error(
+                "%s: the database has been down for %.0f s; %s wait: %s",
+                self.writer,
+                now - self._since,
+                what,
+                error,
+            )
+
+    def ended(self) -> None:
+        """A write went through: if the database had been down, say that it is back."""
+        if self._since is not None:
+            log.warning(
+                "%s: the database is back after %.0f s; what waited is written",
+                self.writer,
+                self._clock() - self._since,
+            )
+            self._since = None
+
+
 def insert_each(
-    rows: list[Row], insert: Callable[[Row], object], engine: Engine, writer: str, row: str
+    rows: list[Row], insert: Callable[[Row], object], engine: Engine, outage: Outage
 ) -> tuple[int, list[Row]]:
     """Insert ``rows`` one at a time, after the database refused a value in their batch:
     a row it refuses (:func:`refusals`) is left out and logged, so that it costs only
     itself. Stops at the first row it cannot write at all (:func:`write_errors`: the
-    database went down). Returns how many were left out, and the rows from that one on,
-    for the caller to retry (none when all went through). ``writer`` and ``row`` name
-    them in the log: ``sink: the database refuses one record, left out: ...``."""
+    database went down, told to ``outage``). Returns how many were left out, and the rows
+    from that one on, for the caller to retry (none when all went through)."""
     refused_values, down = refusals(engine), write_errors(engine)
     left_out = 0
     for done, each in enumerate(rows):
@@ -147,10 +196,11 @@ def insert_each(
             insert(each)
         except refused_values as error:
             left_out += 1
-            log.error("%s: the database refuses one %s, left out: %s", writer, row, error)
+            log.error(
+                "%s: the database refuses one %s, left out: %s", outage.writer, outage.row, error
+            )
         except down as error:
-            left = len(rows) - done
-            log.error("%s: cannot write %d %ss (will retry): %s", writer, left, row, error)
+            outage.failed(len(rows) - done, error)
             return left_out, rows[done:]
     return left_out, []
 

@@ -28,7 +28,7 @@ from sqlalchemy import Engine, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from typogate.domains import printable_form
-from typogate.store.engine import insert_each, refusals, write_errors
+from typogate.store.engine import Outage, insert_each, refusals, write_errors
 from typogate.store.models import SinkRecordRow, SinkReportRow
 
 log = logging.getLogger(__name__)
@@ -221,6 +221,7 @@ class SinkLog:
         self._sqlite = engine.dialect.name == "sqlite"
         self._write_errors = write_errors(engine)
         self._refusals = refusals(engine)
+        self._outage = Outage("sink", "record")
         marker = "%s" if engine.dialect.paramstyle in ("format", "pyformat") else "?"
         columns = ", ".join(["day", *_RECORD_FIELDS])
         markers = ", ".join([marker] * (1 + len(_RECORD_FIELDS)))
@@ -312,8 +313,9 @@ class SinkLog:
             self._write_each()
             return
         except self._write_errors as error:
-            log.error("sink: cannot write %d records (will retry): %s", len(self._pending), error)
+            self._outage.failed(len(self._pending), error)
             return
+        self._outage.ended()
         self.written += len(self._pending)
         self._pending = []
 
@@ -323,10 +325,12 @@ class SinkLog:
         database go down meanwhile, the records not written wait for the next round."""
         pending = self._pending
         left_out, self._pending = insert_each(
-            pending, lambda row: self._insert_rows([row]), self.engine, "sink", "record"
+            pending, lambda row: self._insert_rows([row]), self.engine, self._outage
         )
         self.dropped += left_out
         self.written += len(pending) - left_out - len(self._pending)
+        if not self._pending:
+            self._outage.ended()
 
     def _insert_rows(self, rows: list[tuple[Any, ...]]) -> None:
         with self.engine.begin() as connection:

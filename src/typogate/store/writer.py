@@ -34,7 +34,7 @@ from sqlalchemy import Connection as DatabaseConnection
 from sqlalchemy import Engine
 
 from typogate.policy.relationships import levels, party_name
-from typogate.store.engine import insert_each, make_engine, refusals, write_errors
+from typogate.store.engine import Outage, insert_each, make_engine, refusals, write_errors
 from typogate.store.journal import VerdictEvent
 from typogate.vocabulary import Action, Evidence
 
@@ -268,6 +268,7 @@ class EventWriter:
         self.errors = write_errors(engine)
         self.refusals = refusals(engine)
         self.refused = 0  # events the database refused, left out, not yet reported
+        self.outage = Outage("store", "event")
         marker = "%s" if engine.dialect.paramstyle in ("format", "pyformat") else "?"
         fields = ", ".join(VerdictEvent._fields)
         markers = ", ".join([marker] * len(VerdictEvent._fields))
@@ -302,7 +303,7 @@ class EventWriter:
         except self.refusals:
             return self._write_each(batch)
         except self.errors as error:
-            log.error("store: cannot write %d events (will retry): %s", batch.events, error)
+            self.outage.failed(batch.events, error)
             return False
         return True
 
@@ -312,7 +313,7 @@ class EventWriter:
         written leaves ``batch``, so a retry after the database went down writes no event
         twice."""
         left_out, left = insert_each(
-            batch.rows, lambda row: self._insert([row], {}), self.engine, "store", "event"
+            batch.rows, lambda row: self._insert([row], {}), self.engine, self.outage
         )
         self.refused += left_out
         batch.events -= left_out
@@ -322,7 +323,7 @@ class EventWriter:
         try:
             self._insert([], batch.allowed)
         except self.errors as error:
-            log.error("store: cannot write %d events (will retry): %s", batch.events, error)
+            self.outage.failed(batch.events, error)
             return False
         return True
 
@@ -460,6 +461,7 @@ def _writer_main(url: str, pipe: Connection) -> None:
                 pending.add(*message)
         if pending.events:
             if writer.write(pending):
+                writer.outage.ended()
                 lessons.take(pending)
                 pending = _Batch()
             elif pending.events >= _MAX_PENDING or not running:
@@ -477,9 +479,11 @@ def _writer_main(url: str, pipe: Connection) -> None:
                     writer.learn(lessons.counts, lessons.first, lessons.last)
             except writer.errors as error:
                 if len(lessons.counts) < _MAX_LESSONS and running:
-                    log.error("store: cannot write correspondents (will retry): %s", error)
+                    writer.outage.failed(len(lessons.counts), error, "correspondent count")
                     continue
                 log.error("store: %d correspondent counts dropped: %s", len(lessons.counts), error)
+            else:
+                writer.outage.ended()
             _report(pipe, (lessons.events, 0))
             lessons = _Lessons()
             learned_at = time.monotonic()
