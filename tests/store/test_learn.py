@@ -484,3 +484,53 @@ def test_a_store_gone_while_learn_reads_the_logs_gets_a_line_and_loses_nothing(
         assert sum(store.history.correspondent_counts().values()) == messages
     finally:
         store.close()
+
+
+def test_a_store_gone_after_learn_stored_the_run_says_the_run_is_learned(tmp_path: Path, postgres):
+    """After the run is stored, learn reads the store again for the table of what it
+    refused. A store that cannot answer then (here: the table it reads renamed away in the
+    run's own transaction, which a trigger makes the run's last write do; a stopped server
+    says the same line) must not read as a run that learned nothing: the line says the run
+    is learned and that running it again makes the table and counts nothing twice. The
+    second run shows both."""
+    Store(postgres.url).close()
+    (tmp_path / "mail.log").write_text(
+        "".join(outbound_line(n, "ops@example.org", "bob@partner.example") for n in (1, 2, 3))
+        + outbound_line(4, "ops@example.org", "sam@army.ml")
+    )
+    store = Store(postgres.url)
+    with store.engine.begin() as connection:
+        connection.exec_driver_sql(
+            "CREATE FUNCTION away() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "ALTER TABLE correspondents RENAME TO correspondents_away; RETURN NULL; END $$"
+        )
+        connection.exec_driver_sql(
+            "CREATE TRIGGER away AFTER INSERT ON learned_logs FOR EACH ROW EXECUTE FUNCTION away()"
+        )
+    store.close()
+    gone = subprocess.run(
+        [TYPOGATE, "learn", "mail.log", "--db", postgres.url],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert gone.returncode == 1, gone.stderr
+    assert "Traceback" not in gone.stderr, gone.stderr
+    said = " ".join(gone.stderr.split())
+    assert "the store cannot answer" in said, said
+    assert "this run was learned, its table not made (run it again for the table" in said
+    assert "army.ml" not in gone.stdout
+    store = Store(postgres.url)
+    with store.engine.begin() as connection:
+        connection.exec_driver_sql("DROP TRIGGER away ON learned_logs")
+        connection.exec_driver_sql("ALTER TABLE correspondents_away RENAME TO correspondents")
+    store.close()
+    again = _learned(postgres.url, tmp_path, "mail.log")
+    assert again["deliveries"] == 0  # the first run's, stored: nothing counted twice
+    assert [r["domain"] for r in again["refused"]] == ["army.ml"]
+    store = Store(postgres.url)
+    try:
+        assert store.history.correspondent_counts()["partner.example"] == 3
+    finally:
+        store.close()
