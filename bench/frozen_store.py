@@ -97,10 +97,7 @@ def main() -> None:
     tree_arguments(parser)
     args = parser.parse_args()
     rows = []
-    with (
-        tempfile.TemporaryDirectory() as scratch,
-        source_trees(Path(scratch), args.against) as trees,
-    ):
+    with source_trees(args.against) as (scratch, trees):
         for tree, src in trees.items():
             answers = _measure(src, args.requests, args.bound, Path(tempfile.mkdtemp(dir=scratch)))
             waits = [seconds for seconds, _ in answers]

@@ -24,7 +24,6 @@ import random
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -77,11 +76,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=2000, help="deliveries in a day's log")
     tree_arguments(parser, rounds=3)
     args = parser.parse_args()
-    with (
-        tempfile.TemporaryDirectory() as scratch,
-        source_trees(Path(scratch), args.against) as trees,
-    ):
-        folder = Path(scratch)
+    with source_trees(args.against) as (folder, trees):
         stores = made_stores(folder, trees, args.senders, args.per_sender)
         for size in stores:
             senders = int(size.partition(" ")[0])

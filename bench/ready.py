@@ -35,7 +35,6 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
@@ -224,11 +223,7 @@ def main() -> None:
     )
     tree_arguments(parser, rounds=3)
     args = parser.parse_args()
-    with (
-        tempfile.TemporaryDirectory() as scratch,
-        source_trees(Path(scratch), args.against) as trees,
-    ):
-        folder = Path(scratch)
+    with source_trees(args.against) as (folder, trees):
         stores = made_stores(folder, trees, args.senders, args.per_sender)
         times: dict[tuple[str, str], list[float]] = {}
         rows: dict[str, None] = {}  # each start, then its parts

@@ -22,7 +22,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -66,13 +65,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     tree_arguments(parser, rounds=7)
     args = parser.parse_args()
-    with (
-        tempfile.TemporaryDirectory() as scratch,
-        source_trees(Path(scratch), args.against) as trees,
-    ):
+    with source_trees(args.against) as (scratch, trees):
         # Each tree's own SQLite store, made (and migrated) by that tree's code.
         stores = {tree: f"sqlite:///{scratch}/store-{n}.db" for n, tree in enumerate(trees)}
-        caches = {tree: Path(scratch) / f"cache-{n}" for n, tree in enumerate(trees)}
+        caches = {tree: scratch / f"cache-{n}" for n, tree in enumerate(trees)}
         for tree, src in trees.items():
             code = f"from typogate.store import Store; Store({stores[tree]!r}).close()"
             _run(src, code, caches[tree])

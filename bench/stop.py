@@ -86,10 +86,7 @@ def main() -> None:
         text=True,
         check=True,
     ).stdout.strip()
-    with (
-        tempfile.TemporaryDirectory() as scratch,
-        source_trees(Path(scratch), args.against) as trees,
-    ):
+    with source_trees(args.against) as (scratch, trees):
         times: dict[tuple[str, str], list[float]] = {}
         for _ in range(args.rounds):
             for name, (words, idle) in CASES.items():

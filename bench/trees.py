@@ -11,6 +11,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,22 +24,25 @@ HERE = "working tree"
 
 
 @contextmanager
-def source_trees(scratch: Path, against: str | None) -> Iterator[dict[str, Path]]:
-    """Each tree's ``src`` by its name: the working tree's, and ``against``'s when given."""
-    trees = {HERE: REPO / "src"}
-    if against is None:
+def source_trees(against: str | None) -> Iterator[tuple[Path, dict[str, Path]]]:
+    """A scratch folder, removed afterwards, and each tree's ``src`` by its name: the
+    working tree's, and ``against``'s when given (checked out in the scratch folder)."""
+    with tempfile.TemporaryDirectory() as folder:
+        scratch = Path(folder)
+        trees = {HERE: REPO / "src"}
+        if against is None:
+            _compile(trees.values())
+            yield scratch, trees
+            return
+        other = scratch / "against"
+        git = ["git", "-C", str(REPO), "worktree"]
+        subprocess.run([*git, "add", "--detach", "-q", str(other), against], check=True)
+        trees[against] = other / "src"
         _compile(trees.values())
-        yield trees
-        return
-    other = scratch / "against"
-    git = ["git", "-C", str(REPO), "worktree"]
-    subprocess.run([*git, "add", "--detach", "-q", str(other), against], check=True)
-    trees[against] = other / "src"
-    _compile(trees.values())
-    try:
-        yield trees
-    finally:
-        subprocess.run([*git, "remove", "--force", str(other)], check=True)
+        try:
+            yield scratch, trees
+        finally:
+            subprocess.run([*git, "remove", "--force", str(other)], check=True)
 
 
 def _compile(sources: Iterable[Path]) -> None:
