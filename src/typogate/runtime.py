@@ -545,7 +545,7 @@ class _StoreWatcher:
 
         seen = None
         monitored = None
-        unreachable = False
+        unreachable_since: float | None = None  # when the store stopped answering
         learn_again_after = 0.0  # a whole learning that failed is tried again after a while
         refresh = self.runtime.config.learning.refresh_seconds
         # Rows are stamped with the time of the mail they count, by writers in other
@@ -578,14 +578,20 @@ class _StoreWatcher:
                 if age is not None and time.monotonic() >= learn_again_after:
                     learn_again_after = time.monotonic() + _RELEARN_RETRY_SECONDS
                     self._learn_again(age)
-                unreachable = False
+                if unreachable_since is not None:
+                    log.warning(
+                        "store: the database answers again after %.0f s; rules and"
+                        " relationships are read from it again",
+                        time.monotonic() - unreachable_since,
+                    )
+                    unreachable_since = None
             except SQLAlchemyError as error:
-                if not unreachable:  # said once, not every few seconds
+                if unreachable_since is None:  # said once, not every few seconds
                     log.error(
                         "store: cannot read rules or relationships (keeping those in use): %s",
                         error,
                     )
-                unreachable = True
+                    unreachable_since = time.monotonic()
             except ConfigError as error:  # a stored rule the Guard refuses: keep the old ones
                 log.error("store: a stored rule cannot be used (keeping those in use): %s", error)
                 seen = version

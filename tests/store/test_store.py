@@ -301,6 +301,45 @@ def test_a_database_down_for_seconds_is_said_once_and_its_return_too(postgres, c
     assert back.startswith("store: the database is back after ")
 
 
+@pytest.mark.postgres
+def test_a_gateway_following_a_dead_store_keeps_its_rules_and_says_when_it_is_back(
+    postgres, caplog
+):
+    """A running gateway asks the store for its rules every few seconds. While the store
+    is down it judges with those in use and says so once; before, it never said that the
+    store answered again, so its log ended on the error. Once back, a rule stored since
+    applies."""
+    from typogate.config import Rule
+    from typogate.runtime import Runtime
+
+    Store(postgres.url).close()
+    runtime = Runtime.open(Config(), postgres.url)
+    try:
+        assert runtime.guard.judge_domain("army.ml").action is Action.REJECT
+        with caplog.at_level(logging.INFO, logger="typogate.runtime"):
+            watcher = runtime.watch(every=0.05)
+            watcher.start()
+            try:
+                postgres.stop()
+                time.sleep(1.0)  # twenty looks at a dead store
+                postgres.start()
+                admin = Store(postgres.url, writer=False)
+                admin.rules.save(Rule(domain="army.ml", action=Action.ALLOW), "admin")
+                admin.close()
+                deadline = time.monotonic() + 20
+                while runtime.guard.judge_domain("army.ml").action is not Action.ALLOW:
+                    assert time.monotonic() < deadline, caplog.text
+                    time.sleep(0.05)
+            finally:
+                watcher.stop()
+    finally:
+        runtime.close()
+    said = [r.getMessage() for r in caplog.records if r.name == "typogate.runtime"]
+    assert len([line for line in said if "cannot read rules" in line]) == 1, said
+    [back] = [line for line in said if "answers again" in line]
+    assert back.startswith("store: the database answers again after ")
+
+
 def test_an_outage_of_minutes_is_said_once_a_minute(caplog):
     """The reminder, on a clock the test turns (an outage of minutes is too long to wait
     for): a failed write each second for 150 s gives three lines, not 150, then one that
