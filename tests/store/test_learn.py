@@ -433,8 +433,10 @@ def test_the_list_for_pairs_keeps_what_earlier_runs_refused_of_other_logs(tmp_pa
     assert listed() == [("army.ml", "ops@example.org", 2)]
 
 
-def _reading(pid: int, path: Path, past: int) -> bool:
-    """Whether process ``pid`` has read its open file ``path`` past byte ``past``."""
+def _reading(pid: int, path: Path, past: int, before: int) -> bool:
+    """Whether process ``pid`` is reading its open file ``path`` between bytes ``past``
+    and ``before``: not at its end, where learn looks for the last whole line before it
+    opens the store."""
     for fd in Path(f"/proc/{pid}/fd").iterdir():
         try:
             if Path(os.readlink(fd)) != path:
@@ -442,7 +444,7 @@ def _reading(pid: int, path: Path, past: int) -> bool:
             info = Path(f"/proc/{pid}/fdinfo/{fd.name}").read_text()
         except OSError:  # closed meanwhile
             continue
-        if int(info.split()[1]) > past:  # "pos: N"
+        if past < int(info.split()[1]) < before:  # "pos: N"
             return True
     return False
 
@@ -469,7 +471,8 @@ def test_a_store_gone_while_learn_reads_the_logs_gets_a_line_and_loses_nothing(
         text=True,
     )
     deadline = time.monotonic() + 60
-    while not _reading(run.pid, log, 2 << 20):  # into the log: the store was read before
+    # Into the log, the store read before; not at its end, which learn reads first.
+    while not _reading(run.pid, log, 2 << 20, log.stat().st_size - (2 << 20)):
         assert run.poll() is None and time.monotonic() < deadline, run.communicate()
         time.sleep(0.005)
     postgres.stop()
