@@ -34,10 +34,11 @@ def bounce_text(message) -> str:
 def test_postfix_bounces_with_the_hint_and_the_sink_keeps_no_content(sink_in):
     sink = sink_in()
     sender_side = Sink(free_port()).start()  # everything not for .ml: the senders' mailboxes
-    transport = postfix_root() / "transport"
+    root = postfix_root()  # removed with the instance, the transport table in it too
+    transport = root / "transport"
     transport.write_text(f".ml smtp:[127.0.0.1]:{sink.port}\nml smtp:[127.0.0.1]:{sink.port}\n")
     postfix = Postfix(
-        postfix_root(),
+        root,
         free_port(),
         sender_side.port,
         {"transport_maps": f"texthash:{transport}"},
@@ -67,7 +68,6 @@ def test_postfix_bounces_with_the_hint_and_the_sink_keeps_no_content(sink_in):
         postfix.remove()
         sender_side.stop()
     sink.stop()  # the store writes what it queued on the way out
-    transport.unlink()
 
     # The metadata is there: one record per refused recipient, with the keyed hash.
     db = sqlite3.connect(sink.folder / "sink.db")
