@@ -339,6 +339,12 @@ def host_name(text: str) -> str:
 
 
 _NO_AT_SIGN = "an address needs an @-sign and a domain after it"
+# Where a route names no host (john@, bad@@army.mil, %@localhost, !john@localhost).
+_NOTHING_THERE = {
+    Route.AT_SIGN: "nothing after an @-sign: no domain to send it to",
+    Route.PERCENT_HACK: "nothing after a %: no host to route it to",
+    Route.BANG_PATH: "nothing before a !: no host to route it to",
+}
 _NOT_UTF8 = "not valid UTF-8"
 _TOO_MANY_READINGS = "the address reads too many ways to tell where it goes"
 
@@ -432,6 +438,8 @@ def _route(
     """Follow Postfix's rewriting from ``local@host``: every destination it may reach."""
     found: list[Destination] = []
     for _ in range(MAX_HOPS):
+        if not host.strip():
+            raise InvalidAddress(text, _NOTHING_THERE[route])
         name = _host_name(text, host)
         if own is None or name not in own:
             found.append(Destination(local, name, _judged_domain(text, name), route))
