@@ -146,7 +146,10 @@ def learn(
 
     \b
     What was not learned, why, and which senders wrote there is printed: a
-    table, or --json.
+    table, or --json. Exit status 0 when the run was learned, 1 when the store
+    could not answer or write, or another run stored these logs meanwhile (the
+    line says whether anything was learned; run it again), 2 for bad usage or a
+    log that cannot be opened (a damaged archive is said, and the rest learned).
     Examples:
       typogate learn /var/log/mail.log*
       typogate learn --db postgresql://typogate@db/typogate --json mail.log.1.gz
