@@ -2,7 +2,7 @@
 
 Each part registers its commands from its own module here (check, policy, milter, proxy,
 serve, web, rules, learn, audit, doctor), filed in ``COMMAND_MODULES``; exit status 0 when
-a command ran, 2 for bad usage or config.
+a command ran, 1 when it failed, 2 for bad usage or config.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import typer
 
 app = typer.Typer(
     name="typogate",
-    help="Catch mail addressed to a look-alike domain (army.ml for army.mil) before it leaves.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -24,7 +23,12 @@ app = typer.Typer(
 
 @app.callback()
 def _typogate() -> None:
-    """Catch mail addressed to a look-alike domain (army.ml for army.mil) before it leaves."""
+    """Catch mail addressed to a look-alike domain (army.ml for army.mil) before it leaves.
+
+    Exit status 0 when a command ran, 1 when it failed (a store that cannot be
+    opened, an address in use, a hold not released), 2 for bad usage or
+    configuration; a command's --help says where it differs.
+    """
 
 
 # The module that registers each command on ``app`` when imported. A run imports only the
