@@ -1262,6 +1262,7 @@ def summary(results: list[dict]) -> dict:
             by_action.update(r["alerted_by_action"])
         runs[name] = {
             "legitimate_messages": legit,
+            "alerts": alerts,  # legitimate messages with an alert (one may alert two recipients)
             "alerts_per_10k": 10_000 * alerts / legit,
             "alerts_per_10k_by_seed": [round(r["alerts_per_10k"], 2) for r in per_seed],
             "typo_messages": sum(r["typo_messages"] for r in per_seed),
@@ -1344,6 +1345,10 @@ def show(console: Console, total: dict, results: list[dict]) -> None:
             f"{r['alerts_per_10k']:.2f} ({', '.join(map(str, r['alerts_per_10k_by_seed']))})"
             for r in runs
         ),
+    )
+    table.add_row(
+        "  alerted messages (their alerted recipients, from sender-domain pairs)",
+        *(f"{r['alerts']:,} ({r['alerted_recipients']:,}, {r['alerted_pairs']:,})" for r in runs),
     )
     table.add_row(
         "typo messages caught",
