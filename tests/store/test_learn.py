@@ -30,15 +30,23 @@ LOG = "".join(
 )
 
 
-def _learned(db: str, folder: Path, *args: str) -> dict:
-    """What ``typogate learn --json`` with ``args`` into ``db`` said, run in ``folder``."""
-    done = subprocess.run(
-        [TYPOGATE, "learn", *args, "--db", db, "--json"],
+def _learning(
+    db: str, folder: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``typogate learn`` with ``args`` into ``db``, run in ``folder``, done."""
+    return subprocess.run(
+        [TYPOGATE, "learn", *args, "--db", db],
         cwd=folder,
         capture_output=True,
         text=True,
         timeout=120,
+        env=env,
     )
+
+
+def _learned(db: str, folder: Path, *args: str, env: dict[str, str] | None = None) -> dict:
+    """What ``typogate learn --json`` with ``args`` into ``db`` said, run in ``folder``."""
+    done = _learning(db, folder, *args, "--json", env=env)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
@@ -48,13 +56,7 @@ def test_learn_from_rotated_logs_then_guard_flags_the_twin(tmp_path: Path):
     with gzip.open(tmp_path / "mail.log.1.gz", "wt") as handle:
         handle.write(LOG.replace("Mar  1", "Feb 22"))  # last week's mail
     db = f"sqlite:///{tmp_path / 'typogate.db'}"
-    done = subprocess.run(
-        [TYPOGATE, "learn", "mail.log.1.gz", "mail.log", "--db", db],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = _learning(db, tmp_path, "mail.log.1.gz", "mail.log")
     assert done.returncode == 0, done.stderr
     assert "90 deliveries to 1 domains" in done.stderr
     store = Store(db)
@@ -95,13 +97,7 @@ def test_a_delivery_to_no_domain_name_teaches_nothing(backend, tmp_path: Path, r
         "".join(lines).encode() + outbound_line(4, "ops@example.org", "bob@x").encode()
         .replace(b"bob@x", b"bob@ba\xffd.example")
     )  # fmt: skip
-    done = subprocess.run(
-        [TYPOGATE, "learn", "mail.log", "--db", db],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = _learning(db, tmp_path, "mail.log")
     assert done.returncode == 0, done.stderr
     store = Store(db)
     counts = store.history.correspondent_counts()
@@ -192,13 +188,7 @@ def test_a_run_the_store_cannot_finish_learns_nothing(backend, tmp_path: Path, r
     )
 
     def learn() -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [TYPOGATE, "learn", "mail.log", "--db", db],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        return _learning(db, tmp_path, "mail.log")
 
     def partner() -> tuple[int, int]:
         store = Store(db)
@@ -312,16 +302,7 @@ def _learn_a_gateways_log_in(
     )
 
     def learn(*args: str) -> dict:
-        done = subprocess.run(
-            [TYPOGATE, "learn", "mail.log", "--db", db, "--json", *args],
-            cwd=folder,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env={**os.environ, "TZ": zone},
-        )
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout)
+        return _learned(db, folder, "mail.log", *args, env={**os.environ, "TZ": zone})
 
     def partner() -> int:
         store = Store(db)
@@ -511,13 +492,7 @@ def test_a_store_gone_after_learn_stored_the_run_says_the_run_is_learned(tmp_pat
             "CREATE TRIGGER away AFTER INSERT ON learned_logs FOR EACH ROW EXECUTE FUNCTION away()"
         )
     store.close()
-    gone = subprocess.run(
-        [TYPOGATE, "learn", "mail.log", "--db", postgres.url],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    gone = _learning(postgres.url, tmp_path, "mail.log")
     assert gone.returncode == 1, gone.stderr
     assert "Traceback" not in gone.stderr, gone.stderr
     said = " ".join(gone.stderr.split())
