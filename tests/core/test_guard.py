@@ -400,6 +400,18 @@ def test_mixed_script_label_is_flagged_even_without_a_twin(guard):
     assert not guard.evaluate("a@пример.рф").is_alert  # all Cyrillic: a real IDN
 
 
+# Each mixes one Cyrillic letter into a label one slip from a listed domain (yahoo.com,
+# icloud.com, gmail.com, army.mil): a weak twin, below the warning, once let the spoof pass.
+@pytest.mark.parametrize(
+    "text", ["a@y\u0430ho.net", "a@\u0441loud.net", "a@gm\u0430i.co", "a@rmy\u0430.mil"]
+)
+def test_mixed_script_label_is_flagged_beside_a_weak_twin_too(text):
+    verdict = typogate.check(text)
+    assert verdict.is_alert, verdict.explanation
+    assert verdict.reason == "typo.confusable"
+    assert "spoofing trick" in verdict.explanation
+
+
 @pytest.mark.parametrize("text", ["a@ar\u200dmy.mil", "a@army\u202e.mil", "a@xn--zz.mil"])
 def test_invisible_and_bidi_characters_are_invalid(guard, text):
     with pytest.raises(InvalidAddress):

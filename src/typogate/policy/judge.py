@@ -394,17 +394,8 @@ class DomainJudge:
         """The verdict from the hypotheses that matter (``likely``, best first); ``because``
         is said after the explanation of an alert."""
         name = domain.unicode
-        if not likely and (label := mixed_script_label(name)) is not None:
-            risk = self._risk(domain)
-            return DomainVerdict(
-                name,
-                self._actions(risk)[0],
-                Slip.CONFUSABLE.value,
-                f"{name} mixes Latin letters with look-alike letters of another script in "
-                f"{label!r}, a spoofing trick; check the address.",
-                score=1.0,
-                risk=risk,
-            )
+        if not likely and (spoof := self._spoof(domain, candidates)) is not None:
+            return spoof
         if not likely and _nowhere(domain):
             return self._no_such_suffix(domain, None, candidates)
         if not likely:
@@ -457,8 +448,12 @@ class DomainJudge:
         if live:
             # A look-alike with a mail server receives what is sent there: act a step sooner.
             reject_at, warn_at = warn_at, warn_at * LIVE_LOOKALIKE_FACTOR
-        if score < warn_at and domain is not None and _nowhere(domain):
-            return self._no_such_suffix(domain, top, candidates)  # never less than with none
+        # A weak twin never makes a name pass that would be caught with none.
+        if score < warn_at and domain is not None:
+            if (spoof := self._spoof(domain, candidates)) is not None:
+                return spoof
+            if _nowhere(domain):
+                return self._no_such_suffix(domain, top, candidates)
         if score < warn_at:
             return DomainVerdict(
                 name,
@@ -500,6 +495,26 @@ class DomainJudge:
             suggestion=top.domain,
             score=score,
             edits=top.edits,
+            risk=risk,
+            candidates=candidates,
+        )
+
+    def _spoof(self, domain: Domain, candidates: tuple[Candidate, ...]) -> DomainVerdict | None:
+        """The verdict on a name with a label that mixes Latin letters with look-alikes of
+        another script (``армy.mil``), which no registry gives out: the action for a likely
+        slip, like or not any domain we know. ``None`` for any other name."""
+        name = domain.unicode
+        label = mixed_script_label(name)
+        if label is None:
+            return None
+        risk = self._risk(domain)
+        return DomainVerdict(
+            name,
+            self._actions(risk)[0],
+            Slip.CONFUSABLE.value,
+            f"{name} mixes Latin letters with look-alike letters of another script in "
+            f"{label!r}, a spoofing trick; check the address.",
+            score=1.0,
             risk=risk,
             candidates=candidates,
         )
