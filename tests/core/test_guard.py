@@ -412,6 +412,14 @@ def test_mixed_script_label_is_flagged_beside_a_weak_twin_too(text):
     assert "spoofing trick" in verdict.explanation
 
 
+def test_mixed_script_label_is_never_only_a_possible_slip():
+    # navy.mi + a Cyrillic palochka: a suffix slip of navy.mil on its own would be a warning.
+    verdict = typogate.check("a@navy.mi\u04cf")
+    assert verdict.action is Action.REJECT
+    assert verdict.reason == "typo.confusable" and verdict.suggestion == "navy.mil"
+    assert "spoofing trick" in verdict.explanation
+
+
 @pytest.mark.parametrize("text", ["a@ar\u200dmy.mil", "a@army\u202e.mil", "a@xn--zz.mil"])
 def test_invisible_and_bidi_characters_are_invalid(guard, text):
     with pytest.raises(InvalidAddress):

@@ -394,7 +394,7 @@ class DomainJudge:
         """The verdict from the hypotheses that matter (``likely``, best first); ``because``
         is said after the explanation of an alert."""
         name = domain.unicode
-        if not likely and (spoof := self._spoof(domain, candidates)) is not None:
+        if not likely and (spoof := self._spoof(domain, None, candidates)) is not None:
             return spoof
         if not likely and _nowhere(domain):
             return self._no_such_suffix(domain, None, candidates)
@@ -448,12 +448,13 @@ class DomainJudge:
         if live:
             # A look-alike with a mail server receives what is sent there: act a step sooner.
             reject_at, warn_at = warn_at, warn_at * LIVE_LOOKALIKE_FACTOR
-        # A weak twin never makes a name pass that would be caught with none.
-        if score < warn_at and domain is not None:
-            if (spoof := self._spoof(domain, candidates)) is not None:
+        # A twin never makes a name pass, or only warned, that would be stopped with none.
+        if score < reject_at and domain is not None:
+            meant = top if score >= warn_at else None
+            if (spoof := self._spoof(domain, meant, candidates)) is not None:
                 return spoof
-            if _nowhere(domain):
-                return self._no_such_suffix(domain, top, candidates)
+        if score < warn_at and domain is not None and _nowhere(domain):
+            return self._no_such_suffix(domain, top, candidates)
         if score < warn_at:
             return DomainVerdict(
                 name,
@@ -499,22 +500,28 @@ class DomainJudge:
             candidates=candidates,
         )
 
-    def _spoof(self, domain: Domain, candidates: tuple[Candidate, ...]) -> DomainVerdict | None:
+    def _spoof(
+        self, domain: Domain, meant: Candidate | None, candidates: tuple[Candidate, ...]
+    ) -> DomainVerdict | None:
         """The verdict on a name with a label that mixes Latin letters with look-alikes of
         another script (``армy.mil``), which no registry gives out: the action for a likely
-        slip, like or not any domain we know. ``None`` for any other name."""
+        slip, near a domain we know or not (``meant`` names a possible one). ``None`` for
+        any other name."""
         name = domain.unicode
         label = mixed_script_label(name)
         if label is None:
             return None
         risk = self._risk(domain)
+        ask = f"Did you mean {meant.domain}?" if meant is not None else "Check the address."
         return DomainVerdict(
             name,
             self._actions(risk)[0],
             Slip.CONFUSABLE.value,
             f"{name} mixes Latin letters with look-alike letters of another script in "
-            f"{label!r}, a spoofing trick; check the address.",
+            f"{label!r}, a spoofing trick. {ask}",
+            suggestion=meant.domain if meant is not None else None,
             score=1.0,
+            edits=meant.edits if meant is not None else (),
             risk=risk,
             candidates=candidates,
         )
