@@ -449,6 +449,33 @@ def test_invisible_and_bidi_characters_are_invalid(guard, text):
         guard.evaluate(text)
 
 
+# Unicode's confusables data reads a capital I as an l; a domain's case is gone by the time
+# DNS sees it, so aoI.com goes to aoi.com while its reader sees aol.com. (A longer name, gmaiI.com,
+# is caught as a slip of gmail.com whatever its case: an i for an l.)
+@pytest.mark.parametrize(
+    ("written", "goes_to", "seen"),
+    [
+        ("a@aoI.com", "aoi.com", "aol.com"),
+        ("a@Ieo.gov", "ieo.gov", "leo.gov"),
+        ('"billing dept"@aoI.com', "aoi.com", "aol.com"),  # read the long way
+        ("aoI.com", "aoi.com", "aol.com"),  # a bare domain, as typogate check takes it
+    ],
+)
+def test_a_capital_i_that_reads_as_an_l_is_a_look_alike(written, goes_to, seen):
+    guard = Guard(Config())
+    judged = guard.evaluate(written) if "@" in written else guard.judge_domain(written)
+    verdict = judged.judgement if isinstance(judged, typogate.Verdict) else judged
+    assert verdict.domain == goes_to and verdict.action is Action.REJECT
+    assert verdict.reason == "typo.confusable" and verdict.suggestion == seen
+    assert "capital I" in verdict.explanation
+
+
+@pytest.mark.parametrize("written", ["a@AOI.COM", "Ian@army.mil", "a@Iowa.gov", "a@aoi.com"])
+def test_a_capital_i_alone_is_no_look_alike(written):
+    # Upper case throughout, an I outside the domain, or no l-reading that is a real domain.
+    assert typogate.check(written).action is Action.ALLOW
+
+
 def test_fullwidth_letters_map_to_the_same_domain(guard):
     assert guard.evaluate("a@ａｒｍｙ.mil").reason == "allowed.protected"
 

@@ -13,7 +13,7 @@ from typogate.domains.channel import (
     merged,
     within_edits,
 )
-from typogate.domains.confusables import mixed_script_label, skeleton
+from typogate.domains.confusables import as_seen, mixed_script_label, skeleton
 from typogate.domains.index import CandidateIndex
 from typogate.domains.names import (
     Destination,
@@ -45,6 +45,7 @@ __all__ = [
     "Recipient",
     "Route",
     "Slip",
+    "as_seen",
     "ascii_form",
     "explain",
     "explain_host",

@@ -76,6 +76,26 @@ WIDE_LOOKALIKES: dict[str, str] = {
 _LOOKALIKE_TEXT = re.compile("|".join(sorted(LOOKALIKES, key=len, reverse=True)))
 
 
+# Upper-case ASCII letters whose UTS #39 prototype is a lower-case one (I -> l): DNS folds
+# the case away, but a reader sees the prototype.
+_CAPITALS_SEEN_AS = {
+    chr(code): prototype
+    for code, prototype in _ASCII_PROTOTYPES.items()
+    if chr(code).isupper() and prototype.isalpha() and prototype.islower()
+}
+_CAPITAL_SEEN = re.compile("|".join(_CAPITALS_SEEN_AS))
+_LOWER = re.compile("[a-z]")
+
+
+def as_seen(domain: str) -> str | None:
+    """``domain`` as a reader sees it when it has a capital that passes for another
+    lower-case letter among lower-case ones (``aoI.com`` reads as ``aol.com``, and goes to
+    ``aoi.com``), or ``None``. Upper case throughout (``AOI.COM``) is no such trick."""
+    if _CAPITAL_SEEN.search(domain) is None or _LOWER.search(domain) is None:
+        return None
+    return _CAPITAL_SEEN.sub(lambda found: _CAPITALS_SEEN_AS[found.group()], domain)
+
+
 def fold_lookalikes(text: str) -> str:
     """``text`` with every ASCII look-alike replaced by the letter it passes for.
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import gc
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -19,13 +19,14 @@ from typogate.domains import (
     Destination,
     InvalidAddress,
     Route,
+    as_seen,
     host_name,
     read_destination,
 )
 from typogate.errors import ConfigError
 from typogate.policy import verdict as reasons
 from typogate.policy.index_cache import built_index
-from typogate.policy.judge import DomainJudge
+from typogate.policy.judge import SEEN_REAL, DomainJudge
 from typogate.policy.kept import LearnedSet, learning_key
 from typogate.policy.learning import Correspondents
 from typogate.policy.lists import domain_lists
@@ -98,8 +99,21 @@ class Guard:
         given to the library or to ``typogate check`` is believed). A sender nobody vouched
         for, an envelope claim, can only make a verdict stricter.
 
+        A domain written with a capital that passes for another letter (``aoI.com``, which
+        goes to ``aoi.com``) is judged as the look-alike it is where its reader sees a
+        domain this Guard protects or knows (``aol.com``).
+
         Raises :class:`InvalidAddress` when no destination can be read from ``recipient``.
         """
+        verdict = self._evaluate(recipient, sender, vouched)
+        seen = self._as_seen(
+            recipient, verdict.judgement, lambda text: self._evaluate(text).judgement
+        )
+        if seen is None:
+            return verdict
+        return Verdict(verdict.recipient, for_sender(self._judge, seen, sender, vouched=vouched))
+
+    def _evaluate(self, recipient: str, sender: str | None = None, vouched: bool = True) -> Verdict:
         at = recipient.rfind("@")
         if 0 < at <= 64 and recipient.isascii() and _FAST_LOCAL.fullmatch(recipient, 0, at):
             domain_text = recipient[at + 1 :]
@@ -128,6 +142,10 @@ class Guard:
         knows without its dots or its suffix (``gmailcom``, ``gmail``), as
         :meth:`evaluate` judges it in an address. Raises :class:`InvalidAddress` for any
         other text that is no domain."""
+        verdict = self._judge_domain(domain)
+        return self._as_seen(domain, verdict, self._judge_domain) or verdict
+
+    def _judge_domain(self, domain: str) -> DomainVerdict:
         try:
             return self._judge.verdict(domain)
         except InvalidAddress as error:
@@ -138,6 +156,28 @@ class Guard:
             if slip is None:
                 raise error from None
             return slip
+
+    def _as_seen(
+        self,
+        written: str,
+        verdict: DomainVerdict,
+        judge: Callable[[str], DomainVerdict],
+    ) -> DomainVerdict | None:
+        """The look-alike verdict for ``written`` (an address or a domain) when its domain
+        has a capital that passes for another letter and reads as a domain protected or
+        known (``judge`` judges that reading), where the model let it pass (``verdict``);
+        else ``None``."""
+        at = written.rfind("@")
+        seen_text = as_seen(written[at + 1 :])
+        if seen_text is None or verdict.reason != reasons.ALLOWED_UNLIKELY:
+            return None
+        try:
+            seen = judge(written[: at + 1] + seen_text)
+        except InvalidAddress:
+            return None
+        if seen.reason not in SEEN_REAL or seen.domain == verdict.domain:
+            return None
+        return self._judge.seen_as(verdict, written[at + 1 :], seen)
 
     def learn(self, counts: dict[str, int]) -> None:
         """Take in the organisation's deliveries per recipient domain (ascii or Unicode).

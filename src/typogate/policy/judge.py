@@ -67,6 +67,12 @@ SHORT_NAME = 6
 SHORT_NAME_NATS = 2.0
 # Hypotheses below these log-odds (odds of 1:4.5) barely move a decision: not even scored.
 LOG_ODDS_FLOOR = -1.5
+# The verdicts on a domain that a reader may see in place of another (aol.com for aoI.com),
+# for the look-alike to be stopped, and what each says the seen domain is.
+SEEN_REAL = {
+    reasons.ALLOWED_PROTECTED: "a protected domain",
+    reasons.ALLOWED_KNOWN: "a domain you write to",
+}
 # For a look-alike that has a mail server (the monitor found one), the thresholds move down a
 # step: a possible slip is acted on as a likely one, and warnings start at this share of
 # model.warn_at.
@@ -524,6 +530,26 @@ class DomainJudge:
             edits=meant.edits if meant is not None else (),
             risk=risk,
             candidates=candidates,
+        )
+
+    def seen_as(self, verdict: DomainVerdict, written: str, seen: DomainVerdict) -> DomainVerdict:
+        """The verdict on a domain written with a capital that passes for another letter
+        (``aoI.com``, which goes to ``aoi.com``: ``verdict``), whose reader sees a domain we
+        protect or write to (``seen``, aol.com's verdict): the action for a likely slip."""
+        domain = parse_domain(verdict.domain)
+        risk = self._risk(domain)
+        return DomainVerdict(
+            domain.unicode,
+            self._actions(risk)[0],
+            Slip.CONFUSABLE.value,
+            f"{written} goes to {domain.unicode}, but reads as {seen.domain}, "
+            f"{SEEN_REAL[seen.reason]}: a capital I looks like an l. "
+            f"Did you mean {seen.domain}?",
+            suggestion=seen.domain,
+            score=1.0,
+            edits=("'I' looks like 'l'",),
+            risk=risk,
+            candidates=verdict.candidates,
         )
 
     def _no_such_suffix(
