@@ -91,8 +91,8 @@ def as_seen(domain: str) -> str | None:
     """``domain`` as a reader sees it when it has a capital that passes for another
     lower-case letter among lower-case ones (``aoI.com`` reads as ``aol.com``, and goes to
     ``aoi.com``), or ``None``. Upper case throughout (``AOI.COM``) is no such trick."""
-    if _CAPITAL_SEEN.search(domain) is None or _LOWER.search(domain) is None:
-        return None
+    if domain.islower() or _CAPITAL_SEEN.search(domain) is None or not _LOWER.search(domain):
+        return None  # islower: no capital at all, the common case, told at C speed
     return _CAPITAL_SEEN.sub(lambda found: _CAPITALS_SEEN_AS[found.group()], domain)
 
 

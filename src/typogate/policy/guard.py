@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import gc
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -105,15 +105,6 @@ class Guard:
 
         Raises :class:`InvalidAddress` when no destination can be read from ``recipient``.
         """
-        verdict = self._evaluate(recipient, sender, vouched)
-        seen = self._as_seen(
-            recipient, verdict.judgement, lambda text: self._evaluate(text).judgement
-        )
-        if seen is None:
-            return verdict
-        return Verdict(verdict.recipient, for_sender(self._judge, seen, sender, vouched=vouched))
-
-    def _evaluate(self, recipient: str, sender: str | None = None, vouched: bool = True) -> Verdict:
         at = recipient.rfind("@")
         if 0 < at <= 64 and recipient.isascii() and _FAST_LOCAL.fullmatch(recipient, 0, at):
             domain_text = recipient[at + 1 :]
@@ -123,14 +114,20 @@ class Guard:
                 except InvalidAddress:
                     pass  # an address literal or a bare host name: read below
                 else:
+                    # islower first: a domain in lower case, nearly all, costs no more
+                    if not domain_text.islower() and judgement.reason == reasons.ALLOWED_UNLIKELY:
+                        judgement = self._as_seen(domain_text, judgement)
                     return Verdict(
                         recipient, for_sender(self._judge, judgement, sender, vouched=vouched)
                     )
         destination = read_destination(recipient, self._own)
+        written = recipient[at + 1 :]  # the host as typed, where the route is the @-sign's
         judged = [
             (
                 reached,
-                for_sender(self._judge, self._judge_destination(reached), sender, vouched=vouched),
+                for_sender(
+                    self._judge, self._judge_destination(reached, written), sender, vouched=vouched
+                ),
             )
             for reached in (destination, *destination.alternatives)
         ]
@@ -142,12 +139,8 @@ class Guard:
         knows without its dots or its suffix (``gmailcom``, ``gmail``), as
         :meth:`evaluate` judges it in an address. Raises :class:`InvalidAddress` for any
         other text that is no domain."""
-        verdict = self._judge_domain(domain)
-        return self._as_seen(domain, verdict, self._judge_domain) or verdict
-
-    def _judge_domain(self, domain: str) -> DomainVerdict:
         try:
-            return self._judge.verdict(domain)
+            judgement = self._judge.verdict(domain)
         except InvalidAddress as error:
             try:
                 slip = self._judge.host_verdict(host_name(domain))
@@ -156,28 +149,24 @@ class Guard:
             if slip is None:
                 raise error from None
             return slip
+        if not domain.islower() and judgement.reason == reasons.ALLOWED_UNLIKELY:
+            return self._as_seen(domain, judgement)
+        return judgement
 
-    def _as_seen(
-        self,
-        written: str,
-        verdict: DomainVerdict,
-        judge: Callable[[str], DomainVerdict],
-    ) -> DomainVerdict | None:
-        """The look-alike verdict for ``written`` (an address or a domain) when its domain
-        has a capital that passes for another letter and reads as a domain protected or
-        known (``judge`` judges that reading), where the model let it pass (``verdict``);
-        else ``None``."""
-        at = written.rfind("@")
-        seen_text = as_seen(written[at + 1 :])
-        if seen_text is None or verdict.reason != reasons.ALLOWED_UNLIKELY:
-            return None
+    def _as_seen(self, written: str, judgement: DomainVerdict) -> DomainVerdict:
+        """``judgement``, the model's pass for a domain, or the look-alike's verdict where
+        ``written`` has a capital that passes for another letter and reads, so, as a domain
+        protected or known."""
+        seen_text = as_seen(written)
+        if seen_text is None:
+            return judgement
         try:
-            seen = judge(written[: at + 1] + seen_text)
+            seen = self._judge.verdict(seen_text)
         except InvalidAddress:
-            return None
-        if seen.reason not in SEEN_REAL or seen.domain == verdict.domain:
-            return None
-        return self._judge.seen_as(verdict, written[at + 1 :], seen)
+            return judgement  # aoI.com (a comment): only a plain domain is read again
+        if seen.reason not in SEEN_REAL or seen.domain == judgement.domain:
+            return judgement
+        return self._judge.seen_as(judgement, written, seen)
 
     def learn(self, counts: dict[str, int]) -> None:
         """Take in the organisation's deliveries per recipient domain (ascii or Unicode).
@@ -271,9 +260,14 @@ class Guard:
         self._correspondents.reweigh(self._judge.use_rules(rules))
         self._rules = list(rules)
 
-    def _judge_destination(self, destination: Destination) -> DomainVerdict:
+    def _judge_destination(self, destination: Destination, written: str) -> DomainVerdict:
+        """The verdict on where ``destination`` goes; ``written`` is the text after the
+        address's last @-sign, its host as typed where it is the route."""
         if destination.domain is not None:
-            return self._judge.verdict(destination.domain.ascii)
+            judgement = self._judge.verdict(destination.domain.ascii)
+            if judgement.reason == reasons.ALLOWED_UNLIKELY and destination.route is Route.AT_SIGN:
+                return self._as_seen(written, judgement)
+            return judgement
         host = destination.host
         if destination.route is Route.OWN_HOST:
             return DomainVerdict(
