@@ -37,7 +37,7 @@ TYPO_DOMAINS = ("army.ml", "gmial.com")
 
 CONFIG = f"""
 [domains]
-protected = ["army.mil", "gmail.com", "example.org"]
+protected = ["army.mil", "gmail.com", "example.org", "aol.com"]
 
 [[rules]]
 domain = "quota.example"
@@ -194,6 +194,13 @@ def test_no_spelling_of_a_typo_domain_is_delivered(gate, recipient):
     outcome, marker = send(gate.port, recipient)
     assert not outcome.accepted, f"{gate.adapter} let {recipient!r} through: {outcome}"
     assert outcome.code >= 400
+    assert leaked(gate.sink, marker) == []
+
+
+def test_a_capital_i_that_reads_as_an_l_is_refused(gate):
+    # aoI.com reads as aol.com and goes to aoi.com: each adapter must see the case as sent.
+    outcome, marker = send(gate.port, "john@aoI.com")
+    assert outcome.code == 550 and "aol.com" in outcome.reply, outcome
     assert leaked(gate.sink, marker) == []
 
 
