@@ -160,6 +160,21 @@ def test_a_lookalike_costs_one_edit_in_the_error_model():
     assert plain is not None and plain.cost > explanation.cost + 3
 
 
+@pytest.mark.parametrize(
+    ("typed", "slip", "detail"),
+    [
+        ("gmaim.com", "typo.bitflip", "'m' for 'l' (one bit)"),  # 0x6c -> 0x6d
+        # 0x61 -> 0xe1 is one bit of a code point, but no host name holds such a byte: the
+        # accented letter is spelled, as ó for o is.
+        ("gm\u00e1il.com", "typo.substitution", "'\u00e1' for 'a'"),
+    ],
+)
+def test_a_flipped_bit_is_a_flip_of_an_ascii_host_character(typed, slip, detail):
+    explanation = explain(parse_domain(typed), parse_domain("gmail.com"))
+    assert explanation is not None
+    assert [(edit.slip, edit.detail) for edit in explanation.edits] == [(slip, detail)]
+
+
 # --- a suffix slip that lands on another country's real suffix ---
 
 SUFFIX_SLIPS = [

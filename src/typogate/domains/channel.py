@@ -313,8 +313,10 @@ def _suffix_slip(meant: str, typed: str, cost: float) -> Edit:
 
 
 def _is_bitflip(a: str, b: str) -> bool:
+    """Whether ``b`` is ``a`` with one bit flipped, both characters a host name can hold:
+    a flip out of ASCII (a to á, 0x61 to 0xe1) leaves no name DNS would look up."""
     flipped = ord(a) ^ ord(b)
-    return flipped & (flipped - 1) == 0
+    return flipped & (flipped - 1) == 0 and (a + b).isascii()
 
 
 # The cheapest operation _align can charge: a bound that lets it skip hopeless alignments.
