@@ -470,9 +470,12 @@ def test_a_capital_i_that_reads_as_an_l_is_a_look_alike(written, goes_to, seen):
     assert "capital I" in verdict.explanation
 
 
-@pytest.mark.parametrize("written", ["a@AOI.COM", "Ian@army.mil", "a@Iowa.gov", "a@aoi.com"])
+@pytest.mark.parametrize(
+    "written", ["a@AOI.COM", "a@AOI.com", "Ian@army.mil", "a@Iowa.gov", "a@aoi.com"]
+)
 def test_a_capital_i_alone_is_no_look_alike(written):
-    # Upper case throughout, an I outside the domain, or no l-reading that is a real domain.
+    # A label in upper case throughout, an I outside the domain, or no l-reading that is a
+    # real domain.
     assert typogate.check(written).action is Action.ALLOW
 
 

@@ -88,12 +88,20 @@ _LOWER = re.compile("[a-z]")
 
 
 def as_seen(domain: str) -> str | None:
-    """``domain`` as a reader sees it when it has a capital that passes for another
+    """``domain`` as a reader sees it when a label has a capital that passes for another
     lower-case letter among lower-case ones (``aoI.com`` reads as ``aol.com``, and goes to
-    ``aoi.com``), or ``None``. Upper case throughout (``AOI.COM``) is no such trick."""
-    if domain.islower() or _CAPITAL_SEEN.search(domain) is None or not _LOWER.search(domain):
+    ``aoi.com``), or ``None``. A label in upper case throughout (``AOI.com``) is no such
+    trick."""
+    if domain.islower() or _CAPITAL_SEEN.search(domain) is None:
         return None  # islower: no capital at all, the common case, told at C speed
-    return _CAPITAL_SEEN.sub(lambda found: _CAPITALS_SEEN_AS[found.group()], domain)
+    labels = domain.split(".")
+    seen = [
+        _CAPITAL_SEEN.sub(lambda found: _CAPITALS_SEEN_AS[found.group()], label)
+        if _LOWER.search(label)
+        else label
+        for label in labels
+    ]
+    return ".".join(seen) if seen != labels else None
 
 
 def fold_lookalikes(text: str) -> str:
