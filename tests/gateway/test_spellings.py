@@ -197,10 +197,18 @@ def test_no_spelling_of_a_typo_domain_is_delivered(gate, recipient):
     assert leaked(gate.sink, marker) == []
 
 
-def test_a_capital_i_that_reads_as_an_l_is_refused(gate):
-    # aoI.com reads as aol.com and goes to aoi.com: each adapter must see the case as sent.
-    outcome, marker = send(gate.port, "john@aoI.com")
-    assert outcome.code == 550 and "aol.com" in outcome.reply, outcome
+@pytest.mark.parametrize(
+    ("recipient", "said"),
+    [
+        # aoI.com reads as aol.com and goes to aoi.com: each adapter must see the case as sent.
+        ("john@aoI.com", "aol.com"),
+        # A Cyrillic a in gmai.co, one slip from gmail.com and weakly near it: a spoof.
+        ("john@gm\u0430i.co", "spoofing trick"),
+    ],
+)
+def test_a_look_alike_a_reader_cannot_tell_is_refused(gate, recipient, said):
+    outcome, marker = send(gate.port, recipient)
+    assert outcome.code == 550 and said in outcome.reply, outcome
     assert leaked(gate.sink, marker) == []
 
 
