@@ -114,8 +114,7 @@ class Guard:
                 except InvalidAddress:
                     pass  # an address literal or a bare host name: read below
                 else:
-                    # islower first: a domain in lower case, nearly all, costs no more
-                    if not domain_text.islower() and judgement.reason == reasons.ALLOWED_UNLIKELY:
+                    if not domain_text.islower():  # lower case, nearly all: no call
                         judgement = self._as_seen(domain_text, judgement)
                     return Verdict(
                         recipient, for_sender(self._judge, judgement, sender, vouched=vouched)
@@ -149,14 +148,14 @@ class Guard:
             if slip is None:
                 raise error from None
             return slip
-        if not domain.islower() and judgement.reason == reasons.ALLOWED_UNLIKELY:
-            return self._as_seen(domain, judgement)
-        return judgement
+        return judgement if domain.islower() else self._as_seen(domain, judgement)
 
     def _as_seen(self, written: str, judgement: DomainVerdict) -> DomainVerdict:
         """``judgement``, the model's pass for a domain, or the look-alike's verdict where
         ``written`` has a capital that passes for another letter and reads, so, as a domain
         protected or known."""
+        if judgement.reason != reasons.ALLOWED_UNLIKELY:
+            return judgement
         seen_text = as_seen(written)
         if seen_text is None:
             return judgement
@@ -265,7 +264,7 @@ class Guard:
         address's last @-sign, its host as typed where it is the route."""
         if destination.domain is not None:
             judgement = self._judge.verdict(destination.domain.ascii)
-            if judgement.reason == reasons.ALLOWED_UNLIKELY and destination.route is Route.AT_SIGN:
+            if destination.route is Route.AT_SIGN:
                 return self._as_seen(written, judgement)
             return judgement
         host = destination.host
