@@ -436,8 +436,9 @@ def test_mixed_script_label_is_flagged_beside_a_weak_twin_too():
 
 
 def test_mixed_script_label_is_never_only_a_possible_slip():
-    # navy.mi + a Cyrillic palochka: a suffix slip of navy.mil on its own would be a warning.
-    verdict = typogate.check("a@navy.mi\u04cf")
+    # navy.mi + a Cyrillic i: a suffix slip of navy.mil (navy.mii) on its own would be a
+    # warning. (With a palochka, navy.miӏ, it is read as the l it draws: navy.mil itself.)
+    verdict = typogate.check("a@navy.mi\u0456")
     assert verdict.action is Action.REJECT
     assert verdict.reason == "typo.confusable" and verdict.suggestion == "navy.mil"
     assert "spoofing trick" in verdict.explanation
@@ -477,6 +478,27 @@ def test_a_capital_i_alone_is_no_look_alike(written):
     # A label in upper case throughout, an I outside the domain, or no l-reading that is a
     # real domain.
     assert typogate.check(written).action is Action.ALLOW
+
+
+# The lower-case palochka draws the same stroke as its capital, which the confusables data
+# reads as an l; the data reads the lower-case one as a dotless i. So аррӏе.com, all Cyrillic
+# (the look-alike of apple.com that browsers began to show as xn--80ak6aa92e.com in 2017),
+# had the skeleton appie.com and was allowed. Chromium reads the palochka both ways.
+@pytest.mark.parametrize(
+    ("written", "seen"),
+    [
+        ("a@\u0430\u043e\u04cf.com", "aol.com"),  # аоӏ.com
+        ("a@\u0430\u043e\u04c0.com", "aol.com"),  # its capital, folded by IDNA to the above
+        ("a@\u0430\u0440\u0440\u04cf\u0435.com", "apple.com"),  # аррӏе.com
+        ("a@\u0440\u0430\u0443\u0440\u0430\u04cf.com", "paypal.com"),  # раураӏ.com
+        ("a@\u0455\u0441\u04cf.com", "sci.com"),  # ѕсӏ.com: read as an i, as before
+    ],
+)
+def test_a_palochka_reads_as_an_l_as_well_as_an_i(written, seen):
+    guard = Guard(Config(domains={"protected": ["aol.com", "apple.com", "paypal.com", "sci.com"]}))
+    verdict = guard.evaluate(written)
+    assert verdict.action is Action.REJECT, verdict
+    assert verdict.reason == "typo.confusable" and verdict.suggestion == seen
 
 
 def test_fullwidth_letters_map_to_the_same_domain(guard):

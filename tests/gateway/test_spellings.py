@@ -204,6 +204,8 @@ def test_no_spelling_of_a_typo_domain_is_delivered(gate, recipient):
         ("john@aoI.com", "aol.com"),
         # A Cyrillic a in gmai.co, one slip from gmail.com and weakly near it: a spoof.
         ("john@gm\u0430i.co", "spoofing trick"),
+        # aol.com in Cyrillic letters, with a palochka drawn as the l: whole-script.
+        ("john@\u0430\u043e\u04cf.com", "aol.com"),
     ],
 )
 def test_a_look_alike_a_reader_cannot_tell_is_refused(gate, recipient, said):

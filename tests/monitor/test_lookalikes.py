@@ -60,3 +60,11 @@ def test_cut_by_probability_mass_not_count():
 def test_coverage_out_of_range_is_refused():
     with pytest.raises(ValueError):
         look_alikes(parse_domain("army.mil"), coverage=0.0)
+
+
+def test_a_name_in_cyrillic_twins_throughout_is_found():
+    # аррӏе.com, apple.com in Cyrillic letters with a palochka for the l (the whole-script
+    # look-alike of 2017): the data reads the palochka as an i, a reader as the l it draws.
+    assert "\u0430\u0440\u0440\u04cf\u0435.com" in ranked("apple.com")
+    assert "\u0430\u043e\u04cf.com" in ranked("aol.com")
+    assert "\u0443\u0430\u04bb\u043e\u043e.com" in ranked("yahoo.com")  # no l: as before

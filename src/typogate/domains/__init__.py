@@ -13,7 +13,7 @@ from typogate.domains.channel import (
     merged,
     within_edits,
 )
-from typogate.domains.confusables import as_seen, mixed_script_label, skeleton
+from typogate.domains.confusables import as_seen, mixed_script_label, readings, skeleton
 from typogate.domains.index import CandidateIndex
 from typogate.domains.names import (
     Destination,
@@ -59,6 +59,7 @@ __all__ = [
     "parse_domain",
     "printable_form",
     "read_destination",
+    "readings",
     "skeleton",
     "writable_form",
     "written_form",

@@ -18,7 +18,7 @@ from functools import lru_cache
 from rapidfuzz import process
 from rapidfuzz.distance import OSA, DamerauLevenshtein, Levenshtein
 
-from typogate.domains.confusables import WIDE_LOOKALIKES, skeleton
+from typogate.domains.confusables import WIDE_LOOKALIKES, readings, skeleton
 from typogate.domains.keyboard import adjacent
 from typogate.domains.names import Domain, is_real_suffix
 
@@ -154,7 +154,8 @@ def explain(typed: Domain, meant: Domain, budget: float = math.inf) -> Explanati
 
     ``None`` when no explanation costs ``budget`` nats or less (too unlikely to matter).
     """
-    if skeleton(typed.unicode) == skeleton(meant.unicode):
+    seen = skeleton(meant.unicode)
+    if any(skeleton(reading) == seen for reading in readings(typed.unicode)):
         return _confusable(typed, meant)
     merged = _merged_suffix(typed, meant) or _suffix_typed_again(typed, meant)
     if merged is not None:
@@ -579,7 +580,7 @@ def _substitution(was: str, now: str, in_suffix: bool) -> Edit:
     if adjacent(was, now):
         slip = Slip.SUFFIX if in_suffix else Slip.KEYBOARD
         return Edit(slip, f"{now!r} for {was!r}", COST_KEYBOARD)
-    if skeleton(was) == skeleton(now):
+    if any(skeleton(reading) == skeleton(was) for reading in readings(now)):
         return Edit(Slip.CONFUSABLE, f"{now!r} looks like {was!r}", COST_ASCII_HOMOGLYPH)
     if was in _VOWELS and now in _VOWELS:
         return Edit(slip, f"{now!r} for {was!r} (a vowel)", COST_VOWEL)

@@ -130,6 +130,20 @@ def skeleton(text: str) -> str:
     return unicodedata.normalize("NFD", mapped).lower()
 
 
+# The lower-case palochka draws the same stroke as its capital, which the data maps to l;
+# the data maps the lower-case one, through the dotless i, to i. A reader sees either, so a
+# text with it is read both ways (as Chromium's IDN display check does): аррӏе is apple.
+_PALOCHKA = "\u04cf"
+
+
+def readings(text: str) -> tuple[str, ...]:
+    """``text`` as a reader may read it: as written, and where a lower-case palochka
+    stands, with the palochka read as the l it draws. Compare skeletons of each."""
+    if _PALOCHKA not in text:
+        return (text,)
+    return (text, text.replace(_PALOCHKA, "l"))
+
+
 # Scripts that a spoofed Latin label borrows letters from (UTS #39, section 5: mixed script).
 _SCRIPT_WORDS = ("LATIN", "CYRILLIC", "GREEK", "ARMENIAN", "CHEROKEE", "COPTIC")
 

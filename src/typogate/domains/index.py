@@ -39,7 +39,7 @@ from collections.abc import Hashable, Iterable
 from typing import TypeVar
 
 from typogate.domains.channel import within_edits
-from typogate.domains.confusables import fold_lookalikes, skeleton
+from typogate.domains.confusables import fold_lookalikes, readings, skeleton
 from typogate.domains.names import Domain, InvalidAddress, parse_domain
 
 K = TypeVar("K", bound=Hashable)  # a key as filed: its text, or its hash in this process
@@ -395,7 +395,7 @@ class CandidateIndex:
         special = [
             _FLAT + flat_name,
             _FLAT + _flat(typed.unicode),
-            _SKELETON + _skeleton_uncached(typed.unicode),
+            *(_SKELETON + _skeleton_uncached(reading) for reading in readings(typed.unicode)),
         ]
         if "." in name or "." in typed.suffix:
             for reading in _readings(typed)[1:]:

@@ -45,6 +45,7 @@ from typogate.domains import (
     Slip,
     explain,
     parse_domain,
+    readings,
     skeleton,
 )
 from typogate.domains.channel import COST_OTHER_REAL_SUFFIX, SUFFIX_CONFUSIONS
@@ -286,9 +287,10 @@ def _unicode_twins() -> dict[str, str]:
         for point in range(start, end):
             letter = chr(point)
             if letter.isalpha() and letter == letter.lower():
-                prototype = skeleton(letter)
-                if len(prototype) == 1 and prototype in _LETTERS:
-                    twins.setdefault(prototype, []).append(letter)
+                for reading in readings(letter):
+                    prototype = skeleton(reading)
+                    if len(prototype) == 1 and prototype in _LETTERS:
+                        twins.setdefault(prototype, []).append(letter)
     return {letter: "".join(found) for letter, found in twins.items()}
 
 
