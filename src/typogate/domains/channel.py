@@ -18,7 +18,7 @@ from functools import lru_cache
 from rapidfuzz import process
 from rapidfuzz.distance import OSA, DamerauLevenshtein, Levenshtein
 
-from typogate.domains.confusables import WIDE_LOOKALIKES, readings, skeleton
+from typogate.domains.confusables import WIDE_LOOKALIKES, looks_like
 from typogate.domains.keyboard import adjacent
 from typogate.domains.names import Domain, is_real_suffix
 
@@ -154,8 +154,7 @@ def explain(typed: Domain, meant: Domain, budget: float = math.inf) -> Explanati
 
     ``None`` when no explanation costs ``budget`` nats or less (too unlikely to matter).
     """
-    seen = skeleton(meant.unicode)
-    if any(skeleton(reading) == seen for reading in readings(typed.unicode)):
+    if looks_like(typed.unicode, meant.unicode):
         return _confusable(typed, meant)
     merged = _merged_suffix(typed, meant) or _suffix_typed_again(typed, meant)
     if merged is not None:
@@ -580,7 +579,7 @@ def _substitution(was: str, now: str, in_suffix: bool) -> Edit:
     if adjacent(was, now):
         slip = Slip.SUFFIX if in_suffix else Slip.KEYBOARD
         return Edit(slip, f"{now!r} for {was!r}", COST_KEYBOARD)
-    if any(skeleton(reading) == skeleton(was) for reading in readings(now)):
+    if looks_like(now, was):
         return Edit(Slip.CONFUSABLE, f"{now!r} looks like {was!r}", COST_ASCII_HOMOGLYPH)
     if was in _VOWELS and now in _VOWELS:
         return Edit(slip, f"{now!r} for {was!r} (a vowel)", COST_VOWEL)

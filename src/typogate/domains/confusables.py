@@ -144,6 +144,16 @@ def readings(text: str) -> tuple[str, ...]:
     return (text, text.replace(_PALOCHKA, "l"))
 
 
+def looks_like(text: str, other: str) -> bool:
+    """Whether a reader may take ``text`` for ``other``: a reading of it has the skeleton
+    of ``other`` (``аrmy`` for ``army``; ``аррӏе`` for ``apple``)."""
+    seen = skeleton(other)
+    if skeleton(text) == seen:
+        return True
+    # Without a palochka (nearly always) there is no other reading: no tuple made.
+    return _PALOCHKA in text and any(skeleton(reading) == seen for reading in readings(text)[1:])
+
+
 # Scripts that a spoofed Latin label borrows letters from (UTS #39, section 5: mixed script).
 _SCRIPT_WORDS = ("LATIN", "CYRILLIC", "GREEK", "ARMENIAN", "CHEROKEE", "COPTIC")
 
