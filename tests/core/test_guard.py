@@ -501,6 +501,26 @@ def test_a_palochka_reads_as_an_l_as_well_as_an_i(written, seen):
     assert verdict.reason == "typo.confusable" and verdict.suggestion == seen
 
 
+# A dot above an i or a j falls on the dot the letter has (Unicode's Soft_Dotted), and a
+# dotless i with a dot above is an i: gmaı̇l.com reads as gmail.com, and was allowed.
+@pytest.mark.parametrize(
+    ("written", "seen"),
+    [
+        ("a@gma\u0131\u0307l.com", "gmail.com"),
+        ("a@\u0131\u0307bm.com", "ibm.com"),
+        ("a@m\u0131\u0307t.edu", "mit.edu"),
+        ("a@gmai\u0307l.com", "gmail.com"),  # an i with a second dot: was an extra letter
+        ("a@j\u0307pl.nasa.gov", "jpl.nasa.gov"),
+    ],
+)
+def test_a_dot_above_an_i_is_the_dot_it_has(written, seen):
+    protected = ["gmail.com", "ibm.com", "mit.edu", "jpl.nasa.gov"]
+    guard = Guard(Config(domains={"protected": protected}))
+    verdict = guard.evaluate(written)
+    assert verdict.action is Action.REJECT, verdict
+    assert verdict.reason == "typo.confusable" and verdict.suggestion == seen
+
+
 def test_fullwidth_letters_map_to_the_same_domain(guard):
     assert guard.evaluate("a@ａｒｍｙ.mil").reason == "allowed.protected"
 

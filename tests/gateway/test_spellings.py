@@ -206,6 +206,8 @@ def test_no_spelling_of_a_typo_domain_is_delivered(gate, recipient):
         ("john@gm\u0430i.co", "spoofing trick"),
         # aol.com in Cyrillic letters, with a palochka drawn as the l: whole-script.
         ("john@\u0430\u043e\u04cf.com", "aol.com"),
+        # A dotless i with a dot above: gmail.com to a reader.
+        ("john@gma\u0131\u0307l.com", "gmail.com"),
     ],
 )
 def test_a_look_alike_a_reader_cannot_tell_is_refused(gate, recipient, said):
