@@ -18,6 +18,14 @@ class Action(StrEnum):
     REJECT = "reject"
 
 
+_SEVERITY = {action: rank for rank, action in enumerate(Action)}
+
+
+def severity(action: Action) -> int:
+    """How strict an action is: 0 for allow, up to 3 for reject."""
+    return _SEVERITY[action]
+
+
 class Mode(StrEnum):
     """Whether adapters carry verdicts out (enforce) or only decide and record (audit)."""
 

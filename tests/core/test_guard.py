@@ -521,6 +521,40 @@ def test_a_dot_above_an_i_is_the_dot_it_has(written, seen):
     assert verdict.reason == "typo.confusable" and verdict.suggestion == seen
 
 
+_READ_AS_LATIN = Config(domains={"protected": ["apple.com", "gmail.com", "yahoo.com"]})
+
+
+# A name in letters that pass for Latin ones is judged as what its reader sees: аррӏе.co
+# reads as apple.co, a slip of apple.com that typogate stops when it is typed in Latin.
+@pytest.mark.parametrize(
+    ("written", "seen", "meant"),
+    [
+        ("a@\u0430\u0440\u0440\u04cf\u0435.co", "apple.co", "apple.com"),  # аррӏе.co
+        ("a@\u0430\u0440\u0440\u04cf\u0435.net", "apple.net", "apple.com"),
+        ("a@\u0443\u0430\u04bb\u043e.com", "yaho.com", "yahoo.com"),  # уаһо.com
+        ("a@\u0261mial.com", "gmial.com", "gmail.com"),  # a Latin script g, and a slip
+        ("a@xn--80ak6aa92e.co", "apple.co", "apple.com"),  # аррӏе.co as its A-label
+    ],
+)
+def test_a_name_read_as_latin_is_judged_as_it_is_read(written, seen, meant):
+    verdict = Guard(_READ_AS_LATIN).evaluate(written)
+    assert verdict.action is Action.REJECT, verdict
+    assert verdict.reason == "typo.confusable" and verdict.suggestion == meant
+    assert f"reads as {seen}" in verdict.explanation
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "a@\u0445\u043e\u0440.com",  # хор.com reads as xop.com: near nothing protected
+        "a@\u043f\u0440\u0438\u043c\u0435\u0440.\u0440\u0444",  # пример.рф: not all Latin-alike
+        "a@m\u00fcller.de",  # an accent is no Latin letter's look-alike
+    ],
+)
+def test_a_name_read_as_latin_near_nothing_is_allowed(written):
+    assert Guard(_READ_AS_LATIN).evaluate(written).action is Action.ALLOW
+
+
 def test_fullwidth_letters_map_to_the_same_domain(guard):
     assert guard.evaluate("a@ａｒｍｙ.mil").reason == "allowed.protected"
 

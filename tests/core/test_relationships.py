@@ -46,6 +46,19 @@ def test_deliveries_alone_never_teach_a_slip_however_many():
     assert gate.slip_like("army.ml")
 
 
+@pytest.mark.parametrize("look_alike", ["\u0261mal.co", "xn--mal-8tb.co"])
+def test_deliveries_never_teach_a_name_that_reads_as_a_slip(look_alike):
+    # ɡmal.co (a Latin script g) reads as gmal.co, a slip of gmail.com: learned from
+    # deliveries it would be a known correspondent, and allowed from then on.
+    gate = guard()
+    gate.learn({look_alike: 5000})
+    send(gate, "ops@example.org", look_alike, 20)
+    assert gate.slip_like(look_alike)
+    for sender in (None, "sue@example.org", "ops@example.org"):
+        verdict = gate.evaluate(f"bob@{look_alike}", sender=sender)
+        assert verdict.is_alert and verdict.suggestion == "gmail.com", verdict
+
+
 def test_deliveries_teach_a_domain_that_is_no_slip():
     gate = guard()
     gate.learn({"acme-corp.com": 40})

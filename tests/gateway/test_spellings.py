@@ -208,6 +208,8 @@ def test_no_spelling_of_a_typo_domain_is_delivered(gate, recipient):
         ("john@\u0430\u043e\u04cf.com", "aol.com"),
         # A dotless i with a dot above: gmail.com to a reader.
         ("john@gma\u0131\u0307l.com", "gmail.com"),
+        # aol.co in Cyrillic letters: read as Latin, a slip of aol.com.
+        ("john@\u0430\u043e\u04cf.co", "aol.com"),
     ],
 )
 def test_a_look_alike_a_reader_cannot_tell_is_refused(gate, recipient, said):

@@ -13,7 +13,13 @@ from typogate.domains.channel import (
     merged,
     within_edits,
 )
-from typogate.domains.confusables import as_seen, mixed_script_label, readings, skeleton
+from typogate.domains.confusables import (
+    as_seen,
+    latin_readings,
+    mixed_script_label,
+    readings,
+    skeleton,
+)
 from typogate.domains.index import CandidateIndex
 from typogate.domains.names import (
     Destination,
@@ -52,6 +58,7 @@ __all__ = [
     "external_form",
     "internal_form",
     "is_utf8",
+    "latin_readings",
     "host_name",
     "merged",
     "mixed_script_label",

@@ -43,6 +43,10 @@ def _prototypes() -> dict[int, str]:
 _ASCII_PROTOTYPES = _table(re.findall(rb"\n(00[0-7][0-9A-F]) ;\t([0-9A-F ]+?) ;", _data()))
 
 
+# Lower-case ASCII letters and digits: the characters of a domain's labels that read alike.
+_DOMAIN_TEXT = re.compile("[a-z0-9]+")
+
+
 def _ascii_lookalikes() -> dict[str, str]:
     """Look-alike -> the letter it passes for, for the characters of an ASCII domain.
 
@@ -53,11 +57,10 @@ def _ascii_lookalikes() -> dict[str, str]:
     mail clients use, which UTS #39 cannot list because it maps one character to a sequence,
     never a sequence to a character: ``cl`` for ``d`` and ``vv`` for ``w``.
     """
-    domain_text = re.compile(r"[a-z0-9]+")
     table: dict[str, str] = {}
     for code, prototype in _ASCII_PROTOTYPES.items():
         source, target = chr(code), prototype.lower()
-        readable = domain_text.fullmatch(source) and domain_text.fullmatch(target)
+        readable = _DOMAIN_TEXT.fullmatch(source) and _DOMAIN_TEXT.fullmatch(target)
         if source == target or not readable:
             continue  # upper case (I), punctuation (| ` %), or a character that maps to itself
         if len(target) == 1 and target.isalpha():
@@ -102,6 +105,31 @@ def as_seen(domain: str) -> str | None:
         for label in labels
     ]
     return ".".join(seen) if seen != labels else None
+
+
+def latin_readings(domain: str) -> tuple[str, ...]:
+    """How a domain in Unicode form reads where every character outside ASCII passes for
+    Latin letters or digits, each way it reads, or ``()``: ``аррӏе.co`` reads as
+    ``appie.co`` and, with its palochka as an l, ``apple.co``."""
+    if domain.isascii():
+        return ()
+    found = (_in_latin(reading) for reading in readings(domain))
+    return tuple(dict.fromkeys(latin for latin in found if latin is not None))
+
+
+def _in_latin(text: str) -> str | None:
+    """``text`` with each character outside ASCII written as its prototype, or ``None``
+    where a prototype is no lower-case ASCII letter or digit (an accent, a letter of its
+    own)."""
+    prototypes = _prototypes()
+    latin = []
+    for character in text:
+        if not character.isascii():
+            character = prototypes.get(ord(character), "").lower()
+            if not _DOMAIN_TEXT.fullmatch(character):
+                return None
+        latin.append(character)
+    return "".join(latin)
 
 
 def fold_lookalikes(text: str) -> str:

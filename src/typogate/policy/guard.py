@@ -31,9 +31,9 @@ from typogate.policy.kept import LearnedSet, learning_key
 from typogate.policy.learning import Correspondents
 from typogate.policy.lists import domain_lists
 from typogate.policy.relationships import Related, Relationships
-from typogate.policy.sender import for_sender, lifted_by_release, severity
+from typogate.policy.sender import for_sender, lifted_by_release
 from typogate.policy.verdict import DomainVerdict, Verdict
-from typogate.vocabulary import Action, Evidence, MailState
+from typogate.vocabulary import Action, Evidence, MailState, severity
 
 # A dot-atom local part that cannot route on: no % (percent hack) and no ! (bang path).
 _FAST_LOCAL = re.compile(r"[A-Za-z0-9#$&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9#$&'*+/=?^_`{|}~-]+)*")
@@ -163,9 +163,11 @@ class Guard:
             seen = self._judge.verdict(seen_text)
         except InvalidAddress:
             return judgement  # aoI.com (a comment): only a plain domain is read again
+        # Only a real domain: a capital I starts many a name (Imail.com), and what merely
+        # reads as a slip was typed so, unlike letters of another script.
         if seen.reason not in SEEN_REAL or seen.domain == judgement.domain:
             return judgement
-        return self._judge.seen_as(judgement, written, seen)
+        return self._judge.seen_as(judgement, written, seen) or judgement
 
     def learn(self, counts: dict[str, int]) -> None:
         """Take in the organisation's deliveries per recipient domain (ascii or Unicode).

@@ -31,6 +31,7 @@ from typogate.domains import (
     explain,
     explain_host,
     host_name,
+    latin_readings,
     mixed_script_label,
     parse_domain,
 )
@@ -39,7 +40,7 @@ from typogate.policy import verdict as reasons
 from typogate.policy.relationships import ORGANISATION, Relationships, Tie
 from typogate.policy.rules import rule_books
 from typogate.policy.verdict import Candidate, DomainVerdict
-from typogate.vocabulary import Action, MailState, Risk
+from typogate.vocabulary import Action, MailState, Risk, severity
 
 # Log prior odds, in nats, of an intended domain against a never-seen domain of ordinary length.
 LOG_PRIOR_PROTECTED = 12.0
@@ -284,7 +285,21 @@ class DomainJudge:
         likely = [c for c in candidates if c.log_odds >= LOG_ODDS_FLOOR]
         if rule is not None:
             return self._blocked(domain, rule, likely, candidates)
-        return self.decide(domain, likely, candidates)
+        judged = self.decide(domain, likely, candidates)
+        if judged.reason == reasons.ALLOWED_UNLIKELY and not name.isascii():
+            return self._read_in_latin(judged)
+        return judged
+
+    def _read_in_latin(self, judged: DomainVerdict) -> DomainVerdict:
+        """``judged``, the model's pass for a Unicode domain, or, where it reads as Latin
+        letters, the look-alike's verdict on the strictest way it reads (``аррӏе.co``:
+        ``appie.co``, a possible slip of ``apple.com``, and ``apple.co``, a likely one)."""
+        strictest = judged
+        for seen_text in latin_readings(judged.domain):
+            look_alike = self.seen_as(judged, judged.domain, self.verdict(seen_text))
+            if look_alike is not None and severity(look_alike.action) > severity(strictest.action):
+                strictest = look_alike
+        return strictest
 
     def _siblings(self, domain: Domain, parent: str) -> list[Candidate]:
         """Listed domains under the same ``parent`` that ``domain`` is a likely slip of
@@ -532,22 +547,45 @@ class DomainJudge:
             candidates=candidates,
         )
 
-    def seen_as(self, verdict: DomainVerdict, written: str, seen: DomainVerdict) -> DomainVerdict:
-        """The verdict on a domain written with a capital that passes for another letter
-        (``aoI.com``, which goes to ``aoi.com``: ``verdict``), whose reader sees a domain we
-        protect or write to (``seen``, aol.com's verdict): the action for a likely slip."""
+    def seen_as(
+        self, verdict: DomainVerdict, written: str, seen: DomainVerdict
+    ) -> DomainVerdict | None:
+        """The verdict on a domain the model passed (``verdict``) that its reader sees as
+        another (``seen``, that one's verdict), or ``None`` where what the reader sees is
+        neither a domain we protect or write to nor a slip of one. ``written`` is the
+        domain as typed: ``aoI.com``, which goes to ``aoi.com`` and reads as ``aol.com``,
+        or ``аррӏе.co``, which reads as ``apple.co``, a slip of ``apple.com``."""
         domain = parse_domain(verdict.domain)
         risk = self._risk(domain)
+        likely, possible = self._actions(risk)
+        edits: tuple[str, ...]
+        if domain.unicode.isascii():
+            how, edit = "a capital I looks like an l", "'I' looks like 'l'"
+            name = f"{written} goes to {domain.unicode}, but"
+        else:
+            how, edit = "its letters pass for Latin ones", "letters that pass for Latin ones"
+            name = domain.unicode
+        if seen.reason in SEEN_REAL:
+            action, meant, edits = likely, seen.domain, (edit,)
+            reads = f"{seen.domain}, {SEEN_REAL[seen.reason]}"
+        elif (
+            seen.rule == "model" and seen.suggestion is not None and seen.action is not Action.ALLOW
+        ):
+            # As likely a slip as the same slip typed in Latin letters.
+            likely_slip = seen.action is self._actions(seen.risk or risk)[0]
+            action = likely if likely_slip else possible
+            meant, edits = seen.suggestion, (edit, *seen.edits)
+            reads = f"{seen.domain}, which looks like a mistake for {meant}"
+        else:
+            return None
         return DomainVerdict(
             domain.unicode,
-            self._actions(risk)[0],
+            action,
             Slip.CONFUSABLE.value,
-            f"{written} goes to {domain.unicode}, but reads as {seen.domain}, "
-            f"{SEEN_REAL[seen.reason]}: a capital I looks like an l. "
-            f"Did you mean {seen.domain}?",
-            suggestion=seen.domain,
-            score=1.0,
-            edits=("'I' looks like 'l'",),
+            f"{name} reads as {reads}: {how}. Did you mean {meant}?",
+            suggestion=meant,
+            score=1.0 if seen.reason in SEEN_REAL else seen.score,
+            edits=edits,
             risk=risk,
             candidates=verdict.candidates,
         )

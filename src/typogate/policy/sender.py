@@ -31,7 +31,7 @@ from typogate.policy.judge import (
 )
 from typogate.policy.relationships import ORGANISATION, Tie
 from typogate.policy.verdict import Candidate, DomainVerdict
-from typogate.vocabulary import Action, Risk
+from typogate.vocabulary import Action, Risk, severity
 
 # For a sender who never wrote to a learned correspondent, its history counts in senders,
 # not in mail: each of ours who writes to it adds at most this much weight. How often others
@@ -59,7 +59,6 @@ OUTWRITTEN = 3.0
 # Verdicts on names the organisation does not know, or knows only the parent of: a
 # sender's own correspondent near them may be what it meant (gis2.sam.usace.army.mil).
 _OWN_MAY_BE_NEAR = frozenset({reasons.ALLOWED_UNLIKELY, reasons.ALLOWED_SUBDOMAIN})
-_SEVERITY = {Action.ALLOW: 0, Action.WARN: 1, Action.HOLD: 2, Action.REJECT: 3}
 
 
 def for_sender(
@@ -91,11 +90,6 @@ def for_sender(
         if vouched or severity(own.action) >= severity(judgement.action):
             return own
     return judgement
-
-
-def severity(action: Action) -> int:
-    """How strict an action is: 0 for allow, up to 3 for reject."""
-    return _SEVERITY[action]
 
 
 def lifted_by_release(judge: DomainJudge, judgement: DomainVerdict) -> bool:
