@@ -555,6 +555,13 @@ def test_a_name_read_as_latin_near_nothing_is_allowed(written):
     assert Guard(_READ_AS_LATIN).evaluate(written).action is Action.ALLOW
 
 
+def test_a_reading_that_is_no_domain_leaves_the_verdict_alone():
+    # æ reads as ae: 25 of them make a label of 80 letters, too long for a domain, though
+    # the name itself (an A-label of 62) is one. It was an unreadable address.
+    verdict = Guard(_READ_AS_LATIN).evaluate("a@" + "a" * 30 + "\u00e6" * 25 + ".com")
+    assert verdict.action is Action.ALLOW
+
+
 def test_fullwidth_letters_map_to_the_same_domain(guard):
     assert guard.evaluate("a@ａｒｍｙ.mil").reason == "allowed.protected"
 

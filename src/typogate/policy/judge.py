@@ -296,7 +296,11 @@ class DomainJudge:
         ``appie.co``, a possible slip of ``apple.com``, and ``apple.co``, a likely one)."""
         strictest = judged
         for seen_text in latin_readings(judged.domain):
-            look_alike = self.seen_as(judged, judged.domain, self.verdict(seen_text))
+            try:
+                seen = self.verdict(seen_text)
+            except InvalidAddress:
+                continue  # æ reads as ae: a label of them may read longer than any can be
+            look_alike = self.seen_as(judged, judged.domain, seen)
             if look_alike is not None and severity(look_alike.action) > severity(strictest.action):
                 strictest = look_alike
         return strictest
