@@ -101,7 +101,8 @@ class Guard:
 
         A domain written with a capital that passes for another letter (``aoI.com``, which
         goes to ``aoi.com``) is judged as the look-alike it is where its reader sees a
-        domain this Guard protects or knows (``aol.com``).
+        domain this Guard protects or knows (``aol.com``). One in letters that all pass for
+        Latin ones is judged as it reads (``аррӏе.co`` as ``apple.co``, a slip).
 
         Raises :class:`InvalidAddress` when no destination can be read from ``recipient``.
         """
