@@ -534,6 +534,7 @@ _READ_AS_LATIN = Config(domains={"protected": ["apple.com", "gmail.com", "yahoo.
         ("a@\u0443\u0430\u04bb\u043e.com", "yaho.com", "yahoo.com"),  # уаһо.com
         ("a@\u0261mial.com", "gmial.com", "gmail.com"),  # a Latin script g, and a slip
         ("a@xn--80ak6aa92e.co", "apple.co", "apple.com"),  # аррӏе.co as its A-label
+        ("a@\u0430\u0440\u0440\u04cf\u0451.com", "appl\u00eb.com", "apple.com"),  # a ё: accent kept
     ],
 )
 def test_a_name_read_as_latin_is_judged_as_it_is_read(written, seen, meant):
@@ -548,7 +549,8 @@ def test_a_name_read_as_latin_is_judged_as_it_is_read(written, seen, meant):
     [
         "a@\u0445\u043e\u0440.com",  # хор.com reads as xop.com: near nothing protected
         "a@\u043f\u0440\u0438\u043c\u0435\u0440.\u0440\u0444",  # пример.рф: not all Latin-alike
-        "a@m\u00fcller.de",  # an accent is no Latin letter's look-alike
+        "a@m\u00fcller.de",  # Latin letters already: it reads as itself
+        "a@\u0451\u043b\u043a\u0430.com",  # ёлка.com: no Latin letter looks like л
     ],
 )
 def test_a_name_read_as_latin_near_nothing_is_allowed(written):

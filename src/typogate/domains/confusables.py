@@ -108,28 +108,28 @@ def as_seen(domain: str) -> str | None:
 
 
 def latin_readings(domain: str) -> tuple[str, ...]:
-    """How a domain in Unicode form reads where every character outside ASCII passes for
-    Latin letters or digits, each way it reads, or ``()``: ``аррӏе.co`` reads as
-    ``appie.co`` and, with its palochka as an l, ``apple.co``."""
+    """How a domain in Unicode form reads where every letter outside ASCII passes for
+    Latin letters or digits, accents kept, each way it reads, or ``()``: ``аррӏе.co``
+    reads as ``appie.co`` and, with its palochka as an l, ``apple.co``; ``аррӏё.com`` as
+    ``appië.com`` and ``applë.com``. A name in Latin letters reads as itself: ``()``."""
     if domain.isascii():
         return ()
     found = (_in_latin(reading) for reading in readings(domain))
-    return tuple(dict.fromkeys(latin for latin in found if latin is not None))
+    return tuple(dict.fromkeys(latin for latin in found if latin not in (None, domain)))
 
 
 def _in_latin(text: str) -> str | None:
-    """``text`` with each character outside ASCII written as its prototype, or ``None``
-    where a prototype is no lower-case ASCII letter or digit (an accent, a letter of its
-    own)."""
+    """``text`` with each letter outside ASCII written as its prototype and its marks
+    kept, or ``None`` where a prototype is no lower-case ASCII letter or digit (``ж``)."""
     prototypes = _prototypes()
     latin = []
-    for character in text:
-        if not character.isascii():
+    for character in unicodedata.normalize("NFD", text):
+        if not character.isascii() and not unicodedata.combining(character):
             character = prototypes.get(ord(character), "").lower()
             if not _DOMAIN_TEXT.fullmatch(character):
                 return None
         latin.append(character)
-    return "".join(latin)
+    return unicodedata.normalize("NFC", "".join(latin))
 
 
 def fold_lookalikes(text: str) -> str:
