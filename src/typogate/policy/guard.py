@@ -266,7 +266,7 @@ class Guard:
         """The verdict on where ``destination`` goes; ``written`` is the text after the
         address's last @-sign, its host as typed where it is the route."""
         if destination.domain is not None:
-            judgement = self._judge.verdict(destination.domain.ascii)
+            judgement = self._judge.verdict_of(destination.domain)
             if destination.route is Route.AT_SIGN:
                 return self._as_seen(written, judgement)
             return judgement
