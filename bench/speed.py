@@ -1,4 +1,5 @@
-"""In-process speed of the engine: verdicts/s for novel and repeated domains, index build
+"""In-process speed of the engine: verdicts/s for novel and repeated domains (and novel
+IDNs in Cyrillic letters that pass for Latin ones), index build
 time and memory, at 1k, 20k and 200k protected+known domains (real lists first, synthetic
 pronounceable domains beyond), on one core.
 
@@ -31,6 +32,10 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import scenario  # noqa: E402
 
+# Novel names written in Cyrillic letters that pass for Latin ones (аррӏе.co-like): each is
+# an IDN to read and check, and is read again in Latin letters (docs/operations.md).
+LATIN_ALIKE = "аорсеухӏ"
+NOVEL_IDN = 20_000
 PROTECTED_SHARE = 0.1  # a tenth protected (two-slip keys), the rest known correspondents
 NOVEL = 100_000
 REPEATED = 500_000
@@ -130,6 +135,11 @@ def _measure(size: int, queue: multiprocessing.Queue) -> None:
     guard.learn_relationships(rows)
     senders = list(own)
     novel_rate = _rate(guard.evaluate, [(address, None) for address in novel[:NOVEL]])
+    idns = {
+        "".join(rng.choice(LATIN_ALIKE) for _ in range(rng.randint(4, 9))) + ".com"
+        for _ in range(NOVEL_IDN)
+    }
+    idn_rate = _rate(guard.evaluate, [(f"u@{domain}", None) for domain in sorted(idns)])
     # A sender's first send to a domain nobody wrote to: the sender's correspondents are
     # searched for a near-twin of it, on top of the organisation's.
     first_rate = _rate(
@@ -164,6 +174,7 @@ def _measure(size: int, queue: multiprocessing.Queue) -> None:
             "build_mb": memory,
             "relationships": len(guard.relationships),
             "novel_per_second": novel_rate,
+            "novel_idn_per_second": idn_rate,
             "repeated_per_second": repeated_rate,
             "first_send_novel_per_second": first_rate,
             "first_send_repeated_per_second": first_repeated_rate,
@@ -192,7 +203,16 @@ def main() -> None:
         print(json.dumps(rows, indent=2))
         return
     table = Table(title="typogate engine, in-process, one core")
-    for column in ("domains", "protected", "build s", "build MB", "novel/s", "repeated/s"):
+    columns = (
+        "domains",
+        "protected",
+        "build s",
+        "build MB",
+        "novel/s",
+        "novel IDN/s",
+        "repeated/s",
+    )
+    for column in columns:
         table.add_column(column, justify="right")
     for row in rows:
         table.add_row(
@@ -201,6 +221,7 @@ def main() -> None:
             f"{row['build_seconds']:.2f}",
             f"{row['build_mb']:.0f}",
             f"{row['novel_per_second']:,.0f}",
+            f"{row['novel_idn_per_second']:,.0f}",
             f"{row['repeated_per_second']:,.0f}",
         )
     console = Console(width=80)
