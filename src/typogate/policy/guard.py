@@ -21,6 +21,7 @@ from typogate.domains import (
     Route,
     as_seen,
     host_name,
+    parse_domain,
     read_destination,
 )
 from typogate.errors import ConfigError
@@ -168,7 +169,8 @@ class Guard:
         # reads as a slip was typed so, unlike letters of another script.
         if seen.reason not in SEEN_REAL or seen.domain == judgement.domain:
             return judgement
-        return self._judge.seen_as(judgement, written, seen) or judgement
+        look_alike = self._judge.seen_as(parse_domain(judgement.domain), judgement, written, seen)
+        return look_alike or judgement
 
     def learn(self, counts: dict[str, int]) -> None:
         """Take in the organisation's deliveries per recipient domain (ascii or Unicode).

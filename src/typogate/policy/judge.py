@@ -303,20 +303,20 @@ class DomainJudge:
             return self._blocked(domain, rule, likely, candidates)
         judged = self.decide(domain, likely, candidates)
         if judged.reason == reasons.ALLOWED_UNLIKELY and not name.isascii():
-            return self._read_in_latin(judged)
+            return self._read_in_latin(domain, judged)
         return judged
 
-    def _read_in_latin(self, judged: DomainVerdict) -> DomainVerdict:
-        """``judged``, the model's pass for a Unicode domain, or, where it reads as Latin
+    def _read_in_latin(self, domain: Domain, judged: DomainVerdict) -> DomainVerdict:
+        """``judged``, the model's pass for a Unicode ``domain``, or, where it reads as Latin
         letters, the look-alike's verdict on the strictest way it reads (``аррӏе.co``:
         ``appie.co``, a possible slip of ``apple.com``, and ``apple.co``, a likely one)."""
         strictest = judged
-        for seen_text in latin_readings(judged.domain):
+        for seen_text in latin_readings(domain.unicode):
             try:
                 seen = self.verdict(seen_text)
             except InvalidAddress:
                 continue  # æ reads as ae: a label of them may read longer than any can be
-            look_alike = self.seen_as(judged, judged.domain, seen)
+            look_alike = self.seen_as(domain, judged, domain.unicode, seen)
             if look_alike is not None and severity(look_alike.action) > severity(strictest.action):
                 strictest = look_alike
         return strictest
@@ -568,14 +568,19 @@ class DomainJudge:
         )
 
     def seen_as(
-        self, verdict: DomainVerdict, written: str, seen: DomainVerdict
+        self, domain: Domain, verdict: DomainVerdict, written: str, seen: DomainVerdict
     ) -> DomainVerdict | None:
-        """The verdict on a domain the model passed (``verdict``) that its reader sees as
-        another (``seen``, that one's verdict), or ``None`` where what the reader sees is
-        neither a domain we protect or write to nor a slip of one. ``written`` is the
+        """The verdict on ``domain``, which the model passed (``verdict``), where its reader
+        sees another (``seen``, that one's verdict), or ``None`` where what the reader sees
+        is neither a domain we protect or write to nor a slip of one. ``written`` is the
         domain as typed: ``aoI.com``, which goes to ``aoi.com`` and reads as ``aol.com``,
         or ``аррӏе.co``, which reads as ``apple.co``, a slip of ``apple.com``."""
-        domain = parse_domain(verdict.domain)
+        real = seen.reason in SEEN_REAL
+        slip = (
+            seen.rule == "model" and seen.suggestion is not None and seen.action is not Action.ALLOW
+        )
+        if not (real or slip):
+            return None  # most readings: decided before any risk is weighed
         risk = self._risk(domain)
         likely, possible = self._actions(risk)
         edits: tuple[str, ...]
@@ -585,19 +590,16 @@ class DomainJudge:
         else:
             how, edit = "its letters pass for Latin ones", "letters that pass for Latin ones"
             name = domain.unicode
-        if seen.reason in SEEN_REAL:
+        if real:
             action, meant, edits = likely, seen.domain, (edit,)
             reads = f"{seen.domain}, {SEEN_REAL[seen.reason]}"
-        elif (
-            seen.rule == "model" and seen.suggestion is not None and seen.action is not Action.ALLOW
-        ):
+        else:
+            assert seen.suggestion is not None  # a slip names what it is a slip of
             # As likely a slip as the same slip typed in Latin letters.
             likely_slip = seen.action is self._actions(seen.risk or risk)[0]
             action = likely if likely_slip else possible
             meant, edits = seen.suggestion, (edit, *seen.edits)
             reads = f"{seen.domain}, which looks like a mistake for {meant}"
-        else:
-            return None
         return DomainVerdict(
             domain.unicode,
             action,
