@@ -471,6 +471,21 @@ def test_a_capital_i_that_reads_as_an_l_is_a_look_alike(written, goes_to, seen):
     assert "capital I" in verdict.explanation
 
 
+# Where the route leads on from the mail server's own domain (the percent hack, a bang path),
+# or a comment follows the domain, the host is still read as typed: its capital I too.
+@pytest.mark.parametrize(
+    "written",
+    ["a%aoI.com@example.org", "aoI.com!a@example.org", "a@aoI.com (work)", "a@aoI.com(x)"],
+)
+def test_a_capital_i_reads_as_an_l_wherever_the_route_names_the_host(written):
+    guard = Guard(Config(gateway={"own_domains": ["example.org"]}))
+    verdict = guard.evaluate(written)
+    assert verdict.recipient == "a@aoi.com"
+    assert verdict.action is Action.REJECT, verdict
+    assert verdict.reason == "typo.confusable" and verdict.suggestion == "aol.com"
+    assert "capital I" in verdict.explanation
+
+
 @pytest.mark.parametrize(
     "written", ["a@AOI.COM", "a@AOI.com", "Ian@army.mil", "a@Iowa.gov", "a@aoi.com"]
 )

@@ -180,7 +180,10 @@ class Destination:
     """Where mail to one address goes, and what was read to find out.
 
     ``host`` is the destination host as Postfix and UTS #46 map it (``army.ml`` for
-    ``ARMY.ML`` with a U+200B in it, ``[192.0.2.1]``, ``localhost``). ``domain`` is that
+    ``ARMY.ML`` with a U+200B in it, ``[192.0.2.1]``, ``localhost``), and ``written`` that
+    host as the address wrote it, its case kept (``aoI.com``, which its reader sees as
+    ``aol.com``), wherever the route found it: after the @-sign, in the percent hack or a
+    bang path, before a comment. ``domain`` is that
     host as a :class:`Domain`, or ``None`` when there is no domain name to judge: an
     address literal, a bare host name or public suffix (``localhost``, ``co.uk``), or the
     MTA's own domain (``route`` is then :attr:`Route.OWN_HOST`). ``local`` is the local
@@ -191,6 +194,7 @@ class Destination:
 
     local: str
     host: str
+    written: str
     domain: Domain | None
     route: Route
     alternatives: tuple[Destination, ...] = ()
@@ -326,7 +330,9 @@ def read_destination(text: str, own_domains: Collection[str] | None = None) -> D
     if len(found) > MAX_READINGS:
         raise InvalidAddress(text, _TOO_MANY_READINGS)
     first, *others = found.values()
-    return Destination(first.local, first.host, first.domain, first.route, tuple(others))
+    return Destination(
+        first.local, first.host, first.written, first.domain, first.route, tuple(others)
+    )
 
 
 def host_name(text: str) -> str:
@@ -381,7 +387,7 @@ def _unqualified(
         raise InvalidAddress(text, _NO_AT_SIGN)  # words, not a mailbox name
     hop = _next_hop(plain)
     if hop is None:
-        return {("", Route.OWN_HOST): Destination(plain, "", None, Route.OWN_HOST)}
+        return {("", Route.OWN_HOST): Destination(plain, "", "", None, Route.OWN_HOST)}
     local, host, route = hop
     return {(d.host, d.route): d for d in _route(text, local, host, own, route)}
 
@@ -442,13 +448,13 @@ def _route(
             raise InvalidAddress(text, _NOTHING_THERE[route])
         name = _host_name(text, host)
         if own is None or name not in own:
-            found.append(Destination(local, name, _judged_domain(text, name), route))
+            found.append(Destination(local, name, host.strip(), _judged_domain(text, name), route))
             if own is not None:
                 return found
         hop = _next_hop(local)
         if hop is None:
             if own is not None:
-                found.append(Destination(local, name, None, Route.OWN_HOST))
+                found.append(Destination(local, name, host.strip(), None, Route.OWN_HOST))
             return found
         local, host, route = hop
     raise InvalidAddress(text, f"the address routes through more than {MAX_HOPS} hosts")

@@ -122,13 +122,10 @@ class Guard:
                         recipient, for_sender(self._judge, judgement, sender, vouched=vouched)
                     )
         destination = read_destination(recipient, self._own)
-        written = recipient[at + 1 :]  # the host as typed, where the route is the @-sign's
         judged = [
             (
                 reached,
-                for_sender(
-                    self._judge, self._judge_destination(reached, written), sender, vouched=vouched
-                ),
+                for_sender(self._judge, self._judge_destination(reached), sender, vouched=vouched),
             )
             for reached in (destination, *destination.alternatives)
         ]
@@ -264,14 +261,13 @@ class Guard:
         self._correspondents.reweigh(self._judge.use_rules(rules))
         self._rules = list(rules)
 
-    def _judge_destination(self, destination: Destination, written: str) -> DomainVerdict:
-        """The verdict on where ``destination`` goes; ``written`` is the text after the
-        address's last @-sign, its host as typed where it is the route."""
+    def _judge_destination(self, destination: Destination) -> DomainVerdict:
+        """The verdict on where ``destination`` goes, read as its host was written."""
         if destination.domain is not None:
             judgement = self._judge.verdict_of(destination.domain)
-            if destination.route is Route.AT_SIGN:
-                return self._as_seen(written, judgement)
-            return judgement
+            if destination.written.islower():  # lower case, nearly all: no call
+                return judgement
+            return self._as_seen(destination.written, judgement)
         host = destination.host
         if destination.route is Route.OWN_HOST:
             return DomainVerdict(
