@@ -609,6 +609,33 @@ def test_a_name_under_no_top_level_domain_is_warned_as_a_misdelivery():
     assert strict.evaluate("a@prcfs.ite").action is Action.REJECT
 
 
+# The .gov and .mil registries give out names in ASCII letters only: irś.gov, a short name
+# with an accent, was allowed as "more likely meant as written", a name no one can hold.
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        ("ir\u015b.gov", "irs.gov"),  # irś.gov
+        ("\u00e1ff.gov", "aff.gov"),  # áff.gov
+        ("\u0144eh.gov", "neh.gov"),  # ńeh.gov
+        ("\u043f\u0440\u0438\u043c\u0435\u0440.mil", None),  # пример.mil: near nothing
+    ],
+)
+def test_a_name_in_letters_outside_ascii_under_gov_or_mil_is_no_ones(typed, meant):
+    verdict = Guard().evaluate(f"a@{typed}")
+    assert (verdict.action, verdict.reason) == (Action.WARN, "typo.no_such_name"), verdict
+    assert verdict.risk.value == "misdelivery" and verdict.suggestion == meant
+    assert "ASCII" in verdict.explanation and "can only bounce" in verdict.explanation
+
+
+def test_names_outside_ascii_elsewhere_or_listed_are_judged_as_before():
+    assert Guard().evaluate("a@b\u00fccher.de").action is Action.ALLOW  # bücher.de
+    assert Guard().evaluate("a@\u00e1rmy.mil").reason != "typo.no_such_name"  # a likely slip
+    listed = Guard(Config(domains={"protected": ["b\u00fccher.gov"]}))
+    assert listed.evaluate("a@b\u00fccher.gov").reason == "allowed.protected"
+    ruled = Guard(Config.from_mapping({"rules": [{"domain": "irs.gov", "action": "allow"}]}))
+    assert ruled.evaluate("a@irs.gov").action is Action.ALLOW
+
+
 def test_a_weak_candidate_never_makes_a_name_under_no_top_level_domain_less_suspect():
     # ab.comx was allowed ("more likely meant as written") while ab.zzz, close to nothing,
     # was warned; af.m went the same way once a cut-short suffix counted as one slip.

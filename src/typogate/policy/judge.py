@@ -112,6 +112,7 @@ class DomainJudge:
         cache_size: int,
     ) -> None:
         self.config = config
+        self._closed_suffixes = config.model.closed_suffixes
         self.index = index
         self.protected = protected  # A-labels
         self.relationships = relationships
@@ -399,8 +400,7 @@ class DomainJudge:
         (``model.closed_suffixes``), a suffix that is no real one, or a subdomain of a
         protected domain."""
         suffix = domain.suffix
-        closed = self.config.model.closed_suffixes
-        if any(suffix == name or suffix.endswith("." + name) for name in closed):
+        if self._closed(suffix):
             return Risk.MISDELIVERY  # whoever receives it there is inside the registry
         state = self._mail_states.get(domain.ascii)
         if state is not None and state.accepts_mail:
@@ -413,6 +413,21 @@ class DomainJudge:
         if any(".".join(labels[cut:]) in self.protected for cut in range(1, len(labels))):
             return Risk.MISDELIVERY
         return Risk.LEAK
+
+    def _closed(self, suffix: str) -> bool:
+        """Whether ``suffix`` is in a registry nobody else can register in
+        (``model.closed_suffixes``)."""
+        return any(suffix == name or suffix.endswith("." + name) for name in self._closed_suffixes)
+
+    def _no_ones(self, domain: Domain) -> str | None:
+        """The reason code when no one can hold ``domain``, else ``None``: it is under no
+        top-level domain (nor a private-use name), or it is a name in letters outside ASCII
+        under a closed registry, which gives out ASCII names only (.gov and .mil do)."""
+        if _nowhere(domain):
+            return reasons.TYPO_NO_SUCH_SUFFIX
+        if not domain.name.isascii() and self._closed(domain.suffix):
+            return reasons.TYPO_NO_SUCH_NAME
+        return None
 
     def _actions(self, risk: Risk) -> tuple[Action, Action]:
         """The actions for a likely and a possible slip of this risk."""
@@ -437,8 +452,8 @@ class DomainJudge:
         name = domain.unicode
         if not likely and (spoof := self._spoof(domain, None, candidates)) is not None:
             return spoof
-        if not likely and _nowhere(domain):
-            return self._no_such_suffix(domain, None, candidates)
+        if not likely and (why := self._no_ones(domain)) is not None:
+            return self._no_ones_verdict(domain, why, None, candidates)
         if not likely:
             return DomainVerdict(
                 name,
@@ -494,8 +509,8 @@ class DomainJudge:
             meant = top if score >= warn_at else None
             if (spoof := self._spoof(domain, meant, candidates)) is not None:
                 return spoof
-        if score < warn_at and domain is not None and _nowhere(domain):
-            return self._no_such_suffix(domain, top, candidates)
+        if score < warn_at and domain is not None and (why := self._no_ones(domain)) is not None:
+            return self._no_ones_verdict(domain, why, top, candidates)
         if score < warn_at:
             return DomainVerdict(
                 name,
@@ -612,20 +627,31 @@ class DomainJudge:
             candidates=verdict.candidates,
         )
 
-    def _no_such_suffix(
-        self, domain: Domain, meant: Candidate | None, candidates: tuple[Candidate, ...]
+    def _no_ones_verdict(
+        self,
+        domain: Domain,
+        why: str,
+        meant: Candidate | None,
+        candidates: tuple[Candidate, ...],
     ) -> DomainVerdict:
-        """cmsp4.con, af.m: under no top-level domain, and no likely slip of one we know
-        (``meant`` names the likeliest, if any). Only a possible slip (a warning, by
-        default): a network may route a name of its own (an allow rule says so)."""
+        """cmsp4.con, af.m, irś.gov: a name no one can hold (``why``, from :meth:`_no_ones`),
+        and no likely slip of one we know (``meant`` names the likeliest, if any). Only a
+        possible slip (a warning, by default): a network may route a name of its own (an
+        allow rule says so)."""
         name = domain.unicode
         ask = f"Did you mean {meant.domain}?" if meant is not None else "Check the address."
+        if why == reasons.TYPO_NO_SUCH_SUFFIX:
+            held = "which is no top-level domain: mail to it can only bounce"
+        else:
+            held = (
+                "whose registry gives out names in ASCII letters only: no one holds it, "
+                "and mail to it can only bounce"
+            )
         return DomainVerdict(
             name,
             self._actions(Risk.MISDELIVERY)[1],
-            reasons.TYPO_NO_SUCH_SUFFIX,
-            f"{name} is under .{domain.suffix}, which is no top-level domain: mail to it "
-            f"can only bounce. {ask}",
+            why,
+            f"{name} is under .{domain.suffix}, {held}. {ask}",
             suggestion=meant.domain if meant is not None else None,
             score=1.0,
             edits=meant.edits if meant is not None else (),

@@ -22,6 +22,7 @@ BLOCKED_SUFFIX = "blocked.suffix"
 TYPO_AMBIGUOUS = "typo.ambiguous"
 TYPO_LIVE_LOOKALIKE = "typo.live_lookalike"
 TYPO_NO_SUCH_SUFFIX = "typo.no_such_suffix"
+TYPO_NO_SUCH_NAME = "typo.no_such_name"
 
 
 class Candidate(NamedTuple):
