@@ -536,6 +536,24 @@ def test_a_dot_above_an_i_is_the_dot_it_has(written, seen):
     assert verdict.reason == "typo.confusable" and verdict.suggestion == seen
 
 
+# An accent is priced as a look-alike, not as any other letter: wéb.de and ǵmx.net were
+# allowed as short names "more likely meant as written", though a dead key or an
+# autocorrection types them and a reader overlooks the mark (bench/disguise.py).
+@pytest.mark.parametrize(
+    ("written", "meant"),
+    [
+        ("a@w\u00e9b.de", "web.de"),  # wéb.de
+        ("a@\u01f5mx.net", "gmx.net"),  # ǵmx.net: the first letter
+        ("a@gmx\u0308.net", "gmx.net"),  # gmẍ.net
+        ("a@xn--wb-bja.de", "web.de"),  # wéb.de as its A-label
+    ],
+)
+def test_an_accent_on_a_short_protected_name_is_a_slip(written, meant):
+    verdict = Guard().evaluate(written)
+    assert verdict.action is Action.REJECT, verdict
+    assert verdict.suggestion == meant and "(an accent)" in verdict.explanation
+
+
 _READ_AS_LATIN = Config(domains={"protected": ["apple.com", "gmail.com", "yahoo.com"]})
 
 
@@ -609,15 +627,16 @@ def test_a_name_under_no_top_level_domain_is_warned_as_a_misdelivery():
     assert strict.evaluate("a@prcfs.ite").action is Action.REJECT
 
 
-# The .gov and .mil registries give out names in ASCII letters only: irś.gov, a short name
-# with an accent, was allowed as "more likely meant as written", a name no one can hold.
+# The .gov and .mil registries give out names in ASCII letters only: a name in other letters
+# under them, and no likely slip (zñq.mil, three accents on irs.gov), was allowed as "more
+# likely meant as written", a name no one can hold.
 @pytest.mark.parametrize(
     ("typed", "meant"),
     [
-        ("ir\u015b.gov", "irs.gov"),  # irś.gov
-        ("\u00e1ff.gov", "aff.gov"),  # áff.gov
-        ("\u0144eh.gov", "neh.gov"),  # ńeh.gov
-        ("\u043f\u0440\u0438\u043c\u0435\u0440.mil", None),  # пример.mil: near nothing
+        ("\u00ed\u0155\u015b.gov", None),  # íŕś.gov
+        ("\u1e31eb.gov", "feb.gov"),  # ḱeb.gov: a weaker twin is named
+        ("z\u00f1q.mil", None),  # zñq.mil
+        ("\u043f\u0440\u0438\u043c\u0435\u0440.mil", None),  # пример.mil
     ],
 )
 def test_a_name_in_letters_outside_ascii_under_gov_or_mil_is_no_ones(typed, meant):
@@ -629,7 +648,7 @@ def test_a_name_in_letters_outside_ascii_under_gov_or_mil_is_no_ones(typed, mean
 
 def test_names_outside_ascii_elsewhere_or_listed_are_judged_as_before():
     assert Guard().evaluate("a@b\u00fccher.de").action is Action.ALLOW  # bücher.de
-    assert Guard().evaluate("a@\u00e1rmy.mil").reason != "typo.no_such_name"  # a likely slip
+    assert Guard().evaluate("a@ir\u015b.gov").reason != "typo.no_such_name"  # a likely slip
     listed = Guard(Config(domains={"protected": ["b\u00fccher.gov"]}))
     assert listed.evaluate("a@b\u00fccher.gov").reason == "allowed.protected"
     ruled = Guard(Config.from_mapping({"rules": [{"domain": "irs.gov", "action": "allow"}]}))

@@ -18,7 +18,7 @@ from functools import lru_cache
 from rapidfuzz import process
 from rapidfuzz.distance import OSA, DamerauLevenshtein, Levenshtein
 
-from typogate.domains.confusables import WIDE_LOOKALIKES, looks_like
+from typogate.domains.confusables import WIDE_LOOKALIKES, looks_like, unaccented
 from typogate.domains.keyboard import adjacent
 from typogate.domains.names import Domain, is_real_suffix
 
@@ -58,6 +58,9 @@ COST_DOT_MOVED = 3.5  # "gmailc.om"
 COST_HYPHEN = 3.0
 COST_ASCII_HOMOGLYPH = 3.0  # "rn" for "m", "0" for "o", "1" for "l"
 COST_UNICODE_CONFUSABLE = 1.0  # a Cyrillic "а": nobody types that by accident
+# "é" for "e", or "e" for "é": a dead key or an autocorrection types it, and a reader overlooks
+# the mark, as readily as an ASCII look-alike.
+COST_ACCENT = 3.0
 COST_MERGED_SUFFIX = 4.0  # "armymil.com": the whole domain typed as a name
 COST_MERGED_UNUSUAL_SUFFIX = 1.5  # extra when the appended suffix is not a habitual one
 _HABITUAL_SUFFIXES = frozenset({"com", "net", "org"})
@@ -581,6 +584,8 @@ def _substitution(was: str, now: str, in_suffix: bool) -> Edit:
         return Edit(slip, f"{now!r} for {was!r}", COST_KEYBOARD)
     if looks_like(now, was):
         return Edit(Slip.CONFUSABLE, f"{now!r} looks like {was!r}", COST_ASCII_HOMOGLYPH)
+    if not (was.isascii() and now.isascii()) and unaccented(was) == unaccented(now):
+        return Edit(slip, f"{now!r} for {was!r} (an accent)", COST_ACCENT)
     if was in _VOWELS and now in _VOWELS:
         return Edit(slip, f"{now!r} for {was!r} (a vowel)", COST_VOWEL)
     if _is_bitflip(was, now):  # in the suffix, a suffix slip like any other there

@@ -132,6 +132,12 @@ def _in_latin(text: str) -> str | None:
     return unicodedata.normalize("NFC", "".join(latin))
 
 
+@lru_cache(maxsize=4096)
+def unaccented(letter: str) -> str:
+    """``letter`` without its accents and other marks (``e`` for ``é`` or ``ȩ``)."""
+    return "".join(c for c in unicodedata.normalize("NFD", letter) if not unicodedata.combining(c))
+
+
 def fold_lookalikes(text: str) -> str:
     """``text`` with every ASCII look-alike replaced by the letter it passes for.
 
