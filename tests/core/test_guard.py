@@ -471,6 +471,32 @@ def test_a_capital_i_that_reads_as_an_l_is_a_look_alike(written, goes_to, seen):
     assert "capital I" in verdict.explanation
 
 
+# The capital I's rule, for every character UTS #46 maps to one that reads otherwise: a
+# capital whose lower case looks different (Ƅ reads as b and goes as ƅ; a full-width I), or
+# the long s (ſ reads as f and goes as s). Each went to a name nobody knew, allowed.
+@pytest.mark.parametrize(
+    ("written", "goes_to", "seen"),
+    [
+        ("a@we\u0184.de", "we\u0185.de", "web.de"),  # weƄ.de
+        ("a@ao\uff29.com", "aoi.com", "aol.com"),  # aoＩ.com, a full-width capital I
+        ("a@gm\ua7b3.net", "gm\uab53.net", "gmx.net"),  # gmꞳ.net, a Latin capital chi
+        ("a@\u017fox.com", "sox.com", "fox.com"),  # ſox.com
+    ],
+)
+def test_a_letter_that_goes_as_another_is_judged_as_it_reads(written, goes_to, seen):
+    guard = Guard(Config(domains={"protected": ["web.de", "aol.com", "gmx.net", "fox.com"]}))
+    verdict = guard.evaluate(written)
+    assert verdict.judgement.domain == goes_to
+    assert verdict.action is Action.REJECT, verdict
+    assert verdict.reason == "typo.confusable" and verdict.suggestion == seen
+    assert f"reads as {seen}" in verdict.explanation
+
+
+def test_a_letter_that_goes_to_a_protected_domain_is_no_look_alike():
+    # ſec.gov reads as fec.gov but goes to sec.gov: a real domain, protected, not a stranger.
+    assert Guard().evaluate("a@\u017fec.gov").reason == "allowed.protected"
+
+
 # Where the route leads on from the mail server's own domain (the percent hack, a bang path),
 # or a comment follows the domain, the host is still read as typed: its capital I too.
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ from typogate.domains.confusables import (
     as_seen,
     latin_readings,
     mixed_script_label,
+    read_as,
     readings,
     skeleton,
 )
@@ -65,6 +66,7 @@ __all__ = [
     "parse_address",
     "parse_domain",
     "printable_form",
+    "read_as",
     "read_destination",
     "readings",
     "skeleton",

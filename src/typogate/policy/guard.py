@@ -147,7 +147,9 @@ class Guard:
             if slip is None:
                 raise error from None
             return slip
-        return judgement if domain.islower() else self._as_seen(domain, judgement)
+        if domain.islower() and domain.isascii():  # nearly all: no call
+            return judgement
+        return self._as_seen(domain, judgement)
 
     def _as_seen(self, written: str, judgement: DomainVerdict) -> DomainVerdict:
         """``judgement``, the model's pass for a domain, or the look-alike's verdict where
@@ -265,7 +267,7 @@ class Guard:
         """The verdict on where ``destination`` goes, read as its host was written."""
         if destination.domain is not None:
             judgement = self._judge.verdict_of(destination.domain)
-            if destination.written.islower():  # lower case, nearly all: no call
+            if destination.written.islower() and destination.written.isascii():  # nearly all
                 return judgement
             return self._as_seen(destination.written, judgement)
         host = destination.host

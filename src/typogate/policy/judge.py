@@ -28,12 +28,14 @@ from typogate.domains import (
     Explanation,
     InvalidAddress,
     Slip,
+    as_seen,
     explain,
     explain_host,
     host_name,
     latin_readings,
     mixed_script_label,
     parse_domain,
+    read_as,
 )
 from typogate.domains.names import is_real_suffix
 from typogate.policy import verdict as reasons
@@ -599,8 +601,11 @@ class DomainJudge:
         risk = self._risk(domain)
         likely, possible = self._actions(risk)
         edits: tuple[str, ...]
-        if domain.unicode.isascii():
-            how, edit = "a capital I looks like an l", "'I' looks like 'l'"
+        seen_text = as_seen(written)
+        if seen_text is not None:  # a letter that goes as another: aoI.com, weƄ.de
+            character, letter = read_as(written, seen_text)
+            edit = f"{character!r} looks like {letter!r}"
+            how = "a capital I looks like an l" if character == "I" else edit
             name = f"{written} goes to {domain.unicode}, but"
         else:
             how, edit = "its letters pass for Latin ones", "letters that pass for Latin ones"
