@@ -71,12 +71,13 @@ def typogate_code(argv: list[str]) -> str:
     )
 
 
-def tree_output(src: Path, code: str) -> str:
+def tree_output(src: Path, code: str, stdin: str | None = None) -> str:
     """What a ``python -c`` program prints when run with the tree at ``src`` first on
-    ``PYTHONPATH`` (what that revision's code knows or makes)."""
+    ``PYTHONPATH`` (what that revision's code knows or makes), ``stdin`` its input."""
     done = subprocess.run(
         [sys.executable, "-c", code],
         env={**os.environ, "PYTHONPATH": str(src)},
+        input=stdin,
         capture_output=True,
         text=True,
         check=True,

