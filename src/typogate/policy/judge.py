@@ -421,7 +421,7 @@ class DomainJudge:
         (``model.closed_suffixes``)."""
         return any(suffix == name or suffix.endswith("." + name) for name in self._closed_suffixes)
 
-    def _no_ones(self, domain: Domain) -> str | None:
+    def _unholdable(self, domain: Domain) -> str | None:
         """The reason code when no one can hold ``domain``, else ``None``: it is under no
         top-level domain (nor a private-use name), or it is a name in letters outside ASCII
         under a closed registry, which gives out ASCII names only (.gov and .mil do)."""
@@ -454,8 +454,8 @@ class DomainJudge:
         name = domain.unicode
         if not likely and (spoof := self._spoof(domain, None, candidates)) is not None:
             return spoof
-        if not likely and (why := self._no_ones(domain)) is not None:
-            return self._no_ones_verdict(domain, why, None, candidates)
+        if not likely and (why := self._unholdable(domain)) is not None:
+            return self._unholdable_verdict(domain, why, None, candidates)
         if not likely:
             return DomainVerdict(
                 name,
@@ -511,8 +511,8 @@ class DomainJudge:
             meant = top if score >= warn_at else None
             if (spoof := self._spoof(domain, meant, candidates)) is not None:
                 return spoof
-        if score < warn_at and domain is not None and (why := self._no_ones(domain)) is not None:
-            return self._no_ones_verdict(domain, why, top, candidates)
+        if score < warn_at and domain is not None and (why := self._unholdable(domain)) is not None:
+            return self._unholdable_verdict(domain, why, top, candidates)
         if score < warn_at:
             return DomainVerdict(
                 name,
@@ -632,14 +632,14 @@ class DomainJudge:
             candidates=verdict.candidates,
         )
 
-    def _no_ones_verdict(
+    def _unholdable_verdict(
         self,
         domain: Domain,
         why: str,
         meant: Candidate | None,
         candidates: tuple[Candidate, ...],
     ) -> DomainVerdict:
-        """cmsp4.con, af.m, irś.gov: a name no one can hold (``why``, from :meth:`_no_ones`),
+        """cmsp4.con, af.m, irś.gov: a name no one can hold (``why``, from :meth:`_unholdable`),
         and no likely slip of one we know (``meant`` names the likeliest, if any). Only a
         possible slip (a warning, by default): a network may route a name of its own (an
         allow rule says so)."""
