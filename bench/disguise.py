@@ -6,6 +6,11 @@ ASCII look-alike sequence (rn, cl, vv, 1, 0). Side by side with ``--against REV`
 
     .venv/bin/python bench/disguise.py [--names 200] [--against 45510da] [--json]
 
+Beside them, as a control, every internationalised domain among the correspondents
+``bench/month.py`` draws from its npm lists (``free-email-domains``,
+``disposable-email-domains``; installed as it installs them): real names in other letters,
+of which each alert is a false alarm or a look-alike someone registered.
+
 Every disguise is judged by ``typogate check --json`` with the default configuration (the
 built-in profile: the .mil and .gov domains and the mail providers), in one process per
 tree. A disguise that reaches the protected domain itself is left out: UTS #46 maps it back
@@ -30,6 +35,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import idna
+from month import _mail_domain, install_lists
 from rich.console import Console
 from rich.table import Table
 from trees import HERE, source_trees, tree_arguments, tree_output, typogate_code
@@ -129,6 +135,13 @@ def _cases(count: int) -> tuple[list[tuple[str, str, str]], Counter[str]]:
     return cases, reach
 
 
+def _real_idns(console: Console) -> list[str]:
+    """Every internationalised domain of the month's npm lists that the month takes as a
+    mail domain (its A-label valid), as its A-label."""
+    lists = install_lists(console)
+    return sorted({d for names in lists.values() for d in names if "xn--" in d and _mail_domain(d)})
+
+
 def _verdict(answer: dict) -> str:
     action = answer.get("action")
     if action in ("reject", "hold"):
@@ -140,12 +153,12 @@ def _verdict(answer: dict) -> str:
     return "unreadable"
 
 
-def _judge(src: Path, cases: list[tuple[str, str, str]]) -> list[dict]:
-    """One ``typogate check --json`` process of the tree at ``src`` over every disguise."""
-    lines = "".join(f"a@{disguise}\n" for _, disguise, _ in cases)
+def _judge(src: Path, domains: list[str]) -> list[dict]:
+    """One ``typogate check --json`` process of the tree at ``src`` over every domain."""
+    lines = "".join(f"a@{domain}\n" for domain in domains)
     out = tree_output(src, typogate_code(["check", "--json"]), stdin=lines)
     answers = [json.loads(line) for line in out.splitlines() if line.strip()]
-    assert len(answers) == len(cases), f"{len(answers)} answers for {len(cases)} disguises"
+    assert len(answers) == len(domains), f"{len(answers)} answers for {len(domains)} domains"
     return answers
 
 
@@ -154,17 +167,27 @@ def main() -> None:
     parser.add_argument("--names", type=int, default=200, help="protected names disguised")
     tree_arguments(parser)
     args = parser.parse_args()
+    console = Console(stderr=args.json)
     cases, reach = _cases(args.names)
+    real = _real_idns(console)
     results: dict[str, dict[str, Counter[str]]] = {}
     allowed: dict[str, list[str]] = {}
+    alerted: dict[str, list[str]] = {}
     with source_trees(args.against) as (_, trees):
         for tree, src in trees.items():
+            answers = _judge(src, [disguise for _, disguise, _ in cases] + real)
             counts: dict[str, Counter[str]] = defaultdict(Counter)
-            for (kind, disguise, protected), answer in zip(cases, _judge(src, cases), strict=True):
+            for (kind, disguise, protected), answer in zip(cases, answers, strict=False):
                 verdict = _verdict(answer)
                 counts[kind][verdict] += 1
                 if verdict == "allowed":
                     allowed.setdefault(tree, []).append(f"{disguise} ({protected})")
+            alerted[tree] = [
+                f"{idna.decode(answer['recipient'].partition('@')[2])} "
+                f"(for {answer.get('suggestion')})"
+                for answer in answers[len(cases) :]
+                if _verdict(answer) in ("stopped", "warned")
+            ]
             results[tree] = counts
     if args.json:
         print(
@@ -177,21 +200,28 @@ def main() -> None:
                         for tree, counts in results.items()
                     },
                     "allowed": allowed,
+                    "real_idns": len(real),
+                    "real_idns_alerted": alerted,
                 },
                 ensure_ascii=False,
             )
         )
         return
-    _print(args.names, reach, results, allowed)
+    _print(console, args.names, reach, results, allowed)
+    for tree, names in alerted.items():
+        console.print(
+            f"real IDNs of the npm lists alerted, {tree}: {len(names)} of {len(real):,}"
+            + (f" ({', '.join(names)})" if names else "")
+        )
 
 
 def _print(
+    console: Console,
     names: int,
     reach: Counter[str],
     results: dict[str, dict[str, Counter[str]]],
     allowed: dict[str, list[str]],
 ) -> None:
-    console = Console()
     table = Table(
         title=f"Disguises of {names} protected names that get past typogate",
         caption="allowed of those that go elsewhere; side by side in one run",
