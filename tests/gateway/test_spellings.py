@@ -210,11 +210,26 @@ def test_no_spelling_of_a_typo_domain_is_delivered(gate, recipient):
         ("john@gma\u0131\u0307l.com", "gmail.com"),
         # aol.co in Cyrillic letters: read as Latin, a slip of aol.com.
         ("john@\u0430\u043e\u04cf.co", "aol.com"),
+        # aol.com with an accent: as easily overlooked as a look-alike.
+        ("john@a\u00f3l.com", "aol.com"),
+        # A capital iota, read as an l, goes as a small iota: aoƖ.com reads as aol.com.
+        ("john@ao\u0196.com", "aol.com"),
     ],
 )
 def test_a_look_alike_a_reader_cannot_tell_is_refused(gate, recipient, said):
     outcome, marker = send(gate.port, recipient)
     assert outcome.code == 550 and said in outcome.reply, outcome
+    assert leaked(gate.sink, marker) == []
+
+
+@pytest.mark.parametrize(
+    "recipient", [f"john%aoI.com@{OWN_HOST}", f"aoI.com!john@{OWN_HOST}", "john@aoI.com (work)"]
+)
+def test_a_capital_i_is_read_wherever_the_route_names_the_host(gate, recipient):
+    # Postfix routes the percent hack and the bang path on from its own host to aoi.com;
+    # the capital I there reads as an l, as it does after the @-sign.
+    outcome, marker = send(gate.port, recipient)
+    assert not outcome.accepted and "aol.com" in outcome.reply, outcome
     assert leaked(gate.sink, marker) == []
 
 
