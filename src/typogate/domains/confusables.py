@@ -172,9 +172,10 @@ def _in_latin(text: str) -> str | None:
 
 
 @lru_cache(maxsize=4096)
-def unaccented(letter: str) -> str:
-    """``letter`` without its accents and other marks (``e`` for ``é`` or ``ȩ``)."""
-    return "".join(c for c in unicodedata.normalize("NFD", letter) if not unicodedata.combining(c))
+def unaccented(text: str) -> str:
+    """``text`` without its accents and other marks (``e`` for ``é`` or ``ȩ``; ``gmail`` for
+    ``gmä́il``). Cached for the letters the error model compares."""
+    return "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c))
 
 
 def fold_lookalikes(text: str) -> str:

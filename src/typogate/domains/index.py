@@ -39,7 +39,7 @@ from collections.abc import Hashable, Iterable
 from typing import TypeVar
 
 from typogate.domains.channel import within_edits
-from typogate.domains.confusables import fold_lookalikes, readings, skeleton
+from typogate.domains.confusables import fold_lookalikes, readings, skeleton, unaccented
 from typogate.domains.names import Domain, InvalidAddress, parse_domain
 
 K = TypeVar("K", bound=Hashable)  # a key as filed: its text, or its hash in this process
@@ -397,6 +397,10 @@ class CandidateIndex:
             _FLAT + _flat(typed.unicode),
             *(_SKELETON + _skeleton_uncached(reading) for reading in readings(typed.unicode)),
         ]
+        if not name.isascii() and (plain := unaccented.__wrapped__(typed.unicode)) != typed.unicode:
+            # Its accents taken off: wéb.de and gmä́il.com meet web.de and gmail.com, which
+            # the error model then prices one accent at a time.
+            special.append(_SKELETON + _skeleton_uncached(plain))
         if "." in name or "." in typed.suffix:
             for reading in _readings(typed)[1:]:
                 near += _deletions(reading, 1)
