@@ -60,6 +60,9 @@ KINDS = (
     "ASCII look-alike",
 )
 VERDICTS = ("stopped", "warned", "allowed", "unreadable")
+# The default configuration's closed registries (model.closed_suffixes): a name there that
+# got past can only bounce; anywhere else a stranger may register it, and it is a leak.
+CLOSED = ("gov", "mil")
 
 
 def _twins() -> dict[str, list[str]]:
@@ -250,7 +253,11 @@ def _print(
         shown = ", ".join(
             f"{verdict} {sum(counts[kind][verdict] for kind in KINDS):,}" for verdict in VERDICTS
         )
-        console.print(f"{tree}: {shown}")
+        names = allowed.get(tree, [])
+        open_registry = [name for name in names if name.split(" ")[0].rsplit(".")[-1] not in CLOSED]
+        console.print(
+            f"{tree}: {shown} ({len(open_registry):,} allowed where anyone may register the name)"
+        )
         for example in allowed.get(tree, [])[:8]:
             console.print(f"  allowed: {example}")
 
