@@ -163,10 +163,10 @@ def test_a_lookalike_costs_one_edit_in_the_error_model():
 @pytest.mark.parametrize(
     ("typed", "slip", "detail"),
     [
-        ("gmaim.com", "typo.bitflip", "'m' for 'l' (one bit)"),  # 0x6c -> 0x6d
+        ("gmaim.com", "typo.bitflip", "'m' for 'l', one bit"),  # 0x6c -> 0x6d
         # 0x61 -> 0xe1 is one bit of a code point, but no host name holds such a byte: the
         # accented letter is spelled, as ó for o is.
-        ("gm\u00e1il.com", "typo.substitution", "'\u00e1' for 'a' (an accent)"),
+        ("gm\u00e1il.com", "typo.substitution", "'\u00e1' for 'a', an accent"),
     ],
 )
 def test_a_flipped_bit_is_a_flip_of_an_ascii_host_character(typed, slip, detail):

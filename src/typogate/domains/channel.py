@@ -539,6 +539,12 @@ def _substitution_cost(was: str, now: str) -> float:
     return _substitution(was, now, False).cost
 
 
+def _mark_name(mark: str) -> str:
+    """A mark of its own by its name ("acute accent", "cedilla"): quoted, it would sit on
+    the quote."""
+    return unicodedata.name(mark, "accent").lower().removeprefix("combining ")
+
+
 def _lookalike(typed: str, meant: str) -> Edit:
     return Edit(Slip.CONFUSABLE, f"{typed!r} looks like {meant!r}", COST_ASCII_HOMOGLYPH)
 
@@ -560,7 +566,7 @@ def _classify(tag: str, i: int, j: int, meant: str, typed: str, suffix_start: in
             return Edit(Slip.HYPHEN, "hyphen left out", cost)
         slip = Slip.SUFFIX if in_suffix else Slip.OMISSION
         if unicodedata.combining(ch):
-            return Edit(slip, f"{ch!r} left out (an accent)", cost)
+            return Edit(slip, f"{_mark_name(ch)} left out", cost)
         if cost == COST_OMISSION_DOUBLE:
             return Edit(slip, f"double {ch!r} typed once", cost)
         return Edit(slip, f"{ch!r} left out", cost)
@@ -572,7 +578,7 @@ def _classify(tag: str, i: int, j: int, meant: str, typed: str, suffix_start: in
             return Edit(Slip.HYPHEN, "extra hyphen", cost)
         slip = Slip.SUFFIX if in_suffix else Slip.INSERTION
         if unicodedata.combining(ch):
-            return Edit(slip, f"extra {ch!r} (an accent)", cost)
+            return Edit(slip, f"extra {_mark_name(ch)}", cost)
         if cost == COST_DOUBLING:
             return Edit(Slip.SUFFIX if in_suffix else Slip.DOUBLING, f"{ch!r} doubled", cost)
         if cost == COST_INSERTION_NEIGHBOUR:
@@ -594,10 +600,10 @@ def _substitution(was: str, now: str, in_suffix: bool) -> Edit:
     if looks_like(now, was):
         return Edit(Slip.CONFUSABLE, f"{now!r} looks like {was!r}", COST_ASCII_HOMOGLYPH)
     if not (was.isascii() and now.isascii()) and unaccented(was) == unaccented(now):
-        return Edit(slip, f"{now!r} for {was!r} (an accent)", COST_ACCENT)
+        return Edit(slip, f"{now!r} for {was!r}, an accent", COST_ACCENT)
     if was in _VOWELS and now in _VOWELS:
-        return Edit(slip, f"{now!r} for {was!r} (a vowel)", COST_VOWEL)
+        return Edit(slip, f"{now!r} for {was!r}, a vowel", COST_VOWEL)
     if _is_bitflip(was, now):  # in the suffix, a suffix slip like any other there
         bitflip = Slip.SUFFIX if in_suffix else Slip.BITFLIP
-        return Edit(bitflip, f"{now!r} for {was!r} (one bit)", COST_BITFLIP)
+        return Edit(bitflip, f"{now!r} for {was!r}, one bit", COST_BITFLIP)
     return Edit(slip, f"{now!r} for {was!r}", COST_SUBSTITUTION)
