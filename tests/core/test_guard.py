@@ -492,9 +492,30 @@ def test_a_letter_that_goes_as_another_is_judged_as_it_reads(written, goes_to, s
     assert f"reads as {seen}" in verdict.explanation
 
 
-def test_a_letter_that_goes_to_a_protected_domain_is_no_look_alike():
-    # ſec.gov reads as fec.gov but goes to sec.gov: a real domain, protected, not a stranger.
-    assert Guard().evaluate("a@\u017fec.gov").reason == "allowed.protected"
+# dIa.mil reads as dla.mil (Defense Logistics) and goes to dia.mil (Defense Intelligence):
+# both protected, so the mail reaches a real agency, but perhaps not the one its sender
+# read. Allowed as protected before; a warning now, naming both.
+@pytest.mark.parametrize(
+    ("written", "goes_to", "seen"),
+    [
+        ("a@dIa.mil", "dia.mil", "dla.mil"),
+        ("a@bIs.gov", "bis.gov", "bls.gov"),
+        ("a@\u017fec.gov", "sec.gov", "fec.gov"),  # ſec.gov
+    ],
+)
+def test_a_name_that_reads_as_one_protected_domain_and_goes_to_another_is_warned(
+    written, goes_to, seen
+):
+    verdict = Guard().evaluate(written)
+    assert verdict.judgement.domain == goes_to
+    assert (verdict.action, verdict.reason) == (Action.WARN, "typo.confusable"), verdict
+    assert verdict.suggestion == seen and verdict.risk.value == "misdelivery"
+    assert f"goes to {goes_to}" in verdict.explanation and f"reads as {seen}" in verdict.explanation
+
+
+@pytest.mark.parametrize("written", ["a@DIA.mil", "a@dia.mil", "a@Dia.mil", "a@Irs.gov"])
+def test_a_protected_domain_written_plainly_is_allowed(written):
+    assert Guard().evaluate(written).action is Action.ALLOW
 
 
 # Where the route leads on from the mail server's own domain (the percent hack, a bang path),

@@ -153,9 +153,9 @@ class Guard:
 
     def _as_seen(self, written: str, judgement: DomainVerdict) -> DomainVerdict:
         """``judgement``, the model's pass for a domain, or the look-alike's verdict where
-        ``written`` has a capital that passes for another letter and reads, so, as a domain
-        protected or known."""
-        if judgement.reason != reasons.ALLOWED_UNLIKELY:
+        ``written`` has a character that goes as another letter and reads, so, as a domain
+        protected or known (only a warning where the domain it goes to is one too)."""
+        if judgement.reason != reasons.ALLOWED_UNLIKELY and judgement.reason not in SEEN_REAL:
             return judgement
         seen_text = as_seen(written)
         if seen_text is None:

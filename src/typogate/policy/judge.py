@@ -606,12 +606,16 @@ class DomainJudge:
             character, letter = read_as(written, seen_text)
             edit = f"{character!r} looks like {letter!r}"
             how = "a capital I looks like an l" if character == "I" else edit
-            name = f"{written} goes to {domain.unicode}, but"
+            goes = f", {SEEN_REAL[verdict.reason]}" if verdict.reason in SEEN_REAL else ""
+            name = f"{written} goes to {domain.unicode}{goes}, but"
         else:
             how, edit = "its letters pass for Latin ones", "letters that pass for Latin ones"
             name = domain.unicode
         if real:
-            action, meant, edits = likely, seen.domain, (edit,)
+            # Where it goes is real too (dIa.mil goes to dia.mil and reads as dla.mil): the
+            # sender may mean either, so only a warning.
+            action = possible if verdict.reason in SEEN_REAL else likely
+            meant, edits = seen.domain, (edit,)
             reads = f"{seen.domain}, {SEEN_REAL[seen.reason]}"
         else:
             assert seen.suggestion is not None  # a slip names what it is a slip of
