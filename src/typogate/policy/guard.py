@@ -147,14 +147,14 @@ class Guard:
             if slip is None:
                 raise error from None
             return slip
-        if domain.islower() and domain.isascii():  # nearly all: no call
-            return judgement
         return self._as_seen(domain, judgement)
 
     def _as_seen(self, written: str, judgement: DomainVerdict) -> DomainVerdict:
         """``judgement``, the model's pass for a domain, or the look-alike's verdict where
         ``written`` has a character that goes as another letter and reads, so, as a domain
         protected or known (only a warning where the domain it goes to is one too)."""
+        if written.islower() and written.isascii():  # nearly all: nothing reads otherwise
+            return judgement
         if judgement.reason != reasons.ALLOWED_UNLIKELY and judgement.reason not in SEEN_REAL:
             return judgement
         seen_text = as_seen(written)
@@ -267,8 +267,6 @@ class Guard:
         """The verdict on where ``destination`` goes, read as its host was written."""
         if destination.domain is not None:
             judgement = self._judge.verdict_of(destination.domain)
-            if destination.written.islower() and destination.written.isascii():  # nearly all
-                return judgement
             return self._as_seen(destination.written, judgement)
         host = destination.host
         if destination.route is Route.OWN_HOST:
