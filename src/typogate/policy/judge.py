@@ -114,7 +114,6 @@ class DomainJudge:
         cache_size: int,
     ) -> None:
         self.config = config
-        self._closed_suffixes = config.model.closed_suffixes
         self.index = index
         self.protected = protected  # A-labels
         self.relationships = relationships
@@ -419,7 +418,8 @@ class DomainJudge:
     def _closed(self, suffix: str) -> bool:
         """Whether ``suffix`` is in a registry nobody else can register in
         (``model.closed_suffixes``)."""
-        return any(suffix == name or suffix.endswith("." + name) for name in self._closed_suffixes)
+        closed = self.config.model.closed_suffixes
+        return any(suffix == name or suffix.endswith("." + name) for name in closed)
 
     def _unholdable(self, domain: Domain) -> str | None:
         """The reason code when no one can hold ``domain``, else ``None``: it is under no
