@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import re
 import unicodedata
+from collections.abc import Callable
 from functools import cache, lru_cache
 from pathlib import Path
 
@@ -79,37 +80,38 @@ WIDE_LOOKALIKES: dict[str, str] = {
 _LOOKALIKE_TEXT = re.compile("|".join(sorted(LOOKALIKES, key=len, reverse=True)))
 
 
-# Upper-case ASCII letters whose UTS #39 prototype is a lower-case one (I -> l): DNS folds
-# the case away, but a reader sees the prototype.
-_CAPITALS_SEEN_AS = {
-    chr(code): prototype
-    for code, prototype in _ASCII_PROTOTYPES.items()
-    if chr(code).isupper() and prototype.isalpha() and prototype.islower()
-}
-_CAPITAL_SEEN = re.compile("|".join(_CAPITALS_SEEN_AS))
-
-
-@cache
-def _read_otherwise() -> dict[str, str]:
-    """Character -> the lower-case ASCII letter or digit a reader takes it for, where UTS #46
-    maps it to text read otherwise: a capital whose lower case looks different (``I``, read
-    as ``l``, goes as ``i``; ``Ƅ``, read as ``b``, goes as ``ƅ``; a full-width ``Ｉ``), or
-    the long s (``ſ``, read as ``f``, goes as ``s``). Built on the first non-ASCII domain
-    with such a character in question (~6 ms)."""
-    import idna  # with the table: the common ASCII domain never needs either
-
+def _read_otherwise_among(
+    prototypes: dict[int, str], goes_as: Callable[[str], str]
+) -> dict[str, str]:
+    """Character -> the lower-case ASCII letter or digit a reader takes it for, among
+    ``prototypes``, where DNS takes it (``goes_as``) as text read otherwise: a capital whose
+    lower case looks different (``I``, read as ``l``, goes as ``i``; ``Ƅ``, read as ``b``,
+    goes as ``ƅ``; a full-width ``Ｉ``), or the long s (``ſ``, read as ``f``, goes as
+    ``s``)."""
     table = {}
-    for code, prototype in _prototypes().items():
+    for code, prototype in prototypes.items():
         letter = prototype.lower()
         if len(letter) != 1 or not _DOMAIN_TEXT.fullmatch(letter):
             continue
         try:
-            goes_as = idna.uts46_remap(chr(code), std3_rules=False, transitional=False)
-        except (idna.IDNAError, ValueError):
-            continue  # a character no domain can hold
-        if skeleton(goes_as) != letter:
+            goes = goes_as(chr(code))
+        except ValueError:  # idna's errors are ValueErrors: a character no domain can hold
+            continue
+        if skeleton.__wrapped__(goes) != letter:  # single characters: kept out of the cache
             table[chr(code)] = letter
     return table
+
+
+@cache
+def _read_otherwise() -> dict[str, str]:
+    """:func:`_read_otherwise_among` for every character, as UTS #46 maps it: built on the
+    first non-ASCII domain with such a character in question (~6 ms)."""
+    import idna  # with the table: the common ASCII domain never needs either
+
+    return _read_otherwise_among(
+        _prototypes(),
+        lambda character: idna.uts46_remap(character, std3_rules=False, transitional=False),
+    )
 
 
 def as_seen(domain: str) -> str | None:
@@ -209,6 +211,12 @@ def skeleton(text: str) -> str:
     decomposed = unicodedata.normalize("NFD", text)
     mapped = unicodedata.normalize("NFD", decomposed.translate(_prototypes())).lower()
     return _DOT_ON_A_DOT.sub("", mapped) if "\u0307" in mapped else mapped
+
+
+# ASCII characters read otherwise than DNS takes them (I, read as l, goes as i): the few an
+# ASCII domain can hold, so that it never needs the whole table.
+_CAPITALS_SEEN_AS = _read_otherwise_among(_ASCII_PROTOTYPES, str.lower)
+_CAPITAL_SEEN = re.compile("|".join(map(re.escape, _CAPITALS_SEEN_AS)))
 
 
 # The lower-case palochka draws the same stroke as its capital, which the data maps to l;
