@@ -223,41 +223,55 @@ def main() -> None:
         )
     console = Console(width=80)
     console.print(table)
-    idn = Table(
-        title="… novel IDNs in Cyrillic letters that pass for Latin ones",
-        caption="× = beside the novel names above, same process",
-    )
-    for column in ("domains", "written in Unicode", "as A-labels"):
-        idn.add_column(column, justify="right")
-    for row in rows:
-        idn.add_row(
-            f"{row['domains']:,}",
-            _beside(row["novel_idn_per_second"], row["novel_per_second"]),
-            _beside(row["novel_alabel_per_second"], row["novel_per_second"]),
+    console.print(
+        _rates_beside(
+            "… novel IDNs in Cyrillic letters that pass for Latin ones",
+            "× = beside the novel names above, same process",
+            rows,
+            {
+                "written in Unicode": ("novel_idn_per_second", "novel_per_second"),
+                "as A-labels": ("novel_alabel_per_second", "novel_per_second"),
+            },
         )
-    console.print(idn)
-    # Per sender, beside the rates above (× = the ratio, same process).
-    senders = Table(
-        title=f"… for one of {SENDERS} senders with learned correspondents",
-        caption="× = beside the same mail without a sender, same process",
     )
-    for column in ("domains", "first send, novel", "first send, repeated", "to its own"):
-        senders.add_column(column, justify="right")
+    # Per sender, beside the rates above (× = the ratio, same process).
+    console.print(
+        _rates_beside(
+            f"… for one of {SENDERS} senders with learned correspondents",
+            "× = beside the same mail without a sender, same process",
+            rows,
+            {
+                "first send, novel": ("first_send_novel_per_second", "novel_per_second"),
+                "first send, repeated": (
+                    "first_send_repeated_per_second",
+                    "repeated_per_second",
+                ),
+                "to its own": (
+                    "to_own_correspondents_per_second",
+                    "to_own_correspondents_alone_per_second",
+                ),
+            },
+        )
+    )
+
+
+def _rates_beside(
+    title: str, caption: str, rows: list[dict], columns: dict[str, tuple[str, str]]
+) -> Table:
+    """A table of rates by index size: ``columns`` maps each heading to the keys of a rate
+    and of the rate it is shown beside, as a ratio."""
+    table = Table(title=title, caption=caption)
+    for column in ("domains", *columns):
+        table.add_column(column, justify="right")
     for row in rows:
-        senders.add_row(
+        table.add_row(
             f"{row['domains']:,}",
-            _beside(row["first_send_novel_per_second"], row["novel_per_second"]),
-            _beside(row["first_send_repeated_per_second"], row["repeated_per_second"]),
-            _beside(
-                row["to_own_correspondents_per_second"],
-                row["to_own_correspondents_alone_per_second"],
+            *(
+                f"{row[rate]:,.0f} ({row[rate] / row[alone]:.2f}×)"
+                for rate, alone in columns.values()
             ),
         )
-    console.print(senders)
-
-
-def _beside(rate: float, alone: float) -> str:
-    return f"{rate:,.0f} ({rate / alone:.2f}×)"
+    return table
 
 
 if __name__ == "__main__":
