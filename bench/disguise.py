@@ -2,8 +2,10 @@
 protected name of a fixed sample written with one letter swapped for a Unicode character
 that Unicode's confusables data reads as that letter, with one accent on one letter, in
 Cyrillic or Greek look-alike letters throughout, with two accents stacked on one letter,
-with a capital I for an l, and with an ASCII look-alike sequence (rn, cl, vv, 1, 0). Side
-by side with ``--against REV``.
+with a capital I for an l, with an ASCII look-alike sequence (rn, cl, vv, 1, 0), with one
+letter that Unicode names as an ASCII letter with a stroke, hook or bar (``ł``, ``ɠ``), and
+with one letter, or all, as small capitals (``ᴀol``, ``ɢᴍᴀɪʟ``). Side by side with
+``--against REV``.
 
     .venv/bin/python bench/disguise.py [--names 200] [--against 45510da] [--json]
 
@@ -58,6 +60,9 @@ KINDS = (
     "whole name in Cyrillic or Greek",
     "capital I for l",
     "ASCII look-alike",
+    "one letter with a stroke or hook",
+    "one small capital",
+    "whole name in small capitals",
 )
 VERDICTS = ("stopped", "warned", "allowed", "unreadable")
 # The default configuration's closed registries (model.closed_suffixes): a name there that
@@ -82,6 +87,25 @@ def _twins() -> dict[str, list[str]]:
     return twins
 
 
+def _letter_forms() -> tuple[dict[str, list[str]], dict[str, str]]:
+    """Lower-case ASCII letter -> the Latin letters that Unicode names as it with a stroke,
+    hook, bar or other mark that does not decompose (``ł``: LATIN SMALL LETTER L WITH
+    STROKE), and -> its small capital (``ᴀ``: LATIN LETTER SMALL CAPITAL A), from the
+    character names of the running Python's Unicode database."""
+    marked: dict[str, list[str]] = defaultdict(list)
+    small: dict[str, str] = {}
+    for code in (*range(0x80, 0x3000), *range(0xA700, 0xAB70), *range(0x1DF00, 0x1E000)):
+        character = chr(code)
+        name = unicodedata.name(character, "")
+        if (found := re.fullmatch("LATIN SMALL LETTER ([A-Z]) WITH .+", name)) and (
+            unicodedata.normalize("NFD", character) == character  # an accent decomposes
+        ):
+            marked[found[1].lower()].append(character)
+        elif found := re.fullmatch("LATIN LETTER SMALL CAPITAL ([A-Z])", name):
+            small[found[1].lower()] = character
+    return marked, small
+
+
 def _sample(count: int) -> list[str]:
     """A fixed sample of the built-in profile's protected registrable names, with letters
     in them (the same in every run)."""
@@ -94,9 +118,14 @@ def _sample(count: int) -> list[str]:
     return sorted(random.Random(SEED).sample(sorted(names), count))
 
 
-def _disguises(protected: str, twins: dict[str, list[str]]) -> dict[str, list[str]]:
+def _disguises(
+    protected: str,
+    twins: dict[str, list[str]],
+    forms: tuple[dict[str, list[str]], dict[str, str]],
+) -> dict[str, list[str]]:
     """Every disguise of ``protected`` by kind (its first label disguised, the suffix kept)."""
     label, suffix = protected.split(".", 1)
+    marked, small = forms
     made: dict[str, list[str]] = {kind: [] for kind in KINDS}
     for at, letter in enumerate(label):
         before, after = label[:at], label[at + 1 :]
@@ -112,6 +141,13 @@ def _disguises(protected: str, twins: dict[str, list[str]]) -> dict[str, list[st
             made["capital I for l"].append(f"{before}I{after}")
         if letter in ASCII_SEQUENCES:
             made["ASCII look-alike"].append(f"{before}{ASCII_SEQUENCES[letter]}{after}")
+        made["one letter with a stroke or hook"] += [
+            f"{before}{form}{after}" for form in marked.get(letter, [])
+        ]
+        if letter in small:
+            made["one small capital"].append(f"{before}{small[letter]}{after}")
+    if any(letter in small for letter in label):
+        made["whole name in small capitals"].append("".join(small.get(c, c) for c in label))
     for script in SCRIPTS:
         written = []
         for letter in label:
@@ -133,10 +169,10 @@ def _destination(domain: str) -> str | None:
 def _cases(count: int) -> tuple[list[tuple[str, str, str]], Counter[str]]:
     """(kind, disguise, protected) for every disguise that goes elsewhere, and by kind how
     many reach the protected domain itself."""
-    twins = _twins()
+    twins, forms = _twins(), _letter_forms()
     cases, reach = [], Counter()
     for protected in _sample(count):
-        for kind, disguises in _disguises(protected, twins).items():
+        for kind, disguises in _disguises(protected, twins, forms).items():
             for disguise in dict.fromkeys(disguises):
                 if _destination(disguise) == protected:
                     reach[kind] += 1
