@@ -617,6 +617,46 @@ def test_accents_stacked_or_unjoined_are_slips_too(written, meant, said):
     assert verdict.suggestion == meant and said in verdict.explanation
 
 
+# A stroke, hook or bar that Unicode does not decompose (ł is an l with a stroke, not an l
+# and a mark) is overlooked as an accent is; aoł.com and wɇb.de were allowed as names of
+# their own, and ɠmail.com offered mail.com.
+@pytest.mark.parametrize(
+    ("written", "meant", "said"),
+    [
+        ("a@ao\u0142.com", "aol.com", "'\u0142' for 'l', a stroke"),  # aoł.com
+        ("a@w\u0247b.de", "web.de", "'\u0247' for 'e', a stroke"),  # wɇb.de
+        ("a@q\u024b.com", "qq.com", "'\u024b' for 'q', a hook tail"),  # qɋ.com
+        ("a@\u0260mx.net", "gmx.net", "'\u0260' for 'g', a hook"),  # ɠmx.net
+        ("a@\u0260mail.com", "gmail.com", "'\u0260' for 'g', a hook"),  # ɠmail.com
+    ],
+)
+def test_a_letter_with_a_stroke_or_hook_is_a_slip(written, meant, said):
+    verdict = Guard().evaluate(written)
+    # qq.com, of two letters, has many names that near it: a warning there.
+    assert verdict.action in (Action.REJECT, Action.WARN), verdict
+    assert verdict.suggestion == meant and said in verdict.explanation
+
+
+# A small capital is its letter in another size: ᴏᴜᴛʟᴏᴏᴋ.com reads as outlook.com and goes
+# elsewhere. Unicode's confusables data maps the few that look like lower case (ᴏ, ᴄ, ᴠ) and
+# not the rest (ᴀ, ɢ, ʟ), so whole names in them, and ᴀol.com, were allowed.
+@pytest.mark.parametrize(
+    ("written", "meant"),
+    [
+        ("a@\u1d00ol.com", "aol.com"),  # ᴀol.com
+        ("a@w\u1d07b.de", "web.de"),  # wᴇb.de
+        ("a@\u0262mail.com", "gmail.com"),  # ɢmail.com: not an extra letter before mail.com
+        ("a@\u028f\u1d00\u029c\u1d0f\u1d0f.com", "yahoo.com"),  # ʏᴀʜᴏᴏ.com
+        ("a@\u1d0f\u1d1c\u1d1b\u029f\u1d0f\u1d0f\u1d0b.com", "outlook.com"),  # ᴏᴜᴛʟᴏᴏᴋ.com
+        ("a@\ua7af\ua7af.com", "qq.com"),  # ꞯꞯ.com
+    ],
+)
+def test_small_capitals_are_read_as_their_letters(written, meant):
+    verdict = Guard().evaluate(written)
+    assert verdict.action is Action.REJECT, verdict
+    assert verdict.reason == "typo.confusable" and verdict.suggestion == meant
+
+
 _READ_AS_LATIN = Config(domains={"protected": ["apple.com", "gmail.com", "yahoo.com"]})
 
 

@@ -214,6 +214,9 @@ def test_no_spelling_of_a_typo_domain_is_delivered(gate, recipient):
         ("john@a\u00f3l.com", "aol.com"),
         # A capital iota, read as an l, goes as a small iota: aoƖ.com reads as aol.com.
         ("john@ao\u0196.com", "aol.com"),
+        # An l with a stroke drawn in (no accent to take off), and a small capital A.
+        ("john@ao\u0142.com", "aol.com"),
+        ("john@\u1d00ol.com", "aol.com"),
     ],
 )
 def test_a_look_alike_a_reader_cannot_tell_is_refused(gate, recipient, said):

@@ -19,7 +19,7 @@ from functools import lru_cache
 from rapidfuzz import process
 from rapidfuzz.distance import OSA, DamerauLevenshtein, Levenshtein
 
-from typogate.domains.confusables import WIDE_LOOKALIKES, looks_like, unaccented
+from typogate.domains.confusables import WIDE_LOOKALIKES, looks_like, mark_between, unaccented
 from typogate.domains.keyboard import adjacent
 from typogate.domains.names import Domain, is_real_suffix
 
@@ -600,7 +600,7 @@ def _substitution(was: str, now: str, in_suffix: bool) -> Edit:
     if looks_like(now, was):
         return Edit(Slip.CONFUSABLE, f"{now!r} looks like {was!r}", COST_ASCII_HOMOGLYPH)
     if not (was.isascii() and now.isascii()) and unaccented(was) == unaccented(now):
-        return Edit(slip, f"{now!r} for {was!r}, an accent", COST_ACCENT)
+        return Edit(slip, f"{now!r} for {was!r}, {mark_between(now, was)}", COST_ACCENT)
     if was in _VOWELS and now in _VOWELS:
         return Edit(slip, f"{now!r} for {was!r}, a vowel", COST_VOWEL)
     if _is_bitflip(was, now):  # in the suffix, a suffix slip like any other there
