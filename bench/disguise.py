@@ -4,15 +4,16 @@ that Unicode's confusables data reads as that letter, with one accent on one let
 Cyrillic or Greek look-alike letters throughout, with two accents stacked on one letter,
 with a capital I for an l, with an ASCII look-alike sequence (rn, cl, vv, 1, 0), with one
 letter that Unicode names as an ASCII letter with a stroke, hook or bar (``ł``, ``ɠ``), and
-with one letter, or all, as small capitals (``ᴀol``, ``ɢᴍᴀɪʟ``). Side by side with
-``--against REV``.
+with one letter, or all, as small capitals (``ᴀol``, ``ɢᴍᴀɪʟ``), and written in full in
+front of a stranger's domain (``army.mil.evil.com``). Side by side with ``--against REV``.
 
     .venv/bin/python bench/disguise.py [--names 200] [--against 45510da] [--json]
 
-Beside them, as a control, every internationalised domain among the correspondents
-``bench/month.py`` draws from its npm lists (``free-email-domains``,
-``disposable-email-domains``; installed as it installs them): real names in other letters,
-of which each alert is a false alarm or a look-alike someone registered.
+Beside them, as controls, two kinds of domain among the correspondents ``bench/month.py``
+draws from its npm lists (``free-email-domains``, ``disposable-email-domains``; installed
+as it installs them): every internationalised one, real names in other letters, and every
+one that begins with a protected name and a dot (``gmail.com.hassle-me.com``, a disposable
+service's host); of each, an alert is a false alarm or a look-alike someone registered.
 
 Every disguise is judged by ``typogate check --json`` with the default configuration (the
 built-in profile: the .mil and .gov domains and the mail providers), in one process per
@@ -63,11 +64,14 @@ KINDS = (
     "one letter with a stroke or hook",
     "one small capital",
     "whole name in small capitals",
+    "in front of a stranger's domain",
 )
 VERDICTS = ("stopped", "warned", "allowed", "unreadable")
 # The default configuration's closed registries (model.closed_suffixes): a name there that
 # got past can only bounce; anywhere else a stranger may register it, and it is a leak.
 CLOSED = ("gov", "mil")
+# Registrable names no list holds, for a protected name to stand in front of (army.mil.evil.com).
+STRANGERS = ("evil.com", "secure-login.net", "mail-gateway.co.uk")
 
 
 def _twins() -> dict[str, list[str]]:
@@ -106,15 +110,20 @@ def _letter_forms() -> tuple[dict[str, list[str]], dict[str, str]]:
     return marked, small
 
 
-def _sample(count: int) -> list[str]:
-    """A fixed sample of the built-in profile's protected registrable names, with letters
-    in them (the same in every run)."""
+def _protected() -> set[str]:
+    """The built-in profile's protected names."""
     names = set()
     for listed in LISTS:
         for line in (PROFILES / listed).read_text().splitlines():
-            name = line.split("#")[0].strip().lower()
-            if name and name.count(".") == 1 and re.search("[a-z]", name.split(".")[0]):
+            if name := line.split("#")[0].strip().lower():
                 names.add(name)
+    return names
+
+
+def _sample(count: int) -> list[str]:
+    """A fixed sample of the built-in profile's protected registrable names of one label
+    and a suffix, with letters in them (the same in every run)."""
+    names = {n for n in _protected() if n.count(".") == 1 and re.search("[a-z]", n.split(".")[0])}
     return sorted(random.Random(SEED).sample(sorted(names), count))
 
 
@@ -123,7 +132,8 @@ def _disguises(
     twins: dict[str, list[str]],
     forms: tuple[dict[str, list[str]], dict[str, str]],
 ) -> dict[str, list[str]]:
-    """Every disguise of ``protected`` by kind (its first label disguised, the suffix kept)."""
+    """Every disguise of ``protected`` by kind (its first label disguised, the suffix kept;
+    or the whole name in front of a stranger's)."""
     label, suffix = protected.split(".", 1)
     marked, small = forms
     made: dict[str, list[str]] = {kind: [] for kind in KINDS}
@@ -155,7 +165,9 @@ def _disguises(
             written.append(found[0] if found else None)
         if all(written) and any(ch != letter for ch, letter in zip(written, label, strict=True)):
             made["whole name in Cyrillic or Greek"].append("".join(ch or "" for ch in written))
-    return {kind: [f"{name}.{suffix}" for name in names] for kind, names in made.items()}
+    disguised = {kind: [f"{name}.{suffix}" for name in names] for kind, names in made.items()}
+    disguised["in front of a stranger's domain"] = [f"{protected}.{s}" for s in STRANGERS]
+    return disguised
 
 
 def _destination(domain: str) -> str | None:
@@ -181,11 +193,21 @@ def _cases(count: int) -> tuple[list[tuple[str, str, str]], Counter[str]]:
     return cases, reach
 
 
-def _real_idns(console: Console) -> list[str]:
-    """Every internationalised domain of the month's npm lists that the month takes as a
-    mail domain (its A-label valid), as its A-label."""
+def _real_controls(console: Console) -> dict[str, list[str]]:
+    """The domains of the month's npm lists that the month takes as mail domains, of two
+    kinds: internationalised (as A-labels), and beginning with a protected name."""
     lists = install_lists(console)
-    return sorted({d for names in lists.values() for d in names if "xn--" in d and _mail_domain(d)})
+    real = sorted({d for names in lists.values() for d in names if _mail_domain(d)})
+    protected = _protected()
+
+    def in_front(domain: str) -> bool:
+        labels = domain.split(".")
+        return any(".".join(labels[:cut]) in protected for cut in range(2, len(labels) - 1))
+
+    return {
+        "IDNs": [d for d in real if "xn--" in d],
+        "beginning with a protected name": [d for d in real if in_front(d)],
+    }
 
 
 def _verdict(answer: dict) -> str:
@@ -215,10 +237,11 @@ def main() -> None:
     args = parser.parse_args()
     console = Console(stderr=args.json)
     cases, reach = _cases(args.names)
-    real = _real_idns(console)
+    controls = _real_controls(console)
+    real = [domain for domains in controls.values() for domain in domains]
     results: dict[str, dict[str, Counter[str]]] = {}
     allowed: dict[str, list[str]] = {}
-    alerted: dict[str, list[str]] = {}
+    alerted: dict[str, dict[str, list[str]]] = {}
     with source_trees(args.against) as (_, trees):
         for tree, src in trees.items():
             answers = _judge(src, [disguise for _, disguise, _ in cases] + real)
@@ -228,12 +251,16 @@ def main() -> None:
                 counts[kind][verdict] += 1
                 if verdict == "allowed":
                     allowed.setdefault(tree, []).append(f"{disguise} ({protected})")
-            alerted[tree] = [
-                f"{idna.decode(answer['recipient'].partition('@')[2])} "
-                f"(for {answer.get('suggestion')})"
-                for answer in answers[len(cases) :]
-                if _verdict(answer) in ("stopped", "warned")
-            ]
+            verdicts = iter(answers[len(cases) :])
+            alerted[tree] = {
+                kind: [
+                    f"{idna.decode(answer['recipient'].partition('@')[2])} "
+                    f"(for {answer.get('suggestion')})"
+                    for answer in (next(verdicts) for _ in domains)
+                    if _verdict(answer) in ("stopped", "warned")
+                ]
+                for kind, domains in controls.items()
+            }
             results[tree] = counts
     if args.json:
         print(
@@ -246,19 +273,21 @@ def main() -> None:
                         for tree, counts in results.items()
                     },
                     "allowed": allowed,
-                    "real_idns": len(real),
-                    "real_idns_alerted": alerted,
+                    "real_controls": {kind: len(domains) for kind, domains in controls.items()},
+                    "real_controls_alerted": alerted,
                 },
                 ensure_ascii=False,
             )
         )
         return
     _print(console, args.names, reach, results, allowed)
-    for tree, names in alerted.items():
-        console.print(
-            f"real IDNs of the npm lists alerted, {tree}: {len(names)} of {len(real):,}"
-            + (f" ({', '.join(names)})" if names else "")
-        )
+    for tree, by_kind in alerted.items():
+        for kind, names in by_kind.items():
+            shown = f" ({', '.join(names[:4])}{', ...' if len(names) > 4 else ''})"
+            console.print(
+                f"real domains of the npm lists, {kind}, alerted, {tree}: "
+                f"{len(names)} of {len(controls[kind]):,}" + (shown if names else "")
+            )
 
 
 def _print(
