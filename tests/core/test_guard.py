@@ -221,8 +221,11 @@ def test_a_providers_country_domain_is_no_slip_but_an_appended_country_is(profil
     verdict = guard.evaluate("ana@gmail.com.co")  # Google has no gmail.com.co
     assert (verdict.suggestion, verdict.reason) == ("gmail.com", "typo.merged_suffix")
     assert "gmail.com typed as a name under .co" in verdict.explanation
-    # What follows the domain must be a suffix: this is a host of hassle-me.com.
-    assert not guard.evaluate("ana@gmail.com.hassle-me.com").is_alert
+    # What follows the domain must be a suffix for a slip: this is a host of hassle-me.com,
+    # a disposable service that names its hosts so; a look-alike, which reads as gmail.com.
+    verdict = guard.evaluate("ana@gmail.com.hassle-me.com")
+    assert (verdict.suggestion, verdict.reason) == ("gmail.com", "typo.confusable")
+    assert "begins with gmail.com" in verdict.explanation
 
 
 @pytest.mark.parametrize("profile", ["us-gov", "providers"])
@@ -767,3 +770,40 @@ def test_a_weak_candidate_never_makes_a_name_under_no_top_level_domain_less_susp
         assert (verdict.action, verdict.reason) == (Action.WARN, "typo.no_such_suffix")
         assert verdict.suggestion == meant and f"Did you mean {meant}?" in verdict.explanation
     assert guard.evaluate("a@ab.zzz").suggestion is None
+
+
+_IN_FRONT = Config(domains={"protected": ["army.mil", "gmail.com"], "known": ["partner-firm.com"]})
+
+
+# A domain we protect or write to, written in full in front of a stranger's: a reader takes
+# army.mil.evil.com for army.mil, and the mail goes to evil.com. It was allowed as near
+# nothing, while army.mil.com, the same name under one more suffix, was stopped.
+@pytest.mark.parametrize(
+    ("written", "seen", "goes"),
+    [
+        ("a@army.mil.evil.com", "army.mil", "evil.com"),
+        ("a@mail.army.mil.evil.com", "mail.army.mil", "evil.com"),  # a host of army.mil
+        ("a@gmail.com.login.example-mail.com.evil.buzz", "gmail.com", "evil.buzz"),
+        ("a@gmail.com.secure-login.net", "gmail.com", "secure-login.net"),
+        ("a@partner-firm.com.evil.co.uk", "partner-firm.com", "evil.co.uk"),
+    ],
+)
+def test_a_protected_name_in_front_of_another_domain_is_a_look_alike(written, seen, goes):
+    verdict = Guard(_IN_FRONT).evaluate(written)
+    assert verdict.action is Action.REJECT, verdict
+    assert verdict.reason == "typo.confusable" and verdict.suggestion == seen
+    assert verdict.judgement.risk is Risk.LEAK
+    assert f"begins with {seen}" in verdict.explanation and f"goes to {goes}" in verdict.explanation
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "a@mail.army.mil",  # under the protected domain itself
+        "a@www.evil.com",  # no domain we know in front
+        "a@mil.evil.com",  # a suffix alone names no one
+        "a@army.evil.com",  # a name without its suffix is not army.mil
+    ],
+)
+def test_a_name_in_front_of_another_that_is_no_domain_we_know_is_judged_as_before(written):
+    assert Guard(_IN_FRONT).evaluate(written).action is Action.ALLOW

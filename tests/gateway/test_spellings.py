@@ -217,6 +217,8 @@ def test_no_spelling_of_a_typo_domain_is_delivered(gate, recipient):
         # An l with a stroke drawn in (no accent to take off), and a small capital A.
         ("john@ao\u0142.com", "aol.com"),
         ("john@\u1d00ol.com", "aol.com"),
+        # A protected domain in full in front of a stranger's: read as army.mil.
+        ("john@army.mil.evil.com", "army.mil"),
     ],
 )
 def test_a_look_alike_a_reader_cannot_tell_is_refused(gate, recipient, said):

@@ -304,8 +304,43 @@ class DomainJudge:
         if rule is not None:
             return self._blocked(domain, rule, likely, candidates)
         judged = self.decide(domain, likely, candidates)
+        if judged.reason == reasons.ALLOWED_UNLIKELY and "." in domain.subdomain:
+            judged = self._named_in_front(domain, judged)
         if judged.reason == reasons.ALLOWED_UNLIKELY and not name.isascii():
             return self._read_in_latin(domain, judged)
+        return judged
+
+    def _named_in_front(self, domain: Domain, judged: DomainVerdict) -> DomainVerdict:
+        """``judged``, the model's pass, or where the name begins with a domain we protect
+        or write to, or a host of one, in front of another registrable domain, a look-alike:
+        its reader takes ``army.mil.evil.com`` for ``army.mil``, and the mail goes to
+        ``evil.com``."""
+        labels = domain.subdomain.split(".")
+        for cut in range(2, len(labels) + 1):  # army.mil, then mail.army.mil, ...
+            try:  # parsed once: a hostile name's many beginnings are kept out of the cache
+                front = parse_once(".".join(labels[:cut]))
+                owner = parse_once(front.registrable) if front.subdomain else front
+            except InvalidAddress:
+                continue  # com.br: a suffix alone, no one's name
+            if not self._indexed(owner):
+                continue
+            protected = owner.ascii in self.protected
+            seen = SEEN_REAL[reasons.ALLOWED_PROTECTED if protected else reasons.ALLOWED_KNOWN]
+            if owner is not front:
+                seen = f"a host of {owner.unicode}, {seen}"
+            risk = self._risk(domain)
+            return DomainVerdict(
+                domain.unicode,
+                self._actions(risk)[0],
+                Slip.CONFUSABLE.value,
+                f"{domain.unicode} begins with {front.unicode}, {seen}, but goes to "
+                f"{domain.registrable}, a domain of its own. Did you mean {front.unicode}?",
+                suggestion=front.unicode,
+                score=1.0,
+                edits=(f"{front.unicode} in front of {domain.registrable}",),
+                risk=risk,
+                candidates=judged.candidates,
+            )
         return judged
 
     def _read_in_latin(self, domain: Domain, judged: DomainVerdict) -> DomainVerdict:
