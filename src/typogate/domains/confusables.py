@@ -38,18 +38,13 @@ def _prototypes() -> dict[int, str]:
     # "0430 ;\t0061 ;\tMA\t# ...": source code point ; prototype code points ; type
     table = _table(re.findall(rb"^([0-9A-F]+) ;\t([0-9A-F ]+?) ;", _data(), re.MULTILINE))
     # A small capital is its letter to a reader (ʏᴀʜᴏᴏ is yahoo). The data maps those drawn
-    # as lower case (ᴏ, ᴄ) to their letters, leaves most out (ᴀ, ɢ, ʟ), and makes ᴍ and ᴋ
-    # the prototypes of classes of their own (with Cyrillic м, Greek κ): each goes to its
-    # letter, a class with all it holds.
+    # as lower case (ᴏ, ᴄ) to their letters, leaves most out (ᴀ, ɢ, ʟ), and maps ᴍ and ᴋ to
+    # classes of their own: each goes to its letter. The letters of other scripts that the
+    # data reads as a small capital (Cyrillic н as ʜ, м as ᴍ) stay as the data has them.
     for code, letter in _letters_named()[1].items():
-        prototype = table.get(code, chr(code))
-        if prototype.isascii():
-            continue
-        seen = letter.translate(_ASCII_PROTOTYPES)  # m as the data maps it: rn
-        for source in [source for source, target in table.items() if target == prototype]:
-            table[source] = seen
-        table[ord(prototype[0])] = seen
-        table[code] = seen
+        prototype = table.get(code)
+        if prototype is None or not prototype.isascii():
+            table[code] = letter.translate(_ASCII_PROTOTYPES)  # m as the data maps it: rn
     return table
 
 
