@@ -5,7 +5,8 @@ Cyrillic or Greek look-alike letters throughout, with two accents stacked on one
 with a capital I for an l, with an ASCII look-alike sequence (rn, cl, vv, 1, 0), with one
 letter that Unicode names as an ASCII letter with a stroke, hook or bar (``ł``, ``ɠ``), and
 with one letter, or all, as small capitals (``ᴀol``, ``ɢᴍᴀɪʟ``), and written in full in
-front of a stranger's domain (``army.mil.evil.com``). Side by side with ``--against REV``.
+front of a stranger's domain (``army.mil.evil.com``, ``army.mil-secure.com``). Side by
+side with ``--against REV``.
 
     .venv/bin/python bench/disguise.py [--names 200] [--against 45510da] [--json]
 
@@ -70,8 +71,9 @@ VERDICTS = ("stopped", "warned", "allowed", "unreadable")
 # The default configuration's closed registries (model.closed_suffixes): a name there that
 # got past can only bounce; anywhere else a stranger may register it, and it is a leak.
 CLOSED = ("gov", "mil")
-# Registrable names no list holds, for a protected name to stand in front of (army.mil.evil.com).
-STRANGERS = ("evil.com", "secure-login.net", "mail-gateway.co.uk")
+# Registrable names no list holds, for a protected name to stand in front of: after a dot
+# (army.mil.evil.com), or with a hyphen as the phisher writes it (army.mil-secure.com).
+STRANGERS = (".evil.com", ".secure-login.net", ".mail-gateway.co.uk", "-secure.com")
 
 
 def _twins() -> dict[str, list[str]]:
@@ -166,7 +168,7 @@ def _disguises(
         if all(written) and any(ch != letter for ch, letter in zip(written, label, strict=True)):
             made["whole name in Cyrillic or Greek"].append("".join(ch or "" for ch in written))
     disguised = {kind: [f"{name}.{suffix}" for name in names] for kind, names in made.items()}
-    disguised["in front of a stranger's domain"] = [f"{protected}.{s}" for s in STRANGERS]
+    disguised["in front of a stranger's domain"] = [f"{protected}{s}" for s in STRANGERS]
     return disguised
 
 
