@@ -786,6 +786,10 @@ _IN_FRONT = Config(domains={"protected": ["army.mil", "gmail.com"], "known": ["p
         ("a@gmail.com.login.example-mail.com.evil.buzz", "gmail.com", "evil.buzz"),
         ("a@gmail.com.secure-login.net", "gmail.com", "secure-login.net"),
         ("a@partner-firm.com.evil.co.uk", "partner-firm.com", "evil.co.uk"),
+        # The phisher's form: the name ends at a hyphen inside the stranger's first label.
+        ("a@gmail.com-secure.net", "gmail.com", "com-secure.net"),
+        ("a@army.mil-login.com", "army.mil", "mil-login.com"),
+        ("a@mail.army.mil-login.co.uk", "mail.army.mil", "mil-login.co.uk"),
     ],
 )
 def test_a_protected_name_in_front_of_another_domain_is_a_look_alike(written, seen, goes):
@@ -803,6 +807,8 @@ def test_a_protected_name_in_front_of_another_domain_is_a_look_alike(written, se
         "a@www.evil.com",  # no domain we know in front
         "a@mil.evil.com",  # a suffix alone names no one
         "a@army.evil.com",  # a name without its suffix is not army.mil
+        "a@army.mill-works.com",  # army.mill is no domain we know
+        "a@www.army-mil.evil.com",  # no dot between them: read as a label of its own
     ],
 )
 def test_a_name_in_front_of_another_that_is_no_domain_we_know_is_judged_as_before(written):

@@ -304,7 +304,7 @@ class DomainJudge:
         if rule is not None:
             return self._blocked(domain, rule, likely, candidates)
         judged = self.decide(domain, likely, candidates)
-        if judged.reason == reasons.ALLOWED_UNLIKELY and "." in domain.subdomain:
+        if judged.reason == reasons.ALLOWED_UNLIKELY and domain.subdomain:
             judged = self._named_in_front(domain, judged)
         if judged.reason == reasons.ALLOWED_UNLIKELY and not name.isascii():
             return self._read_in_latin(domain, judged)
@@ -314,11 +314,13 @@ class DomainJudge:
         """``judged``, the model's pass, or where the name begins with a domain we protect
         or write to, or a host of one, in front of another registrable domain, a look-alike:
         its reader takes ``army.mil.evil.com`` for ``army.mil``, and the mail goes to
-        ``evil.com``."""
-        labels = domain.subdomain.split(".")
-        for cut in range(2, len(labels) + 1):  # army.mil, then mail.army.mil, ...
+        ``evil.com``; so too where the name ends at a hyphen (``gmail.com-secure.net``)."""
+        name = domain.name
+        for end, character in enumerate(name):  # army.mil, then mail.army.mil, ...
+            if character not in ".-" or "." not in name[:end]:
+                continue
             try:  # parsed once: a hostile name's many beginnings are kept out of the cache
-                front = parse_once(".".join(labels[:cut]))
+                front = parse_once(name[:end])
                 owner = parse_once(front.registrable) if front.subdomain else front
             except InvalidAddress:
                 continue  # com.br: a suffix alone, no one's name
