@@ -813,3 +813,35 @@ def test_a_protected_name_in_front_of_another_domain_is_a_look_alike(written, se
 )
 def test_a_name_in_front_of_another_that_is_no_domain_we_know_is_judged_as_before(written):
     assert Guard(_IN_FRONT).evaluate(written).action is Action.ALLOW
+
+
+# An address whose local part ends in an @-sign and a domain we protect: its reader takes
+# "john@army.mil"@evil.com for john@army.mil, and the mail goes to evil.com. Both forms were
+# allowed as mail to evil.com.
+@pytest.mark.parametrize(
+    ("written", "seen"),
+    [
+        ('"john@army.mil"@evil.com', "john@army.mil"),
+        ("john@army.mil@evil.com", "john@army.mil"),  # unquoted, as Postfix hands it on
+        ('"jane@mail.army.mil"@mx.evil.com', "jane@mail.army.mil"),
+        ('"ana@partner-firm.com"@evil.co.uk', "ana@partner-firm.com"),
+    ],
+)
+def test_an_address_in_the_local_part_is_read_as_the_address(written, seen):
+    verdict = Guard(_IN_FRONT).evaluate(written)
+    assert verdict.action is Action.REJECT, verdict
+    assert verdict.reason == "typo.confusable" and verdict.judgement.risk is Risk.LEAK
+    assert f"begins with {seen}" in verdict.explanation
+    assert f"Did you mean {seen}?" in verdict.explanation
+    assert verdict.suggested_recipient is None  # not the local part at the domain it names
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        '"john@evil.net"@evil.com',  # names no domain we know
+        '"john@army.mil"@partner-firm.com',  # a correspondent's own gateway: as before
+    ],
+)
+def test_an_address_in_the_local_part_naming_no_one_we_know_is_judged_as_before(written):
+    assert Guard(_IN_FRONT).evaluate(written).action is Action.ALLOW

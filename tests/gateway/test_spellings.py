@@ -219,6 +219,8 @@ def test_no_spelling_of_a_typo_domain_is_delivered(gate, recipient):
         ("john@\u1d00ol.com", "aol.com"),
         # A protected domain in full in front of a stranger's: read as army.mil.
         ("john@army.mil.evil.com", "army.mil"),
+        # An address in the local part, which its reader takes for the address.
+        ('"john@army.mil"@evil.com', "begins with john@army.mil"),
     ],
 )
 def test_a_look_alike_a_reader_cannot_tell_is_refused(gate, recipient, said):

@@ -267,7 +267,11 @@ class Guard:
         """The verdict on where ``destination`` goes, read as its host was written."""
         if destination.domain is not None:
             judgement = self._judge.verdict_of(destination.domain)
-            return self._as_seen(destination.written, judgement)
+            judgement = self._as_seen(destination.written, judgement)
+            if "@" in destination.local:  # "john@army.mil"@evil.com reads as john@army.mil
+                local = destination.local
+                return self._judge.named_in_local_part(destination.domain, judgement, local)
+            return judgement
         host = destination.host
         if destination.route is Route.OWN_HOST:
             return DomainVerdict(

@@ -31,6 +31,7 @@ from typogate.domains import (
     as_seen,
     explain,
     explain_host,
+    external_form,
     host_name,
     latin_readings,
     mixed_script_label,
@@ -317,33 +318,64 @@ class DomainJudge:
         ``evil.com``; so too where the name ends at a hyphen (``gmail.com-secure.net``)."""
         name = domain.name
         for end, character in enumerate(name):  # army.mil, then mail.army.mil, ...
-            if character not in ".-" or "." not in name[:end]:
-                continue
-            try:  # parsed once: a hostile name's many beginnings are kept out of the cache
-                front = parse_once(name[:end])
-                owner = parse_once(front.registrable) if front.subdomain else front
-            except InvalidAddress:
-                continue  # com.br: a suffix alone, no one's name
-            if not self._indexed(owner):
-                continue
-            protected = owner.ascii in self.protected
-            seen = SEEN_REAL[reasons.ALLOWED_PROTECTED if protected else reasons.ALLOWED_KNOWN]
-            if owner is not front:
-                seen = f"a host of {owner.unicode}, {seen}"
-            risk = self._risk(domain)
-            return DomainVerdict(
-                domain.unicode,
-                self._actions(risk)[0],
-                Slip.CONFUSABLE.value,
-                f"{domain.unicode} begins with {front.unicode}, {seen}, but goes to "
-                f"{domain.registrable}, a domain of its own. Did you mean {front.unicode}?",
-                suggestion=front.unicode,
-                score=1.0,
-                edits=(f"{front.unicode} in front of {domain.registrable}",),
-                risk=risk,
-                candidates=judged.candidates,
-            )
+            if character in ".-" and "." in name[:end]:
+                found = self._in_front(domain, judged, name[:end], domain.unicode)
+                if found is not None:
+                    return found
         return judged
+
+    def named_in_local_part(
+        self, domain: Domain, judged: DomainVerdict, local: str
+    ) -> DomainVerdict:
+        """``judged``, the verdict on where mail to ``local@domain`` goes, or where the
+        model passed it and the local part ends in an @-sign and a domain we protect or
+        write to, a look-alike: its reader takes ``"john@army.mil"@evil.com`` for
+        ``john@army.mil``, and the mail goes to ``evil.com``."""
+        person, at, host = local.rpartition("@")
+        if not (at and person) or judged.reason != reasons.ALLOWED_UNLIKELY:
+            return judged
+        written = external_form(f"{local}@{domain.unicode}")  # quoted, as its sender wrote it
+        return self._in_front(domain, judged, host, written, person) or judged
+
+    def _in_front(
+        self,
+        domain: Domain,
+        judged: DomainVerdict,
+        text: str,
+        written: str,
+        person: str | None = None,
+    ) -> DomainVerdict | None:
+        """The look-alike's verdict where ``text``, in front of where ``domain`` goes in
+        ``written`` (after ``person`` and an @-sign, where given), is a domain we protect or
+        write to, or a host of one; ``None`` otherwise."""
+        try:  # parsed once: a hostile name's many beginnings are kept out of the cache
+            front = parse_once(text)
+            owner = parse_once(front.registrable) if front.subdomain else front
+        except InvalidAddress:
+            return None  # com.br: a suffix alone, no one's name
+        if not self._indexed(owner):
+            return None
+        protected = owner.ascii in self.protected
+        seen = SEEN_REAL[reasons.ALLOWED_PROTECTED if protected else reasons.ALLOWED_KNOWN]
+        if owner is not front:
+            seen = f"a host of {owner.unicode}, {seen}"
+        begins, goes = front.unicode, domain.registrable
+        if person is not None:  # an address: what the reader takes it for is no domain
+            begins, goes = f"{person}@{front.unicode}", domain.unicode
+            seen = f"an address at {front.unicode}, {seen}"
+        risk = self._risk(domain)
+        return DomainVerdict(
+            domain.unicode,
+            self._actions(risk)[0],
+            Slip.CONFUSABLE.value,
+            f"{written} begins with {begins}, {seen}, but goes to {goes}, a domain of its "
+            f"own. Did you mean {begins}?",
+            suggestion=None if person is not None else front.unicode,
+            score=1.0,
+            edits=(f"{begins} in front of {goes}",),
+            risk=risk,
+            candidates=judged.candidates,
+        )
 
     def _read_in_latin(self, domain: Domain, judged: DomainVerdict) -> DomainVerdict:
         """``judged``, the model's pass for a Unicode ``domain``, or, where it reads as Latin
