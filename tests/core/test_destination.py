@@ -88,6 +88,8 @@ def test_with_own_domains_unknown_every_host_on_the_route_is_a_destination():
         ("john@mail.example.org", "mail.example.org", Route.OWN_HOST),
         ("postmaster", "", Route.OWN_HOST),  # Postfix qualifies it with its own origin
         ("john@[198.51.100.7]", "[198.51.100.7]", Route.AT_SIGN),
+        ("john@[IPv6:2001:db8::7]", "[ipv6:2001:db8::7]", Route.AT_SIGN),
+        ("john@[x-tag:anything]", "[x-tag:anything]", Route.AT_SIGN),  # RFC 5321's general form
         ("john@gmail", "gmail", Route.AT_SIGN),
         ("john@co.uk", "co.uk", Route.AT_SIGN),
     ],
@@ -106,6 +108,7 @@ def test_no_domain_name_to_judge(address, host, route):
         ("!john@localhost", "nothing before a !"),
         ("john@army.ml\u200e", "not a domain name"),  # U+200E is disallowed, not ignored
         ("john@army\ufffd.ml", "not a domain name"),  # undecodable bytes
+        ("john@[gmail.com:25]", "invalid characters"),  # neither a literal nor a name
         ("john@x_y.army.ml", "invalid"),
         ("john@-army.ml", "hyphen"),
         ("john@" + "a" * 64 + ".ml", "characters"),
@@ -197,6 +200,17 @@ def test_a_bare_domain_is_judged_as_postfix_maps_it(guard, typed):
     verdict = guard.judge_domain(typed)
     assert (verdict.domain, verdict.suggestion) == ("army.ml", "army.mil")
     assert verdict.action is guard.evaluate(f"john@{typed}").action is Action.REJECT
+
+
+# A name in brackets is no address literal: sendmail delivers to the host it names, without
+# its MX, and Postfix refuses it (501, checked through the real one in test_spellings.py).
+# It was allowed as an address literal, whatever the name.
+def test_a_name_in_brackets_is_judged_as_the_name(guard):
+    destination = read_destination("john@[gmial.com]", OWN)
+    assert destination.host == "gmial.com" and destination.domain is not None
+    verdict = guard.evaluate("john@[gmial.com]")
+    assert (verdict.action, verdict.suggestion) == (Action.REJECT, "gmail.com")
+    assert guard.evaluate("john@[ army.mil ]").reason == "allowed.protected"
 
 
 def test_mail_that_stays_on_the_mta_or_has_no_domain_name_is_allowed(guard):

@@ -83,6 +83,9 @@ def spellings(domain: str) -> list[tuple[str, str]]:
         ("ideographic-dot", f"john@{name}\u3002{suffix}"),
         ("full-width-dot", f"john@{name}\uff0e{suffix}"),
         ("trailing-dot", f"john@{domain}."),
+        # A name in brackets: no address literal, but a relay (sendmail) takes it as the host
+        # to deliver to without its MX, and Postfix passes it on to a relayhost.
+        ("bracketed-name", f"john@[{domain}]"),
     ]
 
 

@@ -6,6 +6,7 @@ Everything here is pure and cached: the gateway calls it on every recipient.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -479,7 +480,11 @@ def _next_hop(local: str) -> tuple[str, str, Route] | None:
 def _host_name(text: str, host: str) -> str:
     name = host.strip()
     if name.startswith("[") and name.endswith("]"):
-        return name.lower()
+        if _is_address_literal(name[1:-1]):
+            return name.lower()
+        # A name in brackets: sendmail delivers to that host without its MX (Postfix refuses
+        # it), so it is where the mail goes.
+        name = name[1:-1].strip()
     if not name.isascii():
         try:
             # Non-transitional and without the STD3 rules: the mapping ICU does for Postfix
@@ -493,6 +498,26 @@ def _host_name(text: str, host: str) -> str:
     if not name:
         raise InvalidAddress(text, _NO_AT_SIGN)
     return name
+
+
+# RFC 5321's General-address-literal: a tag (letters, digits, hyphens) and its content.
+_GENERAL_LITERAL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?:[!-Z^-~]+")
+
+
+def _is_address_literal(text: str) -> bool:
+    """Whether ``text`` (between the brackets) is an address literal of RFC 5321: an IPv4
+    address, ``IPv6:`` and an IPv6 address, or another tag and its content."""
+    tag, colon, address = text.partition(":")
+    try:
+        if not colon:
+            ipaddress.IPv4Address(text)
+        elif tag.lower() == "ipv6":
+            ipaddress.IPv6Address(address)
+        else:
+            return _GENERAL_LITERAL.fullmatch(text) is not None and "." not in tag
+    except ValueError:
+        return False
+    return True
 
 
 def _judged_domain(text: str, name: str) -> Domain | None:
