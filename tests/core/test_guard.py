@@ -845,3 +845,20 @@ def test_an_address_in_the_local_part_is_read_as_the_address(written, seen):
 )
 def test_an_address_in_the_local_part_naming_no_one_we_know_is_judged_as_before(written):
     assert Guard(_IN_FRONT).evaluate(written).action is Action.ALLOW
+
+
+# A character that Unicode's confusables data reads as a full stop, and that a label may
+# hold (the Lisu tone letter ꓸ, the Persian zero ۰): armyꓸmil.evil.com reads as
+# army.mil.evil.com, one label in front of evil.com. They were allowed as near nothing.
+@pytest.mark.parametrize(
+    ("written", "meant"),
+    [
+        ("a@army\ua4f8mil.evil.com", "army.mil"),
+        ("a@gmail\ua4f8com.evil.net", "gmail.com"),
+        ("a@army\u06f0mil.evil.com", "army.mil"),
+    ],
+)
+def test_a_dot_look_alike_is_read_as_a_dot(written, meant):
+    verdict = Guard(_IN_FRONT).evaluate(written)
+    assert verdict.action is Action.REJECT, verdict
+    assert verdict.reason == "typo.confusable" and verdict.suggestion == meant

@@ -196,7 +196,9 @@ def latin_readings(domain: str) -> tuple[str, ...]:
     """How a domain in Unicode form reads where every letter outside ASCII passes for
     Latin letters or digits, accents kept, each way it reads, or ``()``: ``аррӏе.co``
     reads as ``appie.co`` and, with its palochka as an l, ``apple.co``; ``аррӏё.com`` as
-    ``appië.com`` and ``applë.com``. A name in Latin letters reads as itself: ``()``."""
+    ``appië.com`` and ``applë.com``; ``armyꓸmil.evil.com``, with a Lisu tone letter that
+    passes for a full stop, as ``army.mil.evil.com``. A name in Latin letters reads as
+    itself: ``()``."""
     if domain.isascii():
         return ()
     found = (_in_latin(reading) for reading in readings(domain))
@@ -205,13 +207,14 @@ def latin_readings(domain: str) -> tuple[str, ...]:
 
 def _in_latin(text: str) -> str | None:
     """``text`` with each letter outside ASCII written as its prototype and its marks
-    kept, or ``None`` where a prototype is no lower-case ASCII letter or digit (``ж``)."""
+    kept, or ``None`` where a prototype is no lower-case ASCII letter or digit, or full
+    stop (``ж``)."""
     prototypes = _prototypes()
     latin = []
     for character in unicodedata.normalize("NFD", text):
         if not character.isascii() and not unicodedata.combining(character):
             character = prototypes.get(ord(character), "").lower()
-            if not _DOMAIN_TEXT.fullmatch(character):
+            if not (_DOMAIN_TEXT.fullmatch(character) or character == "."):
                 return None
         latin.append(character)
     return unicodedata.normalize("NFC", "".join(latin))
