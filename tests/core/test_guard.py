@@ -862,3 +862,16 @@ def test_a_dot_look_alike_is_read_as_a_dot(written, meant):
     verdict = Guard(_IN_FRONT).evaluate(written)
     assert verdict.action is Action.REJECT, verdict
     assert verdict.reason == "typo.confusable" and verdict.suggestion == meant
+
+
+# Two tricks at once: a capital I in the name in front. aoI.com.evil.com reads as
+# aol.com.evil.com and goes to aoi.com.evil.com; it was allowed, as the reading was no
+# domain we know itself.
+def test_a_capital_i_in_the_name_in_front_is_read_as_it_reads():
+    guard = Guard(Config(domains={"protected": ["aol.com", "mail.com"]}))
+    verdict = guard.evaluate("a@aoI.com.evil.com")
+    assert verdict.action is Action.REJECT, verdict
+    assert verdict.reason == "typo.confusable" and verdict.suggestion == "aol.com"
+    assert "aoI.com.evil.com begins with aol.com" in verdict.explanation
+    # What reads as no domain we know in front stays allowed: Imail.com reads as lmail.com.
+    assert guard.evaluate("a@Imail.com.evil.com").action is Action.ALLOW

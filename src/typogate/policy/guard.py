@@ -164,12 +164,15 @@ class Guard:
             seen = self._judge.verdict(seen_text)
         except InvalidAddress:
             return judgement  # aoI.com (a comment): only a plain domain is read again
+        domain = parse_domain(judgement.domain)
         # Only a real domain: a capital I starts many a name (Imail.com), and what merely
         # reads as a slip was typed so, unlike letters of another script.
-        if seen.reason not in SEEN_REAL or seen.domain == judgement.domain:
-            return judgement
-        look_alike = self._judge.seen_as(parse_domain(judgement.domain), judgement, written, seen)
-        return look_alike or judgement
+        if seen.reason in SEEN_REAL and seen.domain != judgement.domain:
+            return self._judge.seen_as(domain, judgement, written, seen) or judgement
+        if judgement.reason == reasons.ALLOWED_UNLIKELY and domain.subdomain:
+            # Or a real domain in front of another: aoI.com.evil.com reads as aol.com.evil.com.
+            return self._judge.named_in_front(domain, judgement, parse_domain(seen_text), written)
+        return judgement
 
     def learn(self, counts: dict[str, int]) -> None:
         """Take in the organisation's deliveries per recipient domain (ascii or Unicode).

@@ -306,20 +306,28 @@ class DomainJudge:
             return self._blocked(domain, rule, likely, candidates)
         judged = self.decide(domain, likely, candidates)
         if judged.reason == reasons.ALLOWED_UNLIKELY and domain.subdomain:
-            judged = self._named_in_front(domain, judged)
+            judged = self.named_in_front(domain, judged)
         if judged.reason == reasons.ALLOWED_UNLIKELY and not name.isascii():
             return self._read_in_latin(domain, judged)
         return judged
 
-    def _named_in_front(self, domain: Domain, judged: DomainVerdict) -> DomainVerdict:
+    def named_in_front(
+        self,
+        domain: Domain,
+        judged: DomainVerdict,
+        seen: Domain | None = None,
+        written: str | None = None,
+    ) -> DomainVerdict:
         """``judged``, the model's pass, or where the name begins with a domain we protect
         or write to, or a host of one, in front of another registrable domain, a look-alike:
         its reader takes ``army.mil.evil.com`` for ``army.mil``, and the mail goes to
-        ``evil.com``; so too where the name ends at a hyphen (``gmail.com-secure.net``)."""
-        name = domain.name
+        ``evil.com``; so too where the name ends at a hyphen (``gmail.com-secure.net``).
+        ``seen`` is the name as its reader sees it where that differs from ``domain``
+        (``aoI.com.evil.com``, ``written``, reads as ``aol.com.evil.com``)."""
+        name = (seen or domain).name
         for end, character in enumerate(name):  # army.mil, then mail.army.mil, ...
             if character in ".-" and "." in name[:end]:
-                found = self._in_front(domain, judged, name[:end], domain.unicode)
+                found = self._in_front(domain, judged, name[:end], written or domain.unicode)
                 if found is not None:
                     return found
         return judged
