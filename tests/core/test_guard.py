@@ -800,6 +800,46 @@ def test_a_protected_name_in_front_of_another_domain_is_a_look_alike(written, se
     assert f"begins with {seen}" in verdict.explanation and f"goes to {goes}" in verdict.explanation
 
 
+# A host we write to, in front: chn.dell.com is known, dell.com is not. The name in front
+# was looked up by its registrable owner alone, so chn.dell.com.evil.com was allowed.
+def test_a_known_host_in_front_of_another_domain_is_a_look_alike():
+    guard = Guard(Config(domains={"protected": ["army.mil"], "known": ["chn.dell.com"]}))
+    verdict = guard.evaluate("a@chn.dell.com.evil.com")
+    assert verdict.action is Action.REJECT, verdict
+    assert verdict.reason == "typo.confusable" and verdict.suggestion == "chn.dell.com"
+    assert "begins with chn.dell.com, a domain you write to" in verdict.explanation
+    assert guard.evaluate("a@www.dell.com.evil.com").action is Action.ALLOW  # dell.com: no one
+
+
+_SLIP_IN_FRONT = Config(
+    domains={"protected": ["army.mil", "gmail.com"], "known": ["partner-firm.com", "chn.dell.com"]}
+)
+
+
+# A slip or a look-alike of a domain we know, in front of a stranger's: each alone is
+# stopped (or warned), and each was allowed in front of evil.com, where a reader takes it
+# for the name it is a slip of just as readily.
+@pytest.mark.parametrize(
+    ("written", "front", "meant", "action"),
+    [
+        ("a@gmial.com.evil.com", "gmial.com", "gmail.com", Action.REJECT),
+        ("a@army.ml.evil.com", "army.ml", "army.mil", Action.REJECT),
+        ("a@arrny.mil.evil.com", "arrny.mil", "army.mil", Action.REJECT),
+        ("a@gmai\u0142.com.evil.net", "gmai\u0142.com", "gmail.com", Action.REJECT),
+        ("a@mail.gmial.com-secure.net", "mail.gmial.com", "mail.gmail.com", Action.REJECT),
+        ("a@chndell.com.evil.co.uk", "chndell.com", "chn.dell.com", Action.WARN),
+        ("a@partner-frim.com.evil.com", "partner-frim.com", "partner-firm.com", Action.WARN),
+    ],
+)
+def test_a_slip_in_front_of_another_domain_is_a_look_alike(written, front, meant, action):
+    verdict = Guard(_SLIP_IN_FRONT).evaluate(written)
+    assert verdict.action is action, verdict
+    assert verdict.reason == "typo.confusable" and verdict.suggestion == meant
+    assert verdict.judgement.risk is Risk.LEAK  # wherever the front would go: to evil.*
+    assert f"begins with {front}, " in verdict.explanation
+    assert f"Did you mean {meant}?" in verdict.explanation
+
+
 @pytest.mark.parametrize(
     "written",
     [
@@ -808,6 +848,8 @@ def test_a_protected_name_in_front_of_another_domain_is_a_look_alike(written, se
         "a@mil.evil.com",  # a suffix alone names no one
         "a@army.evil.com",  # a name without its suffix is not army.mil
         "a@army.mill-works.com",  # army.mill is no domain we know
+        "a@example.com.evil.com",  # a name of its own in front, near none we know
+        "a@amy.de.evil.com",  # amy.de alone is allowed: no likely slip of army.mil
         "a@www.army-mil.evil.com",  # no dot between them: read as a label of its own
     ],
 )
@@ -873,5 +915,5 @@ def test_a_capital_i_in_the_name_in_front_is_read_as_it_reads():
     assert verdict.action is Action.REJECT, verdict
     assert verdict.reason == "typo.confusable" and verdict.suggestion == "aol.com"
     assert "aoI.com.evil.com begins with aol.com" in verdict.explanation
-    # What reads as no domain we know in front stays allowed: Imail.com reads as lmail.com.
-    assert guard.evaluate("a@Imail.com.evil.com").action is Action.ALLOW
+    # What reads as no domain we know in front stays allowed: Iibrary.com reads as library.com.
+    assert guard.evaluate("a@Iibrary.com.evil.com").action is Action.ALLOW

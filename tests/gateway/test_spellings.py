@@ -222,6 +222,8 @@ def test_no_spelling_of_a_typo_domain_is_delivered(gate, recipient):
         ("john@\u1d00ol.com", "aol.com"),
         # A protected domain in full in front of a stranger's: read as army.mil.
         ("john@army.mil.evil.com", "army.mil"),
+        # A slip of one in front of a stranger's: read as gmail.com, as gmial.com alone is.
+        ("john@gmial.com.evil.com", "did you mean gmail.com?"),
         # An address in the local part, which its reader takes for the address.
         ('"john@army.mil"@evil.com', "begins with john@army.mil"),
     ],

@@ -90,6 +90,9 @@ SPECIAL_USE = frozenset(
     {"example", "internal", "invalid", "local", "localhost", "onion", "test", "alt"}
 )
 MAX_DOMAIN_LENGTH = 254  # RFC 1035's 253, and a trailing dot
+# Beginnings of one name judged as names of their own (gmial.com in gmial.com.evil.com):
+# each costs what judging a name costs, and a hostile name may have a hundred labels.
+MAX_FRONTS_JUDGED = 3
 RULED = "rule:"  # how a verdict an admin's rule decided names its rule
 parse_once = parse_domain.__wrapped__  # for texts parsed once: kept out of the hot cache
 _DIGITS = re.compile(r"[0-9]+")
@@ -319,17 +322,28 @@ class DomainJudge:
         written: str | None = None,
     ) -> DomainVerdict:
         """``judged``, the model's pass, or where the name begins with a domain we protect
-        or write to, or a host of one, in front of another registrable domain, a look-alike:
-        its reader takes ``army.mil.evil.com`` for ``army.mil``, and the mail goes to
+        or write to, a host of one, or a slip of one, in front of another registrable
+        domain, a look-alike: its reader takes ``army.mil.evil.com`` (or
+        ``gmial.com.evil.com``) for ``army.mil`` (``gmail.com``), and the mail goes to
         ``evil.com``; so too where the name ends at a hyphen (``gmail.com-secure.net``).
         ``seen`` is the name as its reader sees it where that differs from ``domain``
-        (``aoI.com.evil.com``, ``written``, reads as ``aol.com.evil.com``)."""
+        (``aoI.com.evil.com``, ``written``, reads as ``aol.com.evil.com``); a slip in that
+        reading is not looked for, a reading being a guess already."""
         name = (seen or domain).name
+        judging = 0 if seen is not None else MAX_FRONTS_JUDGED
         for end, character in enumerate(name):  # army.mil, then mail.army.mil, ...
-            if character in ".-" and "." in name[:end]:
-                found = self._in_front(domain, judged, name[:end], written or domain.unicode)
-                if found is not None:
-                    return found
+            if character not in ".-" or "." not in name[:end]:
+                continue
+            try:  # parsed once: a hostile name's many beginnings are kept out of the cache
+                front = parse_once(name[:end])
+            except InvalidAddress:
+                continue  # com.br: a suffix alone, no one's name
+            found = self._in_front(domain, judged, front, written or domain.unicode)
+            if found is None and judging and is_real_suffix(front.suffix):
+                judging -= 1  # army.ml, where .ml is a suffix: judged as a name of its own
+                found = self._slip_in_front(domain, judged, front, written or domain.unicode)
+            if found is not None:
+                return found
         return judged
 
     def named_in_local_part(
@@ -342,25 +356,27 @@ class DomainJudge:
         person, at, host = local.rpartition("@")
         if not (at and person) or judged.reason != reasons.ALLOWED_UNLIKELY:
             return judged
+        try:
+            front = parse_once(host)
+        except InvalidAddress:
+            return judged
         written = external_form(f"{local}@{domain.unicode}")  # quoted, as its sender wrote it
-        return self._in_front(domain, judged, host, written, person) or judged
+        return self._in_front(domain, judged, front, written, person) or judged
 
     def _in_front(
         self,
         domain: Domain,
         judged: DomainVerdict,
-        text: str,
+        front: Domain,
         written: str,
         person: str | None = None,
     ) -> DomainVerdict | None:
-        """The look-alike's verdict where ``text``, in front of where ``domain`` goes in
+        """The look-alike's verdict where ``front``, in front of where ``domain`` goes in
         ``written`` (after ``person`` and an @-sign, where given), is a domain we protect or
         write to, or a host of one; ``None`` otherwise."""
-        try:  # parsed once: a hostile name's many beginnings are kept out of the cache
-            front = parse_once(text)
-            owner = parse_once(front.registrable) if front.subdomain else front
-        except InvalidAddress:
-            return None  # com.br: a suffix alone, no one's name
+        owner = front
+        if front.subdomain and not self._indexed(front):  # chn.dell.com, known itself
+            owner = parse_once(front.registrable)
         if not self._indexed(owner):
             return None
         protected = owner.ascii in self.protected
@@ -381,6 +397,35 @@ class DomainJudge:
             suggestion=None if person is not None else front.unicode,
             score=1.0,
             edits=(f"{begins} in front of {goes}",),
+            risk=risk,
+            candidates=judged.candidates,
+        )
+
+    def _slip_in_front(
+        self, domain: Domain, judged: DomainVerdict, front: Domain, written: str
+    ) -> DomainVerdict | None:
+        """The look-alike's verdict where ``front``, in front of where ``domain`` goes in
+        ``written``, is a likely or possible slip of a domain we protect or write to, as the
+        model judges it alone; ``None`` otherwise. The action is the one for that slip, at
+        the risk of where the mail goes."""
+        likely = [c for c in self._hypotheses(front) if c.log_odds >= LOG_ODDS_FLOOR]
+        score = _probability(likely) if likely else 0.0
+        model = self.config.model
+        if score < model.warn_at:
+            return None
+        top, goes, risk = likely[0], domain.registrable, self._risk(domain)
+        typo, possible_typo = self._actions(risk)
+        how = "; ".join(top.edits)
+        level = "likely" if score >= model.reject_at else "possible"
+        return DomainVerdict(
+            domain.unicode,
+            typo if score >= model.reject_at else possible_typo,
+            Slip.CONFUSABLE.value,
+            f"{written} begins with {front.unicode}, a {level} slip of {top.domain} ({how}), "
+            f"but goes to {goes}, a domain of its own. Did you mean {top.domain}?",
+            suggestion=top.domain,
+            score=score,
+            edits=(*top.edits, f"{front.unicode} in front of {goes}"),
             risk=risk,
             candidates=judged.candidates,
         )
