@@ -6,8 +6,11 @@ with a capital I for an l, with an ASCII look-alike sequence (rn, cl, vv, 1, 0),
 letter that Unicode names as an ASCII letter with a stroke, hook or bar (``ł``, ``ɠ``), and
 with one letter, or all, as small capitals (``ᴀol``, ``ɢᴍᴀɪʟ``), and written in full in
 front of a stranger's domain (``army.mil.evil.com``, ``army.mil-secure.com``), also with a
-character that the confusables data reads as its dot (``armyꓸmil.evil.com``). Side by side
-with ``--against REV``.
+character that the confusables data reads as its dot (``armyꓸmil.evil.com``), and with one
+disguise of each kind of one letter in it (``arrny.mil.evil.com``). Beside them, a sender's
+slips (two neighbouring letters swapped, one left out), alone and in front of a stranger's
+(``gmial.com.evil.com``): the second row stops what the first does, or it got past. Side by
+side with ``--against REV``.
 
     .venv/bin/python bench/disguise.py [--names 200] [--against 45510da] [--json]
 
@@ -68,6 +71,18 @@ KINDS = (
     "whole name in small capitals",
     "in front of a stranger's domain",
     "a dot look-alike, in front of a stranger's",
+    "a disguise, in front of a stranger's",
+    "a slip, alone",
+    "a slip, in front of a stranger's",
+)
+# The kinds of one disguised name, of which one each is put in front of a stranger's.
+IN_FRONT_OF_ONE = (
+    "one Unicode twin",
+    "one accent",
+    "capital I for l",
+    "ASCII look-alike",
+    "one letter with a stroke or hook",
+    "one small capital",
 )
 VERDICTS = ("stopped", "warned", "allowed", "unreadable")
 # The default configuration's closed registries (model.closed_suffixes): a name there that
@@ -187,6 +202,20 @@ def _disguises(
     disguised["in front of a stranger's domain"] = [f"{protected}{s}" for s in STRANGERS]
     disguised["a dot look-alike, in front of a stranger's"] = [
         f"{label}{dot}{suffix}{s}" for dot in dots for s in STRANGERS if s.startswith(".")
+    ]
+    disguised["a disguise, in front of a stranger's"] = [
+        f"{disguised[kind][0]}{STRANGERS[0]}" for kind in IN_FRONT_OF_ONE if disguised[kind]
+    ]
+    # A sender's slips, as the reader of the name in front still takes them for the name:
+    # two neighbouring letters swapped, one left out.
+    slips = [
+        *(label[:at] + label[at + 1] + label[at] + label[at + 2 :] for at in range(len(label) - 1)),
+        *(label[:at] + label[at + 1 :] for at in range(len(label)) if len(label) > 3),
+    ]
+    slips = [f"{slip}.{suffix}" for slip in dict.fromkeys(slips) if slip != label]
+    disguised["a slip, alone"] = slips
+    disguised["a slip, in front of a stranger's"] = [
+        f"{slip}{s}" for slip in slips for s in (STRANGERS[0], STRANGERS[-1])
     ]
     return disguised
 
