@@ -1,5 +1,6 @@
 """In-process speed of the engine: verdicts/s for novel and repeated domains (and novel
-IDNs in Cyrillic letters that pass for Latin ones), index build
+IDNs in Cyrillic letters that pass for Latin ones, and a hostile sender's novel names of
+many labels), index build
 time and memory, at 1k, 20k and 200k protected+known domains (real lists first, synthetic
 pronounceable domains beyond), on one core.
 
@@ -39,6 +40,12 @@ LATIN_ALIKE = "аорсеухӏ"
 NOVEL_IDN = 20_000
 PROTECTED_SHARE = 0.1  # a tenth protected (two-slip keys), the rest known correspondents
 NOVEL = 100_000
+# A hostile sender's names of many labels, 220 characters of first labels and suffixes
+# (gmial.com.armyy.co.uk. … .evil.com): each is read for a domain we know, or a slip of one,
+# in front of another, at every dot and hyphen (docs/operations.md).
+LONG_NAMES = 2_000
+LONG_NAME_LENGTH = 220
+SUFFIX_LABELS = ("com", "net", "org", "co", "uk", "de", "gov", "mil")
 REPEATED = 500_000
 # The organisation the per-sender verdicts are for: its senders and their correspondents,
 # drawn as bench/month.py draws them (about 35 each, a few with hundreds), a fifth of them
@@ -61,6 +68,23 @@ def _synthetic(rng: random.Random, count: int, taken: set[str]) -> list[str]:
             taken.add(domain)
             out.append(domain)
     return out
+
+
+def _long_names(rng: random.Random, first_labels: list[str], count: int) -> list[str]:
+    """``count`` names of up to ``LONG_NAME_LENGTH`` characters, labels of known names (one
+    letter of each doubled, a slip) and suffixes taking turns, in front of ``evil.com``."""
+    names = []
+    for _ in range(count):
+        name = "evil.com"
+        while True:
+            label = rng.choice(first_labels)
+            at = rng.randrange(len(label))
+            longer = f"{label[:at]}{label[at]}{label[at:]}.{rng.choice(SUFFIX_LABELS)}.{name}"
+            if len(longer) > LONG_NAME_LENGTH:
+                break
+            name = longer
+        names.append(name)
+    return names
 
 
 def domain_set(size: int) -> tuple[list[str], list[str]]:
@@ -146,6 +170,9 @@ def _measure(size: int, queue: multiprocessing.Queue) -> None:
     # Python's own IDNA codec: typogate's reading of these is what is measured.
     alabels = [domain.encode("idna").decode("ascii") for domain in idns[1::2]]
     alabel_rate = _rate(guard.evaluate, [(f"u@{domain}", None) for domain in alabels])
+    first_labels = [domain.split(".")[0] for domain in protected + known]
+    long_names = _long_names(rng, first_labels, LONG_NAMES)
+    long_rate = _rate(guard.evaluate, [(f"u@{domain}", None) for domain in long_names])
     # A sender's first send to a domain nobody wrote to: the sender's correspondents are
     # searched for a near-twin of it, on top of the organisation's.
     first_rate = _rate(
@@ -182,6 +209,7 @@ def _measure(size: int, queue: multiprocessing.Queue) -> None:
             "novel_per_second": novel_rate,
             "novel_idn_per_second": idn_rate,
             "novel_alabel_per_second": alabel_rate,
+            "novel_long_per_second": long_rate,
             "repeated_per_second": repeated_rate,
             "first_send_novel_per_second": first_rate,
             "first_send_repeated_per_second": first_repeated_rate,
@@ -232,6 +260,14 @@ def main() -> None:
                 "written in Unicode": ("novel_idn_per_second", "novel_per_second"),
                 "as A-labels": ("novel_alabel_per_second", "novel_per_second"),
             },
+        )
+    )
+    console.print(
+        _rates_beside(
+            f"… novel names of many labels ({LONG_NAME_LENGTH} characters)",
+            "× = beside the novel names above, same process",
+            rows,
+            {"slips in front of evil.com": ("novel_long_per_second", "novel_per_second")},
         )
     )
     # Per sender, beside the rates above (× = the ratio, same process).
