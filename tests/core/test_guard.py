@@ -878,6 +878,24 @@ def test_an_address_in_the_local_part_is_read_as_the_address(written, seen):
     assert verdict.suggested_recipient is None  # not the local part at the domain it names
 
 
+# And an address at a slip of a domain we know, in the local part: its reader takes it for
+# the address as readily as john@gmial.com alone, which is stopped; it was allowed.
+@pytest.mark.parametrize(
+    ("written", "seen", "meant"),
+    [
+        ('"john@gmial.com"@evil.com', "john@gmial.com", "john@gmail.com"),
+        ("john@arrny.mil@evil.com", "john@arrny.mil", "john@army.mil"),
+    ],
+)
+def test_an_address_at_a_slip_in_the_local_part_is_a_look_alike(written, seen, meant):
+    verdict = Guard(_IN_FRONT).evaluate(written)
+    assert verdict.action is Action.REJECT, verdict
+    assert verdict.reason == "typo.confusable" and verdict.judgement.risk is Risk.LEAK
+    assert f"begins with {seen}, a likely slip of {meant}" in verdict.explanation
+    assert f"Did you mean {meant}?" in verdict.explanation
+    assert verdict.suggested_recipient is None
+
+
 @pytest.mark.parametrize(
     "written",
     [

@@ -351,8 +351,9 @@ class DomainJudge:
     ) -> DomainVerdict:
         """``judged``, the verdict on where mail to ``local@domain`` goes, or where the
         model passed it and the local part ends in an @-sign and a domain we protect or
-        write to, a look-alike: its reader takes ``"john@army.mil"@evil.com`` for
-        ``john@army.mil``, and the mail goes to ``evil.com``."""
+        write to, or a slip of one, a look-alike: its reader takes
+        ``"john@army.mil"@evil.com`` for ``john@army.mil``, and the mail goes to
+        ``evil.com``."""
         person, at, host = local.rpartition("@")
         if not (at and person) or judged.reason != reasons.ALLOWED_UNLIKELY:
             return judged
@@ -361,7 +362,11 @@ class DomainJudge:
         except InvalidAddress:
             return judged
         written = external_form(f"{local}@{domain.unicode}")  # quoted, as its sender wrote it
-        return self._in_front(domain, judged, front, written, person) or judged
+        return (
+            self._in_front(domain, judged, front, written, person)
+            or self._slip_in_front(domain, judged, front, written, person)
+            or judged
+        )
 
     def _in_front(
         self,
@@ -402,18 +407,26 @@ class DomainJudge:
         )
 
     def _slip_in_front(
-        self, domain: Domain, judged: DomainVerdict, front: Domain, written: str
+        self,
+        domain: Domain,
+        judged: DomainVerdict,
+        front: Domain,
+        written: str,
+        person: str | None = None,
     ) -> DomainVerdict | None:
         """The look-alike's verdict where ``front``, in front of where ``domain`` goes in
-        ``written``, is a likely or possible slip of a domain we protect or write to, as the
-        model judges it alone; ``None`` otherwise. The action is the one for that slip, at
-        the risk of where the mail goes."""
+        ``written`` (after ``person`` and an @-sign, where given), is a likely or possible
+        slip of a domain we protect or write to, as the model judges it alone; ``None``
+        otherwise. The action is the one for that slip, at the risk of where the mail goes."""
         likely = [c for c in self._hypotheses(front) if c.log_odds >= LOG_ODDS_FLOOR]
         score = _probability(likely) if likely else 0.0
         model = self.config.model
         if score < model.warn_at:
             return None
         top, goes, risk = likely[0], domain.registrable, self._risk(domain)
+        begins, meant = front.unicode, top.domain
+        if person is not None:  # an address: what the reader takes it for is no domain
+            begins, meant, goes = f"{person}@{begins}", f"{person}@{meant}", domain.unicode
         typo, possible_typo = self._actions(risk)
         how = "; ".join(top.edits)
         level = "likely" if score >= model.reject_at else "possible"
@@ -421,11 +434,11 @@ class DomainJudge:
             domain.unicode,
             typo if score >= model.reject_at else possible_typo,
             Slip.CONFUSABLE.value,
-            f"{written} begins with {front.unicode}, a {level} slip of {top.domain} ({how}), "
-            f"but goes to {goes}, a domain of its own. Did you mean {top.domain}?",
-            suggestion=top.domain,
+            f"{written} begins with {begins}, a {level} slip of {meant} ({how}), "
+            f"but goes to {goes}, a domain of its own. Did you mean {meant}?",
+            suggestion=None if person is not None else top.domain,
             score=score,
-            edits=(*top.edits, f"{front.unicode} in front of {goes}"),
+            edits=(*top.edits, f"{begins} in front of {goes}"),
             risk=risk,
             candidates=judged.candidates,
         )
