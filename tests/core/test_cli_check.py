@@ -271,3 +271,12 @@ def test_a_recipient_as_a_mail_program_shows_it_is_judged_by_its_address():
     assert (quoted["recipient"], quoted["suggestion"]) == ("jane@army.ml", "army.mil")
     # An @-sign in the name outside quotes: which address was meant is not clear.
     assert unclear["action"] == "invalid" and "display name" in unclear["explanation"]
+
+
+def test_a_display_name_that_is_an_address_we_protect_elsewhere_is_a_look_alike():
+    # "john@army.mil" <john@evil.com>: its reader sees john@army.mil. It was allowed.
+    result = run("check", "--json", '"john@army.mil" <john@evil.com>', "John <john@evil.com>")
+    shown, named = (json.loads(line) for line in result.stdout.splitlines())
+    assert (shown["recipient"], shown["action"]) == ("john@evil.com", "reject")
+    assert "is shown as john@army.mil" in shown["explanation"]
+    assert named["action"] == "allow"

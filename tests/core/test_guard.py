@@ -907,6 +907,43 @@ def test_an_address_in_the_local_part_naming_no_one_we_know_is_judged_as_before(
     assert Guard(_IN_FRONT).evaluate(written).action is Action.ALLOW
 
 
+# A display name that is an address elsewhere: a reply to mail whose Reply-To reads
+# "ceo@army.mil" <ceo@evil.com> shows its sender ceo@army.mil, and goes to evil.com. The
+# milter reads the name from the To and Cc headers, typogate check from the line. Allowed.
+@pytest.mark.parametrize(
+    ("shown", "said", "meant"),
+    [
+        ("john@army.mil", "john@army.mil, an address at army.mil", "john@army.mil"),
+        ("John Doe (john@army.mil)", "john@army.mil, an address at army.mil", "john@army.mil"),
+        ("'john@mail.army.mil'", "john@mail.army.mil, an address at mail.army.mil", None),
+        ("john@gmial.com", "john@gmial.com, a likely slip of john@gmail.com", "john@gmail.com"),
+    ],
+)
+def test_a_display_name_naming_an_address_we_know_is_a_look_alike(shown, said, meant):
+    verdict = Guard(_IN_FRONT).evaluate("john@evil.com", shown_as=shown)
+    assert verdict.action is Action.REJECT, verdict
+    assert verdict.reason == "typo.confusable" and verdict.judgement.risk is Risk.LEAK
+    assert f"john@evil.com is shown as {said}" in verdict.explanation
+    assert f"Did you mean {meant or said.split(',')[0]}?" in verdict.explanation
+    assert verdict.suggested_recipient is None
+
+
+@pytest.mark.parametrize(
+    ("recipient", "shown"),
+    [
+        ("john@evil.com", "John Doe"),
+        ("john@evil.com", "john@evil.com"),  # the address itself, as many programs show it
+        ("john@evil.com", "JOHN@Evil.Com"),
+        ("john@evil.com", "john@elsewhere.net"),  # names no domain we know
+        ("john@partner-firm.com", "john@army.mil"),  # a domain we write to: as before
+        ("john.doe@army.mil", "john@army.mil"),
+        ("john@evil.com", "john@"),
+    ],
+)
+def test_a_display_name_naming_no_address_we_know_elsewhere_is_judged_as_before(recipient, shown):
+    assert Guard(_IN_FRONT).evaluate(recipient, shown_as=shown).action is Action.ALLOW
+
+
 # A character that Unicode's confusables data reads as a full stop, and that a label may
 # hold (the Lisu tone letter ꓸ, the Persian zero ۰): armyꓸmil.evil.com reads as
 # army.mil.evil.com, one label in front of evil.com. They were allowed as near nothing.

@@ -382,3 +382,27 @@ def test_a_store_that_stops_answering_defers_a_held_message_in_seconds(tmp_path,
             store.close()
         assert [h.recipients for h in held] == [["sam@navy.ml"]], held
         assert sink.to("sam@navy.ml") == []
+
+
+@pytest.mark.parametrize(
+    "shown",
+    ['"john@army.mil" <john@evil.com>', "=?utf-8?q?john=40army=2Emil?= <john@evil.com>"],
+)
+def test_a_recipient_shown_as_an_address_we_protect_is_removed(flow, shown):
+    """Before: a reply to mail whose Reply-To was "john@army.mil" <john@evil.com> (as a
+    mail program shows it: john@army.mil) went to evil.com. The milter reads the To and
+    Cc headers' display names (encoded words decoded) and takes it for the look-alike."""
+    postfix, sink, _ = flow
+    subject = f"shown-{len(shown)}"
+    text = MESSAGE.format(to=f"{shown}, jane@army.mil", subject=subject)
+    done = postfix.sendmail("alice@example.org", ["john@evil.com", "jane@army.mil"], text)
+    assert done.returncode == 0, done.stderr
+    delivered = sink.wait_for(lambda m: f"{subject} body".encode() in m.data)
+    assert delivered.recipients == ["jane@army.mil"]
+    assert delivered.headers["X-Typogate"] == "john@evil.com: typo.confusable"
+    notice = sink.wait_for(
+        lambda m: m.recipients == ["alice@example.org"] and subject.encode() in m.data
+    )
+    assert b"is shown as john@army.mil" in notice.data.replace(b"\n", b" ")
+    time.sleep(1)
+    assert sink.to("john@evil.com") == []

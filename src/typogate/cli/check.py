@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.utils
 import gc
 import io
 import json
@@ -126,9 +127,9 @@ def _stdin_lines() -> Iterator[str]:
 def _judge(guard: Guard, text: str, sender: str | None) -> dict[str, Any]:
     try:
         _check_utf8(text)
-        address = _mailbox(text)
+        shown, address = _mailbox(text)
         if "@" in address:
-            return guard.evaluate(address, sender).to_dict()
+            return guard.evaluate(address, sender, shown_as=shown).to_dict()
         # A bare domain: the same answer, with no address to suggest.
         return Verdict(text, guard.judge_domain(text)).to_dict()
     except InvalidAddress as error:
@@ -148,16 +149,17 @@ def _judge(guard: Guard, text: str, sender: str | None) -> dict[str, Any]:
         }
 
 
-def _mailbox(text: str) -> str:
-    """The address of a recipient as a mail program shows it (``Jane Doe <jane@army.ml>``,
-    ``"Doe, Jane" <jane@army.ml>``): the one in angle brackets after the display name. Any
-    other line as it is (``<jane@army.ml>`` too: the Guard reads that form itself).
+def _mailbox(text: str) -> tuple[str | None, str]:
+    """The display name and the address of a recipient as a mail program shows it
+    (``Jane Doe <jane@army.ml>``, ``"Doe, Jane" <jane@army.ml>``): the one in angle
+    brackets after the display name. Any other line as it is, with no display name
+    (``<jane@army.ml>`` too: the Guard reads that form itself).
 
     Raises :class:`InvalidAddress` for a display name with an @-sign outside quotes
     (``x@army.ml <bob@army.mil>``): which of the two was meant is not clear.
     """
     if not text.endswith(">"):
-        return text
+        return None, text
     quoted = at_sign = False
     for at, ch in enumerate(text):  # up to the first "<" outside a quoted display name
         if ch == '"' and text[at - 1 : at] != "\\":
@@ -169,14 +171,14 @@ def _mailbox(text: str) -> str:
         elif ch == "@":
             at_sign = True
     else:
-        return text
+        return None, text
     if not text[:at].strip():
-        return text
+        return None, text
     if at_sign:
         raise InvalidAddress(
             text, "an @-sign in the display name, outside quotes: give the address alone"
         )
-    return text[at + 1 : -1]
+    return email.utils.parseaddr(text)[0] or text[:at].strip(), text[at + 1 : -1]
 
 
 def _check_utf8(text: str) -> None:

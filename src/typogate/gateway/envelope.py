@@ -22,3 +22,11 @@ class Envelope:
     subject: str | None = None
     date: str | None = None
     message_id: str | None = None
+    # The display names the To and Cc headers show recipients under, by address in lower
+    # case, where a name has an @-sign in it ("john@army.mil" <john@evil.com>).
+    shown: tuple[tuple[str, str], ...] = ()
+
+    def shown_as(self, recipient: str) -> str | None:
+        """The display name the message shows ``recipient`` under, if one names an address."""
+        wanted = recipient.lower()
+        return next((name for address, name in self.shown if address == wanted), None)

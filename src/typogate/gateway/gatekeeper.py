@@ -151,7 +151,8 @@ class Gatekeeper:
         """
         envelope = self._checked(envelope)
         believed = self.believes(envelope)
-        verdict = self.guard.evaluate(recipient, envelope.sender, vouched=believed)
+        shown = envelope.shown_as(recipient) if envelope.shown else None
+        verdict = self.guard.evaluate(recipient, envelope.sender, vouched=believed, shown_as=shown)
         action = Action.ALLOW if self.mode is Mode.AUDIT else verdict.action
         if action in _DELIVERED and envelope.sender:
             self._learn(verdict, envelope.sender, believed)

@@ -13,6 +13,7 @@ Postfix's ``milter_default_action`` (docs/postfix.md).
 
 from __future__ import annotations
 
+import email.policy
 import logging
 import os
 import signal
@@ -22,6 +23,7 @@ import time
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
+from email.errors import HeaderParseError
 from pathlib import Path
 from typing import Any
 
@@ -47,10 +49,27 @@ class _Envelope:
     sasl_username: str | None = None
     recipients: list[str] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)  # the few a notice shows
+    shown: dict[str, str] = field(default_factory=dict)  # recipient -> name with an @-sign
 
 
 # The headers typogate's notice to the sender shows (or threads on).
 _NOTICE_HEADERS = frozenset({"subject", "date", "message-id"})
+# The headers whose display names a sender saw the recipients under.
+_SHOWING_HEADERS = frozenset({"to", "cc"})
+MAX_SHOWN = 1000  # names kept per message: Postfix's own default recipient limit
+
+
+def _shown_names(name: str, value: str) -> list[tuple[str, str]]:
+    """(address in lower case, display name) of each mailbox in a To or Cc header whose
+    display name, its encoded words decoded, has an @-sign in it."""
+    try:
+        header = email.policy.default.header_factory(name, value)
+        mailboxes = [(a.addr_spec, a.display_name) for a in getattr(header, "addresses", ())]
+    except (HeaderParseError, ValueError, IndexError, AttributeError):
+        # A header the parser cannot read shows no name: its recipients are judged by
+        # their addresses alone, as without it.
+        return []
+    return [(address.lower(), shown) for address, shown in mailboxes if "@" in shown]
 
 
 def _bare(address: str) -> str:
@@ -85,6 +104,11 @@ class TypogateMilter(Milter.Base):  # type: ignore[misc]
         key = name.lower()
         if key in _NOTICE_HEADERS and key not in self.envelope.headers:
             self.envelope.headers[key] = value
+        elif key in _SHOWING_HEADERS and "@" in value:
+            shown = self.envelope.shown
+            for address, display in _shown_names(key, value):
+                if len(shown) < MAX_SHOWN:
+                    shown.setdefault(address, display)
         return Milter.CONTINUE
 
     def eom(self) -> int:
@@ -98,6 +122,7 @@ class TypogateMilter(Milter.Base):  # type: ignore[misc]
             subject=headers.get("subject", ""),  # "": the message has none
             date=headers.get("date"),
             message_id=headers.get("message-id"),
+            shown=tuple(self.envelope.shown.items()),
         )
         acting: list[Verdict] = []
         given: dict[int, str] = {}  # verdict -> the recipient as Postfix gave it

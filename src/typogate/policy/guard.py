@@ -85,7 +85,12 @@ class Guard:
         return len(self._judge.index)
 
     def evaluate(
-        self, recipient: str, sender: str | None = None, *, vouched: bool = True
+        self,
+        recipient: str,
+        sender: str | None = None,
+        *,
+        vouched: bool = True,
+        shown_as: str | None = None,
     ) -> Verdict:
         """Judge where mail to one recipient address goes, for ``sender`` when given.
 
@@ -105,10 +110,21 @@ class Guard:
         domain this Guard protects or knows (``aol.com``). One in letters that all pass for
         Latin ones is judged as it reads (``аррӏе.co`` as ``apple.co``, a slip).
 
+        ``shown_as`` is the display name the message shows the recipient under, where the
+        caller knows it (the milter, from the To and Cc headers): one that names an address
+        at a domain this Guard protects or knows, or at a slip of one, while the mail goes
+        elsewhere, makes the look-alike (``"ceo@army.mil" <ceo@evil.com>``).
+
         Raises :class:`InvalidAddress` when no destination can be read from ``recipient``.
         """
         at = recipient.rfind("@")
-        if 0 < at <= 64 and recipient.isascii() and _FAST_LOCAL.fullmatch(recipient, 0, at):
+        shown = shown_as if shown_as is not None and "@" in shown_as else None
+        if (
+            0 < at <= 64
+            and shown is None
+            and recipient.isascii()
+            and _FAST_LOCAL.fullmatch(recipient, 0, at)
+        ):
             domain_text = recipient[at + 1 :]
             if self._own is None or host_name(domain_text) not in self._own:
                 try:
@@ -125,7 +141,9 @@ class Guard:
         judged = [
             (
                 reached,
-                for_sender(self._judge, self._judge_destination(reached), sender, vouched=vouched),
+                for_sender(
+                    self._judge, self._judge_destination(reached, shown), sender, vouched=vouched
+                ),
             )
             for reached in (destination, *destination.alternatives)
         ]
@@ -266,14 +284,19 @@ class Guard:
         self._correspondents.reweigh(self._judge.use_rules(rules))
         self._rules = list(rules)
 
-    def _judge_destination(self, destination: Destination) -> DomainVerdict:
-        """The verdict on where ``destination`` goes, read as its host was written."""
-        if destination.domain is not None:
-            judgement = self._judge.verdict_of(destination.domain)
-            judgement = self._as_seen(destination.written, judgement)
+    def _judge_destination(
+        self, destination: Destination, shown: str | None = None
+    ) -> DomainVerdict:
+        """The verdict on where ``destination`` goes, read as its host was written, and as
+        the display name it is ``shown`` under names it."""
+        domain = destination.domain
+        if domain is not None:
+            judgement = self._as_seen(destination.written, self._judge.verdict_of(domain))
             if "@" in destination.local:  # "john@army.mil"@evil.com reads as john@army.mil
-                local = destination.local
-                return self._judge.named_in_local_part(destination.domain, judgement, local)
+                judgement = self._judge.named_in_local_part(domain, judgement, destination.local)
+            if shown is not None:  # "john@army.mil" <john@evil.com> too
+                address = destination.address
+                judgement = self._judge.named_in_display_name(domain, judgement, address, shown)
             return judgement
         host = destination.host
         if destination.route is Route.OWN_HOST:

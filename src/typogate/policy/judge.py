@@ -93,6 +93,10 @@ MAX_DOMAIN_LENGTH = 254  # RFC 1035's 253, and a trailing dot
 # Beginnings of one name judged as names of their own (gmial.com in gmial.com.evil.com):
 # each costs what judging a name costs, and a hostile name may have a hundred labels.
 MAX_FRONTS_JUDGED = 3
+# An address in a display name (John Doe (john@army.mil), 'john@army.mil'), and how much
+# of a name is read for them: a display name is the message's, any length.
+_SHOWN_ADDRESS = re.compile(r"(?P<person>[^\s\"'<>()\[\],;:@]+)@(?P<host>[^\s\"'<>()\[\],;:@]+)")
+MAX_DISPLAY_NAME = 256
 RULED = "rule:"  # how a verdict an admin's rule decided names its rule
 parse_once = parse_domain.__wrapped__  # for texts parsed once: kept out of the hot cache
 _DIGITS = re.compile(r"[0-9]+")
@@ -368,6 +372,31 @@ class DomainJudge:
             or judged
         )
 
+    def named_in_display_name(
+        self, domain: Domain, judged: DomainVerdict, address: str, shown: str
+    ) -> DomainVerdict:
+        """``judged``, the verdict on where mail to ``address`` goes (to ``domain``), or
+        where the model passed it and the display name it is ``shown`` under names an
+        address at a domain we protect or write to, or at a slip of one, a look-alike: a
+        reply to mail whose Reply-To is ``"ceo@army.mil" <ceo@evil.com>`` shows its reader
+        ceo@army.mil, and goes to ``evil.com``."""
+        if judged.reason != reasons.ALLOWED_UNLIKELY:
+            return judged
+        for found in _SHOWN_ADDRESS.finditer(shown[:MAX_DISPLAY_NAME]):
+            person, host = found["person"], found["host"].rstrip(".")
+            try:
+                front = parse_once(host)
+            except InvalidAddress:
+                continue  # john@localhost, or a word with an @-sign in it
+            if front.ascii == domain.ascii:
+                continue  # the address itself, as many a mail program shows it
+            look_alike = self._in_front(
+                domain, judged, front, address, person, "is shown as"
+            ) or self._slip_in_front(domain, judged, front, address, person, "is shown as")
+            if look_alike is not None:
+                return look_alike
+        return judged
+
     def _in_front(
         self,
         domain: Domain,
@@ -375,10 +404,12 @@ class DomainJudge:
         front: Domain,
         written: str,
         person: str | None = None,
+        shows: str = "begins with",
     ) -> DomainVerdict | None:
         """The look-alike's verdict where ``front``, in front of where ``domain`` goes in
         ``written`` (after ``person`` and an @-sign, where given), is a domain we protect or
-        write to, or a host of one; ``None`` otherwise."""
+        write to, or a host of one; ``None`` otherwise. ``shows``: how ``written`` shows
+        it, in the explanation."""
         owner = front
         if front.subdomain and not self._indexed(front):  # chn.dell.com, known itself
             owner = parse_once(front.registrable)
@@ -397,7 +428,7 @@ class DomainJudge:
             domain.unicode,
             self._actions(risk)[0],
             Slip.CONFUSABLE.value,
-            f"{written} begins with {begins}, {seen}, but goes to {goes}, a domain of its "
+            f"{written} {shows} {begins}, {seen}, but goes to {goes}, a domain of its "
             f"own. Did you mean {begins}?",
             suggestion=None if person is not None else front.unicode,
             score=1.0,
@@ -413,11 +444,13 @@ class DomainJudge:
         front: Domain,
         written: str,
         person: str | None = None,
+        shows: str = "begins with",
     ) -> DomainVerdict | None:
         """The look-alike's verdict where ``front``, in front of where ``domain`` goes in
         ``written`` (after ``person`` and an @-sign, where given), is a likely or possible
         slip of a domain we protect or write to, as the model judges it alone; ``None``
-        otherwise. The action is the one for that slip, at the risk of where the mail goes."""
+        otherwise. The action is the one for that slip, at the risk of where the mail goes.
+        ``shows``: how ``written`` shows it, in the explanation."""
         likely = [c for c in self._hypotheses(front) if c.log_odds >= LOG_ODDS_FLOOR]
         score = _probability(likely) if likely else 0.0
         model = self.config.model
@@ -434,7 +467,7 @@ class DomainJudge:
             domain.unicode,
             typo if score >= model.reject_at else possible_typo,
             Slip.CONFUSABLE.value,
-            f"{written} begins with {begins}, a {level} slip of {meant} ({how}), "
+            f"{written} {shows} {begins}, a {level} slip of {meant} ({how}), "
             f"but goes to {goes}, a domain of its own. Did you mean {meant}?",
             suggestion=None if person is not None else top.domain,
             score=score,
