@@ -342,10 +342,10 @@ class DomainJudge:
                 front = parse_once(name[:end])
             except InvalidAddress:
                 continue  # com.br: a suffix alone, no one's name
-            found = self._in_front(domain, judged, front, written or domain.unicode)
-            if found is None and judging and is_real_suffix(front.suffix):
-                judging -= 1  # army.ml, where .ml is a suffix: judged as a name of its own
-                found = self._slip_in_front(domain, judged, front, written or domain.unicode)
+            # army.ml, where .ml is a suffix: judged as a name of its own, a few at most.
+            slips = judging > 0 and is_real_suffix(front.suffix)
+            judging -= slips
+            found = self._named(domain, judged, front, written or domain.unicode, slips=slips)
             if found is not None:
                 return found
         return judged
@@ -366,11 +366,7 @@ class DomainJudge:
         except InvalidAddress:
             return judged
         written = external_form(f"{local}@{domain.unicode}")  # quoted, as its sender wrote it
-        return (
-            self._in_front(domain, judged, front, written, person)
-            or self._slip_in_front(domain, judged, front, written, person)
-            or judged
-        )
+        return self._named(domain, judged, front, written, person=person) or judged
 
     def named_in_display_name(
         self, domain: Domain, judged: DomainVerdict, address: str, shown: str
@@ -390,88 +386,67 @@ class DomainJudge:
                 continue  # john@localhost, or a word with an @-sign in it
             if front.ascii == domain.ascii:
                 continue  # the address itself, as many a mail program shows it
-            look_alike = self._in_front(
-                domain, judged, front, address, person, "is shown as"
-            ) or self._slip_in_front(domain, judged, front, address, person, "is shown as")
+            look_alike = self._named(
+                domain, judged, front, address, person=person, shows="is shown as"
+            )
             if look_alike is not None:
                 return look_alike
         return judged
 
-    def _in_front(
+    def _named(
         self,
         domain: Domain,
         judged: DomainVerdict,
         front: Domain,
         written: str,
+        *,
         person: str | None = None,
         shows: str = "begins with",
+        slips: bool = True,
     ) -> DomainVerdict | None:
-        """The look-alike's verdict where ``front``, in front of where ``domain`` goes in
-        ``written`` (after ``person`` and an @-sign, where given), is a domain we protect or
-        write to, or a host of one; ``None`` otherwise. ``shows``: how ``written`` shows
-        it, in the explanation."""
+        """The look-alike's verdict where ``front``, which ``written`` ``shows`` (after
+        ``person`` and an @-sign, where given) while the mail goes to ``domain``, is a
+        domain we protect or write to, a host of one, or, with ``slips``, a likely or
+        possible slip of one as the model judges it alone; ``None`` otherwise. The action
+        is the one for a likely slip, or for that slip, at the risk of where the mail goes."""
         owner = front
         if front.subdomain and not self._indexed(front):  # chn.dell.com, known itself
             owner = parse_once(front.registrable)
-        if not self._indexed(owner):
-            return None
-        protected = owner.ascii in self.protected
-        seen = SEEN_REAL[reasons.ALLOWED_PROTECTED if protected else reasons.ALLOWED_KNOWN]
-        if owner is not front:
-            seen = f"a host of {owner.unicode}, {seen}"
-        begins, goes = front.unicode, domain.registrable
-        if person is not None:  # an address: what the reader takes it for is no domain
-            begins, goes = f"{person}@{front.unicode}", domain.unicode
-            seen = f"an address at {front.unicode}, {seen}"
-        risk = self._risk(domain)
-        return DomainVerdict(
-            domain.unicode,
-            self._actions(risk)[0],
-            Slip.CONFUSABLE.value,
-            f"{written} {shows} {begins}, {seen}, but goes to {goes}, a domain of its "
-            f"own. Did you mean {begins}?",
-            suggestion=None if person is not None else front.unicode,
-            score=1.0,
-            edits=(f"{begins} in front of {goes}",),
-            risk=risk,
-            candidates=judged.candidates,
-        )
-
-    def _slip_in_front(
-        self,
-        domain: Domain,
-        judged: DomainVerdict,
-        front: Domain,
-        written: str,
-        person: str | None = None,
-        shows: str = "begins with",
-    ) -> DomainVerdict | None:
-        """The look-alike's verdict where ``front``, in front of where ``domain`` goes in
-        ``written`` (after ``person`` and an @-sign, where given), is a likely or possible
-        slip of a domain we protect or write to, as the model judges it alone; ``None``
-        otherwise. The action is the one for that slip, at the risk of where the mail goes.
-        ``shows``: how ``written`` shows it, in the explanation."""
-        likely = [c for c in self._hypotheses(front) if c.log_odds >= LOG_ODDS_FLOOR]
-        score = _probability(likely) if likely else 0.0
         model = self.config.model
-        if score < model.warn_at:
+        edits: tuple[str, ...] = ()  # the slip's, where the front is one
+        if self._indexed(owner):
+            meant, score = front.unicode, 1.0
+            protected = owner.ascii in self.protected
+            seen = SEEN_REAL[reasons.ALLOWED_PROTECTED if protected else reasons.ALLOWED_KNOWN]
+            if owner is not front:
+                seen = f"a host of {owner.unicode}, {seen}"
+        elif slips:
+            likely = [c for c in self._hypotheses(front) if c.log_odds >= LOG_ODDS_FLOOR]
+            score = _probability(likely) if likely else 0.0
+            if score < model.warn_at:
+                return None
+            meant, edits, seen = likely[0].domain, likely[0].edits, ""
+        else:
             return None
-        top, goes, risk = likely[0], domain.registrable, self._risk(domain)
-        begins, meant = front.unicode, top.domain
+        begins, said, goes = front.unicode, meant, domain.registrable
         if person is not None:  # an address: what the reader takes it for is no domain
-            begins, meant, goes = f"{person}@{begins}", f"{person}@{meant}", domain.unicode
+            begins, said, goes = f"{person}@{begins}", f"{person}@{meant}", domain.unicode
+            if seen:
+                seen = f"an address at {front.unicode}, {seen}"
+        if not seen:
+            level = "likely" if score >= model.reject_at else "possible"
+            seen = f"a {level} slip of {said} ({'; '.join(edits)})"
+        risk = self._risk(domain)
         typo, possible_typo = self._actions(risk)
-        how = "; ".join(top.edits)
-        level = "likely" if score >= model.reject_at else "possible"
         return DomainVerdict(
             domain.unicode,
             typo if score >= model.reject_at else possible_typo,
             Slip.CONFUSABLE.value,
-            f"{written} {shows} {begins}, a {level} slip of {meant} ({how}), "
-            f"but goes to {goes}, a domain of its own. Did you mean {meant}?",
-            suggestion=None if person is not None else top.domain,
+            f"{written} {shows} {begins}, {seen}, but goes to {goes}, a domain of its own. "
+            f"Did you mean {said}?",
+            suggestion=None if person is not None else meant,
             score=score,
-            edits=(*top.edits, f"{begins} in front of {goes}"),
+            edits=(*edits, f"{begins} in front of {goes}"),
             risk=risk,
             candidates=judged.candidates,
         )
