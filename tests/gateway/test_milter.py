@@ -406,3 +406,20 @@ def test_a_recipient_shown_as_an_address_we_protect_is_removed(flow, shown):
     assert b"is shown as john@army.mil" in notice.data.replace(b"\n", b" ")
     time.sleep(1)
     assert sink.to("john@evil.com") == []
+
+
+def test_a_hostile_to_header_is_read_and_the_look_alike_in_it_still_removed(flow):
+    """A To header of 3,000 nested comments before the look-alike: the first version read
+    it with the standard library's header parser, which ran out of stack on it, and the
+    recipient went to evil.com. It is read in one pass now."""
+    postfix, sink, _ = flow
+    nested = "(" * 3000 + ")" * 3000
+    text = MESSAGE.format(
+        to=f'{nested} jane@army.mil, "john@army.mil" <john@evil.com>', subject="nested"
+    )
+    done = postfix.sendmail("alice@example.org", ["john@evil.com", "jane@army.mil"], text)
+    assert done.returncode == 0, done.stderr
+    delivered = sink.wait_for(lambda m: b"nested body" in m.data)
+    assert delivered.recipients == ["jane@army.mil"]
+    time.sleep(1)
+    assert sink.to("john@evil.com") == []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import email.utils
 import gc
 import io
 import json
@@ -24,7 +23,7 @@ from typogate.cli.startup import (
     stdout,
     with_ascii,
 )
-from typogate.domains import InvalidAddress, writable_form
+from typogate.domains import InvalidAddress, display_name, writable_form
 from typogate.policy import Guard, Verdict
 from typogate.vocabulary import Action
 
@@ -178,7 +177,7 @@ def _mailbox(text: str) -> tuple[str | None, str]:
         raise InvalidAddress(
             text, "an @-sign in the display name, outside quotes: give the address alone"
         )
-    return email.utils.parseaddr(text)[0] or text[:at].strip(), text[at + 1 : -1]
+    return display_name(text[:at]), text[at + 1 : -1]
 
 
 def _check_utf8(text: str) -> None:

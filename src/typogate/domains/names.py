@@ -9,7 +9,10 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Collection
+from contextlib import suppress
 from dataclasses import dataclass
+from email.errors import HeaderParseError
+from email.header import decode_header, make_header
 from enum import StrEnum
 from functools import lru_cache
 from typing import NamedTuple
@@ -391,6 +394,63 @@ def _unqualified(
         return {("", Route.OWN_HOST): Destination(plain, "", "", None, Route.OWN_HOST)}
     local, host, route = hop
     return {(d.host, d.route): d for d in _route(text, local, host, own, route)}
+
+
+# Characters of a display name read: the message's, any length; a name no mail program
+# shows whole, as the text an RFC 2047 decoder reads (a word of it scans to its end).
+MAX_DISPLAY_NAME = 4096
+_QUOTE_OR_PAIR = re.compile(r'\\(.)|"', re.DOTALL)
+
+
+def display_names(header: str) -> list[tuple[str, str]]:
+    """(display name, address) of each mailbox of an address list as a To or Cc header
+    writes it (``"john@army.mil" <john@evil.com>, jane@army.mil``), each name as a mail
+    program shows it (:func:`display_name`), ``""`` for a mailbox without one. One pass
+    over the header, whatever its shape: it is the message's, and a hostile one nests
+    comments and quotes that a recursive reader takes quadratic time or all its stack on."""
+    found: list[tuple[str, str]] = []
+    quoted, depth = False, 0  # inside "..." / how deep inside (comments)
+    start, angle = 0, -1  # where this mailbox begins; its "<" (-2: its ">" came)
+    i, n = 0, len(header)
+    while i < n:
+        ch = header[i]
+        if ch == "\\" and (quoted or depth):
+            i += 2
+            continue
+        if quoted:
+            quoted = ch != '"'
+        elif depth:
+            depth += 1 if ch == "(" else -1 if ch == ")" else 0
+        elif ch == '"':
+            quoted = True
+        elif ch == "(":
+            depth = 1
+        elif ch == "<" and angle == -1:
+            angle = i
+        elif ch == ">" and angle >= 0:
+            found.append((display_name(header[start:angle]), header[angle + 1 : i].strip()))
+            angle = -2
+        elif ch in ",;":  # the next mailbox, or a group's end
+            if angle == -1 and header[start:i].strip():
+                found.append(("", header[start:i].strip()))
+            start, angle = i + 1, -1
+        elif ch == ":" and angle == -1:  # a group's name (team: a@b, c@d;), no one's
+            start = i + 1
+        i += 1
+    if angle == -1 and header[start:].strip():
+        found.append(("", header[start:].strip()))
+    return found
+
+
+def display_name(text: str) -> str:
+    """A display name as a mail program shows it: quotes and backslash escapes taken
+    out, encoded words (RFC 2047) decoded, blanks trimmed; its first ``MAX_DISPLAY_NAME``
+    characters only."""
+    shown = _QUOTE_OR_PAIR.sub(lambda found: found[1] or "", text[:MAX_DISPLAY_NAME])
+    # A word that does not decode is shown as written.
+    with suppress(HeaderParseError, LookupError, UnicodeError, ValueError):
+        shown = str(make_header(decode_header(shown))) if "=?" in shown else shown
+    return shown.strip()
 
 
 def _unquote(address: str) -> tuple[str, list[int], list[int]]:

@@ -13,7 +13,6 @@ Postfix's ``milter_default_action`` (docs/postfix.md).
 
 from __future__ import annotations
 
-import email.policy
 import logging
 import os
 import signal
@@ -23,14 +22,13 @@ import time
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
-from email.errors import HeaderParseError
 from pathlib import Path
 from typing import Any
 
 import Milter
 
 from typogate.config import milter_address
-from typogate.domains import InvalidAddress
+from typogate.domains import InvalidAddress, display_names
 from typogate.errors import CannotListen
 from typogate.gateway import answers, controller
 from typogate.gateway.envelope import Envelope
@@ -57,19 +55,6 @@ _NOTICE_HEADERS = frozenset({"subject", "date", "message-id"})
 # The headers whose display names a sender saw the recipients under.
 _SHOWING_HEADERS = frozenset({"to", "cc"})
 MAX_SHOWN = 1000  # names kept per message: Postfix's own default recipient limit
-
-
-def _shown_names(name: str, value: str) -> list[tuple[str, str]]:
-    """(address in lower case, display name) of each mailbox in a To or Cc header whose
-    display name, its encoded words decoded, has an @-sign in it."""
-    try:
-        header = email.policy.default.header_factory(name, value)
-        mailboxes = [(a.addr_spec, a.display_name) for a in getattr(header, "addresses", ())]
-    except (HeaderParseError, ValueError, IndexError, AttributeError):
-        # A header the parser cannot read shows no name: its recipients are judged by
-        # their addresses alone, as without it.
-        return []
-    return [(address.lower(), shown) for address, shown in mailboxes if "@" in shown]
 
 
 def _bare(address: str) -> str:
@@ -106,9 +91,9 @@ class TypogateMilter(Milter.Base):  # type: ignore[misc]
             self.envelope.headers[key] = value
         elif key in _SHOWING_HEADERS and "@" in value:
             shown = self.envelope.shown
-            for address, display in _shown_names(key, value):
-                if len(shown) < MAX_SHOWN:
-                    shown.setdefault(address, display)
+            for display, address in display_names(value):
+                if "@" in display and len(shown) < MAX_SHOWN:
+                    shown.setdefault(address.lower(), display)
         return Milter.CONTINUE
 
     def eom(self) -> int:

@@ -38,7 +38,7 @@ from typogate.domains import (
     parse_domain,
     read_as,
 )
-from typogate.domains.names import is_real_suffix
+from typogate.domains.names import MAX_DISPLAY_NAME, is_real_suffix
 from typogate.policy import verdict as reasons
 from typogate.policy.relationships import ORGANISATION, Relationships, Tie
 from typogate.policy.rules import rule_books
@@ -93,10 +93,9 @@ MAX_DOMAIN_LENGTH = 254  # RFC 1035's 253, and a trailing dot
 # Beginnings of one name judged as names of their own (gmial.com in gmial.com.evil.com):
 # each costs what judging a name costs, and a hostile name may have a hundred labels.
 MAX_FRONTS_JUDGED = 3
-# An address in a display name (John Doe (john@army.mil), 'john@army.mil'), and how much
-# of a name is read for them: a display name is the message's, any length.
-_SHOWN_ADDRESS = re.compile(r"(?P<person>[^\s\"'<>()\[\],;:@]+)@(?P<host>[^\s\"'<>()\[\],;:@]+)")
-MAX_DISPLAY_NAME = 256
+# What stands between the words of a display name, an address among them (John Doe
+# (john@army.mil), 'john@army.mil'): split on, in one pass, however long the name.
+_BETWEEN_WORDS = re.compile(r"[\s\"'<>()\[\],;:]+")
 RULED = "rule:"  # how a verdict an admin's rule decided names its rule
 parse_once = parse_domain.__wrapped__  # for texts parsed once: kept out of the hot cache
 _DIGITS = re.compile(r"[0-9]+")
@@ -378,8 +377,11 @@ class DomainJudge:
         ceo@army.mil, and goes to ``evil.com``."""
         if judged.reason != reasons.ALLOWED_UNLIKELY:
             return judged
-        for found in _SHOWN_ADDRESS.finditer(shown[:MAX_DISPLAY_NAME]):
-            person, host = found["person"], found["host"].rstrip(".")
+        for word in _BETWEEN_WORDS.split(shown[:MAX_DISPLAY_NAME]):
+            person, at, host = word.partition("@")
+            host = host.rstrip(".")
+            if not (at and person and host) or "@" in host:
+                continue
             try:
                 front = parse_once(host)
             except InvalidAddress:
