@@ -35,10 +35,12 @@ def _default_guard() -> Guard:
     return Guard()
 
 
-def check(recipient: str, sender: str | None = None) -> Verdict:
+def check(recipient: str, sender: str | None = None, *, shown_as: str | None = None) -> Verdict:
     """Judge one recipient with the default configuration (the built-in ``us-gov`` profile).
 
-    For your own domain lists build a :class:`Guard` from a :class:`Config` and reuse it.
+    ``shown_as``: the display name the sender sees the recipient under, where known (an
+    add-in of a mail program knows it), as :meth:`Guard.evaluate` takes it. For your own
+    domain lists build a :class:`Guard` from a :class:`Config` and reuse it.
     Raises :class:`InvalidAddress` when ``recipient`` is not a valid address.
     """
-    return _default_guard().evaluate(recipient, sender)
+    return _default_guard().evaluate(recipient, sender, shown_as=shown_as)

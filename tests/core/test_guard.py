@@ -357,6 +357,13 @@ def test_a_few_mails_are_not_yet_a_correspondent():
     assert guard.evaluate("a@army.ml").is_alert
 
 
+def test_the_one_call_takes_the_name_a_recipient_is_shown_under():
+    # For a mail program's add-in, which sees the display name before the mail leaves.
+    verdict = typogate.check("john@evil.com", shown_as="John (john@army.mil)")
+    assert verdict.action is Action.REJECT and "is shown as john@army.mil" in verdict.explanation
+    assert typogate.check("john@evil.com", shown_as="John").action is Action.ALLOW
+
+
 def test_invalid_recipient_raises():
     guard = Guard(Config(domains={"protected": ["army.mil"]}))
     with pytest.raises(InvalidAddress):

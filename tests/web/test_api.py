@@ -149,6 +149,13 @@ def test_events_stats_metrics_and_sign_out(site):
         '"x y"@navy.mil',
     )
     assert admin.get("/api/check", params={"recipient": "not an address"}).status_code == 422
+    # As a mail program's add-in asks, with the name it shows the recipient under.
+    shown = {"recipient": "john@evil.com", "shown_as": "john@navy.mil"}
+    shown_check = admin.get("/api/check", params=shown).json()
+    assert (
+        shown_check["action"] != "allow"
+        and "is shown as john@navy.mil" in shown_check["explanation"]
+    )
     assert (
         admin.delete("/api/session", headers={"X-CSRF-Token": admin.csrf_token}).status_code == 204
     )

@@ -474,9 +474,11 @@ def check(
     ctx: Context,
     recipient: Annotated[str, Query(max_length=1024)],
     sender: Annotated[str | None, Query(max_length=1024)] = None,
+    shown_as: Annotated[str | None, Query(max_length=4096)] = None,
 ) -> dict[str, Any]:
-    """The verdict for one recipient address (nothing is recorded)."""
+    """The verdict for one recipient address (nothing is recorded); ``shown_as``, the
+    display name the sender sees it under, as a mail program's add-in knows it."""
     try:
-        return ctx.guard.evaluate(recipient, sender).to_dict()
+        return ctx.guard.evaluate(recipient, sender, shown_as=shown_as).to_dict()
     except InvalidAddress as error:
         raise HTTPException(422, f"not a valid address: {error.reason}") from None
