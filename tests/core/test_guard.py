@@ -924,6 +924,13 @@ def test_an_address_in_the_local_part_naming_no_one_we_know_is_judged_as_before(
         ("John Doe (john@army.mil)", "john@army.mil, an address at army.mil", "john@army.mil"),
         ("'john@mail.army.mil'", "john@mail.army.mil, an address at mail.army.mil", None),
         ("john@gmial.com", "john@gmial.com, a likely slip of john@gmail.com", "john@gmail.com"),
+        # A symbol no domain may hold, as a reader reads it (APL alpha: a): bench/disguise.py
+        ("john@\u237army.mil", "john@army.mil, an address at army.mil", "john@army.mil"),
+        (
+            "ana@partn\u212er-firm.com",
+            "ana@partner-firm.com, an address at",
+            "ana@partner-firm.com",
+        ),
     ],
 )
 def test_a_display_name_naming_an_address_we_know_is_a_look_alike(shown, said, meant):

@@ -18,6 +18,7 @@ import re
 import time
 import weakref
 from collections.abc import Iterable, Iterator
+from contextlib import suppress
 from functools import lru_cache
 
 from typogate.config import Config, Rule
@@ -380,19 +381,16 @@ class DomainJudge:
         for word in _BETWEEN_WORDS.split(shown[:MAX_DISPLAY_NAME]):
             person, at, host = word.partition("@")
             host = host.rstrip(".")
-            if not (at and person and host) or "@" in host:
+            if not (at and person and host) or "@" in host or len(host) > MAX_DOMAIN_LENGTH:
                 continue
-            try:
-                front = parse_once(host)
-            except InvalidAddress:
-                continue  # john@localhost, or a word with an @-sign in it
-            if front.ascii == domain.ascii:
-                continue  # the address itself, as many a mail program shows it
-            look_alike = self._named(
-                domain, judged, front, address, person=person, shows="is shown as"
-            )
-            if look_alike is not None:
-                return look_alike
+            for front in _as_read(host):
+                if front.ascii == domain.ascii:
+                    continue  # the address itself, as many a mail program shows it
+                look_alike = self._named(
+                    domain, judged, front, address, person=person, shows="is shown as"
+                )
+                if look_alike is not None:
+                    return look_alike
         return judged
 
     def _named(
@@ -929,6 +927,21 @@ def _code(name: str) -> bool:
 
 def _rule(rule: Rule) -> str:
     return f"{RULED}{rule.target}"
+
+
+def _as_read(host: str) -> list[Domain]:
+    """The domain a reader takes ``host`` in a display name for: as it is, or where no
+    domain may hold it (a symbol: ``⍺rmy.mil``), as its letters read in Latin (``army.mil``);
+    nothing for a word that reads as no domain (``localhost``)."""
+    try:
+        return [parse_once(host)]
+    except InvalidAddress:
+        pass
+    read = []
+    for reading in latin_readings(host):
+        with suppress(InvalidAddress):
+            read.append(parse_once(reading))
+    return read
 
 
 def _probability(hypotheses: list[Candidate]) -> float:
