@@ -28,5 +28,7 @@ class Envelope:
 
     def shown_as(self, recipient: str) -> str | None:
         """The display name the message shows ``recipient`` under, if one names an address."""
+        if not self.shown:  # nearly every message: no name with an @-sign in it
+            return None
         wanted = recipient.lower()
         return next((name for address, name in self.shown if address == wanted), None)

@@ -151,7 +151,7 @@ class Gatekeeper:
         """
         envelope = self._checked(envelope)
         believed = self.believes(envelope)
-        shown = envelope.shown_as(recipient) if envelope.shown else None
+        shown = envelope.shown_as(recipient)
         verdict = self.guard.evaluate(recipient, envelope.sender, vouched=believed, shown_as=shown)
         action = Action.ALLOW if self.mode is Mode.AUDIT else verdict.action
         if action in _DELIVERED and envelope.sender:
