@@ -703,6 +703,28 @@ def test_a_name_read_as_latin_near_nothing_is_allowed(written):
     assert Guard(_READ_AS_LATIN).evaluate(written).action is Action.ALLOW
 
 
+# An l with a middle dot (the Catalan ŀ, which IDNA writes l·, a dot an l's neighbour may
+# hold) reads as an l with a mark on it, as an accented letter does: gmaiŀl.com reads as
+# gmaill.com, a slip of gmail.com that typogate stops in Latin. The dot made the name read as
+# nothing, and it was allowed as two slips from gmail.com.
+@pytest.mark.parametrize(
+    ("written", "seen"),
+    [
+        ("a@gmai\u0140l.com", "gmaill.com"),  # gmaiŀl.com, as IDNA writes it: gmail·l.com
+        ("a@gmail\u00b7l.com", "gmaill.com"),
+        ("a@app\u0140le.com", "applle.com"),  # appŀle.com
+    ],
+)
+def test_a_middle_dot_reads_as_a_mark_on_the_letter_before_it(written, seen):
+    verdict = Guard(_READ_AS_LATIN).evaluate(written)
+    assert verdict.action is Action.REJECT, verdict
+    assert verdict.reason == "typo.confusable" and f"reads as {seen}" in verdict.explanation
+
+
+def test_a_real_name_with_a_middle_dot_near_nothing_is_allowed():
+    assert Guard(_READ_AS_LATIN).evaluate("a@col\u00b7legi.cat").action is Action.ALLOW
+
+
 def test_a_reading_that_is_no_domain_leaves_the_verdict_alone():
     # æ reads as ae: 25 of them make a label of 80 letters, too long for a domain, though
     # the name itself (an A-label of 62) is one. It was an unreadable address.
@@ -931,6 +953,11 @@ def test_an_address_in_the_local_part_naming_no_one_we_know_is_judged_as_before(
             "ana@partner-firm.com, an address at",
             "ana@partner-firm.com",
         ),
+        # An l with a middle dot reads as an l, and a hyphen at a label's edge, which no
+        # host may have, as nothing: both names read as no domain, and were allowed.
+        ("john@gmai\u0140.com", "john@gmail.com, an address at gmail.com", "john@gmail.com"),
+        ("john@-army.mil", "john@army.mil, an address at army.mil", "john@army.mil"),
+        ("john@army-.mil", "john@army.mil, an address at army.mil", "john@army.mil"),
     ],
 )
 def test_a_display_name_naming_an_address_we_know_is_a_look_alike(shown, said, meant):

@@ -205,15 +205,22 @@ def latin_readings(domain: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(latin for latin in found if latin not in (None, domain)))
 
 
+# The Catalan ŀ is an l and a middle dot (IDNA writes it l·, and lets a dot stand between
+# two l's): a reader takes the dot for a mark on the letter before it, as an accent.
+_MIDDLE_DOT = "\u00b7"
+
+
 def _in_latin(text: str) -> str | None:
     """``text`` with each letter outside ASCII written as its prototype and its marks
-    kept, or ``None`` where a prototype is no lower-case ASCII letter or digit, or full
-    stop (``ж``)."""
+    kept, a middle dot left out (``gmaiŀl`` reads ``gmaill``), or ``None`` where a
+    prototype is no lower-case ASCII letter or digit, or full stop (``ж``)."""
     prototypes = _prototypes()
     latin = []
     for character in unicodedata.normalize("NFD", text):
+        if character == _MIDDLE_DOT:
+            continue
         if not character.isascii() and not unicodedata.combining(character):
-            character = prototypes.get(ord(character), "").lower()
+            character = prototypes.get(ord(character), "").lower().removesuffix(_MIDDLE_DOT)
             if not (_DOMAIN_TEXT.fullmatch(character) or character == "."):
                 return None
         latin.append(character)

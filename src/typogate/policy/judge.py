@@ -97,6 +97,8 @@ MAX_FRONTS_JUDGED = 3
 # What stands between the words of a display name, an address among them (John Doe
 # (john@army.mil), 'john@army.mil'): split on, in one pass, however long the name.
 _BETWEEN_WORDS = re.compile(r"[\s\"'<>()\[\],;:]+")
+# A hyphen that begins or ends a label: no host has one, and a reader's eye passes it.
+_EDGE_HYPHENS = re.compile(r"(?<![^.])-+|-+(?![^.])")
 RULED = "rule:"  # how a verdict an admin's rule decided names its rule
 parse_once = parse_domain.__wrapped__  # for texts parsed once: kept out of the hot cache
 _DIGITS = re.compile(r"[0-9]+")
@@ -931,14 +933,15 @@ def _rule(rule: Rule) -> str:
 
 def _as_read(host: str) -> list[Domain]:
     """The domain a reader takes ``host`` in a display name for: as it is, or where no
-    domain may hold it (a symbol: ``⍺rmy.mil``), as its letters read in Latin (``army.mil``);
-    nothing for a word that reads as no domain (``localhost``)."""
+    domain may hold it, as its letters read in Latin (``⍺rmy.mil``, with a symbol, reads
+    ``army.mil``) and without a hyphen at a label's edge (``-army.mil``); nothing for a
+    word that reads as no domain (``localhost``)."""
     try:
         return [parse_once(host)]
     except InvalidAddress:
         pass
     read = []
-    for reading in latin_readings(host):
+    for reading in dict.fromkeys(_EDGE_HYPHENS.sub("", r) for r in (host, *latin_readings(host))):
         with suppress(InvalidAddress):
             read.append(parse_once(reading))
     return read
