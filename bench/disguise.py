@@ -11,8 +11,9 @@ disguise of each kind of one letter in it (``arrny.mil.evil.com``). Beside them,
 slips (two neighbouring letters swapped, one left out), alone and in front of a stranger's
 (``gmial.com.evil.com``): the second row stops what the first does, or it got past. And a
 recipient shown under a display name that is an address at the name, or at one disguise of
-each kind, while it goes to a stranger's (``"a@army.mil" <a@evil.com>``). Side by side with
-``--against REV``.
+each kind, while it goes to a stranger's (``"a@army.mil" <a@evil.com>``), and an address
+in the local part, written so (``"a@army.mil"@evil.com``). Side by side with ``--against
+REV``.
 
     .venv/bin/python bench/disguise.py [--names 200] [--against 45510da] [--json]
 
@@ -77,6 +78,7 @@ KINDS = (
     "a slip, alone",
     "a slip, in front of a stranger's",
     "shown as its address, going to a stranger's",
+    "its address as the local part, going to a stranger's",
 )
 # The kinds of one disguised name, of which one each is put in front of a stranger's.
 IN_FRONT_OF_ONE = (
@@ -227,6 +229,9 @@ def _disguises(
     disguised["shown as its address, going to a stranger's"] = [
         f'"a@{name}" <a@{STRANGERS[0][1:]}>' for name in dict.fromkeys(shown)
     ]
+    disguised["its address as the local part, going to a stranger's"] = [
+        f'"a@{name}"@{STRANGERS[0][1:]}' for name in dict.fromkeys(shown)
+    ]
     return disguised
 
 
@@ -284,8 +289,8 @@ def _verdict(answer: dict) -> str:
 
 def _judge(src: Path, domains: list[str]) -> list[dict]:
     """One ``typogate check --json`` process of the tree at ``src`` over every domain."""
-    # A case with a display name is a recipient as a mail program shows it, whole.
-    lines = "".join(f"{d}\n" if " <" in d else f"a@{d}\n" for d in domains)
+    # A case with an @-sign is a whole recipient (a display name, an address in the local part).
+    lines = "".join(f"{d}\n" if "@" in d else f"a@{d}\n" for d in domains)
     out = tree_output(src, typogate_code(["check", "--json"]), stdin=lines)
     answers = [json.loads(line) for line in out.splitlines() if line.strip()]
     assert len(answers) == len(domains), f"{len(answers)} answers for {len(domains)} domains"
