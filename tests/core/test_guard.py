@@ -969,6 +969,30 @@ def test_a_display_name_naming_an_address_we_know_is_a_look_alike(shown, said, m
     assert verdict.suggested_recipient is None
 
 
+# What the reader sees on the screen, not what the header holds: a character that shows as
+# nothing (a zero-width space, a soft hyphen), an @-sign of another width, a span written
+# backwards under a right-to-left override, and a middle dot for the full stop. Each name
+# showed ceo@army.mil, or near enough, and was allowed.
+@pytest.mark.parametrize(
+    "shown",
+    [
+        "ceo@ar\u200bmy.mil",  # a zero-width space
+        "ceo@army.mil\u200b",
+        "ceo@ar\u00admy.mil",  # a soft hyphen
+        "ceo@\u2060army.mil",  # a word joiner
+        "ceo\uff20army.mil",  # a full-width @-sign
+        "ceo\ufe6barmy.mil",  # a small one
+        "\u202elim.ymra@oec",  # shown right to left: ceo@army.mil
+        "ceo@\u202elim.ymra\u202c",
+        "ceo@army\u00b7mil",  # a middle dot for the full stop
+    ],
+)
+def test_a_display_name_is_read_as_it_shows(shown):
+    verdict = Guard(_IN_FRONT).evaluate("ceo@evil.com", shown_as=shown)
+    assert verdict.action is Action.REJECT, verdict
+    assert "is shown as ceo@army.mil, an address at army.mil" in verdict.explanation
+
+
 @pytest.mark.parametrize(
     ("recipient", "shown"),
     [
@@ -979,6 +1003,9 @@ def test_a_display_name_naming_an_address_we_know_is_a_look_alike(shown, said, m
         ("john@partner-firm.com", "john@army.mil"),  # a domain we write to: as before
         ("john.doe@army.mil", "john@army.mil"),
         ("john@evil.com", "john@"),
+        ("john@evil.com", "John\u200b Doe"),  # shows a name, not an address
+        ("john@evil.com", "\u202eeoD nhoJ"),  # shows John Doe
+        ("john@evil.com", "john@\u202emoc.live\u202c"),  # shows the address itself
     ],
 )
 def test_a_display_name_naming_no_address_we_know_elsewhere_is_judged_as_before(recipient, shown):

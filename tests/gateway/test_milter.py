@@ -386,7 +386,13 @@ def test_a_store_that_stops_answering_defers_a_held_message_in_seconds(tmp_path,
 
 @pytest.mark.parametrize(
     "shown",
-    ['"john@army.mil" <john@evil.com>', "=?utf-8?q?john=40army=2Emil?= <john@evil.com>"],
+    [
+        '"john@army.mil" <john@evil.com>',
+        "=?utf-8?q?john=40army=2Emil?= <john@evil.com>",
+        # A full-width @-sign, which a screen shows as one: the milter kept only names
+        # with an @-sign of ASCII, and this one went to evil.com.
+        "=?utf-8?q?john=EF=BC=A0army=2Emil?= <john@evil.com>",
+    ],
 )
 def test_a_recipient_shown_as_an_address_we_protect_is_removed(flow, shown):
     """Before: a reply to mail whose Reply-To was "john@army.mil" <john@evil.com> (as a

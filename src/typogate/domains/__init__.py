@@ -14,11 +14,14 @@ from typogate.domains.channel import (
     within_edits,
 )
 from typogate.domains.confusables import (
+    MIDDLE_DOT,
     as_seen,
     latin_readings,
     mixed_script_label,
+    on_screen,
     read_as,
     readings,
+    shows_an_at_sign,
     skeleton,
 )
 from typogate.domains.index import CandidateIndex
@@ -44,6 +47,7 @@ from typogate.domains.names import (
 )
 
 __all__ = [
+    "MIDDLE_DOT",
     "MIN_EDIT_COST",
     "CandidateIndex",
     "Destination",
@@ -67,12 +71,14 @@ __all__ = [
     "host_name",
     "merged",
     "mixed_script_label",
+    "on_screen",
     "parse_address",
     "parse_domain",
     "printable_form",
     "read_as",
     "read_destination",
     "readings",
+    "shows_an_at_sign",
     "skeleton",
     "writable_form",
     "written_form",

@@ -7,7 +7,8 @@ package; we read the file ourselves because the algorithm (map each code point t
 prototype, with NFD before and after) is the standard's, not the package's. Two readings
 come from Unicode's names of characters instead, where the data is silent: a small capital
 is its letter (``ᴀ``), and a letter with a stroke or hook drawn in (``ł``) is its letter with
-a mark, as an accented one is.
+a mark, as an accented one is. And text that no domain holds, a display name, is read as a
+screen shows it (:func:`on_screen`).
 """
 
 from __future__ import annotations
@@ -207,7 +208,7 @@ def latin_readings(domain: str) -> tuple[str, ...]:
 
 # The Catalan ŀ is an l and a middle dot (IDNA writes it l·, and lets a dot stand between
 # two l's): a reader takes the dot for a mark on the letter before it, as an accent.
-_MIDDLE_DOT = "\u00b7"
+MIDDLE_DOT = "\u00b7"
 
 
 def _in_latin(text: str) -> str | None:
@@ -217,14 +218,39 @@ def _in_latin(text: str) -> str | None:
     prototypes = _prototypes()
     latin = []
     for character in unicodedata.normalize("NFD", text):
-        if character == _MIDDLE_DOT:
+        if character == MIDDLE_DOT:
             continue
         if not character.isascii() and not unicodedata.combining(character):
-            character = prototypes.get(ord(character), "").lower().removesuffix(_MIDDLE_DOT)
+            character = prototypes.get(ord(character), "").lower().removesuffix(MIDDLE_DOT)
             if not (_DOMAIN_TEXT.fullmatch(character) or character == "."):
                 return None
         latin.append(character)
     return unicodedata.normalize("NFC", "".join(latin))
+
+
+# A right-to-left override shows what follows it backwards, up to the end of the override
+# (PDF) or of an isolate around it (PDI), else of the text: the "Trojan Source" trick.
+_OVERRIDDEN = re.compile("\u202e([^\u202c\u2069]*)")
+
+
+# The @-signs a screen shows as one: a full-width ＠ and a small ﹫ (NFKC's, for the ASCII
+# one). Only they are mapped: NFKC would make a spacing accent (˛) a space and a mark.
+_AT_SIGNS = re.compile("[@\ufe6b\uff20]")
+
+
+def shows_an_at_sign(text: str) -> bool:
+    """Whether ``text`` shows an @-sign of any width (``＠``, ``﹫``), as a display name
+    that shows an address must."""
+    return _AT_SIGNS.search(text) is not None
+
+
+def on_screen(text: str) -> str:
+    """``text`` as a screen shows it: a span under a right-to-left override reversed,
+    without the characters that show as nothing (Unicode's format characters: a zero-width
+    space, a soft hyphen, the direction marks), and each @-sign as the ASCII one.
+    ``on_screen("\\u202elim.ymra＠oec") == "ceo@army.mil"``."""
+    text = _OVERRIDDEN.sub(lambda span: span[1][::-1], unicodedata.normalize("NFC", text))
+    return _AT_SIGNS.sub("@", "".join(c for c in text if unicodedata.category(c) != "Cf"))
 
 
 @lru_cache(maxsize=4096)

@@ -28,7 +28,7 @@ from typing import Any
 import Milter
 
 from typogate.config import milter_address
-from typogate.domains import InvalidAddress, display_names
+from typogate.domains import InvalidAddress, display_names, shows_an_at_sign
 from typogate.errors import CannotListen
 from typogate.gateway import answers, controller
 from typogate.gateway.envelope import Envelope
@@ -92,7 +92,7 @@ class TypogateMilter(Milter.Base):  # type: ignore[misc]
         elif key in _SHOWING_HEADERS and "@" in value:
             shown = self.envelope.shown
             for display, address in display_names(value):
-                if "@" in display and len(shown) < MAX_SHOWN:
+                if shows_an_at_sign(display) and len(shown) < MAX_SHOWN:
                     shown.setdefault(address.lower(), display)
         return Milter.CONTINUE
 

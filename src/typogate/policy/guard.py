@@ -23,6 +23,7 @@ from typogate.domains import (
     host_name,
     parse_domain,
     read_destination,
+    shows_an_at_sign,
 )
 from typogate.errors import ConfigError
 from typogate.policy import verdict as reasons
@@ -118,7 +119,7 @@ class Guard:
         Raises :class:`InvalidAddress` when no destination can be read from ``recipient``.
         """
         at = recipient.rfind("@")
-        shown = shown_as if shown_as is not None and "@" in shown_as else None
+        shown = shown_as if shown_as is not None and shows_an_at_sign(shown_as) else None
         if (
             0 < at <= 64
             and shown is None

@@ -23,6 +23,7 @@ from functools import lru_cache
 
 from typogate.config import Config, Rule
 from typogate.domains import (
+    MIDDLE_DOT,
     MIN_EDIT_COST,
     CandidateIndex,
     Domain,
@@ -36,6 +37,7 @@ from typogate.domains import (
     host_name,
     latin_readings,
     mixed_script_label,
+    on_screen,
     parse_domain,
     read_as,
 )
@@ -380,7 +382,7 @@ class DomainJudge:
         ceo@army.mil, and goes to ``evil.com``."""
         if judged.reason != reasons.ALLOWED_UNLIKELY:
             return judged
-        for word in _BETWEEN_WORDS.split(shown[:MAX_DISPLAY_NAME]):
+        for word in _BETWEEN_WORDS.split(on_screen(shown[:MAX_DISPLAY_NAME])):
             person, at, host = word.partition("@")
             host = host.rstrip(".")
             if not (at and person and host) or "@" in host or len(host) > MAX_DOMAIN_LENGTH:
@@ -932,16 +934,19 @@ def _rule(rule: Rule) -> str:
 
 
 def _as_read(host: str) -> list[Domain]:
-    """The domain a reader takes ``host`` in a display name for: as it is, or where no
-    domain may hold it, as its letters read in Latin (``⍺rmy.mil``, with a symbol, reads
-    ``army.mil``) and without a hyphen at a label's edge (``-army.mil``); nothing for a
-    word that reads as no domain (``localhost``)."""
+    """The domains a reader takes ``host`` in a display name for: as it is, or where no
+    domain may hold it, with a middle dot as a full stop or as nothing (``army·mil``), its
+    letters read in Latin (``⍺rmy.mil``, with a symbol, reads ``army.mil``), and without a
+    hyphen at a label's edge (``-army.mil``); nothing for a word that reads as no domain
+    (``localhost``)."""
     try:
         return [parse_once(host)]
     except InvalidAddress:
         pass
+    texts = dict.fromkeys((host, host.replace(MIDDLE_DOT, ".")))
+    readings = (reading for text in texts for reading in (text, *latin_readings(text)))
     read = []
-    for reading in dict.fromkeys(_EDGE_HYPHENS.sub("", r) for r in (host, *latin_readings(host))):
+    for reading in dict.fromkeys(_EDGE_HYPHENS.sub("", r) for r in readings):
         with suppress(InvalidAddress):
             read.append(parse_once(reading))
     return read
