@@ -11,9 +11,11 @@ disguise of each kind of one letter in it (``arrny.mil.evil.com``). Beside them,
 slips (two neighbouring letters swapped, one left out), alone and in front of a stranger's
 (``gmial.com.evil.com``): the second row stops what the first does, or it got past. And a
 recipient shown under a display name that is an address at the name, or at one disguise of
-each kind, while it goes to a stranger's (``"a@army.mil" <a@evil.com>``), and an address
-in the local part, written so (``"a@army.mil"@evil.com``). Side by side with ``--against
-REV``.
+each kind, while it goes to a stranger's (``"a@army.mil" <a@evil.com>``), also written
+with what a screen shows otherwise than the header holds it (a zero-width space, a soft
+hyphen, a full-width or small @-sign, the address backwards under a right-to-left override,
+a middle dot for the full stop), and an address in the local part, written so
+(``"a@army.mil"@evil.com``). Side by side with ``--against REV``.
 
     .venv/bin/python bench/disguise.py [--names 200] [--against 45510da] [--json]
 
@@ -78,6 +80,7 @@ KINDS = (
     "a slip, alone",
     "a slip, in front of a stranger's",
     "shown as its address, going to a stranger's",
+    "shown so on screen, going to a stranger's",
     "its address as the local part, going to a stranger's",
 )
 # The kinds of one disguised name, of which one each is put in front of a stranger's.
@@ -228,6 +231,21 @@ def _disguises(
     shown = [protected, *(disguised[kind][0] for kind in ahead if disguised[kind])]
     disguised["shown as its address, going to a stranger's"] = [
         f'"a@{name}" <a@{STRANGERS[0][1:]}>' for name in dict.fromkeys(shown)
+    ]
+    # What a screen shows as a@army.mil: a character that shows as nothing, an @-sign of
+    # another width, the address backwards under a right-to-left override (U+202E), and a
+    # middle dot, which a reader takes for the full stop.
+    first, rest = protected[0], protected[1:]
+    on_screen = (
+        f"a@{first}\u200b{rest}",
+        f"a@{first}\u00ad{rest}",
+        f"a\uff20{protected}",
+        f"a\ufe6b{protected}",
+        f"\u202e{f'a@{protected}'[::-1]}",
+        f"a@{label}\u00b7{suffix}",
+    )
+    disguised["shown so on screen, going to a stranger's"] = [
+        f'"{name}" <a@{STRANGERS[0][1:]}>' for name in on_screen
     ]
     disguised["its address as the local part, going to a stranger's"] = [
         f'"a@{name}"@{STRANGERS[0][1:]}' for name in dict.fromkeys(shown)
@@ -391,7 +409,12 @@ def _print(
             f"{tree}: {shown} ({len(open_registry):,} allowed where anyone may register the name)"
         )
         for example in allowed.get(tree, [])[:8]:
-            console.print(f"  allowed: {example}")
+            console.print(f"  allowed: {_visible(example)}")
+
+
+def _visible(text: str) -> str:
+    """``text`` with what shows as nothing, or turns the line around, written as its code."""
+    return "".join(f"\\u{ord(c):04x}" if unicodedata.category(c) == "Cf" else c for c in text)
 
 
 if __name__ == "__main__":
