@@ -925,6 +925,26 @@ def test_an_address_at_a_slip_in_the_local_part_is_a_look_alike(written, seen, m
     assert verdict.suggested_recipient is None
 
 
+# The local part as a screen shows it, as a display name is read: an @-sign of another
+# width, a zero-width space in the domain, an address backwards under a right-to-left
+# override. Each showed john@army.mil in front of @evil.com and was allowed; what shows as
+# nothing is written as its code in the explanation, which a sender's notice carries.
+@pytest.mark.parametrize(
+    "written",
+    [
+        '"john\uff20army.mil"@evil.com',
+        '"john\ufe6barmy.mil"@evil.com',
+        '"john@ar\u200bmy.mil"@evil.com',
+        '"\u202elim.ymra@nhoj"@evil.com',
+    ],
+)
+def test_an_address_in_the_local_part_is_read_as_it_shows(written):
+    verdict = Guard(_IN_FRONT).evaluate(written)
+    assert verdict.action is Action.REJECT, verdict
+    assert "begins with john@army.mil, an address at army.mil" in verdict.explanation
+    assert verdict.explanation.isprintable(), verdict.explanation
+
+
 @pytest.mark.parametrize(
     "written",
     [

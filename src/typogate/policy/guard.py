@@ -293,7 +293,7 @@ class Guard:
         domain = destination.domain
         if domain is not None:
             judgement = self._as_seen(destination.written, self._judge.verdict_of(domain))
-            if "@" in destination.local:  # "john@army.mil"@evil.com reads as john@army.mil
+            if shows_an_at_sign(destination.local):  # "john@army.mil"@evil.com: john@army.mil
                 judgement = self._judge.named_in_local_part(domain, judgement, destination.local)
             if shown is not None:  # "john@army.mil" <john@evil.com> too
                 address = destination.address

@@ -39,6 +39,7 @@ from typogate.domains import (
     mixed_script_label,
     on_screen,
     parse_domain,
+    printable_form,
     read_as,
 )
 from typogate.domains.names import MAX_DISPLAY_NAME, is_real_suffix
@@ -361,16 +362,16 @@ class DomainJudge:
         model passed it and the local part ends in an @-sign and a domain we protect or
         write to, or a slip of one, a look-alike: its reader takes
         ``"john@army.mil"@evil.com`` for ``john@army.mil``, and the mail goes to
-        ``evil.com``."""
-        person, at, host = local.rpartition("@")
+        ``evil.com``. The local part is read as a screen shows it, as a display name is."""
+        person, at, host = on_screen(local).rpartition("@")
         if not (at and person) or judged.reason != reasons.ALLOWED_UNLIKELY:
             return judged
-        try:
-            front = parse_once(host)
-        except InvalidAddress:
-            return judged
         written = external_form(f"{local}@{domain.unicode}")  # quoted, as its sender wrote it
-        return self._named(domain, judged, front, written, person=person) or judged
+        for front in _as_read(host):
+            look_alike = self._named(domain, judged, front, written, person=person)
+            if look_alike is not None:
+                return look_alike
+        return judged
 
     def named_in_display_name(
         self, domain: Domain, judged: DomainVerdict, address: str, shown: str
@@ -446,7 +447,8 @@ class DomainJudge:
             domain.unicode,
             typo if score >= model.reject_at else possible_typo,
             Slip.CONFUSABLE.value,
-            f"{written} {shows} {begins}, {seen}, but goes to {goes}, a domain of its own. "
+            f"{printable_form(written)} {shows} {begins}, {seen}, but goes to {goes}, "
+            "a domain of its own. "
             f"Did you mean {said}?",
             suggestion=None if person is not None else meant,
             score=score,
