@@ -15,7 +15,7 @@ each kind, while it goes to a stranger's (``"a@army.mil" <a@evil.com>``), also w
 with what a screen shows otherwise than the header holds it (a zero-width space, a soft
 hyphen, a full-width or small @-sign, the address backwards under a right-to-left override,
 a middle dot for the full stop), and an address in the local part, written so
-(``"a@army.mil"@evil.com``). Side by side with ``--against REV``.
+(``"a@army.mil"@evil.com``), and so on screen. Side by side with ``--against REV``.
 
     .venv/bin/python bench/disguise.py [--names 200] [--against 45510da] [--json]
 
@@ -82,6 +82,7 @@ KINDS = (
     "shown as its address, going to a stranger's",
     "shown so on screen, going to a stranger's",
     "its address as the local part, going to a stranger's",
+    "the local part so on screen, going to a stranger's",
 )
 # The kinds of one disguised name, of which one each is put in front of a stranger's.
 IN_FRONT_OF_ONE = (
@@ -249,6 +250,9 @@ def _disguises(
     ]
     disguised["its address as the local part, going to a stranger's"] = [
         f'"a@{name}"@{STRANGERS[0][1:]}' for name in dict.fromkeys(shown)
+    ]
+    disguised["the local part so on screen, going to a stranger's"] = [
+        f'"{name}"@{STRANGERS[0][1:]}' for name in on_screen
     ]
     return disguised
 
