@@ -936,6 +936,7 @@ def test_an_address_at_a_slip_in_the_local_part_is_a_look_alike(written, seen, m
         '"john\ufe6barmy.mil"@evil.com',
         '"john@ar\u200bmy.mil"@evil.com',
         '"\u202elim.ymra@nhoj"@evil.com',
+        '"john@[army.mil]"@evil.com',  # read as a display name is: brackets passed over
     ],
 )
 def test_an_address_in_the_local_part_is_read_as_it_shows(written):
@@ -1005,6 +1006,12 @@ def test_a_display_name_naming_an_address_we_know_is_a_look_alike(shown, said, m
         "\u202elim.ymra@oec",  # shown right to left: ceo@army.mil
         "ceo@\u202elim.ymra\u202c",
         "ceo@army\u00b7mil",  # a middle dot for the full stop
+        # What a reader's eye passes over around an address: brackets, a second @-sign,
+        # the sentence's own punctuation.
+        "ceo@[army.mil]",
+        "ceo@@army.mil",
+        "Is it ceo@army.mil?",
+        "ceo@army.mil!",
     ],
 )
 def test_a_display_name_is_read_as_it_shows(shown):

@@ -100,6 +100,9 @@ MAX_FRONTS_JUDGED = 3
 # What stands between the words of a display name, an address among them (John Doe
 # (john@army.mil), 'john@army.mil'): split on, in one pass, however long the name.
 _BETWEEN_WORDS = re.compile(r"[\s\"'<>()\[\],;:]+")
+# What follows an @-sign that a reader's eye passes over: a second one, a bracket
+# (j@@army.mil, j@[army.mil] read as j@army.mil).
+_AFTER_AT_SIGN = re.compile(r"@[@\[]+")
 # A hyphen that begins or ends a label: no host has one, and a reader's eye passes it.
 _EDGE_HYPHENS = re.compile(r"(?<![^.])-+|-+(?![^.])")
 RULED = "rule:"  # how a verdict an admin's rule decided names its rule
@@ -359,19 +362,12 @@ class DomainJudge:
         self, domain: Domain, judged: DomainVerdict, local: str
     ) -> DomainVerdict:
         """``judged``, the verdict on where mail to ``local@domain`` goes, or where the
-        model passed it and the local part ends in an @-sign and a domain we protect or
-        write to, or a slip of one, a look-alike: its reader takes
-        ``"john@army.mil"@evil.com`` for ``john@army.mil``, and the mail goes to
-        ``evil.com``. The local part is read as a screen shows it, as a display name is."""
-        person, at, host = on_screen(local).rpartition("@")
-        if not (at and person) or judged.reason != reasons.ALLOWED_UNLIKELY:
-            return judged
+        model passed it and the local part is an address at a domain we protect or write
+        to, or at a slip of one, a look-alike: its reader takes ``"john@army.mil"@evil.com``
+        for ``john@army.mil``, and the mail goes to ``evil.com``. The local part is read
+        as a display name is (:func:`_addresses_seen`)."""
         written = external_form(f"{local}@{domain.unicode}")  # quoted, as its sender wrote it
-        for front in _as_read(host):
-            look_alike = self._named(domain, judged, front, written, person=person)
-            if look_alike is not None:
-                return look_alike
-        return judged
+        return self._named_in_text(domain, judged, local, written, "begins with")
 
     def named_in_display_name(
         self, domain: Domain, judged: DomainVerdict, address: str, shown: str
@@ -381,21 +377,23 @@ class DomainJudge:
         address at a domain we protect or write to, or at a slip of one, a look-alike: a
         reply to mail whose Reply-To is ``"ceo@army.mil" <ceo@evil.com>`` shows its reader
         ceo@army.mil, and goes to ``evil.com``."""
+        return self._named_in_text(domain, judged, shown, address, "is shown as")
+
+    def _named_in_text(
+        self, domain: Domain, judged: DomainVerdict, text: str, written: str, shows: str
+    ) -> DomainVerdict:
+        """``judged``, or where the model passed it, the look-alike of the first address
+        a reader sees in ``text`` at a domain we protect or write to, or at a slip of one,
+        other than ``domain`` itself (a mail program may show the address as its name)."""
         if judged.reason != reasons.ALLOWED_UNLIKELY:
             return judged
-        for word in _BETWEEN_WORDS.split(on_screen(shown[:MAX_DISPLAY_NAME])):
-            person, at, host = word.partition("@")
-            host = host.rstrip(".")
-            if not (at and person and host) or "@" in host or len(host) > MAX_DOMAIN_LENGTH:
-                continue
+        for person, host in _addresses_seen(text):
             for front in _as_read(host):
                 if front.ascii == domain.ascii:
-                    continue  # the address itself, as many a mail program shows it
-                look_alike = self._named(
-                    domain, judged, front, address, person=person, shows="is shown as"
-                )
-                if look_alike is not None:
-                    return look_alike
+                    continue
+                found = self._named(domain, judged, front, written, person=person, shows=shows)
+                if found is not None:
+                    return found
         return judged
 
     def _named(
@@ -933,6 +931,19 @@ def _code(name: str) -> bool:
 
 def _rule(rule: Rule) -> str:
     return f"{RULED}{rule.target}"
+
+
+def _addresses_seen(text: str) -> Iterator[tuple[str, str]]:
+    """(person, host) of each address a reader sees in ``text``, a display name or a local
+    part: read as a screen shows it (:func:`on_screen`), its first ``MAX_DISPLAY_NAME``
+    characters, with a second @-sign or a bracket after one and a sentence's ``?`` or
+    ``!`` after it passed over (``j@[army.mil]``, ``Is it j@army.mil?``)."""
+    seen = _AFTER_AT_SIGN.sub("@", on_screen(text[:MAX_DISPLAY_NAME]))
+    for word in _BETWEEN_WORDS.split(seen):
+        person, at, host = word.partition("@")
+        host = host.rstrip(".?!")
+        if at and person and host and "@" not in host and len(host) <= MAX_DOMAIN_LENGTH:
+            yield person, host
 
 
 def _as_read(host: str) -> list[Domain]:
