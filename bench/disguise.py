@@ -14,8 +14,9 @@ recipient shown under a display name that is an address at the name, or at one d
 each kind, while it goes to a stranger's (``"a@army.mil" <a@evil.com>``), also written
 with what a screen shows otherwise than the header holds it (a zero-width space, a soft
 hyphen, a full-width or small @-sign, the address backwards under a right-to-left override,
-a middle dot for the full stop), and an address in the local part, written so
-(``"a@army.mil"@evil.com``), and so on screen. Side by side with ``--against REV``.
+a middle dot for the full stop, brackets or a second @-sign), and an address in the local
+part, written so (``"a@army.mil"@evil.com``), and so on screen. Side by side with
+``--against REV``.
 
     .venv/bin/python bench/disguise.py [--names 200] [--against 45510da] [--json]
 
@@ -234,8 +235,9 @@ def _disguises(
         f'"a@{name}" <a@{STRANGERS[0][1:]}>' for name in dict.fromkeys(shown)
     ]
     # What a screen shows as a@army.mil: a character that shows as nothing, an @-sign of
-    # another width, the address backwards under a right-to-left override (U+202E), and a
-    # middle dot, which a reader takes for the full stop.
+    # another width, the address backwards under a right-to-left override (U+202E), a
+    # middle dot, which a reader takes for the full stop; and what the eye passes over
+    # around it: brackets, a second @-sign, a question mark.
     first, rest = protected[0], protected[1:]
     on_screen = (
         f"a@{first}\u200b{rest}",
@@ -244,6 +246,9 @@ def _disguises(
         f"a\ufe6b{protected}",
         f"\u202e{f'a@{protected}'[::-1]}",
         f"a@{label}\u00b7{suffix}",
+        f"a@[{protected}]",
+        f"a@@{protected}",
+        f"Is it a@{protected}?",
     )
     disguised["shown so on screen, going to a stranger's"] = [
         f'"{name}" <a@{STRANGERS[0][1:]}>' for name in on_screen
