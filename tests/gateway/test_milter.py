@@ -392,6 +392,8 @@ def test_a_store_that_stops_answering_defers_a_held_message_in_seconds(tmp_path,
         # A full-width @-sign, which a screen shows as one: the milter kept only names
         # with an @-sign of ASCII, and this one went to evil.com.
         "=?utf-8?q?john=EF=BC=A0army=2Emil?= <john@evil.com>",
+        # The address backwards after a right-to-left override (U+202E): shown forwards.
+        "=?utf-8?q?=E2=80=AElim=2Eymra=40nhoj?= <john@evil.com>",
     ],
 )
 def test_a_recipient_shown_as_an_address_we_protect_is_removed(flow, shown):
