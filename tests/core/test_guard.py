@@ -1039,6 +1039,15 @@ def test_a_display_name_naming_no_address_we_know_elsewhere_is_judged_as_before(
     assert Guard(_IN_FRONT).evaluate(recipient, shown_as=shown).action is Action.ALLOW
 
 
+def test_an_allow_rule_for_where_the_mail_goes_lifts_a_display_name_look_alike():
+    # A contact saved under another address of theirs: the admin's word for the domain.
+    guard = Guard(_IN_FRONT)
+    assert guard.evaluate("bob@bobsmith.net", shown_as="bob@army.mil").action is Action.REJECT
+    guard.use_rules([Rule.model_validate({"domain": "bobsmith.net", "action": "allow"})])
+    verdict = guard.evaluate("bob@bobsmith.net", shown_as="bob@army.mil")
+    assert verdict.action is Action.ALLOW and verdict.reason == "allowed.rule"
+
+
 # A character that Unicode's confusables data reads as a full stop, and that a label may
 # hold (the Lisu tone letter ꓸ, the Persian zero ۰): armyꓸmil.evil.com reads as
 # army.mil.evil.com, one label in front of evil.com. They were allowed as near nothing.
