@@ -446,8 +446,7 @@ class DomainJudge:
             typo if score >= model.reject_at else possible_typo,
             Slip.CONFUSABLE.value,
             f"{printable_form(written)} {shows} {begins}, {seen}, but goes to {goes}, "
-            "a domain of its own. "
-            f"Did you mean {said}?",
+            f"a domain of its own. Did you mean {said}?",
             suggestion=None if person is not None else meant,
             score=score,
             edits=(*edits, f"{begins} in front of {goes}"),
