@@ -829,6 +829,34 @@ def test_a_protected_name_in_front_of_another_domain_is_a_look_alike(written, se
     assert f"begins with {seen}" in verdict.explanation and f"goes to {goes}" in verdict.explanation
 
 
+# A domain we protect or write to with its dot left out, or a hyphen for it, in front of a
+# stranger's: the phisher's paypal-com.evil.com. armymil.com and army-mil.com, the same
+# name typed whole under a suffix, are stopped (typo.merged_suffix); in front of evil.com
+# they were allowed, read as a label of their own. No domain of the month's 153,921 has
+# such a label.
+@pytest.mark.parametrize(
+    ("written", "begins", "meant"),
+    [
+        ("a@gmailcom.evil.com", "gmailcom, gmail.com with its dot left out", "gmail.com"),
+        ("a@gmail-com.evil.com", "gmail-com, gmail.com with a hyphen for its dot", "gmail.com"),
+        ("a@army-mil.evil.com", "army-mil, army.mil with a hyphen for its dot", "army.mil"),
+        ("a@www.army-mil.evil.com", "army-mil, army.mil with a hyphen for its dot", "army.mil"),
+        ("a@armymil.evil.co.uk", "armymil, army.mil with its dot left out", "army.mil"),
+        (
+            "a@partner-firm-com.evil.co.uk",
+            "partner-firm-com, partner-firm.com with a hyphen for its dot",
+            "partner-firm.com",
+        ),
+    ],
+)
+def test_a_name_merged_into_a_label_in_front_is_a_look_alike(written, begins, meant):
+    verdict = Guard(_IN_FRONT).evaluate(written)
+    assert verdict.action is Action.REJECT, verdict
+    assert verdict.reason == "typo.confusable" and verdict.suggestion == meant
+    assert verdict.judgement.risk is Risk.LEAK
+    assert f"begins with {begins}, " in verdict.explanation
+
+
 # A host we write to, in front: chn.dell.com is known, dell.com is not. The name in front
 # was looked up by its registrable owner alone, so chn.dell.com.evil.com was allowed.
 def test_a_known_host_in_front_of_another_domain_is_a_look_alike():
@@ -879,7 +907,9 @@ def test_a_slip_in_front_of_another_domain_is_a_look_alike(written, front, meant
         "a@army.mill-works.com",  # army.mill is no domain we know
         "a@example.com.evil.com",  # a name of its own in front, near none we know
         "a@amy.de.evil.com",  # amy.de alone is allowed: no likely slip of army.mil
-        "a@www.army-mil.evil.com",  # no dot between them: read as a label of its own
+        "a@army-mill.evil.com",  # army.mill is no domain
+        "a@mail-online.evil.com",  # mail.online: no one we know
+        "a@com-mil.evil.com",
     ],
 )
 def test_a_name_in_front_of_another_that_is_no_domain_we_know_is_judged_as_before(written):

@@ -103,6 +103,9 @@ _BETWEEN_WORDS = re.compile(r"[\s\"'<>()\[\],;:]+")
 # What follows an @-sign that a reader's eye passes over: a second one, a bracket
 # (j@@army.mil, j@[army.mil] read as j@army.mil).
 _AFTER_AT_SIGN = re.compile(r"@[@\[]+")
+# The longest suffix looked for at the end of a label with its dot left out (gmailcom):
+# the generic and country ones a mail domain ends in, not the sixty letters one may have.
+_LONGEST_MERGED_SUFFIX = 6
 # A hyphen that begins or ends a label: no host has one, and a reader's eye passes it.
 _EDGE_HYPHENS = re.compile(r"(?<![^.])-+|-+(?![^.])")
 RULED = "rule:"  # how a verdict an admin's rule decided names its rule
@@ -356,7 +359,27 @@ class DomainJudge:
             found = self._named(domain, judged, front, written or domain.unicode, slips=slips)
             if found is not None:
                 return found
-        return judged
+        return self._merged_in_front(domain, judged, name, written or domain.unicode) or judged
+
+    def _merged_in_front(
+        self, domain: Domain, judged: DomainVerdict, name: str, written: str
+    ) -> DomainVerdict | None:
+        """The look-alike's verdict where one of the first labels of ``name`` (the domain
+        before its suffix) in front of its registrable domain is a domain we protect or
+        write to, or a host of one, with its dot left out or a hyphen for it
+        (``gmailcom.evil.com``, the phisher's ``army-mil.evil.com``), as ``armymil.com`` is
+        that name typed whole under a suffix; ``None`` otherwise."""
+        for label in name.split(".")[:-1][:MAX_FRONTS_JUDGED]:
+            for joined, how in _unmerged(label):
+                try:
+                    front = parse_once(joined)
+                except InvalidAddress:
+                    continue
+                begins = f"{label}, {front.unicode} with {how}"
+                found = self._named(domain, judged, front, written, begins=begins, slips=False)
+                if found is not None:
+                    return found
+        return None
 
     def named_in_local_part(
         self, domain: Domain, judged: DomainVerdict, local: str
@@ -405,6 +428,7 @@ class DomainJudge:
         *,
         person: str | None = None,
         shows: str = "begins with",
+        begins: str | None = None,
         slips: bool = True,
     ) -> DomainVerdict | None:
         """The look-alike's verdict where ``front``, which ``written`` ``shows`` (after
@@ -431,7 +455,7 @@ class DomainJudge:
             meant, edits, seen = likely[0].domain, likely[0].edits, ""
         else:
             return None
-        begins, said, goes = front.unicode, meant, domain.registrable
+        begins, said, goes = begins or front.unicode, meant, domain.registrable
         if person is not None:  # an address: what the reader takes it for is no domain
             begins, said, goes = f"{person}@{begins}", f"{person}@{meant}", domain.unicode
             if seen:
@@ -943,6 +967,19 @@ def _addresses_seen(text: str) -> Iterator[tuple[str, str]]:
         host = host.rstrip(".?!")
         if at and person and host and "@" not in host and len(host) <= MAX_DOMAIN_LENGTH:
             yield person, host
+
+
+def _unmerged(label: str) -> Iterator[tuple[str, str]]:
+    """The names a ``label`` may be with a dot put back, each with how it was written:
+    ``army-mil``, ``army.mil`` with a hyphen for its dot; ``gmailcom``, ``gmail.com`` with
+    its dot left out (and ``gmailc.om``: each ending that is a real suffix)."""
+    before, hyphen, after = label.rpartition("-")
+    if hyphen and before and is_real_suffix(after):
+        yield f"{before}.{after}", "a hyphen for its dot"
+    for cut in range(2, min(len(label), _LONGEST_MERGED_SUFFIX + 1)):
+        ending = label[-cut:]
+        if "-" not in ending and is_real_suffix(ending):
+            yield f"{label[:-cut]}.{ending}", "its dot left out"
 
 
 def _as_read(host: str) -> list[Domain]:
