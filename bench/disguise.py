@@ -9,7 +9,8 @@ front of a stranger's domain (``army.mil.evil.com``, ``army.mil-secure.com``), a
 character that the confusables data reads as its dot (``armyꓸmil.evil.com``), and with one
 disguise of each kind of one letter in it (``arrny.mil.evil.com``). Beside them, a sender's
 slips (two neighbouring letters swapped, one left out), alone and in front of a stranger's
-(``gmial.com.evil.com``): the second row stops what the first does, or it got past. And a
+(``gmial.com.evil.com``): the second row stops what the first does, or it got past. The
+name with its dot left out or a hyphen for it, in front (``army-mil.evil.com``). And a
 recipient shown under a display name that is an address at the name, or at one disguise of
 each kind, while it goes to a stranger's (``"a@army.mil" <a@evil.com>``), also written
 with what a screen shows otherwise than the header holds it (a zero-width space, a soft
@@ -80,6 +81,7 @@ KINDS = (
     "a disguise, in front of a stranger's",
     "a slip, alone",
     "a slip, in front of a stranger's",
+    "its dot left out or a hyphen for it, in front of a stranger's",
     "shown as its address, going to a stranger's",
     "shown so on screen, going to a stranger's",
     "its address as the local part, going to a stranger's",
@@ -226,6 +228,11 @@ def _disguises(
     disguised["a slip, alone"] = slips
     disguised["a slip, in front of a stranger's"] = [
         f"{slip}{s}" for slip in slips for s in (STRANGERS[0], STRANGERS[-1])
+    ]
+    # The name typed whole as a label, as the phisher writes it: armymil.evil.com,
+    # army-mil.evil.com (alone under a suffix, armymil.com, it is a merged-suffix slip).
+    disguised["its dot left out or a hyphen for it, in front of a stranger's"] = [
+        f"{label}{joint}{suffix}{s}" for joint in ("", "-") for s in STRANGERS[:3]
     ]
     # A recipient as a mail program shows it, named as an address at the name, or at one
     # disguise of it of each kind, and going to a stranger's (a reply to a forged Reply-To).
