@@ -340,10 +340,12 @@ class DomainJudge:
         or write to, a host of one, or a slip of one, in front of another registrable
         domain, a look-alike: its reader takes ``army.mil.evil.com`` (or
         ``gmial.com.evil.com``) for ``army.mil`` (``gmail.com``), and the mail goes to
-        ``evil.com``; so too where the name ends at a hyphen (``gmail.com-secure.net``).
-        ``seen`` is the name as its reader sees it where that differs from ``domain``
-        (``aoI.com.evil.com``, ``written``, reads as ``aol.com.evil.com``); a slip in that
-        reading is not looked for, a reading being a guess already."""
+        ``evil.com``; so too where the name ends at a hyphen (``gmail.com-secure.net``),
+        and where a label in front is such a domain with its dot left out or a hyphen for
+        it (``army-mil.evil.com``). ``seen`` is the name as its reader sees it where that
+        differs from ``domain`` (``aoI.com.evil.com``, ``written``, reads as
+        ``aol.com.evil.com``); a slip in that reading is not looked for, a reading being a
+        guess already."""
         name = (seen or domain).name
         judging = 0 if seen is not None else MAX_FRONTS_JUDGED
         for end, character in enumerate(name):  # army.mil, then mail.army.mil, ...
@@ -431,8 +433,9 @@ class DomainJudge:
         begins: str | None = None,
         slips: bool = True,
     ) -> DomainVerdict | None:
-        """The look-alike's verdict where ``front``, which ``written`` ``shows`` (after
-        ``person`` and an @-sign, where given) while the mail goes to ``domain``, is a
+        """The look-alike's verdict where ``front``, which ``written`` ``shows`` (as
+        ``begins`` where given; after ``person`` and an @-sign, where given) while the
+        mail goes to ``domain``, is a
         domain we protect or write to, a host of one, or, with ``slips``, a likely or
         possible slip of one as the model judges it alone; ``None`` otherwise. The action
         is the one for a likely slip, or for that slip, at the risk of where the mail goes."""
