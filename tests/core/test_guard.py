@@ -847,6 +847,11 @@ def test_a_protected_name_in_front_of_another_domain_is_a_look_alike(written, se
             "partner-firm-com, partner-firm.com with a hyphen for its dot",
             "partner-firm.com",
         ),
+        ("a@gmail--com.evil.com", "gmail--com, gmail.com with a hyphen for its dot", "gmail.com"),
+        # Ending at a hyphen, as gmail.com-secure.net does: the registrable name itself.
+        ("a@army-mil-login.com", "army-mil, army.mil with a hyphen for its dot", "army.mil"),
+        ("a@armymil-secure.com", "armymil, army.mil with its dot left out", "army.mil"),
+        ("a@gmail-com-secure.net", "gmail-com, gmail.com with a hyphen for its dot", "gmail.com"),
     ],
 )
 def test_a_name_merged_into_a_label_in_front_is_a_look_alike(written, begins, meant):
@@ -910,6 +915,8 @@ def test_a_slip_in_front_of_another_domain_is_a_look_alike(written, front, meant
         "a@army-mill.evil.com",  # army.mill is no domain
         "a@mail-online.evil.com",  # mail.online: no one we know
         "a@com-mil.evil.com",
+        "a@armymill-works.com",
+        "a@mil-army.com",
     ],
 )
 def test_a_name_in_front_of_another_that_is_no_domain_we_know_is_judged_as_before(written):

@@ -20,6 +20,7 @@ import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import suppress
 from functools import lru_cache
+from itertools import islice
 
 from typogate.config import Config, Rule
 from typogate.domains import (
@@ -106,6 +107,11 @@ _AFTER_AT_SIGN = re.compile(r"@[@\[]+")
 # The longest suffix looked for at the end of a label with its dot left out (gmailcom):
 # the generic and country ones a mail domain ends in, not the sixty letters one may have.
 _LONGEST_MERGED_SUFFIX = 6
+# The hyphens of a label after its first letter: where a beginning of it may end; the
+# first eight of each label are read (the built-in lists' names have three at most, and a
+# hostile label may have thirty).
+_HYPHEN = re.compile(r"(?<=.)-+")
+_HYPHENS_READ = 8
 # A hyphen that begins or ends a label: no host has one, and a reader's eye passes it.
 _EDGE_HYPHENS = re.compile(r"(?<![^.])-+|-+(?![^.])")
 RULED = "rule:"  # how a verdict an admin's rule decided names its rule
@@ -323,7 +329,7 @@ class DomainJudge:
         if rule is not None:
             return self._blocked(domain, rule, likely, candidates)
         judged = self.decide(domain, likely, candidates)
-        if judged.reason == reasons.ALLOWED_UNLIKELY and domain.subdomain:
+        if judged.reason == reasons.ALLOWED_UNLIKELY and (domain.subdomain or "-" in name):
             judged = self.named_in_front(domain, judged)
         if judged.reason == reasons.ALLOWED_UNLIKELY and not name.isascii():
             return self._read_in_latin(domain, judged)
@@ -366,18 +372,19 @@ class DomainJudge:
     def _merged_in_front(
         self, domain: Domain, judged: DomainVerdict, name: str, written: str
     ) -> DomainVerdict | None:
-        """The look-alike's verdict where one of the first labels of ``name`` (the domain
-        before its suffix) in front of its registrable domain is a domain we protect or
-        write to, or a host of one, with its dot left out or a hyphen for it
-        (``gmailcom.evil.com``, the phisher's ``army-mil.evil.com``), as ``armymil.com`` is
-        that name typed whole under a suffix; ``None`` otherwise."""
-        for label in name.split(".")[:-1][:MAX_FRONTS_JUDGED]:
-            for joined, how in _unmerged(label):
+        """The look-alike's verdict where a label in front of the registrable domain, or
+        a label's beginning that ends at a hyphen, of the first labels of ``name`` (the
+        domain before its suffix), is a domain we protect or write to, or a host of one,
+        with its dot left out or a hyphen for it (``gmailcom.evil.com``, the phisher's
+        ``army-mil.evil.com`` and ``army-mil-login.com``), as ``armymil.com`` is that name
+        typed whole under a suffix; ``None`` otherwise."""
+        for piece in _pieces(name):
+            for joined, how in _unmerged(piece):
                 try:
                     front = parse_once(joined)
                 except InvalidAddress:
                     continue
-                begins = f"{label}, {front.unicode} with {how}"
+                begins = f"{piece}, {front.unicode} with {how}"
                 found = self._named(domain, judged, front, written, begins=begins, slips=False)
                 if found is not None:
                     return found
@@ -972,11 +979,27 @@ def _addresses_seen(text: str) -> Iterator[tuple[str, str]]:
             yield person, host
 
 
+def _pieces(name: str) -> Iterator[str]:
+    """The beginnings of each of the first ``MAX_FRONTS_JUDGED`` labels of ``name`` that
+    end at one of its first ``_HYPHENS_READ`` hyphens, and each such label whole but the
+    registrable one
+    (which the model reads as a merged suffix itself): ``army``, ``army-mil`` of
+    ``army-mil.evil`` and of ``army-mil-login``."""
+    labels = name.split(".")
+    for at, label in enumerate(labels[:MAX_FRONTS_JUDGED]):
+        hyphens = (found.start() for found in _HYPHEN.finditer(label))
+        yield from (label[:end] for end in islice(hyphens, _HYPHENS_READ))
+        if at < len(labels) - 1:
+            yield label
+
+
 def _unmerged(label: str) -> Iterator[tuple[str, str]]:
     """The names a ``label`` may be with a dot put back, each with how it was written:
-    ``army-mil``, ``army.mil`` with a hyphen for its dot; ``gmailcom``, ``gmail.com`` with
-    its dot left out (and ``gmailc.om``: each ending that is a real suffix)."""
+    ``army-mil``, ``army.mil`` with a hyphen for its dot (or two); ``gmailcom``,
+    ``gmail.com`` with its dot left out (and ``gmailc.om``: each ending that is a real
+    suffix)."""
     before, hyphen, after = label.rpartition("-")
+    before = before.rstrip("-")
     if hyphen and before and is_real_suffix(after):
         yield f"{before}.{after}", "a hyphen for its dot"
     for cut in range(2, min(len(label), _LONGEST_MERGED_SUFFIX + 1)):
