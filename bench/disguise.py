@@ -230,9 +230,10 @@ def _disguises(
         f"{slip}{s}" for slip in slips for s in (STRANGERS[0], STRANGERS[-1])
     ]
     # The name typed whole as a label, as the phisher writes it: armymil.evil.com,
-    # army-mil.evil.com (alone under a suffix, armymil.com, it is a merged-suffix slip).
+    # army-mil.evil.com, army-mil-secure.com (alone under a suffix, armymil.com, it is a
+    # merged-suffix slip).
     disguised["its dot left out or a hyphen for it, in front of a stranger's"] = [
-        f"{label}{joint}{suffix}{s}" for joint in ("", "-") for s in STRANGERS[:3]
+        f"{label}{joint}{suffix}{s}" for joint in ("", "-") for s in STRANGERS
     ]
     # A recipient as a mail program shows it, named as an address at the name, or at one
     # disguise of it of each kind, and going to a stranger's (a reply to a forged Reply-To).
