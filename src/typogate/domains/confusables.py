@@ -241,7 +241,8 @@ _AT_SIGNS = re.compile("[@\ufe6b\uff20]")
 def shows_an_at_sign(text: str) -> bool:
     """Whether ``text`` shows an @-sign of any width (``＠``, ``﹫``), as a display name
     that shows an address must."""
-    return _AT_SIGNS.search(text) is not None
+    # Asked of every recipient's local part: the ASCII answer first, at C speed.
+    return "@" in text or (not text.isascii() and _AT_SIGNS.search(text) is not None)
 
 
 def on_screen(text: str) -> str:
