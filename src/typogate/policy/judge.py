@@ -442,10 +442,10 @@ class DomainJudge:
     ) -> DomainVerdict | None:
         """The look-alike's verdict where ``front``, which ``written`` ``shows`` (as
         ``begins`` where given; after ``person`` and an @-sign, where given) while the
-        mail goes to ``domain``, is a
-        domain we protect or write to, a host of one, or, with ``slips``, a likely or
-        possible slip of one as the model judges it alone; ``None`` otherwise. The action
-        is the one for a likely slip, or for that slip, at the risk of where the mail goes."""
+        mail goes to ``domain``, is a domain we protect or write to, a host of one, or,
+        with ``slips``, a likely or possible slip of one as the model judges it alone;
+        ``None`` otherwise. The action is the one for a likely slip, or for that slip, at
+        the risk of where the mail goes."""
         owner = front
         if front.subdomain and not self._indexed(front):  # chn.dell.com, known itself
             owner = parse_once(front.registrable)
@@ -982,9 +982,8 @@ def _addresses_seen(text: str) -> Iterator[tuple[str, str]]:
 def _pieces(name: str) -> Iterator[str]:
     """The beginnings of each of the first ``MAX_FRONTS_JUDGED`` labels of ``name`` that
     end at one of its first ``_HYPHENS_READ`` hyphens, and each such label whole but the
-    registrable one
-    (which the model reads as a merged suffix itself): ``army``, ``army-mil`` of
-    ``army-mil.evil`` and of ``army-mil-login``."""
+    registrable one (which the model reads as a merged suffix itself): ``army``,
+    ``army-mil`` of ``army-mil.evil`` and of ``army-mil-login``."""
     labels = name.split(".")
     for at, label in enumerate(labels[:MAX_FRONTS_JUDGED]):
         hyphens = (found.start() for found in _HYPHEN.finditer(label))
