@@ -807,59 +807,79 @@ _IN_FRONT = Config(domains={"protected": ["army.mil", "gmail.com"], "known": ["p
 # A domain we protect or write to, written in full in front of a stranger's: a reader takes
 # army.mil.evil.com for army.mil, and the mail goes to evil.com. It was allowed as near
 # nothing, while army.mil.com, the same name under one more suffix, was stopped.
-@pytest.mark.parametrize(
-    ("written", "seen", "goes"),
-    [
-        ("a@army.mil.evil.com", "army.mil", "evil.com"),
-        ("a@mail.army.mil.evil.com", "mail.army.mil", "evil.com"),  # a host of army.mil
-        ("a@gmail.com.login.example-mail.com.evil.buzz", "gmail.com", "evil.buzz"),
-        ("a@gmail.com.secure-login.net", "gmail.com", "secure-login.net"),
-        ("a@partner-firm.com.evil.co.uk", "partner-firm.com", "evil.co.uk"),
-        # The phisher's form: the name ends at a hyphen inside the stranger's first label.
-        ("a@gmail.com-secure.net", "gmail.com", "com-secure.net"),
-        ("a@army.mil-login.com", "army.mil", "mil-login.com"),
-        ("a@mail.army.mil-login.co.uk", "mail.army.mil", "mil-login.co.uk"),
-    ],
-)
-def test_a_protected_name_in_front_of_another_domain_is_a_look_alike(written, seen, goes):
-    verdict = Guard(_IN_FRONT).evaluate(written)
-    assert verdict.action is Action.REJECT, verdict
-    assert verdict.reason == "typo.confusable" and verdict.suggestion == seen
-    assert verdict.judgement.risk is Risk.LEAK
-    assert f"begins with {seen}" in verdict.explanation and f"goes to {goes}" in verdict.explanation
+_WHOLE_IN_FRONT = [
+    ("a@army.mil.evil.com", "army.mil", "army.mil", "evil.com"),
+    ("a@mail.army.mil.evil.com", "mail.army.mil", "mail.army.mil", "evil.com"),  # a host
+    ("a@gmail.com.login.example-mail.com.evil.buzz", "gmail.com", "gmail.com", "evil.buzz"),
+    ("a@gmail.com.secure-login.net", "gmail.com", "gmail.com", "secure-login.net"),
+    ("a@partner-firm.com.evil.co.uk", "partner-firm.com", "partner-firm.com", "evil.co.uk"),
+    # The phisher's form: the name ends at a hyphen inside the stranger's first label.
+    ("a@gmail.com-secure.net", "gmail.com", "gmail.com", "com-secure.net"),
+    ("a@army.mil-login.com", "army.mil", "army.mil", "mil-login.com"),
+    ("a@mail.army.mil-login.co.uk", "mail.army.mil", "mail.army.mil", "mil-login.co.uk"),
+]
+# And with its dot left out, or a hyphen for it: the phisher's paypal-com.evil.com.
+# armymil.com and army-mil.com, the same name typed whole under a suffix, are stopped
+# (typo.merged_suffix); in front of evil.com, or ending at a hyphen, they were allowed,
+# read as a label of their own. No domain of the month's 153,921 has such a label.
+_MERGED_IN_FRONT = [
+    ("a@gmailcom.evil.com", "gmailcom, gmail.com with its dot left out", "gmail.com", "evil.com"),
+    (
+        "a@gmail-com.evil.com",
+        "gmail-com, gmail.com with a hyphen for its dot",
+        "gmail.com",
+        "evil.com",
+    ),
+    ("a@army-mil.evil.com", "army-mil, army.mil with a hyphen for its dot", "army.mil", "evil.com"),
+    (
+        "a@www.army-mil.evil.com",
+        "army-mil, army.mil with a hyphen for its dot",
+        "army.mil",
+        "evil.com",
+    ),
+    ("a@armymil.evil.co.uk", "armymil, army.mil with its dot left out", "army.mil", "evil.co.uk"),
+    (
+        "a@partner-firm-com.evil.co.uk",
+        "partner-firm-com, partner-firm.com with a hyphen for its dot",
+        "partner-firm.com",
+        "evil.co.uk",
+    ),
+    (
+        "a@gmail--com.evil.com",
+        "gmail--com, gmail.com with a hyphen for its dot",
+        "gmail.com",
+        "evil.com",
+    ),
+    # Ending at a hyphen, as gmail.com-secure.net does: the registrable name itself.
+    (
+        "a@army-mil-login.com",
+        "army-mil, army.mil with a hyphen for its dot",
+        "army.mil",
+        "army-mil-login.com",
+    ),
+    (
+        "a@armymil-secure.com",
+        "armymil, army.mil with its dot left out",
+        "army.mil",
+        "armymil-secure.com",
+    ),
+    (
+        "a@gmail-com-secure.net",
+        "gmail-com, gmail.com with a hyphen for its dot",
+        "gmail.com",
+        "gmail-com-secure.net",
+    ),
+]
 
 
-# A domain we protect or write to with its dot left out, or a hyphen for it, in front of a
-# stranger's: the phisher's paypal-com.evil.com. armymil.com and army-mil.com, the same
-# name typed whole under a suffix, are stopped (typo.merged_suffix); in front of evil.com
-# they were allowed, read as a label of their own. No domain of the month's 153,921 has
-# such a label.
-@pytest.mark.parametrize(
-    ("written", "begins", "meant"),
-    [
-        ("a@gmailcom.evil.com", "gmailcom, gmail.com with its dot left out", "gmail.com"),
-        ("a@gmail-com.evil.com", "gmail-com, gmail.com with a hyphen for its dot", "gmail.com"),
-        ("a@army-mil.evil.com", "army-mil, army.mil with a hyphen for its dot", "army.mil"),
-        ("a@www.army-mil.evil.com", "army-mil, army.mil with a hyphen for its dot", "army.mil"),
-        ("a@armymil.evil.co.uk", "armymil, army.mil with its dot left out", "army.mil"),
-        (
-            "a@partner-firm-com.evil.co.uk",
-            "partner-firm-com, partner-firm.com with a hyphen for its dot",
-            "partner-firm.com",
-        ),
-        ("a@gmail--com.evil.com", "gmail--com, gmail.com with a hyphen for its dot", "gmail.com"),
-        # Ending at a hyphen, as gmail.com-secure.net does: the registrable name itself.
-        ("a@army-mil-login.com", "army-mil, army.mil with a hyphen for its dot", "army.mil"),
-        ("a@armymil-secure.com", "armymil, army.mil with its dot left out", "army.mil"),
-        ("a@gmail-com-secure.net", "gmail-com, gmail.com with a hyphen for its dot", "gmail.com"),
-    ],
-)
-def test_a_name_merged_into_a_label_in_front_is_a_look_alike(written, begins, meant):
+@pytest.mark.parametrize(("written", "begins", "meant", "goes"), _WHOLE_IN_FRONT + _MERGED_IN_FRONT)
+def test_a_name_we_know_in_front_of_another_domain_is_a_look_alike(written, begins, meant, goes):
     verdict = Guard(_IN_FRONT).evaluate(written)
     assert verdict.action is Action.REJECT, verdict
     assert verdict.reason == "typo.confusable" and verdict.suggestion == meant
     assert verdict.judgement.risk is Risk.LEAK
     assert f"begins with {begins}, " in verdict.explanation
+    assert f"goes to {goes}, " in verdict.explanation
 
 
 # A host we write to, in front: chn.dell.com is known, dell.com is not. The name in front
