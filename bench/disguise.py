@@ -239,15 +239,13 @@ def _disguises(
     # disguise of it of each kind, and going to a stranger's (a reply to a forged Reply-To).
     ahead = (*IN_FRONT_OF_ONE, "a slip, alone")
     shown = [protected, *(disguised[kind][0] for kind in ahead if disguised[kind])]
-    disguised["shown as its address, going to a stranger's"] = [
-        f'"a@{name}" <a@{STRANGERS[0][1:]}>' for name in dict.fromkeys(shown)
-    ]
+    addresses = [f"a@{name}" for name in dict.fromkeys(shown)]
     # What a screen shows as a@army.mil: a character that shows as nothing, an @-sign of
     # another width, the address backwards under a right-to-left override (U+202E), a
     # middle dot, which a reader takes for the full stop; and what the eye passes over
     # around it: brackets, a second @-sign, a question mark.
     first, rest = protected[0], protected[1:]
-    on_screen = (
+    on_screen = [
         f"a@{first}\u200b{rest}",
         f"a@{first}\u00ad{rest}",
         f"a\uff20{protected}",
@@ -257,16 +255,23 @@ def _disguises(
         f"a@[{protected}]",
         f"a@@{protected}",
         f"Is it a@{protected}?",
-    )
-    disguised["shown so on screen, going to a stranger's"] = [
-        f'"{name}" <a@{STRANGERS[0][1:]}>' for name in on_screen
     ]
-    disguised["its address as the local part, going to a stranger's"] = [
-        f'"a@{name}"@{STRANGERS[0][1:]}' for name in dict.fromkeys(shown)
-    ]
-    disguised["the local part so on screen, going to a stranger's"] = [
-        f'"{name}"@{STRANGERS[0][1:]}' for name in on_screen
-    ]
+    # Each text as a display name, and as the local part, of an address at a stranger's.
+    stranger = STRANGERS[0][1:]
+    for texts, as_name, as_local in (
+        (
+            addresses,
+            "shown as its address, going to a stranger's",
+            "its address as the local part, going to a stranger's",
+        ),
+        (
+            on_screen,
+            "shown so on screen, going to a stranger's",
+            "the local part so on screen, going to a stranger's",
+        ),
+    ):
+        disguised[as_name] = [f'"{text}" <a@{stranger}>' for text in texts]
+        disguised[as_local] = [f'"{text}"@{stranger}' for text in texts]
     return disguised
 
 
