@@ -872,13 +872,56 @@ _MERGED_IN_FRONT = [
 ]
 
 
-@pytest.mark.parametrize(("written", "begins", "meant", "goes"), _WHOLE_IN_FRONT + _MERGED_IN_FRONT)
-def test_a_name_we_know_in_front_of_another_domain_is_a_look_alike(written, begins, meant, goes):
+# And after a hyphen, the phisher's secure-paypal-com.net: whole or merged, in a label's
+# middle or at its end. Each was allowed; the name begins with another word, so the
+# sentence says the name holds it.
+_INSIDE_A_LABEL = [
+    ("a@login-army.mil.evil.com", "army.mil", "army.mil", "evil.com"),
+    ("a@secure-gmail.com-login.net", "gmail.com", "gmail.com", "com-login.net"),
+    (
+        "a@secure-army-mil.com",
+        "army-mil, army.mil with a hyphen for its dot",
+        "army.mil",
+        "secure-army-mil.com",
+    ),
+    (
+        "a@secure-armymil.com",
+        "armymil, army.mil with its dot left out",
+        "army.mil",
+        "secure-armymil.com",
+    ),
+    (
+        "a@www-army-mil.evil.com",
+        "army-mil, army.mil with a hyphen for its dot",
+        "army.mil",
+        "evil.com",
+    ),
+    (
+        "a@login-gmail-com.evil.com",
+        "gmail-com, gmail.com with a hyphen for its dot",
+        "gmail.com",
+        "evil.com",
+    ),
+    (
+        "a@my-partner-firm-com-login.net",
+        "partner-firm-com, partner-firm.com with a hyphen for its dot",
+        "partner-firm.com",
+        "my-partner-firm-com-login.net",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("written", "says", "meant", "goes"),
+    [(w, f"begins with {b}", m, g) for w, b, m, g in _WHOLE_IN_FRONT + _MERGED_IN_FRONT]
+    + [(w, f"holds {b}", m, g) for w, b, m, g in _INSIDE_A_LABEL],
+)
+def test_a_name_we_know_in_front_of_another_domain_is_a_look_alike(written, says, meant, goes):
     verdict = Guard(_IN_FRONT).evaluate(written)
     assert verdict.action is Action.REJECT, verdict
     assert verdict.reason == "typo.confusable" and verdict.suggestion == meant
     assert verdict.judgement.risk is Risk.LEAK
-    assert f"begins with {begins}, " in verdict.explanation
+    assert f"{says}, " in verdict.explanation
     assert f"goes to {goes}, " in verdict.explanation
 
 
@@ -911,6 +954,31 @@ _SLIP_IN_FRONT = Config(
         ("a@mail.gmial.com-secure.net", "mail.gmial.com", "mail.gmail.com", Action.REJECT),
         ("a@chndell.com.evil.co.uk", "chndell.com", "chn.dell.com", Action.WARN),
         ("a@partner-frim.com.evil.com", "partner-frim.com", "partner-firm.com", Action.WARN),
+        # A slip in the name with a hyphen for its dot: allowed, each.
+        (
+            "a@army-ml.evil.com",
+            "army-ml, army.ml with a hyphen for its dot",
+            "army.mil",
+            Action.REJECT,
+        ),
+        (
+            "a@gmial-com.evil.com",
+            "gmial-com, gmial.com with a hyphen for its dot",
+            "gmail.com",
+            Action.REJECT,
+        ),
+        (
+            "a@arrny-mil-login.com",
+            "arrny-mil, arrny.mil with a hyphen for its dot",
+            "army.mil",
+            Action.REJECT,
+        ),
+        (
+            "a@partner-frim-com.evil.com",
+            "partner-frim-com, partner-frim.com with a hyphen for its dot",
+            "partner-firm.com",
+            Action.WARN,
+        ),
     ],
 )
 def test_a_slip_in_front_of_another_domain_is_a_look_alike(written, front, meant, action):
@@ -937,6 +1005,11 @@ def test_a_slip_in_front_of_another_domain_is_a_look_alike(written, front, meant
         "a@com-mil.evil.com",
         "a@armymill-works.com",
         "a@mil-army.com",
+        "a@my-army-works.com",  # army alone, no suffix
+        "a@go-army-mill.com",
+        "a@secure-mil.com",
+        "a@best-e-mail.com",
+        "a@amy-de.evil.com",  # amy.de: no likely slip of army.mil, in front or alone
     ],
 )
 def test_a_name_in_front_of_another_that_is_no_domain_we_know_is_judged_as_before(written):

@@ -367,7 +367,12 @@ class CandidateIndex:
         return len(self._ids)
 
     def __contains__(self, domain: Domain) -> bool:
-        return domain.ascii in self._ids
+        return self.holds(domain.ascii)
+
+    def holds(self, ascii_form: str) -> bool:
+        """Whether the domain whose A-label form, in lower case, is ``ascii_form`` is
+        indexed: asked of text before it is parsed, which costs far more."""
+        return ascii_form in self._ids
 
     def candidates(self, typed: Domain, max_edits: int | None = None) -> list[Domain]:
         """Domains of the index that ``typed`` may be a slip for (never ``typed`` itself).

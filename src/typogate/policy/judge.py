@@ -112,6 +112,15 @@ _LONGEST_MERGED_SUFFIX = 6
 # hostile label may have thirty).
 _HYPHEN = re.compile(r"(?<=.)-+")
 _HYPHENS_READ = 8
+# The most hyphen-separated words a name we know is read from inside a label
+# (partner-firm-com in my-partner-firm-com-login), and the most beginnings after a hyphen
+# a name is read from (login-army.mil.evil.com): each costs a parse or two.
+_WORDS_READ = 4
+_INSIDE_READ = 48
+_FOR_ITS_DOT = "a hyphen for its dot"  # how army-mil is written (_unmerged)
+# A name read from a label in front: the name, the words it was read from, how its dot
+# was written, whether it begins after a hyphen, and whether a slip of it is looked for.
+_Reading = tuple[Domain, str, str, bool, bool]
 # A hyphen that begins or ends a label: no host has one, and a reader's eye passes it.
 _EDGE_HYPHENS = re.compile(r"(?<![^.])-+|-+(?![^.])")
 RULED = "rule:"  # how a verdict an admin's rule decided names its rule
@@ -353,41 +362,63 @@ class DomainJudge:
         ``aol.com.evil.com``); a slip in that reading is not looked for, a reading being a
         guess already."""
         name = (seen or domain).name
+        written = written or domain.unicode
         judging = 0 if seen is not None else MAX_FRONTS_JUDGED
-        for end, character in enumerate(name):  # army.mil, then mail.army.mil, ...
-            if character not in ".-" or "." not in name[:end]:
-                continue
+        for start, end in _fronts(name):  # army.mil, mail.army.mil, ..., army.mil of login-
+            if start and not self._may_hold(name[start:end]):
+                continue  # only a name we know is looked for after a hyphen
             try:  # parsed once: a hostile name's many beginnings are kept out of the cache
-                front = parse_once(name[:end])
+                front = parse_once(name[start:end])
             except InvalidAddress:
                 continue  # com.br: a suffix alone, no one's name
             # army.ml, where .ml is a suffix: judged as a name of its own, a few at most.
-            slips = judging > 0 and is_real_suffix(front.suffix)
+            slips = not start and judging > 0 and is_real_suffix(front.suffix)
             judging -= slips
-            found = self._named(domain, judged, front, written or domain.unicode, slips=slips)
+            shows = "holds" if start else "begins with"
+            found = self._named(domain, judged, front, written, shows=shows, slips=slips)
             if found is not None:
                 return found
-        return self._merged_in_front(domain, judged, name, written or domain.unicode) or judged
+        return self._merged_in_front(domain, judged, name, written, judging) or judged
 
     def _merged_in_front(
-        self, domain: Domain, judged: DomainVerdict, name: str, written: str
+        self, domain: Domain, judged: DomainVerdict, name: str, written: str, judging: int
     ) -> DomainVerdict | None:
         """The look-alike's verdict where a label in front of the registrable domain, or
-        a label's beginning that ends at a hyphen, of the first labels of ``name`` (the
-        domain before its suffix), is a domain we protect or write to, or a host of one,
-        with its dot left out or a hyphen for it (``gmailcom.evil.com``, the phisher's
-        ``army-mil.evil.com`` and ``army-mil-login.com``), as ``armymil.com`` is that name
-        typed whole under a suffix; ``None`` otherwise."""
-        for piece in _pieces(name):
+        hyphen-separated words of one of the first labels of ``name`` (the domain before
+        its suffix), is a domain we protect or write to, or a host of one, with its dot
+        left out or a hyphen for it (``gmailcom.evil.com``, the phisher's
+        ``army-mil.evil.com``, ``army-mil-login.com`` and ``secure-army-mil.com``), as
+        ``armymil.com`` is that name typed whole under a suffix; or, for the first
+        ``judging`` such names at a label's beginning, a likely or possible slip of one
+        (``gmial-com.evil.com``); ``None`` otherwise."""
+        # Every name exactly first: armymil is army.mil, before armym.il is a slip of it.
+        # A slip only where a hyphen stands for the dot: most labels end in two letters
+        # that are some country's suffix, and judging each reading costs a tenth of a ms.
+        exactly: list[_Reading] = []
+        slipped: list[_Reading] = []
+        for piece, inside in _pieces(name):
             for joined, how in _unmerged(piece):
-                try:
-                    front = parse_once(joined)
-                except InvalidAddress:
+                slip = not inside and how == _FOR_ITS_DOT and len(slipped) < judging
+                # A name of one label and a suffix: a domain we know only if indexed so.
+                if not slip and not self._may_hold(joined, registrable=True):
                     continue
-                begins = f"{piece}, {front.unicode} with {how}"
-                found = self._named(domain, judged, front, written, begins=begins, slips=False)
-                if found is not None:
-                    return found
+                with suppress(InvalidAddress):
+                    front = parse_once(joined)
+                    exactly.append((front, piece, how, inside, False))
+                    if slip:
+                        slipped.append((front, piece, how, inside, True))
+        for front, piece, how, inside, slips in (*exactly, *slipped):
+            found = self._named(
+                domain,
+                judged,
+                front,
+                written,
+                shows="holds" if inside else "begins with",
+                begins=f"{piece}, {front.unicode} with {how}",
+                slips=slips,
+            )
+            if found is not None:
+                return found
         return None
 
     def named_in_local_part(
@@ -523,6 +554,18 @@ class DomainJudge:
                 siblings.append(c)
         # Best first again, as decide() reads them: each lost its own label's novelty.
         return best_first(siblings)
+
+    def _may_hold(self, text: str, *, registrable: bool = False) -> bool:
+        """Whether ``text``, a name not yet parsed, may be a domain we protect or write
+        to, or (unless it is ``registrable``, a name of one label and a suffix) a host of
+        one: it, or an ending of it at a dot, is indexed; or, not ASCII (its A-label form
+        not at hand), it ends in a real suffix."""
+        if not text.isascii():
+            return is_real_suffix(text.rpartition(".")[2])
+        if registrable:
+            return self.index.holds(text)
+        labels = text.split(".")
+        return any(self.index.holds(".".join(labels[at:])) for at in range(len(labels) - 1))
 
     def _indexed(self, domain: Domain, ruled: bool = True) -> bool:
         """Whether ``domain`` is protected or known; with ``ruled`` false, not counting
@@ -979,31 +1022,62 @@ def _addresses_seen(text: str) -> Iterator[tuple[str, str]]:
             yield person, host
 
 
-def _pieces(name: str) -> Iterator[str]:
-    """The beginnings of each of the first ``MAX_FRONTS_JUDGED`` labels of ``name`` that
-    end at one of its first ``_HYPHENS_READ`` hyphens, and each such label whole but the
-    registrable one (which the model reads as a merged suffix itself): ``army``,
-    ``army-mil`` of ``army-mil.evil`` and of ``army-mil-login``."""
+def _fronts(name: str) -> Iterator[tuple[int, int]]:
+    """(start, end) of each name a reader may see in front of the rest of ``name``: its
+    beginnings that end at a dot or a hyphen after its first dot (``army.mil`` of
+    ``army.mil.evil.com`` and of ``army.mil-login.com``), and then, for the first
+    ``_INSIDE_READ``, such beginnings after one of the first ``_HYPHENS_READ`` hyphens of
+    its first ``MAX_FRONTS_JUDGED`` labels (``army.mil`` of ``login-army.mil.evil.com``)."""
+    yield from _ends(name, 0)
+    front_labels = len(".".join(name.split(".")[:MAX_FRONTS_JUDGED]))
+    after_hyphens = (found.end() for found in _HYPHEN.finditer(name, 0, front_labels))
+    inside = (
+        front for start in islice(after_hyphens, _HYPHENS_READ) for front in _ends(name, start)
+    )
+    yield from islice(inside, _INSIDE_READ)
+
+
+def _ends(name: str, start: int) -> Iterator[tuple[int, int]]:
+    """(start, end) of each beginning of ``name[start:]`` that ends at a dot or a hyphen
+    after its first dot."""
+    first_dot = name.find(".", start)
+    if first_dot < 0:
+        return
+    for end in range(first_dot + 1, len(name)):
+        if name[end] in ".-":
+            yield start, end
+
+
+def _pieces(name: str) -> Iterator[tuple[str, bool]]:
+    """Runs of up to ``_WORDS_READ`` hyphen-separated words of each of the first
+    ``MAX_FRONTS_JUDGED`` labels of ``name``, split at its first ``_HYPHENS_READ``
+    hyphens, each with whether it begins after a hyphen: ``army``, ``army-mil`` of
+    ``army-mil.evil`` and of ``army-mil-login``, and ``army-mil`` of
+    ``secure-army-mil``; a label in front whole, but not the registrable one (which the
+    model reads as a merged suffix itself)."""
     labels = name.split(".")
     for at, label in enumerate(labels[:MAX_FRONTS_JUDGED]):
-        hyphens = (found.start() for found in _HYPHEN.finditer(label))
-        yield from (label[:end] for end in islice(hyphens, _HYPHENS_READ))
-        if at < len(labels) - 1:
-            yield label
+        hyphens = list(islice(_HYPHEN.finditer(label), _HYPHENS_READ))
+        starts = [0, *(found.end() for found in hyphens)]
+        ends = [*(found.start() for found in hyphens), len(label)]
+        for first, start in enumerate(starts):
+            for end in ends[first : first + _WORDS_READ]:
+                whole = not start and end == len(label)
+                if not whole or at < len(labels) - 1:
+                    yield label[start:end], start > 0
 
 
 def _unmerged(label: str) -> Iterator[tuple[str, str]]:
     """The names a ``label`` may be with a dot put back, each with how it was written:
-    ``army-mil``, ``army.mil`` with a hyphen for its dot (or two); ``gmailcom``,
-    ``gmail.com`` with its dot left out (and ``gmailc.om``: each ending that is a real
-    suffix)."""
+    ``army-mil``, ``army.mil`` with a hyphen for its dot (or two), where ``mil`` is a
+    real suffix; ``gmailcom``, ``gmail.com`` with its dot left out (and ``gmailc.om``,
+    ``gmai.lcom``: each ending of two to six letters, which the caller looks up)."""
     before, hyphen, after = label.rpartition("-")
     before = before.rstrip("-")
     if hyphen and before and is_real_suffix(after):
-        yield f"{before}.{after}", "a hyphen for its dot"
+        yield f"{before}.{after}", _FOR_ITS_DOT
     for cut in range(2, min(len(label), _LONGEST_MERGED_SUFFIX + 1)):
-        ending = label[-cut:]
-        if "-" not in ending and is_real_suffix(ending):
+        if "-" not in (ending := label[-cut:]):
             yield f"{label[:-cut]}.{ending}", "its dot left out"
 
 
