@@ -10,7 +10,9 @@ character that the confusables data reads as its dot (``armyꓸmil.evil.com``), 
 disguise of each kind of one letter in it (``arrny.mil.evil.com``). Beside them, a sender's
 slips (two neighbouring letters swapped, one left out), alone and in front of a stranger's
 (``gmial.com.evil.com``): the second row stops what the first does, or it got past. The
-name with its dot left out or a hyphen for it, in front (``army-mil.evil.com``). And a
+name with its dot left out or a hyphen for it, in front (``army-mil.evil.com``), also after
+a word and a hyphen (``login-army-mil.evil.com``, ``login-army.mil.evil.com``), and a slip
+so written (``arrny-mil.evil.com``). And a
 recipient shown under a display name that is an address at the name, or at one disguise of
 each kind, while it goes to a stranger's (``"a@army.mil" <a@evil.com>``), also written
 with what a screen shows otherwise than the header holds it (a zero-width space, a soft
@@ -82,6 +84,8 @@ KINDS = (
     "a slip, alone",
     "a slip, in front of a stranger's",
     "its dot left out or a hyphen for it, in front of a stranger's",
+    "after a word and a hyphen, in front of a stranger's",
+    "a slip with a hyphen for its dot, in front of a stranger's",
     "shown as its address, going to a stranger's",
     "shown so on screen, going to a stranger's",
     "its address as the local part, going to a stranger's",
@@ -234,6 +238,14 @@ def _disguises(
     # merged-suffix slip).
     disguised["its dot left out or a hyphen for it, in front of a stranger's"] = [
         f"{label}{joint}{suffix}{s}" for joint in ("", "-") for s in STRANGERS
+    ]
+    # And after a word and a hyphen, as written or so: login-army.mil.evil.com,
+    # secure-army-mil.com; and a slip so written in front: arrny-mil.evil.com.
+    disguised["after a word and a hyphen, in front of a stranger's"] = [
+        f"login-{label}{joint}{suffix}{s}" for joint in (".", "", "-") for s in STRANGERS
+    ]
+    disguised["a slip with a hyphen for its dot, in front of a stranger's"] = [
+        f"{slip.replace('.', '-', 1)}{s}" for slip in slips for s in (STRANGERS[0], STRANGERS[-1])
     ]
     # A recipient as a mail program shows it, named as an address at the name, or at one
     # disguise of it of each kind, and going to a stranger's (a reply to a forged Reply-To).
