@@ -1,6 +1,7 @@
 """In-process speed of the engine: verdicts/s for novel and repeated domains (and novel
-IDNs in Cyrillic letters that pass for Latin ones, and a hostile sender's novel names of
-many labels), index build
+IDNs in Cyrillic letters that pass for Latin ones, a hostile sender's novel names of
+many labels or of words joined by hyphens, and everyday names with a host in front and a
+hyphen), index build
 time and memory, at 1k, 20k and 200k protected+known domains (real lists first, synthetic
 pronounceable domains beyond), on one core.
 
@@ -84,6 +85,28 @@ def _long_names(rng: random.Random, first_labels: list[str], count: int) -> list
                 break
             name = longer
         names.append(name)
+    return names
+
+
+def _hyphenated(rng: random.Random, first_labels: list[str], count: int) -> list[str]:
+    """``count`` names as a hostile sender writes them, of up to ``LONG_NAME_LENGTH``
+    characters: each of three labels words joined by hyphens, first labels of known names
+    (one letter of each doubled, a slip) and suffixes taking turns, in front of
+    ``evil.com`` (``arrmy-mil-gmaail-com.yahooo-co-uk.evil.com``)."""
+    names = []
+    for _ in range(count):
+        labels = ["", "", ""]
+        for tries in range(60):  # until the name is long enough, each label at most 63
+            label = rng.choice(first_labels)
+            at = rng.randrange(len(label))
+            words = f"{label[:at]}{label[at]}{label[at:]}-{rng.choice(SUFFIX_LABELS)}"
+            which = tries % 3
+            longer = f"{labels[which]}-{words}" if labels[which] else words
+            if len(longer) <= 63:
+                labels[which] = longer
+            if sum(map(len, labels)) > LONG_NAME_LENGTH - 60:
+                break
+        names.append(".".join(label for label in labels if label) + ".evil.com")
     return names
 
 
@@ -173,6 +196,15 @@ def _measure(size: int, queue: multiprocessing.Queue) -> None:
     first_labels = [domain.split(".")[0] for domain in protected + known]
     long_names = _long_names(rng, first_labels, LONG_NAMES)
     long_rate = _rate(guard.evaluate, [(f"u@{domain}", None) for domain in long_names])
+    hyphenated = _hyphenated(rng, first_labels, LONG_NAMES)
+    hyphenated_rate = _rate(guard.evaluate, [(f"u@{domain}", None) for domain in hyphenated])
+    # Everyday names with a host in front and a hyphen (mail-3.kovi-lamo.com): each is read
+    # for a name we know in front, whole or with a hyphen for its dot.
+    hosts = _synthetic(rng, 2 * NOVEL_IDN, taken)
+    with_hosts = [
+        f"u@mail-{i}.{hosts[2 * i].split('.')[0]}-{hosts[2 * i + 1]}" for i in range(NOVEL_IDN)
+    ]
+    with_hosts_rate = _rate(guard.evaluate, [(address, None) for address in with_hosts])
     # A sender's first send to a domain nobody wrote to: the sender's correspondents are
     # searched for a near-twin of it, on top of the organisation's.
     first_rate = _rate(
@@ -210,6 +242,8 @@ def _measure(size: int, queue: multiprocessing.Queue) -> None:
             "novel_idn_per_second": idn_rate,
             "novel_alabel_per_second": alabel_rate,
             "novel_long_per_second": long_rate,
+            "novel_hyphenated_per_second": hyphenated_rate,
+            "novel_host_and_hyphen_per_second": with_hosts_rate,
             "repeated_per_second": repeated_rate,
             "first_send_novel_per_second": first_rate,
             "first_send_repeated_per_second": first_repeated_rate,
@@ -267,7 +301,26 @@ def main() -> None:
             f"… novel names of many labels ({LONG_NAME_LENGTH} characters)",
             "× = beside the novel names above, same process",
             rows,
-            {"slips in front of evil.com": ("novel_long_per_second", "novel_per_second")},
+            {
+                "slips in front of evil.com": ("novel_long_per_second", "novel_per_second"),
+                "… words joined by hyphens": (
+                    "novel_hyphenated_per_second",
+                    "novel_per_second",
+                ),
+            },
+        )
+    )
+    console.print(
+        _rates_beside(
+            "… novel names with a host in front and a hyphen (mail-3.kovi-lamo.com)",
+            "× = beside the novel names above, same process",
+            rows,
+            {
+                "host and hyphen": (
+                    "novel_host_and_hyphen_per_second",
+                    "novel_per_second",
+                )
+            },
         )
     )
     # Per sender, beside the rates above (× = the ratio, same process).
