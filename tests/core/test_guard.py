@@ -1069,6 +1069,7 @@ def test_an_address_at_a_slip_in_the_local_part_is_a_look_alike(written, seen, m
         '"john@ar\u200bmy.mil"@evil.com',
         '"\u202elim.ymra@nhoj"@evil.com',
         '"john@[army.mil]"@evil.com',  # read as a display name is: brackets passed over
+        '"john @ army.mil"@evil.com',  # and spaces around the @-sign
     ],
 )
 def test_an_address_in_the_local_part_is_read_as_it_shows(written):
@@ -1141,6 +1142,12 @@ def test_a_display_name_naming_an_address_we_know_is_a_look_alike(shown, said, m
         "ceo@@army.mil",
         "Is it ceo@army.mil?",
         "ceo@army.mil!",
+        # Spaces around the @-sign, which a reader reads past as an address's.
+        "ceo @ army.mil",
+        "ceo@ army.mil",
+        "ceo @army.mil",
+        "ceo\u00a0@\u00a0army.mil",  # no-break spaces
+        "ceo @ [army.mil]",
     ],
 )
 def test_a_display_name_is_read_as_it_shows(shown):
@@ -1162,6 +1169,8 @@ def test_a_display_name_is_read_as_it_shows(shown):
         ("john@evil.com", "John\u200b Doe"),  # shows a name, not an address
         ("john@evil.com", "\u202eeoD nhoJ"),  # shows John Doe
         ("john@evil.com", "john@\u202emoc.live\u202c"),  # shows the address itself
+        ("john@evil.com", "John @ Evil.com"),
+        ("john@evil.com", "Meet @ 5pm, army"),  # no address
     ],
 )
 def test_a_display_name_naming_no_address_we_know_elsewhere_is_judged_as_before(recipient, shown):

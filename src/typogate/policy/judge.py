@@ -101,9 +101,11 @@ MAX_FRONTS_JUDGED = 3
 # What stands between the words of a display name, an address among them (John Doe
 # (john@army.mil), 'john@army.mil'): split on, in one pass, however long the name.
 _BETWEEN_WORDS = re.compile(r"[\s\"'<>()\[\],;:]+")
-# What follows an @-sign that a reader's eye passes over: a second one, a bracket
-# (j@@army.mil, j@[army.mil] read as j@army.mil).
-_AFTER_AT_SIGN = re.compile(r"@[@\[]+")
+# What stands around an @-sign that a reader's eye passes over: spaces, and after it a
+# second one or a bracket (j @ army.mil, j@@army.mil, j@[army.mil] read as j@army.mil).
+# The spaces before it are read from the first of them only: from each, a name of 4,096
+# spaces took 21 ms.
+_AROUND_AT_SIGN = re.compile(r"(?<!\s)\s*@[\s@\[]*")
 # The longest suffix looked for at the end of a label with its dot left out (gmailcom):
 # the generic and country ones a mail domain ends in, not the sixty letters one may have.
 _LONGEST_MERGED_SUFFIX = 6
@@ -1012,9 +1014,10 @@ def _rule(rule: Rule) -> str:
 def _addresses_seen(text: str) -> Iterator[tuple[str, str]]:
     """(person, host) of each address a reader sees in ``text``, a display name or a local
     part: read as a screen shows it (:func:`on_screen`), its first ``MAX_DISPLAY_NAME``
-    characters, with a second @-sign or a bracket after one and a sentence's ``?`` or
-    ``!`` after it passed over (``j@[army.mil]``, ``Is it j@army.mil?``)."""
-    seen = _AFTER_AT_SIGN.sub("@", on_screen(text[:MAX_DISPLAY_NAME]))
+    characters, with spaces around an @-sign, a second @-sign or a bracket after one and
+    a sentence's ``?`` or ``!`` after it passed over (``j @ army.mil``, ``j@[army.mil]``,
+    ``Is it j@army.mil?``)."""
+    seen = _AROUND_AT_SIGN.sub("@", on_screen(text[:MAX_DISPLAY_NAME]))
     for word in _BETWEEN_WORDS.split(seen):
         person, at, host = word.partition("@")
         host = host.rstrip(".?!")
