@@ -17,9 +17,9 @@ recipient shown under a display name that is an address at the name, or at one d
 each kind, while it goes to a stranger's (``"a@army.mil" <a@evil.com>``), also written
 with what a screen shows otherwise than the header holds it (a zero-width space, a soft
 hyphen, a full-width or small @-sign, the address backwards under a right-to-left override,
-a middle dot for the full stop, brackets or a second @-sign), and an address in the local
-part, written so (``"a@army.mil"@evil.com``), and so on screen. Side by side with
-``--against REV``.
+a middle dot for the full stop, brackets, a second @-sign or spaces around it), and an
+address in the local part, written so (``"a@army.mil"@evil.com``), and so on screen. Side
+by side with ``--against REV``.
 
     .venv/bin/python bench/disguise.py [--names 200] [--against 45510da] [--json]
 
@@ -255,7 +255,7 @@ def _disguises(
     # What a screen shows as a@army.mil: a character that shows as nothing, an @-sign of
     # another width, the address backwards under a right-to-left override (U+202E), a
     # middle dot, which a reader takes for the full stop; and what the eye passes over
-    # around it: brackets, a second @-sign, a question mark.
+    # around it: brackets, a second @-sign, a question mark, spaces around the @-sign.
     first, rest = protected[0], protected[1:]
     on_screen = [
         f"a@{first}\u200b{rest}",
@@ -267,6 +267,7 @@ def _disguises(
         f"a@[{protected}]",
         f"a@@{protected}",
         f"Is it a@{protected}?",
+        f"a @ {protected}",
     ]
     # Each text as a display name, and as the local part, of an address at a stranger's.
     stranger = STRANGERS[0][1:]

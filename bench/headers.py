@@ -1,14 +1,15 @@
 """How long a To or Cc header takes to read for its display names, a hostile one too:
 typogate's one-pass reader (``typogate.domains.display_names``, which the milter uses)
 beside the standard library's header parser (``email.policy.default``, which the first
-version of the milter used), on the same headers in one run.
+version of the milter used), on the same headers in one run; and typogate's reader with
+each name judged (``Guard.evaluate(address, shown_as=name)``), as the milter judges it.
 
     .venv/bin/python bench/headers.py [--sizes 10000,100000] [--limit 20] [--json]
 
 Each header is read once, each reader in a process of its own, stopped after ``--limit``
 seconds. A well-formed header of many named recipients is the control; the others are the
 shapes a hostile sender writes: quotes, nested comments, angle brackets, @-signs,
-backslashes, encoded-word starts, each run to the header's size.
+backslashes, encoded-word starts, names of spaces, each run to the header's size.
 """
 
 from __future__ import annotations
@@ -24,6 +25,19 @@ from rich.table import Table
 
 READERS = {
     "typogate": "from typogate.domains import display_names as read\n",
+    # And each name judged, as the milter judges it: the reading of an address in it.
+    "typogate, judged": (
+        "from typogate import Guard, InvalidAddress\n"
+        "from typogate.domains import display_names\n"
+        "guard = Guard()\n"
+        "def judged(address, name):\n"
+        "    try:\n"
+        "        return guard.evaluate(address, shown_as=name).action\n"
+        "    except InvalidAddress:\n"
+        "        return None  # the milter answers it as unreadable\n"
+        "def read(value):\n"
+        "    return [judged(a, n) for n, a in display_names(value)]\n"
+    ),
     "email.policy": (
         "import email.policy\n"
         "def read(value):\n"
@@ -59,6 +73,11 @@ def _headers(size: int) -> dict[str, str]:
         "@-signs": "@" * size,
         "backslashes in quotes": '"' + "\\" * size + '@x" <a@b.c>',
         "encoded-word starts": "=?" * half + " <a@b.c>",
+        # Names of 4,000 spaces between two letters (a name is cut to 4,096 characters
+        # and trimmed), which a reader of spaces around an @-sign reads through.
+        "spaces in names": ", ".join(
+            f'"a{" " * 4000}b@army.mil" <a{i}@evil.com>' for i in range(size // 4030 + 1)
+        ),
     }
 
 
