@@ -29,9 +29,9 @@ from pathlib import Path
 from typogate.config import Config
 from typogate.domains import CandidateIndex, Domain, InvalidAddress
 from typogate.errors import ConfigError
-from typogate.policy.judge import parse_once
 from typogate.policy.kept import code_digest
 from typogate.policy.lists import DomainLists, Listed
+from typogate.policy.readings import parse_once
 
 log = logging.getLogger("typogate")
 

@@ -20,11 +20,9 @@ import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import suppress
 from functools import lru_cache
-from itertools import islice
 
 from typogate.config import Config, Rule
 from typogate.domains import (
-    MIDDLE_DOT,
     MIN_EDIT_COST,
     CandidateIndex,
     Domain,
@@ -38,13 +36,23 @@ from typogate.domains import (
     host_name,
     latin_readings,
     mixed_script_label,
-    on_screen,
     parse_domain,
     printable_form,
     read_as,
 )
-from typogate.domains.names import MAX_DISPLAY_NAME, is_real_suffix
+from typogate.domains.names import is_real_suffix
 from typogate.policy import verdict as reasons
+from typogate.policy.readings import (
+    FOR_ITS_DOT,
+    MAX_DOMAIN_LENGTH,
+    MAX_FRONTS_JUDGED,
+    addresses_seen,
+    as_read,
+    fronts,
+    parse_once,
+    pieces,
+    unmerged,
+)
 from typogate.policy.relationships import ORGANISATION, Relationships, Tie
 from typogate.policy.rules import rule_books
 from typogate.policy.verdict import Candidate, DomainVerdict
@@ -94,39 +102,10 @@ AMBIGUITY_NATS = math.log(2.0)
 SPECIAL_USE = frozenset(
     {"example", "internal", "invalid", "local", "localhost", "onion", "test", "alt"}
 )
-MAX_DOMAIN_LENGTH = 254  # RFC 1035's 253, and a trailing dot
-# Beginnings of one name judged as names of their own (gmial.com in gmial.com.evil.com):
-# each costs what judging a name costs, and a hostile name may have a hundred labels.
-MAX_FRONTS_JUDGED = 3
-# What stands between the words of a display name, an address among them (John Doe
-# (john@army.mil), 'john@army.mil'): split on, in one pass, however long the name.
-_BETWEEN_WORDS = re.compile(r"[\s\"'<>()\[\],;:]+")
-# What stands around an @-sign that a reader's eye passes over: spaces, and after it a
-# second one or a bracket (j @ army.mil, j@@army.mil, j@[army.mil] read as j@army.mil).
-# The spaces before it are read from the first of them only: from each, a name of 4,096
-# spaces took 21 ms.
-_AROUND_AT_SIGN = re.compile(r"(?<!\s)\s*@[\s@\[]*")
-# The longest suffix looked for at the end of a label with its dot left out (gmailcom):
-# the generic and country ones a mail domain ends in, not the sixty letters one may have.
-_LONGEST_MERGED_SUFFIX = 6
-# The hyphens of a label after its first letter: where a beginning of it may end; the
-# first eight of each label are read (the built-in lists' names have three at most, and a
-# hostile label may have thirty).
-_HYPHEN = re.compile(r"(?<=.)-+")
-_HYPHENS_READ = 8
-# The most hyphen-separated words a name we know is read from inside a label
-# (partner-firm-com in my-partner-firm-com-login), and the most beginnings after a hyphen
-# a name is read from (login-army.mil.evil.com): each costs a parse or two.
-_WORDS_READ = 4
-_INSIDE_READ = 48
-_FOR_ITS_DOT = "a hyphen for its dot"  # how army-mil is written (_unmerged)
 # A name read from a label in front: the name, the words it was read from, how its dot
 # was written, whether it begins after a hyphen, and whether a slip of it is looked for.
 _Reading = tuple[Domain, str, str, bool, bool]
-# A hyphen that begins or ends a label: no host has one, and a reader's eye passes it.
-_EDGE_HYPHENS = re.compile(r"(?<![^.])-+|-+(?![^.])")
 RULED = "rule:"  # how a verdict an admin's rule decided names its rule
-parse_once = parse_domain.__wrapped__  # for texts parsed once: kept out of the hot cache
 _DIGITS = re.compile(r"[0-9]+")
 _END_DIGITS = re.compile(r"(?<![^\W\d_])[0-9]+|[0-9]+(?![^\W\d_])")  # not inside a word
 _LABEL_END_DIGITS = re.compile(r"[0-9]+(?=\.|$)")  # the number that ends a label
@@ -366,7 +345,7 @@ class DomainJudge:
         name = (seen or domain).name
         written = written or domain.unicode
         judging = 0 if seen is not None else MAX_FRONTS_JUDGED
-        for start, end in _fronts(name):  # army.mil, mail.army.mil, ..., army.mil of login-
+        for start, end in fronts(name):  # army.mil, mail.army.mil, ..., army.mil of login-
             if start and not self._may_hold(name[start:end]):
                 continue  # only a name we know is looked for after a hyphen
             try:  # parsed once: a hostile name's many beginnings are kept out of the cache
@@ -398,9 +377,9 @@ class DomainJudge:
         # that are some country's suffix, and judging each reading costs a tenth of a ms.
         exactly: list[_Reading] = []
         slipped: list[_Reading] = []
-        for piece, inside in _pieces(name):
-            for joined, how in _unmerged(piece):
-                slip = not inside and how == _FOR_ITS_DOT and len(slipped) < judging
+        for piece, inside in pieces(name):
+            for joined, how in unmerged(piece):
+                slip = not inside and how == FOR_ITS_DOT and len(slipped) < judging
                 # A name of one label and a suffix: a domain we know only if indexed so.
                 if not slip and not self._may_hold(joined, registrable=True):
                     continue
@@ -430,7 +409,7 @@ class DomainJudge:
         model passed it and the local part is an address at a domain we protect or write
         to, or at a slip of one, a look-alike: its reader takes ``"john@army.mil"@evil.com``
         for ``john@army.mil``, and the mail goes to ``evil.com``. The local part is read
-        as a display name is (:func:`_addresses_seen`)."""
+        as a display name is (:func:`addresses_seen`)."""
         written = external_form(f"{local}@{domain.unicode}")  # quoted, as its sender wrote it
         return self._named_in_text(domain, judged, local, written, "begins with")
 
@@ -452,8 +431,8 @@ class DomainJudge:
         other than ``domain`` itself (a mail program may show the address as its name)."""
         if judged.reason != reasons.ALLOWED_UNLIKELY:
             return judged
-        for person, host in _addresses_seen(text):
-            for front in _as_read(host):
+        for person, host in addresses_seen(text):
+            for front in as_read(host):
                 if front.ascii == domain.ascii:
                     continue
                 found = self._named(domain, judged, front, written, person=person, shows=shows)
@@ -1009,98 +988,6 @@ def _code(name: str) -> bool:
 
 def _rule(rule: Rule) -> str:
     return f"{RULED}{rule.target}"
-
-
-def _addresses_seen(text: str) -> Iterator[tuple[str, str]]:
-    """(person, host) of each address a reader sees in ``text``, a display name or a local
-    part: read as a screen shows it (:func:`on_screen`), its first ``MAX_DISPLAY_NAME``
-    characters, with spaces around an @-sign, a second @-sign or a bracket after one and
-    a sentence's ``?`` or ``!`` after it passed over (``j @ army.mil``, ``j@[army.mil]``,
-    ``Is it j@army.mil?``)."""
-    seen = _AROUND_AT_SIGN.sub("@", on_screen(text[:MAX_DISPLAY_NAME]))
-    for word in _BETWEEN_WORDS.split(seen):
-        person, at, host = word.partition("@")
-        host = host.rstrip(".?!")
-        if at and person and host and "@" not in host and len(host) <= MAX_DOMAIN_LENGTH:
-            yield person, host
-
-
-def _fronts(name: str) -> Iterator[tuple[int, int]]:
-    """(start, end) of each name a reader may see in front of the rest of ``name``: its
-    beginnings that end at a dot or a hyphen after its first dot (``army.mil`` of
-    ``army.mil.evil.com`` and of ``army.mil-login.com``), and then, for the first
-    ``_INSIDE_READ``, such beginnings after one of the first ``_HYPHENS_READ`` hyphens of
-    its first ``MAX_FRONTS_JUDGED`` labels (``army.mil`` of ``login-army.mil.evil.com``)."""
-    yield from _ends(name, 0)
-    front_labels = len(".".join(name.split(".")[:MAX_FRONTS_JUDGED]))
-    after_hyphens = (found.end() for found in _HYPHEN.finditer(name, 0, front_labels))
-    inside = (
-        front for start in islice(after_hyphens, _HYPHENS_READ) for front in _ends(name, start)
-    )
-    yield from islice(inside, _INSIDE_READ)
-
-
-def _ends(name: str, start: int) -> Iterator[tuple[int, int]]:
-    """(start, end) of each beginning of ``name[start:]`` that ends at a dot or a hyphen
-    after its first dot."""
-    first_dot = name.find(".", start)
-    if first_dot < 0:
-        return
-    for end in range(first_dot + 1, len(name)):
-        if name[end] in ".-":
-            yield start, end
-
-
-def _pieces(name: str) -> Iterator[tuple[str, bool]]:
-    """Runs of up to ``_WORDS_READ`` hyphen-separated words of each of the first
-    ``MAX_FRONTS_JUDGED`` labels of ``name``, split at its first ``_HYPHENS_READ``
-    hyphens, each with whether it begins after a hyphen: ``army``, ``army-mil`` of
-    ``army-mil.evil`` and of ``army-mil-login``, and ``army-mil`` of
-    ``secure-army-mil``; a label in front whole, but not the registrable one (which the
-    model reads as a merged suffix itself)."""
-    labels = name.split(".")
-    for at, label in enumerate(labels[:MAX_FRONTS_JUDGED]):
-        hyphens = list(islice(_HYPHEN.finditer(label), _HYPHENS_READ))
-        starts = [0, *(found.end() for found in hyphens)]
-        ends = [*(found.start() for found in hyphens), len(label)]
-        for first, start in enumerate(starts):
-            for end in ends[first : first + _WORDS_READ]:
-                whole = not start and end == len(label)
-                if not whole or at < len(labels) - 1:
-                    yield label[start:end], start > 0
-
-
-def _unmerged(label: str) -> Iterator[tuple[str, str]]:
-    """The names a ``label`` may be with a dot put back, each with how it was written:
-    ``army-mil``, ``army.mil`` with a hyphen for its dot (or two), where ``mil`` is a
-    real suffix; ``gmailcom``, ``gmail.com`` with its dot left out (and ``gmailc.om``,
-    ``gmai.lcom``: each ending of two to six letters, which the caller looks up)."""
-    before, hyphen, after = label.rpartition("-")
-    before = before.rstrip("-")
-    if hyphen and before and is_real_suffix(after):
-        yield f"{before}.{after}", _FOR_ITS_DOT
-    for cut in range(2, min(len(label), _LONGEST_MERGED_SUFFIX + 1)):
-        if "-" not in (ending := label[-cut:]):
-            yield f"{label[:-cut]}.{ending}", "its dot left out"
-
-
-def _as_read(host: str) -> list[Domain]:
-    """The domains a reader takes ``host`` in a display name for: as it is, or where no
-    domain may hold it, with a middle dot as a full stop or as nothing (``army·mil``), its
-    letters read in Latin (``⍺rmy.mil``, with a symbol, reads ``army.mil``), and without a
-    hyphen at a label's edge (``-army.mil``); nothing for a word that reads as no domain
-    (``localhost``)."""
-    try:
-        return [parse_once(host)]
-    except InvalidAddress:
-        pass
-    texts = dict.fromkeys((host, host.replace(MIDDLE_DOT, ".")))
-    readings = (reading for text in texts for reading in (text, *latin_readings(text)))
-    read = []
-    for reading in dict.fromkeys(_EDGE_HYPHENS.sub("", r) for r in readings):
-        with suppress(InvalidAddress):
-            read.append(parse_once(reading))
-    return read
 
 
 def _probability(hypotheses: list[Candidate]) -> float:

@@ -20,9 +20,9 @@ from typogate.policy.judge import (
     DomainJudge,
     novelty_nats,
     numbered_siblings,
-    parse_once,
 )
 from typogate.policy.kept import LearnedSet, Standing
+from typogate.policy.readings import parse_once
 from typogate.policy.relationships import ORGANISATION, Related, Tie, party_name
 from typogate.policy.sender import own_near
 from typogate.policy.verdict import DomainVerdict
