@@ -171,3 +171,20 @@ def test_a_saved_slip_learned_first_is_taken_back_in_every_gateway_when_the_real
     store.close()
     assert other.evaluate(f"x@{slip}").reason != "allowed.known"
     assert not other.evaluate(f"x@{real}", "bob@example.org").is_alert
+
+
+# The proxy decides at RCPT and learns only once the next hop took the message: a message
+# refused at DATA (a recipient its To header shows as a look-alike) must teach nothing.
+def test_decisions_taught_nothing_until_the_message_went_out(tmp_path):
+    gatekeeper, store = _gatekeeper(tmp_path)
+    signed_in = Envelope(sender="alice@example.org", sasl_username="alice")
+    decided = [
+        gatekeeper.decide("orders@northwind-traders.com", signed_in, learn=False) for _ in range(3)
+    ]
+    assert not gatekeeper.decide("orders@northwind-tradres.com", signed_in).verdict.is_alert
+    gatekeeper.delivered(decided, signed_in)
+    twin = gatekeeper.decide("orders@northwind-tradres.com", signed_in)
+    assert twin.verdict.suggestion == "northwind-traders.com"
+    learned = _learned(store)
+    store.close()
+    assert learned[("alice@example.org", "northwind-traders.com")] == (3, 0)

@@ -30,9 +30,9 @@ journal = "journal.jsonl"
 """
 
 
-def start_proxy(tmp, next_hop_port: int) -> Server:
+def start_proxy(tmp, next_hop_port: int, settings: str = "") -> Server:
     config = tmp / "typogate.toml"
-    config.write_text(CONFIG)
+    config.write_text(CONFIG + settings)
     port = free_port()
     return Server(
         [
@@ -50,11 +50,12 @@ def start_proxy(tmp, next_hop_port: int) -> Server:
 
 
 @contextmanager
-def proxy_to_sink(tmp, **offers):
-    """A proxy in front of a recording next hop that offers ``offers`` (``smtputf8``,
-    ``offers_size``): ``(proxy, next hop)``, both stopped afterwards."""
+def proxy_to_sink(tmp, settings: str = "", **offers):
+    """A proxy, configured with ``settings`` besides the test's own, in front of a recording
+    next hop that offers ``offers`` (``smtputf8``, ``offers_size``): ``(proxy, next hop)``,
+    both stopped afterwards."""
     sink = Sink(free_port(), **offers).start()
-    proxy = start_proxy(tmp, sink.port)
+    proxy = start_proxy(tmp, sink.port, settings)
     try:
         yield proxy, sink
     finally:
@@ -82,6 +83,53 @@ def test_warn_adds_a_header_on_the_way(proxied):
     swaks(proxy.port, "alice@example.org", ["bob@warn.example"], "warned")
     delivered = sink.wait_for(lambda m: b"warned" in m.data)
     assert "blocked.domain" in delivered.headers["X-Typogate"]
+
+
+def _reply_shown_as(shown: str, subject: str) -> list[str]:
+    """The SMTP lines and message of a reply to ceo@evil.com and jane@army.mil whose To
+    header shows ceo@evil.com under the name ``shown``."""
+    content = (
+        f'From: alice@example.org\r\nTo: "{shown}" <ceo@evil.com>, Jane <jane@army.mil>\r\n'
+        f"Subject: {subject}\r\n\r\nSee you there."
+    )
+    return [
+        "MAIL FROM:<alice@example.org>",
+        "RCPT TO:<ceo@evil.com>",
+        "RCPT TO:<jane@army.mil>",
+        "DATA",
+        content,
+    ]
+
+
+# A reply to mail whose Reply-To was forged: the To header shows ceo@army.mil, the mail
+# goes to evil.com. The proxy answers RCPT before any header comes, and relayed it; the
+# milter removes such a recipient. The proxy refuses the message at DATA, the whole of it
+# (it keeps no queue, and has told the next hop of every recipient).
+def test_a_recipient_shown_as_an_address_we_protect_is_refused_at_data(proxied):
+    proxy, sink = proxied
+    *lines, content = _reply_shown_as("ceo@army.mil", "forged reply-to")
+    replies = talk(proxy.port, lines, content)
+    code, text = replies[-1]
+    assert code == 550, replies
+    assert "ceo@evil.com is shown as ceo@army.mil" in text
+    assert "Did you mean ceo@army.mil?" in text
+    *lines, content = _reply_shown_as("Ceo", "a plain name")  # the same mail, a name
+    assert talk(proxy.port, lines, content)[-1][0] == 250
+    sink.wait_for(lambda m: b"a plain name" in m.data)
+    assert not [m for m in sink.to("ceo@evil.com") if b"forged reply-to" in m.data]
+
+
+# What a message refused at DATA teaches: nothing. The proxy learned from each recipient it
+# passed at RCPT, so three refused replies made evil.com a correspondent of the sender
+# (believed, from a trusted network), and the fourth went out.
+def test_a_message_refused_at_data_teaches_nothing(tmp_path):
+    trusted = 'trusted_networks = ["127.0.0.1/32"]\n'  # in CONFIG's [gateway]
+    with proxy_to_sink(tmp_path, trusted) as (proxy, sink):
+        for attempt in range(4):
+            *lines, content = _reply_shown_as("ceo@army.mil", f"attempt {attempt}")
+            replies = talk(proxy.port, lines, content)
+            assert replies[-1][0] == 550, (attempt, replies)
+        assert not sink.to("ceo@evil.com")
 
 
 def test_next_hop_down_means_a_temporary_failure_not_a_lost_message(tmp_path):

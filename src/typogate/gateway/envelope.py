@@ -8,6 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typogate.domains import display_names, shows_an_at_sign
+
+# The headers whose display names a sender saw the recipients under.
+SHOWING_HEADERS = frozenset({"to", "cc"})
+MAX_SHOWN = 1000  # names kept per message: Postfix's own default recipient limit
+
 
 @dataclass(frozen=True, slots=True)
 class Envelope:
@@ -32,3 +38,15 @@ class Envelope:
             return None
         wanted = recipient.lower()
         return next((name for address, name in self.shown if address == wanted), None)
+
+
+def note_shown(shown: dict[str, str], value: str) -> None:
+    """Add to ``shown`` the display names a ``To`` or ``Cc`` header's ``value`` shows its
+    recipients under, where a name shows an @-sign, by address in lower case: the first
+    name of each address, and at most ``MAX_SHOWN`` in all (the milter's header, the
+    proxy's message)."""
+    if "@" not in value:  # no address in it, so no recipient shown
+        return
+    for display, address in display_names(value):
+        if shows_an_at_sign(display) and len(shown) < MAX_SHOWN:
+            shown.setdefault(address.lower(), display)

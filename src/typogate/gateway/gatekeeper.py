@@ -28,7 +28,7 @@ from typogate.gateway.postfix_queue import valid_queue_id
 from typogate.policy import Guard, Verdict
 from typogate.policy import verdict as reasons
 from typogate.store.journal import HeldMessage, Journal, VerdictEvent
-from typogate.vocabulary import Action, Adapter, Evidence, HoldSource, Mode
+from typogate.vocabulary import Action, Adapter, Evidence, HoldSource, Mode, severity
 
 log = logging.getLogger(__name__)
 
@@ -138,10 +138,12 @@ class Gatekeeper:
         )
         return dataclasses.replace(envelope, queue_id=None)
 
-    def decide(self, recipient: str, envelope: Envelope) -> Decision:
+    def decide(self, recipient: str, envelope: Envelope, *, learn: bool = True) -> Decision:
         """Judge where mail to one recipient goes and record the verdict; one that lets the
         message out (allowed, or warned about) teaches the Guard at once (the store counts it
-        too): the sender wrote there, so what the domain answers is a reply.
+        too): the sender wrote there, so what the domain answers is a reply. With ``learn``
+        false it teaches nothing yet: the adapter learns only later whether the message went
+        out, and says so with :meth:`delivered`.
 
         The destination is judged as Postfix delivers it, whatever the local part looks
         like (:meth:`Guard.evaluate`); the sender's own domain and relationships count only
@@ -153,9 +155,41 @@ class Gatekeeper:
         believed = self.believes(envelope)
         shown = envelope.shown_as(recipient)
         verdict = self.guard.evaluate(recipient, envelope.sender, vouched=believed, shown_as=shown)
+        decision = self._decided(verdict, envelope, believed)
+        if learn:
+            self.delivered([decision], envelope)
+        return decision
+
+    def reconsidered(self, recipient: str, envelope: Envelope, first: Decision) -> Decision:
+        """``first``, the decision on ``recipient`` made before the message's headers came
+        (the proxy answers RCPT before DATA), or where the display name the message shows
+        the recipient under (``envelope.shown``) makes it an alert that ``first`` was not,
+        that decision, recorded and told as :meth:`decide` does. Raises
+        :class:`~typogate.InvalidAddress` as :meth:`decide` does."""
+        shown = envelope.shown_as(recipient)
+        if shown is None:  # nearly every message: no name with an @-sign in it
+            return first
+        envelope = self._checked(envelope)
+        believed = self.believes(envelope)
+        verdict = self.guard.evaluate(recipient, envelope.sender, vouched=believed, shown_as=shown)
+        if severity(verdict.action) <= severity(first.verdict.action):
+            return first
+        return self._decided(verdict, envelope, believed)
+
+    def delivered(self, decisions: list[Decision], envelope: Envelope) -> None:
+        """What a message that went out to the recipients of ``decisions`` teaches: each one
+        it was let out to (allowed, or warned about) is a domain its sender wrote to."""
+        if not envelope.sender:
+            return
+        believed = self.believes(envelope)
+        for decision in decisions:
+            if decision.action in _DELIVERED:
+                self._learn(decision.verdict, envelope.sender, believed)
+
+    def _decided(self, verdict: Verdict, envelope: Envelope, believed: bool) -> Decision:
+        """The decision ``verdict`` makes in this mode, recorded, logged and told to the
+        sender of ``envelope`` (a warning's notice)."""
         action = Action.ALLOW if self.mode is Mode.AUDIT else verdict.action
-        if action in _DELIVERED and envelope.sender:
-            self._learn(verdict, envelope.sender, believed)
         if self.journal is not None:
             self.journal.record(
                 VerdictEvent.of(

@@ -28,10 +28,10 @@ from typing import Any
 import Milter
 
 from typogate.config import milter_address
-from typogate.domains import InvalidAddress, display_names, shows_an_at_sign
+from typogate.domains import InvalidAddress
 from typogate.errors import CannotListen
 from typogate.gateway import answers, controller
-from typogate.gateway.envelope import Envelope
+from typogate.gateway.envelope import SHOWING_HEADERS, Envelope, note_shown
 from typogate.gateway.gatekeeper import Gatekeeper
 from typogate.policy import Verdict
 from typogate.vocabulary import Action, HoldSource
@@ -52,9 +52,6 @@ class _Envelope:
 
 # The headers typogate's notice to the sender shows (or threads on).
 _NOTICE_HEADERS = frozenset({"subject", "date", "message-id"})
-# The headers whose display names a sender saw the recipients under.
-_SHOWING_HEADERS = frozenset({"to", "cc"})
-MAX_SHOWN = 1000  # names kept per message: Postfix's own default recipient limit
 
 
 def _bare(address: str) -> str:
@@ -89,11 +86,8 @@ class TypogateMilter(Milter.Base):  # type: ignore[misc]
         key = name.lower()
         if key in _NOTICE_HEADERS and key not in self.envelope.headers:
             self.envelope.headers[key] = value
-        elif key in _SHOWING_HEADERS and "@" in value:
-            shown = self.envelope.shown
-            for display, address in display_names(value):
-                if shows_an_at_sign(display) and len(shown) < MAX_SHOWN:
-                    shown.setdefault(address.lower(), display)
+        elif key in SHOWING_HEADERS:
+            note_shown(self.envelope.shown, value)
         return Milter.CONTINUE
 
     def eom(self) -> int:

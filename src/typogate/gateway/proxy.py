@@ -8,6 +8,10 @@ gets a 451 and keeps the message.
 
 A held recipient cannot be held here (no queue): it is refused like a reject, with the
 explanation, and recorded. Warnings add an ``X-Typogate`` header on the way through.
+Recipients are judged at RCPT by their address; at DATA, a recipient the ``To`` or ``Cc``
+header shows under a name that makes it a look-alike (``"ceo@army.mil" <ceo@evil.com>``)
+has the whole message refused, as every recipient was given to the next hop already. What
+the mail teaches (the domains its sender wrote to) is learned once the next hop took it.
 
 Bounds (``[limits]``): at most ``max_connections`` client sessions at once, as far as the
 open-file limit allows (one more is told ``421`` and closed, and its MTA tries again
@@ -20,7 +24,10 @@ long as the client's: a client that drops, mid-DATA or anywhere, takes its relay
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
+from email.parser import BytesHeaderParser
+from email.policy import compat32
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
@@ -28,14 +35,16 @@ from typogate.config import Limits
 from typogate.domains import InvalidAddress
 from typogate.gateway import answers
 from typogate.gateway.admission import Admission, AdmittedSMTP, client_address
+from typogate.gateway.envelope import SHOWING_HEADERS, note_shown
 from typogate.gateway.envelope import Envelope as MailEnvelope
-from typogate.gateway.gatekeeper import Gatekeeper
+from typogate.gateway.gatekeeper import Decision, Gatekeeper
 from typogate.gateway.next_hop import FAILURES, NextHop, passed_on, refusal_of
 from typogate.vocabulary import Action
 
 log = logging.getLogger(__name__)
 
 _NEXT_HOP_DOWN = "451 4.4.1 next hop unreachable, please try again later"
+_FOLD = re.compile(r"\r?\n(?=[ \t])")  # a header line's continuation (RFC 5322 folding)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +67,8 @@ class _Relay:
 
     hop: NextHop
     warnings: list[tuple[str, str]] = field(default_factory=list)
+    # Each recipient given to the next hop, and its decision at RCPT.
+    decisions: list[tuple[str, Decision]] = field(default_factory=list)
 
 
 class ProxyHandler:
@@ -117,12 +128,9 @@ class ProxyHandler:
         refused = answers.unsendable_recipient(address)
         if refused is not None:
             return refused  # never waved through: not judged, not relayed
-        mail = MailEnvelope(
-            sender=(envelope.mail_from or "").strip("<>") or None,
-            client_address=client_address(session.peer) or None,
-        )
-        try:
-            decision = self.gatekeeper.decide(address, mail)
+        mail = _mail(envelope, session)
+        try:  # learned from once the next hop took the message (handle_DATA)
+            decision = self.gatekeeper.decide(address, mail, learn=False)
         except InvalidAddress as error:
             refusal = self.gatekeeper.unreadable(address, error)  # never a pass
             if refusal is not None:
@@ -137,6 +145,8 @@ class ProxyHandler:
             return refusal_of(error) or _NEXT_HOP_DOWN
         if decision is not None and action is Action.WARN:
             relay.warnings.append(answers.warning_header(decision.verdict))
+        if decision is not None:
+            relay.decisions.append((address, decision))
         envelope.rcpt_tos.append(address)
         return passed_on(reply)
 
@@ -147,8 +157,21 @@ class ProxyHandler:
         if relay is None:
             return "503 5.5.1 no valid recipients"
         content = envelope.original_content or b""
+        mail = _mail(envelope, session, shown=_shown_in(content))
+        decisions = []
+        for address, first in relay.decisions:
+            decision = self.gatekeeper.reconsidered(address, mail, first)
+            if decision.action in (Action.REJECT, Action.HOLD):
+                await relay.hop.close()  # the next hop is told nothing of the message
+                return str(answers.refusal(decision.verdict, utf8=envelope.smtp_utf8))
+            if decision is not first and decision.action is Action.WARN:
+                relay.warnings.append(answers.warning_header(decision.verdict))
+            decisions.append(decision)
         headers = "".join(f"{name}: {value}\r\n" for name, value in relay.warnings).encode()
-        return await relay.hop.deliver(headers + content, _NEXT_HOP_DOWN)
+        answer = await relay.hop.deliver(headers + content, _NEXT_HOP_DOWN)
+        if answer.startswith("2"):
+            self.gatekeeper.delivered(decisions, mail)
+        return answer
 
     async def handle_RSET(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
         await self.end_session(session)
@@ -164,6 +187,32 @@ class ProxyHandler:
         relay = self._relays.pop(id(session), None)
         if relay is not None:
             await relay.hop.close()
+
+
+def _mail(
+    envelope: Envelope, session: Session, shown: tuple[tuple[str, str], ...] = ()
+) -> MailEnvelope:
+    """What the proxy knows of the message for the gatekeeper: its sender, the client,
+    and once DATA came, the names its headers show recipients under."""
+    return MailEnvelope(
+        sender=(envelope.mail_from or "").strip("<>") or None,
+        client_address=client_address(session.peer) or None,
+        shown=shown,
+    )
+
+
+def _shown_in(content: bytes) -> tuple[tuple[str, str], ...]:
+    """The display names the ``To`` and ``Cc`` headers of the message ``content`` show its
+    recipients under, where a name shows an @-sign, as the milter reads them."""
+    end = content.find(b"\r\n\r\n")  # the headers end at the first empty line
+    headers = BytesHeaderParser(policy=compat32).parsebytes(content if end < 0 else content[:end])
+    shown: dict[str, str] = {}
+    for name, value in headers.raw_items():
+        if name.lower() in SHOWING_HEADERS:
+            # An SMTPUTF8 header's bytes come as surrogates: read them as the UTF-8 they are.
+            text = value.encode("ascii", "surrogateescape").decode("utf-8", "replace")
+            note_shown(shown, _FOLD.sub("", text))
+    return tuple(shown.items())
 
 
 class ProxySession(AdmittedSMTP):
