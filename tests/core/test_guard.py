@@ -1177,6 +1177,25 @@ def test_a_display_name_naming_no_address_we_know_elsewhere_is_judged_as_before(
     assert Guard(_IN_FRONT).evaluate(recipient, shown_as=shown).action is Action.ALLOW
 
 
+# A domain known from deliveries alone does not lift it. Beside the milter, the policy
+# service learns at RCPT, before the milter reads the headers and removes the recipient:
+# three replies to a forged Reply-To made evil.com a correspondent, and the fourth went out.
+# A reply from it (a correspondent writes back) is proof; and so in the local part.
+def test_a_domain_known_from_deliveries_alone_does_not_lift_an_address_look_alike():
+    guard, sender = Guard(_IN_FRONT), "alice@example.org"
+    for _ in range(5):
+        guard.observe(sender, "evil.com", Evidence.SENT)
+    assert guard.evaluate("ceo@evil.com", sender, vouched=True).action is Action.ALLOW
+    shown = guard.evaluate("ceo@evil.com", sender, vouched=True, shown_as="ceo@army.mil")
+    assert shown.action is Action.REJECT, shown
+    assert "is shown as ceo@army.mil" in shown.explanation
+    local = guard.evaluate('"ceo@army.mil"@evil.com', sender, vouched=True)
+    assert local.action is Action.REJECT, local
+    guard.observe(sender, "evil.com", Evidence.RECEIVED)
+    lifted = guard.evaluate("ceo@evil.com", sender, vouched=True, shown_as="ceo@army.mil")
+    assert lifted.action is Action.ALLOW, lifted
+
+
 def test_an_allow_rule_for_where_the_mail_goes_lifts_a_display_name_look_alike():
     # A contact saved under another address of theirs: the admin's word for the domain.
     guard = Guard(_IN_FRONT)

@@ -188,3 +188,19 @@ def test_decisions_taught_nothing_until_the_message_went_out(tmp_path):
     learned = _learned(store)
     store.close()
     assert learned[("alice@example.org", "northwind-traders.com")] == (3, 0)
+
+
+# Beside the milter, the policy service answers RCPT before any header comes, and the mail
+# it passes teaches; the milter then removes a recipient its To header shows as
+# ceo@army.mil. Four such replies: the policy service's three deliveries made evil.com a
+# correspondent, and from the fourth on the milter let it through.
+def test_replies_the_milter_stops_never_open_the_way_for_the_next(tmp_path):
+    gatekeeper, store = _gatekeeper(tmp_path)
+    at_rcpt = Envelope(sender="alice@example.org", sasl_username="alice")
+    at_end = Envelope(
+        sender="alice@example.org", sasl_username="alice", shown=(("ceo@evil.com", "ceo@army.mil"),)
+    )
+    for reply in range(4):
+        assert gatekeeper.decide("ceo@evil.com", at_rcpt).action is Action.ALLOW
+        assert gatekeeper.decide("ceo@evil.com", at_end).action is Action.REJECT, reply
+    store.close()

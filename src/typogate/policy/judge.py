@@ -135,6 +135,9 @@ class DomainJudge:
         # Correspondents learned while an allow rule decided their verdict: the rule let
         # their deliveries teach, so when the rules change they are weighed again.
         self.ruled: set[Domain] = set()
+        # Correspondents learned from deliveries alone (learning.py keeps it): no proof the
+        # domain is its own, so not whose a name shown beside it says (_named_in_text).
+        self.from_deliveries: set[Domain] = set()
         # What the monitor last found in the DNS for look-alikes (A-label -> state).
         self._mail_states: dict[str, MailState] = {}
         # Domains a caller has read already, by A-label, while it asks for their verdict
@@ -428,8 +431,11 @@ class DomainJudge:
     ) -> DomainVerdict:
         """``judged``, or where the model passed it, the look-alike of the first address
         a reader sees in ``text`` at a domain we protect or write to, or at a slip of one,
-        other than ``domain`` itself (a mail program may show the address as its name)."""
-        if judged.reason != reasons.ALLOWED_UNLIKELY:
+        other than ``domain`` itself (a mail program may show the address as its name).
+        A correspondent learned from deliveries alone is read so too: mail that this rule
+        stops may have been delivered to it as far as an adapter that saw no header knew
+        (the policy service, beside the milter), and it never wrote back."""
+        if judged.reason != reasons.ALLOWED_UNLIKELY and not self._unproven(domain, judged):
             return judged
         for person, host in addresses_seen(text):
             for front in as_read(host):
@@ -535,6 +541,14 @@ class DomainJudge:
                 siblings.append(c)
         # Best first again, as decide() reads them: each lost its own label's novelty.
         return best_first(siblings)
+
+    def _unproven(self, domain: Domain, judged: DomainVerdict) -> bool:
+        """Whether ``judged`` allows ``domain`` as a correspondent learned from deliveries
+        alone, which has had no reply, release or rule since."""
+        if judged.reason != reasons.ALLOWED_KNOWN or domain not in self.from_deliveries:
+            return False
+        tie = self.relationships.tie(ORGANISATION, domain.unicode)
+        return tie is None or tie.outbound_only
 
     def _may_hold(self, text: str, *, registrable: bool = False) -> bool:
         """Whether ``text``, a name not yet parsed, may be a domain we protect or write

@@ -43,9 +43,10 @@ class Correspondents:
         self._index = judge.index
         self._relationships = judge.relationships
         self._learning = judge.config.learning
-        # Correspondents learned from deliveries alone: a near-twin that answers their one
-        # sender may yet show one to be that sender's saved slip (_forget_saved_slips).
-        self._from_deliveries: set[Domain] = set()
+        # Correspondents learned from deliveries alone, kept on the judge: a near-twin that
+        # answers their one sender may yet show one to be that sender's saved slip
+        # (_forget_saved_slips).
+        self._from_deliveries = judge.from_deliveries
 
     def learn(self, counts: dict[str, int]) -> None:
         """Take in the organisation's deliveries per recipient domain (see
