@@ -1179,7 +1179,7 @@ def test_a_display_name_naming_no_address_we_know_elsewhere_is_judged_as_before(
 
 # A domain known from deliveries alone does not lift it. Beside the milter, the policy
 # service learns at RCPT, before the milter reads the headers and removes the recipient:
-# three replies to a forged Reply-To made evil.com a correspondent, and the fourth went out.
+# the third reply to a forged Reply-To made evil.com a correspondent, and went out.
 # A reply from it (a correspondent writes back) is proof; and so in the local part.
 def test_a_domain_known_from_deliveries_alone_does_not_lift_an_address_look_alike():
     guard, sender = Guard(_IN_FRONT), "alice@example.org"

@@ -192,8 +192,8 @@ def test_decisions_taught_nothing_until_the_message_went_out(tmp_path):
 
 # Beside the milter, the policy service answers RCPT before any header comes, and the mail
 # it passes teaches; the milter then removes a recipient its To header shows as
-# ceo@army.mil. Four such replies: the policy service's three deliveries made evil.com a
-# correspondent, and from the fourth on the milter let it through.
+# ceo@army.mil. The policy service's third delivery made evil.com a correspondent, and the
+# milter let that third reply through.
 def test_replies_the_milter_stops_never_open_the_way_for_the_next(tmp_path):
     gatekeeper, store = _gatekeeper(tmp_path)
     at_rcpt = Envelope(sender="alice@example.org", sasl_username="alice")

@@ -120,8 +120,8 @@ def test_a_recipient_shown_as_an_address_we_protect_is_refused_at_data(proxied):
 
 
 # What a message refused at DATA teaches: nothing. The proxy learned from each recipient it
-# passed at RCPT, so three refused replies made evil.com a correspondent of the sender
-# (believed, from a trusted network), and the fourth went out.
+# passed at RCPT, so refused replies made evil.com a correspondent of the sender (believed,
+# from a trusted network), which would lift the display name's look-alike.
 def test_a_message_refused_at_data_teaches_nothing(tmp_path):
     trusted = 'trusted_networks = ["127.0.0.1/32"]\n'  # in CONFIG's [gateway]
     with proxy_to_sink(tmp_path, trusted) as (proxy, sink):
