@@ -151,13 +151,12 @@ class Gatekeeper:
         :class:`~typogate.InvalidAddress` for an address whose destination cannot be read:
         answer it with :meth:`unreadable`, never with a pass.
         """
-        envelope = self._checked(envelope)
-        believed = self.believes(envelope)
-        shown = envelope.shown_as(recipient)
-        verdict = self.guard.evaluate(recipient, envelope.sender, vouched=believed, shown_as=shown)
+        verdict, envelope, believed = self._judged(
+            recipient, envelope, envelope.shown_as(recipient)
+        )
         decision = self._decided(verdict, envelope, believed)
         if learn:
-            self.delivered([decision], envelope)
+            self._taught([decision], envelope.sender, believed)
         return decision
 
     def reconsidered(self, recipient: str, envelope: Envelope, first: Decision) -> Decision:
@@ -169,9 +168,7 @@ class Gatekeeper:
         shown = envelope.shown_as(recipient)
         if shown is None:  # nearly every message: no name with an @-sign in it
             return first
-        envelope = self._checked(envelope)
-        believed = self.believes(envelope)
-        verdict = self.guard.evaluate(recipient, envelope.sender, vouched=believed, shown_as=shown)
+        verdict, envelope, believed = self._judged(recipient, envelope, shown)
         if severity(verdict.action) <= severity(first.verdict.action):
             return first
         return self._decided(verdict, envelope, believed)
@@ -179,12 +176,25 @@ class Gatekeeper:
     def delivered(self, decisions: list[Decision], envelope: Envelope) -> None:
         """What a message that went out to the recipients of ``decisions`` teaches: each one
         it was let out to (allowed, or warned about) is a domain its sender wrote to."""
-        if not envelope.sender:
-            return
+        self._taught(decisions, envelope.sender, self.believes(envelope))
+
+    def _judged(
+        self, recipient: str, envelope: Envelope, shown: str | None
+    ) -> tuple[Verdict, Envelope, bool]:
+        """The verdict on ``recipient`` shown under ``shown``, the envelope as checked
+        (:meth:`_checked`), and whether its sender is believed."""
+        envelope = self._checked(envelope)
         believed = self.believes(envelope)
+        verdict = self.guard.evaluate(recipient, envelope.sender, vouched=believed, shown_as=shown)
+        return verdict, envelope, believed
+
+    def _taught(self, decisions: list[Decision], sender: str | None, believed: bool) -> None:
+        """Learn from each of ``decisions`` that let mail out to its recipient."""
+        if not sender:
+            return
         for decision in decisions:
             if decision.action in _DELIVERED:
-                self._learn(decision.verdict, envelope.sender, believed)
+                self._learn(decision.verdict, sender, believed)
 
     def _decided(self, verdict: Verdict, envelope: Envelope, believed: bool) -> Decision:
         """The decision ``verdict`` makes in this mode, recorded, logged and told to the

@@ -340,11 +340,12 @@ class DomainJudge:
         domain, a look-alike: its reader takes ``army.mil.evil.com`` (or
         ``gmial.com.evil.com``) for ``army.mil`` (``gmail.com``), and the mail goes to
         ``evil.com``; so too where the name ends at a hyphen (``gmail.com-secure.net``),
-        and where a label in front is such a domain with its dot left out or a hyphen for
-        it (``army-mil.evil.com``). ``seen`` is the name as its reader sees it where that
-        differs from ``domain`` (``aoI.com.evil.com``, ``written``, reads as
-        ``aol.com.evil.com``); a slip in that reading is not looked for, a reading being a
-        guess already."""
+        where a label in front is such a domain with its dot left out or a hyphen for it
+        (``army-mil.evil.com``), and where a name we know stands after a word and a hyphen
+        (``login-army.mil.evil.com``, ``secure-army-mil.com``). ``seen`` is the name as
+        its reader sees it where that differs from ``domain`` (``aoI.com.evil.com``,
+        ``written``, reads as ``aol.com.evil.com``); a slip in that reading is not looked
+        for, a reading being a guess already."""
         name = (seen or domain).name
         written = written or domain.unicode
         judging = 0 if seen is not None else MAX_FRONTS_JUDGED
