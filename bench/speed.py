@@ -71,6 +71,14 @@ def _synthetic(rng: random.Random, count: int, taken: set[str]) -> list[str]:
     return out
 
 
+def _slip_and_suffix(rng: random.Random, first_labels: list[str], joint: str) -> str:
+    """A first label of a known name with one letter doubled (a slip), ``joint`` and a
+    suffix label: ``arrmy.mil``, ``gmaail-com``."""
+    label = rng.choice(first_labels)
+    at = rng.randrange(len(label))
+    return f"{label[:at]}{label[at]}{label[at:]}{joint}{rng.choice(SUFFIX_LABELS)}"
+
+
 def _long_names(rng: random.Random, first_labels: list[str], count: int) -> list[str]:
     """``count`` names of up to ``LONG_NAME_LENGTH`` characters, labels of known names (one
     letter of each doubled, a slip) and suffixes taking turns, in front of ``evil.com``."""
@@ -78,9 +86,7 @@ def _long_names(rng: random.Random, first_labels: list[str], count: int) -> list
     for _ in range(count):
         name = "evil.com"
         while True:
-            label = rng.choice(first_labels)
-            at = rng.randrange(len(label))
-            longer = f"{label[:at]}{label[at]}{label[at:]}.{rng.choice(SUFFIX_LABELS)}.{name}"
+            longer = f"{_slip_and_suffix(rng, first_labels, '.')}.{name}"
             if len(longer) > LONG_NAME_LENGTH:
                 break
             name = longer
@@ -97,9 +103,7 @@ def _hyphenated(rng: random.Random, first_labels: list[str], count: int) -> list
     for _ in range(count):
         labels = ["", "", ""]
         for tries in range(60):  # until the name is long enough, each label at most 63
-            label = rng.choice(first_labels)
-            at = rng.randrange(len(label))
-            words = f"{label[:at]}{label[at]}{label[at:]}-{rng.choice(SUFFIX_LABELS)}"
+            words = _slip_and_suffix(rng, first_labels, "-")
             which = tries % 3
             longer = f"{labels[which]}-{words}" if labels[which] else words
             if len(longer) <= 63:
